@@ -1,0 +1,93 @@
+"""Incidents and the Kubernetes objects they are about."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.alerts import Alert, AlertGroup
+
+IncidentSource = Literal["alert", "drift", "intent"]
+
+
+class ResourceRef(BaseModel):
+    """A namespaced Kubernetes object, optionally narrowed to one container of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    kind: str
+    name: str
+    container: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`namespace/Kind/name` — the object, without the container."""
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+    def without_container(self) -> ResourceRef:
+        return ResourceRef(namespace=self.namespace, kind=self.kind, name=self.name)
+
+
+class Incident(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: IncidentSource = "alert"
+    title: str = ""
+    alerts: list[Alert] = Field(default_factory=list)
+    group: AlertGroup | None = None
+    # Targets as the alert names them; observe resolves a pod to its owning workload.
+    targets: list[ResourceRef] = Field(default_factory=list)
+    created_at: datetime | None = None
+
+
+# Alert labels that name a workload directly, in the order they are trusted.
+_WORKLOAD_LABELS = (
+    ("deployment", "Deployment"),
+    ("statefulset", "StatefulSet"),
+    ("daemonset", "DaemonSet"),
+    ("pod", "Pod"),
+)
+_SAFE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def targets_from_alerts(alerts: list[Alert]) -> list[ResourceRef]:
+    """The objects the alerts point at, from their labels (kube-state-metrics conventions).
+
+    Labels are untrusted text: a value that is not a valid Kubernetes name is ignored.
+    """
+    seen: dict[str, ResourceRef] = {}
+    for alert in alerts:
+        labels = alert.labels
+        namespace = labels.get("namespace", "")
+        if not _SAFE_NAME.match(namespace):
+            continue
+        container = labels.get("container") or None
+        if container is not None and not _SAFE_NAME.match(container):
+            container = None
+        for label, kind in _WORKLOAD_LABELS:
+            name = labels.get(label, "")
+            if name and _SAFE_NAME.match(name):
+                ref = ResourceRef(namespace=namespace, kind=kind, name=name, container=container)
+                seen.setdefault(f"{ref.key}/{container}", ref)
+                break
+    return list(seen.values())
+
+
+def incident_from_group(workflow_id: str, group: AlertGroup) -> Incident:
+    title = group.commonAnnotations.get("summary") or group.groupLabels.get("alertname") or "alert"
+    scope = group.groupLabels.get("namespace")
+    if scope:
+        title = f"{title} ({scope})"
+    return Incident(
+        id=workflow_id,
+        source="alert",
+        title=title,
+        alerts=list(group.alerts),
+        group=group,
+        targets=targets_from_alerts(list(group.alerts)),
+    )

@@ -1,0 +1,132 @@
+"""What observe saw: a bounded, typed summary of the cluster around an incident.
+
+Every item carries a stable `id` so that a diagnosis can cite it as evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.incident import ResourceRef
+
+
+class ContainerSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    image: str
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class Workload(BaseModel):
+    """A Deployment (or another scalable workload) and its rollout state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    ref: ResourceRef
+    generation: int = 0
+    observed_generation: int = 0
+    revision: int | None = None
+    replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    containers: list[ContainerSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Revision(BaseModel):
+    """One ReplicaSet of a Deployment: a revision with its pod template's containers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    revision: int
+    replicas: int = 0
+    ready_replicas: int = 0
+    containers: list[ContainerSpec] = Field(default_factory=list)
+
+
+class ContainerState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    image: str = ""
+    ready: bool = False
+    restart_count: int = 0
+    state: str = ""  # running | waiting | terminated
+    state_reason: str = ""
+    state_message: str = ""
+    last_state_reason: str = ""
+    last_exit_code: int | None = None
+
+
+class PodState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    namespace: str
+    owner: str = ""  # the ReplicaSet (or other controller) that owns the pod
+    node: str = ""
+    phase: str = ""
+    ready: bool = False
+    containers: list[ContainerState] = Field(default_factory=list)
+
+
+class EventItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    namespace: str
+    object_kind: str
+    object_name: str
+    reason: str
+    type: str = "Normal"
+    message: str = ""
+    count: int = 1
+    last_seen: str = ""
+
+
+class LogExcerpt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    pod: str
+    container: str
+    previous: bool = False
+    text: str = ""
+    truncated: bool = False
+
+
+class Observation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    workloads: list[Workload] = Field(default_factory=list)
+    revisions: list[Revision] = Field(default_factory=list)
+    pods: list[PodState] = Field(default_factory=list)
+    events: list[EventItem] = Field(default_factory=list)
+    logs: list[LogExcerpt] = Field(default_factory=list)
+    # Filled by later issues (Argo CD, Prometheus, GitOps files); kept here so old histories decode.
+    argocd: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: list[dict[str, Any]] = Field(default_factory=list)
+    gitops_files: list[dict[str, Any]] = Field(default_factory=list)
+    alert_targets: list[ResourceRef] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def item_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for group in (self.workloads, self.revisions, self.pods, self.events, self.logs):
+            ids.update(item.id for item in group)
+        return ids
+
+    def workload(self, ref: ResourceRef) -> Workload | None:
+        key = ref.without_container().key
+        return next((w for w in self.workloads if w.ref.key == key), None)

@@ -1,0 +1,74 @@
+"""medic's configuration: one model, read from a mapping (the environment) at the edges.
+
+Nothing here reads the environment itself; callers pass `os.environ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+DEFAULT_HOME = ".medic"
+TASK_QUEUE = "medic-remediation"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    home: str = DEFAULT_HOME
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    task_queue: str = TASK_QUEUE
+    database_url: str = ""
+    # Empty: the kubeconfig / in-cluster config the official client finds.
+    kube_api_url: str = ""
+    kubeconfig: str = ""
+    webhook_token: str = ""
+    approval_timeout_seconds: int = 4 * 3600
+    verify_timeout_seconds: int = 300
+    verify_interval_seconds: int = 5
+    policy_dir: str = ""
+    protected_namespaces: tuple[str, ...] = ()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.home).resolve() / 'medic.db'}"
+
+
+def settings_from_mapping(env: Mapping[str, str]) -> Settings:
+    """Settings from MEDIC_* / well-known variables; anything unset keeps its embedded default."""
+
+    def pick(*names: str) -> str | None:
+        for name in names:
+            value = env.get(name)
+            if value:
+                return value
+        return None
+
+    values: dict[str, object] = {}
+    mapping = {
+        "home": ("MEDIC_HOME",),
+        "temporal_address": ("TEMPORAL_ADDRESS", "MEDIC_TEMPORAL_ADDRESS"),
+        "temporal_namespace": ("TEMPORAL_NAMESPACE",),
+        "temporal_ui_url": ("MEDIC_TEMPORAL_UI_URL",),
+        "task_queue": ("MEDIC_TASK_QUEUE",),
+        "database_url": ("DATABASE_URL",),
+        "kube_api_url": ("MEDIC_KUBE_API_URL",),
+        "kubeconfig": ("KUBECONFIG",),
+        "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
+        "approval_timeout_seconds": ("MEDIC_APPROVAL_TIMEOUT_SECONDS",),
+        "verify_timeout_seconds": ("MEDIC_VERIFY_TIMEOUT_SECONDS",),
+        "verify_interval_seconds": ("MEDIC_VERIFY_INTERVAL_SECONDS",),
+        "policy_dir": ("MEDIC_POLICY_DIR",),
+    }
+    for field, names in mapping.items():
+        value = pick(*names)
+        if value is not None:
+            values[field] = value
+    protected = pick("MEDIC_PROTECTED_NAMESPACES")
+    if protected:
+        values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())
+    return Settings.model_validate(values)
