@@ -22,6 +22,24 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+# Argo CD marks what it manages with this annotation (annotation-based resource tracking).
+_ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
+
+
+def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> bool:
+    """Whether Argo CD manages the target: by its tracking annotation or an application's resources."""
+    if workload is not None and _ARGOCD_TRACKING in workload.annotations:
+        return True
+    for app in observation.argocd:
+        resources = (app.get("status") or {}).get("resources") or []
+        for res in resources:
+            if (res.get("kind"), res.get("namespace"), res.get("name")) == (
+                target.kind, target.namespace, target.name
+            ):
+                return True
+    return False
+
+
 def _action_input(index: int, action: Any, observation: Observation) -> dict[str, Any]:
     target = action.target
     workload = observation.workload(target)
@@ -34,6 +52,8 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
         # Effects the action has on the world; the policy forbids some of them outright.
         "effects": ["update"],
         "found": workload is not None,
+        # Direct changes to what Argo CD manages would be reverted or fight the GitOps repository.
+        "gitops_managed": _managed_by_gitops(target, workload, observation),
     }
     if target.kind == "Namespace":
         entry["effects"].append("namespace_change")
@@ -61,6 +81,12 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
         entry["container_found"] = container is not None
         if container is not None:
             entry.setdefault("current", {})["image"] = container.image
+        # Going back to an image an earlier revision of this container ran is safer than a new one.
+        entry["image_known"] = any(
+            c.name == target.container and c.image == action.image
+            for r in observation.revisions
+            for c in r.containers
+        )
     elif isinstance(action, RollbackRevision):
         entry["proposed"] = {"revision": action.revision}
         entry["revision_known"] = any(

@@ -1,0 +1,43 @@
+"""Writing the incident row, its audit trail and its decisions to the store.
+
+Each activity is one transaction, committed at the activity boundary; each write is idempotent
+(keyed by the workflow's own sequence number or natural key), so retries never duplicate rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from domain.steps import ApprovalRecord, AuditInput, IncidentUpdate
+from store.db import transaction
+from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
+
+
+class RecordActivities:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="record_incident")
+    def record_incident(self, update: IncidentUpdate) -> None:
+        fields = update.model_dump(exclude={"incident_id"}, exclude_none=True)
+        with transaction(self._sessions) as session:
+            IncidentRepository(session).upsert(update.incident_id, **fields)
+
+    @activity.defn(name="record_audit")
+    def record_audit(self, event: AuditInput) -> None:
+        with transaction(self._sessions) as session:
+            AuditRepository(session).record(
+                incident_id=event.incident_id, seq=event.seq, step=event.step, status=event.status,
+                actor=event.actor, plan_hash=event.plan_hash, detail=event.detail,
+                duration_ms=event.duration_ms, occurred_at=event.occurred_at,
+            )
+
+    @activity.defn(name="record_approval")
+    def record_approval(self, record: ApprovalRecord) -> None:
+        a = record.approval
+        with transaction(self._sessions) as session:
+            ApprovalRepository(session).record(
+                incident_id=record.incident_id, approver=a.approver, decision=a.decision, reason=a.reason,
+                plan_hash=a.plan_hash, via=a.via, decided_at=a.at,
+            )

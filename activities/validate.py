@@ -1,0 +1,31 @@
+"""validate: the Rego policy decides whether the plan may run, its risk and its approvals."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.decision import PolicyDecision
+from domain.policy_input import build_policy_input
+from domain.steps import ValidateInput
+from policies import PolicyError, evaluate
+
+
+class ValidateActivities:
+    def __init__(self, policy_dir: str | None = None, protected_namespaces: tuple[str, ...] = ()) -> None:
+        self._policy_dir = policy_dir or None
+        self._protected = protected_namespaces
+
+    @activity.defn(name="validate_plan")
+    def validate_plan(self, input: ValidateInput) -> PolicyDecision:
+        document = build_policy_input(input.incident, input.observation, input.diagnosis.plan)
+        document["diagnosis"] = {"root_cause": input.diagnosis.root_cause}
+        try:
+            return evaluate(
+                document,
+                policy_dir=self._policy_dir,
+                extra_protected_namespaces=(*self._protected, *input.protected_namespaces),
+            )
+        except PolicyError as err:
+            # A broken policy is a configuration error: retrying will not mend it.
+            raise ApplicationError(str(err), type="PolicyError", non_retryable=True) from err

@@ -1,0 +1,107 @@
+"""The HTTP edge: Alertmanager's webhook (and, later, the console and JSON API)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.alerts import AlertGroup
+from domain.settings import Settings
+from gateway.ingest import deliver
+from integrations.temporal import connect
+
+log = logging.getLogger("medic.gateway")
+
+ClientFactory = Callable[[], Awaitable[Client]]
+
+# Statuses that mean "Temporal cannot take this right now": Alertmanager should retry.
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
+                RPCStatusCode.CANCELLED, RPCStatusCode.ABORTED}
+
+
+def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse({"error": reason, **extra}, status_code=status, headers=headers)
+
+
+def _validation_errors(err: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors(include_input=False)]
+
+
+class _LazyClient:
+    """Connects on first use and again after a failure, so the gateway starts before Temporal does."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await connect(self._settings)
+        return self._client
+
+
+def create_app(settings: Settings, client_factory: ClientFactory | None = None) -> FastAPI:
+    app = FastAPI(title="medic gateway", version="0.1.0")
+    get_client = client_factory or _LazyClient(settings)
+    expected = f"Bearer {settings.webhook_token}".encode() if settings.webhook_token else None
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/alerts/alertmanager")
+    async def alertmanager_webhook(request: Request) -> JSONResponse:
+        if expected is None:
+            return _problem(401, "no webhook token is configured (MEDIC_WEBHOOK_TOKEN); refusing all webhooks")
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _problem(401, "missing or invalid bearer token")
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return _problem(400, f"body is not JSON: {err}")
+        if not isinstance(payload, dict):
+            return _problem(400, "body must be a JSON object (Alertmanager webhook payload v4)")
+        try:
+            group = AlertGroup.model_validate(payload)
+        except ValidationError as err:
+            return _problem(422, "not an Alertmanager webhook payload v4", details=_validation_errors(err))
+        try:
+            client = await get_client()
+            delivery = await deliver(client, settings, group)
+        except RPCError as err:
+            if err.status in _UNAVAILABLE:
+                log.warning("Temporal unavailable: %s", err)
+                return _problem(503, f"Temporal is unavailable: {err.message}")
+            raise
+        except (OSError, RuntimeError) as err:
+            # Client.connect raises RuntimeError when the server cannot be reached.
+            log.warning("cannot reach Temporal: %s", err)
+            return _problem(503, f"cannot reach Temporal: {err}")
+        body: dict[str, Any] = {
+            "workflow_ids": [delivery.workflow_id],
+            "delivered": delivery.delivered,
+            "status": group.status,
+            "alerts": len(group.alerts),
+            "truncated_alerts": group.truncatedAlerts,
+        }
+        if delivery.note:
+            body["note"] = delivery.note
+        return JSONResponse(body, status_code=202 if delivery.delivered else 200)
+
+    return app

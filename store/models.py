@@ -1,0 +1,255 @@
+"""Tables of the incident store.
+
+Every incident workflow owns one `incident` row, keyed by its workflow id; everything else hangs
+off it and carries a natural key that makes a retried write a no-op (see `store.repositories`).
+
+Conventions: table names are singular snake_case; timestamps end in `_at`, are timezone-aware and
+always come back in UTC (also on SQLite, which stores them without an offset); constraint names
+come from `NAMING_CONVENTION`, so a migration can name every constraint it creates or drops.
+Relationships refuse lazy loading: load what you need with `selectinload` in the query.
+
+Changing anything here needs a hand-written migration under `migrations/versions/`; the test
+`tests/store/test_migrations.py` fails while the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """`TIMESTAMP WITH TIME ZONE` that only accepts aware datetimes and always returns UTC.
+
+    SQLite has no timezone type: values are stored as UTC text and come back naive, so the UTC
+    offset is put back on read. A naive datetime is refused on write rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: store timestamps with a timezone")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # Stored without the offset, so text order is time order.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# A JSON document; Python None is SQL NULL (not JSON `null`), so `IS NULL` finds "not set yet".
+# PostgreSQL gets JSONB: smaller, indexable, and comparable by value.
+JsonDocument = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+# SQLite only makes INTEGER PRIMARY KEY columns auto-increment; BIGINT would not be.
+BigIntId = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonDocument}
+
+
+class Incident(Base):
+    """One remediation workflow run: where it is, what it found, and how it ended."""
+
+    __tablename__ = "incident"
+
+    # The workflow id.
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), default="alert")
+    title: Mapped[str] = mapped_column(Text, default="")
+    # The current step ("observing", "awaiting_approval", ...), or the outcome once closed.
+    status: Mapped[str] = mapped_column(String(64), default="observing")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    risk: Mapped[str | None] = mapped_column(String(16))
+    root_cause: Mapped[str | None] = mapped_column(String(64))
+    namespace: Mapped[str | None] = mapped_column(String(253))
+    # "namespace/Kind/name"
+    target: Mapped[str | None] = mapped_column(String(600))
+    plan_hash: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    alert_group: Mapped[dict[str, Any] | None]
+    diagnosis: Mapped[dict[str, Any] | None]
+    plan: Mapped[dict[str, Any] | None]
+    policy_decision: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    audit_events: Mapped[list[AuditEvent]] = relationship(
+        back_populates="incident", lazy="raise", order_by="AuditEvent.seq"
+    )
+    snapshots: Mapped[list[Snapshot]] = relationship(
+        back_populates="incident", lazy="raise", order_by="Snapshot.id"
+    )
+    approvals: Mapped[list[Approval]] = relationship(
+        back_populates="incident", lazy="raise", order_by="Approval.id"
+    )
+    actions: Mapped[list[Action]] = relationship(
+        back_populates="incident", lazy="raise", order_by="Action.action_index"
+    )
+
+    __table_args__ = (
+        Index(None, "status"),
+        Index(None, "created_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Incident(id={self.id!r}, status={self.status!r}, outcome={self.outcome!r})"
+
+
+class AuditEvent(Base):
+    """One step of one workflow: who, what, which plan, the output, how long it took.
+
+    `seq` is the workflow's own event counter, so the workflow (deterministic) decides the key and
+    a retried activity writes the same key again.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(64))
+    # "started" | "completed" | "failed" | "info"
+    status: Mapped[str] = mapped_column(String(32))
+    # "medic", or the person who approved / rejected.
+    actor: Mapped[str] = mapped_column(String(255), default="medic")
+    plan_hash: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="audit_events", lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("incident_id", "seq"),
+        # Redundant with the unique constraint's leading column on both databases, kept so that
+        # "all events of an incident" does not depend on the constraint's column order.
+        Index(None, "incident_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"AuditEvent(incident_id={self.incident_id!r}, seq={self.seq}, step={self.step!r})"
+
+
+class Snapshot(Base):
+    """An object as it was before medic changed it; the first one taken is the one kept."""
+
+    __tablename__ = "snapshot"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"))
+    # "namespace/Kind/name"
+    resource_key: Mapped[str] = mapped_column(String(600))
+    resource_version: Mapped[str] = mapped_column(String(64), default="")
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    content: Mapped[dict[str, Any]]
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="snapshots", lazy="raise")
+
+    __table_args__ = (UniqueConstraint("incident_id", "resource_key"),)
+
+    def __repr__(self) -> str:
+        return f"Snapshot(incident_id={self.incident_id!r}, resource_key={self.resource_key!r})"
+
+
+class Approval(Base):
+    """An approve / reject decision, bound to the hash of the plan it was given for."""
+
+    __tablename__ = "approval"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"))
+    approver: Mapped[str] = mapped_column(String(255))
+    # "approve" | "reject"
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    plan_hash: Mapped[str] = mapped_column(String(64))
+    # "signal" | "update" | "console" | "cli" ...
+    via: Mapped[str] = mapped_column(String(32), default="signal")
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="approvals", lazy="raise")
+
+    __table_args__ = (UniqueConstraint("incident_id", "approver", "plan_hash"),)
+
+    def __repr__(self) -> str:
+        return (
+            f"Approval(incident_id={self.incident_id!r}, approver={self.approver!r}, "
+            f"decision={self.decision!r})"
+        )
+
+
+class Action(Base):
+    """What happened to one action of the plan in one phase (dry run, execution, rollback)."""
+
+    __tablename__ = "action"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"))
+    # Position of the action in the plan.
+    action_index: Mapped[int] = mapped_column(Integer)
+    # "set_resources" | "set_image" | "scale" | ...
+    kind: Mapped[str] = mapped_column(String(32))
+    # "namespace/Kind/name"
+    target: Mapped[str] = mapped_column(String(600))
+    # "direct" | "gitops"
+    mode: Mapped[str] = mapped_column(String(16))
+    plan_hash: Mapped[str] = mapped_column(String(64))
+    # "dry_run" | "execute" | "rollback"
+    phase: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    executed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="actions", lazy="raise")
+
+    __table_args__ = (UniqueConstraint("incident_id", "action_index", "phase"),)
+
+    def __repr__(self) -> str:
+        return (
+            f"Action(incident_id={self.incident_id!r}, action_index={self.action_index}, "
+            f"phase={self.phase!r}, status={self.status!r})"
+        )

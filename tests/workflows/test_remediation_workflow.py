@@ -1,0 +1,397 @@
+"""RemediationWorkflow on the time-skipping test server, with every activity replaced by name."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.alerts import AlertGroup
+from domain.decision import (
+    AppliedChange,
+    DecisionInput,
+    ExecutionResult,
+    PolicyDecision,
+    RolloutCheck,
+    Verification,
+)
+from domain.incident import Incident, ResourceRef
+from domain.observation import ContainerSpec, Observation, Workload
+from domain.plan import Diagnosis, Plan, SetResources
+from domain.steps import (
+    AnalyzeInput,
+    ApprovalRecord,
+    AuditInput,
+    CheckRolloutInput,
+    DryRunResult,
+    IncidentUpdate,
+    ObserveInput,
+    PlanInput,
+    RemediationInput,
+    RemediationResult,
+    RestoreInput,
+    SnapshotResult,
+    ValidateInput,
+    WorkflowStatus,
+)
+from workflows.remediation import RemediationWorkflow
+
+TARGET = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
+WORKLOAD = Workload(
+    id="workload/payments/Deployment/ledger",
+    ref=TARGET.without_container(),
+    replicas=2,
+    ready_replicas=1,
+    containers=[ContainerSpec(name="ledger", image="ledger:2.8.1", limits={"memory": "256Mi"})],
+)
+
+
+def policy(risk: str, approvals: int = 1, allowed: bool = True, auto: bool = False) -> PolicyDecision:
+    return PolicyDecision(allowed=allowed, risk=risk, approvals_required=approvals, auto_execute=auto)  # type: ignore[arg-type]
+
+
+@dataclass
+class Fakes:
+    """Activities that record what they were asked and answer from the test's script."""
+
+    decision: PolicyDecision = field(default_factory=lambda: policy("medium"))
+    healthy: bool = True
+    plan: Plan = field(
+        default_factory=lambda: Plan(actions=[SetResources(target=TARGET, limits={"memory": "512Mi"})])
+    )
+    root_cause: str = "oom"
+    calls: list[str] = field(default_factory=list)
+    audit: list[AuditInput] = field(default_factory=list)
+    approvals: list[ApprovalRecord] = field(default_factory=list)
+    incident: dict[str, Any] = field(default_factory=dict)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        fakes = self
+
+        @activity.defn(name="record_incident")
+        async def record_incident(update: IncidentUpdate) -> None:
+            fakes.incident.update(update.model_dump(exclude_none=True))
+
+        @activity.defn(name="record_audit")
+        async def record_audit(event: AuditInput) -> None:
+            fakes.audit.append(event)
+
+        @activity.defn(name="record_approval")
+        async def record_approval(record: ApprovalRecord) -> None:
+            fakes.approvals.append(record)
+
+        @activity.defn(name="observe_incident")
+        async def observe_incident(input: ObserveInput) -> Observation:
+            fakes.calls.append("observe")
+            return Observation(incident_id=input.incident.id, workloads=[WORKLOAD])
+
+        @activity.defn(name="analyze_incident")
+        async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
+            fakes.calls.append("analyze")
+            return Diagnosis(root_cause=fakes.root_cause, summary="test diagnosis", plan=fakes.plan)  # type: ignore[arg-type]
+
+        @activity.defn(name="validate_plan")
+        async def validate_plan(input: ValidateInput) -> PolicyDecision:
+            fakes.calls.append("validate")
+            return fakes.decision
+
+        @activity.defn(name="dry_run_plan")
+        async def dry_run_plan(input: PlanInput) -> DryRunResult:
+            fakes.calls.append("dry_run")
+            return DryRunResult(ok=True)
+
+        @activity.defn(name="snapshot_resources")
+        async def snapshot_resources(input: PlanInput) -> SnapshotResult:
+            fakes.calls.append("snapshot")
+            return SnapshotResult(resources=[TARGET.without_container()])
+
+        @activity.defn(name="execute_plan")
+        async def execute_plan(input: PlanInput) -> ExecutionResult:
+            fakes.calls.append("execute")
+            return ExecutionResult(
+                changes=[AppliedChange(action_index=0, resource=TARGET.without_container(), changed=True)]
+            )
+
+        @activity.defn(name="check_rollout")
+        async def check_rollout(input: CheckRolloutInput) -> Verification:
+            fakes.calls.append("check")
+            restarts = 0 if fakes.healthy else fakes.calls.count("check")
+            check = RolloutCheck(resource=TARGET.without_container(), done=True, healthy=fakes.healthy,
+                                 restarts=restarts, reason="" if fakes.healthy else "pods crashing")
+            return Verification(ok=fakes.healthy, finished=True, checks=[check])
+
+        @activity.defn(name="restore_snapshots")
+        async def restore_snapshots(input: RestoreInput) -> ExecutionResult:
+            fakes.calls.append("restore")
+            fakes.healthy = True  # the restored object rolls out (its own fault aside)
+            return ExecutionResult(
+                changes=[AppliedChange(action_index=0, resource=TARGET.without_container(), changed=True)]
+            )
+
+        return [record_incident, record_audit, record_approval, observe_incident, analyze_incident,
+                validate_plan, dry_run_plan, snapshot_resources, execute_plan, check_rollout, restore_snapshots]
+
+
+def alert_group(status: str = "firing") -> AlertGroup:
+    return AlertGroup.model_validate({
+        "version": "4", "groupKey": '{}:{alertname="KubeContainerOOMKilled"}', "status": status,
+        "receiver": "remediator", "groupLabels": {"alertname": "KubeContainerOOMKilled"},
+        "alerts": [{"status": status, "labels": {"alertname": "KubeContainerOOMKilled", "namespace": "payments",
+                                                 "pod": "ledger-5c6b7d8f9-abcde", "container": "ledger"},
+                    "startsAt": "2026-11-23T18:55:28Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": "b58c4386f2be6d41"}],
+    })
+
+
+class Harness:
+    def __init__(self, env: WorkflowEnvironment, fakes: Fakes) -> None:
+        self.env = env
+        self.fakes = fakes
+        self.queue = f"test-{uuid.uuid4()}"
+        self.workflow_id = f"incident-test-{uuid.uuid4()}"
+
+    async def start(self, **overrides: Any) -> WorkflowHandle[Any, RemediationResult]:
+        incident = Incident(id=self.workflow_id, title="test", alerts=list(alert_group().alerts),
+                            group=alert_group(), targets=[TARGET])
+        return await self.env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(incident=incident, verify_interval_seconds=5, **overrides),
+            id=self.workflow_id,
+            task_queue=self.queue,
+        )
+
+
+async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: float = 10.0) -> WorkflowStatus:
+    """Poll the status query with a deadline (queries do not skip time)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status: WorkflowStatus = await handle.query(RemediationWorkflow.status)
+        if status.step == step:
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"workflow stayed at step {status.step}, expected {step}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def fakes() -> Fakes:
+    return Fakes()
+
+
+async def run_with_worker(env: WorkflowEnvironment, fakes: Fakes, scenario: Callable[[Harness], Any]) -> Any:
+    harness = Harness(env, fakes)
+    async with Worker(env.client, task_queue=harness.queue, workflows=[RemediationWorkflow],
+                      activities=fakes.activities()):
+        return await scenario(harness)
+
+
+async def test_one_approval_executes_and_resolves(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        status = await wait_for_step(handle, "awaiting_approval")
+        assert status.plan is not None and status.policy is not None and status.plan_hash
+        assert "execute" not in fakes.calls
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice", reason="ok"))
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved"
+    assert [a.approver for a in result.approvals] == ["alice"]
+    assert fakes.calls[:6] == ["observe", "analyze", "validate", "dry_run", "snapshot", "execute"]
+    assert fakes.approvals[0].approval.approver == "alice"
+    steps = [(e.step, e.status) for e in fakes.audit]
+    assert ("decision", "approve") in steps and steps[-1] == ("closed", "resolved")
+    assert [e.seq for e in fakes.audit] == list(range(1, len(fakes.audit) + 1))
+    assert fakes.incident["outcome"] == "resolved"
+
+
+async def test_rejection_ends_rejected_without_executing(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        await handle.signal(RemediationWorkflow.reject, DecisionInput(approver="bob", reason="not now"))
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "rejected"
+    assert "bob" in result.reason
+    assert "execute" not in fakes.calls and "dry_run" not in fakes.calls
+
+
+async def test_high_risk_needs_two_distinct_approvers(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    fakes.decision = policy("high", approvals=2)
+
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        status = await wait_for_step(handle, "awaiting_approval")
+        assert status.approvals_required == 2
+        after_first = await handle.execute_update(
+            RemediationWorkflow.decide, DecisionInput(approver="alice", reason="lgtm", plan_hash=status.plan_hash)
+        )
+        assert after_first.step == "awaiting_approval" and len(after_first.approvals) == 1
+        assert "execute" not in fakes.calls
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="alice", reason="again"))
+        assert "already decided" in str(refused.value.cause)
+        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="carol", reason="ok too"))
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved"
+    assert [a.approver for a in result.approvals] == ["alice", "carol"]
+
+
+async def test_duplicate_approver_signal_is_refused_and_does_not_count(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("high", approvals=2)
+
+    async def scenario(h: Harness) -> tuple[WorkflowStatus, RemediationResult]:
+        handle = await h.start(approval_timeout_seconds=3600)
+        await wait_for_step(handle, "awaiting_approval")
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice"))
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice"))
+        status = await handle.query(RemediationWorkflow.status)
+        return status, await handle.result()
+
+    status, result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert len(status.approvals) == 1
+    assert any("already decided" in r for r in status.refused)
+    assert result.outcome == "expired"
+
+
+async def test_stale_plan_hash_is_refused(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    async def scenario(h: Harness) -> WorkflowStatus:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                RemediationWorkflow.decide, DecisionInput(approver="alice", plan_hash="0000000000000000")
+            )
+        assert "not the current plan" in str(refused.value.cause)
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="bob", plan_hash="deadbeefdeadbeef"))
+        status = await handle.query(RemediationWorkflow.status)
+        await handle.terminate("test done")
+        return status
+
+    status = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert status.approvals == []
+    assert any("not the current plan" in r for r in status.refused)
+
+
+async def test_no_decision_within_four_hours_expires(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()  # the default deadline: 4 hours
+        await wait_for_step(handle, "awaiting_approval")
+        return await handle.result()  # waiting on the result lets the test server skip time
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "expired"
+    assert "14400" in result.reason
+    assert "execute" not in fakes.calls
+    assert ("awaiting_approval", "expired") in [(e.step, e.status) for e in fakes.audit]
+
+
+async def test_alert_resolved_while_waiting_ends_no_action(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        await handle.signal(RemediationWorkflow.alert_notification, alert_group("resolved"))
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "no_action"
+    assert "execute" not in fakes.calls
+
+
+async def test_alert_resolved_after_an_approval_still_executes(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("high", approvals=2)
+
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="alice"))
+        await handle.signal(RemediationWorkflow.alert_notification, alert_group("resolved"))
+        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="bob"))
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved"
+
+
+async def test_policy_denial_ends_needs_review(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    fakes.decision = policy("deny", approvals=0, allowed=False)
+
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "needs_review"
+    assert "dry_run" not in fakes.calls and "execute" not in fakes.calls
+
+
+async def test_low_risk_auto_executes_without_approval(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    fakes.decision = policy("low", approvals=0, auto=True)
+
+    async def scenario(h: Harness) -> RemediationResult:
+        return await (await h.start()).result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved" and result.approvals == []
+
+
+async def test_failed_verification_restores_snapshot_and_ends_rolled_back(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.healthy = False
+
+    async def scenario(h: Harness) -> RemediationResult:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice"))
+        return await handle.result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "rolled_back"
+    assert "restore" in fakes.calls
+    assert ("verifying", "failed") in [(e.step, e.status) for e in fakes.audit]
+
+
+async def test_nothing_to_fix_ends_no_action(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    fakes.plan = Plan()
+    fakes.root_cause = "none"
+    fakes.decision = policy("low", approvals=0)
+
+    async def scenario(h: Harness) -> RemediationResult:
+        return await (await h.start()).result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "no_action"
+
+
+async def test_signal_before_the_wait_is_refused(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+    async def scenario(h: Harness) -> WorkflowStatus:
+        incident = Incident(id=h.workflow_id, title="test", targets=[TARGET])
+        # Delivered with the start itself, so it certainly arrives before any plan exists.
+        handle = await h.env.client.start_workflow(
+            RemediationWorkflow.run, RemediationInput(incident=incident, approval_timeout_seconds=60),
+            id=h.workflow_id, task_queue=h.queue,
+            start_signal="approve", start_signal_args=[DecisionInput(approver="eager")],
+        )
+        await handle.result()
+        return await handle.query(RemediationWorkflow.status)
+
+    status = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert status.outcome == "expired"
+    assert status.approvals == [] and any("not waiting" in r for r in status.refused)

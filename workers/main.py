@@ -1,0 +1,63 @@
+"""The worker process: registers the remediation workflow and every activity on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.analyze import AnalyzeActivities
+from activities.execute import KubeChangeActivities
+from activities.observe import ObserveActivities
+from activities.record import RecordActivities
+from activities.validate import ValidateActivities
+from domain.settings import Settings
+from integrations.kubernetes import KubeClient
+from integrations.temporal import connect
+from store.db import make_engine, session_factory
+from workflows.remediation import RemediationWorkflow
+
+log = logging.getLogger("medic.worker")
+
+WORKFLOWS = [RemediationWorkflow]
+# Blocking clients (kubernetes, SQLAlchemy) run on this many threads.
+ACTIVITY_THREADS = 16
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
+                 kube: KubeClient | None = None) -> Worker:
+    sessions = session_factory(make_engine(settings.resolved_database_url))
+    kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
+    record = RecordActivities(sessions)
+    observe = ObserveActivities(kube)
+    analyze = AnalyzeActivities()
+    validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
+    change = KubeChangeActivities(kube, sessions)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            record.record_incident, record.record_audit, record.record_approval,
+            observe.observe_incident, analyze.analyze_incident, validate.validate_plan,
+            change.dry_run_plan, change.snapshot_resources, change.execute_plan,
+            change.check_rollout, change.restore_snapshots,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(client, settings, executor)
+        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+        await worker.run()
+
+
+def main(settings: Settings) -> None:
+    asyncio.run(run_worker(settings))

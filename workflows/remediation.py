@@ -1,0 +1,453 @@
+"""RemediationWorkflow: one incident, from alert to a verified (or rolled back) fix.
+
+observe → analyze → validate → [approval] → dry-run → snapshot → execute → verify → (rollback)
+
+Orchestration only: every side effect is an activity, every step writes an audit event, and the
+workflow ends with exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.alerts import AlertGroup
+    from domain.decision import Approval, DecisionInput, Outcome, PolicyDecision, Verification
+    from domain.incident import ResourceRef
+    from domain.observation import Observation
+    from domain.plan import Diagnosis, Plan
+    from domain.steps import (
+        AnalyzeInput,
+        ApprovalRecord,
+        AuditInput,
+        CheckRolloutInput,
+        DryRunResult,
+        IncidentUpdate,
+        ObserveInput,
+        PlanInput,
+        RemediationInput,
+        RemediationResult,
+        RestoreInput,
+        SnapshotResult,
+        Step,
+        ValidateInput,
+        WorkflowStatus,
+    )
+    from domain.decision import ExecutionResult
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    timeout: timedelta
+    retry: RetryPolicy
+    heartbeat: timedelta | None = None
+
+
+_STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+STORE = StepOptions(timedelta(seconds=30), _STORE_RETRY)
+OBSERVE = StepOptions(timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10))
+ANALYZE = StepOptions(timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=5))
+VALIDATE = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
+DRY_RUN = StepOptions(timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10))
+SNAPSHOT = StepOptions(timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10))
+# Execute and restore heartbeat between objects, so a dead worker's attempt is retried quickly;
+# the retry finds the change already applied and does nothing.
+EXECUTE = StepOptions(
+    timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
+    heartbeat=timedelta(seconds=10),
+)
+CHECK = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5))
+
+
+class StepFailed(Exception):
+    """An activity failed for good; the workflow ends with an outcome instead of failing."""
+
+    def __init__(self, step: str, message: str, error_type: str | None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.error_type = error_type
+
+
+def _cause(err: ActivityError) -> tuple[str, str | None]:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message, cause.type
+    return str(cause or err), None
+
+
+@workflow.defn
+class RemediationWorkflow:
+    @workflow.init
+    def __init__(self, input: RemediationInput) -> None:
+        self._input = input
+        self._incident = input.incident
+        self._step: Step = "received"
+        self._seq = 0
+        self._diagnosis: Diagnosis | None = None
+        self._plan_hash = ""
+        self._policy: PolicyDecision | None = None
+        self._approvals: list[Approval] = []
+        self._rejection: Approval | None = None
+        self._awaiting = False
+        self._deadline = None
+        self._alert_resolved = False
+        self._outcome: Outcome | None = None
+        self._reason = ""
+        self._refused: list[str] = []
+        self._pending_audit: list[AuditInput] = []
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: RemediationInput) -> RemediationResult:
+        incident = self._incident
+        first = incident.targets[0] if incident.targets else None
+        await self._record_incident(
+            IncidentUpdate(
+                incident_id=incident.id,
+                source=incident.source,
+                title=incident.title,
+                status="received",
+                namespace=first.namespace if first else None,
+                target=first.key if first else None,
+                alert_group=incident.group.model_dump(mode="json") if incident.group else None,
+            )
+        )
+        await self._audit("received", "completed", detail={"alerts": len(incident.alerts)})
+        try:
+            outcome, reason = await self._remediate()
+        except StepFailed as failed:
+            outcome, reason = "failed", f"{failed.step}: {failed}"
+        return await self._close(outcome, reason)
+
+    async def _remediate(self) -> tuple[Outcome, str]:
+        incident = self._incident
+        observation: Observation = await self._run_step(
+            "observing", "observe_incident", ObserveInput(incident=incident), Observation, OBSERVE,
+            summary=lambda o: {"workloads": [w.id for w in o.workloads], "pods": len(o.pods),
+                               "events": len(o.events), "notes": o.notes},
+        )
+        diagnosis: Diagnosis = await self._run_step(
+            "analyzing", "analyze_incident", AnalyzeInput(incident=incident, observation=observation),
+            Diagnosis, ANALYZE,
+            summary=lambda d: {"root_cause": d.root_cause, "summary": d.summary,
+                               "actions": [a.kind for a in d.plan.actions], "analyzer": d.analyzer},
+        )
+        self._diagnosis = diagnosis
+        plan = diagnosis.plan
+        self._plan_hash = plan.plan_hash()
+        policy: PolicyDecision = await self._run_step(
+            "validating", "validate_plan",
+            ValidateInput(incident=incident, observation=observation, diagnosis=diagnosis,
+                          protected_namespaces=list(self._input.protected_namespaces)),
+            PolicyDecision, VALIDATE,
+            summary=lambda p: p.model_dump(mode="json"),
+        )
+        self._policy = policy
+        target = plan.actions[0].target if plan.actions else None
+        await self._record_incident(
+            IncidentUpdate(
+                incident_id=incident.id, status="validated", risk=policy.risk,
+                root_cause=diagnosis.root_cause, plan_hash=self._plan_hash, summary=diagnosis.summary,
+                namespace=target.namespace if target else None,
+                target=target.without_container().key if target else None,
+                diagnosis=diagnosis.model_dump(mode="json"), plan=plan.model_dump(mode="json"),
+                policy_decision=policy.model_dump(mode="json"),
+            )
+        )
+
+        if not policy.allowed or policy.risk == "deny":
+            reasons = "; ".join(v.message for v in policy.violations) or "denied by policy"
+            return "needs_review", f"policy denied the plan: {reasons}"
+        if not plan.actions:
+            if diagnosis.root_cause == "none":
+                return "no_action", diagnosis.summary
+            return "needs_review", f"no automatic fix for {diagnosis.root_cause}: {diagnosis.summary}"
+
+        decided = await self._await_approval(policy)
+        if decided is not None:
+            return decided
+
+        plan_input = PlanInput(incident_id=incident.id, plan=plan, plan_hash=self._plan_hash)
+        dry_run: DryRunResult = await self._run_step(
+            "dry_run", "dry_run_plan", plan_input, DryRunResult, DRY_RUN,
+            summary=lambda r: {"ok": r.ok, "problems": r.problems, "diffs": r.diffs},
+        )
+        if not dry_run.ok:
+            return "needs_review", "dry-run refused the change: " + "; ".join(dry_run.problems)
+        await self._run_step(
+            "snapshot", "snapshot_resources", plan_input, SnapshotResult, SNAPSHOT,
+            summary=lambda r: {"resources": [x.key for x in r.resources]},
+        )
+        await self._run_step(
+            "executing", "execute_plan", plan_input, ExecutionResult, EXECUTE,
+            summary=lambda r: {"changes": [c.model_dump(mode="json") for c in r.changes]},
+        )
+        targets = _targets(plan)
+        verification = await self._verify(targets, "verifying")
+        if verification.ok:
+            return "resolved", verification.reason or "verification passed"
+
+        await self._run_step(
+            "rolling_back", "restore_snapshots", RestoreInput(incident_id=incident.id, targets=targets),
+            ExecutionResult, EXECUTE,
+            summary=lambda r: {"changes": [c.model_dump(mode="json") for c in r.changes]},
+        )
+        after = await self._verify(targets, "verifying_rollback", require_healthy=False)
+        if not after.finished:
+            return "failed", f"rollback did not finish rolling out: {after.reason}"
+        return "rolled_back", f"verification failed ({verification.reason}); snapshot restored"
+
+    # ---- approval -----------------------------------------------------------------------------
+
+    async def _await_approval(self, policy: PolicyDecision) -> tuple[Outcome, str] | None:
+        required = policy.approvals_required
+        if policy.auto_execute and required == 0:
+            await self._audit("awaiting_approval", "skipped", detail={"reason": "auto-execute by policy"})
+            return None
+        required = max(required, 1)
+        timeout = policy.approval_timeout_seconds or self._input.approval_timeout_seconds
+        self._step = "awaiting_approval"
+        self._awaiting = True
+        self._deadline = workflow.now() + timedelta(seconds=timeout)
+        await self._record_incident(IncidentUpdate(incident_id=self._incident.id, status="awaiting_approval"))
+        await self._audit(
+            "awaiting_approval", "started",
+            detail={"approvals_required": required, "risk": policy.risk, "deadline": self._deadline.isoformat()},
+        )
+        started = workflow.now()
+        try:
+            while True:
+                await workflow.wait_condition(
+                    lambda: bool(self._pending_audit)
+                    or self._rejection is not None
+                    or self._approved_count() >= required
+                    or (self._alert_resolved and not self._approvals),
+                    timeout=max(self._deadline - workflow.now(), timedelta(milliseconds=1)),
+                )
+                await self._flush_decisions()
+                if self._rejection is not None:
+                    r = self._rejection
+                    return "rejected", f"rejected by {r.approver}: {r.reason}"
+                if self._approved_count() >= required:
+                    break
+                if self._alert_resolved and not self._approvals:
+                    await self._audit("awaiting_approval", "cancelled", detail={"reason": "alert resolved"})
+                    return "no_action", "the alert resolved while waiting for approval"
+        except asyncio.TimeoutError:
+            await self._flush_decisions()
+            await self._audit("awaiting_approval", "expired", duration=workflow.now() - started)
+            return "expired", f"no decision within {timeout}s"
+        finally:
+            self._awaiting = False
+        await self._audit(
+            "awaiting_approval", "completed", duration=workflow.now() - started,
+            detail={"approvers": [a.approver for a in self._approvals]},
+        )
+        return None
+
+    def _approved_count(self) -> int:
+        return sum(1 for a in self._approvals if a.decision == "approve")
+
+    async def _flush_decisions(self) -> None:
+        while self._pending_audit:
+            entry = self._pending_audit.pop(0)
+            approval = Approval.model_validate(entry.detail["approval"])
+            await workflow.execute_activity(
+                "record_approval", ApprovalRecord(incident_id=self._incident.id, approval=approval),
+                start_to_close_timeout=STORE.timeout, retry_policy=STORE.retry,
+            )
+            await self._audit(entry.step, entry.status, actor=entry.actor, detail=entry.detail)
+
+    def _refusal(self, decision: DecisionInput) -> str | None:
+        """Why a decision cannot be taken now, or None when it can."""
+        if not self._awaiting:
+            return f"incident is not waiting for approval (step: {self._step})"
+        if decision.plan_hash and decision.plan_hash != self._plan_hash:
+            return f"plan hash {decision.plan_hash} is not the current plan ({self._plan_hash})"
+        if any(a.approver == decision.approver for a in self._approvals):
+            return f"{decision.approver} has already decided on this plan"
+        return None
+
+    def _take(self, decision: DecisionInput, via: str) -> None:
+        approval = Approval(
+            approver=decision.approver, decision=decision.decision, reason=decision.reason,
+            at=workflow.now(), plan_hash=self._plan_hash, via=via,
+        )
+        if decision.decision == "reject":
+            self._rejection = approval
+        self._approvals.append(approval)
+        self._pending_audit.append(
+            AuditInput(
+                incident_id=self._incident.id, seq=0, step="decision", status=decision.decision,
+                actor=decision.approver, detail={"approval": approval.model_dump(mode="json")},
+            )
+        )
+
+    def _signal_decision(self, decision: DecisionInput, via: str) -> None:
+        refusal = self._refusal(decision)
+        if refusal is not None:
+            workflow.logger.warning("refused %s from %s: %s", decision.decision, decision.approver, refusal)
+            self._refused.append(f"{decision.decision} by {decision.approver}: {refusal}")
+            return
+        self._take(decision, via)
+
+    @workflow.signal
+    def approve(self, decision: DecisionInput) -> None:
+        self._signal_decision(decision.model_copy(update={"decision": "approve"}), "signal")
+
+    @workflow.signal
+    def reject(self, decision: DecisionInput) -> None:
+        self._signal_decision(decision.model_copy(update={"decision": "reject"}), "signal")
+
+    @workflow.update
+    def decide(self, decision: DecisionInput) -> WorkflowStatus:
+        self._take(decision, "update")
+        return self.status()
+
+    @decide.validator
+    def _validate_decide(self, decision: DecisionInput) -> None:
+        refusal = self._refusal(decision)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    @workflow.signal
+    def alert_notification(self, group: AlertGroup) -> None:
+        """A repeated, updated or resolved notification of this incident's alert group."""
+        if group.status == "resolved":
+            self._alert_resolved = True
+        else:
+            self._alert_resolved = False
+
+    @workflow.query
+    def status(self) -> WorkflowStatus:
+        return WorkflowStatus(
+            incident_id=self._incident.id,
+            step=self._step,
+            title=self._incident.title,
+            diagnosis=self._diagnosis,
+            plan=self._diagnosis.plan if self._diagnosis else None,
+            plan_hash=self._plan_hash,
+            policy=self._policy,
+            approvals=list(self._approvals),
+            approvals_required=self._policy.approvals_required if self._policy else 0,
+            approval_deadline=self._deadline,
+            alert_resolved=self._alert_resolved,
+            outcome=self._outcome,
+            reason=self._reason,
+            refused=list(self._refused),
+        )
+
+    # ---- verification -------------------------------------------------------------------------
+
+    async def _verify(self, targets: list[ResourceRef], step: str, require_healthy: bool = True) -> Verification:
+        """Poll the rollout on a workflow timer until it is healthy and stable, or the deadline."""
+        self._step = "verifying" if require_healthy else "rolling_back"
+        started = workflow.now()
+        deadline = started + timedelta(seconds=self._input.verify_timeout_seconds)
+        baseline: dict[str, int] = {}
+        stable = 0
+        last = Verification(ok=False, finished=False, reason="not checked yet")
+        while True:
+            last = await self._activity(
+                step, "check_rollout",
+                CheckRolloutInput(incident_id=self._incident.id, targets=targets, baseline_restarts=baseline),
+                Verification, CHECK,
+            )
+            done = all(c.done for c in last.checks)
+            if done and not baseline:
+                baseline = {c.resource.key: c.restarts for c in last.checks}
+            if not require_healthy and done:
+                last = Verification(ok=True, finished=True, checks=last.checks, reason="rollout finished")
+                break
+            increased = [c for c in last.checks if c.done and c.restarts > baseline.get(c.resource.key, c.restarts)]
+            if increased:
+                last = Verification(
+                    ok=False, finished=True, checks=last.checks,
+                    reason="restarts increasing: " + ", ".join(c.resource.key for c in increased),
+                )
+                break
+            stable = stable + 1 if (done and all(c.healthy for c in last.checks)) else 0
+            if stable >= self._input.verify_stable_checks:
+                last = Verification(ok=True, finished=True, checks=last.checks, reason="rollout healthy and stable")
+                break
+            if workflow.now() >= deadline:
+                reasons = "; ".join(c.reason for c in last.checks if not c.healthy) or last.reason
+                last = Verification(ok=False, finished=done, checks=last.checks,
+                                    reason=f"not healthy within {self._input.verify_timeout_seconds}s: {reasons}")
+                break
+            await workflow.sleep(timedelta(seconds=self._input.verify_interval_seconds))
+        await self._audit(
+            step, "passed" if last.ok else "failed", duration=workflow.now() - started,
+            detail={"reason": last.reason, "checks": [c.model_dump(mode="json") for c in last.checks]},
+        )
+        return last
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    async def _activity(self, step: str, name: str, arg: Any, result_type: type, options: StepOptions) -> Any:
+        try:
+            return await workflow.execute_activity(
+                name, arg, result_type=result_type,
+                start_to_close_timeout=options.timeout, retry_policy=options.retry,
+                heartbeat_timeout=options.heartbeat,
+            )
+        except ActivityError as err:
+            message, error_type = _cause(err)
+            await self._audit(step, "failed", detail={"error": message, "type": error_type})
+            raise StepFailed(step, message, error_type) from err
+
+    async def _run_step(self, step: Step, name: str, arg: Any, result_type: type, options: StepOptions,
+                        summary: Any) -> Any:
+        self._step = step
+        started = workflow.now()
+        result = await self._activity(step, name, arg, result_type, options)
+        await self._audit(step, "completed", duration=workflow.now() - started, detail=summary(result))
+        return result
+
+    async def _audit(self, step: str, status: str, *, actor: str = "medic", detail: dict[str, Any] | None = None,
+                     duration: timedelta | None = None) -> None:
+        self._seq += 1
+        await workflow.execute_activity(
+            "record_audit",
+            AuditInput(
+                incident_id=self._incident.id, seq=self._seq, step=step, status=status, actor=actor,
+                plan_hash=self._plan_hash or None, detail=detail or {},
+                duration_ms=int(duration.total_seconds() * 1000) if duration is not None else None,
+                occurred_at=workflow.now(),
+            ),
+            start_to_close_timeout=STORE.timeout, retry_policy=STORE.retry,
+        )
+
+    async def _record_incident(self, update: IncidentUpdate) -> None:
+        await workflow.execute_activity(
+            "record_incident", update, start_to_close_timeout=STORE.timeout, retry_policy=STORE.retry
+        )
+
+    async def _close(self, outcome: Outcome, reason: str) -> RemediationResult:
+        self._outcome = outcome
+        self._reason = reason
+        self._step = "closed"
+        await self._audit("closed", outcome, detail={"reason": reason})
+        await self._record_incident(
+            IncidentUpdate(incident_id=self._incident.id, status=outcome, outcome=outcome, closed_at=workflow.now())
+        )
+        return RemediationResult(
+            incident_id=self._incident.id, outcome=outcome, reason=reason, plan_hash=self._plan_hash,
+            approvals=list(self._approvals),
+        )
+
+
+def _targets(plan: Plan) -> list[ResourceRef]:
+    seen: dict[str, ResourceRef] = {}
+    for action in plan.actions:
+        ref = action.target.without_container()
+        seen.setdefault(ref.key, ref)
+    return list(seen.values())
