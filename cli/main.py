@@ -1,0 +1,214 @@
+"""The `medic` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from domain.settings import Settings, settings_from_mapping
+
+app = typer.Typer(help="medic: durable, reviewed, reversible remediation for GitOps-run Kubernetes.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+incidents_app = typer.Typer(help="Incidents in the store.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(db_app, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def settings() -> Settings:
+    return settings_from_mapping(os.environ)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: the remediation workflow and its activities."""
+    from workers.main import main
+
+    _logging()
+    main(settings())
+
+
+@app.command()
+def gateway(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the gateway (Alertmanager webhook)."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    _logging()
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the database migrations (DATABASE_URL, or the embedded SQLite file)."""
+    from store.migrate import upgrade
+
+    url = settings().resolved_database_url
+    upgrade(url, revision)
+    typer.echo(f"database at {_redact_url(url)} is at {revision}")
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+
+
+def _sessions() -> Any:
+    from store.db import make_engine, session_factory
+
+    return session_factory(make_engine(settings().resolved_database_url))
+
+
+@incidents_app.command("list")
+def incidents_list(status: str | None = None, namespace: str | None = None, risk: str | None = None,
+                   limit: int = 50, as_json: JsonFlag = False) -> None:
+    """Incidents, newest first."""
+    from store.db import transaction
+    from store.repositories import IncidentRepository
+
+    with transaction(_sessions()) as session:
+        rows = [_incident_row(i) for i in IncidentRepository(session).list(
+            status=status, namespace=namespace, risk=risk, limit=limit)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("no incidents")
+        return
+    typer.echo(f"{'ID':<36} {'STATUS':<18} {'RISK':<7} {'TARGET':<36} TITLE")
+    for r in rows:
+        typer.echo(f"{r['id']:<36} {r['status'] or '':<18} {r['risk'] or '':<7} {r['target'] or '':<36} {r['title']}")
+
+
+def _incident_row(incident: Any) -> dict[str, Any]:
+    return {
+        "id": incident.id, "status": incident.status, "outcome": incident.outcome, "risk": incident.risk,
+        "root_cause": incident.root_cause, "namespace": incident.namespace, "target": incident.target,
+        "title": incident.title, "summary": incident.summary, "plan_hash": incident.plan_hash,
+        "created_at": incident.created_at, "closed_at": incident.closed_at,
+    }
+
+
+@incidents_app.command("show")
+def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
+    """One incident: diagnosis, plan, policy decision, approvals and the audit trail."""
+    from store.db import transaction
+    from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
+
+    with transaction(_sessions()) as session:
+        incident = IncidentRepository(session).get(incident_id)
+        if incident is None:
+            typer.echo(f"no incident {incident_id}", err=True)
+            raise typer.Exit(1)
+        row = _incident_row(incident)
+        row.update(diagnosis=incident.diagnosis, plan=incident.plan, policy_decision=incident.policy_decision)
+        row["approvals"] = [
+            {"approver": a.approver, "decision": a.decision, "reason": a.reason, "plan_hash": a.plan_hash,
+             "via": a.via, "decided_at": a.decided_at}
+            for a in ApprovalRepository(session).list(incident_id)
+        ]
+        row["audit"] = [
+            {"seq": e.seq, "step": e.step, "status": e.status, "actor": e.actor, "duration_ms": e.duration_ms,
+             "occurred_at": e.occurred_at, "detail": e.detail}
+            for e in AuditRepository(session).list(incident_id=incident_id)
+        ]
+    if as_json:
+        typer.echo(json.dumps(row, indent=2, default=str))
+        return
+    typer.echo(f"incident  {row['id']}\ntitle     {row['title']}\nstatus    {row['status']}"
+               f"\nrisk      {row['risk']}\ntarget    {row['target']}\nsummary   {row['summary']}")
+    if row["plan"]:
+        typer.echo(f"plan      {row['plan_hash']}: " + json.dumps(row["plan"].get("actions", [])))
+    for a in row["approvals"]:
+        typer.echo(f"decision  {a['decision']} by {a['approver']} ({a['via']}): {a['reason']}")
+    typer.echo("audit:")
+    for e in row["audit"]:
+        took = f" {e['duration_ms']}ms" if e["duration_ms"] is not None else ""
+        typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}")
+
+
+def _decide(incident_id: str, approver: str, reason: str, decision: str) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from domain.decision import DecisionInput
+    from integrations.temporal import connect
+    from workflows.remediation import RemediationWorkflow
+
+    async def go() -> Any:
+        client = await connect(settings())
+        handle = client.get_workflow_handle(incident_id)
+        status = await handle.query(RemediationWorkflow.status)
+        # Bound to the plan the operator is looking at: a changed plan refuses this decision.
+        return await handle.execute_update(
+            RemediationWorkflow.decide,
+            DecisionInput(approver=approver, reason=reason, plan_hash=status.plan_hash, decision=decision),  # type: ignore[arg-type]
+        )
+
+    try:
+        status = asyncio.run(go())
+    except WorkflowUpdateFailedError as err:
+        typer.echo(f"refused: {err.cause}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"{decision} recorded for {incident_id} (plan {status.plan_hash}); "
+               f"{sum(1 for a in status.approvals if a.decision == 'approve')}/{status.approvals_required} approvals; "
+               f"step: {status.step}")
+
+
+AsOption = Annotated[str, typer.Option("--as", help="Who decides (recorded as the approver).")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why.")]
+
+
+@app.command()
+def approve(incident_id: str, approver: AsOption, reason: ReasonOption = "") -> None:
+    """Approve the plan an incident is waiting on (the `decide` update)."""
+    _decide(incident_id, approver, reason, "approve")
+
+
+@app.command()
+def reject(incident_id: str, approver: AsOption, reason: ReasonOption = "") -> None:
+    """Reject the plan an incident is waiting on."""
+    _decide(incident_id, approver, reason, "reject")
+
+
+SandboxOption = Annotated[Path | None, typer.Option("--sandbox", help="Scenario file seeding the sandbox cluster.")]
+
+
+@app.command()
+def dev(sandbox: SandboxOption = None, port: int = 8000) -> None:
+    """Run medic on embedded defaults: Temporal dev server, SQLite, worker, gateway, sandbox cluster."""
+    from cli.embedded import run_dev
+
+    _logging()
+    run_dev(settings(), sandbox, gateway_port=port)
+
+
+@app.command()
+def demo(sandbox: SandboxOption = None, port: int = 8000,
+         interactive: Annotated[bool, typer.Option(help="Wait for you to approve (default: when a terminal).")] = None,  # type: ignore[assignment]
+         keep: Annotated[bool, typer.Option(help="Keep medic running after the incident closes.")] = False) -> None:
+    """Show the whole loop on the sandbox: alert, diagnosis, plan, policy, approval, execution, outcome."""
+    import sys
+
+    from cli.demo import run_demo
+
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    raise typer.Exit(run_demo(settings(), sandbox, gateway_port=port, interactive=interactive, keep=keep))

@@ -1,0 +1,90 @@
+"""The migrations build the schema the models describe, and undo it completely."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from store import migrate
+from store.db import normalize_url
+from store.models import Base
+
+TABLES = {"incident", "audit_event", "snapshot", "approval", "action"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(normalize_url(url), poolclass=NullPool)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade_round_trips(db_url: str) -> None:
+    # The PostgreSQL database is shared by the run; start from nothing whatever ran before.
+    migrate.upgrade(db_url)
+    migrate.downgrade(db_url, "base")
+    assert migrate.current(db_url) is None
+    assert _tables(db_url) == set()
+
+    migrate.upgrade(db_url)
+    assert migrate.current(db_url) == migrate.head()
+    assert _tables(db_url) == TABLES
+
+    migrate.downgrade(db_url, "base")
+    assert migrate.current(db_url) is None
+    assert _tables(db_url) == set()
+
+    migrate.upgrade(db_url, "head")
+    assert _tables(db_url) == TABLES
+
+
+def test_upgrade_is_idempotent(db_url: str) -> None:
+    migrate.upgrade(db_url)
+    migrate.upgrade(db_url)
+    assert migrate.current(db_url) == migrate.head()
+
+
+def test_models_match_migrations(migrated_url: str) -> None:
+    engine = create_engine(normalize_url(migrated_url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> None:
+    engine = create_engine(normalize_url(migrated_url), poolclass=NullPool)
+    try:
+        inspector = inspect(engine)
+        indexes = {ix["name"] for table in TABLES for ix in inspector.get_indexes(table)}
+        uniques = {uq["name"] for table in TABLES for uq in inspector.get_unique_constraints(table)}
+        foreign_keys = {fk["name"] for table in TABLES for fk in inspector.get_foreign_keys(table)}
+    finally:
+        engine.dispose()
+    assert {"ix_incident_status", "ix_incident_created_at", "ix_audit_event_incident_id"} <= indexes
+    assert uniques == {
+        "uq_audit_event_incident_id_seq",
+        "uq_snapshot_incident_id_resource_key",
+        "uq_approval_incident_id_approver_plan_hash",
+        "uq_action_incident_id_action_index_phase",
+    }
+    assert foreign_keys == {f"fk_{table}_incident_id_incident" for table in TABLES - {"incident"}}
+
+
+def test_current_of_a_missing_sqlite_file_is_none_and_creates_nothing(tmp_path) -> None:
+    path = tmp_path / "absent" / "medic.db"
+    assert migrate.current(f"sqlite:///{path}") is None
+    assert not path.parent.exists()
+
+
+def test_migrations_work_from_any_working_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'nested' / 'medic.db'}"
+    migrate.upgrade(url)
+    assert migrate.current(url) == migrate.head()
