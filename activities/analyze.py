@@ -24,12 +24,14 @@ class AnalyzeActivities:
                 raise ApplicationError(
                     f"analyzer {self._analyzer.name} proposed {action.kind} on {action.target.key}, "
                     "which is not in the observation",
-                    type="InvalidDiagnosis", non_retryable=True,
+                    type="InvalidDiagnosis",
+                    non_retryable=True,
                 )
         unknown = [e.item_id for e in diagnosis.evidence if e.item_id not in known]
         if unknown:
             raise ApplicationError(
                 f"analyzer {self._analyzer.name} cited evidence that was not observed: {unknown}",
-                type="InvalidDiagnosis", non_retryable=True,
+                type="InvalidDiagnosis",
+                non_retryable=True,
             )
         return diagnosis

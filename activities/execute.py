@@ -9,15 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from domain.decision import AppliedChange, ExecutionResult, RolloutCheck, Verification
-from domain.incident import ResourceRef
 from domain.patches import PatchError, is_applied, patch_for_action, restore_body
 from domain.rollout import rollout_check
-from domain.steps import CheckRolloutInput, DryRunResult, PlanInput, RestoreInput, SnapshotResult
 from integrations.kubernetes import (
     KubeClient,
     KubeConflict,
@@ -26,6 +19,13 @@ from integrations.kubernetes import (
     KubeInvalid,
     KubeNotFound,
 )
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.decision import AppliedChange, ExecutionResult, RolloutCheck, Verification
+from domain.incident import ResourceRef
+from domain.steps import CheckRolloutInput, DryRunResult, PlanInput, RestoreInput, SnapshotResult
 from store.db import transaction
 from store.repositories import ActionRepository, SnapshotRepository
 
@@ -83,7 +83,9 @@ class KubeChangeActivities:
         self._kube = kube
         self._sessions = sessions
 
-    def _revisions(self, target: ResourceRef, live: dict[str, Any], action: Any) -> list[dict[str, Any]] | None:
+    def _revisions(
+        self, target: ResourceRef, live: dict[str, Any], action: Any
+    ) -> list[dict[str, Any]] | None:
         if action.kind != "rollback_revision":
             return None
         return self._kube.list_replicasets(target.namespace, _selector(live))
@@ -114,9 +116,14 @@ class KubeChangeActivities:
             repo = ActionRepository(session)
             for index, action in enumerate(input.plan.actions):
                 repo.record(
-                    incident_id=input.incident_id, action_index=index, kind=action.kind,
-                    target=action.target.key, mode=action.mode, plan_hash=input.plan_hash,
-                    phase="dry_run", status="failed" if problems else "ok",
+                    incident_id=input.incident_id,
+                    action_index=index,
+                    kind=action.kind,
+                    target=action.target.key,
+                    mode=action.mode,
+                    plan_hash=input.plan_hash,
+                    phase="dry_run",
+                    status="failed" if problems else "ok",
                     detail={"problems": problems, "diffs": diffs},
                 )
         return DryRunResult(ok=not problems, problems=problems, diffs=diffs)
@@ -138,7 +145,8 @@ class KubeChangeActivities:
                     raise _permanent(err, f"cannot snapshot {ref.key}") from err
                 metadata = live.get("metadata", {})
                 repo.save_if_absent(
-                    incident_id=input.incident_id, resource_key=ref.key,
+                    incident_id=input.incident_id,
+                    resource_key=ref.key,
                     resource_version=str(metadata.get("resourceVersion", "")),
                     generation=int(metadata.get("generation", 0)),
                     content=_snapshot_content(live),
@@ -162,20 +170,33 @@ class KubeChangeActivities:
                     result = self._kube.patch_object(ref, patch, dry_run=False, field_manager=FIELD_MANAGER)
                     changed = True
             except PatchError as err:
-                raise ApplicationError(f"{action.kind} {ref.key}: {err}", type="PatchError", non_retryable=True) from err
+                raise ApplicationError(
+                    f"{action.kind} {ref.key}: {err}", type="PatchError", non_retryable=True
+                ) from err
             except (KubeInvalid, KubeNotFound, KubeForbidden) as err:
                 raise _permanent(err, f"{action.kind} {ref.key}") from err
             generation = int(result.get("metadata", {}).get("generation", 0))
             detail = "applied" if changed else "already applied (retry)"
-            changes.append(AppliedChange(action_index=index, resource=ref, changed=changed,
-                                         generation=generation, detail=detail))
+            changes.append(
+                AppliedChange(
+                    action_index=index, resource=ref, changed=changed, generation=generation, detail=detail
+                )
+            )
             with transaction(self._sessions) as session:
                 ActionRepository(session).record(
-                    incident_id=input.incident_id, action_index=index, kind=action.kind,
-                    target=action.target.key, mode=action.mode, plan_hash=input.plan_hash,
-                    phase="execute", status="applied",
-                    detail={"generation": generation, "changed_by_this_attempt": changed,
-                            "attempt": activity.info().attempt},
+                    incident_id=input.incident_id,
+                    action_index=index,
+                    kind=action.kind,
+                    target=action.target.key,
+                    mode=action.mode,
+                    plan_hash=input.plan_hash,
+                    phase="execute",
+                    status="applied",
+                    detail={
+                        "generation": generation,
+                        "changed_by_this_attempt": changed,
+                        "attempt": activity.info().attempt,
+                    },
                 )
         return ExecutionResult(changes=changes)
 
@@ -207,7 +228,9 @@ class KubeChangeActivities:
             activity.heartbeat(index)
             snapshot = snapshots.get(ref.key)
             if snapshot is None:
-                raise ApplicationError(f"no snapshot of {ref.key} to restore", type="NoSnapshot", non_retryable=True)
+                raise ApplicationError(
+                    f"no snapshot of {ref.key} to restore", type="NoSnapshot", non_retryable=True
+                )
             try:
                 live = self._kube.read_object(ref)
                 body = restore_body(snapshot.content, live)
@@ -220,12 +243,25 @@ class KubeChangeActivities:
                 raise _permanent(err, f"restore {ref.key}") from err
             # KubeConflict and KubeUnavailable propagate: Temporal retries with a fresh read.
             generation = int(result.get("metadata", {}).get("generation", 0))
-            changes.append(AppliedChange(action_index=index, resource=ref, changed=changed, generation=generation,
-                                         detail="restored from snapshot" if changed else "already restored"))
+            changes.append(
+                AppliedChange(
+                    action_index=index,
+                    resource=ref,
+                    changed=changed,
+                    generation=generation,
+                    detail="restored from snapshot" if changed else "already restored",
+                )
+            )
             with transaction(self._sessions) as session:
                 ActionRepository(session).record(
-                    incident_id=input.incident_id, action_index=index, kind="restore_snapshot",
-                    target=ref.key, mode="direct", plan_hash="", phase="rollback", status="applied",
+                    incident_id=input.incident_id,
+                    action_index=index,
+                    kind="restore_snapshot",
+                    target=ref.key,
+                    mode="direct",
+                    plan_hash="",
+                    phase="rollback",
+                    status="applied",
                     detail={"generation": generation, "changed_by_this_attempt": changed},
                 )
         return ExecutionResult(changes=changes)

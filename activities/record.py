@@ -28,9 +28,15 @@ class RecordActivities:
     def record_audit(self, event: AuditInput) -> None:
         with transaction(self._sessions) as session:
             AuditRepository(session).record(
-                incident_id=event.incident_id, seq=event.seq, step=event.step, status=event.status,
-                actor=event.actor, plan_hash=event.plan_hash, detail=event.detail,
-                duration_ms=event.duration_ms, occurred_at=event.occurred_at,
+                incident_id=event.incident_id,
+                seq=event.seq,
+                step=event.step,
+                status=event.status,
+                actor=event.actor,
+                plan_hash=event.plan_hash,
+                detail=event.detail,
+                duration_ms=event.duration_ms,
+                occurred_at=event.occurred_at,
             )
 
     @activity.defn(name="record_approval")
@@ -38,6 +44,11 @@ class RecordActivities:
         a = record.approval
         with transaction(self._sessions) as session:
             ApprovalRepository(session).record(
-                incident_id=record.incident_id, approver=a.approver, decision=a.decision, reason=a.reason,
-                plan_hash=a.plan_hash, via=a.via, decided_at=a.at,
+                incident_id=record.incident_id,
+                approver=a.approver,
+                decision=a.decision,
+                reason=a.reason,
+                plan_hash=a.plan_hash,
+                via=a.via,
+                decided_at=a.at,
             )

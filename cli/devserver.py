@@ -44,8 +44,14 @@ class DevServer:
     With `db_file` the server keeps its workflows across restarts; without it, they live in memory.
     """
 
-    def __init__(self, port: int = 7233, ui_port: int | None = 8233, db_file: Path | None = None,
-                 log_file: Path | None = None, search_attributes: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 7233,
+        ui_port: int | None = 8233,
+        db_file: Path | None = None,
+        log_file: Path | None = None,
+        search_attributes: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.ui_port = ui_port
         self.db_file = db_file
@@ -58,8 +64,17 @@ class DevServer:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-               "--log-level", "warn"]
+        cmd = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warn",
+        ]
         if self.ui_port is None:
             cmd.append("--headless")
         else:
@@ -75,13 +90,16 @@ class DevServer:
         if port_open("127.0.0.1", self.port):
             raise DevServerError(f"port {self.port} is taken: is another Temporal server running?")
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", self.port):
             if self._process.poll() is not None:
-                raise DevServerError(f"temporal dev server exited with {self._process.returncode}"
-                                     + (f"; see {self.log_file}" if self.log_file else ""))
+                raise DevServerError(
+                    f"temporal dev server exited with {self._process.returncode}"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise DevServerError(f"temporal dev server did not listen on {self.address} in {timeout}s")
@@ -102,6 +120,7 @@ class DevServer:
     def __enter__(self) -> DevServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

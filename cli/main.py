@@ -13,8 +13,11 @@ import typer
 
 from domain.settings import Settings, settings_from_mapping
 
-app = typer.Typer(help="medic: durable, reviewed, reversible remediation for GitOps-run Kubernetes.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="medic: durable, reviewed, reversible remediation for GitOps-run Kubernetes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 incidents_app = typer.Typer(help="Incidents in the store.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
@@ -28,8 +31,10 @@ def settings() -> Settings:
 
 
 def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
 
 
 @app.command()
@@ -78,15 +83,24 @@ def _sessions() -> Any:
 
 
 @incidents_app.command("list")
-def incidents_list(status: str | None = None, namespace: str | None = None, risk: str | None = None,
-                   limit: int = 50, as_json: JsonFlag = False) -> None:
+def incidents_list(
+    status: str | None = None,
+    namespace: str | None = None,
+    risk: str | None = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
     """Incidents, newest first."""
     from store.db import transaction
     from store.repositories import IncidentRepository
 
     with transaction(_sessions()) as session:
-        rows = [_incident_row(i) for i in IncidentRepository(session).list(
-            status=status, namespace=namespace, risk=risk, limit=limit)]
+        rows = [
+            _incident_row(i)
+            for i in IncidentRepository(session).list(
+                status=status, namespace=namespace, risk=risk, limit=limit
+            )
+        ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -95,15 +109,25 @@ def incidents_list(status: str | None = None, namespace: str | None = None, risk
         return
     typer.echo(f"{'ID':<36} {'STATUS':<18} {'RISK':<7} {'TARGET':<36} TITLE")
     for r in rows:
-        typer.echo(f"{r['id']:<36} {r['status'] or '':<18} {r['risk'] or '':<7} {r['target'] or '':<36} {r['title']}")
+        typer.echo(
+            f"{r['id']:<36} {r['status'] or '':<18} {r['risk'] or '':<7} {r['target'] or '':<36} {r['title']}"
+        )
 
 
 def _incident_row(incident: Any) -> dict[str, Any]:
     return {
-        "id": incident.id, "status": incident.status, "outcome": incident.outcome, "risk": incident.risk,
-        "root_cause": incident.root_cause, "namespace": incident.namespace, "target": incident.target,
-        "title": incident.title, "summary": incident.summary, "plan_hash": incident.plan_hash,
-        "created_at": incident.created_at, "closed_at": incident.closed_at,
+        "id": incident.id,
+        "status": incident.status,
+        "outcome": incident.outcome,
+        "risk": incident.risk,
+        "root_cause": incident.root_cause,
+        "namespace": incident.namespace,
+        "target": incident.target,
+        "title": incident.title,
+        "summary": incident.summary,
+        "plan_hash": incident.plan_hash,
+        "created_at": incident.created_at,
+        "closed_at": incident.closed_at,
     }
 
 
@@ -121,20 +145,35 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
         row = _incident_row(incident)
         row.update(diagnosis=incident.diagnosis, plan=incident.plan, policy_decision=incident.policy_decision)
         row["approvals"] = [
-            {"approver": a.approver, "decision": a.decision, "reason": a.reason, "plan_hash": a.plan_hash,
-             "via": a.via, "decided_at": a.decided_at}
+            {
+                "approver": a.approver,
+                "decision": a.decision,
+                "reason": a.reason,
+                "plan_hash": a.plan_hash,
+                "via": a.via,
+                "decided_at": a.decided_at,
+            }
             for a in ApprovalRepository(session).list(incident_id)
         ]
         row["audit"] = [
-            {"seq": e.seq, "step": e.step, "status": e.status, "actor": e.actor, "duration_ms": e.duration_ms,
-             "occurred_at": e.occurred_at, "detail": e.detail}
+            {
+                "seq": e.seq,
+                "step": e.step,
+                "status": e.status,
+                "actor": e.actor,
+                "duration_ms": e.duration_ms,
+                "occurred_at": e.occurred_at,
+                "detail": e.detail,
+            }
             for e in AuditRepository(session).list(incident_id=incident_id)
         ]
     if as_json:
         typer.echo(json.dumps(row, indent=2, default=str))
         return
-    typer.echo(f"incident  {row['id']}\ntitle     {row['title']}\nstatus    {row['status']}"
-               f"\nrisk      {row['risk']}\ntarget    {row['target']}\nsummary   {row['summary']}")
+    typer.echo(
+        f"incident  {row['id']}\ntitle     {row['title']}\nstatus    {row['status']}"
+        f"\nrisk      {row['risk']}\ntarget    {row['target']}\nsummary   {row['summary']}"
+    )
     if row["plan"]:
         typer.echo(f"plan      {row['plan_hash']}: " + json.dumps(row["plan"].get("actions", [])))
     for a in row["approvals"]:
@@ -167,9 +206,11 @@ def _decide(incident_id: str, approver: str, reason: str, decision: str) -> None
     except WorkflowUpdateFailedError as err:
         typer.echo(f"refused: {err.cause}", err=True)
         raise typer.Exit(2) from err
-    typer.echo(f"{decision} recorded for {incident_id} (plan {status.plan_hash}); "
-               f"{sum(1 for a in status.approvals if a.decision == 'approve')}/{status.approvals_required} approvals; "
-               f"step: {status.step}")
+    approved = sum(1 for a in status.approvals if a.decision == "approve")
+    typer.echo(
+        f"{decision} recorded for {incident_id} (plan {status.plan_hash}); "
+        f"{approved}/{status.approvals_required} approvals; step: {status.step}"
+    )
 
 
 AsOption = Annotated[str, typer.Option("--as", help="Who decides (recorded as the approver).")]
@@ -188,7 +229,9 @@ def reject(incident_id: str, approver: AsOption, reason: ReasonOption = "") -> N
     _decide(incident_id, approver, reason, "reject")
 
 
-SandboxOption = Annotated[Path | None, typer.Option("--sandbox", help="Scenario file seeding the sandbox cluster.")]
+SandboxOption = Annotated[
+    Path | None, typer.Option("--sandbox", help="Scenario file seeding the sandbox cluster.")
+]
 
 
 @app.command()
@@ -201,9 +244,14 @@ def dev(sandbox: SandboxOption = None, port: int = 8000) -> None:
 
 
 @app.command()
-def demo(sandbox: SandboxOption = None, port: int = 8000,
-         interactive: Annotated[bool, typer.Option(help="Wait for you to approve (default: when a terminal).")] = None,  # type: ignore[assignment]
-         keep: Annotated[bool, typer.Option(help="Keep medic running after the incident closes.")] = False) -> None:
+def demo(
+    sandbox: SandboxOption = None,
+    port: int = 8000,
+    interactive: Annotated[
+        bool, typer.Option(help="Wait for you to approve (default: when a terminal).")
+    ] = None,  # type: ignore[assignment]
+    keep: Annotated[bool, typer.Option(help="Keep medic running after the incident closes.")] = False,
+) -> None:
     """Show the whole loop on the sandbox: alert, diagnosis, plan, policy, approval, execution, outcome."""
     import sys
 

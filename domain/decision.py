@@ -10,9 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.incident import ResourceRef
 
 Risk = Literal["low", "medium", "high", "deny"]
-Outcome = Literal[
-    "resolved", "rolled_back", "rejected", "expired", "needs_review", "no_action", "failed"
-]
+Outcome = Literal["resolved", "rolled_back", "rejected", "expired", "needs_review", "no_action", "failed"]
 OUTCOMES: tuple[str, ...] = (
     "resolved",
     "rolled_back",

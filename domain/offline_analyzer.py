@@ -34,8 +34,7 @@ def _pods_of(observation: Observation, workload: Workload) -> list[PodState]:
     return [
         p
         for p in observation.pods
-        if p.namespace == workload.ref.namespace
-        and (p.owner in revisions or p.name.startswith(prefix))
+        if p.namespace == workload.ref.namespace and (p.owner in revisions or p.name.startswith(prefix))
     ]
 
 
@@ -110,7 +109,9 @@ class OfflineAnalyzer:
                 container=container.name,
             )
             current = container.limits["memory"]
-            evidence = [Evidence(item_id=p.id, note=f"container {container.name} was OOMKilled") for p in pods]
+            evidence = [
+                Evidence(item_id=p.id, note=f"container {container.name} was OOMKilled") for p in pods
+            ]
             evidence.append(Evidence(item_id=workload.id, note=f"memory limit is {current}"))
             evidence += [
                 Evidence(item_id=e.id, note=e.reason)

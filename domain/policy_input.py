@@ -34,7 +34,9 @@ def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> 
         resources = (app.get("status") or {}).get("resources") or []
         for res in resources:
             if (res.get("kind"), res.get("namespace"), res.get("name")) == (
-                target.kind, target.namespace, target.name
+                target.kind,
+                target.namespace,
+                target.name,
             ):
                 return True
     return False
@@ -47,8 +49,12 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
         "index": index,
         "kind": action.kind,
         "mode": action.mode,
-        "target": {"namespace": target.namespace, "kind": target.kind, "name": target.name,
-                   "container": target.container},
+        "target": {
+            "namespace": target.namespace,
+            "kind": target.kind,
+            "name": target.name,
+            "container": target.container,
+        },
         # Effects the action has on the world; the policy forbids some of them outright.
         "effects": ["update"],
         "found": workload is not None,
@@ -89,9 +95,7 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
         )
     elif isinstance(action, RollbackRevision):
         entry["proposed"] = {"revision": action.revision}
-        entry["revision_known"] = any(
-            r.revision == action.revision for r in observation.revisions
-        )
+        entry["revision_known"] = any(r.revision == action.revision for r in observation.revisions)
     elif isinstance(action, Restart):
         entry["proposed"] = {}
     elif isinstance(action, SyncApplication):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.decision import Approval, Outcome, PolicyDecision, Verification
+from domain.decision import Approval, Outcome, PolicyDecision
 from domain.incident import Incident, ResourceRef
 from domain.observation import Observation
 from domain.plan import Diagnosis, Plan

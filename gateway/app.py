@@ -25,8 +25,13 @@ log = logging.getLogger("medic.gateway")
 ClientFactory = Callable[[], Awaitable[Client]]
 
 # Statuses that mean "Temporal cannot take this right now": Alertmanager should retry.
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
-                RPCStatusCode.CANCELLED, RPCStatusCode.ABORTED}
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+}
 
 
 def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
@@ -35,7 +40,9 @@ def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
 
 
 def _validation_errors(err: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors(include_input=False)]
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors(include_input=False)
+    ]
 
 
 class _LazyClient:
@@ -66,7 +73,9 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
     @app.post("/alerts/alertmanager")
     async def alertmanager_webhook(request: Request) -> JSONResponse:
         if expected is None:
-            return _problem(401, "no webhook token is configured (MEDIC_WEBHOOK_TOKEN); refusing all webhooks")
+            return _problem(
+                401, "no webhook token is configured (MEDIC_WEBHOOK_TOKEN); refusing all webhooks"
+            )
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             return _problem(401, "missing or invalid bearer token")

@@ -6,16 +6,16 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from activities.observe import ObserveActivities
+from integrations.kubernetes import KubeClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities
 from activities.execute import KubeChangeActivities
-from activities.observe import ObserveActivities
 from activities.record import RecordActivities
 from activities.validate import ValidateActivities
 from domain.settings import Settings
-from integrations.kubernetes import KubeClient
 from integrations.temporal import connect
 from store.db import make_engine, session_factory
 from workflows.remediation import RemediationWorkflow
@@ -27,8 +27,9 @@ WORKFLOWS = [RemediationWorkflow]
 ACTIVITY_THREADS = 16
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
-                 kube: KubeClient | None = None) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
+) -> Worker:
     sessions = session_factory(make_engine(settings.resolved_database_url))
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
     record = RecordActivities(sessions)
@@ -41,10 +42,17 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            record.record_incident, record.record_audit, record.record_approval,
-            observe.observe_incident, analyze.analyze_incident, validate.validate_plan,
-            change.dry_run_plan, change.snapshot_resources, change.execute_plan,
-            change.check_rollout, change.restore_snapshots,
+            record.record_incident,
+            record.record_audit,
+            record.record_approval,
+            observe.observe_incident,
+            analyze.analyze_incident,
+            validate.validate_plan,
+            change.dry_run_plan,
+            change.snapshot_resources,
+            change.execute_plan,
+            change.check_rollout,
+            change.restore_snapshots,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -8,7 +8,6 @@ workflow ends with exactly one outcome.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,11 +18,17 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.alerts import AlertGroup
-    from domain.decision import Approval, DecisionInput, Outcome, PolicyDecision, Verification
+    from domain.decision import (
+        Approval,
+        DecisionInput,
+        ExecutionResult,
+        Outcome,
+        PolicyDecision,
+        Verification,
+    )
     from domain.incident import ResourceRef
     from domain.observation import Observation
     from domain.plan import Diagnosis, Plan
-    from domain.decision import ExecutionResult
     from domain.steps import (
         AnalyzeInput,
         ApprovalRecord,
@@ -52,18 +57,29 @@ class StepOptions:
 
 _STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 STORE = StepOptions(timedelta(seconds=30), _STORE_RETRY)
-OBSERVE = StepOptions(timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10))
-ANALYZE = StepOptions(timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=5))
+OBSERVE = StepOptions(
+    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
+)
+ANALYZE = StepOptions(
+    timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=5)
+)
 VALIDATE = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
-DRY_RUN = StepOptions(timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10))
-SNAPSHOT = StepOptions(timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10))
+DRY_RUN = StepOptions(
+    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
+)
+SNAPSHOT = StepOptions(
+    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
+)
 # Execute and restore heartbeat between objects, so a dead worker's attempt is retried quickly;
 # the retry finds the change already applied and does nothing.
 EXECUTE = StepOptions(
-    timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
+    timedelta(seconds=120),
+    RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
     heartbeat=timedelta(seconds=10),
 )
-CHECK = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5))
+CHECK = StepOptions(
+    timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5)
+)
 
 
 class StepFailed(Exception):
@@ -121,9 +137,12 @@ class RemediationWorkflow:
             )
         )
         await self._audit(
-            "received", "completed",
-            detail={"alerts": len(incident.alerts),
-                    "truncated_alerts": incident.group.truncatedAlerts if incident.group else 0},
+            "received",
+            "completed",
+            detail={
+                "alerts": len(incident.alerts),
+                "truncated_alerts": incident.group.truncatedAlerts if incident.group else 0,
+            },
         )
         try:
             outcome, reason = await self._remediate()
@@ -134,35 +153,61 @@ class RemediationWorkflow:
     async def _remediate(self) -> tuple[Outcome, str]:
         incident = self._incident
         observation: Observation = await self._run_step(
-            "observing", "observe_incident", ObserveInput(incident=incident), Observation, OBSERVE,
-            summary=lambda o: {"workloads": [w.id for w in o.workloads], "pods": len(o.pods),
-                               "events": len(o.events), "notes": o.notes},
+            "observing",
+            "observe_incident",
+            ObserveInput(incident=incident),
+            Observation,
+            OBSERVE,
+            summary=lambda o: {
+                "workloads": [w.id for w in o.workloads],
+                "pods": len(o.pods),
+                "events": len(o.events),
+                "notes": o.notes,
+            },
         )
         diagnosis: Diagnosis = await self._run_step(
-            "analyzing", "analyze_incident", AnalyzeInput(incident=incident, observation=observation),
-            Diagnosis, ANALYZE,
-            summary=lambda d: {"root_cause": d.root_cause, "summary": d.summary,
-                               "actions": [a.kind for a in d.plan.actions], "analyzer": d.analyzer},
+            "analyzing",
+            "analyze_incident",
+            AnalyzeInput(incident=incident, observation=observation),
+            Diagnosis,
+            ANALYZE,
+            summary=lambda d: {
+                "root_cause": d.root_cause,
+                "summary": d.summary,
+                "actions": [a.kind for a in d.plan.actions],
+                "analyzer": d.analyzer,
+            },
         )
         self._diagnosis = diagnosis
         plan = diagnosis.plan
         self._plan_hash = plan.plan_hash()
         policy: PolicyDecision = await self._run_step(
-            "validating", "validate_plan",
-            ValidateInput(incident=incident, observation=observation, diagnosis=diagnosis,
-                          protected_namespaces=list(self._input.protected_namespaces)),
-            PolicyDecision, VALIDATE,
+            "validating",
+            "validate_plan",
+            ValidateInput(
+                incident=incident,
+                observation=observation,
+                diagnosis=diagnosis,
+                protected_namespaces=list(self._input.protected_namespaces),
+            ),
+            PolicyDecision,
+            VALIDATE,
             summary=lambda p: p.model_dump(mode="json"),
         )
         self._policy = policy
         target = plan.actions[0].target if plan.actions else None
         await self._record_incident(
             IncidentUpdate(
-                incident_id=incident.id, status="validated", risk=policy.risk,
-                root_cause=diagnosis.root_cause, plan_hash=self._plan_hash, summary=diagnosis.summary,
+                incident_id=incident.id,
+                status="validated",
+                risk=policy.risk,
+                root_cause=diagnosis.root_cause,
+                plan_hash=self._plan_hash,
+                summary=diagnosis.summary,
                 namespace=target.namespace if target else None,
                 target=target.without_container().key if target else None,
-                diagnosis=diagnosis.model_dump(mode="json"), plan=plan.model_dump(mode="json"),
+                diagnosis=diagnosis.model_dump(mode="json"),
+                plan=plan.model_dump(mode="json"),
                 policy_decision=policy.model_dump(mode="json"),
             )
         )
@@ -181,17 +226,29 @@ class RemediationWorkflow:
 
         plan_input = PlanInput(incident_id=incident.id, plan=plan, plan_hash=self._plan_hash)
         dry_run: DryRunResult = await self._run_step(
-            "dry_run", "dry_run_plan", plan_input, DryRunResult, DRY_RUN,
+            "dry_run",
+            "dry_run_plan",
+            plan_input,
+            DryRunResult,
+            DRY_RUN,
             summary=lambda r: {"ok": r.ok, "problems": r.problems, "diffs": r.diffs},
         )
         if not dry_run.ok:
             return "needs_review", "dry-run refused the change: " + "; ".join(dry_run.problems)
         await self._run_step(
-            "snapshot", "snapshot_resources", plan_input, SnapshotResult, SNAPSHOT,
+            "snapshot",
+            "snapshot_resources",
+            plan_input,
+            SnapshotResult,
+            SNAPSHOT,
             summary=lambda r: {"resources": [x.key for x in r.resources]},
         )
         await self._run_step(
-            "executing", "execute_plan", plan_input, ExecutionResult, EXECUTE,
+            "executing",
+            "execute_plan",
+            plan_input,
+            ExecutionResult,
+            EXECUTE,
             summary=lambda r: {"changes": [c.model_dump(mode="json") for c in r.changes]},
         )
         targets = _targets(plan)
@@ -200,8 +257,11 @@ class RemediationWorkflow:
             return "resolved", verification.reason or "verification passed"
 
         await self._run_step(
-            "rolling_back", "restore_snapshots", RestoreInput(incident_id=incident.id, targets=targets),
-            ExecutionResult, EXECUTE,
+            "rolling_back",
+            "restore_snapshots",
+            RestoreInput(incident_id=incident.id, targets=targets),
+            ExecutionResult,
+            EXECUTE,
             summary=lambda r: {"changes": [c.model_dump(mode="json") for c in r.changes]},
         )
         after = await self._verify(targets, "verifying_rollback", require_healthy=False)
@@ -223,17 +283,24 @@ class RemediationWorkflow:
         self._deadline = workflow.now() + timedelta(seconds=timeout)
         await self._record_incident(IncidentUpdate(incident_id=self._incident.id, status="awaiting_approval"))
         await self._audit(
-            "awaiting_approval", "started",
-            detail={"approvals_required": required, "risk": policy.risk, "deadline": self._deadline.isoformat()},
+            "awaiting_approval",
+            "started",
+            detail={
+                "approvals_required": required,
+                "risk": policy.risk,
+                "deadline": self._deadline.isoformat(),
+            },
         )
         started = workflow.now()
         try:
             while True:
                 await workflow.wait_condition(
-                    lambda: bool(self._pending_audit)
-                    or self._rejection is not None
-                    or self._approved_count() >= required
-                    or (self._alert_resolved and not self._approvals),
+                    lambda: (
+                        bool(self._pending_audit)
+                        or self._rejection is not None
+                        or self._approved_count() >= required
+                        or (self._alert_resolved and not self._approvals)
+                    ),
                     timeout=max(self._deadline - workflow.now(), timedelta(milliseconds=1)),
                 )
                 await self._flush_decisions()
@@ -245,14 +312,16 @@ class RemediationWorkflow:
                 if self._alert_resolved and not self._approvals:
                     await self._audit("awaiting_approval", "cancelled", detail={"reason": "alert resolved"})
                     return "no_action", "the alert resolved while waiting for approval"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._flush_decisions()
             await self._audit("awaiting_approval", "expired", duration=workflow.now() - started)
             return "expired", f"no decision within {timeout}s"
         finally:
             self._awaiting = False
         await self._audit(
-            "awaiting_approval", "completed", duration=workflow.now() - started,
+            "awaiting_approval",
+            "completed",
+            duration=workflow.now() - started,
             detail={"approvers": [a.approver for a in self._approvals]},
         )
         return None
@@ -265,8 +334,10 @@ class RemediationWorkflow:
             entry = self._pending_audit.pop(0)
             approval = Approval.model_validate(entry.detail["approval"])
             await workflow.execute_activity(
-                "record_approval", ApprovalRecord(incident_id=self._incident.id, approval=approval),
-                start_to_close_timeout=STORE.timeout, retry_policy=STORE.retry,
+                "record_approval",
+                ApprovalRecord(incident_id=self._incident.id, approval=approval),
+                start_to_close_timeout=STORE.timeout,
+                retry_policy=STORE.retry,
             )
             await self._audit(entry.step, entry.status, actor=entry.actor, detail=entry.detail)
 
@@ -282,16 +353,24 @@ class RemediationWorkflow:
 
     def _take(self, decision: DecisionInput, via: str) -> None:
         approval = Approval(
-            approver=decision.approver, decision=decision.decision, reason=decision.reason,
-            at=workflow.now(), plan_hash=self._plan_hash, via=via,
+            approver=decision.approver,
+            decision=decision.decision,
+            reason=decision.reason,
+            at=workflow.now(),
+            plan_hash=self._plan_hash,
+            via=via,
         )
         if decision.decision == "reject":
             self._rejection = approval
         self._approvals.append(approval)
         self._pending_audit.append(
             AuditInput(
-                incident_id=self._incident.id, seq=0, step="decision", status=decision.decision,
-                actor=decision.approver, detail={"approval": approval.model_dump(mode="json")},
+                incident_id=self._incident.id,
+                seq=0,
+                step="decision",
+                status=decision.decision,
+                actor=decision.approver,
+                detail={"approval": approval.model_dump(mode="json")},
             )
         )
 
@@ -351,7 +430,9 @@ class RemediationWorkflow:
 
     # ---- verification -------------------------------------------------------------------------
 
-    async def _verify(self, targets: list[ResourceRef], step: str, require_healthy: bool = True) -> Verification:
+    async def _verify(
+        self, targets: list[ResourceRef], step: str, require_healthy: bool = True
+    ) -> Verification:
         """Poll the rollout on a workflow timer until it is healthy and stable, or the deadline."""
         self._step = "verifying" if require_healthy else "rolling_back"
         started = workflow.now()
@@ -361,9 +442,11 @@ class RemediationWorkflow:
         last = Verification(ok=False, finished=False, reason="not checked yet")
         while True:
             last = await self._activity(
-                step, "check_rollout",
+                step,
+                "check_rollout",
                 CheckRolloutInput(incident_id=self._incident.id, targets=targets, baseline_restarts=baseline),
-                Verification, CHECK,
+                Verification,
+                CHECK,
             )
             done = all(c.done for c in last.checks)
             if done and not baseline:
@@ -371,25 +454,37 @@ class RemediationWorkflow:
             if not require_healthy and done:
                 last = Verification(ok=True, finished=True, checks=last.checks, reason="rollout finished")
                 break
-            increased = [c for c in last.checks if c.done and c.restarts > baseline.get(c.resource.key, c.restarts)]
+            increased = [
+                c for c in last.checks if c.done and c.restarts > baseline.get(c.resource.key, c.restarts)
+            ]
             if increased:
                 last = Verification(
-                    ok=False, finished=True, checks=last.checks,
+                    ok=False,
+                    finished=True,
+                    checks=last.checks,
                     reason="restarts increasing: " + ", ".join(c.resource.key for c in increased),
                 )
                 break
             stable = stable + 1 if (done and all(c.healthy for c in last.checks)) else 0
             if stable >= self._input.verify_stable_checks:
-                last = Verification(ok=True, finished=True, checks=last.checks, reason="rollout healthy and stable")
+                last = Verification(
+                    ok=True, finished=True, checks=last.checks, reason="rollout healthy and stable"
+                )
                 break
             if workflow.now() >= deadline:
                 reasons = "; ".join(c.reason for c in last.checks if not c.healthy) or last.reason
-                last = Verification(ok=False, finished=done, checks=last.checks,
-                                    reason=f"not healthy within {self._input.verify_timeout_seconds}s: {reasons}")
+                last = Verification(
+                    ok=False,
+                    finished=done,
+                    checks=last.checks,
+                    reason=f"not healthy within {self._input.verify_timeout_seconds}s: {reasons}",
+                )
                 break
             await workflow.sleep(timedelta(seconds=self._input.verify_interval_seconds))
         await self._audit(
-            step, "passed" if last.ok else "failed", duration=workflow.now() - started,
+            step,
+            "passed" if last.ok else "failed",
+            duration=workflow.now() - started,
             detail={"reason": last.reason, "checks": [c.model_dump(mode="json") for c in last.checks]},
         )
         return last
@@ -399,8 +494,11 @@ class RemediationWorkflow:
     async def _activity(self, step: str, name: str, arg: Any, result_type: type, options: StepOptions) -> Any:
         try:
             return await workflow.execute_activity(
-                name, arg, result_type=result_type,
-                start_to_close_timeout=options.timeout, retry_policy=options.retry,
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=options.timeout,
+                retry_policy=options.retry,
                 heartbeat_timeout=options.heartbeat,
             )
         except ActivityError as err:
@@ -408,26 +506,40 @@ class RemediationWorkflow:
             await self._audit(step, "failed", detail={"error": message, "type": error_type})
             raise StepFailed(step, message, error_type) from err
 
-    async def _run_step(self, step: Step, name: str, arg: Any, result_type: type, options: StepOptions,
-                        summary: Any) -> Any:
+    async def _run_step(
+        self, step: Step, name: str, arg: Any, result_type: type, options: StepOptions, summary: Any
+    ) -> Any:
         self._step = step
         started = workflow.now()
         result = await self._activity(step, name, arg, result_type, options)
         await self._audit(step, "completed", duration=workflow.now() - started, detail=summary(result))
         return result
 
-    async def _audit(self, step: str, status: str, *, actor: str = "medic", detail: dict[str, Any] | None = None,
-                     duration: timedelta | None = None) -> None:
+    async def _audit(
+        self,
+        step: str,
+        status: str,
+        *,
+        actor: str = "medic",
+        detail: dict[str, Any] | None = None,
+        duration: timedelta | None = None,
+    ) -> None:
         self._seq += 1
         await workflow.execute_activity(
             "record_audit",
             AuditInput(
-                incident_id=self._incident.id, seq=self._seq, step=step, status=status, actor=actor,
-                plan_hash=self._plan_hash or None, detail=detail or {},
+                incident_id=self._incident.id,
+                seq=self._seq,
+                step=step,
+                status=status,
+                actor=actor,
+                plan_hash=self._plan_hash or None,
+                detail=detail or {},
                 duration_ms=int(duration.total_seconds() * 1000) if duration is not None else None,
                 occurred_at=workflow.now(),
             ),
-            start_to_close_timeout=STORE.timeout, retry_policy=STORE.retry,
+            start_to_close_timeout=STORE.timeout,
+            retry_policy=STORE.retry,
         )
 
     async def _record_incident(self, update: IncidentUpdate) -> None:
@@ -441,10 +553,15 @@ class RemediationWorkflow:
         self._step = "closed"
         await self._audit("closed", outcome, detail={"reason": reason})
         await self._record_incident(
-            IncidentUpdate(incident_id=self._incident.id, status=outcome, outcome=outcome, closed_at=workflow.now())
+            IncidentUpdate(
+                incident_id=self._incident.id, status=outcome, outcome=outcome, closed_at=workflow.now()
+            )
         )
         return RemediationResult(
-            incident_id=self._incident.id, outcome=outcome, reason=reason, plan_hash=self._plan_hash,
+            incident_id=self._incident.id,
+            outcome=outcome,
+            reason=reason,
+            plan_hash=self._plan_hash,
             approvals=list(self._approvals),
         )
 

@@ -58,8 +58,9 @@ async def test_same_notification_a_hundred_times_makes_one_workflow(
     gateway: httpx.AsyncClient, dev_client: Client, receiver: str
 ) -> None:
     body = payload("oomkilled-firing.json", receiver)
-    responses = await asyncio.gather(*(gateway.post("/alerts/alertmanager", json=body, headers=AUTH)
-                                       for _ in range(100)))
+    responses = await asyncio.gather(
+        *(gateway.post("/alerts/alertmanager", json=body, headers=AUTH) for _ in range(100))
+    )
     assert {r.status_code for r in responses} == {202}
     ids = {tuple(r.json()["workflow_ids"]) for r in responses}
     assert len(ids) == 1
@@ -72,11 +73,15 @@ async def test_same_notification_a_hundred_times_makes_one_workflow(
 async def test_repeat_and_resolved_notifications_reach_the_same_workflow(
     gateway: httpx.AsyncClient, dev_client: Client, receiver: str
 ) -> None:
-    first = await gateway.post("/alerts/alertmanager", json=payload("crashloop-firing.json", receiver), headers=AUTH)
-    repeat = await gateway.post("/alerts/alertmanager", json=payload("crashloop-firing-repeat.json", receiver),
-                                headers=AUTH)
-    resolved = await gateway.post("/alerts/alertmanager", json=payload("crashloop-resolved.json", receiver),
-                                  headers=AUTH)
+    first = await gateway.post(
+        "/alerts/alertmanager", json=payload("crashloop-firing.json", receiver), headers=AUTH
+    )
+    repeat = await gateway.post(
+        "/alerts/alertmanager", json=payload("crashloop-firing-repeat.json", receiver), headers=AUTH
+    )
+    resolved = await gateway.post(
+        "/alerts/alertmanager", json=payload("crashloop-resolved.json", receiver), headers=AUTH
+    )
     assert [r.status_code for r in (first, repeat, resolved)] == [202, 202, 202]
     workflow_id = first.json()["workflow_ids"][0]
     assert repeat.json()["workflow_ids"] == resolved.json()["workflow_ids"] == [workflow_id]
@@ -89,17 +94,21 @@ async def test_repeat_and_resolved_notifications_reach_the_same_workflow(
 async def test_resolved_notification_without_an_open_incident_starts_nothing(
     gateway: httpx.AsyncClient, dev_client: Client, receiver: str
 ) -> None:
-    response = await gateway.post("/alerts/alertmanager", json=payload("crashloop-resolved.json", receiver),
-                                  headers=AUTH)
+    response = await gateway.post(
+        "/alerts/alertmanager", json=payload("crashloop-resolved.json", receiver), headers=AUTH
+    )
     assert response.status_code == 200
     assert response.json()["delivered"] is False
     assert await executions(dev_client, response.json()["workflow_ids"][0]) == []
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
-async def test_missing_or_wrong_token_is_401(gateway: httpx.AsyncClient, receiver: str, headers: dict[str, str]) -> None:
-    response = await gateway.post("/alerts/alertmanager", json=payload("oomkilled-firing.json", receiver),
-                                  headers=headers)
+async def test_missing_or_wrong_token_is_401(
+    gateway: httpx.AsyncClient, receiver: str, headers: dict[str, str]
+) -> None:
+    response = await gateway.post(
+        "/alerts/alertmanager", json=payload("oomkilled-firing.json", receiver), headers=headers
+    )
     assert response.status_code == 401
     assert "token" in response.json()["error"]
 
@@ -110,14 +119,19 @@ async def test_missing_or_wrong_token_is_401(gateway: httpx.AsyncClient, receive
         (b"{not json", 400, "not JSON"),
         (b"[1, 2]", 400, "JSON object"),
         (b'{"version": "4"}', 422, "groupKey"),
-        (b'{"version": "3", "groupKey": "k", "status": "firing", "receiver": "r", "alerts": []}', 422, "version"),
+        (
+            b'{"version": "3", "groupKey": "k", "status": "firing", "receiver": "r", "alerts": []}',
+            422,
+            "version",
+        ),
     ],
 )
 async def test_broken_payload_is_4xx_with_the_reason(
     gateway: httpx.AsyncClient, body: bytes, status: int, reason: str
 ) -> None:
-    response = await gateway.post("/alerts/alertmanager", content=body,
-                                  headers={**AUTH, "Content-Type": "application/json"})
+    response = await gateway.post(
+        "/alerts/alertmanager", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert response.status_code == status
     assert reason in response.text
 
@@ -147,13 +161,16 @@ async def test_temporal_outage_is_503_so_alertmanager_retries(receiver: str) -> 
     settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", webhook_token=TOKEN)
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-        response = await http.post("/alerts/alertmanager", json=payload("oomkilled-firing.json", receiver),
-                                   headers=AUTH)
+        response = await http.post(
+            "/alerts/alertmanager", json=payload("oomkilled-firing.json", receiver), headers=AUTH
+        )
     assert response.status_code == 503
     assert response.headers["retry-after"]
 
 
-async def test_truncated_alerts_are_reported(gateway: httpx.AsyncClient, dev_client: Client, receiver: str) -> None:
+async def test_truncated_alerts_are_reported(
+    gateway: httpx.AsyncClient, dev_client: Client, receiver: str
+) -> None:
     body = payload("oomkilled-firing.json", receiver)
     body["truncatedAlerts"] = 3
     response = await gateway.post("/alerts/alertmanager", json=body, headers=AUTH)

@@ -124,8 +124,13 @@ class Fakes:
         async def check_rollout(input: CheckRolloutInput) -> Verification:
             fakes.calls.append("check")
             restarts = 0 if fakes.healthy else fakes.calls.count("check")
-            check = RolloutCheck(resource=TARGET.without_container(), done=True, healthy=fakes.healthy,
-                                 restarts=restarts, reason="" if fakes.healthy else "pods crashing")
+            check = RolloutCheck(
+                resource=TARGET.without_container(),
+                done=True,
+                healthy=fakes.healthy,
+                restarts=restarts,
+                reason="" if fakes.healthy else "pods crashing",
+            )
             return Verification(ok=fakes.healthy, finished=True, checks=[check])
 
         @activity.defn(name="restore_snapshots")
@@ -136,19 +141,45 @@ class Fakes:
                 changes=[AppliedChange(action_index=0, resource=TARGET.without_container(), changed=True)]
             )
 
-        return [record_incident, record_audit, record_approval, observe_incident, analyze_incident,
-                validate_plan, dry_run_plan, snapshot_resources, execute_plan, check_rollout, restore_snapshots]
+        return [
+            record_incident,
+            record_audit,
+            record_approval,
+            observe_incident,
+            analyze_incident,
+            validate_plan,
+            dry_run_plan,
+            snapshot_resources,
+            execute_plan,
+            check_rollout,
+            restore_snapshots,
+        ]
 
 
 def alert_group(status: str = "firing") -> AlertGroup:
-    return AlertGroup.model_validate({
-        "version": "4", "groupKey": '{}:{alertname="KubeContainerOOMKilled"}', "status": status,
-        "receiver": "remediator", "groupLabels": {"alertname": "KubeContainerOOMKilled"},
-        "alerts": [{"status": status, "labels": {"alertname": "KubeContainerOOMKilled", "namespace": "payments",
-                                                 "pod": "ledger-5c6b7d8f9-abcde", "container": "ledger"},
-                    "startsAt": "2026-11-23T18:55:28Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "fingerprint": "b58c4386f2be6d41"}],
-    })
+    return AlertGroup.model_validate(
+        {
+            "version": "4",
+            "groupKey": '{}:{alertname="KubeContainerOOMKilled"}',
+            "status": status,
+            "receiver": "remediator",
+            "groupLabels": {"alertname": "KubeContainerOOMKilled"},
+            "alerts": [
+                {
+                    "status": status,
+                    "labels": {
+                        "alertname": "KubeContainerOOMKilled",
+                        "namespace": "payments",
+                        "pod": "ledger-5c6b7d8f9-abcde",
+                        "container": "ledger",
+                    },
+                    "startsAt": "2026-11-23T18:55:28Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": "b58c4386f2be6d41",
+                }
+            ],
+        }
+    )
 
 
 class Harness:
@@ -159,8 +190,13 @@ class Harness:
         self.workflow_id = f"incident-test-{uuid.uuid4()}"
 
     async def start(self, **overrides: Any) -> WorkflowHandle[Any, RemediationResult]:
-        incident = Incident(id=self.workflow_id, title="test", alerts=list(alert_group().alerts),
-                            group=alert_group(), targets=[TARGET])
+        incident = Incident(
+            id=self.workflow_id,
+            title="test",
+            alerts=list(alert_group().alerts),
+            group=alert_group(),
+            targets=[TARGET],
+        )
         return await self.env.client.start_workflow(
             RemediationWorkflow.run,
             RemediationInput(incident=incident, verify_interval_seconds=5, **overrides),
@@ -188,12 +224,15 @@ def fakes() -> Fakes:
 
 async def run_with_worker(env: WorkflowEnvironment, fakes: Fakes, scenario: Callable[[Harness], Any]) -> Any:
     harness = Harness(env, fakes)
-    async with Worker(env.client, task_queue=harness.queue, workflows=[RemediationWorkflow],
-                      activities=fakes.activities()):
+    async with Worker(
+        env.client, task_queue=harness.queue, workflows=[RemediationWorkflow], activities=fakes.activities()
+    ):
         return await scenario(harness)
 
 
-async def test_one_approval_executes_and_resolves(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_one_approval_executes_and_resolves(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     async def scenario(h: Harness) -> RemediationResult:
         handle = await h.start()
         status = await wait_for_step(handle, "awaiting_approval")
@@ -213,7 +252,9 @@ async def test_one_approval_executes_and_resolves(time_skipping_env: WorkflowEnv
     assert fakes.incident["outcome"] == "resolved"
 
 
-async def test_rejection_ends_rejected_without_executing(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_rejection_ends_rejected_without_executing(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     async def scenario(h: Harness) -> RemediationResult:
         handle = await h.start()
         await wait_for_step(handle, "awaiting_approval")
@@ -226,7 +267,9 @@ async def test_rejection_ends_rejected_without_executing(time_skipping_env: Work
     assert "execute" not in fakes.calls and "dry_run" not in fakes.calls
 
 
-async def test_high_risk_needs_two_distinct_approvers(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_high_risk_needs_two_distinct_approvers(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     fakes.decision = policy("high", approvals=2)
 
     async def scenario(h: Harness) -> RemediationResult:
@@ -234,14 +277,19 @@ async def test_high_risk_needs_two_distinct_approvers(time_skipping_env: Workflo
         status = await wait_for_step(handle, "awaiting_approval")
         assert status.approvals_required == 2
         after_first = await handle.execute_update(
-            RemediationWorkflow.decide, DecisionInput(approver="alice", reason="lgtm", plan_hash=status.plan_hash)
+            RemediationWorkflow.decide,
+            DecisionInput(approver="alice", reason="lgtm", plan_hash=status.plan_hash),
         )
         assert after_first.step == "awaiting_approval" and len(after_first.approvals) == 1
         assert "execute" not in fakes.calls
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="alice", reason="again"))
+            await handle.execute_update(
+                RemediationWorkflow.decide, DecisionInput(approver="alice", reason="again")
+            )
         assert "already decided" in str(refused.value.cause)
-        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="carol", reason="ok too"))
+        await handle.execute_update(
+            RemediationWorkflow.decide, DecisionInput(approver="carol", reason="ok too")
+        )
         return await handle.result()
 
     result = await run_with_worker(time_skipping_env, fakes, scenario)
@@ -277,7 +325,9 @@ async def test_stale_plan_hash_is_refused(time_skipping_env: WorkflowEnvironment
                 RemediationWorkflow.decide, DecisionInput(approver="alice", plan_hash="0000000000000000")
             )
         assert "not the current plan" in str(refused.value.cause)
-        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="bob", plan_hash="deadbeefdeadbeef"))
+        await handle.signal(
+            RemediationWorkflow.approve, DecisionInput(approver="bob", plan_hash="deadbeefdeadbeef")
+        )
         status = await handle.query(RemediationWorkflow.status)
         await handle.terminate("test done")
         return status
@@ -287,7 +337,9 @@ async def test_stale_plan_hash_is_refused(time_skipping_env: WorkflowEnvironment
     assert any("not the current plan" in r for r in status.refused)
 
 
-async def test_no_decision_within_four_hours_expires(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_no_decision_within_four_hours_expires(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     async def scenario(h: Harness) -> RemediationResult:
         handle = await h.start()  # the default deadline: 4 hours
         await wait_for_step(handle, "awaiting_approval")
@@ -300,7 +352,9 @@ async def test_no_decision_within_four_hours_expires(time_skipping_env: Workflow
     assert ("awaiting_approval", "expired") in [(e.step, e.status) for e in fakes.audit]
 
 
-async def test_alert_resolved_while_waiting_ends_no_action(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_alert_resolved_while_waiting_ends_no_action(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     async def scenario(h: Harness) -> RemediationResult:
         handle = await h.start()
         await wait_for_step(handle, "awaiting_approval")
@@ -341,7 +395,9 @@ async def test_policy_denial_ends_needs_review(time_skipping_env: WorkflowEnviro
     assert "dry_run" not in fakes.calls and "execute" not in fakes.calls
 
 
-async def test_low_risk_auto_executes_without_approval(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_low_risk_auto_executes_without_approval(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     fakes.decision = policy("low", approvals=0, auto=True)
 
     async def scenario(h: Harness) -> RemediationResult:
@@ -380,14 +436,19 @@ async def test_nothing_to_fix_ends_no_action(time_skipping_env: WorkflowEnvironm
     assert result.outcome == "no_action"
 
 
-async def test_signal_before_the_wait_is_refused(time_skipping_env: WorkflowEnvironment, fakes: Fakes) -> None:
+async def test_signal_before_the_wait_is_refused(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
     async def scenario(h: Harness) -> WorkflowStatus:
         incident = Incident(id=h.workflow_id, title="test", targets=[TARGET])
         # Delivered with the start itself, so it certainly arrives before any plan exists.
         handle = await h.env.client.start_workflow(
-            RemediationWorkflow.run, RemediationInput(incident=incident, approval_timeout_seconds=60),
-            id=h.workflow_id, task_queue=h.queue,
-            start_signal="approve", start_signal_args=[DecisionInput(approver="eager")],
+            RemediationWorkflow.run,
+            RemediationInput(incident=incident, approval_timeout_seconds=60),
+            id=h.workflow_id,
+            task_queue=h.queue,
+            start_signal="approve",
+            start_signal_args=[DecisionInput(approver="eager")],
         )
         await handle.result()
         return await handle.query(RemediationWorkflow.status)
