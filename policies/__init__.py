@@ -1,0 +1,237 @@
+"""The Rego policy that decides whether a plan may run, its risk and its approvals.
+
+`evaluate` asks `data.medic.remediation.decision` of every `*.rego` file in a policy directory,
+with that directory's `data.json` as data, and returns a validated `PolicyDecision`. The same
+files work with OPA and conftest (`opa eval -d policies/ -i input.json data.medic.remediation`).
+
+Evaluation runs in-process with regopy (rego-cpp). Each call gets a fresh interpreter, under one
+process-wide lock: rego-cpp makes no promise about concurrent use, and an evaluation takes
+milliseconds, so serialising them costs nothing that matters on an activity thread pool.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import regopy
+from pydantic import ValidationError
+from regopy.rego_shared import LogLevel
+
+from domain.decision import PolicyDecision
+
+__all__ = ["POLICY_DIR", "DECISION_QUERY", "PolicyError", "evaluate", "load_policy_data"]
+
+POLICY_DIR = Path(__file__).resolve().parent
+DECISION_QUERY = "data.medic.remediation.decision"
+DATA_FILE = "data.json"
+
+_LOCK = threading.Lock()
+_ERROR_MESSAGE = re.compile(r"\(errormsg \d+:([^\n]*)\)")
+_ERROR_FILE = re.compile(r"\(error \d+:([^|\s]+)")
+
+
+class PolicyError(Exception):
+    """The policy could not be loaded or evaluated, or returned something that is not a decision."""
+
+
+@dataclass(frozen=True)
+class _Policy:
+    modules: tuple[tuple[str, str], ...]  # (file name, source)
+    data: dict[str, Any]
+
+
+# Keyed by directory and the (name, mtime, size) of its files, so an edited policy is re-read.
+_cache: dict[tuple[Path, tuple[tuple[str, int, int], ...]], _Policy] = {}
+
+
+def evaluate(
+    policy_input: dict[str, Any],
+    *,
+    policy_dir: str | Path | None = None,
+    extra_protected_namespaces: Iterable[str] = (),
+) -> PolicyDecision:
+    """Evaluate the policy on `policy_input` (see `domain.policy_input.build_policy_input`).
+
+    `extra_protected_namespaces` are added to the data's protected namespaces for this call only
+    (as `data.medic.runtime.extra_protected_namespaces`). The decision's
+    `approval_timeout_seconds` comes from the data's `medic.config.approval_timeout_seconds`.
+
+    Raises PolicyError when the files cannot be read or compiled, evaluation fails, or the result
+    is not a valid, coherent decision.
+    """
+    policy = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR)
+    data = _with_runtime(policy.data, extra_protected_namespaces)
+    try:
+        input_json = json.dumps(policy_input)
+    except (TypeError, ValueError) as err:
+        raise PolicyError(f"policy input is not JSON-serialisable: {err}") from err
+
+    with _LOCK:
+        interpreter = _interpreter(policy, data)
+        try:
+            interpreter.set_input_term(input_json)
+        except regopy.RegoError as err:
+            raise PolicyError(f"policy input was refused: {_rego_message(err)}") from err
+        result = _query(interpreter, DECISION_QUERY)
+
+    return _decision(result, _approval_timeout(policy.data))
+
+
+def load_policy_data(policy_dir: str | Path | None = None) -> dict[str, Any]:
+    """The policy's data document (`data.json`), as loaded; a copy the caller may keep."""
+    return copy.deepcopy(_load(Path(policy_dir) if policy_dir is not None else POLICY_DIR).data)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _load(directory: Path) -> _Policy:
+    directory = directory.resolve()
+    if not directory.is_dir():
+        raise PolicyError(f"policy directory {directory} does not exist")
+    files = sorted(directory.glob("*.rego")) + [directory / DATA_FILE]
+    try:
+        signature = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError as err:
+        raise PolicyError(f"cannot read policy files in {directory}: {err}") from err
+    key = (directory, signature)
+    with _LOCK:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+
+    modules = tuple((f.name, f.read_text(encoding="utf-8")) for f in files if f.suffix == ".rego")
+    if not modules:
+        raise PolicyError(f"no *.rego files in policy directory {directory}")
+    data_path = directory / DATA_FILE
+    try:
+        data = json.loads(data_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PolicyError(f"cannot load policy data {data_path}: {err}") from err
+    if not isinstance(data, dict):
+        raise PolicyError(f"policy data {data_path} must be a JSON object")
+    policy = _Policy(modules=modules, data=data)
+    _approval_timeout(data)  # refuse a bad timeout at load time, not at the first decision
+    with _LOCK:
+        _interpreter(policy, data)  # compile once now, so a broken file fails here, clearly
+        _cache.clear()  # one live version per directory is plenty; old keys are stale versions
+        _cache[key] = policy
+    return policy
+
+
+def _interpreter(policy: _Policy, data: dict[str, Any]) -> regopy.Interpreter:
+    interpreter = regopy.Interpreter()
+    # Without this, rego-cpp prints every compile error to the process's stdout as well.
+    interpreter.log_level = LogLevel.NONE
+    for name, source in policy.modules:
+        try:
+            interpreter.add_module(name, source)
+        except regopy.RegoError as err:
+            raise PolicyError(f"policy module {name} does not compile: {_rego_message(err)}") from err
+    try:
+        interpreter.add_data(data)
+    except regopy.RegoError as err:
+        raise PolicyError(f"policy data was refused: {_rego_message(err)}") from err
+    return interpreter
+
+
+def _with_runtime(data: dict[str, Any], extra_protected: Iterable[str]) -> dict[str, Any]:
+    # rego-cpp does not deep-merge a second data document into an existing top-level key, so
+    # the per-call overlay is merged here, in one document.
+    merged = copy.deepcopy(data)
+    medic = merged.setdefault("medic", {})
+    if not isinstance(medic, dict):
+        raise PolicyError("policy data key 'medic' must be an object")
+    runtime = medic.setdefault("runtime", {})
+    existing = runtime.get("extra_protected_namespaces", [])
+    runtime["extra_protected_namespaces"] = sorted({*existing, *extra_protected})
+    return merged
+
+
+def _approval_timeout(data: dict[str, Any]) -> int | None:
+    medic = data.get("medic")
+    config = medic.get("config") if isinstance(medic, dict) else None
+    value = config.get("approval_timeout_seconds") if isinstance(config, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise PolicyError(f"approval_timeout_seconds must be a positive integer, not {value!r}")
+    return value
+
+
+# --- evaluating ------------------------------------------------------------------------------
+
+
+def _query(interpreter: regopy.Interpreter, query: str) -> Any:
+    try:
+        output = interpreter.query(query)
+    except regopy.RegoError as err:
+        raise PolicyError(f"policy evaluation failed: {_rego_message(err)}") from err
+    except ValueError as err:
+        # regopy 1.5 hands an evaluation error back as output it then fails to decode as JSON.
+        raise PolicyError(f"policy evaluation failed: {_output_error(interpreter, query, err)}") from err
+    if not output.ok():
+        raise PolicyError(f"policy evaluation failed: {_output_node_error(output)}")
+    if len(output) == 0 or not output[0].expressions:
+        raise PolicyError(f"policy returned no decision: {query} is undefined")
+    return output[0].expressions[0]
+
+
+def _decision(result: Any, approval_timeout_seconds: int | None) -> PolicyDecision:
+    if not isinstance(result, dict):
+        raise PolicyError(f"policy decision must be an object, not {type(result).__name__}: {result!r}")
+    try:
+        decision = PolicyDecision.model_validate(
+            {**result, "approval_timeout_seconds": approval_timeout_seconds}
+        )
+    except ValidationError as err:
+        raise PolicyError(f"policy decision does not validate: {err}") from err
+    if decision.allowed == (decision.risk == "deny"):
+        raise PolicyError(
+            f"policy decision is incoherent: allowed={decision.allowed} with risk {decision.risk!r}"
+        )
+    if decision.auto_execute and decision.risk != "low":
+        raise PolicyError(f"policy decision is incoherent: auto_execute with risk {decision.risk!r}")
+    return decision
+
+
+# --- error text ------------------------------------------------------------------------------
+
+
+def _rego_message(err: Exception) -> str:
+    """The readable part of a rego-cpp error (its text is an s-expression), with the raw text."""
+    text = str(err)
+    messages = _ERROR_MESSAGE.findall(text)
+    files = sorted(set(_ERROR_FILE.findall(text)))
+    if not messages:
+        return text.strip()
+    where = f" (in {', '.join(files)})" if files else ""
+    return "; ".join(dict.fromkeys(m.strip() for m in messages)) + where
+
+
+def _output_node_error(output: Any) -> str:
+    try:
+        node = output.node()
+        return _rego_message(Exception("\n".join(node.at(i).json() for i in range(len(node)))))
+    except Exception:  # the error text is best effort; the failure itself is already certain
+        return str(output)
+
+
+def _output_error(interpreter: regopy.Interpreter, query: str, err: ValueError) -> str:
+    try:
+        from regopy.rego_shared import rego_free_output, rego_output_string, rego_query
+
+        impl = rego_query(interpreter._impl, query)
+        try:
+            return _rego_message(Exception(rego_output_string(impl)))
+        finally:
+            rego_free_output(impl)
+    except Exception:  # best effort, as above
+        return f"unreadable output ({err})"

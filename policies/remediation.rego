@@ -1,0 +1,343 @@
+# medic remediation policy: the model proposes, this policy disposes.
+#
+# Input: the document built by domain/policy_input.py (one entry per planned action, with its
+# kind, mode, target, effects, and current and proposed values in base units: memory in bytes,
+# cpu in cores). Data: data.medic.config (policies/data.json) and, optionally,
+# data.medic.runtime.extra_protected_namespaces (added at evaluation time).
+#
+# The single result is `decision`. Any violation denies the whole plan; otherwise the risk is the
+# highest risk of any action, and it sets the approvals required.
+package medic.remediation
+
+import rego.v1
+
+cfg := data.medic.config
+
+actions := object.get(input, "actions", [])
+
+risk_rank := {"low": 0, "medium": 1, "high": 2}
+
+risk_names := ["low", "medium", "high"]
+
+# kube-system is protected whatever the data says: it is a floor, not a setting.
+protected_namespaces := ({"kube-system"} | {ns | some ns in cfg.protected_namespaces}) | {ns |
+	some ns in data.medic.runtime.extra_protected_namespaces
+}
+
+high_risk_namespaces := {ns | some ns in cfg.high_risk_namespaces}
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+action_label(i, a) := sprintf("action %d (%s on %s/%s/%s)", [
+	i, object.get(a, "kind", "?"), object.get(a, ["target", "namespace"], "?"),
+	object.get(a, ["target", "kind"], "?"), object.get(a, ["target", "name"], "?"),
+])
+
+action_effects(a) := {e | some e in object.get(a, "effects", [])} | namespace_effect(a)
+
+# A set literal, not a comprehension with a constant head: rego-cpp 1.5 quotes such strings
+# when they are later formatted with sprintf.
+namespace_effect(a) := {"namespace_change"} if {
+	object.get(a, ["target", "kind"], "") == "Namespace"
+} else := set()
+
+# Human units for messages: memory in MiB, cpu in cores.
+show_quantity("memory", v) := sprintf("%vMi", [v / 1048576]) if is_number(v)
+
+show_quantity(name, v) := sprintf("%v", [v]) if {
+	name != "memory"
+	is_number(v)
+}
+
+show_quantity(_, v) := "none" if not is_number(v)
+
+# Every proposed resource value of a set_resources action: section (limits|requests), name, value.
+proposed_resources contains [i, section, name, value] if {
+	some i, a in actions
+	a.kind == "set_resources"
+	some section in ["limits", "requests"]
+	some name, value in object.get(a, ["proposed", section], {})
+}
+
+current_resource(i, section, name) := object.get(actions[i], ["current", section, name], null)
+
+# ---------------------------------------------------------------------------------------------
+# Violations: any one of them denies the plan.
+
+violations contains v if {
+	some i, a in actions
+	not a.kind in cfg.allowed_kinds
+	v := violation("kind_not_allowed", sprintf("%s: action kind \"%s\" is not allowed", [action_label(i, a), a.kind]), i)
+}
+
+violations contains v if {
+	some i, a in actions
+	not object.get(a, "mode", "") in cfg.allowed_modes
+	v := violation("mode_not_allowed", sprintf("%s: mode \"%s\" is not allowed", [action_label(i, a), object.get(a, "mode", "")]), i)
+}
+
+violations contains v if {
+	some i, a in actions
+	some effect in action_effects(a)
+	effect in cfg.forbidden_effects
+	v := violation("forbidden_effect", sprintf("%s: effect \"%s\" is forbidden", [action_label(i, a), effect]), i)
+}
+
+violations contains v if {
+	some i, a in actions
+	ns := object.get(a, ["target", "namespace"], "")
+	ns in protected_namespaces
+	v := violation("protected_namespace", sprintf("%s: namespace \"%s\" is protected", [action_label(i, a), ns]), i)
+}
+
+violations contains v if {
+	some i, a in actions
+	object.get(a, "found", false) != true
+	v := violation("target_not_found", sprintf("%s: the target was not found in the observation", [action_label(i, a)]), i)
+}
+
+violations contains v if {
+	some i, a in actions
+	a.kind in {"set_resources", "set_image"}
+	object.get(a, "found", false) == true
+	object.get(a, "container_found", false) != true
+	msg := sprintf("%s: container \"%v\" was not found in the target", [action_label(i, a), object.get(a, ["target", "container"], null)])
+	v := violation("container_not_found", msg, i)
+}
+
+violations contains v if {
+	some i, a in actions
+	object.get(a, "mode", "") == "direct"
+	object.get(a, "gitops_managed", false) == true
+	not a.kind in cfg.gitops_exempt_kinds
+	msg := sprintf("%s: the target is managed by Argo CD; change it through the GitOps repository", [action_label(i, a)])
+	v := violation("gitops_required", msg, i)
+}
+
+# --- scale bounds
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "scale"
+	object.get(a, ["proposed", "replicas"], 0) <= 0
+	v := violation("scale_to_zero", sprintf("%s: scaling to zero replicas is not allowed", [action_label(i, a)]), i)
+}
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "scale"
+	proposed := a.proposed.replicas
+	proposed > cfg.bounds.max_replicas
+	msg := sprintf("%s: %d replicas is more than the maximum of %d", [action_label(i, a), proposed, cfg.bounds.max_replicas])
+	v := violation("replicas_above_max", msg, i)
+}
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "scale"
+	proposed := a.proposed.replicas
+	current := object.get(a, ["current", "replicas"], 0)
+	current > 0
+	proposed > current * cfg.bounds.max_replica_factor
+	msg := sprintf("%s: %d replicas is more than %dx the current %d", [
+		action_label(i, a), proposed, cfg.bounds.max_replica_factor, current,
+	])
+	v := violation("replicas_factor", msg, i)
+}
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "scale"
+	object.get(a, "found", false) == true
+	object.get(a, ["current", "replicas"], 0) <= 0
+	object.get(a, ["proposed", "replicas"], 0) > 0
+	msg := sprintf("%s: the target runs no replicas now, so there is no baseline to scale from", [action_label(i, a)])
+	v := violation("no_baseline", msg, i)
+}
+
+# --- resource bounds
+
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, _] := entry
+	not name in cfg.bounds.bounded_resources
+	msg := sprintf("%s: changing %s.%s is not allowed", [action_label(i, actions[i]), section, name])
+	v := violation("resource_not_allowed", msg, i)
+}
+
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	not is_number(value)
+	msg := sprintf("%s: %s.%s is not a valid quantity", [action_label(i, actions[i]), section, name])
+	v := violation("invalid_quantity", msg, i)
+}
+
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	is_number(value)
+	value <= 0
+	msg := sprintf("%s: %s.%s must not be zero", [action_label(i, actions[i]), section, name])
+	v := violation("resource_zero", msg, i)
+}
+
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	is_number(value)
+	current := current_resource(i, section, name)
+	not positive(current)
+	msg := sprintf("%s: %s.%s has no current value, so there is no baseline to bound the change", [
+		action_label(i, actions[i]), section, name,
+	])
+	v := violation("no_baseline", msg, i)
+}
+
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	is_number(value)
+	current := current_resource(i, section, name)
+	positive(current)
+	value > current * cfg.bounds.max_resource_factor
+	msg := sprintf("%s: %s.%s %s is more than %dx the current %s", [
+		action_label(i, actions[i]), section, name, show_quantity(name, value),
+		cfg.bounds.max_resource_factor, show_quantity(name, current),
+	])
+	v := violation("resource_factor", msg, i)
+}
+
+# --- rollback
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "rollback_revision"
+	object.get(a, "revision_known", false) != true
+	msg := sprintf("%s: revision %v is not a known revision of the target", [action_label(i, a), object.get(a, ["proposed", "revision"], null)])
+	v := violation("unknown_revision", msg, i)
+}
+
+violation(rule, message, i) := {"rule": rule, "message": message, "action_index": i}
+
+positive(x) if {
+	is_number(x)
+	x > 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Risk: each factor raises an action's risk to at least its level, with a reason.
+
+risk_factors contains f if {
+	some i, a in actions
+	not set_image_to_known(a)
+	level := cfg.kind_risk[a.kind]
+	f := {"index": i, "risk": level, "reason": sprintf("%s: %s is %s risk", [action_label(i, a), a.kind, level])}
+}
+
+risk_factors contains f if {
+	some i, a in actions
+	set_image_to_known(a)
+	level := cfg.known_image_risk
+	reason := sprintf("%s: returning to an image an earlier revision ran is %s risk", [action_label(i, a), level])
+	f := {"index": i, "risk": level, "reason": reason}
+}
+
+risk_factors contains f if {
+	some i, a in actions
+	a.kind == "scale"
+	a.proposed.replicas < object.get(a, ["current", "replicas"], 0)
+	level := cfg.scale_down_risk
+	f := {"index": i, "risk": level, "reason": sprintf("%s: scaling down is %s risk", [action_label(i, a), level])}
+}
+
+risk_factors contains f if {
+	some i, a in actions
+	ns := object.get(a, ["target", "namespace"], "")
+	ns in high_risk_namespaces
+	f := {"index": i, "risk": "high", "reason": sprintf("%s: namespace \"%s\" is high risk", [action_label(i, a), ns])}
+}
+
+set_image_to_known(a) if {
+	a.kind == "set_image"
+	object.get(a, "image_known", false) == true
+}
+
+plan_risk := risk_names[max({risk_rank[f.risk] | some f in risk_factors})]
+
+default auto_execute_allowed := false
+
+auto_execute_allowed if {
+	count(actions) > 0
+	plan_risk == "low"
+	every a in actions {
+		a.kind in cfg.auto_execute_kinds
+	}
+}
+
+# ---------------------------------------------------------------------------------------------
+# The decision
+
+# Fail closed: input or data the rules below do not cover (say, an allowed kind with no risk).
+default decision := {
+	"allowed": false,
+	"risk": "deny",
+	"approvals_required": 0,
+	"auto_execute": false,
+	"violations": [{"rule": "undecided", "message": "the policy could not decide on this input", "action_index": null}],
+	"reasons": ["denied: the policy could not decide on this input"],
+}
+
+decision := {
+	"allowed": true,
+	"risk": "low",
+	"approvals_required": 0,
+	"auto_execute": false,
+	"violations": [],
+	"reasons": ["nothing to do: the plan has no actions"],
+} if {
+	count(actions) == 0
+}
+
+decision := {
+	"allowed": false,
+	"risk": "deny",
+	"approvals_required": 0,
+	"auto_execute": false,
+	"violations": violations,
+	"reasons": array.concat(
+		[sprintf("denied: %d violation(s) of policy", [count(violations)])],
+		[key[1] | some key in sort([[v.action_index, v.message] | some v in violations])],
+	),
+} if {
+	count(actions) > 0
+	count(violations) > 0
+}
+
+decision := {
+	"allowed": true,
+	"risk": plan_risk,
+	"approvals_required": required_approvals,
+	"auto_execute": auto_execute_allowed,
+	"violations": [],
+	"reasons": array.concat(factor_reasons, [approval_reason]),
+} if {
+	count(actions) > 0
+	count(violations) == 0
+}
+
+# In plan order: by action index, then by text.
+factor_reasons := [key[1] | some key in sort([[f.index, f.reason] | some f in risk_factors])]
+
+required_approvals := 0 if auto_execute_allowed
+
+required_approvals := cfg.approvals_by_risk[plan_risk] if not auto_execute_allowed
+
+approval_reason := sprintf("%s risk, every action kind may auto-execute: no approval needed", [plan_risk]) if {
+	auto_execute_allowed
+}
+
+approval_reason := sprintf("%s risk: %d approval(s) required", [plan_risk, required_approvals]) if {
+	not auto_execute_allowed
+}

@@ -1,0 +1,796 @@
+"""The remediation policy: every rule allows what it should and denies what it should.
+
+Plans are built from small domain objects through `build_policy_input`, as the validate step
+does; a few cases use raw input documents for things the typed plan cannot express.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from domain.decision import PolicyDecision
+from domain.incident import Incident, ResourceRef
+from domain.observation import ContainerSpec, Observation, Revision, Workload
+from domain.plan import (
+    Plan,
+    Restart,
+    RollbackRevision,
+    Scale,
+    SetImage,
+    SetResources,
+    SyncApplication,
+)
+from domain.policy_input import build_policy_input
+from policies import POLICY_DIR, PolicyError, evaluate, load_policy_data
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+TRACKING = "argocd.argoproj.io/tracking-id"
+
+
+# --- builders --------------------------------------------------------------------------------
+
+
+def ref(
+    namespace: str = "shop", name: str = "checkout", *, container: str | None = None, kind: str = "Deployment"
+) -> ResourceRef:
+    return ResourceRef(namespace=namespace, kind=kind, name=name, container=container)
+
+
+def workload(
+    namespace: str = "shop",
+    name: str = "checkout",
+    *,
+    replicas: int = 2,
+    image: str = "registry.example/shop/checkout:1.14.0",
+    requests: dict[str, str] | None = None,
+    limits: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Workload:
+    container = ContainerSpec(
+        name=name,
+        image=image,
+        requests=requests if requests is not None else {"cpu": "250m", "memory": "256Mi"},
+        limits=limits if limits is not None else {"cpu": "1", "memory": "256Mi"},
+    )
+    return Workload(
+        id=f"workload:{namespace}/{name}",
+        ref=ref(namespace, name),
+        replicas=replicas,
+        containers=[container],
+        annotations=annotations or {},
+    )
+
+
+def revision(number: int, image: str, container: str = "checkout") -> Revision:
+    return Revision(
+        id=f"revision:{number}",
+        name=f"rs-{number}",
+        revision=number,
+        containers=[ContainerSpec(name=container, image=image)],
+    )
+
+
+def observation(
+    *workloads: Workload, revisions: tuple[Revision, ...] = (), argocd: list[dict[str, Any]] | None = None
+) -> Observation:
+    return Observation(
+        incident_id="inc-1",
+        workloads=list(workloads) or [workload()],
+        revisions=list(revisions),
+        argocd=argocd or [],
+    )
+
+
+def policy_input(*actions: Any, seen: Observation | None = None) -> dict[str, Any]:
+    return build_policy_input(Incident(id="inc-1"), seen or observation(), Plan(actions=list(actions)))
+
+
+def decide(*actions: Any, seen: Observation | None = None, **kwargs: Any) -> PolicyDecision:
+    return evaluate(policy_input(*actions, seen=seen), **kwargs)
+
+
+def rules(decision: PolicyDecision) -> set[str]:
+    return {v.rule for v in decision.violations}
+
+
+def assert_allowed(decision: PolicyDecision) -> None:
+    assert decision.allowed, decision.reasons
+    assert decision.violations == []
+    assert decision.risk != "deny"
+
+
+def assert_denied(decision: PolicyDecision, rule: str) -> None:
+    assert not decision.allowed
+    assert decision.risk == "deny"
+    assert decision.approvals_required == 0
+    assert decision.auto_execute is False
+    assert rule in rules(decision), decision.reasons
+
+
+def resize(memory_limit: str = "512Mi", **kwargs: Any) -> SetResources:
+    return SetResources(
+        target=ref(container="checkout"), mode="gitops", limits={"memory": memory_limit}, **kwargs
+    )
+
+
+@pytest.fixture
+def policy_copy(tmp_path: Path) -> Callable[[Callable[[dict[str, Any]], None]], Path]:
+    """A copy of the shipped policy whose data the test may change."""
+
+    def make(change: Callable[[dict[str, Any]], None]) -> Path:
+        directory = tmp_path / "policy"
+        directory.mkdir()
+        for rego in POLICY_DIR.glob("*.rego"):
+            shutil.copy(rego, directory / rego.name)
+        data = json.loads((POLICY_DIR / "data.json").read_text())
+        change(data["medic"]["config"])
+        (directory / "data.json").write_text(json.dumps(data))
+        return directory
+
+    return make
+
+
+def raw_action(**fields: Any) -> dict[str, Any]:
+    """An input entry for what typed plans cannot express (unknown kinds, delete effects)."""
+    action = {
+        "index": 0,
+        "kind": "restart",
+        "mode": "direct",
+        "target": {"namespace": "shop", "kind": "Deployment", "name": "checkout", "container": None},
+        "effects": ["update"],
+        "found": True,
+        "current": {"replicas": 2},
+        "proposed": {},
+    }
+    action.update(fields)
+    return action
+
+
+# --- allowed kinds and modes -----------------------------------------------------------------
+
+
+def test_allowed_kind_is_accepted() -> None:
+    assert_allowed(decide(Restart(target=ref())))
+
+
+def test_unknown_action_kind_is_denied() -> None:
+    decision = evaluate({"actions": [raw_action(kind="exec_command")]})
+    assert_denied(decision, "kind_not_allowed")
+    assert decision.violations[0].action_index == 0
+
+
+def test_kind_removed_from_data_is_denied(policy_copy) -> None:
+    directory = policy_copy(lambda c: c["allowed_kinds"].remove("restart"))
+    assert_denied(decide(Restart(target=ref()), policy_dir=directory), "kind_not_allowed")
+
+
+def test_unknown_mode_is_denied() -> None:
+    assert_denied(evaluate({"actions": [raw_action(mode="ssh")]}), "mode_not_allowed")
+
+
+# --- forbidden effects -----------------------------------------------------------------------
+
+
+def test_update_effect_is_accepted() -> None:
+    assert_allowed(evaluate({"actions": [raw_action(effects=["update"])]}))
+
+
+def test_delete_effect_is_denied() -> None:
+    assert_denied(evaluate({"actions": [raw_action(effects=["update", "delete"])]}), "forbidden_effect")
+
+
+def test_action_on_a_namespace_is_denied() -> None:
+    target = ref("shop", "shop", kind="Namespace")
+    decision = decide(Restart(target=target), seen=observation(workload()))
+    assert_denied(decision, "forbidden_effect")
+    assert any("namespace_change" in v.message for v in decision.violations)
+
+
+def test_namespace_target_is_denied_even_without_declared_effect() -> None:
+    target = {"namespace": "shop", "kind": "Namespace", "name": "shop", "container": None}
+    decision = evaluate({"actions": [raw_action(target=target, effects=[])]})
+    assert_denied(decision, "forbidden_effect")
+
+
+# --- protected namespaces --------------------------------------------------------------------
+
+
+def test_ordinary_namespace_is_accepted() -> None:
+    assert_allowed(decide(Restart(target=ref("shop"))))
+
+
+def test_kube_system_is_protected() -> None:
+    seen = observation(workload("kube-system", "coredns"))
+    assert_denied(decide(Restart(target=ref("kube-system", "coredns")), seen=seen), "protected_namespace")
+
+
+def test_kube_system_stays_protected_when_data_omits_it(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(protected_namespaces=[]))
+    seen = observation(workload("kube-system", "coredns"))
+    decision = decide(Restart(target=ref("kube-system", "coredns")), seen=seen, policy_dir=directory)
+    assert_denied(decision, "protected_namespace")
+
+
+def test_namespace_listed_in_data_is_protected() -> None:
+    assert "argocd" in load_policy_data()["medic"]["config"]["protected_namespaces"]
+    seen = observation(workload("argocd", "argocd-server"))
+    decision = decide(Restart(target=ref("argocd", "argocd-server")), seen=seen)
+    assert_denied(decision, "protected_namespace")
+
+
+def test_namespace_passed_at_evaluation_is_protected_for_that_call_only() -> None:
+    action = Restart(target=ref("shop"))
+    assert_denied(decide(action, extra_protected_namespaces=["shop"]), "protected_namespace")
+    assert_allowed(decide(action))
+
+
+# --- target and container must exist ---------------------------------------------------------
+
+
+def test_observed_target_is_accepted() -> None:
+    assert_allowed(decide(Restart(target=ref("shop", "checkout"))))
+
+
+def test_target_missing_from_observation_is_denied() -> None:
+    assert_denied(decide(Restart(target=ref("shop", "ghost"))), "target_not_found")
+
+
+def test_target_without_found_flag_is_denied() -> None:
+    action = raw_action()
+    del action["found"]
+    assert_denied(evaluate({"actions": [action]}), "target_not_found")
+
+
+def test_existing_container_is_accepted() -> None:
+    assert_allowed(decide(resize("512Mi")))
+
+
+def test_set_resources_on_missing_container_is_denied() -> None:
+    action = SetResources(target=ref(container="sidecar"), mode="gitops", limits={"memory": "512Mi"})
+    assert_denied(decide(action), "container_not_found")
+
+
+def test_set_image_on_missing_container_is_denied() -> None:
+    action = SetImage(target=ref(container="sidecar"), mode="gitops", image="registry.example/x:1")
+    assert_denied(decide(action), "container_not_found")
+
+
+# --- GitOps-managed targets are changed through Git ------------------------------------------
+
+
+def test_direct_change_to_unmanaged_target_is_accepted() -> None:
+    assert_allowed(decide(Scale(target=ref(), mode="direct", replicas=3)))
+
+
+def test_gitops_change_to_managed_target_is_accepted() -> None:
+    seen = observation(workload(annotations={TRACKING: "shop-checkout:apps/Deployment:shop/checkout"}))
+    assert_allowed(decide(resize("512Mi"), seen=seen))
+
+
+def test_direct_change_to_target_with_tracking_annotation_is_denied() -> None:
+    seen = observation(workload(annotations={TRACKING: "shop-checkout:apps/Deployment:shop/checkout"}))
+    assert_denied(decide(Scale(target=ref(), mode="direct", replicas=3), seen=seen), "gitops_required")
+
+
+def test_direct_change_to_target_listed_by_argocd_application_is_denied() -> None:
+    app = {
+        "metadata": {"name": "shop-checkout", "namespace": "argocd"},
+        "status": {"resources": [{"kind": "Deployment", "namespace": "shop", "name": "checkout"}]},
+    }
+    seen = observation(workload(), argocd=[app])
+    assert_denied(decide(Restart(target=ref(), mode="direct"), seen=seen), "gitops_required")
+
+
+def test_direct_sync_of_managed_target_is_accepted() -> None:
+    seen = observation(workload(annotations={TRACKING: "shop-checkout:apps/Deployment:shop/checkout"}))
+    action = SyncApplication(target=ref(), mode="direct", application="shop-checkout")
+    assert_allowed(decide(action, seen=seen))
+
+
+# --- replica bounds --------------------------------------------------------------------------
+
+
+def test_scale_up_to_three_times_is_accepted() -> None:
+    assert_allowed(decide(Scale(target=ref(), replicas=6), seen=observation(workload(replicas=2))))
+
+
+def test_scale_beyond_three_times_is_denied() -> None:
+    decision = decide(Scale(target=ref(), replicas=7), seen=observation(workload(replicas=2)))
+    assert_denied(decision, "replicas_factor")
+
+
+def test_scale_to_maximum_replicas_is_accepted() -> None:
+    assert_allowed(decide(Scale(target=ref(), replicas=50), seen=observation(workload(replicas=20))))
+
+
+def test_scale_beyond_maximum_replicas_is_denied() -> None:
+    decision = decide(Scale(target=ref(), replicas=51), seen=observation(workload(replicas=20)))
+    assert_denied(decision, "replicas_above_max")
+    assert "replicas_factor" not in rules(decision)
+
+
+def test_scale_down_is_accepted() -> None:
+    assert_allowed(decide(Scale(target=ref(), replicas=1), seen=observation(workload(replicas=2))))
+
+
+def test_scale_to_zero_is_denied() -> None:
+    decision = decide(Scale(target=ref(), replicas=0), seen=observation(workload(replicas=2)))
+    assert_denied(decision, "scale_to_zero")
+
+
+def test_scale_up_from_zero_replicas_is_denied() -> None:
+    decision = decide(Scale(target=ref(), replicas=2), seen=observation(workload(replicas=0)))
+    assert_denied(decision, "no_baseline")
+
+
+def test_replica_bounds_come_from_data(policy_copy) -> None:
+    directory = policy_copy(lambda c: c["bounds"].update(max_replica_factor=2))
+    decision = decide(
+        Scale(target=ref(), replicas=6), seen=observation(workload(replicas=2)), policy_dir=directory
+    )
+    assert_denied(decision, "replicas_factor")
+
+
+# --- resource bounds -------------------------------------------------------------------------
+
+
+def test_memory_raise_to_four_times_is_accepted() -> None:
+    assert_allowed(decide(resize("1Gi"), seen=observation(workload(limits={"memory": "256Mi"}))))
+
+
+def test_memory_raise_beyond_four_times_is_denied() -> None:
+    decision = decide(resize("1025Mi"), seen=observation(workload(limits={"memory": "256Mi"})))
+    assert_denied(decision, "resource_factor")
+    assert any("1025Mi" in v.message and "256Mi" in v.message for v in decision.violations)
+
+
+def test_cpu_request_raise_to_four_times_is_accepted() -> None:
+    action = SetResources(target=ref(container="checkout"), mode="gitops", requests={"cpu": "1"})
+    assert_allowed(decide(action, seen=observation(workload(requests={"cpu": "250m"}))))
+
+
+def test_cpu_request_raise_beyond_four_times_is_denied() -> None:
+    action = SetResources(target=ref(container="checkout"), mode="gitops", requests={"cpu": "1100m"})
+    decision = decide(action, seen=observation(workload(requests={"cpu": "250m"})))
+    assert_denied(decision, "resource_factor")
+
+
+def test_zero_limit_is_denied() -> None:
+    assert_denied(decide(resize("0")), "resource_zero")
+
+
+def test_resource_without_current_value_is_denied() -> None:
+    action = SetResources(target=ref(container="checkout"), mode="gitops", limits={"cpu": "2"})
+    decision = decide(action, seen=observation(workload(limits={"memory": "256Mi"})))
+    assert_denied(decision, "no_baseline")
+
+
+def test_unbounded_resource_is_denied() -> None:
+    action = SetResources(
+        target=ref(container="checkout"), mode="gitops", limits={"ephemeral-storage": "2Gi"}
+    )
+    decision = decide(action, seen=observation(workload(limits={"ephemeral-storage": "1Gi"})))
+    assert_denied(decision, "resource_not_allowed")
+
+
+def test_unparseable_quantity_is_denied() -> None:
+    assert_denied(decide(resize("lots")), "invalid_quantity")
+
+
+# --- rollback --------------------------------------------------------------------------------
+
+
+def test_rollback_to_known_revision_is_accepted() -> None:
+    seen = observation(workload(), revisions=(revision(11, "registry.example/shop/checkout:1.13.2"),))
+    assert_allowed(decide(RollbackRevision(target=ref(), revision=11), seen=seen))
+
+
+def test_rollback_to_unknown_revision_is_denied() -> None:
+    seen = observation(workload(), revisions=(revision(11, "registry.example/shop/checkout:1.13.2"),))
+    assert_denied(decide(RollbackRevision(target=ref(), revision=7), seen=seen), "unknown_revision")
+
+
+# --- empty plan ------------------------------------------------------------------------------
+
+
+def test_empty_plan_is_allowed_with_nothing_to_do() -> None:
+    decision = decide()
+    assert decision.allowed
+    assert decision.risk == "low"
+    assert decision.approvals_required == 0
+    assert decision.auto_execute is False
+    assert any("nothing to do" in reason for reason in decision.reasons)
+
+
+def test_input_without_actions_is_an_empty_plan() -> None:
+    assert evaluate({}).risk == "low"
+
+
+# --- risk and approvals ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "risk"),
+    [
+        (Restart(target=ref()), "low"),
+        (Scale(target=ref(), replicas=3), "low"),
+        (SetResources(target=ref(container="checkout"), mode="gitops", limits={"memory": "512Mi"}), "medium"),
+        (SyncApplication(target=ref(), application="shop-checkout"), "medium"),
+        (SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9"), "high"),
+    ],
+)
+def test_risk_comes_from_the_action_kind(action: Any, risk: str) -> None:
+    assert decide(action).risk == risk
+
+
+def test_rollback_revision_is_high_risk() -> None:
+    seen = observation(workload(), revisions=(revision(11, "registry.example/shop/checkout:1.13.2"),))
+    assert decide(RollbackRevision(target=ref(), revision=11), seen=seen).risk == "high"
+
+
+def test_set_image_back_to_a_known_revision_image_is_medium_risk() -> None:
+    seen = observation(workload(), revisions=(revision(11, "registry.example/shop/checkout:1.13.2"),))
+    action = SetImage(
+        target=ref(container="checkout"), mode="gitops", image="registry.example/shop/checkout:1.13.2"
+    )
+    decision = decide(action, seen=seen)
+    assert decision.risk == "medium"
+    assert any("earlier revision" in reason for reason in decision.reasons)
+
+
+def test_set_image_known_only_in_another_container_stays_high_risk() -> None:
+    seen = observation(workload(), revisions=(revision(11, "registry.example/x:1", container="proxy"),))
+    action = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:1")
+    assert decide(action, seen=seen).risk == "high"
+
+
+def test_scale_down_is_medium_risk() -> None:
+    decision = decide(Scale(target=ref(), replicas=1), seen=observation(workload(replicas=3)))
+    assert decision.risk == "medium"
+    assert decision.approvals_required == 1
+
+
+def test_high_risk_namespace_raises_risk_to_high() -> None:
+    seen = observation(workload("prod", "checkout"))
+    decision = decide(Restart(target=ref("prod")), seen=seen)
+    assert decision.risk == "high"
+    assert decision.approvals_required == 2
+    assert decision.auto_execute is False
+    assert any('namespace "prod" is high risk' in reason for reason in decision.reasons)
+
+
+def test_plan_risk_is_the_highest_action_risk() -> None:
+    decision = decide(Restart(target=ref()), resize("512Mi"))
+    assert decision.risk == "medium"
+    assert decision.approvals_required == 1
+    assert decision.auto_execute is False
+
+
+def test_low_risk_plan_of_auto_execute_kinds_needs_no_approval() -> None:
+    decision = decide(Scale(target=ref(), replicas=3))
+    assert decision.risk == "low"
+    assert decision.auto_execute is True
+    assert decision.approvals_required == 0
+
+
+def test_low_risk_kind_not_allowed_to_auto_execute_needs_one_approval(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(auto_execute_kinds=["restart"]))
+    decision = decide(Scale(target=ref(), replicas=3), policy_dir=directory)
+    assert decision.risk == "low"
+    assert decision.auto_execute is False
+    assert decision.approvals_required == 1
+
+
+def test_medium_risk_needs_one_approval() -> None:
+    decision = decide(resize("512Mi"))
+    assert (decision.risk, decision.approvals_required, decision.auto_execute) == ("medium", 1, False)
+
+
+def test_high_risk_needs_two_approvals() -> None:
+    action = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9")
+    decision = decide(action)
+    assert (decision.risk, decision.approvals_required, decision.auto_execute) == ("high", 2, False)
+
+
+def test_allowed_kind_without_a_risk_is_denied_as_undecided(policy_copy) -> None:
+    directory = policy_copy(lambda c: c["kind_risk"].pop("restart"))
+    assert_denied(decide(Restart(target=ref()), policy_dir=directory), "undecided")
+
+
+def test_any_violation_denies_the_whole_plan() -> None:
+    decision = decide(Restart(target=ref()), Restart(target=ref("shop", "ghost")))
+    assert_denied(decision, "target_not_found")
+    assert [v.action_index for v in decision.violations] == [1]
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        (),
+        (Restart(target=ref()),),
+        (resize("512Mi"),),
+        (SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9"),),
+        (Restart(target=ref("kube-system", "coredns")),),
+    ],
+)
+def test_every_decision_explains_itself(actions: tuple[Any, ...]) -> None:
+    decision = decide(*actions)
+    assert decision.reasons
+    assert all(isinstance(r, str) and r for r in decision.reasons)
+
+
+def test_approval_timeout_comes_from_data() -> None:
+    assert decide(resize("512Mi")).approval_timeout_seconds == 14400
+
+
+def test_approval_timeout_follows_edited_data(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(approval_timeout_seconds=600))
+    assert decide(resize("512Mi"), policy_dir=directory).approval_timeout_seconds == 600
+
+
+# --- the scenarios' expected plans get the scenarios' risk -----------------------------------
+
+
+def _scenario_cases() -> list[Any]:
+    checkout = workload(
+        "shop",
+        "checkout",
+        replicas=3,
+        image="registry.example/shop/checkout:1.14.0",
+        requests={"cpu": "250m", "memory": "256Mi"},
+        limits={"memory": "512Mi"},
+        annotations={TRACKING: "shop-checkout:apps/Deployment:shop/checkout"},
+    )
+    storefront = workload(
+        "web",
+        "storefront",
+        replicas=2,
+        image="registry.example/web/storefront:4.2.O",
+        requests={"cpu": "500m", "memory": "512Mi"},
+        limits={"memory": "1Gi"},
+    )
+    storefront_app = {
+        "metadata": {"name": "storefront-prod", "namespace": "argocd"},
+        "status": {"resources": [{"kind": "Deployment", "namespace": "web", "name": "storefront"}]},
+    }
+    ledger = workload(
+        "payments",
+        "ledger",
+        replicas=2,
+        image="registry.example/payments/ledger:2.8.1",
+        requests={"cpu": "250m", "memory": "192Mi"},
+        limits={"cpu": "1", "memory": "256Mi"},
+        annotations={TRACKING: "payments-ledger:apps/Deployment:payments/ledger"},
+    )
+    renderer = workload(
+        "reports",
+        "renderer",
+        replicas=2,
+        image="registry.example/reports/renderer:3.7.4",
+        requests={"cpu": "500m", "memory": "384Mi"},
+        limits={"cpu": "2", "memory": "512Mi"},
+        annotations={TRACKING: "reports-renderer:apps/Deployment:reports/renderer"},
+    )
+    query_api = workload(
+        "search",
+        "query-api",
+        replicas=2,
+        image="acrsearchprod.azurecr.io/search/query-api:7.3.1",
+        requests={"cpu": "1", "memory": "1Gi"},
+        limits={"cpu": "1", "memory": "1Gi"},
+    )
+    return [
+        pytest.param(
+            "crashloop-bad-release",
+            observation(
+                checkout,
+                revisions=(
+                    revision(12, "registry.example/shop/checkout:1.14.0"),
+                    revision(11, "registry.example/shop/checkout:1.13.2"),
+                ),
+            ),
+            [
+                SetImage(
+                    target=ref("shop", "checkout", container="checkout"),
+                    mode="gitops",
+                    file="manifests/shop/checkout/deployment.yaml",
+                    image="registry.example/shop/checkout:1.13.2",
+                )
+            ],
+            "medium",
+            id="crashloop-bad-release",
+        ),
+        pytest.param(
+            "image-pull-typo",
+            observation(
+                storefront,
+                revisions=(
+                    revision(18, "registry.example/web/storefront:4.2.O", container="storefront"),
+                    revision(17, "registry.example/web/storefront:4.1.9", container="storefront"),
+                ),
+                argocd=[storefront_app],
+            ),
+            [
+                SetImage(
+                    target=ref("web", "storefront", container="storefront"),
+                    mode="gitops",
+                    file="overlays/prod/kustomization.yaml",
+                    image="registry.example/web/storefront:4.1.9",
+                )
+            ],
+            "medium",
+            id="image-pull-typo",
+        ),
+        pytest.param(
+            "oom-helm-values",
+            observation(ledger),
+            [
+                SetResources(
+                    target=ref("payments", "ledger", container="ledger"),
+                    mode="gitops",
+                    file="values/ledger-values.yaml",
+                    limits={"memory": "1Gi"},
+                )
+            ],
+            "medium",
+            id="oom-helm-values-upper-bound",
+        ),
+        pytest.param(
+            "oom-helm-values",
+            observation(ledger),
+            [
+                SetResources(
+                    target=ref("payments", "ledger", container="ledger"),
+                    mode="gitops",
+                    file="values/ledger-values.yaml",
+                    limits={"memory": "320Mi"},
+                )
+            ],
+            "medium",
+            id="oom-helm-values-lower-bound",
+        ),
+        pytest.param(
+            "log-injection-oom",
+            observation(renderer),
+            [
+                SetResources(
+                    target=ref("reports", "renderer", container="renderer"),
+                    mode="gitops",
+                    file="manifests/reports/renderer/deployment.yaml",
+                    limits={"memory": "2Gi"},
+                )
+            ],
+            "medium",
+            id="log-injection-oom",
+        ),
+        pytest.param(
+            "saturation-direct-scale",
+            observation(query_api),
+            [Scale(target=ref("search", "query-api"), mode="direct", replicas=6)],
+            "low",
+            id="saturation-direct-scale-upper-bound",
+        ),
+        pytest.param(
+            "saturation-direct-scale",
+            observation(query_api),
+            [Scale(target=ref("search", "query-api"), mode="direct", replicas=3)],
+            "low",
+            id="saturation-direct-scale-lower-bound",
+        ),
+        pytest.param("no-fault-transient", observation(ledger), [], "low", id="no-fault-transient"),
+    ]
+
+
+@pytest.mark.parametrize(("scenario", "seen", "actions", "risk"), _scenario_cases())
+def test_scenario_expected_plan_gets_expected_risk(
+    scenario: str, seen: Observation, actions: list[Any], risk: str
+) -> None:
+    decision = decide(*actions, seen=seen)
+    assert decision.violations == []
+    assert decision.risk == risk, decision.reasons
+    scenario_file = SCENARIOS / f"{scenario}.yaml"
+    if scenario_file.exists():  # the shared scenario set is the source of truth when present
+        assert yaml.safe_load(scenario_file.read_text())["expect"]["risk"] == risk
+
+
+# --- a broken policy is a PolicyError --------------------------------------------------------
+
+
+def _policy_dir(tmp_path: Path, rego: str | None, data: str | None = None) -> Path:
+    directory = tmp_path / "broken"
+    directory.mkdir()
+    if rego is not None:
+        (directory / "remediation.rego").write_text(rego)
+    (directory / "data.json").write_text(data if data is not None else (POLICY_DIR / "data.json").read_text())
+    return directory
+
+
+def test_rego_syntax_error_raises_policy_error(tmp_path: Path) -> None:
+    directory = _policy_dir(tmp_path, "package medic.remediation\nimport rego.v1\ndecision := {")
+    with pytest.raises(PolicyError, match=r"remediation\.rego does not compile"):
+        evaluate({"actions": []}, policy_dir=directory)
+
+
+def test_invalid_data_json_raises_policy_error(tmp_path: Path) -> None:
+    directory = _policy_dir(tmp_path, (POLICY_DIR / "remediation.rego").read_text(), "{not json")
+    with pytest.raises(PolicyError, match="cannot load policy data"):
+        evaluate({"actions": []}, policy_dir=directory)
+
+
+def test_missing_policy_dir_raises_policy_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="does not exist"):
+        evaluate({"actions": []}, policy_dir=tmp_path / "nowhere")
+
+
+def test_policy_dir_without_rego_files_raises_policy_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"no \*\.rego files"):
+        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, None))
+
+
+def test_undefined_decision_raises_policy_error(tmp_path: Path) -> None:
+    directory = _policy_dir(tmp_path, "package medic.other\nimport rego.v1\ndecision := {}")
+    with pytest.raises(PolicyError, match="undefined"):
+        evaluate({"actions": []}, policy_dir=directory)
+
+
+def test_decision_that_does_not_validate_raises_policy_error(tmp_path: Path) -> None:
+    rego = 'package medic.remediation\nimport rego.v1\ndecision := {"allowed": true, "risk": "extreme"}'
+    with pytest.raises(PolicyError, match="does not validate"):
+        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, rego))
+
+
+def test_incoherent_decision_raises_policy_error(tmp_path: Path) -> None:
+    rego = 'package medic.remediation\nimport rego.v1\ndecision := {"allowed": true, "risk": "deny"}'
+    with pytest.raises(PolicyError, match="incoherent"):
+        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, rego))
+
+
+def test_conflicting_rule_outputs_raise_policy_error(tmp_path: Path) -> None:
+    rego = (
+        "package medic.remediation\nimport rego.v1\n"
+        'decision := {"allowed": true, "risk": "low"} if true\n'
+        'decision := {"allowed": true, "risk": "medium"} if true\n'
+    )
+    with pytest.raises(PolicyError, match="policy evaluation failed"):
+        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, rego))
+
+
+def test_recursive_policy_raises_policy_error(tmp_path: Path) -> None:
+    rego = 'package medic.remediation\nimport rego.v1\ndecision := object.get(data.medic, "x", 1)\n'
+    with pytest.raises(PolicyError, match="Recursion detected"):
+        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, rego))
+
+
+def test_edited_policy_is_reloaded(tmp_path: Path) -> None:
+    rego = 'package medic.remediation\nimport rego.v1\ndecision := {"allowed": true, "risk": "%s"}'
+    directory = _policy_dir(tmp_path, rego % "low")
+    assert evaluate({}, policy_dir=directory).risk == "low"
+    (directory / "remediation.rego").write_text(rego % "medium" + "\n")
+    assert evaluate({}, policy_dir=directory).risk == "medium"
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+def test_concurrent_evaluations_give_their_own_answers() -> None:
+    cases = [
+        (Restart(target=ref()), "low"),
+        (resize("512Mi"), "medium"),
+        (Restart(target=ref("kube-system", "coredns")), "deny"),
+    ] * 6
+
+    def run(case: tuple[Any, str]) -> tuple[str, str]:
+        seen = observation(workload(), workload("kube-system", "coredns"))
+        return decide(case[0], seen=seen).risk, case[1]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for got, expected in pool.map(run, cases):
+            assert got == expected
