@@ -18,8 +18,8 @@ class ValidateActivities:
 
     @activity.defn(name="validate_plan")
     def validate_plan(self, input: ValidateInput) -> PolicyDecision:
-        document = build_policy_input(input.incident, input.observation, input.diagnosis.plan)
-        document["diagnosis"] = {"root_cause": input.diagnosis.root_cause}
+        diagnosis = input.diagnosis
+        document = build_policy_input(input.incident, input.observation, diagnosis.plan, diagnosis.root_cause)
         try:
             return evaluate(
                 document,

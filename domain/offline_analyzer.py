@@ -12,7 +12,7 @@ from typing import Protocol
 
 from domain.incident import Incident, ResourceRef
 from domain.observation import ContainerSpec, Observation, PodState, Workload
-from domain.plan import Diagnosis, Evidence, Plan, SetResources
+from domain.plan import Diagnosis, Evidence, Mode, Plan, SetResources
 from domain.quantity import QuantityError, format_memory, parse_quantity
 
 # An OOM-killed container gets its memory limit doubled, but never beyond 4x (the policy's bound)
@@ -20,6 +20,8 @@ from domain.quantity import QuantityError, format_memory, parse_quantity
 OOM_GROWTH = Decimal(2)
 OOM_MAX_GROWTH = Decimal(4)
 OOM_MIN_STEP = Decimal(64 * 2**20)
+# Objects Argo CD manages carry this annotation; they are changed through Git, never directly.
+ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
 
 
 class Analyzer(Protocol):
@@ -58,6 +60,10 @@ def _raised_memory_limit(container: ContainerSpec) -> str | None:
     proposed = max(current * OOM_GROWTH, current + OOM_MIN_STEP)
     proposed = min(proposed, current * OOM_MAX_GROWTH)
     return format_memory(proposed)
+
+
+def _mode(workload: Workload) -> Mode:
+    return "gitops" if ARGOCD_TRACKING in workload.annotations else "direct"
 
 
 class OfflineAnalyzer:
@@ -131,7 +137,7 @@ class OfflineAnalyzer:
                 confidence=0.85,
                 evidence=evidence,
                 plan=Plan(
-                    actions=[SetResources(target=target, limits={"memory": limit})],
+                    actions=[SetResources(target=target, mode=_mode(workload), limits={"memory": limit})],
                     expected_impact=f"{container.name} stops being OOMKilled; pods become ready.",
                     rollback=f"restore the memory limit to {current} from the snapshot",
                 ),

@@ -103,8 +103,11 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
     return entry
 
 
-def build_policy_input(incident: Incident, observation: Observation, plan: Plan) -> dict[str, Any]:
+def build_policy_input(
+    incident: Incident, observation: Observation, plan: Plan, root_cause: str = "none"
+) -> dict[str, Any]:
     return {
         "incident": {"id": incident.id, "source": incident.source},
+        "diagnosis": {"root_cause": root_cause},
         "actions": [_action_input(i, a, observation) for i, a in enumerate(plan.actions)],
     }

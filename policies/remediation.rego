@@ -289,6 +289,8 @@ default decision := {
 	"reasons": ["denied: the policy could not decide on this input"],
 }
 
+root_cause := object.get(input, ["diagnosis", "root_cause"], "none")
+
 decision := {
 	"allowed": true,
 	"risk": "low",
@@ -298,6 +300,20 @@ decision := {
 	"reasons": ["nothing to do: the plan has no actions"],
 } if {
 	count(actions) == 0
+	root_cause == "none"
+}
+
+# A fault with no automatic fix: nothing runs, and a human must act.
+decision := {
+	"allowed": true,
+	"risk": "high",
+	"approvals_required": 0,
+	"auto_execute": false,
+	"violations": [],
+	"reasons": [sprintf("no automatic fix for root cause %s: a human must act", [root_cause])],
+} if {
+	count(actions) == 0
+	root_cause != "none"
 }
 
 decision := {

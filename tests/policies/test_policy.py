@@ -414,6 +414,14 @@ def test_input_without_actions_is_an_empty_plan() -> None:
     assert evaluate({}).risk == "low"
 
 
+@pytest.mark.parametrize("root_cause", ["unschedulable", "config_error", "unknown"])
+def test_empty_plan_for_a_real_fault_is_high_risk_for_a_human(root_cause: str) -> None:
+    decision = evaluate({"diagnosis": {"root_cause": root_cause}, "actions": []})
+    assert decision.allowed and decision.risk == "high"
+    assert decision.approvals_required == 0 and decision.auto_execute is False
+    assert any("a human must act" in reason and root_cause in reason for reason in decision.reasons)
+
+
 # --- risk and approvals ----------------------------------------------------------------------
 
 
