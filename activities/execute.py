@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.decision import AppliedChange, ExecutionResult, RolloutCheck, Verification
+from domain.incident import ResourceRef
 from domain.patches import PatchError, is_applied, patch_for_action, restore_body
 from domain.rollout import rollout_check
+from domain.steps import CheckRolloutInput, DryRunResult, PlanInput, RestoreInput, SnapshotResult
 from integrations.kubernetes import (
     KubeClient,
     KubeConflict,
@@ -19,13 +26,6 @@ from integrations.kubernetes import (
     KubeInvalid,
     KubeNotFound,
 )
-from sqlalchemy.orm import Session, sessionmaker
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from domain.decision import AppliedChange, ExecutionResult, RolloutCheck, Verification
-from domain.incident import ResourceRef
-from domain.steps import CheckRolloutInput, DryRunResult, PlanInput, RestoreInput, SnapshotResult
 from store.db import transaction
 from store.repositories import ActionRepository, SnapshotRepository
 

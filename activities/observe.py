@@ -1,0 +1,383 @@
+"""observe: read the cluster around an incident into a bounded, typed `Observation`.
+
+Reads only. A target that does not exist is a note in the observation, not a failure: alerts
+often name pods that have since been replaced. Text from the cluster (logs, event messages) is
+untrusted; it is bounded in size and has obvious secrets masked before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.incident import Incident, ResourceRef
+from domain.observation import (
+    ContainerSpec,
+    ContainerState,
+    EventItem,
+    LogExcerpt,
+    Observation,
+    PodState,
+    Revision,
+    Workload,
+)
+from domain.steps import ObserveInput
+from integrations.kubernetes import KubeClient, KubeForbidden, KubeInvalid, KubeNotFound
+
+__all__ = ["ObserveActivities", "ObserveInput", "build_observation"]
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# Annotations that are large or say nothing about the incident.
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+MAX_PODS = 20  # pods described per workload
+MAX_LOG_PODS = 4  # pods whose logs are read per workload (unready ones first)
+MAX_EVENTS = 60
+MAX_MESSAGE = 600
+
+_SECRETS = [
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
+    (
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)(\"?\s*[:=]\s*\"?)[^\s\",;]+"
+        ),
+        r"\1\2[REDACTED]",
+    ),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "[REDACTED]"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1[REDACTED]@"),
+]
+
+
+def _redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
+    value = _redact(str(text or ""))
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _controller(obj: dict[str, Any]) -> tuple[str, str] | None:
+    refs = _meta(obj).get("ownerReferences") or []
+    for ref in refs:
+        if ref.get("controller"):
+            return str(ref.get("kind")), str(ref.get("name"))
+    return (str(refs[0].get("kind")), str(refs[0].get("name"))) if refs else None
+
+
+def _revision_number(obj: dict[str, Any]) -> int | None:
+    try:
+        return int((_meta(obj).get("annotations") or {}).get(REVISION_ANNOTATION, ""))
+    except ValueError:
+        return None
+
+
+def _container_specs(template: dict[str, Any]) -> list[ContainerSpec]:
+    specs = []
+    for container in (template.get("spec") or {}).get("containers") or []:
+        resources = container.get("resources") or {}
+        specs.append(
+            ContainerSpec(
+                name=str(container.get("name", "")),
+                image=str(container.get("image", "")),
+                requests={k: str(v) for k, v in (resources.get("requests") or {}).items()},
+                limits={k: str(v) for k, v in (resources.get("limits") or {}).items()},
+            )
+        )
+    return specs
+
+
+def _container_state(status: dict[str, Any]) -> ContainerState:
+    state = status.get("state") or {}
+    name = next((k for k in ("running", "waiting", "terminated") if k in state), "")
+    detail = state.get(name) or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    exit_code = last.get("exitCode")
+    return ContainerState(
+        name=str(status.get("name", "")),
+        image=str(status.get("image", "")),
+        ready=bool(status.get("ready")),
+        restart_count=int(status.get("restartCount") or 0),
+        state=name,
+        state_reason=str(detail.get("reason") or ""),
+        state_message=_short(detail.get("message")),
+        last_state_reason=str(last.get("reason") or ""),
+        last_exit_code=int(exit_code) if exit_code is not None else None,
+    )
+
+
+def _pod_state(pod: dict[str, Any]) -> PodState:
+    meta, status = _meta(pod), pod.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    owner = _controller(pod)
+    return PodState(
+        id=f"pod/{meta.get('namespace', '')}/{meta.get('name', '')}",
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace", "")),
+        owner=owner[1] if owner else "",
+        node=str((pod.get("spec") or {}).get("nodeName") or ""),
+        phase=str(status.get("phase") or ""),
+        ready=ready,
+        containers=[_container_state(c) for c in status.get("containerStatuses") or []],
+    )
+
+
+def _event_item(event: dict[str, Any]) -> EventItem:
+    meta, involved = _meta(event), event.get("involvedObject") or {}
+    namespace = str(meta.get("namespace") or involved.get("namespace") or "")
+    last_seen = (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("series") or {}).get("lastObservedTime")
+        or ""
+    )
+    return EventItem(
+        id=f"event/{namespace}/{meta.get('name', '')}",
+        namespace=namespace,
+        object_kind=str(involved.get("kind", "")),
+        object_name=str(involved.get("name", "")),
+        reason=str(event.get("reason") or ""),
+        type=str(event.get("type") or "Normal"),
+        message=_short(event.get("message")),
+        count=int(event.get("count") or 1),
+        last_seen=str(last_seen),
+    )
+
+
+class _Observer:
+    """Collects one observation; keeps everything it has seen keyed by id so nothing repeats."""
+
+    def __init__(self, kube: KubeClient, incident: Incident, log_limit_bytes: int) -> None:
+        self.kube = kube
+        self.incident = incident
+        self.log_limit_bytes = log_limit_bytes
+        self.workloads: dict[str, Workload] = {}
+        self.revisions: dict[str, Revision] = {}
+        self.pods: dict[str, PodState] = {}
+        self.events: dict[str, EventItem] = {}
+        self.logs: dict[str, LogExcerpt] = {}
+        self.notes: list[str] = []
+        self._seen_event_queries: set[tuple[str, str, str]] = set()
+
+    def build(self) -> Observation:
+        for target in self.incident.targets:
+            self.observe_target(target)
+        if not self.incident.targets:
+            self.notes.append("the incident names no Kubernetes object to observe")
+        # Warnings first, newest first within each type.
+        events = sorted(self.events.values(), key=lambda e: e.last_seen, reverse=True)
+        events.sort(key=lambda e: e.type != "Warning")
+        return Observation(
+            incident_id=self.incident.id,
+            workloads=list(self.workloads.values()),
+            revisions=list(self.revisions.values()),
+            pods=list(self.pods.values()),
+            events=events[:MAX_EVENTS],
+            logs=list(self.logs.values()),
+            alert_targets=list(self.incident.targets),
+            notes=self.notes,
+        )
+
+    # --- resolution ------------------------------------------------------------------------------
+
+    def _read(self, ref: ResourceRef) -> dict[str, Any] | None:
+        try:
+            return self.kube.read_object(ref)
+        except KubeNotFound:
+            return None
+
+    def observe_target(self, target: ResourceRef) -> None:
+        ref = target.without_container()
+        if ref.kind in WORKLOAD_KINDS:
+            workload = self._read(ref)
+            if workload is None:
+                self.notes.append(f"{ref.kind} {ref.namespace}/{ref.name} was not found")
+                return
+            self.observe_workload(ref, workload, focus=[])
+            return
+        if ref.kind != "Pod":
+            self.notes.append(f"{ref.kind} {ref.namespace}/{ref.name}: medic does not observe this kind")
+            return
+        pod = self._read(ref)
+        if pod is None:
+            self.notes.append(f"pod {ref.namespace}/{ref.name} was not found (it may have been replaced)")
+            owner: tuple[str, str] | None = ("ReplicaSet", _replicaset_of_pod_name(ref.name))
+        else:
+            owner = _controller(pod)
+        resolved = self._resolve_owner(ref.namespace, owner)
+        if resolved is not None:
+            self.observe_workload(resolved[0], resolved[1], focus=[pod] if pod else [])
+        elif pod is not None:
+            self.notes.append(f"pod {ref.namespace}/{ref.name} belongs to no workload medic can change")
+            self.observe_pods(ref.namespace, [pod])
+
+    def _resolve_owner(
+        self, namespace: str, owner: tuple[str, str] | None
+    ) -> tuple[ResourceRef, dict[str, Any]] | None:
+        if owner is None or not owner[1]:
+            return None
+        kind, name = owner
+        if kind == "ReplicaSet":
+            replicaset = self._read(ResourceRef(namespace=namespace, kind="ReplicaSet", name=name))
+            if replicaset is None:
+                return None
+            parent = _controller(replicaset)
+            if parent is None or parent[0] != "Deployment":
+                return None
+            kind, name = parent
+        if kind not in WORKLOAD_KINDS:
+            return None
+        ref = ResourceRef(namespace=namespace, kind=kind, name=name)
+        workload = self._read(ref)
+        if workload is None:
+            self.notes.append(f"{kind} {namespace}/{name} (the pod's owner) was not found")
+            return None
+        return ref, workload
+
+    # --- collection ------------------------------------------------------------------------------
+
+    def observe_workload(
+        self, ref: ResourceRef, workload: dict[str, Any], focus: list[dict[str, Any]]
+    ) -> None:
+        workload_id = f"workload/{ref.namespace}/{ref.kind}/{ref.name}"
+        if workload_id in self.workloads:
+            self.observe_pods(ref.namespace, focus)
+            return
+        meta, spec, status = _meta(workload), workload.get("spec") or {}, workload.get("status") or {}
+        annotations = {
+            k: _short(v, 300)
+            for k, v in (meta.get("annotations") or {}).items()
+            if k not in _DROPPED_ANNOTATIONS
+        }
+        self.workloads[workload_id] = Workload(
+            id=workload_id,
+            ref=ref,
+            generation=int(meta.get("generation") or 0),
+            observed_generation=int(status.get("observedGeneration") or 0),
+            revision=_revision_number(workload),
+            replicas=int(spec.get("replicas") or 0),
+            updated_replicas=int(status.get("updatedReplicas") or 0),
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            available_replicas=int(status.get("availableReplicas") or 0),
+            containers=_container_specs(spec.get("template") or {}),
+            labels=dict(meta.get("labels") or {}),
+            annotations=annotations,
+        )
+        self.collect_events(ref.namespace, ref.kind, ref.name)
+        selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
+        if ref.kind == "Deployment":
+            for replicaset in self.kube.list_replicasets(ref.namespace, selector):
+                if _controller(replicaset) != ("Deployment", ref.name):
+                    continue
+                self.add_revision(ref.namespace, replicaset)
+        pods = self.kube.list_pods(ref.namespace, selector) if selector else []
+        names = {_meta(p).get("name") for p in pods}
+        pods = [p for p in focus if _meta(p).get("name") not in names] + pods
+        self.observe_pods(ref.namespace, pods)
+
+    def add_revision(self, namespace: str, replicaset: dict[str, Any]) -> None:
+        meta, spec, status = _meta(replicaset), replicaset.get("spec") or {}, replicaset.get("status") or {}
+        revision_id = f"revision/{namespace}/{meta.get('name', '')}"
+        self.revisions[revision_id] = Revision(
+            id=revision_id,
+            name=str(meta.get("name", "")),
+            revision=_revision_number(replicaset) or 0,
+            replicas=int(status.get("replicas") or 0),
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            containers=_container_specs(spec.get("template") or {}),
+        )
+        self.collect_events(namespace, "ReplicaSet", str(meta.get("name", "")))
+
+    def observe_pods(self, namespace: str, pods: list[dict[str, Any]]) -> None:
+        # Unready pods first: they are the ones the incident is about.
+        ordered = sorted(pods, key=lambda p: (_pod_state(p).ready, _meta(p).get("name", "")))
+        log_budget = MAX_LOG_PODS
+        for pod in ordered[:MAX_PODS]:
+            state = _pod_state(pod)
+            if state.id in self.pods:
+                continue
+            self.pods[state.id] = state
+            self.collect_events(namespace, "Pod", state.name)
+            if state.node:
+                self.collect_events("", "Node", state.node)
+            if log_budget > 0:
+                log_budget -= 1
+                self.collect_logs(pod, state)
+        if len(ordered) > MAX_PODS:
+            self.notes.append(f"{len(ordered) - MAX_PODS} more pods in {namespace} were not described")
+
+    def collect_events(self, namespace: str, kind: str, name: str) -> None:
+        query = (namespace, kind, name)
+        if query in self._seen_event_queries:
+            return
+        self._seen_event_queries.add(query)
+        for event in self.kube.list_events(namespace, kind, name):
+            item = _event_item(event)
+            self.events[item.id] = item
+
+    def collect_logs(self, pod: dict[str, Any], state: PodState) -> None:
+        namespace, name = state.namespace, state.name
+        restarts = {c.name: c.restart_count for c in state.containers}
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            cname = str(container.get("name", ""))
+            self._add_log(namespace, name, cname, previous=False)
+            if restarts.get(cname, 0) > 0:
+                self._add_log(namespace, name, cname, previous=True)
+
+    def _add_log(self, namespace: str, pod: str, container: str, *, previous: bool) -> None:
+        text = self.kube.read_log(
+            namespace, pod, container, previous=previous, limit_bytes=self.log_limit_bytes
+        )
+        if not text:
+            return
+        prefix = "log-previous" if previous else "log"
+        item_id = f"{prefix}/{namespace}/{pod}/{container}"
+        truncated = len(text.encode()) >= self.log_limit_bytes
+        self.logs[item_id] = LogExcerpt(
+            id=item_id,
+            pod=pod,
+            container=container,
+            previous=previous,
+            text=_redact(text),
+            truncated=truncated,
+        )
+
+
+def _replicaset_of_pod_name(pod_name: str) -> str:
+    """`ledger-5c6b7d8f9-b7xkq` → `ledger-5c6b7d8f9`: a Deployment pod's name is its ReplicaSet's
+    name and a suffix, which finds the owner of a pod that is gone."""
+    return pod_name.rsplit("-", 1)[0] if "-" in pod_name else ""
+
+
+def build_observation(kube: KubeClient, incident: Incident, *, log_limit_bytes: int = 8192) -> Observation:
+    """What the cluster shows about the incident's targets: each resolved to its workload
+    (pod → ReplicaSet → Deployment), with revisions, pods, events and bounded log tails.
+
+    Missing objects become notes. `KubeError`s other than not-found propagate.
+    """
+    return _Observer(kube, incident, log_limit_bytes).build()
+
+
+class ObserveActivities:
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    @activity.defn(name="observe_incident")
+    def observe_incident(self, input: ObserveInput) -> Observation:
+        try:
+            return build_observation(self._kube, input.incident)
+        except (KubeForbidden, KubeInvalid) as err:
+            # KubeUnavailable is left to propagate: Temporal retries it.
+            raise ApplicationError(f"observe: {err}", type=type(err).__name__, non_retryable=True) from err

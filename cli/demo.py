@@ -1,0 +1,178 @@
+"""`medic demo`: one incident through the whole loop, printed as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from cli.devserver import temporal_binary
+from cli.embedded import Stack, describe, embedded_stack
+from domain.settings import Settings
+from store.db import make_engine, session_factory, transaction
+from store.repositories import AuditRepository, IncidentRepository
+from workflows.remediation import RemediationWorkflow
+
+STEP_TITLES = {
+    "received": "alert received",
+    "observing": "observe",
+    "analyzing": "analyze",
+    "validating": "policy",
+    "awaiting_approval": "approval",
+    "decision": "decision",
+    "dry_run": "dry-run",
+    "snapshot": "snapshot",
+    "executing": "execute",
+    "verifying": "verify",
+    "rolling_back": "rollback",
+    "verifying_rollback": "verify rollback",
+    "closed": "outcome",
+}
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _describe_event(step: str, status: str, actor: str, detail: dict[str, Any], took: str) -> list[str]:
+    title = STEP_TITLES.get(step, step)
+    lines = [f"  ▸ {title:<16} {status}{took}"]
+    if step == "observing":
+        lines.append(f"      saw {', '.join(detail.get('workloads', [])) or 'no workload'}; "
+                     f"{detail.get('pods', 0)} pods, {detail.get('events', 0)} events")
+    elif step == "analyzing":
+        lines.append(f"      root cause: {detail.get('root_cause')} — {detail.get('summary')}")
+    elif step == "validating":
+        lines.append(
+            f"      allowed: {detail.get('allowed')}, risk: {detail.get('risk')}, "
+            f"approvals required: {detail.get('approvals_required')}"
+        )
+        lines += [f"      · {reason}" for reason in detail.get("reasons", [])]
+        lines += [f"      ✗ {v.get('message')}" for v in detail.get("violations", [])]
+    elif step == "decision":
+        approval = detail.get("approval", {})
+        lines.append(f"      {approval.get('decision')} by {actor} via {approval.get('via')}: {approval.get('reason')}")
+    elif step == "dry_run":
+        for diff in detail.get("diffs", []):
+            for field, (before, after) in diff.get("changes", {}).items():
+                lines.append(f"      {diff.get('resource')} {field}: {json.dumps(before)} → {json.dumps(after)}")
+        lines += [f"      ✗ {p}" for p in detail.get("problems", [])]
+    elif step == "snapshot":
+        lines.append(f"      stored {', '.join(detail.get('resources', []))}")
+    elif step == "executing":
+        lines += [f"      {c['resource']['namespace']}/{c['resource']['kind']}/{c['resource']['name']}: {c['detail']}"
+                  f" (generation {c['generation']})" for c in detail.get("changes", [])]
+    elif step in ("verifying", "verifying_rollback"):
+        lines.append(f"      {detail.get('reason')}")
+    elif step == "closed":
+        lines.append(f"      {detail.get('reason')}")
+    return lines
+
+
+def _approval_commands(stack: Stack, workflow_id: str, approver: str) -> tuple[list[str], str]:
+    signal = [
+        temporal_binary(), "workflow", "signal", "--address", stack.settings.temporal_address,
+        "--workflow-id", workflow_id, "--name", "approve",
+        "--input", json.dumps({"approver": approver, "reason": "demo: plan reviewed"}),
+    ]
+    shown = (
+        f"temporal workflow signal --workflow-id {workflow_id} --name approve "
+        f"--input '{json.dumps({'approver': approver, 'reason': 'plan reviewed'})}'"
+    )
+    return signal, shown
+
+
+async def _drive(stack: Stack, interactive: bool) -> int:
+    scenario = yaml.safe_load(Path(stack.scenario or "").read_text())
+    alert = dict(scenario["alert"])
+    # A fresh alert group per demo run, so an earlier run's incident is never reused.
+    run = time.strftime("%Y%m%dT%H%M%S")
+    alert["groupKey"] = f"{alert['groupKey']}:demo-{run}"
+    sessions = session_factory(make_engine(stack.settings.resolved_database_url))
+
+    _say(f"\n1. Alertmanager posts {alert['groupLabels']} to the gateway")
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            f"{stack.gateway_url}/alerts/alertmanager", json=alert,
+            headers={"Authorization": f"Bearer {stack.settings.webhook_token}"},
+        )
+    body = response.json()
+    _say(f"   → HTTP {response.status_code} {json.dumps(body)}")
+    if response.status_code >= 300:
+        return 1
+    workflow_id = body["workflow_ids"][0]
+    handle = stack.client.get_workflow_handle(workflow_id)
+    _say(f"\n2. Incident {workflow_id} runs as a Temporal workflow:")
+    if stack.temporal_started:
+        _say(f"   {stack.settings.temporal_ui_url}/namespaces/default/workflows/{workflow_id}")
+
+    printed = 0
+    approved_by_demo = False
+    approver = "demo-operator" if not interactive else (getpass.getuser() or "operator")
+    while True:
+        with transaction(sessions) as session:
+            events = AuditRepository(session).list(incident_id=workflow_id)
+            incident = IncidentRepository(session).get(workflow_id)
+        for event in events[printed:]:
+            took = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
+            for line in _describe_event(event.step, event.status, event.actor, event.detail or {}, took):
+                _say(line)
+            if event.step == "validating" and incident is not None and incident.plan:
+                for action in incident.plan.get("actions", []):
+                    _say(f"      plan {incident.plan_hash}: {json.dumps(action)}")
+            if event.step == "awaiting_approval" and event.status == "started":
+                signal, shown = _approval_commands(stack, workflow_id, approver)
+                _say("\n   The plan waits for a human. Approve it with any of:")
+                _say(f"     {shown}")
+                _say(f"     medic approve {workflow_id} --as {approver} --reason 'plan reviewed'")
+                _say("     the Temporal Web UI: the workflow → Send a Signal → approve, with the JSON above")
+                if interactive:
+                    _say("   (waiting for your approval — run one of the commands above in another terminal)")
+                elif not approved_by_demo:
+                    _say(f"   Not a terminal: approving as {approver} with the temporal command above.\n")
+                    await asyncio.to_thread(subprocess.run, signal, check=True, stdout=subprocess.DEVNULL)
+                    _say(f"   $ {shlex.join(['temporal', *signal[1:]])}")
+                    approved_by_demo = True
+        printed = len(events)
+        if incident is not None and incident.outcome is not None and printed and events[-1].step == "closed":
+            break
+        await asyncio.sleep(0.3)
+
+    result = await handle.result()
+    _say(f"\n3. Outcome: {result.outcome} — {result.reason}")
+    if stack.cluster is not None:
+        status = await handle.query(RemediationWorkflow.status)
+        for action in status.plan.actions if status.plan else []:
+            live = stack.cluster.peek("apps/v1", action.target.kind, action.target.namespace, action.target.name)
+            for container in (live or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                _say(f"   live {action.target.key} container {container['name']}: "
+                     f"resources {json.dumps(container.get('resources', {}))}")
+    _say(f"\n   The audit trail is in the store: medic incidents show {workflow_id}")
+    return 0 if result.outcome in ("resolved", "rolled_back", "no_action") else 1
+
+
+def run_demo(base: Settings, scenario: Path | None, *, gateway_port: int, interactive: bool, keep: bool) -> int:
+    async def main() -> int:
+        async with embedded_stack(base, scenario, gateway_port=gateway_port, force_sandbox=True) as stack:
+            _say("medic demo — one incident through observe → analyze → validate → approve → dry-run → "
+                 "snapshot → execute → verify")
+            for line in describe(stack):
+                _say(line)
+            code = await _drive(stack, interactive)
+            if keep:
+                _say("\nmedic keeps running (Ctrl-C to stop).")
+                await asyncio.Event().wait()
+            return code
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,160 @@
+"""medic on embedded defaults: Temporal dev server, SQLite, worker, gateway and a sandbox cluster.
+
+Every part is replaced by configuration alone: TEMPORAL_ADDRESS for a real Temporal,
+DATABASE_URL for PostgreSQL, MEDIC_KUBE_API_URL or KUBECONFIG for a real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from temporalio.client import Client
+
+from cli.devserver import DevServer, port_open
+from domain.settings import Settings
+from gateway.app import create_app
+from integrations.temporal import connect
+from sandbox.cluster import SandboxCluster
+from sandbox.server import SandboxServer
+from store.migrate import upgrade
+from workers.main import ACTIVITY_THREADS, build_worker
+
+log = logging.getLogger("medic.dev")
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "demo-oom.yaml"
+# Only for the embedded stack on loopback; a real gateway refuses webhooks until a token is set.
+DEV_WEBHOOK_TOKEN = "medic-dev-token"
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: Client
+    gateway_url: str
+    cluster: SandboxCluster | None
+    scenario: Path | None
+    temporal_started: bool
+
+
+def cluster_configured(settings: Settings) -> bool:
+    """Whether a real cluster is configured (so the sandbox is not the default)."""
+    if settings.kube_api_url or settings.kubeconfig:
+        return True
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return True
+    return (Path.home() / ".kube" / "config").exists()
+
+
+def _temporal_port(settings: Settings) -> int | None:
+    """The port to start a dev server on, when the address is a loopback one; else None."""
+    host, _, port = settings.temporal_address.rpartition(":")
+    if host in ("127.0.0.1", "localhost") and port.isdigit():
+        return int(port)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(
+    base: Settings,
+    scenario: Path | None,
+    *,
+    gateway_port: int = 8000,
+    ui_port: int | None = 8233,
+    force_sandbox: bool = False,
+) -> AsyncIterator[Stack]:
+    home = Path(base.home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    use_sandbox = force_sandbox or scenario is not None or not cluster_configured(base)
+    scenario = (scenario or DEFAULT_SCENARIO) if use_sandbox else None
+
+    with contextlib.ExitStack() as resources:
+        cluster: SandboxCluster | None = None
+        updates: dict[str, object] = {"home": str(home), "webhook_token": base.webhook_token or DEV_WEBHOOK_TOKEN}
+        if scenario is not None:
+            cluster = SandboxCluster.from_file(scenario)
+            sandbox = resources.enter_context(SandboxServer(cluster))
+            updates["kube_api_url"] = sandbox.url
+        settings = base.model_copy(update=updates)
+
+        upgrade(settings.resolved_database_url)
+
+        temporal_started = False
+        port = _temporal_port(settings)
+        if port is not None and not port_open("127.0.0.1", port):
+            server = DevServer(
+                port=port, ui_port=ui_port, db_file=home / "temporal.db", log_file=home / "temporal.log"
+            )
+            await asyncio.to_thread(server.start)
+            resources.callback(server.stop)
+            temporal_started = True
+        client = await connect(settings)
+
+        executor = resources.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
+        worker = build_worker(client, settings, executor)
+        worker_task = asyncio.create_task(worker.run(), name="medic-worker")
+
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=gateway_port, log_level="warning")
+        gateway = uvicorn.Server(config)
+        gateway_task = asyncio.create_task(gateway.serve(), name="medic-gateway")
+        try:
+            while not gateway.started:
+                if gateway_task.done():
+                    gateway_task.result()
+                    raise RuntimeError(f"the gateway could not listen on 127.0.0.1:{gateway_port}")
+                await asyncio.sleep(0.05)
+            yield Stack(
+                settings=settings,
+                client=client,
+                gateway_url=f"http://127.0.0.1:{gateway_port}",
+                cluster=cluster,
+                scenario=scenario,
+                temporal_started=temporal_started,
+            )
+        finally:
+            gateway.should_exit = True
+            with contextlib.suppress(Exception):
+                await gateway_task
+            await worker.shutdown()
+            with contextlib.suppress(Exception):
+                await worker_task
+
+
+def describe(stack: Stack) -> list[str]:
+    s = stack.settings
+    ui = f"  (Web UI {s.temporal_ui_url})" if stack.temporal_started else ""
+    cluster = (
+        f"sandbox seeded from {stack.scenario.name} at {s.kube_api_url}"
+        if stack.scenario
+        else (s.kube_api_url or s.kubeconfig or "kubeconfig / in-cluster")
+    )
+    return [
+        f"  Temporal   {s.temporal_address}{ui}" + (" — dev server started" if stack.temporal_started else ""),
+        f"  store      {s.resolved_database_url.split('@')[-1]}",
+        f"  cluster    {cluster}",
+        f"  gateway    {stack.gateway_url}  (POST /alerts/alertmanager, bearer token required)",
+        "  analyzer   offline rules",
+    ]
+
+
+def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) -> None:
+    async def main() -> None:
+        async with embedded_stack(base, scenario, gateway_port=gateway_port) as stack:
+            print("medic is running on embedded defaults:")
+            for line in describe(stack):
+                print(line)
+            token = stack.settings.webhook_token
+            print(f"\nSend an alert:  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\")
+            print(f"                  --data @payload.json {stack.gateway_url}/alerts/alertmanager")
+            print("Stop with Ctrl-C.")
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,239 @@
+"""A thin, blocking Kubernetes client over the official `kubernetes` package.
+
+Objects come back as the plain JSON dicts the API sends (camelCase, nothing typed), so they can be
+stored, diffed and passed through Temporal as they are. Every call has a timeout and no retries of
+its own: Temporal retries activities. Failures are one of a small closed set of `KubeError`s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from domain.incident import ResourceRef
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+
+
+class KubeError(Exception):
+    """A request the API did not carry out; `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class KubeNotFound(KubeError):
+    """404: the object (or namespace) does not exist."""
+
+
+class KubeConflict(KubeError):
+    """409: the object changed since it was read (stale resourceVersion), or already exists."""
+
+
+class KubeInvalid(KubeError):
+    """400 / 422 (and other refusals of the request itself): retrying the same request cannot help."""
+
+
+class KubeForbidden(KubeError):
+    """401 / 403: medic's identity may not do this."""
+
+
+class KubeUnavailable(KubeError):
+    """5xx, 429, connection failures and timeouts: worth retrying later."""
+
+
+def _message(exc: ApiException) -> str:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    if body:
+        try:
+            status = json.loads(body)
+        except ValueError:
+            return str(body)[:500]
+        if isinstance(status, dict) and status.get("message"):
+            return str(status["message"])
+    return str(exc.reason or "no message")
+
+
+def classify(exc: ApiException) -> KubeError:
+    """The `KubeError` for an `ApiException` from the official client."""
+    status = int(exc.status or 0)
+    message = _message(exc)
+    if status == 404:
+        return KubeNotFound(message, status)
+    if status == 409:
+        return KubeConflict(message, status)
+    if status in (401, 403):
+        return KubeForbidden(message, status)
+    if status == 0 or status == 429 or status >= 500:
+        return KubeUnavailable(message, status)
+    return KubeInvalid(message, status)
+
+
+def _label_selector(match_labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
+
+
+class KubeClient:
+    """Blocking calls that return the API's JSON. Safe to share between threads."""
+
+    _APPS_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+    def __init__(self, api_client: k8s.ApiClient, *, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT):
+        self._api_client = api_client
+        self._core = k8s.CoreV1Api(api_client)
+        self._apps = k8s.AppsV1Api(api_client)
+        self._timeout = timeout
+
+    @classmethod
+    def from_settings(
+        cls,
+        api_url: str = "",
+        kubeconfig: str = "",
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> KubeClient:
+        """`api_url`: talk plain HTTP(S) to that URL without credentials (the sandbox, a proxy).
+        Otherwise the `kubeconfig` file, else the in-cluster service account, else ~/.kube/config.
+        """
+        configuration = k8s.Configuration()
+        if api_url:
+            configuration.host = api_url.rstrip("/")
+        else:
+            try:
+                if kubeconfig:
+                    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+                else:
+                    try:
+                        k8s_config.load_incluster_config(client_configuration=configuration)
+                    except k8s_config.ConfigException:
+                        k8s_config.load_kube_config(client_configuration=configuration)
+            except (k8s_config.ConfigException, OSError) as exc:
+                raise KubeInvalid(f"no usable Kubernetes configuration: {exc}") from exc
+        configuration.retries = False  # Temporal owns retries
+        return cls(k8s.ApiClient(configuration), timeout=timeout)
+
+    def close(self) -> None:
+        self._api_client.close()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _raw(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+        try:
+            response = call(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            try:
+                return bytes(response.data)
+            finally:
+                response.release_conn()
+        except ApiException as exc:
+            raise classify(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+
+    def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        data = self._raw(call, *args, **kwargs)
+        try:
+            parsed = json.loads(data)
+        except ValueError as exc:
+            raise KubeUnavailable(
+                f"the Kubernetes API sent something that is not JSON: {data[:200]!r}"
+            ) from exc
+        if not isinstance(parsed, dict):
+            raise KubeUnavailable("the Kubernetes API sent JSON that is not an object")
+        return parsed
+
+    def _items(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return list(self._json(call, *args, **kwargs).get("items") or [])
+
+    def _methods(self, kind: str, verb: str) -> Callable[..., Any]:
+        if kind == "Pod":
+            return getattr(self._core, f"{verb}_namespaced_pod")
+        if kind in self._APPS_KINDS:
+            snake = {
+                "Deployment": "deployment",
+                "StatefulSet": "stateful_set",
+                "DaemonSet": "daemon_set",
+                "ReplicaSet": "replica_set",
+            }[kind]
+            return getattr(self._apps, f"{verb}_namespaced_{snake}")
+        raise KubeInvalid(f"medic does not handle objects of kind {kind!r}")
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def read_object(self, ref: ResourceRef) -> dict[str, Any]:
+        """GET of a Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod."""
+        return self._json(self._methods(ref.kind, "read"), ref.name, ref.namespace)
+
+    def list_replicasets(self, namespace: str, match_labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        return self._items(
+            self._apps.list_namespaced_replica_set, namespace, label_selector=_label_selector(match_labels)
+        )
+
+    def list_pods(self, namespace: str, match_labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        return self._items(
+            self._core.list_namespaced_pod, namespace, label_selector=_label_selector(match_labels)
+        )
+
+    def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """Events about one object; `namespace=""` searches every namespace (Node events)."""
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        if namespace:
+            return self._items(self._core.list_namespaced_event, namespace, field_selector=selector)
+        return self._items(self._core.list_event_for_all_namespaces, field_selector=selector)
+
+    def read_log(
+        self, namespace: str, pod: str, container: str, previous: bool = False, limit_bytes: int = 16384
+    ) -> str | None:
+        """The container's log (at most `limit_bytes`), or None when there is none to read
+        (no previous instance, pod gone, container not started)."""
+        try:
+            data = self._raw(
+                self._core.read_namespaced_pod_log,
+                pod,
+                namespace,
+                container=container,
+                previous=previous,
+                limit_bytes=limit_bytes,
+            )
+        except (KubeInvalid, KubeNotFound):
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def patch_object(
+        self, ref: ResourceRef, patch: dict[str, Any], *, dry_run: bool, field_manager: str = "medic"
+    ) -> dict[str, Any]:
+        """Strategic merge patch; with `dry_run` the API validates and answers but stores nothing."""
+        return self._json(
+            self._methods(ref.kind, "patch"),
+            ref.name,
+            ref.namespace,
+            patch,
+            dry_run="All" if dry_run else None,
+            field_manager=field_manager,
+            _content_type=STRATEGIC_MERGE,
+        )
+
+    def replace_object(
+        self, ref: ResourceRef, body: dict[str, Any], *, dry_run: bool, field_manager: str = "medic"
+    ) -> dict[str, Any]:
+        """PUT of the whole object; a stale `metadata.resourceVersion` raises `KubeConflict`."""
+        return self._json(
+            self._methods(ref.kind, "replace"),
+            ref.name,
+            ref.namespace,
+            body,
+            dry_run="All" if dry_run else None,
+            field_manager=field_manager,
+        )
