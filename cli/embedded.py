@@ -77,7 +77,10 @@ async def embedded_stack(
 
     with contextlib.ExitStack() as resources:
         cluster: SandboxCluster | None = None
-        updates: dict[str, object] = {"home": str(home), "webhook_token": base.webhook_token or DEV_WEBHOOK_TOKEN}
+        updates: dict[str, object] = {
+            "home": str(home),
+            "webhook_token": base.webhook_token or DEV_WEBHOOK_TOKEN,
+        }
         if scenario is not None:
             cluster = SandboxCluster.from_file(scenario)
             sandbox = resources.enter_context(SandboxServer(cluster))
@@ -101,7 +104,9 @@ async def embedded_stack(
         worker = build_worker(client, settings, executor)
         worker_task = asyncio.create_task(worker.run(), name="medic-worker")
 
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=gateway_port, log_level="warning")
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=gateway_port, log_level="warning"
+        )
         gateway = uvicorn.Server(config)
         gateway_task = asyncio.create_task(gateway.serve(), name="medic-gateway")
         try:
@@ -136,7 +141,8 @@ def describe(stack: Stack) -> list[str]:
         else (s.kube_api_url or s.kubeconfig or "kubeconfig / in-cluster")
     )
     return [
-        f"  Temporal   {s.temporal_address}{ui}" + (" — dev server started" if stack.temporal_started else ""),
+        f"  Temporal   {s.temporal_address}{ui}"
+        + (" — dev server started" if stack.temporal_started else ""),
         f"  store      {s.resolved_database_url.split('@')[-1]}",
         f"  cluster    {cluster}",
         f"  gateway    {stack.gateway_url}  (POST /alerts/alertmanager, bearer token required)",
@@ -151,7 +157,8 @@ def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) 
             for line in describe(stack):
                 print(line)
             token = stack.settings.webhook_token
-            print(f"\nSend an alert:  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\")
+            print(f"\nSend an alert:  curl -H 'Authorization: Bearer {token}' \\")
+            print("                  -H 'Content-Type: application/json' \\")
             print(f"                  --data @payload.json {stack.gateway_url}/alerts/alertmanager")
             print("Stop with Ctrl-C.")
             await asyncio.Event().wait()
