@@ -64,8 +64,13 @@ def is_current_pod(pod: dict[str, Any], template: dict[str, Any]) -> bool:
 def rollout_check(
     ref: ResourceRef, workload: dict[str, Any], pods: list[dict[str, Any]], baseline_restarts: int
 ) -> RolloutCheck:
-    """Done: the controller saw the latest spec, every replica is updated and available, no old
-    pods remain. Healthy: done, every replica ready, and restarts not above the baseline."""
+    """Done: the controller saw the latest spec, every replica runs the present template, and no
+    old pods remain — the template is rolled out, whether or not it works. Healthy: done, every
+    replica available and ready, and restarts not above the baseline.
+
+    Keeping availability out of `done` lets a rollback be verified as rolled out even when the
+    restored template carries the original fault, and lets crash-looping new pods be caught by
+    their rising restarts instead of waiting for the deadline."""
     metadata = workload.get("metadata") or {}
     spec = workload.get("spec") or {}
     status = workload.get("status") or {}
@@ -97,11 +102,11 @@ def rollout_check(
         reason = f"{updated} of {desired} replicas updated"
     elif total > updated or old:
         reason = f"{max(total - updated, len(old))} old replicas pending termination"
-    elif available < desired:
-        reason = f"{available} of {desired} updated replicas available"
     done = not reason
 
     problems: list[str] = []
+    if available < desired:
+        problems.append(f"{available} of {desired} updated replicas available")
     if ready < desired:
         problems.append(f"{ready} of {desired} replicas ready")
     if 0 <= baseline_restarts < restarts:

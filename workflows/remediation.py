@@ -82,6 +82,10 @@ CHECK = StepOptions(
 )
 
 
+# Execution modes this worker can carry out; a plan needing another one goes to a human.
+EXECUTABLE_MODES = frozenset({"direct"})
+
+
 class StepFailed(Exception):
     """An activity failed for good; the workflow ends with an outcome instead of failing."""
 
@@ -219,6 +223,13 @@ class RemediationWorkflow:
             if diagnosis.root_cause == "none":
                 return "no_action", diagnosis.summary
             return "needs_review", f"no automatic fix for {diagnosis.root_cause}: {diagnosis.summary}"
+
+        unsupported = sorted({a.mode for a in plan.actions} - EXECUTABLE_MODES)
+        if unsupported:
+            return "needs_review", (
+                f"the plan needs {', '.join(unsupported)} execution, which this medic cannot do yet: "
+                "Argo CD-managed objects change only through the GitOps repository"
+            )
 
         decided = await self._await_approval(policy)
         if decided is not None:

@@ -110,12 +110,16 @@ def test_old_pods_mean_not_done() -> None:
     assert "old replicas pending termination" in check.reason
 
 
-def test_partly_updated_or_unavailable_rollouts_are_not_done() -> None:
-    assert "1 of 2 replicas updated" in rollout_check(REF, _deployment(updated=1), [], -1).reason
+def test_partly_updated_rollout_is_not_done() -> None:
+    check = rollout_check(REF, _deployment(updated=1), [], -1)
+    assert not check.done and "1 of 2 replicas updated" in check.reason
+
+
+def test_rolled_out_but_unavailable_is_done_and_unhealthy() -> None:
     check = rollout_check(
         REF, _deployment(available=0, ready=0), [_pod("a", restarts=1), _pod("b", restarts=1)], -1
     )
-    assert not check.done and not check.healthy
+    assert check.done and not check.healthy
     assert "0 of 2 updated replicas available" in check.reason
     assert check.restarts == 2
 

@@ -456,3 +456,17 @@ async def test_signal_before_the_wait_is_refused(
     status = await run_with_worker(time_skipping_env, fakes, scenario)
     assert status.outcome == "expired"
     assert status.approvals == [] and any("not waiting" in r for r in status.refused)
+
+
+async def test_plan_needing_gitops_goes_to_review_before_any_approval(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.plan = Plan(actions=[SetResources(target=TARGET, mode="gitops", limits={"memory": "512Mi"})])
+
+    async def scenario(h: Harness) -> RemediationResult:
+        return await (await h.start()).result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "needs_review"
+    assert "gitops" in result.reason
+    assert "dry_run" not in fakes.calls
