@@ -123,6 +123,16 @@ def temporal_signal(address: str, workflow_id: str, name: str, payload: dict[str
     )
 
 
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With MEDIC_RECORD_HISTORIES=1, save the run's history for the replay test (tests/histories/)."""
+    if os.environ.get("MEDIC_RECORD_HISTORIES"):
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
 def deployment(stack: Stack, namespace: str, name: str) -> dict[str, Any]:
     assert stack.cluster is not None
     live = stack.cluster.peek("apps/v1", "Deployment", namespace, name)
@@ -159,6 +169,7 @@ async def test_alert_approved_with_temporal_cli_raises_memory_and_resolves(make_
     result: RemediationResult = await asyncio.wait_for(handle.result(), 60)
 
     assert result.outcome == "resolved", result.reason
+    await keep_history(handle, "remediation-resolved")
     live = deployment(stack, "shop", "cart")
     assert memory_limit(live, "cart") == "256Mi"
     assert live["metadata"]["annotations"]["medic.io/incident"] == workflow_id
@@ -203,6 +214,7 @@ async def test_change_that_does_not_heal_is_rolled_back_to_the_exact_snapshot(
     result: RemediationResult = await asyncio.wait_for(handle.result(), 90)
 
     assert result.outcome == "rolled_back", result.reason
+    await keep_history(handle, "remediation-rolled-back")
     after = deployment(stack, "shop", "cart")
     assert after["spec"] == before["spec"]
     assert after["metadata"]["labels"] == before["metadata"]["labels"]
@@ -235,5 +247,6 @@ async def test_argo_cd_managed_target_is_never_patched_directly(make_stack: Any,
     result = await asyncio.wait_for(handle.result(), 60)
 
     assert result.outcome == "needs_review"
+    await keep_history(handle, "remediation-needs-review")
     assert "gitops" in result.reason
     assert deployment(stack, "payments", "ledger")["spec"] == before["spec"]

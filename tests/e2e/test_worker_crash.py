@@ -1,0 +1,134 @@
+"""Killing the worker in the middle of the execute step loses nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from cli.devserver import DevServer
+from cli.embedded import DEFAULT_SCENARIO
+from domain.alerts import AlertGroup
+from domain.decision import DecisionInput
+from domain.incident import incident_from_group
+from domain.steps import RemediationInput
+from sandbox.cluster import SandboxCluster
+from sandbox.scenario import load_scenario
+from sandbox.server import SandboxServer
+from store.db import make_engine, session_factory, transaction
+from store.migrate import upgrade
+from store.repositories import ActionRepository, AuditRepository
+from tests.e2e.test_remediation_loop import wait_for_step
+from workflows.remediation import RemediationWorkflow
+
+pytestmark = pytest.mark.e2e
+
+
+class WorkerProcess:
+    """`medic worker` as its own process, so that it can be killed like a real one."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._env = env
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self._log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli", "worker"], env=self._env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[SandboxCluster, str]]:
+    sandbox = SandboxCluster.from_file(DEFAULT_SCENARIO)
+    with SandboxServer(sandbox) as server:
+        yield sandbox, server.url
+
+
+def medic_writes(cluster: SandboxCluster) -> list[str]:
+    records = cluster.field_managers("apps/v1", "Deployment", "shop", "cart")
+    return [r.resource_version for r in records if r.manager == "medic"]
+
+
+async def test_killed_worker_mid_execute_applies_the_change_exactly_once(
+    dev_server: DevServer, dev_client: Client, cluster: tuple[SandboxCluster, str], tmp_path: Path
+) -> None:
+    sandbox, url = cluster
+    database_url = f"sqlite:///{tmp_path / 'medic.db'}"
+    upgrade(database_url)
+    queue = f"crash-{uuid.uuid4()}"
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "DATABASE_URL": database_url,
+        "MEDIC_KUBE_API_URL": url,
+        "MEDIC_TASK_QUEUE": queue,
+    }
+    generation_before = sandbox.peek("apps/v1", "Deployment", "shop", "cart")["metadata"]["generation"]  # type: ignore[index]
+
+    group = AlertGroup.model_validate(load_scenario(DEFAULT_SCENARIO).alert)
+    workflow_id = f"incident-crash-{uuid.uuid4().hex[:8]}"
+    first = WorkerProcess(env, tmp_path / "worker-1.log")
+    second = WorkerProcess(env, tmp_path / "worker-2.log")
+    first.start()
+    try:
+        handle = await dev_client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(incident=incident_from_group(workflow_id, group), verify_interval_seconds=1),
+            id=workflow_id,
+            task_queue=queue,
+        )
+        await wait_for_step(handle, "awaiting_approval", timeout=60)
+        # The next real write is applied by the API at once, but its answer is held back: the
+        # worker dies while the patch is in flight, before the activity can complete.
+        sandbox.set_write_delay(5)
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice"))
+        deadline = asyncio.get_running_loop().time() + 60
+        while not medic_writes(sandbox):
+            assert asyncio.get_running_loop().time() < deadline, "the execute step never wrote"
+            await asyncio.sleep(0.02)
+        first.kill()
+        sandbox.set_write_delay(0)
+
+        second.start()
+        result = await asyncio.wait_for(handle.result(), 120)
+    finally:
+        first.stop()
+        second.stop()
+
+    assert result.outcome == "resolved", result.reason
+    assert len(medic_writes(sandbox)) == 1
+    live = sandbox.peek("apps/v1", "Deployment", "shop", "cart")
+    assert live is not None
+    assert live["metadata"]["generation"] == generation_before + 1
+    sessions = session_factory(make_engine(database_url))
+    with transaction(sessions) as session:
+        (execute,) = [a for a in ActionRepository(session).list(workflow_id) if a.phase == "execute"]
+        steps = [(e.step, e.status) for e in AuditRepository(session).list(incident_id=workflow_id)]
+    # The retry on the second worker found the change in place and left it alone.
+    assert execute.detail["attempt"] >= 2
+    assert execute.detail["changed_by_this_attempt"] is False
+    assert steps.count(("executing", "completed")) == 1
+    assert steps[-1] == ("closed", "resolved")
