@@ -535,8 +535,8 @@ def test_every_decision_explains_itself(actions: tuple[Any, ...]) -> None:
     assert all(isinstance(r, str) and r for r in decision.reasons)
 
 
-def test_approval_timeout_comes_from_data() -> None:
-    assert decide(resize("512Mi")).approval_timeout_seconds == 14400
+def test_approval_timeout_is_left_to_configuration_unless_data_sets_it() -> None:
+    assert decide(resize("512Mi")).approval_timeout_seconds is None
 
 
 def test_approval_timeout_follows_edited_data(policy_copy) -> None:
