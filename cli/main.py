@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -184,7 +184,7 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
         typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}")
 
 
-def _decide(incident_id: str, approver: str, reason: str, decision: str) -> None:
+def _decide(incident_id: str, approver: str, reason: str, decision: Literal["approve", "reject"]) -> None:
     from temporalio.client import WorkflowUpdateFailedError
 
     from domain.decision import DecisionInput
@@ -198,7 +198,7 @@ def _decide(incident_id: str, approver: str, reason: str, decision: str) -> None
         # Bound to the plan the operator is looking at: a changed plan refuses this decision.
         return await handle.execute_update(
             RemediationWorkflow.decide,
-            DecisionInput(approver=approver, reason=reason, plan_hash=status.plan_hash, decision=decision),  # type: ignore[arg-type]
+            DecisionInput(approver=approver, reason=reason, plan_hash=status.plan_hash, decision=decision),
         )
 
     try:

@@ -7,6 +7,7 @@ left as the caller configured it.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -16,10 +17,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-import migrations
 from store.db import is_sqlite_memory, normalize_url
 
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# The migration scripts are package data here: located, not imported (they import store.models).
+MIGRATIONS_DIR = Path(str(resources.files("migrations"))).resolve()
 ALEMBIC_INI = MIGRATIONS_DIR / "alembic.ini"
 
 

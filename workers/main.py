@@ -6,16 +6,16 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from activities.observe import ObserveActivities
-from integrations.kubernetes import KubeClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities
 from activities.execute import KubeChangeActivities
+from activities.observe import ObserveActivities
 from activities.record import RecordActivities
 from activities.validate import ValidateActivities
 from domain.settings import Settings
+from integrations.kubernetes import KubeClient
 from integrations.temporal import connect
 from store.db import make_engine, session_factory
 from workflows.remediation import RemediationWorkflow

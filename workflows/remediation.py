@@ -9,7 +9,7 @@ workflow ends with exactly one outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -116,7 +116,7 @@ class RemediationWorkflow:
         self._approvals: list[Approval] = []
         self._rejection: Approval | None = None
         self._awaiting = False
-        self._deadline = None
+        self._deadline: datetime | None = None
         self._alert_resolved = False
         self._outcome: Outcome | None = None
         self._reason = ""
@@ -291,7 +291,7 @@ class RemediationWorkflow:
         timeout = policy.approval_timeout_seconds or self._input.approval_timeout_seconds
         self._step = "awaiting_approval"
         self._awaiting = True
-        self._deadline = workflow.now() + timedelta(seconds=timeout)
+        deadline = self._deadline = workflow.now() + timedelta(seconds=timeout)
         await self._record_incident(IncidentUpdate(incident_id=self._incident.id, status="awaiting_approval"))
         await self._audit(
             "awaiting_approval",
@@ -299,7 +299,7 @@ class RemediationWorkflow:
             detail={
                 "approvals_required": required,
                 "risk": policy.risk,
-                "deadline": self._deadline.isoformat(),
+                "deadline": deadline.isoformat(),
             },
         )
         started = workflow.now()
@@ -312,7 +312,7 @@ class RemediationWorkflow:
                         or self._approved_count() >= required
                         or (self._alert_resolved and not self._approvals)
                     ),
-                    timeout=max(self._deadline - workflow.now(), timedelta(milliseconds=1)),
+                    timeout=max(deadline - workflow.now(), timedelta(milliseconds=1)),
                 )
                 await self._flush_decisions()
                 if self._rejection is not None:
