@@ -78,6 +78,28 @@ def _snapshot_content(live: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _record_action(
+    session: Session,
+    input: PlanInput,
+    index: int,
+    action: Any,
+    phase: str,
+    status: str,
+    detail: dict[str, Any],
+) -> None:
+    ActionRepository(session).record(
+        incident_id=input.incident_id,
+        action_index=index,
+        kind=action.kind,
+        target=action.target.key,
+        mode=action.mode,
+        plan_hash=input.plan_hash,
+        phase=phase,
+        status=status,
+        detail=detail,
+    )
+
+
 class KubeChangeActivities:
     def __init__(self, kube: KubeClient, sessions: sessionmaker[Session]) -> None:
         self._kube = kube
@@ -90,6 +112,19 @@ class KubeChangeActivities:
             return None
         return self._kube.list_replicasets(target.namespace, _selector(live))
 
+    def _patch(
+        self,
+        input: PlanInput,
+        action: Any,
+        live: dict[str, Any],
+        revisions: list[dict[str, Any]] | None,
+        *,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        patch = patch_for_action(action, live, input.incident_id, input.plan_hash, revisions)
+        ref = action.target.without_container()
+        return self._kube.patch_object(ref, patch, dry_run=dry_run, field_manager=FIELD_MANAGER)
+
     @activity.defn(name="dry_run_plan")
     def dry_run_plan(self, input: PlanInput) -> DryRunResult:
         problems: list[str] = []
@@ -101,10 +136,7 @@ class KubeChangeActivities:
                 continue
             try:
                 live = self._kube.read_object(ref)
-                patch = patch_for_action(
-                    action, live, input.incident_id, input.plan_hash, self._revisions(ref, live, action)
-                )
-                after = self._kube.patch_object(ref, patch, dry_run=True, field_manager=FIELD_MANAGER)
+                after = self._patch(input, action, live, self._revisions(ref, live, action), dry_run=True)
             except PatchError as err:
                 problems.append(f"action {index} ({action.kind} {ref.key}): {err}")
                 continue
@@ -113,18 +145,15 @@ class KubeChangeActivities:
                 continue
             diffs.append({"action_index": index, "resource": ref.key, "changes": _diff(live, after)})
         with transaction(self._sessions) as session:
-            repo = ActionRepository(session)
             for index, action in enumerate(input.plan.actions):
-                repo.record(
-                    incident_id=input.incident_id,
-                    action_index=index,
-                    kind=action.kind,
-                    target=action.target.key,
-                    mode=action.mode,
-                    plan_hash=input.plan_hash,
-                    phase="dry_run",
-                    status="failed" if problems else "ok",
-                    detail={"problems": problems, "diffs": diffs},
+                _record_action(
+                    session,
+                    input,
+                    index,
+                    action,
+                    "dry_run",
+                    "failed" if problems else "ok",
+                    {"problems": problems, "diffs": diffs},
                 )
         return DryRunResult(ok=not problems, problems=problems, diffs=diffs)
 
@@ -161,13 +190,11 @@ class KubeChangeActivities:
             ref = action.target.without_container()
             try:
                 live = self._kube.read_object(ref)
-                if is_applied(action, live, input.incident_id, input.plan_hash):
+                revisions = self._revisions(ref, live, action)
+                if is_applied(action, live, input.incident_id, input.plan_hash, revisions):
                     changed, result = False, live
                 else:
-                    patch = patch_for_action(
-                        action, live, input.incident_id, input.plan_hash, self._revisions(ref, live, action)
-                    )
-                    result = self._kube.patch_object(ref, patch, dry_run=False, field_manager=FIELD_MANAGER)
+                    result = self._patch(input, action, live, revisions, dry_run=False)
                     changed = True
             except PatchError as err:
                 raise ApplicationError(
@@ -183,16 +210,14 @@ class KubeChangeActivities:
                 )
             )
             with transaction(self._sessions) as session:
-                ActionRepository(session).record(
-                    incident_id=input.incident_id,
-                    action_index=index,
-                    kind=action.kind,
-                    target=action.target.key,
-                    mode=action.mode,
-                    plan_hash=input.plan_hash,
-                    phase="execute",
-                    status="applied",
-                    detail={
+                _record_action(
+                    session,
+                    input,
+                    index,
+                    action,
+                    "execute",
+                    "applied",
+                    {
                         "generation": generation,
                         "changed_by_this_attempt": changed,
                         "attempt": activity.info().attempt,

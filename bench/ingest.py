@@ -28,11 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cli.devserver import DevServer, free_port, port_open  # noqa: E402
-from domain.alerts import AlertGroup, group_workflow_id  # noqa: E402
+from domain.alerts import AlertGroup  # noqa: E402
 from domain.settings import Settings  # noqa: E402
-from gateway.ingest import remediation_input  # noqa: E402
+from gateway.ingest import deliver  # noqa: E402
 from integrations.temporal import connect  # noqa: E402
-from workflows.remediation import RemediationWorkflow  # noqa: E402
 
 TOKEN = "bench-token"
 FIXTURE = REPO.parent / "shared" / "fixtures" / "alertmanager" / "oomkilled-firing.json"
@@ -145,17 +144,10 @@ async def bench(alerts: int, concurrency: int) -> None:
 
             def start(body: dict[str, Any]) -> Any:
                 group = AlertGroup.model_validate(body)
-                workflow_id = group_workflow_id(group.receiver, group.groupKey)
 
                 async def call() -> None:
-                    await client.start_workflow(
-                        RemediationWorkflow.run,
-                        remediation_input(settings, group, workflow_id),
-                        id=workflow_id,
-                        task_queue=settings.task_queue,
-                        start_signal="alert_notification",
-                        start_signal_args=[group],
-                    )
+                    # The gateway's own delivery (signal-with-start), without HTTP in front of it.
+                    await deliver(client, settings, group)
 
                 return call
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devserver import DevServer, free_port
+from domain.steps import WorkflowStatus
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,3 +73,22 @@ def alertmanager_fixture(name: str) -> dict[str, object]:
     if not path.exists():
         pytest.fail(f"shared fixture {path} is missing (set MEDIC_SHARED_DIR)")
     return json.loads(path.read_text())
+
+
+async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: float = 30.0) -> WorkflowStatus:
+    """Poll the workflow's status query until it reaches `step`, with a deadline.
+
+    Fails at once if the workflow closes first. Queries do not make the time-skipping server skip
+    time, so this is safe there too.
+    """
+    from workflows.remediation import RemediationWorkflow
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status: WorkflowStatus = await handle.query(RemediationWorkflow.status)
+        if status.step == step:
+            return status
+        assert status.outcome is None, f"ended {status.outcome} ({status.reason}) before reaching {step}"
+        assert loop.time() < deadline, f"workflow stayed at step {status.step}, expected {step}"
+        await asyncio.sleep(0.05)

@@ -21,10 +21,11 @@ from temporalio.client import WorkflowHandle
 from cli.devserver import DevServer, free_port, temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack, embedded_stack
 from domain.settings import Settings
-from domain.steps import RemediationResult, WorkflowStatus
+from domain.steps import RemediationResult
 from sandbox.scenario import SHARED_SCENARIOS
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ActionRepository, ApprovalRepository, AuditRepository, SnapshotRepository
+from tests.conftest import wait_for_step
 from workflows.remediation import RemediationWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -89,17 +90,6 @@ async def post_alert(stack: Stack, scenario: Path) -> str:
         )
     assert response.status_code == 202, response.text
     return str(response.json()["workflow_ids"][0])
-
-
-async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: float = 30.0) -> WorkflowStatus:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status: WorkflowStatus = await handle.query(RemediationWorkflow.status)
-        if status.step == step:
-            return status
-        assert status.outcome is None, f"ended {status.outcome} ({status.reason}) before reaching {step}"
-        assert asyncio.get_running_loop().time() < deadline, f"still at {status.step}, expected {step}"
-        await asyncio.sleep(0.1)
 
 
 def temporal_signal(address: str, workflow_id: str, name: str, payload: dict[str, str]) -> None:

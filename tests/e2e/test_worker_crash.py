@@ -26,7 +26,7 @@ from sandbox.server import SandboxServer
 from store.db import make_engine, session_factory, transaction
 from store.migrate import upgrade
 from store.repositories import ActionRepository, AuditRepository
-from tests.e2e.test_remediation_loop import wait_for_step
+from tests.conftest import wait_for_step
 from workflows.remediation import RemediationWorkflow
 
 pytestmark = pytest.mark.e2e

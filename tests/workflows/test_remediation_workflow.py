@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from domain.steps import (
     ValidateInput,
     WorkflowStatus,
 )
+from tests.conftest import wait_for_step
 from workflows.remediation import RemediationWorkflow
 
 TARGET = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
@@ -203,18 +203,6 @@ class Harness:
             id=self.workflow_id,
             task_queue=self.queue,
         )
-
-
-async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: float = 10.0) -> WorkflowStatus:
-    """Poll the status query with a deadline (queries do not skip time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status: WorkflowStatus = await handle.query(RemediationWorkflow.status)
-        if status.step == step:
-            return status
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"workflow stayed at step {status.step}, expected {step}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
