@@ -186,6 +186,7 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
 
 def _decide(incident_id: str, approver: str, reason: str, decision: Literal["approve", "reject"]) -> None:
     from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
 
     from domain.decision import DecisionInput
     from integrations.temporal import connect
@@ -204,7 +205,8 @@ def _decide(incident_id: str, approver: str, reason: str, decision: Literal["app
     try:
         status = asyncio.run(go())
     except WorkflowUpdateFailedError as err:
-        typer.echo(f"refused: {err.cause}", err=True)
+        cause = err.cause
+        typer.echo(f"refused: {cause.message if isinstance(cause, ApplicationError) else cause}", err=True)
         raise typer.Exit(2) from err
     approved = sum(1 for a in status.approvals if a.decision == "approve")
     typer.echo(
