@@ -81,8 +81,16 @@ class OfflineAnalyzer:
                 confidence=0.8,
                 analyzer=self.name,
             )
+        if not observation.workloads:
+            notes = "; ".join(observation.notes) or "no target could be resolved from the alert's labels"
+            return Diagnosis(
+                root_cause="unknown",
+                summary=f"The alert's targets were not found in the cluster; a human must look ({notes}).",
+                confidence=0.1,
+                analyzer=self.name,
+            )
         unhealthy = [w for w in observation.workloads if w.ready_replicas < w.replicas]
-        if not observation.workloads or not unhealthy:
+        if not unhealthy:
             return Diagnosis(
                 root_cause="none",
                 summary="The targets are healthy now; the alert no longer reflects a fault.",
