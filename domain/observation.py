@@ -105,6 +105,54 @@ class LogExcerpt(BaseModel):
     truncated: bool = False
 
 
+class ArgoApplication(BaseModel):
+    """An Argo CD Application that owns one of the targets, as its API reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # argocd/<namespace>/<name>
+    name: str
+    namespace: str = "argocd"
+    project: str = ""
+    sync_status: str = ""
+    health_status: str = ""
+    health_message: str = ""
+    revision: str = ""
+    automated: bool = False
+    # spec.source / spec.sources as the API returns them (repoURL, path, chart, helm, kustomize, ref)
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    # the Application's status.resources entries for the targets (kind, namespace, name, status, health)
+    resources: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class MetricSeries(BaseModel):
+    """One PromQL query's result over the observation window: [unix seconds, value] samples."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # metric/<name>/<namespace>/<workload>
+    name: (
+        str  # request_rate | error_rate | latency_p99 | cpu_usage_ratio | cpu_throttling | memory_usage_ratio
+    )
+    query: str
+    samples: list[tuple[float, float]] = Field(default_factory=list)
+
+
+class GitOpsFile(BaseModel):
+    """A file of the GitOps repository that defines (part of) a target, at the revision read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # gitops/<path>
+    path: str
+    revision: str = ""
+    content: str = ""
+    # why this file: "manifest" | "helm_values" | "kustomization" | "kustomize_patch" | "application"
+    role: str = ""
+    application: str = ""
+    truncated: bool = False
+
+
 class Observation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -114,16 +162,24 @@ class Observation(BaseModel):
     pods: list[PodState] = Field(default_factory=list)
     events: list[EventItem] = Field(default_factory=list)
     logs: list[LogExcerpt] = Field(default_factory=list)
-    # Filled by later issues (Argo CD, Prometheus, GitOps files); kept here so old histories decode.
-    argocd: list[dict[str, Any]] = Field(default_factory=list)
-    metrics: list[dict[str, Any]] = Field(default_factory=list)
-    gitops_files: list[dict[str, Any]] = Field(default_factory=list)
+    argocd: list[ArgoApplication] = Field(default_factory=list)
+    metrics: list[MetricSeries] = Field(default_factory=list)
+    gitops_files: list[GitOpsFile] = Field(default_factory=list)
     alert_targets: list[ResourceRef] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
     def item_ids(self) -> set[str]:
         ids: set[str] = set()
-        for group in (self.workloads, self.revisions, self.pods, self.events, self.logs):
+        for group in (
+            self.workloads,
+            self.revisions,
+            self.pods,
+            self.events,
+            self.logs,
+            self.argocd,
+            self.metrics,
+            self.gitops_files,
+        ):
             ids.update(item.id for item in group)
         return ids
 

@@ -31,8 +31,7 @@ def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> 
     if workload is not None and _ARGOCD_TRACKING in workload.annotations:
         return True
     for app in observation.argocd:
-        resources = (app.get("status") or {}).get("resources") or []
-        for res in resources:
+        for res in app.resources:
             if (res.get("kind"), res.get("namespace"), res.get("name")) == (
                 target.kind,
                 target.namespace,

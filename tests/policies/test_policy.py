@@ -18,7 +18,7 @@ import yaml
 
 from domain.decision import PolicyDecision
 from domain.incident import Incident, ResourceRef
-from domain.observation import ContainerSpec, Observation, Revision, Workload
+from domain.observation import ArgoApplication, ContainerSpec, Observation, Revision, Workload
 from domain.plan import (
     Plan,
     Restart,
@@ -281,10 +281,11 @@ def test_direct_change_to_target_with_tracking_annotation_is_denied() -> None:
 
 
 def test_direct_change_to_target_listed_by_argocd_application_is_denied() -> None:
-    app = {
-        "metadata": {"name": "shop-checkout", "namespace": "argocd"},
-        "status": {"resources": [{"kind": "Deployment", "namespace": "shop", "name": "checkout"}]},
-    }
+    app = ArgoApplication(
+        id="argocd/argocd/shop-checkout",
+        name="shop-checkout",
+        resources=[{"kind": "Deployment", "namespace": "shop", "name": "checkout"}],
+    )
     seen = observation(workload(), argocd=[app])
     assert_denied(decide(Restart(target=ref(), mode="direct"), seen=seen), "gitops_required")
 
@@ -565,10 +566,11 @@ def _scenario_cases() -> list[Any]:
         requests={"cpu": "500m", "memory": "512Mi"},
         limits={"memory": "1Gi"},
     )
-    storefront_app = {
-        "metadata": {"name": "storefront-prod", "namespace": "argocd"},
-        "status": {"resources": [{"kind": "Deployment", "namespace": "web", "name": "storefront"}]},
-    }
+    storefront_app = ArgoApplication(
+        id="argocd/argocd/storefront-prod",
+        name="storefront-prod",
+        resources=[{"kind": "Deployment", "namespace": "web", "name": "storefront"}],
+    )
     ledger = workload(
         "payments",
         "ledger",
