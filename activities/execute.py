@@ -231,10 +231,12 @@ class KubeChangeActivities:
         for ref in input.targets:
             try:
                 live = self._kube.read_object(ref)
+                pods = self._kube.list_pods(ref.namespace, _selector(live))
             except KubeNotFound:
                 checks.append(RolloutCheck(resource=ref, done=False, healthy=False, reason="object is gone"))
                 continue
-            pods = self._kube.list_pods(ref.namespace, _selector(live))
+            except (KubeForbidden, KubeInvalid) as err:
+                raise _permanent(err, f"cannot check the rollout of {ref.key}") from err
             baseline = input.baseline_restarts.get(ref.key, -1)
             checks.append(rollout_check(ref, live, pods, baseline))
         return Verification(

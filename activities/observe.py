@@ -3,29 +3,58 @@
 Reads only. A target that does not exist is a note in the observation, not a failure: alerts
 often name pods that have since been replaced. Text from the cluster (logs, event messages) is
 untrusted; it is bounded in size and has obvious secrets masked before it leaves this module.
+
+Beside the cluster, three optional sources add context when configured: Argo CD (the Application
+that owns each workload), Prometheus (request rate, errors, latency, CPU and memory against the
+limits, over the last minutes) and the GitOps repository (the files that define each owned
+workload). Any failure of these becomes a note; only the Kubernetes API can fail the step.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.gitops_locate import relevant_files
 from domain.incident import Incident, ResourceRef
 from domain.observation import (
+    ArgoApplication,
     ContainerSpec,
     ContainerState,
     EventItem,
+    GitOpsFile,
     LogExcerpt,
+    MetricSeries,
     Observation,
     PodState,
     Revision,
     Workload,
 )
 from domain.steps import ObserveInput
+from integrations.argocd import (
+    ArgoClient,
+    ArgoError,
+    ArgoNotFound,
+    application_sources,
+    owning_application,
+    to_argo_application,
+    tracked_application,
+)
+from integrations.git import GitError, GitRepo
 from integrations.kubernetes import KubeClient, KubeForbidden, KubeInvalid, KubeNotFound
+from integrations.prometheus import (
+    CONTAINER_QUERIES,
+    WORKLOAD_QUERIES,
+    PrometheusClient,
+    PrometheusError,
+    PrometheusInvalid,
+    render_query,
+)
 
 __all__ = ["ObserveActivities", "ObserveInput", "build_observation"]
 
@@ -37,6 +66,9 @@ MAX_PODS = 20  # pods described per workload
 MAX_LOG_PODS = 4  # pods whose logs are read per workload (unready ones first)
 MAX_EVENTS = 60
 MAX_MESSAGE = 600
+MAX_METRIC_CONTAINERS = 3  # containers whose CPU / memory series are read per workload
+METRIC_STEP_SECONDS = 60
+MAX_CHANGES = 12  # lines of template diff on the newest revision
 
 _SECRETS = [
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
@@ -156,13 +188,69 @@ def _event_item(event: dict[str, Any]) -> EventItem:
     )
 
 
+def _template_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """How a pod template changed, one bounded line per change (secrets masked)."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    changes: list[str] = []
+    old_containers = {c.get("name"): c for c in old_spec.get("containers") or []}
+    new_containers = {c.get("name"): c for c in new_spec.get("containers") or []}
+    for name in new_containers.keys() - old_containers.keys():
+        changes.append(f"container {name} added")
+    for name in old_containers.keys() - new_containers.keys():
+        changes.append(f"container {name} removed")
+    for name, container in new_containers.items():
+        before = old_containers.get(name)
+        if before is None:
+            continue
+        for key in sorted(before.keys() | container.keys()):
+            a, b = before.get(key), container.get(key)
+            if a == b:
+                continue
+            if key == "image":
+                changes.append(f"container {name} image: {a} → {b}")
+            elif key == "env":
+                names = sorted(
+                    {str(e.get("name")) for e in (a or []) if e not in (b or [])}
+                    | {str(e.get("name")) for e in (b or []) if e not in (a or [])}
+                )
+                changes.append(f"container {name} env changed: {', '.join(names)}")
+            else:
+                changes.append(_short(f"container {name} {key}: {a} → {b}", 200))
+    for key in sorted((old_spec.keys() | new_spec.keys()) - {"containers"}):
+        if old_spec.get(key) != new_spec.get(key):
+            changes.append(_short(f"pod {key}: {old_spec.get(key)} → {new_spec.get(key)}", 200))
+    return changes[:MAX_CHANGES]
+
+
 class _Observer:
     """Collects one observation; keeps everything it has seen keyed by id so nothing repeats."""
 
-    def __init__(self, kube: KubeClient, incident: Incident, log_limit_bytes: int) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        incident: Incident,
+        log_limit_bytes: int,
+        *,
+        argocd: ArgoClient | None = None,
+        prometheus: PrometheusClient | None = None,
+        gitops: GitRepo | None = None,
+        window_minutes: int = 30,
+        now: float | None = None,
+    ) -> None:
         self.kube = kube
         self.incident = incident
         self.log_limit_bytes = log_limit_bytes
+        self.argocd = argocd
+        self.prometheus = prometheus
+        self.gitops = gitops
+        self.window_minutes = window_minutes
+        self.now = now
+        self.raw_workloads: dict[str, dict[str, Any]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}  # revision id -> pod template
+        self.applications: dict[str, ArgoApplication] = {}
+        self.owned: list[tuple[ArgoApplication, Workload]] = []
+        self.metrics: dict[str, MetricSeries] = {}
+        self.gitops_files: dict[str, GitOpsFile] = {}
         self.workloads: dict[str, Workload] = {}
         self.revisions: dict[str, Revision] = {}
         self.pods: dict[str, PodState] = {}
@@ -170,12 +258,20 @@ class _Observer:
         self.logs: dict[str, LogExcerpt] = {}
         self.notes: list[str] = []
         self._seen_event_queries: set[tuple[str, str, str]] = set()
+        self._revision_owner: dict[str, str] = {}
 
     def build(self) -> Observation:
         for target in self.incident.targets:
             self.observe_target(target)
         if not self.incident.targets:
             self.notes.append("the incident names no Kubernetes object to observe")
+        self.diff_revisions()
+        if self.argocd is not None:
+            self.collect_applications(self.argocd)
+        if self.prometheus is not None:
+            self.collect_metrics(self.prometheus)
+        if self.gitops is not None and self.owned:
+            self.collect_gitops_files(self.gitops)
         # Warnings first, newest first within each type.
         events = sorted(self.events.values(), key=lambda e: e.last_seen, reverse=True)
         events.sort(key=lambda e: e.type != "Warning")
@@ -186,6 +282,9 @@ class _Observer:
             pods=list(self.pods.values()),
             events=events[:MAX_EVENTS],
             logs=list(self.logs.values()),
+            argocd=list(self.applications.values()),
+            metrics=list(self.metrics.values()),
+            gitops_files=list(self.gitops_files.values()),
             alert_targets=list(self.incident.targets),
             notes=self.notes,
         )
@@ -261,6 +360,7 @@ class _Observer:
             for k, v in (meta.get("annotations") or {}).items()
             if k not in _DROPPED_ANNOTATIONS
         }
+        self.raw_workloads[workload_id] = workload
         self.workloads[workload_id] = Workload(
             id=workload_id,
             ref=ref,
@@ -281,15 +381,17 @@ class _Observer:
             for replicaset in self.kube.list_replicasets(ref.namespace, selector):
                 if _controller(replicaset) != ("Deployment", ref.name):
                     continue
-                self.add_revision(ref.namespace, replicaset)
+                self.add_revision(ref.namespace, replicaset, workload_id)
         pods = self.kube.list_pods(ref.namespace, selector) if selector else []
         names = {_meta(p).get("name") for p in pods}
         pods = [p for p in focus if _meta(p).get("name") not in names] + pods
         self.observe_pods(ref.namespace, pods)
 
-    def add_revision(self, namespace: str, replicaset: dict[str, Any]) -> None:
+    def add_revision(self, namespace: str, replicaset: dict[str, Any], workload_id: str = "") -> None:
         meta, spec, status = _meta(replicaset), replicaset.get("spec") or {}, replicaset.get("status") or {}
         revision_id = f"revision/{namespace}/{meta.get('name', '')}"
+        self.templates[revision_id] = spec.get("template") or {}
+        self._revision_owner[revision_id] = workload_id
         self.revisions[revision_id] = Revision(
             id=revision_id,
             name=str(meta.get("name", "")),
@@ -354,6 +456,147 @@ class _Observer:
             truncated=truncated,
         )
 
+    # --- context beside the cluster --------------------------------------------------------------
+
+    def diff_revisions(self) -> None:
+        """The newest revision of each Deployment gets its template diff against the previous one."""
+        by_workload: dict[str, list[Revision]] = {}
+        for revision_id, revision in self.revisions.items():
+            by_workload.setdefault(self._revision_owner.get(revision_id, ""), []).append(revision)
+        for revisions in by_workload.values():
+            if len(revisions) < 2:
+                continue
+            newest, previous = sorted(revisions, key=lambda r: r.revision, reverse=True)[:2]
+            changes = _template_changes(self.templates[previous.id], self.templates[newest.id])
+            self.revisions[newest.id] = newest.model_copy(
+                update={"changes": changes, "previous_revision": previous.revision}
+            )
+
+    def collect_applications(self, argocd: ArgoClient) -> None:
+        listed: list[dict[str, Any]] | None = None
+        raw_apps: dict[str, dict[str, Any]] = {}
+        owners: list[tuple[str, Workload]] = []
+        try:
+            for workload_id, workload in self.workloads.items():
+                raw = self.raw_workloads[workload_id]
+                app: dict[str, Any] | None = None
+                tracked = tracked_application(raw)
+                if tracked is not None:
+                    app_namespace, app_name = tracked
+                    try:
+                        candidate = argocd.get_application(app_name, app_namespace)
+                    except ArgoNotFound:
+                        candidate = None
+                    if candidate is not None and owning_application(raw, [candidate]) is candidate:
+                        app = candidate
+                if app is None:
+                    if listed is None:
+                        listed = argocd.list_applications()
+                    app = owning_application(raw, listed)
+                ref = workload.ref
+                if app is None:
+                    self.notes.append(
+                        f"{ref.kind} {ref.namespace}/{ref.name}: no Argo CD Application manages it"
+                    )
+                    continue
+                meta = app.get("metadata") or {}
+                key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
+                raw_apps[key] = app
+                owners.append((key, workload))
+        except ArgoError as err:
+            self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
+        for key, app in raw_apps.items():
+            refs = [w.ref for k, w in owners if k == key]
+            self.applications[key] = to_argo_application(app, refs)
+        self.owned = [(self.applications[key], workload) for key, workload in owners]
+
+    def _metric_containers(self, workload: Workload) -> list[str]:
+        names = [c.name for c in workload.containers]
+        named = [
+            t.container
+            for t in self.incident.targets
+            if t.container in names and t.namespace == workload.ref.namespace
+        ]
+        return list(dict.fromkeys(named or names))[:MAX_METRIC_CONTAINERS]
+
+    def collect_metrics(self, prometheus: PrometheusClient) -> None:
+        end = self.now if self.now is not None else time.time()
+        start = end - self.window_minutes * 60
+        for workload in self.workloads.values():
+            ref = workload.ref
+            queries: list[tuple[str, str, str]] = []  # (id, name, query)
+            base = f"{ref.namespace}/{ref.name}"
+            for name in WORKLOAD_QUERIES:
+                query = render_query(name, namespace=ref.namespace, workload=ref.name)
+                queries.append((f"metric/{name}/{base}", name, query))
+            several = len(workload.containers) > 1
+            for container in self._metric_containers(workload):
+                for name in CONTAINER_QUERIES:
+                    query = render_query(name, namespace=ref.namespace, workload=ref.name, container=container)
+                    suffix = f"/{container}" if several else ""
+                    queries.append((f"metric/{name}/{base}{suffix}", name, query))
+            empty: list[str] = []
+            for item_id, name, query in queries:
+                try:
+                    samples = prometheus.query_range(query, start, end, METRIC_STEP_SECONDS)
+                except PrometheusInvalid as err:
+                    self.notes.append(f"Prometheus refused the {name} query: {_short(err.message, 300)}")
+                    continue
+                except PrometheusError as err:
+                    self.notes.append(f"Prometheus could not be read: {_short(err.message, 300)}")
+                    return
+                if not samples:
+                    empty.append(name)
+                    continue
+                self.metrics[item_id] = MetricSeries(id=item_id, name=name, query=query, samples=samples)
+            if empty:
+                names = ", ".join(dict.fromkeys(empty))
+                self.notes.append(f"Prometheus has no data for {names} of {ref.kind} {base}")
+
+    def collect_gitops_files(self, gitops: GitRepo) -> None:
+        try:
+            gitops.sync()
+        except GitError as err:
+            self.notes.append(f"the GitOps repository could not be read: {_short(err.message, 300)}")
+            return
+        for app, workload in self.owned:
+            ref = workload.ref
+            sources = app.sources
+            git_sources = [s for s in sources if s.get("path") is not None or s.get("ref")]
+            target_revision = str((git_sources[0] if git_sources else {}).get("targetRevision") or "HEAD")
+            try:
+                commit = gitops.head(target_revision)
+                files = gitops.list_files(commit)
+                cache: dict[str, str | None] = {}
+
+                def read(path: str, commit: str = commit, cache: dict[str, str | None] = cache) -> str | None:
+                    if path not in cache:
+                        cache[path] = gitops.read_file(path, commit)
+                    return cache[path]
+
+                target = ResourceRef(namespace=ref.namespace, kind=ref.kind, name=ref.name)
+                found = relevant_files(
+                    sources,
+                    target,
+                    read,
+                    files,
+                    application=app.name,
+                    revision=commit,
+                    destination_namespace=app.destination_namespace,
+                )
+            except GitError as err:
+                self.notes.append(
+                    f"the GitOps files of {app.name} could not be read: {_short(err.message, 300)}"
+                )
+                continue
+            if not any(f.role != "application" for f in found):
+                self.notes.append(
+                    f"no file of the GitOps repository at {target_revision} ({commit[:12]}) defines "
+                    f"{ref.kind} {ref.namespace}/{ref.name} of Application {app.name}"
+                )
+            for item in found:
+                self.gitops_files.setdefault(item.id, item)
+
 
 def _replicaset_of_pod_name(pod_name: str) -> str:
     """`ledger-5c6b7d8f9-b7xkq` → `ledger-5c6b7d8f9`: a Deployment pod's name is its ReplicaSet's
@@ -361,23 +604,68 @@ def _replicaset_of_pod_name(pod_name: str) -> str:
     return pod_name.rsplit("-", 1)[0] if "-" in pod_name else ""
 
 
-def build_observation(kube: KubeClient, incident: Incident, *, log_limit_bytes: int = 8192) -> Observation:
+def build_observation(
+    kube: KubeClient,
+    incident: Incident,
+    *,
+    log_limit_bytes: int = 8192,
+    argocd: ArgoClient | None = None,
+    prometheus: PrometheusClient | None = None,
+    gitops: GitRepo | None = None,
+    window_minutes: int = 30,
+    now: float | None = None,
+) -> Observation:
     """What the cluster shows about the incident's targets: each resolved to its workload
-    (pod → ReplicaSet → Deployment), with revisions, pods, events and bounded log tails.
+    (pod → ReplicaSet → Deployment), with revisions (the newest with its template diff), pods,
+    events and bounded log tails; with `argocd`, the Application owning each workload; with
+    `prometheus`, the workload's series over the `window_minutes` ending at `now` (default: the
+    clock); with `gitops` (and an owning Application), the files that define each workload.
 
-    Missing objects become notes. `KubeError`s other than not-found propagate.
+    Missing objects and every failure of Argo CD, Prometheus or git become notes. `KubeError`s
+    other than not-found propagate.
     """
-    return _Observer(kube, incident, log_limit_bytes).build()
+    return _Observer(
+        kube,
+        incident,
+        log_limit_bytes,
+        argocd=argocd,
+        prometheus=prometheus,
+        gitops=gitops,
+        window_minutes=window_minutes,
+        now=now,
+    ).build()
 
 
 class ObserveActivities:
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        argocd: ArgoClient | None = None,
+        prometheus: PrometheusClient | None = None,
+        gitops: GitRepo | None = None,
+        *,
+        window_minutes: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._kube = kube
+        self._argocd = argocd
+        self._prometheus = prometheus
+        self._gitops = gitops
+        self._window_minutes = window_minutes
+        self._clock = clock
 
     @activity.defn(name="observe_incident")
     def observe_incident(self, input: ObserveInput) -> Observation:
         try:
-            return build_observation(self._kube, input.incident)
+            return build_observation(
+                self._kube,
+                input.incident,
+                argocd=self._argocd,
+                prometheus=self._prometheus,
+                gitops=self._gitops,
+                window_minutes=self._window_minutes,
+                now=self._clock(),
+            )
         except (KubeForbidden, KubeInvalid) as err:
             # KubeUnavailable is left to propagate: Temporal retries it.
             raise ApplicationError(f"observe: {err}", type=type(err).__name__, non_retryable=True) from err

@@ -150,7 +150,8 @@ async def _drive(stack: Stack, interactive: bool) -> int:
         return 1
     workflow_id = body["workflow_ids"][0]
     handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
-    _say(f"\n2. Incident {workflow_id} runs as a Temporal workflow:")
+    incident_id = (await handle.query(RemediationWorkflow.status)).incident_id
+    _say(f"\n2. Incident {incident_id} runs as the Temporal workflow {workflow_id}:")
     if stack.temporal_started:
         _say(f"   {stack.settings.temporal_ui_url}/namespaces/default/workflows/{workflow_id}")
 
@@ -159,8 +160,8 @@ async def _drive(stack: Stack, interactive: bool) -> int:
     approver = "demo-operator" if not interactive else (getpass.getuser() or "operator")
     while True:
         with transaction(sessions) as session:
-            events = AuditRepository(session).list(incident_id=workflow_id)
-            incident = IncidentRepository(session).get(workflow_id)
+            events = AuditRepository(session).list(incident_id=incident_id)
+            incident = IncidentRepository(session).get(incident_id)
         for event in events[printed:]:
             took = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
             for line in _describe_event(event.step, event.status, event.actor, event.detail or {}, took):
@@ -171,7 +172,7 @@ async def _drive(stack: Stack, interactive: bool) -> int:
                 signal, shown = _approval_commands(stack, workflow_id, approver)
                 _say("\n   The plan waits for a human. Approve it with any of:")
                 _say(f"     {shown}")
-                _say(f"     medic approve {workflow_id} --as {approver} --reason 'plan reviewed'")
+                _say(f"     medic approve {incident_id} --as {approver} --reason 'plan reviewed'")
                 _say("     the Temporal Web UI: the workflow → Send a Signal → approve, with the JSON above")
                 if interactive:
                     _say("   (waiting for your approval — run one of the commands above in another terminal)")
@@ -185,10 +186,11 @@ async def _drive(stack: Stack, interactive: bool) -> int:
             break
         await asyncio.sleep(0.3)
 
-    result = await handle.result()
+    # The workflow stays open for its cooldown (absorbing Alertmanager's repeats); the outcome is set.
+    result = await handle.query(RemediationWorkflow.status)
     _say(f"\n3. Outcome: {result.outcome} — {result.reason}")
     if stack.cluster is not None:
-        status = await handle.query(RemediationWorkflow.status)
+        status = result
         for action in status.plan.actions if status.plan else []:
             live = stack.cluster.peek(
                 "apps/v1", action.target.kind, action.target.namespace, action.target.name
@@ -200,7 +202,21 @@ async def _drive(stack: Stack, interactive: bool) -> int:
                     f"   live {action.target.key} container {container['name']}: "
                     f"resources {json.dumps(container.get('resources', {}))}"
                 )
-    _say(f"\n   The audit trail is in the store: medic incidents show {workflow_id}")
+    # Alertmanager tells medic the alert has cleared: the incident's workflow completes.
+    resolved = json.loads(json.dumps(alert))
+    resolved["status"] = "resolved"
+    for item in resolved["alerts"]:
+        item["status"] = "resolved"
+        item["endsAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    async with httpx.AsyncClient(timeout=10) as http:
+        await http.post(
+            f"{stack.gateway_url}/alerts/alertmanager",
+            json=resolved,
+            headers={"Authorization": f"Bearer {stack.settings.webhook_token}"},
+        )
+    await asyncio.wait_for(handle.result(), 30)
+    _say("   Alertmanager reports the alert resolved: the incident's workflow completes.")
+    _say(f"\n   The audit trail is in the store: medic incidents show {incident_id}")
     return 0 if result.outcome in ("resolved", "rolled_back", "no_action") else 1
 
 

@@ -194,8 +194,16 @@ def _decide(incident_id: str, approver: str, reason: str, decision: Literal["app
 
     async def go() -> Any:
         client = await connect(settings())
-        handle = client.get_workflow_handle(incident_id)
+        # An incident id is `<workflow id>.<run>`; the workflow id alone means its current incident.
+        workflow_id = incident_id.split(".", 1)[0]
+        handle = client.get_workflow_handle(workflow_id)
         status = await handle.query(RemediationWorkflow.status)
+        if "." in incident_id and status.incident_id != incident_id:
+            typer.echo(
+                f"refused: {incident_id} is closed; its alert group's incident now is {status.incident_id}",
+                err=True,
+            )
+            raise typer.Exit(2)
         # Bound to the plan the operator is looking at: a changed plan refuses this decision.
         return await handle.execute_update(
             RemediationWorkflow.decide,

@@ -51,6 +51,10 @@ class Revision(BaseModel):
     replicas: int = 0
     ready_replicas: int = 0
     containers: list[ContainerSpec] = Field(default_factory=list)
+    # On the newest revision: how its pod template differs from the previous revision's,
+    # one line per change ("container checkout image: a → b"); empty on the others.
+    changes: list[str] = Field(default_factory=list)
+    previous_revision: int | None = None
 
 
 class ContainerState(BaseModel):
@@ -123,6 +127,8 @@ class ArgoApplication(BaseModel):
     sources: list[dict[str, Any]] = Field(default_factory=list)
     # the Application's status.resources entries for the targets (kind, namespace, name, status, health)
     resources: list[dict[str, Any]] = Field(default_factory=list)
+    destination_namespace: str = ""
+    operation_phase: str = ""  # of the last sync operation: Succeeded | Failed | Error | Running
 
 
 class MetricSeries(BaseModel):

@@ -203,9 +203,10 @@ def is_applied(
             ) or {}
             return template_annotations.get(RESTARTED_AT_ANNOTATION) == restart_stamp(incident_id)
         if isinstance(action, RollbackRevision):
-            if revisions is None:
-                return True  # the annotation pair is written in the same request as the template
-            return _contains(spec.get("template") or {}, _revision_template(action.revision, revisions, live))
+            # The annotation pair is written in the same request as the template, and once it is
+            # applied the controller renumbers the revived ReplicaSet: the revision asked for no
+            # longer exists, so the annotations are the only sound evidence.
+            return True
     except PatchError:
         return False
     return False

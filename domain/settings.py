@@ -28,14 +28,29 @@ class Settings(BaseModel):
     kubeconfig: str = ""
     webhook_token: str = ""
     approval_timeout_seconds: int = 4 * 3600
+    # An incident stays open this long after its outcome (or until its alert resolves), so that
+    # Alertmanager's repeats of the same group do not open a new one.
+    incident_cooldown_seconds: int = 4 * 3600
     verify_timeout_seconds: int = 300
     verify_interval_seconds: int = 5
     policy_dir: str = ""
     protected_namespaces: tuple[str, ...] = ()
+    # Optional context sources for observe; empty: not consulted.
+    argocd_url: str = ""
+    argocd_token: str = ""
+    prometheus_url: str = ""
+    # The GitOps repository Argo CD syncs from (any URL or path `git clone` takes), and where
+    # medic keeps its clone (default: <home>/gitops-work).
+    gitops_repo_url: str = ""
+    gitops_workdir: str = ""
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.home).resolve() / 'medic.db'}"
+
+    @property
+    def resolved_gitops_workdir(self) -> str:
+        return self.gitops_workdir or str(Path(self.home).resolve() / "gitops-work")
 
 
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
@@ -60,9 +75,15 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "kubeconfig": ("KUBECONFIG",),
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
         "approval_timeout_seconds": ("MEDIC_APPROVAL_TIMEOUT_SECONDS",),
+        "incident_cooldown_seconds": ("MEDIC_INCIDENT_COOLDOWN_SECONDS",),
         "verify_timeout_seconds": ("MEDIC_VERIFY_TIMEOUT_SECONDS",),
         "verify_interval_seconds": ("MEDIC_VERIFY_INTERVAL_SECONDS",),
         "policy_dir": ("MEDIC_POLICY_DIR",),
+        "argocd_url": ("ARGOCD_URL",),
+        "argocd_token": ("ARGOCD_TOKEN",),
+        "prometheus_url": ("PROMETHEUS_URL",),
+        "gitops_repo_url": ("MEDIC_GITOPS_REPO",),
+        "gitops_workdir": ("MEDIC_GITOPS_WORKDIR",),
     }
     for field, names in mapping.items():
         value = pick(*names)

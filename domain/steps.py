@@ -40,6 +40,9 @@ class RemediationInput(BaseModel):
     # Consecutive healthy checks, with restarts not increasing, that make a verification pass.
     verify_stable_checks: int = 2
     protected_namespaces: list[str] = Field(default_factory=list)
+    # How long the incident stays open after its outcome, absorbing repeated notifications of
+    # the same alert group; 0 closes the workflow at once.
+    cooldown_seconds: int = 0
 
 
 class RemediationResult(BaseModel):

@@ -31,6 +31,7 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
         approval_timeout_seconds=settings.approval_timeout_seconds,
         verify_timeout_seconds=settings.verify_timeout_seconds,
         verify_interval_seconds=settings.verify_interval_seconds,
+        cooldown_seconds=settings.incident_cooldown_seconds,
     )
 
 

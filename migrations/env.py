@@ -16,6 +16,7 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from store.db import ensure_sqlite_directory, normalize_url
+from store.memory import autogenerate_include_name
 from store.models import Base, UtcDateTime
 
 config = context.config
@@ -57,6 +58,10 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        # Incident memory's full-text index exists only in migration 0002 (an FTS5 table with
+        # shadow tables on SQLite, a GIN expression index on PostgreSQL): not in the models, so
+        # autogenerate must not propose dropping it.
+        include_name=autogenerate_include_name,
     )
 
 

@@ -253,3 +253,41 @@ class Action(Base):
             f"Action(incident_id={self.incident_id!r}, action_index={self.action_index}, "
             f"phase={self.phase!r}, status={self.status!r})"
         )
+
+
+class IncidentMemory(Base):
+    """A closed incident as later incidents recall it: what was seen, done, and how it ended.
+
+    `search_text` is what full-text search reads; `store.memory` writes it from the other columns.
+    Its index is not part of this model because it differs by database: a GIN index on
+    `to_tsvector('english', search_text)` on PostgreSQL, an FTS5 table kept in sync by triggers
+    on SQLite (both created by migration 2026_11_23_0002; see `store.memory`).
+    """
+
+    __tablename__ = "incident_memory"
+
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    alertname: Mapped[str | None] = mapped_column(String(255))
+    namespace: Mapped[str | None] = mapped_column(String(253))
+    # "namespace/Kind/name"
+    workload: Mapped[str | None] = mapped_column(String(600))
+    root_cause: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # [{"kind": "set_resources", "target": "ns/Kind/name", "mode": "direct", ...}, ...]
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    # Container state and warning event reasons observed ("OOMKilled", "CrashLoopBackOff", ...).
+    signals: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    outcome: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(None, "alertname"),
+        Index(None, "workload"),
+        Index(None, "root_cause"),
+    )
+
+    def __repr__(self) -> str:
+        return f"IncidentMemory(incident_id={self.incident_id!r}, outcome={self.outcome!r})"

@@ -107,7 +107,11 @@ class RemediationWorkflow:
     @workflow.init
     def __init__(self, input: RemediationInput) -> None:
         self._input = input
-        self._incident = input.incident
+        # One alert group keeps one workflow id; each run of it is its own incident (an episode),
+        # so that a later episode never mixes its audit trail, snapshots or approvals with an
+        # earlier one's. The run id is fixed for the run, so this is deterministic.
+        episode = workflow.info().run_id[:8]
+        self._incident = input.incident.model_copy(update={"id": f"{input.incident.id}.{episode}"})
         self._step: Step = "received"
         self._seq = 0
         self._diagnosis: Diagnosis | None = None
@@ -152,7 +156,25 @@ class RemediationWorkflow:
             outcome, reason = await self._remediate()
         except StepFailed as failed:
             outcome, reason = "failed", f"{failed.step}: {failed}"
-        return await self._close(outcome, reason)
+        result = await self._close(outcome, reason)
+        await self._cool_down()
+        return result
+
+    async def _cool_down(self) -> None:
+        """Stay open after the outcome until the alert resolves or the cooldown ends.
+
+        Alertmanager repeats a firing notification every repeat_interval; while this run is open
+        those repeats land here (and change nothing) instead of starting a new incident — so a
+        rejection, an expiry or a fix waiting for the alert to clear holds. A notification after
+        the cooldown opens a new incident.
+        """
+        cooldown = self._input.cooldown_seconds
+        if cooldown <= 0 or self._alert_resolved:
+            return
+        try:
+            await workflow.wait_condition(lambda: self._alert_resolved, timeout=timedelta(seconds=cooldown))
+        except TimeoutError:
+            return
 
     async def _remediate(self) -> tuple[Outcome, str]:
         incident = self._incident
@@ -254,19 +276,26 @@ class RemediationWorkflow:
             SNAPSHOT,
             summary=lambda r: {"resources": [x.key for x in r.resources]},
         )
-        await self._run_step(
-            "executing",
-            "execute_plan",
-            plan_input,
-            ExecutionResult,
-            EXECUTE,
-            summary=lambda r: {"changes": [c.model_dump(mode="json") for c in r.changes]},
-        )
         targets = _targets(plan)
-        verification = await self._verify(targets, "verifying")
+        # From here on the cluster may have changed: any failure restores the snapshot.
+        try:
+            await self._run_step(
+                "executing",
+                "execute_plan",
+                plan_input,
+                ExecutionResult,
+                EXECUTE,
+                summary=lambda r: {"changes": [c.model_dump(mode="json") for c in r.changes]},
+            )
+            verification = await self._verify(targets, "verifying")
+        except StepFailed as failed:
+            return await self._roll_back(targets, f"{failed.step} failed: {failed}")
         if verification.ok:
             return "resolved", verification.reason or "verification passed"
+        return await self._roll_back(targets, f"verification failed: {verification.reason}")
 
+    async def _roll_back(self, targets: list[ResourceRef], why: str) -> tuple[Outcome, str]:
+        incident = self._incident
         await self._run_step(
             "rolling_back",
             "restore_snapshots",
@@ -277,8 +306,8 @@ class RemediationWorkflow:
         )
         after = await self._verify(targets, "verifying_rollback", require_healthy=False)
         if not after.finished:
-            return "failed", f"rollback did not finish rolling out: {after.reason}"
-        return "rolled_back", f"verification failed ({verification.reason}); snapshot restored"
+            return "failed", f"{why}; the restored snapshot did not finish rolling out: {after.reason}"
+        return "rolled_back", f"{why}; snapshot restored"
 
     # ---- approval -----------------------------------------------------------------------------
 
@@ -324,9 +353,14 @@ class RemediationWorkflow:
                     await self._audit("awaiting_approval", "cancelled", detail={"reason": "alert resolved"})
                     return "no_action", "the alert resolved while waiting for approval"
         except TimeoutError:
+            self._awaiting = False
             await self._flush_decisions()
-            await self._audit("awaiting_approval", "expired", duration=workflow.now() - started)
-            return "expired", f"no decision within {timeout}s"
+            # Decisions that arrived with the deadline still count.
+            if self._rejection is not None:
+                return "rejected", f"rejected by {self._rejection.approver}: {self._rejection.reason}"
+            if self._approved_count() < required:
+                await self._audit("awaiting_approval", "expired", duration=workflow.now() - started)
+                return "expired", f"no decision within {timeout}s"
         finally:
             self._awaiting = False
         await self._audit(

@@ -236,3 +236,18 @@ def test_restore_body_drops_labels_the_snapshot_did_not_have() -> None:
 def test_restore_body_refuses_a_snapshot_without_spec() -> None:
     with pytest.raises(PatchError):
         restore_body({"metadata": {}}, _live())
+
+
+def test_applied_rollback_is_recognised_after_the_controller_renumbers_revisions() -> None:
+    action = RollbackRevision(target=TARGET, revision=11)
+    live = _live()
+    after = strategic_merge(live, patch_for_action(action, live, "inc-1", "hash-1", _revisions()))
+    # After the rollback the revived ReplicaSet carries the newest number; revision 11 is gone.
+    renumbered = [
+        {
+            **rs,
+            "metadata": {**rs["metadata"], "annotations": {"deployment.kubernetes.io/revision": str(13 + i)}},
+        }
+        for i, rs in enumerate(_revisions())
+    ]
+    assert is_applied(action, after, "inc-1", "hash-1", renumbered)

@@ -68,6 +68,7 @@ async def make_stack(dev_server: DevServer, tmp_path: Path) -> AsyncIterator[Any
             webhook_token="e2e-token",
             verify_interval_seconds=1,
             verify_timeout_seconds=60,
+            incident_cooldown_seconds=0,  # the workflow closes with its outcome, so result() returns
         )
         context = embedded_stack(settings, scenario, gateway_port=free_port(), ui_port=None)
         stack = await context.__aenter__()
@@ -135,10 +136,10 @@ def memory_limit(live: dict[str, Any], container: str) -> str:
     return str(next(c for c in containers if c["name"] == container)["resources"]["limits"]["memory"])
 
 
-def audit_steps(stack: Stack, workflow_id: str) -> list[tuple[str, str, str]]:
+def audit_steps(stack: Stack, incident_id: str) -> list[tuple[str, str, str]]:
     sessions = session_factory(make_engine(stack.settings.resolved_database_url))
     with transaction(sessions) as session:
-        return [(e.step, e.status, e.actor) for e in AuditRepository(session).list(incident_id=workflow_id)]
+        return [(e.step, e.status, e.actor) for e in AuditRepository(session).list(incident_id=incident_id)]
 
 
 async def test_alert_approved_with_temporal_cli_raises_memory_and_resolves(make_stack: Any) -> None:
@@ -162,18 +163,20 @@ async def test_alert_approved_with_temporal_cli_raises_memory_and_resolves(make_
     await keep_history(handle, "remediation-resolved")
     live = deployment(stack, "shop", "cart")
     assert memory_limit(live, "cart") == "256Mi"
-    assert live["metadata"]["annotations"]["medic.io/incident"] == workflow_id
+    incident_id = result.incident_id
+    assert incident_id.startswith(f"{workflow_id}.")
+    assert live["metadata"]["annotations"]["medic.io/incident"] == incident_id
     assert live["status"]["readyReplicas"] == live["spec"]["replicas"]
 
-    steps = audit_steps(stack, workflow_id)
+    steps = audit_steps(stack, incident_id)
     assert [s for s, _, _ in steps] == LOOP_STEPS
     assert ("decision", "approve", "alice") in steps
     assert steps[-1][:2] == ("closed", "resolved")
     sessions = session_factory(make_engine(stack.settings.resolved_database_url))
     with transaction(sessions) as session:
-        approvals = ApprovalRepository(session).list(workflow_id)
-        snapshots = SnapshotRepository(session).list(workflow_id)
-        actions = ActionRepository(session).list(workflow_id)
+        approvals = ApprovalRepository(session).list(incident_id)
+        snapshots = SnapshotRepository(session).list(incident_id)
+        actions = ActionRepository(session).list(incident_id)
     assert [(a.approver, a.via, a.plan_hash) for a in approvals] == [("alice", "signal", status.plan_hash)]
     assert [s.resource_key for s in snapshots] == ["shop/Deployment/cart"]
     assert memory_limit(snapshots[0].content, "cart") == "128Mi"
@@ -188,13 +191,13 @@ async def test_change_that_does_not_heal_is_rolled_back_to_the_exact_snapshot(
     before = deployment(stack, "shop", "cart")
     workflow_id = await post_alert(stack, scenario)
     handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
-    await wait_for_step(handle, "awaiting_approval")
+    waiting = await wait_for_step(handle, "awaiting_approval")
 
     # The medic CLI's `approve` goes through the `decide` update, bound to the plan hash.
     env = {**os.environ, "TEMPORAL_ADDRESS": stack.settings.temporal_address}
     approved = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "cli", "approve", workflow_id, "--as", "bob", "--reason", "try it"],
+        [sys.executable, "-m", "cli", "approve", waiting.incident_id, "--as", "bob", "--reason", "try it"],
         env=env,
         capture_output=True,
         text=True,
@@ -217,9 +220,9 @@ async def test_change_that_does_not_heal_is_rolled_back_to_the_exact_snapshot(
     assert "medic.io/incident" not in annotations
     sessions = session_factory(make_engine(stack.settings.resolved_database_url))
     with transaction(sessions) as session:
-        (snapshot,) = SnapshotRepository(session).list(workflow_id)
+        (snapshot,) = SnapshotRepository(session).list(result.incident_id)
     assert after["spec"] == snapshot.content["spec"]
-    steps = audit_steps(stack, workflow_id)
+    steps = audit_steps(stack, result.incident_id)
     assert ("verifying", "failed", "medic") in steps
     assert ("rolling_back", "completed", "medic") in steps
     assert ("verifying_rollback", "passed", "medic") in steps

@@ -125,8 +125,8 @@ async def test_killed_worker_mid_execute_applies_the_change_exactly_once(
     assert live["metadata"]["generation"] == generation_before + 1
     sessions = session_factory(make_engine(database_url))
     with transaction(sessions) as session:
-        (execute,) = [a for a in ActionRepository(session).list(workflow_id) if a.phase == "execute"]
-        steps = [(e.step, e.status) for e in AuditRepository(session).list(incident_id=workflow_id)]
+        (execute,) = [a for a in ActionRepository(session).list(result.incident_id) if a.phase == "execute"]
+        steps = [(e.step, e.status) for e in AuditRepository(session).list(incident_id=result.incident_id)]
     # The retry on the second worker found the change in place and left it alone.
     assert execute.detail["attempt"] >= 2
     assert execute.detail["changed_by_this_attempt"] is False

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -68,6 +69,7 @@ class Fakes:
         default_factory=lambda: Plan(actions=[SetResources(target=TARGET, limits={"memory": "512Mi"})])
     )
     root_cause: str = "oom"
+    execute_error: str | None = None
     calls: list[str] = field(default_factory=list)
     audit: list[AuditInput] = field(default_factory=list)
     approvals: list[ApprovalRecord] = field(default_factory=list)
@@ -116,6 +118,8 @@ class Fakes:
         @activity.defn(name="execute_plan")
         async def execute_plan(input: PlanInput) -> ExecutionResult:
             fakes.calls.append("execute")
+            if fakes.execute_error:
+                raise ApplicationError(fakes.execute_error, type="KubeInvalid", non_retryable=True)
             return ExecutionResult(
                 changes=[AppliedChange(action_index=0, resource=TARGET.without_container(), changed=True)]
             )
@@ -458,3 +462,55 @@ async def test_plan_needing_gitops_goes_to_review_before_any_approval(
     assert result.outcome == "needs_review"
     assert "gitops" in result.reason
     assert "dry_run" not in fakes.calls
+
+
+async def test_failed_execute_after_the_snapshot_restores_it(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("low", approvals=0, auto=True)
+    fakes.execute_error = "second action refused by the API"
+
+    async def scenario(h: Harness) -> RemediationResult:
+        return await (await h.start()).result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "rolled_back"
+    assert "executing failed" in result.reason and "second action refused" in result.reason
+    assert fakes.calls.index("restore") > fakes.calls.index("execute")
+
+
+async def test_repeats_during_the_cooldown_stay_in_the_closed_incident(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("low", approvals=0, auto=True)
+
+    async def scenario(h: Harness) -> tuple[WorkflowStatus, WorkflowStatus, RemediationResult]:
+        handle = await h.start(cooldown_seconds=4 * 3600)
+        closed = await wait_for_step(handle, "closed")
+        # Alertmanager repeats the firing group: the open run absorbs it, nothing runs again.
+        await handle.signal(RemediationWorkflow.alert_notification, alert_group("firing"))
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="late"))
+        during = await handle.query(RemediationWorkflow.status)
+        await handle.signal(RemediationWorkflow.alert_notification, alert_group("resolved"))
+        return closed, during, await handle.result()
+
+    closed, during, result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert closed.outcome == "resolved" and during.outcome == "resolved"
+    assert fakes.calls.count("execute") == 1
+    assert any("not waiting" in r for r in during.refused)
+    assert result.incident_id == closed.incident_id
+
+
+async def test_each_run_of_a_group_is_its_own_incident(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("low", approvals=0, auto=True)
+
+    async def scenario(h: Harness) -> tuple[RemediationResult, RemediationResult]:
+        first = await (await h.start()).result()
+        second = await (await h.start()).result()
+        return first, second
+
+    first, second = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert first.incident_id != second.incident_id
+    assert first.incident_id.startswith(second.incident_id.split(".")[0] + ".")

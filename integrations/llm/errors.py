@@ -1,0 +1,114 @@
+"""The closed set of failures a model call can end in.
+
+Every provider maps its own exceptions onto these, so callers classify once:
+
+- `ModelUnavailable`: temporary (rate limit, overload, 5xx, connection, timeout). Retry later,
+  after `retry_after` seconds when the server said so.
+- `InvalidModelOutput`: the model answered, but not with something we accept (no tool call,
+  malformed JSON, a field that does not validate, an unknown action kind, a command). Retrying the
+  same prompt is not expected to help: non-retryable.
+- `ModelRefused`: the provider refuses the request as configured (bad key, no permission, unknown
+  model, a request it cannot accept). A configuration error: non-retryable.
+- `PromptTooLarge`: even the most compact rendering of the observation exceeds the context budget.
+  Non-retryable; the offline analyzer can still decide.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+
+
+class LLMError(Exception):
+    """Base of every error an integration in this package raises."""
+
+
+class ModelUnavailable(LLMError):
+    """The model could not answer now. `retry_after`: the server's requested delay, in seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, status: int = 0) -> None:
+        super().__init__(reason if retry_after is None else f"{reason} (retry after {retry_after:g}s)")
+        self.reason = reason
+        self.retry_after = retry_after
+        self.status = status
+
+
+class InvalidModelOutput(LLMError):
+    """The model's answer was thrown away; `reason` says why (never echoes large model output)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ModelRefused(LLMError):
+    """The provider refused the request as configured (401/403, unknown model, bad request)."""
+
+    def __init__(self, reason: str, status: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class PromptTooLarge(LLMError):
+    """The observation does not fit the context budget even with every trim applied."""
+
+    def __init__(self, size_bytes: int, budget_bytes: int) -> None:
+        super().__init__(f"prompt is {size_bytes} bytes after every trim; the budget is {budget_bytes}")
+        self.size_bytes = size_bytes
+        self.budget_bytes = budget_bytes
+
+
+# --- classification helpers shared by the providers -------------------------------------------------
+
+# Error types providers put in a JSON error body that mean "try again later" whatever the status.
+_TEMPORARY_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
+# Statuses the providers' own SDKs would retry; here Temporal retries them instead.
+_TEMPORARY_STATUSES = frozenset({408, 409, 425, 429})
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The delay the server asked for: `retry-after-ms`, else `retry-after` (seconds or an HTTP date).
+
+    None when absent, unparseable or negative. `headers` lookups should be case-insensitive (httpx
+    headers are).
+    """
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            value = float(milliseconds) / 1000
+            if value >= 0 and math.isfinite(value):
+                return value
+        except ValueError:
+            pass
+    text = headers.get("retry-after")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        value = when.timestamp() - (time.time() if now is None else now)
+        return max(value, 0.0)
+    return value if value >= 0 and math.isfinite(value) else None
+
+
+def classify_status(
+    provider: str, status: int, headers: Mapping[str, str], error_type: str | None, message: str
+) -> LLMError:
+    """The error for an HTTP error answer: temporary (429, 529, 5xx, overload) or a refusal."""
+    detail = f"{provider} answered HTTP {status}" + (f" ({error_type})" if error_type else "")
+    if message:
+        detail += f": {message[:200]}"
+    if status >= 500 or status in _TEMPORARY_STATUSES or error_type in _TEMPORARY_TYPES:
+        return ModelUnavailable(detail, retry_after_seconds(headers), status)
+    if status in (401, 403):
+        return ModelRefused(f"{detail} — check the API key and its permissions", status)
+    return ModelRefused(detail, status)

@@ -1,0 +1,561 @@
+"""The analysis prompt: trusted instructions, and the incident and observation as fenced data.
+
+Templates live in `prompts/` beside this module. Everything that came from the cluster, the alerts or
+past records is rendered inside `<untrusted kind=... id=...>` blocks whose text is neutralised so it
+cannot close its fence: it is NFKC-normalised (full-width look-alikes become ASCII), control
+characters are made visible, and `&`, `<`, `>` are escaped as entities. Single-line values show
+their line breaks as `\\n`, so a message cannot forge an item line of its own.
+
+The whole prompt (system + user, UTF-8) stays under `PROMPT_BUDGET_BYTES`. When the full rendering is
+too large, data is shortened step by step — log excerpts first (their tails are kept), then GitOps
+file contents, then event messages, then metric samples (downsampled, first and last kept), then
+alerts and past incidents — and never an item's id: every observed item stays citable.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from domain.incident import Incident
+from domain.observation import (
+    ArgoApplication,
+    ContainerSpec,
+    EventItem,
+    GitOpsFile,
+    LogExcerpt,
+    MetricSeries,
+    Observation,
+    PodState,
+    Workload,
+)
+from domain.plan import ACTION_KINDS, Diagnosis
+from integrations.llm.errors import PromptTooLarge
+from integrations.llm.output import DIAGNOSIS_TOOL_NAME, REVIEW_TOOL_NAME
+
+PROMPT_BUDGET_BYTES = 24 * 1024
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+
+ROOT_CAUSES: dict[str, str] = {
+    "oom": "a container is killed for exceeding its memory limit (OOMKilled, exit code 137)",
+    "bad_release": "the newest revision (image or pod template change) fails while the previous one was healthy",
+    "image_pull": "an image cannot be pulled (unknown tag or repository, ErrImagePull, ImagePullBackOff)",
+    "config_error": "bad or missing configuration (a ConfigMap, an env var, a flag); a human must fix it",
+    "saturation": "CPU at its limit, throttling and latency under load; more replicas help",
+    "unschedulable": "pods cannot be scheduled (resources, affinity, taints); a human must act",
+    "probe_failure": "liveness/readiness probes fail, typically after a probe change",
+    "drift": "the live state differs from Git (Argo CD OutOfSync)",
+    "none": "nothing to fix: the alert resolved or no longer reflects a fault",
+    "unknown": "the evidence does not explain the fault; a human must look",
+}
+ACTION_FIELDS: dict[str, str] = {
+    "set_resources": (
+        '`requests` and/or `limits`, maps of cpu | memory | ephemeral-storage to a Kubernetes quantity ("512Mi", '
+        '"500m"). For OOM raise the memory limit by a bounded factor (about 2x, at most 4x the current limit).'
+    ),
+    "set_image": "`image`, the full image reference (registry/repository:tag), e.g. the last tag that worked.",
+    "scale": "`replicas`, the new replica count (saturation; within reason, never 0).",
+    "restart": "no fields; a rolling restart of the workload.",
+    "rollback_revision": "`revision`, an observed earlier revision number of the Deployment.",
+    "sync_application": "`application`, the name of an observed Argo CD application (drift).",
+}
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """A rendered prompt. `size_bytes` counts system + user in UTF-8; `trimmed` says what was shortened."""
+
+    system: str
+    user: str
+    size_bytes: int
+    trimmed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Limits:
+    log_bytes: int = 6000  # per log excerpt; the tail is kept
+    file_bytes: int = 3000  # per GitOps file; the head is kept
+    event_message: int = 400  # characters per event message
+    metric_samples: int = 30  # per series, evenly spaced, first and last kept
+    alerts: int = 10
+    alert_text: int = 400  # characters per label / annotation value
+    annotation: int = 200  # characters per workload annotation value
+    similar: int = 5
+    similar_text: int = 400
+
+
+_FULL = _Limits()
+# Each step shortens more than the one before; the order is the trimming policy.
+_STEPS: tuple[_Limits, ...] = (
+    _FULL,
+    replace(_FULL, log_bytes=3000),
+    replace(_FULL, log_bytes=1500, file_bytes=1500),
+    replace(_FULL, log_bytes=700, file_bytes=800),
+    replace(_FULL, log_bytes=300, file_bytes=400),
+    replace(_FULL, log_bytes=300, file_bytes=400, event_message=160),
+    replace(_FULL, log_bytes=300, file_bytes=400, event_message=0),
+    replace(_FULL, log_bytes=300, file_bytes=400, event_message=0, metric_samples=8),
+    replace(_FULL, log_bytes=300, file_bytes=400, event_message=0, metric_samples=2),
+    replace(
+        _FULL,
+        log_bytes=0,
+        file_bytes=0,
+        event_message=0,
+        metric_samples=2,
+        alerts=3,
+        alert_text=120,
+        annotation=60,
+        similar=3,
+        similar_text=120,
+    ),
+    replace(
+        _FULL,
+        log_bytes=0,
+        file_bytes=0,
+        event_message=0,
+        metric_samples=0,
+        alerts=1,
+        alert_text=60,
+        annotation=0,
+        similar=1,
+        similar_text=60,
+    ),
+)
+
+# --- neutralising untrusted text -------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def _visible_control(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def neutralise(text: str) -> str:
+    """Untrusted text made safe to place inside an `<untrusted>` block (multi-line kept).
+
+    NFKC first, so look-alike brackets become the ASCII ones and are then escaped; `\\r` and other
+    control or bidi characters become visible escapes; `&`, `<`, `>` become entities. Nothing in
+    the result can read as `</untrusted>`.
+    """
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n")
+    text = _CONTROL.sub(_visible_control, text)
+    return html.escape(text, quote=False)
+
+
+def _one_line(text: str) -> str:
+    return neutralise(str(text)).replace("\n", "\\n")
+
+
+def _attr(text: str) -> str:
+    return html.escape(unicodedata.normalize("NFKC", _CONTROL.sub(_visible_control, text)).replace("\n", "\\n"))
+
+
+def fence(kind: str, body: str, **labels: str) -> str:
+    """An untrusted block. `body` must already be neutralised; labels are escaped here."""
+    attrs = "".join(f' {name}="{_attr(value)}"' for name, value in labels.items() if value != "")
+    return f'<untrusted kind="{_attr(kind)}"{attrs}>\n{body}\n</untrusted>'
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit, 0)] + f"…[+{len(text) - limit} chars]"
+
+
+def _tail(text: str, limit: int) -> str:
+    """The last `limit` bytes of a log, from a line start where possible, saying what was cut."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    if limit <= 0:
+        return f"[log text omitted: {len(data)} bytes]"
+    kept = data[-limit:].decode(errors="ignore")
+    newline = kept.find("\n")
+    if 0 <= newline < len(kept) // 2:
+        kept = kept[newline + 1 :]
+    return f"[… {len(data) - len(kept.encode())} earlier bytes trimmed]\n{kept}"
+
+
+def _head(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    if limit <= 0:
+        return f"[content omitted: {len(data)} bytes]"
+    kept = data[:limit].decode(errors="ignore")
+    newline = kept.rfind("\n")
+    if newline > len(kept) // 2:
+        kept = kept[:newline]
+    return f"{kept}\n[… {len(data) - len(kept.encode())} more bytes trimmed]"
+
+
+def _downsample(samples: Sequence[tuple[float, float]], keep: int) -> list[tuple[float, float]]:
+    if len(samples) <= keep:
+        return list(samples)
+    if keep <= 0:
+        return []
+    if keep == 1:
+        return [samples[-1]]
+    step = (len(samples) - 1) / (keep - 1)
+    return [samples[round(i * step)] for i in range(keep)]
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+# --- sections ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Section:
+    title: str
+    body: str
+
+
+class _Renderer:
+    def __init__(self, limits: _Limits, redact: Callable[[str], str]) -> None:
+        self.limits = limits
+        self.redact = redact
+
+    def text(self, value: object, limit: int | None = None) -> str:
+        """A single-line untrusted value: redacted, cut, neutralised."""
+        raw = self.redact(str(value))
+        return _one_line(raw if limit is None else _cut(raw, limit))
+
+    def pairs(self, values: Mapping[str, str], limit: int) -> str:
+        return ", ".join(f"{self.text(k, 120)}={self.text(v, limit)}" for k, v in sorted(values.items()))
+
+    def incident(self, incident: Incident) -> _Section:
+        lines = [f"title: {self.text(incident.title, self.limits.alert_text)}", f"source: {incident.source}"]
+        if incident.group is not None:
+            lines.append(f"alert group status: {incident.group.status}")
+        alerts = incident.alerts[: self.limits.alerts]
+        for index, alert in enumerate(alerts, start=1):
+            lines.append(
+                f"alert {index}: status={alert.status} startsAt={alert.startsAt.isoformat()} "
+                f"endsAt={alert.endsAt.isoformat()}"
+            )
+            lines.append(f"  labels: {self.pairs(alert.labels, self.limits.alert_text)}")
+            if alert.annotations:
+                lines.append(f"  annotations: {self.pairs(alert.annotations, self.limits.alert_text)}")
+        if len(incident.alerts) > len(alerts):
+            lines.append(f"({len(incident.alerts) - len(alerts)} more alerts not shown)")
+        for target in incident.targets:
+            container = f" container={self.text(target.container)}" if target.container else ""
+            lines.append(f"target named by the alert: {self.text(target.key)}{container}")
+        return _Section("Incident and alerts", fence("alert", "\n".join(lines), id=incident.id))
+
+    def container_spec(self, spec: ContainerSpec) -> str:
+        parts = [f"container {self.text(spec.name)} image={self.text(spec.image, 300)}"]
+        if spec.requests:
+            parts.append(f"requests {self.pairs(spec.requests, 40)}")
+        if spec.limits:
+            parts.append(f"limits {self.pairs(spec.limits, 40)}")
+        return " ".join(parts)
+
+    def workload(self, workload: Workload) -> str:
+        lines = [
+            f"id={self.text(workload.id)} {workload.ref.kind} {self.text(workload.ref.namespace)}/"
+            f"{self.text(workload.ref.name)} revision={workload.revision} generation={workload.generation} "
+            f"observed_generation={workload.observed_generation} replicas={workload.replicas} "
+            f"updated={workload.updated_replicas} ready={workload.ready_replicas} "
+            f"available={workload.available_replicas}"
+        ]
+        lines += [f"  {self.container_spec(c)}" for c in workload.containers]
+        if workload.labels:
+            lines.append(f"  labels: {self.pairs(workload.labels, 120)}")
+        if workload.annotations:
+            lines.append(f"  annotations: {self.pairs(workload.annotations, self.limits.annotation)}")
+        return fence("workload", "\n".join(lines), id=workload.id)
+
+    def revisions(self, observation: Observation) -> str:
+        lines = []
+        for r in observation.revisions:
+            containers = "; ".join(self.container_spec(c) for c in r.containers)
+            lines.append(
+                f"id={self.text(r.id)} revision={r.revision} replicas={r.replicas} "
+                f"ready={r.ready_replicas} {containers}"
+            )
+        return fence("revisions", "\n".join(lines))
+
+    def pod(self, pod: PodState) -> list[str]:
+        lines = [
+            f"id={self.text(pod.id)} owner={self.text(pod.owner)} node={self.text(pod.node)} "
+            f"phase={self.text(pod.phase)} ready={str(pod.ready).lower()}"
+        ]
+        for c in pod.containers:
+            state = f"{c.state} {c.state_reason}".strip()
+            message = f" message={self.text(c.state_message, self.limits.event_message)}" if c.state_message else ""
+            last = ""
+            if c.last_state_reason or c.last_exit_code is not None:
+                last = f" last_terminated={self.text(c.last_state_reason)} exit_code={c.last_exit_code}"
+            lines.append(
+                f"  container {self.text(c.name)}: {self.text(state)} ready={str(c.ready).lower()} "
+                f"restarts={c.restart_count}{last} image={self.text(c.image, 300)}{message}"
+            )
+        return lines
+
+    def event(self, event: EventItem) -> str:
+        message = ""
+        if event.message and self.limits.event_message > 0:
+            message = f": {self.text(event.message, self.limits.event_message)}"
+        return (
+            f"id={self.text(event.id)} {self.text(event.type)} {self.text(event.reason)} "
+            f"{self.text(event.object_kind)}/{self.text(event.object_name)} x{event.count} "
+            f"last={self.text(event.last_seen)}{message}"
+        )
+
+    def log(self, log: LogExcerpt) -> str:
+        body = neutralise(_tail(self.redact(log.text), self.limits.log_bytes).rstrip("\n"))
+        return fence(
+            "log",
+            body,
+            id=log.id,
+            pod=log.pod,
+            container=log.container,
+            previous=str(log.previous).lower(),
+            truncated="true" if log.truncated else "",
+        )
+
+    def argocd(self, app: ArgoApplication) -> str:
+        lines = [
+            f"id={self.text(app.id)} application={self.text(app.name)} project={self.text(app.project)} "
+            f"sync={self.text(app.sync_status)} health={self.text(app.health_status)} "
+            f"revision={self.text(app.revision)} automated={str(app.automated).lower()}"
+        ]
+        if app.health_message:
+            lines.append(f"  health message: {self.text(app.health_message, self.limits.event_message or 80)}")
+        compact = self.limits.file_bytes or 300
+        for source in app.sources:
+            lines.append(f"  source: {self.text(json.dumps(source, separators=(',', ':')), compact)}")
+        if app.resources:
+            lines.append(f"  resources: {self.text(json.dumps(app.resources, separators=(',', ':')), compact)}")
+        return fence("argocd_application", "\n".join(lines), id=app.id)
+
+    def metric(self, series: MetricSeries) -> str:
+        line = f"id={self.text(series.id)} name={self.text(series.name)} query={self.text(series.query, 300)}"
+        if not series.samples:
+            return f"{line}\n  no samples"
+        values = [v for _, v in series.samples]
+        stats = (
+            f"  {len(values)} samples from {series.samples[0][0]:.0f} to {series.samples[-1][0]:.0f}: "
+            f"min={_num(min(values))} max={_num(max(values))} last={_num(values[-1])}"
+        )
+        shown = _downsample(series.samples, self.limits.metric_samples)
+        if not shown:
+            return f"{line}\n{stats}"
+        points = " ".join(f"{t:.0f}:{_num(v)}" for t, v in shown)
+        label = "samples" if len(shown) == len(series.samples) else f"{len(shown)} of them"
+        return f"{line}\n{stats}\n  {label} (unix_ts:value): {points}"
+
+    def gitops_file(self, item: GitOpsFile) -> str:
+        body = neutralise(_head(self.redact(item.content), self.limits.file_bytes).rstrip("\n"))
+        return fence(
+            "gitops_file",
+            body,
+            id=item.id,
+            path=item.path,
+            role=item.role,
+            application=item.application,
+            revision=item.revision,
+            truncated="true" if item.truncated else "",
+        )
+
+    def observation(self, observation: Observation) -> list[_Section]:
+        sections = []
+        if observation.workloads:
+            sections.append(_Section("Workloads", "\n".join(self.workload(w) for w in observation.workloads)))
+        if observation.revisions:
+            sections.append(_Section("Revisions (ReplicaSets)", self.revisions(observation)))
+        if observation.pods:
+            lines = [line for pod in observation.pods for line in self.pod(pod)]
+            sections.append(_Section("Pods", fence("pods", "\n".join(lines))))
+        if observation.events:
+            lines = [self.event(e) for e in observation.events]
+            sections.append(_Section("Events (warnings first, newest first)", fence("events", "\n".join(lines))))
+        if observation.logs:
+            sections.append(_Section("Logs", "\n".join(self.log(log) for log in observation.logs)))
+        if observation.argocd:
+            sections.append(_Section("Argo CD applications", "\n".join(self.argocd(a) for a in observation.argocd)))
+        if observation.metrics:
+            lines = [self.metric(m) for m in observation.metrics]
+            sections.append(_Section("Metrics", fence("metrics", "\n".join(lines))))
+        if observation.gitops_files:
+            files = "\n".join(self.gitops_file(f) for f in observation.gitops_files)
+            sections.append(_Section("GitOps files that define the targets", files))
+        if observation.notes:
+            notes = "\n".join(self.text(n, 300) for n in observation.notes)
+            sections.append(_Section("Notes from observation", fence("notes", notes)))
+        return sections
+
+    def similar(self, past: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        rendered = []
+        limit = self.limits.similar_text
+        for item in past[: self.limits.similar]:
+            outcome = str(item.get("outcome", "unknown"))
+            lines = [f"title: {self.text(item.get('title', ''), limit)}"]
+            for key in ("root_cause", "summary"):
+                if item.get(key):
+                    lines.append(f"{key}: {self.text(item[key], limit)}")
+            actions = item.get("actions") or []
+            text = actions if isinstance(actions, str) else json.dumps(actions, separators=(",", ":"), default=str)
+            lines.append(f"actions: {self.text(text, limit)}")
+            lines.append(f"outcome: {self.text(outcome, 40)}")
+            labels = {"id": str(item["id"])} if item.get("id") else {}
+            rendered.append(
+                {
+                    "outcome": _one_line(_cut(outcome, 40)),
+                    "rolled_back": outcome == "rolled_back",
+                    "block": fence("past_incident", "\n".join(lines), **labels),
+                }
+            )
+        return rendered
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(PROMPTS_DIR)),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain-text prompts; untrusted text is neutralised by `fence` callers
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+_ENV = _environment()
+
+
+def _trimmed_notes(limits: _Limits, observation: Observation) -> tuple[str, ...]:
+    notes = []
+    if limits.log_bytes < _FULL.log_bytes and observation.logs:
+        notes.append(f"log excerpts keep their last {limits.log_bytes} bytes")
+    if limits.file_bytes < _FULL.file_bytes and observation.gitops_files:
+        notes.append(f"GitOps files keep their first {limits.file_bytes} bytes")
+    if limits.event_message < _FULL.event_message and observation.events:
+        notes.append(
+            f"event messages cut to {limits.event_message} characters"
+            if limits.event_message
+            else "event messages omitted"
+        )
+    if limits.metric_samples < _FULL.metric_samples and observation.metrics:
+        notes.append(f"metric series downsampled to {limits.metric_samples} samples")
+    if limits.alerts < _FULL.alerts:
+        notes.append("alerts and past incidents shortened")
+    return tuple(notes)
+
+
+def _size(system: str, user: str) -> int:
+    return len(system.encode()) + len(user.encode())
+
+
+def _render_within_budget(
+    system_template: str,
+    user_template: str,
+    context: Callable[[_Renderer], dict[str, Any]],
+    observation: Observation,
+    redact: Callable[[str], str],
+    budget_bytes: int,
+    tool_name: str,
+) -> RenderedPrompt:
+    system_context = {
+        "tool_name": tool_name,
+        "root_causes": ROOT_CAUSES,
+        "action_kinds": {kind: ACTION_FIELDS[kind] for kind in ACTION_KINDS},
+    }
+    system = _ENV.get_template(system_template).render(**system_context)
+    size = 0
+    for limits in _STEPS:
+        renderer = _Renderer(limits, redact)
+        trimmed = _trimmed_notes(limits, observation)
+        user = _ENV.get_template(user_template).render(
+            tool_name=tool_name, trimmed=trimmed, **context(renderer)
+        )
+        size = _size(system, user)
+        if size <= budget_bytes:
+            return RenderedPrompt(system=system, user=user, size_bytes=size, trimmed=trimmed)
+    raise PromptTooLarge(size, budget_bytes)
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def render_prompt(
+    incident: Incident,
+    observation: Observation,
+    similar: Sequence[Mapping[str, Any]] = (),
+    *,
+    redact: Callable[[str], str] | None = None,
+    budget_bytes: int = PROMPT_BUDGET_BYTES,
+) -> RenderedPrompt:
+    """The analysis prompt for one incident, within `budget_bytes` (system + user, UTF-8).
+
+    `similar`: past incidents, most similar first, as mappings with `title`, `root_cause`,
+    `actions`, `outcome` (and optionally `id`, `summary`); an outcome of `rolled_back` is flagged.
+    `redact`: applied to every untrusted text before it is rendered (defence in depth; observe
+    redacts first). Every observed item's id is in the prompt whatever is trimmed. Raises
+    `PromptTooLarge` only when even the most compact rendering does not fit.
+    """
+    clean = redact or _identity
+
+    def context(renderer: _Renderer) -> dict[str, Any]:
+        return {
+            "incident_id": _one_line(incident.id),
+            "source": incident.source,
+            "sections": [renderer.incident(incident), *renderer.observation(observation)],
+            "similar": renderer.similar(similar),
+        }
+
+    return _render_within_budget(
+        "system.md.j2", "user.md.j2", context, observation, clean, budget_bytes, DIAGNOSIS_TOOL_NAME
+    )
+
+
+def render_review_prompt(
+    incident: Incident,
+    observation: Observation,
+    diagnosis: Diagnosis,
+    *,
+    redact: Callable[[str], str] | None = None,
+    budget_bytes: int = PROMPT_BUDGET_BYTES,
+) -> RenderedPrompt:
+    """The second-opinion prompt: the same fenced observation plus the proposed diagnosis (also
+    fenced: it was written by a model that read untrusted text)."""
+    clean = redact or _identity
+    proposal = json.dumps(diagnosis.model_dump(mode="json", exclude={"analyzer"}), indent=1)
+
+    def context(renderer: _Renderer) -> dict[str, Any]:
+        return {
+            "incident_id": _one_line(incident.id),
+            "source": incident.source,
+            "sections": [renderer.incident(incident), *renderer.observation(observation)],
+            "proposal": fence("proposed_diagnosis", neutralise(proposal), analyzer=diagnosis.analyzer),
+        }
+
+    return _render_within_budget(
+        "review_system.md.j2", "review_user.md.j2", context, observation, clean, budget_bytes, REVIEW_TOOL_NAME
+    )
+
+
+__all__ = [
+    "ACTION_FIELDS",
+    "PROMPT_BUDGET_BYTES",
+    "ROOT_CAUSES",
+    "RenderedPrompt",
+    "fence",
+    "neutralise",
+    "render_prompt",
+    "render_review_prompt",
+]

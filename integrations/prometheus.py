@@ -1,0 +1,165 @@
+"""A thin, blocking client over Prometheus' HTTP API (`/api/v1/query_range`), and the PromQL
+templates medic reads for a workload.
+
+No retries of its own (Temporal retries activities); failures are one of a small closed set of
+`PrometheusError`s.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT = 10.0
+
+# name -> PromQL, formatted with namespace, workload (the Service and the pods' name prefix) and
+# container. They follow the usual kube-state-metrics / cAdvisor / HTTP instrumentation names.
+QUERY_TEMPLATES: dict[str, str] = {
+    "request_rate": 'sum(rate(http_requests_total{{namespace="{namespace}",service="{workload}"}}[5m]))',
+    "error_rate": (
+        'sum(rate(http_requests_total{{namespace="{namespace}",service="{workload}",code=~"5.."}}[5m]))'
+    ),
+    "latency_p99": (
+        "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket"
+        '{{namespace="{namespace}",service="{workload}"}}[5m])))'
+    ),
+    "cpu_usage_ratio": (
+        "sum(rate(container_cpu_usage_seconds_total"
+        '{{namespace="{namespace}",pod=~"{workload}-.*",container="{container}"}}[5m]))'
+        " / sum(kube_pod_container_resource_limits"
+        '{{namespace="{namespace}",pod=~"{workload}-.*",container="{container}",resource="cpu"}})'
+    ),
+    "cpu_throttling": (
+        "sum(increase(container_cpu_cfs_throttled_periods_total"
+        '{{namespace="{namespace}",container="{container}"}}[5m]))'
+        " / sum(increase(container_cpu_cfs_periods_total"
+        '{{namespace="{namespace}",container="{container}"}}[5m]))'
+    ),
+    "memory_usage_ratio": (
+        'max(container_memory_working_set_bytes{{namespace="{namespace}",container="{container}"}})'
+        " / max(kube_pod_container_resource_limits"
+        '{{namespace="{namespace}",container="{container}",resource="memory"}})'
+    ),
+}
+# Templates that are about one container (the others are about the workload's Service).
+CONTAINER_QUERIES = ("cpu_usage_ratio", "cpu_throttling", "memory_usage_ratio")
+WORKLOAD_QUERIES = tuple(name for name in QUERY_TEMPLATES if name not in CONTAINER_QUERIES)
+
+
+def render_query(name: str, *, namespace: str, workload: str, container: str = "") -> str:
+    """The PromQL of template `name` for one workload (and container)."""
+    return QUERY_TEMPLATES[name].format(namespace=namespace, workload=workload, container=container)
+
+
+class PrometheusError(Exception):
+    """A query Prometheus did not answer; `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class PrometheusInvalid(PrometheusError):
+    """400 / 422 and other refusals of the query itself (bad_data, execution): do not retry."""
+
+
+class PrometheusForbidden(PrometheusError):
+    """401 / 403 (an authenticating proxy in front of Prometheus)."""
+
+
+class PrometheusUnavailable(PrometheusError):
+    """5xx, 429, connection failures and timeouts: worth retrying later."""
+
+
+def _error_of(response: httpx.Response) -> PrometheusError:
+    try:
+        body = response.json()
+        message = f"{body.get('errorType', 'error')}: {body.get('error', '')}"
+    except (ValueError, AttributeError):
+        message = response.text[:500] or response.reason_phrase
+    status = response.status_code
+    if status in (401, 403):
+        return PrometheusForbidden(message, status)
+    if status == 429 or status >= 500:
+        return PrometheusUnavailable(message, status)
+    return PrometheusInvalid(message, status)
+
+
+def _samples(values: list[Any]) -> list[tuple[float, float]]:
+    samples: list[tuple[float, float]] = []
+    for pair in values:
+        try:
+            ts, value = float(pair[0]), float(pair[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        # NaN / ±Inf do not survive JSON round trips; a gap says as much.
+        if math.isfinite(ts) and math.isfinite(value):
+            samples.append((ts, value))
+    return samples
+
+
+class PrometheusClient:
+    """Blocking range queries against one Prometheus. Safe to share between threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self._base_url,
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query_range_series(
+        self, query: str, start: float, end: float, step: float
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Every series of a range query: (labels, [(unix seconds, value)]) in the order sent."""
+        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        try:
+            response = self._http.get("/api/v1/query_range", params=params)
+        except httpx.TimeoutException as exc:
+            raise PrometheusUnavailable(f"Prometheus at {self._base_url} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise PrometheusUnavailable(f"Prometheus at {self._base_url} is unreachable: {exc}") from exc
+        if response.status_code >= 300:
+            raise _error_of(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PrometheusInvalid(
+                f"Prometheus sent something that is not JSON: {response.text[:200]!r}", response.status_code
+            ) from exc
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error", "") if isinstance(body, dict) else ""
+            raise PrometheusInvalid(f"query failed: {error or 'no success status'}", response.status_code)
+        data = body.get("data") or {}
+        if data.get("resultType") != "matrix":
+            raise PrometheusInvalid(f"expected a matrix result, got {data.get('resultType')!r}")
+        return [
+            ({str(k): str(v) for k, v in (series.get("metric") or {}).items()}, _samples(series.get("values") or []))
+            for series in data.get("result") or []
+        ]
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
+        """The samples of a range query that yields one series (medic's templates aggregate to
+        one); the first series when there are several; [] when there is none."""
+        series = self.query_range_series(query, start, end, step)
+        return series[0][1] if series else []

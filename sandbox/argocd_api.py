@@ -1,0 +1,251 @@
+"""A scenario's Argo CD Applications served as Argo CD's REST API on loopback.
+
+Speaks the JSON shapes of the real API server for what medic reads: `GET /api/v1/applications`
+(`{"items": [...]}`, `?projects=`), `GET /api/v1/applications/{name}` (`?appNamespace=`),
+`GET /api/v1/applications/{name}/managed-resources`, with grpc-gateway error bodies
+(`{"error", "code", "message"}`) and an optional bearer-token check. Faults (an HTTP status, a
+late answer) can be injected for tests.
+
+`LoopbackServer` is the small stdlib threading server both API fakes here share.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sandbox.cluster import SandboxCluster
+
+# (status, json body) for a request: method, path, query (last value of each parameter), headers.
+Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, Any]]
+
+# grpc codes Argo CD's gateway puts in error bodies
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 500: 13, 503: 14}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class LoopbackServer:
+    """Serves JSON from a responder on 127.0.0.1 in a background thread (port 0: a free port).
+
+    `start()` returns the base URL, `stop()` is idempotent, usable as a context manager.
+    `fail_next(status, times)` answers the next requests with an error; `delay` holds every
+    answer back that many seconds (a timeout for a client with a shorter one).
+    """
+
+    thread_name = "sandbox-api"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._faults: list[int] = []
+        self.delay = 0.0
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def respond(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": message}
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([status] * times)
+
+    def _take_fault(self) -> int | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            server_version = "medic-sandbox/1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                url = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with outer._lock:
+                    outer.requests.append((method, url.path, query))
+                if outer.delay > 0:
+                    outer._stopping.wait(outer.delay)
+                fault = outer._take_fault()
+                if fault is not None:
+                    status, payload = fault, outer.error_body(fault, "injected fault")
+                else:
+                    try:
+                        status, payload = outer.respond(method, url.path, query, headers, body)
+                    except Exception as exc:  # a bug in a fake is a 500, as a real server would send
+                        status, payload = 500, outer.error_body(500, f"{type(exc).__name__}: {exc}")
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+                self._serve("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._serve("POST")
+
+        return Handler
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the server is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> str:
+        if self._server is not None:
+            return self.url
+        self._stopping.clear()
+        self._server = _Server((self._host, self._port), self._handler())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> LoopbackServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class SandboxArgoCD(LoopbackServer):
+    """Argo CD's application API over a scenario's `argocd:` list.
+
+    With `token`, requests without `Authorization: Bearer <token>` get 401 (no token) or 403.
+    With `cluster`, managed resources carry the live object from the sandbox cluster.
+    """
+
+    thread_name = "sandbox-argocd-api"
+
+    def __init__(
+        self,
+        applications: list[dict[str, Any]],
+        *,
+        token: str = "",
+        cluster: SandboxCluster | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.applications = copy.deepcopy(applications)
+        self.token = token
+        self.cluster = cluster
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": message, "code": _GRPC_CODES.get(status, 2), "message": message}
+
+    def _find(self, name: str, app_namespace: str) -> dict[str, Any] | None:
+        for app in self.applications:
+            meta = app.get("metadata") or {}
+            if meta.get("name") == name and (
+                not app_namespace or (meta.get("namespace") or "argocd") == app_namespace
+            ):
+                return app
+        return None
+
+    def _managed(self, app: dict[str, Any]) -> list[dict[str, Any]]:
+        items = []
+        for resource in (app.get("status") or {}).get("resources") or []:
+            group, version = resource.get("group") or "", resource.get("version") or "v1"
+            live = None
+            if self.cluster is not None:
+                api_version = f"{group}/{version}" if group else version
+                live = self.cluster.peek(
+                    api_version, str(resource.get("kind")), resource.get("namespace") or "", resource["name"]
+                )
+            state = json.dumps(live) if live is not None else "null"
+            items.append(
+                {
+                    "group": group,
+                    "kind": resource.get("kind"),
+                    "namespace": resource.get("namespace") or "",
+                    "name": resource.get("name"),
+                    "targetState": state,
+                    "liveState": state,
+                    "normalizedLiveState": state,
+                    "predictedLiveState": state,
+                    "hook": False,
+                    "modified": resource.get("status") == "OutOfSync",
+                }
+            )
+        return items
+
+    def respond(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        if self.token:
+            auth = headers.get("authorization", "")
+            if not auth:
+                return 401, self.error_body(401, "no session information")
+            if auth != f"Bearer {self.token}":
+                return 403, self.error_body(403, "permission denied")
+        if method != "GET":
+            return 405, self.error_body(405, f"method {method} not allowed")
+        parts = [unquote(p) for p in path.split("/") if p]
+        if parts[:3] != ["api", "v1", "applications"]:
+            return 404, self.error_body(404, "Not Found")
+        if len(parts) == 3:
+            project = query.get("projects") or query.get("project")
+            items = [
+                app
+                for app in self.applications
+                if not project or (app.get("spec") or {}).get("project") == project
+            ]
+            return 200, {"metadata": {"resourceVersion": "1"}, "items": items}
+        app = self._find(parts[3], query.get("appNamespace", ""))
+        if app is None:
+            return 404, self.error_body(404, f'applications.argoproj.io "{parts[3]}" not found')
+        if len(parts) == 4:
+            return 200, app
+        if len(parts) == 5 and parts[4] == "managed-resources":
+            return 200, {"items": self._managed(app)}
+        return 404, self.error_body(404, "Not Found")
