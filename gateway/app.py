@@ -24,6 +24,10 @@ log = logging.getLogger("medic.gateway")
 
 ClientFactory = Callable[[], Awaitable[Client]]
 
+# A notification carries its whole group into the workflow's history; beyond this many alerts it
+# would approach Temporal's payload limit. Alertmanager's `max_alerts` keeps groups under it.
+MAX_ALERTS = 200
+
 # Statuses that mean "Temporal cannot take this right now": Alertmanager should retry.
 _UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -90,18 +94,25 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             group = AlertGroup.model_validate(payload)
         except ValidationError as err:
             return _problem(422, "not an Alertmanager webhook payload v4", details=_validation_errors(err))
+        if len(group.alerts) > MAX_ALERTS:
+            return _problem(
+                413,
+                f"{len(group.alerts)} alerts in one notification; at most {MAX_ALERTS} are accepted "
+                "(set max_alerts in the webhook config; the rest are counted in truncatedAlerts)",
+            )
         try:
             client = await get_client()
+        except (OSError, RuntimeError) as err:
+            # Client.connect raises RuntimeError when the server cannot be reached.
+            log.warning("cannot reach Temporal: %s", err)
+            return _problem(503, f"cannot reach Temporal: {err}")
+        try:
             delivery = await deliver(client, settings, group)
         except RPCError as err:
             if err.status in _UNAVAILABLE:
                 log.warning("Temporal unavailable: %s", err)
                 return _problem(503, f"Temporal is unavailable: {err.message}")
             raise
-        except (OSError, RuntimeError) as err:
-            # Client.connect raises RuntimeError when the server cannot be reached.
-            log.warning("cannot reach Temporal: %s", err)
-            return _problem(503, f"cannot reach Temporal: {err}")
         body: dict[str, Any] = {
             "workflow_ids": [delivery.workflow_id],
             "delivered": delivery.delivered,

@@ -177,3 +177,12 @@ async def test_truncated_alerts_are_reported(
     assert response.status_code == 202
     assert response.json()["truncated_alerts"] == 3
     await dev_client.get_workflow_handle(response.json()["workflow_ids"][0]).terminate("test done")
+
+
+async def test_oversized_group_is_413_with_the_limit(gateway: httpx.AsyncClient, receiver: str) -> None:
+    body = payload("oomkilled-firing.json", receiver)
+    alert = body["alerts"][0]  # type: ignore[index]
+    body["alerts"] = [dict(alert, fingerprint=f"{i:016x}") for i in range(201)]
+    response = await gateway.post("/alerts/alertmanager", json=body, headers=AUTH)
+    assert response.status_code == 413
+    assert "max_alerts" in response.json()["error"]
