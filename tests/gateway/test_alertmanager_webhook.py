@@ -181,7 +181,7 @@ async def test_truncated_alerts_are_reported(
 
 async def test_oversized_group_is_413_with_the_limit(gateway: httpx.AsyncClient, receiver: str) -> None:
     body = payload("oomkilled-firing.json", receiver)
-    alert = body["alerts"][0]  # type: ignore[index]
+    alert = body["alerts"][0]
     body["alerts"] = [dict(alert, fingerprint=f"{i:016x}") for i in range(201)]
     response = await gateway.post("/alerts/alertmanager", json=body, headers=AUTH)
     assert response.status_code == 413
