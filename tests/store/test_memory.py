@@ -192,9 +192,9 @@ def test_models_match_migrations_once_the_search_index_is_filtered(migrated_url:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_postgres_text_search_uses_the_gin_index(session: Session) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
+    assert session.get_bind().dialect.name == "postgresql"
     session.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(
         session.scalars(
