@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.decision import Approval, Outcome, PolicyDecision
 from domain.incident import Incident, ResourceRef
+from domain.memory import SimilarIncident
 from domain.observation import Observation
 from domain.plan import Diagnosis, Plan
 
 Step = Literal[
     "received",
     "observing",
+    "recalling",
     "analyzing",
     "validating",
     "awaiting_approval",
@@ -131,6 +133,8 @@ class AnalyzeInput(BaseModel):
 
     incident: Incident
     observation: Observation
+    # Past incidents most like this one, with their outcomes (a rolled-back fix is flagged).
+    similar: list[SimilarIncident] = Field(default_factory=list)
 
 
 class ValidateInput(BaseModel):

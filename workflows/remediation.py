@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         Verification,
     )
     from domain.incident import ResourceRef
+    from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
     from domain.observation import Observation
     from domain.plan import Diagnosis, Plan
     from domain.steps import (
@@ -86,6 +87,11 @@ CHECK = StepOptions(
 EXECUTABLE_MODES = frozenset({"direct"})
 
 
+# Marks the histories that recall and remember incidents (older histories replay without them).
+PATCH_INCIDENT_MEMORY = "incident-memory"
+RECALL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+
+
 class StepFailed(Exception):
     """An activity failed for good; the workflow ends with an outcome instead of failing."""
 
@@ -115,6 +121,7 @@ class RemediationWorkflow:
         self._step: Step = "received"
         self._seq = 0
         self._diagnosis: Diagnosis | None = None
+        self._observation: Observation | None = None
         self._plan_hash = ""
         self._policy: PolicyDecision | None = None
         self._approvals: list[Approval] = []
@@ -191,10 +198,14 @@ class RemediationWorkflow:
                 "notes": o.notes,
             },
         )
+        self._observation = observation
+        recall = RecallResult()
+        if workflow.patched(PATCH_INCIDENT_MEMORY):
+            recall = await self._recall(observation)
         diagnosis: Diagnosis = await self._run_step(
             "analyzing",
             "analyze_incident",
-            AnalyzeInput(incident=incident, observation=observation),
+            AnalyzeInput(incident=incident, observation=observation, similar=recall.similar),
             Diagnosis,
             ANALYZE,
             summary=lambda d: {
@@ -293,6 +304,40 @@ class RemediationWorkflow:
         if verification.ok:
             return "resolved", verification.reason or "verification passed"
         return await self._roll_back(targets, f"verification failed: {verification.reason}")
+
+    async def _recall(self, observation: Observation) -> RecallResult:
+        """Past incidents like this one. Memory helps the analysis; its failure never stops it."""
+        self._step = "recalling"
+        started = workflow.now()
+        try:
+            recall: RecallResult = await workflow.execute_activity(
+                "recall_similar_incidents",
+                RecallInput(incident=self._incident, observation=observation),
+                result_type=RecallResult,
+                start_to_close_timeout=STORE.timeout,
+                retry_policy=RECALL_RETRY,
+            )
+        except ActivityError as err:
+            message, _ = _cause(err)
+            await self._audit("recalling", "failed", detail={"error": message})
+            return RecallResult()
+        await self._audit(
+            "recalling",
+            "completed",
+            duration=workflow.now() - started,
+            detail={
+                "similar": [
+                    {
+                        "incident_id": s.incident_id,
+                        "outcome": s.outcome,
+                        "score": round(s.score, 2),
+                        "rolled_back_before": s.rolled_back_before,
+                    }
+                    for s in recall.similar
+                ]
+            },
+        )
+        return recall
 
     async def _roll_back(self, targets: list[ResourceRef], why: str) -> tuple[Outcome, str]:
         incident = self._incident
@@ -597,11 +642,31 @@ class RemediationWorkflow:
         self._reason = reason
         self._step = "closed"
         await self._audit("closed", outcome, detail={"reason": reason})
+        closed_at = workflow.now()
         await self._record_incident(
             IncidentUpdate(
-                incident_id=self._incident.id, status=outcome, outcome=outcome, closed_at=workflow.now()
+                incident_id=self._incident.id, status=outcome, outcome=outcome, closed_at=closed_at
             )
         )
+        if workflow.patched(PATCH_INCIDENT_MEMORY):
+            memory = memory_of(
+                self._incident,
+                outcome=outcome,
+                reason=reason,
+                closed_at=closed_at,
+                observation=self._observation,
+                diagnosis=self._diagnosis,
+            )
+            try:
+                await workflow.execute_activity(
+                    "remember_incident",
+                    RememberInput(memory=memory),
+                    start_to_close_timeout=STORE.timeout,
+                    retry_policy=RECALL_RETRY,
+                )
+            except ActivityError as err:
+                # The outcome stands; a lost memory only makes later analyses less informed.
+                workflow.logger.warning("could not remember %s: %s", self._incident.id, _cause(err)[0])
         return RemediationResult(
             incident_id=self._incident.id,
             outcome=outcome,

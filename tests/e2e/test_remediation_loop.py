@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 LOOP_STEPS = [
     "received",
     "observing",
+    "recalling",
     "analyzing",
     "validating",
     "awaiting_approval",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -24,6 +25,7 @@ from domain.decision import (
     Verification,
 )
 from domain.incident import Incident, ResourceRef
+from domain.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, SimilarIncident
 from domain.observation import ContainerSpec, Observation, Workload
 from domain.plan import Diagnosis, Plan, SetResources
 from domain.steps import (
@@ -70,6 +72,8 @@ class Fakes:
     )
     root_cause: str = "oom"
     execute_error: str | None = None
+    similar: list[SimilarIncident] = field(default_factory=list)
+    remembered: list[IncidentMemory] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     audit: list[AuditInput] = field(default_factory=list)
     approvals: list[ApprovalRecord] = field(default_factory=list)
@@ -89,6 +93,15 @@ class Fakes:
         @activity.defn(name="record_approval")
         async def record_approval(record: ApprovalRecord) -> None:
             fakes.approvals.append(record)
+
+        @activity.defn(name="recall_similar_incidents")
+        async def recall_similar_incidents(input: RecallInput) -> RecallResult:
+            fakes.calls.append("recall")
+            return RecallResult(similar=list(fakes.similar))
+
+        @activity.defn(name="remember_incident")
+        async def remember_incident(input: RememberInput) -> None:
+            fakes.remembered.append(input.memory)
 
         @activity.defn(name="observe_incident")
         async def observe_incident(input: ObserveInput) -> Observation:
@@ -146,6 +159,8 @@ class Fakes:
             )
 
         return [
+            recall_similar_incidents,
+            remember_incident,
             record_incident,
             record_audit,
             record_approval,
@@ -236,7 +251,7 @@ async def test_one_approval_executes_and_resolves(
     result = await run_with_worker(time_skipping_env, fakes, scenario)
     assert result.outcome == "resolved"
     assert [a.approver for a in result.approvals] == ["alice"]
-    assert fakes.calls[:6] == ["observe", "analyze", "validate", "dry_run", "snapshot", "execute"]
+    assert fakes.calls[:7] == ["observe", "recall", "analyze", "validate", "dry_run", "snapshot", "execute"]
     assert fakes.approvals[0].approval.approver == "alice"
     steps = [(e.step, e.status) for e in fakes.audit]
     assert ("decision", "approve") in steps and steps[-1] == ("closed", "resolved")
@@ -514,3 +529,42 @@ async def test_each_run_of_a_group_is_its_own_incident(
     first, second = await run_with_worker(time_skipping_env, fakes, scenario)
     assert first.incident_id != second.incident_id
     assert first.incident_id.startswith(second.incident_id.split(".")[0] + ".")
+
+
+async def test_similar_past_incidents_reach_the_analyzer_and_the_outcome_is_remembered(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("low", approvals=0, auto=True)
+    past = SimilarIncident(
+        incident_id="incident-old.1",
+        title="OOM before",
+        outcome="rolled_back",
+        closed_at=datetime(2026, 11, 1, tzinfo=UTC),
+        rolled_back_before=True,
+        score=0.9,
+    )
+    fakes.similar = [past]
+    seen: list[AnalyzeInput] = []
+    original = fakes.activities
+
+    def activities() -> list[Callable[..., Any]]:
+        replaced = [
+            a for a in original() if getattr(a, "__temporal_activity_definition").name != "analyze_incident"
+        ]
+
+        @activity.defn(name="analyze_incident")
+        async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
+            seen.append(input)
+            return Diagnosis(root_cause="oom", summary="test diagnosis", plan=fakes.plan)
+
+        return [*replaced, analyze_incident]
+
+    fakes.activities = activities  # type: ignore[method-assign]
+
+    async def scenario(h: Harness) -> RemediationResult:
+        return await (await h.start()).result()
+
+    result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert seen[0].similar == [past]
+    (memory,) = fakes.remembered
+    assert memory.incident_id == result.incident_id and memory.outcome == "resolved"
