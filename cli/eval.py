@@ -13,7 +13,8 @@ import contextlib
 import importlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,15 +31,24 @@ from domain.plan import Diagnosis
 from domain.policy_input import build_policy_input
 from domain.scoring import ScenarioScore, describe_expect, empty_plan_outcome, score
 from domain.steps import AnalyzeInput
+from integrations.argocd import ArgoClient
+from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient
+from integrations.prometheus import PrometheusClient
 from policies import evaluate
+from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
+from sandbox.gitops import seed_bare_repo
+from sandbox.prometheus_api import SandboxPrometheus
 from sandbox.scenario import Scenario, ScenarioError, load_scenario
 from sandbox.server import SandboxServer
 
 __all__ = ["ANALYZERS", "EvalError", "evaluate_scenario", "make_analyzer", "run_eval", "score_observation"]
 
 ANALYZERS = ("offline", "anthropic", "openai")
+# The sandbox Argo CD wants a bearer token, as the real one does; any value serves on loopback.
+_TOKEN = "medic-eval"
+_CLIENT_TIMEOUT = 5.0
 
 # A hook that may add to what observe saw, before analysis (tests use it; the CLI does not).
 Enrich = Callable[[Scenario, Observation], Observation]
@@ -64,47 +74,58 @@ def make_analyzer(name: str) -> Analyzer:
         raise EvalError(
             f"the {name} analyzer needs the integrations.llm package, which is not available ({err})"
         ) from err
-    # WIRING POINT (LLM analyzers): integrations.llm is expected to expose
-    # `make_analyzer(name: str) -> Analyzer`, configured from the environment.
+    # integrations.llm exposes `make_analyzer(name)`, configured from the environment.
     factory = getattr(llm, "make_analyzer", None)
     if factory is None:
         raise EvalError(f"the {name} analyzer is not available: integrations.llm has no make_analyzer()")
-    analyzer: Analyzer = factory(name)
+    try:
+        analyzer: Analyzer = factory(name)
+    except Exception as err:  # a configuration error (a missing key or URL), said plainly
+        raise EvalError(f"the {name} analyzer cannot be configured: {err}") from err
     return analyzer
 
 
 # --- one scenario --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _sandbox(scenario: Scenario) -> Iterator[KubeClient]:
-    with SandboxServer(SandboxCluster(scenario)) as server:
-        kube = KubeClient.from_settings(server.url)
-        try:
-            yield kube
-        finally:
-            kube.close()
-
-
-def _observe_extras(scenario: Scenario, stack: contextlib.ExitStack) -> dict[str, Any]:
-    """WIRING POINT (observe context): the keyword arguments for `build_observation` beyond the
-    Kubernetes client — the sandbox's Argo CD, Prometheus and GitOps fakes serving this scenario's
-    `argocd`, `metrics` and `gitops`, entered on `stack` so they stop with the sandbox. Until the
-    observe step takes them, there is nothing to pass and those parts of the observation stay empty."""
-    return {}
-
-
 def incident_of(scenario: Scenario) -> Incident:
     return incident_from_group(f"eval-{scenario.name}", AlertGroup.model_validate(scenario.alert))
 
 
+def _scenario_now(scenario: Scenario) -> float | None:
+    """The instant the frozen incident is observed at: its last metric sample (the clock otherwise)."""
+    stamps = [float(sample[0]) for samples in scenario.metrics.values() for sample in samples if sample]
+    return max(stamps) if stamps else None
+
+
 def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
-    """Serve the scenario's cluster on loopback and run the observe step against it."""
+    """Serve the scenario on loopback — its cluster as the Kubernetes API, its `argocd` as Argo CD's
+    API, its `metrics` as Prometheus' HTTP API, its `gitops` as a bare git remote — and run the
+    observe step against them with the real clients."""
     incident = incident_of(scenario)
     with contextlib.ExitStack() as stack:
-        kube = stack.enter_context(_sandbox(scenario))
-        extras = _observe_extras(scenario, stack)
-        observation = build_observation(kube, incident, **extras)
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-eval-")))
+        cluster = SandboxCluster(scenario)
+        kube_server = stack.enter_context(SandboxServer(cluster))
+        argocd_server = stack.enter_context(SandboxArgoCD(scenario.argocd, token=_TOKEN, cluster=cluster))
+        prometheus_server = stack.enter_context(SandboxPrometheus(scenario.metrics))
+        remote = workdir / "gitops.git"
+        seed_bare_repo(remote, scenario.gitops)
+
+        kube = KubeClient.from_settings(kube_server.url)
+        stack.callback(kube.close)
+        argocd = ArgoClient(argocd_server.url, _TOKEN, timeout=_CLIENT_TIMEOUT)
+        stack.callback(argocd.close)
+        prometheus = PrometheusClient(prometheus_server.url, timeout=_CLIENT_TIMEOUT)
+        stack.callback(prometheus.close)
+        observation = build_observation(
+            kube,
+            incident,
+            argocd=argocd,
+            prometheus=prometheus,
+            gitops=GitRepo(str(remote), workdir / "work"),
+            now=_scenario_now(scenario),
+        )
     return incident, observation
 
 

@@ -239,6 +239,18 @@ def reject(incident_id: str, approver: AsOption, reason: ReasonOption = "") -> N
     _decide(incident_id, approver, reason, "reject")
 
 
+@app.command("eval")
+def eval_(
+    scenarios: Annotated[Path, typer.Option("--scenarios", help="Folder of scenario *.yaml files.")],
+    analyzer: Annotated[str, typer.Option(help="offline | anthropic | openai")] = "offline",
+    as_json: JsonFlag = False,
+) -> None:
+    """Score observe → analyze → validate on incident scenarios (table, or --json)."""
+    from cli.eval import run_eval
+
+    raise typer.Exit(run_eval(scenarios, analyzer, as_json))
+
+
 SandboxOption = Annotated[
     Path | None, typer.Option("--sandbox", help="Scenario file seeding the sandbox cluster.")
 ]

@@ -13,6 +13,11 @@ Trust: event messages, logs and annotations are untrusted text. They may help pi
 evidence, but no action parameter ever comes from them. Every image, limit, replica count and
 revision in a plan is read from the workload's own spec, its revisions or the metric series.
 
+Releases: the newest revision's template diff (`Revision.changes`, from observe) says whether only an
+image changed (→ `set_image` back) or more (→ `rollback_revision`), and whether a probe changed;
+without it, the typed containers are compared, and a new ReplicaSet whose containers look the same
+means something else in the pod template changed.
+
 Mode: a workload that Argo CD manages (its tracking annotation, an application listing it, or an
 application named by its `app.kubernetes.io/instance` label) is changed through Git; the plan then
 names the GitOps file to change, or none — with the reason in the explanation — when no single file
@@ -22,6 +27,7 @@ can be chosen with confidence, which leaves the plan for a human to finish.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -70,6 +76,8 @@ MAX_SCALE_FACTOR = 3
 MAX_REPLICAS = 50
 # Alerts whose name says "not enough capacity": they may name the category, never a replica count.
 _SATURATION_ALERT_WORDS = ("throttling", "latency", "saturat", "hpamaxedout", "cpuhigh")
+
+MAX_POD_EVIDENCE = 5  # healthy pods cited; every failing one is
 
 # Objects Argo CD manages carry this annotation; they are changed through Git, never directly.
 ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
@@ -364,7 +372,7 @@ def _mode_and_file(
 ) -> tuple[Mode, str | None, str]:
     mode = _mode(observation, workload)
     if mode == "direct":
-        return mode, None, "the workload is not managed by Argo CD, so it is changed directly"
+        return mode, None, "The workload is not managed by Argo CD, so it is changed directly"
     file, why = _choose_file(observation, workload, change, container)
     if file is None:
         return mode, None, f"Argo CD manages the workload, but {why}; the plan names no file and needs review"
@@ -666,7 +674,9 @@ class OfflineAnalyzer:
         revisions = _revisions_of(observation, workload)
         if len(revisions) < 2:
             return None
-        newest, previous = revisions[0], revisions[1]
+        newest = revisions[0]
+        # observe compared the newest template with this one; otherwise the next older revision
+        previous = next((r for r in revisions if r.revision == newest.previous_revision), revisions[1])
         pods = _pods_of(observation, workload)
         new_pods = [p for p in pods if p.owner == newest.name]
         old_pods = [p for p in pods if p.owner == previous.name]
@@ -701,7 +711,13 @@ class OfflineAnalyzer:
             for old in previous.containers
             if old.name == c.name and old.image != c.image
         }
-        other_changes = _visible_changes(newest, previous)
+        # What changed besides images: observe's template diff when it made one (env, args, probes,
+        # volumes...), else what the typed containers show.
+        if newest.changes:
+            other_changes = [_change_subject(c) for c in newest.changes if not _IMAGE_CHANGE.search(c)]
+        else:
+            other_changes = _visible_changes(newest, previous)
+        probe_changed = any("probe" in c.lower() for c in other_changes)
         crashing = any(
             c.state_reason in _CRASH_REASONS or c.last_state_reason == "Error"
             for p in failing
@@ -731,7 +747,10 @@ class OfflineAnalyzer:
 
         # More than the image changed, or the change is not visible in the typed revisions (a new
         # ReplicaSet always means a new pod template: env, args, probes, volumes).
-        probe = bool(probe_events) and not changed_images and not crashing
+        if newest.changes:
+            probe = probe_changed and bool(probe_events) and not changed_images
+        else:
+            probe = bool(probe_events) and not changed_images and not crashing
         root_cause: RootCause = "probe_failure" if probe else "bad_release"
         what = ", ".join(other_changes) if other_changes else "the pod template (not the image)"
         if changed_images:
@@ -813,7 +832,7 @@ class OfflineAnalyzer:
         ):
             if series is not None:
                 evidence.append(Evidence(item_id=series.id, note=note))
-        evidence += [Evidence(item_id=p.id, note="pod healthy") for p in pods]
+        evidence += [Evidence(item_id=p.id, note="pod healthy") for p in pods[:MAX_POD_EVIDENCE]]
 
         current = workload.replicas
         # Demand in units of today's capacity: CPU use at the window's start grown with the traffic
@@ -871,6 +890,21 @@ class OfflineAnalyzer:
         waiting = [
             p for p in observation.pods if any(c.state == "waiting" for c in p.containers) or not p.ready
         ]
+        # Healthy pods with errors or latency still climbing are not "nothing to fix".
+        symptoms = [
+            m
+            for w in observation.workloads
+            for name in ("error_rate", "latency_p99")
+            if (m := _series(observation, name, w)) is not None and _rising(_values(m))
+        ]
+        if not unhealthy and not waiting and symptoms:
+            return self._diagnosis(
+                "unknown",
+                "The pods are healthy but errors or latency keep rising, and no rule explains why; "
+                "a human must look.",
+                confidence=0.3,
+                evidence=[Evidence(item_id=m.id, note=f"{m.name} rising") for m in symptoms],
+            )
         if not unhealthy and not waiting:
             return self._diagnosis(
                 "none",
@@ -881,7 +915,7 @@ class OfflineAnalyzer:
                 ),
                 confidence=0.7,
                 evidence=[Evidence(item_id=w.id, note="all replicas ready") for w in observation.workloads]
-                + [Evidence(item_id=p.id, note="ready") for p in observation.pods],
+                + [Evidence(item_id=p.id, note="ready") for p in observation.pods[:MAX_POD_EVIDENCE]],
             )
         return self._diagnosis(
             "unknown",
@@ -900,6 +934,14 @@ def _rising(values: list[float]) -> bool:
     if len(values) < 2 or values[-1] <= 0:
         return False
     return values[-1] >= 1.5 * values[0] if values[0] > 0 else True
+
+
+_IMAGE_CHANGE = re.compile(r"^container \S+ image:")
+
+
+def _change_subject(change: str) -> str:
+    """`container x readinessProbe: {...} → {...}` → `container x readinessProbe` (values dropped)."""
+    return change.split(":", 1)[0].strip()
 
 
 def _visible_changes(newest: Revision, previous: Revision) -> list[str]:

@@ -1,0 +1,108 @@
+"""The scenario evaluation: every scenario, observed through the sandbox's Kubernetes, Argo CD,
+Prometheus and git fakes, analyzed offline, validated by the policy and scored.
+
+The shared scenarios whose expectations need the observation's Argo CD application, metric series
+or GitOps files (every one but no-fault-transient) depend on the observe step filling those in; so
+do saturation-at-replica-bound and oom-direct-unmanaged here (their metrics).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.eval import EvalError, evaluate_scenario, make_analyzer, run_eval
+from domain.incident import Incident
+from domain.observation import Observation
+from domain.plan import Diagnosis
+from sandbox.scenario import SHARED_SCENARIOS
+
+OWN_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = sorted(SHARED_SCENARIOS.glob("*.yaml")) + sorted(OWN_SCENARIOS.glob("*.yaml"))
+
+
+def test_there_are_scenarios_to_run() -> None:
+    assert len(list(SHARED_SCENARIOS.glob("*.yaml"))) >= 6, f"no shared scenarios in {SHARED_SCENARIOS}"
+    assert len(list(OWN_SCENARIOS.glob("*.yaml"))) >= 6
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_offline_analysis_passes_the_scenario(path: Path) -> None:
+    result = evaluate_scenario(path, "offline")
+    assert result.passed, f"{result.name}: expected {result.expected}; got {result.got}; why: {result.why}"
+
+
+def test_run_eval_prints_the_table_and_exits_zero_when_all_pass() -> None:
+    out = io.StringIO()
+    assert run_eval(OWN_SCENARIOS, "offline", False, out) == 0
+    text = out.getvalue()
+    assert text.splitlines()[0].split()[:4] == ["scenario", "expected", "got", "result"]
+    assert "probe-failure-readiness-path" in text and "pass" in text
+    assert text.rstrip().endswith(
+        f"passed {len(list(OWN_SCENARIOS.glob('*.yaml')))}/{len(list(OWN_SCENARIOS.glob('*.yaml')))} (100%)"
+    )
+
+
+def test_run_eval_json_is_one_object_with_the_pass_rate(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text((OWN_SCENARIOS / "config-error-missing-key.yaml").read_text())
+    out = io.StringIO()
+    assert run_eval(tmp_path, "offline", True, out) == 0
+    report = json.loads(out.getvalue())
+    assert (report["passed"], report["total"], report["pass_rate"]) == (1, 1, 1.0)
+    (entry,) = report["scenarios"]
+    assert entry["name"] == "config-error-missing-key" and entry["passed"] is True
+    assert set(entry) == {"name", "expected", "got", "passed", "why"}
+
+
+class _RestartEverything:
+    """An analyzer that always restarts: the kind of plan several scenarios forbid."""
+
+    name = "restart-everything"
+
+    def analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
+        from domain.plan import Plan, Restart
+
+        target = observation.workloads[0].ref
+        return Diagnosis(root_cause="unknown", summary="restart", plan=Plan(actions=[Restart(target=target)]))
+
+
+def test_a_bad_analysis_fails_with_its_reasons() -> None:
+    result = evaluate_scenario(SHARED_SCENARIOS / "image-pull-typo.yaml", _RestartEverything())
+    assert not result.passed
+    assert "root cause unknown, expected image_pull" in result.why
+    assert any(w.startswith("never: restart was proposed") for w in result.why)
+
+
+def test_a_failing_scenario_makes_the_exit_code_one(tmp_path: Path) -> None:
+    text = (OWN_SCENARIOS / "config-error-missing-key.yaml").read_text()
+    (tmp_path / "wrong.yaml").write_text(text.replace("root_cause: config_error", "root_cause: oom"))
+    out = io.StringIO()
+    assert run_eval(tmp_path, "offline", False, out) == 1
+    assert "FAIL" in out.getvalue() and "root cause config_error, expected oom" in out.getvalue()
+
+
+def test_an_unreadable_scenario_is_a_failed_row_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("name: Not Kebab\nalert: {}\n")
+    result = evaluate_scenario(tmp_path / "broken.yaml", "offline")
+    assert not result.passed and "kebab-case" in result.why[0]
+
+
+def test_unknown_analyzer_and_empty_directory_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(EvalError, match="unknown analyzer"):
+        make_analyzer("crystal-ball")
+    assert run_eval(OWN_SCENARIOS, "crystal-ball", False, io.StringIO()) == 2
+    assert run_eval(tmp_path, "offline", False, io.StringIO()) == 2
+    assert "no *.yaml scenario files" in capsys.readouterr().err
+
+
+def test_a_model_analyzer_without_its_configuration_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert run_eval(OWN_SCENARIOS, "anthropic", False, io.StringIO()) == 2
+    assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
