@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -158,29 +159,32 @@ def placeholder(kind: str) -> str:
 
 # --- names ---------------------------------------------------------------------------------------
 
+
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 # A name whose last word is one of these names a secret's *reference*, not the secret itself.
-_NON_SECRET_LAST = frozenset(
+_NON_SECRET_LAST = _set(
     """name names ref refs path paths file files dir directory url uri urls host hostname port
     endpoint enabled enable disabled required mode type kind ttl timeout expiry expires expiration
     expired length len size count version versions namespace provider policy rotation format
     algorithm alg header field env prefix suffix label selector mount volume vol source store
-    manager issuer audience scope scopes template status age location stdin id ids arn""".split()
+    manager issuer audience scope scopes template status age location stdin id ids arn"""
 )
 # Words before `key` that make it an ordinary key (`cache_key`, `public_key`, `routing_key`).
-_ORDINARY_KEY_QUALIFIERS = frozenset(
+_ORDINARY_KEY_QUALIFIERS = _set(
     """cache sort partition primary foreign routing idempotency idem public object row shard dedup
     dedupe lookup index config metric label annotation group map hash field unique composite s3
-    bucket item message event queue request trace span hotkey ssh_public""".split()
+    bucket item message event queue request trace span hotkey ssh_public"""
 )
 # Words before `token` that make it a counter or a cursor (`max_tokens`, `next_page_token`).
-_ORDINARY_TOKEN_QUALIFIERS = frozenset(
+_ORDINARY_TOKEN_QUALIFIERS = _set(
     """page next continue continuation max min input output total prompt completion cache sync
-    resume cancel cancellation pagination""".split()
+    resume cancel cancellation pagination"""
 )
 # Redacted only when the value looks random.
-_WEAK_WORDS = frozenset(
-    "salt hmac signature sig seed cookie session license licence nonce encryption signing".split()
-)
+_WEAK_WORDS = _set("salt hmac signature sig seed cookie session license licence nonce encryption signing")
 _PASSWORD_WORDS = ("password", "passwd", "passphrase")
 _EXACT_KEYS = {
     "auth": "docker_config_auth",
@@ -196,9 +200,10 @@ _EXACT_KEYS = {
     "cookie": "cookie",
     "setcookie": "cookie",
 }
-_FALSE_VALUES = frozenset(
-    "true false yes no on off null none nil ~ enabled disabled required optional <nil> *** ****".split()
+_FALSE_VALUES = _set(
+    "true false yes no on off null none nil ~ enabled disabled required optional <nil> *** ****"
 )
+_BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*")
 _REFERENCE = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$[A-Z_][A-Z0-9_]*", re.S)
 
 
@@ -222,6 +227,7 @@ def _vendor(words: list[str], default: str) -> str:
     return default
 
 
+@functools.lru_cache(maxsize=4096)
 def _kind_of_name(key: str) -> tuple[str, bool] | None:
     """(kind, strong) for a secret-sounding name; weak kinds need a random-looking value."""
     compact = re.sub(r"[^a-z0-9]", "", key.lower())
@@ -247,7 +253,7 @@ def _kind_of_name(key: str) -> tuple[str, bool] | None:
         return "aws_session_token", True
     for i, word in enumerate(words):
         before = words[i - 1] if i else ""
-        if word.endswith(_PASSWORD_WORDS) or word == "pwd" or (word == "pass" and len(words) > 1):
+        if word.rstrip("s").endswith(_PASSWORD_WORDS) or word == "pwd" or (word == "pass" and len(words) > 1):
             return "password", True
         if word in ("secret", "secrets") or (word.endswith("secret") and word != "secret"):
             if before == "client" or word == "clientsecret":
@@ -271,8 +277,8 @@ def _kind_of_name(key: str) -> tuple[str, bool] | None:
             return "credentials", True
         if word == "dsn":
             return "dsn", True
-        if word == "auth" and len(words) > 1:
-            return "credentials", True
+    if "auth" in words and len(words) > 1:
+        return "credentials", True
     if any(word in _WEAK_WORDS for word in words):
         return "high_entropy_secret", False
     return None
@@ -283,20 +289,19 @@ def _looks_random(value: str) -> bool:
         return False
     counts = Counter(value)
     entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-    classes = sum(
-        bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
-    )
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     return entropy >= 3.3 and classes >= 2
 
 
 def _keep_value(value: str) -> bool:
     """Values that carry no secret under any name."""
-    stripped = value.strip().strip("\"'")
+    stripped = _unquote(value.strip()).strip()
     return (
         not stripped
         or stripped.lower() in _FALSE_VALUES
         or _PLACEHOLDER_ONLY.match(stripped) is not None
         or _REFERENCE.fullmatch(stripped) is not None
+        or _BLOCK_INDICATOR.fullmatch(stripped) is not None
     )
 
 
@@ -350,6 +355,35 @@ def _jwt_kind(m: re.Match[str]) -> str:
     return placeholder("jwt")
 
 
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_BODY_LINE = re.compile(r"[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*\r?")
+
+
+def _pem_tails(text: str) -> str:
+    """The tail of a PEM key whose BEGIN line was cut off (a log read from its end): the END line
+    and the base64 lines right above it. Walks back line by line, so it stays linear."""
+    out: list[str] = []
+    done = 0
+    for end in _PEM_END.finditer(text):
+        start = end.start()
+        line_start = text.rfind("\n", done, start) + 1
+        if text[line_start:start].strip():
+            continue  # something other than the key precedes END on its line
+        start = line_start
+        while start > done:
+            prev = text.rfind("\n", done, start - 1) + 1
+            if prev < done or not _PEM_BODY_LINE.fullmatch(text, prev, start - 1):
+                break
+            start = prev
+        if start == line_start:
+            continue  # no body above: a lone END line carries no secret
+        out.append(text[done:start])
+        out.append(placeholder("private_key"))
+        done = end.end()
+    out.append(text[done:])
+    return "".join(out)
+
+
 _B = r"(?<![A-Za-z0-9_])"  # start of a token: no word character before
 _E = r"(?![A-Za-z0-9_])"  # end of a token
 
@@ -367,14 +401,6 @@ _SHAPES: list[_Rule] = [
         re.compile(
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
             r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"
-        ),
-        _whole("private_key"),
-    ),
-    # The tail of a PEM key whose BEGIN line was cut off by a byte limit.
-    (
-        re.compile(
-            r"(?:^[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*\r?\n)+[ \t]*-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
-            re.M,
         ),
         _whole("private_key"),
     ),
@@ -423,9 +449,9 @@ _SHAPES: list[_Rule] = [
 
 # --- layer 2: places -----------------------------------------------------------------------------
 
-_DB_SCHEMES = frozenset(
+_DB_SCHEMES = _set(
     """postgres postgresql mysql mariadb mongodb mongodb+srv redis rediss amqp amqps mssql sqlserver
-    oracle cockroachdb clickhouse cassandra neo4j neo4j+s nats memcached couchdb influxdb""".split()
+    oracle cockroachdb clickhouse cassandra neo4j neo4j+s nats memcached couchdb influxdb"""
 )
 
 
@@ -443,14 +469,14 @@ _AUTH_SCHEMES = {"bearer": "bearer_token", "basic": "basic_auth_header", "token"
 _PLACES: list[_Rule] = [
     (
         re.compile(
-            r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://)[^\s:/?#@\[\]\"'<>]*:"
-            r"(?P<value>[^\s?#\"'<>]+)@"
+            r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://)[^\s:/?#@\[\]\"'<>]{0,256}:"
+            r"(?P<value>[^\s?#\"'<>]{1,512})@"
         ),
         _url_credentials,
     ),
     # Go's MySQL driver: user:password@tcp(host:3306)/db
     (
-        re.compile(r"(?<![\w/])[A-Za-z0-9_.-]+:(?P<value>[^\s:@/]+)@(?:tcp|unix|udp)\("),
+        re.compile(r"(?<![\w/\[:.-])[A-Za-z0-9_.-]{1,128}:(?P<value>[^\s:@/\[\]]{1,256})@(?:tcp|unix|udp)\("),
         _group("database_password"),
     ),
     (
@@ -463,7 +489,7 @@ _PLACES: list[_Rule] = [
     ),
     (
         re.compile(
-            r"(?i)\bbearer[ \t]+(?P<value>[A-Za-z0-9._~+/-]{16,}=*|(?=[A-Za-z0-9._~+/-]{0,15}\d)"
+            r"(?i)\bbearer[ \t]+(?P<value>[A-Za-z0-9._~+/-]{16,4096}=*|(?=[A-Za-z0-9._~+/-]{0,15}\d)"
             r"[A-Za-z0-9._~+/-]{8,15}=*)(?![A-Za-z0-9._~+/=-])"
         ),
         _group("bearer_token"),
@@ -481,30 +507,46 @@ _PLACES: list[_Rule] = [
 
 # --- layer 3: names ------------------------------------------------------------------------------
 
-_KEY = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+_KEY = r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}"
+# `${DB_PASSWORD}`, `$(DB_PASSWORD)`, `{{ .Values.db.password }}`: references, kept.
+_REF_VALUE = r"\$\{[^}\s]*\}|\$\([^)\s]*\)|\{\{[^}\n]*\}\}"
 # An unquoted YAML value: words separated by blanks, ending before a ` #` comment.
 _YAML_PLAIN = r"[^\s,}\]#\"'|>][^\s,}\]]*(?:[ \t]+(?!#)[^\s,}\]]+)*"
 
+# Kubernetes env entries: `name: DB_PASSWORD` then `value: ...` (YAML, flow or JSON).
 _ENV_PAIR = re.compile(
-    r"(?P<head>\bname[\"']?[ \t]*[:=][ \t]*[\"']?(?P<key>" + _KEY + r")[\"']?[ \t]*"
-    r"(?:,[ \t]*|\r?\n[ \t]*)[\"']?value[\"']?[ \t]*[:=][ \t]*)"
-    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|" + _YAML_PLAIN + r")"
+    r"\bname[\"']?[ \t]*[:=][ \t]*[\"']?(?P<key>" + _KEY + r")[\"']?[ \t]*"
+    r"(?:,[ \t]*|\r?\n[ \t]*)[\"']?value[\"']?[ \t]*[:=][ \t]*"
 )
+_ENV_VALUE = re.compile(r"\"(?:[^\"\\\n]|\\.){0,4096}\"|'[^'\n]{0,4096}'|" + _REF_VALUE + "|" + _YAML_PLAIN)
 _YAML_LINE = re.compile(
     r"^(?P<head>[ \t]*(?:-[ \t]+)?(?P<key>" + _KEY + r")[ \t]*:[ \t]+)"
     r"(?P<value>[^\s\"'{\[|>#&*!%@`][^\n]*?)(?P<tail>[ \t]+#[^\n]*)?[ \t]*$",
     re.M,
 )
-_YAML_BLOCK = re.compile(r"^(?P<indent>[ \t]*)(?:-[ \t]+)?(?P<key>" + _KEY + r")[ \t]*:[ \t]+[|>][-+0-9]*[ \t]*$")
+_YAML_BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)(?:-[ \t]+)?(?P<key>" + _KEY + r")[ \t]*:[ \t]+[|>][-+0-9]*[ \t]*$"
+)
+# `key=value`, `"key": "value"`, `key: value`, `key => value`, and JSON escaped inside a string.
 _KEY_VALUE = re.compile(
-    r"(?P<key>" + _KEY + r")(?P<sep>\\?[\"']?[ \t]*(?:=>|:=|[:=])[ \t]*)"
-    r"(?P<value>\\\"(?:(?!\\\").){0,4096}?\\\"|\"(?:[^\"\\\n]|\\.){0,4096}\"|'[^'\n]{0,4096}'"
-    r"|\[REDACTED:[a-z0-9_]+\]|[^\s,;&\"'<>{}()\[\]]+)"
+    r"(?<![A-Za-z0-9_.])(?P<key>" + _KEY + r")(?P<sep>\\?[\"']?[ \t]*(?:=>|:=|[:=])[ \t]*)"
 )
+_KV_VALUE = re.compile(
+    r"\\\"(?:(?!\\\").){0,4096}?\\\"|\"(?:[^\"\\\n]|\\.){0,4096}\"|'[^'\n]{0,4096}'"
+    r"|\[REDACTED:[a-z0-9_]+\]|"
+    + _REF_VALUE
+    # `&` and `,` end a value only where another name follows (a query string, a list).
+    + r"|(?:[^\s,;&\"'<>{}()\[\]]|&(?!"
+    + _KEY
+    + r"=)|,(?![\s\[{\"']|"
+    + _KEY
+    + r"[:=]))+"
+)
+# `--password hunter2`, and `"--password", "hunter2"` in an args list.
 _FLAG = re.compile(
-    r"(?<![A-Za-z0-9-])--(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>\"?,[ \t]*\"|'?,[ \t]*'|[ \t]+)"
-    r"(?P<value>[^\s\"',\]\-][^\s\"',\]]*)"
+    r"(?<![A-Za-z0-9-])--(?P<key>[A-Za-z][A-Za-z0-9_.-]{0,127})(?P<sep>\"?,[ \t]*\"|'?,[ \t]*'|[ \t]+)"
 )
+_FLAG_VALUE = re.compile(r"\[REDACTED:[a-z0-9_]+\]|[^\s\"',\[\]\-][^\s\"',\]]*")
 _QUOTES = ('\\"', '"', "'")
 
 
@@ -522,23 +564,52 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _named_value(m: re.Match[str], *, quote_bare: bool) -> str:
-    value = m.group("value")
+def _value_kind(key: str, value: str) -> str | None:
+    """The kind to redact `value` as when it is written after `key` in text, or None."""
     if _keep_value(value):
-        return m.group(0)
-    kind = secret_kind_for_key(m.group("key"), _unquote(value))
-    if kind is None:
-        return m.group(0)
-    if kind == "authorization_header" and value.lower() in _AUTH_SCHEMES:
-        return m.group(0)  # the header rule has redacted what follows the scheme
-    start, end = m.start("value") - m.start(0), m.end("value") - m.start(0)
-    whole = m.group(0)
-    return whole[:start] + _replace_value(value, kind, quote_bare=quote_bare) + whole[end:]
+        return None
+    kind = secret_kind_for_key(key, _unquote(value))
+    if kind == "authorization_header" and (
+        value.lower() in _AUTH_SCHEMES or PLACEHOLDER_RE.search(value) is not None
+    ):
+        return None  # the header rule has redacted what follows the scheme
+    return kind
 
 
-def _key_value(m: re.Match[str]) -> str:
+def _scan_named(
+    head: re.Pattern[str],
+    value_pattern: re.Pattern[str],
+    text: str,
+    quote_bare: Callable[[re.Match[str]], bool],
+) -> str:
+    """Redact the value after every `head` (a name and its separator) whose name makes it secret.
+
+    The value is matched only after a secret-sounding name, and a name left alone does not consume
+    its value — in `error: password=x` or `https://h/?token=x` the first name's value holds the
+    second — so the scan stays linear in the length of the text.
+    """
+    out: list[str] = []
+    start = pos = 0
+    while (m := head.search(text, pos)) is not None:
+        pos = m.end()
+        if _kind_of_name(m.group("key")) is None:
+            continue
+        v = value_pattern.match(text, pos)
+        if v is None or not v.group(0):
+            continue
+        kind = _value_kind(m.group("key"), v.group(0))
+        if kind is None:
+            continue
+        out.append(text[start:pos])
+        out.append(_replace_value(v.group(0), kind, quote_bare=quote_bare(m)))
+        start = pos = v.end()
+    out.append(text[start:])
+    return "".join(out)
+
+
+def _colon_separated(m: re.Match[str]) -> bool:
     # An unquoted value after `:` is quoted, so that YAML still reads it as one string.
-    return _named_value(m, quote_bare=":" in m.group("sep") and ":=" not in m.group("sep"))
+    return ":" in m.group("sep") and ":=" not in m.group("sep")
 
 
 def _yaml_blocks(text: str) -> str:
@@ -557,9 +628,7 @@ def _yaml_blocks(text: str) -> str:
             continue
         indent = len(m.group("indent").expandtabs())
         j = i
-        while j < len(lines) and (
-            not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent
-        ):
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
             j += 1
         while j > i and not lines[j - 1].strip():
             j -= 1  # trailing blank lines belong to what follows
@@ -576,13 +645,27 @@ def _yaml_blocks(text: str) -> str:
 
 
 def _yaml_line(m: re.Match[str]) -> str:
-    value = m.group("value")
-    if _keep_value(value):
-        return m.group(0)
-    kind = secret_kind_for_key(m.group("key"), value)
+    kind = _value_kind(m.group("key"), m.group("value"))
     if kind is None:
         return m.group(0)
     return m.group("head") + f'"{placeholder(kind)}"' + (m.group("tail") or "")
+
+
+_MAX_PASSES = 8
+
+
+def _redact_once(text: str) -> str:
+    for pattern, replace in _SHAPES:
+        text = pattern.sub(replace, text)
+    text = _pem_tails(text)
+    for pattern, replace in _PLACES:
+        text = pattern.sub(replace, text)
+    text = _yaml_blocks(text)
+    text = _scan_named(_ENV_PAIR, _ENV_VALUE, text, lambda _m: True)
+    text = _YAML_LINE.sub(_yaml_line, text)
+    text = _scan_named(_KEY_VALUE, _KV_VALUE, text, _colon_separated)
+    text = _scan_named(_FLAG, _FLAG_VALUE, text, lambda _m: False)
+    return text
 
 
 def redact_text(text: str) -> str:
@@ -593,15 +676,14 @@ def redact_text(text: str) -> str:
     """
     if not text:
         return text
-    for pattern, replace in _SHAPES:
-        text = pattern.sub(replace, text)
-    for pattern, replace in _PLACES:
-        text = pattern.sub(replace, text)
-    text = _yaml_blocks(text)
-    text = _ENV_PAIR.sub(lambda m: _named_value(m, quote_bare=True), text)
-    text = _YAML_LINE.sub(_yaml_line, text)
-    text = _KEY_VALUE.sub(_key_value, text)
-    text = _FLAG.sub(lambda m: _named_value(m, quote_bare=False), text)
+    # A placeholder can give a glued neighbour the boundary it lacked (`AKIA...eyJhdXRocyI6...`),
+    # so passes repeat until nothing changes; that is what makes the result idempotent. Each pass
+    # only turns text into placeholders, so two passes are the rule and the bound is never met.
+    for _ in range(_MAX_PASSES):
+        redacted = _redact_once(text)
+        if redacted == text:
+            break
+        text = redacted
     return text
 
 
@@ -656,7 +738,7 @@ def redact_json(value: Any, *, _kind: str | None = None) -> Any:
             if not isinstance(key, str):
                 out[key] = redact_json(item, _kind=_kind)
                 continue
-            kind = _kind or secret_kind_for_key(key, item if isinstance(item, str) else "")
+            kind = secret_kind_for_key(key, item if isinstance(item, str) else "") or _kind
             if key == "value" and pair_kind is not None:
                 kind = pair_kind
             out[redact_text(key)] = redact_json(item, _kind=kind)
@@ -679,7 +761,9 @@ def _container(state: ContainerState) -> ContainerState:
 
 
 def _workload(w: Workload) -> Workload:
-    return w.model_copy(update={"labels": redact_mapping(w.labels), "annotations": redact_mapping(w.annotations)})
+    return w.model_copy(
+        update={"labels": redact_mapping(w.labels), "annotations": redact_mapping(w.annotations)}
+    )
 
 
 def _pod(p: PodState) -> PodState:
