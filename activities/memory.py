@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.memory import RecallInput, RecallResult, RememberInput, recall_keys
+from domain.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, recall_keys
+from domain.redact import redact_json, redact_text
 from store.db import transaction
 from store.memory import MemoryRepository
 
@@ -40,7 +41,7 @@ class MemoryActivities:
         """Store the memory of a closed incident. Its incident row must have been recorded first."""
         try:
             with transaction(self._sessions) as session:
-                MemoryRepository(session).remember(input.memory)
+                MemoryRepository(session).remember(_redacted(input.memory))
         except IntegrityError as exc:
             # The only constraint a valid memory can break is the foreign key to its incident:
             # the workflow did not record the incident first. Retrying cannot fix that.
@@ -49,3 +50,16 @@ class MemoryActivities:
                 type="IncidentNotRecorded",
                 non_retryable=True,
             ) from exc
+
+
+def _redacted(memory: IncidentMemory) -> IncidentMemory:
+    """The memory as it may be stored and shown to later analyses: alert text can carry secrets."""
+    return memory.model_copy(
+        update={
+            "title": redact_text(memory.title),
+            "summary": redact_text(memory.summary),
+            "reason": redact_text(memory.reason),
+            "actions": redact_json(memory.actions),
+            "signals": [redact_text(s) for s in memory.signals],
+        }
+    )

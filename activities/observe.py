@@ -35,12 +35,13 @@ from domain.observation import (
     Revision,
     Workload,
 )
+from domain.redact import redact_observation
+from domain.settings import Settings
 from domain.steps import ObserveInput
 from integrations.argocd import (
     ArgoClient,
     ArgoError,
     ArgoNotFound,
-    application_sources,
     owning_application,
     to_argo_application,
     tracked_application,
@@ -532,7 +533,9 @@ class _Observer:
             several = len(workload.containers) > 1
             for container in self._metric_containers(workload):
                 for name in CONTAINER_QUERIES:
-                    query = render_query(name, namespace=ref.namespace, workload=ref.name, container=container)
+                    query = render_query(
+                        name, namespace=ref.namespace, workload=ref.name, container=container
+                    )
                     suffix = f"/{container}" if several else ""
                     queries.append((f"metric/{name}/{base}{suffix}", name, query))
             empty: list[str] = []
@@ -654,17 +657,39 @@ class ObserveActivities:
         self._window_minutes = window_minutes
         self._clock = clock
 
+    @classmethod
+    def from_settings(cls, kube: KubeClient, settings: Settings) -> ObserveActivities:
+        """With an Argo CD, Prometheus and GitOps client for each one that `settings` configures."""
+        argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
+        prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
+        gitops = (
+            GitRepo(settings.gitops_repo_url, settings.resolved_gitops_workdir)
+            if settings.gitops_repo_url
+            else None
+        )
+        return cls(kube, argocd, prometheus, gitops)
+
+    def close(self) -> None:
+        """Close the HTTP clients of the context sources (not the Kubernetes client)."""
+        for client in (self._argocd, self._prometheus):
+            if client is not None:
+                client.close()
+
     @activity.defn(name="observe_incident")
     def observe_incident(self, input: ObserveInput) -> Observation:
         try:
-            return build_observation(
-                self._kube,
-                input.incident,
-                argocd=self._argocd,
-                prometheus=self._prometheus,
-                gitops=self._gitops,
-                window_minutes=self._window_minutes,
-                now=self._clock(),
+            # Redacted here, at the source: what observe returns is in the workflow's history,
+            # the store and every prompt, and none of them may hold a secret.
+            return redact_observation(
+                build_observation(
+                    self._kube,
+                    input.incident,
+                    argocd=self._argocd,
+                    prometheus=self._prometheus,
+                    gitops=self._gitops,
+                    window_minutes=self._window_minutes,
+                    now=self._clock(),
+                )
             )
         except (KubeForbidden, KubeInvalid) as err:
             # KubeUnavailable is left to propagate: Temporal retries it.

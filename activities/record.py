@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from domain.redact import redact_json, redact_text
 from domain.steps import ApprovalRecord, AuditInput, IncidentUpdate
 from store.db import transaction
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
@@ -20,7 +21,8 @@ class RecordActivities:
 
     @activity.defn(name="record_incident")
     def record_incident(self, update: IncidentUpdate) -> None:
-        fields = update.model_dump(exclude={"incident_id"}, exclude_none=True)
+        # Alert text and diagnoses can carry secrets pasted into logs or annotations.
+        fields = redact_json(update.model_dump(exclude={"incident_id"}, exclude_none=True))
         with transaction(self._sessions) as session:
             IncidentRepository(session).upsert(update.incident_id, **fields)
 
@@ -34,7 +36,7 @@ class RecordActivities:
                 status=event.status,
                 actor=event.actor,
                 plan_hash=event.plan_hash,
-                detail=event.detail,
+                detail=redact_json(event.detail),
                 duration_ms=event.duration_ms,
                 occurred_at=event.occurred_at,
             )
@@ -47,7 +49,7 @@ class RecordActivities:
                 incident_id=record.incident_id,
                 approver=a.approver,
                 decision=a.decision,
-                reason=a.reason,
+                reason=redact_text(a.reason),
                 plan_hash=a.plan_hash,
                 via=a.via,
                 decided_at=a.at,

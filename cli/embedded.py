@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ from cli.devserver import DevServer, port_open
 from domain.settings import Settings
 from gateway.app import create_app
 from integrations.temporal import connect
+from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
+from sandbox.gitops import seed_bare_repo
+from sandbox.prometheus_api import SandboxPrometheus
 from sandbox.server import SandboxServer
 from store.migrate import upgrade
 from workers.main import ACTIVITY_THREADS, build_worker
@@ -61,6 +65,27 @@ def _temporal_port(settings: Settings) -> int | None:
     return None
 
 
+def _sandbox_context(
+    base: Settings, cluster: SandboxCluster, home: Path, resources: contextlib.ExitStack
+) -> dict[str, object]:
+    """Argo CD and Prometheus fakes serving the scenario's applications and metric series, and
+    `<home>/gitops.git` seeded with its GitOps files — each only where nothing real is configured."""
+    scenario = cluster.scenario
+    updates: dict[str, object] = {}
+    if not base.argocd_url:
+        token = secrets.token_hex(16)
+        argocd = resources.enter_context(SandboxArgoCD(scenario.argocd, token=token, cluster=cluster))
+        updates.update(argocd_url=argocd.url, argocd_token=token)
+    if not base.prometheus_url:
+        prometheus = resources.enter_context(SandboxPrometheus(scenario.metrics))
+        updates["prometheus_url"] = prometheus.url
+    if not base.gitops_repo_url:
+        remote = home / "gitops.git"
+        seed_bare_repo(remote, scenario.gitops, message=f"seed: scenario {scenario.name}")
+        updates["gitops_repo_url"] = str(remote)
+    return updates
+
+
 @contextlib.asynccontextmanager
 async def embedded_stack(
     base: Settings,
@@ -85,6 +110,7 @@ async def embedded_stack(
             cluster = SandboxCluster.from_file(scenario)
             sandbox = resources.enter_context(SandboxServer(cluster))
             updates["kube_api_url"] = sandbox.url
+            updates.update(_sandbox_context(base, cluster, home, resources))
         settings = base.model_copy(update=updates)
 
         upgrade(settings.resolved_database_url)

@@ -228,7 +228,9 @@ def _locate_directory(
         )
     if len(found) > 1:
         where = ", ".join(sorted({d.file for d in found}))
-        return NotLocated(reason=f"{target.kind} {target.name} is defined more than once: {where}", layout="manifest")
+        return NotLocated(
+            reason=f"{target.kind} {target.name} is defined more than once: {where}", layout="manifest"
+        )
     if action == "scale" and (hpa := _hpa_for(docs, target)) is not None:
         return NotLocated(
             reason=f"HorizontalPodAutoscaler {hpa.name} ({hpa.file}) decides the replicas", layout="manifest"
@@ -275,12 +277,17 @@ def _locate_helm(value_files: list[str], target: ResourceRef, action: str, read:
     present = [f for f in value_files if read(f) is not None]
     if not present:
         names = ", ".join(value_files) or "none"
-        return NotLocated(reason=f"the Application's values files are not in the repository ({names})", layout="helm_values")
+        return NotLocated(
+            reason=f"the Application's values files are not in the repository ({names})", layout="helm_values"
+        )
     values = {f: next((d for d in _docs(read, f) if isinstance(d, dict)), {}) for f in present}
     if action == "scale":
         for f in reversed(present):
             if _get(values[f], ("autoscaling", "enabled")) is True:
-                return NotLocated(reason=f"autoscaling is enabled in {f}: the HPA decides the replicas", layout="helm_values")
+                return NotLocated(
+                    reason=f"autoscaling is enabled in {f}: the HPA decides the replicas",
+                    layout="helm_values",
+                )
     for path, confidence in _helm_candidates(action, target):
         for f in reversed(present):  # the last file that sets a key wins
             if _get(values[f], path) is not None:
@@ -406,7 +413,9 @@ def _kustomize_target(build: _Build, target: ResourceRef, dest: str) -> _Doc | N
             reason=f"the kustomization in {build.root}/ yields no {target.kind} {target.name}{problems}",
             layout="kustomize",
         )
-    return NotLocated(reason=f"{target.kind} {target.name} appears more than once in {build.root}/", layout="kustomize")
+    return NotLocated(
+        reason=f"{target.kind} {target.name} appears more than once in {build.root}/", layout="kustomize"
+    )
 
 
 def _patches_for(build: _Build, doc: _Doc) -> list[_Patch]:
@@ -423,7 +432,8 @@ def _other_users(base_dir: str, build: _Build, read: Reader, files: list[str]) -
         entries = [*(k.get("resources") or []), *(k.get("bases") or []), *(k.get("components") or [])]
         here = posixpath.dirname(f)
         if any(
-            (rel := _join(here, str(e))) == base_dir or base_dir.startswith(rel.rstrip("/") + "/") for e in entries
+            (rel := _join(here, str(e))) == base_dir or base_dir.startswith(rel.rstrip("/") + "/")
+            for e in entries
         ):
             users.append(f)
     return users
@@ -441,20 +451,31 @@ def _locate_kustomize(
     base_name = str(_mapping(doc.doc.get("metadata")).get("name") or "")
     if action == "scale":
         if (hpa := _hpa_for(build.resources, target)) is not None:
-            return NotLocated(reason=f"HorizontalPodAutoscaler {hpa.name} ({hpa.file}) decides the replicas", layout="kustomize")
+            return NotLocated(
+                reason=f"HorizontalPodAutoscaler {hpa.name} ({hpa.file}) decides the replicas",
+                layout="kustomize",
+            )
         for kfile, i, entry in build.replicas:
             if entry.get("name") in (base_name, doc.name, target.name):
                 confidence: Confidence = "high" if kfile == root_k else "medium"
-                return Located(file=kfile, yaml_path=("replicas", i, "count"), layout="kustomize", confidence=confidence)
+                return Located(
+                    file=kfile, yaml_path=("replicas", i, "count"), layout="kustomize", confidence=confidence
+                )
         for patch in patches:
             if _get(patch.doc.doc, ("spec", "replicas")) is not None:
                 return Located(
-                    file=patch.file, yaml_path=("spec", "replicas"), layout="kustomize",
-                    confidence="high" if patch.kustomization == root_k else "medium", document=patch.doc.index,
+                    file=patch.file,
+                    yaml_path=("spec", "replicas"),
+                    layout="kustomize",
+                    confidence="high" if patch.kustomization == root_k else "medium",
+                    document=patch.doc.index,
                 )
         return Located(
-            file=root_k, yaml_path=("replicas",), layout="kustomize", confidence="medium",
-            detail=f"no replicas entry or patch sets {target.name}'s replicas; the edit adds a replicas entry",
+            file=root_k,
+            yaml_path=("replicas",),
+            layout="kustomize",
+            confidence="medium",
+            detail=f"no replicas entry or patch sets {target.name}'s replicas; the edit adds an entry",
         )
     index = _container_index(_get(doc.doc, _CONTAINERS), target.container)
     container_name = target.container or (
@@ -463,26 +484,36 @@ def _locate_kustomize(
     if action == "set_image":
         image = str(_get(doc.doc, (*_CONTAINERS, index, "image")) or "") if index is not None else ""
         if not image:
-            return NotLocated(reason=f"{doc.file} gives container {container_name or '?'} no image", layout="kustomize")
+            return NotLocated(
+                reason=f"{doc.file} gives container {container_name or '?'} no image", layout="kustomize"
+            )
         name = _image_name(image)
         for kfile, i, entry in build.images:
             if entry.get("name") == name:
                 return Located(
-                    file=kfile, yaml_path=("images", i, "newTag"), layout="kustomize",
+                    file=kfile,
+                    yaml_path=("images", i, "newTag"),
+                    layout="kustomize",
                     confidence="high" if kfile == root_k else "medium",
                 )
         return Located(
-            file=root_k, yaml_path=("images",), layout="kustomize", confidence="medium",
+            file=root_k,
+            yaml_path=("images",),
+            layout="kustomize",
+            confidence="medium",
             detail=f"no images entry for {name} yet; the edit adds one",
         )
     # set_resources: the outermost patch that sets the container's resources, else the base
     for patch in patches:
         containers = _get(patch.doc.doc, _CONTAINERS)
-        i = _container_index(containers, container_name or None)
-        if i is not None and _get(containers, (i, "resources")) is not None:
+        at = _container_index(containers, container_name or None)
+        if at is not None and _get(containers, (at, "resources")) is not None:
             return Located(
-                file=patch.file, yaml_path=(*_CONTAINERS, i, "resources"), layout="kustomize",
-                confidence="high" if patch.kustomization == root_k else "medium", document=patch.doc.index,
+                file=patch.file,
+                yaml_path=(*_CONTAINERS, at, "resources"),
+                layout="kustomize",
+                confidence="high" if patch.kustomization == root_k else "medium",
+                document=patch.doc.index,
             )
     users = _other_users(posixpath.dirname(doc.file), build, read, files)
     if users:
@@ -543,7 +574,9 @@ def locate_field(
     if len({(loc.file, loc.yaml_path) for loc in found}) == 1:
         return found[0]
     if found:
-        return NotLocated(reason="more than one source defines it: " + ", ".join(sorted({f.file for f in found})))
+        return NotLocated(
+            reason="more than one source defines it: " + ", ".join(sorted({f.file for f in found}))
+        )
     reasons = [loc.reason for loc in locations if isinstance(loc, NotLocated)]
     return NotLocated(reason="; ".join(reasons) or "no source of the Application is in the GitOps repository")
 
@@ -570,7 +603,8 @@ def _application_files(application: str, read: Reader, files: list[str], limit: 
         return []
     named = [f for f in files if _is_yaml(f) and application in posixpath.basename(f)]
     others = [
-        f for f in files
+        f
+        for f in files
         if _is_yaml(f) and f not in named and re.search(r"(^|/)(applications?|apps|argocd|argo-cd)/", f)
     ]
     out = []
@@ -591,7 +625,9 @@ def _defining_files(
         path = source.get("path")
         helm = _mapping(source.get("helm"))
         is_chart = source.get("chart") or (path is not None and _join(str(path), "Chart.yaml") in files)
-        if is_chart or (path is not None and helm.get("valueFiles") and _kustomization_file(str(path), files) is None):
+        if is_chart or (
+            path is not None and helm.get("valueFiles") and _kustomization_file(str(path), files) is None
+        ):
             out += [(f, "helm_values", None) for f in _helm_value_files(source, sources, files) if f in files]
             continue
         if path is None:

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import yaml
 
 from domain.incident import Incident, ResourceRef
+from domain.memory import SimilarIncident
 from domain.observation import (
     ArgoApplication,
     EventItem,
@@ -105,7 +106,23 @@ _AUTH_WORDS = (
 class Analyzer(Protocol):
     name: str
 
-    def analyze(self, incident: Incident, observation: Observation) -> Diagnosis: ...
+    def analyze(
+        self, incident: Incident, observation: Observation, similar: Sequence[SimilarIncident] = ()
+    ) -> Diagnosis: ...
+
+
+def _repeats_a_rolled_back_fix(
+    diagnosis: Diagnosis, similar: Sequence[SimilarIncident]
+) -> SimilarIncident | None:
+    """A past incident on the same workload whose fix of the same kinds was rolled back."""
+    kinds = sorted(a.kind for a in diagnosis.plan.actions)
+    targets = {a.target.without_container().key for a in diagnosis.plan.actions}
+    for past in similar:
+        if not past.rolled_back_before or past.workload not in targets:
+            continue
+        if sorted(str(a.get("kind")) for a in past.actions) == kinds:
+            return past
+    return None
 
 
 # --- reading the observation -------------------------------------------------------------------
@@ -396,7 +413,27 @@ def _gitops_evidence(observation: Observation, workload: Workload, file: str | N
 class OfflineAnalyzer:
     name = "offline"
 
-    def analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
+    def analyze(
+        self, incident: Incident, observation: Observation, similar: Sequence[SimilarIncident] = ()
+    ) -> Diagnosis:
+        diagnosis = self._analyze(incident, observation)
+        past = _repeats_a_rolled_back_fix(diagnosis, similar)
+        if past is None:
+            return diagnosis
+        # The same fix failed verification before on this workload: say so, and let a human decide.
+        return diagnosis.model_copy(
+            update={
+                "summary": f"{diagnosis.summary} The same fix was rolled back in {past.incident_id}; "
+                "not repeating it without a human.",
+                "explanation": f"{diagnosis.explanation} Past incident {past.incident_id} ({past.title}) "
+                f"applied {', '.join(str(a.get('kind')) for a in past.actions)} and ended rolled_back: "
+                f"{past.reason}",
+                "plan": Plan(expected_impact="", rollback=""),
+                "confidence": min(diagnosis.confidence, 0.4),
+            }
+        )
+
+    def _analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
         if not observation.workloads:
             notes = "; ".join(observation.notes) or "no target could be resolved from the alert's labels"
             return self._diagnosis(

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     kube_api_url: str = ""
     kubeconfig: str = ""
     webhook_token: str = ""
+    # offline (rules, no network) | anthropic (Claude) | openai (an OpenAI-compatible server)
+    analyzer: str = "offline"
     approval_timeout_seconds: int = 4 * 3600
     # An incident stays open this long after its outcome (or until its alert resolves), so that
     # Alertmanager's repeats of the same group do not open a new one.
@@ -74,6 +76,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "kube_api_url": ("MEDIC_KUBE_API_URL",),
         "kubeconfig": ("KUBECONFIG",),
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
+        "analyzer": ("MEDIC_ANALYZER",),
         "approval_timeout_seconds": ("MEDIC_APPROVAL_TIMEOUT_SECONDS",),
         "incident_cooldown_seconds": ("MEDIC_INCIDENT_COOLDOWN_SECONDS",),
         "verify_timeout_seconds": ("MEDIC_VERIFY_TIMEOUT_SECONDS",),

@@ -135,6 +135,8 @@ class AnalyzeInput(BaseModel):
     observation: Observation
     # Past incidents most like this one, with their outcomes (a rolled-back fix is flagged).
     similar: list[SimilarIncident] = Field(default_factory=list)
+    # "" uses the worker's configured analyzer; "offline" forces the rule-based one (the fallback).
+    analyzer: str = ""
 
 
 class ValidateInput(BaseModel):

@@ -87,8 +87,14 @@ class ArgoClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._base_url = base_url.rstrip("/")
+        # No idle keep-alive connections: observe makes a few calls per incident, and a worker
+        # never closes its clients, so pooled sockets would only outlive the server they talk to.
         self._http = httpx.Client(
-            base_url=self._base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self._base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def close(self) -> None:

@@ -123,12 +123,12 @@ class GitRepo:
             if self._is_clone():
                 origin = self._git("remote", "get-url", "origin").decode().strip()
                 if origin != self.remote_url:
-                    raise GitError(f"{self.workdir} is a clone of {_mask(origin)}, not of the configured remote")
+                    raise GitError(
+                        f"{self.workdir} is a clone of {_mask(origin)}, not of the configured remote"
+                    )
                 self._git("fetch", "--prune", "--quiet", "origin", error=GitUnavailable)
                 # Follows a change of the remote's default branch.
-                run_git(
-                    ["remote", "set-head", "origin", "--auto"], cwd=self.workdir, timeout=self.timeout
-                )
+                run_git(["remote", "set-head", "origin", "--auto"], cwd=self.workdir, timeout=self.timeout)
             else:
                 if self.workdir.exists() and any(self.workdir.iterdir()):
                     raise GitError(f"{self.workdir} exists and is not a clone")

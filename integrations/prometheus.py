@@ -117,6 +117,7 @@ class PrometheusClient:
             headers={"Accept": "application/json"},
             timeout=timeout,
             transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),  # see ArgoClient
         )
 
     def close(self) -> None:
@@ -154,7 +155,10 @@ class PrometheusClient:
         if data.get("resultType") != "matrix":
             raise PrometheusInvalid(f"expected a matrix result, got {data.get('resultType')!r}")
         return [
-            ({str(k): str(v) for k, v in (series.get("metric") or {}).items()}, _samples(series.get("values") or []))
+            (
+                {str(k): str(v) for k, v in (series.get("metric") or {}).items()},
+                _samples(series.get("values") or []),
+            )
             for series in data.get("result") or []
         ]
 

@@ -8,9 +8,8 @@ configuration is not read (no signing, hooks or templates get in the way).
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path, PurePosixPath
-
-from integrations.git import GitError, run_git
 
 BRANCH = "main"
 _IDENTITY = {
@@ -21,6 +20,22 @@ _IDENTITY = {
     "GIT_AUTHOR_DATE": "2026-11-23T18:00:00Z",
     "GIT_COMMITTER_DATE": "2026-11-23T18:00:00Z",
 }
+
+
+class GitError(Exception):
+    """A git command of the seeding failed."""
+
+
+def run_git(args: list[str], *, env: dict[str, str], input: bytes | None = None) -> bytes:
+    try:
+        done = subprocess.run(
+            ["git", *args], env=env, input=input, capture_output=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git {args[0]}: {exc}") from exc
+    if done.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {done.stderr.decode(errors='replace').strip()[:500]}")
+    return done.stdout
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -62,7 +77,11 @@ def seed_bare_repo(path: str | Path, files: dict[str, str], *, message: str = "s
     try:
         for name in sorted(files):
             rel = _check_path(name)
-            blob = run_git(["hash-object", "-w", "--stdin"], env=env, input=files[name].encode()).decode().strip()
+            blob = (
+                run_git(["hash-object", "-w", "--stdin"], env=env, input=files[name].encode())
+                .decode()
+                .strip()
+            )
             run_git(["update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}"], env=env)
         tree = run_git(["write-tree"], env=env).decode().strip()
     finally:

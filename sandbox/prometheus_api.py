@@ -20,9 +20,7 @@ _ERROR_TYPES = {400: "bad_data", 422: "execution", 503: "unavailable", 500: "int
 class SandboxPrometheus(LoopbackServer):
     thread_name = "sandbox-prometheus-api"
 
-    def __init__(
-        self, series: dict[str, list[list[Any]]], *, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
+    def __init__(self, series: dict[str, list[list[Any]]], *, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host=host, port=port)
         self.series = {query: [list(s) for s in samples] for query, samples in series.items()}
 
@@ -54,6 +52,8 @@ class SandboxPrometheus(LoopbackServer):
             if not params.get("query"):
                 return 400, self.error_body(400, 'invalid parameter "query": missing')
             samples = self.series.get(params["query"])
-            result = [{"metric": {}, "value": [float(samples[-1][0]), str(samples[-1][1])]}] if samples else []
-            return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
+            vector: list[dict[str, Any]] = []
+            if samples:
+                vector = [{"metric": {}, "value": [float(samples[-1][0]), str(samples[-1][1])]}]
+            return 200, {"status": "success", "data": {"resultType": "vector", "result": vector}}
         return 404, self.error_body(404, f"no such endpoint {path}")

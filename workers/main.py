@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
@@ -11,9 +12,11 @@ from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities
 from activities.execute import KubeChangeActivities
+from activities.memory import MemoryActivities
 from activities.observe import ObserveActivities
 from activities.record import RecordActivities
 from activities.validate import ValidateActivities
+from domain.offline_analyzer import Analyzer
 from domain.settings import Settings
 from integrations.kubernetes import KubeClient
 from integrations.temporal import connect
@@ -27,14 +30,25 @@ WORKFLOWS = [RemediationWorkflow]
 ACTIVITY_THREADS = 16
 
 
+def _analyzer(settings: Settings) -> Analyzer | None:
+    """The configured model analyzer, or None for the offline rules (the default)."""
+    if settings.analyzer == "offline":
+        return None
+    from integrations.llm import make_analyzer
+
+    # Model settings (API key, model, base URL) are read here, at the process edge.
+    return make_analyzer(settings.analyzer, env=os.environ)
+
+
 def build_worker(
     client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
 ) -> Worker:
     sessions = session_factory(make_engine(settings.resolved_database_url))
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
     record = RecordActivities(sessions)
-    observe = ObserveActivities(kube)
-    analyze = AnalyzeActivities()
+    memory = MemoryActivities(sessions)
+    observe = ObserveActivities.from_settings(kube, settings)
+    analyze = AnalyzeActivities(_analyzer(settings))
     validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
     change = KubeChangeActivities(kube, sessions)
     return Worker(
@@ -45,6 +59,8 @@ def build_worker(
             record.record_incident,
             record.record_audit,
             record.record_approval,
+            memory.recall_similar_incidents,
+            memory.remember_incident,
             observe.observe_incident,
             analyze.analyze_incident,
             validate.validate_plan,

@@ -87,6 +87,11 @@ CHECK = StepOptions(
 EXECUTABLE_MODES = frozenset({"direct"})
 
 
+# Analyzer failures (ApplicationError types from activities/analyze.py): output that must not be
+# acted on goes to a human; a model that cannot answer hands over to the offline rules.
+MODEL_OUTPUT_REJECTED = frozenset({"InvalidModelOutput", "InvalidDiagnosis"})
+MODEL_NOT_USABLE = frozenset({"ModelUnavailable", "ModelRefused", "PromptTooLarge"})
+
 # Marks the histories that recall and remember incidents (older histories replay without them).
 PATCH_INCIDENT_MEMORY = "incident-memory"
 RECALL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
@@ -202,19 +207,16 @@ class RemediationWorkflow:
         recall = RecallResult()
         if workflow.patched(PATCH_INCIDENT_MEMORY):
             recall = await self._recall(observation)
-        diagnosis: Diagnosis = await self._run_step(
-            "analyzing",
-            "analyze_incident",
-            AnalyzeInput(incident=incident, observation=observation, similar=recall.similar),
-            Diagnosis,
-            ANALYZE,
-            summary=lambda d: {
-                "root_cause": d.root_cause,
-                "summary": d.summary,
-                "actions": [a.kind for a in d.plan.actions],
-                "analyzer": d.analyzer,
-            },
-        )
+        analyze_input = AnalyzeInput(incident=incident, observation=observation, similar=recall.similar)
+        try:
+            diagnosis = await self._analyze(analyze_input)
+        except StepFailed as failed:
+            if failed.error_type in MODEL_OUTPUT_REJECTED:
+                return "needs_review", f"the analysis was rejected: {failed}"
+            if failed.error_type not in MODEL_NOT_USABLE:
+                raise
+            # The model cannot answer (after its retries): the offline rules decide.
+            diagnosis = await self._analyze(analyze_input.model_copy(update={"analyzer": "offline"}))
         self._diagnosis = diagnosis
         plan = diagnosis.plan
         self._plan_hash = plan.plan_hash()
@@ -304,6 +306,22 @@ class RemediationWorkflow:
         if verification.ok:
             return "resolved", verification.reason or "verification passed"
         return await self._roll_back(targets, f"verification failed: {verification.reason}")
+
+    async def _analyze(self, input: AnalyzeInput) -> Diagnosis:
+        diagnosis: Diagnosis = await self._run_step(
+            "analyzing",
+            "analyze_incident",
+            input,
+            Diagnosis,
+            ANALYZE,
+            summary=lambda d: {
+                "root_cause": d.root_cause,
+                "summary": d.summary,
+                "actions": [a.kind for a in d.plan.actions],
+                "analyzer": d.analyzer,
+            },
+        )
+        return diagnosis
 
     async def _recall(self, observation: Observation) -> RecallResult:
         """Past incidents like this one. Memory helps the analysis; its failure never stops it."""

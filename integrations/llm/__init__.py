@@ -5,7 +5,14 @@ typed `Diagnosis` (or thrown away), and the cluster text it reads is fenced as u
 """
 
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
-from integrations.llm.errors import InvalidModelOutput, LLMError, ModelRefused, ModelUnavailable, PromptTooLarge
+from integrations.llm.errors import (
+    InvalidModelOutput,
+    LLMError,
+    ModelRefused,
+    ModelUnavailable,
+    PromptTooLarge,
+)
+from integrations.llm.factory import make_analyzer
 from integrations.llm.openai_analyzer import OpenAIAnalyzer
 from integrations.llm.prompt import PROMPT_BUDGET_BYTES, RenderedPrompt, render_prompt
 from integrations.llm.reviewer import ReviewVerdict, SecondOpinion, apply_review
@@ -23,5 +30,6 @@ __all__ = [
     "ReviewVerdict",
     "SecondOpinion",
     "apply_review",
+    "make_analyzer",
     "render_prompt",
 ]

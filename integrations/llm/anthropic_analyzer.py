@@ -18,7 +18,7 @@ from domain.observation import Observation
 from domain.plan import Diagnosis
 from integrations.llm.errors import InvalidModelOutput, LLMError, ModelUnavailable, classify_status
 from integrations.llm.output import DIAGNOSIS_TOOL, ToolSpec, decode_json_object, to_diagnosis
-from integrations.llm.prompt import render_prompt
+from integrations.llm.prompt import PastIncident, render_prompt
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 2048
@@ -33,21 +33,28 @@ def _error_type(body: object) -> str | None:
     return None
 
 
+def _error_message(body: object) -> str:
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            return str(error.get("message") or "")
+    return ""
+
+
 def _classify(exc: anthropic.AnthropicError) -> LLMError:
     if isinstance(exc, anthropic.APITimeoutError):
         return ModelUnavailable("anthropic: the request timed out")
     if isinstance(exc, anthropic.APIConnectionError):
         return ModelUnavailable(f"anthropic: connection failed ({exc.message})")
     if isinstance(exc, anthropic.APIResponseValidationError):
-        return InvalidModelOutput(f"anthropic: the response does not have the Messages API shape ({exc.message})")
-    if isinstance(exc, anthropic.APIStatusError):
-        return classify_status(
-            "anthropic",
-            exc.status_code,
-            exc.response.headers,
-            exc.type or _error_type(exc.body),
-            exc.api_message or "",
+        return InvalidModelOutput(
+            f"anthropic: the response does not have the Messages API shape ({exc.message})"
         )
+    if isinstance(exc, anthropic.APIStatusError):
+        # `type` / `api_message` are parsed by newer SDKs only; the body has them in any version.
+        error_type = getattr(exc, "type", None) or _error_type(exc.body)
+        message = getattr(exc, "api_message", None) or _error_message(exc.body)
+        return classify_status("anthropic", exc.status_code, exc.response.headers, error_type, message)
     # Anything else the SDK raises (e.g. a credentials problem) is a configuration error.
     return classify_status("anthropic", 0, {}, None, str(exc) or type(exc).__name__)
 
@@ -113,6 +120,9 @@ class AnthropicAnalyzer:
         )
         return cls(client, model, max_tokens, redact=redact)
 
+    def close(self) -> None:
+        self._client.close()
+
     def call_tool(self, system: str, user: str, tool: ToolSpec) -> dict[str, Any]:
         """One Messages API call forced to `tool`; its input as a JSON object."""
         try:
@@ -121,7 +131,9 @@ class AnthropicAnalyzer:
                 max_tokens=self._max_tokens,
                 system=system,
                 messages=[{"role": "user", "content": user}],
-                tools=[{"name": tool.name, "description": tool.description, "input_schema": tool.input_schema}],
+                tools=[
+                    {"name": tool.name, "description": tool.description, "input_schema": tool.input_schema}
+                ],
                 tool_choice={"type": "tool", "name": tool.name},
             )
         except anthropic.AnthropicError as exc:
@@ -131,11 +143,13 @@ class AnthropicAnalyzer:
         return tool_input(message, tool.name)
 
     def analyze(
-        self, incident: Incident, observation: Observation, similar: Sequence[Mapping[str, Any]] = ()
+        self, incident: Incident, observation: Observation, similar: Sequence[PastIncident] = ()
     ) -> Diagnosis:
         """The model's diagnosis, validated and checked against the observation.
 
-        Raises ModelUnavailable (retry), InvalidModelOutput or ModelRefused (do not), PromptTooLarge.
+        `similar`: recalled past incidents (`domain.memory.SimilarIncident`s or mappings), shown with
+        their outcomes. Raises ModelUnavailable (retry), InvalidModelOutput or ModelRefused (do not),
+        PromptTooLarge (do not).
         """
         prompt = render_prompt(incident, observation, similar, redact=self._redact)
         raw = self.call_tool(prompt.system, prompt.user, DIAGNOSIS_TOOL)

@@ -8,7 +8,6 @@ that JSON is used. Plain httpx, no retries (Temporal owns them), one timeout for
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from domain.observation import Observation
 from domain.plan import Diagnosis
 from integrations.llm.errors import InvalidModelOutput, ModelUnavailable, classify_status
 from integrations.llm.output import DIAGNOSIS_TOOL, ToolSpec, decode_json_object, to_diagnosis
-from integrations.llm.prompt import render_prompt
+from integrations.llm.prompt import PastIncident, render_prompt
 
 DEFAULT_MAX_TOKENS = 2048
 DEFAULT_TIMEOUT = 60.0
@@ -69,7 +68,9 @@ def completion_tool_input(body: object, tool_name: str) -> dict[str, Any]:
         if not isinstance(function, Mapping):
             raise InvalidModelOutput("openai: the tool call has no function")
         if function.get("name") != tool_name:
-            raise InvalidModelOutput(f"openai: the model called {str(function.get('name'))[:60]!r}, not {tool_name}")
+            raise InvalidModelOutput(
+                f"openai: the model called {str(function.get('name'))[:60]!r}, not {tool_name}"
+            )
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
             value = arguments
@@ -163,11 +164,13 @@ class OpenAIAnalyzer:
         return completion_tool_input(body, tool.name)
 
     def analyze(
-        self, incident: Incident, observation: Observation, similar: Sequence[Mapping[str, Any]] = ()
+        self, incident: Incident, observation: Observation, similar: Sequence[PastIncident] = ()
     ) -> Diagnosis:
         """The model's diagnosis, validated and checked against the observation.
 
-        Raises ModelUnavailable (retry), InvalidModelOutput or ModelRefused (do not), PromptTooLarge.
+        `similar`: recalled past incidents (`domain.memory.SimilarIncident`s or mappings), shown with
+        their outcomes. Raises ModelUnavailable (retry), InvalidModelOutput or ModelRefused (do not),
+        PromptTooLarge (do not).
         """
         prompt = render_prompt(incident, observation, similar, redact=self._redact)
         raw = self.call_tool(prompt.system, prompt.user, DIAGNOSIS_TOOL)

@@ -41,8 +41,13 @@ _IMAGE = (
 _REPO_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$"
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
-# Plan text is shown to the humans who approve; it must not read as a command to run by hand.
-_COMMAND_TEXT = re.compile(r"(?i)\b(kubectl|helm|oc|argocd|curl|bash|sh)\s+-{0,2}[a-z]")
+# Plan text is shown to the humans who approve; it must not read as a command to run by hand. Narrow
+# on purpose: "revert the Helm values change" is fine, "helm rollback ledger 3" is not.
+_COMMAND_TEXT = re.compile(
+    r"(?i)\bkubectl\s+[a-z]|\boc\s+(delete|apply|patch|scale|rollout|exec|adm)\b"
+    r"|\bhelm\s+(install|upgrade|uninstall|delete|del|rollback)\b|\bargocd\s+(app|proj|repo|cluster)\b"
+    r"|\b(ba)?sh\s+-c\b|\bcurl\s+-|\brm\s+-[a-z]*r|\$\("
+)
 
 
 class _Strict(BaseModel):
@@ -125,7 +130,12 @@ class ModelSyncApplication(_ModelAction):
 
 
 ModelAction = Annotated[
-    ModelSetResources | ModelSetImage | ModelScale | ModelRestart | ModelRollbackRevision | ModelSyncApplication,
+    ModelSetResources
+    | ModelSetImage
+    | ModelScale
+    | ModelRestart
+    | ModelRollbackRevision
+    | ModelSyncApplication,
     Field(discriminator="kind"),
 ]
 MODEL_ACTION_KINDS: tuple[str, ...] = (
@@ -222,11 +232,14 @@ DIAGNOSIS_TOOL = ToolSpec(
 
 
 def decode_json_object(text: str) -> dict[str, Any]:
-    """A JSON object from model text: bare, or in a ```json fence. Raises InvalidModelOutput."""
+    """A JSON object from model text: bare, in a ```json fence, or the one object in some prose.
+    Raises InvalidModelOutput. (Whatever is found is still validated strictly.)"""
     stripped = text.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, flags=re.DOTALL)
+    fenced = re.search(r"```(?:json)?\s*(.*?)\s*```", stripped, flags=re.DOTALL)
     if fenced:
         stripped = fenced.group(1)
+    elif not stripped.startswith("{") and "{" in stripped:
+        stripped = stripped[stripped.index("{") : stripped.rfind("}") + 1]
     try:
         value = json.loads(stripped)
     except json.JSONDecodeError as exc:
@@ -278,7 +291,11 @@ def _check_against(parsed: ModelDiagnosis, observation: Observation) -> None:
             raise InvalidModelOutput(f"{where} is a gitops change without the file that defines the target")
         if action.file is not None and files and action.file not in files:
             raise InvalidModelOutput(f"{where} changes {action.file!r}, which is not an observed GitOps file")
-        if isinstance(action, ModelSyncApplication) and applications and action.application not in applications:
+        if (
+            isinstance(action, ModelSyncApplication)
+            and applications
+            and action.application not in applications
+        ):
             raise InvalidModelOutput(f"{where} syncs {action.application!r}, not an observed application")
         if isinstance(action, ModelRollbackRevision):
             known = {r.revision for r in observation.revisions}
@@ -315,7 +332,9 @@ def to_diagnosis(raw: Mapping[str, Any], observation: Observation, analyzer: str
             }
         )
     except ValidationError as exc:  # the reduced model drifted from the domain model
-        raise InvalidModelOutput(f"the diagnosis does not fit the domain model: {_validation_reason(exc)}") from exc
+        raise InvalidModelOutput(
+            f"the diagnosis does not fit the domain model: {_validation_reason(exc)}"
+        ) from exc
 
 
 __all__ = [

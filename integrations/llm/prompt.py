@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import BaseModel
 
 from domain.incident import Incident
 from domain.observation import (
@@ -38,15 +39,17 @@ from domain.observation import (
     Workload,
 )
 from domain.plan import ACTION_KINDS, Diagnosis
+from domain.redact import redact_text
 from integrations.llm.errors import PromptTooLarge
 from integrations.llm.output import DIAGNOSIS_TOOL_NAME, REVIEW_TOOL_NAME
 
-PROMPT_BUDGET_BYTES = 24 * 1024
+# "Under 24 KB" read strictly: 24,000 bytes, so it holds whether a KB is 1000 or 1024 bytes.
+PROMPT_BUDGET_BYTES = 24_000
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 
 ROOT_CAUSES: dict[str, str] = {
     "oom": "a container is killed for exceeding its memory limit (OOMKilled, exit code 137)",
-    "bad_release": "the newest revision (image or pod template change) fails while the previous one was healthy",
+    "bad_release": "the newest revision (image or pod template change) fails; the previous one was healthy",
     "image_pull": "an image cannot be pulled (unknown tag or repository, ErrImagePull, ImagePullBackOff)",
     "config_error": "bad or missing configuration (a ConfigMap, an env var, a flag); a human must fix it",
     "saturation": "CPU at its limit, throttling and latency under load; more replicas help",
@@ -58,15 +61,21 @@ ROOT_CAUSES: dict[str, str] = {
 }
 ACTION_FIELDS: dict[str, str] = {
     "set_resources": (
-        '`requests` and/or `limits`, maps of cpu | memory | ephemeral-storage to a Kubernetes quantity ("512Mi", '
-        '"500m"). For OOM raise the memory limit by a bounded factor (about 2x, at most 4x the current limit).'
+        "`requests` and/or `limits`, maps of cpu | memory | ephemeral-storage to a Kubernetes quantity "
+        '("512Mi", "500m"). For OOM raise the memory limit by a bounded factor (about 2x, at most 4x the '
+        "current limit)."
     ),
-    "set_image": "`image`, the full image reference (registry/repository:tag), e.g. the last tag that worked.",
+    "set_image": "`image`, the full image reference (registry/repository:tag), e.g. the last working tag.",
     "scale": "`replicas`, the new replica count (saturation; within reason, never 0).",
     "restart": "no fields; a rolling restart of the workload.",
     "rollback_revision": "`revision`, an observed earlier revision number of the Deployment.",
     "sync_application": "`application`, the name of an observed Argo CD application (drift).",
 }
+
+
+# A past incident as memory recalls it: `domain.memory.SimilarIncident`, or a mapping with the same
+# keys (title, root_cause, summary, actions, outcome, reason; rolled_back_before).
+PastIncident = Mapping[str, Any] | BaseModel
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,9 @@ def _one_line(text: str) -> str:
 
 
 def _attr(text: str) -> str:
-    return html.escape(unicodedata.normalize("NFKC", _CONTROL.sub(_visible_control, text)).replace("\n", "\\n"))
+    return html.escape(
+        unicodedata.normalize("NFKC", _CONTROL.sub(_visible_control, text)).replace("\n", "\\n")
+    )
 
 
 def fence(kind: str, body: str, **labels: str) -> str:
@@ -231,7 +242,12 @@ class _Renderer:
         return _one_line(raw if limit is None else _cut(raw, limit))
 
     def pairs(self, values: Mapping[str, str], limit: int) -> str:
-        return ", ".join(f"{self.text(k, 120)}={self.text(v, limit)}" for k, v in sorted(values.items()))
+        """`k=v, ...`; each pair is redacted as one text, so a value is judged by its key too."""
+        rendered = []
+        for key, value in sorted(values.items()):
+            name, _, redacted = self.redact(f"{key}={value}").partition("=")
+            rendered.append(f"{_one_line(_cut(name, 120))}={_one_line(_cut(redacted, limit))}")
+        return ", ".join(rendered)
 
     def incident(self, incident: Incident) -> _Section:
         lines = [f"title: {self.text(incident.title, self.limits.alert_text)}", f"source: {incident.source}"]
@@ -263,7 +279,7 @@ class _Renderer:
 
     def workload(self, workload: Workload) -> str:
         lines = [
-            f"id={self.text(workload.id)} {workload.ref.kind} {self.text(workload.ref.namespace)}/"
+            f"id={_one_line(workload.id)} {workload.ref.kind} {self.text(workload.ref.namespace)}/"
             f"{self.text(workload.ref.name)} revision={workload.revision} generation={workload.generation} "
             f"observed_generation={workload.observed_generation} replicas={workload.replicas} "
             f"updated={workload.updated_replicas} ready={workload.ready_replicas} "
@@ -281,19 +297,24 @@ class _Renderer:
         for r in observation.revisions:
             containers = "; ".join(self.container_spec(c) for c in r.containers)
             lines.append(
-                f"id={self.text(r.id)} revision={r.revision} replicas={r.replicas} "
+                f"id={_one_line(r.id)} revision={r.revision} replicas={r.replicas} "
                 f"ready={r.ready_replicas} {containers}"
             )
+            if r.changes:
+                since = f" since revision {r.previous_revision}" if r.previous_revision is not None else ""
+                lines += [f"  changed{since}: {self.text(change, 300)}" for change in r.changes[:20]]
         return fence("revisions", "\n".join(lines))
 
     def pod(self, pod: PodState) -> list[str]:
         lines = [
-            f"id={self.text(pod.id)} owner={self.text(pod.owner)} node={self.text(pod.node)} "
+            f"id={_one_line(pod.id)} owner={self.text(pod.owner)} node={self.text(pod.node)} "
             f"phase={self.text(pod.phase)} ready={str(pod.ready).lower()}"
         ]
         for c in pod.containers:
             state = f"{c.state} {c.state_reason}".strip()
-            message = f" message={self.text(c.state_message, self.limits.event_message)}" if c.state_message else ""
+            message = (
+                f" message={self.text(c.state_message, self.limits.event_message)}" if c.state_message else ""
+            )
             last = ""
             if c.last_state_reason or c.last_exit_code is not None:
                 last = f" last_terminated={self.text(c.last_state_reason)} exit_code={c.last_exit_code}"
@@ -308,7 +329,7 @@ class _Renderer:
         if event.message and self.limits.event_message > 0:
             message = f": {self.text(event.message, self.limits.event_message)}"
         return (
-            f"id={self.text(event.id)} {self.text(event.type)} {self.text(event.reason)} "
+            f"id={_one_line(event.id)} {self.text(event.type)} {self.text(event.reason)} "
             f"{self.text(event.object_kind)}/{self.text(event.object_name)} x{event.count} "
             f"last={self.text(event.last_seen)}{message}"
         )
@@ -327,21 +348,30 @@ class _Renderer:
 
     def argocd(self, app: ArgoApplication) -> str:
         lines = [
-            f"id={self.text(app.id)} application={self.text(app.name)} project={self.text(app.project)} "
+            f"id={_one_line(app.id)} application={self.text(app.name)} project={self.text(app.project)} "
             f"sync={self.text(app.sync_status)} health={self.text(app.health_status)} "
             f"revision={self.text(app.revision)} automated={str(app.automated).lower()}"
         ]
+        if app.destination_namespace or app.operation_phase:
+            lines.append(
+                f"  destination namespace={self.text(app.destination_namespace)} "
+                f"last sync operation={self.text(app.operation_phase) or 'unknown'}"
+            )
         if app.health_message:
-            lines.append(f"  health message: {self.text(app.health_message, self.limits.event_message or 80)}")
+            lines.append(
+                f"  health message: {self.text(app.health_message, self.limits.event_message or 80)}"
+            )
         compact = self.limits.file_bytes or 300
         for source in app.sources:
             lines.append(f"  source: {self.text(json.dumps(source, separators=(',', ':')), compact)}")
         if app.resources:
-            lines.append(f"  resources: {self.text(json.dumps(app.resources, separators=(',', ':')), compact)}")
+            lines.append(
+                f"  resources: {self.text(json.dumps(app.resources, separators=(',', ':')), compact)}"
+            )
         return fence("argocd_application", "\n".join(lines), id=app.id)
 
     def metric(self, series: MetricSeries) -> str:
-        line = f"id={self.text(series.id)} name={self.text(series.name)} query={self.text(series.query, 300)}"
+        line = f"id={_one_line(series.id)} name={self.text(series.name)} query={self.text(series.query, 300)}"
         if not series.samples:
             return f"{line}\n  no samples"
         values = [v for _, v in series.samples]
@@ -380,11 +410,15 @@ class _Renderer:
             sections.append(_Section("Pods", fence("pods", "\n".join(lines))))
         if observation.events:
             lines = [self.event(e) for e in observation.events]
-            sections.append(_Section("Events (warnings first, newest first)", fence("events", "\n".join(lines))))
+            sections.append(
+                _Section("Events (warnings first, newest first)", fence("events", "\n".join(lines)))
+            )
         if observation.logs:
             sections.append(_Section("Logs", "\n".join(self.log(log) for log in observation.logs)))
         if observation.argocd:
-            sections.append(_Section("Argo CD applications", "\n".join(self.argocd(a) for a in observation.argocd)))
+            sections.append(
+                _Section("Argo CD applications", "\n".join(self.argocd(a) for a in observation.argocd))
+            )
         if observation.metrics:
             lines = [self.metric(m) for m in observation.metrics]
             sections.append(_Section("Metrics", fence("metrics", "\n".join(lines))))
@@ -396,25 +430,35 @@ class _Renderer:
             sections.append(_Section("Notes from observation", fence("notes", notes)))
         return sections
 
-    def similar(self, past: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def similar(self, past: Sequence[PastIncident]) -> list[dict[str, Any]]:
         rendered = []
         limit = self.limits.similar_text
-        for item in past[: self.limits.similar]:
+        for entry in past[: self.limits.similar]:
+            item = entry.model_dump(mode="json") if isinstance(entry, BaseModel) else dict(entry)
             outcome = str(item.get("outcome", "unknown"))
+            rolled_back = outcome == "rolled_back" or item.get("rolled_back_before") is True
             lines = [f"title: {self.text(item.get('title', ''), limit)}"]
-            for key in ("root_cause", "summary"):
+            for key in ("workload", "root_cause", "summary"):
                 if item.get(key):
                     lines.append(f"{key}: {self.text(item[key], limit)}")
             actions = item.get("actions") or []
-            text = actions if isinstance(actions, str) else json.dumps(actions, separators=(",", ":"), default=str)
+            text = (
+                actions
+                if isinstance(actions, str)
+                else json.dumps(actions, separators=(",", ":"), default=str)
+            )
             lines.append(f"actions: {self.text(text, limit)}")
             lines.append(f"outcome: {self.text(outcome, 40)}")
-            labels = {"id": str(item["id"])} if item.get("id") else {}
+            if item.get("reason"):
+                lines.append(f"outcome reason: {self.text(item['reason'], limit)}")
+            past_id = item.get("incident_id") or item.get("id")
             rendered.append(
                 {
                     "outcome": _one_line(_cut(outcome, 40)),
-                    "rolled_back": outcome == "rolled_back",
-                    "block": fence("past_incident", "\n".join(lines), **labels),
+                    "rolled_back": rolled_back,
+                    "block": fence(
+                        "past_incident", "\n".join(lines), **({"id": str(past_id)} if past_id else {})
+                    ),
                 }
             )
         return rendered
@@ -488,27 +532,25 @@ def _render_within_budget(
     raise PromptTooLarge(size, budget_bytes)
 
 
-def _identity(text: str) -> str:
-    return text
-
-
 def render_prompt(
     incident: Incident,
     observation: Observation,
-    similar: Sequence[Mapping[str, Any]] = (),
+    similar: Sequence[PastIncident] = (),
     *,
     redact: Callable[[str], str] | None = None,
     budget_bytes: int = PROMPT_BUDGET_BYTES,
 ) -> RenderedPrompt:
     """The analysis prompt for one incident, within `budget_bytes` (system + user, UTF-8).
 
-    `similar`: past incidents, most similar first, as mappings with `title`, `root_cause`,
-    `actions`, `outcome` (and optionally `id`, `summary`); an outcome of `rolled_back` is flagged.
-    `redact`: applied to every untrusted text before it is rendered (defence in depth; observe
-    redacts first). Every observed item's id is in the prompt whatever is trimmed. Raises
-    `PromptTooLarge` only when even the most compact rendering does not fit.
+    `similar`: past incidents, most similar first (`domain.memory.SimilarIncident`s, or mappings with
+    `title`, `root_cause`, `actions`, `outcome`, optionally `incident_id`, `summary`, `reason`,
+    `rolled_back_before`); a fix that was rolled back is flagged in trusted text.
+    `redact`: applied to every untrusted value before it is rendered; defaults to
+    `domain.redact.redact_text` (defence in depth: observe redacts first). Item ids are not redacted.
+    Every observed item's id is in the prompt whatever is trimmed. Raises `PromptTooLarge` only when
+    even the most compact rendering does not fit.
     """
-    clean = redact or _identity
+    clean = redact or redact_text
 
     def context(renderer: _Renderer) -> dict[str, Any]:
         return {
@@ -533,7 +575,7 @@ def render_review_prompt(
 ) -> RenderedPrompt:
     """The second-opinion prompt: the same fenced observation plus the proposed diagnosis (also
     fenced: it was written by a model that read untrusted text)."""
-    clean = redact or _identity
+    clean = redact or redact_text
     proposal = json.dumps(diagnosis.model_dump(mode="json", exclude={"analyzer"}), indent=1)
 
     def context(renderer: _Renderer) -> dict[str, Any]:
@@ -545,7 +587,13 @@ def render_review_prompt(
         }
 
     return _render_within_budget(
-        "review_system.md.j2", "review_user.md.j2", context, observation, clean, budget_bytes, REVIEW_TOOL_NAME
+        "review_system.md.j2",
+        "review_user.md.j2",
+        context,
+        observation,
+        clean,
+        budget_bytes,
+        REVIEW_TOOL_NAME,
     )
 
 

@@ -98,11 +98,12 @@ def apply_review(
         return diagnosis, new_floor
     reason = (verdict.reason or "no reason given")[:MAX_REASON]
     dropped = ", ".join(f"{a.kind} {a.target.key}" for a in diagnosis.plan.actions)
+    explanation = f"{diagnosis.explanation}\n\n{VETO_PREFIX} dropped: {dropped}. Reason: {reason}"
     vetoed = Diagnosis.model_validate(
         {
             **diagnosis.model_dump(),
             "summary": f"{VETO_PREFIX}: {reason} (proposed: {diagnosis.summary})",
-            "explanation": f"{diagnosis.explanation}\n\n{VETO_PREFIX} dropped: {dropped}. Reason: {reason}".strip(),
+            "explanation": explanation.strip(),
             "plan": Plan(actions=[], expected_impact="", rollback="").model_dump(),
         }
     )

@@ -62,7 +62,7 @@ class _RestartEverything:
 
     name = "restart-everything"
 
-    def analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
+    def analyze(self, incident: Incident, observation: Observation, similar: object = ()) -> Diagnosis:
         from domain.plan import Plan, Restart
 
         target = observation.workloads[0].ref

@@ -1,0 +1,113 @@
+"""GitRepo with real git against a bare remote seeded in tmp_path."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from integrations.git import GitError, GitRefNotFound, GitRepo, GitUnavailable
+from sandbox.gitops import seed_bare_repo
+
+FILES = {
+    "values/ledger-values.yaml": "replicaCount: 2\n",
+    "applications/payments-ledger.yaml": "kind: Application\n",
+}
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "gitops.git"
+    seed_bare_repo(path, FILES)
+    return path
+
+
+def test_sync_clones_then_reads_files_at_main(remote: Path, tmp_path: Path) -> None:
+    repo = GitRepo(str(remote), tmp_path / "work")
+    commit = repo.sync()
+    assert repo.head("main") == commit == repo.head("HEAD") and len(commit) == 40
+    assert repo.list_files("main") == sorted(FILES)
+    assert repo.read_file("values/ledger-values.yaml") == "replicaCount: 2\n"
+    assert repo.read_file("values/ledger-values.yaml", commit) == "replicaCount: 2\n"
+
+
+def test_missing_paths_read_as_none(remote: Path, tmp_path: Path) -> None:
+    repo = GitRepo(str(remote), tmp_path / "work")
+    repo.sync()
+    assert repo.read_file("values/nope.yaml") is None
+    assert repo.read_file("values") is None, "a directory is not a file"
+
+
+def test_sync_is_idempotent_and_fetches_new_commits(remote: Path, tmp_path: Path) -> None:
+    repo = GitRepo(str(remote), tmp_path / "work")
+    first = repo.sync()
+    assert repo.sync() == first
+    second = seed_bare_repo(remote, {**FILES, "values/ledger-values.yaml": "replicaCount: 3\n"})
+    assert second != first
+    assert repo.head("main") == first, "reads see the remote as last synced"
+    assert repo.sync() == second
+    assert repo.read_file("values/ledger-values.yaml") == "replicaCount: 3\n"
+    assert repo.read_file("values/ledger-values.yaml", first) == "replicaCount: 2\n"
+
+
+def test_an_unknown_ref_is_git_ref_not_found(remote: Path, tmp_path: Path) -> None:
+    repo = GitRepo(str(remote), tmp_path / "work")
+    repo.sync()
+    with pytest.raises(GitRefNotFound):
+        repo.head("release-9")
+    with pytest.raises(GitRefNotFound):
+        repo.read_file("values/ledger-values.yaml", "0" * 40)
+
+
+def test_an_unreachable_remote_is_git_unavailable(tmp_path: Path) -> None:
+    repo = GitRepo(str(tmp_path / "missing.git"), tmp_path / "work")
+    with pytest.raises(GitUnavailable):
+        repo.sync()
+    assert not (tmp_path / "work").exists(), "a failed clone leaves nothing behind"
+
+
+def test_a_workdir_of_another_remote_is_refused(remote: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.git"
+    seed_bare_repo(other, {"a.yaml": "a: 1\n"})
+    GitRepo(str(other), tmp_path / "work").sync()
+    with pytest.raises(GitError, match="not of the configured remote"):
+        GitRepo(str(remote), tmp_path / "work").sync()
+
+
+def test_credentials_in_the_remote_url_never_reach_the_message(tmp_path: Path) -> None:
+    repo = GitRepo("http://user:hunter2@127.0.0.1:1/gitops.git", tmp_path / "work", timeout=20)
+    with pytest.raises(GitError) as caught:
+        repo.sync()
+    assert "hunter2" not in str(caught.value) and "hunter2" not in " ".join(caught.value.command)
+
+
+def test_seeding_the_same_files_again_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "gitops.git"
+    first = seed_bare_repo(path, FILES)
+    assert seed_bare_repo(path, dict(reversed(list(FILES.items())))) == first
+    log = subprocess.run(
+        ["git", "--git-dir", str(path), "rev-list", "--count", "main"],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    assert log.stdout.strip() == "1"
+
+
+def test_seeding_other_files_adds_one_commit_holding_exactly_them(tmp_path: Path) -> None:
+    path = tmp_path / "gitops.git"
+    first = seed_bare_repo(path, FILES)
+    second = seed_bare_repo(path, {"overlays/prod/kustomization.yaml": "images: []\n"})
+    parent = subprocess.run(
+        ["git", "--git-dir", str(path), "rev-parse", f"{second}^"], capture_output=True, check=True, text=True
+    )
+    assert parent.stdout.strip() == first
+    repo = GitRepo(str(path), tmp_path / "work")
+    repo.sync()
+    assert repo.list_files() == ["overlays/prod/kustomization.yaml"]
+
+
+def test_seeding_refuses_paths_outside_the_repository(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        seed_bare_repo(tmp_path / "gitops.git", {"../escape.yaml": "x: 1\n"})
