@@ -4,6 +4,10 @@ The model analyzers' errors become typed ApplicationErrors: an unavailable model
 Temporal (with the server's retry-after as the next delay, so every attempt shows in the
 history); invalid output, a refused request or an over-budget prompt are final, and the workflow
 decides what follows (the offline analyzer, or a human).
+
+review: a second model's opinion on a proposed plan (`ReviewActivities`, optional). It may only
+veto the plan or raise the risk the policy must give it; its failures are typed the same way, and
+the workflow goes on without a review when it fails.
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ from temporalio.exceptions import ApplicationError
 
 from domain.offline_analyzer import Analyzer, OfflineAnalyzer
 from domain.plan import Diagnosis
-from domain.redact import redact_incident, redact_observation
-from domain.steps import AnalyzeInput
-from integrations.llm import InvalidModelOutput, ModelRefused, ModelUnavailable, PromptTooLarge
+from domain.redact import redact_incident, redact_observation, redact_text
+from domain.steps import AnalyzeInput, ReviewInput, ReviewResult
+from integrations.llm import (
+    InvalidModelOutput,
+    ModelRefused,
+    ModelUnavailable,
+    PromptTooLarge,
+    SecondOpinion,
+    apply_review,
+)
+
+_MODEL_ERRORS = (ModelUnavailable, InvalidModelOutput, ModelRefused, PromptTooLarge)
 
 
 class AnalyzeActivities:
@@ -33,17 +46,64 @@ class AnalyzeActivities:
         observation = redact_observation(input.observation)
         try:
             diagnosis = analyzer.analyze(incident, observation, similar=input.similar)
-        except ModelUnavailable as err:
-            delay = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(str(err), type="ModelUnavailable", next_retry_delay=delay) from err
-        except InvalidModelOutput as err:
-            raise ApplicationError(str(err), type="InvalidModelOutput", non_retryable=True) from err
-        except ModelRefused as err:
-            raise ApplicationError(str(err), type="ModelRefused", non_retryable=True) from err
-        except PromptTooLarge as err:
-            raise ApplicationError(str(err), type="PromptTooLarge", non_retryable=True) from err
+        except _MODEL_ERRORS as err:
+            raise _application_error(err) from err
         _check(analyzer.name, diagnosis, input)
         return diagnosis
+
+
+class ReviewActivities:
+    """The second-opinion reviewer. Without one configured, `review_diagnosis` fails (final), and
+    the workflow goes on without a review."""
+
+    def __init__(self, reviewer: SecondOpinion | None = None) -> None:
+        self._reviewer = reviewer
+
+    @activity.defn(name="review_diagnosis")
+    def review_diagnosis(self, input: ReviewInput) -> ReviewResult:
+        if self._reviewer is None:
+            raise ApplicationError(
+                "no second-opinion reviewer is configured on this worker (MEDIC_REVIEWER)",
+                type="ReviewerNotConfigured",
+                non_retryable=True,
+            )
+        proposed = input.diagnosis
+        # The reviewer sees what the analyzer saw: redacted, like everything sent to a model.
+        shown = proposed.model_copy(
+            update={
+                "summary": redact_text(proposed.summary),
+                "explanation": redact_text(proposed.explanation),
+            }
+        )
+        try:
+            verdict = self._reviewer.review(
+                redact_incident(input.incident), redact_observation(input.observation), shown
+            )
+        except _MODEL_ERRORS as err:
+            raise _application_error(err) from err
+        # The reason is model text that is kept (audit, store): redacted like the rest.
+        verdict = verdict.model_copy(update={"reason": redact_text(verdict.reason)})
+        # Built from the proposed diagnosis alone: the same plan, or no plan, and a floor that only rises.
+        reviewed, floor = apply_review(proposed, verdict)
+        return ReviewResult(
+            diagnosis=reviewed,
+            min_risk=floor,
+            vetoed=bool(proposed.plan.actions) and not reviewed.plan.actions,
+            reason=verdict.reason,
+            reviewer=self._reviewer.name,
+        )
+
+
+def _application_error(
+    err: ModelUnavailable | InvalidModelOutput | ModelRefused | PromptTooLarge,
+) -> ApplicationError:
+    """A model error as Temporal sees it, typed by its class: an unavailable model is retried
+    (after the server's retry-after, when it gave one); the others are final."""
+    if isinstance(err, ModelUnavailable):
+        delay = timedelta(seconds=err.retry_after) if err.retry_after else None
+        return ApplicationError(str(err), type="ModelUnavailable", next_retry_delay=delay)
+    kind = next(k for k in _MODEL_ERRORS if isinstance(err, k))
+    return ApplicationError(str(err), type=kind.__name__, non_retryable=True)
 
 
 def _check(name: str, diagnosis: Diagnosis, input: AnalyzeInput) -> None:

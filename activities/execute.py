@@ -2,7 +2,9 @@
 
 Every function here is safe to retry: the patch is declarative and tagged with the incident and
 plan hash, so a retry after a crash finds the change applied and does nothing; snapshots are keyed
-by (incident, resource) and the first one wins.
+by (incident, resource) and the first one wins. A snapshot holds the spec exactly as it was, literal
+`env` values included, so it is sealed (encrypted) before it reaches the store and opened only to
+restore it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from integrations.kubernetes import (
     KubeInvalid,
     KubeNotFound,
 )
+from integrations.sealing import SealingError, SnapshotSealer
 from store.db import transaction
 from store.repositories import ActionRepository, SnapshotRepository
 
@@ -101,9 +104,10 @@ def _record_action(
 
 
 class KubeChangeActivities:
-    def __init__(self, kube: KubeClient, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, kube: KubeClient, sessions: sessionmaker[Session], sealer: SnapshotSealer) -> None:
         self._kube = kube
         self._sessions = sessions
+        self._sealer = sealer
 
     def _revisions(
         self, target: ResourceRef, live: dict[str, Any], action: Any
@@ -178,7 +182,7 @@ class KubeChangeActivities:
                     resource_key=ref.key,
                     resource_version=str(metadata.get("resourceVersion", "")),
                     generation=int(metadata.get("generation", 0)),
-                    content=_snapshot_content(live),
+                    content=self._sealer.seal(_snapshot_content(live)),
                 )
         return SnapshotResult(resources=list(refs.values()))
 
@@ -259,8 +263,14 @@ class KubeChangeActivities:
                     f"no snapshot of {ref.key} to restore", type="NoSnapshot", non_retryable=True
                 )
             try:
+                content = self._sealer.open(snapshot.content)
+            except SealingError as err:
+                raise ApplicationError(
+                    f"cannot open the snapshot of {ref.key}: {err}", type="SealingError", non_retryable=True
+                ) from err
+            try:
                 live = self._kube.read_object(ref)
-                body = restore_body(snapshot.content, live)
+                body = restore_body(content, live)
                 if _snapshot_content(live) == _snapshot_content(body):
                     changed, result = False, live
                 else:

@@ -19,7 +19,13 @@ class ValidateActivities:
     @activity.defn(name="validate_plan")
     def validate_plan(self, input: ValidateInput) -> PolicyDecision:
         diagnosis = input.diagnosis
-        document = build_policy_input(input.incident, input.observation, diagnosis.plan, diagnosis.root_cause)
+        document = build_policy_input(
+            input.incident,
+            input.observation,
+            diagnosis.plan,
+            diagnosis.root_cause,
+            min_risk=input.min_risk,
+        )
         try:
             return evaluate(
                 document,

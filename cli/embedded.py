@@ -22,6 +22,7 @@ from temporalio.client import Client
 from cli.devserver import DevServer, port_open
 from domain.settings import Settings
 from gateway.app import create_app
+from integrations.sealing import ensure_key_file
 from integrations.temporal import connect
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
@@ -36,6 +37,9 @@ log = logging.getLogger("medic.dev")
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "demo-oom.yaml"
 # Only for the embedded stack on loopback; a real gateway refuses webhooks until a token is set.
 DEV_WEBHOOK_TOKEN = "medic-dev-token"
+# Without MEDIC_SNAPSHOT_KEYS the embedded stack seals snapshots with a key of its own, kept here
+# (mode 0600) so that snapshots taken before a restart can still be restored.
+SNAPSHOT_KEY_FILE = "snapshot.key"
 
 
 @dataclass
@@ -105,6 +109,7 @@ async def embedded_stack(
         updates: dict[str, object] = {
             "home": str(home),
             "webhook_token": base.webhook_token or DEV_WEBHOOK_TOKEN,
+            "snapshot_keys": base.snapshot_keys or ensure_key_file(home / SNAPSHOT_KEY_FILE),
         }
         if scenario is not None:
             cluster = SandboxCluster.from_file(scenario)

@@ -103,10 +103,20 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
 
 
 def build_policy_input(
-    incident: Incident, observation: Observation, plan: Plan, root_cause: str = "none"
+    incident: Incident,
+    observation: Observation,
+    plan: Plan,
+    root_cause: str = "none",
+    *,
+    min_risk: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The policy's input. `min_risk` is a second-opinion review's floor (medium | high): the
+    policy's risk becomes the higher of its own and this, never lower."""
+    document: dict[str, Any] = {
         "incident": {"id": incident.id, "source": incident.source},
         "diagnosis": {"root_cause": root_cause},
         "actions": [_action_input(i, a, observation) for i, a in enumerate(plan.actions)],
     }
+    if min_risk is not None:
+        document["review"] = {"min_risk": min_risk}
+    return document

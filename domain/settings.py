@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_HOME = ".medic"
 TASK_QUEUE = "medic-remediation"
@@ -29,6 +29,9 @@ class Settings(BaseModel):
     webhook_token: str = ""
     # offline (rules, no network) | anthropic (Claude) | openai (an OpenAI-compatible server)
     analyzer: str = "offline"
+    # A second-opinion reviewer of plans with actions, which may only veto or raise the risk:
+    # "" (none, the default) | anthropic | openai. Its model settings are the analyzers'.
+    reviewer: str = ""
     approval_timeout_seconds: int = 4 * 3600
     # An incident stays open this long after its outcome (or until its alert resolves), so that
     # Alertmanager's repeats of the same group do not open a new one.
@@ -45,6 +48,9 @@ class Settings(BaseModel):
     # medic keeps its clone (default: <home>/gitops-work).
     gitops_repo_url: str = ""
     gitops_workdir: str = ""
+    # Fernet keys, comma-separated, newest first, that snapshots are encrypted with at rest.
+    # Required by a worker; the embedded stack keeps one in <home>/snapshot.key when unset.
+    snapshot_keys: str = Field(default="", repr=False)
 
     @property
     def resolved_database_url(self) -> str:
@@ -77,6 +83,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "kubeconfig": ("KUBECONFIG",),
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
         "analyzer": ("MEDIC_ANALYZER",),
+        "reviewer": ("MEDIC_REVIEWER",),
         "approval_timeout_seconds": ("MEDIC_APPROVAL_TIMEOUT_SECONDS",),
         "incident_cooldown_seconds": ("MEDIC_INCIDENT_COOLDOWN_SECONDS",),
         "verify_timeout_seconds": ("MEDIC_VERIFY_TIMEOUT_SECONDS",),
@@ -87,6 +94,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "prometheus_url": ("PROMETHEUS_URL",),
         "gitops_repo_url": ("MEDIC_GITOPS_REPO",),
         "gitops_workdir": ("MEDIC_GITOPS_WORKDIR",),
+        "snapshot_keys": ("MEDIC_SNAPSHOT_KEYS",),
     }
     for field, names in mapping.items():
         value = pick(*names)

@@ -16,11 +16,15 @@ from domain.memory import SimilarIncident
 from domain.observation import Observation
 from domain.plan import Diagnosis, Plan
 
+# The least risk a second-opinion review may set: it can raise the policy's risk, never lower it.
+RiskFloor = Literal["medium", "high"]
+
 Step = Literal[
     "received",
     "observing",
     "recalling",
     "analyzing",
+    "reviewing",
     "validating",
     "awaiting_approval",
     "dry_run",
@@ -45,6 +49,9 @@ class RemediationInput(BaseModel):
     # How long the incident stays open after its outcome, absorbing repeated notifications of
     # the same alert group; 0 closes the workflow at once.
     cooldown_seconds: int = 0
+    # Ask a second model to review a plan with actions before the policy decides (it may only
+    # veto or raise the risk). Off unless a reviewer is configured.
+    second_opinion: bool = False
 
 
 class RemediationResult(BaseModel):
@@ -139,6 +146,29 @@ class AnalyzeInput(BaseModel):
     analyzer: str = ""
 
 
+class ReviewInput(BaseModel):
+    """What the second-opinion reviewer is shown: the incident, what was seen, what is proposed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident: Incident
+    observation: Observation
+    diagnosis: Diagnosis
+
+
+class ReviewResult(BaseModel):
+    """The diagnosis after review — the one proposed, or on a veto the same with no actions — and
+    the least risk the policy must give it (None: the policy's own risk stands)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    diagnosis: Diagnosis
+    min_risk: RiskFloor | None = None
+    vetoed: bool = False
+    reason: str = ""
+    reviewer: str = ""
+
+
 class ValidateInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -146,6 +176,8 @@ class ValidateInput(BaseModel):
     observation: Observation
     diagnosis: Diagnosis
     protected_namespaces: list[str] = Field(default_factory=list)
+    # A second-opinion review's risk floor: the policy's risk is the higher of its own and this.
+    min_risk: RiskFloor | None = None
 
 
 class PlanInput(BaseModel):

@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.alerts import AlertGroup, group_workflow_id
 from domain.incident import incident_from_group
+from domain.redact import redact_incident, redact_json
 from domain.settings import Settings
 from domain.steps import RemediationInput
 from workflows.remediation import RemediationWorkflow
@@ -25,13 +26,19 @@ class Delivery:
     note: str = ""
 
 
+def redact_group(group: AlertGroup) -> AlertGroup:
+    """The notification as it may enter Temporal's history: alert text can carry secrets."""
+    return AlertGroup.model_validate(redact_json(group.model_dump(mode="json")))
+
+
 def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -> RemediationInput:
     return RemediationInput(
-        incident=incident_from_group(workflow_id, group),
+        incident=redact_incident(incident_from_group(workflow_id, group)),
         approval_timeout_seconds=settings.approval_timeout_seconds,
         verify_timeout_seconds=settings.verify_timeout_seconds,
         verify_interval_seconds=settings.verify_interval_seconds,
         cooldown_seconds=settings.incident_cooldown_seconds,
+        second_opinion=bool(settings.reviewer),
     )
 
 
@@ -43,6 +50,7 @@ async def deliver(client: Client, settings: Settings, group: AlertGroup) -> Deli
     must not open an incident for a group that has none.
     """
     workflow_id = group_workflow_id(group.receiver, group.groupKey)
+    group = redact_group(group)  # the id is derived from the group as sent; nothing else keeps it
     if group.truncatedAlerts > 0:
         log.warning("notification for %s truncated %d alerts", workflow_id, group.truncatedAlerts)
     if group.status == "resolved":

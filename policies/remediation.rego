@@ -6,7 +6,8 @@
 # data.medic.runtime.extra_protected_namespaces (added at evaluation time).
 #
 # The single result is `decision`. Any violation denies the whole plan; otherwise the risk is the
-# highest risk of any action, and it sets the approvals required.
+# highest risk of any action, raised to input.review.min_risk when a second-opinion review set
+# one (a floor: it never lowers the risk), and that risk sets the approvals required.
 package medic.remediation
 
 import rego.v1
@@ -25,6 +26,14 @@ protected_namespaces := ({"kube-system"} | {ns | some ns in cfg.protected_namesp
 }
 
 high_risk_namespaces := {ns | some ns in cfg.high_risk_namespaces}
+
+# A second-opinion review's risk floor; absent or null: no floor. Any other value than a known
+# risk leaves review_rank undefined, so no allowing decision can be made from it (fail closed).
+review_min_risk := object.get(input, ["review", "min_risk"], null)
+
+review_rank := 0 if review_min_risk == null
+
+review_rank := risk_rank[review_min_risk] if review_min_risk != null
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -219,6 +228,15 @@ violations contains v if {
 	v := violation("unknown_revision", msg, i)
 }
 
+# --- second-opinion review
+
+violations contains v if {
+	review_min_risk != null
+	not review_min_risk in object.keys(risk_rank)
+	msg := sprintf("the second-opinion review's risk floor \"%v\" is not low, medium or high", [review_min_risk])
+	v := violation("invalid_review_floor", msg, null)
+}
+
 violation(rule, message, i) := {"rule": rule, "message": message, "action_index": i}
 
 positive(x) if {
@@ -266,11 +284,18 @@ set_image_to_known(a) if {
 
 plan_risk := risk_names[max({risk_rank[f.risk] | some f in risk_factors})]
 
+# The risk the decision carries: the plan's own, or the review's floor when that is higher.
+final_risk := risk_names[max({risk_rank[plan_risk], review_rank})]
+
+review_reasons := [sprintf("the second-opinion review raised the risk from %s to %s", [plan_risk, final_risk])] if {
+	review_rank > risk_rank[plan_risk]
+} else := []
+
 default auto_execute_allowed := false
 
 auto_execute_allowed if {
 	count(actions) > 0
-	plan_risk == "low"
+	final_risk == "low"
 	every a in actions {
 		a.kind in cfg.auto_execute_kinds
 	}
@@ -293,7 +318,7 @@ root_cause := object.get(input, ["diagnosis", "root_cause"], "none")
 
 decision := {
 	"allowed": true,
-	"risk": "low",
+	"risk": risk_names[review_rank],
 	"approvals_required": 0,
 	"auto_execute": false,
 	"violations": [],
@@ -314,6 +339,7 @@ decision := {
 } if {
 	count(actions) == 0
 	root_cause != "none"
+	review_rank >= 0 # a floor that is not a known risk decides nothing
 }
 
 decision := {
@@ -333,11 +359,11 @@ decision := {
 
 decision := {
 	"allowed": true,
-	"risk": plan_risk,
+	"risk": final_risk,
 	"approvals_required": required_approvals,
 	"auto_execute": auto_execute_allowed,
 	"violations": [],
-	"reasons": array.concat(factor_reasons, [approval_reason]),
+	"reasons": array.concat(array.concat(factor_reasons, review_reasons), [approval_reason]),
 } if {
 	count(actions) > 0
 	count(violations) == 0
@@ -348,12 +374,12 @@ factor_reasons := [key[1] | some key in sort([[f.index, f.reason] | some f in ri
 
 required_approvals := 0 if auto_execute_allowed
 
-required_approvals := cfg.approvals_by_risk[plan_risk] if not auto_execute_allowed
+required_approvals := cfg.approvals_by_risk[final_risk] if not auto_execute_allowed
 
-approval_reason := sprintf("%s risk, every action kind may auto-execute: no approval needed", [plan_risk]) if {
+approval_reason := sprintf("%s risk, every action kind may auto-execute: no approval needed", [final_risk]) if {
 	auto_execute_allowed
 }
 
-approval_reason := sprintf("%s risk: %d approval(s) required", [plan_risk, required_approvals]) if {
+approval_reason := sprintf("%s risk: %d approval(s) required", [final_risk, required_approvals]) if {
 	not auto_execute_allowed
 }

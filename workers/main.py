@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.analyze import AnalyzeActivities
+from activities.analyze import AnalyzeActivities, ReviewActivities
 from activities.execute import KubeChangeActivities
 from activities.memory import MemoryActivities
 from activities.observe import ObserveActivities
@@ -19,6 +19,8 @@ from activities.validate import ValidateActivities
 from domain.offline_analyzer import Analyzer
 from domain.settings import Settings
 from integrations.kubernetes import KubeClient
+from integrations.llm import SecondOpinion
+from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal import connect
 from store.db import make_engine, session_factory
 from workflows.remediation import RemediationWorkflow
@@ -40,17 +42,49 @@ def _analyzer(settings: Settings) -> Analyzer | None:
     return make_analyzer(settings.analyzer, env=os.environ)
 
 
+def _reviewer(settings: Settings) -> SecondOpinion | None:
+    """The configured second-opinion reviewer (MEDIC_REVIEWER), or None (the default: no review)."""
+    if not settings.reviewer:
+        return None
+    from integrations.llm import make_analyzer
+
+    # Same model settings as the analyzers, read here, at the process edge.
+    return SecondOpinion(make_analyzer(settings.reviewer, env=os.environ))
+
+
+class WorkerConfigError(Exception):
+    """The worker cannot start with this configuration; the message says what to set."""
+
+
+def snapshot_sealer(settings: Settings) -> SnapshotSealer:
+    """The sealer snapshots are encrypted with; a worker refuses to start without keys.
+
+    The embedded stack (`medic dev`, `medic demo`) fills `snapshot_keys` from <home>/snapshot.key.
+    """
+    if not settings.snapshot_keys.strip():
+        raise WorkerConfigError(
+            f"set {KEYS_VARIABLE}: snapshots hold objects' specs exactly as they were (literal env "
+            f"values included) and are encrypted at rest with it; generate one with `{GENERATE_KEY_COMMAND}`"
+        )
+    try:
+        return SnapshotSealer.from_value(settings.snapshot_keys)
+    except SealingError as err:
+        raise WorkerConfigError(str(err)) from err
+
+
 def build_worker(
     client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
 ) -> Worker:
+    sealer = snapshot_sealer(settings)  # first: a missing key refuses before anything connects
     sessions = session_factory(make_engine(settings.resolved_database_url))
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
     record = RecordActivities(sessions)
     memory = MemoryActivities(sessions)
     observe = ObserveActivities.from_settings(kube, settings)
     analyze = AnalyzeActivities(_analyzer(settings))
+    review = ReviewActivities(_reviewer(settings))
     validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
-    change = KubeChangeActivities(kube, sessions)
+    change = KubeChangeActivities(kube, sessions, sealer)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -63,6 +97,7 @@ def build_worker(
             memory.remember_incident,
             observe.observe_incident,
             analyze.analyze_incident,
+            review.review_diagnosis,
             validate.validate_plan,
             change.dry_run_plan,
             change.snapshot_resources,
@@ -76,6 +111,7 @@ def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
+    snapshot_sealer(settings)  # refuse before connecting to Temporal
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, executor)
@@ -84,4 +120,7 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main(settings: Settings) -> None:
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except WorkerConfigError as err:
+        raise SystemExit(f"medic worker: {err}") from None

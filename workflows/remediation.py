@@ -42,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
         RemediationInput,
         RemediationResult,
         RestoreInput,
+        ReviewInput,
+        ReviewResult,
+        RiskFloor,
         SnapshotResult,
         Step,
         ValidateInput,
@@ -63,6 +66,10 @@ OBSERVE = StepOptions(
 )
 ANALYZE = StepOptions(
     timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=5)
+)
+# A second opinion is optional: a few attempts, then the workflow goes on without it.
+REVIEW = StepOptions(
+    timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=3)
 )
 VALIDATE = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
 DRY_RUN = StepOptions(
@@ -95,6 +102,8 @@ MODEL_NOT_USABLE = frozenset({"ModelUnavailable", "ModelRefused", "PromptTooLarg
 # Marks the histories that recall and remember incidents (older histories replay without them).
 PATCH_INCIDENT_MEMORY = "incident-memory"
 RECALL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+# Marks the histories that ask for a second-opinion review (only when the input turns it on).
+PATCH_SECOND_OPINION = "second-opinion"
 
 
 class StepFailed(Exception):
@@ -218,6 +227,17 @@ class RemediationWorkflow:
             # The model cannot answer (after its retries): the offline rules decide.
             diagnosis = await self._analyze(analyze_input.model_copy(update={"analyzer": "offline"}))
         self._diagnosis = diagnosis
+        self._plan_hash = diagnosis.plan.plan_hash()
+        min_risk: RiskFloor | None = None
+        veto: str | None = None
+        if self._input.second_opinion and diagnosis.plan.actions and workflow.patched(PATCH_SECOND_OPINION):
+            review = await self._review(observation, diagnosis)
+            if review is not None:
+                min_risk = review.min_risk
+                if not review.diagnosis.plan.actions:
+                    veto = review.reason or "no reason given"
+                    diagnosis = review.diagnosis
+        self._diagnosis = diagnosis
         plan = diagnosis.plan
         self._plan_hash = plan.plan_hash()
         policy: PolicyDecision = await self._run_step(
@@ -228,6 +248,7 @@ class RemediationWorkflow:
                 observation=observation,
                 diagnosis=diagnosis,
                 protected_namespaces=list(self._input.protected_namespaces),
+                min_risk=min_risk,
             ),
             PolicyDecision,
             VALIDATE,
@@ -254,6 +275,8 @@ class RemediationWorkflow:
         if not policy.allowed or policy.risk == "deny":
             reasons = "; ".join(v.message for v in policy.violations) or "denied by policy"
             return "needs_review", f"policy denied the plan: {reasons}"
+        if veto is not None:
+            return "needs_review", f"the second-opinion review vetoed the plan: {veto}"
         if not plan.actions:
             if diagnosis.root_cause == "none":
                 return "no_action", diagnosis.summary
@@ -322,6 +345,59 @@ class RemediationWorkflow:
             },
         )
         return diagnosis
+
+    async def _review(self, observation: Observation, diagnosis: Diagnosis) -> ReviewResult | None:
+        """A second opinion on the plan: it may veto it or raise its risk, nothing else.
+
+        A review can only make things safer, so its absence never blocks: a reviewer that is not
+        configured, unavailable after its retries, refused or invalid is audited as failed and the
+        policy decides alone. So is a review that returns a plan other than the one proposed or
+        none (a review may drop the plan, never change it).
+        """
+        self._step = "reviewing"
+        started = workflow.now()
+        without = "continued without a review: the policy's own risk stands"
+        try:
+            review: ReviewResult = await workflow.execute_activity(
+                "review_diagnosis",
+                ReviewInput(incident=self._incident, observation=observation, diagnosis=diagnosis),
+                result_type=ReviewResult,
+                start_to_close_timeout=REVIEW.timeout,
+                retry_policy=REVIEW.retry,
+            )
+        except ActivityError as err:
+            message, error_type = _cause(err)
+            await self._audit(
+                "reviewing",
+                "failed",
+                duration=workflow.now() - started,
+                detail={"error": message, "type": error_type, "then": without},
+            )
+            return None
+        reviewed = review.diagnosis.plan
+        if reviewed.actions and reviewed.plan_hash() != diagnosis.plan.plan_hash():
+            await self._audit(
+                "reviewing",
+                "failed",
+                duration=workflow.now() - started,
+                detail={"error": "the review changed the plan, which a review may not do", "then": without},
+            )
+            return None
+        if reviewed.actions:
+            # Not vetoed: the proposed diagnosis stands as it was; only the risk floor is taken.
+            review = review.model_copy(update={"diagnosis": diagnosis})
+        await self._audit(
+            "reviewing",
+            "completed",
+            duration=workflow.now() - started,
+            detail={
+                "reviewer": review.reviewer,
+                "vetoed": not reviewed.actions,
+                "min_risk": review.min_risk,
+                "reason": review.reason,
+            },
+        )
+        return review
 
     async def _recall(self, observation: Observation) -> RecallResult:
         """Past incidents like this one. Memory helps the analysis; its failure never stops it."""

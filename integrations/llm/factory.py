@@ -18,7 +18,7 @@ from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from integrations.llm.errors import ModelRefused
 from integrations.llm.openai_analyzer import OpenAIAnalyzer
 
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
 MODEL_ANALYZERS = ("anthropic", "openai")
 
 

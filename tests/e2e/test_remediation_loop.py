@@ -22,6 +22,7 @@ from cli.devserver import DevServer, free_port, temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack, embedded_stack
 from domain.settings import Settings
 from domain.steps import RemediationResult
+from integrations.sealing import SnapshotSealer
 from sandbox.scenario import SHARED_SCENARIOS
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ActionRepository, ApprovalRepository, AuditRepository, SnapshotRepository
@@ -137,6 +138,13 @@ def memory_limit(live: dict[str, Any], container: str) -> str:
     return str(next(c for c in containers if c["name"] == container)["resources"]["limits"]["memory"])
 
 
+def opened(stack: Stack, content: dict[str, Any]) -> dict[str, Any]:
+    """A stored snapshot, opened with the stack's key (<home>/snapshot.key); the row itself is sealed."""
+    assert content.get("sealed") == "fernet" and "spec" not in content
+    assert stack.settings.snapshot_keys == (Path(stack.settings.home) / "snapshot.key").read_text().strip()
+    return SnapshotSealer.from_value(stack.settings.snapshot_keys).open(content)
+
+
 def audit_steps(stack: Stack, incident_id: str) -> list[tuple[str, str, str]]:
     sessions = session_factory(make_engine(stack.settings.resolved_database_url))
     with transaction(sessions) as session:
@@ -180,7 +188,7 @@ async def test_alert_approved_with_temporal_cli_raises_memory_and_resolves(make_
         actions = ActionRepository(session).list(incident_id)
     assert [(a.approver, a.via, a.plan_hash) for a in approvals] == [("alice", "signal", status.plan_hash)]
     assert [s.resource_key for s in snapshots] == ["shop/Deployment/cart"]
-    assert memory_limit(snapshots[0].content, "cart") == "128Mi"
+    assert memory_limit(opened(stack, snapshots[0].content), "cart") == "128Mi"
     assert sorted(a.phase for a in actions) == ["dry_run", "execute"]
 
 
@@ -222,7 +230,7 @@ async def test_change_that_does_not_heal_is_rolled_back_to_the_exact_snapshot(
     sessions = session_factory(make_engine(stack.settings.resolved_database_url))
     with transaction(sessions) as session:
         (snapshot,) = SnapshotRepository(session).list(result.incident_id)
-    assert after["spec"] == snapshot.content["spec"]
+    assert after["spec"] == opened(stack, snapshot.content)["spec"]
     steps = audit_steps(stack, result.incident_id)
     assert ("verifying", "failed", "medic") in steps
     assert ("rolling_back", "completed", "medic") in steps

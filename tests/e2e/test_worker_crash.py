@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from temporalio.client import Client
 
 from cli.devserver import DevServer
@@ -85,6 +86,7 @@ async def test_killed_worker_mid_execute_applies_the_change_exactly_once(
         "DATABASE_URL": database_url,
         "MEDIC_KUBE_API_URL": url,
         "MEDIC_TASK_QUEUE": queue,
+        "MEDIC_SNAPSHOT_KEYS": Fernet.generate_key().decode(),  # a worker refuses to start without one
     }
     generation_before = sandbox.peek("apps/v1", "Deployment", "shop", "cart")["metadata"]["generation"]  # type: ignore[index]
 

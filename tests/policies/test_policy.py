@@ -545,6 +545,100 @@ def test_approval_timeout_follows_edited_data(policy_copy) -> None:
     assert decide(resize("512Mi"), policy_dir=directory).approval_timeout_seconds == 600
 
 
+# --- second-opinion review floor -------------------------------------------------------------
+
+
+def reviewed(*actions: Any, min_risk: Any, seen: Observation | None = None, **kwargs: Any) -> PolicyDecision:
+    document = build_policy_input(
+        Incident(id="inc-1"), seen or observation(), Plan(actions=list(actions)), "oom", min_risk=min_risk
+    )
+    return evaluate(document, **kwargs)
+
+
+def test_no_review_floor_leaves_the_input_and_decision_as_before() -> None:
+    document = build_policy_input(Incident(id="inc-1"), observation(), Plan(actions=[resize("512Mi")]))
+    assert "review" not in document
+    assert reviewed(resize("512Mi"), min_risk=None) == decide(resize("512Mi"))
+
+
+@pytest.mark.parametrize(
+    ("action", "floor", "risk", "approvals"),
+    [
+        (Restart(target=ref()), "medium", "medium", 1),
+        (Restart(target=ref()), "high", "high", 2),
+        (resize("512Mi"), "high", "high", 2),
+    ],
+)
+def test_review_floor_raises_the_risk_and_approvals_follow_it(
+    action: Any, floor: str, risk: str, approvals: int
+) -> None:
+    decision = reviewed(action, min_risk=floor)
+    assert_allowed(decision)
+    assert (decision.risk, decision.approvals_required, decision.auto_execute) == (risk, approvals, False)
+    assert any("second-opinion review raised the risk" in r for r in decision.reasons)
+
+
+def test_review_floor_approvals_come_from_data(policy_copy) -> None:
+    directory = policy_copy(lambda c: c["approvals_by_risk"].update(high=3))
+    decision = reviewed(Restart(target=ref()), min_risk="high", policy_dir=directory)
+    assert (decision.risk, decision.approvals_required) == ("high", 3)
+
+
+def test_low_risk_plan_raised_by_review_no_longer_auto_executes() -> None:
+    assert decide(Restart(target=ref())).auto_execute is True
+    decision = reviewed(Restart(target=ref()), min_risk="medium")
+    assert decision.auto_execute is False and decision.approvals_required == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "floor", "risk"),
+    [
+        (resize("512Mi"), "medium", "medium"),
+        (resize("512Mi"), "low", "medium"),
+        (
+            SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9"),
+            "medium",
+            "high",
+        ),
+        (
+            SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9"),
+            "low",
+            "high",
+        ),
+    ],
+)
+def test_review_floor_never_lowers_the_policys_risk(action: Any, floor: str, risk: str) -> None:
+    decision = reviewed(action, min_risk=floor)
+    assert decision.risk == risk == decide(action).risk
+    assert decision.approvals_required == decide(action).approvals_required
+    assert not any("second-opinion review" in r for r in decision.reasons)
+
+
+def test_review_floor_never_turns_a_denial_into_an_allowance() -> None:
+    decision = reviewed(Restart(target=ref("kube-system", "coredns")), min_risk="high")
+    assert_denied(decision, "protected_namespace")
+
+
+@pytest.mark.parametrize("floor", ["deny", "critical", "", 2, True])
+def test_review_floor_that_is_not_a_risk_is_denied(floor: Any) -> None:
+    assert_denied(reviewed(Restart(target=ref()), min_risk=floor), "invalid_review_floor")
+
+
+def test_review_floor_that_is_not_a_risk_denies_an_empty_plan_too() -> None:
+    decision = evaluate({"diagnosis": {"root_cause": "oom"}, "actions": [], "review": {"min_risk": "bogus"}})
+    assert_denied(decision, "undecided")
+
+
+def test_review_floor_on_an_empty_plan_raises_its_risk_but_asks_no_approval() -> None:
+    decision = evaluate({"diagnosis": {"root_cause": "none"}, "actions": [], "review": {"min_risk": "high"}})
+    assert (decision.allowed, decision.risk, decision.approvals_required) == (True, "high", 0)
+
+
+def test_null_review_floor_is_no_floor() -> None:
+    document = {**policy_input(resize("512Mi")), "review": {"min_risk": None}}
+    assert evaluate(document) == decide(resize("512Mi"))
+
+
 # --- the scenarios' expected plans get the scenarios' risk -----------------------------------
 
 
