@@ -25,7 +25,9 @@ from workflows.remediation import RemediationWorkflow
 STEP_TITLES = {
     "received": "alert received",
     "observing": "observe",
+    "recalling": "recall",
     "analyzing": "analyze",
+    "reviewing": "second opinion",
     "validating": "policy",
     "awaiting_approval": "approval",
     "decision": "decision",

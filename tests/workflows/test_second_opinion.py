@@ -24,12 +24,14 @@ from activities.analyze import ReviewActivities
 from activities.validate import ValidateActivities
 from domain.decision import DecisionInput, PolicyDecision
 from domain.plan import Diagnosis, Plan, Restart, SetResources
+from domain.settings import settings_from_mapping
 from domain.steps import RemediationResult, ReviewInput, ReviewResult, ValidateInput
+from gateway.ingest import remediation_input
 from integrations.llm import InvalidModelOutput, ModelUnavailable, SecondOpinion
 from integrations.llm.output import ToolSpec
 from integrations.llm.reviewer import ReviewVerdict, apply_review
 from tests.conftest import wait_for_step
-from tests.workflows.test_remediation_workflow import TARGET, Fakes, Harness
+from tests.workflows.test_remediation_workflow import TARGET, Fakes, Harness, alert_group
 from workflows.remediation import RemediationWorkflow
 
 RunScenario = Callable[[Harness], Any]
@@ -382,3 +384,13 @@ async def test_real_review_activity_failure_does_not_block(
     assert waiting.policy.risk == "medium"
     failed = [e for e in fakes.audit if e.step == "reviewing"]
     assert [e.status for e in failed] == ["failed"] and failed[0].detail["type"] == error_type
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("env", "on"), [({}, False), ({"MEDIC_REVIEWER": "anthropic"}, True)])
+def test_reviewer_setting_turns_the_second_opinion_on(env: dict[str, str], on: bool) -> None:
+    settings = settings_from_mapping(env)
+    started = remediation_input(settings, alert_group(), "incident-config")
+    assert started.second_opinion is on and settings.reviewer == env.get("MEDIC_REVIEWER", "")
