@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,12 +52,12 @@ class Stack:
 
 
 def cluster_configured(settings: Settings) -> bool:
-    """Whether a real cluster is configured (so the sandbox is not the default)."""
-    if settings.kube_api_url or settings.kubeconfig:
-        return True
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return True
-    return (Path.home() / ".kube" / "config").exists()
+    """Whether a real cluster was chosen explicitly (MEDIC_KUBE_API_URL or KUBECONFIG).
+
+    A ~/.kube/config that merely exists is not a choice: the embedded stack, with its well-known
+    dev token, must never start changing whatever cluster a laptop happens to point at.
+    """
+    return bool(settings.kube_api_url or settings.kubeconfig)
 
 
 def _temporal_port(settings: Settings) -> int | None:
