@@ -37,8 +37,13 @@ def in_ci() -> bool:
     return bool(os.environ.get("CI"))
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of this test's own (it starts in ~0.1 s).
+
+    Not shared: the server skips time only while no workflow task is outstanding anywhere on it,
+    so a workflow another test left behind could otherwise stall this test's timers.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=venv_binary("temporal-test-server"),
