@@ -22,7 +22,7 @@ from cli.devserver import DevServer, port_open
 from domain.settings import Settings
 from gateway.app import create_app
 from integrations.sealing import ensure_key_file
-from integrations.temporal import connect
+from integrations.temporal import connect, ensure_search_attributes
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
 from sandbox.gitops import seed_bare_repo
@@ -30,6 +30,7 @@ from sandbox.prometheus_api import SandboxPrometheus
 from sandbox.server import SandboxServer
 from store.migrate import upgrade
 from workers.main import ACTIVITY_THREADS, build_worker
+from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.dev")
 
@@ -129,6 +130,8 @@ async def embedded_stack(
             resources.callback(server.stop)
             temporal_started = True
         client = await connect(settings)
+        if settings.search_attributes:
+            await ensure_search_attributes(client, settings.temporal_namespace, DEV_SERVER_FLAGS)
 
         executor = resources.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
         worker = build_worker(client, settings, executor)

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     kube_api_url: str = ""
     kubeconfig: str = ""
     webhook_token: str = ""
+    # Publish MedicStatus/MedicRisk/... search attributes (registered by the worker at start-up).
+    search_attributes: bool = True
     # offline (rules, no network) | anthropic (Claude) | openai (an OpenAI-compatible server)
     analyzer: str = "offline"
     # A second-opinion reviewer of plans with actions, which may only veto or raise the risk:
@@ -83,6 +85,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "kubeconfig": ("KUBECONFIG",),
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
         "analyzer": ("MEDIC_ANALYZER",),
+        "search_attributes": ("MEDIC_SEARCH_ATTRIBUTES",),
         "reviewer": ("MEDIC_REVIEWER",),
         "approval_timeout_seconds": ("MEDIC_APPROVAL_TIMEOUT_SECONDS",),
         "incident_cooldown_seconds": ("MEDIC_INCIDENT_COOLDOWN_SECONDS",),

@@ -49,6 +49,9 @@ class RemediationInput(BaseModel):
     # How long the incident stays open after its outcome, absorbing repeated notifications of
     # the same alert group; 0 closes the workflow at once.
     cooldown_seconds: int = 0
+    # Publish status, risk, namespace, target and root cause as search attributes (MedicStatus, ...)
+    # and a one-line memo. The server must have them registered (the worker does it at start-up).
+    search_attributes: bool = False
     # Ask a second model to review a plan with actions before the policy decides (it may only
     # veto or raise the risk). Off unless a reviewer is configured.
     second_opinion: bool = False

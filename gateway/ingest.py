@@ -38,6 +38,7 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
         verify_timeout_seconds=settings.verify_timeout_seconds,
         verify_interval_seconds=settings.verify_interval_seconds,
         cooldown_seconds=settings.incident_cooldown_seconds,
+        search_attributes=settings.search_attributes,
         second_opinion=bool(settings.reviewer),
     )
 

@@ -21,9 +21,10 @@ from domain.settings import Settings
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
-from integrations.temporal import connect
+from integrations.temporal import SearchAttributeError, connect, ensure_search_attributes
 from store.db import make_engine, session_factory
 from workflows.remediation import RemediationWorkflow
+from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.worker")
 
@@ -113,6 +114,8 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     snapshot_sealer(settings)  # refuse before connecting to Temporal
     client = await connect(settings)
+    if settings.search_attributes:
+        await ensure_search_attributes(client, settings.temporal_namespace, DEV_SERVER_FLAGS)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, executor)
         log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
@@ -122,5 +125,5 @@ async def run_worker(settings: Settings) -> None:
 def main(settings: Settings) -> None:
     try:
         asyncio.run(run_worker(settings))
-    except WorkerConfigError as err:
+    except (WorkerConfigError, SearchAttributeError) as err:
         raise SystemExit(f"medic worker: {err}") from None

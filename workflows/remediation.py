@@ -50,6 +50,13 @@ with workflow.unsafe.imports_passed_through():
         ValidateInput,
         WorkflowStatus,
     )
+    from workflows.search import (
+        MEDIC_NAMESPACE,
+        MEDIC_RISK,
+        MEDIC_ROOT_CAUSE,
+        MEDIC_STATUS,
+        MEDIC_TARGET,
+    )
 
 
 @dataclass(frozen=True)
@@ -730,6 +737,25 @@ class RemediationWorkflow:
         await workflow.execute_activity(
             "record_incident", update, start_to_close_timeout=STORE.timeout, retry_policy=STORE.retry
         )
+        self._publish(update)
+
+    def _publish(self, update: IncidentUpdate) -> None:
+        """Mirror the incident row into search attributes and a one-line memo for the Temporal UI."""
+        if not self._input.search_attributes:
+            return
+        values = (
+            (MEDIC_STATUS, update.status),
+            (MEDIC_RISK, update.risk),
+            (MEDIC_NAMESPACE, update.namespace),
+            (MEDIC_TARGET, update.target),
+            (MEDIC_ROOT_CAUSE, update.root_cause),
+        )
+        changes = [key.value_set(value) for key, value in values if value]
+        if changes:
+            workflow.upsert_search_attributes(changes)
+        status = update.status or self._step
+        summary = update.summary or (self._diagnosis.summary if self._diagnosis else self._incident.title)
+        workflow.upsert_memo({"summary": f"[{status}] {summary}"[:300]})
 
     async def _close(self, outcome: Outcome, reason: str) -> RemediationResult:
         self._outcome = outcome

@@ -8,19 +8,16 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import yaml
 from temporalio.client import WorkflowHandle
 
-from cli.devserver import DevServer, free_port, temporal_binary
-from cli.embedded import DEFAULT_SCENARIO, Stack, embedded_stack
-from domain.settings import Settings
+from cli.devserver import temporal_binary
+from cli.embedded import DEFAULT_SCENARIO, Stack
 from domain.steps import RemediationResult
 from integrations.sealing import SnapshotSealer
 from sandbox.scenario import SHARED_SCENARIOS
@@ -56,30 +53,6 @@ def scenario_variant(tmp_path: Path, source: Path, heals_at_least: str | None = 
     path = tmp_path / f"{data['name']}-variant.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-@pytest_asyncio.fixture
-async def make_stack(dev_server: DevServer, tmp_path: Path) -> AsyncIterator[Any]:
-    stacks: list[Any] = []
-
-    async def make(scenario: Path) -> Stack:
-        settings = Settings(
-            home=str(tmp_path / ".medic"),
-            temporal_address=dev_server.address,
-            task_queue=f"e2e-{uuid.uuid4()}",
-            webhook_token="e2e-token",
-            verify_interval_seconds=1,
-            verify_timeout_seconds=60,
-            incident_cooldown_seconds=0,  # the workflow closes with its outcome, so result() returns
-        )
-        context = embedded_stack(settings, scenario, gateway_port=free_port(), ui_port=None)
-        stack = await context.__aenter__()
-        stacks.append(context)
-        return stack
-
-    yield make
-    for context in reversed(stacks):
-        await context.__aexit__(None, None, None)
 
 
 async def post_alert(stack: Stack, scenario: Path) -> str:

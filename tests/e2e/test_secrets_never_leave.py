@@ -168,6 +168,7 @@ async def test_planted_secrets_never_reach_the_model_the_store_or_the_history(
             analyzer="anthropic",
             verify_interval_seconds=1,
             snapshot_keys=Fernet.generate_key().decode(),
+            search_attributes=False,  # the time-skipping server has no custom search attributes
         )
         async with build_worker(time_skipping_env.client, settings, executor):
             handle = await time_skipping_env.client.start_workflow(
