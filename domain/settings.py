@@ -53,6 +53,8 @@ class Settings(BaseModel):
     # Fernet keys, comma-separated, newest first, that snapshots are encrypted with at rest.
     # Required by a worker; the embedded stack keeps one in <home>/snapshot.key when unset.
     snapshot_keys: str = Field(default="", repr=False)
+    # host:port where a worker serves the Temporal SDK's metrics (Prometheus, /metrics); empty: off.
+    worker_metrics_address: str = "127.0.0.1:9464"
 
     @property
     def resolved_database_url(self) -> str:
@@ -103,6 +105,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         value = pick(*names)
         if value is not None:
             values[field] = value
+    # Set but empty is meaningful here: it turns the worker's metrics endpoint off.
+    if "MEDIC_WORKER_METRICS_ADDRESS" in env:
+        values["worker_metrics_address"] = env["MEDIC_WORKER_METRICS_ADDRESS"].strip()
     protected = pick("MEDIC_PROTECTED_NAMESPACES")
     if protected:
         values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())

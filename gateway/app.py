@@ -1,4 +1,4 @@
-"""The HTTP edge: Alertmanager's webhook (and, later, the console and JSON API)."""
+"""The HTTP edge: Alertmanager's webhook, `/metrics` (and, later, the console and JSON API)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,8 +21,13 @@ from domain.alerts import AlertGroup
 from domain.settings import Settings
 from gateway.ingest import deliver
 from integrations.temporal import connect
+from store.db import make_engine, session_factory
+from store.metrics import StoreCollector
 
 log = logging.getLogger("medic.gateway")
+
+# The text exposition format every Prometheus version scrapes.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 ClientFactory = Callable[[], Awaitable[Client]]
 
@@ -49,6 +56,25 @@ def _validation_errors(err: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+class _StoreMetrics:
+    """The store collector's registry, with the engine made on the first scrape, not at start-up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._registry: CollectorRegistry | None = None
+        self._lock = threading.Lock()
+
+    def render(self) -> bytes:
+        with self._lock:
+            if self._registry is None:
+                registry = CollectorRegistry(auto_describe=False)
+                sessions = session_factory(make_engine(self._settings.resolved_database_url))
+                registry.register(StoreCollector(sessions))
+                self._registry = registry
+            registry = self._registry
+        return generate_latest(registry)
+
+
 class _LazyClient:
     """Connects on first use and again after a failure, so the gateway starts before Temporal does."""
 
@@ -68,11 +94,18 @@ class _LazyClient:
 def create_app(settings: Settings, client_factory: ClientFactory | None = None) -> FastAPI:
     app = FastAPI(title="medic gateway", version="0.1.0")
     get_client = client_factory or _LazyClient(settings)
+    store_metrics = _StoreMetrics(settings)
     expected = f"Bearer {settings.webhook_token}".encode() if settings.webhook_token else None
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        # The collector queries the store with a blocking driver: keep it off the event loop.
+        body = await asyncio.to_thread(store_metrics.render)
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/alerts/alertmanager")
     async def alertmanager_webhook(request: Request) -> JSONResponse:

@@ -8,6 +8,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
@@ -73,6 +74,26 @@ def snapshot_sealer(settings: Settings) -> SnapshotSealer:
         raise WorkerConfigError(str(err)) from err
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime whose SDK metrics (`temporal_*`: polls, task latencies, activity and
+    workflow failures, slots) are served in Prometheus format on `worker_metrics_address`.
+
+    None when the address is empty (the SDK's default runtime, no endpoint). The incident metrics
+    computed from the store are the gateway's `/metrics`, not served here, so that each series has
+    one source however many workers run.
+    """
+    address = settings.worker_metrics_address.strip()
+    if not address:
+        return None
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as err:  # the exporter could not listen
+        raise WorkerConfigError(
+            f"cannot serve worker metrics on {address} (MEDIC_WORKER_METRICS_ADDRESS): {err}; "
+            "set another host:port, or an empty value to turn them off"
+        ) from err
+
+
 def build_worker(
     client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
 ) -> Worker:
@@ -113,12 +134,14 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     snapshot_sealer(settings)  # refuse before connecting to Temporal
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
     if settings.search_attributes:
         await ensure_search_attributes(client, settings.temporal_namespace, DEV_SERVER_FLAGS)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, executor)
         log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+        if settings.worker_metrics_address:
+            log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
         await worker.run()
 
 
