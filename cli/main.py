@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,11 +29,11 @@ def settings() -> Settings:
     return settings_from_mapping(os.environ)
 
 
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def _logging(default: str = "json") -> None:
+    """JSON lines for the long-running processes (MEDIC_LOG_FORMAT=text for a terminal)."""
+    from cli.logs import configure
+
+    configure(os.environ.get("MEDIC_LOG_FORMAT") or default)
 
 
 @app.command()
@@ -54,7 +53,8 @@ def gateway(host: str = "127.0.0.1", port: int = 8000) -> None:
     from gateway.app import create_app
 
     _logging()
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's records go through the same JSON handler.
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", log_config=None)
 
 
 @db_app.command("upgrade")
@@ -261,7 +261,7 @@ def dev(sandbox: SandboxOption = None, port: int = 8000) -> None:
     """Run medic on embedded defaults: Temporal dev server, SQLite, worker, gateway, sandbox cluster."""
     from cli.embedded import run_dev
 
-    _logging()
+    _logging(default="text")
     run_dev(settings(), sandbox, gateway_port=port)
 
 
