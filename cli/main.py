@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -210,17 +211,33 @@ def _decide(incident_id: str, approver: str, reason: str, decision: Literal["app
             DecisionInput(approver=approver, reason=reason, plan_hash=status.plan_hash, decision=decision),
         )
 
+    code = 0
     try:
         status = asyncio.run(go())
+        approved = sum(1 for a in status.approvals if a.decision == "approve")
+        typer.echo(
+            f"{decision} recorded for {incident_id} (plan {status.plan_hash}); "
+            f"{approved}/{status.approvals_required} approvals; step: {status.step}"
+        )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         typer.echo(f"refused: {cause.message if isinstance(cause, ApplicationError) else cause}", err=True)
-        raise typer.Exit(2) from err
-    approved = sum(1 for a in status.approvals if a.decision == "approve")
-    typer.echo(
-        f"{decision} recorded for {incident_id} (plan {status.plan_hash}); "
-        f"{approved}/{status.approvals_required} approvals; step: {status.step}"
-    )
+        code = 2
+    except typer.Exit as exit_:
+        code = exit_.exit_code
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End a short-lived command that used the Temporal client without interpreter finalisation.
+
+    The SDK's core runtime keeps native threads that can still call into Python while the
+    interpreter shuts down, which now and then aborts the process (SIGABRT) after the command has
+    done its work and printed its answer. The decision is already recorded, so exit at once.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 AsOption = Annotated[str, typer.Option("--as", help="Who decides (recorded as the approver).")]
@@ -281,4 +298,4 @@ def demo(
 
     if interactive is None:
         interactive = sys.stdin.isatty()
-    raise typer.Exit(run_demo(settings(), sandbox, gateway_port=port, interactive=interactive, keep=keep))
+    _exit_now(run_demo(settings(), sandbox, gateway_port=port, interactive=interactive, keep=keep))
