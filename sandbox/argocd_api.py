@@ -15,12 +15,12 @@ import copy
 import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox.cluster import SandboxCluster
+from sandbox.loopback import BackgroundHTTPServer
 
 # (status, json body) for a request: method, path, query (last value of each parameter), headers.
 Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, Any]]
@@ -29,12 +29,7 @@ Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[in
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 500: 13, 503: 14}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-
-class LoopbackServer:
+class LoopbackServer(BackgroundHTTPServer):
     """Serves JSON from a responder on 127.0.0.1 in a background thread (port 0: a free port).
 
     `start()` returns the base URL, `stop()` is idempotent, usable as a context manager.
@@ -45,15 +40,11 @@ class LoopbackServer:
     thread_name = "sandbox-api"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._port = port
-        self._stopping = threading.Event()
+        super().__init__(host=host, port=port)
         self._lock = threading.Lock()
         self._faults: list[int] = []
         self.delay = 0.0
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def respond(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
@@ -71,7 +62,7 @@ class LoopbackServer:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,44 +108,6 @@ class LoopbackServer:
                 self._serve("POST")
 
         return Handler
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the server is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> str:
-        if self._server is not None:
-            return self.url
-        self._stopping.clear()
-        self._server = _Server((self._host, self._port), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> LoopbackServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 class SandboxArgoCD(LoopbackServer):

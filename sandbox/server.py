@@ -15,13 +15,13 @@ import json
 import signal
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.cluster import RESOURCES, ApiError, PatchType, SandboxCluster
+from sandbox.loopback import BackgroundHTTPServer
 from sandbox.scenario import ScenarioError
 
 _PATCH_TYPES: dict[str, PatchType] = {
@@ -280,67 +280,24 @@ def _int_param(query: dict[str, str], name: str) -> int | None:
         raise ApiError(400, f"{name}: invalid integer {query[name]!r}") from None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Keep-alive connections park their threads on a read; stopping must not wait for them.
-    block_on_close = False
-
-
-class SandboxServer:
+class SandboxServer(BackgroundHTTPServer):
     """Serves a `SandboxCluster` on 127.0.0.1 in a background thread.
 
     `start()` returns the base URL (port 0 picks a free port); `stop()` is idempotent. Usable as a
     context manager.
     """
 
+    thread_name = "sandbox-kube-api"
+
     def __init__(
         self, cluster: SandboxCluster, *, host: str = "127.0.0.1", port: int = 0, quiet: bool = True
     ) -> None:
+        super().__init__(host=host, port=port)
         self.cluster = cluster
-        self._host = host
-        self._port = port
         self._quiet = quiet
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox server is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> str:
-        if self._server is not None:
-            return self.url
-        self._stopping.clear()
-        self._server = _Server((self._host, self._port), _handler(self.cluster, self._stopping, self._quiet))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="sandbox-kube-api", daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> SandboxServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self.cluster, self._stopping, self._quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
