@@ -41,6 +41,9 @@ class PolicyDecision(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     # Seconds an approval may be waited for; None: the worker's configured default.
     approval_timeout_seconds: int | None = None
+    # Who may approve this plan: "user:NAME", "group:NAME" or "*" (anyone), from the policy's
+    # `approvers` rules. None (decisions made before the rules existed): anyone.
+    approvers: list[str] | None = None
 
 
 class Approval(BaseModel):
@@ -68,6 +71,23 @@ class DecisionInput(BaseModel):
     plan_hash: str | None = None
     # Only for the `decide` update; the signals imply it by their name.
     decision: Literal["approve", "reject"] = "approve"
+    # The approver's groups, as the authenticating front end (console, proxy) vouched for them.
+    groups: list[str] = Field(default_factory=list, max_length=100)
+
+
+def approval_refusal(approvers: list[str] | None, approver: str, groups: list[str]) -> str | None:
+    """Why `approver` (with `groups`) may not decide on a plan whose policy named `approvers`.
+
+    None when they may: the rules allow anyone ("*"), the user by name ("user:NAME"), or one of
+    their groups ("group:NAME").
+    """
+    if approvers is None or "*" in approvers:
+        return None
+    principals = {f"user:{approver}", *(f"group:{g}" for g in groups)}
+    if principals & set(approvers):
+        return None
+    allowed = ", ".join(approvers) if approvers else "nobody (no approver rule covers this plan)"
+    return f"{approver} is not allowed to decide on this plan; the policy allows: {allowed}"
 
 
 class Snapshot(BaseModel):

@@ -364,6 +364,7 @@ decision := {
 	"auto_execute": auto_execute_allowed,
 	"violations": [],
 	"reasons": array.concat(array.concat(factor_reasons, review_reasons), [approval_reason]),
+	"approvers": approvers,
 } if {
 	count(actions) > 0
 	count(violations) == 0
@@ -383,3 +384,30 @@ approval_reason := sprintf("%s risk, every action kind may auto-execute: no appr
 approval_reason := sprintf("%s risk: %d approval(s) required", [final_risk, required_approvals]) if {
 	not auto_execute_allowed
 }
+
+# ---------------------------------------------------------------------------------------------
+# Who may approve: the principals ("user:NAME", "group:NAME", or "*" for anyone) of every rule in
+# data.medic.config.approvers that covers every action's namespace and the plan's final risk.
+# Each rule: {"principals": [...], "namespaces": ["shop", "*"], "max_risk": "low|medium|high"}.
+# No rule covers the plan: nobody may approve it from any channel (the plan then expires).
+
+approver_rules := object.get(cfg, "approvers", [{"principals": ["*"], "namespaces": ["*"], "max_risk": "high"}])
+
+rule_covers_namespace(rule, ns) if "*" in rule.namespaces
+
+rule_covers_namespace(rule, ns) if ns in rule.namespaces
+
+rule_covers_plan(rule) if {
+	risk_rank[final_risk] <= risk_rank[rule.max_risk]
+	every a in actions {
+		rule_covers_namespace(rule, object.get(a, ["target", "namespace"], ""))
+	}
+}
+
+approvers := sort([p |
+	some p in {p |
+		some rule in approver_rules
+		rule_covers_plan(rule)
+		some p in rule.principals
+	}
+])

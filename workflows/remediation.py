@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         PolicyDecision,
         Verification,
+        approval_refusal,
     )
     from domain.incident import ResourceRef
     from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
@@ -540,6 +541,8 @@ class RemediationWorkflow:
             return f"plan hash {decision.plan_hash} is not the current plan ({self._plan_hash})"
         if any(a.approver == decision.approver for a in self._approvals):
             return f"{decision.approver} has already decided on this plan"
+        if self._policy is not None:
+            return approval_refusal(self._policy.approvers, decision.approver, decision.groups)
         return None
 
     def _take(self, decision: DecisionInput, via: str) -> None:

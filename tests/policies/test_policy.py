@@ -898,3 +898,47 @@ def test_concurrent_evaluations_give_their_own_answers() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         for got, expected in pool.map(run, cases):
             assert got == expected
+
+
+# --- who may approve -------------------------------------------------------------------------
+
+APPROVER_RULES = [
+    {"principals": ["group:sre"], "namespaces": ["*"], "max_risk": "high"},
+    {"principals": ["group:shop-devs", "user:carol"], "namespaces": ["shop"], "max_risk": "medium"},
+    {"principals": ["user:dave"], "namespaces": ["payments"], "max_risk": "high"},
+]
+
+
+def test_shipped_rules_let_anyone_approve() -> None:
+    decision = decide(resize())
+    assert_allowed(decision)
+    assert decision.approvers == ["*"]
+
+
+def test_approvers_are_the_rules_covering_namespace_and_risk(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(approvers=APPROVER_RULES))
+    medium = decide(resize(), policy_dir=directory)
+    assert medium.risk == "medium"
+    assert medium.approvers == ["group:shop-devs", "group:sre", "user:carol"]
+
+
+def test_a_rule_stops_at_its_max_risk(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(approvers=APPROVER_RULES))
+    action = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9")
+    high = decide(action, policy_dir=directory)
+    assert high.risk == "high"
+    assert high.approvers == ["group:sre"]
+
+
+def test_a_rule_for_another_namespace_does_not_apply(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(approvers=APPROVER_RULES))
+    decision = decide(resize(), policy_dir=directory)
+    assert "user:dave" not in (decision.approvers or [])
+
+
+def test_no_covering_rule_means_nobody(policy_copy) -> None:
+    only_payments = [{"principals": ["user:dave"], "namespaces": ["payments"], "max_risk": "high"}]
+    directory = policy_copy(lambda c: c.update(approvers=only_payments))
+    decision = decide(resize(), policy_dir=directory)
+    assert_allowed(decision)
+    assert decision.approvers == []

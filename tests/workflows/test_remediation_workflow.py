@@ -344,6 +344,31 @@ async def test_stale_plan_hash_is_refused(time_skipping_env: WorkflowEnvironment
     assert any("not the current plan" in r for r in status.refused)
 
 
+async def test_approver_outside_the_policy_rules_is_refused(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("medium").model_copy(update={"approvers": ["group:sre", "user:carol"]})
+
+    async def scenario(h: Harness) -> tuple[WorkflowStatus, RemediationResult]:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                RemediationWorkflow.decide, DecisionInput(approver="bob", groups=["shop-devs"])
+            )
+        assert "bob is not allowed" in str(refused.value.cause)
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="mallory"))
+        erin = DecisionInput(approver="erin", groups=["sre"])
+        await handle.execute_update(RemediationWorkflow.decide, erin)
+        status = await handle.query(RemediationWorkflow.status)
+        return status, await handle.result()
+
+    status, result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert [a.approver for a in status.approvals] == ["erin"]
+    assert any("mallory is not allowed" in r for r in status.refused)
+    assert result.outcome == "resolved"
+
+
 async def test_no_decision_within_four_hours_expires(
     time_skipping_env: WorkflowEnvironment, fakes: Fakes
 ) -> None:
