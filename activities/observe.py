@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -56,6 +57,8 @@ from integrations.prometheus import (
     PrometheusInvalid,
     render_query,
 )
+from store.db import transaction
+from store.repositories import IncidentRepository
 
 __all__ = ["ObserveActivities", "ObserveInput", "build_observation"]
 
@@ -649,6 +652,7 @@ class ObserveActivities:
         *,
         window_minutes: int = 30,
         clock: Callable[[], float] = time.time,
+        sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self._kube = kube
         self._argocd = argocd
@@ -656,10 +660,15 @@ class ObserveActivities:
         self._gitops = gitops
         self._window_minutes = window_minutes
         self._clock = clock
+        # Where the observation is kept for the console (incident.observation); None: not kept.
+        self._sessions = sessions
 
     @classmethod
-    def from_settings(cls, kube: KubeClient, settings: Settings) -> ObserveActivities:
-        """With an Argo CD, Prometheus and GitOps client for each one that `settings` configures."""
+    def from_settings(
+        cls, kube: KubeClient, settings: Settings, sessions: sessionmaker[Session] | None = None
+    ) -> ObserveActivities:
+        """With an Argo CD, Prometheus and GitOps client for each one that `settings` configures,
+        keeping each observation on its incident's row when `sessions` is given."""
         argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
         prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
         gitops = (
@@ -667,7 +676,7 @@ class ObserveActivities:
             if settings.gitops_repo_url
             else None
         )
-        return cls(kube, argocd, prometheus, gitops)
+        return cls(kube, argocd, prometheus, gitops, sessions=sessions)
 
     def close(self) -> None:
         """Close the HTTP clients of the context sources (not the Kubernetes client)."""
@@ -680,7 +689,7 @@ class ObserveActivities:
         try:
             # Redacted here, at the source: what observe returns is in the workflow's history,
             # the store and every prompt, and none of them may hold a secret.
-            return redact_observation(
+            observation = redact_observation(
                 build_observation(
                     self._kube,
                     input.incident,
@@ -694,3 +703,9 @@ class ObserveActivities:
         except (KubeForbidden, KubeInvalid) as err:
             # KubeUnavailable is left to propagate: Temporal retries it.
             raise ApplicationError(f"observe: {err}", type=type(err).__name__, non_retryable=True) from err
+        if self._sessions is not None:
+            # Its own transaction, an upsert of one column: a retried attempt writes its own
+            # observation over the earlier one's, and that is the one it returns.
+            with transaction(self._sessions) as session:
+                IncidentRepository(session).upsert(input.incident.id, observation=observation)
+        return observation

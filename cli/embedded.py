@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import uvicorn
 from temporalio.client import Client
@@ -40,6 +42,9 @@ DEV_WEBHOOK_TOKEN = "medic-dev-token"
 # Without MEDIC_SNAPSHOT_KEYS the embedded stack seals snapshots with a key of its own, kept here
 # (mode 0600) so that snapshots taken before a restart can still be restored.
 SNAPSHOT_KEY_FILE = "snapshot.key"
+# Without any console authentication configured, the embedded stack's console takes a token of
+# its own, kept here (mode 0600) so that it stays the same across restarts.
+CONSOLE_TOKEN_FILE = "console.token"
 
 
 @dataclass
@@ -50,6 +55,10 @@ class Stack:
     cluster: SandboxCluster | None
     scenario: Path | None
     temporal_started: bool
+    # The console's static token ("" when the console authenticates otherwise), and the file it
+    # was kept in when the embedded stack made it.
+    console_token: str = ""
+    console_token_file: str = ""
 
 
 def cluster_configured(settings: Settings) -> bool:
@@ -59,6 +68,34 @@ def cluster_configured(settings: Settings) -> bool:
     dev token, must never start changing whatever cluster a laptop happens to point at.
     """
     return bool(settings.kube_api_url or settings.kubeconfig)
+
+
+def console_auth_configured(settings: Settings) -> bool:
+    return bool(settings.console_token or settings.console_users_file or settings.console_trusted_proxies)
+
+
+def ensure_console_token(path: str | os.PathLike[str]) -> str:
+    """The token kept in `path`, creating the file (mode 0600) with a new token when it is missing."""
+    file = Path(path)
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a temporary name, then linked into place: a concurrent reader
+        # never sees a partial token, and when two processes race the first link wins.
+        temporary = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+            os.link(temporary, file)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        finally:
+            temporary.unlink(missing_ok=True)
+    token = file.read_text().strip()
+    if not token:
+        raise RuntimeError(f"{file} is empty: delete it to have a new console token made")
+    return token
 
 
 def _temporal_port(settings: Settings) -> int | None:
@@ -111,6 +148,10 @@ async def embedded_stack(
             "webhook_token": base.webhook_token or DEV_WEBHOOK_TOKEN,
             "snapshot_keys": base.snapshot_keys or ensure_key_file(home / SNAPSHOT_KEY_FILE),
         }
+        console_token_file = ""
+        if not console_auth_configured(base):
+            console_token_file = str(home / CONSOLE_TOKEN_FILE)
+            updates["console_token"] = ensure_console_token(console_token_file)
         if scenario is not None:
             cluster = SandboxCluster.from_file(scenario)
             sandbox = resources.enter_context(SandboxServer(cluster))
@@ -137,8 +178,13 @@ async def embedded_stack(
         worker = build_worker(client, settings, executor)
         worker_task = asyncio.create_task(worker.run(), name="medic-worker")
 
+        # proxy_headers=False: the console judges trusted proxies and loopback by the TCP peer.
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=gateway_port, log_level="warning"
+            create_app(settings),
+            host="127.0.0.1",
+            port=gateway_port,
+            log_level="warning",
+            proxy_headers=False,
         )
         gateway = uvicorn.Server(config)
         gateway_task = asyncio.create_task(gateway.serve(), name="medic-gateway")
@@ -155,6 +201,8 @@ async def embedded_stack(
                 cluster=cluster,
                 scenario=scenario,
                 temporal_started=temporal_started,
+                console_token=settings.console_token,
+                console_token_file=console_token_file,
             )
         finally:
             gateway.should_exit = True
@@ -179,8 +227,31 @@ def describe(stack: Stack) -> list[str]:
         f"  store      {s.resolved_database_url.split('@')[-1]}",
         f"  cluster    {cluster}",
         f"  gateway    {stack.gateway_url}  (POST /alerts/alertmanager, bearer token required)",
+        *console_lines(stack),
         "  analyzer   offline rules",
     ]
+
+
+def console_lines(stack: Stack) -> list[str]:
+    """Where the console is and how to log in to it."""
+    s = stack.settings
+    url = f"{stack.gateway_url}/console/"
+    if stack.console_token_file:
+        # The token goes into the URL for a one-click login, which the gateway accepts from
+        # loopback only; the same token typed on the login page works from anywhere.
+        link = f"{stack.gateway_url}/console/login?" + urlencode({"token": stack.console_token})
+        return [
+            f"  console    {url}  (log in with the token in {stack.console_token_file})",
+            f"             one click, from this machine: {link}",
+        ]
+    ways = []
+    if s.console_token:
+        ways.append("MEDIC_CONSOLE_TOKEN")
+    if s.console_users_file:
+        ways.append(f"a user of {s.console_users_file}")
+    if s.console_trusted_proxies:
+        ways.append("the authenticating proxy")
+    return [f"  console    {url}  (log in with {' or '.join(ways)})"]
 
 
 def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) -> None:

@@ -20,8 +20,10 @@ app = typer.Typer(
 )
 incidents_app = typer.Typer(help="Incidents in the store.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+console_app = typer.Typer(help="The operators' console: its users and their passwords.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(db_app, name="db")
+app.add_typer(console_app, name="console")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -48,14 +50,18 @@ def worker() -> None:
 
 @app.command()
 def gateway(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the gateway (Alertmanager webhook)."""
+    """Serve the gateway: Alertmanager webhook, /metrics, the console (/console) and its API (/api)."""
     import uvicorn
 
     from gateway.app import create_app
 
     _logging()
-    # log_config=None: uvicorn's records go through the same JSON handler.
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", log_config=None)
+    # log_config=None: uvicorn's records go through the same JSON handler. proxy_headers=False:
+    # the console trusts identity headers by the TCP peer's address (MEDIC_CONSOLE_TRUSTED_PROXIES),
+    # which X-Forwarded-For must not rewrite.
+    uvicorn.run(
+        create_app(settings()), host=host, port=port, log_level="info", log_config=None, proxy_headers=False
+    )
 
 
 @db_app.command("upgrade")
@@ -185,30 +191,27 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
         typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}")
 
 
-def _decide(incident_id: str, approver: str, reason: str, decision: Literal["approve", "reject"]) -> None:
+def _decide(
+    incident_id: str,
+    approver: str,
+    reason: str,
+    decision: Literal["approve", "reject"],
+    groups: list[str] | None = None,
+) -> None:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.exceptions import ApplicationError
 
     from domain.decision import DecisionInput
     from integrations.temporal import connect
-    from workflows.remediation import RemediationWorkflow
+    from workflows.operations import IncidentNotCurrent, decide_incident
 
     async def go() -> Any:
         client = await connect(settings())
-        # An incident id is `<workflow id>.<run>`; the workflow id alone means its current incident.
-        workflow_id = incident_id.split(".", 1)[0]
-        handle = client.get_workflow_handle(workflow_id)
-        status = await handle.query(RemediationWorkflow.status)
-        if "." in incident_id and status.incident_id != incident_id:
-            typer.echo(
-                f"refused: {incident_id} is closed; its alert group's incident now is {status.incident_id}",
-                err=True,
-            )
-            raise typer.Exit(2)
-        # Bound to the plan the operator is looking at: a changed plan refuses this decision.
-        return await handle.execute_update(
-            RemediationWorkflow.decide,
-            DecisionInput(approver=approver, reason=reason, plan_hash=status.plan_hash, decision=decision),
+        # Bound to the plan the workflow shows now (plan_hash None): a changed plan refuses it.
+        return await decide_incident(
+            client,
+            incident_id,
+            DecisionInput(approver=approver, reason=reason, decision=decision, groups=groups or []),
         )
 
     code = 0
@@ -219,12 +222,13 @@ def _decide(incident_id: str, approver: str, reason: str, decision: Literal["app
             f"{decision} recorded for {incident_id} (plan {status.plan_hash}); "
             f"{approved}/{status.approvals_required} approvals; step: {status.step}"
         )
+    except IncidentNotCurrent as err:
+        typer.echo(f"refused: {err}", err=True)
+        code = 2
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         typer.echo(f"refused: {cause.message if isinstance(cause, ApplicationError) else cause}", err=True)
         code = 2
-    except typer.Exit as exit_:
-        code = exit_.exit_code
     _exit_now(code)
 
 
@@ -242,18 +246,91 @@ def _exit_now(code: int) -> NoReturn:
 
 AsOption = Annotated[str, typer.Option("--as", help="Who decides (recorded as the approver).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why.")]
+GroupOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group",
+        help="A group you decide as (repeatable), checked against the policy's approvers. "
+        "Self-asserted, like --as: who may use this command is Temporal's own access control.",
+    ),
+]
 
 
 @app.command()
-def approve(incident_id: str, approver: AsOption, reason: ReasonOption = "") -> None:
+def approve(
+    incident_id: str, approver: AsOption, reason: ReasonOption = "", groups: GroupOption = None
+) -> None:
     """Approve the plan an incident is waiting on (the `decide` update)."""
-    _decide(incident_id, approver, reason, "approve")
+    _decide(incident_id, approver, reason, "approve", groups)
 
 
 @app.command()
-def reject(incident_id: str, approver: AsOption, reason: ReasonOption = "") -> None:
+def reject(
+    incident_id: str, approver: AsOption, reason: ReasonOption = "", groups: GroupOption = None
+) -> None:
     """Reject the plan an incident is waiting on."""
-    _decide(incident_id, approver, reason, "reject")
+    _decide(incident_id, approver, reason, "reject", groups)
+
+
+def _read_password(confirm: bool) -> str:
+    """A password from a prompt without echo (a terminal), else the first line of stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != password:
+            typer.echo("the passwords differ", err=True)
+            raise typer.Exit(2)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        typer.echo("the password is empty", err=True)
+        raise typer.Exit(2)
+    return password
+
+
+IterationsOption = Annotated[
+    int, typer.Option("--iterations", min=100_000, help="PBKDF2-SHA256 iterations (default: 600000).")
+]
+
+
+@console_app.command("hash-password")
+def console_hash_password(iterations: IterationsOption = 600_000) -> None:
+    """Print a PBKDF2-SHA256 hash of a password (prompted without echo, or read from stdin), for a
+    line `name:<hash>:group1,group2` of MEDIC_CONSOLE_USERS_FILE."""
+    from gateway.auth import hash_password
+
+    typer.echo(hash_password(_read_password(confirm=True), iterations=iterations))
+
+
+@console_app.command("add-user")
+def console_add_user(
+    name: str,
+    groups: Annotated[
+        list[str] | None, typer.Option("--group", help="A group of the user (repeatable).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="The users file (default: MEDIC_CONSOLE_USERS_FILE).")
+    ] = None,
+    iterations: IterationsOption = 600_000,
+) -> None:
+    """Add a console user to the users file, or replace their line (password prompted, or stdin).
+
+    The file is created with mode 0600; a running gateway reads it again when it changes.
+    """
+    from gateway.auth import hash_password, upsert_user
+
+    target = file or (Path(settings().console_users_file) if settings().console_users_file else None)
+    if target is None:
+        typer.echo("no users file: pass --file or set MEDIC_CONSOLE_USERS_FILE", err=True)
+        raise typer.Exit(2)
+    password = _read_password(confirm=True)
+    try:
+        replaced = upsert_user(target, name, hash_password(password, iterations=iterations), groups or [])
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{'replaced' if replaced else 'added'} {name} in {target}")
 
 
 @app.command("eval")

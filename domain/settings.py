@@ -27,6 +27,18 @@ class Settings(BaseModel):
     kube_api_url: str = ""
     kubeconfig: str = ""
     webhook_token: str = ""
+    # console: who may use the operators' console and its JSON API (gateway/auth.py). A static
+    # token (its identity: user and groups), a users file of PBKDF2 hashes, and proxies whose
+    # identity headers are trusted; none configured refuses every request. The secret signs
+    # session cookies (unset: a random key per process).
+    console_token: str = Field(default="", repr=False)
+    console_token_user: str = "admin"
+    console_token_groups: tuple[str, ...] = ()
+    console_users_file: str = ""
+    console_trusted_proxies: tuple[str, ...] = ()
+    console_user_header: str = "X-Forwarded-User"
+    console_groups_header: str = "X-Forwarded-Groups"
+    console_secret: str = Field(default="", repr=False)
     # Publish MedicStatus/MedicRisk/... search attributes (registered by the worker at start-up).
     search_attributes: bool = True
     # offline (rules, no network) | anthropic (Claude) | openai (an OpenAI-compatible server)
@@ -55,6 +67,13 @@ class Settings(BaseModel):
     snapshot_keys: str = Field(default="", repr=False)
     # host:port where a worker serves the Temporal SDK's metrics (Prometheus, /metrics); empty: off.
     worker_metrics_address: str = "127.0.0.1:9464"
+    # notifications: a Slack incoming webhook and a generic JSON webhook (either turns them on);
+    # the console's public base URL for links; reminders, in seconds before an approval deadline.
+    slack_webhook_url: str = Field(default="", repr=False)
+    notify_webhook_url: str = Field(default="", repr=False)
+    notify_webhook_secret: str = Field(default="", repr=False)
+    console_url: str = "http://127.0.0.1:8000"
+    approval_reminders_seconds: tuple[int, ...] = (3600, 900)
 
     @property
     def resolved_database_url(self) -> str:
@@ -86,6 +105,13 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "kube_api_url": ("MEDIC_KUBE_API_URL",),
         "kubeconfig": ("KUBECONFIG",),
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
+        # console
+        "console_token": ("MEDIC_CONSOLE_TOKEN",),
+        "console_token_user": ("MEDIC_CONSOLE_TOKEN_USER",),
+        "console_users_file": ("MEDIC_CONSOLE_USERS_FILE",),
+        "console_user_header": ("MEDIC_CONSOLE_USER_HEADER",),
+        "console_groups_header": ("MEDIC_CONSOLE_GROUPS_HEADER",),
+        "console_secret": ("MEDIC_CONSOLE_SECRET",),
         "analyzer": ("MEDIC_ANALYZER",),
         "search_attributes": ("MEDIC_SEARCH_ATTRIBUTES",),
         "reviewer": ("MEDIC_REVIEWER",),
@@ -108,6 +134,28 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     # Set but empty is meaningful here: it turns the worker's metrics endpoint off.
     if "MEDIC_WORKER_METRICS_ADDRESS" in env:
         values["worker_metrics_address"] = env["MEDIC_WORKER_METRICS_ADDRESS"].strip()
+    # notifications
+    for field, name in (
+        ("slack_webhook_url", "MEDIC_SLACK_WEBHOOK_URL"),
+        ("notify_webhook_url", "MEDIC_NOTIFY_WEBHOOK_URL"),
+        ("notify_webhook_secret", "MEDIC_NOTIFY_WEBHOOK_SECRET"),
+        ("console_url", "MEDIC_CONSOLE_URL"),
+    ):
+        if pick(name):
+            values[field] = env[name].strip()
+    # Set but empty turns the reminders off.
+    if "MEDIC_APPROVAL_REMINDERS" in env:
+        values["approval_reminders_seconds"] = tuple(
+            n.strip() for n in env["MEDIC_APPROVAL_REMINDERS"].split(",") if n.strip()
+        )
+    # console: comma-separated lists
+    for field, name in (
+        ("console_token_groups", "MEDIC_CONSOLE_TOKEN_GROUPS"),
+        ("console_trusted_proxies", "MEDIC_CONSOLE_TRUSTED_PROXIES"),
+    ):
+        listed = pick(name)
+        if listed:
+            values[field] = tuple(n.strip() for n in listed.split(",") if n.strip())
     protected = pick("MEDIC_PROTECTED_NAMESPACES")
     if protected:
         values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())

@@ -55,6 +55,13 @@ class RemediationInput(BaseModel):
     # Ask a second model to review a plan with actions before the policy decides (it may only
     # veto or raise the risk). Off unless a reviewer is configured.
     second_opinion: bool = False
+    # Send notifications (send_notification: Slack, a generic webhook) of the approval wait, its
+    # reminders, each decision and the outcome. Off unless a channel is configured; they never
+    # hold up or fail the remediation.
+    notify: bool = False
+    # Reminders of a pending approval, in seconds before its deadline; one already past when the
+    # wait starts is skipped.
+    approval_reminders_seconds: list[int] = Field(default_factory=lambda: [3600, 900])
 
 
 class RemediationResult(BaseModel):

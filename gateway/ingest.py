@@ -40,6 +40,8 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
         cooldown_seconds=settings.incident_cooldown_seconds,
         search_attributes=settings.search_attributes,
         second_opinion=bool(settings.reviewer),
+        notify=bool(settings.slack_webhook_url or settings.notify_webhook_url),
+        approval_reminders_seconds=list(settings.approval_reminders_seconds),
     )
 
 

@@ -112,6 +112,8 @@ class Incident(Base):
     diagnosis: Mapped[dict[str, Any] | None]
     plan: Mapped[dict[str, Any] | None]
     policy_decision: Mapped[dict[str, Any] | None]
+    # What observe saw (already redacted), shown by the console beside the evidence citing it.
+    observation: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]

@@ -45,10 +45,11 @@ INCIDENT_FIELDS: frozenset[str] = frozenset(
         "diagnosis",
         "plan",
         "policy_decision",
+        "observation",
         "closed_at",
     }
 )
-_INCIDENT_JSON_FIELDS = frozenset({"alert_group", "diagnosis", "plan", "policy_decision"})
+_INCIDENT_JSON_FIELDS = frozenset({"alert_group", "diagnosis", "plan", "policy_decision", "observation"})
 
 # Returned ORM rows replace what the session already holds for the same primary key, so a row
 # read earlier in the same session never shows stale values after an upsert.
@@ -124,8 +125,9 @@ class IncidentRepository:
         namespace: str | None = None,
         risk: str | None = None,
         limit: int = 50,
+        offset: int = 0,
     ) -> Sequence[Incident]:
-        """Incidents matching every filter given, newest first."""
+        """Incidents matching every filter given, newest first; `offset` skips that many (paging)."""
         stmt = select(Incident)
         if status is not None:
             stmt = stmt.where(Incident.status == status)
@@ -133,7 +135,7 @@ class IncidentRepository:
             stmt = stmt.where(Incident.namespace == namespace)
         if risk is not None:
             stmt = stmt.where(Incident.risk == risk)
-        stmt = stmt.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit)
+        stmt = stmt.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
         return self.session.scalars(stmt).all()
 
 
@@ -182,16 +184,31 @@ class AuditRepository:
         ).one()
 
     def list(
-        self, *, incident_id: str | None = None, step: str | None = None, limit: int = 500
+        self,
+        *,
+        incident_id: str | None = None,
+        step: str | None = None,
+        status: str | None = None,
+        actor: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
     ) -> Sequence[AuditEvent]:
-        """Events ordered by incident, then by the workflow's sequence number."""
+        """Events matching every filter given, ordered by incident, then by the workflow's sequence
+        number; with `newest_first`, by when they occurred, the latest first."""
         stmt = select(AuditEvent)
         if incident_id is not None:
             stmt = stmt.where(AuditEvent.incident_id == incident_id)
         if step is not None:
             stmt = stmt.where(AuditEvent.step == step)
-        stmt = stmt.order_by(AuditEvent.incident_id, AuditEvent.seq).limit(limit)
-        return self.session.scalars(stmt).all()
+        if status is not None:
+            stmt = stmt.where(AuditEvent.status == status)
+        if actor is not None:
+            stmt = stmt.where(AuditEvent.actor == actor)
+        if newest_first:
+            stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        else:
+            stmt = stmt.order_by(AuditEvent.incident_id, AuditEvent.seq)
+        return self.session.scalars(stmt.limit(limit)).all()
 
 
 class SnapshotRepository:

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.analyze import AnalyzeActivities, ReviewActivities
 from activities.execute import KubeChangeActivities
 from activities.memory import MemoryActivities
+from activities.notify import NotifyActivities
 from activities.observe import ObserveActivities
 from activities.record import RecordActivities
 from activities.validate import ValidateActivities
@@ -102,11 +103,15 @@ def build_worker(
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
     record = RecordActivities(sessions)
     memory = MemoryActivities(sessions)
-    observe = ObserveActivities.from_settings(kube, settings)
+    observe = ObserveActivities.from_settings(kube, settings, sessions)
     analyze = AnalyzeActivities(_analyzer(settings))
     review = ReviewActivities(_reviewer(settings))
     validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
     change = KubeChangeActivities(kube, sessions, sealer)
+    try:
+        notify = NotifyActivities.from_settings(settings)
+    except ValueError as err:
+        raise WorkerConfigError(str(err)) from err
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -126,6 +131,7 @@ def build_worker(
             change.execute_plan,
             change.check_rollout,
             change.restore_snapshots,
+            notify.send_notification,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -8,6 +8,7 @@ workflow ends with exactly one outcome.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.incident import ResourceRef
     from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
+    from domain.notifications import Notification, NotificationEvent, NotifyResult
     from domain.observation import Observation
     from domain.plan import Diagnosis, Plan
     from domain.steps import (
@@ -112,6 +114,14 @@ PATCH_INCIDENT_MEMORY = "incident-memory"
 RECALL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
 # Marks the histories that ask for a second-opinion review (only when the input turns it on).
 PATCH_SECOND_OPINION = "second-opinion"
+# Marks the histories that send notifications (only when the input turns them on).
+PATCH_NOTIFICATIONS = "notifications"
+# Notifications never hold up the remediation: started and left to run, retried (a rate limit
+# after the receiver's Retry-After) for up to an hour.
+NOTIFY = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(minutes=5)))
+NOTIFY_SCHEDULE_TO_CLOSE = timedelta(hours=1)
+# How long a finished incident waits for its outstanding notifications before it closes anyway.
+NOTIFY_DRAIN = timedelta(minutes=5)
 
 
 class StepFailed(Exception):
@@ -155,11 +165,17 @@ class RemediationWorkflow:
         self._reason = ""
         self._refused: list[str] = []
         self._pending_audit: list[AuditInput] = []
+        self._required = 0
+        self._notifying = False
+        self._notify_seq = 0
+        self._notifications: list[tuple[Notification, workflow.ActivityHandle[NotifyResult]]] = []
 
     # ---- the loop -----------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: RemediationInput) -> RemediationResult:
+        # Asked only when notifications are on, so that histories without them replay unchanged.
+        self._notifying = input.notify and workflow.patched(PATCH_NOTIFICATIONS)
         incident = self._incident
         first = incident.targets[0] if incident.targets else None
         await self._record_incident(
@@ -187,6 +203,7 @@ class RemediationWorkflow:
             outcome, reason = "failed", f"{failed.step}: {failed}"
         result = await self._close(outcome, reason)
         await self._cool_down()
+        await self._drain_notifications()
         return result
 
     async def _cool_down(self) -> None:
@@ -463,7 +480,7 @@ class RemediationWorkflow:
         if policy.auto_execute and required == 0:
             await self._audit("awaiting_approval", "skipped", detail={"reason": "auto-execute by policy"})
             return None
-        required = max(required, 1)
+        required = self._required = max(required, 1)
         timeout = policy.approval_timeout_seconds or self._input.approval_timeout_seconds
         self._step = "awaiting_approval"
         self._awaiting = True
@@ -478,18 +495,37 @@ class RemediationWorkflow:
                 "deadline": deadline.isoformat(),
             },
         )
+        self._notify("awaiting_approval")
         started = workflow.now()
+        reminders = self._reminder_times(deadline)
+
+        def woken() -> bool:
+            return (
+                bool(self._pending_audit)
+                or self._rejection is not None
+                or self._approved_count() >= required
+                or (self._alert_resolved and not self._approvals)
+            )
+
         try:
             while True:
-                await workflow.wait_condition(
-                    lambda: (
-                        bool(self._pending_audit)
-                        or self._rejection is not None
-                        or self._approved_count() >= required
-                        or (self._alert_resolved and not self._approvals)
-                    ),
-                    timeout=max(deadline - workflow.now(), timedelta(milliseconds=1)),
-                )
+                # Without reminders (always, when notifications are off) this waits for the
+                # deadline, exactly as histories recorded before reminders existed.
+                wake = reminders[0] if reminders else deadline
+                try:
+                    await workflow.wait_condition(
+                        woken, timeout=max(wake - workflow.now(), timedelta(milliseconds=1))
+                    )
+                except TimeoutError:
+                    if not reminders:
+                        raise  # the deadline
+                    # One reminder, however many fell due while the workflow was busy, and none
+                    # when a decision came in with the timer.
+                    while reminders and reminders[0] <= workflow.now():
+                        reminders.pop(0)
+                    if not woken():
+                        self._notify("approval_reminder")
+                    continue
                 await self._flush_decisions()
                 if self._rejection is not None:
                     r = self._rejection
@@ -521,6 +557,15 @@ class RemediationWorkflow:
     def _approved_count(self) -> int:
         return sum(1 for a in self._approvals if a.decision == "approve")
 
+    def _reminder_times(self, deadline: datetime) -> list[datetime]:
+        """When to remind of a pending approval (notifications on): each configured offset before
+        the deadline, earliest first; offsets already past when the wait starts are skipped."""
+        if not self._notifying:
+            return []
+        now = workflow.now()
+        times = {deadline - timedelta(seconds=s) for s in self._input.approval_reminders_seconds if s > 0}
+        return sorted(t for t in times if t > now)
+
     async def _flush_decisions(self) -> None:
         while self._pending_audit:
             entry = self._pending_audit.pop(0)
@@ -532,6 +577,15 @@ class RemediationWorkflow:
                 retry_policy=STORE.retry,
             )
             await self._audit(entry.step, entry.status, actor=entry.actor, detail=entry.detail)
+            # Decisions are taken in order; this one is the last of them not yet pending.
+            taken = self._approvals[: len(self._approvals) - len(self._pending_audit)]
+            self._notify(
+                "decision",
+                approver=approval.approver,
+                decision=approval.decision,
+                reason=approval.reason,
+                approvals=sum(1 for a in taken if a.decision == "approve"),
+            )
 
     def _refusal(self, decision: DecisionInput) -> str | None:
         """Why a decision cannot be taken now, or None when it can."""
@@ -771,6 +825,7 @@ class RemediationWorkflow:
                 incident_id=self._incident.id, status=outcome, outcome=outcome, closed_at=closed_at
             )
         )
+        self._notify("outcome", outcome=outcome, reason=reason)
         if workflow.patched(PATCH_INCIDENT_MEMORY):
             memory = memory_of(
                 self._incident,
@@ -797,6 +852,71 @@ class RemediationWorkflow:
             plan_hash=self._plan_hash,
             approvals=list(self._approvals),
         )
+
+    # ---- notifications ------------------------------------------------------------------------
+
+    def _notify(self, event: NotificationEvent, **fields: Any) -> None:
+        """Start sending a notification and go on without waiting for it (notifications on).
+
+        It is retried on its own; `_drain_notifications` gives the outstanding ones a bounded time
+        before the workflow returns. The activity builds the links from ids and redacts the text.
+        """
+        if not self._notifying:
+            return
+        self._notify_seq += 1
+        diagnosis, policy = self._diagnosis, self._policy
+        target = (
+            diagnosis.plan.actions[0].target.without_container()
+            if diagnosis and diagnosis.plan.actions
+            else None
+        )
+        if target is None and self._incident.targets:
+            target = self._incident.targets[0].without_container()
+        values: dict[str, Any] = {
+            "event": event,
+            "incident_id": self._incident.id,
+            "workflow_id": workflow.info().workflow_id,
+            "seq": self._notify_seq,
+            "title": self._incident.title,
+            "status": self._outcome or self._step,
+            "risk": policy.risk if policy else "",
+            "namespace": target.namespace if target else "",
+            "target": target.key if target else "",
+            "root_cause": diagnosis.root_cause if diagnosis else "",
+            "summary": diagnosis.summary if diagnosis else "",
+            "approvals": self._approved_count(),
+            "approvals_required": self._required,
+            "deadline": self._deadline,
+            "occurred_at": workflow.now(),
+        }
+        notification = Notification.model_validate({**values, **fields})
+        handle = workflow.start_activity(
+            "send_notification",
+            notification,
+            result_type=NotifyResult,
+            start_to_close_timeout=NOTIFY.timeout,
+            schedule_to_close_timeout=NOTIFY_SCHEDULE_TO_CLOSE,
+            retry_policy=NOTIFY.retry,
+        )
+        self._notifications.append((notification, handle))
+
+    async def _drain_notifications(self) -> None:
+        """Wait a bounded time for notifications still being sent, then close regardless: a lost
+        notification is logged, never a reason to fail or hold the incident."""
+        if not self._notifications:
+            return
+        handles = [handle for _, handle in self._notifications]
+        if not all(h.done() for h in handles):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: all(h.done() for h in handles), timeout=NOTIFY_DRAIN)
+        for notification, handle in self._notifications:
+            what = f"{notification.event} notification #{notification.seq} of {self._incident.id}"
+            if not handle.done():
+                workflow.logger.warning("gave up on the %s after %s", what, NOTIFY_DRAIN)
+                handle.cancel()
+            elif not handle.cancelled() and (err := handle.exception()) is not None:
+                message = _cause(err)[0] if isinstance(err, ActivityError) else str(err)
+                workflow.logger.warning("could not send the %s: %s", what, message)
 
 
 def _targets(plan: Plan) -> list[ResourceRef]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import in_ci
+from tests.e2e.conftest import make_stack  # noqa: F401  (the embedded stack, as the e2e tests use it)
 
 CHROMIUM = os.environ.get("MEDIC_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("MEDIC_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")

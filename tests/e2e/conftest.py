@@ -18,7 +18,7 @@ from domain.settings import Settings
 async def make_stack(dev_server: DevServer, tmp_path: Path) -> AsyncIterator[Any]:
     stacks: list[Any] = []
 
-    async def make(scenario: Path) -> Stack:
+    async def make(scenario: Path, **overrides: Any) -> Stack:
         settings = Settings(
             home=str(tmp_path / f".medic-{len(stacks)}"),
             temporal_address=dev_server.address,
@@ -27,7 +27,7 @@ async def make_stack(dev_server: DevServer, tmp_path: Path) -> AsyncIterator[Any
             verify_interval_seconds=1,
             verify_timeout_seconds=60,
             incident_cooldown_seconds=0,  # the workflow closes with its outcome, so result() returns
-        )
+        ).model_copy(update=overrides)
         context = embedded_stack(settings, scenario, gateway_port=free_port(), ui_port=None)
         stack = await context.__aenter__()
         stacks.append(context)

@@ -1,0 +1,652 @@
+"""The operators' console (server-rendered pages under /console) and its JSON API (/api).
+
+Pages read the incident store; decisions go to the incident's workflow through the `decide`
+update (`workflows.operations.decide_incident`), always in the name of the authenticated caller,
+never of a form field. Every route requires authentication (gateway/auth.py); every console
+POST carries a CSRF token; the API accepts only credentials sent with the request (Bearer, Basic
+or a trusted proxy's headers), so it needs none.
+
+The store is reached with a blocking driver, on a thread, with an engine made on first use (so
+the gateway starts without its database); Temporal through the gateway's own client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.decision import DecisionInput
+from domain.settings import Settings
+from domain.steps import WorkflowStatus
+from gateway import views
+from gateway.auth import (
+    LOGIN_COOKIE,
+    LOGIN_FAILED,
+    NOT_CONFIGURED,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Authenticator,
+    AuthError,
+    Principal,
+)
+from store.db import make_engine, session_factory, transaction
+from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
+from workflows.operations import IncidentNotCurrent, decide_incident, workflow_id_of
+
+log = logging.getLogger("medic.gateway.console")
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+
+ClientFactory = Callable[[], Awaitable[Client]]
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+AUDIT_LIMIT = 200
+MAX_AUDIT_LIMIT = 2000
+MAX_FORM_BYTES = 64 * 1024
+
+# Pages are about one operator's session: never cached, never framed, no script, no third party.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+# Statuses that mean "Temporal cannot take this right now".
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+}
+
+
+class ConsoleRefused(Exception):
+    """A console page refused: rendered as an error page with this status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class LoginRequired(Exception):
+    """No credentials on a console page: the browser goes to the login page, and back after."""
+
+    def __init__(self, next_url: str, clear_session: bool) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+        self.clear_session = clear_session
+
+
+class ApiRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class DecideBody(BaseModel):
+    """`POST /api/incidents/{id}/decide`. The approver is the authenticated caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: str
+    reason: str = ""
+    plan_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    status_code: int
+    ok: bool
+    message: str
+    status: WorkflowStatus | None = None
+
+
+class ConsoleStore:
+    """The store as the console reads it; the engine is made on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._factory: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+
+    def _sessions(self) -> sessionmaker[Session]:
+        with self._lock:
+            if self._factory is None:
+                self._factory = session_factory(make_engine(self._settings.resolved_database_url))
+            return self._factory
+
+    def incidents(
+        self, *, status: str | None, namespace: str | None, risk: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        with transaction(self._sessions()) as session:
+            rows = IncidentRepository(session).list(
+                status=status, namespace=namespace, risk=risk, limit=limit, offset=offset
+            )
+            return [views.incident_row(i, now) for i in rows]
+
+    def incident(self, incident_id: str) -> views.IncidentDetail | None:
+        with transaction(self._sessions()) as session:
+            incident = IncidentRepository(session).get(incident_id)
+            if incident is None:
+                return None
+            approvals = ApprovalRepository(session).list(incident_id)
+            audit = AuditRepository(session).list(incident_id=incident_id, limit=MAX_AUDIT_LIMIT)
+            return views.incident_detail(incident, approvals, audit)
+
+    def audit(
+        self,
+        *,
+        incident_id: str | None,
+        step: str | None,
+        status: str | None,
+        actor: str | None,
+        newest_first: bool,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        with transaction(self._sessions()) as session:
+            events = AuditRepository(session).list(
+                incident_id=incident_id,
+                step=step,
+                status=status,
+                actor=actor,
+                newest_first=newest_first,
+                limit=limit,
+            )
+            return [views.audit_row(e) for e in events]
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ts=views.timestamp,
+        age=views.age,
+        duration=views.duration,
+        anchor=views.anchor,
+        compact=views.compact,
+        sparkline=views.sparkline,
+    )
+    return env
+
+
+def _optional(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _bounded(value: str | None, default: int, maximum: int) -> int:
+    try:
+        number = int(value) if value else default
+    except ValueError:
+        number = default
+    return max(1, min(number, maximum))
+
+
+def _safe_next(value: str | None) -> str:
+    """Where to go after logging in: a console page of this gateway, nothing else."""
+    if value and value.startswith("/console") and not value.startswith(("//", "/\\")) and "\\" not in value:
+        return value
+    return "/console/"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body (what the console's forms send), first values."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise ConsoleRefused(415, "forms are sent as application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise ConsoleRefused(413, "the form is too large")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ConsoleRefused(400, f"the form cannot be read: {err}") from None
+    return {key: values[0] for key, values in fields.items()}
+
+
+async def run_decision(
+    get_client: ClientFactory, incident_id: str, decision: DecisionInput
+) -> DecisionOutcome:
+    """The `decide` update for the console and the API, its answer as a status code and a message."""
+    try:
+        client = await get_client()
+    except (OSError, RuntimeError) as err:
+        log.warning("cannot reach Temporal: %s", err)
+        return DecisionOutcome(503, False, f"cannot reach Temporal: {err}")
+    try:
+        status = await decide_incident(client, incident_id, decision)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        return DecisionOutcome(409, False, f"refused: {reason}")
+    except IncidentNotCurrent as err:
+        return DecisionOutcome(409, False, f"refused: {err}")
+    except WorkflowQueryFailedError as err:
+        return DecisionOutcome(502, False, f"the workflow could not answer: {err}")
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return DecisionOutcome(
+                409, False, f"refused: the workflow of {incident_id} is not running ({err.message})"
+            )
+        if err.status in _UNAVAILABLE:
+            return DecisionOutcome(503, False, f"Temporal is unavailable: {err.message}")
+        return DecisionOutcome(502, False, f"Temporal refused the call: {err.message}")
+    approved = sum(1 for a in status.approvals if a.decision == "approve")
+    message = (
+        f"{decision.decision} recorded for {incident_id} (plan {status.plan_hash}) by {decision.approver}; "
+        f"{approved}/{status.approvals_required} approvals; step: {status.step}"
+    )
+    log.info("console decision: %s", message)
+    return DecisionOutcome(200, True, message, status)
+
+
+def _authenticator(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.console_auth
+    return auth
+
+
+async def console_principal(request: Request) -> Principal:
+    """The caller of a console page; no credentials send the browser to the login page."""
+    auth = _authenticator(request)
+    if not auth.configured:
+        raise ConsoleRefused(401, NOT_CONFIGURED)
+    try:
+        principal = await asyncio.to_thread(auth.authenticate, request)
+    except AuthError:
+        raise ConsoleRefused(401, LOGIN_FAILED) from None
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target, clear_session=SESSION_COOKIE in request.cookies)
+    return principal
+
+
+async def api_principal(request: Request) -> Principal:
+    """The caller of an API route; no or bad credentials are a 401."""
+    auth = _authenticator(request)
+    if not auth.configured:
+        raise ApiRefused(401, NOT_CONFIGURED)
+    try:
+        principal = await asyncio.to_thread(auth.authenticate, request)
+    except AuthError:
+        raise ApiRefused(401, "invalid credentials") from None
+    if principal is None:
+        raise ApiRefused(
+            401, "authentication required: Authorization: Bearer <MEDIC_CONSOLE_TOKEN>, or Basic"
+        )
+    return principal
+
+
+ConsoleUser = Annotated[Principal, Depends(console_principal)]
+ApiUser = Annotated[Principal, Depends(api_principal)]
+
+
+def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory) -> None:
+    """Add the console pages, the JSON API, their static files and error handling to `app`."""
+    auth = app.state.console_auth = Authenticator(settings)
+    store = ConsoleStore(settings)
+    env = _templates()
+    temporal_ui = settings.temporal_ui_url.rstrip("/")
+
+    def temporal_link(incident_id: str) -> str:
+        namespace = settings.temporal_namespace
+        return f"{temporal_ui}/namespaces/{namespace}/workflows/{workflow_id_of(incident_id)}"
+
+    def render(
+        template: str, status_code: int = 200, principal: Principal | None = None, **context: Any
+    ) -> HTMLResponse:
+        page = env.get_template(template).render(
+            principal=principal,
+            csrf=auth.csrf_token(principal) if principal else "",
+            **context,
+        )
+        return HTMLResponse(page, status_code=status_code, headers=_PAGE_HEADERS)
+
+    def set_cookie(
+        response: Response, request: Request, name: str, value: str, max_age: int, path: str
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=path,
+            httponly=True,
+            samesite="lax",
+            secure=auth.secure_request(request),
+        )
+
+    # ---- authentication -------------------------------------------------------------------------
+
+    async def console_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConsoleRefused)
+        return render("error.html", exc.status, None, title="Refused", message=exc.message)
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        response = RedirectResponse("/console/login?" + urlencode({"next": exc.next_url}), status_code=303)
+        if exc.clear_session:
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def api_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiRefused)
+        headers = {"Cache-Control": "no-store"}
+        if exc.status == 401:
+            challenges = []
+            if auth.token_enabled or not auth.configured:
+                challenges.append('Bearer realm="medic"')
+            if auth.basic_enabled:
+                challenges.append('Basic realm="medic"')
+            headers["WWW-Authenticate"] = ", ".join(challenges)
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+    app.add_exception_handler(ConsoleRefused, console_refused)
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(ApiRefused, api_refused)
+
+    console = APIRouter(prefix="/console")
+    api = APIRouter(prefix="/api")
+
+    # ---- login ----------------------------------------------------------------------------------
+
+    def login_page(request: Request, status_code: int, next_url: str, error: str = "") -> Response:
+        nonce = secrets.token_hex(16)
+        response = render(
+            "login.html",
+            status_code,
+            None,
+            title="Log in",
+            next_url=next_url,
+            login_csrf=auth.login_csrf(nonce),
+            error=error,
+            token_enabled=auth.token_enabled,
+            basic_enabled=auth.basic_enabled,
+        )
+        set_cookie(response, request, LOGIN_COOKIE, nonce, 3600, "/console/login")
+        return response
+
+    def logged_in(request: Request, principal: Principal, next_url: str) -> Response:
+        response = RedirectResponse(next_url, status_code=303)
+        set_cookie(response, request, SESSION_COOKIE, auth.issue_session(principal), SESSION_SECONDS, "/")
+        response.delete_cookie(LOGIN_COOKIE, path="/console/login")
+        log.info("console login: %s (%s)", principal.name, principal.via)
+        return response
+
+    @console.get("", include_in_schema=False)
+    async def console_root() -> Response:
+        return RedirectResponse("/console/", status_code=307)
+
+    @console.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request, next: str | None = None, token: str | None = None) -> Response:
+        if not auth.configured:
+            raise ConsoleRefused(401, NOT_CONFIGURED)
+        next_url = _safe_next(next)
+        if token is not None:
+            # One-click login from a link the embedded stack prints; only on loopback.
+            if not auth.one_click_allowed(request):
+                return login_page(request, 403, next_url, "a token in the URL is accepted on loopback only")
+            principal = auth.check_token(token)
+            if principal is None:
+                return login_page(request, 401, next_url, LOGIN_FAILED)
+            return logged_in(request, principal, next_url)
+        return login_page(request, 200, next_url)
+
+    @console.post("/login", response_class=HTMLResponse)
+    async def login_submit(request: Request) -> Response:
+        if not auth.configured:
+            raise ConsoleRefused(401, NOT_CONFIGURED)
+        form = await _form(request)
+        next_url = _safe_next(form.get("next"))
+        if not auth.check_login_csrf(request.cookies.get(LOGIN_COOKIE, ""), form.get("csrf", "")):
+            return login_page(request, 403, next_url, "the login form expired or was not ours; try again")
+        token = form.get("token", "").strip()
+        principal: Principal | None
+        if token:
+            principal = auth.check_token(token)
+        else:
+            principal = await asyncio.to_thread(
+                auth.check_password, form.get("username", "").strip(), form.get("password", "")
+            )
+        if principal is None:
+            return login_page(request, 401, next_url, LOGIN_FAILED)
+        return logged_in(request, principal, next_url)
+
+    @console.post("/logout")
+    async def logout(request: Request, principal: ConsoleUser) -> Response:
+        form = await _form(request)
+        if not auth.check_csrf(principal, form.get("csrf", "")):
+            raise ConsoleRefused(403, "the form's CSRF token is missing or wrong; you are still logged in")
+        response = RedirectResponse("/console/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # ---- pages ----------------------------------------------------------------------------------
+
+    @console.get("/", response_class=HTMLResponse)
+    async def incidents_page(
+        request: Request,
+        principal: ConsoleUser,
+        status: str | None = None,
+        namespace: str | None = None,
+        risk: str | None = None,
+        limit: str | None = None,
+        page: str | None = None,
+    ) -> Response:
+        size = _bounded(limit, PAGE_SIZE, MAX_PAGE_SIZE)
+        number = _bounded(page, 1, 1_000_000)
+        filters = {"status": _optional(status), "namespace": _optional(namespace), "risk": _optional(risk)}
+        rows = await asyncio.to_thread(store.incidents, **filters, limit=size + 1, offset=(number - 1) * size)
+
+        def link(to_page: int) -> str:
+            query = {k: v for k, v in filters.items() if v} | {"limit": str(size), "page": str(to_page)}
+            return "/console/?" + urlencode(query)
+
+        return render(
+            "incidents.html",
+            principal=principal,
+            title="Incidents",
+            incidents=rows[:size],
+            filters=filters,
+            statuses=views.STATUSES,
+            risks=views.RISKS,
+            limit=size,
+            page=number,
+            newer=link(number - 1) if number > 1 else "",
+            older=link(number + 1) if len(rows) > size else "",
+        )
+
+    async def incident_response(
+        incident_id: str,
+        principal: Principal,
+        status_code: int = 200,
+        result: DecisionOutcome | None = None,
+    ) -> Response:
+        detail = await asyncio.to_thread(store.incident, incident_id)
+        if detail is None:
+            raise ConsoleRefused(404, f"no incident {incident_id} in the store")
+        refusal = detail.refusal_for(principal.name, principal.groups)
+        if result is not None and result.ok:
+            refusal = f"{principal.name} has already decided on this plan"
+        return render(
+            "incident.html",
+            status_code,
+            principal,
+            title=f"Incident {incident_id}",
+            incident=detail,
+            refusal=refusal,
+            result=result,
+            temporal_link=temporal_link(incident_id),
+        )
+
+    @console.get("/incidents/{incident_id}", response_class=HTMLResponse)
+    async def incident_page(incident_id: str, principal: ConsoleUser) -> Response:
+        return await incident_response(incident_id, principal)
+
+    @console.post("/incidents/{incident_id}/decide", response_class=HTMLResponse)
+    async def incident_decide(incident_id: str, request: Request, principal: ConsoleUser) -> Response:
+        form = await _form(request)
+        if not auth.check_csrf(principal, form.get("csrf", "")):
+            raise ConsoleRefused(403, "the form's CSRF token is missing or wrong; nothing was decided")
+        choice = form.get("decision", "")
+        if choice not in ("approve", "reject"):
+            outcome = DecisionOutcome(400, False, "refused: the decision must be approve or reject")
+            return await incident_response(incident_id, principal, 400, outcome)
+        try:
+            # Whoever is logged in decides; an `approver` field in the form is ignored.
+            decision = DecisionInput(
+                approver=principal.name,
+                groups=list(principal.groups),
+                reason=form.get("reason", ""),
+                plan_hash=_optional(form.get("plan_hash")),
+                decision=choice,  # checked just above
+            )
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            outcome = DecisionOutcome(400, False, f"refused: {problems}")
+            return await incident_response(incident_id, principal, 400, outcome)
+        outcome = await run_decision(get_client, incident_id, decision)
+        return await incident_response(incident_id, principal, outcome.status_code, outcome)
+
+    @console.get("/audit", response_class=HTMLResponse)
+    async def audit_page(
+        principal: ConsoleUser,
+        incident: str | None = None,
+        step: str | None = None,
+        status: str | None = None,
+        actor: str | None = None,
+        order: str | None = None,
+        limit: str | None = None,
+    ) -> Response:
+        size = _bounded(limit, AUDIT_LIMIT, MAX_AUDIT_LIMIT)
+        filters = {
+            "incident_id": _optional(incident),
+            "step": _optional(step),
+            "status": _optional(status),
+            "actor": _optional(actor),
+        }
+        newest_first = order != "incident"
+        events = await asyncio.to_thread(store.audit, **filters, newest_first=newest_first, limit=size)
+        return render(
+            "audit.html",
+            principal=principal,
+            title="Audit trail",
+            events=events,
+            filters=filters,
+            order="newest" if newest_first else "incident",
+            statuses=views.AUDIT_STATUSES,
+            limit=size,
+        )
+
+    # ---- JSON API ---------------------------------------------------------------------------------
+
+    def api_json(body: Any, status_code: int = 200) -> JSONResponse:
+        return JSONResponse(_jsonable(body), status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    @api.get("/incidents")
+    async def api_incidents(
+        principal: ApiUser,
+        status: str | None = None,
+        namespace: str | None = None,
+        risk: str | None = None,
+        limit: str | None = None,
+        page: str | None = None,
+    ) -> JSONResponse:
+        size = _bounded(limit, PAGE_SIZE, MAX_PAGE_SIZE)
+        number = _bounded(page, 1, 1_000_000)
+        rows = await asyncio.to_thread(
+            store.incidents,
+            status=_optional(status),
+            namespace=_optional(namespace),
+            risk=_optional(risk),
+            limit=size,
+            offset=(number - 1) * size,
+        )
+        return api_json({"incidents": rows, "page": number, "limit": size})
+
+    @api.get("/incidents/{incident_id}")
+    async def api_incident(incident_id: str, principal: ApiUser) -> JSONResponse:
+        detail = await asyncio.to_thread(store.incident, incident_id)
+        if detail is None:
+            raise ApiRefused(404, f"no incident {incident_id} in the store")
+        body = detail.as_json()
+        body["workflow_id"] = workflow_id_of(incident_id)
+        body["temporal_ui"] = temporal_link(incident_id)
+        return api_json(body)
+
+    @api.post("/incidents/{incident_id}/decide")
+    async def api_decide(incident_id: str, request: Request, principal: ApiUser) -> JSONResponse:
+        if principal.via == "session":
+            # A browser sends the cookie by itself, so a cookie alone cannot authorise a change
+            # here (these routes take no CSRF token).
+            raise ApiRefused(
+                403, "a session cookie cannot POST to /api: send Authorization (Bearer or Basic) instead"
+            )
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise ApiRefused(415, "send the decision as application/json")
+        try:
+            body = DecideBody.model_validate_json(await request.body())
+            decision = DecisionInput(
+                approver=principal.name,
+                groups=list(principal.groups),
+                reason=body.reason,
+                plan_hash=_optional(body.plan_hash),
+                decision=body.decision,  # validated by DecisionInput
+            )
+        except ValidationError as err:
+            details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in err.errors(include_input=False)]
+            return api_json({"error": "invalid decision", "details": details}, 422)
+        outcome = await run_decision(get_client, incident_id, decision)
+        answer: dict[str, Any] = {"ok": outcome.ok, "message": outcome.message}
+        if outcome.status is not None:
+            answer["status"] = outcome.status.model_dump(mode="json")
+        if not outcome.ok:
+            answer["error"] = outcome.message
+        return api_json(answer, outcome.status_code)
+
+    app.include_router(console)
+    app.include_router(api)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

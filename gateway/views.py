@@ -1,0 +1,232 @@
+"""Store rows shaped for the console's pages and the JSON API. No I/O.
+
+Stored documents (alert group, diagnosis, plan, policy decision, observation) are validated back
+into their domain models; a document that no longer validates (written by an older medic) is
+shown as it is rather than failing the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from domain.decision import OUTCOMES, PolicyDecision, approval_refusal
+from domain.observation import Observation
+from domain.plan import Diagnosis, Plan
+from domain.plan_diff import ActionDiff, plan_diffs
+from store.models import Approval, AuditEvent, Incident
+
+# What the incident row's `status` holds: the steps the workflow records, then the outcome.
+STATUSES: tuple[str, ...] = ("received", "observing", "validated", "awaiting_approval", *OUTCOMES)
+RISKS: tuple[str, ...] = ("low", "medium", "high", "deny")
+AUDIT_STATUSES: tuple[str, ...] = (
+    "started",
+    "completed",
+    "failed",
+    "skipped",
+    "passed",
+    "approve",
+    "reject",
+    "expired",
+    "cancelled",
+    "info",
+    *OUTCOMES,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], document: Any) -> M | None:
+    if not document:
+        return None
+    try:
+        return model.model_validate(document)
+    except ValidationError:
+        return None
+
+
+def anchor(item_id: str) -> str:
+    """The element id of an observation item on the incident page (`item-<item id>`)."""
+    return "item-" + re.sub(r"\s", "_", item_id)
+
+
+def timestamp(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else ""
+
+
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return ""
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if days:
+        return f"{days}d {hours % 24}h"
+    if hours:
+        return f"{hours}h {minutes % 60}m"
+    return f"{minutes}m"
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)}m {int(seconds % 60)}s"
+
+
+def compact(detail: Any, limit: int = 300) -> str:
+    text = json.dumps(detail, separators=(", ", ": "), default=str, ensure_ascii=False) if detail else ""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def sparkline(samples: Sequence[Sequence[float]], width: int = 160, height: int = 28) -> str:
+    """SVG polyline points for a metric series, scaled into width × height."""
+    values = [float(s[1]) for s in samples if len(s) >= 2]
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = width / (len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}" for i, v in enumerate(values)
+    )
+
+
+def incident_row(incident: Incident, now: datetime | None = None) -> dict[str, Any]:
+    """The list columns of an incident (also the JSON API's list entries)."""
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "status": incident.status,
+        "outcome": incident.outcome,
+        "risk": incident.risk,
+        "root_cause": incident.root_cause,
+        "namespace": incident.namespace,
+        "target": incident.target,
+        "summary": incident.summary,
+        "plan_hash": incident.plan_hash,
+        "created_at": incident.created_at,
+        "updated_at": incident.updated_at,
+        "closed_at": incident.closed_at,
+        "age": age(incident.created_at, now),
+    }
+
+
+def approval_row(approval: Approval) -> dict[str, Any]:
+    return {
+        "approver": approval.approver,
+        "decision": approval.decision,
+        "reason": approval.reason,
+        "plan_hash": approval.plan_hash,
+        "via": approval.via,
+        "decided_at": approval.decided_at,
+    }
+
+
+def audit_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "incident_id": event.incident_id,
+        "seq": event.seq,
+        "step": event.step,
+        "status": event.status,
+        "actor": event.actor,
+        "plan_hash": event.plan_hash,
+        "duration_ms": event.duration_ms,
+        "occurred_at": event.occurred_at,
+        "detail": event.detail,
+    }
+
+
+@dataclass
+class IncidentDetail:
+    """Everything the incident page shows, from the store alone."""
+
+    row: dict[str, Any]
+    alert_group: dict[str, Any] | None
+    alerts: list[dict[str, Any]]
+    diagnosis: Diagnosis | None
+    plan: Plan | None
+    diffs: list[ActionDiff]
+    policy: PolicyDecision | None
+    observation: Observation | None
+    evidence: list[dict[str, Any]]
+    approvals: list[dict[str, Any]]
+    audit: list[dict[str, Any]]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def awaiting(self) -> bool:
+        return self.row["status"] == "awaiting_approval"
+
+    def refusal_for(self, name: str, groups: Sequence[str]) -> str | None:
+        """Why this user cannot decide now, as far as the store can tell; None when they can.
+
+        The workflow has the last word (its `decide` validator): this only spares a click.
+        """
+        if not self.awaiting:
+            return f"incident is not waiting for approval (status: {self.row['status']})"
+        plan_hash = self.row["plan_hash"]
+        if any(a["approver"] == name and a["plan_hash"] == plan_hash for a in self.approvals):
+            return f"{name} has already decided on this plan"
+        return approval_refusal(self.policy.approvers if self.policy else None, name, list(groups))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.row,
+            "alert_group": self.alert_group,
+            "diagnosis": self.raw.get("diagnosis"),
+            "plan": self.raw.get("plan"),
+            "plan_diff": [d.model_dump(mode="json") for d in self.diffs],
+            "policy_decision": self.raw.get("policy_decision"),
+            "observation": self.raw.get("observation"),
+            "approvals": self.approvals,
+            "audit": self.audit,
+        }
+
+
+def incident_detail(
+    incident: Incident,
+    approvals: Sequence[Approval],
+    audit: Sequence[AuditEvent],
+    now: datetime | None = None,
+) -> IncidentDetail:
+    diagnosis = parse(Diagnosis, incident.diagnosis)
+    plan = parse(Plan, incident.plan) or (diagnosis.plan if diagnosis else None)
+    observation = parse(Observation, incident.observation)
+    observed = observation.item_ids() if observation else set()
+    evidence = [
+        {"item_id": e.item_id, "note": e.note, "anchor": anchor(e.item_id), "observed": e.item_id in observed}
+        for e in (diagnosis.evidence if diagnosis else [])
+    ]
+    group = incident.alert_group or None
+    alerts = list((group or {}).get("alerts") or [])
+    return IncidentDetail(
+        row=incident_row(incident, now),
+        alert_group=group,
+        alerts=alerts,
+        diagnosis=diagnosis,
+        plan=plan,
+        diffs=plan_diffs(plan, observation, incident.id) if plan else [],
+        policy=parse(PolicyDecision, incident.policy_decision),
+        observation=observation,
+        evidence=evidence,
+        approvals=[approval_row(a) for a in approvals],
+        audit=[audit_row(e) for e in audit],
+        raw={
+            "diagnosis": incident.diagnosis,
+            "plan": incident.plan,
+            "policy_decision": incident.policy_decision,
+            "observation": incident.observation,
+        },
+    )

@@ -1,0 +1,388 @@
+"""Notification builders: every event kind renders within Block Kit's limits, untrusted text is
+escaped, secrets never reach a message, and the webhook payload keeps its shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.alerts import AlertGroup
+from domain.incident import incident_from_group
+from domain.notifications import (
+    NOTIFICATION_EVENTS,
+    DriftedResource,
+    DriftItem,
+    Notification,
+    NotificationLinks,
+    escape_mrkdwn,
+    notification_key,
+    notification_links,
+    slack_message,
+    webhook_payload,
+)
+from tests.domain import redaction_corpus as c
+
+AT = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+DEADLINE = AT + timedelta(hours=4)
+LINKS = NotificationLinks(
+    console="http://medic.example/console/incidents/incident-alert-1.abcd1234",
+    temporal="http://temporal.example/namespaces/default/workflows/incident-alert-1",
+)
+BASE: dict[str, Any] = {
+    "incident_id": "incident-alert-1.abcd1234",
+    "workflow_id": "incident-alert-1",
+    "seq": 1,
+    "title": "ledger OOMKilled (payments)",
+    "risk": "medium",
+    "namespace": "payments",
+    "target": "payments/Deployment/ledger",
+    "root_cause": "oom",
+    "summary": "ledger is OOMKilled at its 128Mi limit; raise it to 256Mi",
+    "approvals_required": 1,
+    "deadline": DEADLINE,
+    "occurred_at": AT,
+}
+
+
+def notification(event: str, **overrides: Any) -> Notification:
+    extra: dict[str, Any] = {
+        "awaiting_approval": {"status": "awaiting_approval"},
+        "approval_reminder": {"status": "awaiting_approval", "occurred_at": DEADLINE - timedelta(minutes=15)},
+        "decision": {"approver": "alice", "decision": "approve", "reason": "ok", "approvals": 1},
+        "outcome": {"outcome": "resolved", "status": "resolved", "reason": "rollout healthy and stable"},
+        "drift_report": {
+            "incident_id": "",
+            "workflow_id": "drift-scan-2026-11-23",
+            "drift_scanned": 12,
+            "drift": [
+                DriftItem(
+                    application="shop-checkout",
+                    destination_namespace="shop",
+                    health_status="Healthy",
+                    revision="0123456789abcdef0123",
+                    resources=[DriftedResource(kind="Deployment", name="checkout", namespace="shop")],
+                ),
+                DriftItem(application="payments-ledger", destination_namespace="payments"),
+            ],
+        },
+    }[event]
+    return Notification.model_validate({**BASE, "event": event, **extra, **overrides})
+
+
+# --- a Block Kit validator -------------------------------------------------------------------------
+
+
+def text_objects(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every text object of the blocks."""
+    found: list[dict[str, Any]] = []
+    for block in message["blocks"]:
+        if "text" in block:
+            found.append(block["text"])
+        found.extend(block.get("fields", []))
+        for element in block.get("elements", []):
+            found.append(element["text"] if element.get("type") == "button" else element)
+    return found
+
+
+def assert_block_kit(message: dict[str, Any]) -> None:
+    """The limits Slack enforces on a message (it answers 400 invalid_blocks otherwise)."""
+    assert set(message) == {"text", "blocks"}
+    assert isinstance(message["text"], str) and message["text"].strip()
+    blocks = message["blocks"]
+    assert 1 <= len(blocks) <= 50
+    action_ids: list[str] = []
+    for block in blocks:
+        kind = block["type"]
+        if kind == "header":
+            assert block["text"]["type"] == "plain_text"
+            assert 1 <= len(block["text"]["text"]) <= 150
+        elif kind == "section":
+            assert "text" in block or "fields" in block
+            if "text" in block:
+                assert 1 <= len(block["text"]["text"]) <= 3000
+            fields = block.get("fields", [])
+            assert len(fields) <= 10
+            assert all(1 <= len(f["text"]) <= 2000 for f in fields)
+        elif kind == "context":
+            assert 1 <= len(block["elements"]) <= 10
+            assert all(1 <= len(e["text"]) <= 3000 for e in block["elements"])
+        elif kind == "actions":
+            assert 1 <= len(block["elements"]) <= 25
+            for button in block["elements"]:
+                assert button["type"] == "button"
+                assert button["text"]["type"] == "plain_text"
+                assert 1 <= len(button["text"]["text"]) <= 75
+                assert button["url"].startswith(("http://", "https://")) and len(button["url"]) <= 3000
+                assert 1 <= len(button["action_id"]) <= 255
+                action_ids.append(button["action_id"])
+        else:
+            pytest.fail(f"unexpected block type {kind}")
+    assert len(action_ids) == len(set(action_ids))
+    for text in text_objects(message):
+        assert text["type"] in ("plain_text", "mrkdwn") and text["text"].strip()
+
+
+# Our own mrkdwn controls: dates (`<!date^...|...>`). Anything else in `<...>` came from outside.
+OWN_CONTROLS = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|[^<>]*>")
+ENTITY = re.compile(r"&(amp|lt|gt);")
+
+
+def assert_escaped(mrkdwn: str) -> None:
+    rest = OWN_CONTROLS.sub("", mrkdwn)
+    assert "<" not in rest and ">" not in rest, rest
+    assert "&" not in ENTITY.sub("", rest), rest
+
+
+def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
+    return [message["text"]] + [t["text"] for t in text_objects(message) if t["type"] == "mrkdwn"]
+
+
+# --- Slack -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", NOTIFICATION_EVENTS)
+def test_every_event_renders_within_block_kit_limits(event: str) -> None:
+    message = slack_message(notification(event), LINKS)
+    assert_block_kit(message)
+    for text in mrkdwn_texts(message):
+        assert_escaped(text)
+    actions = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert [b["text"]["text"] for b in actions[0]["elements"]] == ["Open in console", "Open in Temporal"]
+    assert actions[0]["elements"][0]["url"] == LINKS.console
+
+
+def test_awaiting_approval_carries_risk_diagnosis_target_approvals_and_deadline() -> None:
+    message = slack_message(notification("awaiting_approval"), LINKS)
+    header = message["blocks"][0]["text"]["text"]
+    assert "Approval needed" in header and "ledger OOMKilled (payments)" in header
+    section = message["blocks"][1]
+    assert "raise it to 256Mi" in section["text"]["text"]
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in section["fields"]}
+    assert fields["*Risk*"] == "medium"
+    assert fields["*Approvals*"] == "0/1"
+    assert fields["*Target*"] == "`payments/Deployment/ledger`"
+    assert f"<!date^{int(DEADLINE.timestamp())}^" in fields["*Deadline*"]
+    assert "2026-11-23 23:00 UTC" in fields["*Deadline*"]
+    assert "risk medium, 0/1 approvals" in message["text"]
+    context = " ".join(e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"])
+    assert "`medic approve incident-alert-1.abcd1234 --as NAME`" in context
+
+
+def test_reminder_says_how_long_is_left() -> None:
+    message = slack_message(notification("approval_reminder"), LINKS)
+    assert "due in 15 min" in message["blocks"][0]["text"]["text"]
+    hour = notification("approval_reminder", occurred_at=DEADLINE - timedelta(hours=1))
+    assert "due in 1 h" in slack_message(hour, LINKS)["blocks"][0]["text"]["text"]
+
+
+def test_decision_names_the_approver_the_reason_and_the_count() -> None:
+    message = slack_message(notification("decision", approvals_required=2), LINKS)
+    assert message["blocks"][0]["text"]["text"].startswith(":heavy_check_mark: Approved by alice")
+    section = message["blocks"][1]
+    assert "*Reason:* ok" in section["text"]["text"]
+    assert "*Approvals*\n1/2" in [f["text"] for f in section["fields"]]
+    rejected = slack_message(notification("decision", decision="reject", approver="bob", reason=""), LINKS)
+    assert "Rejected by bob" in rejected["blocks"][0]["text"]["text"]
+    assert "_none given_" in rejected["blocks"][1]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    "outcome", ["resolved", "rolled_back", "rejected", "expired", "needs_review", "no_action", "failed"]
+)
+def test_every_outcome_has_its_header_and_reason(outcome: str) -> None:
+    message = slack_message(notification("outcome", outcome=outcome, reason=f"because {outcome}"), LINKS)
+    assert_block_kit(message)
+    assert f"because {outcome}" in message["blocks"][1]["text"]["text"]
+    assert f"*Outcome*\n`{outcome}`" in [f["text"] for f in message["blocks"][1]["fields"]]
+    assert f"because {outcome}" in message["text"]
+
+
+def test_drift_report_lists_applications_and_resources() -> None:
+    message = slack_message(notification("drift_report"), LINKS)
+    assert message["blocks"][0]["text"]["text"] == ":mag: Drift: 2 applications out of sync with Git"
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section" and "text" in b]
+    assert any("*shop-checkout*" in t and "`shop/Deployment/checkout`" in t for t in texts)
+    assert any("*payments-ledger*" in t for t in texts)
+    fields = [f["text"] for f in message["blocks"][1]["fields"]]
+    assert "*Scanned*\n12" in fields and "*Applications*\n2" in fields
+
+
+def test_huge_inputs_are_cut_to_the_limits() -> None:
+    hostile = "<!channel> & <https://evil.example|click> " * 400
+    big = notification(
+        "awaiting_approval",
+        title="T" * 500 + hostile,
+        summary=hostile,
+        target="payments/Deployment/" + "x" * 3000,
+        root_cause=hostile,
+    )
+    message = slack_message(big, NotificationLinks(console="http://c.example/" + "a" * 4000, temporal=""))
+    assert_block_kit(message)
+    for text in mrkdwn_texts(message):
+        assert_escaped(text)
+    # A console URL beyond Slack's limit is left out rather than refused by Slack.
+    assert not [b for b in message["blocks"] if b["type"] == "actions"]
+
+    many = [
+        DriftItem(
+            application=f"app-{i:03d}<b>",
+            resources=[DriftedResource(kind="ConfigMap", name=f"cm-{j}-{'y' * 60}") for j in range(200)],
+        )
+        for i in range(120)
+    ]
+    drift = slack_message(notification("drift_report", drift=many), LINKS)
+    assert_block_kit(drift)
+    for text in mrkdwn_texts(drift):
+        assert_escaped(text)
+    assert "…and 80 more applications" in json.dumps(drift, ensure_ascii=False)
+
+
+def test_untrusted_text_cannot_mention_or_link() -> None:
+    n = notification(
+        "decision",
+        approver="<!here>",
+        reason="<!channel> <@U024BE7LH> <https://evil.example|approve here> & more",
+        summary="a > b && c < d",
+    )
+    message = slack_message(n, LINKS)
+    for text in mrkdwn_texts(message):
+        assert_escaped(text)
+    body = message["blocks"][1]["text"]["text"]
+    assert "&lt;!channel&gt; &lt;@U024BE7LH&gt; &lt;https://evil.example|approve here&gt; &amp; more" in body
+    assert "a &gt; b &amp;&amp; c &lt; d" in body
+
+
+def test_escape_mrkdwn_is_exactly_the_three_controls() -> None:
+    assert escape_mrkdwn("a & b < c > d *e* _f_ `g`") == "a &amp; b &lt; c &gt; d *e* _f_ `g`"
+
+
+def test_a_token_in_an_alert_annotation_never_reaches_a_message() -> None:
+    token = c.GITHUB_PAT_CLASSIC.secret
+    hook = c.SLACK_WEBHOOK.secret
+    group = AlertGroup.model_validate(
+        {
+            "version": "4",
+            "groupKey": "{}:{}",
+            "status": "firing",
+            "receiver": "remediator",
+            "commonAnnotations": {"summary": f"deploy failed, retry with token {token}"},
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "DeployFailed"},
+                    "annotations": {"summary": f"deploy failed, retry with token {token}"},
+                    "startsAt": "2026-11-23T18:55:28Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": "b58c4386f2be6d41",
+                }
+            ],
+        }
+    )
+    incident = incident_from_group("incident-alert-1", group)  # not redacted: the builders must do it
+    assert token in incident.title
+    n = notification(
+        "outcome",
+        title=incident.title,
+        reason=f"posting to https://hooks.slack.com/services/{hook} failed; password=hunter2hunter2",
+        outcome="failed",
+    )
+    for rendered in (slack_message(n, LINKS), webhook_payload(n, LINKS, sent_at=AT)):
+        text = json.dumps(rendered)
+        assert token not in text and hook not in text and "hunter2hunter2" not in text
+        assert "[REDACTED:github_token]" in text and "[REDACTED:slack_webhook]" in text
+        assert "incident-alert-1.abcd1234" in text  # ids survive
+
+
+# --- the generic webhook ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", NOTIFICATION_EVENTS)
+def test_webhook_payload_keeps_one_shape(event: str) -> None:
+    payload = webhook_payload(notification(event), LINKS, sent_at=AT + timedelta(seconds=2))
+    assert set(payload) == {
+        "id",
+        "version",
+        "event",
+        "occurred_at",
+        "sent_at",
+        "incident",
+        "reason",
+        "decision",
+        "drift",
+        "links",
+    }
+    assert set(payload["incident"]) == {
+        "id",
+        "workflow_id",
+        "title",
+        "status",
+        "outcome",
+        "risk",
+        "namespace",
+        "target",
+        "root_cause",
+        "summary",
+        "approvals",
+        "deadline",
+    }
+    assert payload["event"] == event and payload["version"] == 1
+    assert payload["sent_at"] == "2026-11-23T19:00:02+00:00"
+    assert payload["links"] == {"console": LINKS.console, "temporal": LINKS.temporal}
+    assert (payload["decision"] is not None) == (event == "decision")
+    assert (payload["drift"] is not None) == (event == "drift_report")
+    json.dumps(payload)  # plain JSON
+
+
+def test_webhook_payload_content() -> None:
+    payload = webhook_payload(notification("decision"), LINKS)
+    assert payload["id"] == "incident-alert-1.abcd1234:decision:1"
+    assert payload["decision"] == {"approver": "alice", "decision": "approve", "reason": "ok"}
+    assert payload["incident"]["approvals"] == {"count": 1, "required": 1}
+    assert payload["incident"]["deadline"] == "2026-11-23T23:00:00+00:00"
+    assert payload["sent_at"] is None
+    drift = webhook_payload(notification("drift_report"), NotificationLinks())
+    assert drift["id"] == "drift-scan-2026-11-23:drift_report:1"
+    assert drift["drift"]["scanned"] == 12
+    assert drift["drift"]["items"][0]["resources"][0] == {
+        "kind": "Deployment",
+        "name": "checkout",
+        "namespace": "shop",
+        "status": "OutOfSync",
+        "health": "",
+    }
+    assert drift["links"] == {"console": None, "temporal": None}
+
+
+def test_idempotency_key_is_stable_and_distinct() -> None:
+    a = notification("decision", seq=3)
+    assert notification_key(a) == notification_key(a.model_copy()) == "incident-alert-1.abcd1234:decision:3"
+    assert notification_key(a) != notification_key(a.model_copy(update={"seq": 4}))
+
+
+def test_links_are_built_from_bases_and_ids() -> None:
+    links = notification_links(
+        notification("awaiting_approval"),
+        console_url="https://medic.example.com/",
+        temporal_ui_url="https://temporal.example.com",
+        temporal_namespace="prod",
+    )
+    assert links.console == "https://medic.example.com/console/incidents/incident-alert-1.abcd1234"
+    assert links.temporal == "https://temporal.example.com/namespaces/prod/workflows/incident-alert-1"
+    none = notification_links(
+        notification("drift_report", workflow_id=""),
+        console_url="",
+        temporal_ui_url="x",
+        temporal_namespace="d",
+    )
+    assert none == NotificationLinks()
+    odd = notification_links(
+        notification("outcome", incident_id="a/b c"),
+        console_url="http://c",
+        temporal_ui_url="",
+        temporal_namespace="d",
+    )
+    assert odd.console == "http://c/console/incidents/a%2Fb%20c"

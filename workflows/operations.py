@@ -1,0 +1,75 @@
+"""Client-side operations on incidents' workflows, shared by the CLI and the console.
+
+No workflow code runs here: these are calls a Temporal client makes (queries and updates of
+`RemediationWorkflow`), so they may do I/O. Refusals by the workflow itself (the `decide`
+update's validator) reach the caller as `temporalio.client.WorkflowUpdateFailedError`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from temporalio.client import Client
+
+from domain.decision import DecisionInput
+from domain.steps import WorkflowStatus
+from workflows.remediation import RemediationWorkflow
+
+# `<workflow id>.<first 8 characters of the run id>` (see RemediationWorkflow.__init__); run ids
+# are UUIDs, so the suffix is 8 lowercase hex digits.
+_INCIDENT_ID = re.compile(r"^(?P<workflow>.+)\.(?P<run>[0-9a-f]{8})$")
+
+
+class IncidentNotCurrent(Exception):
+    """The incident named is a closed run of its workflow; the alert group has a newer incident.
+
+    A decision is always meant for the incident the operator looked at, never silently for a
+    later one.
+    """
+
+    def __init__(self, incident_id: str, current_incident_id: str) -> None:
+        super().__init__(f"{incident_id} is closed; its alert group's incident now is {current_incident_id}")
+        self.incident_id = incident_id
+        self.current_incident_id = current_incident_id
+
+
+def workflow_id_of(incident_id: str) -> str:
+    """The workflow id of an incident id (`<workflow id>.<run>`); a bare workflow id is returned
+    as it is (it means the workflow's current incident)."""
+    match = _INCIDENT_ID.match(incident_id)
+    return match.group("workflow") if match else incident_id
+
+
+def names_a_run(incident_id: str) -> bool:
+    """Whether `incident_id` names one run (`<workflow id>.<run>`) rather than a whole workflow."""
+    return _INCIDENT_ID.match(incident_id) is not None
+
+
+async def incident_status(client: Client, incident_id: str) -> WorkflowStatus:
+    """The `status` query of the incident's workflow.
+
+    Raises `IncidentNotCurrent` when `incident_id` names a run that is no longer the workflow's
+    current one; RPC errors (no such workflow, Temporal unavailable) propagate.
+    """
+    handle = client.get_workflow_handle(workflow_id_of(incident_id))
+    status: WorkflowStatus = await handle.query(RemediationWorkflow.status)
+    if names_a_run(incident_id) and status.incident_id != incident_id:
+        raise IncidentNotCurrent(incident_id, status.incident_id)
+    return status
+
+
+async def decide_incident(client: Client, incident_id: str, decision: DecisionInput) -> WorkflowStatus:
+    """Approve or reject the plan an incident is waiting on, through the `decide` update.
+
+    The decision is bound to a plan: `decision.plan_hash` when given (the plan the operator saw),
+    else the plan the workflow shows right now. Returns the workflow's status after the decision.
+    Raises `IncidentNotCurrent` (see `incident_status`) and, when the workflow refuses the
+    decision (not waiting, stale plan, duplicate or unauthorised approver), the client's
+    `WorkflowUpdateFailedError`, whose cause carries the reason.
+    """
+    status = await incident_status(client, incident_id)
+    if decision.plan_hash is None:
+        decision = decision.model_copy(update={"plan_hash": status.plan_hash})
+    handle = client.get_workflow_handle(workflow_id_of(incident_id))
+    result: WorkflowStatus = await handle.execute_update(RemediationWorkflow.decide, decision)
+    return result
