@@ -60,6 +60,9 @@ class Located(BaseModel):
     confidence: Confidence
     document: int = 0
     detail: str = ""
+    # When the edit adds a Kustomize `images` / `replicas` entry: the `name` that entry must carry
+    # (the image's name in the base manifest; the workload's name).
+    entry_name: str = ""
 
 
 class NotLocated(BaseModel):
@@ -260,6 +263,16 @@ def _helm_value_files(source: dict[str, Any], sources: list[dict[str, Any]], fil
         elif in_repo_chart:
             out.append(_join(str(source["path"]), entry))
     return out
+
+
+def helm_values_files(sources: list[dict[str, Any]], file: str, files: list[str]) -> list[str]:
+    """The values files, lowest precedence first, of the Helm source whose values include `file`;
+    empty when no source's do."""
+    for source in sources:
+        found = _helm_value_files(source, sources, files)
+        if file in found:
+            return found
+    return []
 
 
 def _helm_candidates(action: str, target: ResourceRef) -> list[tuple[YamlPath, Confidence]]:
@@ -476,6 +489,7 @@ def _locate_kustomize(
             layout="kustomize",
             confidence="medium",
             detail=f"no replicas entry or patch sets {target.name}'s replicas; the edit adds an entry",
+            entry_name=base_name or target.name,
         )
     index = _container_index(_get(doc.doc, _CONTAINERS), target.container)
     container_name = target.container or (
@@ -502,6 +516,7 @@ def _locate_kustomize(
             layout="kustomize",
             confidence="medium",
             detail=f"no images entry for {name} yet; the edit adds one",
+            entry_name=name,
         )
     # set_resources: the outermost patch that sets the container's resources, else the base
     for patch in patches:
