@@ -1,20 +1,29 @@
 """A thin, blocking client over Argo CD's REST API (`/api/v1/applications...`), with a bearer token.
 
-Objects come back as the JSON dicts the API sends. Every call has a timeout and no retries of its
-own: Temporal retries activities. Failures are one of a small closed set of `ArgoError`s.
+Objects come back as the JSON dicts the API sends (v2.x shapes: `v1alpha1Application`,
+`applicationManagedResourcesResponse`, `v1alpha1ApplicationTree`). Every call has a timeout and no
+retries of its own: Temporal retries activities. Failures are one of a small closed set of
+`ArgoError`s.
+
+For the GitOps path: `refresh_application` asks Argo CD to compare with Git now,
+`sync_application` starts a sync operation (never pruning), and the pure `application_state` /
+`synced_to` read what came of it. A sync is asynchronous in Argo CD: the answer to the request
+carries the `operation`, and later reads show `status.operationState` and the new comparison.
 
 The pure helpers at the bottom answer "which Application owns this workload" from the tracking-id
 annotation or the instance label Argo CD writes, and turn an Application into the observation's
-typed `ArgoApplication`.
+typed `ArgoApplication` or the small `ApplicationState`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from domain.incident import ResourceRef
 from domain.observation import ArgoApplication
@@ -49,6 +58,16 @@ class ArgoUnavailable(ArgoError):
     """5xx, 429, connection failures and timeouts: worth retrying later."""
 
 
+class ArgoOperationInProgress(ArgoUnavailable):
+    """A sync refused because another operation (often an automated sync) is running: retry once it
+    is over, or wait for that one — it may well be syncing the same commit."""
+
+
+RefreshMode = Literal["normal", "hard"]
+SyncStrategy = Literal["hook", "apply"]
+_IN_PROGRESS = "another operation is already in progress"
+
+
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -65,6 +84,8 @@ def classify(response: httpx.Response) -> ArgoError:
     status, message = response.status_code, _message(response)
     if status == 404:
         return ArgoNotFound(message, status)
+    if status in (400, 409) and _IN_PROGRESS in message:
+        return ArgoOperationInProgress(message, status)
     if status in (401, 403):
         return ArgoForbidden(message, status)
     if status == 429 or status >= 500:
@@ -107,8 +128,18 @@ class ArgoClient:
         self.close()
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        return self._request("GET", path, params=params)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         try:
-            response = self._http.get(path, params=params)
+            response = self._http.request(method, path, params=params, json=body)
         except httpx.TimeoutException as exc:
             raise ArgoUnavailable(f"Argo CD at {self._base_url} did not answer in time: {exc}") from exc
         except httpx.HTTPError as exc:
@@ -129,22 +160,119 @@ class ArgoClient:
     def _name(name: str) -> str:
         return quote(name, safe="")
 
-    def get_application(self, name: str, app_namespace: str | None = None) -> dict[str, Any]:
-        """GET /api/v1/applications/{name}: the Application with its spec and status."""
-        params = {"appNamespace": app_namespace} if app_namespace else None
-        return self._get(f"/api/v1/applications/{self._name(name)}", params)
+    @staticmethod
+    def _scope(app_namespace: str | None, project: str | None) -> dict[str, str]:
+        params = {}
+        if app_namespace:
+            params["appNamespace"] = app_namespace
+        if project:
+            params["project"] = project
+        return params
+
+    def get_application(
+        self,
+        name: str,
+        app_namespace: str | None = None,
+        *,
+        refresh: RefreshMode | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """GET /api/v1/applications/{name}: the Application with its spec and status.
+
+        With `refresh`, Argo CD first compares the Application with Git again (`normal`: resolve
+        the target revision anew; `hard`: also drop its manifest cache) and answers when that is
+        done, so the status is current; an automated Application may start a sync meanwhile."""
+        params = self._scope(app_namespace, project)
+        if refresh:
+            params["refresh"] = refresh
+        return self._get(f"/api/v1/applications/{self._name(name)}", params or None)
+
+    def refresh_application(
+        self, name: str, *, hard: bool = False, app_namespace: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        """The Application after Argo CD compared it with Git again (see `get_application`)."""
+        return self.get_application(
+            name, app_namespace, refresh="hard" if hard else "normal", project=project
+        )
 
     def list_applications(self, project: str | None = None) -> list[dict[str, Any]]:
         """GET /api/v1/applications (optionally of one project)."""
         params = {"projects": project} if project else None
         return list(self._get("/api/v1/applications", params).get("items") or [])
 
-    def managed_resources(self, name: str, app_namespace: str | None = None) -> list[dict[str, Any]]:
+    def sync_application(
+        self,
+        name: str,
+        *,
+        revision: str = "",
+        revisions: Sequence[str] = (),
+        source_positions: Sequence[int] = (),
+        dry_run: bool = False,
+        strategy: SyncStrategy = "hook",
+        force: bool = False,
+        sync_options: Sequence[str] = (),
+        resources: Sequence[SyncResource] = (),
+        app_namespace: str | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /api/v1/applications/{name}/sync: start a sync operation; the Application with its
+        `operation` set (the outcome shows in later reads: `status.operationState`).
+
+        `revision` (single source) or `revisions` with 1-based `source_positions` (multi-source)
+        pin what to sync; left out, Argo CD syncs each source's `targetRevision`. Argo CD refuses a
+        pinned revision other than `targetRevision` on an automated Application (`ArgoInvalid`),
+        and any sync while another operation runs (`ArgoOperationInProgress`). Never prunes:
+        medic deletes nothing, so `prune` is always false.
+        """
+        body: dict[str, Any] = {
+            "name": name,
+            "prune": False,
+            "dryRun": dry_run,
+            "strategy": {strategy: {"force": force}},
+        }
+        if revision:
+            body["revision"] = revision
+        if revisions or source_positions:
+            if len(revisions) != len(source_positions):
+                raise ValueError("revisions and source_positions go in pairs")
+            body["revisions"] = list(revisions)
+            body["sourcePositions"] = [int(p) for p in source_positions]
+        if sync_options:
+            body["syncOptions"] = {"items": list(sync_options)}
+        if resources:
+            body["resources"] = [r.model_dump() for r in resources]
+        body.update(self._scope(app_namespace, project))
+        return self._request("POST", f"/api/v1/applications/{self._name(name)}/sync", body=body)
+
+    def managed_resources(
+        self, name: str, app_namespace: str | None = None, *, project: str | None = None
+    ) -> list[dict[str, Any]]:
         """GET /api/v1/applications/{name}/managed-resources: the resources Argo CD manages for the
-        Application, each with its target and live state (JSON strings, as the API sends them)."""
-        params = {"appNamespace": app_namespace} if app_namespace else None
+        Application, each with `kind, namespace, name, group`, its `targetState`, `liveState`,
+        `normalizedLiveState` and `predictedLiveState` (JSON strings, as the API sends them, "null"
+        for none), `diff` and `modified`."""
+        params = self._scope(app_namespace, project) or None
         body = self._get(f"/api/v1/applications/{self._name(name)}/managed-resources", params)
         return list(body.get("items") or [])
+
+    def resource_tree(
+        self, name: str, app_namespace: str | None = None, *, project: str | None = None
+    ) -> dict[str, Any]:
+        """GET /api/v1/applications/{name}/resource-tree: `nodes` (each with group, version, kind,
+        namespace, name, uid, `parentRefs`, `health`, `info`, `images`), `orphanedNodes`, `hosts`."""
+        params = self._scope(app_namespace, project) or None
+        return self._get(f"/api/v1/applications/{self._name(name)}/resource-tree", params)
+
+
+class SyncResource(BaseModel):
+    """One object a partial sync is limited to (`v1alpha1SyncOperationResource`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str = ""
+    kind: str
+    name: str
+    namespace: str = ""
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -263,3 +391,110 @@ def to_argo_application(app: dict[str, Any], target_refs: Iterable[ResourceRef])
         destination_namespace=str((spec.get("destination") or {}).get("namespace") or ""),
         operation_phase=str((status.get("operationState") or {}).get("phase") or ""),
     )
+
+
+# --- the state of an Application, for the GitOps path -------------------------------------------
+
+_HEX = re.compile(r"^[0-9a-fA-F]{7,40}$")
+_RUNNING_PHASES = ("Running", "Terminating")
+_FAILED_PHASES = ("Failed", "Error")
+
+
+class ApplicationState(BaseModel):
+    """What the GitOps path needs of an Application's status, read by `application_state`.
+
+    `revision` / `revisions` are what Argo CD last compared with (`status.sync`: the resolved
+    target revision; `revisions`, one per source, for a multi-source Application — a chart source's
+    entry is its chart version). `operation_*` are of the last (or current) operation
+    (`status.operationState`); `operation_requested` is a requested one the controller has not
+    picked up yet (the top-level `operation`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    namespace: str = ""
+    project: str = ""
+    sync_status: str = ""  # Synced | OutOfSync | Unknown
+    revision: str = ""
+    revisions: tuple[str, ...] = ()
+    health_status: str = ""  # Healthy | Progressing | Degraded | Suspended | Missing | Unknown
+    health_message: str = ""
+    operation_requested: bool = False
+    operation_phase: str = ""  # Running | Terminating | Succeeded | Failed | Error
+    operation_message: str = ""
+    operation_revision: str = ""
+    operation_revisions: tuple[str, ...] = ()
+    operation_started_at: str = ""
+    operation_finished_at: str = ""
+    automated: bool = False
+    self_heal: bool = False
+    target_revisions: tuple[str, ...] = ()  # spec: targetRevision per source
+    conditions: tuple[str, ...] = ()  # "Type: message" of status.conditions
+
+    @property
+    def compared_revisions(self) -> tuple[str, ...]:
+        return self.revisions or ((self.revision,) if self.revision else ())
+
+    @property
+    def operation_in_progress(self) -> bool:
+        return self.operation_requested or self.operation_phase in _RUNNING_PHASES
+
+    @property
+    def operation_failed(self) -> bool:
+        return self.operation_phase in _FAILED_PHASES
+
+
+def application_state(app: Mapping[str, Any]) -> ApplicationState:
+    """The `ApplicationState` of an Application as the API returns it."""
+    meta, spec, status = app.get("metadata") or {}, app.get("spec") or {}, app.get("status") or {}
+    sync, health = status.get("sync") or {}, status.get("health") or {}
+    operation = status.get("operationState") or {}
+    result = operation.get("syncResult") or {}
+    policy = spec.get("syncPolicy") or {}
+    automated = policy.get("automated")
+    enabled = automated is not None and not (
+        isinstance(automated, dict) and automated.get("enabled") is False
+    )
+    return ApplicationState(
+        name=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        project=str(spec.get("project") or ""),
+        sync_status=str(sync.get("status") or ""),
+        revision=str(sync.get("revision") or ""),
+        revisions=tuple(str(r) for r in sync.get("revisions") or []),
+        health_status=str(health.get("status") or ""),
+        health_message=str(health.get("message") or "")[:600],
+        operation_requested=bool(app.get("operation")),
+        operation_phase=str(operation.get("phase") or ""),
+        operation_message=str(operation.get("message") or "")[:600],
+        operation_revision=str(result.get("revision") or ""),
+        operation_revisions=tuple(str(r) for r in result.get("revisions") or []),
+        operation_started_at=str(operation.get("startedAt") or ""),
+        operation_finished_at=str(operation.get("finishedAt") or ""),
+        automated=enabled,
+        self_heal=enabled and bool((automated or {}).get("selfHeal")),
+        target_revisions=tuple(str(s.get("targetRevision") or "") for s in application_sources(dict(app))),
+        conditions=tuple(
+            f"{c.get('type', '')}: {c.get('message', '')}"[:600] for c in status.get("conditions") or []
+        ),
+    )
+
+
+def same_commit(a: str, b: str) -> bool:
+    """Whether two commit names are the same commit: equal, or one an abbreviation (7+ hex) of the
+    other."""
+    a, b = a.strip().lower(), b.strip().lower()
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return bool(_HEX.match(short) and _HEX.match(long) and long.startswith(short))
+
+
+def synced_to(app: Mapping[str, Any] | ApplicationState, commit: str) -> bool:
+    """Whether Argo CD reports the Application `Synced` at `commit`: the live state matches Git at
+    that commit (for a multi-source Application, at one of its sources' revisions)."""
+    state = app if isinstance(app, ApplicationState) else application_state(app)
+    return state.sync_status == "Synced" and any(same_commit(r, commit) for r in state.compared_revisions)

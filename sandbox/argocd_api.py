@@ -1,10 +1,16 @@
 """A scenario's Argo CD Applications served as Argo CD's REST API on loopback.
 
-Speaks the JSON shapes of the real API server for what medic reads: `GET /api/v1/applications`
-(`{"items": [...]}`, `?projects=`), `GET /api/v1/applications/{name}` (`?appNamespace=`),
-`GET /api/v1/applications/{name}/managed-resources`, with grpc-gateway error bodies
-(`{"error", "code", "message"}`) and an optional bearer-token check. Faults (an HTTP status, a
-late answer) can be injected for tests.
+Speaks the JSON shapes of the real API server: `GET /api/v1/applications` (`{"items": [...]}`,
+`?projects=`), `GET /api/v1/applications/{name}` (`?appNamespace=`, `?project=`,
+`?refresh=normal|hard`), `GET /api/v1/applications/{name}/managed-resources`,
+`GET /api/v1/applications/{name}/resource-tree` and `POST /api/v1/applications/{name}/sync`
+(an `applicationSyncRequest`), with grpc-gateway error bodies (`{"error", "code", "message"}`)
+and an optional bearer-token check. Faults (an HTTP status, a late answer) can be injected.
+
+Two modes. Without `repo`, the Applications are served as the scenario froze them (what the
+analysis evaluation wants: the incident as it was). With `repo` — the sandbox's bare GitOps
+repository — a simulated application controller (`sandbox.argocd_sync.ArgoController`) follows it:
+refresh and sync from Git, write to the sandbox cluster, report sync and health from it.
 
 `LoopbackServer` is the small stdlib threading server both API fakes here share.
 """
@@ -16,15 +22,18 @@ import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sandbox.argocd_sync import FAILED_PRECONDITION, INVALID_ARGUMENT, ArgoController, Refusal, resource_tree
 from sandbox.cluster import SandboxCluster
 from sandbox.loopback import BackgroundHTTPServer
 
 # (status, json body) for a request: method, path, query (last value of each parameter), headers.
 Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, Any]]
 
+_SUBRESOURCES = ("", "managed-resources", "resource-tree", "sync")
 # grpc codes Argo CD's gateway puts in error bodies
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 500: 13, 503: 14}
 
@@ -114,7 +123,11 @@ class SandboxArgoCD(LoopbackServer):
     """Argo CD's application API over a scenario's `argocd:` list.
 
     With `token`, requests without `Authorization: Bearer <token>` get 401 (no token) or 403.
-    With `cluster`, managed resources carry the live object from the sandbox cluster.
+    With `cluster`, managed resources and the resource tree carry the live objects of the sandbox
+    cluster. With `repo` (and `cluster`), Argo CD follows that bare repository (see the module
+    docstring): `sync_reads` is how many requests a sync operation stays `Running` before it runs;
+    `poll_interval` (seconds, 0: off) runs the controller's periodic reconciliation on a thread of
+    its own, so that automated Applications pick up new commits without being asked to refresh.
     """
 
     thread_name = "sandbox-argocd-api"
@@ -125,6 +138,9 @@ class SandboxArgoCD(LoopbackServer):
         *,
         token: str = "",
         cluster: SandboxCluster | None = None,
+        repo: str | Path | None = None,
+        sync_reads: int = 0,
+        poll_interval: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -132,6 +148,32 @@ class SandboxArgoCD(LoopbackServer):
         self.applications = copy.deepcopy(applications)
         self.token = token
         self.cluster = cluster
+        self.controller: ArgoController | None = None
+        if repo is not None:
+            if cluster is None:
+                raise ValueError("an Argo CD that follows a repository needs the sandbox cluster to sync to")
+            self.controller = ArgoController(applications, cluster, repo, sync_reads=sync_reads)
+        self.poll_interval = max(0.0, float(poll_interval))
+        self._poller: threading.Thread | None = None
+
+    def start(self) -> str:
+        url = super().start()
+        if self.controller is not None and self.poll_interval > 0 and self._poller is None:
+            self._poller = threading.Thread(target=self._poll, name="sandbox-argocd-poll", daemon=True)
+            self._poller.start()
+        return url
+
+    def stop(self) -> None:
+        super().stop()  # sets _stopping, which ends the poller's wait
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+            self._poller = None
+
+    def _poll(self) -> None:
+        controller = self.controller
+        assert controller is not None
+        while not self._stopping.wait(self.poll_interval):
+            controller.poll()
 
     def error_body(self, status: int, message: str) -> Any:
         return {"error": message, "code": _GRPC_CODES.get(status, 2), "message": message}
@@ -181,11 +223,54 @@ class SandboxArgoCD(LoopbackServer):
                 return 401, self.error_body(401, "no session information")
             if auth != f"Bearer {self.token}":
                 return 403, self.error_body(403, "permission denied")
-        if method != "GET":
-            return 405, self.error_body(405, f"method {method} not allowed")
         parts = [unquote(p) for p in path.split("/") if p]
-        if parts[:3] != ["api", "v1", "applications"]:
+        sub = parts[4] if len(parts) == 5 else ""
+        if parts[:3] != ["api", "v1", "applications"] or len(parts) > 5 or sub not in _SUBRESOURCES:
             return 404, self.error_body(404, "Not Found")
+        if method != ("POST" if sub == "sync" else "GET"):
+            return 405, self.error_body(405, f"method {method} not allowed")
+        route = (method, sub)
+        if self.controller is not None:
+            try:
+                return 200, self._follow(self.controller, route, parts, query, body)
+            except Refusal as refusal:
+                return refusal.status, refusal.body()
+        return self._frozen(route, parts, query)
+
+    def _follow(
+        self,
+        controller: ArgoController,
+        route: tuple[str, str],
+        parts: list[str],
+        query: dict[str, str],
+        body: bytes,
+    ) -> Any:
+        """An answer of the simulated Argo CD that follows the repository."""
+        if len(parts) == 3:
+            return {
+                "metadata": {"resourceVersion": "1"},
+                "items": controller.applications(project=query.get("projects") or query.get("project") or ""),
+            }
+        name, app_namespace, project = parts[3], query.get("appNamespace", ""), query.get("project", "")
+        if route == ("GET", ""):
+            refresh = query.get("refresh", "")
+            if refresh:  # Argo CD: "hard" is hard, any other value a normal refresh
+                return controller.refresh(name, app_namespace, project, hard=refresh == "hard")
+            return controller.find(name, app_namespace, project)
+        if route == ("GET", "managed-resources"):
+            return {"items": controller.managed_resources(name, query)}
+        if route == ("GET", "resource-tree"):
+            return controller.resource_tree(name, query)
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise Refusal(400, INVALID_ARGUMENT, f"invalid request body: {exc}") from exc
+        if not isinstance(request, dict):
+            raise Refusal(400, INVALID_ARGUMENT, "the request body must be a JSON object")
+        return controller.sync(name, request)
+
+    def _frozen(self, route: tuple[str, str], parts: list[str], query: dict[str, str]) -> tuple[int, Any]:
+        """An answer from the Applications as the scenario froze them."""
         if len(parts) == 3:
             project = query.get("projects") or query.get("project")
             items = [
@@ -197,8 +282,11 @@ class SandboxArgoCD(LoopbackServer):
         app = self._find(parts[3], query.get("appNamespace", ""))
         if app is None:
             return 404, self.error_body(404, f'applications.argoproj.io "{parts[3]}" not found')
-        if len(parts) == 4:
+        if route == ("GET", ""):
             return 200, app
-        if len(parts) == 5 and parts[4] == "managed-resources":
+        if route == ("GET", "managed-resources"):
             return 200, {"items": self._managed(app)}
-        return 404, self.error_body(404, "Not Found")
+        if route == ("GET", "resource-tree"):
+            return 200, resource_tree(self.cluster, (app.get("status") or {}).get("resources") or [])
+        message = "this sandbox Argo CD serves a frozen scenario and follows no GitOps repository"
+        return 400, {"error": message, "code": FAILED_PRECONDITION, "message": message}
