@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,25 +52,31 @@ def load_keys(value: str) -> list[bytes]:
     return keys
 
 
-def ensure_key_file(path: str | os.PathLike[str]) -> str:
-    """The key kept in `path`, creating the file (mode 0600) with a new key when it is missing."""
+def ensure_secret_file(path: str | os.PathLike[str], generate: Callable[[], str]) -> str:
+    """The secret kept in `path`, creating the file (mode 0600) from `generate()` when it is
+    missing; the stripped content. Safe when several processes start at once."""
     file = Path(path)
     if not file.exists():
         file.parent.mkdir(parents=True, exist_ok=True)
         # Written whole under a temporary name, then linked into place: a concurrent reader
-        # never sees a partial key, and when two processes race the first link wins.
+        # never sees a partial secret, and when two processes race the first link wins.
         temporary = file.with_name(f".{file.name}.{os.getpid()}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w") as out:
-                out.write(generate_key() + "\n")
+                out.write(generate() + "\n")
             os.link(temporary, file)
         except FileExistsError:
             pass  # another process created it first: use theirs
         finally:
             temporary.unlink(missing_ok=True)
-    value = file.read_text().strip()
+    return file.read_text().strip()
+
+
+def ensure_key_file(path: str | os.PathLike[str]) -> str:
+    """The key kept in `path`, creating the file (mode 0600) with a new key when it is missing."""
+    value = ensure_secret_file(path, generate_key)
     load_keys(value)  # refuse a damaged file here rather than at the first snapshot
     return value
 

@@ -51,7 +51,7 @@ _KIND_TO_PLURAL = {(api, kind): plural for plural, (api, kind, _) in RESOURCES.i
 _SPEC_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 
 # Lists that strategic merge patch merges element-wise, and the key that identifies an element.
-_MERGE_KEYS = {
+MERGE_KEYS = {
     "containers": "name",
     "initContainers": "name",
     "ephemeralContainers": "name",
@@ -150,7 +150,7 @@ _DELETE = object()
 def strategic_merge(original: Any, patch: Any) -> Any:
     """Kubernetes strategic merge patch for the built-in kinds medic touches.
 
-    Maps merge recursively, `null` deletes a key, lists named in `_MERGE_KEYS` merge element-wise
+    Maps merge recursively, `null` deletes a key, lists named in `MERGE_KEYS` merge element-wise
     by their key, other lists are replaced. Directives: `$patch: replace` / `$patch: delete` on a
     map or a list element; `$setElementOrder/...` and `$retainKeys` are accepted and ignored.
     """
@@ -175,8 +175,8 @@ def strategic_merge(original: Any, patch: Any) -> Any:
                 result.pop(key, None)
             else:
                 result[key] = merged
-        elif isinstance(value, list) and key in _MERGE_KEYS:
-            result[key] = _merge_list(result.get(key), value, _MERGE_KEYS[key], key)
+        elif isinstance(value, list) and key in MERGE_KEYS:
+            result[key] = _merge_list(result.get(key), value, MERGE_KEYS[key], key)
         else:
             result[key] = _without_directives(value)
     return result

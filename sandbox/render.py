@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from domain.quantity import QuantityError, parse_quantity
-from sandbox.cluster import ApiError, label_selector_matches, strategic_merge
+from sandbox.cluster import MERGE_KEYS, ApiError, label_selector_matches, strategic_merge
 
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
@@ -69,17 +69,6 @@ CLUSTER_SCOPED = frozenset(
         "ValidatingWebhookConfiguration",
     }
 )
-# Lists whose elements Kubernetes merges by a key; the comparison matches them the same way.
-_MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "ports": "containerPort",
-    "imagePullSecrets": "name",
-}
 
 
 class RenderError(Exception):
@@ -873,7 +862,7 @@ def _covers(want: Any, have: Any, key: str = "") -> bool:
     if isinstance(want, list):
         if not isinstance(have, list):
             return False
-        merge_key = _MERGE_KEYS.get(key)
+        merge_key = MERGE_KEYS.get(key)
         if merge_key and all(isinstance(w, dict) and merge_key in w for w in want):
             by_key = {h.get(merge_key): h for h in have if isinstance(h, dict)}
             return all(_covers(w, by_key.get(w[merge_key]), "") for w in want)
