@@ -24,6 +24,10 @@ console_app = typer.Typer(help="The operators' console: its users and their pass
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(db_app, name="db")
 app.add_typer(console_app, name="console")
+pr_app = typer.Typer(
+    help="Pull requests medic opened against the GitOps repository (the local host).", no_args_is_help=True
+)
+app.add_typer(pr_app, name="pr")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -376,3 +380,204 @@ def demo(
     if interactive is None:
         interactive = sys.stdin.isatty()
     _exit_now(run_demo(settings(), sandbox, gateway_port=port, interactive=interactive, keep=keep))
+
+
+# --- pull requests ---------------------------------------------------------------------------------
+
+PrActorOption = Annotated[str, typer.Option("--as", help="Who merges or closes (default: your user name).")]
+
+
+def _pr_row(pr: Any) -> dict[str, Any]:
+    return {
+        "host": pr.host,
+        "number": pr.number,
+        "status": pr.status,
+        "kind": pr.kind,
+        "incident_id": pr.incident_id,
+        "branch": pr.branch,
+        "base": pr.base,
+        "head_commit": pr.head_commit,
+        "merge_commit": pr.merge_commit,
+        "merged_by": pr.merged_by,
+        "closed_by": pr.closed_by,
+        "title": pr.title,
+        "url": pr.url,
+        "created_at": pr.created_at,
+        "updated_at": pr.updated_at,
+    }
+
+
+@pr_app.command("list")
+def pr_list(
+    status: str | None = None,
+    incident: Annotated[str | None, typer.Option("--incident", help="Only this incident's PRs.")] = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pull requests recorded in the store, newest first."""
+    from store.db import transaction
+    from store.repositories import PullRequestRepository
+
+    with transaction(_sessions()) as session:
+        rows = [
+            _pr_row(p)
+            for p in PullRequestRepository(session).list(status=status, incident_id=incident, limit=limit)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("no pull requests")
+        return
+    typer.echo(f"{'#':>5} {'HOST':<7} {'STATUS':<7} {'KIND':<7} {'BRANCH':<48} TITLE")
+    for r in rows:
+        typer.echo(
+            f"{r['number']:>5} {r['host']:<7} {r['status']:<7} {r['kind']:<7} {r['branch']:<48} {r['title']}"
+        )
+
+
+@pr_app.command("show")
+def pr_show(
+    number: int,
+    host: Annotated[str, typer.Option("--host", help="local | github")] = "local",
+    as_json: JsonFlag = False,
+) -> None:
+    """One pull request: branch, commits, status, who merged or closed it, comments."""
+    from store.db import transaction
+    from store.repositories import PullRequestRepository
+
+    with transaction(_sessions()) as session:
+        pr = PullRequestRepository(session).get(host, number)
+        if pr is None:
+            typer.echo(f"no {host} pull request #{number}", err=True)
+            raise typer.Exit(1)
+        row = _pr_row(pr)
+        row["comments"] = list(pr.comments or [])
+    if as_json:
+        typer.echo(json.dumps(row, indent=2, default=str))
+        return
+    typer.echo(
+        f"pull request #{row['number']} ({row['host']}, {row['kind']}): {row['title']}"
+        f"\nstatus    {row['status']}\nincident  {row['incident_id']}"
+        f"\nbranch    {row['branch']} -> {row['base']}\nhead      {row['head_commit']}"
+        f"\nurl       {row['url']}"
+    )
+    if row["merge_commit"]:
+        typer.echo(f"merged    {row['merge_commit']} by {row['merged_by']}")
+    if row["closed_by"]:
+        typer.echo(f"closed    by {row['closed_by']}")
+    for c in row["comments"]:
+        typer.echo(f"comment   {c.get('at', '')}: {c.get('text', '')}")
+
+
+def _local_pr_host() -> Any:
+    """The local pull request host over the configured (or embedded) GitOps repository."""
+    from integrations.git import GitRepo
+    from integrations.pull_requests import LocalPullRequestHost, pull_request_host_kind
+    from store.pull_requests import StorePullRequestRecords
+
+    s = settings()
+    if pull_request_host_kind(s.github_token, s.github_repository) == "github":
+        typer.echo(
+            f"pull requests live on GitHub ({s.github_repository}): merge or close them there; "
+            "GitHub's webhook tells medic",
+            err=True,
+        )
+        raise typer.Exit(2)
+    remote = s.gitops_repo_url
+    embedded = Path(s.home).resolve() / "gitops.git"
+    if not remote and (embedded / "HEAD").exists():
+        remote = str(embedded)  # what `medic dev` seeds when MEDIC_GITOPS_REPO is unset
+    if not remote:
+        typer.echo("no GitOps repository: set MEDIC_GITOPS_REPO", err=True)
+        raise typer.Exit(2)
+    return LocalPullRequestHost(
+        GitRepo(remote, s.resolved_gitops_workdir),
+        StorePullRequestRecords(_sessions()),
+        author_name=s.pr_author_name,
+        author_email=s.pr_author_email,
+    )
+
+
+def _tell_workflow(pr: Any, actor: str) -> int:
+    """Signal `pull_request_event` to the incident's workflow run; 0 also when it is gone."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from domain.pull_requests import PullRequestEvent
+    from integrations.temporal import connect
+    from workflows.operations import names_a_run, workflow_id_of
+
+    event = PullRequestEvent(number=pr.number, status=pr.status, merge_commit=pr.merge_commit, actor=actor)
+    workflow_id = workflow_id_of(pr.incident_id)
+
+    async def go() -> str:
+        client = await connect(settings())
+        try:
+            described = await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return "gone"
+            raise
+        run = pr.incident_id.rsplit(".", 1)[1] if names_a_run(pr.incident_id) else ""
+        if described.status != WorkflowExecutionStatus.RUNNING or not described.run_id.startswith(run):
+            return "gone"
+        # By name: the signal is the workflow's contract, not this module's import.
+        await client.get_workflow_handle(workflow_id, run_id=described.run_id).signal(
+            "pull_request_event", event
+        )
+        return "signalled"
+
+    try:
+        outcome = asyncio.run(go())
+    except Exception as err:  # Temporal unreachable, or refused: the PR change itself is done
+        typer.echo(
+            f"could not tell incident {pr.incident_id} ({type(err).__name__}: {err}); signal it by hand: "
+            f"temporal workflow signal --workflow-id {workflow_id} --name pull_request_event "
+            f"--input '{event.model_dump_json()}'",
+            err=True,
+        )
+        return 1
+    if outcome == "gone":
+        typer.echo(
+            f"incident {pr.incident_id} has no running workflow any more; nothing to tell "
+            f"(the PR is {pr.status})",
+            err=True,
+        )
+        return 0
+    typer.echo(f"told incident {pr.incident_id}: pull request #{pr.number} {pr.status}")
+    return 0
+
+
+def _pr_change(number: int, actor: str, change: Literal["merge", "close"]) -> None:
+    import getpass
+
+    from integrations.pull_requests import PullRequestError
+
+    who = actor or getpass.getuser()
+    host = _local_pr_host()
+    try:
+        if change == "merge":
+            pr = host.merge_pull_request(number, merged_by=who)
+        else:
+            pr = host.close_pull_request(number, closed_by=who)
+    except PullRequestError as err:
+        typer.echo(f"refused: {err}", err=True)
+        raise typer.Exit(1 if err.retryable else 2) from None
+    if pr.status == "merged":
+        typer.echo(f"pull request #{pr.number} ({pr.branch}) is merged into {pr.base} as {pr.merge_commit}")
+    else:
+        typer.echo(f"pull request #{pr.number} ({pr.branch}) is {pr.status}")
+    _exit_now(_tell_workflow(pr, who))
+
+
+@pr_app.command("merge")
+def pr_merge(number: int, actor: PrActorOption = "") -> None:
+    """Merge a pull request of the local host into its base and tell the incident's workflow."""
+    _pr_change(number, actor, "merge")
+
+
+@pr_app.command("close")
+def pr_close(number: int, actor: PrActorOption = "") -> None:
+    """Close a pull request of the local host without merging and tell the incident's workflow."""
+    _pr_change(number, actor, "close")

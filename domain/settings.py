@@ -74,6 +74,21 @@ class Settings(BaseModel):
     notify_webhook_secret: str = Field(default="", repr=False)
     console_url: str = "http://127.0.0.1:8000"
     approval_reminders_seconds: tuple[int, ...] = (3600, 900)
+    # pull requests: GitHub when both a token and `owner/name` are set (GitHub Enterprise through
+    # the API URL, e.g. https://ghe.example/api/v3), else a branch in the local bare repository
+    # with a record in the store. The webhook secret checks GitHub's signature on PR events.
+    github_token: str = Field(default="", repr=False)
+    github_repository: str = ""
+    github_api_url: str = "https://api.github.com"
+    github_webhook_secret: str = Field(default="", repr=False)
+    pr_author_name: str = "medic"
+    pr_author_email: str = "medic@localhost"
+    # GitOps mode: while a pull request waits for its merge, the host is polled this often
+    # (the GitHub webhook or `medic pr merge` end the wait at once); the wait lasts this long
+    # (0: as long as the approval wait). A revert PR needs the fix's approvals again unless off.
+    pr_poll_seconds: int = 30
+    pr_merge_timeout_seconds: int = 0
+    revert_needs_approval: bool = True
 
     @property
     def resolved_database_url(self) -> str:
@@ -126,6 +141,17 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "gitops_repo_url": ("MEDIC_GITOPS_REPO",),
         "gitops_workdir": ("MEDIC_GITOPS_WORKDIR",),
         "snapshot_keys": ("MEDIC_SNAPSHOT_KEYS",),
+        # pull requests
+        "github_token": ("GITHUB_TOKEN",),
+        "github_repository": ("GITHUB_REPOSITORY",),
+        "github_api_url": ("GITHUB_API_URL",),
+        "github_webhook_secret": ("MEDIC_GITHUB_WEBHOOK_SECRET",),
+        "pr_author_name": ("MEDIC_PR_AUTHOR_NAME",),
+        "pr_author_email": ("MEDIC_PR_AUTHOR_EMAIL",),
+        # GitOps mode
+        "pr_poll_seconds": ("MEDIC_PR_POLL_SECONDS",),
+        "pr_merge_timeout_seconds": ("MEDIC_PR_MERGE_TIMEOUT_SECONDS",),
+        "revert_needs_approval": ("MEDIC_REVERT_NEEDS_APPROVAL",),
     }
     for field, names in mapping.items():
         value = pick(*names)

@@ -1,13 +1,21 @@
-"""Real git, through the `git` command with argument lists (never a shell), for reading the GitOps
-repository: a clone kept in a work directory, fetched on every `sync()`.
+"""Real git, through the `git` command with argument lists (never a shell), for the GitOps
+repository: a clone kept in a work directory, fetched on every `sync()`, and the few writes a
+pull request needs (`commit_branch`, `merge_branch`), each idempotent.
 
 Reads go to the remote-tracking refs (`origin/<branch>`), so what the work tree holds never
-changes what is read. Prompts are off (GIT_TERMINAL_PROMPT=0): a remote that wants credentials
-fails instead of hanging. Failures are `GitError`s; remote URLs in messages have credentials masked.
+changes what is read. Writes never touch the work tree either: commits are built with plumbing
+(`hash-object`, a temporary index, `write-tree`, `commit-tree`) and pushed by sha, never forced.
+Prompts are off (GIT_TERMINAL_PROMPT=0): a remote that wants credentials fails instead of hanging.
+Failures are `GitError`s; remote URLs and tokens in messages are masked.
+
+Credentials: an https remote (GitHub) is given a token, which git sends as `x-access-token` basic
+auth through `http.<remote>.extraHeader` set in the environment of each git command
+(GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the command line or `.git/config`.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import re
@@ -15,9 +23,12 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from domain.pull_requests import PullRequestSpec
 
 DEFAULT_TIMEOUT = 120.0
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
@@ -42,8 +53,33 @@ class GitRefNotFound(GitError):
     """The branch, tag or commit does not exist (at the remote, after a fetch)."""
 
 
+class GitPermissionDenied(GitError):
+    """The remote refused the credentials or the write (401/403, a read-only token, a protected
+    branch): retrying will not help until someone changes the permissions."""
+
+
+class GitBranchConflict(GitError):
+    """A branch medic would write exists at a commit that is not medic's (other content, another
+    base, or moved since it was reviewed). medic never force-pushes over it."""
+
+    def __init__(self, message: str, *, branch: str, found: str | None = None) -> None:
+        super().__init__(message)
+        self.branch = branch
+        self.found = found
+
+
+class GitMergeConflict(GitError):
+    """The branch does not merge cleanly into its base."""
+
+
 def _mask(text: str) -> str:
     return _CREDENTIALS.sub(r"\1***@", text)
+
+
+_DENIED = re.compile(
+    r"(?i)\b(40[13]\b|authentication failed|permission (to .* )?denied|access denied|"
+    r"could not read username|invalid username or password|protected branch|write access)"
+)
 
 
 def git_env() -> dict[str, str]:
@@ -60,8 +96,19 @@ def run_git(
     input: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     error: type[GitError] = GitError,
+    secrets: Sequence[str] = (),
 ) -> bytes:
-    """stdout of `git <args>`; a non-zero exit raises `error`, a timeout `GitUnavailable`."""
+    """stdout of `git <args>`; a non-zero exit raises `error`, a timeout `GitUnavailable`.
+
+    `secrets` never appear in the error's message, command or stderr."""
+
+    def mask(text: str) -> str:
+        text = _mask(text)
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
     command = ["git", *args]
     try:
         done = subprocess.run(
@@ -78,26 +125,74 @@ def run_git(
     except OSError as exc:
         raise GitError(f"cannot run git: {exc}", command) from exc
     if done.returncode != 0:
-        stderr = _mask(done.stderr.decode(errors="replace").strip())
-        raise error(f"git {args[0]} failed: {stderr[:500]}", [_mask(a) for a in command], stderr)
+        stderr = mask(done.stderr.decode(errors="replace").strip())
+        if issubclass(error, GitUnavailable) and _DENIED.search(stderr):
+            error = GitPermissionDenied
+        raise error(f"git {args[0]} failed: {stderr[:500]}", [mask(a) for a in command], stderr)
     return done.stdout
 
 
 class GitRepo:
-    """A clone of `remote_url` in `workdir`, for reading files at a branch, tag or commit.
+    """A clone of `remote_url` in `workdir`, for reading files at a branch, tag or commit, and for
+    the idempotent writes of a pull request (`commit_branch`, `merge_branch`).
 
     Safe to share between threads, and between processes sharing the work directory (a lock file
-    beside it serialises `sync()`).
+    beside it serialises `sync()` and every write). `token`, when given, authenticates to an
+    http(s) remote (see the module docstring); it is never written anywhere.
     """
 
-    def __init__(self, remote_url: str, workdir: str | Path, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        remote_url: str,
+        workdir: str | Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        token: str = "",
+    ) -> None:
         self.remote_url = remote_url
         self.workdir = Path(workdir)
         self.timeout = timeout
+        self._token = token
         self._lock = threading.Lock()
 
-    def _git(self, *args: str, error: type[GitError] = GitError) -> bytes:
-        return run_git(list(args), cwd=self.workdir, timeout=self.timeout, error=error)
+    def __repr__(self) -> str:
+        return f"GitRepo({_mask(self.remote_url)!r}, {str(self.workdir)!r})"
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._token, self._auth_header()) if self._token else ()
+
+    def _auth_header(self) -> str:
+        basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+        return f"Authorization: Basic {basic}"
+
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = git_env()
+        if self._token and self.remote_url.startswith(("https://", "http://")):
+            # Scoped to the remote's URL, so a redirect elsewhere never carries the token.
+            index = int(env.get("GIT_CONFIG_COUNT") or 0)
+            env[f"GIT_CONFIG_KEY_{index}"] = f"http.{self.remote_url}.extraHeader"
+            env[f"GIT_CONFIG_VALUE_{index}"] = self._auth_header()
+            env["GIT_CONFIG_COUNT"] = str(index + 1)
+        if extra:
+            env.update(extra)
+        return env
+
+    def _git(
+        self,
+        *args: str,
+        error: type[GitError] = GitError,
+        env: dict[str, str] | None = None,
+        input: bytes | None = None,
+    ) -> bytes:
+        return run_git(
+            list(args),
+            cwd=self.workdir,
+            env=env or self._env(),
+            input=input,
+            timeout=self.timeout,
+            error=error,
+            secrets=self._secrets(),
+        )
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -120,20 +215,21 @@ class GitRepo:
         of another remote, or other files, is refused.
         """
         with self._locked():
-            if self._is_clone():
-                origin = self._git("remote", "get-url", "origin").decode().strip()
-                if origin != self.remote_url:
-                    raise GitError(
-                        f"{self.workdir} is a clone of {_mask(origin)}, not of the configured remote"
-                    )
-                self._git("fetch", "--prune", "--quiet", "origin", error=GitUnavailable)
-                # Follows a change of the remote's default branch.
-                run_git(["remote", "set-head", "origin", "--auto"], cwd=self.workdir, timeout=self.timeout)
-            else:
-                if self.workdir.exists() and any(self.workdir.iterdir()):
-                    raise GitError(f"{self.workdir} exists and is not a clone")
-                self._clone()
+            self._sync_locked()
         return self.head("HEAD")
+
+    def _sync_locked(self) -> None:
+        if self._is_clone():
+            origin = self._git("remote", "get-url", "origin").decode().strip()
+            if origin != self.remote_url:
+                raise GitError(f"{self.workdir} is a clone of {_mask(origin)}, not of the configured remote")
+            self._git("fetch", "--prune", "--quiet", "origin", error=GitUnavailable)
+            # Follows a change of the remote's default branch.
+            self._git("remote", "set-head", "origin", "--auto")
+        else:
+            if self.workdir.exists() and any(self.workdir.iterdir()):
+                raise GitError(f"{self.workdir} exists and is not a clone")
+            self._clone()
 
     def _clone(self) -> None:
         # Clone beside the target and rename, so a crash never leaves a half clone behind.
@@ -142,8 +238,10 @@ class GitRepo:
         try:
             run_git(
                 ["clone", "--quiet", "--no-checkout", "--", self.remote_url, str(staging / "repo")],
+                env=self._env(),
                 timeout=self.timeout,
                 error=GitUnavailable,
+                secrets=self._secrets(),
             )
             if self.workdir.exists():
                 self.workdir.rmdir()
@@ -193,3 +291,257 @@ class GitRepo:
         if kind != "blob":
             return None
         return self._git("cat-file", "blob", spec).decode("utf-8", errors="replace")
+
+    # --- writes: one branch and one commit per pull request, pushed by sha, never forced ---------
+
+    def branch_tip(self, branch: str) -> str | None:
+        """The commit `branch` points at on the remote (fetched now), or None when it does not exist."""
+        with self._locked():
+            self._sync_locked()
+            return self._tip(branch)
+
+    def _tip(self, branch: str) -> str | None:
+        try:
+            out = self._git("rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}^{{commit}}")
+        except GitError:
+            return None
+        return out.decode().strip() or None
+
+    def commit_branch(self, spec: PullRequestSpec, author_name: str, author_email: str) -> str:
+        """Make `spec.branch` on the remote hold one commit: `spec.files` on top of `spec.base_commit`.
+
+        Idempotent: when the branch already holds exactly that (same parent, same tree), its
+        commit is returned and nothing is pushed. Otherwise the commit is built with a fixed
+        identity and date (`spec.created_at`, else the base commit's date), so a retry after a
+        crash between commit and push builds the same sha, and pushed with
+        `<sha>:refs/heads/<branch>` — a no-op when the branch is already there. A branch holding
+        anything else raises `GitBranchConflict`; it is never overwritten. Returns the sha.
+        """
+        _check_branch(spec.branch)
+        with self._locked():
+            self._sync_locked()
+            base = self._commit_of(spec.base_commit)
+            tree = self._tree_with(base, spec.files)
+            tip = self._tip(spec.branch)
+            if tip is not None:
+                if self._is_commit_on(tip, base, tree):
+                    return tip
+                raise GitBranchConflict(
+                    f"branch {spec.branch} exists at {tip[:12]}, which is not this change on {base[:12]}; "
+                    "not overwriting it",
+                    branch=spec.branch,
+                    found=tip,
+                )
+            when = spec.created_at or self._commit_date(base)
+            commit = self._commit_tree(
+                tree,
+                [base],
+                spec.commit_message,
+                (author_name, author_email),
+                (author_name, author_email),
+                when,
+            )
+            return self._push_new(commit, spec.branch, base, tree)
+
+    def merge_branch(
+        self,
+        branch: str,
+        base: str,
+        message: str,
+        merged_by: str,
+        *,
+        expected_tip: str | None = None,
+        committer_name: str = "medic",
+        committer_email: str = "medic@localhost",
+    ) -> str:
+        """Merge `branch` into `base` on the remote with a merge commit; returns the merge commit.
+
+        Idempotent: when `base` already contains the branch's tip, the commit that brought it in
+        is returned and nothing is pushed. `expected_tip` (the commit that was reviewed) refuses
+        a branch that moved since with `GitBranchConflict`; a conflicting merge raises
+        `GitMergeConflict`. `merged_by` is recorded as a `Merged-by:` trailer. When someone else
+        moves `base` between the fetch and the push, the merge is made again on the new base.
+        """
+        _check_branch(branch)
+        _check_branch(base)
+        with self._locked():
+            for _ in range(_MERGE_ATTEMPTS):
+                self._sync_locked()
+                tip = self._tip(branch)
+                if tip is None:
+                    raise GitRefNotFound(f"no branch {branch!r} in {_mask(self.remote_url)}")
+                if expected_tip is not None and tip != expected_tip:
+                    raise GitBranchConflict(
+                        f"branch {branch} moved to {tip[:12]} since {expected_tip[:12]} was reviewed; "
+                        "not merging it",
+                        branch=branch,
+                        found=tip,
+                    )
+                base_tip = self._tip(base)
+                if base_tip is None:
+                    raise GitRefNotFound(f"no branch {base!r} in {_mask(self.remote_url)}")
+                if self._is_ancestor(tip, base_tip):
+                    return self._merged_by_commit(tip, base_tip)
+                tree = self._merge_tree(base_tip, tip, branch, base)
+                identity = (committer_name, committer_email)
+                text = f"{message.rstrip()}\n\nMerged-by: {merged_by}\n"
+                merge = self._commit_tree(tree, [base_tip, tip], text, identity, identity, datetime.now(UTC))
+                if self._push(merge, base):
+                    return merge
+            raise GitUnavailable(f"{base} kept moving while merging {branch}; try again")
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _commit_of(self, rev: str) -> str:
+        out = self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", error=GitRefNotFound)
+        return out.decode().strip()
+
+    def _commit_date(self, commit: str) -> datetime:
+        stamp = self._git("show", "-s", "--format=%ct", commit).decode().strip()
+        return datetime.fromtimestamp(int(stamp), UTC)
+
+    def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self._git("merge-base", "--is-ancestor", ancestor, descendant)
+        except GitError:
+            return False
+        return True
+
+    def _is_commit_on(self, commit: str, parent: str, tree: str) -> bool:
+        line = self._git("rev-list", "--parents", "-n", "1", commit).decode().split()
+        found_tree = self._git("rev-parse", f"{commit}^{{tree}}").decode().strip()
+        return line[1:] == [parent] and found_tree == tree
+
+    def _tree_with(self, base: str, files: dict[str, str]) -> str:
+        """The tree of `base` with `files` (path -> text) written over it, built in a temporary
+        index so that neither the work tree nor the clone's index is touched."""
+        fd, index = tempfile.mkstemp(prefix=".medic-index-", dir=self.workdir / ".git")
+        os.close(fd)
+        os.unlink(index)  # git wants to create the index itself
+        env = self._env({"GIT_INDEX_FILE": index})
+        try:
+            self._git("read-tree", base, env=env)
+            for path in sorted(files):
+                rel = _check_path(path)
+                mode = self._mode_at(base, rel)
+                blob = (
+                    self._git("hash-object", "-w", "--stdin", input=files[path].encode(), env=env)
+                    .decode()
+                    .strip()
+                )
+                self._git("update-index", "--add", "--cacheinfo", f"{mode},{blob},{rel}", env=env)
+            return self._git("write-tree", env=env).decode().strip()
+        finally:
+            Path(index).unlink(missing_ok=True)
+
+    def _mode_at(self, commit: str, path: str) -> str:
+        out = self._git("ls-tree", "-z", commit, "--", path).decode()
+        mode = out.split(" ", 1)[0] if out else ""
+        # An executable file stays executable; anything else (new, or a link) becomes a file.
+        return mode if mode in ("100644", "100755") else "100644"
+
+    def _commit_tree(
+        self,
+        tree: str,
+        parents: list[str],
+        message: str,
+        author: tuple[str, str],
+        committer: tuple[str, str],
+        when: datetime,
+    ) -> str:
+        if when.tzinfo is None:
+            raise ValueError("commit dates must be timezone-aware")
+        stamp = f"@{int(when.timestamp())} +0000"
+        env = self._env(
+            {
+                "GIT_AUTHOR_NAME": author[0],
+                "GIT_AUTHOR_EMAIL": author[1],
+                "GIT_AUTHOR_DATE": stamp,
+                "GIT_COMMITTER_NAME": committer[0],
+                "GIT_COMMITTER_EMAIL": committer[1],
+                "GIT_COMMITTER_DATE": stamp,
+            }
+        )
+        args = ["-c", "commit.gpgSign=false", "-c", "i18n.commitEncoding=UTF-8", "commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        text = message if message.endswith("\n") else f"{message}\n"
+        return self._git(*args, "--no-gpg-sign", "-F", "-", input=text.encode(), env=env).decode().strip()
+
+    def _push(self, commit: str, branch: str) -> bool:
+        """Push `commit` to `branch` without force: True when the branch is (now) at `commit`,
+        False when the remote refused because the branch is elsewhere (not a fast-forward)."""
+        try:
+            self._git(
+                "push",
+                "--quiet",
+                "--no-verify",
+                "origin",
+                f"{commit}:refs/heads/{branch}",
+                error=GitUnavailable,
+            )
+        except GitPermissionDenied:
+            raise
+        except GitUnavailable as err:
+            if "[rejected]" in err.stderr or "non-fast-forward" in err.stderr or "fetch first" in err.stderr:
+                return False
+            if "[remote rejected]" in err.stderr:
+                raise GitPermissionDenied(err.message, err.command, err.stderr) from err
+            raise
+        return True
+
+    def _push_new(self, commit: str, branch: str, base: str, tree: str) -> str:
+        """Push a new branch; the commit it holds afterwards (ours, or an equal one pushed by a
+        concurrent attempt since the fetch)."""
+        if self._push(commit, branch):
+            return commit
+        self._sync_locked()
+        tip = self._tip(branch)
+        if tip is not None and self._is_commit_on(tip, base, tree):
+            return tip
+        raise GitBranchConflict(
+            f"branch {branch} was created at {tip[:12] if tip else '?'} by someone else; not overwriting it",
+            branch=branch,
+            found=tip,
+        )
+
+    def _merge_tree(self, base_tip: str, tip: str, branch: str, base: str) -> str:
+        try:
+            out = self._git("merge-tree", "--write-tree", "--no-messages", base_tip, tip)
+        except GitError as err:
+            raise GitMergeConflict(
+                f"{branch} does not merge cleanly into {base}", err.command, err.stderr
+            ) from err
+        return out.decode().split("\n", 1)[0].strip()
+
+    def _merged_by_commit(self, tip: str, base_tip: str) -> str:
+        """The commit on `base`'s first-parent line that brought `tip` in: the merge commit whose
+        other parent is `tip`, else `tip` itself (a fast-forward), else the first one containing it."""
+        out = self._git("rev-list", "--first-parent", "--parents", f"{tip}..{base_tip}").decode()
+        lines = [line.split() for line in out.splitlines() if line.strip()]
+        for commit, *parents in reversed(lines):
+            if tip in parents[1:]:
+                return commit
+        if not lines or lines[-1][1:2] == [tip]:
+            return tip
+        for commit, *_ in reversed(lines):
+            if self._is_ancestor(tip, commit):
+                return commit
+        return base_tip
+
+
+_MERGE_ATTEMPTS = 3
+_BRANCH = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$|/$|\.$))[A-Za-z0-9._/-]+$")
+
+
+def _check_branch(branch: str) -> str:
+    if not _BRANCH.match(branch) or branch.startswith(("-", ".")):
+        raise ValueError(f"not a branch name medic writes: {branch!r}")
+    return branch
+
+
+def _check_path(path: str) -> str:
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or not pure.parts or any(p in ("", ".", "..", ".git") for p in pure.parts):
+        raise ValueError(f"not a relative file path: {path!r}")
+    return str(pure)

@@ -293,3 +293,48 @@ class IncidentMemory(Base):
 
     def __repr__(self) -> str:
         return f"IncidentMemory(incident_id={self.incident_id!r}, outcome={self.outcome!r})"
+
+
+class PullRequest(Base):
+    """A pull request medic opened against the GitOps repository: one per branch, so one fix and
+    at most one revert per incident.
+
+    For the local host (the embedded default) this row *is* the PR, its number assigned here;
+    for GitHub it mirrors the PR GitHub numbered. `comments` are the local host's comments.
+    """
+
+    __tablename__ = "pull_request"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    # "local" | "github"
+    host: Mapped[str] = mapped_column(String(16), default="local")
+    number: Mapped[int] = mapped_column(Integer)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"))
+    # "fix" | "revert"
+    kind: Mapped[str] = mapped_column(String(16), default="fix")
+    branch: Mapped[str] = mapped_column(String(255))
+    base: Mapped[str] = mapped_column(String(255), default="main")
+    head_commit: Mapped[str] = mapped_column(String(64))
+    # "open" | "merged" | "closed"
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    merge_commit: Mapped[str | None] = mapped_column(String(64))
+    merged_by: Mapped[str | None] = mapped_column(String(255))
+    closed_by: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    # [{"text": "...", "at": "<ISO time>"}, ...]
+    comments: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("branch"),
+        UniqueConstraint("host", "number"),
+        Index(None, "incident_id"),
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"PullRequest(host={self.host!r}, number={self.number}, branch={self.branch!r}, "
+            f"status={self.status!r})"
+        )

@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Action, Approval, AuditEvent, Base, Incident, Snapshot, utcnow
+from store.models import Action, Approval, AuditEvent, Base, Incident, PullRequest, Snapshot, utcnow
 
 # Incident columns callers may set; the id is the key and the timestamps are maintained here.
 INCIDENT_FIELDS: frozenset[str] = frozenset(
@@ -364,3 +364,151 @@ class ActionRepository:
         return self.session.scalars(
             select(Action).where(Action.incident_id == incident_id).order_by(Action.action_index, Action.id)
         ).all()
+
+
+# Pull request columns `PullRequestRepository.update` may set.
+PULL_REQUEST_FIELDS: frozenset[str] = frozenset(
+    {"status", "head_commit", "merge_commit", "merged_by", "closed_by", "url", "title", "base"}
+)
+# How often `create` computes the next number again after losing it to a concurrent create of
+# another branch; each loss means another PR was recorded, so this bounds nothing in practice.
+_NUMBER_ATTEMPTS = 8
+
+
+class PullRequestRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        *,
+        host: str,
+        incident_id: str,
+        branch: str,
+        head_commit: str,
+        number: int | None = None,
+        kind: str = "fix",
+        base: str = "main",
+        status: str = "open",
+        url: str = "",
+        title: str = "",
+        created_at: datetime | None = None,
+    ) -> PullRequest:
+        """Record the PR of `branch` unless one is recorded; returns the kept row.
+
+        `number` None takes the host's next number (the local host numbers its own PRs). The
+        first record of a branch wins, so a retried "open the PR" never makes a second one,
+        also when two attempts race: one insert wins, the other finds its row.
+        """
+        now = created_at or utcnow()
+        for _ in range(_NUMBER_ATTEMPTS):
+            next_number: Any = number
+            if next_number is None:
+                # Computed inside the INSERT, so SQLite takes its write lock before reading.
+                next_number = (
+                    select(func.coalesce(func.max(PullRequest.number), 0) + 1)
+                    .where(PullRequest.host == host)
+                    .scalar_subquery()
+                )
+            stmt = (
+                _insert(self.session, PullRequest)
+                .values(
+                    host=host,
+                    number=next_number,
+                    incident_id=incident_id,
+                    kind=kind,
+                    branch=branch,
+                    base=base,
+                    head_commit=head_commit,
+                    status=status,
+                    url=url,
+                    title=title,
+                    comments=[],
+                    created_at=now,
+                    updated_at=now,
+                )
+                # No target: a taken branch *or* a taken (host, number) is left alone.
+                .on_conflict_do_nothing()
+            )
+            inserted = self.session.scalars(
+                stmt.returning(PullRequest), execution_options=_REFRESH
+            ).one_or_none()
+            if inserted is not None:
+                return inserted
+            existing = self.find(branch)
+            if existing is not None:
+                return existing
+            if number is not None:
+                raise ValueError(f"pull request {host} #{number} is already recorded for another branch")
+        raise RuntimeError(f"could not number the pull request of {branch}: too many concurrent creates")
+
+    def get(self, host: str, number: int) -> PullRequest | None:
+        return self.session.scalars(
+            select(PullRequest).where(PullRequest.host == host, PullRequest.number == number),
+            execution_options=_REFRESH,
+        ).one_or_none()
+
+    def find(self, branch: str) -> PullRequest | None:
+        return self.session.scalars(
+            select(PullRequest).where(PullRequest.branch == branch), execution_options=_REFRESH
+        ).one_or_none()
+
+    def update(self, host: str, number: int, **fields: Any) -> PullRequest | None:
+        """Set the given fields (see `PULL_REQUEST_FIELDS`); the updated row, or None if none."""
+        unknown = set(fields) - PULL_REQUEST_FIELDS
+        if unknown:
+            raise TypeError(f"not a pull request field: {', '.join(sorted(unknown))}")
+        stmt = (
+            update(PullRequest)
+            .where(PullRequest.host == host, PullRequest.number == number)
+            .values(updated_at=utcnow(), **fields)
+            .returning(PullRequest)
+        )
+        return self.session.scalars(
+            stmt, execution_options={**_REFRESH, "synchronize_session": False}
+        ).one_or_none()
+
+    def add_comment(self, host: str, number: int, text: str, *, at: datetime | None = None) -> bool:
+        """Append a comment unless the PR already has one with this text; whether it was added.
+
+        The row is locked first (an UPDATE: a row lock on PostgreSQL, the write lock on SQLite),
+        so comments written at the same time are all kept.
+        """
+        now = utcnow()
+        row = self.session.scalars(
+            update(PullRequest)
+            .where(PullRequest.host == host, PullRequest.number == number)
+            .values(updated_at=now)
+            .returning(PullRequest),
+            execution_options={**_REFRESH, "synchronize_session": False},
+        ).one_or_none()
+        if row is None:
+            return False
+        comments = list(row.comments or [])
+        if any(c.get("text") == text for c in comments):
+            return False
+        comments.append({"text": text, "at": (at or now).isoformat()})
+        self.session.execute(
+            update(PullRequest).where(PullRequest.id == row.id).values(comments=comments),
+            execution_options={"synchronize_session": False},
+        )
+        return True
+
+    def list(
+        self,
+        *,
+        host: str | None = None,
+        incident_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[PullRequest]:
+        """PRs matching every filter given, newest first."""
+        stmt = select(PullRequest)
+        if host is not None:
+            stmt = stmt.where(PullRequest.host == host)
+        if incident_id is not None:
+            stmt = stmt.where(PullRequest.incident_id == incident_id)
+        if status is not None:
+            stmt = stmt.where(PullRequest.status == status)
+        stmt = stmt.order_by(PullRequest.created_at.desc(), PullRequest.id.desc()).limit(limit)
+        return self.session.scalars(stmt, execution_options=_REFRESH).all()

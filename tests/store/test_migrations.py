@@ -12,7 +12,7 @@ from store.db import normalize_url
 from store.memory import autogenerate_include_name
 from store.models import Base
 
-TABLES = {"incident", "audit_event", "snapshot", "approval", "action", "incident_memory"}
+TABLES = {"incident", "audit_event", "snapshot", "approval", "action", "incident_memory", "pull_request"}
 
 
 def _tables(url: str) -> set[str]:
@@ -78,6 +78,8 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "uq_snapshot_incident_id_resource_key",
         "uq_approval_incident_id_approver_plan_hash",
         "uq_action_incident_id_action_index_phase",
+        "uq_pull_request_branch",
+        "uq_pull_request_host_number",
     }
     assert foreign_keys == {f"fk_{table}_incident_id_incident" for table in TABLES - {"incident"}}
 

@@ -1,0 +1,616 @@
+"""Pull request hosts: where medic opens, merges and closes the PR of a GitOps change.
+
+Two hosts speak the same `PullRequestHost` protocol:
+
+- `LocalPullRequestHost`, the embedded default: a "PR" is a branch in the local bare repository
+  that Argo CD follows, plus a record in the store (`PullRequestRecords`, implemented by
+  `store.pull_requests`); `medic pr merge` merges it.
+- `GitHubPullRequestHost`: github.com or GitHub Enterprise through PyGithub, the branch pushed
+  with the token as `x-access-token` (see `integrations.git`).
+
+Every write is idempotent, because activities are retried (design rule 4): opening looks the PR
+up by branch before pushing or creating anything, so a retry after any crash — before the push,
+after the push, after the PR was created but its response lost — ends with one branch, one
+commit and one PR. Merging a merged PR returns it as it is.
+
+Errors are a small closed set (`PullRequestError` and its subclasses); `retryable` tells an
+activity whether Temporal should try again, `retry_after` how soon (rate limits). PyGithub's own
+retries are off: every attempt shows in the workflow's history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
+
+from domain.pull_requests import (
+    PullRequest,
+    PullRequestEvent,
+    PullRequestHostKind,
+    PullRequestKind,
+    PullRequestSpec,
+    PullRequestStatus,
+    incident_of_branch,
+)
+from domain.settings import Settings
+from integrations.git import (
+    GitBranchConflict,
+    GitError,
+    GitMergeConflict,
+    GitPermissionDenied,
+    GitRefNotFound,
+    GitRepo,
+    GitUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# PyGithub's default pacing between calls (GitHub asks integrations to space out writes).
+SECONDS_BETWEEN_REQUESTS = 0.25
+SECONDS_BETWEEN_WRITES = 1.0
+GITHUB_TIMEOUT_SECONDS = 30
+
+__all__ = [
+    "DEFAULT_GITHUB_API_URL",
+    "GitHubPullRequestHost",
+    "LocalPullRequestHost",
+    "PullRequestConflict",
+    "PullRequestError",
+    "PullRequestForbidden",
+    "PullRequestHost",
+    "PullRequestNotFound",
+    "PullRequestRecords",
+    "PullRequestUnavailable",
+    "github_remote_url",
+    "pull_request_event",
+    "pull_request_host",
+    "pull_request_host_from_settings",
+    "pull_request_host_kind",
+]
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class PullRequestError(Exception):
+    """A PR host refused or failed an operation. Not retryable unless a subclass says so."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class PullRequestNotFound(PullRequestError):
+    """No such PR (number), branch or base."""
+
+
+class PullRequestConflict(PullRequestError):
+    """The branch exists with content that is not medic's, the PR does not merge cleanly, or it
+    was closed without merging: a person has to look."""
+
+
+class PullRequestUnavailable(PullRequestError):
+    """The host could not be reached or answered 5xx / a rate limit: try again (after
+    `retry_after` seconds when the host said)."""
+
+    retryable = True
+
+
+class PullRequestForbidden(PullRequestError):
+    """Bad credentials or missing permissions (401/403): retrying will not help."""
+
+
+# --- the protocol --------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class PullRequestHost(Protocol):
+    """Where medic's pull requests live. Every method is safe to call again after any failure."""
+
+    kind: PullRequestHostKind
+
+    def open_pull_request(self, spec: PullRequestSpec) -> PullRequest:
+        """The PR of `spec.branch`: the existing one (whatever its state), else a new one on a
+        branch holding exactly `spec.files` on `spec.base_commit`. Never a second branch,
+        commit or PR."""
+        ...
+
+    def get_pull_request(self, number: int) -> PullRequest:
+        """The PR as the host reports it now; `PullRequestNotFound` if there is none."""
+        ...
+
+    def find_pull_request(self, branch: str) -> PullRequest | None:
+        """The PR whose head is `branch`, in any state, or None."""
+        ...
+
+    def merge_pull_request(self, number: int, *, merged_by: str) -> PullRequest:
+        """Merge the PR (a merge commit on its base); a merged PR is returned as it is. A closed
+        or unmergeable PR raises `PullRequestConflict`."""
+        ...
+
+    def close_pull_request(self, number: int, *, closed_by: str) -> PullRequest:
+        """Close the PR without merging; a closed or merged PR is returned as it is."""
+        ...
+
+    def comment(self, number: int, text: str) -> None:
+        """Add a comment, unless the PR already has one with exactly this text."""
+        ...
+
+
+class PullRequestRecords(Protocol):
+    """The local host's PR records (the store implements it: `store.pull_requests`).
+
+    `create` assigns the next number of its host when `pr.number` is 0, and returns the record
+    that already exists for `pr.branch` instead of making a second one.
+    """
+
+    def get(self, number: int) -> PullRequest | None: ...
+
+    def find(self, branch: str) -> PullRequest | None: ...
+
+    def create(self, pr: PullRequest) -> PullRequest: ...
+
+    def update(self, number: int, **fields: Any) -> PullRequest | None: ...
+
+    def add_comment(self, number: int, text: str) -> bool:
+        """Add `text` unless the PR has that comment already; whether it was added."""
+        ...
+
+
+def pull_request_event(pr: PullRequest, actor: str = "") -> PullRequestEvent | None:
+    """The `pull_request_event` signal for a PR that was merged or closed; None while it is open."""
+    if pr.status == "open":
+        return None
+    return PullRequestEvent(number=pr.number, status=pr.status, merge_commit=pr.merge_commit, actor=actor)
+
+
+# --- git errors in PR terms ----------------------------------------------------------------------
+
+
+@contextmanager
+def _git_errors() -> Iterator[None]:
+    try:
+        yield
+    except (GitBranchConflict, GitMergeConflict) as err:
+        raise PullRequestConflict(err.message) from err
+    except GitPermissionDenied as err:
+        raise PullRequestForbidden(f"the git remote refused the write: {err.message}") from err
+    except GitUnavailable as err:
+        raise PullRequestUnavailable(err.message) from err
+    except GitRefNotFound as err:
+        raise PullRequestNotFound(err.message) from err
+    except GitError as err:
+        raise PullRequestError(err.message) from err
+
+
+def _identity(branch: str) -> tuple[str, PullRequestKind]:
+    return incident_of_branch(branch) or ("", "fix")
+
+
+# --- local ---------------------------------------------------------------------------------------
+
+
+class LocalPullRequestHost:
+    """PRs without a forge: a branch in the bare repository `repo` points at, and a record.
+
+    The URL is `local://<repository path>#<number>`. Merging makes a real merge commit on the
+    base branch and pushes it, so an Argo CD following the repository syncs it.
+    """
+
+    kind: PullRequestHostKind = "local"
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        records: PullRequestRecords,
+        *,
+        author_name: str = "medic",
+        author_email: str = "medic@localhost",
+    ) -> None:
+        self.repo = repo
+        self.records = records
+        self.author_name = author_name
+        self.author_email = author_email
+
+    def url_of(self, number: int) -> str:
+        return f"local://{self.repo.remote_url}#{number}"
+
+    def _with_url(self, pr: PullRequest) -> PullRequest:
+        url = self.url_of(pr.number)
+        if pr.url == url:
+            return pr
+        return self.records.update(pr.number, url=url) or pr.model_copy(update={"url": url})
+
+    def open_pull_request(self, spec: PullRequestSpec) -> PullRequest:
+        existing = self.records.find(spec.branch)
+        if existing is not None:
+            return self._with_url(existing)
+        # The branch first, then the record: a crash between them leaves a branch that the next
+        # attempt recognises as its own (same commit) and records.
+        with _git_errors():
+            head = self.repo.commit_branch(spec, self.author_name, self.author_email)
+        created = self.records.create(
+            PullRequest(
+                host="local",
+                number=0,
+                url="",
+                incident_id=spec.incident_id,
+                kind=spec.kind,
+                branch=spec.branch,
+                base=spec.base,
+                head_commit=head,
+                title=spec.title,
+            )
+        )
+        return self._with_url(created)
+
+    def get_pull_request(self, number: int) -> PullRequest:
+        pr = self.records.get(number)
+        if pr is None:
+            raise PullRequestNotFound(f"no pull request #{number} in {self.repo.remote_url}")
+        return pr
+
+    def find_pull_request(self, branch: str) -> PullRequest | None:
+        return self.records.find(branch)
+
+    def merge_pull_request(self, number: int, *, merged_by: str) -> PullRequest:
+        pr = self.get_pull_request(number)
+        if pr.status == "merged":
+            return pr
+        if pr.status == "closed":
+            raise PullRequestConflict(f"pull request #{number} is closed; reopen it to merge")
+        message = f"Merge pull request #{number} from {pr.branch}\n\n{pr.title}".rstrip()
+        with _git_errors():
+            merge = self.repo.merge_branch(
+                pr.branch,
+                pr.base,
+                message,
+                merged_by,
+                expected_tip=pr.head_commit,
+                committer_name=self.author_name,
+                committer_email=self.author_email,
+            )
+        updated = self.records.update(number, status="merged", merge_commit=merge, merged_by=merged_by)
+        if updated is None:  # pragma: no cover - the record was read above
+            raise PullRequestNotFound(f"pull request #{number} disappeared while merging")
+        return updated
+
+    def close_pull_request(self, number: int, *, closed_by: str) -> PullRequest:
+        pr = self.get_pull_request(number)
+        if pr.status != "open":
+            return pr
+        updated = self.records.update(number, status="closed", closed_by=closed_by)
+        if updated is None:  # pragma: no cover
+            raise PullRequestNotFound(f"pull request #{number} disappeared while closing")
+        return updated
+
+    def comment(self, number: int, text: str) -> None:
+        self.get_pull_request(number)
+        self.records.add_comment(number, text)
+
+
+# --- GitHub --------------------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def github_remote_url(github_repository: str, api_url: str = DEFAULT_GITHUB_API_URL) -> str:
+    """The https clone URL of `owner/name` on the GitHub whose REST API is `api_url`
+    (`https://api.github.com` → github.com, `https://ghe.example/api/v3` → ghe.example)."""
+    parts = urlsplit(api_url)
+    host = parts.netloc
+    if host == "api.github.com":
+        host = "github.com"
+    elif host.startswith("api."):
+        host = host[len("api.") :]
+    return f"{parts.scheme or 'https'}://{host}/{github_repository}.git"
+
+
+def _retry_after(headers: dict[str, Any] | None) -> float | None:
+    if not headers:
+        return None
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    if str(lowered.get("x-ratelimit-remaining", "")) == "0" and lowered.get("x-ratelimit-reset"):
+        try:
+            return max(0.0, float(lowered["x-ratelimit-reset"]) - datetime.now(UTC).timestamp())
+        except ValueError:
+            return None
+    return None
+
+
+def _message(err: Any) -> str:
+    data = getattr(err, "data", None)
+    if isinstance(data, dict):
+        text = str(data.get("message") or "")
+        details = [
+            str(e.get("message") or e.get("code") or "")
+            for e in data.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        return "; ".join(t for t in [text, *details] if t)
+    return str(getattr(err, "message", None) or err)
+
+
+class GitHubPullRequestHost:
+    """PRs on GitHub (or GitHub Enterprise: `base_url` https://ghe.example/api/v3).
+
+    `repo` must be a clone of the same repository, authenticated with the same token (see
+    `github_remote_url` and `GitRepo(token=...)`): the branch is pushed with git, the PR opened,
+    labelled, merged and closed through the REST API. `seconds_between_*` pace the calls the way
+    PyGithub does by default; tests against a loopback fake pass None.
+    """
+
+    kind: PullRequestHostKind = "github"
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        github_repository: str,
+        token: str,
+        base_url: str = DEFAULT_GITHUB_API_URL,
+        *,
+        author_name: str = "medic",
+        author_email: str = "medic@localhost",
+        timeout: int = GITHUB_TIMEOUT_SECONDS,
+        seconds_between_requests: float | None = SECONDS_BETWEEN_REQUESTS,
+        seconds_between_writes: float | None = SECONDS_BETWEEN_WRITES,
+    ) -> None:
+        from github import Auth, Github
+
+        owner, _, name = github_repository.partition("/")
+        if not owner or not name or "/" in name:
+            raise ValueError(f"GITHUB_REPOSITORY must be owner/name, not {github_repository!r}")
+        self.repo = repo
+        self.github_repository = github_repository
+        self.owner = owner
+        self.author_name = author_name
+        self.author_email = author_email
+        # retry=None: no retries inside PyGithub (Temporal retries the activity, visibly); lazy:
+        # objects are fetched when read, so naming the repository costs no request.
+        self._github = Github(
+            auth=Auth.Token(token),
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            retry=None,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+            lazy=True,
+        )
+        self._repository = self._github.get_repo(github_repository)
+
+    def close(self) -> None:
+        self._github.close()
+
+    def _call(self, what: str, call: Callable[[], _T]) -> _T:
+        """`call()` with PyGithub's and the network's exceptions turned into ours."""
+        import requests
+        from github import GithubException, RateLimitExceededException
+
+        try:
+            return call()
+        except RateLimitExceededException as err:
+            raise PullRequestUnavailable(
+                f"{what}: GitHub rate limit: {_message(err)}", retry_after=_retry_after(err.headers)
+            ) from err
+        except GithubException as err:
+            status, message = err.status, _message(err)
+            if status == 401:
+                raise PullRequestForbidden(f"{what}: GitHub refused the token: {message}") from err
+            if status == 403:
+                raise PullRequestForbidden(
+                    f"{what}: not allowed on {self.github_repository}: {message}"
+                ) from err
+            if status == 404:
+                raise PullRequestNotFound(
+                    f"{what}: not found on {self.github_repository}: {message}"
+                ) from err
+            if status in (405, 409, 422):
+                raise PullRequestConflict(f"{what}: {message}") from err
+            if status == 429 or status >= 500:
+                raise PullRequestUnavailable(
+                    f"{what}: GitHub answered {status}: {message}", retry_after=_retry_after(err.headers)
+                ) from err
+            raise PullRequestError(f"{what}: GitHub answered {status}: {message}") from err
+        except requests.RequestException as err:
+            raise PullRequestUnavailable(f"{what}: GitHub unreachable: {type(err).__name__}") from err
+
+    def _convert(self, pull: Any, *, closed_by: str | None = None) -> PullRequest:
+        incident_id, kind = _identity(pull.head.ref)
+        merged = pull.merged_at is not None
+        status: PullRequestStatus = "merged" if merged else ("closed" if pull.state == "closed" else "open")
+        merged_by = pull.merged_by.login if merged and pull.merged_by is not None else None
+        return PullRequest(
+            host="github",
+            number=pull.number,
+            url=pull.html_url,
+            incident_id=incident_id,
+            kind=kind,
+            branch=pull.head.ref,
+            base=pull.base.ref,
+            head_commit=pull.head.sha,
+            status=status,
+            merge_commit=pull.merge_commit_sha if merged else None,
+            merged_by=merged_by,
+            closed_by=closed_by if status == "closed" else None,
+            updated_at=pull.updated_at,
+            title=pull.title or "",
+        )
+
+    def _find(self, branch: str) -> Any | None:
+        pulls = self._repository.get_pulls(state="all", head=f"{self.owner}:{branch}")
+        found = [p for p in pulls if p.head.ref == branch]
+        # One PR per branch is the rule; should a person have opened another, the open one counts.
+        for pull in found:
+            if pull.state == "open":
+                return pull
+        return found[0] if found else None
+
+    def find_pull_request(self, branch: str) -> PullRequest | None:
+        def go() -> PullRequest | None:
+            pull = self._find(branch)
+            return self._convert(pull) if pull is not None else None
+
+        return self._call(f"looking up the PR of {branch}", go)
+
+    def get_pull_request(self, number: int) -> PullRequest:
+        return self._call(f"reading PR #{number}", lambda: self._convert(self._repository.get_pull(number)))
+
+    def open_pull_request(self, spec: PullRequestSpec) -> PullRequest:
+        existing = self._call(f"looking up the PR of {spec.branch}", lambda: self._find(spec.branch))
+        if existing is None:
+            with _git_errors():
+                self.repo.commit_branch(spec, self.author_name, self.author_email)
+            existing = self._create(spec)
+        self._call(f"labelling PR #{existing.number}", lambda: self._ensure_labels(existing, spec.labels))
+        return self._call(f"reading PR #{existing.number}", lambda: self._convert(existing))
+
+    def _create(self, spec: PullRequestSpec) -> Any:
+        from github import GithubException
+
+        def create() -> Any:
+            try:
+                return self._repository.create_pull(
+                    base=spec.base,
+                    head=spec.branch,
+                    title=spec.title,
+                    body=spec.body,
+                    maintainer_can_modify=False,
+                )
+            except GithubException as err:
+                # Made by an earlier attempt whose answer was lost: GitHub refuses a second one.
+                if err.status == 422 and "already exists" in _message(err).lower():
+                    found = self._find(spec.branch)
+                    if found is not None:
+                        return found
+                raise
+
+        return self._call(f"opening a PR for {spec.branch}", create)
+
+    def _ensure_labels(self, pull: Any, labels: list[str]) -> None:
+        have = {label.name for label in pull.labels}
+        missing = [label for label in labels if label not in have]
+        if missing:
+            pull.add_to_labels(*missing)
+
+    def merge_pull_request(self, number: int, *, merged_by: str) -> PullRequest:
+        from github import GithubException
+
+        def merge() -> PullRequest:
+            pull = self._repository.get_pull(number)
+            if pull.merged_at is not None:
+                return self._convert(pull)
+            if pull.state == "closed":
+                raise PullRequestConflict(f"PR #{number} is closed; reopen it to merge")
+            try:
+                pull.merge(
+                    merge_method="merge",
+                    commit_title=f"Merge pull request #{number} from {pull.head.ref}",
+                    commit_message=f"{pull.title}\n\nMerged-by: {merged_by}",
+                )
+            except GithubException as err:
+                # 405 "not mergeable" also answers a merge that raced an earlier attempt's.
+                if err.status == 405:
+                    again = self._repository.get_pull(number)
+                    if again.merged_at is not None:
+                        return self._convert(again)
+                    raise PullRequestConflict(f"PR #{number} is not mergeable: {_message(err)}") from err
+                raise
+            return self._convert(self._repository.get_pull(number))
+
+        return self._call(f"merging PR #{number}", merge)
+
+    def close_pull_request(self, number: int, *, closed_by: str) -> PullRequest:
+        def close() -> PullRequest:
+            pull = self._repository.get_pull(number)
+            if pull.merged_at is not None or pull.state == "closed":
+                return self._convert(pull, closed_by=closed_by)
+            pull.edit(state="closed")
+            return self._convert(self._repository.get_pull(number), closed_by=closed_by)
+
+        return self._call(f"closing PR #{number}", close)
+
+    def comment(self, number: int, text: str) -> None:
+        def post() -> None:
+            pull = self._repository.get_pull(number)
+            if any(c.body == text for c in pull.get_issue_comments()):
+                return
+            pull.create_issue_comment(text)
+
+        self._call(f"commenting on PR #{number}", post)
+
+
+# --- choosing one --------------------------------------------------------------------------------
+
+
+def pull_request_host_kind(github_token: str = "", github_repository: str = "") -> PullRequestHostKind:
+    """`github` when both a token and a repository are configured, else `local`."""
+    return "github" if github_token and github_repository else "local"
+
+
+def pull_request_host(
+    repo: GitRepo,
+    *,
+    records: PullRequestRecords | None = None,
+    github_token: str = "",
+    github_repository: str = "",
+    github_api_url: str = DEFAULT_GITHUB_API_URL,
+    author_name: str = "medic",
+    author_email: str = "medic@localhost",
+) -> PullRequestHost:
+    """The configured host: GitHub when GITHUB_TOKEN and GITHUB_REPOSITORY are set, else the local
+    one, which needs the store's `records`. `repo` is the clone to push from (for GitHub, a clone
+    of `github_remote_url(...)` made with `token=github_token`)."""
+    if pull_request_host_kind(github_token, github_repository) == "github":
+        return GitHubPullRequestHost(
+            repo,
+            github_repository,
+            github_token,
+            github_api_url or DEFAULT_GITHUB_API_URL,
+            author_name=author_name,
+            author_email=author_email,
+        )
+    if records is None:
+        raise ValueError("the local pull request host keeps its records in the store: pass `records`")
+    return LocalPullRequestHost(repo, records, author_name=author_name, author_email=author_email)
+
+
+def pull_request_host_from_settings(
+    settings: Settings, records: PullRequestRecords | None = None, *, repo: GitRepo | None = None
+) -> PullRequestHost:
+    """`pull_request_host` as configured: GITHUB_TOKEN + GITHUB_REPOSITORY (+ GITHUB_API_URL) pick
+    GitHub, else the local host over MEDIC_GITOPS_REPO with `records`. Without `repo`, the clone
+    is MEDIC_GITOPS_REPO (for GitHub, by default the repository's https URL) in the work directory;
+    the GitHub token goes only to a remote on GitHub's own host."""
+    github = pull_request_host_kind(settings.github_token, settings.github_repository) == "github"
+    if repo is None:
+        github_url = github_remote_url(settings.github_repository, settings.github_api_url) if github else ""
+        remote = settings.gitops_repo_url or github_url
+        if not remote:
+            raise ValueError("no GitOps repository configured: set MEDIC_GITOPS_REPO")
+        same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
+        repo = GitRepo(
+            remote, settings.resolved_gitops_workdir, token=settings.github_token if same_host else ""
+        )
+    return pull_request_host(
+        repo,
+        records=records,
+        github_token=settings.github_token,
+        github_repository=settings.github_repository,
+        github_api_url=settings.github_api_url,
+        author_name=settings.pr_author_name,
+        author_email=settings.pr_author_email,
+    )

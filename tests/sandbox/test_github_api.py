@@ -1,0 +1,116 @@
+"""The GitHub fake's wire format, checked with a plain HTTP client (PyGithub's view is tested in
+tests/integrations/test_github_pull_requests.py)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox.github_api import SandboxGitHub
+from sandbox.gitops import seed_bare_repo
+
+TOKEN = "ghp_" + "t" * 36
+
+
+def git(remote: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "--git-dir", str(remote), *args], capture_output=True, check=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A bare repository with `medic/inc-1` one commit ahead of main, as a client's push leaves it."""
+    path = tmp_path / "gitops.git"
+    base = seed_bare_repo(path, {"a.yaml": "a: 1\n"})
+    blob = subprocess.run(
+        ["git", "--git-dir", str(path), "hash-object", "-w", "--stdin"],
+        input="a: 2\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = subprocess.run(
+        ["git", "--git-dir", str(path), "mktree"],
+        input=f"100644 blob {blob}\ta.yaml\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    identity = {
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@a",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@a",
+    }
+    commit = subprocess.run(
+        ["git", "--git-dir", str(path), "commit-tree", tree, "-p", base, "-m", "fix"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=identity,
+    ).stdout.strip()
+    git(path, "update-ref", "refs/heads/medic/inc-1", commit)
+    return path
+
+
+@pytest.fixture
+def client(remote: Path) -> Iterator[tuple[SandboxGitHub, httpx.Client]]:
+    with (
+        SandboxGitHub(remote, token=TOKEN) as fake,
+        httpx.Client(base_url=fake.url, headers={"Authorization": f"token {TOKEN}"}) as http,
+    ):
+        yield fake, http
+
+
+def test_requests_without_a_good_token_get_githubs_401(client: tuple[SandboxGitHub, httpx.Client]) -> None:
+    fake, _ = client
+    answer = httpx.get(f"{fake.url}/repos/acme/gitops", headers={"Authorization": "token nope"})
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "message": "Bad credentials",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "401",
+    }
+
+
+def test_a_second_open_pr_for_a_branch_is_422_with_githubs_error(
+    client: tuple[SandboxGitHub, httpx.Client],
+) -> None:
+    fake, http = client
+    body = {"title": "t", "head": "acme:medic/inc-1", "base": "main", "body": "b"}
+    created = http.post("/repos/acme/gitops/pulls", json=body)
+    assert created.status_code == 201
+    pull = created.json()
+    assert pull["number"] == 1 and pull["head"]["label"] == "acme:medic/inc-1" and pull["merged"] is False
+    assert pull["url"] == f"{fake.url}/repos/acme/gitops/pulls/1"
+    again = http.post("/repos/acme/gitops/pulls", json=body)
+    assert again.status_code == 422
+    assert again.json()["errors"] == [
+        {
+            "resource": "PullRequest",
+            "code": "custom",
+            "message": "A pull request already exists for acme:medic/inc-1.",
+        }
+    ]
+    listed = http.get("/repos/acme/gitops/pulls", params={"state": "all", "head": "acme:medic/inc-1"}).json()
+    assert [p["number"] for p in listed] == [1] and "merged" not in listed[0], "lists hold the simple shape"
+    assert http.get("/repos/acme/gitops/pulls", params={"head": "other:medic/inc-1"}).json() == []
+
+
+def test_merge_status_endpoint_and_real_merge(
+    client: tuple[SandboxGitHub, httpx.Client], remote: Path
+) -> None:
+    _, http = client
+    http.post("/repos/acme/gitops/pulls", json={"title": "t", "head": "medic/inc-1", "base": "main"})
+    assert http.get("/repos/acme/gitops/pulls/1/merge").status_code == 404
+    merged = http.put("/repos/acme/gitops/pulls/1/merge", json={"merge_method": "merge"})
+    assert merged.status_code == 200 and merged.json()["merged"] is True
+    assert merged.json()["sha"] == git(remote, "rev-parse", "main")
+    assert http.get("/repos/acme/gitops/pulls/1/merge").status_code == 204
+    assert http.put("/repos/acme/gitops/pulls/1/merge", json={}).status_code == 405
+    assert http.get("/repos/acme/gitops/issues/1").json()["pull_request"]["merged_at"]
