@@ -110,20 +110,34 @@ def _sandbox_context(
     base: Settings, cluster: SandboxCluster, home: Path, resources: contextlib.ExitStack
 ) -> dict[str, object]:
     """Argo CD and Prometheus fakes serving the scenario's applications and metric series, and
-    `<home>/gitops.git` seeded with its GitOps files — each only where nothing real is configured."""
+    `<home>/gitops.git` seeded with its GitOps files — each only where nothing real is configured.
+
+    With the seeded repository, the sandbox Argo CD follows it: a merged pull request is synced to
+    the sandbox cluster as Argo CD would sync it, on medic's refresh or sync request. (It does not
+    poll on its own: every request advances the sandbox cluster, and a timer would make the
+    simulation's pace depend on the wall clock.)
+    """
     scenario = cluster.scenario
     updates: dict[str, object] = {}
-    if not base.argocd_url:
-        token = secrets.token_hex(16)
-        argocd = resources.enter_context(SandboxArgoCD(scenario.argocd, token=token, cluster=cluster))
-        updates.update(argocd_url=argocd.url, argocd_token=token)
-    if not base.prometheus_url:
-        prometheus = resources.enter_context(SandboxPrometheus(scenario.metrics))
-        updates["prometheus_url"] = prometheus.url
+    remote: Path | None = None
     if not base.gitops_repo_url:
         remote = home / "gitops.git"
         seed_bare_repo(remote, scenario.gitops, message=f"seed: scenario {scenario.name}")
         updates["gitops_repo_url"] = str(remote)
+    if not base.argocd_url:
+        token = secrets.token_hex(16)
+        argocd = resources.enter_context(
+            SandboxArgoCD(
+                scenario.argocd,
+                token=token,
+                cluster=cluster,
+                repo=remote,
+            )
+        )
+        updates.update(argocd_url=argocd.url, argocd_token=token)
+    if not base.prometheus_url:
+        prometheus = resources.enter_context(SandboxPrometheus(scenario.metrics))
+        updates["prometheus_url"] = prometheus.url
     return updates
 
 

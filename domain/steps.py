@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.decision import Approval, Outcome, PolicyDecision
 from domain.incident import Incident, ResourceRef
 from domain.memory import SimilarIncident
-from domain.observation import Observation
+from domain.observation import ArgoApplication, Observation
 from domain.plan import Diagnosis, Plan
+from domain.pull_requests import PullRequest, PullRequestKind
 
 # The least risk a second-opinion review may set: it can raise the policy's risk, never lower it.
 RiskFloor = Literal["medium", "high"]
@@ -30,7 +31,13 @@ Step = Literal[
     "dry_run",
     "snapshot",
     "executing",
+    "preparing_change",
+    "opening_pull_request",
+    "merging",
+    "awaiting_merge",
+    "syncing",
     "verifying",
+    "reverting",
     "rolling_back",
     "closed",
 ]
@@ -62,6 +69,16 @@ class RemediationInput(BaseModel):
     # Reminders of a pending approval, in seconds before its deadline; one already past when the
     # wait starts is skipped.
     approval_reminders_seconds: list[int] = Field(default_factory=lambda: [3600, 900])
+    # GitOps mode: how often the pull request is polled while the workflow waits for its merge
+    # (a `pull_request_event` signal — the GitHub webhook, `medic pr merge` — ends the wait at
+    # once), and how long it waits (0: as long as the approval wait).
+    pr_poll_seconds: int = 30
+    pr_merge_timeout_seconds: int = 0
+    # Whether the revert pull request of a fix that failed verification needs the approvals the
+    # fix needed (a new round: the same approvers may approve again). Off: it is opened and
+    # merged as soon as verification fails, where the policy would let the fix auto-merge, else
+    # it waits for its merge only.
+    revert_needs_approval: bool = True
 
 
 class RemediationResult(BaseModel):
@@ -93,6 +110,12 @@ class WorkflowStatus(BaseModel):
     outcome: Outcome | None = None
     reason: str = ""
     refused: list[str] = Field(default_factory=list)
+    # GitOps mode: the change being made through Git (the fix, then a revert), and the pull
+    # requests opened for it, as last seen.
+    gitops_change: GitOpsChange | None = None
+    pull_requests: list[PullRequest] = Field(default_factory=list)
+    # "fix" while the plan is decided on; "revert" while a revert of it is.
+    approval_round: PullRequestKind = "fix"
 
 
 class IncidentUpdate(BaseModel):
@@ -228,3 +251,145 @@ class RestoreInput(BaseModel):
 
     incident_id: str
     targets: list[ResourceRef]
+
+
+# --- GitOps mode --------------------------------------------------------------------------------
+
+
+class GitOpsApplication(BaseModel):
+    """An Argo CD Application a GitOps change goes through: what the sync and its checks need."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    namespace: str = "argocd"
+    project: str = ""
+    automated: bool = False
+
+
+class FileDiff(BaseModel):
+    """One file of a GitOps change: its unified diff (redacted) and what it changes. The file's
+    full text stays out of the history: `open_pull_request` computes it again at `base_commit`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    diff: str
+    description: str = ""
+
+
+class PrepareChangeInput(BaseModel):
+    """A plan's GitOps actions and the Applications that own their targets (from observe)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    plan: Plan
+    plan_hash: str
+    applications: list[ArgoApplication]
+
+
+class GitOpsChange(BaseModel):
+    """The file changes a pull request makes, computed at `base_commit` of branch `base` — or the
+    reasons none can be made with confidence (`refused`). `edit_hash` digests the diffs: the pull
+    request opened later must make exactly these (it is refused otherwise). A revert also names
+    the fix it undoes (`reverts_base`..`reverts_head`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: PullRequestKind = "fix"
+    base: str = ""
+    base_commit: str = ""
+    files: list[FileDiff] = Field(default_factory=list)
+    edit_hash: str = ""
+    refused: list[str] = Field(default_factory=list)
+    # values the repository already has (no change needed), one line each
+    unchanged: list[str] = Field(default_factory=list)
+    applications: list[GitOpsApplication] = Field(default_factory=list)
+    reverts_base: str = ""
+    reverts_head: str = ""
+
+
+class OpenPullRequestInput(BaseModel):
+    """What `open_pull_request` needs: the change (recomputed at its base commit and checked
+    against `change.edit_hash`) and what the PR body tells its reviewers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    change: GitOpsChange
+    plan: Plan
+    plan_hash: str
+    # the owning Applications' sources, to compute a fix's files again
+    applications: list[ArgoApplication] = Field(default_factory=list)
+    title: str = ""
+    diagnosis: Diagnosis | None = None
+    policy: PolicyDecision | None = None
+    approvals: list[Approval] = Field(default_factory=list)
+    # a revert: why the fix is undone, and the fix's pull request
+    reason: str = ""
+    fix: PullRequest | None = None
+
+
+class PrepareRevertInput(BaseModel):
+    """The fix to undo: its change (base commit, Applications) and its merged pull request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    change: GitOpsChange
+    fix: PullRequest
+
+
+class PullRequestInput(BaseModel):
+    """One pull request of an incident, for reading, merging or closing it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    number: int
+    actor: str = "medic"
+    # closing: a comment left on the PR first, saying why
+    comment: str = ""
+
+
+class ApplicationsInput(BaseModel):
+    """The Applications to sync to (or check against) `revision`, a commit of their branch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    applications: list[GitOpsApplication]
+    revision: str
+
+
+class ApplicationStatus(BaseModel):
+    """One Application as Argo CD reports it, and whether it is synced to the revision asked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    sync_status: str = ""
+    health_status: str = ""
+    health_message: str = ""
+    revision: str = ""
+    # Synced at the revision asked for, or at a later commit of the branch that contains it
+    synced: bool = False
+    operation_phase: str = ""
+    operation_message: str = ""
+    operation_in_progress: bool = False
+    # the last operation failed on the revision asked for (or a later one)
+    operation_failed: bool = False
+    automated: bool = False
+    # a sync request was made by this call
+    sync_requested: bool = False
+    note: str = ""
+
+
+class ApplicationCheck(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    applications: list[ApplicationStatus] = Field(default_factory=list)
+
+
+WorkflowStatus.model_rebuild()

@@ -1,4 +1,5 @@
-"""The HTTP edge: Alertmanager's webhook, `/metrics`, the operators' console and its JSON API."""
+"""The HTTP edge: Alertmanager's webhook, GitHub's webhook for medic's pull requests, `/metrics`, the
+operators' console and its JSON API."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.alerts import AlertGroup
 from domain.settings import Settings
 from gateway.console import install_console
+from gateway.github_webhook import install_github_webhook
 from gateway.ingest import deliver
 from integrations.temporal import connect
 from store.db import make_engine, session_factory
@@ -158,5 +160,6 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             body["note"] = delivery.note
         return JSONResponse(body, status_code=202 if delivery.delivered else 200)
 
+    install_github_webhook(app, settings, get_client)
     install_console(app, settings, get_client)
     return app

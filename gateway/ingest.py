@@ -42,6 +42,9 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
         second_opinion=bool(settings.reviewer),
         notify=bool(settings.slack_webhook_url or settings.notify_webhook_url),
         approval_reminders_seconds=list(settings.approval_reminders_seconds),
+        pr_poll_seconds=settings.pr_poll_seconds,
+        pr_merge_timeout_seconds=settings.pr_merge_timeout_seconds,
+        revert_needs_approval=settings.revert_needs_approval,
     )
 
 

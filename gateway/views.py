@@ -23,7 +23,14 @@ from domain.plan_diff import ActionDiff, plan_diffs
 from store.models import Approval, AuditEvent, Incident
 
 # What the incident row's `status` holds: the steps the workflow records, then the outcome.
-STATUSES: tuple[str, ...] = ("received", "observing", "validated", "awaiting_approval", *OUTCOMES)
+STATUSES: tuple[str, ...] = (
+    "received",
+    "observing",
+    "validated",
+    "awaiting_approval",
+    "awaiting_merge",  # GitOps mode: a pull request waits for its merge
+    *OUTCOMES,
+)
 RISKS: tuple[str, ...] = ("low", "medium", "high", "deny")
 AUDIT_STATUSES: tuple[str, ...] = (
     "started",
@@ -164,6 +171,10 @@ class IncidentDetail:
     approvals: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     raw: dict[str, Any] = field(default_factory=dict)
+    # GitOps mode: the file changes (the fix, then a revert) with their diffs, and the pull
+    # requests as last recorded, from the audit trail
+    gitops_changes: list[dict[str, Any]] = field(default_factory=list)
+    pull_requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def awaiting(self) -> bool:
@@ -192,7 +203,41 @@ class IncidentDetail:
             "observation": self.raw.get("observation"),
             "approvals": self.approvals,
             "audit": self.audit,
+            "gitops_changes": self.gitops_changes,
+            "pull_requests": self.pull_requests,
         }
+
+
+# Audit steps that record a GitOps change (its `files` with diffs) or a pull request's state.
+_CHANGE_STEPS = ("preparing_change", "reverting")
+_PR_STEPS = ("opening_pull_request", "merging")
+
+
+def gitops_records(audit: Sequence[AuditEvent]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The GitOps changes (each with `kind`, `base`, `base_commit`, `files` of path, description
+    and diff) and the pull requests (by number, the latest state recorded) an audit trail holds."""
+    changes: list[dict[str, Any]] = []
+    prs: dict[int, dict[str, Any]] = {}
+    for event in audit:
+        detail = event.detail or {}
+        if event.step in _CHANGE_STEPS and event.status == "completed" and detail.get("files"):
+            changes.append(
+                {
+                    "kind": detail.get("kind", "fix"),
+                    "base": detail.get("base", ""),
+                    "base_commit": detail.get("base_commit", ""),
+                    "files": list(detail.get("files") or []),
+                }
+            )
+        elif event.step in _PR_STEPS and event.status == "completed" and detail.get("number"):
+            prs[int(detail["number"])] = dict(detail)
+        elif event.step == "awaiting_merge" and detail.get("number") and int(detail["number"]) in prs:
+            pr = prs[int(detail["number"])]
+            if event.status == "completed":
+                pr.update(status="merged", merge_commit=detail.get("merge_commit"), merged_by=event.actor)
+            elif event.status == "cancelled":
+                pr.update(status="closed", closed_by=event.actor)
+    return changes, list(prs.values())
 
 
 def incident_detail(
@@ -211,6 +256,7 @@ def incident_detail(
     ]
     group = incident.alert_group or None
     alerts = list((group or {}).get("alerts") or [])
+    changes, pull_requests = gitops_records(audit)
     return IncidentDetail(
         row=incident_row(incident, now),
         alert_group=group,
@@ -223,6 +269,8 @@ def incident_detail(
         evidence=evidence,
         approvals=[approval_row(a) for a in approvals],
         audit=[audit_row(e) for e in audit],
+        gitops_changes=changes,
+        pull_requests=pull_requests,
         raw={
             "diagnosis": incident.diagnosis,
             "plan": incident.plan,

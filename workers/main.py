@@ -6,13 +6,16 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
 from activities.execute import KubeChangeActivities
+from activities.gitops import GitOpsActivities
 from activities.memory import MemoryActivities
 from activities.notify import NotifyActivities
 from activities.observe import ObserveActivities
@@ -20,11 +23,22 @@ from activities.record import RecordActivities
 from activities.validate import ValidateActivities
 from domain.offline_analyzer import Analyzer
 from domain.settings import Settings
+from integrations.argocd import ArgoClient
+from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
+from integrations.prometheus import PrometheusClient
+from integrations.pull_requests import (
+    DEFAULT_GITHUB_API_URL,
+    PullRequestHost,
+    github_remote_url,
+    pull_request_host_from_settings,
+    pull_request_host_kind,
+)
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal import SearchAttributeError, connect, ensure_search_attributes
 from store.db import make_engine, session_factory
+from store.pull_requests import StorePullRequestRecords
 from workflows.remediation import RemediationWorkflow
 from workflows.search import DEV_SERVER_FLAGS
 
@@ -95,6 +109,36 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         ) from err
 
 
+def gitops_repo(settings: Settings) -> GitRepo | None:
+    """The clone of the GitOps repository that observe reads and pull requests are pushed from:
+    MEDIC_GITOPS_REPO, or with GitHub configured and no URL given, the GitHub repository's https
+    URL. The GitHub token goes only to a remote on GitHub's own host. None: nothing configured."""
+    github = pull_request_host_kind(settings.github_token, settings.github_repository) == "github"
+    github_url = (
+        github_remote_url(settings.github_repository, settings.github_api_url or DEFAULT_GITHUB_API_URL)
+        if github
+        else ""
+    )
+    remote = settings.gitops_repo_url or github_url
+    if not remote:
+        return None
+    same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
+    return GitRepo(remote, settings.resolved_gitops_workdir, token=settings.github_token if same_host else "")
+
+
+def pr_host(
+    settings: Settings, repo: GitRepo | None, sessions: sessionmaker[Session]
+) -> PullRequestHost | None:
+    """The configured pull request host (GitHub, else the local one over `repo`), or None
+    without a GitOps repository."""
+    if repo is None:
+        return None
+    try:
+        return pull_request_host_from_settings(settings, StorePullRequestRecords(sessions), repo=repo)
+    except ValueError as err:
+        raise WorkerConfigError(str(err)) from err
+
+
 def build_worker(
     client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
 ) -> Worker:
@@ -103,7 +147,20 @@ def build_worker(
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
     record = RecordActivities(sessions)
     memory = MemoryActivities(sessions)
-    observe = ObserveActivities.from_settings(kube, settings, sessions)
+    repo = gitops_repo(settings)
+    observe = ObserveActivities(
+        kube,
+        ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None,
+        PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
+        repo,
+        sessions=sessions,
+    )
+    gitops = GitOpsActivities(
+        repo,
+        pr_host(settings, repo, sessions),
+        ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None,
+        console_url=settings.console_url,
+    )
     analyze = AnalyzeActivities(_analyzer(settings))
     review = ReviewActivities(_reviewer(settings))
     validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
@@ -131,6 +188,14 @@ def build_worker(
             change.execute_plan,
             change.check_rollout,
             change.restore_snapshots,
+            gitops.prepare_gitops_change,
+            gitops.prepare_gitops_revert,
+            gitops.open_pull_request,
+            gitops.get_pull_request,
+            gitops.merge_pull_request,
+            gitops.close_pull_request,
+            gitops.sync_applications,
+            gitops.check_applications,
             notify.send_notification,
         ],
         activity_executor=executor,

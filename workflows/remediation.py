@@ -1,6 +1,8 @@
 """RemediationWorkflow: one incident, from alert to a verified (or rolled back) fix.
 
-observe → analyze → validate → [approval] → dry-run → snapshot → execute → verify → (rollback)
+direct:  observe → analyze → validate → [approval] → dry-run → snapshot → execute → verify → (rollback)
+gitops:  observe → analyze → validate → file change → [approval] → pull request → merge →
+         Argo CD sync → verify → (revert pull request → [approval] → merge → sync → verify)
 
 Orchestration only: every side effect is an activity, every step writes an audit event, and the
 workflow ends with exactly one outcome.
@@ -28,20 +30,35 @@ with workflow.unsafe.imports_passed_through():
         Verification,
         approval_refusal,
     )
+    from domain.gitops_flow import (
+        degraded,
+        needs_sync,
+        owning_applications,
+        verdict,
+    )
     from domain.incident import ResourceRef
     from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
     from domain.notifications import Notification, NotificationEvent, NotifyResult
-    from domain.observation import Observation
+    from domain.observation import ArgoApplication, Observation
     from domain.plan import Diagnosis, Plan
+    from domain.pull_requests import PullRequest, PullRequestEvent, PullRequestKind
     from domain.steps import (
         AnalyzeInput,
+        ApplicationCheck,
+        ApplicationsInput,
         ApprovalRecord,
         AuditInput,
         CheckRolloutInput,
         DryRunResult,
+        GitOpsApplication,
+        GitOpsChange,
         IncidentUpdate,
         ObserveInput,
+        OpenPullRequestInput,
         PlanInput,
+        PrepareChangeInput,
+        PrepareRevertInput,
+        PullRequestInput,
         RemediationInput,
         RemediationResult,
         RestoreInput,
@@ -100,8 +117,29 @@ CHECK = StepOptions(
 )
 
 
-# Execution modes this worker can carry out; a plan needing another one goes to a human.
+# Execution modes histories recorded before GitOps mode could carry out: such a run sent a plan
+# needing another one to a human (its replay still does; see PATCH_GITOPS_MODE).
 EXECUTABLE_MODES = frozenset({"direct"})
+# Marks the histories that carry out GitOps plans through a pull request. Asked only when a plan
+# has a GitOps action, so that a history recorded before (which sent it to needs_review) replays.
+PATCH_GITOPS_MODE = "gitops-mode"
+# Git work (a clone or fetch, a push) and PR host calls; Temporal retries transient failures,
+# a rate limit after the host's Retry-After.
+GIT = StepOptions(
+    timedelta(seconds=300), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10)
+)
+PR_WRITE = StepOptions(
+    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10)
+)
+# A poll of the PR while waiting for its merge: a failed poll is only a missed look.
+PR_POLL = StepOptions(
+    timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+)
+ARGO = StepOptions(
+    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5)
+)
+# A sync request is made again (for an Application without automated sync) at most this often.
+MAX_SYNC_REQUESTS = 3
 
 
 # Analyzer failures (ApplicationError types from activities/analyze.py): output that must not be
@@ -169,6 +207,16 @@ class RemediationWorkflow:
         self._notifying = False
         self._notify_seq = 0
         self._notifications: list[tuple[Notification, workflow.ActivityHandle[NotifyResult]]] = []
+        # Approval rounds: the fix's plan, then (GitOps mode) a revert of it. A round's decisions
+        # are bound to its hash and counted from `_round_start` in `_approvals`.
+        self._round: PullRequestKind = "fix"
+        self._round_hash: str | None = None
+        self._round_start = 0
+        self._cancel_on_resolve = True
+        # GitOps mode
+        self._change: GitOpsChange | None = None
+        self._pull_requests: dict[int, PullRequest] = {}
+        self._pr_events: dict[int, PullRequestEvent] = {}
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -307,6 +355,8 @@ class RemediationWorkflow:
                 return "no_action", diagnosis.summary
             return "needs_review", f"no automatic fix for {diagnosis.root_cause}: {diagnosis.summary}"
 
+        if any(a.mode == "gitops" for a in plan.actions) and workflow.patched(PATCH_GITOPS_MODE):
+            return await self._remediate_gitops(observation, diagnosis, policy)
         unsupported = sorted({a.mode for a in plan.actions} - EXECUTABLE_MODES)
         if unsupported:
             return "needs_review", (
@@ -473,6 +523,323 @@ class RemediationWorkflow:
             return "failed", f"{why}; the restored snapshot did not finish rolling out: {after.reason}"
         return "rolled_back", f"{why}; snapshot restored"
 
+    # ---- GitOps mode --------------------------------------------------------------------------
+
+    async def _remediate_gitops(
+        self, observation: Observation, diagnosis: Diagnosis, policy: PolicyDecision
+    ) -> tuple[Outcome, str]:
+        """A plan on objects Argo CD manages: a pull request against the GitOps repository, merged,
+        synced by Argo CD and verified as a direct change is — and, when verification fails,
+        reverted by another pull request. The file change is computed before the approval, so the
+        approvers decide on the exact diff; a change that cannot be made with confidence goes to a
+        human without one."""
+        plan = diagnosis.plan
+        applications, unowned = owning_applications(plan, observation)
+        if unowned:
+            return "needs_review", "the plan cannot be made through Git: " + "; ".join(unowned)
+        change: GitOpsChange = await self._run_step(
+            "preparing_change",
+            "prepare_gitops_change",
+            PrepareChangeInput(
+                incident_id=self._incident.id,
+                plan=plan,
+                plan_hash=self._plan_hash,
+                applications=applications,
+            ),
+            GitOpsChange,
+            GIT,
+            summary=_change_summary,
+        )
+        self._change = change
+        if change.refused:
+            return "needs_review", "no GitOps change can be made with confidence: " + "; ".join(
+                change.refused
+            )
+        if not change.files:
+            return "needs_review", (
+                "the GitOps repository already holds what the plan asks for ("
+                + "; ".join(change.unchanged)
+                + "), yet the cluster differs: Argo CD's sync needs a human's look"
+            )
+        decided = await self._await_approval(policy)
+        if decided is not None:
+            return decided
+        targets = _targets(plan)
+        fix = await self._open_pull_request(change, plan, applications)
+        merged = await self._await_merge(fix, policy)
+        if not isinstance(merged, PullRequest):
+            return merged
+        commit = merged.merge_commit or merged.head_commit
+        verification = await self._converge(change.applications, commit, targets, require_healthy=True)
+        if verification.ok:
+            return "resolved", f"pull request #{merged.number} merged and synced; {verification.reason}"
+        return await self._revert(
+            change, merged, policy, plan, applications, targets, f"verification failed: {verification.reason}"
+        )
+
+    async def _revert(
+        self,
+        change: GitOpsChange,
+        fix: PullRequest,
+        policy: PolicyDecision,
+        plan: Plan,
+        applications: list[ArgoApplication],
+        targets: list[ResourceRef],
+        why: str,
+    ) -> tuple[Outcome, str]:
+        """Undo a merged fix with a revert pull request (by default decided on as the fix was),
+        then wait for its merge, Argo CD's sync and the rollout."""
+        try:
+            revert: GitOpsChange = await self._run_step(
+                "reverting",
+                "prepare_gitops_revert",
+                PrepareRevertInput(incident_id=self._incident.id, change=change, fix=fix),
+                GitOpsChange,
+                GIT,
+                summary=_change_summary,
+            )
+        except StepFailed as failed:
+            return "failed", f"{why}; the revert could not be prepared: {failed}"
+        if revert.refused:
+            return "failed", f"{why}; no revert can be made with confidence: " + "; ".join(revert.refused)
+        self._change = revert
+        if revert.files:
+            if self._input.revert_needs_approval:
+                self._start_round("revert", revert.edit_hash)
+                decided = await self._await_approval(policy)
+                if decided is not None:
+                    return (
+                        "failed",
+                        f"{why}; the revert pull request was not approved ({decided[0]}: {decided[1]})",
+                    )
+            try:
+                pr = await self._open_pull_request(revert, plan, applications, reason=why, fix=fix)
+            except StepFailed as failed:
+                return "failed", f"{why}; the revert pull request could not be opened: {failed}"
+            merged = await self._await_merge(pr, policy)
+            if not isinstance(merged, PullRequest):
+                return "failed", f"{why}; revert pull request #{pr.number}: {merged[1]}"
+            commit, how = merged.merge_commit or merged.head_commit, f"pull request #{merged.number}"
+        else:
+            # The branch no longer holds the fix (a human reverted it already): sync what it holds.
+            commit, how = revert.base_commit, f"commit {revert.base_commit[:12]} (the fix was already undone)"
+        after = await self._converge(
+            revert.applications or change.applications,
+            commit,
+            targets,
+            require_healthy=False,
+            step="verifying_rollback",
+        )
+        if not after.ok:
+            return "failed", f"{why}; the revert ({how}) did not finish rolling out: {after.reason}"
+        return "rolled_back", f"{why}; reverted by {how}"
+
+    async def _open_pull_request(
+        self,
+        change: GitOpsChange,
+        plan: Plan,
+        applications: list[ArgoApplication],
+        *,
+        reason: str = "",
+        fix: PullRequest | None = None,
+    ) -> PullRequest:
+        pr: PullRequest = await self._run_step(
+            "opening_pull_request",
+            "open_pull_request",
+            OpenPullRequestInput(
+                incident_id=self._incident.id,
+                change=change,
+                plan=plan,
+                plan_hash=self._plan_hash,
+                applications=applications,
+                title=self._incident.title,
+                diagnosis=self._diagnosis,
+                policy=self._policy,
+                approvals=self._round_approvals(),
+                reason=reason,
+                fix=fix,
+            ),
+            PullRequest,
+            GIT,
+            summary=_pr_summary,
+        )
+        self._pull_requests[pr.number] = pr
+        await self._record_incident(IncidentUpdate(incident_id=self._incident.id, status="awaiting_merge"))
+        return pr
+
+    async def _await_merge(
+        self, pr: PullRequest, policy: PolicyDecision
+    ) -> PullRequest | tuple[Outcome, str]:
+        """The merged pull request, or the outcome when it is closed unmerged (`rejected`) or not
+        merged in time (`expired`; medic closes it, so that no later merge lands unwatched).
+
+        Where the policy lets the plan run without approval, medic merges it itself; otherwise (and
+        when the host refuses medic's merge) a human merges it. The wait ends on a
+        `pull_request_event` signal or on a poll of the host every `pr_poll_seconds`; either way
+        the host's own answer decides.
+        """
+        if policy.auto_execute and policy.approvals_required == 0:
+            try:
+                merged: PullRequest = await self._run_step(
+                    "merging",
+                    "merge_pull_request",
+                    PullRequestInput(incident_id=self._incident.id, number=pr.number, actor="medic"),
+                    PullRequest,
+                    PR_WRITE,
+                    summary=_pr_summary,
+                )
+            except StepFailed:
+                pass  # audited; a human merges it instead
+            else:
+                self._pull_requests[merged.number] = merged
+                if merged.status == "merged":
+                    return merged
+        self._step = "awaiting_merge"
+        started = workflow.now()
+        timeout = (
+            self._input.pr_merge_timeout_seconds
+            or policy.approval_timeout_seconds
+            or self._input.approval_timeout_seconds
+        )
+        deadline = started + timedelta(seconds=timeout)
+        poll = timedelta(seconds=max(1, self._input.pr_poll_seconds))
+        await self._audit(
+            "awaiting_merge",
+            "started",
+            detail={
+                "number": pr.number,
+                "url": pr.url,
+                "branch": pr.branch,
+                "deadline": deadline.isoformat(),
+            },
+        )
+        number = pr.number
+        last_error = ""
+        while True:
+            event = self._pr_events.pop(number, None)
+            if event is None:
+                now = workflow.now()
+                if now >= deadline:
+                    break
+                try:
+                    await workflow.wait_condition(
+                        lambda: number in self._pr_events, timeout=min(poll, deadline - now)
+                    )
+                    continue
+                except TimeoutError:
+                    pass  # time to poll
+            try:
+                current: PullRequest = await workflow.execute_activity(
+                    "get_pull_request",
+                    PullRequestInput(incident_id=self._incident.id, number=number),
+                    result_type=PullRequest,
+                    start_to_close_timeout=PR_POLL.timeout,
+                    retry_policy=PR_POLL.retry,
+                )
+            except ActivityError as err:
+                # A missed look; the next poll (or a signal) tries again until the deadline.
+                message, error_type = _cause(err)
+                if message != last_error:
+                    last_error = message
+                    await self._audit("awaiting_merge", "info", detail={"error": message, "type": error_type})
+                continue
+            self._pull_requests[number] = current
+            if current.status == "merged":
+                await self._audit(
+                    "awaiting_merge",
+                    "completed",
+                    actor=current.merged_by or (event.actor if event else "") or "medic",
+                    duration=workflow.now() - started,
+                    detail={"number": number, "merge_commit": current.merge_commit, "via": _via(event)},
+                )
+                return current
+            if current.status == "closed":
+                who = current.closed_by or (event.actor if event else "") or "someone"
+                await self._audit(
+                    "awaiting_merge",
+                    "cancelled",
+                    actor=who,
+                    duration=workflow.now() - started,
+                    detail={"number": number, "via": _via(event)},
+                )
+                return "rejected", f"pull request #{number} was closed without merging by {who}"
+        await self._audit("awaiting_merge", "expired", duration=workflow.now() - started)
+        try:
+            closed: PullRequest = await self._activity(
+                "awaiting_merge",
+                "close_pull_request",
+                PullRequestInput(
+                    incident_id=self._incident.id,
+                    number=number,
+                    actor="medic",
+                    comment=f"medic: not merged within {timeout}s; the incident expired, so this pull "
+                    "request is closed (a later merge would change the cluster with nobody watching).",
+                ),
+                PullRequest,
+                PR_WRITE,
+            )
+            self._pull_requests[number] = closed
+        except StepFailed:
+            pass  # audited; the outcome stands
+        return "expired", f"pull request #{number} was not merged within {timeout}s"
+
+    async def _converge(
+        self,
+        applications: list[GitOpsApplication],
+        commit: str,
+        targets: list[ResourceRef],
+        *,
+        require_healthy: bool,
+        step: str = "verifying",
+    ) -> Verification:
+        """Ask Argo CD to sync `commit` (a refresh; a sync request where no automated sync runs),
+        wait on a workflow timer until it reports every Application synced to it — and Healthy,
+        unless `require_healthy` is off (a revert restores a state that was not) — then verify the
+        rollout as direct mode does. A failed sync, a Degraded Application or the deadline fail."""
+        self._step = "syncing"
+        started = workflow.now()
+        deadline = started + timedelta(seconds=self._input.verify_timeout_seconds)
+        request = ApplicationsInput(incident_id=self._incident.id, applications=applications, revision=commit)
+        try:
+            check: ApplicationCheck = await self._activity(
+                "syncing", "sync_applications", request, ApplicationCheck, ARGO
+            )
+            requests, streak = 1, 0
+            while True:
+                check = await self._activity("syncing", "check_applications", request, ApplicationCheck, ARGO)
+                streak = streak + 1 if degraded(check) else 0
+                state, reason = verdict(
+                    check,
+                    degraded_persists=streak >= self._input.verify_stable_checks,
+                    require_healthy=require_healthy,
+                )
+                if state != "waiting":
+                    break
+                if workflow.now() >= deadline:
+                    state = "failed"
+                    within = self._input.verify_timeout_seconds
+                    reason = f"Argo CD did not sync {commit[:12]} within {within}s: {reason}"
+                    break
+                if needs_sync(check) and requests < MAX_SYNC_REQUESTS:
+                    requests += 1
+                    await self._activity("syncing", "sync_applications", request, ApplicationCheck, ARGO)
+                await workflow.sleep(timedelta(seconds=self._input.verify_interval_seconds))
+        except StepFailed as failed:
+            return Verification(ok=False, finished=False, reason=f"Argo CD could not be asked: {failed}")
+        await self._audit(
+            "syncing",
+            "completed" if state == "ready" else "failed",
+            duration=workflow.now() - started,
+            detail={
+                "revision": commit,
+                "reason": reason,
+                "applications": [a.model_dump(mode="json") for a in check.applications],
+            },
+        )
+        if state != "ready":
+            return Verification(ok=False, finished=False, reason=reason)
+        return await self._verify(targets, step, require_healthy=require_healthy)
+
     # ---- approval -----------------------------------------------------------------------------
 
     async def _await_approval(self, policy: PolicyDecision) -> tuple[Outcome, str] | None:
@@ -485,7 +852,12 @@ class RemediationWorkflow:
         self._step = "awaiting_approval"
         self._awaiting = True
         deadline = self._deadline = workflow.now() + timedelta(seconds=timeout)
-        await self._record_incident(IncidentUpdate(incident_id=self._incident.id, status="awaiting_approval"))
+        # A revert round binds decisions to the revert's hash: the console decides on what the row shows.
+        await self._record_incident(
+            IncidentUpdate(
+                incident_id=self._incident.id, status="awaiting_approval", plan_hash=self._round_hash
+            )
+        )
         await self._audit(
             "awaiting_approval",
             "started",
@@ -504,7 +876,7 @@ class RemediationWorkflow:
                 bool(self._pending_audit)
                 or self._rejection is not None
                 or self._approved_count() >= required
-                or (self._alert_resolved and not self._approvals)
+                or self._cancelled_by_resolution()
             )
 
         try:
@@ -532,7 +904,7 @@ class RemediationWorkflow:
                     return "rejected", f"rejected by {r.approver}: {r.reason}"
                 if self._approved_count() >= required:
                     break
-                if self._alert_resolved and not self._approvals:
+                if self._cancelled_by_resolution():
                     await self._audit("awaiting_approval", "cancelled", detail={"reason": "alert resolved"})
                     return "no_action", "the alert resolved while waiting for approval"
         except TimeoutError:
@@ -550,12 +922,33 @@ class RemediationWorkflow:
             "awaiting_approval",
             "completed",
             duration=workflow.now() - started,
-            detail={"approvers": [a.approver for a in self._approvals]},
+            detail={"approvers": [a.approver for a in self._round_approvals()]},
         )
         return None
 
+    def _round_approvals(self) -> list[Approval]:
+        return self._approvals[self._round_start :]
+
     def _approved_count(self) -> int:
-        return sum(1 for a in self._approvals if a.decision == "approve")
+        return sum(1 for a in self._round_approvals() if a.decision == "approve")
+
+    def _cancelled_by_resolution(self) -> bool:
+        """A resolved alert ends the wait when nobody has approved yet (in a round that allows it)."""
+        return self._cancel_on_resolve and self._alert_resolved and not self._round_approvals()
+
+    @property
+    def _subject_hash(self) -> str:
+        """The hash decisions are bound to now: the plan's, or in a revert round the revert's."""
+        return self._round_hash or self._plan_hash
+
+    def _start_round(self, kind: PullRequestKind, subject_hash: str) -> None:
+        """A new approval round: earlier decisions do not count in it, and the same approvers
+        may decide again (bound to the new hash)."""
+        self._round = kind
+        self._round_hash = subject_hash
+        self._round_start = len(self._approvals)
+        self._rejection = None
+        self._cancel_on_resolve = False
 
     def _reminder_times(self, deadline: datetime) -> list[datetime]:
         """When to remind of a pending approval (notifications on): each configured offset before
@@ -578,7 +971,7 @@ class RemediationWorkflow:
             )
             await self._audit(entry.step, entry.status, actor=entry.actor, detail=entry.detail)
             # Decisions are taken in order; this one is the last of them not yet pending.
-            taken = self._approvals[: len(self._approvals) - len(self._pending_audit)]
+            taken = self._approvals[self._round_start : len(self._approvals) - len(self._pending_audit)]
             self._notify(
                 "decision",
                 approver=approval.approver,
@@ -591,9 +984,9 @@ class RemediationWorkflow:
         """Why a decision cannot be taken now, or None when it can."""
         if not self._awaiting:
             return f"incident is not waiting for approval (step: {self._step})"
-        if decision.plan_hash and decision.plan_hash != self._plan_hash:
-            return f"plan hash {decision.plan_hash} is not the current plan ({self._plan_hash})"
-        if any(a.approver == decision.approver for a in self._approvals):
+        if decision.plan_hash and decision.plan_hash != self._subject_hash:
+            return f"plan hash {decision.plan_hash} is not the current plan ({self._subject_hash})"
+        if any(a.approver == decision.approver for a in self._round_approvals()):
             return f"{decision.approver} has already decided on this plan"
         if self._policy is not None:
             return approval_refusal(self._policy.approvers, decision.approver, decision.groups)
@@ -605,7 +998,7 @@ class RemediationWorkflow:
             decision=decision.decision,
             reason=decision.reason,
             at=workflow.now(),
-            plan_hash=self._plan_hash,
+            plan_hash=self._subject_hash,
             via=via,
         )
         if decision.decision == "reject":
@@ -650,6 +1043,12 @@ class RemediationWorkflow:
             raise ValueError(refusal)
 
     @workflow.signal
+    def pull_request_event(self, event: PullRequestEvent) -> None:
+        """A pull request of this incident was merged or closed (the GitHub webhook, `medic pr
+        merge`). The workflow asks the host before acting on it: the host's answer decides."""
+        self._pr_events[event.number] = event
+
+    @workflow.signal
     def alert_notification(self, group: AlertGroup) -> None:
         """A repeated, updated or resolved notification of this incident's alert group."""
         if group.status == "resolved":
@@ -665,7 +1064,7 @@ class RemediationWorkflow:
             title=self._incident.title,
             diagnosis=self._diagnosis,
             plan=self._diagnosis.plan if self._diagnosis else None,
-            plan_hash=self._plan_hash,
+            plan_hash=self._subject_hash,
             policy=self._policy,
             approvals=list(self._approvals),
             approvals_required=self._policy.approvals_required if self._policy else 0,
@@ -674,6 +1073,9 @@ class RemediationWorkflow:
             outcome=self._outcome,
             reason=self._reason,
             refused=list(self._refused),
+            gitops_change=self._change,
+            pull_requests=list(self._pull_requests.values()),
+            approval_round=self._round,
         )
 
     # ---- verification -------------------------------------------------------------------------
@@ -925,3 +1327,24 @@ def _targets(plan: Plan) -> list[ResourceRef]:
         ref = action.target.without_container()
         seen.setdefault(ref.key, ref)
     return list(seen.values())
+
+
+def _via(event: PullRequestEvent | None) -> str:
+    return "signal" if event is not None else "poll"
+
+
+def _change_summary(change: GitOpsChange) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "base": change.base,
+        "base_commit": change.base_commit,
+        "edit_hash": change.edit_hash,
+        "files": [f.model_dump(mode="json") for f in change.files],
+        "refused": change.refused,
+        "unchanged": change.unchanged,
+        "applications": [a.name for a in change.applications],
+    }
+
+
+def _pr_summary(pr: PullRequest) -> dict[str, Any]:
+    return pr.model_dump(mode="json", exclude_none=True)

@@ -18,6 +18,7 @@ from temporalio.client import WorkflowHandle
 
 from cli.devserver import temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack
+from domain.decision import DecisionInput
 from domain.steps import RemediationResult
 from integrations.sealing import SnapshotSealer
 from sandbox.scenario import SHARED_SCENARIOS
@@ -219,9 +220,36 @@ async def test_argo_cd_managed_target_is_never_patched_directly(make_stack: Any,
     before = deployment(stack, "payments", "ledger")
     workflow_id = await post_alert(stack, source)
     handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
+    waiting = await wait_for_step(handle, "awaiting_approval")
+    await handle.execute_update(
+        RemediationWorkflow.decide, DecisionInput(approver="alice", plan_hash=waiting.plan_hash)
+    )
+    # The change goes through a pull request against the GitOps repository (tests/e2e/test_gitops_loop.py
+    # follows it to the merge); closing it unmerged leaves the Deployment untouched.
+    merging = await wait_for_step(handle, "awaiting_merge")
+    (pr,) = merging.pull_requests
+    env = {
+        **os.environ,
+        "MEDIC_HOME": stack.settings.home,
+        "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+        "MEDIC_GITOPS_REPO": stack.settings.gitops_repo_url,
+    }
+    closed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "cli", "pr", "close", str(pr.number), "--as", "bob"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert closed.returncode == 0, closed.stderr
     result = await asyncio.wait_for(handle.result(), 60)
 
-    assert result.outcome == "needs_review"
-    await keep_history(handle, "remediation-needs-review")
-    assert "gitops" in result.reason
+    assert result.outcome == "rejected", result.reason
+    await keep_history(handle, "remediation-gitops-rejected")
+    assert f"pull request #{pr.number} was closed without merging by bob" in result.reason
     assert deployment(stack, "payments", "ledger")["spec"] == before["spec"]
+    assert stack.cluster is not None
+    assert stack.cluster.field_managers("apps/v1", "Deployment", "payments", "ledger") == []
+    steps = audit_steps(stack, result.incident_id)
+    assert not {"dry_run", "snapshot", "executing"} & {s for s, _, _ in steps}

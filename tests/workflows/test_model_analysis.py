@@ -103,7 +103,7 @@ async def test_overloaded_model_is_retried_by_temporal_then_answers(
 
     assert status.diagnosis is not None and status.diagnosis.analyzer == "anthropic"
     assert len(httpserver.log) == 3  # one request per Temporal attempt: the client itself never retries
-    # The model's gitops plan goes to a human until medic can open pull requests.
+    # The model's gitops plan goes to a human: these fakes find no file to change for it.
     assert result.outcome == "needs_review"
 
 

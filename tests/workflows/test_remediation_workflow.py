@@ -34,9 +34,11 @@ from domain.steps import (
     AuditInput,
     CheckRolloutInput,
     DryRunResult,
+    GitOpsChange,
     IncidentUpdate,
     ObserveInput,
     PlanInput,
+    PrepareChangeInput,
     RemediationInput,
     RemediationResult,
     RestoreInput,
@@ -118,6 +120,12 @@ class Fakes:
             fakes.calls.append("validate")
             return fakes.decision
 
+        @activity.defn(name="prepare_gitops_change")
+        async def prepare_gitops_change(input: PrepareChangeInput) -> GitOpsChange:
+            # GitOps mode has fakes of its own (test_gitops_workflow.py); here no file is found.
+            fakes.calls.append("prepare_gitops_change")
+            return GitOpsChange(refused=["this test has no GitOps repository"])
+
         @activity.defn(name="dry_run_plan")
         async def dry_run_plan(input: PlanInput) -> DryRunResult:
             fakes.calls.append("dry_run")
@@ -167,6 +175,7 @@ class Fakes:
             observe_incident,
             analyze_incident,
             validate_plan,
+            prepare_gitops_change,
             dry_run_plan,
             snapshot_resources,
             execute_plan,
@@ -490,9 +499,10 @@ async def test_signal_before_the_wait_is_refused(
     assert status.approvals == [] and any("not waiting" in r for r in status.refused)
 
 
-async def test_plan_needing_gitops_goes_to_review_before_any_approval(
+async def test_gitops_plan_without_an_observed_application_goes_to_review_before_any_approval(
     time_skipping_env: WorkflowEnvironment, fakes: Fakes
 ) -> None:
+    # GitOps plans proper are tested in test_gitops_workflow.py; here observe saw no Argo CD.
     fakes.plan = Plan(actions=[SetResources(target=TARGET, mode="gitops", limits={"memory": "512Mi"})])
 
     async def scenario(h: Harness) -> RemediationResult:
@@ -500,7 +510,7 @@ async def test_plan_needing_gitops_goes_to_review_before_any_approval(
 
     result = await run_with_worker(time_skipping_env, fakes, scenario)
     assert result.outcome == "needs_review"
-    assert "gitops" in result.reason
+    assert "no Argo CD Application was seen managing it" in result.reason
     assert "dry_run" not in fakes.calls
 
 

@@ -1,0 +1,224 @@
+"""POST /webhooks/github against the real Temporal dev server: GitHub's signed `pull_request` events
+become `pull_request_event` signals to the incident's workflow; anything else is refused or ignored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from domain.incident import Incident
+from domain.pull_requests import PullRequestEvent, branch_for
+from domain.settings import Settings
+from domain.steps import RemediationInput
+from gateway.app import create_app
+from gateway.github_webhook import signature
+from workflows.remediation import RemediationWorkflow
+
+SECRET = "whsec-test"
+REPOSITORY = "acme/gitops"
+
+
+def pull_request_event(
+    branch: str, *, action: str = "closed", merged: bool = True, number: int = 7
+) -> dict[str, Any]:
+    """A `pull_request` delivery in GitHub's shape (the fields medic reads, and some it does not)."""
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "url": f"https://api.github.com/repos/{REPOSITORY}/pulls/{number}",
+            "number": number,
+            "state": "closed" if action == "closed" else "open",
+            "title": "medic: set limits memory=512Mi of payments/Deployment/ledger",
+            "user": {"login": "medic-bot"},
+            "head": {"ref": branch, "sha": "a" * 40},
+            "base": {"ref": "main", "sha": "b" * 40},
+            "merged": merged,
+            "merge_commit_sha": "c" * 40 if merged else None,
+            "merged_by": {"login": "carol"} if merged else None,
+        },
+        "repository": {"full_name": REPOSITORY},
+        "sender": {"login": "carol" if merged else "dave"},
+    }
+
+
+def headers(body: bytes, event: str = "pull_request", secret: str = SECRET) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": signature(secret, body),
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        temporal_address="unused",
+        github_webhook_secret=SECRET,
+        github_repository=REPOSITORY,
+        task_queue=f"no-worker-{uuid.uuid4()}",
+    )
+
+
+async def gateway_for(settings: Settings, client: Client) -> httpx.AsyncClient:
+    async def client_factory() -> Client:
+        return client
+
+    app = create_app(settings, client_factory)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+
+@pytest.fixture
+async def gateway(settings: Settings, dev_client: Client) -> Any:
+    async with await gateway_for(settings, dev_client) as http:
+        yield http
+
+
+async def waiting_incident(client: Client, settings: Settings) -> tuple[WorkflowHandle[Any, Any], str]:
+    """A remediation workflow nobody works on (no worker polls its queue): it stays running."""
+    workflow_id = f"incident-gh-{uuid.uuid4().hex[:12]}"
+    handle = await client.start_workflow(
+        RemediationWorkflow.run,
+        RemediationInput(incident=Incident(id=workflow_id, title="test")),
+        id=workflow_id,
+        task_queue=settings.task_queue,
+    )
+    run_id = handle.result_run_id or ""
+    return handle, f"{workflow_id}.{run_id[:8]}"
+
+
+async def signalled(handle: WorkflowHandle[Any, Any]) -> list[PullRequestEvent]:
+    history = await handle.fetch_history()
+    events = []
+    for e in history.events:
+        if e.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            continue
+        attributes = e.workflow_execution_signaled_event_attributes
+        assert attributes.signal_name == "pull_request_event"
+        (payload,) = pydantic_data_converter.payload_converter.from_payloads(
+            attributes.input.payloads, [PullRequestEvent]
+        )
+        events.append(payload)
+    return events
+
+
+async def test_merged_pull_request_signals_the_incident_workflow(
+    gateway: httpx.AsyncClient, dev_client: Client, settings: Settings
+) -> None:
+    handle, incident_id = await waiting_incident(dev_client, settings)
+    body = json.dumps(pull_request_event(branch_for(incident_id))).encode()
+
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 202, response.text
+    assert response.json()["delivered"] is True and response.json()["incident_id"] == incident_id
+    assert await signalled(handle) == [
+        PullRequestEvent(number=7, status="merged", merge_commit="c" * 40, actor="carol")
+    ]
+    await handle.terminate("test done")
+
+
+async def test_closed_revert_pull_request_signals_closed_by_the_sender(
+    gateway: httpx.AsyncClient, dev_client: Client, settings: Settings
+) -> None:
+    handle, incident_id = await waiting_incident(dev_client, settings)
+    body = json.dumps(pull_request_event(branch_for(incident_id, "revert"), merged=False, number=8)).encode()
+
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 202, response.text
+    assert await signalled(handle) == [PullRequestEvent(number=8, status="closed", actor="dave")]
+    await handle.terminate("test done")
+
+
+async def test_an_event_for_an_incident_no_longer_running_is_answered_but_not_delivered(
+    gateway: httpx.AsyncClient, dev_client: Client, settings: Settings
+) -> None:
+    handle, incident_id = await waiting_incident(dev_client, settings)
+    await handle.terminate("closed before the merge")
+    body = json.dumps(pull_request_event(branch_for(incident_id))).encode()
+
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 200 and response.json()["delivered"] is False
+    body = json.dumps(pull_request_event(branch_for("incident-never-was.0123abcd"))).encode()
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body))
+    assert response.status_code == 200 and response.json()["delivered"] is False
+
+
+async def test_wrong_or_missing_signature_is_refused(gateway: httpx.AsyncClient) -> None:
+    body = json.dumps(pull_request_event(branch_for("incident-x.0123abcd"))).encode()
+
+    forged = await gateway.post("/webhooks/github", content=body, headers=headers(body, secret="guessed"))
+    unsigned = await gateway.post(
+        "/webhooks/github", content=body, headers={"X-GitHub-Event": "pull_request"}
+    )
+    tampered = await gateway.post(
+        "/webhooks/github", content=body.replace(b"carol", b"mallo"), headers=headers(body)
+    )
+
+    assert [r.status_code for r in (forged, unsigned, tampered)] == [401, 401, 401]
+    assert "X-Hub-Signature-256".lower() in forged.json()["error"]
+
+
+async def test_without_a_configured_secret_every_delivery_is_refused(dev_client: Client) -> None:
+    settings = Settings(temporal_address="unused")
+    body = b'{"zen": "Keep it logically awesome."}'
+    async with await gateway_for(settings, dev_client) as http:
+        response = await http.post(
+            "/webhooks/github", content=body, headers=headers(body, "ping", secret="x")
+        )
+    assert response.status_code == 401
+    assert "MEDIC_GITHUB_WEBHOOK_SECRET" in response.json()["error"]
+
+
+async def test_ping_is_answered(gateway: httpx.AsyncClient) -> None:
+    body = json.dumps({"zen": "Design for failure.", "hook_id": 42}).encode()
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body, "ping"))
+    assert response.status_code == 200 and response.json() == {"pong": True, "hook_id": 42}
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "reason"),
+    [
+        ("push", {"ref": "refs/heads/main"}, "event 'push'"),
+        ("pull_request", pull_request_event("medic/incident-x.0123abcd", action="opened"), "action 'opened'"),
+        ("pull_request", pull_request_event("feature/other"), "not medic's"),
+        (
+            "pull_request",
+            {**pull_request_event("medic/incident-x.0123abcd"), "repository": {"full_name": "evil/fork"}},
+            "evil/fork",
+        ),
+    ],
+    ids=["other-event", "not-closed", "other-branch", "other-repository"],
+)
+async def test_events_medic_does_not_act_on_are_ignored_with_the_reason(
+    gateway: httpx.AsyncClient, event: str, payload: dict[str, Any], reason: str
+) -> None:
+    body = json.dumps(payload).encode()
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body, event))
+    assert response.status_code == 202
+    assert reason in response.json()["ignored"]
+
+
+async def test_malformed_bodies_are_refused_with_the_reason(gateway: httpx.AsyncClient) -> None:
+    not_json = b"{not json"
+    not_object = b"[1, 2]"
+    no_pull = json.dumps({"action": "closed", "number": 3}).encode()
+
+    answers = [
+        await gateway.post("/webhooks/github", content=body, headers=headers(body))
+        for body in (not_json, not_object, no_pull)
+    ]
+
+    assert [a.status_code for a in answers] == [400, 400, 422]
+    assert "not JSON" in answers[0].json()["error"]
+    assert answers[2].json()["details"][0]["loc"] == ["pull_request"]
