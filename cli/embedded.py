@@ -23,7 +23,7 @@ from temporalio.client import Client
 from cli.devserver import DevServer, port_open
 from domain.settings import Settings
 from gateway.app import create_app
-from integrations.sealing import ensure_key_file
+from integrations.sealing import ensure_key_file, ensure_secret_file
 from integrations.temporal import connect, ensure_search_attributes
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
@@ -76,25 +76,9 @@ def console_auth_configured(settings: Settings) -> bool:
 
 def ensure_console_token(path: str | os.PathLike[str]) -> str:
     """The token kept in `path`, creating the file (mode 0600) with a new token when it is missing."""
-    file = Path(path)
-    if not file.exists():
-        file.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole under a temporary name, then linked into place: a concurrent reader
-        # never sees a partial token, and when two processes race the first link wins.
-        temporary = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(32) + "\n")
-            os.link(temporary, file)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        finally:
-            temporary.unlink(missing_ok=True)
-    token = file.read_text().strip()
+    token = ensure_secret_file(path, lambda: secrets.token_urlsafe(32))
     if not token:
-        raise RuntimeError(f"{file} is empty: delete it to have a new console token made")
+        raise RuntimeError(f"{path} is empty: delete it to have a new console token made")
     return token
 
 
