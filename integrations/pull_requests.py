@@ -588,6 +588,19 @@ def pull_request_host(
     return LocalPullRequestHost(repo, records, author_name=author_name, author_email=author_email)
 
 
+def gitops_clone(settings: Settings) -> GitRepo | None:
+    """medic's clone of the GitOps repository: MEDIC_GITOPS_REPO, or with GitHub configured and no
+    URL given, the GitHub repository's https URL; None when neither is configured. The GitHub
+    token goes only to a remote on GitHub's own host."""
+    github = pull_request_host_kind(settings.github_token, settings.github_repository) == "github"
+    github_url = github_remote_url(settings.github_repository, settings.github_api_url) if github else ""
+    remote = settings.gitops_repo_url or github_url
+    if not remote:
+        return None
+    same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
+    return GitRepo(remote, settings.resolved_gitops_workdir, token=settings.github_token if same_host else "")
+
+
 def pull_request_host_from_settings(
     settings: Settings, records: PullRequestRecords | None = None, *, repo: GitRepo | None = None
 ) -> PullRequestHost:
@@ -595,16 +608,10 @@ def pull_request_host_from_settings(
     GitHub, else the local host over MEDIC_GITOPS_REPO with `records`. Without `repo`, the clone
     is MEDIC_GITOPS_REPO (for GitHub, by default the repository's https URL) in the work directory;
     the GitHub token goes only to a remote on GitHub's own host."""
-    github = pull_request_host_kind(settings.github_token, settings.github_repository) == "github"
     if repo is None:
-        github_url = github_remote_url(settings.github_repository, settings.github_api_url) if github else ""
-        remote = settings.gitops_repo_url or github_url
-        if not remote:
+        repo = gitops_clone(settings)
+        if repo is None:
             raise ValueError("no GitOps repository configured: set MEDIC_GITOPS_REPO")
-        same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
-        repo = GitRepo(
-            remote, settings.resolved_gitops_workdir, token=settings.github_token if same_host else ""
-        )
     return pull_request_host(
         repo,
         records=records,

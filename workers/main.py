@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -29,11 +28,9 @@ from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
 from integrations.prometheus import PrometheusClient
 from integrations.pull_requests import (
-    DEFAULT_GITHUB_API_URL,
     PullRequestHost,
-    github_remote_url,
+    gitops_clone,
     pull_request_host_from_settings,
-    pull_request_host_kind,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal import SearchAttributeError, connect, ensure_search_attributes
@@ -110,20 +107,8 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 def gitops_repo(settings: Settings) -> GitRepo | None:
-    """The clone of the GitOps repository that observe reads and pull requests are pushed from:
-    MEDIC_GITOPS_REPO, or with GitHub configured and no URL given, the GitHub repository's https
-    URL. The GitHub token goes only to a remote on GitHub's own host. None: nothing configured."""
-    github = pull_request_host_kind(settings.github_token, settings.github_repository) == "github"
-    github_url = (
-        github_remote_url(settings.github_repository, settings.github_api_url or DEFAULT_GITHUB_API_URL)
-        if github
-        else ""
-    )
-    remote = settings.gitops_repo_url or github_url
-    if not remote:
-        return None
-    same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
-    return GitRepo(remote, settings.resolved_gitops_workdir, token=settings.github_token if same_host else "")
+    """The clone of the GitOps repository that observe reads and pull requests are pushed from."""
+    return gitops_clone(settings)
 
 
 def pr_host(
