@@ -15,19 +15,16 @@ ever contains one: the generic webhook is named by its scheme and host only.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import hmac
 import json
-import math
-import time
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from domain.redact import redact_text
+from integrations.retry_after import retry_after_seconds
 
 DEFAULT_TIMEOUT = 10.0
 SIGNATURE_HEADER = "X-Medic-Signature"
@@ -73,25 +70,6 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
-def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The delay a 429 asked for, from `Retry-After` (seconds or an HTTP date); None when absent
-    or unreadable. Slack sends seconds."""
-    text = (headers.get("retry-after") or "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-    return value if value >= 0 and math.isfinite(value) else None
-
-
 def _where(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
@@ -117,7 +95,7 @@ def _post(http: httpx.Client, url: str, name: str, content: bytes, headers: dict
         return
     detail = f"{name} answered HTTP {status}: {_answer(response)}"
     if status == 429:
-        raise NotifyRateLimited(detail, retry_after(response.headers), status)
+        raise NotifyRateLimited(detail, retry_after_seconds(response.headers), status)
     if status >= 500 or status == 408:
         raise NotifyUnavailable(detail, status)
     raise NotifyRejected(detail, status)

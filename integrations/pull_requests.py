@@ -46,6 +46,7 @@ from integrations.git import (
     GitRepo,
     GitUnavailable,
 )
+from integrations.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -317,13 +318,10 @@ def github_remote_url(github_repository: str, api_url: str = DEFAULT_GITHUB_API_
 def _retry_after(headers: dict[str, Any] | None) -> float | None:
     if not headers:
         return None
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-    value = lowered.get("retry-after")
-    if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return None
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    asked = retry_after_seconds(lowered)
+    if asked is not None:
+        return asked
     if str(lowered.get("x-ratelimit-remaining", "")) == "0" and lowered.get("x-ratelimit-reset"):
         try:
             return max(0.0, float(lowered["x-ratelimit-reset"]) - datetime.now(UTC).timestamp())

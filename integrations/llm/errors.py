@@ -15,10 +15,9 @@ Every provider maps its own exceptions onto these, so callers classify once:
 
 from __future__ import annotations
 
-import email.utils
-import math
-import time
 from collections.abc import Mapping
+
+from integrations.retry_after import retry_after_seconds
 
 
 class LLMError(Exception):
@@ -67,37 +66,6 @@ class PromptTooLarge(LLMError):
 _TEMPORARY_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
 # Statuses the providers' own SDKs would retry; here Temporal retries them instead.
 _TEMPORARY_STATUSES = frozenset({408, 409, 425, 429})
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The delay the server asked for: `retry-after-ms`, else `retry-after` (seconds or an HTTP date).
-
-    None when absent, unparseable or negative. `headers` lookups should be case-insensitive (httpx
-    headers are).
-    """
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            value = float(milliseconds) / 1000
-            if value >= 0 and math.isfinite(value):
-                return value
-        except ValueError:
-            pass
-    text = headers.get("retry-after")
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        value = when.timestamp() - (time.time() if now is None else now)
-        return max(value, 0.0)
-    return value if value >= 0 and math.isfinite(value) else None
 
 
 def classify_status(

@@ -21,9 +21,9 @@ from integrations.notify import (
     NotifyRejected,
     NotifyUnavailable,
     SlackWebhook,
-    retry_after,
     signature,
 )
+from integrations.retry_after import retry_after_seconds as retry_after
 
 HOOK_PATH = "/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"
 SECRET = "s3cr3t-shared-with-the-receiver"

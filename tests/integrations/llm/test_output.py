@@ -14,10 +14,10 @@ from integrations.llm.errors import (
     ModelRefused,
     ModelUnavailable,
     classify_status,
-    retry_after_seconds,
 )
 from integrations.llm.output import DIAGNOSIS_TOOL, decode_json_object, to_diagnosis
 from integrations.llm.reviewer import REVIEW_TOOL
+from integrations.retry_after import retry_after_seconds
 from tests.integrations.llm.payloads import HOSTILE, oom_diagnosis
 
 
