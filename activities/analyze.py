@@ -5,6 +5,9 @@ Temporal (with the server's retry-after as the next delay, so every attempt show
 history); invalid output, a refused request or an over-budget prompt are final, and the workflow
 decides what follows (the offline analyzer, or a human).
 
+A drift incident (source `drift`, with the scan's drift) is planned by `drift_diagnosis` from the
+disposition the drift policy gave it, whatever analyzer is configured: the model is not consulted.
+
 review: a second model's opinion on a proposed plan (`ReviewActivities`, optional). It may only
 veto the plan or raise the risk the policy must give it; its failures are typed the same way, and
 the workflow goes on without a review when it fails.
@@ -17,6 +20,8 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.drift_plan import ANALYZER as DRIFT_ANALYZER
+from domain.drift_plan import drift_diagnosis
 from domain.offline_analyzer import Analyzer, OfflineAnalyzer
 from domain.plan import Diagnosis
 from domain.redact import redact_incident, redact_observation, redact_text
@@ -40,6 +45,12 @@ class AnalyzeActivities:
 
     @activity.defn(name="analyze_incident")
     def analyze_incident(self, input: AnalyzeInput) -> Diagnosis:
+        if input.incident.source == "drift" and input.incident.drift is not None:
+            # The drift policy already chose the plan (sync, adopt or report): no analyzer, rules or
+            # model, is consulted. Its values are shown redacted by drift_diagnosis itself.
+            diagnosis = drift_diagnosis(input.incident, input.observation)
+            _check(DRIFT_ANALYZER, diagnosis, input)
+            return diagnosis
         analyzer = self._offline if input.analyzer == "offline" else self._analyzer
         # Nothing secret reaches an analyzer, whichever it is.
         incident = redact_incident(input.incident)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.alerts import Alert, AlertGroup
+from domain.drift import AppDrift
 
 IncidentSource = Literal["alert", "drift", "intent"]
 
@@ -43,6 +44,8 @@ class Incident(BaseModel):
     # Targets as the alert names them; observe resolves a pod to its owning workload.
     targets: list[ResourceRef] = Field(default_factory=list)
     created_at: datetime | None = None
+    # source `drift`: the Application's drift as the scan found it (the latest scan's, by signal).
+    drift: AppDrift | None = None
 
 
 # Alert labels that name a workload directly, in the order they are trusted.

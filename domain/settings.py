@@ -89,6 +89,9 @@ class Settings(BaseModel):
     pr_poll_seconds: int = 30
     pr_merge_timeout_seconds: int = 0
     revert_needs_approval: bool = True
+    # drift: the YAML file of schedules, ignore_differences and the raw-manifest path (README "Drift");
+    # empty: no schedules, nothing ignored beyond the built-in normalisation.
+    drift_config: str = ""
 
     @property
     def resolved_database_url(self) -> str:
@@ -152,6 +155,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "pr_poll_seconds": ("MEDIC_PR_POLL_SECONDS",),
         "pr_merge_timeout_seconds": ("MEDIC_PR_MERGE_TIMEOUT_SECONDS",),
         "revert_needs_approval": ("MEDIC_REVERT_NEEDS_APPROVAL",),
+        "drift_config": ("MEDIC_DRIFT_CONFIG",),
     }
     for field, names in mapping.items():
         value = pick(*names)

@@ -16,6 +16,7 @@ from domain.memory import SimilarIncident
 from domain.observation import ArgoApplication, Observation
 from domain.plan import Diagnosis, Plan
 from domain.pull_requests import PullRequest, PullRequestKind
+from domain.settings import Settings
 
 # The least risk a second-opinion review may set: it can raise the policy's risk, never lower it.
 RiskFloor = Literal["medium", "high"]
@@ -79,6 +80,39 @@ class RemediationInput(BaseModel):
     # merged as soon as verification fails, where the policy would let the fix auto-merge, else
     # it waits for its merge only.
     revert_needs_approval: bool = True
+
+
+def remediation_input_for(settings: Settings, incident: Incident) -> RemediationInput:
+    """An incident's workflow input, with the settings that shape its run (alerts and drift alike)."""
+    return RemediationInput(
+        incident=incident,
+        approval_timeout_seconds=settings.approval_timeout_seconds,
+        verify_timeout_seconds=settings.verify_timeout_seconds,
+        verify_interval_seconds=settings.verify_interval_seconds,
+        cooldown_seconds=settings.incident_cooldown_seconds,
+        search_attributes=settings.search_attributes,
+        second_opinion=bool(settings.reviewer),
+        notify=bool(settings.slack_webhook_url or settings.notify_webhook_url),
+        approval_reminders_seconds=list(settings.approval_reminders_seconds),
+        pr_poll_seconds=settings.pr_poll_seconds,
+        pr_merge_timeout_seconds=settings.pr_merge_timeout_seconds,
+        revert_needs_approval=settings.revert_needs_approval,
+    )
+
+
+class DriftDefaults(BaseModel):
+    """What a drift scan takes from the worker's configuration (`get_drift_defaults`): the input
+    of the incidents it opens (with a placeholder incident), its page size, whether it compares
+    raw manifests too, and whether reports are notified."""
+
+    model_config = ConfigDict(frozen=True)
+
+    remediation: RemediationInput
+    page_size: int = 25
+    raw_manifests: bool = False
+    notify: bool = False
+    # The scan continues as new past this many history events (or when the server suggests it).
+    history_events_limit: int = 5_000
 
 
 class RemediationResult(BaseModel):
@@ -229,6 +263,8 @@ class DryRunResult(BaseModel):
     ok: bool
     problems: list[str] = Field(default_factory=list)
     diffs: list[dict[str, Any]] = Field(default_factory=list)
+    # Nothing left to change (an Argo CD sync of resources that already match Git).
+    nothing_to_do: bool = False
 
 
 class SnapshotResult(BaseModel):
@@ -361,6 +397,37 @@ class ApplicationsInput(BaseModel):
     incident_id: str
     applications: list[GitOpsApplication]
     revision: str
+
+
+class SyncTarget(BaseModel):
+    """One resource an Argo CD sync of drift is limited to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str = ""
+    kind: str
+    namespace: str = ""
+    name: str
+
+
+class SyncInput(BaseModel):
+    """A sync of drifted resources back to Git: the Applications and exactly the resources."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    applications: list[GitOpsApplication]
+    resources: list[SyncTarget]
+
+
+class SyncProgress(BaseModel):
+    """Where a sync of drifted resources stands (`check_sync`): waiting, ready, or failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: Literal["waiting", "ready", "failed"]
+    reason: str = ""
+    resources: list[dict[str, str]] = Field(default_factory=list)
 
 
 class ApplicationStatus(BaseModel):

@@ -12,7 +12,7 @@ from domain.alerts import AlertGroup, group_workflow_id
 from domain.incident import incident_from_group
 from domain.redact import redact_incident, redact_json
 from domain.settings import Settings
-from domain.steps import RemediationInput
+from domain.steps import RemediationInput, remediation_input_for
 from workflows.remediation import RemediationWorkflow
 
 log = logging.getLogger("medic.gateway")
@@ -32,20 +32,7 @@ def redact_group(group: AlertGroup) -> AlertGroup:
 
 
 def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -> RemediationInput:
-    return RemediationInput(
-        incident=redact_incident(incident_from_group(workflow_id, group)),
-        approval_timeout_seconds=settings.approval_timeout_seconds,
-        verify_timeout_seconds=settings.verify_timeout_seconds,
-        verify_interval_seconds=settings.verify_interval_seconds,
-        cooldown_seconds=settings.incident_cooldown_seconds,
-        search_attributes=settings.search_attributes,
-        second_opinion=bool(settings.reviewer),
-        notify=bool(settings.slack_webhook_url or settings.notify_webhook_url),
-        approval_reminders_seconds=list(settings.approval_reminders_seconds),
-        pr_poll_seconds=settings.pr_poll_seconds,
-        pr_merge_timeout_seconds=settings.pr_merge_timeout_seconds,
-        revert_needs_approval=settings.revert_needs_approval,
-    )
+    return remediation_input_for(settings, redact_incident(incident_from_group(workflow_id, group)))
 
 
 async def deliver(client: Client, settings: Settings, group: AlertGroup) -> Delivery:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 from kubernetes import client as k8s
@@ -237,3 +238,58 @@ class KubeClient:
             dry_run="All" if dry_run else None,
             field_manager=field_manager,
         )
+
+    # --- any kind, by its apiVersion ------------------------------------------------------------
+
+    def _get_path(self, path: str) -> dict[str, Any]:
+        """GET of an API path, as JSON (errors classified like every other call)."""
+
+        def call(**options: Any) -> Any:
+            request = self._api_client.param_serialize(
+                method="GET",
+                resource_path=path,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = self._api_client.call_api(*request, _request_timeout=options.get("_request_timeout"))
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+            return response.response
+
+        return self._json(call)
+
+    def _api_resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
+        """(plural, namespaced) of a kind, from the API's discovery document of its group version;
+        None when the API does not serve that kind at that version."""
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            listing = self._get_path(prefix)
+        except KubeNotFound:
+            return None
+        for resource in listing.get("resources") or []:
+            # Subresources (`deployments/scale`) carry their parent's kind too.
+            if resource.get("kind") == kind and "/" not in str(resource.get("name") or ""):
+                return str(resource["name"]), bool(resource.get("namespaced"))
+        return None
+
+    def get_object(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """GET of an object of any kind (a core, apps, CRD... `apiVersion`), or None when it does not
+        exist — also when the API serves no such kind (a CRD that is not installed). The kind's
+        resource name and scope come from the API's discovery (one extra request per call); a
+        cluster-scoped kind ignores `namespace`, a namespaced one needs it."""
+        resource = self._api_resource(api_version, kind)
+        if resource is None:
+            return None
+        plural, namespaced = resource
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        if namespaced:
+            if not namespace:
+                raise KubeInvalid(f"{kind} {name} is namespaced: a namespace is needed to read it")
+            path = f"{prefix}/namespaces/{quote(namespace, safe='')}/{plural}/{quote(name, safe='')}"
+        else:
+            path = f"{prefix}/{plural}/{quote(name, safe='')}"
+        try:
+            return self._get_path(path)
+        except KubeNotFound:
+            return None

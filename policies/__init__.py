@@ -3,6 +3,8 @@
 `evaluate` asks `data.medic.remediation.decision` of every `*.rego` file in a policy directory,
 with that directory's `data.json` as data, and returns a validated `PolicyDecision`. The same
 files work with OPA and conftest (`opa eval -d policies/ -i input.json data.medic.remediation`).
+`drift_disposition` asks `data.medic.drift.decision` of the same files which plan a drifted
+Argo CD Application gets (sync, adopt or report).
 
 Evaluation runs in-process with regopy (rego-cpp). Each call gets a fresh interpreter, under one
 process-wide lock: rego-cpp makes no promise about concurrent use, and an evaluation takes
@@ -25,11 +27,22 @@ from pydantic import ValidationError
 from regopy.rego_shared import LogLevel
 
 from domain.decision import PolicyDecision
+from domain.drift import AppDrift, Disposition
 
-__all__ = ["POLICY_DIR", "DECISION_QUERY", "PolicyError", "evaluate", "load_policy_data"]
+__all__ = [
+    "POLICY_DIR",
+    "DECISION_QUERY",
+    "DRIFT_QUERY",
+    "PolicyError",
+    "drift_disposition",
+    "evaluate",
+    "load_policy_data",
+]
 
 POLICY_DIR = Path(__file__).resolve().parent
 DECISION_QUERY = "data.medic.remediation.decision"
+DRIFT_QUERY = "data.medic.drift.decision"
+_DISPOSITIONS: tuple[Disposition, ...] = ("sync", "adopt", "report")
 DATA_FILE = "data.json"
 
 _LOCK = threading.Lock()
@@ -82,6 +95,33 @@ def evaluate(
         result = _query(interpreter, DECISION_QUERY)
 
     return _decision(result, _approval_timeout(policy.data))
+
+
+def drift_disposition(drift: AppDrift, policy_dir: str | Path | None = None) -> tuple[Disposition, str]:
+    """Which plan an Application's drift gets, and why: `data.medic.drift.decision` (see
+    policies/drift.rego) on the drift's resources and fields, with the data's `drift_rules` and
+    `drift_default_action`. The drift's own `disposition` and `reason` are not shown to the policy.
+
+    The reason names the rules that decided ("policy drift_rules[0] syncs /spec/replicas of
+    payments/Deployment/ledger"). Safe to call from many threads. Raises PolicyError when the files
+    cannot be read or compiled, evaluation fails, or the result is not a disposition and a reason.
+    """
+    policy = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR)
+    data = _with_runtime(policy.data, ())
+    input_json = json.dumps(drift.model_dump(mode="json", exclude={"disposition", "reason"}))
+    with _LOCK:
+        interpreter = _interpreter(policy, data)
+        try:
+            interpreter.set_input_term(input_json)
+        except regopy.RegoError as err:
+            raise PolicyError(f"drift policy input was refused: {_rego_message(err)}") from err
+        result = _query(interpreter, DRIFT_QUERY)
+    if not isinstance(result, dict):
+        raise PolicyError(f"drift decision must be an object, not {type(result).__name__}: {result!r}")
+    disposition, reason = result.get("disposition"), result.get("reason")
+    if disposition not in _DISPOSITIONS or not isinstance(reason, str) or not reason:
+        raise PolicyError(f"drift decision needs a disposition (sync|adopt|report) and a reason: {result!r}")
+    return disposition, reason
 
 
 def load_policy_data(policy_dir: str | Path | None = None) -> dict[str, Any]:

@@ -277,6 +277,15 @@ risk_factors contains f if {
 	f := {"index": i, "risk": "high", "reason": sprintf("%s: namespace \"%s\" is high risk", [action_label(i, a), ns])}
 }
 
+# A drift fix has no alert behind it, and it overwrites what Git or the cluster holds: a human
+# looks at every one, whatever its actions' own risk (a floor, not a setting).
+risk_factors contains f if {
+	object.get(input, ["incident", "source"], "") == "drift"
+	some i, a in actions
+	reason := sprintf("%s: a fix of drift is at least medium risk, so a human reviews it", [action_label(i, a)])
+	f := {"index": i, "risk": "medium", "reason": reason}
+}
+
 set_image_to_known(a) if {
 	a.kind == "set_image"
 	object.get(a, "image_known", false) == true

@@ -1,4 +1,4 @@
-"""Incident metrics, read from the store when Prometheus scrapes.
+"""Incident and drift metrics, read from the store when Prometheus scrapes.
 
 Nothing is counted in memory: every number comes from the rows the workflows wrote, so the
 figures are the same whichever process serves them, survive restarts, and a retried activity
@@ -26,6 +26,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.drift import DriftReport
+from store.drift import DriftRepository
 from store.models import AuditEvent, Incident, utcnow
 
 log = logging.getLogger("medic.metrics")
@@ -43,6 +45,15 @@ RESOLVE_BUCKETS: tuple[float, ...] = (60, 120, 300, 600, 900, 1800, 3600, 7200, 
 class PendingApprovals:
     count: int
     # When the oldest pending incident started waiting; None when nothing is pending.
+    oldest_since: datetime | None
+
+
+@dataclass(frozen=True)
+class ScopeDrift:
+    """The latest finished drift scan of one scope (without findings), and since when the oldest
+    drift it found has lasted (None when it found none)."""
+
+    scan: DriftReport
     oldest_since: datetime | None
 
 
@@ -148,6 +159,13 @@ class MetricsRepository:
             counts[(step, str(kind) if kind else "unknown")] += 1
         return dict(counts)
 
+    def drift_by_scope(self) -> list[ScopeDrift]:
+        """The latest finished drift scan of every scope, ordered by scope."""
+        return [
+            ScopeDrift(scan=scan, oldest_since=oldest)
+            for scan, oldest in DriftRepository(self.session).latest_with_oldest_drift()
+        ]
+
 
 def _histogram(
     name: str, doc: str, values: Iterable[float], bounds: Sequence[float]
@@ -191,6 +209,7 @@ class StoreCollector(Collector):
             decisions = repo.decision_seconds()
             resolves = repo.resolve_seconds()
             failures = repo.activity_failures()
+            drift = repo.drift_by_scope()
 
         incidents = CounterMetricFamily(
             "medic_incidents", "Closed incidents by source and outcome.", labels=["source", "outcome"]
@@ -240,4 +259,48 @@ class StoreCollector(Collector):
                 RESOLVE_BUCKETS,
             ),
             failed,
+            *_drift_families(drift),
         ]
+
+
+def _drift_families(scopes: Sequence[ScopeDrift]) -> list[Metric]:
+    """Per scope (`all`, `project:NAME`, `namespace:NAME`), from its latest finished scan. A scope
+    without a finished scan has no samples; the families are always there."""
+    now = utcnow()
+    applications = GaugeMetricFamily(
+        "medic_drift_applications",
+        "Applications drifted from Git in the latest finished drift scan, by scope.",
+        labels=["scope"],
+    )
+    oldest = GaugeMetricFamily(
+        "medic_drift_oldest_seconds",
+        "How long the oldest drift found by the latest finished scan has lasted, by scope (0 when none).",
+        labels=["scope"],
+    )
+    duration = GaugeMetricFamily(
+        "medic_drift_scan_duration_seconds",
+        "How long the latest finished drift scan took, by scope.",
+        labels=["scope"],
+    )
+    scanned = GaugeMetricFamily(
+        "medic_drift_resources_scanned",
+        "Resources compared with Git by the latest finished drift scan, by scope.",
+        labels=["scope"],
+    )
+    last = GaugeMetricFamily(
+        "medic_drift_last_scan_timestamp_seconds",
+        "When the latest finished drift scan of a scope finished (Unix time).",
+        labels=["scope"],
+    )
+    for entry in scopes:
+        scan, label = entry.scan, [entry.scan.scope]
+        finished_at = scan.finished_at or scan.started_at
+        applications.add_metric(label, scan.drifted_apps)
+        age = 0.0
+        if entry.oldest_since is not None:
+            age = max((now - entry.oldest_since).total_seconds(), 0.0)
+        oldest.add_metric(label, age)
+        duration.add_metric(label, max((finished_at - scan.started_at).total_seconds(), 0.0))
+        scanned.add_metric(label, scan.resources_scanned)
+        last.add_metric(label, finished_at.timestamp())
+    return [applications, oldest, duration, scanned, last]

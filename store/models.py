@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -337,4 +338,85 @@ class PullRequest(Base):
         return (
             f"PullRequest(host={self.host!r}, number={self.number}, branch={self.branch!r}, "
             f"status={self.status!r})"
+        )
+
+
+class DriftScan(Base):
+    """One drift scan (a `DriftScanWorkflow` run, kept across continue-as-new): its scope, when it
+    ran and its totals. `running` until `finish_drift_scan`; a scan whose workflow failed stays
+    `running`, and later scans never compare against it (see `store.drift`)."""
+
+    __tablename__ = "drift_scan"
+
+    # The scan id (the first run's workflow id).
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # "all" | "project:NAME" | "namespace:NAME"
+    scope: Mapped[str] = mapped_column(String(300))
+    # "running" | "finished"
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    apps_scanned: Mapped[int] = mapped_column(Integer, default=0)
+    resources_scanned: Mapped[int] = mapped_column(Integer, default=0)
+    drifted_apps: Mapped[int] = mapped_column(Integer, default=0)
+    # ["<application>: <what failed>", ...]
+    errors: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+
+    findings: Mapped[list[DriftFinding]] = relationship(
+        back_populates="scan",
+        lazy="raise",
+        order_by=lambda: [DriftFinding.app_key, DriftFinding.resource_key],
+    )
+
+    # "The latest (finished) scan of a scope" and "the scan before this one".
+    __table_args__ = (Index(None, "scope", "started_at"),)
+
+    def __repr__(self) -> str:
+        return f"DriftScan(id={self.id!r}, scope={self.scope!r}, status={self.status!r})"
+
+
+class DriftFinding(Base):
+    """One drifted resource of one scan: what differs, what policy said, since when, and the
+    incident that took it.
+
+    `incident_id` is the drift incident's workflow id, deliberately not a foreign key: the scan
+    records it when it starts the child workflow, before that workflow records its incident row.
+    """
+
+    __tablename__ = "drift_finding"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(ForeignKey("drift_scan.id"))
+    # "app namespace/application", or "unmanaged" for resources no Application manages.
+    app_key: Mapped[str] = mapped_column(String(600))
+    application: Mapped[str] = mapped_column(String(253), default="")
+    app_namespace: Mapped[str] = mapped_column(String(253), default="")
+    project: Mapped[str] = mapped_column(String(253), default="")
+    # "namespace/Kind/name"
+    resource_key: Mapped[str] = mapped_column(String(600))
+    group: Mapped[str] = mapped_column(String(253), default="")
+    kind: Mapped[str] = mapped_column(String(253))
+    namespace: Mapped[str] = mapped_column(String(253), default="")
+    name: Mapped[str] = mapped_column(String(253))
+    # [{"path": "/spec/replicas", "desired": 3, "live": 5}, ...], values already redacted.
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    live_missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "sync" | "adopt" | "report"
+    disposition: Mapped[str] = mapped_column(String(16), default="report")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    first_seen_at: Mapped[datetime]
+    incident_id: Mapped[str | None] = mapped_column(String(255))
+
+    scan: Mapped[DriftScan] = relationship(back_populates="findings", lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("scan_id", "app_key", "resource_key"),
+        # The same resource in earlier scans (its drift history, the carried `first_seen_at`).
+        Index(None, "app_key", "resource_key"),
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"DriftFinding(scan_id={self.scan_id!r}, app_key={self.app_key!r}, "
+            f"resource_key={self.resource_key!r})"
         )

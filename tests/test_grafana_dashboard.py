@@ -19,6 +19,11 @@ MEDIC_METRICS = {
     "medic_time_to_resolve_seconds_bucket",
     "medic_activity_failures_total",
     "medic_store_up",
+    "medic_drift_applications",
+    "medic_drift_oldest_seconds",
+    "medic_drift_scan_duration_seconds",
+    "medic_drift_resources_scanned",
+    "medic_drift_last_scan_timestamp_seconds",
 }
 
 

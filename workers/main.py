@@ -1,4 +1,5 @@
-"""The worker process: registers the remediation workflow and every activity on one task queue."""
+"""The worker process: registers the remediation and drift scan workflows and every activity on one
+task queue."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
+from activities.argo_sync import ArgoSyncActivities
+from activities.drift import DriftActivities
+from activities.drift_defaults import DriftDefaultsActivities
+from activities.drift_report import DriftReportActivities
 from activities.execute import KubeChangeActivities
 from activities.gitops import GitOpsActivities
 from activities.memory import MemoryActivities
@@ -20,6 +25,8 @@ from activities.notify import NotifyActivities
 from activities.observe import ObserveActivities
 from activities.record import RecordActivities
 from activities.validate import ValidateActivities
+from domain.drift import DriftConfig
+from domain.drift_diff import drift_config_from_yaml
 from domain.offline_analyzer import Analyzer
 from domain.settings import Settings
 from integrations.argocd import ArgoClient
@@ -34,14 +41,16 @@ from integrations.pull_requests import (
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal import SearchAttributeError, connect, ensure_search_attributes
+from policies import drift_disposition
 from store.db import make_engine, session_factory
 from store.pull_requests import StorePullRequestRecords
+from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.worker")
 
-WORKFLOWS = [RemediationWorkflow]
+WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow]
 # Blocking clients (kubernetes, SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
 
@@ -106,6 +115,21 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         ) from err
 
 
+def drift_config(settings: Settings) -> DriftConfig:
+    """The drift configuration (MEDIC_DRIFT_CONFIG); none: no schedules, built-in normalisation only."""
+    if not settings.drift_config:
+        return DriftConfig()
+    try:
+        with open(settings.drift_config, encoding="utf-8") as file:
+            return drift_config_from_yaml(file.read())
+    except OSError as err:
+        raise WorkerConfigError(
+            f"cannot read the drift configuration {settings.drift_config}: {err}"
+        ) from err
+    except ValueError as err:
+        raise WorkerConfigError(f"the drift configuration {settings.drift_config} is invalid: {err}") from err
+
+
 def gitops_repo(settings: Settings) -> GitRepo | None:
     """The clone of the GitOps repository that observe reads and pull requests are pushed from."""
     return gitops_clone(settings)
@@ -146,6 +170,19 @@ def build_worker(
         ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None,
         console_url=settings.console_url,
     )
+    argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
+    drift_settings = drift_config(settings)
+    policy_dir = settings.policy_dir or None
+    drift = DriftActivities(
+        argocd,
+        kube,
+        repo,
+        drift_settings,
+        disposition=lambda found: drift_disposition(found, policy_dir),
+    )
+    drift_defaults = DriftDefaultsActivities(settings, drift_settings)
+    drift_report = DriftReportActivities(sessions)
+    argo_sync = ArgoSyncActivities(argocd)
     analyze = AnalyzeActivities(_analyzer(settings))
     review = ReviewActivities(_reviewer(settings))
     validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
@@ -182,6 +219,15 @@ def build_worker(
             gitops.sync_applications,
             gitops.check_applications,
             notify.send_notification,
+            argo_sync.dry_run_sync,
+            argo_sync.sync_resources,
+            argo_sync.check_sync,
+            drift_defaults.get_drift_defaults,
+            drift.list_drift_applications,
+            drift.scan_drift_page,
+            drift.scan_unmanaged_manifests,
+            drift_report.record_drift_findings,
+            drift_report.finish_drift_scan,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

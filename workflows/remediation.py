@@ -30,13 +30,14 @@ with workflow.unsafe.imports_passed_through():
         Verification,
         approval_refusal,
     )
+    from domain.drift import AppDrift
     from domain.gitops_flow import (
         degraded,
         needs_sync,
         owning_applications,
         verdict,
     )
-    from domain.incident import ResourceRef
+    from domain.incident import Incident, ResourceRef
     from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
     from domain.notifications import Notification, NotificationEvent, NotifyResult
     from domain.observation import ArgoApplication, Observation
@@ -67,6 +68,9 @@ with workflow.unsafe.imports_passed_through():
         RiskFloor,
         SnapshotResult,
         Step,
+        SyncInput,
+        SyncProgress,
+        SyncTarget,
         ValidateInput,
         WorkflowStatus,
     )
@@ -147,6 +151,18 @@ MAX_SYNC_REQUESTS = 3
 MODEL_OUTPUT_REJECTED = frozenset({"InvalidModelOutput", "InvalidDiagnosis"})
 MODEL_NOT_USABLE = frozenset({"ModelUnavailable", "ModelRefused", "PromptTooLarge"})
 
+# Marks the histories that carry out a `sync_application` plan: drift brought back to Git by an
+# Argo CD sync of exactly the drifted resources. Asked only for such plans, so that a history
+# recorded before (whose dry-run refused the action) replays.
+PATCH_ARGO_SYNC = "argo-sync"
+SYNC = StepOptions(
+    timedelta(seconds=60),
+    RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5),
+    heartbeat=timedelta(seconds=30),
+)
+# Kinds whose live objects medic snapshots and restores (a drift sync's rollback).
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
 # Marks the histories that recall and remember incidents (older histories replay without them).
 PATCH_INCIDENT_MEMORY = "incident-memory"
 RECALL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
@@ -217,6 +233,8 @@ class RemediationWorkflow:
         self._change: GitOpsChange | None = None
         self._pull_requests: dict[int, PullRequest] = {}
         self._pr_events: dict[int, PullRequestEvent] = {}
+        # Drift incidents: what later scans found while this one was open (audited as they come).
+        self._drift_updates: list[AppDrift] = []
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -263,12 +281,54 @@ class RemediationWorkflow:
         the cooldown opens a new incident.
         """
         cooldown = self._input.cooldown_seconds
+        if self._incident.source == "drift":
+            await self._cool_down_drift(cooldown)
+            return
         if cooldown <= 0 or self._alert_resolved:
             return
         try:
             await workflow.wait_condition(lambda: self._alert_resolved, timeout=timedelta(seconds=cooldown))
         except TimeoutError:
             return
+
+    async def _cool_down_drift(self, cooldown: int) -> None:
+        """A drift incident stays open after its outcome for the cooldown, so that the scans that
+        still find the drift (one reported, rejected or rolled back) add to it instead of opening
+        another; each of their findings is audited. A resolved drift closes at once: the sync
+        removed it, and drift found after that is new."""
+        await self._flush_drift_updates()
+        if cooldown <= 0 or self._outcome == "resolved":
+            return
+        deadline = workflow.now() + timedelta(seconds=cooldown)
+        while True:
+            left = deadline - workflow.now()
+            if left <= timedelta(0):
+                return
+            try:
+                await workflow.wait_condition(lambda: bool(self._drift_updates), timeout=left)
+            except TimeoutError:
+                return
+            await self._flush_drift_updates()
+
+    async def _flush_drift_updates(self) -> None:
+        while self._drift_updates:
+            drift = self._drift_updates.pop(0)
+            await self._audit(
+                "drift_observed",
+                "completed",
+                detail={
+                    "application": drift.application,
+                    "revision": drift.revision,
+                    "resources": [
+                        {
+                            "resource": r.key,
+                            "fields": [f.path for f in r.fields],
+                            "live_missing": r.live_missing,
+                        }
+                        for r in drift.resources
+                    ],
+                },
+            )
 
     async def _remediate(self) -> tuple[Outcome, str]:
         incident = self._incident
@@ -357,6 +417,8 @@ class RemediationWorkflow:
 
         if any(a.mode == "gitops" for a in plan.actions) and workflow.patched(PATCH_GITOPS_MODE):
             return await self._remediate_gitops(observation, diagnosis, policy)
+        if any(a.kind == "sync_application" for a in plan.actions) and workflow.patched(PATCH_ARGO_SYNC):
+            return await self._remediate_sync(plan, policy)
         unsupported = sorted({a.mode for a in plan.actions} - EXECUTABLE_MODES)
         if unsupported:
             return "needs_review", (
@@ -404,6 +466,96 @@ class RemediationWorkflow:
         if verification.ok:
             return "resolved", verification.reason or "verification passed"
         return await self._roll_back(targets, f"verification failed: {verification.reason}")
+
+    async def _remediate_sync(self, plan: Plan, policy: PolicyDecision) -> tuple[Outcome, str]:
+        """Drift brought back to Git through Argo CD: after the approval, a read-only dry-run of
+        Argo CD's own comparison and a snapshot of the live objects, one sync limited to exactly the
+        drifted resources (never pruning); Argo CD must then report each of them Synced and the
+        rollout must verify as a direct change does. Any failure restores the snapshot."""
+        request = sync_request(self._incident, plan)
+        unsnapshotted = sorted(
+            {f"{t.namespace}/{t.kind}/{t.name}" for t in request.resources if t.kind not in WORKLOAD_KINDS}
+        )
+        if unsnapshotted:
+            return "needs_review", (
+                "a sync of " + ", ".join(unsnapshotted) + " could not be rolled back: medic snapshots "
+                "workloads only, so a human syncs it"
+            )
+        decided = await self._await_approval(policy)
+        if decided is not None:
+            return decided
+        dry_run: DryRunResult = await self._run_step(
+            "dry_run",
+            "dry_run_sync",
+            request,
+            DryRunResult,
+            SYNC,
+            summary=lambda r: {
+                "ok": r.ok,
+                "nothing_to_do": r.nothing_to_do,
+                "problems": r.problems,
+                "diffs": r.diffs,
+            },
+        )
+        if dry_run.nothing_to_do:
+            return "no_action", "the drifted resources match Git again: nothing to sync"
+        if not dry_run.ok:
+            return "needs_review", "dry-run refused the sync: " + "; ".join(dry_run.problems)
+        plan_input = PlanInput(incident_id=self._incident.id, plan=plan, plan_hash=self._plan_hash)
+        await self._run_step(
+            "snapshot",
+            "snapshot_resources",
+            plan_input,
+            SnapshotResult,
+            SNAPSHOT,
+            summary=lambda r: {"resources": [x.key for x in r.resources]},
+        )
+        targets = _targets(plan)
+        try:
+            await self._run_step(
+                "executing",
+                "sync_resources",
+                request,
+                ApplicationCheck,
+                SYNC,
+                summary=lambda c: {"applications": [a.model_dump(mode="json") for a in c.applications]},
+            )
+            synced = await self._await_sync(request)
+            if synced.state != "ready":
+                return await self._roll_back(targets, f"the sync did not complete: {synced.reason}")
+            verification = await self._verify(targets, "verifying")
+        except StepFailed as failed:
+            return await self._roll_back(targets, f"{failed.step} failed: {failed}")
+        if verification.ok:
+            return "resolved", f"Argo CD synced the drifted resources back to Git; {verification.reason}"
+        return await self._roll_back(targets, f"verification failed: {verification.reason}")
+
+    async def _await_sync(self, request: SyncInput) -> SyncProgress:
+        """Wait on a workflow timer until Argo CD reports every synced resource Synced (and its
+        workloads Healthy), the sync fails, or the verification deadline passes."""
+        self._step = "syncing"
+        started = workflow.now()
+        deadline = started + timedelta(seconds=self._input.verify_timeout_seconds)
+        while True:
+            progress: SyncProgress = await self._activity(
+                "syncing", "check_sync", request, SyncProgress, CHECK
+            )
+            if progress.state != "waiting":
+                break
+            if workflow.now() >= deadline:
+                within = self._input.verify_timeout_seconds
+                progress = progress.model_copy(
+                    update={"state": "failed", "reason": f"not synced within {within}s: {progress.reason}"}
+                )
+                break
+            await workflow.sleep(timedelta(seconds=self._input.verify_interval_seconds))
+        await self._audit(
+            "syncing",
+            "completed" if progress.state == "ready" else "failed",
+            duration=workflow.now() - started,
+            detail={"reason": progress.reason, "resources": progress.resources},
+        )
+        return progress
 
     async def _analyze(self, input: AnalyzeInput) -> Diagnosis:
         diagnosis: Diagnosis = await self._run_step(
@@ -1056,6 +1208,12 @@ class RemediationWorkflow:
         else:
             self._alert_resolved = False
 
+    @workflow.signal
+    def drift_observed(self, drift: AppDrift) -> None:
+        """A later drift scan found this incident's Application drifted (still, or again): it adds
+        to this incident instead of opening another. Audited; the plan is not changed by it."""
+        self._drift_updates.append(drift)
+
     @workflow.query
     def status(self) -> WorkflowStatus:
         return WorkflowStatus(
@@ -1220,6 +1378,7 @@ class RemediationWorkflow:
         self._outcome = outcome
         self._reason = reason
         self._step = "closed"
+        await self._flush_drift_updates()
         await self._audit("closed", outcome, detail={"reason": reason})
         closed_at = workflow.now()
         await self._record_incident(
@@ -1327,6 +1486,37 @@ def _targets(plan: Plan) -> list[ResourceRef]:
         ref = action.target.without_container()
         seen.setdefault(ref.key, ref)
     return list(seen.values())
+
+
+def sync_request(incident: Incident, plan: Plan) -> SyncInput:
+    """The Applications and exactly the resources a `sync_application` plan syncs; API groups and
+    the Applications' namespace come from the drift the scan found."""
+    drift = incident.drift
+    groups = {r.key: r.group for r in drift.resources} if drift else {}
+    app_namespace = drift.app_namespace if drift else "argocd"
+    project = drift.project if drift else ""
+    applications: dict[str, GitOpsApplication] = {}
+    resources: dict[str, SyncTarget] = {}
+    for action in plan.actions:
+        if action.kind != "sync_application":
+            continue
+        applications.setdefault(
+            action.application,
+            GitOpsApplication(name=action.application, namespace=app_namespace, project=project),
+        )
+        ref = action.target.without_container()
+        resources.setdefault(
+            ref.key,
+            SyncTarget(
+                group=groups.get(ref.key, "apps" if ref.kind in WORKLOAD_KINDS else ""),
+                kind=ref.kind,
+                namespace=ref.namespace,
+                name=ref.name,
+            ),
+        )
+    return SyncInput(
+        incident_id=incident.id, applications=list(applications.values()), resources=list(resources.values())
+    )
 
 
 def _via(event: PullRequestEvent | None) -> str:

@@ -10,6 +10,10 @@ from pytest_httpserver import HTTPServer
 from temporalio.exceptions import ApplicationError
 
 from activities.analyze import AnalyzeActivities
+from domain.drift import AppDrift, FieldDrift, ResourceDrift
+from domain.incident import Incident, ResourceRef
+from domain.observation import ArgoApplication, ContainerSpec, Observation, Workload
+from domain.plan import SyncApplication
 from domain.steps import AnalyzeInput
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from tests.integrations.llm.conftest import scenario_case
@@ -82,4 +86,50 @@ def test_offline_is_used_when_asked_even_with_a_model_configured(
 ) -> None:
     diagnosis = activities.analyze_incident(analyze_input().model_copy(update={"analyzer": "offline"}))
     assert diagnosis.analyzer == "offline" and diagnosis.root_cause == "oom"
+    assert httpserver.log == []
+
+
+def drift_input() -> AnalyzeInput:
+    ref = ResourceRef(namespace="payments", kind="Deployment", name="ledger")
+    drift = AppDrift(
+        application="ledger",
+        resources=[
+            ResourceDrift(
+                kind="Deployment",
+                namespace="payments",
+                name="ledger",
+                fields=[FieldDrift(path="/spec/replicas", desired=2, live=5)],
+            )
+        ],
+        disposition="sync",
+        reason="policy drift_rules[0] syncs /spec/replicas of payments/Deployment/ledger",
+    )
+    observation = Observation(
+        incident_id="drift.argocd.ledger",
+        workloads=[
+            Workload(
+                id="workload/payments/Deployment/ledger",
+                ref=ref,
+                replicas=5,
+                containers=[ContainerSpec(name="ledger", image="registry.example/ledger:1.1")],
+            )
+        ],
+        argocd=[ArgoApplication(id="argocd/argocd/ledger", name="ledger", sync_status="OutOfSync")],
+    )
+    incident = Incident(id="drift.argocd.ledger", source="drift", targets=[ref], drift=drift)
+    return AnalyzeInput(incident=incident, observation=observation)
+
+
+def test_drift_incident_is_planned_by_the_drift_rules_even_with_a_model_configured(
+    httpserver: HTTPServer, activities: AnalyzeActivities
+) -> None:
+    diagnosis = activities.analyze_incident(drift_input())
+    assert (diagnosis.analyzer, diagnosis.root_cause) == ("drift-rules", "drift")
+    assert diagnosis.plan.actions == [
+        SyncApplication(
+            target=ResourceRef(namespace="payments", kind="Deployment", name="ledger"),
+            mode="direct",
+            application="ledger",
+        )
+    ]
     assert httpserver.log == []

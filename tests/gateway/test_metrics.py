@@ -28,6 +28,12 @@ FAMILIES = {
     "medic_time_to_decision_seconds": "histogram",
     "medic_time_to_resolve_seconds": "histogram",
     "medic_activity_failures": "counter",
+    # Per scope, from the latest finished drift scan (tests/store/test_drift_reports.py).
+    "medic_drift_applications": "gauge",
+    "medic_drift_oldest_seconds": "gauge",
+    "medic_drift_scan_duration_seconds": "gauge",
+    "medic_drift_resources_scanned": "gauge",
+    "medic_drift_last_scan_timestamp_seconds": "gauge",
 }
 
 

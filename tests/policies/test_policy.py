@@ -942,3 +942,22 @@ def test_no_covering_rule_means_nobody(policy_copy) -> None:
     decision = decide(resize(), policy_dir=directory)
     assert_allowed(decision)
     assert decision.approvers == []
+
+
+# --- drift incidents -------------------------------------------------------------------------
+
+
+def test_a_drift_fix_is_at_least_medium_risk_and_never_auto_executes() -> None:
+    action = Scale(target=ref(), replicas=3)
+    assert decide(action).auto_execute is True  # low risk from an alert
+    document = build_policy_input(Incident(id="inc-1", source="drift"), observation(), Plan(actions=[action]))
+    decision = evaluate(document)
+    assert_allowed(decision)
+    assert (decision.risk, decision.approvals_required, decision.auto_execute) == ("medium", 1, False)
+    assert any("a fix of drift is at least medium risk" in reason for reason in decision.reasons)
+
+
+def test_a_drift_fix_keeps_a_higher_risk() -> None:
+    action = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9")
+    document = build_policy_input(Incident(id="inc-1", source="drift"), observation(), Plan(actions=[action]))
+    assert evaluate(document).risk == "high"

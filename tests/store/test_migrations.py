@@ -12,7 +12,19 @@ from store.db import normalize_url
 from store.memory import autogenerate_include_name
 from store.models import Base
 
-TABLES = {"incident", "audit_event", "snapshot", "approval", "action", "incident_memory", "pull_request"}
+TABLES = {
+    "incident",
+    "audit_event",
+    "snapshot",
+    "approval",
+    "action",
+    "incident_memory",
+    "pull_request",
+    "drift_scan",
+    "drift_finding",
+}
+# Tables that hang off `incident`; the drift tables hang off `drift_scan`.
+INCIDENT_TABLES = TABLES - {"incident", "drift_scan", "drift_finding"}
 
 
 def _tables(url: str) -> set[str]:
@@ -72,7 +84,13 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         foreign_keys = {fk["name"] for table in TABLES for fk in inspector.get_foreign_keys(table)}
     finally:
         engine.dispose()
-    assert {"ix_incident_status", "ix_incident_created_at", "ix_audit_event_incident_id"} <= indexes
+    assert {
+        "ix_incident_status",
+        "ix_incident_created_at",
+        "ix_audit_event_incident_id",
+        "ix_drift_scan_scope",
+        "ix_drift_finding_app_key",
+    } <= indexes
     assert uniques == {
         "uq_audit_event_incident_id_seq",
         "uq_snapshot_incident_id_resource_key",
@@ -80,8 +98,11 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "uq_action_incident_id_action_index_phase",
         "uq_pull_request_branch",
         "uq_pull_request_host_number",
+        "uq_drift_finding_scan_id_app_key_resource_key",
     }
-    assert foreign_keys == {f"fk_{table}_incident_id_incident" for table in TABLES - {"incident"}}
+    assert foreign_keys == {f"fk_{table}_incident_id_incident" for table in INCIDENT_TABLES} | {
+        "fk_drift_finding_scan_id_drift_scan"
+    }
 
 
 def test_current_of_a_missing_sqlite_file_is_none_and_creates_nothing(tmp_path) -> None:

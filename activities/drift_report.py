@@ -1,0 +1,75 @@
+"""Writing a drift scan's report to the store: its findings page by page, its totals at the end.
+
+Each activity is one transaction, committed at the activity boundary, and idempotent (findings
+are keyed by scan, Application and resource; the scan by its id), so a retry writes nothing twice.
+Both are sync activities: the database clients block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from domain.drift import AppDrift, DriftFindingsInput, DriftReport, DriftScanFinished, FieldDrift
+from domain.redact import redact_json, redact_text
+from store.db import transaction
+from store.drift import DriftRepository
+
+# A finished scan's report comes back with its findings only up to this many: every activity
+# result is kept in the workflow history, whose events Temporal limits in size. A larger report
+# comes back without findings; read them from the store (`DriftRepository.report`).
+REPORT_FINDINGS_LIMIT = 200
+
+
+class DriftReportActivities:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="record_drift_findings")
+    def record_drift_findings(self, input: DriftFindingsInput) -> int:
+        """Add one page's drifted resources to the scan's report (creating the scan as running);
+        returns how many findings the page holds. Field values are redacted before they are
+        stored: live ConfigMaps and env values can carry secrets."""
+        redacted = input.model_copy(update={"drifted": [_redacted(app) for app in input.drifted]})
+        with transaction(self._sessions) as session:
+            return DriftRepository(session).record_findings(redacted)
+
+    @activity.defn(name="finish_drift_scan")
+    def finish_drift_scan(self, input: DriftScanFinished) -> DriftReport:
+        """Mark the scan finished with its totals; returns its report, with the findings only when
+        there are at most `REPORT_FINDINGS_LIMIT` of them (else `findings` is empty: read the
+        report from the store, e.g. `medic drift report`)."""
+        finished = input.model_copy(
+            update={
+                "result": input.result.model_copy(
+                    update={"errors": [redact_text(e) for e in input.result.errors]}
+                )
+            }
+        )
+        with transaction(self._sessions) as session:
+            repo = DriftRepository(session)
+            repo.finish_scan(finished)
+            scan_id = input.result.scan_id
+            with_findings = repo.finding_count(scan_id) <= REPORT_FINDINGS_LIMIT
+            report = repo.report(scan_id, with_findings=with_findings)
+        if report is None:  # pragma: no cover - finish_scan has just written it
+            raise RuntimeError(f"drift scan {scan_id} was finished but cannot be read")
+        return report
+
+
+def _redacted(app: AppDrift) -> AppDrift:
+    resources = [
+        resource.model_copy(update={"fields": [_redacted_field(f) for f in resource.fields]})
+        for resource in app.resources
+    ]
+    return app.model_copy(update={"resources": resources, "reason": redact_text(app.reason)})
+
+
+def _redacted_field(field: FieldDrift) -> FieldDrift:
+    # Under the field's own name (the pointer's last segment), so that a value at
+    # `/data/DB_PASSWORD` is replaced entirely, not only where it looks like a token.
+    leaf = field.path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~") or "value"
+    values: dict[str, Any] = redact_json({"desired": {leaf: field.desired}, "live": {leaf: field.live}})
+    return field.model_copy(update={"desired": values["desired"][leaf], "live": values["live"][leaf]})
