@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
+from cli.drift import drift_app
+from cli.schedules import schedules_app
 from domain.settings import Settings, settings_from_mapping
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ pr_app = typer.Typer(
     help="Pull requests medic opened against the GitOps repository (the local host).", no_args_is_help=True
 )
 app.add_typer(pr_app, name="pr")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(drift_app, name="drift")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
