@@ -19,6 +19,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import argo_failure
 from domain.redact import redact_json, redact_text
 from domain.steps import (
     ApplicationCheck,
@@ -32,18 +33,11 @@ from integrations.argocd import (
     ArgoClient,
     ArgoError,
     ArgoOperationInProgress,
-    ArgoUnavailable,
     SyncResource,
     application_state,
 )
 
 __all__ = ["ArgoSyncActivities", "sync_progress"]
-
-
-def _failure(err: ArgoError, what: str) -> ApplicationError:
-    return ApplicationError(
-        f"{what}: {err.message}", type=type(err).__name__, non_retryable=not isinstance(err, ArgoUnavailable)
-    )
 
 
 def _key(group: str, kind: str, namespace: str, name: str) -> tuple[str, str, str, str]:
@@ -52,6 +46,11 @@ def _key(group: str, kind: str, namespace: str, name: str) -> tuple[str, str, st
 
 def _target_key(target: SyncTarget) -> tuple[str, str, str, str]:
     return _key(target.group, target.kind, target.namespace, target.name)
+
+
+def _managed_by(application: str, targets: list[SyncTarget]) -> list[SyncTarget]:
+    """The targets of one Application: each is synced and judged by the Application managing it."""
+    return [t for t in targets if t.application in ("", application)]
 
 
 def _state(text: Any) -> Any:
@@ -89,7 +88,7 @@ class ArgoSyncActivities:
                 state = application_state(argocd.get_application(app.name, app.namespace))
                 managed = argocd.managed_resources(app.name, app.namespace)
             except ArgoError as err:
-                raise _failure(err, f"reading the Argo CD Application {app.name}") from err
+                raise argo_failure(err, f"reading the Argo CD Application {app.name}") from err
             if state.operation_in_progress:
                 problems.append(
                     f"{app.name}: an operation is running ({state.operation_phase or 'requested'})"
@@ -137,7 +136,7 @@ class ArgoSyncActivities:
             activity.heartbeat(app.name)
             resources = [
                 SyncResource(group=t.group, kind=t.kind, name=t.name, namespace=t.namespace)
-                for t in input.resources
+                for t in _managed_by(app.name, input.resources)
             ]
             try:
                 try:
@@ -152,7 +151,7 @@ class ArgoSyncActivities:
                         f"not requested: {err.message}",
                     )
             except ArgoError as err:
-                raise _failure(err, f"asking Argo CD to sync {app.name}") from err
+                raise argo_failure(err, f"asking Argo CD to sync {app.name}") from err
             state = application_state(after)
             statuses.append(
                 ApplicationStatus(
@@ -180,8 +179,8 @@ class ArgoSyncActivities:
             try:
                 raw = argocd.get_application(app.name, app.namespace)
             except ArgoError as err:
-                raise _failure(err, f"reading the Argo CD Application {app.name}") from err
-            progress = sync_progress(raw, input.resources)
+                raise argo_failure(err, f"reading the Argo CD Application {app.name}") from err
+            progress = sync_progress(raw, _managed_by(app.name, input.resources))
             progress = progress.model_copy(update={"reason": f"{app.name}: {progress.reason}"})
             if progress.state == "failed":
                 return progress

@@ -16,13 +16,13 @@ final. An Application that vanished between listing and scanning is only noted i
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, get_args
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import classified, kube_failure
 from domain.drift import (
     AppDrift,
     AppRef,
@@ -38,11 +38,9 @@ from integrations.argocd import (
     INSTANCE_LABEL,
     TRACKING_ANNOTATION,
     ArgoClient,
-    ArgoError,
     ArgoNotFound,
-    ArgoUnavailable,
 )
-from integrations.git import GitError, GitRepo, GitUnavailable
+from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient, KubeError, KubeUnavailable
 
 __all__ = ["DriftActivities", "Dispose"]
@@ -53,36 +51,6 @@ Dispose = Callable[[AppDrift], tuple[str, str]]
 NO_POLICY = ("report", "no drift policy configured")
 UNMANAGED_REASON = "no Argo CD Application manages these resources"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-
-def _argo_failure(err: ArgoError, what: str) -> ApplicationError:
-    return ApplicationError(
-        f"{what}: {err.message}", type=type(err).__name__, non_retryable=not isinstance(err, ArgoUnavailable)
-    )
-
-
-def _git_failure(err: GitError, what: str) -> ApplicationError:
-    return ApplicationError(
-        f"{what}: {err.message}", type=type(err).__name__, non_retryable=not isinstance(err, GitUnavailable)
-    )
-
-
-def _kube_failure(err: KubeError, what: str) -> ApplicationError:
-    return ApplicationError(
-        f"{what}: {err.message}", type=type(err).__name__, non_retryable=not isinstance(err, KubeUnavailable)
-    )
-
-
-@contextlib.contextmanager
-def _classified(what: str) -> Iterator[None]:
-    try:
-        yield
-    except ArgoError as err:
-        raise _argo_failure(err, what) from err
-    except GitError as err:
-        raise _git_failure(err, what) from err
-    except KubeError as err:
-        raise _kube_failure(err, what) from err
 
 
 def _tracked(obj: dict[str, Any]) -> bool:
@@ -156,7 +124,7 @@ class DriftActivities:
         """The Applications in `scope`, sorted by (namespace, name): all of them, one project's
         (asked of Argo CD with `?projects=`), or those whose destination is one namespace."""
         argocd = self._need_argocd()
-        with _classified(f"listing the Argo CD Applications ({scope.label})"):
+        with classified(f"listing the Argo CD Applications ({scope.label})"):
             apps = argocd.list_applications(project=scope.name if scope.kind == "project" else None)
         if scope.kind == "project":
             # Argo CD filters already; an older server may ignore the parameter.
@@ -184,7 +152,7 @@ class DriftActivities:
         for index, ref in enumerate(input.applications):
             key = f"{ref.namespace}/{ref.name}"
             try:
-                with _classified(f"reading the Argo CD Application {key}"):
+                with classified(f"reading the Argo CD Application {key}"):
                     try:
                         app = argocd.get_application(ref.name, ref.namespace)
                         managed = argocd.managed_resources(ref.name, ref.namespace)
@@ -225,7 +193,7 @@ class DriftActivities:
             return DriftPageResult(errors=[f"raw manifests: no {missing} is configured; not compared"])
         repo, kube = self._repo, self._kube
         directory = self._config.manifests_dir.strip("/")
-        with _classified("reading the GitOps repository"):
+        with classified("reading the GitOps repository"):
             head = repo.sync()
             paths = [
                 p
@@ -237,7 +205,7 @@ class DriftActivities:
         errors: list[str] = []
         scanned = 0
         for path in paths:
-            with _classified(f"reading {path}"):
+            with classified(f"reading {path}"):
                 text = repo.read_file(path, head)
             try:
                 objects = manifest_objects(text or "")
@@ -253,7 +221,7 @@ class DriftActivities:
                 try:
                     live = kube.get_object(api_version, kind, namespace or "default", name)
                 except KubeUnavailable as err:
-                    raise _kube_failure(err, f"reading {where}") from err
+                    raise kube_failure(err, f"reading {where}") from err
                 except KubeError as err:
                     # Forbidden or refused: medic's role may not cover every kind in Git.
                     errors.append(f"{where}: not compared: {err.message}")

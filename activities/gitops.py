@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import classified
 from domain.gitops_edit import FileChange, file_changes, unified_diff
 from domain.gitops_flow import applications_of_actions, edit_hash, target_branch
 from domain.observation import ArgoApplication
@@ -55,55 +54,14 @@ from domain.steps import (
 from integrations.argocd import (
     ApplicationState,
     ArgoClient,
-    ArgoError,
     ArgoOperationInProgress,
-    ArgoUnavailable,
     application_state,
     same_commit,
 )
-from integrations.git import GitError, GitRefNotFound, GitRepo, GitUnavailable, run_git
-from integrations.pull_requests import PullRequestError, PullRequestHost
+from integrations.git import GitError, GitRefNotFound, GitRepo, run_git
+from integrations.pull_requests import PullRequestHost
 
 __all__ = ["GitOpsActivities"]
-
-# What becomes of an integration's failure: retried by Temporal, or final.
-_RETRYABLE_GIT = (GitUnavailable,)
-
-
-def _git_failure(err: GitError, what: str) -> ApplicationError:
-    return ApplicationError(
-        f"{what}: {err.message}",
-        type=type(err).__name__,
-        non_retryable=not isinstance(err, _RETRYABLE_GIT),
-    )
-
-
-def _pr_failure(err: PullRequestError, what: str) -> ApplicationError:
-    delay = timedelta(seconds=err.retry_after) if err.retryable and err.retry_after else None
-    return ApplicationError(
-        f"{what}: {err.message}",
-        type=type(err).__name__,
-        non_retryable=not err.retryable,
-        next_retry_delay=delay,
-    )
-
-
-def _argo_failure(err: ArgoError, what: str) -> ApplicationError:
-    return ApplicationError(
-        f"{what}: {err.message}", type=type(err).__name__, non_retryable=not isinstance(err, ArgoUnavailable)
-    )
-
-
-@contextlib.contextmanager
-def _classified(what: str) -> Iterator[None]:
-    try:
-        yield
-    except GitError as err:
-        raise _git_failure(err, what) from err
-    except PullRequestError as err:
-        raise _pr_failure(err, what) from err
-    except ArgoError as err:
-        raise _argo_failure(err, what) from err
 
 
 class ChangeRefused(Exception):
@@ -228,7 +186,7 @@ class GitOpsActivities:
             branch, why = target_branch(input.applications)
             if why:
                 raise ChangeRefused(why)
-            with _classified("reading the GitOps repository"):
+            with classified("reading the GitOps repository"):
                 repo.sync()
                 base = branch or self._default_branch(repo)
                 try:
@@ -299,7 +257,7 @@ class GitOpsActivities:
         }
         try:
             repo = self._need_repo()
-            with _classified("reading the GitOps repository"):
+            with classified("reading the GitOps repository"):
                 repo.sync()
                 current = repo.head(fix.base)
                 _, diffs = self._revert_files(
@@ -319,7 +277,7 @@ class GitOpsActivities:
         host = self._need_host()
         try:
             repo = self._need_repo()
-            with _classified("computing the change again"):
+            with classified("computing the change again"):
                 repo.sync()
                 if change.kind == "revert":
                     changes, diffs = self._revert_files(
@@ -356,7 +314,7 @@ class GitOpsActivities:
             labels=labels_for(change.kind, input.policy.risk if input.policy else None),
             files={c.path: c.after for c in changes},
         )
-        with _classified(f"opening the pull request of {spec.branch}"):
+        with classified(f"opening the pull request of {spec.branch}"):
             return host.open_pull_request(spec)
 
     def _text(self, input: OpenPullRequestInput, changes: list[FileChange]) -> PullRequestText:
@@ -384,19 +342,19 @@ class GitOpsActivities:
     @activity.defn(name="get_pull_request")
     def get_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
-        with _classified(f"reading pull request #{input.number}"):
+        with classified(f"reading pull request #{input.number}"):
             return host.get_pull_request(input.number)
 
     @activity.defn(name="merge_pull_request")
     def merge_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
-        with _classified(f"merging pull request #{input.number}"):
+        with classified(f"merging pull request #{input.number}"):
             return host.merge_pull_request(input.number, merged_by=input.actor)
 
     @activity.defn(name="close_pull_request")
     def close_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
-        with _classified(f"closing pull request #{input.number}"):
+        with classified(f"closing pull request #{input.number}"):
             pr = host.get_pull_request(input.number)
             if pr.status != "open":
                 return pr
@@ -464,7 +422,7 @@ class GitOpsActivities:
         self._fetch()
         statuses: list[ApplicationStatus] = []
         for app in input.applications:
-            with _classified(f"asking Argo CD to sync {app.name}"):
+            with classified(f"asking Argo CD to sync {app.name}"):
                 state = application_state(argocd.refresh_application(app.name, app_namespace=app.namespace))
                 status = self._status(state, input.revision)
                 if status.synced or state.automated or state.operation_in_progress:
@@ -491,7 +449,7 @@ class GitOpsActivities:
         self._fetch()
         statuses: list[ApplicationStatus] = []
         for app in input.applications:
-            with _classified(f"reading the Argo CD Application {app.name}"):
+            with classified(f"reading the Argo CD Application {app.name}"):
                 state = application_state(argocd.get_application(app.name, app.namespace))
                 status = self._status(state, input.revision)
                 if not status.synced and not status.operation_in_progress:

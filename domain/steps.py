@@ -408,6 +408,8 @@ class SyncTarget(BaseModel):
     kind: str
     namespace: str = ""
     name: str
+    # The Application that manages it ("": any of the input's Applications).
+    application: str = ""
 
 
 class SyncInput(BaseModel):

@@ -86,14 +86,7 @@ def evaluate(
     except (TypeError, ValueError) as err:
         raise PolicyError(f"policy input is not JSON-serialisable: {err}") from err
 
-    with _LOCK:
-        interpreter = _interpreter(policy, data)
-        try:
-            interpreter.set_input_term(input_json)
-        except regopy.RegoError as err:
-            raise PolicyError(f"policy input was refused: {_rego_message(err)}") from err
-        result = _query(interpreter, DECISION_QUERY)
-
+    result = _run(policy, data, input_json, DECISION_QUERY, "policy input")
     return _decision(result, _approval_timeout(policy.data))
 
 
@@ -109,13 +102,7 @@ def drift_disposition(drift: AppDrift, policy_dir: str | Path | None = None) -> 
     policy = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR)
     data = _with_runtime(policy.data, ())
     input_json = json.dumps(drift.model_dump(mode="json", exclude={"disposition", "reason"}))
-    with _LOCK:
-        interpreter = _interpreter(policy, data)
-        try:
-            interpreter.set_input_term(input_json)
-        except regopy.RegoError as err:
-            raise PolicyError(f"drift policy input was refused: {_rego_message(err)}") from err
-        result = _query(interpreter, DRIFT_QUERY)
+    result = _run(policy, data, input_json, DRIFT_QUERY, "drift policy input")
     if not isinstance(result, dict):
         raise PolicyError(f"drift decision must be an object, not {type(result).__name__}: {result!r}")
     disposition, reason = result.get("disposition"), result.get("reason")
@@ -180,6 +167,17 @@ def _interpreter(policy: _Policy, data: dict[str, Any]) -> regopy.Interpreter:
     except regopy.RegoError as err:
         raise PolicyError(f"policy data was refused: {_rego_message(err)}") from err
     return interpreter
+
+
+def _run(policy: _Policy, data: dict[str, Any], input_json: str, query: str, what: str) -> Any:
+    """One query on a fresh interpreter, under the lock (rego-cpp interpreters are not shared)."""
+    with _LOCK:
+        interpreter = _interpreter(policy, data)
+        try:
+            interpreter.set_input_term(input_json)
+        except regopy.RegoError as err:
+            raise PolicyError(f"{what} was refused: {_rego_message(err)}") from err
+        return _query(interpreter, query)
 
 
 def _with_runtime(data: dict[str, Any], extra_protected: Iterable[str]) -> dict[str, Any]:

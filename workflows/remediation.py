@@ -441,14 +441,7 @@ class RemediationWorkflow:
         )
         if not dry_run.ok:
             return "needs_review", "dry-run refused the change: " + "; ".join(dry_run.problems)
-        await self._run_step(
-            "snapshot",
-            "snapshot_resources",
-            plan_input,
-            SnapshotResult,
-            SNAPSHOT,
-            summary=lambda r: {"resources": [x.key for x in r.resources]},
-        )
+        await self._snapshot(plan_input)
         targets = _targets(plan)
         # From here on the cluster may have changed: any failure restores the snapshot.
         try:
@@ -502,14 +495,7 @@ class RemediationWorkflow:
         if not dry_run.ok:
             return "needs_review", "dry-run refused the sync: " + "; ".join(dry_run.problems)
         plan_input = PlanInput(incident_id=self._incident.id, plan=plan, plan_hash=self._plan_hash)
-        await self._run_step(
-            "snapshot",
-            "snapshot_resources",
-            plan_input,
-            SnapshotResult,
-            SNAPSHOT,
-            summary=lambda r: {"resources": [x.key for x in r.resources]},
-        )
+        await self._snapshot(plan_input)
         targets = _targets(plan)
         try:
             await self._run_step(
@@ -556,6 +542,17 @@ class RemediationWorkflow:
             detail={"reason": progress.reason, "resources": progress.resources},
         )
         return progress
+
+    async def _snapshot(self, plan_input: PlanInput) -> None:
+        """The live objects the plan changes, kept (sealed) before any change: what a rollback restores."""
+        await self._run_step(
+            "snapshot",
+            "snapshot_resources",
+            plan_input,
+            SnapshotResult,
+            SNAPSHOT,
+            summary=lambda r: {"resources": [x.key for x in r.resources]},
+        )
 
     async def _analyze(self, input: AnalyzeInput) -> Diagnosis:
         diagnosis: Diagnosis = await self._run_step(
@@ -1512,6 +1509,7 @@ def sync_request(incident: Incident, plan: Plan) -> SyncInput:
                 kind=ref.kind,
                 namespace=ref.namespace,
                 name=ref.name,
+                application=action.application,
             ),
         )
     return SyncInput(
