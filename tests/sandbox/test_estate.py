@@ -244,10 +244,6 @@ def _load_bench() -> Any:
 def test_the_drift_benchmark_runs_at_a_tiny_size(
     dev_server: DevServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from workers.main import WORKFLOWS
-
-    if "DriftScanWorkflow" not in {w.__name__ for w in WORKFLOWS}:
-        pytest.skip("the worker does not run DriftScanWorkflow yet")
     bench = _load_bench()
     argv = ["--resources", "20", "--apps", "2", "--repeats", "1", "--warmup", "0", "--drifted", "0.1"]
     rows = bench.main([*argv, "--temporal", dev_server.address])
