@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import argo_failure
+from domain.incident import WORKLOAD_KINDS
 from domain.redact import redact_json, redact_text
 from domain.steps import (
     ApplicationCheck,
@@ -189,7 +190,6 @@ class ArgoSyncActivities:
         return least or SyncProgress(state="ready", reason="no Application to sync")
 
 
-_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 _FAILED_PHASES = frozenset({"Failed", "Error"})
 
 
@@ -233,7 +233,7 @@ def sync_progress(app: dict[str, Any], targets: list[SyncTarget]) -> SyncProgres
             )
         if sync != "Synced":
             waiting.append(f"{label} is {sync}")
-        elif target.kind in _WORKLOAD_KINDS and health not in ("", "Healthy"):
+        elif target.kind in WORKLOAD_KINDS and health not in ("", "Healthy"):
             waiting.append(f"{label} is {health}")
     if waiting:
         return SyncProgress(state="waiting", reason="; ".join(waiting), resources=resources)

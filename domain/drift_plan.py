@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from domain.drift import AppDrift, FieldDrift, ResourceDrift
-from domain.incident import Incident, ResourceRef
+from domain.incident import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.observation import ArgoApplication, ContainerSpec, Observation, Workload
 from domain.plan import Action, Diagnosis, Evidence, Plan, Scale, SetImage, SetResources, SyncApplication
 from domain.quantity import QuantityError, parse_quantity
@@ -43,7 +43,6 @@ MAX_VALUE_CHARS = 60
 
 _CONTAINERS = ["", "spec", "template", "spec", "containers"]
 _SCALABLE_KINDS = ("Deployment", "StatefulSet")
-_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 _RESOURCE_SECTIONS = ("limits", "requests")
 # Path segments whose values may be credentials: never shown.
 _HIDDEN_SEGMENTS = frozenset({"env", "envFrom"})
@@ -225,7 +224,7 @@ def _adopt_field(
         return Scale(target=ref, mode="gitops", replicas=live)
     if parts[:5] != _CONTAINERS or len(parts) < 7:
         return "no typed action writes this field"
-    if resource.kind not in _TEMPLATE_KINDS:
+    if resource.kind not in WORKLOAD_KINDS:
         return f"a {resource.kind} has no pod template a typed action changes"
     container = _container(_unescape(parts[5]), workload)
     if container is None:

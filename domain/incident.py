@@ -12,6 +12,8 @@ from domain.alerts import Alert, AlertGroup
 from domain.drift import AppDrift
 
 IncidentSource = Literal["alert", "drift", "intent"]
+# Workloads with a pod template: what medic observes, snapshots and restores.
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 
 class ResourceRef(BaseModel):

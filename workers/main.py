@@ -157,9 +157,11 @@ def build_worker(
     record = RecordActivities(sessions)
     memory = MemoryActivities(sessions)
     repo = gitops_repo(settings)
+    # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
+    argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
     observe = ObserveActivities(
         kube,
-        ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None,
+        argocd,
         PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
         repo,
         sessions=sessions,
@@ -167,10 +169,9 @@ def build_worker(
     gitops = GitOpsActivities(
         repo,
         pr_host(settings, repo, sessions),
-        ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None,
+        argocd,
         console_url=settings.console_url,
     )
-    argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
     drift_settings = drift_config(settings)
     policy_dir = settings.policy_dir or None
     drift = DriftActivities(

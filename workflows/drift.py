@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         DriftScanResult,
         drift_workflow_id,
     )
-    from domain.incident import Incident, ResourceRef
+    from domain.incident import WORKLOAD_KINDS, Incident, ResourceRef
     from domain.notifications import DriftedResource, DriftItem, Notification, NotifyResult
     from domain.steps import DriftDefaults
     from workflows.remediation import RemediationWorkflow
@@ -49,8 +49,6 @@ NOTIFY_TIMEOUT = timedelta(seconds=30)
 # A scan does not wait long for its report to be delivered: the next one is due.
 NOTIFY_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 NOTIFY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
-# Kinds an incident observes (its targets); drift of other kinds is in the incident's drift.
-WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 
 @workflow.defn

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         owning_applications,
         verdict,
     )
-    from domain.incident import Incident, ResourceRef
+    from domain.incident import WORKLOAD_KINDS, Incident, ResourceRef
     from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
     from domain.notifications import Notification, NotificationEvent, NotifyResult
     from domain.observation import ArgoApplication, Observation
@@ -160,8 +160,6 @@ SYNC = StepOptions(
     RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5),
     heartbeat=timedelta(seconds=30),
 )
-# Kinds whose live objects medic snapshots and restores (a drift sync's rollback).
-WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 # Marks the histories that recall and remember incidents (older histories replay without them).
 PATCH_INCIDENT_MEMORY = "incident-memory"
