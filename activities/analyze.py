@@ -20,12 +20,13 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.drift_plan import ANALYZER as DRIFT_ANALYZER
-from domain.drift_plan import drift_diagnosis
-from domain.offline_analyzer import Analyzer, OfflineAnalyzer
-from domain.plan import Diagnosis
-from domain.redact import redact_incident, redact_observation, redact_text
-from domain.steps import AnalyzeInput, ReviewInput, ReviewResult
+from domain.analysis.offline import Analyzer, OfflineAnalyzer
+from domain.analysis.plan import Diagnosis
+from domain.drift.plan import ANALYZER as DRIFT_ANALYZER
+from domain.drift.plan import drift_diagnosis
+from domain.redaction.objects import redact_incident, redact_observation
+from domain.redaction.text import redact_text
+from domain.steps.analyze import AnalyzeInput, ReviewInput, ReviewResult
 from integrations.llm import (
     InvalidModelOutput,
     ModelRefused,

@@ -20,16 +20,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import argo_failure
-from domain.incident import WORKLOAD_KINDS
-from domain.redact import redact_json, redact_text
-from domain.steps import (
-    ApplicationCheck,
-    ApplicationStatus,
-    DryRunResult,
-    SyncInput,
-    SyncProgress,
-    SyncTarget,
-)
+from domain.incident.model import WORKLOAD_KINDS
+from domain.redaction.text import redact_json, redact_text
+from domain.steps.change import DryRunResult
+from domain.steps.gitops import ApplicationCheck, ApplicationStatus
+from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
 from integrations.argocd import (
     ArgoClient,
     ArgoError,

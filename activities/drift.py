@@ -4,7 +4,7 @@ The activities, all reads (sync, on the worker's thread pool: the clients block)
 
 - `list_drift_applications`: the Argo CD Applications in a scan's scope, as small sorted refs.
 - `scan_drift_page`: for a page of Applications, each one's managed resources compared by
-  `domain.drift_diff.application_drift`, the drifted ones given their disposition by the drift
+  `domain.drift.diff.application_drift`, the drifted ones given their disposition by the drift
   policy. Heartbeats after each Application. The result holds the drifted Applications only.
 - `scan_unmanaged_manifests`: the plain manifests under the drift configuration's `manifests_dir`
   of the GitOps repository compared with the live objects, for resources no Application manages.
@@ -23,7 +23,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified, kube_failure
-from domain.drift import (
+from domain.drift.diff import application_drift, manifest_objects, resource_drift
+from domain.drift.model import (
     AppDrift,
     AppRef,
     Disposition,
@@ -33,7 +34,6 @@ from domain.drift import (
     DriftScope,
     ResourceDrift,
 )
-from domain.drift_diff import application_drift, manifest_objects, resource_drift
 from integrations.argocd import (
     INSTANCE_LABEL,
     TRACKING_ANNOTATION,

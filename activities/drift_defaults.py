@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from domain.drift import DriftConfig, DriftScope
-from domain.incident import Incident
+from domain.drift.model import DriftConfig, DriftScope
+from domain.incident.model import Incident
 from domain.settings import Settings
-from domain.steps import DriftDefaults, remediation_input_for
+from domain.steps.drift import DriftDefaults
+from domain.steps.remediation import remediation_input_for
 
 
 class DriftDefaultsActivities:

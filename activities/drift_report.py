@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from domain.drift import AppDrift, DriftFindingsInput, DriftReport, DriftScanFinished, FieldDrift
-from domain.redact import redact_json, redact_text
+from domain.drift.model import AppDrift, DriftFindingsInput, DriftReport, DriftScanFinished, FieldDrift
+from domain.redaction.text import redact_json, redact_text
 from store.db import transaction
 from store.drift import DriftRepository
 

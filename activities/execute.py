@@ -15,11 +15,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.decision import AppliedChange, ExecutionResult, RolloutCheck, Verification
-from domain.incident import ResourceRef
-from domain.patches import PatchError, is_applied, patch_for_action, restore_body
-from domain.rollout import rollout_check
-from domain.steps import CheckRolloutInput, DryRunResult, PlanInput, RestoreInput, SnapshotResult
+from domain.incident.model import ResourceRef
+from domain.kube.patches import PatchError, is_applied, patch_for_action, restore_body
+from domain.kube.rollout import rollout_check
+from domain.steps.change import (
+    AppliedChange,
+    CheckRolloutInput,
+    DryRunResult,
+    ExecutionResult,
+    PlanInput,
+    RestoreInput,
+    RolloutCheck,
+    SnapshotResult,
+    Verification,
+)
 from integrations.kubernetes import (
     KubeClient,
     KubeConflict,

@@ -32,14 +32,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified
-from domain.gitops_edit import FileChange, file_changes, unified_diff
-from domain.gitops_flow import applications_of_actions, edit_hash, target_branch
-from domain.observation import ArgoApplication
-from domain.plan import Diagnosis, Plan
-from domain.pull_request_body import PullRequestText, fix_pull_request_text, revert_pull_request_text
-from domain.pull_requests import PullRequest, PullRequestSpec, branch_for, labels_for
-from domain.redact import redact_text
-from domain.steps import (
+from domain.analysis.plan import Diagnosis, Plan
+from domain.gitops.edit import FileChange, file_changes, unified_diff
+from domain.gitops.flow import applications_of_actions, edit_hash, target_branch
+from domain.gitops.pull_request_body import PullRequestText, fix_pull_request_text, revert_pull_request_text
+from domain.gitops.pull_requests import PullRequest, PullRequestSpec, branch_for, labels_for
+from domain.kube.observation import ArgoApplication
+from domain.redaction.text import redact_text
+from domain.steps.gitops import (
     ApplicationCheck,
     ApplicationsInput,
     ApplicationStatus,
@@ -318,7 +318,7 @@ class GitOpsActivities:
             return host.open_pull_request(spec)
 
     def _text(self, input: OpenPullRequestInput, changes: list[FileChange]) -> PullRequestText:
-        """The PR's title, body and commit message (redacted by `domain.pull_request_body`)."""
+        """The PR's title, body and commit message (redacted by `domain.gitops.pull_request_body`)."""
         if input.change.kind == "revert":
             if input.fix is None:
                 raise ApplicationError(

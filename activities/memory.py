@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, recall_keys
-from domain.redact import redact_json, redact_text
+from domain.incident.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, recall_keys
+from domain.redaction.text import redact_json, redact_text
 from store.db import transaction
 from store.memory import MemoryRepository
 

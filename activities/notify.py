@@ -26,15 +26,14 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.notifications import (
+from domain.notifications.model import (
     Notification,
     NotificationLinks,
     NotifyResult,
     notification_key,
     notification_links,
-    slack_message,
-    webhook_payload,
 )
+from domain.notifications.render import slack_message, webhook_payload
 from domain.settings import Settings
 from integrations.notify import (
     JsonWebhook,

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.gitops_locate import relevant_files
-from domain.incident import Incident, ResourceRef
-from domain.observation import (
+from domain.gitops.locate import relevant_files
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import (
     ArgoApplication,
     ContainerSpec,
     ContainerState,
@@ -36,9 +36,9 @@ from domain.observation import (
     Revision,
     Workload,
 )
-from domain.redact import redact_observation
+from domain.redaction.objects import redact_observation
 from domain.settings import Settings
-from domain.steps import ObserveInput
+from domain.steps.observe import ObserveInput
 from integrations.argocd import (
     ArgoClient,
     ArgoError,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from domain.redact import redact_json, redact_text
-from domain.steps import ApprovalRecord, AuditInput, IncidentUpdate
+from domain.redaction.text import redact_json, redact_text
+from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
 from store.db import transaction
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.decision import PolicyDecision
-from domain.policy_input import build_policy_input
-from domain.steps import ValidateInput
+from domain.policy.decision import PolicyDecision
+from domain.policy.input import build_policy_input
+from domain.steps.validate import ValidateInput
 from policies import PolicyError, evaluate
 
 

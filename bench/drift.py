@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cli.devserver import DevServer, free_port  # noqa: E402
-from domain.drift import DriftScanInput, DriftScanResult, DriftScope  # noqa: E402
+from domain.drift.model import DriftScanInput, DriftScanResult, DriftScope  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from integrations.sealing import ensure_key_file  # noqa: E402
 from integrations.temporal import connect, ensure_search_attributes  # noqa: E402

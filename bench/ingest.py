@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cli.devserver import DevServer, free_port, port_open  # noqa: E402
-from domain.alerts import AlertGroup  # noqa: E402
+from domain.incident.alerts import AlertGroup  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from gateway.ingest import deliver  # noqa: E402
 from integrations.temporal import connect  # noqa: E402

@@ -25,7 +25,7 @@ import yaml
 from cli.devserver import temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack, describe, embedded_stack
 from domain.settings import Settings
-from domain.steps import WorkflowStatus
+from domain.steps.remediation import WorkflowStatus
 from store.db import make_engine, session_factory, transaction
 from store.repositories import AuditRepository, IncidentRepository
 from workflows.remediation import RemediationWorkflow

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.schedules import DRIFT_SCAN_WORKFLOW, connect_or_fail, duration_text, exit_now, settings
-from domain.drift import DriftReport, DriftScanInput, DriftScanResult, DriftScope, FieldDrift
+from domain.drift.model import DriftReport, DriftScanInput, DriftScanResult, DriftScope, FieldDrift
 
 if TYPE_CHECKING:
     from domain.settings import Settings

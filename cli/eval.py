@@ -2,7 +2,7 @@
 
 Each scenario file is loaded into the sandbox and driven through the real steps — observe (the
 Kubernetes client against the sandbox API), analyze (with the analyze activity's own checks),
-validate (the Rego policy) — and the result is scored by `domain.scoring` against the file's
+validate (the Rego policy) — and the result is scored by `domain.analysis.scoring` against the file's
 `expect`. The core (`evaluate_scenario`, `run_eval`) does not depend on typer; `cli.main` only
 registers the command.
 """
@@ -22,15 +22,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.analyze import AnalyzeActivities
 from activities.observe import build_observation
-from domain.alerts import AlertGroup
-from domain.decision import PolicyDecision
-from domain.incident import Incident, incident_from_group
-from domain.observation import Observation
-from domain.offline_analyzer import Analyzer, OfflineAnalyzer
-from domain.plan import Diagnosis
-from domain.policy_input import build_policy_input
-from domain.scoring import ScenarioScore, describe_expect, empty_plan_outcome, score
-from domain.steps import AnalyzeInput
+from domain.analysis.offline import Analyzer, OfflineAnalyzer
+from domain.analysis.plan import Diagnosis
+from domain.analysis.scoring import ScenarioScore, describe_expect, empty_plan_outcome, score
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import Incident, incident_from_group
+from domain.kube.observation import Observation
+from domain.policy.decision import PolicyDecision
+from domain.policy.input import build_policy_input
+from domain.steps.analyze import AnalyzeInput
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.redact import redact_text
+from domain.redaction.text import redact_text
 
 # LogRecord attributes that are the record's own, not `extra` the caller added.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -209,7 +209,7 @@ def _decide(
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.exceptions import ApplicationError
 
-    from domain.decision import DecisionInput
+    from domain.policy.approval import DecisionInput
     from integrations.temporal import connect
     from workflows.operations import IncidentNotCurrent, decide_incident
 
@@ -508,7 +508,7 @@ def _tell_workflow(pr: Any, actor: str) -> int:
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
-    from domain.pull_requests import PullRequestEvent
+    from domain.gitops.pull_requests import PullRequestEvent
     from integrations.temporal import connect
     from workflows.operations import names_a_run, workflow_id_of
 

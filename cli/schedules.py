@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
-from domain.drift import SCHEDULE_ID_PREFIX, DriftConfig, DriftScanInput, DriftScope, ScheduleSpec
+from domain.drift.model import SCHEDULE_ID_PREFIX, DriftConfig, DriftScanInput, DriftScope, ScheduleSpec
 from domain.settings import Settings, settings_from_mapping
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class ConfigError(Exception):
 
 def load_drift_config(path: str | Path | None) -> tuple[Path, DriftConfig]:
     """The drift configuration at `path`, else at MEDIC_DRIFT_CONFIG; ConfigError says what is wrong."""
-    from domain.drift_diff import drift_config_from_yaml
+    from domain.drift.diff import drift_config_from_yaml
 
     chosen = str(path) if path else settings().drift_config
     if not chosen:
@@ -673,7 +673,7 @@ async def _run_of(client: Client, workflow_id: str, run_id: str) -> dict[str, An
     """
     from temporalio.client import WorkflowExecutionStatus
 
-    from domain.drift import DriftScanResult
+    from domain.drift.model import DriftScanResult
 
     run: dict[str, Any] = {"workflow_id": workflow_id, "run_id": run_id, "status": None, "result": None}
     try:

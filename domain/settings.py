@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from domain.base import Frozen
 
 DEFAULT_HOME = ".medic"
 TASK_QUEUE = "medic-remediation"
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Settings(Frozen):
     home: str = DEFAULT_HOME
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.alerts import AlertGroup
+from domain.incident.alerts import AlertGroup
 from domain.settings import Settings
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook

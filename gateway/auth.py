@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict
 
+from domain.base import Frozen
 from domain.settings import Settings
 
 log = logging.getLogger("medic.gateway.auth")
@@ -67,11 +67,9 @@ NOT_CONFIGURED = (
 LOGIN_FAILED = "login failed: the token, or the user name and password, are not valid"
 
 
-class Principal(BaseModel):
+class Principal(Frozen):
     """An authenticated caller. `via` is how this request proved it; `session_id` is set for a
     session cookie only."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     groups: tuple[str, ...] = ()

@@ -33,9 +33,9 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFa
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.decision import DecisionInput
+from domain.policy.approval import DecisionInput
 from domain.settings import Settings
-from domain.steps import WorkflowStatus
+from domain.steps.remediation import WorkflowStatus
 from gateway import views
 from gateway.auth import (
     LOGIN_COOKIE,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.pull_requests import PullRequestEvent, incident_of_branch
+from domain.gitops.pull_requests import PullRequestEvent, incident_of_branch
 from domain.settings import Settings
 from workflows.operations import names_a_run, workflow_id_of
 from workflows.remediation import RemediationWorkflow

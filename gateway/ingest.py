@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.alerts import AlertGroup, group_workflow_id
-from domain.incident import incident_from_group
-from domain.redact import redact_incident, redact_json
+from domain.incident.alerts import AlertGroup, group_workflow_id
+from domain.incident.model import incident_from_group
+from domain.redaction.objects import redact_incident
+from domain.redaction.text import redact_json
 from domain.settings import Settings
-from domain.steps import RemediationInput, remediation_input_for
+from domain.steps.remediation import RemediationInput, remediation_input_for
 from workflows.remediation import RemediationWorkflow
 
 log = logging.getLogger("medic.gateway")

@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from domain.decision import OUTCOMES, PolicyDecision, approval_refusal
-from domain.observation import Observation
-from domain.plan import Diagnosis, Plan
-from domain.plan_diff import ActionDiff, plan_diffs
+from domain.analysis.plan import Diagnosis, Plan
+from domain.analysis.plan_diff import ActionDiff, plan_diffs
+from domain.incident.model import OUTCOMES
+from domain.kube.observation import Observation
+from domain.policy.approval import approval_refusal
+from domain.policy.decision import PolicyDecision
 from store.models import Approval, AuditEvent, Incident
 
 # What the incident row's `status` holds: the steps the workflow records, then the outcome.

@@ -23,10 +23,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
-from domain.incident import ResourceRef
-from domain.observation import ArgoApplication
+from domain.base import Frozen
+from domain.incident.model import ResourceRef
+from domain.kube.observation import ArgoApplication
 
 DEFAULT_TIMEOUT = 10.0
 TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
@@ -264,10 +264,8 @@ class ArgoClient:
         return self._get(f"/api/v1/applications/{self._name(name)}/resource-tree", params)
 
 
-class SyncResource(BaseModel):
+class SyncResource(Frozen):
     """One object a partial sync is limited to (`v1alpha1SyncOperationResource`)."""
-
-    model_config = ConfigDict(frozen=True)
 
     group: str = ""
     kind: str
@@ -400,7 +398,7 @@ _RUNNING_PHASES = ("Running", "Terminating")
 _FAILED_PHASES = ("Failed", "Error")
 
 
-class ApplicationState(BaseModel):
+class ApplicationState(Frozen):
     """What the GitOps path needs of an Application's status, read by `application_state`.
 
     `revision` / `revisions` are what Argo CD last compared with (`status.sync`: the resolved
@@ -409,8 +407,6 @@ class ApplicationState(BaseModel):
     (`status.operationState`); `operation_requested` is a requested one the controller has not
     picked up yet (the top-level `operation`).
     """
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     namespace: str = ""

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from domain.pull_requests import PullRequestSpec
+from domain.gitops.pull_requests import PullRequestSpec
 
 DEFAULT_TIMEOUT = 120.0
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")

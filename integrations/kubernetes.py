@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from domain.incident import ResourceRef
+from domain.incident.model import ResourceRef
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from domain.redact import redact_text
+from domain.redaction.text import redact_text
 from integrations.retry_after import retry_after_seconds
 
 DEFAULT_TIMEOUT = 10.0

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
-from domain.pull_requests import (
+from domain.gitops.pull_requests import (
     PullRequest,
     PullRequestEvent,
     PullRequestHostKind,

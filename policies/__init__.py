@@ -26,8 +26,8 @@ import regopy
 from pydantic import ValidationError
 from regopy.rego_shared import LogLevel
 
-from domain.decision import PolicyDecision
-from domain.drift import AppDrift, Disposition
+from domain.drift.model import AppDrift, Disposition
+from domain.policy.decision import PolicyDecision
 
 __all__ = [
     "POLICY_DIR",
@@ -70,7 +70,7 @@ def evaluate(
     policy_dir: str | Path | None = None,
     extra_protected_namespaces: Iterable[str] = (),
 ) -> PolicyDecision:
-    """Evaluate the policy on `policy_input` (see `domain.policy_input.build_policy_input`).
+    """Evaluate the policy on `policy_input` (see `domain.policy.input.build_policy_input`).
 
     `extra_protected_namespaces` are added to the data's protected namespaces for this call only
     (as `data.medic.runtime.extra_protected_namespaces`). The decision's

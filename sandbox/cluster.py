@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from domain.quantity import QuantityError, parse_quantity
+from domain.kube.quantity import QuantityError, parse_quantity
 from sandbox.scenario import Scenario, load_scenario
 
 PatchType = Literal["strategic", "merge"]

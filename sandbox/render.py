@@ -2,7 +2,7 @@
 compares with the live objects — the part of Argo CD's repo server and diffing the sandbox needs.
 
 Pure: a repository is given as a `Tree` (its file list and a reader). Three layouts, the ones
-`domain.gitops_locate` reads:
+`domain.gitops.locate` reads:
 
 - Directory: the YAML / JSON objects under the source's `path` (`directory.recurse`, `include`,
   `exclude`), as Argo CD applies them.
@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from domain.quantity import QuantityError, parse_quantity
+from domain.kube.quantity import QuantityError, parse_quantity
 from sandbox.cluster import MERGE_KEYS, ApiError, label_selector_matches, strategic_merge
 
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain.quantity import QuantityError, parse_quantity
+from domain.base import Frozen
+from domain.kube.quantity import QuantityError, parse_quantity
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,7 @@ class ScenarioError(ValueError):
         self.reason = reason
 
 
-class HealCondition(BaseModel):
+class HealCondition(Frozen):
     """One condition of `heals_when`: a field of a workload (or of one of its containers).
 
     `field` is a dotted path, resolved against the named container of the pod template when
@@ -49,7 +50,7 @@ class HealCondition(BaseModel):
     (`replicas`). `at_least` compares Kubernetes quantities; `equals` compares values exactly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     kind: str = "Deployment"
     namespace: str
@@ -98,8 +99,8 @@ class HealCondition(BaseModel):
             return False
 
 
-class Scenario(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Scenario(Frozen):
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     summary: str = ""

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from domain.drift import (
+from domain.drift.model import (
     AppDrift,
     DriftFinding,
     DriftFindingsInput,

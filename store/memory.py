@@ -38,7 +38,7 @@ from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from domain.memory import IncidentMemory, SimilarIncident
+from domain.incident.memory import IncidentMemory, SimilarIncident
 from store.models import IncidentMemory as IncidentMemoryRow
 
 SQLITE_FTS_TABLE = "incident_memory_fts"

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.drift import DriftReport
+from domain.drift.model import DriftReport
 from store.drift import DriftRepository
 from store.models import AuditEvent, Incident, utcnow
 

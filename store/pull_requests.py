@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.pull_requests import PullRequest
+from domain.gitops.pull_requests import PullRequest
 from store import models
 from store.db import transaction
 from store.repositories import PullRequestRepository

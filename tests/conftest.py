@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devserver import DevServer, free_port
-from domain.steps import WorkflowStatus
+from domain.steps.remediation import WorkflowStatus
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ from typing import Any
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from domain.decision import Approval, DecisionInput, PolicyDecision
-from domain.incident import ResourceRef
-from domain.observation import (
+from domain.analysis.plan import Diagnosis, Evidence, Plan, SetResources
+from domain.incident.model import ResourceRef
+from domain.kube.observation import (
     ContainerSpec,
     ContainerState,
     EventItem,
@@ -22,8 +22,9 @@ from domain.observation import (
     PodState,
     Workload,
 )
-from domain.plan import Diagnosis, Evidence, Plan, SetResources
-from domain.steps import WorkflowStatus
+from domain.policy.approval import Approval, DecisionInput
+from domain.policy.decision import PolicyDecision
+from domain.steps.remediation import WorkflowStatus
 from store.db import make_engine, session_factory, transaction
 from store.models import utcnow
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository

@@ -25,9 +25,9 @@ from activities.notify import NotifyActivities
 from activities.observe import ObserveActivities
 from activities.record import RecordActivities
 from activities.validate import ValidateActivities
-from domain.drift import DriftConfig
-from domain.drift_diff import drift_config_from_yaml
-from domain.offline_analyzer import Analyzer
+from domain.analysis.offline import Analyzer
+from domain.drift.diff import drift_config_from_yaml
+from domain.drift.model import DriftConfig
 from domain.settings import Settings
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo

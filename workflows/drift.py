@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.drift import (
+    from domain.drift.model import (
         AppDrift,
         AppRef,
         DriftFindingsInput,
@@ -31,9 +31,9 @@ with workflow.unsafe.imports_passed_through():
         DriftScanResult,
         drift_workflow_id,
     )
-    from domain.incident import WORKLOAD_KINDS, Incident, ResourceRef
-    from domain.notifications import DriftedResource, DriftItem, Notification, NotifyResult
-    from domain.steps import DriftDefaults
+    from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
+    from domain.notifications.model import DriftedResource, DriftItem, Notification, NotifyResult
+    from domain.steps.drift import DriftDefaults
     from workflows.remediation import RemediationWorkflow
 
 LIST = timedelta(seconds=60)

@@ -11,8 +11,8 @@ import re
 
 from temporalio.client import Client
 
-from domain.decision import DecisionInput
-from domain.steps import WorkflowStatus
+from domain.policy.approval import DecisionInput
+from domain.steps.remediation import WorkflowStatus
 from workflows.remediation import RemediationWorkflow
 
 # `<workflow id>.<first 8 characters of the run id>` (see RemediationWorkflow.__init__); run ids

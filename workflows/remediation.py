@@ -20,60 +20,47 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.alerts import AlertGroup
-    from domain.decision import (
-        Approval,
-        DecisionInput,
-        ExecutionResult,
-        Outcome,
-        PolicyDecision,
-        Verification,
-        approval_refusal,
-    )
-    from domain.drift import AppDrift
-    from domain.gitops_flow import (
+    from domain.analysis.plan import Diagnosis, Plan
+    from domain.drift.model import AppDrift
+    from domain.gitops.flow import (
         degraded,
         needs_sync,
         owning_applications,
         verdict,
     )
-    from domain.incident import WORKLOAD_KINDS, Incident, ResourceRef
-    from domain.memory import RecallInput, RecallResult, RememberInput, memory_of
-    from domain.notifications import Notification, NotificationEvent, NotifyResult
-    from domain.observation import ArgoApplication, Observation
-    from domain.plan import Diagnosis, Plan
-    from domain.pull_requests import PullRequest, PullRequestEvent, PullRequestKind
-    from domain.steps import (
-        AnalyzeInput,
-        ApplicationCheck,
-        ApplicationsInput,
-        ApprovalRecord,
-        AuditInput,
+    from domain.gitops.pull_requests import PullRequest, PullRequestEvent, PullRequestKind
+    from domain.incident.alerts import AlertGroup
+    from domain.incident.memory import RecallInput, RecallResult, RememberInput, memory_of
+    from domain.incident.model import WORKLOAD_KINDS, Incident, Outcome, ResourceRef
+    from domain.kube.observation import ArgoApplication, Observation
+    from domain.notifications.model import Notification, NotificationEvent, NotifyResult
+    from domain.policy.approval import Approval, DecisionInput, approval_refusal
+    from domain.policy.decision import PolicyDecision
+    from domain.steps.analyze import AnalyzeInput, ReviewInput, ReviewResult, RiskFloor
+    from domain.steps.change import (
         CheckRolloutInput,
         DryRunResult,
+        ExecutionResult,
+        PlanInput,
+        RestoreInput,
+        SnapshotResult,
+        Verification,
+    )
+    from domain.steps.gitops import (
+        ApplicationCheck,
+        ApplicationsInput,
         GitOpsApplication,
         GitOpsChange,
-        IncidentUpdate,
-        ObserveInput,
         OpenPullRequestInput,
-        PlanInput,
         PrepareChangeInput,
         PrepareRevertInput,
         PullRequestInput,
-        RemediationInput,
-        RemediationResult,
-        RestoreInput,
-        ReviewInput,
-        ReviewResult,
-        RiskFloor,
-        SnapshotResult,
-        Step,
-        SyncInput,
-        SyncProgress,
-        SyncTarget,
-        ValidateInput,
-        WorkflowStatus,
     )
+    from domain.steps.observe import ObserveInput
+    from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
+    from domain.steps.remediation import RemediationInput, RemediationResult, Step, WorkflowStatus
+    from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
+    from domain.steps.validate import ValidateInput
     from workflows.search import (
         MEDIC_NAMESPACE,
         MEDIC_RISK,

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.plan import Diagnosis
+from domain.analysis.plan import Diagnosis
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
 from integrations.llm.errors import InvalidModelOutput, ModelUnavailable, classify_status
 from integrations.llm.output import DIAGNOSIS_TOOL, ToolSpec, decode_json_object, to_diagnosis
 from integrations.llm.prompt import PastIncident, render_prompt
@@ -168,7 +168,7 @@ class OpenAIAnalyzer:
     ) -> Diagnosis:
         """The model's diagnosis, validated and checked against the observation.
 
-        `similar`: recalled past incidents (`domain.memory.SimilarIncident`s or mappings), shown with
+        `similar`: recalled past incidents (`domain.incident.memory.SimilarIncident`s or mappings), shown with
         their outcomes. Raises ModelUnavailable (retry), InvalidModelOutput or ModelRefused (do not),
         PromptTooLarge (do not).
         """

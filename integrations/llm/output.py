@@ -1,7 +1,7 @@
 """What a model may answer, and how an answer becomes a `Diagnosis` or is thrown away.
 
 The model fills in one tool call whose input schema is `ModelDiagnosis`: a reduced, strict mirror
-of `domain.plan.Diagnosis`. Strict means: no unknown fields anywhere (a `command` field is refused,
+of `domain.analysis.plan.Diagnosis`. Strict means: no unknown fields anywhere (a `command` field is refused,
 not ignored), action kinds from `ACTION_KINDS` only, targets that are workloads (never a Namespace
 or anything else), names, images, files and quantities that match their formats, so nothing shaped
 like a shell command fits in a field that is ever acted on. A valid answer is then checked against
@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from domain.observation import Observation
-from domain.plan import ACTION_KINDS, Diagnosis, RootCause
-from domain.quantity import QuantityError, parse_quantity
+from domain.analysis.plan import ACTION_KINDS, Diagnosis, RootCause
+from domain.base import Frozen
+from domain.kube.observation import Observation
+from domain.kube.quantity import QuantityError, parse_quantity
 from integrations.llm.errors import InvalidModelOutput
 
 DIAGNOSIS_TOOL_NAME = "submit_diagnosis"
@@ -50,8 +51,8 @@ _COMMAND_TEXT = re.compile(
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Strict(Frozen):
+    model_config = ConfigDict(extra="forbid")
 
 
 class ModelTarget(_Strict):

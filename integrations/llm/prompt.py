@@ -26,8 +26,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 
-from domain.incident import Incident
-from domain.observation import (
+from domain.analysis.plan import ACTION_KINDS, Diagnosis
+from domain.incident.model import Incident
+from domain.kube.observation import (
     ArgoApplication,
     ContainerSpec,
     EventItem,
@@ -38,8 +39,7 @@ from domain.observation import (
     PodState,
     Workload,
 )
-from domain.plan import ACTION_KINDS, Diagnosis
-from domain.redact import redact_text
+from domain.redaction.text import redact_text
 from integrations.llm.errors import PromptTooLarge
 from integrations.llm.output import DIAGNOSIS_TOOL_NAME, REVIEW_TOOL_NAME
 
@@ -73,7 +73,7 @@ ACTION_FIELDS: dict[str, str] = {
 }
 
 
-# A past incident as memory recalls it: `domain.memory.SimilarIncident`, or a mapping with the same
+# A past incident as memory recalls it: `domain.incident.memory.SimilarIncident`, or a mapping with the same
 # keys (title, root_cause, summary, actions, outcome, reason; rolled_back_before).
 PastIncident = Mapping[str, Any] | BaseModel
 
@@ -542,11 +542,11 @@ def render_prompt(
 ) -> RenderedPrompt:
     """The analysis prompt for one incident, within `budget_bytes` (system + user, UTF-8).
 
-    `similar`: past incidents, most similar first (`domain.memory.SimilarIncident`s, or mappings with
+    `similar`: past incidents, most similar first (`domain.incident.memory.SimilarIncident`s, or mappings with
     `title`, `root_cause`, `actions`, `outcome`, optionally `incident_id`, `summary`, `reason`,
     `rolled_back_before`); a fix that was rolled back is flagged in trusted text.
     `redact`: applied to every untrusted value before it is rendered; defaults to
-    `domain.redact.redact_text` (defence in depth: observe redacts first). Item ids are not redacted.
+    `domain.redaction.text.redact_text` (defence in depth: observe redacts first). Item ids are not redacted.
     Every observed item's id is in the prompt whatever is trimmed. Raises `PromptTooLarge` only when
     even the most compact rendering does not fit.
     """

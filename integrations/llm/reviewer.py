@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.plan import Diagnosis, Plan
+from domain.analysis.plan import Diagnosis, Plan
+from domain.base import Frozen
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
 from integrations.llm.errors import InvalidModelOutput
 from integrations.llm.output import REVIEW_TOOL_NAME, ToolModel, ToolSpec, inline_schema
 from integrations.llm.prompt import render_review_prompt
@@ -26,10 +27,10 @@ VETO_PREFIX = "Vetoed by the second-opinion review"
 MAX_REASON = 1000
 
 
-class ReviewVerdict(BaseModel):
+class ReviewVerdict(Frozen):
     """What the reviewer concluded. Anything else it may have said is not kept."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     veto: bool = False
     raise_risk_to: RiskFloor | None = None

@@ -10,11 +10,11 @@ from pytest_httpserver import HTTPServer
 from temporalio.exceptions import ApplicationError
 
 from activities.analyze import AnalyzeActivities
-from domain.drift import AppDrift, FieldDrift, ResourceDrift
-from domain.incident import Incident, ResourceRef
-from domain.observation import ArgoApplication, ContainerSpec, Observation, Workload
-from domain.plan import SyncApplication
-from domain.steps import AnalyzeInput
+from domain.analysis.plan import SyncApplication
+from domain.drift.model import AppDrift, FieldDrift, ResourceDrift
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
+from domain.steps.analyze import AnalyzeInput
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from tests.integrations.llm.conftest import scenario_case
 from tests.integrations.llm.payloads import anthropic_error, anthropic_message

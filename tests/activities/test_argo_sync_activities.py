@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.argo_sync import ArgoSyncActivities, sync_progress
-from domain.steps import GitOpsApplication, SyncInput, SyncProgress, SyncTarget
+from domain.steps.gitops import GitOpsApplication
+from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
 from integrations.argocd import ArgoClient
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster

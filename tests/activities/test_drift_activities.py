@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.drift import DriftActivities
-from domain.drift import (
+from domain.drift.model import (
     AppDrift,
     AppRef,
     DriftConfig,

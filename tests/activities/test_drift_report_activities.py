@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.drift_report import REPORT_FINDINGS_LIMIT, DriftReportActivities
-from domain.drift import (
+from domain.drift.model import (
     AppDrift,
     DriftFindingsInput,
     DriftScanFinished,

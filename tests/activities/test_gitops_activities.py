@@ -17,11 +17,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.gitops import GitOpsActivities
-from domain.incident import ResourceRef
-from domain.observation import ArgoApplication
-from domain.plan import Plan, Restart, SetResources
-from domain.pull_requests import PullRequest, branch_for
-from domain.steps import (
+from domain.analysis.plan import Plan, Restart, SetResources
+from domain.gitops.pull_requests import PullRequest, branch_for
+from domain.incident.model import ResourceRef
+from domain.kube.observation import ArgoApplication
+from domain.steps.gitops import (
     ApplicationCheck,
     ApplicationsInput,
     GitOpsChange,

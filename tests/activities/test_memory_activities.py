@@ -12,12 +12,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.memory import MemoryActivities
 from activities.record import RecordActivities
-from domain.alerts import AlertGroup
-from domain.incident import Incident, ResourceRef, incident_from_group
-from domain.memory import RecallInput, RememberInput, describe_similar, memory_of, recall_keys
-from domain.observation import ContainerSpec, ContainerState, EventItem, Observation, PodState, Workload
-from domain.plan import Diagnosis, Plan, SetResources
-from domain.steps import IncidentUpdate
+from domain.analysis.plan import Diagnosis, Plan, SetResources
+from domain.incident.alerts import AlertGroup
+from domain.incident.memory import RecallInput, RememberInput, describe_similar, memory_of, recall_keys
+from domain.incident.model import Incident, ResourceRef, incident_from_group
+from domain.kube.observation import ContainerSpec, ContainerState, EventItem, Observation, PodState, Workload
+from domain.steps.record import IncidentUpdate
 from store import migrate
 from store.db import make_engine, session_factory, transaction
 from store.models import IncidentMemory as IncidentMemoryRow

@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 from werkzeug import Response
 
 from activities.notify import NotifyActivities
-from domain.notifications import DriftedResource, DriftItem, Notification, NotifyResult
+from domain.notifications.model import DriftedResource, DriftItem, Notification, NotifyResult
 from domain.settings import Settings
 from integrations.notify import signature
 

@@ -10,8 +10,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput, build_observation
-from domain.alerts import AlertGroup
-from domain.incident import Incident, ResourceRef, incident_from_group
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import Incident, ResourceRef, incident_from_group
 from integrations.kubernetes import KubeClient, KubeForbidden, KubeUnavailable
 from sandbox.cluster import SandboxCluster
 from sandbox.scenario import load_named

@@ -21,10 +21,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.execute import KubeChangeActivities
 from cli.embedded import DEFAULT_SCENARIO
-from domain.incident import ResourceRef
-from domain.plan import Plan, SetResources
+from domain.analysis.plan import Plan, SetResources
+from domain.incident.model import ResourceRef
 from domain.settings import settings_from_mapping
-from domain.steps import PlanInput, RestoreInput
+from domain.steps.change import PlanInput, RestoreInput
 from integrations.kubernetes import KubeClient
 from integrations.sealing import SnapshotSealer
 from sandbox.cluster import SandboxCluster

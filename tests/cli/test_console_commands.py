@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import cli.main
 import integrations.temporal
-from domain.decision import DecisionInput
+from domain.policy.approval import DecisionInput
 from gateway.auth import parse_users, verify_password
 from tests.console_fixtures import PENDING, FakeTemporal
 

@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 
 import cli.main
 from cli.drift import age_text, exit_code_for, field_text, manual_scan_id, report_lines, summary_lines
-from domain.drift import (
+from domain.drift.model import (
     AppDrift,
     DriftFindingsInput,
     DriftReport,

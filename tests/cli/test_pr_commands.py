@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import cli.main
 import integrations.temporal
-from domain.pull_requests import PullRequest, PullRequestEvent, PullRequestSpec, branch_for
+from domain.gitops.pull_requests import PullRequest, PullRequestEvent, PullRequestSpec, branch_for
 from integrations.git import GitRepo
 from integrations.pull_requests import LocalPullRequestHost
 from sandbox.gitops import seed_bare_repo

@@ -49,7 +49,7 @@ from cli.schedules import (
     scope_of_schedule_id,
     spec_timing,
 )
-from domain.drift import DriftScanInput, DriftScope, ScheduleSpec
+from domain.drift.model import DriftScanInput, DriftScope, ScheduleSpec
 
 runner = CliRunner()
 QUEUE = "medic-remediation-test"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.decision import approval_refusal
+from domain.policy.approval import approval_refusal
 
 
 def test_no_rules_recorded_means_anyone() -> None:

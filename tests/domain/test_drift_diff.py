@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from domain.drift import DriftConfig, FieldDrift, IgnoreDifference, ResourceDrift
-from domain.drift_diff import (
+from domain.drift.diff import (
     application_drift,
     drift_config_from_yaml,
     json_pointer,
@@ -18,6 +17,7 @@ from domain.drift_diff import (
     normalise,
     resource_drift,
 )
+from domain.drift.model import DriftConfig, FieldDrift, IgnoreDifference, ResourceDrift
 
 NO_CONFIG = DriftConfig()
 

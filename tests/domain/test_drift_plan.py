@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from domain.drift import AppDrift, Disposition, FieldDrift, ResourceDrift
-from domain.drift_plan import drift_diagnosis
-from domain.incident import Incident, ResourceRef
-from domain.observation import ArgoApplication, ContainerSpec, Observation, Workload
-from domain.plan import Scale, SetImage, SetResources, SyncApplication
+from domain.analysis.plan import Scale, SetImage, SetResources, SyncApplication
+from domain.drift.model import AppDrift, Disposition, FieldDrift, ResourceDrift
+from domain.drift.plan import drift_diagnosis
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
 
 REPLICAS = "/spec/replicas"
 CONTAINERS = "/spec/template/spec/containers"

@@ -1,4 +1,4 @@
-"""domain.gitops_edit: the file change each GitOps action makes, diffs checked byte for byte."""
+"""domain.gitops.edit: the file change each GitOps action makes, diffs checked byte for byte."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from domain.gitops_edit import FileChange, GitOpsEdit, file_changes, unified_diff
-from domain.incident import ResourceRef
-from domain.plan import Restart, Scale, SetImage, SetResources
-from domain.quantity import parse_quantity
+from domain.analysis.plan import Restart, Scale, SetImage, SetResources
+from domain.gitops.edit import FileChange, GitOpsEdit, file_changes, unified_diff
+from domain.incident.model import ResourceRef
+from domain.kube.quantity import parse_quantity
 from sandbox.scenario import Scenario, load_named
 
 CART = ResourceRef(namespace="shop", kind="Deployment", name="cart", container="cart")

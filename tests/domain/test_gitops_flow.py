@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from domain.gitops_flow import (
+from domain.analysis.plan import Plan, SetResources
+from domain.gitops.flow import (
     degraded,
     edit_hash,
     needs_sync,
@@ -15,10 +16,9 @@ from domain.gitops_flow import (
     target_branch,
     verdict,
 )
-from domain.incident import ResourceRef
-from domain.observation import ArgoApplication, Observation
-from domain.plan import Plan, SetResources
-from domain.steps import ApplicationCheck, ApplicationStatus, FileDiff
+from domain.incident.model import ResourceRef
+from domain.kube.observation import ArgoApplication, Observation
+from domain.steps.gitops import ApplicationCheck, ApplicationStatus, FileDiff
 
 LEDGER = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
 CART = ResourceRef(namespace="shop", kind="Deployment", name="cart", container="cart")

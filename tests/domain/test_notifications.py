@@ -10,20 +10,18 @@ from typing import Any
 
 import pytest
 
-from domain.alerts import AlertGroup
-from domain.incident import incident_from_group
-from domain.notifications import (
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import incident_from_group
+from domain.notifications.model import (
     NOTIFICATION_EVENTS,
     DriftedResource,
     DriftItem,
     Notification,
     NotificationLinks,
-    escape_mrkdwn,
     notification_key,
     notification_links,
-    slack_message,
-    webhook_payload,
 )
+from domain.notifications.render import escape_mrkdwn, slack_message, webhook_payload
 from tests.domain import redaction_corpus as c
 
 AT = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)

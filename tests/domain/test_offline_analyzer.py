@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from domain.alerts import AlertGroup
-from domain.incident import Incident, ResourceRef
-from domain.observation import (
+from domain.analysis.offline import OfflineAnalyzer
+from domain.analysis.plan import Diagnosis, RollbackRevision, Scale, SetImage, SetResources
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import (
     ArgoApplication,
     ContainerSpec,
     ContainerState,
@@ -17,8 +19,6 @@ from domain.observation import (
     Revision,
     Workload,
 )
-from domain.offline_analyzer import OfflineAnalyzer
-from domain.plan import Diagnosis, RollbackRevision, Scale, SetImage, SetResources
 
 INCIDENT = Incident(id="incident-test")
 REF = ResourceRef(namespace="shop", kind="Deployment", name="cart")

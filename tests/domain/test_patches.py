@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from domain.incident import ResourceRef
-from domain.patches import (
+from domain.analysis.plan import Restart, RollbackRevision, Scale, SetImage, SetResources, SyncApplication
+from domain.incident.model import ResourceRef
+from domain.kube.patches import (
     INCIDENT_ANNOTATION,
     PLAN_HASH_ANNOTATION,
     RESTARTED_AT_ANNOTATION,
@@ -18,7 +19,6 @@ from domain.patches import (
     restart_stamp,
     restore_body,
 )
-from domain.plan import Restart, RollbackRevision, Scale, SetImage, SetResources, SyncApplication
 from sandbox.cluster import strategic_merge
 
 TARGET = ResourceRef(namespace="shop", kind="Deployment", name="checkout", container="checkout")

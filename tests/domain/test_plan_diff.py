@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from domain.incident import ResourceRef
-from domain.observation import ArgoApplication, ContainerSpec, Observation, Revision, Workload
-from domain.patches import restart_stamp
-from domain.plan import Plan, Restart, RollbackRevision, Scale, SetImage, SetResources, SyncApplication
-from domain.plan_diff import action_diff, plan_diffs
+from domain.analysis.plan import (
+    Plan,
+    Restart,
+    RollbackRevision,
+    Scale,
+    SetImage,
+    SetResources,
+    SyncApplication,
+)
+from domain.analysis.plan_diff import action_diff, plan_diffs
+from domain.incident.model import ResourceRef
+from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Revision, Workload
+from domain.kube.patches import restart_stamp
 
 CART = ResourceRef(namespace="shop", kind="Deployment", name="cart", container="cart")
 DEPLOYMENT = CART.without_container()

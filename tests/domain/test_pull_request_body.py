@@ -1,12 +1,10 @@
-"""domain.pull_request_body: what a medic PR says, redacted and within GitHub's limits."""
+"""domain.gitops.pull_request_body: what a medic PR says, redacted and within GitHub's limits."""
 
 from __future__ import annotations
 
-from domain.decision import Approval, PolicyDecision, Violation
-from domain.gitops_edit import FieldChange, FileChange, unified_diff
-from domain.incident import ResourceRef
-from domain.plan import Diagnosis, Evidence, Plan, Scale, SetResources
-from domain.pull_request_body import (
+from domain.analysis.plan import Diagnosis, Evidence, Plan, Scale, SetResources
+from domain.gitops.edit import FieldChange, FileChange, unified_diff
+from domain.gitops.pull_request_body import (
     BODY_LIMIT,
     TITLE_LIMIT,
     action_summary,
@@ -15,7 +13,10 @@ from domain.pull_request_body import (
     parse_marker,
     revert_pull_request_text,
 )
-from domain.pull_requests import PullRequest, branch_for
+from domain.gitops.pull_requests import PullRequest, branch_for
+from domain.incident.model import ResourceRef
+from domain.policy.approval import Approval
+from domain.policy.decision import PolicyDecision, Violation
 
 INCIDENT = "incident-alert-0123456789abcdef0123.1a2b3c4d"
 LEDGER = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")

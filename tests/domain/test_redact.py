@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from domain.alerts import Alert, AlertGroup
-from domain.incident import Incident, ResourceRef
-from domain.observation import (
+from domain.incident.alerts import Alert, AlertGroup
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import (
     ArgoApplication,
     ContainerSpec,
     ContainerState,
@@ -24,14 +24,13 @@ from domain.observation import (
     Revision,
     Workload,
 )
-from domain.redact import (
+from domain.redaction.objects import redact_incident, redact_observation
+from domain.redaction.text import (
     PLACEHOLDER_RE,
     SECRET_KINDS,
     placeholder,
-    redact_incident,
     redact_json,
     redact_mapping,
-    redact_observation,
     redact_text,
     secret_kind_for_key,
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.incident import ResourceRef
-from domain.rollout import is_current_pod, rollout_check, total_restarts
+from domain.incident.model import ResourceRef
+from domain.kube.rollout import is_current_pod, rollout_check, total_restarts
 
 REF = ResourceRef(namespace="payments", kind="Deployment", name="ledger")
 TEMPLATE = {

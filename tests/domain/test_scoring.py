@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from domain.decision import PolicyDecision
-from domain.incident import ResourceRef
-from domain.plan import Action, Diagnosis, Plan, Restart, RootCause, Scale, SetImage, SetResources
-from domain.scoring import empty_plan_outcome, score
+from domain.analysis.plan import Action, Diagnosis, Plan, Restart, RootCause, Scale, SetImage, SetResources
+from domain.analysis.scoring import empty_plan_outcome, score
+from domain.incident.model import ResourceRef
+from domain.policy.decision import PolicyDecision
 
 LEDGER = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
 OOM_EXPECT: dict[str, Any] = {

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from domain.decision import DecisionInput
-from domain.drift import DriftScanInput, DriftScanResult, DriftScope
-from domain.steps import RemediationResult
+from domain.drift.model import DriftScanInput, DriftScanResult, DriftScope
+from domain.policy.approval import DecisionInput
+from domain.steps.remediation import RemediationResult
 from integrations.argocd import ArgoClient, application_state
 from policies import POLICY_DIR
 from store.db import make_engine, session_factory

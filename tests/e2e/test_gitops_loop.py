@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from cli.embedded import Stack
-from domain.decision import DecisionInput
-from domain.pull_requests import PullRequest, branch_for
-from domain.steps import RemediationResult, WorkflowStatus
+from domain.gitops.pull_requests import PullRequest, branch_for
+from domain.policy.approval import DecisionInput
+from domain.steps.remediation import RemediationResult, WorkflowStatus
 from gateway.github_webhook import signature
 from sandbox.github_api import SandboxGitHub
 from sandbox.gitops import seed_bare_repo

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cli.embedded import DEFAULT_SCENARIO
-from domain.decision import DecisionInput
+from domain.policy.approval import DecisionInput
 from tests.conftest import wait_for_step
 from tests.e2e.test_remediation_loop import post_alert
 from workflows.remediation import RemediationWorkflow

@@ -24,8 +24,8 @@ from temporalio.api.enums.v1 import EventType
 
 from cli.devserver import free_port
 from cli.embedded import DEFAULT_SCENARIO, Stack
-from domain.alerts import group_workflow_id
-from domain.steps import RemediationResult
+from domain.incident.alerts import group_workflow_id
+from domain.steps.remediation import RemediationResult
 from tests.conftest import in_ci, wait_for_step
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from temporalio.client import WorkflowHandle
 
 from cli.devserver import temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack
-from domain.decision import DecisionInput
-from domain.steps import RemediationResult
+from domain.policy.approval import DecisionInput
+from domain.steps.remediation import RemediationResult
 from integrations.sealing import SnapshotSealer
 from sandbox.scenario import SHARED_SCENARIOS
 from store.db import make_engine, session_factory, transaction

@@ -22,8 +22,8 @@ from pytest_httpserver import HTTPServer
 from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded import DEFAULT_SCENARIO
-from domain.alerts import AlertGroup, group_workflow_id
-from domain.decision import DecisionInput
+from domain.incident.alerts import AlertGroup, group_workflow_id
+from domain.policy.approval import DecisionInput
 from domain.settings import Settings
 from gateway.ingest import remediation_input
 from sandbox.cluster import SandboxCluster

@@ -17,10 +17,10 @@ from temporalio.client import Client
 
 from cli.devserver import DevServer
 from cli.embedded import DEFAULT_SCENARIO
-from domain.alerts import AlertGroup
-from domain.decision import DecisionInput
-from domain.incident import incident_from_group
-from domain.steps import RemediationInput
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import incident_from_group
+from domain.policy.approval import DecisionInput
+from domain.steps.remediation import RemediationInput
 from sandbox.cluster import SandboxCluster
 from sandbox.scenario import load_scenario
 from sandbox.server import SandboxServer

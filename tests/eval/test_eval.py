@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from cli.eval import EvalError, evaluate_scenario, make_analyzer, run_eval
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.plan import Diagnosis
+from domain.analysis.plan import Diagnosis
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
 from sandbox.scenario import SHARED_SCENARIOS
 
 OWN_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -63,7 +63,7 @@ class _RestartEverything:
     name = "restart-everything"
 
     def analyze(self, incident: Incident, observation: Observation, similar: object = ()) -> Diagnosis:
-        from domain.plan import Plan, Restart
+        from domain.analysis.plan import Plan, Restart
 
         target = observation.workloads[0].ref
         return Diagnosis(root_cause="unknown", summary="restart", plan=Plan(actions=[Restart(target=target)]))

@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput
 from cli.embedded import DEFAULT_SCENARIO
-from domain.alerts import AlertGroup
-from domain.incident import incident_from_group
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import incident_from_group
 from domain.settings import Settings
 from gateway.app import create_app
 from gateway.auth import hash_password, upsert_user

@@ -13,10 +13,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from domain.incident import Incident
-from domain.pull_requests import PullRequestEvent, branch_for
+from domain.gitops.pull_requests import PullRequestEvent, branch_for
+from domain.incident.model import Incident
 from domain.settings import Settings
-from domain.steps import RemediationInput
+from domain.steps.remediation import RemediationInput
 from gateway.app import create_app
 from gateway.github_webhook import signature
 from workflows.remediation import RemediationWorkflow

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.incident import ResourceRef
+from domain.incident.model import ResourceRef
 from integrations.argocd import (
     ArgoClient,
     ArgoForbidden,

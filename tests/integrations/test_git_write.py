@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.pull_requests import PullRequestSpec, branch_for
+from domain.gitops.pull_requests import PullRequestSpec, branch_for
 from integrations.git import (
     GitBranchConflict,
     GitMergeConflict,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from domain.pull_requests import PullRequestSpec, branch_for, labels_for
+from domain.gitops.pull_requests import PullRequestSpec, branch_for, labels_for
 from integrations.git import GitRepo
 from integrations.pull_requests import (
     GitHubPullRequestHost,

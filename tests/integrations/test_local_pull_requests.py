@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.pull_requests import PullRequestSpec, branch_for, labels_for
+from domain.gitops.pull_requests import PullRequestSpec, branch_for, labels_for
 from domain.settings import settings_from_mapping
 from integrations.git import GitRepo
 from integrations.pull_requests import (

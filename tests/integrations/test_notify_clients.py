@@ -14,7 +14,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from cli.devserver import free_port
-from domain.notifications import Notification, NotificationLinks, slack_message, webhook_payload
+from domain.notifications.model import Notification, NotificationLinks
+from domain.notifications.render import slack_message, webhook_payload
 from integrations.notify import (
     JsonWebhook,
     NotifyRateLimited,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from domain.drift import AppDrift, FieldDrift, ResourceDrift
+from domain.drift.model import AppDrift, FieldDrift, ResourceDrift
 from policies import POLICY_DIR, PolicyError, drift_disposition, load_policy_data
 
 REPLICAS = "/spec/replicas"

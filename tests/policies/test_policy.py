@@ -16,10 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from domain.decision import PolicyDecision
-from domain.incident import Incident, ResourceRef
-from domain.observation import ArgoApplication, ContainerSpec, Observation, Revision, Workload
-from domain.plan import (
+from domain.analysis.plan import (
     Plan,
     Restart,
     RollbackRevision,
@@ -28,7 +25,10 @@ from domain.plan import (
     SetResources,
     SyncApplication,
 )
-from domain.policy_input import build_policy_input
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Revision, Workload
+from domain.policy.decision import PolicyDecision
+from domain.policy.input import build_policy_input
 from policies import POLICY_DIR, PolicyError, evaluate, load_policy_data
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"

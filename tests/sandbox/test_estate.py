@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from cli.devserver import DevServer
-from domain.drift import DriftConfig
-from domain.drift_diff import application_drift
+from domain.drift.diff import application_drift
+from domain.drift.model import DriftConfig
 from integrations.argocd import ArgoClient, ArgoForbidden, ArgoNotFound, ArgoUnavailable
 from sandbox.estate import KINDS, Estate, EstateArgoCD, generate_estate
 

@@ -1,4 +1,4 @@
-"""domain.gitops_locate on every shared scenario, and on layouts the scenarios do not show."""
+"""domain.gitops.locate on every shared scenario, and on layouts the scenarios do not show."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from domain.gitops_locate import Located, NotLocated, locate_field, relevant_files
-from domain.incident import ResourceRef
+from domain.gitops.locate import Located, NotLocated, locate_field, relevant_files
+from domain.incident.model import ResourceRef
 from sandbox.scenario import SHARED_SCENARIOS, Scenario, load_named, load_scenario
 
 GITOPS_ACTIONS = [

@@ -11,9 +11,9 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput, build_observation
-from domain.alerts import AlertGroup
-from domain.incident import Incident, incident_from_group
-from domain.observation import Observation
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import Incident, incident_from_group
+from domain.kube.observation import Observation
 from domain.settings import Settings
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo

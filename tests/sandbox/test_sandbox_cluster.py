@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from domain.incident import ResourceRef
-from domain.patches import patch_for_action
-from domain.plan import RollbackRevision
+from domain.analysis.plan import RollbackRevision
+from domain.incident.model import ResourceRef
+from domain.kube.patches import patch_for_action
 from sandbox.cluster import (
     ApiError,
     SandboxCluster,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from domain.incident import ResourceRef
-from domain.rollout import rollout_check
+from domain.incident.model import ResourceRef
+from domain.kube.rollout import rollout_check
 from integrations.kubernetes import KubeClient, KubeConflict, KubeInvalid, KubeNotFound, KubeUnavailable
 from sandbox.cluster import SandboxCluster
 from sandbox.scenario import load_named, scenario_path

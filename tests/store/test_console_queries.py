@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from domain.incident import ResourceRef
-from domain.observation import Observation, Workload
+from domain.incident.model import ResourceRef
+from domain.kube.observation import Observation, Workload
 from store import migrate
 from store.db import normalize_url
 from store.repositories import AuditRepository, IncidentRepository

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.drift import (
+from domain.drift.model import (
     AppDrift,
     DriftFindingsInput,
     DriftScanFinished,

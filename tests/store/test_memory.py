@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from domain.memory import IncidentMemory
+from domain.incident.memory import IncidentMemory
 from store import migrate
 from store.db import normalize_url
 from store.memory import (

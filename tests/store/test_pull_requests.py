@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.pull_requests import PullRequest, branch_for
+from domain.gitops.pull_requests import PullRequest, branch_for
 from store import models
 from store.db import session_factory, transaction
 from store.pull_requests import StorePullRequestRecords

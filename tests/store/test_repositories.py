@@ -18,8 +18,8 @@ from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.incident import ResourceRef
-from domain.plan import Plan, Restart
+from domain.analysis.plan import Plan, Restart
+from domain.incident.model import ResourceRef
 from store.db import make_engine, normalize_url, session_factory, transaction
 from store.models import Action, Approval, AuditEvent, Incident, Snapshot
 from store.repositories import (

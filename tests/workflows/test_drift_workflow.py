@@ -15,8 +15,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.decision import DecisionInput, ExecutionResult, PolicyDecision, RolloutCheck, Verification
-from domain.drift import (
+from domain.analysis.plan import Diagnosis, Plan, SyncApplication
+from domain.drift.model import (
     AppDrift,
     AppRef,
     DriftFindingsInput,
@@ -30,31 +30,30 @@ from domain.drift import (
     FieldDrift,
     ResourceDrift,
 )
-from domain.incident import Incident, ResourceRef
-from domain.memory import RecallInput, RecallResult, RememberInput
-from domain.notifications import Notification, NotifyResult
-from domain.observation import Observation, Workload
-from domain.plan import Diagnosis, Plan, SyncApplication
-from domain.steps import (
-    AnalyzeInput,
-    ApplicationCheck,
-    ApplicationStatus,
-    ApprovalRecord,
-    AuditInput,
+from domain.incident.memory import RecallInput, RecallResult, RememberInput
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import Observation, Workload
+from domain.notifications.model import Notification, NotifyResult
+from domain.policy.approval import DecisionInput
+from domain.policy.decision import PolicyDecision
+from domain.steps.analyze import AnalyzeInput
+from domain.steps.change import (
     CheckRolloutInput,
-    DriftDefaults,
     DryRunResult,
-    IncidentUpdate,
-    ObserveInput,
+    ExecutionResult,
     PlanInput,
-    RemediationInput,
-    RemediationResult,
     RestoreInput,
+    RolloutCheck,
     SnapshotResult,
-    SyncInput,
-    SyncProgress,
-    ValidateInput,
+    Verification,
 )
+from domain.steps.drift import DriftDefaults
+from domain.steps.gitops import ApplicationCheck, ApplicationStatus
+from domain.steps.observe import ObserveInput
+from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
+from domain.steps.remediation import RemediationInput, RemediationResult
+from domain.steps.sync import SyncInput, SyncProgress
+from domain.steps.validate import ValidateInput
 from tests.conftest import wait_for_step
 from workflows.drift import DriftScanWorkflow, drift_incident
 from workflows.remediation import RemediationWorkflow

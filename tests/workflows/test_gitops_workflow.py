@@ -15,35 +15,32 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.alerts import AlertGroup
-from domain.decision import DecisionInput, PolicyDecision, RolloutCheck, Verification
-from domain.incident import Incident, ResourceRef
-from domain.memory import RecallInput, RecallResult, RememberInput
-from domain.observation import ArgoApplication, ContainerSpec, Observation, Workload
-from domain.plan import Diagnosis, Plan, SetResources
-from domain.pull_requests import PullRequest, PullRequestEvent, branch_for
-from domain.steps import (
-    AnalyzeInput,
+from domain.analysis.plan import Diagnosis, Plan, SetResources
+from domain.gitops.pull_requests import PullRequest, PullRequestEvent, branch_for
+from domain.incident.alerts import AlertGroup
+from domain.incident.memory import RecallInput, RecallResult, RememberInput
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
+from domain.policy.approval import DecisionInput
+from domain.policy.decision import PolicyDecision
+from domain.steps.analyze import AnalyzeInput
+from domain.steps.change import CheckRolloutInput, RolloutCheck, Verification
+from domain.steps.gitops import (
     ApplicationCheck,
     ApplicationsInput,
     ApplicationStatus,
-    ApprovalRecord,
-    AuditInput,
-    CheckRolloutInput,
     FileDiff,
     GitOpsApplication,
     GitOpsChange,
-    IncidentUpdate,
-    ObserveInput,
     OpenPullRequestInput,
     PrepareChangeInput,
     PrepareRevertInput,
     PullRequestInput,
-    RemediationInput,
-    RemediationResult,
-    ValidateInput,
-    WorkflowStatus,
 )
+from domain.steps.observe import ObserveInput
+from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
+from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
+from domain.steps.validate import ValidateInput
 from tests.conftest import wait_for_step
 from workflows.remediation import RemediationWorkflow
 

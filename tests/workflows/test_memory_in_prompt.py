@@ -24,11 +24,12 @@ from activities.memory import MemoryActivities
 from activities.observe import build_observation
 from activities.record import RecordActivities
 from cli.embedded import DEFAULT_SCENARIO
-from domain.alerts import AlertGroup
-from domain.decision import DecisionInput
-from domain.incident import Incident, incident_from_group
-from domain.observation import Observation
-from domain.steps import ObserveInput, RemediationInput
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import Incident, incident_from_group
+from domain.kube.observation import Observation
+from domain.policy.approval import DecisionInput
+from domain.steps.observe import ObserveInput
+from domain.steps.remediation import RemediationInput
 from integrations.kubernetes import KubeClient
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from sandbox.cluster import SandboxCluster

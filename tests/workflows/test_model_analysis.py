@@ -18,9 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.steps import ObserveInput, RemediationInput, RemediationResult, WorkflowStatus
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
+from domain.steps.observe import ObserveInput
+from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from tests.integrations.llm.conftest import scenario_case
 from tests.integrations.llm.payloads import (

@@ -22,10 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.notify import NotifyActivities
-from domain.decision import DecisionInput
-from domain.notifications import Notification, NotifyResult
+from domain.notifications.model import Notification, NotifyResult
+from domain.policy.approval import DecisionInput
 from domain.settings import Settings
-from domain.steps import RemediationResult
+from domain.steps.remediation import RemediationResult
 from tests.conftest import wait_for_step
 from tests.workflows.test_remediation_workflow import Fakes, Harness, policy
 from workflows.remediation import NOTIFY_DRAIN, PATCH_NOTIFICATIONS, RemediationWorkflow

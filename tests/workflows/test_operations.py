@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 from temporalio.client import Client
 
-from domain.decision import DecisionInput
+from domain.policy.approval import DecisionInput
 from tests.console_fixtures import PENDING, PLAN_HASH, FakeTemporal
 from workflows.operations import IncidentNotCurrent, decide_incident, incident_status, workflow_id_of
 

@@ -15,37 +15,30 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.alerts import AlertGroup
-from domain.decision import (
+from domain.analysis.plan import Diagnosis, Plan, SetResources
+from domain.incident.alerts import AlertGroup
+from domain.incident.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, SimilarIncident
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import ContainerSpec, Observation, Workload
+from domain.policy.approval import DecisionInput
+from domain.policy.decision import PolicyDecision
+from domain.steps.analyze import AnalyzeInput
+from domain.steps.change import (
     AppliedChange,
-    DecisionInput,
-    ExecutionResult,
-    PolicyDecision,
-    RolloutCheck,
-    Verification,
-)
-from domain.incident import Incident, ResourceRef
-from domain.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, SimilarIncident
-from domain.observation import ContainerSpec, Observation, Workload
-from domain.plan import Diagnosis, Plan, SetResources
-from domain.steps import (
-    AnalyzeInput,
-    ApprovalRecord,
-    AuditInput,
     CheckRolloutInput,
     DryRunResult,
-    GitOpsChange,
-    IncidentUpdate,
-    ObserveInput,
+    ExecutionResult,
     PlanInput,
-    PrepareChangeInput,
-    RemediationInput,
-    RemediationResult,
     RestoreInput,
+    RolloutCheck,
     SnapshotResult,
-    ValidateInput,
-    WorkflowStatus,
+    Verification,
 )
+from domain.steps.gitops import GitOpsChange, PrepareChangeInput
+from domain.steps.observe import ObserveInput
+from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
+from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
+from domain.steps.validate import ValidateInput
 from tests.conftest import wait_for_step
 from workflows.remediation import RemediationWorkflow
 

@@ -22,10 +22,13 @@ from temporalio.worker import Replayer, Worker
 
 from activities.analyze import ReviewActivities
 from activities.validate import ValidateActivities
-from domain.decision import DecisionInput, PolicyDecision
-from domain.plan import Diagnosis, Plan, Restart, SetResources
+from domain.analysis.plan import Diagnosis, Plan, Restart, SetResources
+from domain.policy.approval import DecisionInput
+from domain.policy.decision import PolicyDecision
 from domain.settings import settings_from_mapping
-from domain.steps import RemediationResult, ReviewInput, ReviewResult, ValidateInput
+from domain.steps.analyze import ReviewInput, ReviewResult
+from domain.steps.remediation import RemediationResult
+from domain.steps.validate import ValidateInput
 from gateway.ingest import remediation_input
 from integrations.llm import InvalidModelOutput, ModelUnavailable, SecondOpinion
 from integrations.llm.output import ToolSpec

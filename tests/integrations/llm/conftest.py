@@ -10,9 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from activities.observe import build_observation
-from domain.alerts import AlertGroup
-from domain.incident import Incident, incident_from_group
-from domain.observation import ArgoApplication, GitOpsFile, MetricSeries, Observation
+from domain.incident.alerts import AlertGroup
+from domain.incident.model import Incident, incident_from_group
+from domain.kube.observation import ArgoApplication, GitOpsFile, MetricSeries, Observation
 from integrations.kubernetes import KubeClient
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from integrations.llm.openai_analyzer import OpenAIAnalyzer

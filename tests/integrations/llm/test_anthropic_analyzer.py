@@ -10,9 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.plan import SetResources
+from domain.analysis.plan import SetResources
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from integrations.llm.errors import InvalidModelOutput, ModelRefused, ModelUnavailable
 from tests.integrations.llm.conftest import CLIENT_TIMEOUT, scenario_case
@@ -310,7 +310,7 @@ def test_recalled_incidents_reach_the_model_with_a_rolled_back_fix_flagged(
 ) -> None:
     from datetime import UTC, datetime
 
-    from domain.memory import SimilarIncident
+    from domain.incident.memory import SimilarIncident
 
     past = SimilarIncident(
         incident_id="incident-alert-0007",

@@ -10,9 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.plan import SetResources
+from domain.analysis.plan import SetResources
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
 from integrations.llm.errors import InvalidModelOutput, ModelRefused, ModelUnavailable
 from integrations.llm.openai_analyzer import OpenAIAnalyzer
 from tests.integrations.llm.conftest import CLIENT_TIMEOUT

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from domain.incident import Incident
-from domain.observation import Observation
-from domain.plan import ACTION_KINDS
+from domain.analysis.plan import ACTION_KINDS
+from domain.incident.model import Incident
+from domain.kube.observation import Observation
 from integrations.llm.errors import (
     InvalidModelOutput,
     ModelRefused,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from domain.incident import Incident, ResourceRef
-from domain.observation import Observation
-from domain.plan import Diagnosis, Evidence, Plan, Restart, SetResources
+from domain.analysis.plan import Diagnosis, Evidence, Plan, Restart, SetResources
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import Observation
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from integrations.llm.errors import InvalidModelOutput
 from integrations.llm.openai_analyzer import OpenAIAnalyzer

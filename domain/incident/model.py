@@ -1,0 +1,109 @@
+"""Incidents and the Kubernetes objects they are about."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from domain.base import Frozen
+from domain.drift.model import AppDrift
+from domain.incident.alerts import Alert, AlertGroup
+
+IncidentSource = Literal["alert", "drift", "intent"]
+# Workloads with a pod template: what medic observes, snapshots and restores.
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+
+Outcome = Literal["resolved", "rolled_back", "rejected", "expired", "needs_review", "no_action", "failed"]
+
+
+OUTCOMES: tuple[str, ...] = (
+    "resolved",
+    "rolled_back",
+    "rejected",
+    "expired",
+    "needs_review",
+    "no_action",
+    "failed",
+)
+
+
+class ResourceRef(Frozen):
+    """A namespaced Kubernetes object, optionally narrowed to one container of it."""
+
+    namespace: str
+    kind: str
+    name: str
+    container: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`namespace/Kind/name` — the object, without the container."""
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+    def without_container(self) -> ResourceRef:
+        return ResourceRef(namespace=self.namespace, kind=self.kind, name=self.name)
+
+
+class Incident(Frozen):
+    id: str
+    source: IncidentSource = "alert"
+    title: str = ""
+    alerts: list[Alert] = Field(default_factory=list)
+    group: AlertGroup | None = None
+    # Targets as the alert names them; observe resolves a pod to its owning workload.
+    targets: list[ResourceRef] = Field(default_factory=list)
+    created_at: datetime | None = None
+    # source `drift`: the Application's drift as the scan found it (the latest scan's, by signal).
+    drift: AppDrift | None = None
+
+
+# Alert labels that name a workload directly, in the order they are trusted.
+_WORKLOAD_LABELS = (
+    ("deployment", "Deployment"),
+    ("statefulset", "StatefulSet"),
+    ("daemonset", "DaemonSet"),
+    ("pod", "Pod"),
+)
+_SAFE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def targets_from_alerts(alerts: list[Alert]) -> list[ResourceRef]:
+    """The objects the alerts point at, from their labels (kube-state-metrics conventions).
+
+    Labels are untrusted text: a value that is not a valid Kubernetes name is ignored.
+    """
+    seen: dict[str, ResourceRef] = {}
+    for alert in alerts:
+        labels = alert.labels
+        namespace = labels.get("namespace", "")
+        if not _SAFE_NAME.match(namespace):
+            continue
+        container = labels.get("container") or None
+        if container is not None and not _SAFE_NAME.match(container):
+            container = None
+        for label, kind in _WORKLOAD_LABELS:
+            name = labels.get(label, "")
+            if name and _SAFE_NAME.match(name):
+                ref = ResourceRef(namespace=namespace, kind=kind, name=name, container=container)
+                seen.setdefault(f"{ref.key}/{container}", ref)
+                break
+    return list(seen.values())
+
+
+def incident_from_group(workflow_id: str, group: AlertGroup) -> Incident:
+    title = group.commonAnnotations.get("summary") or group.groupLabels.get("alertname") or "alert"
+    scope = group.groupLabels.get("namespace")
+    if scope:
+        title = f"{title} ({scope})"
+    return Incident(
+        id=workflow_id,
+        source="alert",
+        title=title,
+        alerts=list(group.alerts),
+        group=group,
+        targets=targets_from_alerts(list(group.alerts)),
+    )

@@ -1,0 +1,173 @@
+"""What observe saw: a bounded, typed summary of the cluster around an incident.
+
+Every item carries a stable `id` so that a diagnosis can cite it as evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from domain.base import Frozen
+from domain.incident.model import ResourceRef
+
+
+class ContainerSpec(Frozen):
+    name: str
+    image: str
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class Workload(Frozen):
+    """A Deployment (or another scalable workload) and its rollout state."""
+
+    id: str
+    ref: ResourceRef
+    generation: int = 0
+    observed_generation: int = 0
+    revision: int | None = None
+    replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    containers: list[ContainerSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Revision(Frozen):
+    """One ReplicaSet of a Deployment: a revision with its pod template's containers."""
+
+    id: str
+    name: str
+    revision: int
+    replicas: int = 0
+    ready_replicas: int = 0
+    containers: list[ContainerSpec] = Field(default_factory=list)
+    # On the newest revision: how its pod template differs from the previous revision's,
+    # one line per change ("container checkout image: a → b"); empty on the others.
+    changes: list[str] = Field(default_factory=list)
+    previous_revision: int | None = None
+
+
+class ContainerState(Frozen):
+    name: str
+    image: str = ""
+    ready: bool = False
+    restart_count: int = 0
+    state: str = ""  # running | waiting | terminated
+    state_reason: str = ""
+    state_message: str = ""
+    last_state_reason: str = ""
+    last_exit_code: int | None = None
+
+
+class PodState(Frozen):
+    id: str
+    name: str
+    namespace: str
+    owner: str = ""  # the ReplicaSet (or other controller) that owns the pod
+    node: str = ""
+    phase: str = ""
+    ready: bool = False
+    containers: list[ContainerState] = Field(default_factory=list)
+
+
+class EventItem(Frozen):
+    id: str
+    namespace: str
+    object_kind: str
+    object_name: str
+    reason: str
+    type: str = "Normal"
+    message: str = ""
+    count: int = 1
+    last_seen: str = ""
+
+
+class LogExcerpt(Frozen):
+    id: str
+    pod: str
+    container: str
+    previous: bool = False
+    text: str = ""
+    truncated: bool = False
+
+
+class ArgoApplication(Frozen):
+    """An Argo CD Application that owns one of the targets, as its API reports it."""
+
+    id: str  # argocd/<namespace>/<name>
+    name: str
+    namespace: str = "argocd"
+    project: str = ""
+    sync_status: str = ""
+    health_status: str = ""
+    health_message: str = ""
+    revision: str = ""
+    automated: bool = False
+    # spec.source / spec.sources as the API returns them (repoURL, path, chart, helm, kustomize, ref)
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    # the Application's status.resources entries for the targets (kind, namespace, name, status, health)
+    resources: list[dict[str, Any]] = Field(default_factory=list)
+    destination_namespace: str = ""
+    operation_phase: str = ""  # of the last sync operation: Succeeded | Failed | Error | Running
+
+
+class MetricSeries(Frozen):
+    """One PromQL query's result over the observation window: [unix seconds, value] samples."""
+
+    id: str  # metric/<name>/<namespace>/<workload>
+    name: (
+        str  # request_rate | error_rate | latency_p99 | cpu_usage_ratio | cpu_throttling | memory_usage_ratio
+    )
+    query: str
+    samples: list[tuple[float, float]] = Field(default_factory=list)
+
+
+class GitOpsFile(Frozen):
+    """A file of the GitOps repository that defines (part of) a target, at the revision read."""
+
+    id: str  # gitops/<path>
+    path: str
+    revision: str = ""
+    content: str = ""
+    # why this file: "manifest" | "helm_values" | "kustomization" | "kustomize_patch" | "application"
+    role: str = ""
+    application: str = ""
+    truncated: bool = False
+
+
+class Observation(Frozen):
+    incident_id: str
+    workloads: list[Workload] = Field(default_factory=list)
+    revisions: list[Revision] = Field(default_factory=list)
+    pods: list[PodState] = Field(default_factory=list)
+    events: list[EventItem] = Field(default_factory=list)
+    logs: list[LogExcerpt] = Field(default_factory=list)
+    argocd: list[ArgoApplication] = Field(default_factory=list)
+    metrics: list[MetricSeries] = Field(default_factory=list)
+    gitops_files: list[GitOpsFile] = Field(default_factory=list)
+    alert_targets: list[ResourceRef] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def item_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for group in (
+            self.workloads,
+            self.revisions,
+            self.pods,
+            self.events,
+            self.logs,
+            self.argocd,
+            self.metrics,
+            self.gitops_files,
+        ):
+            ids.update(item.id for item in group)
+        return ids
+
+    def workload(self, ref: ResourceRef) -> Workload | None:
+        key = ref.without_container().key
+        return next((w for w in self.workloads if w.ref.key == key), None)

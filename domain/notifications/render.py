@@ -1,0 +1,339 @@
+"""The two shapes a notification is sent in: a signed JSON webhook payload and a Slack Block Kit message,
+each within the receiver's limits. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.notifications.model import (
+    PAYLOAD_VERSION,
+    DriftItem,
+    Notification,
+    NotificationLinks,
+    notification_key,
+    redact_notification,
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def webhook_payload(
+    n: Notification, links: NotificationLinks, *, sent_at: datetime | None = None
+) -> dict[str, Any]:
+    """The JSON document posted to the generic webhook. Every key is always present (null or
+    empty when it does not apply), so receivers can rely on the shape; `id` is the idempotency
+    key (`notification_key`), the same for every retry of one notification."""
+    n = redact_notification(n)
+    return {
+        "id": notification_key(n),
+        "version": PAYLOAD_VERSION,
+        "event": n.event,
+        "occurred_at": _iso(n.occurred_at),
+        "sent_at": _iso(sent_at),
+        "incident": {
+            "id": n.incident_id or None,
+            "workflow_id": n.workflow_id or None,
+            "title": n.title,
+            "status": n.status or None,
+            "outcome": n.outcome,
+            "risk": n.risk or None,
+            "namespace": n.namespace or None,
+            "target": n.target or None,
+            "root_cause": n.root_cause or None,
+            "summary": n.summary,
+            "approvals": {"count": n.approvals, "required": n.approvals_required},
+            "deadline": _iso(n.deadline),
+        },
+        "reason": n.reason,
+        "decision": (
+            {"approver": n.approver, "decision": n.decision, "reason": n.reason}
+            if n.event == "decision" and n.decision is not None
+            else None
+        ),
+        "drift": (
+            {"scanned": n.drift_scanned, "items": [item.model_dump(mode="json") for item in n.drift]}
+            if n.event == "drift_report"
+            else None
+        ),
+        "links": {"console": links.console or None, "temporal": links.temporal or None},
+    }
+
+
+# Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+HEADER_MAX = 150
+
+
+SECTION_TEXT_MAX = 3000
+
+
+FIELDS_MAX = 10
+
+
+FIELD_TEXT_MAX = 2000
+
+
+CONTEXT_ELEMENTS_MAX = 10
+
+
+BUTTON_TEXT_MAX = 75
+
+
+URL_MAX = 3000
+
+
+BLOCKS_MAX = 50
+
+
+# The fallback `text` may be far longer; it is what a phone notification shows, so keep it short.
+FALLBACK_MAX = 3000
+
+
+# Drift reports: one section per application, the rest counted (header, summary, context and
+# actions take the other blocks).
+DRIFT_SECTIONS_MAX = 40
+
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+_OUTCOME_HEADERS = {
+    "resolved": (":white_check_mark:", "Resolved"),
+    "rolled_back": (":leftwards_arrow_with_hook:", "Rolled back"),
+    "rejected": (":no_entry:", "Rejected"),
+    "expired": (":hourglass:", "Expired without a decision"),
+    "needs_review": (":eyes:", "Needs review"),
+    "no_action": (":zzz:", "No action"),
+    "failed": (":x:", "Failed"),
+}
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Text safe inside Slack mrkdwn: `&`, `<` and `>` become entities, so untrusted text can
+    neither mention (`<!channel>`, `<@U123>`) nor make links of its own (`<https://x|y>`)."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut with an ellipsis and never inside an entity or a `<...>`."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    lt = cut.rfind("<")
+    if lt != -1 and ">" not in cut[lt:]:
+        cut = cut[:lt]
+    return cut + "…"
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    # plain_text is not parsed for mentions or links: it needs no escaping, only a length.
+    return {"type": "plain_text", "text": _clip(text, limit) or "-", "emoji": True}
+
+
+def _md(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": _clip(text, limit) or " "}
+
+
+def _code(text: str) -> str:
+    quoted = escape_mrkdwn(text.replace("`", "'"))
+    return f"`{quoted}`"
+
+
+def _when(value: datetime) -> str:
+    """A time every reader sees in their own time zone, with a UTC fallback."""
+    fallback = value.strftime("%Y-%m-%d %H:%M UTC") if value.utcoffset() is not None else value.isoformat()
+    return f"<!date^{int(value.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    if hours:
+        return f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"
+
+
+def _title(n: Notification) -> str:
+    return n.title or n.target or n.incident_id or "incident"
+
+
+def _header(n: Notification) -> str:
+    title = _title(n)
+    if n.event == "awaiting_approval":
+        return f":raised_hand: Approval needed: {title}"
+    if n.event == "approval_reminder":
+        due = (
+            f" (due in {_duration((n.deadline - n.occurred_at).total_seconds())})"
+            if n.deadline is not None and n.occurred_at is not None
+            else ""
+        )
+        return f":alarm_clock: Reminder, approval needed{due}: {title}"
+    if n.event == "decision":
+        if n.decision == "reject":
+            return f":no_entry_sign: Rejected by {n.approver or 'someone'}: {title}"
+        return f":heavy_check_mark: Approved by {n.approver or 'someone'}: {title}"
+    if n.event == "outcome":
+        emoji, label = _OUTCOME_HEADERS.get(n.outcome or "", (":information_source:", "Closed"))
+        return f"{emoji} {label}: {title}"
+    count = len(n.drift)
+    return f":mag: Drift: {count} application{'s' if count != 1 else ''} out of sync with Git"
+
+
+def _field(label: str, value: str) -> dict[str, Any]:
+    return _md(f"*{label}*\n{value}", FIELD_TEXT_MAX)
+
+
+def _fields(n: Notification) -> list[dict[str, Any]]:
+    fields: list[dict[str, Any]] = []
+    if n.event == "outcome" and n.outcome:
+        fields.append(_field("Outcome", _code(n.outcome)))
+    if n.event == "decision" and n.decision:
+        fields.append(_field("Decision", f"{n.decision} by {escape_mrkdwn(n.approver or 'someone')}"))
+    if n.risk:
+        fields.append(_field("Risk", escape_mrkdwn(n.risk)))
+    if n.approvals_required:
+        fields.append(_field("Approvals", f"{n.approvals}/{n.approvals_required}"))
+    if n.target:
+        fields.append(_field("Target", _code(n.target)))
+    elif n.namespace:
+        fields.append(_field("Namespace", _code(n.namespace)))
+    if n.root_cause:
+        fields.append(_field("Root cause", escape_mrkdwn(n.root_cause)))
+    if n.deadline is not None and n.event in ("awaiting_approval", "approval_reminder", "decision"):
+        fields.append(_field("Deadline", _when(n.deadline)))
+    if n.event == "drift_report":
+        fields.append(_field("Applications", str(len(n.drift))))
+        if n.drift_scanned:
+            fields.append(_field("Scanned", str(n.drift_scanned)))
+        resources = sum(len(item.resources) for item in n.drift)
+        fields.append(_field("Resources", str(resources)))
+    return fields[:FIELDS_MAX]
+
+
+def _body(n: Notification) -> str:
+    lines: list[str] = []
+    if n.event == "decision":
+        lines.append(f"*Reason:* {escape_mrkdwn(n.reason) if n.reason else '_none given_'}")
+    elif n.event == "outcome" and n.reason:
+        lines.append(f"*Why:* {escape_mrkdwn(n.reason)}")
+    if n.summary and n.event != "drift_report":
+        lines.append(f"*Diagnosis:* {escape_mrkdwn(n.summary)}")
+    if n.event == "drift_report" and not n.drift:
+        lines.append("Every application matches Git.")
+    return "\n".join(lines)
+
+
+def _drift_section(item: DriftItem) -> dict[str, Any]:
+    state = ", ".join(escape_mrkdwn(s) for s in (item.sync_status, item.health_status) if s)
+    head = f"*{escape_mrkdwn(item.application)}*"
+    if item.destination_namespace:
+        head += f" → {_code(item.destination_namespace)}"
+    if state:
+        head += f" ({state})"
+    if item.revision:
+        head += f" at {_code(item.revision[:12])}"
+    lines = [head]
+    budget = SECTION_TEXT_MAX - len(head) - 40
+    for shown, resource in enumerate(item.resources):
+        where = f"{resource.namespace}/" if resource.namespace else ""
+        status = ", ".join(s for s in (resource.status, resource.health) if s)
+        line = f"• {_code(f'{where}{resource.kind}/{resource.name}')}" + (
+            f" {escape_mrkdwn(status)}" if status else ""
+        )
+        if len(line) + 1 > budget:
+            lines.append(f"…and {len(item.resources) - shown} more")
+            break
+        budget -= len(line) + 1
+        lines.append(line)
+    return {"type": "section", "text": _md("\n".join(lines), SECTION_TEXT_MAX)}
+
+
+def _context(n: Notification) -> dict[str, Any] | None:
+    elements: list[dict[str, Any]] = []
+    if n.incident_id:
+        elements.append(_md(f"Incident {_code(n.incident_id)}", FIELD_TEXT_MAX))
+    elif n.workflow_id:
+        elements.append(_md(f"Workflow {_code(n.workflow_id)}", FIELD_TEXT_MAX))
+    if n.event in ("awaiting_approval", "approval_reminder") and n.incident_id:
+        approve = _code(f"medic approve {n.incident_id} --as NAME")
+        reject = _code(f"medic reject {n.incident_id} --as NAME")
+        elements.append(_md(f"Decide: {approve} or {reject}", FIELD_TEXT_MAX))
+    if n.occurred_at is not None:
+        elements.append(_md(_when(n.occurred_at), FIELD_TEXT_MAX))
+    if not elements:
+        return None
+    return {"type": "context", "elements": elements[:CONTEXT_ELEMENTS_MAX]}
+
+
+def _buttons(n: Notification, links: NotificationLinks) -> dict[str, Any] | None:
+    buttons: list[dict[str, Any]] = []
+    for action_id, label, url in (
+        ("medic_open_console", "Open in console", links.console),
+        ("medic_open_temporal", "Open in Temporal", links.temporal),
+    ):
+        if not url or len(url) > URL_MAX:
+            continue
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": action_id,
+            "text": _plain(label, BUTTON_TEXT_MAX),
+            "url": url,
+        }
+        if action_id == "medic_open_console" and n.event in ("awaiting_approval", "approval_reminder"):
+            button["style"] = "primary"
+        buttons.append(button)
+    return {"type": "actions", "elements": buttons} if buttons else None
+
+
+def _fallback(n: Notification, header: str) -> str:
+    parts = [header]
+    if n.event in ("awaiting_approval", "approval_reminder") and n.approvals_required:
+        parts.append(f"risk {n.risk or '?'}, {n.approvals}/{n.approvals_required} approvals")
+    if n.event == "outcome" and n.reason:
+        parts.append(n.reason)
+    elif n.summary and n.event != "drift_report":
+        parts.append(n.summary)
+    return _clip(escape_mrkdwn(" — ".join(parts)), FALLBACK_MAX)
+
+
+def slack_message(n: Notification, links: NotificationLinks) -> dict[str, Any]:
+    """A Block Kit message for a Slack incoming webhook: `text` (the notification fallback) and
+    `blocks` — a header, a section with the story and up to 10 fields, a context line with the
+    incident id, and URL buttons to the console and the Temporal Web UI.
+
+    What the caller can rely on: the notification is redacted first; every piece of text that
+    came from an incident is escaped for mrkdwn; every Block Kit limit holds (header ≤150,
+    section text ≤3000, ≤10 fields of ≤2000, button text ≤75, URLs ≤3000, ≤50 blocks), long
+    text being cut with an ellipsis.
+    """
+    n = redact_notification(n)
+    header = _header(n)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(header, HEADER_MAX)}]
+    section: dict[str, Any] = {"type": "section"}
+    body = _body(n)
+    if body:
+        section["text"] = _md(body, SECTION_TEXT_MAX)
+    fields = _fields(n)
+    if fields:
+        section["fields"] = fields
+    if len(section) > 1:
+        blocks.append(section)
+    if n.event == "drift_report":
+        blocks.extend(_drift_section(item) for item in n.drift[:DRIFT_SECTIONS_MAX])
+        hidden = len(n.drift) - DRIFT_SECTIONS_MAX
+        if hidden > 0:
+            blocks.append(
+                {"type": "context", "elements": [_md(f"…and {hidden} more applications", FIELD_TEXT_MAX)]}
+            )
+    blocks.extend(b for b in (_context(n), _buttons(n, links)) if b is not None)
+    return {"text": _fallback(n, header), "blocks": blocks[:BLOCKS_MAX]}

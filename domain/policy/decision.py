@@ -1,0 +1,31 @@
+"""What the policy decided about a plan: allowed or not, the risk, and the approvals it needs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from domain.base import Frozen
+
+Risk = Literal["low", "medium", "high", "deny"]
+
+
+class Violation(Frozen):
+    rule: str
+    message: str
+    action_index: int | None = None
+
+
+class PolicyDecision(Frozen):
+    allowed: bool
+    risk: Risk
+    approvals_required: int = Field(default=1, ge=0)
+    auto_execute: bool = False
+    violations: list[Violation] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    # Seconds an approval may be waited for; None: the worker's configured default.
+    approval_timeout_seconds: int | None = None
+    # Who may approve this plan: "user:NAME", "group:NAME" or "*" (anyone), from the policy's
+    # `approvers` rules. None (decisions made before the rules existed): anyone.
+    approvers: list[str] | None = None
