@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -97,3 +97,15 @@ async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: fl
         assert status.outcome is None, f"ended {status.outcome} ({status.reason}) before reaching {step}"
         assert loop.time() < deadline, f"workflow stayed at step {status.step}, expected {step}"
         await asyncio.sleep(0.05)
+
+
+HISTORIES = REPO / "tests" / "histories"
+
+
+async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> WorkflowHistory:
+    """The run's history; with MEDIC_RECORD_HISTORIES=1 it is also saved as tests/histories/<name>.json
+    for the replay test (tests/workflows/test_replay.py)."""
+    history = await handle.fetch_history()
+    if os.environ.get("MEDIC_RECORD_HISTORIES"):
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+    return history

@@ -27,8 +27,7 @@ from store.db import make_engine, session_factory
 from store.drift import DriftRepository
 from store.repositories import AuditRepository
 from tests.activities.test_drift_activities import scenario as drift_estate
-from tests.conftest import wait_for_step
-from tests.e2e.test_remediation_loop import keep_history
+from tests.conftest import keep_history, wait_for_step
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 

@@ -32,12 +32,11 @@ from sandbox.gitops import seed_bare_repo
 from sandbox.scenario import SHARED_SCENARIOS, load_scenario
 from store.db import make_engine, session_factory, transaction
 from store.repositories import AuditRepository
-from tests.conftest import wait_for_step
+from tests.conftest import keep_history, wait_for_step
 from tests.console_fixtures import console_login
 from tests.e2e.test_console_approval import decide, wait_for_status
 from tests.e2e.test_remediation_loop import (
     deployment,
-    keep_history,
     memory_limit,
     post_alert,
     scenario_variant,

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from temporalio.client import WorkflowHandle
 
 from cli.devserver import temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack
@@ -24,7 +23,7 @@ from integrations.sealing import SnapshotSealer
 from sandbox.scenario import SHARED_SCENARIOS
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ActionRepository, ApprovalRepository, AuditRepository, SnapshotRepository
-from tests.conftest import wait_for_step
+from tests.conftest import keep_history, wait_for_step
 from workflows.remediation import RemediationWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -88,16 +87,6 @@ def temporal_signal(address: str, workflow_id: str, name: str, payload: dict[str
         capture_output=True,
         timeout=30,
     )
-
-
-HISTORIES = Path(__file__).resolve().parents[1] / "histories"
-
-
-async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """With MEDIC_RECORD_HISTORIES=1, save the run's history for the replay test (tests/histories/)."""
-    if os.environ.get("MEDIC_RECORD_HISTORIES"):
-        history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 def deployment(stack: Stack, namespace: str, name: str) -> dict[str, Any]:

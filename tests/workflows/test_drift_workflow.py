@@ -409,9 +409,10 @@ async def run_incident(
     env: WorkflowEnvironment,
     fakes: SyncFakes,
     during_wait: Callable[[WorkflowHandle[Any, Any]], Any] | None = None,
+    workflow_id: str = "",
 ) -> tuple[RemediationResult, WorkflowHandle[Any, RemediationResult]]:
     queue = f"test-{uuid.uuid4()}"
-    workflow_id = f"drift.argocd.cart-{uuid.uuid4()}"
+    workflow_id = workflow_id or f"drift.argocd.cart-{uuid.uuid4()}"
     async with Worker(
         env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fakes.activities()
     ):

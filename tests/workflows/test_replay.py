@@ -1,6 +1,8 @@
 """Recorded histories replay against today's workflow code: a non-deterministic change fails here.
 
-Record new ones with `MEDIC_RECORD_HISTORIES=1 ./run test tests/e2e` and commit them.
+Record new ones with `MEDIC_RECORD_HISTORIES=1 ./run test tests/e2e` (the whole loop) and
+`MEDIC_RECORD_HISTORIES=1 ./run test tests/workflows/test_record_histories.py` (each path a patch
+marker guards, on the time-skipping server), and commit them.
 """
 
 from __future__ import annotations
@@ -8,25 +10,53 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowReplayResult
+from temporalio.workflow import NondeterminismError
 
+from tests.conftest import HISTORIES as HISTORIES_DIR
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 
-HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+HISTORIES = sorted(HISTORIES_DIR.glob("*.json"))
 
 
 def test_histories_are_recorded() -> None:
     assert len(HISTORIES) >= 6, "tests/histories/ lost its recorded histories"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     replayer = Replayer(
         workflows=[RemediationWorkflow, DriftScanWorkflow], data_converter=pydantic_data_converter
     )
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    return await replayer.replay_workflow(history, raise_on_replay_failure=False)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replay(history)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_a_reordered_command_fails_replay() -> None:
+    """Snapshot scheduled before the dry-run instead of after it — what a careless move of code
+    between modules could do — is caught: the recorded order no longer matches the code's."""
+    path = HISTORIES_DIR / "remediation-resolved.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    assert (await replay(history)).replay_failure is None
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    (dry_run,) = [a for a in scheduled if a.activity_type.name == "dry_run_plan"]
+    (snapshot,) = [a for a in scheduled if a.activity_type.name == "snapshot_resources"]
+    dry_run.activity_type.name, snapshot.activity_type.name = "snapshot_resources", "dry_run_plan"
+
+    result = await replay(history)
+
+    assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
+    assert "scheduled event 'snapshot_resources' does not match" in str(result.replay_failure)
