@@ -20,8 +20,9 @@ from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.decision import DecisionInput
-from domain.steps import DryRunResult, RemediationResult
+from domain.policy.approval import DecisionInput
+from domain.steps.change import DryRunResult
+from domain.steps.remediation import RemediationResult
 from integrations.llm.reviewer import ReviewVerdict
 from tests.conftest import keep_history, wait_for_step
 from tests.workflows import test_drift_workflow as drift
