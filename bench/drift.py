@@ -41,7 +41,7 @@ from cli.devserver import DevServer, free_port  # noqa: E402
 from domain.drift.model import DriftScanInput, DriftScanResult, DriftScope  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from integrations.sealing import ensure_key_file  # noqa: E402
-from integrations.temporal import connect, ensure_search_attributes  # noqa: E402
+from integrations.temporal.client import connect, ensure_search_attributes  # noqa: E402
 from sandbox.estate import EstateArgoCD, generate_estate  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from workers.main import ACTIVITY_THREADS, build_worker  # noqa: E402

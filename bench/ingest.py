@@ -31,7 +31,7 @@ from cli.devserver import DevServer, free_port, port_open  # noqa: E402
 from domain.incident.alerts import AlertGroup  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from gateway.ingest import deliver  # noqa: E402
-from integrations.temporal import connect  # noqa: E402
+from integrations.temporal.client import connect  # noqa: E402
 
 TOKEN = "bench-token"
 FIXTURE = REPO.parent / "shared" / "fixtures" / "alertmanager" / "oomkilled-firing.json"

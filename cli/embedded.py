@@ -24,7 +24,7 @@ from cli.devserver import DevServer, port_open
 from domain.settings import Settings
 from gateway.app import create_app
 from integrations.sealing import ensure_key_file, ensure_secret_file
-from integrations.temporal import connect, ensure_search_attributes
+from integrations.temporal.client import connect, ensure_search_attributes
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
 from sandbox.gitops import seed_bare_repo

@@ -210,8 +210,8 @@ def _decide(
     from temporalio.exceptions import ApplicationError
 
     from domain.policy.approval import DecisionInput
-    from integrations.temporal import connect
-    from workflows.operations import IncidentNotCurrent, decide_incident
+    from integrations.temporal.client import connect
+    from integrations.temporal.incidents import IncidentNotCurrent, decide_incident
 
     async def go() -> Any:
         client = await connect(settings())
@@ -509,8 +509,8 @@ def _tell_workflow(pr: Any, actor: str) -> int:
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.gitops.pull_requests import PullRequestEvent
-    from integrations.temporal import connect
-    from workflows.operations import names_a_run, workflow_id_of
+    from integrations.temporal.client import connect
+    from integrations.temporal.incidents import names_a_run, workflow_id_of
 
     event = PullRequestEvent(number=pr.number, status=pr.status, merge_commit=pr.merge_commit, actor=actor)
     workflow_id = workflow_id_of(pr.incident_id)

@@ -612,7 +612,7 @@ def _error_text(err: BaseException) -> str:
 
 async def connect_or_fail(s: Settings) -> Client:
     """A client, or a clear message and exit code 1 when Temporal cannot be reached."""
-    from integrations.temporal import connect
+    from integrations.temporal.client import connect
 
     try:
         return await connect(s)

@@ -23,7 +23,7 @@ from domain.settings import Settings
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import deliver
-from integrations.temporal import connect
+from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
 from store.metrics import StoreCollector
 

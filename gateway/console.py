@@ -1,7 +1,7 @@
 """The operators' console (server-rendered pages under /console) and its JSON API (/api).
 
 Pages read the incident store; decisions go to the incident's workflow through the `decide`
-update (`workflows.operations.decide_incident`), always in the name of the authenticated caller,
+update (`integrations.temporal.incidents.decide_incident`), always in the name of the authenticated caller,
 never of a form field. Every route requires authentication (gateway/auth.py); every console
 POST carries a CSRF token; the API accepts only credentials sent with the request (Bearer, Basic
 or a trusted proxy's headers), so it needs none.
@@ -47,9 +47,9 @@ from gateway.auth import (
     AuthError,
     Principal,
 )
+from integrations.temporal.incidents import IncidentNotCurrent, decide_incident, workflow_id_of
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
-from workflows.operations import IncidentNotCurrent, decide_incident, workflow_id_of
 
 log = logging.getLogger("medic.gateway.console")
 

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.gitops.pull_requests import PullRequestEvent, incident_of_branch
 from domain.settings import Settings
-from workflows.operations import names_a_run, workflow_id_of
+from integrations.temporal.incidents import names_a_run, workflow_id_of
 from workflows.remediation import RemediationWorkflow
 
 log = logging.getLogger("medic.gateway")

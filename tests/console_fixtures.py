@@ -300,10 +300,10 @@ class FakeTemporal:
 class FakeHandle:
     temporal: FakeTemporal
 
-    async def query(self, query: Any) -> WorkflowStatus:
+    async def query(self, query: Any, **_: Any) -> WorkflowStatus:
         return self.temporal.status()
 
-    async def execute_update(self, update: Any, decision: DecisionInput) -> WorkflowStatus:
+    async def execute_update(self, update: Any, decision: DecisionInput, **_: Any) -> WorkflowStatus:
         self.temporal.decisions.append(decision)
         if self.temporal.refuse is not None:
             raise WorkflowUpdateFailedError(ApplicationError(self.temporal.refuse, type="ValueError"))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -40,7 +42,7 @@ from integrations.pull_requests import (
     pull_request_host_from_settings,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
-from integrations.temporal import SearchAttributeError, connect, ensure_search_attributes
+from integrations.temporal.client import SearchAttributeError, connect, ensure_search_attributes
 from policies import drift_disposition
 from store.db import make_engine, session_factory
 from store.pull_requests import StorePullRequestRecords
@@ -151,6 +153,18 @@ def pr_host(
 def build_worker(
     client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
 ) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities_for(settings, kube),
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[Callable[..., Any]]:
+    """Every activity the workflows call, bound to the clients `settings` configure."""
     sealer = snapshot_sealer(settings)  # first: a missing key refuses before anything connects
     sessions = session_factory(make_engine(settings.resolved_database_url))
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
@@ -192,47 +206,40 @@ def build_worker(
         notify = NotifyActivities.from_settings(settings)
     except ValueError as err:
         raise WorkerConfigError(str(err)) from err
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=[
-            record.record_incident,
-            record.record_audit,
-            record.record_approval,
-            memory.recall_similar_incidents,
-            memory.remember_incident,
-            observe.observe_incident,
-            analyze.analyze_incident,
-            review.review_diagnosis,
-            validate.validate_plan,
-            change.dry_run_plan,
-            change.snapshot_resources,
-            change.execute_plan,
-            change.check_rollout,
-            change.restore_snapshots,
-            gitops.prepare_gitops_change,
-            gitops.prepare_gitops_revert,
-            gitops.open_pull_request,
-            gitops.get_pull_request,
-            gitops.merge_pull_request,
-            gitops.close_pull_request,
-            gitops.sync_applications,
-            gitops.check_applications,
-            notify.send_notification,
-            argo_sync.dry_run_sync,
-            argo_sync.sync_resources,
-            argo_sync.check_sync,
-            drift_defaults.get_drift_defaults,
-            drift.list_drift_applications,
-            drift.scan_drift_page,
-            drift.scan_unmanaged_manifests,
-            drift_report.record_drift_findings,
-            drift_report.finish_drift_scan,
-        ],
-        activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
-    )
+    return [
+        record.record_incident,
+        record.record_audit,
+        record.record_approval,
+        memory.recall_similar_incidents,
+        memory.remember_incident,
+        observe.observe_incident,
+        analyze.analyze_incident,
+        review.review_diagnosis,
+        validate.validate_plan,
+        change.dry_run_plan,
+        change.snapshot_resources,
+        change.execute_plan,
+        change.check_rollout,
+        change.restore_snapshots,
+        gitops.prepare_gitops_change,
+        gitops.prepare_gitops_revert,
+        gitops.open_pull_request,
+        gitops.get_pull_request,
+        gitops.merge_pull_request,
+        gitops.close_pull_request,
+        gitops.sync_applications,
+        gitops.check_applications,
+        notify.send_notification,
+        argo_sync.dry_run_sync,
+        argo_sync.sync_resources,
+        argo_sync.check_sync,
+        drift_defaults.get_drift_defaults,
+        drift.list_drift_applications,
+        drift.scan_drift_page,
+        drift.scan_unmanaged_manifests,
+        drift_report.record_drift_findings,
+        drift_report.finish_drift_scan,
+    ]
 
 
 async def run_worker(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""`medic console hash-password / add-user`, and `medic approve / reject` through workflows.operations."""
+"""`medic console hash-password / add-user`, and `medic approve / reject` through
+`integrations.temporal.incidents`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cli.main
-import integrations.temporal
+import integrations.temporal.client
 from domain.policy.approval import DecisionInput
 from gateway.auth import parse_users, verify_password
 from tests.console_fixtures import PENDING, FakeTemporal
@@ -68,7 +69,7 @@ def fake_temporal(monkeypatch: pytest.MonkeyPatch) -> FakeTemporal:
     def exit_now(code: int) -> None:
         raise SystemExit(code)
 
-    monkeypatch.setattr(integrations.temporal, "connect", connect)
+    monkeypatch.setattr(integrations.temporal.client, "connect", connect)
     monkeypatch.setattr(cli.main, "_exit_now", exit_now)
     return fake
 

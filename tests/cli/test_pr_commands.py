@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner
 
 import cli.main
-import integrations.temporal
+import integrations.temporal.client
 from domain.gitops.pull_requests import PullRequest, PullRequestEvent, PullRequestSpec, branch_for
 from integrations.git import GitRepo
 from integrations.pull_requests import LocalPullRequestHost
@@ -105,7 +105,7 @@ def temporal(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     def exit_now(code: int) -> None:
         raise SystemExit(code)
 
-    monkeypatch.setattr(integrations.temporal, "connect", connect)
+    monkeypatch.setattr(integrations.temporal.client, "connect", connect)
     monkeypatch.setattr(cli.main, "_exit_now", exit_now)
     return fake
 
@@ -167,7 +167,7 @@ def test_an_unreachable_temporal_says_how_to_signal_by_hand(
     async def refuse(settings: Any, runtime: Any = None) -> Any:
         raise RuntimeError("Failed client connect: connection refused")
 
-    monkeypatch.setattr(integrations.temporal, "connect", refuse)
+    monkeypatch.setattr(integrations.temporal.client, "connect", refuse)
     result = runner.invoke(cli.main.app, ["pr", "close", str(env.pr.number)])
     assert result.exit_code == 1
     assert "temporal workflow signal --workflow-id" in result.output and '"status":"closed"' in result.output

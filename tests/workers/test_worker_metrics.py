@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 
 from cli.devserver import DevServer, free_port
 from domain.settings import Settings, settings_from_mapping
-from integrations.temporal import connect
+from integrations.temporal.client import connect
 from workers.main import WorkerConfigError, metrics_runtime
 from workflows.remediation import RemediationWorkflow
 

@@ -28,7 +28,9 @@ from domain.settings import Settings
 from domain.steps.remediation import RemediationResult
 from tests.conftest import wait_for_step
 from tests.workflows.test_remediation_workflow import Fakes, Harness, policy
-from workflows.remediation import NOTIFY_DRAIN, PATCH_NOTIFICATIONS, RemediationWorkflow
+from workflows.remediation import RemediationWorkflow
+from workflows.remediation.options import NOTIFY_DRAIN
+from workflows.remediation.patches import PATCH_NOTIFICATIONS
 
 
 @pytest.fixture

@@ -30,13 +30,13 @@ from tests.workflows import test_gitops_workflow as gitops
 from tests.workflows import test_notifications as notifications
 from tests.workflows import test_second_opinion as second_opinion
 from tests.workflows.test_remediation_workflow import Fakes, Harness, alert_group, policy, run_with_worker
-from workflows.remediation import (
+from workflows.remediation import RemediationWorkflow
+from workflows.remediation.patches import (
     PATCH_ARGO_SYNC,
     PATCH_GITOPS_MODE,
     PATCH_INCIDENT_MEMORY,
     PATCH_NOTIFICATIONS,
     PATCH_SECOND_OPINION,
-    RemediationWorkflow,
 )
 
 PATCHES = (

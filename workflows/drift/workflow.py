@@ -12,19 +12,26 @@ progress in its input.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadyStartedError
+
+from workflows.drift.stubs import (
+    FINISH_DRIFT_SCAN,
+    GET_DRIFT_DEFAULTS,
+    LIST_DRIFT_APPLICATIONS,
+    RECORD_DRIFT_FINDINGS,
+    SCAN_DRIFT_PAGE,
+    SCAN_UNMANAGED_MANIFESTS,
+    SEND_DRIFT_REPORT,
+)
+from workflows.remediation import RemediationWorkflow
+from workflows.runner import execute
 
 with workflow.unsafe.imports_passed_through():
     from domain.drift.model import (
         AppDrift,
-        AppRef,
         DriftFindingsInput,
         DriftPageInput,
-        DriftPageResult,
         DriftReport,
         DriftScanFinished,
         DriftScanInput,
@@ -32,23 +39,8 @@ with workflow.unsafe.imports_passed_through():
         drift_workflow_id,
     )
     from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
-    from domain.notifications.model import DriftedResource, DriftItem, Notification, NotifyResult
+    from domain.notifications.model import DriftedResource, DriftItem, Notification
     from domain.steps.drift import DriftDefaults
-    from workflows.remediation import RemediationWorkflow
-
-LIST = timedelta(seconds=60)
-LIST_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
-# A page heartbeats after every Application; a worker that dies mid-page is noticed within a minute
-# and the page is scanned again (a scan only reads).
-PAGE_TIMEOUT = timedelta(minutes=10)
-PAGE_HEARTBEAT = timedelta(seconds=60)
-PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10)
-STORE_TIMEOUT = timedelta(seconds=30)
-STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
-NOTIFY_TIMEOUT = timedelta(seconds=30)
-# A scan does not wait long for its report to be delivered: the next one is due.
-NOTIFY_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
-NOTIFY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
 
 
 @workflow.defn
@@ -65,36 +57,17 @@ class DriftScanWorkflow:
             state = state.model_copy(
                 update={"scan_id": workflow.info().workflow_id, "started_at": workflow.now()}
             )
-        defaults: DriftDefaults = await workflow.execute_activity(
-            "get_drift_defaults",
-            state.scope,
-            result_type=DriftDefaults,
-            start_to_close_timeout=LIST,
-            retry_policy=LIST_RETRY,
-        )
+        defaults = await execute(GET_DRIFT_DEFAULTS, state.scope)
         if not state.applications and state.next_index == 0:
             self._step = "listing"
-            applications: list[AppRef] = await workflow.execute_activity(
-                "list_drift_applications",
-                state.scope,
-                result_type=list[AppRef],
-                start_to_close_timeout=LIST,
-                retry_policy=LIST_RETRY,
-            )
+            applications = await execute(LIST_DRIFT_APPLICATIONS, state.scope)
             state = state.model_copy(update={"applications": applications})
         self._state = state
 
         while state.next_index < len(state.applications):
             self._step = "scanning"
             page = state.applications[state.next_index : state.next_index + defaults.page_size]
-            result: DriftPageResult = await workflow.execute_activity(
-                "scan_drift_page",
-                DriftPageInput(scan_id=state.scan_id, applications=page),
-                result_type=DriftPageResult,
-                start_to_close_timeout=PAGE_TIMEOUT,
-                heartbeat_timeout=PAGE_HEARTBEAT,
-                retry_policy=PAGE_RETRY,
-            )
+            result = await execute(SCAN_DRIFT_PAGE, DriftPageInput(scan_id=state.scan_id, applications=page))
             incidents = await self._take(result.drifted, defaults, remediate=state.remediate)
             await self._record(state, result.drifted, incidents)
             state = state.model_copy(
@@ -113,14 +86,7 @@ class DriftScanWorkflow:
 
         if defaults.raw_manifests:
             self._step = "manifests"
-            unmanaged: DriftPageResult = await workflow.execute_activity(
-                "scan_unmanaged_manifests",
-                state.scan_id,
-                result_type=DriftPageResult,
-                start_to_close_timeout=PAGE_TIMEOUT,
-                heartbeat_timeout=PAGE_HEARTBEAT,
-                retry_policy=PAGE_RETRY,
-            )
+            unmanaged = await execute(SCAN_UNMANAGED_MANIFESTS, state.scan_id)
             # No Application to sync it from: reported, never remediated.
             await self._record(state, unmanaged.drifted, {})
             state = state.model_copy(
@@ -145,12 +111,8 @@ class DriftScanWorkflow:
             errors=state.errors,
             duration_seconds=(finished - started).total_seconds(),
         )
-        report: DriftReport = await workflow.execute_activity(
-            "finish_drift_scan",
-            DriftScanFinished(result=result_, started_at=started, finished_at=finished),
-            result_type=DriftReport,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
+        report = await execute(
+            FINISH_DRIFT_SCAN, DriftScanFinished(result=result_, started_at=started, finished_at=finished)
         )
         if defaults.notify and state.drifted_apps:
             await self._notify(state, report)
@@ -206,8 +168,8 @@ class DriftScanWorkflow:
     ) -> None:
         if not drifted:
             return
-        await workflow.execute_activity(
-            "record_drift_findings",
+        await execute(
+            RECORD_DRIFT_FINDINGS,
             DriftFindingsInput(
                 scan_id=state.scan_id,
                 scope=state.scope.label,
@@ -215,9 +177,6 @@ class DriftScanWorkflow:
                 drifted=drifted,
                 incidents=incidents,
             ),
-            result_type=int,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
         )
 
     async def _notify(self, state: DriftScanInput, report: DriftReport) -> None:
@@ -232,14 +191,7 @@ class DriftScanWorkflow:
             occurred_at=workflow.now(),
         )
         try:
-            await workflow.execute_activity(
-                "send_notification",
-                notification,
-                result_type=NotifyResult,
-                start_to_close_timeout=NOTIFY_TIMEOUT,
-                schedule_to_close_timeout=NOTIFY_SCHEDULE_TO_CLOSE,
-                retry_policy=NOTIFY_RETRY,
-            )
+            await execute(SEND_DRIFT_REPORT, notification)
         except ActivityError as err:
             workflow.logger.warning("the drift report of %s was not delivered: %s", state.scan_id, err)
 

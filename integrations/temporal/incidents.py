@@ -1,8 +1,10 @@
 """Client-side operations on incidents' workflows, shared by the CLI and the console.
 
-No workflow code runs here: these are calls a Temporal client makes (queries and updates of
-`RemediationWorkflow`), so they may do I/O. Refusals by the workflow itself (the `decide`
-update's validator) reach the caller as `temporalio.client.WorkflowUpdateFailedError`.
+These are calls a Temporal client makes (queries and updates of `RemediationWorkflow`), so they
+do I/O and live outside `workflows/`. They name the query and the update as the workflow registers
+them (`STATUS_QUERY`, `DECIDE_UPDATE`; a test holds them against the workflow's definition).
+Refusals by the workflow itself (the `decide` update's validator) reach the caller as
+`temporalio.client.WorkflowUpdateFailedError`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from temporalio.client import Client
 
 from domain.policy.approval import DecisionInput
 from domain.steps.remediation import WorkflowStatus
-from workflows.remediation import RemediationWorkflow
 
 # `<workflow id>.<first 8 characters of the run id>` (see RemediationWorkflow.__init__); run ids
 # are UUIDs, so the suffix is 8 lowercase hex digits.
+STATUS_QUERY = "status"
+DECIDE_UPDATE = "decide"
+
 _INCIDENT_ID = re.compile(r"^(?P<workflow>.+)\.(?P<run>[0-9a-f]{8})$")
 
 
@@ -52,7 +56,7 @@ async def incident_status(client: Client, incident_id: str) -> WorkflowStatus:
     current one; RPC errors (no such workflow, Temporal unavailable) propagate.
     """
     handle = client.get_workflow_handle(workflow_id_of(incident_id))
-    status: WorkflowStatus = await handle.query(RemediationWorkflow.status)
+    status: WorkflowStatus = await handle.query(STATUS_QUERY, result_type=WorkflowStatus)
     if names_a_run(incident_id) and status.incident_id != incident_id:
         raise IncidentNotCurrent(incident_id, status.incident_id)
     return status
@@ -71,5 +75,5 @@ async def decide_incident(client: Client, incident_id: str, decision: DecisionIn
     if decision.plan_hash is None:
         decision = decision.model_copy(update={"plan_hash": status.plan_hash})
     handle = client.get_workflow_handle(workflow_id_of(incident_id))
-    result: WorkflowStatus = await handle.execute_update(RemediationWorkflow.decide, decision)
+    result: WorkflowStatus = await handle.execute_update(DECIDE_UPDATE, decision, result_type=WorkflowStatus)
     return result

@@ -5,11 +5,26 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from temporalio import workflow
 from temporalio.client import Client
 
 from domain.policy.approval import DecisionInput
+from integrations.temporal.incidents import (
+    DECIDE_UPDATE,
+    STATUS_QUERY,
+    IncidentNotCurrent,
+    decide_incident,
+    incident_status,
+    workflow_id_of,
+)
 from tests.console_fixtures import PENDING, PLAN_HASH, FakeTemporal
-from workflows.operations import IncidentNotCurrent, decide_incident, incident_status, workflow_id_of
+from workflows.remediation import RemediationWorkflow
+
+
+def test_the_query_and_update_named_are_the_workflows_own() -> None:
+    definition = workflow._Definition.must_from_class(RemediationWorkflow)
+    assert STATUS_QUERY in definition.queries
+    assert DECIDE_UPDATE in definition.updates
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,199 @@
+"""The GitOps path: a plan on objects Argo CD manages, made as a pull request against the GitOps
+repository.
+
+file change → [approval] → pull request → merge → Argo CD sync → verify →
+(revert pull request → [approval] → merge → sync → verify)
+
+The file change is computed before the approval, so the approvers decide on the exact diff; a
+change that cannot be made with confidence goes to a human without one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.remediation.approval import ApprovalGate
+from workflows.remediation.converge import Convergence
+from workflows.remediation.merge import MergeWait, pr_summary
+from workflows.remediation.record import IncidentRecord
+from workflows.remediation.state import Ending, RunState, targets_of
+from workflows.remediation.steps import StepFailed, Steps
+from workflows.remediation.stubs import OPEN_PULL_REQUEST, PREPARE_GITOPS_CHANGE, PREPARE_GITOPS_REVERT
+
+with workflow.unsafe.imports_passed_through():
+    from domain.analysis.plan import Diagnosis, Plan
+    from domain.gitops.flow import owning_applications
+    from domain.gitops.pull_requests import PullRequest
+    from domain.incident.model import ResourceRef
+    from domain.kube.observation import ArgoApplication, Observation
+    from domain.policy.decision import PolicyDecision
+    from domain.steps.gitops import GitOpsChange, OpenPullRequestInput, PrepareChangeInput, PrepareRevertInput
+    from domain.steps.record import IncidentUpdate
+
+
+class GitOpsPath:
+    def __init__(
+        self,
+        state: RunState,
+        steps: Steps,
+        record: IncidentRecord,
+        gate: ApprovalGate,
+        merges: MergeWait,
+        convergence: Convergence,
+    ) -> None:
+        self._state = state
+        self._steps = steps
+        self._record = record
+        self._gate = gate
+        self._merges = merges
+        self._convergence = convergence
+
+    async def remediate(
+        self, observation: Observation, diagnosis: Diagnosis, policy: PolicyDecision
+    ) -> Ending:
+        """A pull request merged, synced by Argo CD and verified as a direct change is — and, when
+        verification fails, reverted by another pull request."""
+        state = self._state
+        plan = diagnosis.plan
+        applications, unowned = owning_applications(plan, observation)
+        if unowned:
+            return "needs_review", "the plan cannot be made through Git: " + "; ".join(unowned)
+        change = await self._steps.run(
+            "preparing_change",
+            PREPARE_GITOPS_CHANGE,
+            PrepareChangeInput(
+                incident_id=state.incident.id, plan=plan, plan_hash=state.plan_hash, applications=applications
+            ),
+            summary=change_summary,
+        )
+        state.change = change
+        if change.refused:
+            return "needs_review", "no GitOps change can be made with confidence: " + "; ".join(
+                change.refused
+            )
+        if not change.files:
+            return "needs_review", (
+                "the GitOps repository already holds what the plan asks for ("
+                + "; ".join(change.unchanged)
+                + "), yet the cluster differs: Argo CD's sync needs a human's look"
+            )
+        decided = await self._gate.wait(policy)
+        if decided is not None:
+            return decided
+        targets = targets_of(plan)
+        fix = await self._open_pull_request(change, plan, applications)
+        merged = await self._merges.wait(fix, policy)
+        if not isinstance(merged, PullRequest):
+            return merged
+        commit = merged.merge_commit or merged.head_commit
+        verification = await self._convergence.converge(
+            change.applications, commit, targets, require_healthy=True
+        )
+        if verification.ok:
+            return "resolved", f"pull request #{merged.number} merged and synced; {verification.reason}"
+        return await self._revert(
+            change, merged, policy, plan, applications, targets, f"verification failed: {verification.reason}"
+        )
+
+    async def _revert(
+        self,
+        change: GitOpsChange,
+        fix: PullRequest,
+        policy: PolicyDecision,
+        plan: Plan,
+        applications: list[ArgoApplication],
+        targets: list[ResourceRef],
+        why: str,
+    ) -> Ending:
+        """Undo a merged fix with a revert pull request (by default decided on as the fix was),
+        then wait for its merge, Argo CD's sync and the rollout."""
+        state = self._state
+        try:
+            revert = await self._steps.run(
+                "reverting",
+                PREPARE_GITOPS_REVERT,
+                PrepareRevertInput(incident_id=state.incident.id, change=change, fix=fix),
+                summary=change_summary,
+            )
+        except StepFailed as failed:
+            return "failed", f"{why}; the revert could not be prepared: {failed}"
+        if revert.refused:
+            return "failed", f"{why}; no revert can be made with confidence: " + "; ".join(revert.refused)
+        state.change = revert
+        if revert.files:
+            if state.input.revert_needs_approval:
+                self._gate.start_round("revert", revert.edit_hash)
+                decided = await self._gate.wait(policy)
+                if decided is not None:
+                    return (
+                        "failed",
+                        f"{why}; the revert pull request was not approved ({decided[0]}: {decided[1]})",
+                    )
+            try:
+                pr = await self._open_pull_request(revert, plan, applications, reason=why, fix=fix)
+            except StepFailed as failed:
+                return "failed", f"{why}; the revert pull request could not be opened: {failed}"
+            merged = await self._merges.wait(pr, policy)
+            if not isinstance(merged, PullRequest):
+                return "failed", f"{why}; revert pull request #{pr.number}: {merged[1]}"
+            commit, how = merged.merge_commit or merged.head_commit, f"pull request #{merged.number}"
+        else:
+            # The branch no longer holds the fix (a human reverted it already): sync what it holds.
+            commit, how = revert.base_commit, f"commit {revert.base_commit[:12]} (the fix was already undone)"
+        after = await self._convergence.converge(
+            revert.applications or change.applications,
+            commit,
+            targets,
+            require_healthy=False,
+            step="verifying_rollback",
+        )
+        if not after.ok:
+            return "failed", f"{why}; the revert ({how}) did not finish rolling out: {after.reason}"
+        return "rolled_back", f"{why}; reverted by {how}"
+
+    async def _open_pull_request(
+        self,
+        change: GitOpsChange,
+        plan: Plan,
+        applications: list[ArgoApplication],
+        *,
+        reason: str = "",
+        fix: PullRequest | None = None,
+    ) -> PullRequest:
+        state = self._state
+        pr = await self._steps.run(
+            "opening_pull_request",
+            OPEN_PULL_REQUEST,
+            OpenPullRequestInput(
+                incident_id=state.incident.id,
+                change=change,
+                plan=plan,
+                plan_hash=state.plan_hash,
+                applications=applications,
+                title=state.incident.title,
+                diagnosis=state.diagnosis,
+                policy=state.policy,
+                approvals=state.approval.round_approvals(),
+                reason=reason,
+                fix=fix,
+            ),
+            summary=pr_summary,
+        )
+        state.pull_requests[pr.number] = pr
+        await self._record.update(IncidentUpdate(incident_id=state.incident.id, status="awaiting_merge"))
+        return pr
+
+
+def change_summary(change: GitOpsChange) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "base": change.base,
+        "base_commit": change.base_commit,
+        "edit_hash": change.edit_hash,
+        "files": [f.model_dump(mode="json") for f in change.files],
+        "refused": change.refused,
+        "unchanged": change.unchanged,
+        "applications": [a.name for a in change.applications],
+    }

@@ -1,0 +1,19 @@
+"""Patch markers: each marks the histories recorded after a change of commands, so that older
+histories keep replaying. A marker is asked only where its path is taken; removing one, or asking
+it elsewhere, breaks the replay of every history recorded before it."""
+
+from __future__ import annotations
+
+# Carries out GitOps plans through a pull request. Asked only when a plan has a GitOps action, so
+# that a history recorded before (which sent it to needs_review) replays.
+PATCH_GITOPS_MODE = "gitops-mode"
+# Carries out a `sync_application` plan: drift brought back to Git by an Argo CD sync of exactly
+# the drifted resources. Asked only for such plans (a history recorded before refused it at the
+# dry-run).
+PATCH_ARGO_SYNC = "argo-sync"
+# Recalls similar incidents before the analysis and remembers each outcome.
+PATCH_INCIDENT_MEMORY = "incident-memory"
+# Asks for a second-opinion review (only when the input turns it on).
+PATCH_SECOND_OPINION = "second-opinion"
+# Sends notifications (only when the input turns them on).
+PATCH_NOTIFICATIONS = "notifications"

@@ -1,0 +1,91 @@
+"""Steps of the incident: each activity call typed, and audited around.
+
+`Steps.run` is a step as the audit trail shows it: the workflow's current step is set, the
+activity runs, and the step is audited `completed` with a summary of its result. `Steps.call`
+runs an activity inside a step that audits itself. Either audits a final failure as `failed` and
+raises `StepFailed`, which the loop turns into an outcome instead of failing the workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from workflows.remediation.state import RunState
+from workflows.remediation.stubs import RECORD_AUDIT
+from workflows.runner import Stub, execute, failure_of
+
+with workflow.unsafe.imports_passed_through():
+    from domain.steps.record import AuditInput
+    from domain.steps.remediation import Step
+
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
+
+
+class StepFailed(Exception):
+    """An activity failed for good; the workflow ends with an outcome instead of failing."""
+
+    def __init__(self, step: str, message: str, error_type: str | None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.error_type = error_type
+
+
+class Steps:
+    def __init__(self, state: RunState) -> None:
+        self._state = state
+
+    async def call(self, step: str, stub: Stub[InputT, ResultT], arg: InputT) -> ResultT:
+        """The activity's result; a final failure is audited under `step` and raised as `StepFailed`."""
+        try:
+            return await execute(stub, arg)
+        except ActivityError as err:
+            message, error_type = failure_of(err)
+            await self.audit(step, "failed", detail={"error": message, "type": error_type})
+            raise StepFailed(step, message, error_type) from err
+
+    async def run(
+        self,
+        step: Step,
+        stub: Stub[InputT, ResultT],
+        arg: InputT,
+        summary: Callable[[ResultT], dict[str, Any]],
+    ) -> ResultT:
+        """One whole step: current from now on, audited `completed` with `summary(result)`."""
+        self._state.step = step
+        started = workflow.now()
+        result = await self.call(step, stub, arg)
+        await self.audit(step, "completed", duration=workflow.now() - started, detail=summary(result))
+        return result
+
+    async def audit(
+        self,
+        step: str,
+        status: str,
+        *,
+        actor: str = "medic",
+        detail: dict[str, Any] | None = None,
+        duration: timedelta | None = None,
+    ) -> None:
+        """One audit event of the incident, numbered in order."""
+        state = self._state
+        state.seq += 1
+        await execute(
+            RECORD_AUDIT,
+            AuditInput(
+                incident_id=state.incident.id,
+                seq=state.seq,
+                step=step,
+                status=status,
+                actor=actor,
+                plan_hash=state.plan_hash or None,
+                detail=detail or {},
+                duration_ms=int(duration.total_seconds() * 1000) if duration is not None else None,
+                occurred_at=workflow.now(),
+            ),
+        )
