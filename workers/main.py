@@ -16,16 +16,22 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
-from activities.argo_sync import ArgoSyncActivities
-from activities.drift import DriftActivities
-from activities.drift_defaults import DriftDefaultsActivities
-from activities.drift_report import DriftReportActivities
-from activities.execute import KubeChangeActivities
-from activities.gitops import GitOpsActivities
+from activities.direct.dry_run import DryRunActivities
+from activities.direct.execute import ExecuteActivities
+from activities.direct.rollback import RollbackActivities
+from activities.direct.snapshot import SnapshotActivities
+from activities.direct.verify import VerifyActivities
+from activities.drift.defaults import DriftDefaultsActivities
+from activities.drift.report import DriftReportActivities
+from activities.drift.scan import DriftActivities
+from activities.gitops.argocd import ApplicationSyncActivities
+from activities.gitops.change import GitOpsChangeActivities
+from activities.gitops.pull_requests import PullRequestActivities
 from activities.memory import MemoryActivities
 from activities.notify import NotifyActivities
 from activities.observe import ObserveActivities
 from activities.record import RecordActivities
+from activities.sync import ArgoSyncActivities
 from activities.validate import ValidateActivities
 from domain.analysis.offline import Analyzer
 from domain.drift.diff import drift_config_from_yaml
@@ -180,12 +186,11 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         repo,
         sessions=sessions,
     )
-    gitops = GitOpsActivities(
-        repo,
-        pr_host(settings, repo, sessions),
-        argocd,
-        console_url=settings.console_url,
+    change = GitOpsChangeActivities(repo, argocd)
+    pull_requests = PullRequestActivities(
+        repo, pr_host(settings, repo, sessions), console_url=settings.console_url
     )
+    applications = ApplicationSyncActivities(argocd, repo)
     drift_settings = drift_config(settings)
     policy_dir = settings.policy_dir or None
     drift = DriftActivities(
@@ -201,7 +206,11 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     analyze = AnalyzeActivities(_analyzer(settings))
     review = ReviewActivities(_reviewer(settings))
     validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
-    change = KubeChangeActivities(kube, sessions, sealer)
+    dry_run = DryRunActivities(kube, sessions)
+    snapshot = SnapshotActivities(kube, sessions, sealer)
+    execute = ExecuteActivities(kube, sessions)
+    verify = VerifyActivities(kube)
+    rollback = RollbackActivities(kube, sessions, sealer)
     try:
         notify = NotifyActivities.from_settings(settings)
     except ValueError as err:
@@ -216,19 +225,19 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         analyze.analyze_incident,
         review.review_diagnosis,
         validate.validate_plan,
-        change.dry_run_plan,
-        change.snapshot_resources,
-        change.execute_plan,
-        change.check_rollout,
-        change.restore_snapshots,
-        gitops.prepare_gitops_change,
-        gitops.prepare_gitops_revert,
-        gitops.open_pull_request,
-        gitops.get_pull_request,
-        gitops.merge_pull_request,
-        gitops.close_pull_request,
-        gitops.sync_applications,
-        gitops.check_applications,
+        dry_run.dry_run_plan,
+        snapshot.snapshot_resources,
+        execute.execute_plan,
+        verify.check_rollout,
+        rollback.restore_snapshots,
+        change.prepare_gitops_change,
+        change.prepare_gitops_revert,
+        pull_requests.open_pull_request,
+        pull_requests.get_pull_request,
+        pull_requests.merge_pull_request,
+        pull_requests.close_pull_request,
+        applications.sync_applications,
+        applications.check_applications,
         notify.send_notification,
         argo_sync.dry_run_sync,
         argo_sync.sync_resources,

@@ -1,6 +1,6 @@
 """Drift: the live cluster differing from what Git declares, found by a scheduled scan.
 
-The models shared by the drift scan (workflows/drift.py and activities/drift.py), the store's drift
+The models shared by the drift scan (workflows/drift/ and activities/drift/), the store's drift
 reports, the schedules and the CLI: a scan's scope, the drift configuration (schedules and
 `ignore_differences`), and what a scan found — per Argo CD Application, the resources whose
 normalised live state differs from the desired state Argo CD rendered, field by field.

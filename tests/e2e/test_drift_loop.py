@@ -26,7 +26,7 @@ from policies import POLICY_DIR
 from store.db import make_engine, session_factory
 from store.drift import DriftRepository
 from store.repositories import AuditRepository
-from tests.activities.test_drift_activities import scenario as drift_estate
+from tests.activities.drift.test_scan import scenario as drift_estate
 from tests.conftest import keep_history, wait_for_step
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow

@@ -15,7 +15,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.drift import DriftActivities
+from activities.drift.scan import DriftActivities
 from domain.drift.model import (
     AppDrift,
     AppRef,

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +20,11 @@ from cryptography.fernet import Fernet
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.execute import KubeChangeActivities
+from activities.direct.dry_run import DryRunActivities
+from activities.direct.execute import ExecuteActivities
+from activities.direct.rollback import RollbackActivities
+from activities.direct.snapshot import SnapshotActivities
+from activities.direct.verify import VerifyActivities
 from cli.embedded import DEFAULT_SCENARIO
 from domain.analysis.plan import Plan, SetResources
 from domain.incident.model import ResourceRef
@@ -47,8 +52,16 @@ class Setup:
     database: Path
     key: bytes
 
-    def activities(self, *keys: bytes) -> KubeChangeActivities:
-        return KubeChangeActivities(self.kube, self.sessions, SnapshotSealer(list(keys) or [self.key]))
+    def activities(self, *keys: bytes) -> SimpleNamespace:
+        """The direct path's activities, wired as the worker wires them, with these sealing keys."""
+        sealer = SnapshotSealer(list(keys) or [self.key])
+        return SimpleNamespace(
+            dry_run_plan=DryRunActivities(self.kube, self.sessions).dry_run_plan,
+            snapshot_resources=SnapshotActivities(self.kube, self.sessions, sealer).snapshot_resources,
+            execute_plan=ExecuteActivities(self.kube, self.sessions).execute_plan,
+            check_rollout=VerifyActivities(self.kube).check_rollout,
+            restore_snapshots=RollbackActivities(self.kube, self.sessions, sealer).restore_snapshots,
+        )
 
     def live(self) -> dict[str, Any]:
         live = self.cluster.peek("apps/v1", "Deployment", "shop", "cart")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.gitops import GitOpsActivities
+from activities.gitops.argocd import ApplicationSyncActivities
+from activities.gitops.change import GitOpsChangeActivities
+from activities.gitops.pull_requests import PullRequestActivities
 from domain.analysis.plan import Plan, Restart, SetResources
 from domain.gitops.pull_requests import PullRequest, branch_for
 from domain.incident.model import ResourceRef
@@ -72,6 +75,25 @@ def commit_on_main(remote: Path, tmp: Path, path: str, text: str, message: str) 
     return git(remote, "rev-parse", "main")
 
 
+def gitops_activities(
+    repo: GitRepo, host: PullRequestHost | None, argocd: ArgoClient | None, *, console_url: str = ""
+) -> SimpleNamespace:
+    """The GitOps path's activities, wired as the worker wires them."""
+    change = GitOpsChangeActivities(repo, argocd)
+    pull_requests = PullRequestActivities(repo, host, console_url=console_url)
+    applications = ApplicationSyncActivities(argocd, repo)
+    return SimpleNamespace(
+        prepare_gitops_change=change.prepare_gitops_change,
+        prepare_gitops_revert=change.prepare_gitops_revert,
+        open_pull_request=pull_requests.open_pull_request,
+        get_pull_request=pull_requests.get_pull_request,
+        merge_pull_request=pull_requests.merge_pull_request,
+        close_pull_request=pull_requests.close_pull_request,
+        sync_applications=applications.sync_applications,
+        check_applications=applications.check_applications,
+    )
+
+
 @dataclass
 class World:
     scenario: Scenario
@@ -89,9 +111,9 @@ class World:
         raw = self.client.get_application(APP)
         return to_argo_application(raw, [TARGET.without_container()])
 
-    def activities(self, host: PullRequestHost | None = None) -> GitOpsActivities:
+    def activities(self, host: PullRequestHost | None = None) -> SimpleNamespace:
         host = host or LocalPullRequestHost(self.repo, StorePullRequestRecords(self.sessions))
-        return GitOpsActivities(self.repo, host, self.client, console_url="http://console.example")
+        return gitops_activities(self.repo, host, self.client, console_url="http://console.example")
 
     def prepare(self, plan: Plan, apps: list[ArgoApplication] | None = None) -> GitOpsChange:
         input = PrepareChangeInput(
@@ -296,7 +318,7 @@ def test_an_application_without_automated_sync_is_asked_to_sync(tmp_path: Path, 
     apps[0] = {**apps[0], "spec": {k: v for k, v in apps[0]["spec"].items() if k != "syncPolicy"}}
     with SandboxArgoCD(apps, token=TOKEN, cluster=world.cluster, repo=world.remote) as manual:
         client = ArgoClient(manual.url, TOKEN)
-        activities = GitOpsActivities(
+        activities = gitops_activities(
             world.repo, LocalPullRequestHost(world.repo, StorePullRequestRecords(world.sessions)), client
         )
         plan = oom_plan("640Mi")

@@ -13,14 +13,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.argo_sync import ArgoSyncActivities, sync_progress
+from activities.sync import ArgoSyncActivities, sync_progress
 from domain.steps.gitops import GitOpsApplication
 from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
 from integrations.argocd import ArgoClient
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
 from sandbox.gitops import seed_bare_repo
-from tests.activities.test_drift_activities import APPS, TOKEN, Estate, scenario
+from tests.activities.drift.test_scan import APPS, TOKEN, Estate, scenario
 
 # Requests a sync operation stays Running before it runs: enough for a retry to meet it running.
 SYNC_READS = 3

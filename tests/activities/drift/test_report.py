@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import ActivityEnvironment
 
-from activities.drift_report import REPORT_FINDINGS_LIMIT, DriftReportActivities
+from activities.drift.report import REPORT_FINDINGS_LIMIT, DriftReportActivities
 from domain.drift.model import (
     AppDrift,
     DriftFindingsInput,

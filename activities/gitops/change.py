@@ -1,0 +1,95 @@
+"""Prepare a GitOps change (reads only): the plan's file edit at the head of the branch the owning
+Applications deploy, or the revert of a merged fix on top of the branch as it is now. The answer
+holds the redacted diffs and the base commit — never whole files (the history stays small) — or
+the reasons no edit can be made with confidence."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.failures import classified
+from activities.gitops.files import (
+    ChangeRefused,
+    application_ref,
+    default_branch,
+    fix_files,
+    revert_files,
+)
+from domain.gitops.flow import edit_hash, target_branch
+from domain.steps.gitops import GitOpsChange, PrepareChangeInput, PrepareRevertInput
+from integrations.argocd import ArgoClient
+from integrations.git import GitRefNotFound, GitRepo
+
+
+class GitOpsChangeActivities:
+    """`repo` is None when no GitOps repository is configured, `argocd` when no Argo CD is: the
+    change is then refused with the reason (medic could neither make it nor see it land)."""
+
+    def __init__(self, repo: GitRepo | None, argocd: ArgoClient | None) -> None:
+        self._repo = repo
+        self._argocd = argocd
+
+    def _need_repo(self) -> GitRepo:
+        if self._repo is None:
+            raise ChangeRefused("no GitOps repository is configured (MEDIC_GITOPS_REPO)")
+        return self._repo
+
+    @activity.defn(name="prepare_gitops_change")
+    def prepare_gitops_change(self, input: PrepareChangeInput) -> GitOpsChange:
+        applications = [application_ref(a) for a in input.applications]
+        try:
+            if self._argocd is None:
+                raise ChangeRefused(
+                    "no Argo CD is configured (ARGOCD_URL): medic could not follow the change"
+                )
+            repo = self._need_repo()
+            branch, why = target_branch(input.applications)
+            if why:
+                raise ChangeRefused(why)
+            with classified("reading the GitOps repository"):
+                repo.sync()
+                base = branch or default_branch(repo)
+                try:
+                    # A branch of the remote (a tag of the same name would resolve too).
+                    base_commit = repo.head(f"refs/remotes/origin/{base}")
+                except GitRefNotFound as err:
+                    raise ChangeRefused(
+                        f"the Applications deploy {base}, which is not a branch of the GitOps repository: "
+                        "a pull request cannot change what they deploy"
+                    ) from err
+                activity.heartbeat("synced")
+                _, diffs, unchanged = fix_files(repo, input.plan, input.applications, base_commit)
+        except ChangeRefused as refusal:
+            return GitOpsChange(refused=[str(refusal)], applications=applications)
+        return GitOpsChange(
+            base=base,
+            base_commit=base_commit,
+            files=diffs,
+            edit_hash=edit_hash(diffs),
+            unchanged=unchanged,
+            applications=applications,
+        )
+
+    @activity.defn(name="prepare_gitops_revert")
+    def prepare_gitops_revert(self, input: PrepareRevertInput) -> GitOpsChange:
+        fix = input.change
+        common = {
+            "kind": "revert",
+            "base": fix.base,
+            "applications": fix.applications,
+            "reverts_base": fix.base_commit,
+            "reverts_head": input.fix.head_commit,
+        }
+        try:
+            repo = self._need_repo()
+            with classified("reading the GitOps repository"):
+                repo.sync()
+                current = repo.head(fix.base)
+                _, diffs = revert_files(
+                    repo, [f.path for f in fix.files], fix.base_commit, input.fix.head_commit, current
+                )
+        except ChangeRefused as refusal:
+            return GitOpsChange.model_validate({**common, "refused": [str(refusal)]})
+        return GitOpsChange.model_validate(
+            {**common, "base_commit": current, "files": diffs, "edit_hash": edit_hash(diffs)}
+        )

@@ -1,0 +1,131 @@
+"""The pull request of a GitOps change on its host: opened (the change computed again at its base
+commit, refused unless it is exactly the diff that was approved, pushed as one commit on
+`medic/<incident id>`), read, merged and closed. The host looks up the branch and the PR first, so
+a retry after any crash makes no second branch, commit or PR."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.failures import classified
+from activities.gitops.files import ChangeRefused, fix_files, revert_files, reverted_paths
+from domain.analysis.plan import Diagnosis
+from domain.gitops.edit import FileChange
+from domain.gitops.flow import edit_hash
+from domain.gitops.pull_request_body import PullRequestText, fix_pull_request_text, revert_pull_request_text
+from domain.gitops.pull_requests import PullRequest, PullRequestSpec, branch_for, labels_for
+from domain.redaction.text import redact_text
+from domain.steps.gitops import OpenPullRequestInput, PullRequestInput
+from integrations.git import GitRepo
+from integrations.pull_requests import PullRequestHost
+
+
+class PullRequestActivities:
+    """`console_url` links each PR to its incident in the console."""
+
+    def __init__(self, repo: GitRepo | None, host: PullRequestHost | None, *, console_url: str = "") -> None:
+        self._repo = repo
+        self._host = host
+        self._console_url = console_url
+
+    def _need_repo(self) -> GitRepo:
+        if self._repo is None:
+            raise ChangeRefused("no GitOps repository is configured (MEDIC_GITOPS_REPO)")
+        return self._repo
+
+    def _need_host(self) -> PullRequestHost:
+        if self._host is None:
+            raise ApplicationError(
+                "no pull request host is configured", type="NotConfigured", non_retryable=True
+            )
+        return self._host
+
+    @activity.defn(name="open_pull_request")
+    def open_pull_request(self, input: OpenPullRequestInput) -> PullRequest:
+        change = input.change
+        host = self._need_host()
+        try:
+            repo = self._need_repo()
+            with classified("computing the change again"):
+                repo.sync()
+                if change.kind == "revert":
+                    changes, diffs = revert_files(
+                        repo,
+                        reverted_paths(change),
+                        change.reverts_base,
+                        change.reverts_head,
+                        change.base_commit,
+                    )
+                else:
+                    changes, diffs, _ = fix_files(repo, input.plan, input.applications, change.base_commit)
+        except ChangeRefused as refusal:
+            raise ApplicationError(str(refusal), type="ChangeRefused", non_retryable=True) from refusal
+        if edit_hash(diffs) != change.edit_hash or not changes:
+            raise ApplicationError(
+                f"the change computed at {change.base_commit[:12]} is not the one decided on "
+                f"({edit_hash(diffs)} != {change.edit_hash}); not opening a pull request",
+                type="ChangeMismatch",
+                non_retryable=True,
+            )
+        activity.heartbeat("computed")
+        text = self._text(input, changes)
+        spec = PullRequestSpec(
+            incident_id=input.incident_id,
+            kind=change.kind,
+            branch=branch_for(input.incident_id, change.kind),
+            base=change.base,
+            base_commit=change.base_commit,
+            title=text.title,
+            body=text.body,
+            commit_message=text.commit_message,
+            labels=labels_for(change.kind, input.policy.risk if input.policy else None),
+            files={c.path: c.after for c in changes},
+        )
+        with classified(f"opening the pull request of {spec.branch}"):
+            return host.open_pull_request(spec)
+
+    def _text(self, input: OpenPullRequestInput, changes: list[FileChange]) -> PullRequestText:
+        """The PR's title, body and commit message (redacted by `domain.gitops.pull_request_body`)."""
+        if input.change.kind == "revert":
+            if input.fix is None:
+                raise ApplicationError(
+                    "a revert needs the fix it undoes", type="BadInput", non_retryable=True
+                )
+            return revert_pull_request_text(
+                input.incident_id, input.fix, input.reason, changes, console_url=self._console_url
+            )
+        diagnosis = input.diagnosis or Diagnosis(
+            root_cause="unknown", summary=input.title or "medic fix", plan=input.plan
+        )
+        return fix_pull_request_text(
+            input.incident_id,
+            diagnosis,
+            changes,
+            decision=input.policy,
+            approvals=input.approvals,
+            console_url=self._console_url,
+        )
+
+    @activity.defn(name="get_pull_request")
+    def get_pull_request(self, input: PullRequestInput) -> PullRequest:
+        host = self._need_host()
+        with classified(f"reading pull request #{input.number}"):
+            return host.get_pull_request(input.number)
+
+    @activity.defn(name="merge_pull_request")
+    def merge_pull_request(self, input: PullRequestInput) -> PullRequest:
+        host = self._need_host()
+        with classified(f"merging pull request #{input.number}"):
+            return host.merge_pull_request(input.number, merged_by=input.actor)
+
+    @activity.defn(name="close_pull_request")
+    def close_pull_request(self, input: PullRequestInput) -> PullRequest:
+        host = self._need_host()
+        with classified(f"closing pull request #{input.number}"):
+            pr = host.get_pull_request(input.number)
+            if pr.status != "open":
+                return pr
+            if input.comment:
+                host.comment(input.number, redact_text(input.comment))
+            return host.close_pull_request(input.number, closed_by=input.actor)
