@@ -49,13 +49,7 @@ class Stub(Generic[InputT, ResultT]):
 async def execute(stub: Stub[InputT, ResultT], arg: InputT) -> ResultT:
     """Run the activity and return its result; a final failure raises `ActivityError`."""
     result: ResultT = await workflow.execute_activity(
-        stub.name,
-        arg,
-        result_type=stub.result,
-        start_to_close_timeout=stub.options.timeout,
-        schedule_to_close_timeout=stub.options.schedule_to_close,
-        heartbeat_timeout=stub.options.heartbeat,
-        retry_policy=stub.options.retry,
+        stub.name, arg, result_type=stub.result, **_options(stub)
     )
     return result
 
@@ -63,15 +57,19 @@ async def execute(stub: Stub[InputT, ResultT], arg: InputT) -> ResultT:
 def start(stub: Stub[InputT, ResultT], arg: InputT) -> workflow.ActivityHandle[ResultT]:
     """Start the activity and go on; the handle is awaited (or cancelled) later."""
     handle: workflow.ActivityHandle[ResultT] = workflow.start_activity(
-        stub.name,
-        arg,
-        result_type=stub.result,
-        start_to_close_timeout=stub.options.timeout,
-        schedule_to_close_timeout=stub.options.schedule_to_close,
-        heartbeat_timeout=stub.options.heartbeat,
-        retry_policy=stub.options.retry,
+        stub.name, arg, result_type=stub.result, **_options(stub)
     )
     return handle
+
+
+def _options(stub: Stub[Any, Any]) -> dict[str, Any]:
+    options = stub.options
+    return {
+        "start_to_close_timeout": options.timeout,
+        "schedule_to_close_timeout": options.schedule_to_close,
+        "heartbeat_timeout": options.heartbeat,
+        "retry_policy": options.retry,
+    }
 
 
 def failure_of(err: BaseException) -> tuple[str, str | None]:

@@ -14,13 +14,11 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.remediation.approval import ApprovalGate
-from workflows.remediation.converge import Convergence
-from workflows.remediation.merge import MergeWait, pr_summary
-from workflows.remediation.record import IncidentRecord
-from workflows.remediation.state import Ending, RunState, targets_of
-from workflows.remediation.steps import StepFailed, Steps
+from workflows.remediation.merge import pr_summary
+from workflows.remediation.state import Ending, targets_of
+from workflows.remediation.steps import StepFailed
 from workflows.remediation.stubs import OPEN_PULL_REQUEST, PREPARE_GITOPS_CHANGE, PREPARE_GITOPS_REVERT
+from workflows.remediation.toolkit import Toolkit
 
 with workflow.unsafe.imports_passed_through():
     from domain.analysis.plan import Diagnosis, Plan
@@ -34,33 +32,20 @@ with workflow.unsafe.imports_passed_through():
 
 
 class GitOpsPath:
-    def __init__(
-        self,
-        state: RunState,
-        steps: Steps,
-        record: IncidentRecord,
-        gate: ApprovalGate,
-        merges: MergeWait,
-        convergence: Convergence,
-    ) -> None:
-        self._state = state
-        self._steps = steps
-        self._record = record
-        self._gate = gate
-        self._merges = merges
-        self._convergence = convergence
+    def __init__(self, kit: Toolkit) -> None:
+        self._kit = kit
 
     async def remediate(
         self, observation: Observation, diagnosis: Diagnosis, policy: PolicyDecision
     ) -> Ending:
         """A pull request merged, synced by Argo CD and verified as a direct change is — and, when
         verification fails, reverted by another pull request."""
-        state = self._state
+        state = self._kit.state
         plan = diagnosis.plan
         applications, unowned = owning_applications(plan, observation)
         if unowned:
             return "needs_review", "the plan cannot be made through Git: " + "; ".join(unowned)
-        change = await self._steps.run(
+        change = await self._kit.steps.run(
             "preparing_change",
             PREPARE_GITOPS_CHANGE,
             PrepareChangeInput(
@@ -79,16 +64,16 @@ class GitOpsPath:
                 + "; ".join(change.unchanged)
                 + "), yet the cluster differs: Argo CD's sync needs a human's look"
             )
-        decided = await self._gate.wait(policy)
+        decided = await self._kit.gate.wait(policy)
         if decided is not None:
             return decided
         targets = targets_of(plan)
         fix = await self._open_pull_request(change, plan, applications)
-        merged = await self._merges.wait(fix, policy)
+        merged = await self._kit.merges.wait(fix, policy)
         if not isinstance(merged, PullRequest):
             return merged
         commit = merged.merge_commit or merged.head_commit
-        verification = await self._convergence.converge(
+        verification = await self._kit.convergence.converge(
             change.applications, commit, targets, require_healthy=True
         )
         if verification.ok:
@@ -109,9 +94,9 @@ class GitOpsPath:
     ) -> Ending:
         """Undo a merged fix with a revert pull request (by default decided on as the fix was),
         then wait for its merge, Argo CD's sync and the rollout."""
-        state = self._state
+        state = self._kit.state
         try:
-            revert = await self._steps.run(
+            revert = await self._kit.steps.run(
                 "reverting",
                 PREPARE_GITOPS_REVERT,
                 PrepareRevertInput(incident_id=state.incident.id, change=change, fix=fix),
@@ -124,8 +109,8 @@ class GitOpsPath:
         state.change = revert
         if revert.files:
             if state.input.revert_needs_approval:
-                self._gate.start_round("revert", revert.edit_hash)
-                decided = await self._gate.wait(policy)
+                self._kit.gate.start_round("revert", revert.edit_hash)
+                decided = await self._kit.gate.wait(policy)
                 if decided is not None:
                     return (
                         "failed",
@@ -135,14 +120,14 @@ class GitOpsPath:
                 pr = await self._open_pull_request(revert, plan, applications, reason=why, fix=fix)
             except StepFailed as failed:
                 return "failed", f"{why}; the revert pull request could not be opened: {failed}"
-            merged = await self._merges.wait(pr, policy)
+            merged = await self._kit.merges.wait(pr, policy)
             if not isinstance(merged, PullRequest):
                 return "failed", f"{why}; revert pull request #{pr.number}: {merged[1]}"
             commit, how = merged.merge_commit or merged.head_commit, f"pull request #{merged.number}"
         else:
             # The branch no longer holds the fix (a human reverted it already): sync what it holds.
             commit, how = revert.base_commit, f"commit {revert.base_commit[:12]} (the fix was already undone)"
-        after = await self._convergence.converge(
+        after = await self._kit.convergence.converge(
             revert.applications or change.applications,
             commit,
             targets,
@@ -162,8 +147,8 @@ class GitOpsPath:
         reason: str = "",
         fix: PullRequest | None = None,
     ) -> PullRequest:
-        state = self._state
-        pr = await self._steps.run(
+        state = self._kit.state
+        pr = await self._kit.steps.run(
             "opening_pull_request",
             OPEN_PULL_REQUEST,
             OpenPullRequestInput(
@@ -182,7 +167,7 @@ class GitOpsPath:
             summary=pr_summary,
         )
         state.pull_requests[pr.number] = pr
-        await self._record.update(IncidentUpdate(incident_id=state.incident.id, status="awaiting_merge"))
+        await self._kit.record.update(IncidentUpdate(incident_id=state.incident.id, status="awaiting_merge"))
         return pr
 
 

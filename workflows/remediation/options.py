@@ -9,66 +9,54 @@ from temporalio.common import RetryPolicy
 
 from workflows.runner import StepOptions
 
-_STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
-STORE = StepOptions(timedelta(seconds=30), _STORE_RETRY)
+
+def _step(
+    seconds: float,
+    *,
+    attempts: int = 0,
+    retry_every: float | None = None,
+    heartbeat: float | None = None,
+    within: timedelta | None = None,
+) -> StepOptions:
+    """Options of a step: `seconds` per attempt, at most `attempts` attempts (0: until `within`, or
+    forever), retried at most `retry_every` seconds apart, heartbeating every `heartbeat` seconds."""
+    retry = RetryPolicy(
+        maximum_attempts=attempts,
+        maximum_interval=timedelta(seconds=retry_every) if retry_every is not None else None,
+    )
+    return StepOptions(
+        timedelta(seconds=seconds),
+        retry,
+        heartbeat=timedelta(seconds=heartbeat) if heartbeat is not None else None,
+        schedule_to_close=within,
+    )
+
+
+STORE = _step(30, retry_every=30)
 # Memory helps the analysis; its failure never stops it, so a few attempts are enough.
-RECALL = StepOptions(
-    timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
-)
-OBSERVE = StepOptions(
-    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
-)
-ANALYZE = StepOptions(
-    timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=5)
-)
+RECALL = _step(30, retry_every=10, attempts=3)
+OBSERVE = _step(60, retry_every=30, attempts=10)
+ANALYZE = _step(120, retry_every=60, attempts=5)
 # A second opinion is optional: a few attempts, then the workflow goes on without it.
-REVIEW = StepOptions(
-    timedelta(seconds=120), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=3)
-)
-VALIDATE = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
-DRY_RUN = StepOptions(
-    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
-)
-SNAPSHOT = StepOptions(
-    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
-)
+REVIEW = _step(120, retry_every=60, attempts=3)
+VALIDATE = _step(30, attempts=5)
+DRY_RUN = _step(60, retry_every=30, attempts=10)
+SNAPSHOT = _step(60, retry_every=30, attempts=10)
 # Execute and restore heartbeat between objects, so a dead worker's attempt is retried quickly;
 # the retry finds the change already applied and does nothing.
-EXECUTE = StepOptions(
-    timedelta(seconds=120),
-    RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
-    heartbeat=timedelta(seconds=10),
-)
-CHECK = StepOptions(
-    timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5)
-)
+EXECUTE = _step(120, retry_every=30, attempts=20, heartbeat=10)
+CHECK = _step(30, retry_every=15, attempts=5)
 # Git work (a clone or fetch, a push) and PR host calls; Temporal retries transient failures,
 # a rate limit after the host's Retry-After.
-GIT = StepOptions(
-    timedelta(seconds=300), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10)
-)
-PR_WRITE = StepOptions(
-    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=60), maximum_attempts=10)
-)
+GIT = _step(300, retry_every=60, attempts=10)
+PR_WRITE = _step(60, retry_every=60, attempts=10)
 # A poll of the PR while waiting for its merge: a failed poll is only a missed look.
-PR_POLL = StepOptions(
-    timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
-)
-ARGO = StepOptions(
-    timedelta(seconds=60), RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5)
-)
-SYNC = StepOptions(
-    timedelta(seconds=60),
-    RetryPolicy(maximum_interval=timedelta(seconds=15), maximum_attempts=5),
-    heartbeat=timedelta(seconds=30),
-)
+PR_POLL = _step(30, retry_every=10, attempts=3)
+ARGO = _step(60, retry_every=15, attempts=5)
+SYNC = _step(60, retry_every=15, attempts=5, heartbeat=30)
 # Notifications never hold up the remediation: started and left to run, retried (a rate limit
 # after the receiver's Retry-After) for up to an hour.
-NOTIFY = StepOptions(
-    timedelta(seconds=30),
-    RetryPolicy(maximum_interval=timedelta(minutes=5)),
-    schedule_to_close=timedelta(hours=1),
-)
+NOTIFY = _step(30, retry_every=300, within=timedelta(hours=1))
 # How long a finished incident waits for its outstanding notifications before it closes anyway.
 NOTIFY_DRAIN = timedelta(minutes=5)
 

@@ -11,12 +11,10 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.remediation.approval import ApprovalGate
-from workflows.remediation.snapshots import Snapshots
-from workflows.remediation.state import Ending, RunState, targets_of
-from workflows.remediation.steps import StepFailed, Steps
+from workflows.remediation.state import Ending, targets_of
+from workflows.remediation.steps import StepFailed
 from workflows.remediation.stubs import CHECK_SYNC, DRY_RUN_SYNC, SYNC_RESOURCES
-from workflows.remediation.verify import Verifier
+from workflows.remediation.toolkit import Toolkit
 
 with workflow.unsafe.imports_passed_through():
     from domain.analysis.plan import Plan
@@ -28,19 +26,13 @@ with workflow.unsafe.imports_passed_through():
 
 
 class SyncPath:
-    def __init__(
-        self, state: RunState, steps: Steps, gate: ApprovalGate, snapshots: Snapshots, verifier: Verifier
-    ) -> None:
-        self._state = state
-        self._steps = steps
-        self._gate = gate
-        self._snapshots = snapshots
-        self._verifier = verifier
+    def __init__(self, kit: Toolkit) -> None:
+        self._kit = kit
 
     async def remediate(self, plan: Plan, policy: PolicyDecision) -> Ending:
         """Sync the drifted resources back to Git; Argo CD must then report each of them Synced and
         the rollout must verify as a direct change does. Any failure restores the snapshot."""
-        state, steps = self._state, self._steps
+        state, steps = self._kit.state, self._kit.steps
         request = sync_request(state.incident, plan)
         unsnapshotted = sorted(
             {f"{t.namespace}/{t.kind}/{t.name}" for t in request.resources if t.kind not in WORKLOAD_KINDS}
@@ -50,7 +42,7 @@ class SyncPath:
                 "a sync of " + ", ".join(unsnapshotted) + " could not be rolled back: medic snapshots "
                 "workloads only, so a human syncs it"
             )
-        decided = await self._gate.wait(policy)
+        decided = await self._kit.gate.wait(policy)
         if decided is not None:
             return decided
         dry_run = await steps.run(
@@ -68,7 +60,7 @@ class SyncPath:
             return "no_action", "the drifted resources match Git again: nothing to sync"
         if not dry_run.ok:
             return "needs_review", "dry-run refused the sync: " + "; ".join(dry_run.problems)
-        await self._snapshots.take(
+        await self._kit.snapshots.take(
             PlanInput(incident_id=state.incident.id, plan=plan, plan_hash=state.plan_hash)
         )
         targets = targets_of(plan)
@@ -81,23 +73,25 @@ class SyncPath:
             )
             synced = await self._await_sync(request)
             if synced.state != "ready":
-                return await self._snapshots.roll_back(targets, f"the sync did not complete: {synced.reason}")
-            verification = await self._verifier.verify(targets, "verifying")
+                return await self._kit.snapshots.roll_back(
+                    targets, f"the sync did not complete: {synced.reason}"
+                )
+            verification = await self._kit.verifier.verify(targets, "verifying")
         except StepFailed as failed:
-            return await self._snapshots.roll_back(targets, f"{failed.step} failed: {failed}")
+            return await self._kit.snapshots.roll_back(targets, f"{failed.step} failed: {failed}")
         if verification.ok:
             return "resolved", f"Argo CD synced the drifted resources back to Git; {verification.reason}"
-        return await self._snapshots.roll_back(targets, f"verification failed: {verification.reason}")
+        return await self._kit.snapshots.roll_back(targets, f"verification failed: {verification.reason}")
 
     async def _await_sync(self, request: SyncInput) -> SyncProgress:
         """Wait on a workflow timer until Argo CD reports every synced resource Synced (and its
         workloads Healthy), the sync fails, or the verification deadline passes."""
-        state = self._state
+        state = self._kit.state
         state.step = "syncing"
         started = workflow.now()
         deadline = started + timedelta(seconds=state.input.verify_timeout_seconds)
         while True:
-            progress = await self._steps.call("syncing", CHECK_SYNC, request)
+            progress = await self._kit.steps.call("syncing", CHECK_SYNC, request)
             if progress.state != "waiting":
                 break
             if workflow.now() >= deadline:
@@ -107,7 +101,7 @@ class SyncPath:
                 )
                 break
             await workflow.sleep(timedelta(seconds=state.input.verify_interval_seconds))
-        await self._steps.audit(
+        await self._kit.steps.audit(
             "syncing",
             "completed" if progress.state == "ready" else "failed",
             duration=workflow.now() - started,

@@ -37,6 +37,7 @@ from workflows.remediation.state import Ending, RunState
 from workflows.remediation.steps import StepFailed, Steps
 from workflows.remediation.stubs import OBSERVE_INCIDENT, VALIDATE_PLAN
 from workflows.remediation.sync import SyncPath
+from workflows.remediation.toolkit import Toolkit
 from workflows.remediation.verify import Verifier
 
 with workflow.unsafe.imports_passed_through():
@@ -67,15 +68,22 @@ class RemediationWorkflow:
         record = self._record = IncidentRecord(state)
         notifier = self._notifier = Notifier(state)
         verifier = Verifier(state, steps)
-        snapshots = Snapshots(state, steps, verifier)
         gate = self._gate = ApprovalGate(state, steps, record, notifier)
+        kit = Toolkit(
+            state=state,
+            steps=steps,
+            record=record,
+            gate=gate,
+            verifier=verifier,
+            snapshots=Snapshots(state, steps, verifier),
+            merges=MergeWait(state, steps),
+            convergence=Convergence(state, steps, verifier),
+        )
         self._memory = Memory(state, steps)
         self._analysis = Analysis(state, steps, self._memory)
-        self._direct = DirectPath(state, steps, gate, snapshots, verifier)
-        self._sync = SyncPath(state, steps, gate, snapshots, verifier)
-        self._gitops = GitOpsPath(
-            state, steps, record, gate, MergeWait(state, steps), Convergence(state, steps, verifier)
-        )
+        self._direct = DirectPath(kit)
+        self._sync = SyncPath(kit)
+        self._gitops = GitOpsPath(kit)
         self._cooldown = Cooldown(state, steps)
 
     # ---- the loop -----------------------------------------------------------------------------
