@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.gitops.locate import relevant_files
-from domain.incident.model import Incident, ResourceRef
+from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import (
     ArgoApplication,
     ContainerSpec,
@@ -63,7 +63,6 @@ from store.repositories import IncidentRepository
 __all__ = ["ObserveActivities", "ObserveInput", "build_observation"]
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Annotations that are large or say nothing about the incident.
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 MAX_PODS = 20  # pods described per workload
