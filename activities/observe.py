@@ -2,7 +2,8 @@
 
 Reads only. A target that does not exist is a note in the observation, not a failure: alerts
 often name pods that have since been replaced. Text from the cluster (logs, event messages) is
-untrusted; it is bounded in size and has obvious secrets masked before it leaves this module.
+untrusted; it is bounded in size and has secrets redacted (`domain.redaction.text`) before it
+leaves this module.
 
 Beside the cluster, three optional sources add context when configured: Argo CD (the Application
 that owns each workload), Prometheus (request rate, errors, latency, CPU and memory against the
@@ -12,7 +13,6 @@ workload). Any failure of these becomes a note; only the Kubernetes API can fail
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +37,7 @@ from domain.kube.observation import (
     Workload,
 )
 from domain.redaction.objects import redact_observation
+from domain.redaction.text import redact_text
 from domain.settings import Settings
 from domain.steps.observe import ObserveInput
 from integrations.argocd import (
@@ -73,28 +74,10 @@ MAX_METRIC_CONTAINERS = 3  # containers whose CPU / memory series are read per w
 METRIC_STEP_SECONDS = 60
 MAX_CHANGES = 12  # lines of template diff on the newest revision
 
-_SECRETS = [
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)(\"?\s*[:=]\s*\"?)[^\s\",;]+"
-        ),
-        r"\1\2[REDACTED]",
-    ),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "[REDACTED]"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1[REDACTED]@"),
-]
-
-
-def _redact(text: str) -> str:
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
-
 
 def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
-    value = _redact(str(text or ""))
+    # Redacted before it is cut: a secret cut in half would no longer be recognised.
+    value = redact_text(str(text or ""))
     return value if len(value) <= limit else value[:limit] + "…"
 
 
@@ -455,7 +438,7 @@ class _Observer:
             pod=pod,
             container=container,
             previous=previous,
-            text=_redact(text),
+            text=redact_text(text),
             truncated=truncated,
         )
 
