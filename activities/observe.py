@@ -38,7 +38,6 @@ from domain.kube.observation import (
 )
 from domain.redaction.objects import redact_observation
 from domain.redaction.text import redact_text
-from domain.settings import Settings
 from domain.steps.observe import ObserveInput
 from integrations.argocd import (
     ArgoClient,
@@ -644,21 +643,6 @@ class ObserveActivities:
         self._clock = clock
         # Where the observation is kept for the console (incident.observation); None: not kept.
         self._sessions = sessions
-
-    @classmethod
-    def from_settings(
-        cls, kube: KubeClient, settings: Settings, sessions: sessionmaker[Session] | None = None
-    ) -> ObserveActivities:
-        """With an Argo CD, Prometheus and GitOps client for each one that `settings` configures,
-        keeping each observation on its incident's row when `sessions` is given."""
-        argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
-        prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
-        gitops = (
-            GitRepo(settings.gitops_repo_url, settings.resolved_gitops_workdir)
-            if settings.gitops_repo_url
-            else None
-        )
-        return cls(kube, argocd, prometheus, gitops, sessions=sessions)
 
     def close(self) -> None:
         """Close the HTTP clients of the context sources (not the Kubernetes client)."""
