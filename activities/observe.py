@@ -2,7 +2,8 @@
 
 Reads only. A target that does not exist is a note in the observation, not a failure: alerts
 often name pods that have since been replaced. Text from the cluster (logs, event messages) is
-untrusted; it is bounded in size and has obvious secrets masked before it leaves this module.
+untrusted; it is bounded in size and has secrets redacted (`domain.redaction.text`) before it
+leaves this module.
 
 Beside the cluster, three optional sources add context when configured: Argo CD (the Application
 that owns each workload), Prometheus (request rate, errors, latency, CPU and memory against the
@@ -12,7 +13,6 @@ workload). Any failure of these becomes a note; only the Kubernetes API can fail
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.gitops.locate import relevant_files
-from domain.incident.model import Incident, ResourceRef
+from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import (
     ArgoApplication,
     ContainerSpec,
@@ -37,7 +37,7 @@ from domain.kube.observation import (
     Workload,
 )
 from domain.redaction.objects import redact_observation
-from domain.settings import Settings
+from domain.redaction.text import redact_text
 from domain.steps.observe import ObserveInput
 from integrations.argocd import (
     ArgoClient,
@@ -63,7 +63,6 @@ from store.repositories import IncidentRepository
 __all__ = ["ObserveActivities", "ObserveInput", "build_observation"]
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Annotations that are large or say nothing about the incident.
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 MAX_PODS = 20  # pods described per workload
@@ -74,28 +73,10 @@ MAX_METRIC_CONTAINERS = 3  # containers whose CPU / memory series are read per w
 METRIC_STEP_SECONDS = 60
 MAX_CHANGES = 12  # lines of template diff on the newest revision
 
-_SECRETS = [
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)(\"?\s*[:=]\s*\"?)[^\s\",;]+"
-        ),
-        r"\1\2[REDACTED]",
-    ),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "[REDACTED]"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1[REDACTED]@"),
-]
-
-
-def _redact(text: str) -> str:
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
-
 
 def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
-    value = _redact(str(text or ""))
+    # Redacted before it is cut: a secret cut in half would no longer be recognised.
+    value = redact_text(str(text or ""))
     return value if len(value) <= limit else value[:limit] + "…"
 
 
@@ -456,7 +437,7 @@ class _Observer:
             pod=pod,
             container=container,
             previous=previous,
-            text=_redact(text),
+            text=redact_text(text),
             truncated=truncated,
         )
 
@@ -662,21 +643,6 @@ class ObserveActivities:
         self._clock = clock
         # Where the observation is kept for the console (incident.observation); None: not kept.
         self._sessions = sessions
-
-    @classmethod
-    def from_settings(
-        cls, kube: KubeClient, settings: Settings, sessions: sessionmaker[Session] | None = None
-    ) -> ObserveActivities:
-        """With an Argo CD, Prometheus and GitOps client for each one that `settings` configures,
-        keeping each observation on its incident's row when `sessions` is given."""
-        argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
-        prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
-        gitops = (
-            GitRepo(settings.gitops_repo_url, settings.resolved_gitops_workdir)
-            if settings.gitops_repo_url
-            else None
-        )
-        return cls(kube, argocd, prometheus, gitops, sessions=sessions)
 
     def close(self) -> None:
         """Close the HTTP clients of the context sources (not the Kubernetes client)."""

@@ -4,7 +4,7 @@
     .venv/bin/python bench/drift.py --resources 1000 --apps 50
 
 Starts a Temporal dev server (in memory), a fake Argo CD serving a generated estate
-(`sandbox.estate`: Deployments, Services, ConfigMaps, ServiceAccounts, their live states with
+(`tests.fakes.estate`: Deployments, Services, ConfigMaps, ServiceAccounts, their live states with
 server defaults, status and metadata noise) and a medic worker on a task queue of its own, then
 runs `DriftScanWorkflow` (report only: no remediation) over the whole estate, as a client would:
 start to result. By default for 100 resources over 5 Applications, 1,000 over 50 and 5,000 over
@@ -42,8 +42,8 @@ from domain.drift.model import DriftScanInput, DriftScanResult, DriftScope  # no
 from domain.settings import Settings  # noqa: E402
 from integrations.sealing import ensure_key_file  # noqa: E402
 from integrations.temporal.client import connect, ensure_search_attributes  # noqa: E402
-from sandbox.estate import EstateArgoCD, generate_estate  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
+from tests.fakes.estate import EstateArgoCD, generate_estate  # noqa: E402
 from workers.main import ACTIVITY_THREADS, build_worker  # noqa: E402
 from workflows.search import DEV_SERVER_FLAGS  # noqa: E402
 

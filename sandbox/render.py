@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonpatch
 import yaml
 
 from domain.kube.quantity import QuantityError, parse_quantity
@@ -247,96 +248,27 @@ def render_directory(
 # --- JSON patch (RFC 6902) -----------------------------------------------------------------------
 
 
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise RenderError(f"JSON patch path {path!r} does not start with '/'")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _parent(doc: Any, parts: list[str], path: str) -> tuple[Any, str]:
-    node = doc
-    for part in parts[:-1]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise RenderError(f"JSON patch path {path!r} does not exist")
-    return node, parts[-1]
-
-
-def _index(node: list[Any], token: str, path: str, *, insert: bool) -> int:
-    if insert and token == "-":
-        return len(node)
-    if not token.isdigit() or int(token) > len(node) - (0 if insert else 1):
-        raise RenderError(f"JSON patch path {path!r}: index out of range")
-    return int(token)
-
-
-def _get_pointer(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return doc
-    node, last = _parent(doc, parts, path)
-    if isinstance(node, dict) and last in node:
-        return node[last]
-    if isinstance(node, list):
-        return node[_index(node, last, path, insert=False)]
-    raise RenderError(f"JSON patch path {path!r} does not exist")
-
-
-def _remove(doc: Any, path: str) -> Any:
-    node, last = _parent(doc, _pointer(path), path)
-    if isinstance(node, dict):
-        if last not in node:
-            raise RenderError(f"JSON patch remove: {path!r} does not exist")
-        return node.pop(last)
-    if isinstance(node, list):
-        return node.pop(_index(node, last, path, insert=False))
-    raise RenderError(f"JSON patch remove: {path!r} does not exist")
-
-
-def _add(doc: Any, path: str, value: Any, *, replace: bool) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return copy.deepcopy(value)
-    node, last = _parent(doc, parts, path)
-    if isinstance(node, dict):
-        if replace and last not in node:
-            raise RenderError(f"JSON patch replace: {path!r} does not exist")
-        node[last] = copy.deepcopy(value)
-    elif isinstance(node, list):
-        if replace:
-            node[_index(node, last, path, insert=False)] = copy.deepcopy(value)
-        else:
-            node.insert(_index(node, last, path, insert=True), copy.deepcopy(value))
-    else:
-        raise RenderError(f"JSON patch: {path!r} does not exist")
-    return doc
-
-
 def apply_json6902(doc: dict[str, Any], ops: Sequence[Any]) -> dict[str, Any]:
-    """`doc` with the RFC 6902 operations applied (add, remove, replace, move, copy, test)."""
+    """`doc` with the RFC 6902 operations applied (add, remove, replace, move, copy, test); `doc` itself
+    is left unchanged. A malformed operation, a location that does not exist or a failed test raises
+    `RenderError` naming the operation."""
     result: Any = copy.deepcopy(doc)
     for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+        if not isinstance(op, Mapping) or "op" not in op or "path" not in op:
             raise RenderError(f"not a JSON patch operation: {op!r}")
-        kind, path = str(op["op"]), str(op["path"])
-        if kind in ("add", "replace"):
-            result = _add(result, path, op.get("value"), replace=kind == "replace")
-        elif kind == "remove":
-            _remove(result, path)
-        elif kind in ("move", "copy"):
-            source = str(op.get("from") or "")
-            value = _remove(result, source) if kind == "move" else copy.deepcopy(_get_pointer(result, source))
-            result = _add(result, path, value, replace=False)
-        elif kind == "test":
-            if _get_pointer(result, path) != op.get("value"):
-                raise RenderError(f"JSON patch test failed at {path!r}")
-        else:
-            raise RenderError(f"unknown JSON patch operation {kind!r}")
+        kind, path = op["op"], op["path"]
+        # One operation at a time, so an error names the operation that failed.
+        try:
+            result = jsonpatch.JsonPatch([op]).apply(result, in_place=True)
+        except jsonpatch.InvalidJsonPatch as exc:
+            raise RenderError(f"not a valid JSON patch operation {dict(op)!r}: {exc}") from exc
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise RenderError(f"JSON patch test failed at {path!r}: {exc}") from exc
+        except jsonpatch.JsonPatchPathNotFound as exc:
+            missing = op.get("from") if kind in ("move", "copy") else path
+            raise RenderError(f"JSON patch {kind}: {missing!r} does not exist ({exc})") from exc
+        except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
+            raise RenderError(f"JSON patch {kind} at {path!r} cannot be applied: {exc}") from exc
     if not isinstance(result, dict):
         raise RenderError("a JSON patch replaced the whole object with something else")
     return result

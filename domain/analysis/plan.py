@@ -24,9 +24,6 @@ RootCause = Literal[
     "unknown",
 ]
 Mode = Literal["direct", "gitops"]
-ActionKind = Literal[
-    "set_resources", "set_image", "scale", "restart", "rollback_revision", "sync_application"
-]
 ACTION_KINDS: tuple[str, ...] = (
     "set_resources",
     "set_image",

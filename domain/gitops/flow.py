@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from domain.analysis.plan import Plan
 from domain.kube.observation import ArgoApplication, Observation
-from domain.steps.gitops import ApplicationCheck, ApplicationStatus, FileDiff, GitOpsApplication
+from domain.steps.gitops import ApplicationCheck, ApplicationStatus, FileDiff
 
 _HEX = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _DEFAULT_BRANCH = ("", "HEAD")
@@ -97,12 +97,6 @@ def target_branch(apps: Sequence[ArgoApplication]) -> tuple[str, str]:
             sorted(b or "HEAD" for b in branches)
         )
     return (branches.pop() if branches else ""), ""
-
-
-def application_ref(app: ArgoApplication) -> GitOpsApplication:
-    return GitOpsApplication(
-        name=app.name, namespace=app.namespace, project=app.project, automated=app.automated
-    )
 
 
 def edit_hash(files: Sequence[FileDiff]) -> str:

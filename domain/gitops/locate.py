@@ -37,7 +37,6 @@ YamlPath = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 8192
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _NO_FILE_ACTIONS = {
     "restart": "a restart changes nothing that Git defines; it is a direct action",
     "rollback_revision": "a rollback to a ReplicaSet revision is a direct action; in Git it is a "

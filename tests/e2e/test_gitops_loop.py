@@ -27,7 +27,6 @@ from domain.gitops.pull_requests import PullRequest, branch_for
 from domain.policy.approval import DecisionInput
 from domain.steps.remediation import RemediationResult, WorkflowStatus
 from gateway.github_webhook import signature
-from sandbox.github_api import SandboxGitHub
 from sandbox.gitops import seed_bare_repo
 from sandbox.scenario import SHARED_SCENARIOS, load_scenario
 from store.db import make_engine, session_factory, transaction
@@ -41,6 +40,7 @@ from tests.e2e.test_remediation_loop import (
     post_alert,
     scenario_variant,
 )
+from tests.fakes.github_api import SandboxGitHub
 from workflows.remediation import RemediationWorkflow
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""GitHubPullRequestHost with the real PyGithub against the loopback GitHub fake (sandbox.github_api),
+"""GitHubPullRequestHost with the real PyGithub against the loopback GitHub fake (tests.fakes.github_api),
 whose git side is a real bare repository."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from integrations.pull_requests import (
     PullRequestNotFound,
     PullRequestUnavailable,
 )
-from sandbox.github_api import SandboxGitHub
 from sandbox.gitops import seed_bare_repo
+from tests.fakes.github_api import SandboxGitHub
 
 TOKEN = "ghp_" + "x" * 36
 READ_ONLY = "ghp_" + "r" * 36

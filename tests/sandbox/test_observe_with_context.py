@@ -19,12 +19,15 @@ from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient
 from integrations.prometheus import PrometheusClient
+from integrations.sealing import generate_key
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
 from sandbox.gitops import seed_bare_repo
 from sandbox.prometheus_api import SandboxPrometheus
 from sandbox.scenario import Scenario, load_named
 from sandbox.server import SandboxServer
+from store.migrate import upgrade
+from workers.main import activities_for
 
 TOKEN = "observe-test-token"
 
@@ -195,8 +198,12 @@ def test_an_unreachable_gitops_remote_is_a_note(stack: Stack, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("stack", ["oom-helm-values"], indirect=True)
-def test_the_activity_built_from_settings_reads_every_source(stack: Stack) -> None:
-    activities = ObserveActivities.from_settings(stack.kube, stack.settings)
+def test_the_activity_the_worker_registers_reads_every_source(stack: Stack) -> None:
+    # The worker's own wiring (workers.main.activities_for), not a test-only way to build it.
+    settings = stack.settings.model_copy(update={"snapshot_keys": generate_key()})
+    upgrade(settings.resolved_database_url)
+    (observe,) = [fn for fn in activities_for(settings, stack.kube) if fn.__name__ == "observe_incident"]
+    activities: ObserveActivities = observe.__self__
     try:
         result = ActivityEnvironment().run(activities.observe_incident, ObserveInput(incident=stack.incident))
     finally:

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.analysis.plan import Diagnosis, Plan, SyncApplication
+from domain.analysis.plan import Plan, RootCause, SyncApplication
 from domain.drift.model import (
     AppDrift,
     AppRef,
@@ -30,31 +30,17 @@ from domain.drift.model import (
     FieldDrift,
     ResourceDrift,
 )
-from domain.incident.memory import RecallInput, RecallResult, RememberInput
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import Observation, Workload
-from domain.notifications.model import Notification, NotifyResult
+from domain.notifications.model import Notification
 from domain.policy.approval import DecisionInput
-from domain.policy.decision import PolicyDecision
-from domain.steps.analyze import AnalyzeInput
-from domain.steps.change import (
-    CheckRolloutInput,
-    DryRunResult,
-    ExecutionResult,
-    PlanInput,
-    RestoreInput,
-    RolloutCheck,
-    SnapshotResult,
-    Verification,
-)
+from domain.steps.change import DryRunResult
 from domain.steps.drift import DriftDefaults
 from domain.steps.gitops import ApplicationCheck, ApplicationStatus
-from domain.steps.observe import ObserveInput
-from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
 from domain.steps.remediation import RemediationInput, RemediationResult
 from domain.steps.sync import SyncInput, SyncProgress
-from domain.steps.validate import ValidateInput
 from tests.conftest import wait_for_step
+from tests.workflows.fakes import RemediationFakes, Sent
 from workflows.drift import DriftScanWorkflow, drift_incident
 from workflows.remediation import RemediationWorkflow
 
@@ -122,7 +108,11 @@ class ScanFakes:
     pages: list[list[str]] = field(default_factory=list)
     findings: list[DriftFindingsInput] = field(default_factory=list)
     finished: list[DriftScanFinished] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
+    sent: Sent = field(default_factory=Sent)  # send_notification
+
+    @property
+    def notifications(self) -> list[Notification]:
+        return self.sent.notifications
 
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
@@ -168,18 +158,13 @@ class ScanFakes:
                 drifted_apps=input.result.drifted_apps,
             )
 
-        @activity.defn(name="send_notification")
-        async def send_notification(notification: Notification) -> NotifyResult:
-            fakes.notifications.append(notification)
-            return NotifyResult(delivered=["webhook"])
-
         return [
             get_drift_defaults,
             list_drift_applications,
             scan_drift_page,
             record_drift_findings,
             finish_drift_scan,
-            send_notification,
+            fakes.sent.activity(),
         ]
 
 
@@ -307,62 +292,32 @@ def test_a_drift_incident_targets_its_drifted_workloads() -> None:
 
 
 @dataclass
-class SyncFakes:
+class SyncFakes(RemediationFakes):
+    """The shared fakes (tests/workflows/fakes.py) for the drifted cart, and the Argo CD sync path."""
+
+    observation: Observation = field(
+        default_factory=lambda: Observation(
+            incident_id="", workloads=[Workload(id="workload/shop/Deployment/cart", ref=DEPLOY)]
+        )
+    )
+    root_cause: RootCause = "drift"
+    summary: str = "cart drifted"
+    plan: Plan = field(
+        default_factory=lambda: Plan(actions=[SyncApplication(target=DEPLOY, application="cart")])
+    )
+    workload: ResourceRef = DEPLOY
     dry_run: DryRunResult = field(default_factory=lambda: DryRunResult(ok=True))
     # check_sync answers, one per call, the last repeated
     progress: list[str] = field(default_factory=lambda: ["waiting", "ready"])
-    healthy: bool = True
-    calls: list[str] = field(default_factory=list)
-    audit: list[AuditInput] = field(default_factory=list)
     synced: list[SyncInput] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
 
-        @activity.defn(name="record_incident")
-        async def record_incident(update: IncidentUpdate) -> None:
-            return None
-
-        @activity.defn(name="record_audit")
-        async def record_audit(event: AuditInput) -> None:
-            fakes.audit.append(event)
-
-        @activity.defn(name="record_approval")
-        async def record_approval(record: ApprovalRecord) -> None:
-            return None
-
-        @activity.defn(name="recall_similar_incidents")
-        async def recall_similar_incidents(input: RecallInput) -> RecallResult:
-            return RecallResult()
-
-        @activity.defn(name="remember_incident")
-        async def remember_incident(input: RememberInput) -> None:
-            return None
-
-        @activity.defn(name="observe_incident")
-        async def observe_incident(input: ObserveInput) -> Observation:
-            workload = Workload(id="workload/shop/Deployment/cart", ref=DEPLOY)
-            return Observation(incident_id=input.incident.id, workloads=[workload])
-
-        @activity.defn(name="analyze_incident")
-        async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
-            assert input.incident.source == "drift"
-            action = SyncApplication(target=DEPLOY, application="cart")
-            return Diagnosis(root_cause="drift", summary="cart drifted", plan=Plan(actions=[action]))
-
-        @activity.defn(name="validate_plan")
-        async def validate_plan(input: ValidateInput) -> PolicyDecision:
-            return PolicyDecision(allowed=True, risk="medium", approvals_required=1)
-
         @activity.defn(name="dry_run_sync")
         async def dry_run_sync(input: SyncInput) -> DryRunResult:
             fakes.calls.append("dry_run_sync")
             return fakes.dry_run
-
-        @activity.defn(name="snapshot_resources")
-        async def snapshot_resources(input: PlanInput) -> SnapshotResult:
-            fakes.calls.append("snapshot")
-            return SnapshotResult(resources=[DEPLOY])
 
         @activity.defn(name="sync_resources")
         async def sync_resources(input: SyncInput) -> ApplicationCheck:
@@ -376,33 +331,7 @@ class SyncFakes:
             state = fakes.progress.pop(0) if len(fakes.progress) > 1 else fakes.progress[0]
             return SyncProgress(state=state, reason=f"cart: {state}")  # type: ignore[arg-type]
 
-        @activity.defn(name="check_rollout")
-        async def check_rollout(input: CheckRolloutInput) -> Verification:
-            fakes.calls.append("check_rollout")
-            check = RolloutCheck(resource=DEPLOY, done=True, healthy=fakes.healthy, restarts=0)
-            return Verification(ok=fakes.healthy, finished=True, checks=[check])
-
-        @activity.defn(name="restore_snapshots")
-        async def restore_snapshots(input: RestoreInput) -> ExecutionResult:
-            fakes.calls.append("restore")
-            return ExecutionResult()
-
-        return [
-            record_incident,
-            record_audit,
-            record_approval,
-            recall_similar_incidents,
-            remember_incident,
-            observe_incident,
-            analyze_incident,
-            validate_plan,
-            dry_run_sync,
-            snapshot_resources,
-            sync_resources,
-            check_sync,
-            check_rollout,
-            restore_snapshots,
-        ]
+        return [*super().activities(), dry_run_sync, sync_resources, check_sync]
 
 
 async def run_incident(
@@ -431,6 +360,7 @@ async def run_incident(
             await during_wait(handle)
         await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="sam", decision="approve"))
         result = await asyncio.wait_for(handle.result(), timeout=60)
+    assert all(a.incident.source == "drift" for a in fakes.analyzed)
     return result, handle
 
 
@@ -490,24 +420,14 @@ async def test_a_sync_that_does_not_finish_in_time_is_rolled_back(
 async def test_a_report_only_drift_incident_stays_open_and_absorbs_later_scans(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    fakes = SyncFakes()
+    fakes = SyncFakes(summary="drift reported, not changed", plan=Plan())  # report only: no action
     queue = f"test-{uuid.uuid4()}"
     workflow_id = f"drift.argocd.cart-{uuid.uuid4()}"
-
-    @activity.defn(name="analyze_incident")
-    async def report_only(input: AnalyzeInput) -> Diagnosis:
-        return Diagnosis(root_cause="drift", summary="drift reported, not changed")
-
-    activities = [
-        a
-        for a in fakes.activities()
-        if getattr(a, "__temporal_activity_definition").name != "analyze_incident"
-    ]
     async with Worker(
         time_skipping_env.client,
         task_queue=queue,
         workflows=[RemediationWorkflow],
-        activities=[*activities, report_only],
+        activities=fakes.activities(),
     ):
         handle = await time_skipping_env.client.start_workflow(
             RemediationWorkflow.run,

@@ -15,16 +15,12 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.analysis.plan import Diagnosis, Plan, SetResources
+from domain.analysis.plan import Plan, SetResources
 from domain.gitops.pull_requests import PullRequest, PullRequestEvent, branch_for
 from domain.incident.alerts import AlertGroup
-from domain.incident.memory import RecallInput, RecallResult, RememberInput
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
 from domain.policy.approval import DecisionInput
-from domain.policy.decision import PolicyDecision
-from domain.steps.analyze import AnalyzeInput
-from domain.steps.change import CheckRolloutInput, RolloutCheck, Verification
 from domain.steps.gitops import (
     ApplicationCheck,
     ApplicationsInput,
@@ -37,11 +33,9 @@ from domain.steps.gitops import (
     PrepareRevertInput,
     PullRequestInput,
 )
-from domain.steps.observe import ObserveInput
-from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
 from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
-from domain.steps.validate import ValidateInput
 from tests.conftest import wait_for_step
+from tests.workflows.fakes import RemediationFakes, policy
 from workflows.remediation import RemediationWorkflow
 
 TARGET = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
@@ -62,26 +56,43 @@ DIFF = HEADER + "-    memory: 256Mi\n+    memory: 512Mi\n"
 REVERT_DIFF = HEADER + "-    memory: 512Mi\n+    memory: 256Mi\n"
 
 
-def policy(risk: str, approvals: int = 1, auto: bool = False) -> PolicyDecision:
-    return PolicyDecision(allowed=True, risk=risk, approvals_required=approvals, auto_execute=auto)  # type: ignore[arg-type]
-
-
 @dataclass
-class Fakes:
-    """Activities answering from the test's script; `prs` is the PR host's state, which a test may
-    change (a human merging or closing on the host)."""
+class Fakes(RemediationFakes):
+    """The shared fakes (tests/workflows/fakes.py) for an OOMKilled ledger whose memory limit is in
+    Git, and the GitOps path; `prs` is the PR host's state, which a test may change (a human merging
+    or closing on the host)."""
 
-    decision: PolicyDecision = field(default_factory=lambda: policy("medium"))
+    observation: Observation = field(
+        default_factory=lambda: Observation(
+            incident_id="",
+            workloads=[
+                Workload(
+                    id="workload/payments/Deployment/ledger",
+                    ref=TARGET.without_container(),
+                    containers=[
+                        ContainerSpec(name="ledger", image="ledger:2.8.1", limits={"memory": "256Mi"})
+                    ],
+                )
+            ],
+            argocd=[APP],
+        )
+    )
+    summary: str = "ledger OOMKilled"
+    plan: Plan = field(
+        default_factory=lambda: Plan(
+            actions=[
+                SetResources(
+                    target=TARGET, mode="gitops", file="values/ledger-values.yaml", limits={"memory": "512Mi"}
+                )
+            ]
+        )
+    )
+    workload: ResourceRef = field(default_factory=TARGET.without_container)
     refused: list[str] = field(default_factory=list)
-    healthy: bool = True  # the rollout after the fix
     argo_health: str = "Healthy"
     prs: dict[int, PullRequest] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-    audit: list[AuditInput] = field(default_factory=list)
-    approvals: list[ApprovalRecord] = field(default_factory=list)
     opened: list[OpenPullRequestInput] = field(default_factory=list)
     synced: list[ApplicationsInput] = field(default_factory=list)
-    incident: dict[str, Any] = field(default_factory=dict)
     merge_refused: bool = False
 
     def merge(self, number: int, by: str = "carol") -> PullRequest:
@@ -99,46 +110,6 @@ class Fakes:
 
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
-
-        @activity.defn(name="record_incident")
-        async def record_incident(update: IncidentUpdate) -> None:
-            fakes.incident.update(update.model_dump(exclude_none=True))
-
-        @activity.defn(name="record_audit")
-        async def record_audit(event: AuditInput) -> None:
-            fakes.audit.append(event)
-
-        @activity.defn(name="record_approval")
-        async def record_approval(record: ApprovalRecord) -> None:
-            fakes.approvals.append(record)
-
-        @activity.defn(name="recall_similar_incidents")
-        async def recall_similar_incidents(input: RecallInput) -> RecallResult:
-            return RecallResult()
-
-        @activity.defn(name="remember_incident")
-        async def remember_incident(input: RememberInput) -> None:
-            return None
-
-        @activity.defn(name="observe_incident")
-        async def observe_incident(input: ObserveInput) -> Observation:
-            workload = Workload(
-                id="workload/payments/Deployment/ledger",
-                ref=TARGET.without_container(),
-                containers=[ContainerSpec(name="ledger", image="ledger:2.8.1", limits={"memory": "256Mi"})],
-            )
-            return Observation(incident_id=input.incident.id, workloads=[workload], argocd=[APP])
-
-        @activity.defn(name="analyze_incident")
-        async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
-            action = SetResources(
-                target=TARGET, mode="gitops", file="values/ledger-values.yaml", limits={"memory": "512Mi"}
-            )
-            return Diagnosis(root_cause="oom", summary="ledger OOMKilled", plan=Plan(actions=[action]))
-
-        @activity.defn(name="validate_plan")
-        async def validate_plan(input: ValidateInput) -> PolicyDecision:
-            return fakes.decision
 
         @activity.defn(name="prepare_gitops_change")
         async def prepare_gitops_change(input: PrepareChangeInput) -> GitOpsChange:
@@ -236,27 +207,8 @@ class Fakes:
             fakes.calls.append("check_app")
             return state(input)
 
-        @activity.defn(name="check_rollout")
-        async def check_rollout(input: CheckRolloutInput) -> Verification:
-            fakes.calls.append("check_rollout")
-            check = RolloutCheck(
-                resource=TARGET.without_container(),
-                done=True,
-                healthy=fakes.healthy,
-                restarts=0 if fakes.healthy else fakes.calls.count("check_rollout"),
-                reason="" if fakes.healthy else "pods crashing",
-            )
-            return Verification(ok=fakes.healthy, finished=True, checks=[check])
-
         return [
-            record_incident,
-            record_audit,
-            record_approval,
-            recall_similar_incidents,
-            remember_incident,
-            observe_incident,
-            analyze_incident,
-            validate_plan,
+            *super().activities(),
             prepare_gitops_change,
             prepare_gitops_revert,
             open_pull_request,
@@ -265,11 +217,7 @@ class Fakes:
             close_pull_request,
             sync_applications,
             check_applications,
-            check_rollout,
         ]
-
-    def steps(self) -> list[tuple[str, str]]:
-        return [(e.step, e.status) for e in self.audit]
 
 
 def alert_group() -> AlertGroup:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -28,7 +26,6 @@ from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from domain.kube.observation import Observation
 from domain.policy.approval import DecisionInput
-from domain.steps.observe import ObserveInput
 from domain.steps.remediation import RemediationInput
 from integrations.kubernetes import KubeClient
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
@@ -39,6 +36,7 @@ from store.db import make_engine, session_factory
 from store.migrate import upgrade
 from tests.conftest import wait_for_step
 from tests.integrations.llm.payloads import anthropic_tool_use
+from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import Fakes, policy
 from workflows.remediation import RemediationWorkflow
 
@@ -97,24 +95,17 @@ async def test_second_incident_recalls_the_resolved_one_in_the_prompt(
         api_key="sk-ant-test", model="claude-test", base_url=httpserver.url_for(""), timeout=2.0
     )
     sessions = session_factory(make_engine(database_url))
-    fakes = Fakes(decision=policy("medium"))
-
-    @activity.defn(name="observe_incident")
-    async def observe_incident(input: ObserveInput) -> Observation:
-        return observation
-
+    fakes = Fakes(decision=policy("medium"), observation=observation)
     record, memory = RecordActivities(sessions), MemoryActivities(sessions)
-    real: list[Callable[..., Any]] = [
-        observe_incident,
+    activities = replaced(
+        fakes.activities(),
         AnalyzeActivities(model).analyze_incident,
         record.record_incident,
         record.record_audit,
         record.record_approval,
         memory.recall_similar_incidents,
         memory.remember_incident,
-    ]
-    names = {a.__temporal_activity_definition.name for a in real}  # type: ignore[attr-defined]
-    activities = real + [a for a in fakes.activities() if a.__temporal_activity_definition.name not in names]  # type: ignore[attr-defined]
+    )
     queue = f"memory-{uuid.uuid4()}"
 
     async def incident(workflow_id: str) -> str:

@@ -7,20 +7,16 @@ The workflow runs on the time-skipping server; analyze is the real activity with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities
 from domain.incident.model import Incident
-from domain.kube.observation import Observation
-from domain.steps.observe import ObserveInput
 from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
 from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from tests.integrations.llm.conftest import scenario_case
@@ -31,6 +27,7 @@ from tests.integrations.llm.payloads import (
     anthropic_tool_use,
     oom_diagnosis,
 )
+from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import Fakes
 from workflows.remediation import RemediationWorkflow
 
@@ -59,19 +56,8 @@ async def run_incident(
     env: WorkflowEnvironment, analyzer: AnthropicAnalyzer
 ) -> tuple[RemediationResult, WorkflowStatus]:
     incident, observation = scenario_case("oom-helm-values")
-    fakes = Fakes()
-
-    @activity.defn(name="observe_incident")
-    async def observe_incident(input: ObserveInput) -> Observation:
-        return observation
-
-    replaced = {"observe_incident", "analyze_incident"}
-    activities: list[Callable[..., Any]] = [
-        a
-        for a in fakes.activities()
-        if a.__temporal_activity_definition.name not in replaced  # type: ignore[attr-defined]
-    ]
-    activities += [observe_incident, AnalyzeActivities(analyzer).analyze_incident]
+    fakes = Fakes(observation=observation)
+    activities = replaced(fakes.activities(), AnalyzeActivities(analyzer).analyze_incident)
     queue = f"model-{uuid.uuid4()}"
     with ThreadPoolExecutor(max_workers=4) as executor:
         async with Worker(

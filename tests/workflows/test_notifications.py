@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -22,11 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.notify import NotifyActivities
-from domain.notifications.model import Notification, NotifyResult
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
 from domain.steps.remediation import RemediationResult
 from tests.conftest import wait_for_step
+from tests.workflows.fakes import Sent
 from tests.workflows.test_remediation_workflow import Fakes, Harness, policy
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.options import NOTIFY_DRAIN
@@ -36,29 +35,6 @@ from workflows.remediation.patches import PATCH_NOTIFICATIONS
 @pytest.fixture
 def fakes() -> Fakes:
     return Fakes()
-
-
-class Sent:
-    """A fake `send_notification`: records what it is given, or fails as told."""
-
-    def __init__(self, error: ApplicationError | None = None) -> None:
-        self.error = error
-        self.notifications: list[Notification] = []
-        self.attempts: list[Notification] = []
-
-    def activity(self) -> Callable[..., Any]:
-        @activity.defn(name="send_notification")
-        async def send_notification(notification: Notification) -> NotifyResult:
-            self.attempts.append(notification)
-            if self.error is not None:
-                raise self.error
-            self.notifications.append(notification)
-            return NotifyResult(delivered=["fake"])
-
-        return send_notification
-
-    def events(self) -> list[str]:
-        return [n.event for n in sorted(self.notifications, key=lambda n: n.seq)]
 
 
 async def run(

@@ -15,31 +15,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.analysis.plan import Diagnosis, Plan, SetResources
+from domain.analysis.plan import Plan, SetResources
 from domain.incident.alerts import AlertGroup
-from domain.incident.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, SimilarIncident
+from domain.incident.memory import SimilarIncident
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import ContainerSpec, Observation, Workload
 from domain.policy.approval import DecisionInput
-from domain.policy.decision import PolicyDecision
-from domain.steps.analyze import AnalyzeInput
-from domain.steps.change import (
-    AppliedChange,
-    CheckRolloutInput,
-    DryRunResult,
-    ExecutionResult,
-    PlanInput,
-    RestoreInput,
-    RolloutCheck,
-    SnapshotResult,
-    Verification,
-)
+from domain.steps.change import AppliedChange, DryRunResult, ExecutionResult, PlanInput
 from domain.steps.gitops import GitOpsChange, PrepareChangeInput
-from domain.steps.observe import ObserveInput
-from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
 from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
-from domain.steps.validate import ValidateInput
 from tests.conftest import wait_for_step
+from tests.workflows.fakes import RemediationFakes, policy
 from workflows.remediation import RemediationWorkflow
 
 TARGET = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
@@ -52,66 +38,22 @@ WORKLOAD = Workload(
 )
 
 
-def policy(risk: str, approvals: int = 1, allowed: bool = True, auto: bool = False) -> PolicyDecision:
-    return PolicyDecision(allowed=allowed, risk=risk, approvals_required=approvals, auto_execute=auto)  # type: ignore[arg-type]
-
-
 @dataclass
-class Fakes:
-    """Activities that record what they were asked and answer from the test's script."""
+class Fakes(RemediationFakes):
+    """The shared fakes (tests/workflows/fakes.py) for an OOMKilled ledger, and the direct path."""
 
-    decision: PolicyDecision = field(default_factory=lambda: policy("medium"))
-    healthy: bool = True
+    observation: Observation = field(
+        default_factory=lambda: Observation(incident_id="", workloads=[WORKLOAD])
+    )
     plan: Plan = field(
         default_factory=lambda: Plan(actions=[SetResources(target=TARGET, limits={"memory": "512Mi"})])
     )
-    root_cause: str = "oom"
+    workload: ResourceRef = field(default_factory=TARGET.without_container)
+    lists_shared_steps: bool = True
     execute_error: str | None = None
-    similar: list[SimilarIncident] = field(default_factory=list)
-    remembered: list[IncidentMemory] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)
-    audit: list[AuditInput] = field(default_factory=list)
-    approvals: list[ApprovalRecord] = field(default_factory=list)
-    incident: dict[str, Any] = field(default_factory=dict)
 
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
-
-        @activity.defn(name="record_incident")
-        async def record_incident(update: IncidentUpdate) -> None:
-            fakes.incident.update(update.model_dump(exclude_none=True))
-
-        @activity.defn(name="record_audit")
-        async def record_audit(event: AuditInput) -> None:
-            fakes.audit.append(event)
-
-        @activity.defn(name="record_approval")
-        async def record_approval(record: ApprovalRecord) -> None:
-            fakes.approvals.append(record)
-
-        @activity.defn(name="recall_similar_incidents")
-        async def recall_similar_incidents(input: RecallInput) -> RecallResult:
-            fakes.calls.append("recall")
-            return RecallResult(similar=list(fakes.similar))
-
-        @activity.defn(name="remember_incident")
-        async def remember_incident(input: RememberInput) -> None:
-            fakes.remembered.append(input.memory)
-
-        @activity.defn(name="observe_incident")
-        async def observe_incident(input: ObserveInput) -> Observation:
-            fakes.calls.append("observe")
-            return Observation(incident_id=input.incident.id, workloads=[WORKLOAD])
-
-        @activity.defn(name="analyze_incident")
-        async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
-            fakes.calls.append("analyze")
-            return Diagnosis(root_cause=fakes.root_cause, summary="test diagnosis", plan=fakes.plan)  # type: ignore[arg-type]
-
-        @activity.defn(name="validate_plan")
-        async def validate_plan(input: ValidateInput) -> PolicyDecision:
-            fakes.calls.append("validate")
-            return fakes.decision
 
         @activity.defn(name="prepare_gitops_change")
         async def prepare_gitops_change(input: PrepareChangeInput) -> GitOpsChange:
@@ -124,57 +66,16 @@ class Fakes:
             fakes.calls.append("dry_run")
             return DryRunResult(ok=True)
 
-        @activity.defn(name="snapshot_resources")
-        async def snapshot_resources(input: PlanInput) -> SnapshotResult:
-            fakes.calls.append("snapshot")
-            return SnapshotResult(resources=[TARGET.without_container()])
-
         @activity.defn(name="execute_plan")
         async def execute_plan(input: PlanInput) -> ExecutionResult:
             fakes.calls.append("execute")
             if fakes.execute_error:
                 raise ApplicationError(fakes.execute_error, type="KubeInvalid", non_retryable=True)
             return ExecutionResult(
-                changes=[AppliedChange(action_index=0, resource=TARGET.without_container(), changed=True)]
+                changes=[AppliedChange(action_index=0, resource=fakes.workload, changed=True)]
             )
 
-        @activity.defn(name="check_rollout")
-        async def check_rollout(input: CheckRolloutInput) -> Verification:
-            fakes.calls.append("check")
-            restarts = 0 if fakes.healthy else fakes.calls.count("check")
-            check = RolloutCheck(
-                resource=TARGET.without_container(),
-                done=True,
-                healthy=fakes.healthy,
-                restarts=restarts,
-                reason="" if fakes.healthy else "pods crashing",
-            )
-            return Verification(ok=fakes.healthy, finished=True, checks=[check])
-
-        @activity.defn(name="restore_snapshots")
-        async def restore_snapshots(input: RestoreInput) -> ExecutionResult:
-            fakes.calls.append("restore")
-            fakes.healthy = True  # the restored object rolls out (its own fault aside)
-            return ExecutionResult(
-                changes=[AppliedChange(action_index=0, resource=TARGET.without_container(), changed=True)]
-            )
-
-        return [
-            recall_similar_incidents,
-            remember_incident,
-            record_incident,
-            record_audit,
-            record_approval,
-            observe_incident,
-            analyze_incident,
-            validate_plan,
-            prepare_gitops_change,
-            dry_run_plan,
-            snapshot_resources,
-            execute_plan,
-            check_rollout,
-            restore_snapshots,
-        ]
+        return [*super().activities(), prepare_gitops_change, dry_run_plan, execute_plan]
 
 
 def alert_group(status: str = "firing") -> AlertGroup:
@@ -572,27 +473,11 @@ async def test_similar_past_incidents_reach_the_analyzer_and_the_outcome_is_reme
         score=0.9,
     )
     fakes.similar = [past]
-    seen: list[AnalyzeInput] = []
-    original = fakes.activities
-
-    def activities() -> list[Callable[..., Any]]:
-        replaced = [
-            a for a in original() if getattr(a, "__temporal_activity_definition").name != "analyze_incident"
-        ]
-
-        @activity.defn(name="analyze_incident")
-        async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
-            seen.append(input)
-            return Diagnosis(root_cause="oom", summary="test diagnosis", plan=fakes.plan)
-
-        return [*replaced, analyze_incident]
-
-    fakes.activities = activities  # type: ignore[method-assign]
 
     async def scenario(h: Harness) -> RemediationResult:
         return await (await h.start()).result()
 
     result = await run_with_worker(time_skipping_env, fakes, scenario)
-    assert seen[0].similar == [past]
+    assert fakes.analyzed[0].similar == [past]
     (memory,) = fakes.remembered
     assert memory.incident_id == result.incident_id and memory.outcome == "resolved"

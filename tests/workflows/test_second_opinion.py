@@ -34,6 +34,7 @@ from integrations.llm import InvalidModelOutput, ModelUnavailable, SecondOpinion
 from integrations.llm.output import ToolSpec
 from integrations.llm.reviewer import ReviewVerdict, apply_review
 from tests.conftest import wait_for_step
+from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import TARGET, Fakes, Harness, alert_group
 from workflows.remediation import RemediationWorkflow
 
@@ -82,14 +83,6 @@ class ScriptedModel:
         return self.answer
 
 
-def _replaced(fakes: Fakes, *names: str) -> list[Callable[..., Any]]:
-    return [
-        a
-        for a in fakes.activities()
-        if a.__temporal_activity_definition.name not in names  # type: ignore[attr-defined]
-    ]
-
-
 async def run(
     env: WorkflowEnvironment,
     fakes: Fakes,
@@ -107,7 +100,7 @@ async def run(
             validated.append(input)
         return policy.validate_plan(input)
 
-    activities = [*_replaced(fakes, "validate_plan"), validate_plan]
+    activities = replaced(fakes.activities(), validate_plan)
     if review is not None:
         activities.append(review)
     harness = Harness(env, fakes)

@@ -38,13 +38,13 @@ from integrations.git import GitRepo
 from integrations.pull_requests import GitHubPullRequestHost, LocalPullRequestHost, PullRequestHost
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
-from sandbox.github_api import SandboxGitHub
 from sandbox.gitops import seed_bare_repo
 from sandbox.scenario import Scenario, load_named
 from store.db import make_engine, session_factory, transaction
 from store.migrate import upgrade
 from store.pull_requests import StorePullRequestRecords
 from store.repositories import IncidentRepository
+from tests.fakes.github_api import SandboxGitHub
 
 TARGET = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
 VALUES = "values/ledger-values.yaml"

@@ -1,4 +1,4 @@
-"""The generated Argo CD estate and the fake Argo CD serving it (sandbox/estate.py)."""
+"""The generated Argo CD estate and the fake Argo CD serving it (tests/fakes/estate.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cli.devserver import DevServer
 from domain.drift.diff import application_drift
 from domain.drift.model import DriftConfig
 from integrations.argocd import ArgoClient, ArgoForbidden, ArgoNotFound, ArgoUnavailable
-from sandbox.estate import KINDS, Estate, EstateArgoCD, generate_estate
+from tests.fakes.estate import KINDS, Estate, EstateArgoCD, generate_estate
 
 TOKEN = "estate-token"
 REPO = Path(__file__).resolve().parents[2]

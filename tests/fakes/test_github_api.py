@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.github_api import SandboxGitHub
 from sandbox.gitops import seed_bare_repo
+from tests.fakes.github_api import SandboxGitHub
 
 TOKEN = "ghp_" + "t" * 36
 

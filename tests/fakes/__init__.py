@@ -1,0 +1,1 @@
+"""Loopback fakes used only by the tests and the benchmarks, kept out of the shipped `sandbox` package."""
