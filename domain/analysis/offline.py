@@ -49,6 +49,8 @@ from domain.analysis.plan import (
 from domain.incident.memory import SimilarIncident
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
+    ARGOCD_INSTANCE_LABEL,
+    ARGOCD_TRACKING,
     ArgoApplication,
     EventItem,
     GitOpsFile,
@@ -79,12 +81,6 @@ MAX_REPLICAS = 50
 _SATURATION_ALERT_WORDS = ("throttling", "latency", "saturat", "hpamaxedout", "cpuhigh")
 
 MAX_POD_EVIDENCE = 5  # healthy pods cited; every failing one is
-
-# Objects Argo CD manages carry this annotation; they are changed through Git, never directly.
-ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
-# Argo CD's older, label-based tracking (also set by Helm charts, so it counts only when an
-# observed application has that name).
-ARGOCD_INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 _PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG_REASONS = {"CreateContainerConfigError", "CreateContainerError"}
@@ -206,13 +202,8 @@ def _application(observation: Observation, workload: Workload) -> ArgoApplicatio
     """The Argo CD application that manages the workload, when one was observed."""
     ref = workload.ref
     for app in observation.argocd:
-        for res in app.resources:
-            if (res.get("kind"), res.get("namespace"), res.get("name")) == (
-                ref.kind,
-                ref.namespace,
-                ref.name,
-            ):
-                return app
+        if app.manages(ref.kind, ref.namespace, ref.name):
+            return app
     tracking = workload.annotations.get(ARGOCD_TRACKING, "")
     instance = workload.labels.get(ARGOCD_INSTANCE_LABEL, "")
     for app in observation.argocd:

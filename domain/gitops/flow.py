@@ -24,13 +24,6 @@ _DEFAULT_BRANCH = ("", "HEAD")
 Verdict = Literal["ready", "failed", "waiting"]
 
 
-def _owns(app: ArgoApplication, namespace: str, kind: str, name: str) -> bool:
-    return any(
-        (r.get("namespace") or "") == namespace and r.get("kind") == kind and r.get("name") == name
-        for r in app.resources
-    )
-
-
 def applications_of_actions(
     plan: Plan, applications: Sequence[ArgoApplication]
 ) -> tuple[dict[int, ArgoApplication], list[str]]:
@@ -47,7 +40,7 @@ def applications_of_actions(
         if action.mode != "gitops":
             continue
         ref = action.target
-        found = [a for a in applications if _owns(a, ref.namespace, ref.kind, ref.name)]
+        found = [a for a in applications if a.manages(ref.kind, ref.namespace, ref.name)]
         if not found and len(applications) == 1:
             found = list(applications)
         if len(found) != 1:

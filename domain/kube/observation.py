@@ -96,6 +96,14 @@ class LogExcerpt(Frozen):
     truncated: bool = False
 
 
+# Objects Argo CD manages carry this annotation (annotation-based resource tracking); they are
+# changed through Git, never directly.
+ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
+# Argo CD's older, label-based tracking (also set by Helm charts, so it counts only when an
+# observed application has that name).
+ARGOCD_INSTANCE_LABEL = "app.kubernetes.io/instance"
+
+
 class ArgoApplication(Frozen):
     """An Argo CD Application that owns one of the targets, as its API reports it."""
 
@@ -114,6 +122,15 @@ class ArgoApplication(Frozen):
     resources: list[dict[str, Any]] = Field(default_factory=list)
     destination_namespace: str = ""
     operation_phase: str = ""  # of the last sync operation: Succeeded | Failed | Error | Running
+
+    def manages(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether the Application's status lists this object among its resources."""
+        return any(
+            r.get("kind") == kind
+            and (r.get("namespace") or "") == (namespace or "")
+            and r.get("name") == name
+            for r in self.resources
+        )
 
 
 class MetricSeries(Frozen):

@@ -17,7 +17,7 @@ from domain.analysis.plan import (
     SyncApplication,
 )
 from domain.incident.model import Incident
-from domain.kube.observation import Observation
+from domain.kube.observation import ARGOCD_TRACKING, Observation
 from domain.kube.quantity import QuantityError, parse_quantity
 
 
@@ -30,23 +30,11 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-# Argo CD marks what it manages with this annotation (annotation-based resource tracking).
-_ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
-
-
 def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> bool:
     """Whether Argo CD manages the target: by its tracking annotation or an application's resources."""
-    if workload is not None and _ARGOCD_TRACKING in workload.annotations:
+    if workload is not None and ARGOCD_TRACKING in workload.annotations:
         return True
-    for app in observation.argocd:
-        for res in app.resources:
-            if (res.get("kind"), res.get("namespace"), res.get("name")) == (
-                target.kind,
-                target.namespace,
-                target.name,
-            ):
-                return True
-    return False
+    return any(app.manages(target.kind, target.namespace, target.name) for app in observation.argocd)
 
 
 def _action_input(index: int, action: Any, observation: Observation) -> dict[str, Any]:
