@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.incident.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, recall_keys
-from domain.redaction.text import redact_json, redact_text
+from domain.redaction.objects import redacted
 from store.db import transaction
 from store.memory import MemoryRepository
 
@@ -54,12 +54,4 @@ class MemoryActivities:
 
 def _redacted(memory: IncidentMemory) -> IncidentMemory:
     """The memory as it may be stored and shown to later analyses: alert text can carry secrets."""
-    return memory.model_copy(
-        update={
-            "title": redact_text(memory.title),
-            "summary": redact_text(memory.summary),
-            "reason": redact_text(memory.reason),
-            "actions": redact_json(memory.actions),
-            "signals": [redact_text(s) for s in memory.signals],
-        }
-    )
+    return redacted(memory, text=("title", "summary", "reason", "signals"), json=("actions",))

@@ -3,66 +3,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
 from domain.incident.alerts import Alert, AlertGroup
 from domain.incident.model import Incident
-from domain.kube.observation import (
-    ArgoApplication,
-    ContainerState,
-    EventItem,
-    GitOpsFile,
-    LogExcerpt,
-    MetricSeries,
-    Observation,
-    PodState,
-    Workload,
-)
+from domain.kube.observation import Observation, PodState
 from domain.redaction.text import redact_json, redact_mapping, redact_text
 
-
-def _container(state: ContainerState) -> ContainerState:
-    return state.model_copy(
-        update={
-            "state_reason": redact_text(state.state_reason),
-            "state_message": redact_text(state.state_message),
-            "last_state_reason": redact_text(state.last_state_reason),
-        }
-    )
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _workload(w: Workload) -> Workload:
-    return w.model_copy(
-        update={"labels": redact_mapping(w.labels), "annotations": redact_mapping(w.annotations)}
-    )
+def redacted(
+    model: ModelT,
+    *,
+    text: Iterable[str] = (),
+    mappings: Iterable[str] = (),
+    json: Iterable[str] = (),
+) -> ModelT:
+    """A copy of `model` with the named fields redacted: `text` fields (strings, or lists of
+    strings) with `redact_text`, `mappings` (str → str) with `redact_mapping`, `json` fields (any
+    JSON-like value) with `redact_json`. Other fields are unchanged."""
+    update: dict[str, Any] = {}
+    for name in text:
+        value = getattr(model, name)
+        update[name] = [redact_text(v) for v in value] if isinstance(value, list) else redact_text(value)
+    update |= {name: redact_mapping(getattr(model, name)) for name in mappings}
+    update |= {name: redact_json(getattr(model, name)) for name in json}
+    return model.model_copy(update=update)
 
 
 def _pod(p: PodState) -> PodState:
-    return p.model_copy(update={"containers": [_container(c) for c in p.containers]})
-
-
-def _event(e: EventItem) -> EventItem:
-    return e.model_copy(update={"reason": redact_text(e.reason), "message": redact_text(e.message)})
-
-
-def _log(log: LogExcerpt) -> LogExcerpt:
-    return log.model_copy(update={"text": redact_text(log.text)})
-
-
-def _argo(a: ArgoApplication) -> ArgoApplication:
-    return a.model_copy(
-        update={
-            "health_message": redact_text(a.health_message),
-            "sources": [redact_json(s) for s in a.sources],
-            "resources": [redact_json(r) for r in a.resources],
-        }
-    )
-
-
-def _metric(m: MetricSeries) -> MetricSeries:
-    return m.model_copy(update={"query": redact_text(m.query)})
-
-
-def _gitops(f: GitOpsFile) -> GitOpsFile:
-    return f.model_copy(update={"content": redact_text(f.content)})
+    containers = [
+        redacted(c, text=("state_reason", "state_message", "last_state_reason")) for c in p.containers
+    ]
+    return p.model_copy(update={"containers": containers})
 
 
 def redact_observation(obs: Observation) -> Observation:
@@ -70,41 +47,31 @@ def redact_observation(obs: Observation) -> Observation:
     container state reasons and messages, event reasons and messages, log text, Argo CD health
     messages and sources, metric queries, GitOps file contents and notes. Ids, names, images,
     quantities, revisions, counts and samples are unchanged, so evidence ids still resolve."""
-    return obs.model_copy(
+    return redacted(obs, text=("notes",)).model_copy(
         update={
-            "workloads": [_workload(w) for w in obs.workloads],
+            "workloads": [redacted(w, mappings=("labels", "annotations")) for w in obs.workloads],
             "pods": [_pod(p) for p in obs.pods],
-            "events": [_event(e) for e in obs.events],
-            "logs": [_log(log) for log in obs.logs],
-            "argocd": [_argo(a) for a in obs.argocd],
-            "metrics": [_metric(m) for m in obs.metrics],
-            "gitops_files": [_gitops(f) for f in obs.gitops_files],
-            "notes": [redact_text(n) for n in obs.notes],
+            "events": [redacted(e, text=("reason", "message")) for e in obs.events],
+            "logs": [redacted(log, text=("text",)) for log in obs.logs],
+            "argocd": [
+                redacted(a, text=("health_message",), json=("sources", "resources")) for a in obs.argocd
+            ],
+            "metrics": [redacted(m, text=("query",)) for m in obs.metrics],
+            "gitops_files": [redacted(f, text=("content",)) for f in obs.gitops_files],
         }
     )
 
 
 def _alert(alert: Alert) -> Alert:
-    return alert.model_copy(
-        update={
-            "labels": redact_mapping(alert.labels),
-            "annotations": redact_mapping(alert.annotations),
-            "generatorURL": redact_text(alert.generatorURL),
-        }
-    )
+    return redacted(alert, mappings=("labels", "annotations"), text=("generatorURL",))
 
 
 def _group_of(group: AlertGroup) -> AlertGroup:
-    return group.model_copy(
-        update={
-            "groupKey": redact_text(group.groupKey),
-            "groupLabels": redact_mapping(group.groupLabels),
-            "commonLabels": redact_mapping(group.commonLabels),
-            "commonAnnotations": redact_mapping(group.commonAnnotations),
-            "externalURL": redact_text(group.externalURL),
-            "alerts": [_alert(a) for a in group.alerts],
-        }
-    )
+    return redacted(
+        group,
+        text=("groupKey", "externalURL"),
+        mappings=("groupLabels", "commonLabels", "commonAnnotations"),
+    ).model_copy(update={"alerts": [_alert(a) for a in group.alerts]})
 
 
 def redact_incident(incident: Incident) -> Incident:
