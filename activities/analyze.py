@@ -1,9 +1,9 @@
 """analyze: Observation in, Diagnosis out, through an injected analyzer.
 
-The model analyzers' errors become typed ApplicationErrors: an unavailable model is retried by
-Temporal (with the server's retry-after as the next delay, so every attempt shows in the
-history); invalid output, a refused request or an over-budget prompt are final, and the workflow
-decides what follows (the offline analyzer, or a human).
+The model analyzers' errors become typed ApplicationErrors (`activities.failures`): an
+unavailable model is retried by Temporal (with the server's retry-after as the next delay, so
+every attempt shows in the history); invalid output, a refused request or an over-budget prompt
+are final, and the workflow decides what follows (the offline analyzer, or a human) by their type.
 
 A drift incident (source `drift`, with the scan's drift) is planned by `drift_diagnosis` from the
 disposition the drift policy gave it, whatever analyzer is configured: the model is not consulted.
@@ -15,11 +15,10 @@ the workflow goes on without a review when it fails.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import classified
 from domain.analysis.offline import Analyzer, OfflineAnalyzer
 from domain.analysis.plan import Diagnosis
 from domain.drift.plan import ANALYZER as DRIFT_ANALYZER
@@ -27,16 +26,7 @@ from domain.drift.plan import drift_diagnosis
 from domain.redaction.objects import redact_incident, redact_observation
 from domain.redaction.text import redact_text
 from domain.steps.analyze import AnalyzeInput, ReviewInput, ReviewResult
-from integrations.llm import (
-    InvalidModelOutput,
-    ModelRefused,
-    ModelUnavailable,
-    PromptTooLarge,
-    SecondOpinion,
-    apply_review,
-)
-
-_MODEL_ERRORS = (ModelUnavailable, InvalidModelOutput, ModelRefused, PromptTooLarge)
+from integrations.llm import SecondOpinion, apply_review
 
 
 class AnalyzeActivities:
@@ -56,10 +46,10 @@ class AnalyzeActivities:
         # Nothing secret reaches an analyzer, whichever it is.
         incident = redact_incident(input.incident)
         observation = redact_observation(input.observation)
-        try:
+        # Typed by the model error's class (ModelUnavailable, InvalidModelOutput, ModelRefused,
+        # PromptTooLarge), with its own message: the workflow chooses what follows by the type.
+        with classified():
             diagnosis = analyzer.analyze(incident, observation, similar=input.similar)
-        except _MODEL_ERRORS as err:
-            raise _application_error(err) from err
         _check(analyzer.name, diagnosis, input)
         return diagnosis
 
@@ -87,12 +77,10 @@ class ReviewActivities:
                 "explanation": redact_text(proposed.explanation),
             }
         )
-        try:
+        with classified():
             verdict = self._reviewer.review(
                 redact_incident(input.incident), redact_observation(input.observation), shown
             )
-        except _MODEL_ERRORS as err:
-            raise _application_error(err) from err
         # The reason is model text that is kept (audit, store): redacted like the rest.
         verdict = verdict.model_copy(update={"reason": redact_text(verdict.reason)})
         # Built from the proposed diagnosis alone: the same plan, or no plan, and a floor that only rises.
@@ -104,18 +92,6 @@ class ReviewActivities:
             reason=verdict.reason,
             reviewer=self._reviewer.name,
         )
-
-
-def _application_error(
-    err: ModelUnavailable | InvalidModelOutput | ModelRefused | PromptTooLarge,
-) -> ApplicationError:
-    """A model error as Temporal sees it, typed by its class: an unavailable model is retried
-    (after the server's retry-after, when it gave one); the others are final."""
-    if isinstance(err, ModelUnavailable):
-        delay = timedelta(seconds=err.retry_after) if err.retry_after else None
-        return ApplicationError(str(err), type="ModelUnavailable", next_retry_delay=delay)
-    kind = next(k for k in _MODEL_ERRORS if isinstance(err, k))
-    return ApplicationError(str(err), type=kind.__name__, non_retryable=True)
 
 
 def _check(name: str, diagnosis: Diagnosis, input: AnalyzeInput) -> None:

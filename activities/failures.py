@@ -1,10 +1,22 @@
-"""How the integrations' failures become activity failures: one place for the retryable/final split.
+"""How an integration's failure becomes an activity's failure: the one place for the
+retryable/final split.
 
-Each integration raises a small closed set of errors; a transient one (the host unavailable, a rate
-limit, a timeout) is retried by Temporal — after the host's Retry-After where it sent one — and any
-other is final (`non_retryable`): retrying cannot change a refusal, a missing object or bad input.
-`classified(what)` turns any of them, raised in its block, into the `ApplicationError` whose type
-is the error's class name and whose message starts with `what`.
+Every integration raises errors that are either a `TemporaryError` or a `PermanentError` (see
+`integrations.errors`). `activity_failure` turns one into the `ApplicationError` Temporal acts on:
+its `type` is the error's class name (what a workflow matches on), a permanent error is
+`non_retryable` — retrying cannot change a refusal, a missing object or bad input — and a
+temporary one is retried by the activity's retry policy, after the server's `retry_after` when it
+asked for a delay. `classified(what)` does the same for any integration error raised in its block.
+
+An integration error that escapes an activity untranslated is still retried by Temporal (any
+exception but a non-retryable `ApplicationError` is), typed by its class name but without the
+server's delay: harmless for a temporary error (`observe_incident` lets an unreachable Kubernetes
+API propagate so), wrong for a permanent one, which would be retried in vain. Activities therefore
+translate every integration error they do not turn into a result themselves.
+
+Failures that are not an outside system's (bad input, a change that cannot be made, a policy that
+does not load) are raised as non-retryable `ApplicationError`s where they are found; any other
+exception is a bug and propagates as it is.
 """
 
 from __future__ import annotations
@@ -15,49 +27,31 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from integrations.argocd import ArgoError, ArgoUnavailable
-from integrations.git import GitError, GitUnavailable
-from integrations.kubernetes import KubeError, KubeUnavailable
-from integrations.pull_requests import PullRequestError
+from integrations.errors import IntegrationError, TemporaryError
 
-__all__ = ["argo_failure", "classified", "git_failure", "kube_failure", "pr_failure"]
+__all__ = ["activity_failure", "classified"]
 
 
-def _failure(what: str, err: ArgoError | GitError | KubeError, *, retryable: bool) -> ApplicationError:
-    return ApplicationError(f"{what}: {err.message}", type=type(err).__name__, non_retryable=not retryable)
+def activity_failure(err: IntegrationError, what: str = "") -> ApplicationError:
+    """The `ApplicationError` for `err`: typed by its class name, final unless it is temporary,
+    with `next_retry_delay` when the server asked for a delay (of more than zero seconds).
 
-
-def argo_failure(err: ArgoError, what: str) -> ApplicationError:
-    return _failure(what, err, retryable=isinstance(err, ArgoUnavailable))
-
-
-def git_failure(err: GitError, what: str) -> ApplicationError:
-    return _failure(what, err, retryable=isinstance(err, GitUnavailable))
-
-
-def kube_failure(err: KubeError, what: str) -> ApplicationError:
-    return _failure(what, err, retryable=isinstance(err, KubeUnavailable))
-
-
-def pr_failure(err: PullRequestError, what: str) -> ApplicationError:
-    delay = timedelta(seconds=err.retry_after) if err.retryable and err.retry_after else None
+    `what` (what the activity was doing) goes in front of the error's message; without it the
+    message is the error's own."""
+    delay = err.retry_after if isinstance(err, TemporaryError) else None
     return ApplicationError(
-        f"{what}: {err.message}",
+        f"{what}: {err.message}" if what else err.message,
         type=type(err).__name__,
         non_retryable=not err.retryable,
-        next_retry_delay=delay,
+        next_retry_delay=timedelta(seconds=delay) if delay else None,
     )
 
 
 @contextlib.contextmanager
-def classified(what: str) -> Iterator[None]:
+def classified(what: str = "") -> Iterator[None]:
+    """Any integration error raised in the block leaves it as its `activity_failure(err, what)`,
+    chained to the error; every other exception passes through unchanged."""
     try:
         yield
-    except ArgoError as err:
-        raise argo_failure(err, what) from err
-    except GitError as err:
-        raise git_failure(err, what) from err
-    except KubeError as err:
-        raise kube_failure(err, what) from err
-    except PullRequestError as err:
-        raise pr_failure(err, what) from err
+    except IntegrationError as err:
+        raise activity_failure(err, what) from err

@@ -11,21 +11,22 @@ Within one notification, a channel that already took it is not sent to again whe
 fails: each attempt heartbeats the channels done so far, and the next attempt (which Temporal
 gives the last heartbeat) skips them.
 
-Errors, typed for the workflow: `NotifyRateLimited` (retried after the receiver's Retry-After),
-`NotifyUnavailable` (retried), `NotifyRejected` (final: a bad URL or a message the channel refuses;
-its answer is in the message). The workflow never waits on a notification to go on, and never
-fails because of one.
+Errors, typed for the workflow (`activities.failures`): `NotifyRateLimited` (retried after the
+receiver's Retry-After), `NotifyUnavailable` (retried), `NotifyRejected` (final: a bad URL or a
+message the channel refuses; its answer is in the message). The channels' errors of one attempt
+become one: retried when any channel may take it later, else final when any refused it. The
+workflow never waits on a notification to go on, and never fails because of one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import activity_failure
 from domain.notifications.model import (
     Notification,
     NotificationLinks,
@@ -146,13 +147,11 @@ class NotifyActivities:
             # Remembered for the next attempt, which skips this channel.
             activity.heartbeat({"delivered": delivered, "rejected": rejected})
         if retry:
-            raise _retryable(retry, delivered)
+            raise activity_failure(_unavailable(retry, delivered))
         if rejected:
             refused = "; ".join(f"{name}: {message}" for name, message in rejected.items())
             done = f" (delivered to {', '.join(delivered)})" if delivered else ""
-            raise ApplicationError(
-                f"notification refused — {refused}{done}", type="NotifyRejected", non_retryable=True
-            )
+            raise activity_failure(NotifyRejected(f"notification refused — {refused}{done}"))
         return NotifyResult(delivered=delivered)
 
 
@@ -166,12 +165,16 @@ def _progress(details: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
     return delivered, rejected
 
 
-def _retryable(errors: list[NotifyUnavailable], delivered: list[str]) -> ApplicationError:
+def _unavailable(errors: list[NotifyUnavailable], delivered: list[str]) -> NotifyUnavailable:
+    """The channels that could not take the notification now, as one error: a rate limit, with the
+    longest delay any channel asked for, when one of them was rate limited."""
     message = "; ".join(err.message for err in errors)
     if delivered:
         message += f" (delivered to {', '.join(delivered)})"
-    delays = [err.retry_after for err in errors if isinstance(err, NotifyRateLimited) and err.retry_after]
-    if any(isinstance(err, NotifyRateLimited) for err in errors):
-        delay = timedelta(seconds=max(delays)) if delays else None
-        return ApplicationError(message, type="NotifyRateLimited", next_retry_delay=delay)
-    return ApplicationError(message, type="NotifyUnavailable")
+    limited = [err for err in errors if isinstance(err, NotifyRateLimited)]
+    if not limited:
+        return NotifyUnavailable(message)
+    combined = NotifyRateLimited(message, None)
+    # Set after construction: each channel's message already says the delay it asked for.
+    combined.retry_after = max((err.retry_after for err in limited if err.retry_after), default=None)
+    return combined

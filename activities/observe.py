@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import activity_failure
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import (
@@ -47,8 +47,9 @@ from integrations.argocd import (
     to_argo_application,
     tracked_application,
 )
+from integrations.errors import PermanentError
 from integrations.git import GitError, GitRepo
-from integrations.kubernetes import KubeClient, KubeForbidden, KubeInvalid, KubeNotFound
+from integrations.kubernetes import KubeClient, KubeNotFound
 from integrations.prometheus import (
     CONTAINER_QUERIES,
     WORKLOAD_QUERIES,
@@ -666,9 +667,9 @@ class ObserveActivities:
                     now=self._clock(),
                 )
             )
-        except (KubeForbidden, KubeInvalid) as err:
-            # KubeUnavailable is left to propagate: Temporal retries it.
-            raise ApplicationError(f"observe: {err}", type=type(err).__name__, non_retryable=True) from err
+        except PermanentError as err:
+            # A temporary error (the API unreachable) is left to propagate: Temporal retries it.
+            raise activity_failure(err, "observe") from err
         if self._sessions is not None:
             # Its own transaction, an upsert of one column: a retried attempt writes its own
             # observation over the earlier one's, and that is the one it returns.

@@ -19,7 +19,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.failures import argo_failure
+from activities.failures import classified
 from domain.incident.model import WORKLOAD_KINDS
 from domain.redaction.text import redact_json, redact_text
 from domain.steps.change import DryRunResult
@@ -27,7 +27,6 @@ from domain.steps.gitops import ApplicationCheck, ApplicationStatus
 from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
 from integrations.argocd import (
     ArgoClient,
-    ArgoError,
     ArgoOperationInProgress,
     SyncResource,
     application_state,
@@ -80,11 +79,9 @@ class ArgoSyncActivities:
         still_drifted = 0
         for app in input.applications:
             activity.heartbeat(app.name)
-            try:
+            with classified(f"reading the Argo CD Application {app.name}"):
                 state = application_state(argocd.get_application(app.name, app.namespace))
                 managed = argocd.managed_resources(app.name, app.namespace)
-            except ArgoError as err:
-                raise argo_failure(err, f"reading the Argo CD Application {app.name}") from err
             if state.operation_in_progress:
                 problems.append(
                     f"{app.name}: an operation is running ({state.operation_phase or 'requested'})"
@@ -134,7 +131,7 @@ class ArgoSyncActivities:
                 SyncResource(group=t.group, kind=t.kind, name=t.name, namespace=t.namespace)
                 for t in _managed_by(app.name, input.resources)
             ]
-            try:
+            with classified(f"asking Argo CD to sync {app.name}"):
                 try:
                     after = argocd.sync_application(
                         app.name, app_namespace=app.namespace, resources=resources
@@ -146,8 +143,6 @@ class ArgoSyncActivities:
                         argocd.get_application(app.name, app.namespace),
                         f"not requested: {err.message}",
                     )
-            except ArgoError as err:
-                raise argo_failure(err, f"asking Argo CD to sync {app.name}") from err
             state = application_state(after)
             statuses.append(
                 ApplicationStatus(
@@ -172,10 +167,8 @@ class ArgoSyncActivities:
         argocd = self._need_argocd()
         least: SyncProgress | None = None
         for app in input.applications:
-            try:
+            with classified(f"reading the Argo CD Application {app.name}"):
                 raw = argocd.get_application(app.name, app.namespace)
-            except ArgoError as err:
-                raise argo_failure(err, f"reading the Argo CD Application {app.name}") from err
             progress = sync_progress(raw, _managed_by(app.name, input.resources))
             progress = progress.model_copy(update={"reason": f"{app.name}: {progress.reason}"})
             if progress.state == "failed":

@@ -3,7 +3,7 @@
 Objects come back as the JSON dicts the API sends (v2.x shapes: `v1alpha1Application`,
 `applicationManagedResourcesResponse`, `v1alpha1ApplicationTree`). Every call has a timeout and no
 retries of its own: Temporal retries activities. Failures are one of a small closed set of
-`ArgoError`s.
+`ArgoError`s, each temporary or permanent (see `integrations.errors`).
 
 For the GitOps path: `refresh_application` asks Argo CD to compare with Git now,
 `sync_application` starts a sync operation (never pruning), and the pure `application_state` /
@@ -27,34 +27,34 @@ import httpx
 from domain.base import Frozen
 from domain.incident.model import ResourceRef
 from domain.kube.observation import ArgoApplication
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 
 DEFAULT_TIMEOUT = 10.0
 TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
-class ArgoError(Exception):
+class ArgoError(IntegrationError):
     """A request Argo CD did not answer as asked; `status` is the HTTP status (0: no answer)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
-class ArgoNotFound(ArgoError):
+class ArgoNotFound(ArgoError, PermanentError):
     """404: no such Application (Argo CD may also answer 403 for one the token may not see)."""
 
 
-class ArgoForbidden(ArgoError):
+class ArgoForbidden(ArgoError, PermanentError):
     """401 / 403: the token is missing, wrong, or may not do this."""
 
 
-class ArgoInvalid(ArgoError):
+class ArgoInvalid(ArgoError, PermanentError):
     """4xx other than the above, or an answer that is not the expected JSON: retrying cannot help."""
 
 
-class ArgoUnavailable(ArgoError):
+class ArgoUnavailable(ArgoError, TemporaryError):
     """5xx, 429, connection failures and timeouts: worth retrying later."""
 
 

@@ -6,7 +6,8 @@ Reads go to the remote-tracking refs (`origin/<branch>`), so what the work tree 
 changes what is read. Writes never touch the work tree either: commits are built with plumbing
 (`hash-object`, a temporary index, `write-tree`, `commit-tree`) and pushed by sha, never forced.
 Prompts are off (GIT_TERMINAL_PROMPT=0): a remote that wants credentials fails instead of hanging.
-Failures are `GitError`s; remote URLs and tokens in messages are masked.
+Failures are `GitError`s, each temporary or permanent (see `integrations.errors`); remote URLs and
+tokens in messages are masked.
 
 Credentials: an https remote (GitHub) is given a token, which git sends as `x-access-token` basic
 auth through `http.<remote>.extraHeader` set in the environment of each git command
@@ -29,36 +30,42 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from domain.gitops.pull_requests import PullRequestSpec
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 
 DEFAULT_TIMEOUT = 120.0
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 
-class GitError(Exception):
+class GitError(IntegrationError):
     """A git command that failed; `command` is the argument list, `stderr` what git said."""
 
     def __init__(self, message: str, command: list[str] | None = None, stderr: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.command = command or []
         self.stderr = stderr
 
 
-class GitUnavailable(GitError):
+class GitFailed(GitError, PermanentError):
+    """A git command failed for a reason other than the ones below (git missing, a command that
+    exits non-zero on this clone), or the work directory is not the configured clone: running it
+    again would fail the same way."""
+
+
+class GitUnavailable(GitError, TemporaryError):
     """The remote could not be reached or read (network, auth, timeout): worth retrying later."""
 
 
-class GitRefNotFound(GitError):
+class GitRefNotFound(GitError, PermanentError):
     """The branch, tag or commit does not exist (at the remote, after a fetch)."""
 
 
-class GitPermissionDenied(GitError):
+class GitPermissionDenied(GitError, PermanentError):
     """The remote refused the credentials or the write (401/403, a read-only token, a protected
     branch): retrying will not help until someone changes the permissions."""
 
 
-class GitBranchConflict(GitError):
+class GitBranchConflict(GitError, PermanentError):
     """A branch medic would write exists at a commit that is not medic's (other content, another
     base, or moved since it was reviewed). medic never force-pushes over it."""
 
@@ -68,7 +75,7 @@ class GitBranchConflict(GitError):
         self.found = found
 
 
-class GitMergeConflict(GitError):
+class GitMergeConflict(GitError, PermanentError):
     """The branch does not merge cleanly into its base."""
 
 
@@ -95,7 +102,7 @@ def run_git(
     env: dict[str, str] | None = None,
     input: bytes | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    error: type[GitError] = GitError,
+    error: type[GitError] = GitFailed,
     secrets: Sequence[str] = (),
 ) -> bytes:
     """stdout of `git <args>`; a non-zero exit raises `error`, a timeout `GitUnavailable`.
@@ -123,7 +130,7 @@ def run_git(
     except subprocess.TimeoutExpired as exc:
         raise GitUnavailable(f"git {args[0]} took longer than {timeout:g}s", command) from exc
     except OSError as exc:
-        raise GitError(f"cannot run git: {exc}", command) from exc
+        raise GitFailed(f"cannot run git: {exc}", command) from exc
     if done.returncode != 0:
         stderr = mask(done.stderr.decode(errors="replace").strip())
         if issubclass(error, GitUnavailable) and _DENIED.search(stderr):
@@ -180,7 +187,7 @@ class GitRepo:
     def _git(
         self,
         *args: str,
-        error: type[GitError] = GitError,
+        error: type[GitError] = GitFailed,
         env: dict[str, str] | None = None,
         input: bytes | None = None,
     ) -> bytes:
@@ -222,13 +229,13 @@ class GitRepo:
         if self._is_clone():
             origin = self._git("remote", "get-url", "origin").decode().strip()
             if origin != self.remote_url:
-                raise GitError(f"{self.workdir} is a clone of {_mask(origin)}, not of the configured remote")
+                raise GitFailed(f"{self.workdir} is a clone of {_mask(origin)}, not of the configured remote")
             self._git("fetch", "--prune", "--quiet", "origin", error=GitUnavailable)
             # Follows a change of the remote's default branch.
             self._git("remote", "set-head", "origin", "--auto")
         else:
             if self.workdir.exists() and any(self.workdir.iterdir()):
-                raise GitError(f"{self.workdir} exists and is not a clone")
+                raise GitFailed(f"{self.workdir} exists and is not a clone")
             self._clone()
 
     def _clone(self) -> None:
@@ -269,7 +276,7 @@ class GitRepo:
     def head(self, ref: str = "main") -> str:
         """The commit (full sha) that `ref` (a branch, tag, commit or HEAD) names, as last synced."""
         if not self._is_clone():
-            raise GitError(f"{self.workdir} is not a clone yet: call sync() first")
+            raise GitFailed(f"{self.workdir} is not a clone yet: call sync() first")
         rev = self._resolve(ref)
         out = self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", error=GitRefNotFound)
         return out.decode().strip()

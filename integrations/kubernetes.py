@@ -2,7 +2,8 @@
 
 Objects come back as the plain JSON dicts the API sends (camelCase, nothing typed), so they can be
 stored, diffed and passed through Temporal as they are. Every call has a timeout and no retries of
-its own: Temporal retries activities. Failures are one of a small closed set of `KubeError`s.
+its own: Temporal retries activities. Failures are one of a small closed set of `KubeError`s, each
+temporary or permanent (see `integrations.errors`).
 """
 
 from __future__ import annotations
@@ -18,37 +19,38 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from domain.incident.model import ResourceRef
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
 
-class KubeError(Exception):
+class KubeError(IntegrationError):
     """A request the API did not carry out; `status` is the HTTP status (0: no answer)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
-class KubeNotFound(KubeError):
+class KubeNotFound(KubeError, PermanentError):
     """404: the object (or namespace) does not exist."""
 
 
-class KubeConflict(KubeError):
-    """409: the object changed since it was read (stale resourceVersion), or already exists."""
+class KubeConflict(KubeError, TemporaryError):
+    """409: the object changed since it was read (stale resourceVersion), or already exists.
+    Temporary: the next attempt reads the object again and decides afresh."""
 
 
-class KubeInvalid(KubeError):
+class KubeInvalid(KubeError, PermanentError):
     """400 / 422 (and other refusals of the request itself): retrying the same request cannot help."""
 
 
-class KubeForbidden(KubeError):
+class KubeForbidden(KubeError, PermanentError):
     """401 / 403: medic's identity may not do this."""
 
 
-class KubeUnavailable(KubeError):
+class KubeUnavailable(KubeError, TemporaryError):
     """5xx, 429, connection failures and timeouts: worth retrying later."""
 
 

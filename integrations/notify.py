@@ -1,7 +1,8 @@
 """Thin, blocking clients for the two notification channels: a Slack incoming webhook and a
 generic JSON webhook.
 
-No retries of their own (Temporal retries the activity); failures are one of a small closed set:
+No retries of their own (Temporal retries the activity); failures are one of a small closed set,
+each temporary or permanent (see `integrations.errors`):
 
 - `NotifyRateLimited` (429): retry after `retry_after` seconds, when the receiver said so.
 - `NotifyUnavailable` (5xx, 408, connection failures, timeouts): retry later.
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from domain.redaction.text import redact_text
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 from integrations.retry_after import retry_after_seconds
 
 DEFAULT_TIMEOUT = 10.0
@@ -33,20 +35,19 @@ DELIVERY_HEADER = "X-Medic-Delivery"
 USER_AGENT = "medic-notify/1"
 
 
-class NotifyError(Exception):
+class NotifyError(IntegrationError):
     """A notification a channel did not accept; `status` is the HTTP status (0: no answer)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 
-class NotifyRejected(NotifyError):
+class NotifyRejected(NotifyError, PermanentError):
     """The receiver refused the request itself: do not retry."""
 
 
-class NotifyUnavailable(NotifyError):
+class NotifyUnavailable(NotifyError, TemporaryError):
     """The receiver could not take it now: retry later."""
 
 

@@ -2,7 +2,7 @@
 templates medic reads for a workload.
 
 No retries of its own (Temporal retries activities); failures are one of a small closed set of
-`PrometheusError`s.
+`PrometheusError`s, each temporary or permanent (see `integrations.errors`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import math
 from typing import Any
 
 import httpx
+
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -53,24 +55,23 @@ def render_query(name: str, *, namespace: str, workload: str, container: str = "
     return QUERY_TEMPLATES[name].format(namespace=namespace, workload=workload, container=container)
 
 
-class PrometheusError(Exception):
+class PrometheusError(IntegrationError):
     """A query Prometheus did not answer; `status` is the HTTP status (0: no answer)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
-class PrometheusInvalid(PrometheusError):
+class PrometheusInvalid(PrometheusError, PermanentError):
     """400 / 422 and other refusals of the query itself (bad_data, execution): do not retry."""
 
 
-class PrometheusForbidden(PrometheusError):
+class PrometheusForbidden(PrometheusError, PermanentError):
     """401 / 403 (an authenticating proxy in front of Prometheus)."""
 
 
-class PrometheusUnavailable(PrometheusError):
+class PrometheusUnavailable(PrometheusError, TemporaryError):
     """5xx, 429, connection failures and timeouts: worth retrying later."""
 
 

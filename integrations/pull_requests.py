@@ -13,9 +13,10 @@ up by branch before pushing or creating anything, so a retry after any crash —
 after the push, after the PR was created but its response lost — ends with one branch, one
 commit and one PR. Merging a merged PR returns it as it is.
 
-Errors are a small closed set (`PullRequestError` and its subclasses); `retryable` tells an
-activity whether Temporal should try again, `retry_after` how soon (rate limits). PyGithub's own
-retries are off: every attempt shows in the workflow's history.
+Errors are a small closed set (`PullRequestError` and its subclasses), each temporary or
+permanent (see `integrations.errors`): `retryable` tells whether Temporal should try again,
+`retry_after` how soon (rate limits). PyGithub's own retries are off: every attempt shows in the
+workflow's history.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 from domain.gitops.pull_requests import (
@@ -37,6 +38,7 @@ from domain.gitops.pull_requests import (
     incident_of_branch,
 )
 from domain.settings import Settings
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 from integrations.git import (
     GitBranchConflict,
     GitError,
@@ -62,6 +64,7 @@ __all__ = [
     "LocalPullRequestHost",
     "PullRequestConflict",
     "PullRequestError",
+    "PullRequestFailed",
     "PullRequestForbidden",
     "PullRequestHost",
     "PullRequestNotFound",
@@ -78,34 +81,34 @@ __all__ = [
 # --- errors --------------------------------------------------------------------------------------
 
 
-class PullRequestError(Exception):
-    """A PR host refused or failed an operation. Not retryable unless a subclass says so."""
-
-    retryable: ClassVar[bool] = False
+class PullRequestError(IntegrationError):
+    """A PR host refused or failed an operation. Only `PullRequestUnavailable` is retryable."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.retry_after = retry_after
 
 
-class PullRequestNotFound(PullRequestError):
+class PullRequestFailed(PullRequestError, PermanentError):
+    """The host refused or failed the operation for a reason none of the others name (an
+    unexpected 4xx, a git failure that is not a conflict, a refusal or an outage)."""
+
+
+class PullRequestNotFound(PullRequestError, PermanentError):
     """No such PR (number), branch or base."""
 
 
-class PullRequestConflict(PullRequestError):
+class PullRequestConflict(PullRequestError, PermanentError):
     """The branch exists with content that is not medic's, the PR does not merge cleanly, or it
     was closed without merging: a person has to look."""
 
 
-class PullRequestUnavailable(PullRequestError):
+class PullRequestUnavailable(PullRequestError, TemporaryError):
     """The host could not be reached or answered 5xx / a rate limit: try again (after
     `retry_after` seconds when the host said)."""
 
-    retryable = True
 
-
-class PullRequestForbidden(PullRequestError):
+class PullRequestForbidden(PullRequestError, PermanentError):
     """Bad credentials or missing permissions (401/403): retrying will not help."""
 
 
@@ -189,7 +192,7 @@ def _git_errors() -> Iterator[None]:
     except GitRefNotFound as err:
         raise PullRequestNotFound(err.message) from err
     except GitError as err:
-        raise PullRequestError(err.message) from err
+        raise PullRequestFailed(err.message) from err
 
 
 def _identity(branch: str) -> tuple[str, PullRequestKind]:
@@ -422,7 +425,7 @@ class GitHubPullRequestHost:
                 raise PullRequestUnavailable(
                     f"{what}: GitHub answered {status}: {message}", retry_after=_retry_after(err.headers)
                 ) from err
-            raise PullRequestError(f"{what}: GitHub answered {status}: {message}") from err
+            raise PullRequestFailed(f"{what}: GitHub answered {status}: {message}") from err
         except requests.RequestException as err:
             raise PullRequestUnavailable(f"{what}: GitHub unreachable: {type(err).__name__}") from err
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from integrations.errors import PermanentError
+
 SEALED_MARKER = "fernet"
 KEYS_VARIABLE = "MEDIC_SNAPSHOT_KEYS"
 GENERATE_KEY_COMMAND = (
@@ -25,8 +27,9 @@ GENERATE_KEY_COMMAND = (
 )
 
 
-class SealingError(Exception):
-    """A key cannot be parsed, or a sealed snapshot cannot be opened with the configured keys."""
+class SealingError(PermanentError):
+    """A key cannot be parsed, or a sealed snapshot cannot be opened with the configured keys:
+    permanent, until someone changes the keys."""
 
 
 def generate_key() -> str:

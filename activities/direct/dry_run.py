@@ -8,8 +8,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.direct.kube_change import patch, record_action, revisions
+from activities.failures import activity_failure
 from domain.kube.patches import PatchError
 from domain.steps.change import DryRunResult, PlanInput
+from integrations.errors import IntegrationError
 from integrations.kubernetes import KubeClient, KubeConflict, KubeForbidden, KubeInvalid, KubeNotFound
 from store.db import transaction
 
@@ -39,6 +41,8 @@ class DryRunActivities:
             except (KubeInvalid, KubeNotFound, KubeForbidden, KubeConflict) as err:
                 problems.append(f"action {index} ({action.kind} {ref.key}): the API refused it: {err}")
                 continue
+            except IntegrationError as err:
+                raise activity_failure(err, f"dry-run of {action.kind} {ref.key}") from err
             diffs.append({"action_index": index, "resource": ref.key, "changes": _diff(live, after)})
         with transaction(self._sessions) as session:
             for index, action in enumerate(input.plan.actions):

@@ -7,10 +7,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.direct.kube_change import patch, permanent, record_action, revisions
+from activities.direct.kube_change import patch, record_action, revisions
+from activities.failures import activity_failure
 from domain.kube.patches import PatchError, is_applied
 from domain.steps.change import AppliedChange, ExecutionResult, PlanInput
-from integrations.kubernetes import KubeClient, KubeForbidden, KubeInvalid, KubeNotFound
+from integrations.errors import IntegrationError
+from integrations.kubernetes import KubeClient
 from store.db import transaction
 
 
@@ -37,8 +39,8 @@ class ExecuteActivities:
                 raise ApplicationError(
                     f"{action.kind} {ref.key}: {err}", type="PatchError", non_retryable=True
                 ) from err
-            except (KubeInvalid, KubeNotFound, KubeForbidden) as err:
-                raise permanent(err, f"{action.kind} {ref.key}") from err
+            except IntegrationError as err:
+                raise activity_failure(err, f"{action.kind} {ref.key}") from err
             generation = int(result.get("metadata", {}).get("generation", 0))
             detail = "applied" if changed else "already applied (retry)"
             changes.append(

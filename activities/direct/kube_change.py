@@ -11,19 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.orm import Session
-from temporalio.exceptions import ApplicationError
 
 from domain.incident.model import ResourceRef
 from domain.kube.patches import patch_for_action
 from domain.steps.change import PlanInput
-from integrations.kubernetes import KubeClient, KubeError
+from integrations.kubernetes import KubeClient
 from store.repositories import ActionRepository
 
 FIELD_MANAGER = "medic"
-
-
-def permanent(err: KubeError, what: str) -> ApplicationError:
-    return ApplicationError(f"{what}: {err}", type=type(err).__name__, non_retryable=True)
 
 
 def selector(live: dict[str, Any]) -> dict[str, str]:

@@ -7,10 +7,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.direct.kube_change import FIELD_MANAGER, permanent, snapshot_content
+from activities.direct.kube_change import FIELD_MANAGER, snapshot_content
+from activities.failures import activity_failure, classified
 from domain.kube.patches import restore_body
 from domain.steps.change import AppliedChange, ExecutionResult, RestoreInput
-from integrations.kubernetes import KubeClient, KubeForbidden, KubeInvalid, KubeNotFound
+from integrations.kubernetes import KubeClient
 from integrations.sealing import SealingError, SnapshotSealer
 from store.db import transaction
 from store.repositories import ActionRepository, SnapshotRepository
@@ -37,10 +38,10 @@ class RollbackActivities:
             try:
                 content = self._sealer.open(snapshot.content)
             except SealingError as err:
-                raise ApplicationError(
-                    f"cannot open the snapshot of {ref.key}: {err}", type="SealingError", non_retryable=True
-                ) from err
-            try:
+                raise activity_failure(err, f"cannot open the snapshot of {ref.key}") from err
+            # A conflict (the object changed since it was read) is temporary like an outage:
+            # Temporal retries, and the next attempt reads the object afresh.
+            with classified(f"restore {ref.key}"):
                 live = self._kube.read_object(ref)
                 body = restore_body(content, live)
                 if snapshot_content(live) == snapshot_content(body):
@@ -48,9 +49,6 @@ class RollbackActivities:
                 else:
                     result = self._kube.replace_object(ref, body, dry_run=False, field_manager=FIELD_MANAGER)
                     changed = True
-            except (KubeInvalid, KubeNotFound, KubeForbidden) as err:
-                raise permanent(err, f"restore {ref.key}") from err
-            # KubeConflict and KubeUnavailable propagate: Temporal retries with a fresh read.
             generation = int(result.get("metadata", {}).get("generation", 0))
             changes.append(
                 AppliedChange(

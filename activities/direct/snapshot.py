@@ -9,10 +9,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from activities.direct.kube_change import permanent, snapshot_content
+from activities.direct.kube_change import snapshot_content
+from activities.failures import classified
 from domain.incident.model import ResourceRef
 from domain.steps.change import PlanInput, SnapshotResult
-from integrations.kubernetes import KubeClient, KubeForbidden, KubeNotFound
+from integrations.kubernetes import KubeClient
 from integrations.sealing import SnapshotSealer
 from store.db import transaction
 from store.repositories import SnapshotRepository
@@ -35,10 +36,8 @@ class SnapshotActivities:
             for ref in refs.values():
                 if repo.get(input.incident_id, ref.key) is not None:
                     continue  # a retry: the snapshot taken before any change stands
-                try:
+                with classified(f"cannot snapshot {ref.key}"):
                     live = self._kube.read_object(ref)
-                except (KubeNotFound, KubeForbidden) as err:
-                    raise permanent(err, f"cannot snapshot {ref.key}") from err
                 metadata = live.get("metadata", {})
                 repo.save_if_absent(
                     incident_id=input.incident_id,

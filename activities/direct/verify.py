@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.direct.kube_change import permanent, selector
+from activities.direct.kube_change import selector
+from activities.failures import classified
 from domain.kube.rollout import rollout_check
 from domain.steps.change import CheckRolloutInput, RolloutCheck, Verification
-from integrations.kubernetes import KubeClient, KubeForbidden, KubeInvalid, KubeNotFound
+from integrations.kubernetes import KubeClient, KubeNotFound
 
 
 class VerifyActivities:
@@ -18,14 +19,15 @@ class VerifyActivities:
     def check_rollout(self, input: CheckRolloutInput) -> Verification:
         checks: list[RolloutCheck] = []
         for ref in input.targets:
-            try:
-                live = self._kube.read_object(ref)
-                pods = self._kube.list_pods(ref.namespace, selector(live))
-            except KubeNotFound:
-                checks.append(RolloutCheck(resource=ref, done=False, healthy=False, reason="object is gone"))
-                continue
-            except (KubeForbidden, KubeInvalid) as err:
-                raise permanent(err, f"cannot check the rollout of {ref.key}") from err
+            with classified(f"cannot check the rollout of {ref.key}"):
+                try:
+                    live = self._kube.read_object(ref)
+                    pods = self._kube.list_pods(ref.namespace, selector(live))
+                except KubeNotFound:
+                    checks.append(
+                        RolloutCheck(resource=ref, done=False, healthy=False, reason="object is gone")
+                    )
+                    continue
             baseline = input.baseline_restarts.get(ref.key, -1)
             checks.append(rollout_check(ref, live, pods, baseline))
         return Verification(

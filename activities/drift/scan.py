@@ -22,7 +22,7 @@ from typing import Any, get_args
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.failures import classified, kube_failure
+from activities.failures import activity_failure, classified
 from domain.drift.diff import application_drift, manifest_objects, resource_drift
 from domain.drift.model import (
     AppDrift,
@@ -221,7 +221,7 @@ class DriftActivities:
                 try:
                     live = kube.get_object(api_version, kind, namespace or "default", name)
                 except KubeUnavailable as err:
-                    raise kube_failure(err, f"reading {where}") from err
+                    raise activity_failure(err, f"reading {where}") from err
                 except KubeError as err:
                     # Forbidden or refused: medic's role may not cover every kind in Git.
                     errors.append(f"{where}: not compared: {err.message}")

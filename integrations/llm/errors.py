@@ -1,4 +1,5 @@
-"""The closed set of failures a model call can end in.
+"""The closed set of failures a model call can end in, each temporary or permanent (see
+`integrations.errors`).
 
 Every provider maps its own exceptions onto these, so callers classify once:
 
@@ -17,24 +18,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from integrations.errors import IntegrationError, PermanentError, TemporaryError
 from integrations.retry_after import retry_after_seconds
 
 
-class LLMError(Exception):
+class LLMError(IntegrationError):
     """Base of every error an integration in this package raises."""
 
 
-class ModelUnavailable(LLMError):
+class ModelUnavailable(LLMError, TemporaryError):
     """The model could not answer now. `retry_after`: the server's requested delay, in seconds."""
 
     def __init__(self, reason: str, retry_after: float | None = None, status: int = 0) -> None:
-        super().__init__(reason if retry_after is None else f"{reason} (retry after {retry_after:g}s)")
+        super().__init__(
+            reason if retry_after is None else f"{reason} (retry after {retry_after:g}s)",
+            retry_after=retry_after,
+        )
         self.reason = reason
-        self.retry_after = retry_after
         self.status = status
 
 
-class InvalidModelOutput(LLMError):
+class InvalidModelOutput(LLMError, PermanentError):
     """The model's answer was thrown away; `reason` says why (never echoes large model output)."""
 
     def __init__(self, reason: str) -> None:
@@ -42,7 +46,7 @@ class InvalidModelOutput(LLMError):
         self.reason = reason
 
 
-class ModelRefused(LLMError):
+class ModelRefused(LLMError, PermanentError):
     """The provider refused the request as configured (401/403, unknown model, bad request)."""
 
     def __init__(self, reason: str, status: int = 0) -> None:
@@ -51,7 +55,7 @@ class ModelRefused(LLMError):
         self.status = status
 
 
-class PromptTooLarge(LLMError):
+class PromptTooLarge(LLMError, PermanentError):
     """The observation does not fit the context budget even with every trim applied."""
 
     def __init__(self, size_bytes: int, budget_bytes: int) -> None:
