@@ -10,8 +10,7 @@ asked for a delay. `classified(what)` does the same for any integration error ra
 
 An integration error that escapes an activity untranslated is still retried by Temporal (any
 exception but a non-retryable `ApplicationError` is), typed by its class name but without the
-server's delay: harmless for a temporary error (`observe_incident` lets an unreachable Kubernetes
-API propagate so), wrong for a permanent one, which would be retried in vain. Activities therefore
+server's delay: wrong for a permanent one, which would be retried in vain. Activities therefore
 translate every integration error they do not turn into a result themselves.
 
 Failures that are not an outside system's (bad input, a change that cannot be made, a policy that

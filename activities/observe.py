@@ -47,7 +47,7 @@ from integrations.argocd import (
     to_argo_application,
     tracked_application,
 )
-from integrations.errors import PermanentError
+from integrations.errors import IntegrationError
 from integrations.git import GitError, GitRepo
 from integrations.kubernetes import KubeClient, KubeNotFound
 from integrations.prometheus import (
@@ -667,8 +667,8 @@ class ObserveActivities:
                     now=self._clock(),
                 )
             )
-        except PermanentError as err:
-            # A temporary error (the API unreachable) is left to propagate: Temporal retries it.
+        except IntegrationError as err:
+            # Temporary (the API unreachable): retried by Temporal; permanent: final.
             raise activity_failure(err, "observe") from err
         if self._sessions is not None:
             # Its own transaction, an upsert of one column: a retried attempt writes its own

@@ -140,12 +140,15 @@ def test_activity_makes_forbidden_non_retryable() -> None:
     assert caught.value.type == "KubeForbidden" and caught.value.non_retryable
 
 
-def test_activity_lets_unavailable_propagate_for_temporal_to_retry() -> None:
+def test_an_unavailable_api_fails_the_attempt_as_retryable_for_temporal_to_retry() -> None:
     activities = ObserveActivities(cast(KubeClient, _RefusingKube(KubeUnavailable("connection refused"))))
-    with pytest.raises(KubeUnavailable):
+    with pytest.raises(ApplicationError) as failure:
         ActivityEnvironment().run(
             activities.observe_incident, ObserveInput(incident=_incident("oom-helm-values"))
         )
+    assert failure.value.type == "KubeUnavailable"
+    assert not failure.value.non_retryable
+    assert "connection refused" in failure.value.message
 
 
 def test_secrets_in_logs_are_masked() -> None:

@@ -636,6 +636,11 @@ class EstateArgoCD(LoopbackServer):
                         status, data = outer.answer(method, url.path, query, headers)
                     except Exception as exc:  # a bug in the fake is a 500, as a real server would send
                         status, data = 500, _error(500, f"{type(exc).__name__}: {exc}")
+                # Counted before the answer is sent, so that a client that has its answer also
+                # sees the time it took (counting after the write raced with the reader).
+                elapsed = time.perf_counter() - started
+                with busy_lock:
+                    outer.busy_seconds += elapsed
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -644,9 +649,6 @@ class EstateArgoCD(LoopbackServer):
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up
-                elapsed = time.perf_counter() - started
-                with busy_lock:
-                    outer.busy_seconds += elapsed
 
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
                 self._serve("GET")
