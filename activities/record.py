@@ -1,4 +1,4 @@
-"""Writing the incident row, its audit trail and its decisions to the store.
+"""Writing the incident row and its audit trail to the store.
 
 Each activity is one transaction, committed at the activity boundary; each write is idempotent
 (keyed by the workflow's own sequence number or natural key), so retries never duplicate rows.
@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from domain.redaction.text import redact_json, redact_text
-from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
+from domain.redaction.text import redact_json
+from domain.steps.record import AuditInput, IncidentUpdate
 from store.db import transaction
-from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
+from store.repositories import AuditRepository, IncidentRepository
 
 
 class RecordActivities:
@@ -39,18 +39,4 @@ class RecordActivities:
                 detail=redact_json(event.detail),
                 duration_ms=event.duration_ms,
                 occurred_at=event.occurred_at,
-            )
-
-    @activity.defn(name="record_approval")
-    def record_approval(self, record: ApprovalRecord) -> None:
-        a = record.approval
-        with transaction(self._sessions) as session:
-            ApprovalRepository(session).record(
-                incident_id=record.incident_id,
-                approver=a.approver,
-                decision=a.decision,
-                reason=redact_text(a.reason),
-                plan_hash=a.plan_hash,
-                via=a.via,
-                decided_at=a.at,
             )

@@ -16,6 +16,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
+from activities.approve import ApproveActivities
 from activities.direct.dry_run import DryRunActivities
 from activities.direct.execute import ExecuteActivities
 from activities.direct.rollback import RollbackActivities
@@ -175,6 +176,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     sessions = session_factory(make_engine(settings.resolved_database_url))
     kube = kube or KubeClient.from_settings(settings.kube_api_url, settings.kubeconfig)
     record = RecordActivities(sessions)
+    approve = ApproveActivities(sessions)
     memory = MemoryActivities(sessions)
     repo = gitops_repo(settings)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
@@ -218,7 +220,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     return [
         record.record_incident,
         record.record_audit,
-        record.record_approval,
+        approve.record_approval,
         memory.recall_similar_incidents,
         memory.remember_incident,
         observe.observe_incident,
