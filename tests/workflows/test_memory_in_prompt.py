@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities
+from activities.approve import ApproveActivities
 from activities.memory import MemoryActivities
 from activities.observe import build_observation
 from activities.record import RecordActivities
@@ -102,7 +103,7 @@ async def test_second_incident_recalls_the_resolved_one_in_the_prompt(
         AnalyzeActivities(model).analyze_incident,
         record.record_incident,
         record.record_audit,
-        record.record_approval,
+        ApproveActivities(sessions).record_approval,
         memory.recall_similar_incidents,
         memory.remember_incident,
     )
