@@ -4,7 +4,6 @@ operators' console and its JSON API."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import threading
@@ -20,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.incident.alerts import AlertGroup
 from domain.settings import Settings
+from gateway.auth import secrets_equal
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import deliver
@@ -95,7 +95,9 @@ class _LazyClient:
 
 
 def create_app(settings: Settings, client_factory: ClientFactory | None = None) -> FastAPI:
-    app = FastAPI(title="medic gateway", version="0.1.0")
+    # No /docs, /redoc or /openapi.json: they would describe every route to anyone unauthenticated,
+    # and /docs loads its script from a CDN.
+    app = FastAPI(title="medic gateway", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     get_client = client_factory or _LazyClient(settings)
     store_metrics = _StoreMetrics(settings)
     expected = f"Bearer {settings.webhook_token}".encode() if settings.webhook_token else None
@@ -117,7 +119,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
                 401, "no webhook token is configured (MEDIC_WEBHOOK_TOKEN); refusing all webhooks"
             )
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        if not secrets_equal(given, expected):
             return _problem(401, "missing or invalid bearer token")
         raw = await request.body()
         try:

@@ -11,12 +11,15 @@ Three ways in, each configured by settings alone (none configured refuses every 
   TCP peer is inside `MEDIC_CONSOLE_TRUSTED_PROXIES`.
 
 A login on the page becomes a session: an HMAC-SHA256-signed cookie keyed by
-`MEDIC_CONSOLE_SECRET` (a random key of this process when unset, so sessions end with it).
+`MEDIC_CONSOLE_SECRET` (a random key of this process when unset, so sessions end with it). The
+cookie names the user's session generation at login; a logout moves the generation on in the
+store (`store/console_sessions.py`), which ends every session of that user on every replica, so
+a copied cookie is worthless after its user logged out.
 Every console form carries a CSRF token derived from the session (or, for header-borne
 credentials, from the identity) with the same key.
 
-Everything compared with a secret is compared in constant time; failures say nothing about
-which users exist.
+Everything compared with a secret is compared through `secrets_equal` (constant time over
+fixed-length digests); failures say nothing about which users exist.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from fastapi import Request
 
@@ -81,6 +84,53 @@ class AuthError(Exception):
     """Credentials were presented and are not valid (as opposed to none presented)."""
 
 
+class SessionsUnavailable(Exception):
+    """Where session generations are kept cannot be reached: no session can be checked, opened or
+    ended right now."""
+
+
+class SessionGenerations(Protocol):
+    """Where each user's session generation is kept (the store, for every replica to see)."""
+
+    def session_generation(self, name: str) -> int:
+        """The user's current generation. Raises SessionsUnavailable."""
+        ...
+
+    def end_sessions(self, name: str) -> int:
+        """Move the user's generation on, ending their sessions; the new generation. Raises
+        SessionsUnavailable."""
+        ...
+
+
+class LocalGenerations:
+    """Generations in this process only: for an authenticator that no other replica shares."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generations: dict[str, int] = {}
+
+    def session_generation(self, name: str) -> int:
+        with self._lock:
+            return self._generations.get(name, 0)
+
+    def end_sessions(self, name: str) -> int:
+        with self._lock:
+            self._generations[name] = self._generations.get(name, 0) + 1
+            return self._generations[name]
+
+
+# ---- comparing secrets ---------------------------------------------------------------------------
+
+
+def secrets_equal(given: str | bytes, expected: str | bytes) -> bool:
+    """Whether `given` equals `expected`, in time that says nothing about where they differ nor
+    how long `expected` is: both are hashed to SHA-256 and the two 32-byte digests compared in
+    constant time (`hmac.compare_digest` on inputs of different lengths returns early)."""
+    given_bytes = given.encode() if isinstance(given, str) else given
+    expected_bytes = expected.encode() if isinstance(expected, str) else expected
+    return hmac.compare_digest(hashlib.sha256(given_bytes).digest(), hashlib.sha256(expected_bytes).digest())
+
+
 # ---- passwords -----------------------------------------------------------------------------------
 
 
@@ -108,7 +158,7 @@ def verify_password(password: str, encoded: str) -> bool:
         if algorithm != PBKDF2_ALGORITHM or not 1 <= int(iterations) <= 10_000_000:
             return False
         digest = hashlib.pbkdf2_hmac("sha256", password.encode(), _unb64(salt), int(iterations))
-        return hmac.compare_digest(digest, _unb64(expected))
+        return secrets_equal(digest, _unb64(expected))
     except (ValueError, TypeError):
         return False
 
@@ -239,8 +289,9 @@ def peer_host(request: Request) -> str:
 class Authenticator:
     """Authenticates requests, signs and reads session cookies, and makes and checks CSRF tokens."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, generations: SessionGenerations | None = None) -> None:
         self._token = settings.console_token.encode()
+        self._generations: SessionGenerations = generations or LocalGenerations()
         self._token_user = settings.console_token_user or "admin"
         self._token_groups = _groups(",".join(settings.console_token_groups))
         self._users = UsersFile(settings.console_users_file) if settings.console_users_file else None
@@ -278,8 +329,7 @@ class Authenticator:
     def check_token(self, token: str) -> Principal | None:
         if not self._token or not token:
             return None
-        # Digests of equal length: the comparison says nothing about the token's length either.
-        if not hmac.compare_digest(self._sign("token", token), self._sign("token", self._token.decode())):
+        if not secrets_equal(token.encode(), self._token):
             return None
         return Principal(name=self._token_user, groups=self._token_groups, via="token")
 
@@ -373,8 +423,12 @@ class Authenticator:
         return _b64(self._sign("binding", via, name, material)[:12])
 
     def issue_session(self, principal: Principal, now: float | None = None) -> str:
-        """The signed cookie value for a principal who logged in with a token or a password."""
+        """The signed cookie value for a principal who logged in with a token or a password.
+
+        Blocking (reads the user's generation): call it off the event loop. Raises
+        SessionsUnavailable."""
         payload = {
+            "g": self._generations.session_generation(principal.name),
             "u": principal.name,
             "via": principal.via,
             "exp": int((now if now is not None else time.time()) + SESSION_SECONDS),
@@ -385,20 +439,26 @@ class Authenticator:
         return f"v1.{body}.{_b64(self._sign('session', body))}"
 
     def read_session(self, value: str, now: float | None = None) -> Principal | None:
-        """The session's principal, or None for a cookie that is malformed, forged, expired, or
-        bound to a token or password that has changed since."""
+        """The session's principal, or None for a cookie that is malformed, forged, expired,
+        ended by a logout, or bound to a token or password that has changed since.
+
+        Blocking (reads the user's generation): call it off the event loop. Raises
+        SessionsUnavailable."""
         try:
             version, body, signature = value.split(".")
-            if version != "v1" or not hmac.compare_digest(_unb64(signature), self._sign("session", body)):
+            if version != "v1" or not secrets_equal(_unb64(signature), self._sign("session", body)):
                 return None
             payload = json.loads(_unb64(body))
             name, via, expiry, sid = payload["u"], payload["via"], int(payload["exp"]), str(payload["sid"])
+            generation = int(payload["g"])
         except (ValueError, KeyError, TypeError):
             return None
         if expiry <= (now if now is not None else time.time()):
             return None
+        if generation != self._generations.session_generation(name):
+            return None
         binding = self._binding(via, name)
-        if not binding or not hmac.compare_digest(binding, str(payload.get("b", ""))):
+        if not binding or not secrets_equal(str(payload.get("b", "")), binding):
             return None
         if via == "token":
             groups = self._token_groups
@@ -411,6 +471,11 @@ class Authenticator:
             return None
         return Principal(name=name, groups=groups, via="session", session_id=sid)
 
+    def end_sessions(self, principal: Principal) -> None:
+        """End every session of the principal's user, here and on every replica sharing the
+        generations. Blocking; raises SessionsUnavailable."""
+        self._generations.end_sessions(principal.name)
+
     # -- CSRF -----------------------------------------------------------------------------------
 
     def csrf_token(self, principal: Principal) -> str:
@@ -420,13 +485,13 @@ class Authenticator:
         return _b64(self._sign("csrf", principal.via, anchor))
 
     def check_csrf(self, principal: Principal, token: str) -> bool:
-        return bool(token) and hmac.compare_digest(token.encode(), self.csrf_token(principal).encode())
+        return bool(token) and secrets_equal(token, self.csrf_token(principal))
 
     def login_csrf(self, nonce: str) -> str:
         return _b64(self._sign("login", nonce))
 
     def check_login_csrf(self, nonce: str, token: str) -> bool:
-        return bool(nonce and token) and hmac.compare_digest(token.encode(), self.login_csrf(nonce).encode())
+        return bool(nonce and token) and secrets_equal(token, self.login_csrf(nonce))
 
     # -- transport ------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -46,8 +47,10 @@ from gateway.auth import (
     Authenticator,
     AuthError,
     Principal,
+    SessionsUnavailable,
 )
 from integrations.temporal.incidents import IncidentNotCurrent, decide_incident, workflow_id_of
+from store.console_sessions import ConsoleSessionRepository
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
 
@@ -129,6 +132,11 @@ class DecisionOutcome:
     status: WorkflowStatus | None = None
 
 
+def _first_line(err: Exception) -> str:
+    # SQLAlchemy appends the statement and a documentation link on further lines.
+    return (str(err).splitlines() or [type(err).__name__])[0]
+
+
 class ConsoleStore:
     """The store as the console reads it; the engine is made on first use."""
 
@@ -142,6 +150,24 @@ class ConsoleStore:
             if self._factory is None:
                 self._factory = session_factory(make_engine(self._settings.resolved_database_url))
             return self._factory
+
+    def session_generation(self, name: str) -> int:
+        try:
+            with transaction(self._sessions()) as session:
+                return ConsoleSessionRepository(session).generation(name)
+        except SQLAlchemyError as err:
+            raise SessionsUnavailable(
+                f"sessions cannot be checked: the store failed: {_first_line(err)}"
+            ) from err
+
+    def end_sessions(self, name: str) -> int:
+        try:
+            with transaction(self._sessions()) as session:
+                return ConsoleSessionRepository(session).advance(name)
+        except SQLAlchemyError as err:
+            raise SessionsUnavailable(
+                f"sessions cannot be ended: the store failed: {_first_line(err)}"
+            ) from err
 
     def incidents(
         self, *, status: str | None, namespace: str | None, risk: str | None, limit: int, offset: int
@@ -288,6 +314,8 @@ async def console_principal(request: Request) -> Principal:
         principal = await asyncio.to_thread(auth.authenticate, request)
     except AuthError:
         raise ConsoleRefused(401, LOGIN_FAILED) from None
+    except SessionsUnavailable as err:
+        raise ConsoleRefused(503, str(err)) from None
     if principal is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target, clear_session=SESSION_COOKIE in request.cookies)
@@ -303,6 +331,8 @@ async def api_principal(request: Request) -> Principal:
         principal = await asyncio.to_thread(auth.authenticate, request)
     except AuthError:
         raise ApiRefused(401, "invalid credentials") from None
+    except SessionsUnavailable as err:
+        raise ApiRefused(503, str(err)) from None
     if principal is None:
         raise ApiRefused(
             401, "authentication required: Authorization: Bearer <MEDIC_CONSOLE_TOKEN>, or Basic"
@@ -316,8 +346,9 @@ ApiUser = Annotated[Principal, Depends(api_principal)]
 
 def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory) -> None:
     """Add the console pages, the JSON API, their static files and error handling to `app`."""
-    auth = app.state.console_auth = Authenticator(settings)
     store = ConsoleStore(settings)
+    # Session generations live in the store, so a logout on one replica ends the session on all.
+    auth = app.state.console_auth = Authenticator(settings, store)
     env = _templates()
     temporal_ui = settings.temporal_ui_url.rstrip("/")
 
@@ -398,9 +429,13 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         set_cookie(response, request, LOGIN_COOKIE, nonce, 3600, "/console/login")
         return response
 
-    def logged_in(request: Request, principal: Principal, next_url: str) -> Response:
+    async def logged_in(request: Request, principal: Principal, next_url: str) -> Response:
+        try:
+            cookie = await asyncio.to_thread(auth.issue_session, principal)
+        except SessionsUnavailable as err:
+            raise ConsoleRefused(503, str(err)) from None
         response = RedirectResponse(next_url, status_code=303)
-        set_cookie(response, request, SESSION_COOKIE, auth.issue_session(principal), SESSION_SECONDS, "/")
+        set_cookie(response, request, SESSION_COOKIE, cookie, SESSION_SECONDS, "/")
         response.delete_cookie(LOGIN_COOKIE, path="/console/login")
         log.info("console login: %s (%s)", principal.name, principal.via)
         return response
@@ -421,7 +456,7 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             principal = auth.check_token(token)
             if principal is None:
                 return login_page(request, 401, next_url, LOGIN_FAILED)
-            return logged_in(request, principal, next_url)
+            return await logged_in(request, principal, next_url)
         return login_page(request, 200, next_url)
 
     @console.post("/login", response_class=HTMLResponse)
@@ -442,13 +477,18 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             )
         if principal is None:
             return login_page(request, 401, next_url, LOGIN_FAILED)
-        return logged_in(request, principal, next_url)
+        return await logged_in(request, principal, next_url)
 
     @console.post("/logout")
     async def logout(request: Request, principal: ConsoleUser) -> Response:
         form = await _form(request)
         if not auth.check_csrf(principal, form.get("csrf", "")):
             raise ConsoleRefused(403, "the form's CSRF token is missing or wrong; you are still logged in")
+        try:
+            await asyncio.to_thread(auth.end_sessions, principal)
+        except SessionsUnavailable as err:
+            raise ConsoleRefused(503, f"{err}; you are still logged in") from None
+        log.info("console logout: %s; every session of theirs is ended", principal.name)
         response = RedirectResponse("/console/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

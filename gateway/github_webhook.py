@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.gitops.pull_requests import PullRequestEvent, incident_of_branch
 from domain.settings import Settings
+from gateway.auth import secrets_equal
 from integrations.temporal.incidents import names_a_run, workflow_id_of
 from workflows.remediation import RemediationWorkflow
 
@@ -56,7 +57,7 @@ def signature(secret: str, body: bytes) -> str:
 
 def signature_valid(secret: str, body: bytes, header: str) -> bool:
     """Whether `header` is the signature of `body` with `secret` (compared in constant time)."""
-    return bool(secret) and hmac.compare_digest(signature(secret, body).encode(), header.strip().encode())
+    return bool(secret) and secrets_equal(header.strip(), signature(secret, body))
 
 
 class _Login(BaseModel):

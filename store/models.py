@@ -420,3 +420,22 @@ class DriftFinding(Base):
             f"DriftFinding(scan_id={self.scan_id!r}, app_key={self.app_key!r}, "
             f"resource_key={self.resource_key!r})"
         )
+
+
+class ConsoleSessionGeneration(Base):
+    """How many times a console user has logged out. A session cookie carries the generation it was
+    issued in and is refused once the user's generation has moved on, so a logout ends the user's
+    sessions on every gateway replica, not only in the browser that logged out.
+
+    `user_name` is the console identity (a users-file name, or the token's user): sessions are ended
+    per name, whichever way that name logged in.
+    """
+
+    __tablename__ = "console_session_generation"
+
+    user_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"ConsoleSessionGeneration(user_name={self.user_name!r}, generation={self.generation!r})"

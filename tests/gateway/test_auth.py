@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import os
 import stat
 import time
@@ -23,6 +26,7 @@ from gateway.auth import (
     Principal,
     hash_password,
     parse_users,
+    secrets_equal,
     upsert_user,
     verify_password,
 )
@@ -342,6 +346,99 @@ async def test_logout_needs_the_csrf_token_and_ends_the_session(gateway: Any) ->
         assert (await http.get("/console/")).status_code == 303
 
 
+async def _logout(http: httpx.AsyncClient) -> None:
+    page = Page((await http.get("/console/")).text)
+    out = await http.post("/console/logout", data={"csrf": page.value("csrf")})
+    assert out.status_code == 303 and out.headers["location"] == "/console/login"
+
+
+async def _replayed(http: httpx.AsyncClient, cookie: str) -> tuple[httpx.Response, httpx.Response]:
+    http.cookies.clear()
+    http.cookies.set(SESSION_COOKIE, cookie)
+    return await http.get("/console/"), await http.get("/api/incidents")
+
+
+@pytest.mark.parametrize(
+    ("settings", "login"),
+    [
+        ({"console_token": TOKEN}, {"token": TOKEN}),
+        ({}, {"username": "alice", "password": "alice-pw"}),
+    ],
+    ids=["token", "password"],
+)
+async def test_a_session_cookie_copied_before_logout_is_refused_after_it(
+    gateway: Any, users_file: Path, settings: dict[str, str], login: dict[str, str]
+) -> None:
+    # The attack: copy the cookie (a shared machine, a proxy log), wait for the user to log out,
+    # then replay it within its 12 hours.
+    async with gateway(console_users_file=str(users_file), **settings) as http:
+        assert (await console_login(http, **login)).status_code == 303
+        copied = http.cookies[SESSION_COOKIE]
+        assert (await http.get("/console/")).status_code == 200
+        await _logout(http)
+        page, api = await _replayed(http, copied)
+        assert page.status_code == 303 and page.headers["location"].startswith("/console/login")
+        assert api.status_code == 401
+
+
+async def test_a_logout_on_one_replica_ends_the_session_on_every_other(gateway: Any) -> None:
+    async with (
+        gateway(console_token=TOKEN, console_secret="shared") as first,
+        gateway(console_token=TOKEN, console_secret="shared") as second,
+    ):
+        await console_login(first, token=TOKEN)
+        copied = first.cookies[SESSION_COOKIE]
+        second.cookies.set(SESSION_COOKIE, copied)
+        assert (await second.get("/console/")).status_code == 200
+        await _logout(first)
+        page, api = await _replayed(second, copied)
+        assert page.status_code == 303 and api.status_code == 401
+
+
+async def test_after_a_logout_the_user_can_log_in_again_and_others_stay_logged_in(
+    gateway: Any, users_file: Path
+) -> None:
+    async with (
+        gateway(console_users_file=str(users_file)) as alice,
+        gateway(console_users_file=str(users_file)) as bob,
+    ):
+        await console_login(alice, username="alice", password="alice-pw")
+        await console_login(bob, username="bob", password="bob-pw")
+        await _logout(alice)
+        assert (await bob.get("/console/")).status_code == 200, "bob's session is not alice's"
+        await console_login(alice, username="alice", password="alice-pw")
+        assert (await alice.get("/console/")).status_code == 200
+
+
+def test_a_cookie_without_a_generation_is_refused() -> None:
+    auth = Authenticator(Settings(console_token=TOKEN, console_secret="k"))
+    cookie = auth.issue_session(Principal(name="admin", via="token"))
+    version, body, _ = cookie.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    del payload["g"]
+    legacy = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    signature = (
+        base64.urlsafe_b64encode(hmac.new(b"k", f"session\x00{legacy}".encode(), hashlib.sha256).digest())
+        .rstrip(b"=")
+        .decode()
+    )
+    assert auth.read_session(f"{version}.{body}.{_}") is not None
+    assert auth.read_session(f"{version}.{legacy}.{signature}") is None
+
+
+async def test_sessions_are_refused_with_the_reason_while_the_store_is_broken(
+    gateway: Any, store_url: str
+) -> None:
+    async with gateway(console_token=TOKEN) as http:
+        await console_login(http, token=TOKEN)
+        migrate.downgrade(store_url, "4d7a9c2e5f13")  # the generations table is gone
+        page = await http.get("/console/")
+        assert page.status_code == 503 and "sessions cannot be checked: the store failed" in page.text
+        api = await http.get("/api/incidents")
+        assert api.status_code == 503 and api.json()["error"].startswith("sessions cannot be checked")
+        assert (await http.get("/api/incidents", headers=BEARER)).status_code != 503, "a token needs no store"
+
+
 async def test_a_session_cookie_alone_cannot_post_to_the_api(gateway: Any) -> None:
     async with gateway(console_token=TOKEN) as http:
         await console_login(http, token=TOKEN)
@@ -423,3 +520,71 @@ async def test_https_through_a_trusted_proxy_makes_cookies_secure(gateway: Any) 
         assert "secure" not in form.headers["set-cookie"].lower(), (
             "an untrusted peer's header is not believed"
         )
+
+
+# ---- comparing secrets, and what is served without authentication -----------------------------------
+
+
+def test_secrets_equal_is_true_only_for_the_same_secret() -> None:
+    assert secrets_equal("s3cret-token", "s3cret-token")
+    assert secrets_equal(b"s3cret-token", "s3cret-token")
+    for guess in ("", "s", "s3cret-toke", "s3cret-token ", "S3cret-token", "x" * 4096):
+        assert not secrets_equal(guess, "s3cret-token"), guess
+
+
+def test_secrets_equal_compares_digests_of_one_length_whatever_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compared: list[tuple[int, int]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    for guess in ("", "s", "s3cret-token", "x" * 4096):
+        secrets_equal(guess, "s3cret-token")
+    assert compared and set(compared) == {(32, 32)}
+
+
+async def test_every_secret_the_gateway_checks_is_compared_as_fixed_length_digests(
+    gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The attack: guesses of every length against each secret, timing the comparison to learn the
+    # secret's length (compare_digest returns early when the lengths differ).
+    compared: list[tuple[int, int]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    async with gateway(
+        console_token=TOKEN, webhook_token="hook-token", github_webhook_secret="gh-secret", console_secret="k"
+    ) as http:
+        for guess in ("x", "hook-token-but-longer", "x" * 500):
+            alert = await http.post(
+                "/alerts/alertmanager", json={}, headers={"Authorization": f"Bearer {guess}"}
+            )
+            assert alert.status_code == 401
+            api = await http.get("/api/incidents", headers={"Authorization": f"Bearer {guess}"})
+            assert api.status_code == 401
+            hook = await http.post(
+                "/webhooks/github",
+                content=b"{}",
+                headers={"X-Hub-Signature-256": f"sha256={guess}", "X-GitHub-Event": "ping"},
+            )
+            assert hook.status_code == 401
+            http.cookies.set(SESSION_COOKIE, f"v1.e30.{guess}")
+            assert (await http.get("/api/incidents")).status_code == 401
+            http.cookies.clear()
+    assert compared and set(compared) == {(32, 32)}
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"])
+async def test_api_description_and_docs_pages_are_not_served(gateway: Any, path: str) -> None:
+    async with gateway(console_token=TOKEN) as http:
+        assert (await http.get(path)).status_code == 404
+        assert (await http.get(path, headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 404

@@ -22,9 +22,10 @@ TABLES = {
     "pull_request",
     "drift_scan",
     "drift_finding",
+    "console_session_generation",
 }
 # Tables that hang off `incident`; the drift tables hang off `drift_scan`.
-INCIDENT_TABLES = TABLES - {"incident", "drift_scan", "drift_finding"}
+INCIDENT_TABLES = TABLES - {"incident", "drift_scan", "drift_finding", "console_session_generation"}
 
 
 def _tables(url: str) -> set[str]:
