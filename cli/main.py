@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -97,6 +99,21 @@ def _sessions() -> Any:
     return session_factory(make_engine(settings().resolved_database_url))
 
 
+@contextmanager
+def _store_read() -> Iterator[Any]:
+    """The store's sessions for a reading command; a store that cannot be read ends the command
+    with one line that says which store and why (exit 1), not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = settings().resolved_database_url
+    try:
+        yield _sessions()
+    except SQLAlchemyError as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        typer.echo(f"cannot read the store at {_redact_url(str(url))}: {reason}", err=True)
+        raise typer.Exit(1) from None
+
+
 @incidents_app.command("list")
 def incidents_list(
     status: str | None = None,
@@ -109,7 +126,7 @@ def incidents_list(
     from store.db import transaction
     from store.repositories import IncidentRepository
 
-    with transaction(_sessions()) as session:
+    with _store_read() as sessions, transaction(sessions) as session:
         rows = [
             _incident_row(i)
             for i in IncidentRepository(session).list(
@@ -152,7 +169,7 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
     from store.db import transaction
     from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
 
-    with transaction(_sessions()) as session:
+    with _store_read() as sessions, transaction(sessions) as session:
         incident = IncidentRepository(session).get(incident_id)
         if incident is None:
             typer.echo(f"no incident {incident_id}", err=True)
@@ -206,15 +223,34 @@ def _decide(
     decision: Literal["approve", "reject"],
     groups: list[str] | None = None,
 ) -> None:
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
     from temporalio.exceptions import ApplicationError
+    from temporalio.service import RPCError, RPCStatusCode
 
     from domain.policy.approval import DecisionInput
     from integrations.temporal.client import connect
-    from integrations.temporal.incidents import IncidentNotCurrent, decide_incident
+    from integrations.temporal.incidents import (
+        IncidentNotCurrent,
+        decide_incident,
+        incident_id_problem,
+        workflow_id_of,
+    )
+
+    problem = incident_id_problem(incident_id)
+    if problem is not None:
+        typer.echo(f"not an incident id: {problem}", err=True)
+        raise typer.Exit(2)
+    config = settings()
+
+    class Unreachable(Exception):
+        pass
 
     async def go() -> Any:
-        client = await connect(settings())
+        try:
+            client = await connect(config)
+        except (OSError, RuntimeError) as err:
+            # Client.connect raises RuntimeError when the server cannot be reached.
+            raise Unreachable(str(err)) from None
         # Bound to the plan the workflow shows now (plan_hash None): a changed plan refuses it.
         return await decide_incident(
             client,
@@ -237,7 +273,30 @@ def _decide(
         cause = err.cause
         typer.echo(f"refused: {cause.message if isinstance(cause, ApplicationError) else cause}", err=True)
         code = 2
+    except Unreachable as err:
+        typer.echo(f"cannot reach Temporal at {config.temporal_address}: {_one_line(err)}", err=True)
+        code = 1
+    except WorkflowQueryFailedError as err:
+        typer.echo(f"the workflow of {incident_id} could not answer its status: {_one_line(err)}", err=True)
+        code = 1
+    except RPCError as err:
+        workflow = f"workflow {workflow_id_of(incident_id)} in namespace {config.temporal_namespace}"
+        if err.status == RPCStatusCode.NOT_FOUND:
+            typer.echo(f"refused: no running {workflow} ({_one_line(err.message)})", err=True)
+            code = 2
+        elif err.status == RPCStatusCode.INVALID_ARGUMENT:
+            typer.echo(f"refused: Temporal cannot look up {workflow}: {_one_line(err.message)}", err=True)
+            code = 2
+        else:
+            kind = err.status.name if err.status else "error"
+            message = _one_line(err.message)
+            typer.echo(f"Temporal at {config.temporal_address} failed the call ({kind}): {message}", err=True)
+            code = 1
     _exit_now(code)
+
+
+def _one_line(err: object) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -422,7 +481,7 @@ def pr_list(
     from store.db import transaction
     from store.repositories import PullRequestRepository
 
-    with transaction(_sessions()) as session:
+    with _store_read() as sessions, transaction(sessions) as session:
         rows = [
             _pr_row(p)
             for p in PullRequestRepository(session).list(status=status, incident_id=incident, limit=limit)
@@ -450,7 +509,7 @@ def pr_show(
     from store.db import transaction
     from store.repositories import PullRequestRepository
 
-    with transaction(_sessions()) as session:
+    with _store_read() as sessions, transaction(sessions) as session:
         pr = PullRequestRepository(session).get(host, number)
         if pr is None:
             typer.echo(f"no {host} pull request #{number}", err=True)

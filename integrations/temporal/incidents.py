@@ -22,6 +22,8 @@ STATUS_QUERY = "status"
 DECIDE_UPDATE = "decide"
 
 _INCIDENT_ID = re.compile(r"^(?P<workflow>.+)\.(?P<run>[0-9a-f]{8})$")
+# Temporal's default limit on a workflow id (the frontend's limit.maxIDLength).
+MAX_WORKFLOW_ID_LENGTH = 1000
 
 
 class IncidentNotCurrent(Exception):
@@ -35,6 +37,21 @@ class IncidentNotCurrent(Exception):
         super().__init__(f"{incident_id} is closed; its alert group's incident now is {current_incident_id}")
         self.incident_id = incident_id
         self.current_incident_id = current_incident_id
+
+
+def incident_id_problem(incident_id: str) -> str | None:
+    """Why `incident_id` cannot name an incident (empty, padded, control characters, longer than
+    a workflow id may be), or None when it could."""
+    if not incident_id.strip():
+        return "the incident id is empty"
+    if incident_id != incident_id.strip():
+        return f"{incident_id!r} has leading or trailing whitespace"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in incident_id):
+        return f"{incident_id!r} contains control characters"
+    if len(workflow_id_of(incident_id)) > MAX_WORKFLOW_ID_LENGTH:
+        limit = MAX_WORKFLOW_ID_LENGTH
+        return f"the incident id is {len(incident_id)} characters; a workflow id has at most {limit}"
+    return None
 
 
 def workflow_id_of(incident_id: str) -> str:

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner
 
 import cli.main
 import integrations.temporal.client
+from cli.devserver import DevServer, free_port
 from domain.policy.approval import DecisionInput
 from gateway.auth import parse_users, verify_password
-from tests.console_fixtures import PENDING, FakeTemporal
+from tests.console_fixtures import PENDING, FakeHandle, FakeTemporal
 
 runner = CliRunner()
 
@@ -108,3 +111,88 @@ def test_a_decision_for_a_closed_run_is_refused(
     assert result.exit_code == 2
     assert f"refused: {PENDING} is closed; its alert group's incident now is" in result.output
     assert fake_temporal.decisions == []
+
+
+# ---- an incident id the command cannot act on: one line, a non-zero exit, no traceback ----------
+
+
+@pytest.fixture
+def decide_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`medic approve` with the real client; its hard exit becomes a SystemExit pytest can catch."""
+
+    def exit_now(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli.main, "_exit_now", exit_now)
+
+
+def _one_line_error(result: Any) -> str:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_approving_an_unknown_workflow_says_there_is_none(
+    dev_server: DevServer, decide_exits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIC_TEMPORAL_ADDRESS", dev_server.address)
+    for command in ("approve", "reject"):
+        result = runner.invoke(
+            cli.main.app, [command, "incident-alert-nosuchgroup.0123abcd", "--as", "alice"]
+        )
+        assert result.exit_code == 2
+        line = _one_line_error(result)
+        assert line.startswith("refused: no running workflow incident-alert-nosuchgroup in namespace default")
+
+
+@pytest.mark.parametrize(
+    "incident_id",
+    ["", "   ", " incident-alert-x", "incident\nalert", "x" * 1001],
+    ids=["empty", "blank", "padded", "newline", "too-long"],
+)
+def test_approving_a_malformed_id_is_refused_before_temporal_is_asked(
+    fake_temporal: FakeTemporal, incident_id: str
+) -> None:
+    result = runner.invoke(cli.main.app, ["approve", incident_id, "--as", "alice"])
+    assert result.exit_code == 2
+    assert _one_line_error(result).startswith("not an incident id: ")
+    assert fake_temporal.workflow_ids == []
+
+
+def test_approving_while_temporal_is_unreachable_says_where_it_looked(
+    decide_exits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MEDIC_TEMPORAL_ADDRESS", address)
+    result = runner.invoke(cli.main.app, ["approve", PENDING, "--as", "alice"])
+    assert result.exit_code == 1
+    assert _one_line_error(result).startswith(f"cannot reach Temporal at {address}: ")
+
+
+def test_approving_an_incident_whose_workflow_has_ended_says_so(
+    fake_temporal: FakeTemporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def ended(self: Any, update: Any, decision: Any, **_: Any) -> Any:
+        raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+
+    monkeypatch.setattr(FakeHandle, "execute_update", ended)
+    result = runner.invoke(cli.main.app, ["reject", PENDING, "--as", "alice"])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert "refused: no running workflow" in line and "already completed" in line
+
+
+def test_a_workflow_that_cannot_answer_its_status_is_a_one_line_error(
+    fake_temporal: FakeTemporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: Any, query: Any, **_: Any) -> Any:
+        raise WorkflowQueryFailedError("query handler failed:\nunknown query type")
+
+    monkeypatch.setattr(FakeHandle, "query", broken)
+    result = runner.invoke(cli.main.app, ["approve", PENDING, "--as", "alice"])
+    assert result.exit_code == 1
+    assert _one_line_error(result) == (
+        f"the workflow of {PENDING} could not answer its status: query handler failed: unknown query type"
+    )
