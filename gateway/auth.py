@@ -455,8 +455,6 @@ class Authenticator:
             return None
         if expiry <= (now if now is not None else time.time()):
             return None
-        if generation != self._generations.session_generation(name):
-            return None
         binding = self._binding(via, name)
         if not binding or not secrets_equal(str(payload.get("b", "")), binding):
             return None
@@ -468,6 +466,9 @@ class Authenticator:
                 return None
             groups = user.groups  # as the file says now
         else:
+            return None
+        # Last, as the only check that reads the store: a logout since this cookie was issued.
+        if generation != self._generations.session_generation(name):
             return None
         return Principal(name=name, groups=groups, via="session", session_id=sid)
 
