@@ -157,12 +157,15 @@ violations contains v if {
 }
 
 # Repeated fixes must not ratchet (2 → 6 → 18 → 50): the factor also holds against a baseline that
-# an earlier fix cannot have moved. The baseline is the replica count Git declares for the target
-# (input: action.baseline.replicas, read from the GitOps files observe collected), because a direct
-# change behind Argo CD's back never changes Git. An unmanaged target has no declared value in what
-# observe collects (it drops last-applied-configuration), so there the current value is the only
-# bound; a workload medic changed before for another incident (changed_by_medic) is raised to at
-# least medium risk below instead, so each further step of a ratchet waits for a human.
+# an earlier direct fix cannot have moved. The baseline is the value Git declares for the target
+# (input: action.baseline, read from the GitOps files observe collected, for replicas and for a
+# container's resources), because a change behind Argo CD's back never changes Git. Choices, with
+# the data observe has: an unmanaged target has no declared value (observe drops
+# last-applied-configuration), and old ReplicaSets are scaled to zero, so their replica counts say
+# nothing; there the current value is the only bound, and a workload medic changed before for
+# another incident (changed_by_medic: its medic.io/incident annotation) is raised to at least
+# medium risk below, so each further step of a ratchet waits for a human. Recalled incidents are
+# not part of this input.
 violations contains v if {
 	some i, a in actions
 	a.kind == "scale"
@@ -238,6 +241,23 @@ violations contains v if {
 		cfg.bounds.max_resource_factor, show_quantity(name, current),
 	])
 	v := violation("resource_factor", msg, i)
+}
+
+# As for replicas: the factor also holds against what Git declares for the container's resources
+# (action.baseline.limits / .requests), so repeated raises cannot compound past it.
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	is_number(value)
+	baseline := object.get(actions[i], ["baseline", section, name], null)
+	positive(baseline)
+	value > baseline * cfg.bounds.max_resource_factor
+	msg := sprintf("%s: %s.%s %s is more than %dx the baseline %s (%s)", [
+		action_label(i, actions[i]), section, name, show_quantity(name, value),
+		cfg.bounds.max_resource_factor, show_quantity(name, baseline),
+		object.get(actions[i], ["baseline", "source"], "baseline"),
+	])
+	v := violation("resource_factor_baseline", msg, i)
 }
 
 # A floor per resource (data: bounds.min_resources, base units): a limit of "1" (one byte) or

@@ -65,22 +65,22 @@ def _managing_applications(
     return sorted(n for n in names if n)
 
 
-def _git_declared_replicas(
-    target: ResourceRef, managers: list[str], observation: Observation
-) -> tuple[int, str] | None:
-    """The replica count the GitOps repository declares for the target, read from the files observe
-    collected (whole files only), and the file it is in; None when no observed file sets it."""
+def _git_declared(
+    target: ResourceRef, action_kind: str, managers: list[str], observation: Observation
+) -> tuple[Any, str] | None:
+    """The value Git declares for the field `action_kind` changes on the target (replicas, or a
+    container's resources), read from the files observe collected (whole files only), and the file
+    it is in; None when no observed file of a managing Application sets it."""
     files = {f.path: f.content for f in observation.gitops_files if not f.truncated}
     if not files:
         return None
-    ref = ResourceRef(namespace=target.namespace, kind=target.kind, name=target.name)
     for app in observation.argocd:
         if app.name not in managers:
             continue
         loc = locate_field(
             app.sources,
-            ref,
-            "scale",
+            target,
+            action_kind,
             files.get,
             sorted(files),
             destination_namespace=app.destination_namespace,
@@ -97,9 +97,38 @@ def _git_declared_replicas(
                 value = value[key] if isinstance(value, list) and key < len(value) else None
             else:
                 value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if value is not None:
             return value, loc.file
     return None
+
+
+def _declared_replicas(
+    target: ResourceRef, managers: list[str], observation: Observation
+) -> dict[str, Any] | None:
+    declared = _git_declared(target.without_container(), "scale", managers, observation)
+    if declared is None:
+        return None
+    value, file = declared
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    return {"replicas": value, "source": f"declared in {file}"}
+
+
+def _declared_resources(
+    target: ResourceRef, managers: list[str], observation: Observation
+) -> dict[str, Any] | None:
+    declared = _git_declared(target, "set_resources", managers, observation)
+    if declared is None or not isinstance(declared[0], dict):
+        return None
+    value, file = declared
+    baseline: dict[str, Any] = {"source": f"declared in {file}"}
+    for section in ("limits", "requests"):
+        quantities = value.get(section)
+        if isinstance(quantities, dict):
+            baseline[section] = {
+                str(k): _number(str(v)) for k, v in quantities.items() if isinstance(v, (str, int, float))
+            }
+    return baseline
 
 
 def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> bool:
@@ -154,11 +183,14 @@ def _action_input(index: int, action: Any, observation: Observation, incident: I
             "requests": {k: _number(v) for k, v in action.requests.items()},
         }
         entry["container_found"] = container is not None
+        declared = _declared_resources(target, managers, observation)
+        if declared is not None:
+            entry["baseline"] = declared
     elif isinstance(action, Scale):
         entry["proposed"] = {"replicas": action.replicas}
-        declared = _git_declared_replicas(target, managers, observation)
-        if declared is not None:
-            entry["baseline"] = {"replicas": declared[0], "source": f"declared in {declared[1]}"}
+        baseline = _declared_replicas(target, managers, observation)
+        if baseline is not None:
+            entry["baseline"] = baseline
     elif isinstance(action, SetImage):
         entry["proposed"] = {"image": action.image, "image_repository": _image_repository(action.image)}
         entry["container_found"] = container is not None

@@ -1316,3 +1316,45 @@ def test_command_text_in_free_text_is_flagged_and_never_runs_unattended(field: s
     assert_allowed(decision)
     assert decision.risk == "medium" and decision.auto_execute is False and decision.approvals_required >= 1
     assert any(f"{field} reads as a command" in reason for reason in decision.reasons)
+
+
+RESOURCES_MANIFEST = MANIFEST.replace(
+    "          image: registry.example/shop/checkout:1.14.0\n",
+    "          image: registry.example/shop/checkout:1.14.0\n"
+    "          resources:\n"
+    "            limits: {memory: 256Mi}\n"
+    "            requests: {memory: 128Mi, cpu: 100m}\n",
+)
+
+
+def test_policy_input_carries_the_resources_git_declares() -> None:
+    document = policy_input(resize("1Gi"), seen=git_managed(2, RESOURCES_MANIFEST))
+    assert document["actions"][0]["baseline"] == {
+        "source": "declared in apps/checkout/deployment.yaml",
+        "limits": {"memory": 268435456.0},
+        "requests": {"memory": 134217728.0, "cpu": 0.1},
+    }
+
+
+def test_memory_ratchet_past_the_factor_of_the_git_baseline_is_denied() -> None:
+    # medic already raised the live limit to 1Gi behind Git's back; Git still declares 256Mi
+    seen = git_managed(2, RESOURCES_MANIFEST)
+    seen = seen.model_copy(update={"workloads": [workload(limits={"memory": "1Gi"})]})
+    decision = decide(resize("4Gi"), seen=seen)
+    assert_denied(decision, "resource_factor_baseline")
+    assert "resource_factor" not in rules(decision)
+    assert_allowed(decide(resize("1Gi"), seen=seen))
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("registry.example:5000/shop/checkout:1.2", "registry.example:5000/shop/checkout"),
+        ("registry.example:5000/shop/checkout@sha256:" + "a" * 64, "registry.example:5000/shop/checkout"),
+        ("checkout", "checkout"),
+    ],
+)
+def test_policy_input_names_the_image_repository_without_tag_or_digest(image: str, repository: str) -> None:
+    document = policy_input(SetImage(target=ref(container="checkout"), mode="gitops", image=image))
+    assert document["actions"][0]["proposed"]["image_repository"] == repository
+    assert document["actions"][0]["known_image_repositories"] == ["registry.example/shop/checkout"]
