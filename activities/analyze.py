@@ -50,6 +50,9 @@ class AnalyzeActivities:
         # PromptTooLarge), with its own message: the workflow chooses what follows by the type.
         with classified():
             diagnosis = analyzer.analyze(incident, observation, similar=input.similar)
+        # The policy lets only some analyzers' plans run unattended: the name is the one that ran,
+        # never what the diagnosis says of itself.
+        diagnosis = diagnosis.model_copy(update={"analyzer": analyzer.name})
         _check(analyzer.name, diagnosis, input)
         return diagnosis
 

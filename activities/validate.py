@@ -6,7 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.policy.decision import PolicyDecision
-from domain.policy.input import build_policy_input
+from domain.policy.input import diagnosis_policy_input
 from domain.steps.validate import ValidateInput
 from policies import PolicyError, evaluate
 
@@ -18,13 +18,9 @@ class ValidateActivities:
 
     @activity.defn(name="validate_plan")
     def validate_plan(self, input: ValidateInput) -> PolicyDecision:
-        diagnosis = input.diagnosis
-        document = build_policy_input(
-            input.incident,
-            input.observation,
-            diagnosis.plan,
-            diagnosis.root_cause,
-            min_risk=input.min_risk,
+        # The plan, its root cause, the analyzer that made it and flags on its free text.
+        document = diagnosis_policy_input(
+            input.incident, input.observation, input.diagnosis, min_risk=input.min_risk
         )
         try:
             return evaluate(

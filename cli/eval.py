@@ -29,7 +29,7 @@ from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from domain.kube.observation import Observation
 from domain.policy.decision import PolicyDecision
-from domain.policy.input import build_policy_input
+from domain.policy.input import diagnosis_policy_input
 from domain.steps.analyze import AnalyzeInput
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
@@ -137,8 +137,7 @@ def analyze(analyzer: Analyzer, incident: Incident, observation: Observation) ->
 
 
 def validate(incident: Incident, observation: Observation, diagnosis: Diagnosis) -> PolicyDecision:
-    document = build_policy_input(incident, observation, diagnosis.plan, diagnosis.root_cause)
-    return evaluate(document)
+    return evaluate(diagnosis_policy_input(incident, observation, diagnosis))
 
 
 def score_observation(

@@ -1,8 +1,9 @@
 # medic remediation policy: the model proposes, this policy disposes.
 #
-# Input: the document built by domain/policy_input.py (one entry per planned action, with its
+# Input: the document built by domain/policy/input.py (one entry per planned action, with its
 # kind, mode, target, effects, and current and proposed values in base units: memory in bytes,
-# cpu in cores). Data: data.medic.config (policies/data.json) and, optionally,
+# cpu in cores; the diagnosis' root cause and the analyzer that made the plan; flags raised on the
+# diagnosis' free text). Data: data.medic.config (policies/data.json) and, optionally,
 # data.medic.runtime.extra_protected_namespaces (added at evaluation time).
 #
 # The single result is `decision`. Any violation denies the whole plan; otherwise the risk is the
@@ -155,6 +156,30 @@ violations contains v if {
 	v := violation("replicas_factor", msg, i)
 }
 
+# Repeated fixes must not ratchet (2 → 6 → 18 → 50): the factor also holds against a baseline that
+# an earlier direct fix cannot have moved. The baseline is the value Git declares for the target
+# (input: action.baseline, read from the GitOps files observe collected, for replicas and for a
+# container's resources), because a change behind Argo CD's back never changes Git. Choices, with
+# the data observe has: an unmanaged target has no declared value (observe drops
+# last-applied-configuration), and old ReplicaSets are scaled to zero, so their replica counts say
+# nothing; there the current value is the only bound, and a workload medic changed before for
+# another incident (changed_by_medic: its medic.io/incident annotation) is raised to at least
+# medium risk below, so each further step of a ratchet waits for a human. Recalled incidents are
+# not part of this input.
+violations contains v if {
+	some i, a in actions
+	a.kind == "scale"
+	proposed := a.proposed.replicas
+	baseline := object.get(a, ["baseline", "replicas"], 0)
+	positive(baseline)
+	proposed > baseline * cfg.bounds.max_replica_factor
+	msg := sprintf("%s: %d replicas is more than %dx the baseline %d (%s)", [
+		action_label(i, a), proposed, cfg.bounds.max_replica_factor, baseline,
+		object.get(a, ["baseline", "source"], "baseline"),
+	])
+	v := violation("replicas_factor_baseline", msg, i)
+}
+
 violations contains v if {
 	some i, a in actions
 	a.kind == "scale"
@@ -216,6 +241,99 @@ violations contains v if {
 		cfg.bounds.max_resource_factor, show_quantity(name, current),
 	])
 	v := violation("resource_factor", msg, i)
+}
+
+# As for replicas: the factor also holds against what Git declares for the container's resources
+# (action.baseline.limits / .requests), so repeated raises cannot compound past it.
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	is_number(value)
+	baseline := object.get(actions[i], ["baseline", section, name], null)
+	positive(baseline)
+	value > baseline * cfg.bounds.max_resource_factor
+	msg := sprintf("%s: %s.%s %s is more than %dx the baseline %s (%s)", [
+		action_label(i, actions[i]), section, name, show_quantity(name, value),
+		cfg.bounds.max_resource_factor, show_quantity(name, baseline),
+		object.get(actions[i], ["baseline", "source"], "baseline"),
+	])
+	v := violation("resource_factor_baseline", msg, i)
+}
+
+# A floor per resource (data: bounds.min_resources, base units): a limit of "1" (one byte) or
+# "1m" cpu is not a fix, it is a way to break the workload.
+violations contains v if {
+	some entry in proposed_resources
+	[i, section, name, value] := entry
+	positive(value)
+	floor := object.get(cfg.bounds, ["min_resources", name], 0)
+	value < floor
+	msg := sprintf("%s: %s.%s %s is below the floor of %s", [
+		action_label(i, actions[i]), section, name, show_quantity(name, value), show_quantity(name, floor),
+	])
+	v := violation("resource_below_floor", msg, i)
+}
+
+# A limit never goes below the request (the proposed one, or else the current one).
+violations contains v if {
+	some entry in proposed_resources
+	[i, "limits", name, value] := entry
+	positive(value)
+	request := effective_request(i, name)
+	positive(request)
+	value < request
+	msg := sprintf("%s: limits.%s %s is below the request %s", [
+		action_label(i, actions[i]), name, show_quantity(name, value), show_quantity(name, request),
+	])
+	v := violation("limit_below_request", msg, i)
+}
+
+effective_request(i, name) := r if {
+	r := actions[i].proposed.requests[name]
+	is_number(r)
+} else := current_resource(i, "requests", name)
+
+# --- images come only from repositories the workload already uses, or that data allows
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "set_image"
+	repository := object.get(a, ["proposed", "image_repository"], "")
+	not repository_allowed(a, repository)
+	msg := sprintf("%s: image repository \"%s\" was never used by this container and is not allowed by policy", [
+		action_label(i, a), repository,
+	])
+	v := violation("image_repository_unknown", msg, i)
+}
+
+repository_allowed(a, repository) if {
+	repository != ""
+	repository in object.get(a, "known_image_repositories", [])
+}
+
+# data: image_repositories, each an exact repository or a prefix ending in "/".
+repository_allowed(_, repository) if {
+	repository != ""
+	some allowed in object.get(cfg, "image_repositories", [])
+	allowed == repository
+}
+
+repository_allowed(_, repository) if {
+	repository != ""
+	some allowed in object.get(cfg, "image_repositories", [])
+	endswith(allowed, "/")
+	startswith(repository, allowed)
+}
+
+# --- a sync names the Application that manages the target, and no other
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "sync_application"
+	application := object.get(a, ["proposed", "application"], "")
+	not application in object.get(a, "managing_applications", [])
+	msg := sprintf("%s: application \"%s\" does not manage the target", [action_label(i, a), application])
+	v := violation("application_not_managing", msg, i)
 }
 
 # --- rollback
@@ -286,6 +404,28 @@ risk_factors contains f if {
 	f := {"index": i, "risk": "medium", "reason": reason}
 }
 
+# Free text is display text and never read for actions; but a diagnosis whose text reads as a
+# command to run (a model repeating what was injected into a log) is at least medium risk, so a
+# human reads it before anything runs (a floor, not a setting).
+risk_factors contains f if {
+	some field in command_text_in
+	count(actions) > 0
+	reason := sprintf("the diagnosis' %s reads as a command to run: at least medium risk, so a human reviews it", [field])
+	f := {"index": -1, "risk": "medium", "reason": reason}
+}
+
+# medic already changed this workload for another incident: its current value is its own last
+# step, not a baseline, so a further scale or resize is at least medium risk (see the scale bounds).
+risk_factors contains f if {
+	some i, a in actions
+	a.kind in {"scale", "set_resources"}
+	object.get(a, "changed_by_medic", false) == true
+	reason := sprintf("%s: medic changed this workload for an earlier incident, so a human reviews a repeated change", [action_label(i, a)])
+	f := {"index": i, "risk": "medium", "reason": reason}
+}
+
+command_text_in := object.get(input, ["flags", "command_text_in"], [])
+
 set_image_to_known(a) if {
 	a.kind == "set_image"
 	object.get(a, "image_known", false) == true
@@ -308,7 +448,35 @@ auto_execute_allowed if {
 	every a in actions {
 		a.kind in cfg.auto_execute_kinds
 	}
+	count(auto_execute_refusals) == 0
 }
+
+# Why a plan that is otherwise low risk still waits for a human. Only plans of the deterministic
+# analyzers in data (auto_execute_analyzers; shipped: the offline rules) may run unattended: a
+# model can be steered by text injected into what it reads. A plan with no fault behind it (root
+# cause none) never runs unattended, nor one whose free text reads as a command.
+auto_execute_refusals contains msg if {
+	not plan_analyzer in object.get(cfg, "auto_execute_analyzers", [])
+	msg := sprintf("the plan comes from analyzer %s, whose plans never run without approval", [shown_analyzer])
+}
+
+plan_analyzer := object.get(input, ["diagnosis", "analyzer"], "")
+
+# (rego-cpp 1.5 mangles an empty string formatted with sprintf: it is named instead)
+shown_analyzer := "(unnamed)" if plan_analyzer == "" else := plan_analyzer
+
+auto_execute_refusals contains "a plan under root cause none never runs without approval" if {
+	root_cause == "none"
+}
+
+auto_execute_refusals contains "the diagnosis' text reads as a command, so the plan never runs without approval" if {
+	count(command_text_in) > 0
+}
+
+refusal_reasons := sort([r | some r in auto_execute_refusals]) if {
+	count(actions) > 0
+	final_risk == "low"
+} else := []
 
 # ---------------------------------------------------------------------------------------------
 # The decision
@@ -372,7 +540,7 @@ decision := {
 	"approvals_required": required_approvals,
 	"auto_execute": auto_execute_allowed,
 	"violations": [],
-	"reasons": array.concat(array.concat(factor_reasons, review_reasons), [approval_reason]),
+	"reasons": array.concat(array.concat(array.concat(factor_reasons, review_reasons), refusal_reasons), [approval_reason]),
 	"approvers": approvers,
 } if {
 	count(actions) > 0

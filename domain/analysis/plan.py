@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
@@ -32,6 +33,24 @@ ACTION_KINDS: tuple[str, ...] = (
     "rollback_revision",
     "sync_application",
 )
+
+
+# Free text (summary, explanation, evidence notes, expected impact, rollback) is display text: it is
+# never parsed for actions. Text that reads as a command to run by hand is still a warning sign (a
+# model repeating what was injected into a log), so it is found here and shown to the policy. Narrow
+# on purpose: "revert the Helm values change" is fine, "helm rollback ledger 3" is not.
+_COMMAND_TEXT = re.compile(
+    r"(?i)\bkubectl\s+\S|\boc\s+(delete|apply|patch|scale|rollout|exec|adm)\b"
+    r"|\bhelm\s+(install|upgrade|uninstall|delete|del|rollback)\b|\bargocd\s+(app|proj|repo|cluster)\b"
+    r"|\b(ba|z)?sh\s+-c\b|\|\s*(sudo\s+)?(ba|z)?sh\b|\bcurl\s+\S|\bwget\s+\S|\brm\s+-[a-z]*[rf]|\$\("
+    r"|\bdelete\s+(-\S+\s+)*(deploy(ment)?s?|pods?|po|namespaces?|ns|secrets?|pvcs?|pvs?|replicasets?|rs"
+    r"|statefulsets?|sts|daemonsets?|ds|services?|svc|configmaps?|cm|crds?|all|nodes?|--all)\b"
+)
+
+
+def reads_as_command(text: str) -> bool:
+    """Whether `text` contains something shaped like a shell or kubectl command."""
+    return bool(_COMMAND_TEXT.search(text))
 
 
 class _ActionBase(Frozen):

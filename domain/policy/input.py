@@ -5,9 +5,13 @@ The policy decides only from this input and its data file; building it is pure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from domain.analysis.plan import (
+    Diagnosis,
     Plan,
     Restart,
     RollbackRevision,
@@ -15,9 +19,12 @@ from domain.analysis.plan import (
     SetImage,
     SetResources,
     SyncApplication,
+    reads_as_command,
 )
-from domain.incident.model import Incident
-from domain.kube.observation import ARGOCD_TRACKING, Observation
+from domain.gitops.locate import Located, locate_field
+from domain.incident.model import Incident, ResourceRef
+from domain.kube.observation import ARGOCD_TRACKING, Observation, Workload
+from domain.kube.patches import INCIDENT_ANNOTATION
 from domain.kube.quantity import QuantityError, parse_quantity
 
 
@@ -30,6 +37,100 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+def _image_repository(image: str) -> str:
+    """`registry:5000/shop/checkout:1.2@sha256:…` → `registry:5000/shop/checkout`."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def _managing_applications(
+    target: ResourceRef, workload: Workload | None, observation: Observation, incident: Incident
+) -> list[str]:
+    """The Argo CD Applications that manage the target: those whose resources list it, the one its
+    tracking annotation names, and the drifted Application a drift incident is about."""
+    names = {
+        app.name for app in observation.argocd if app.manages(target.kind, target.namespace, target.name)
+    }
+    if workload is not None and ARGOCD_TRACKING in workload.annotations:
+        # `<application>:<group>/<kind>:<namespace>/<name>`
+        names.add(workload.annotations[ARGOCD_TRACKING].split(":", 1)[0])
+    drift = incident.drift if incident.source == "drift" else None
+    if drift is not None and any(
+        r.kind == target.kind and r.namespace == target.namespace and r.name == target.name
+        for r in drift.resources
+    ):
+        names.add(drift.application)
+    return sorted(n for n in names if n)
+
+
+def _git_declared(
+    target: ResourceRef, action_kind: str, managers: list[str], observation: Observation
+) -> tuple[Any, str] | None:
+    """The value Git declares for the field `action_kind` changes on the target (replicas, or a
+    container's resources), read from the files observe collected (whole files only), and the file
+    it is in; None when no observed file of a managing Application sets it."""
+    files = {f.path: f.content for f in observation.gitops_files if not f.truncated}
+    if not files:
+        return None
+    for app in observation.argocd:
+        if app.name not in managers:
+            continue
+        loc = locate_field(
+            app.sources,
+            target,
+            action_kind,
+            files.get,
+            sorted(files),
+            destination_namespace=app.destination_namespace,
+        )
+        if not isinstance(loc, Located):
+            continue
+        try:
+            docs = list(yaml.safe_load_all(files[loc.file]))
+        except yaml.YAMLError:
+            continue
+        value: Any = docs[loc.document] if loc.document < len(docs) else None
+        for key in loc.yaml_path:
+            if isinstance(key, int):
+                value = value[key] if isinstance(value, list) and key < len(value) else None
+            else:
+                value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return value, loc.file
+    return None
+
+
+def _declared_replicas(
+    target: ResourceRef, managers: list[str], observation: Observation
+) -> dict[str, Any] | None:
+    declared = _git_declared(target.without_container(), "scale", managers, observation)
+    if declared is None:
+        return None
+    value, file = declared
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    return {"replicas": value, "source": f"declared in {file}"}
+
+
+def _declared_resources(
+    target: ResourceRef, managers: list[str], observation: Observation
+) -> dict[str, Any] | None:
+    declared = _git_declared(target, "set_resources", managers, observation)
+    if declared is None or not isinstance(declared[0], dict):
+        return None
+    value, file = declared
+    baseline: dict[str, Any] = {"source": f"declared in {file}"}
+    for section in ("limits", "requests"):
+        quantities = value.get(section)
+        if isinstance(quantities, dict):
+            baseline[section] = {
+                str(k): _number(str(v)) for k, v in quantities.items() if isinstance(v, (str, int, float))
+            }
+    return baseline
+
+
 def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> bool:
     """Whether Argo CD manages the target: by its tracking annotation or an application's resources."""
     if workload is not None and ARGOCD_TRACKING in workload.annotations:
@@ -37,9 +138,10 @@ def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> 
     return any(app.manages(target.kind, target.namespace, target.name) for app in observation.argocd)
 
 
-def _action_input(index: int, action: Any, observation: Observation) -> dict[str, Any]:
+def _action_input(index: int, action: Any, observation: Observation, incident: Incident) -> dict[str, Any]:
     target = action.target
     workload = observation.workload(target)
+    managers = _managing_applications(target, workload, observation, incident)
     entry: dict[str, Any] = {
         "index": index,
         "kind": action.kind,
@@ -55,6 +157,12 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
         "found": workload is not None,
         # Direct changes to what Argo CD manages would be reverted or fight the GitOps repository.
         "gitops_managed": _managed_by_gitops(target, workload, observation),
+        # The Argo CD Applications that manage the target: the only ones a sync of it may name.
+        "managing_applications": managers,
+        # medic changed this workload for another incident before: its current values are not a
+        # baseline (a repeated fix would ratchet from its own last step).
+        "changed_by_medic": workload is not None
+        and workload.annotations.get(INCIDENT_ANNOTATION, incident.id) != incident.id,
     }
     if target.kind == "Namespace":
         entry["effects"].append("namespace_change")
@@ -75,13 +183,30 @@ def _action_input(index: int, action: Any, observation: Observation) -> dict[str
             "requests": {k: _number(v) for k, v in action.requests.items()},
         }
         entry["container_found"] = container is not None
+        declared = _declared_resources(target, managers, observation)
+        if declared is not None:
+            entry["baseline"] = declared
     elif isinstance(action, Scale):
         entry["proposed"] = {"replicas": action.replicas}
+        baseline = _declared_replicas(target, managers, observation)
+        if baseline is not None:
+            entry["baseline"] = baseline
     elif isinstance(action, SetImage):
-        entry["proposed"] = {"image": action.image}
+        entry["proposed"] = {"image": action.image, "image_repository": _image_repository(action.image)}
         entry["container_found"] = container is not None
         if container is not None:
             entry.setdefault("current", {})["image"] = container.image
+        # The repositories this container has run from: now, or in any observed revision.
+        # The repositories this container has run from: now, or in an observed revision of the target.
+        images = {container.image} if container is not None else set()
+        images |= {
+            c.image
+            for r in observation.revisions
+            if r.name.startswith(f"{target.name}-")
+            for c in r.containers
+            if c.name == target.container
+        }
+        entry["known_image_repositories"] = sorted({_image_repository(i) for i in images})
         # Going back to an image an earlier revision of this container ran is safer than a new one.
         entry["image_known"] = any(
             c.name == target.container and c.image == action.image
@@ -105,14 +230,43 @@ def build_policy_input(
     root_cause: str = "none",
     *,
     min_risk: str | None = None,
+    analyzer: str = "",
+    texts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The policy's input. `min_risk` is a second-opinion review's floor (medium | high): the
-    policy's risk becomes the higher of its own and this, never lower."""
+    policy's risk becomes the higher of its own and this, never lower. `analyzer` names who made the
+    plan ("" when unknown: never auto-executed). `texts` are the diagnosis' free-text fields by name;
+    they are display text and never read for actions, but those that read as a command to run are
+    named in `flags.command_text_in`."""
+    flagged = sorted(name for name, text in (texts or {}).items() if reads_as_command(text))
     document: dict[str, Any] = {
         "incident": {"id": incident.id, "source": incident.source},
-        "diagnosis": {"root_cause": root_cause},
-        "actions": [_action_input(i, a, observation) for i, a in enumerate(plan.actions)],
+        "diagnosis": {"root_cause": root_cause, "analyzer": analyzer},
+        "flags": {"command_text_in": flagged},
+        "actions": [_action_input(i, a, observation, incident) for i, a in enumerate(plan.actions)],
     }
     if min_risk is not None:
         document["review"] = {"min_risk": min_risk}
     return document
+
+
+def diagnosis_policy_input(
+    incident: Incident, observation: Observation, diagnosis: Diagnosis, *, min_risk: str | None = None
+) -> dict[str, Any]:
+    """`build_policy_input` for a whole diagnosis: its plan, root cause, analyzer and free text."""
+    texts = {
+        "summary": diagnosis.summary,
+        "explanation": diagnosis.explanation,
+        "evidence": "\n".join(e.note for e in diagnosis.evidence),
+        "expected_impact": diagnosis.plan.expected_impact,
+        "rollback": diagnosis.plan.rollback,
+    }
+    return build_policy_input(
+        incident,
+        observation,
+        diagnosis.plan,
+        diagnosis.root_cause,
+        min_risk=min_risk,
+        analyzer=diagnosis.analyzer,
+        texts=texts,
+    )

@@ -10,7 +10,7 @@ from pytest_httpserver import HTTPServer
 from temporalio.exceptions import ApplicationError
 
 from activities.analyze import AnalyzeActivities
-from domain.analysis.plan import SyncApplication
+from domain.analysis.plan import Diagnosis, SyncApplication
 from domain.drift.model import AppDrift, FieldDrift, ResourceDrift
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
@@ -133,3 +133,17 @@ def test_drift_incident_is_planned_by_the_drift_rules_even_with_a_model_configur
         )
     ]
     assert httpserver.log == []
+
+
+class _ClaimsToBeOffline:
+    """A model analyzer whose diagnosis leaves `analyzer` at its default, "offline"."""
+
+    name = "anthropic"
+
+    def analyze(self, incident: Incident, observation: Observation, similar: object = ()) -> Diagnosis:
+        return Diagnosis(root_cause="oom", summary="restart it")
+
+
+def test_the_diagnosis_names_the_analyzer_that_ran_not_the_one_it_claims() -> None:
+    diagnosis = AnalyzeActivities(_ClaimsToBeOffline()).analyze_incident(analyze_input())  # type: ignore[arg-type]
+    assert diagnosis.analyzer == "anthropic"
