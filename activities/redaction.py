@@ -40,3 +40,10 @@ def redacts_result(fn: F) -> F:
         return redact_step_result(fn(*args, **kwargs))
 
     return cast(F, run)
+
+
+def redacts_at_boundary(fn: Callable[..., Any]) -> bool:
+    """Whether `fn` (an activity method) has its result redacted by `redacts_result`."""
+    # `functools.wraps` copies the name and module; the code object is the wrapper's own.
+    code = getattr(fn, "__code__", None)
+    return code is not None and code.co_qualname.startswith(f"{redacts_result.__name__}.<locals>.")
