@@ -26,10 +26,13 @@ Detection has three layers, applied in this order:
    Face, DigitalOcean), JWTs (Kubernetes service-account tokens are told apart by their issuer),
    Docker config blobs, Slack webhook URLs, Azure SAS signatures.
 2. Places: credentials in a URL's user info (database schemes are typed as such), Go MySQL DSNs,
+   `Cookie` / `Set-Cookie` headers written into a line (every cookie to the end of the line),
    `Authorization` headers and bare `Bearer` tokens, 32/40-hex API keys next to an API-key name.
 3. Names: a value assigned to a secret-sounding name — `key=value`, `"key": "value"`,
-   `key: value` (a YAML line keeps its whole value, a block scalar is collapsed), `--key value`,
-   and Kubernetes env pairs `name: DB_PASSWORD` / `value: ...`. Names are split into words
+   `key: value` (a YAML line keeps its whole value, a block scalar is collapsed), `--key value`
+   (in an args list, `"--key", "value"`, the whole list item), Kubernetes env pairs
+   `name: DB_PASSWORD` / `value: ...`, and the password short flags of clients that take one
+   (`mysql -pX`, `sshpass -p X`, `redis-cli -a X`) on a line that names the client. Names are split into words
    (`dbPassword`, `DB_PASSWORD`, `db.password` alike) and judged by `secret_kind_for_key`.
 
 The trade-off: prefer losing a little non-secret text to letting a secret through, but never
