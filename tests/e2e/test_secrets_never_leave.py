@@ -11,11 +11,13 @@ so the observation carries its change lines.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
 import logging
 import sqlite3
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,11 +37,22 @@ from domain.settings import Settings
 from gateway.app import create_app
 from gateway.ingest import remediation_input
 from sandbox.cluster import SandboxCluster
+from sandbox.gitops import seed_bare_repo
+from sandbox.scenario import SHARED_SCENARIOS, load_scenario
 from sandbox.server import SandboxServer
 from store.migrate import upgrade
 from tests.conftest import wait_for_step
 from tests.domain import redaction_corpus as c
 from tests.domain.test_redact import LOG_TEXT
+from tests.e2e.test_gitops_loop import (
+    GITHUB_TOKEN,
+    WEBHOOK_SECRET,
+    approve,
+    deliver_webhook,
+    opened_pull_request,
+)
+from tests.e2e.test_remediation_loop import post_alert
+from tests.fakes.github_api import SandboxGitHub
 from tests.integrations.llm.payloads import anthropic_tool_use
 from tests.workflows.test_memory_in_prompt import raise_cart_memory
 from workers.main import ACTIVITY_THREADS, build_worker
@@ -342,3 +355,69 @@ async def test_planted_secrets_never_reach_the_model_the_store_the_history_the_c
         for record in caplog.records
     )
     assert leaks(logged) == []
+
+
+# --- the GitOps path: what the pull request and its comments say --------------------------------
+
+GITOPS_SCENARIO = SHARED_SCENARIOS / "oom-helm-values.yaml"
+GITOPS_PLANTED = (*TEMPLATE_SECRETS, *REVISION_SECRETS, *HEADER_SECRETS)
+
+
+def planted_gitops_scenario(tmp_path: Path) -> Path:
+    data = yaml.safe_load(GITOPS_SCENARIO.read_text())
+    deployment = next(o for o in data["cluster"] if o["kind"] == "Deployment")
+    _plant_in_template(deployment["spec"]["template"])
+    for key in data["previous_logs"]:
+        data["previous_logs"][key] += HEADER_LINES
+    for key in data["logs"]:
+        data["logs"][key] += HEADER_LINES
+    path = tmp_path / "planted-gitops.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+async def test_planted_secrets_never_reach_the_pull_request_of_a_gitops_fix(
+    make_stack: Any, tmp_path: Path
+) -> None:
+    scenario = planted_gitops_scenario(tmp_path)
+    home = tmp_path / ".medic-github"
+    remote = home / "gitops.git"
+    seed_bare_repo(remote, load_scenario(scenario).gitops)
+    with SandboxGitHub(remote, token=GITHUB_TOKEN, owner="acme", name="gitops") as github:
+        stack = await make_stack(
+            scenario,
+            home=str(home),
+            github_token=GITHUB_TOKEN,
+            github_repository=github.full_name,
+            github_api_url=github.api_url,
+            github_webhook_secret=WEBHOOK_SECRET,
+            pr_poll_seconds=3600,
+        )
+        workflow_id = await post_alert(stack, scenario)
+        handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
+        await approve(handle, "alice")
+        pr = await opened_pull_request(handle, 1)
+        pull = github.pulls[pr.number]
+        github.merge_as(pr.number, "carol")
+        delivered = await deliver_webhook(stack, github, pr.number)
+        assert delivered.status_code == 202, delivered.text
+        result = await asyncio.wait_for(handle.result(), 120)
+        history = (await handle.fetch_history()).to_json()
+        log = git_log(stack.settings.gitops_repo_url)
+
+    assert result.outcome == "resolved", result.reason
+    pr_text = "\n".join([pull.title, pull.body, *(json.dumps(c) for c in pull.comments)])
+    assert "```diff" in pr_text
+    assert [p.kind for p in GITOPS_PLANTED for needle in p.search if needle in pr_text + log] == []
+    payloads = decoded_payloads(history)
+    assert "OOMKilled" in payloads and "[REDACTED:cookie]" in payloads  # the real payloads
+    assert [p.kind for p in GITOPS_PLANTED for needle in p.search if needle in payloads] == []
+    dump = database_dump(stack.settings.resolved_database_url)
+    assert [p.kind for p in GITOPS_PLANTED for needle in p.search if needle in dump] == []
+
+
+def git_log(repo: str) -> str:
+    """Every commit message and patch of every branch of the GitOps remote."""
+    return subprocess.run(
+        ["git", "--git-dir", repo, "log", "--all", "-p"], capture_output=True, check=True, text=True
+    ).stdout
