@@ -594,7 +594,10 @@ _FLAG = re.compile(
 )
 
 
-_FLAG_VALUE = re.compile(r"\[REDACTED:[a-z0-9_]+\]|[^\s\"',\[\]\-][^\s\"',\]]*")
+# A bare value, or a quoted one (`--db-password "two words"` inside a shell command).
+_FLAG_VALUE = re.compile(
+    r"\[REDACTED:[a-z0-9_]+\]|\"(?:[^\"\\\n]|\\.){1,4096}\"|'[^'\n]{1,4096}'|[^\s\"',\[\]\-][^\s\"',\]]*"
+)
 
 
 # `"--password", "two words"` in an args list: the value is the whole list item.

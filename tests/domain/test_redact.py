@@ -818,6 +818,8 @@ def test_a_header_line_keeps_the_rest_of_the_log() -> None:
         ("container app args: None → ['--db-password ArgsFlagPass55']", "ArgsFlagPass55"),
         ("container app args: [] → ['--token=TokFlag1234']", "TokFlag1234"),
         ("container app args: [] → ['--db-password', 'Two Words55']", "Words55"),
+        ("pod initContainers: [{'command': ['sh', '-c', 'migrate --db-password \"Quoted55\"']}]", "Quoted55"),
+        ("migrate --db-password 'Single Quoted55' --verbose", "Quoted55"),
         ('container app command: ["app", "--db-password", "Quoted Pass55"]', "Pass55"),
         ("container app command: ['sh', '-c', 'mysql -u root -pShortFlag55 shop']", "ShortFlag55"),
         ("container app command: ['mysqldump', '-u', 'root', '-p', 'ShortFlag55']", "ShortFlag55"),
