@@ -473,6 +473,17 @@ def _url_credentials(m: re.Match[str]) -> str:
 _AUTH_SCHEMES = {"bearer": "bearer_token", "basic": "basic_auth_header", "token": "token"}
 
 
+def _cookie_list(m: re.Match[str]) -> str:
+    """`Cookie:[sessionid=...]` (Go's http.Header) or `"Cookie": ["sessionid=..."]`: the list's
+    items become one placeholder."""
+    items = m.group("value").strip()
+    bare = items.strip("\"' ")
+    if _keep_value(bare):
+        return m.group(0)
+    quote = items[0] if items[:1] in ('"', "'") else ""
+    return m.group(0)[: m.start("value") - m.start(0)] + f"{quote}{placeholder('cookie')}{quote}]"
+
+
 def _cookie_header(m: re.Match[str]) -> str:
     if _keep_value(m.group("value")):
         return m.group(0)
@@ -499,6 +510,13 @@ _PLACES: list[_Rule] = [
     ),
     (
         re.compile(
+            r"(?i)(?<![A-Za-z0-9_-])(?:set-)?cookie[\"']?[ \t]*[:=][ \t]*\[(?!REDACTED:[a-z0-9_]+\])"
+            r"(?P<value>(?:\[REDACTED:[a-z0-9_]+\]|[^\]\n])*)\]"
+        ),
+        _cookie_list,
+    ),
+    (
+        re.compile(
             r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://)[^\s:/?#@\[\]\"'<>]{0,256}:"
             r"(?P<value>[^\s?#\"'<>]{1,512})@"
         ),
@@ -511,9 +529,9 @@ _PLACES: list[_Rule] = [
     ),
     (
         re.compile(
-            r"(?i)(?<![A-Za-z0-9-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+            r"(?i)(?<![A-Za-z0-9-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*\[?[\"']?"
             r"(?:(?P<scheme>bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key)[ \t]+)?"
-            r"(?P<value>[^\s\"',;]+)"
+            r"(?P<value>\[REDACTED:[a-z0-9_]+\]|[^\s\"',;\]]+)"
         ),
         lambda m: _group(_AUTH_SCHEMES.get((m.group("scheme") or "").lower(), "authorization_header"))(m),
     ),
