@@ -104,17 +104,19 @@ ARGS_SLACK_HOOK = c.Planted(
 )
 COMMAND_TOKEN = c.Planted("token", "Cm" + c.fill("cmd-token", 20))
 LOG_COOKIE = c.Planted("cookie", "Ck" + c.fill("log-cookie", 10))
+LOG_GO_COOKIE = c.Planted("cookie", "Go" + c.fill("log-go-cookie", 12))
 LOG_BEARER = c.Planted("bearer_token", c.fill("log-bearer", 32))
 LOG_BASIC = c.Planted(
     "basic_auth_header", base64.b64encode(b"cart:" + c.fill("log-basic", 14).encode()).decode()
 )
 TEMPLATE_SECRETS = (TEMPLATE_AWS, TEMPLATE_VAULT, TEMPLATE_PG_URL, TEMPLATE_BASIC_URL, TEMPLATE_GITHUB)
 REVISION_SECRETS = (ARGS_DB_PASSWORD, ARGS_SLACK_HOOK, COMMAND_TOKEN)
-HEADER_SECRETS = (LOG_COOKIE, LOG_BEARER, LOG_BASIC)
+HEADER_SECRETS = (LOG_COOKIE, LOG_GO_COOKIE, LOG_BEARER, LOG_BASIC)
 HEADER_LINES = f"""\
 2026-11-23T18:54:20Z DEBUG upstream request cookie: Cookie: sessionid={LOG_COOKIE.secret}
 2026-11-23T18:54:21Z DEBUG upstream request headers Authorization: Bearer {LOG_BEARER.secret}
 2026-11-23T18:54:22Z DEBUG proxy said: Authorization: Basic {LOG_BASIC.secret}
+2026-11-23T18:54:23Z DEBUG http: request headers map[Accept:[*/*] Cookie:[sessionid={LOG_GO_COOKIE.secret}]]
 """
 PLANTED = (
     *LOG_SECRETS,
