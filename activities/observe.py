@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.failures import activity_failure
+from activities.redaction import redacts_result
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import (
@@ -652,6 +653,7 @@ class ObserveActivities:
                 client.close()
 
     @activity.defn(name="observe_incident")
+    @redacts_result
     def observe_incident(self, input: ObserveInput) -> Observation:
         try:
             # Redacted here, at the source: what observe returns is in the workflow's history,

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified
+from activities.redaction import redacts_result
 from domain.incident.model import WORKLOAD_KINDS
 from domain.redaction.text import redact_json, redact_text
 from domain.steps.change import DryRunResult
@@ -71,6 +72,7 @@ class ArgoSyncActivities:
         return self._argocd
 
     @activity.defn(name="dry_run_sync")
+    @redacts_result
     def dry_run_sync(self, input: SyncInput) -> DryRunResult:
         argocd = self._need_argocd()
         wanted = {_target_key(t): t for t in input.resources}
@@ -122,6 +124,7 @@ class ArgoSyncActivities:
         )
 
     @activity.defn(name="sync_resources")
+    @redacts_result
     def sync_resources(self, input: SyncInput) -> ApplicationCheck:
         argocd = self._need_argocd()
         statuses: list[ApplicationStatus] = []
@@ -162,6 +165,7 @@ class ArgoSyncActivities:
         return ApplicationCheck(applications=statuses)
 
     @activity.defn(name="check_sync")
+    @redacts_result
     def check_sync(self, input: SyncInput) -> SyncProgress:
         """Read only, for the workflow's timer loop: the least advanced of the Applications."""
         argocd = self._need_argocd()

@@ -37,6 +37,7 @@ from domain.drift.model import (
 )
 from store.models import DriftFinding as DriftFindingRow
 from store.models import DriftScan
+from store.redaction import redacted_for_store
 from store.repositories import _insert
 
 RUNNING = "running"
@@ -151,7 +152,14 @@ class DriftRepository:
         finding of the scan whose Application is in `input.incidents` is linked to that incident.
         """
         scan = self._ensure_scan(input.scan_id, input.scope, input.started_at)
-        rows = _finding_rows(input.drifted)
+        rows = {
+            key: {
+                **row,
+                "fields": redacted_for_store("drift_finding", "fields", row["fields"]),
+                "reason": redacted_for_store("drift_finding", "reason", row["reason"]),
+            }
+            for key, row in _finding_rows(input.drifted).items()
+        }
         if rows:
             carried = self._carried_first_seen(scan, list(rows))
             values = [
@@ -198,7 +206,7 @@ class DriftRepository:
             "apps_scanned": result.apps_scanned,
             "resources_scanned": result.resources_scanned,
             "drifted_apps": result.drifted_apps,
-            "errors": list(result.errors),
+            "errors": redacted_for_store("drift_scan", "errors", list(result.errors)),
         }
         stmt = _insert(self.session, DriftScan).values(id=result.scan_id, **values)
         stmt = stmt.on_conflict_do_update(

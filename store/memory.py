@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from domain.incident.memory import IncidentMemory, SimilarIncident
 from store.models import IncidentMemory as IncidentMemoryRow
+from store.redaction import redacted_for_store
 
 SQLITE_FTS_TABLE = "incident_memory_fts"
 POSTGRES_SEARCH_INDEX = "ix_incident_memory_search_text_fts"
@@ -140,17 +141,17 @@ class MemoryRepository:
         """
         values: dict[str, Any] = {
             "incident_id": memory.incident_id,
-            "title": memory.title,
+            "title": redacted_for_store("incident_memory", "title", memory.title),
             "alertname": memory.alertname,
             "namespace": memory.namespace,
             "workload": memory.workload,
-            "root_cause": memory.root_cause,
-            "summary": memory.summary,
-            "actions": [dict(action) for action in memory.actions],
-            "signals": list(memory.signals),
+            "root_cause": redacted_for_store("incident_memory", "root_cause", memory.root_cause),
+            "summary": redacted_for_store("incident_memory", "summary", memory.summary),
+            "actions": redacted_for_store("incident_memory", "actions", [dict(a) for a in memory.actions]),
+            "signals": redacted_for_store("incident_memory", "signals", list(memory.signals)),
             "outcome": memory.outcome,
-            "reason": memory.reason,
-            "search_text": search_text_of(memory),
+            "reason": redacted_for_store("incident_memory", "reason", memory.reason),
+            "search_text": redacted_for_store("incident_memory", "search_text", search_text_of(memory)),
             "closed_at": memory.closed_at,
         }
         dialect = self._dialect()

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import Action, Approval, AuditEvent, Base, Incident, PullRequest, Snapshot, utcnow
+from store.redaction import redacted_for_store
 
 # Incident columns callers may set; the id is the key and the timestamps are maintained here.
 INCIDENT_FIELDS: frozenset[str] = frozenset(
@@ -50,6 +51,8 @@ INCIDENT_FIELDS: frozenset[str] = frozenset(
     }
 )
 _INCIDENT_JSON_FIELDS = frozenset({"alert_group", "diagnosis", "plan", "policy_decision", "observation"})
+# Columns that can carry text read from the cluster or an alert: redacted again before writing.
+_INCIDENT_REDACTED_FIELDS = _INCIDENT_JSON_FIELDS | {"title", "summary", "root_cause"}
 
 # Returned ORM rows replace what the session already holds for the same primary key, so a row
 # read earlier in the same session never shows stale values after an upsert.
@@ -78,7 +81,13 @@ def _checked_incident_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - INCIDENT_FIELDS
     if unknown:
         raise TypeError(f"not an incident field: {', '.join(sorted(unknown))}")
-    return {key: _jsonable(value) if key in _INCIDENT_JSON_FIELDS else value for key, value in fields.items()}
+    values = {
+        key: _jsonable(value) if key in _INCIDENT_JSON_FIELDS else value for key, value in fields.items()
+    }
+    return {
+        key: redacted_for_store("incident", key, value) if key in _INCIDENT_REDACTED_FIELDS else value
+        for key, value in values.items()
+    }
 
 
 class IncidentRepository:
@@ -170,7 +179,9 @@ class AuditRepository:
                 status=status,
                 actor=actor,
                 plan_hash=plan_hash,
-                detail=_jsonable(detail) if detail is not None else {},
+                detail=redacted_for_store(
+                    "audit_event", "detail", _jsonable(detail) if detail is not None else {}
+                ),
                 duration_ms=duration_ms,
                 occurred_at=occurred_at or utcnow(),
             )
@@ -288,7 +299,7 @@ class ApprovalRepository:
                 incident_id=incident_id,
                 approver=approver,
                 decision=decision,
-                reason=reason,
+                reason=redacted_for_store("approval", "reason", reason),
                 plan_hash=plan_hash,
                 via=via,
                 decided_at=decided_at or utcnow(),
@@ -347,7 +358,7 @@ class ActionRepository:
             mode=mode,
             plan_hash=plan_hash,
             status=status,
-            detail=_jsonable(detail) if detail is not None else {},
+            detail=redacted_for_store("action", "detail", _jsonable(detail) if detail is not None else {}),
             executed_at=executed_at or utcnow(),
         )
         stmt = stmt.on_conflict_do_update(
@@ -422,7 +433,7 @@ class PullRequestRepository:
                     head_commit=head_commit,
                     status=status,
                     url=url,
-                    title=title,
+                    title=redacted_for_store("pull_request", "title", title),
                     comments=[],
                     created_at=now,
                     updated_at=now,
@@ -474,6 +485,7 @@ class PullRequestRepository:
         The row is locked first (an UPDATE: a row lock on PostgreSQL, the write lock on SQLite),
         so comments written at the same time are all kept.
         """
+        text = redacted_for_store("pull_request", "comments", text)
         now = utcnow()
         row = self.session.scalars(
             update(PullRequest)

@@ -9,7 +9,9 @@ from temporalio import activity
 
 from activities.direct.kube_change import patch, record_action, revisions
 from activities.failures import activity_failure
+from activities.redaction import redacts_result
 from domain.kube.patches import PatchError
+from domain.redaction.objects import redact_dry_run
 from domain.steps.change import DryRunResult, PlanInput
 from integrations.errors import IntegrationError
 from integrations.kubernetes import KubeClient, KubeConflict, KubeForbidden, KubeInvalid, KubeNotFound
@@ -22,6 +24,7 @@ class DryRunActivities:
         self._sessions = sessions
 
     @activity.defn(name="dry_run_plan")
+    @redacts_result
     def dry_run_plan(self, input: PlanInput) -> DryRunResult:
         problems: list[str] = []
         diffs: list[dict[str, Any]] = []
@@ -44,6 +47,9 @@ class DryRunActivities:
             except IntegrationError as err:
                 raise activity_failure(err, f"dry-run of {action.kind} {ref.key}") from err
             diffs.append({"action_index": index, "resource": ref.key, "changes": _diff(live, after)})
+        # Redacted before the action row is written: the diff shows template annotations, which
+        # can carry tokens and connection strings.
+        result = redact_dry_run(DryRunResult(ok=not problems, problems=problems, diffs=diffs))
         with transaction(self._sessions) as session:
             for index, action in enumerate(input.plan.actions):
                 record_action(
@@ -53,9 +59,9 @@ class DryRunActivities:
                     action,
                     "dry_run",
                     "failed" if problems else "ok",
-                    {"problems": problems, "diffs": diffs},
+                    {"problems": result.problems, "diffs": result.diffs},
                 )
-        return DryRunResult(ok=not problems, problems=problems, diffs=diffs)
+        return result
 
 
 def _containers(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,13 +7,12 @@ Both are sync activities: the database clients block.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from domain.drift.model import AppDrift, DriftFindingsInput, DriftReport, DriftScanFinished, FieldDrift
-from domain.redaction.text import redact_json, redact_text
+from domain.drift.model import DriftFindingsInput, DriftReport, DriftScanFinished
+from domain.redaction.objects import redact_app_drift
+from domain.redaction.text import redact_text
 from store.db import transaction
 from store.drift import DriftRepository
 
@@ -32,7 +31,7 @@ class DriftReportActivities:
         """Add one page's drifted resources to the scan's report (creating the scan as running);
         returns how many findings the page holds. Field values are redacted before they are
         stored: live ConfigMaps and env values can carry secrets."""
-        redacted = input.model_copy(update={"drifted": [_redacted(app) for app in input.drifted]})
+        redacted = input.model_copy(update={"drifted": [redact_app_drift(app) for app in input.drifted]})
         with transaction(self._sessions) as session:
             return DriftRepository(session).record_findings(redacted)
 
@@ -57,19 +56,3 @@ class DriftReportActivities:
         if report is None:  # pragma: no cover - finish_scan has just written it
             raise RuntimeError(f"drift scan {scan_id} was finished but cannot be read")
         return report
-
-
-def _redacted(app: AppDrift) -> AppDrift:
-    resources = [
-        resource.model_copy(update={"fields": [_redacted_field(f) for f in resource.fields]})
-        for resource in app.resources
-    ]
-    return app.model_copy(update={"resources": resources, "reason": redact_text(app.reason)})
-
-
-def _redacted_field(field: FieldDrift) -> FieldDrift:
-    # Under the field's own name (the pointer's last segment), so that a value at
-    # `/data/DB_PASSWORD` is replaced entirely, not only where it looks like a token.
-    leaf = field.path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~") or "value"
-    values: dict[str, Any] = redact_json({"desired": {leaf: field.desired}, "live": {leaf: field.live}})
-    return field.model_copy(update={"desired": values["desired"][leaf], "live": values["live"][leaf]})

@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import activity_failure, classified
+from activities.redaction import redacts_result
 from domain.drift.diff import application_drift, manifest_objects, resource_drift
 from domain.drift.model import (
     AppDrift,
@@ -141,6 +142,7 @@ class DriftActivities:
     # --- one page of Applications ---------------------------------------------------------------
 
     @activity.defn(name="scan_drift_page")
+    @redacts_result
     def scan_drift_page(self, input: DriftPageInput) -> DriftPageResult:
         """Each Application of the page read with its managed resources and compared; the drifted
         ones with their disposition. A retried attempt scans the whole page again: the findings
@@ -177,6 +179,7 @@ class DriftActivities:
     # --- what no Application manages ------------------------------------------------------------
 
     @activity.defn(name="scan_unmanaged_manifests")
+    @redacts_result
     def scan_unmanaged_manifests(self, scan_id: str) -> DriftPageResult:
         """The plain manifests under `manifests_dir` of the GitOps repository (every `*.yaml` /
         `*.yml` at the head of its default branch) compared with the live objects — except Secrets

@@ -1,17 +1,28 @@
-"""Redaction of whole payloads (an observation, an incident with its alerts), field by field, with
-`domain.redaction.text`."""
+"""Redaction of whole payloads (an observation, a dry-run, a drift page, an incident with its alerts),
+field by field, with `domain.redaction.text`.
+
+`redact_step_result` is the one boundary of the cluster-read path: every activity that reads the
+cluster (observe, the direct and the Argo CD sync dry-runs, the sync checks, the drift scan) has its
+result passed through it before it returns (`activities/redaction.py`), so what reaches the
+workflow history, and from there the store, prompts and notifications, holds no secret whatever
+the activity forgot. The snapshot is the one exception: it is sealed, not redacted, because it
+must hold the exact spec to restore it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
+from domain.drift.model import AppDrift, DriftPageResult, FieldDrift
 from domain.incident.alerts import Alert, AlertGroup
 from domain.incident.model import Incident
 from domain.kube.observation import Observation, PodState
 from domain.redaction.text import redact_json, redact_mapping, redact_text
+from domain.steps.change import DryRunResult
+from domain.steps.gitops import ApplicationCheck
+from domain.steps.sync import SyncProgress
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -45,11 +56,13 @@ def _pod(p: PodState) -> PodState:
 def redact_observation(obs: Observation) -> Observation:
     """A copy of `obs` with every free-text field redacted: workload labels and annotations,
     container state reasons and messages, event reasons and messages, log text, Argo CD health
-    messages and sources, metric queries, GitOps file contents and notes. Ids, names, images,
-    quantities, revisions, counts and samples are unchanged, so evidence ids still resolve."""
+    messages and sources, metric queries, GitOps file contents, the newest revision's template
+    changes (container args and command included) and notes. Ids, names, images, quantities,
+    revisions, counts and samples are unchanged, so evidence ids still resolve."""
     return redacted(obs, text=("notes",)).model_copy(
         update={
             "workloads": [redacted(w, mappings=("labels", "annotations")) for w in obs.workloads],
+            "revisions": [redacted(r, text=("changes",)) for r in obs.revisions],
             "pods": [_pod(p) for p in obs.pods],
             "events": [redacted(e, text=("reason", "message")) for e in obs.events],
             "logs": [redacted(log, text=("text",)) for log in obs.logs],
@@ -86,3 +99,64 @@ def redact_incident(incident: Incident) -> Incident:
             "group": _group_of(incident.group) if incident.group is not None else None,
         }
     )
+
+
+def redact_dry_run(result: DryRunResult) -> DryRunResult:
+    """A dry-run's problems and diffs redacted: every before/after value (template annotations,
+    container resources, Argo CD's live and predicted states) with `redact_json`, so a value under
+    a secret-sounding key is replaced entirely and any other string loses its token shapes."""
+    return redacted(result, text=("problems",), json=("diffs",))
+
+
+def _field_drift(field: FieldDrift) -> FieldDrift:
+    # Under the field's own name (the pointer's last segment), so that a value at
+    # `/data/DB_PASSWORD` is replaced entirely, not only where it looks like a token.
+    leaf = field.path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~") or "value"
+    values: dict[str, Any] = redact_json({"desired": {leaf: field.desired}, "live": {leaf: field.live}})
+    return field.model_copy(update={"desired": values["desired"][leaf], "live": values["live"][leaf]})
+
+
+def redact_app_drift(app: AppDrift) -> AppDrift:
+    """An Application's drift with every field's desired and live value redacted in the light of
+    its key, and the disposition's reason redacted."""
+    resources = [
+        resource.model_copy(update={"fields": [_field_drift(f) for f in resource.fields]})
+        for resource in app.resources
+    ]
+    return app.model_copy(update={"resources": resources, "reason": redact_text(app.reason)})
+
+
+def redact_drift_page(page: DriftPageResult) -> DriftPageResult:
+    """A drift scan page with every drifted Application and every error message redacted."""
+    return redacted(page, text=("errors",)).model_copy(
+        update={"drifted": [redact_app_drift(app) for app in page.drifted]}
+    )
+
+
+def _application_check(check: ApplicationCheck) -> ApplicationCheck:
+    return check.model_copy(
+        update={
+            "applications": [
+                redacted(a, text=("health_message", "operation_message")) for a in check.applications
+            ]
+        }
+    )
+
+
+_STEP_RESULTS: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
+    Observation: redact_observation,
+    DryRunResult: redact_dry_run,
+    DriftPageResult: redact_drift_page,
+    ApplicationCheck: _application_check,
+    SyncProgress: lambda p: redacted(p, text=("reason",), json=("resources",)),
+}
+
+
+def redact_step_result(result: ModelT) -> ModelT:
+    """`result` of a cluster-reading activity with every field that can carry cluster text
+    redacted. Idempotent. A type without a rule here is a `TypeError`: a new cluster-read result
+    must say which of its fields are redacted before it can cross the boundary."""
+    rule = _STEP_RESULTS.get(type(result))
+    if rule is None:
+        raise TypeError(f"{type(result).__name__} has no redaction rule in domain.redaction.objects")
+    return cast(ModelT, rule(result))

@@ -26,10 +26,13 @@ Detection has three layers, applied in this order:
    Face, DigitalOcean), JWTs (Kubernetes service-account tokens are told apart by their issuer),
    Docker config blobs, Slack webhook URLs, Azure SAS signatures.
 2. Places: credentials in a URL's user info (database schemes are typed as such), Go MySQL DSNs,
+   `Cookie` / `Set-Cookie` headers written into a line (every cookie to the end of the line),
    `Authorization` headers and bare `Bearer` tokens, 32/40-hex API keys next to an API-key name.
 3. Names: a value assigned to a secret-sounding name — `key=value`, `"key": "value"`,
-   `key: value` (a YAML line keeps its whole value, a block scalar is collapsed), `--key value`,
-   and Kubernetes env pairs `name: DB_PASSWORD` / `value: ...`. Names are split into words
+   `key: value` (a YAML line keeps its whole value, a block scalar is collapsed), `--key value`
+   (in an args list, `"--key", "value"`, the whole list item), Kubernetes env pairs
+   `name: DB_PASSWORD` / `value: ...`, and the password short flags of clients that take one
+   (`mysql -pX`, `sshpass -p X`, `redis-cli -a X`) on a line that names the client. Names are split into words
    (`dbPassword`, `DB_PASSWORD`, `db.password` alike) and judged by `secret_kind_for_key`.
 
 The trade-off: prefer losing a little non-secret text to letting a secret through, but never
@@ -470,7 +473,48 @@ def _url_credentials(m: re.Match[str]) -> str:
 _AUTH_SCHEMES = {"bearer": "bearer_token", "basic": "basic_auth_header", "token": "token"}
 
 
+def _cookie_list(m: re.Match[str]) -> str:
+    """`Cookie:[sessionid=...]` (Go's http.Header) or `"Cookie": ["sessionid=..."]`: the list's
+    items become one placeholder."""
+    items = m.group("value").strip()
+    bare = items.strip("\"' ")
+    if _keep_value(bare):
+        return m.group(0)
+    quote = items[0] if items[:1] in ('"', "'") else ""
+    return m.group(0)[: m.start("value") - m.start(0)] + f"{quote}{placeholder('cookie')}{quote}]"
+
+
+def _cookie_header(m: re.Match[str]) -> str:
+    if _keep_value(m.group("value")):
+        return m.group(0)
+    head = m.group(0)[: m.start("value") - m.start(0)]
+    # Quoted where it starts a line, so that a YAML line still reads it as one string; bare
+    # inside a line, which may itself be a quoted string.
+    line_start = m.string.rfind("\n", 0, m.start()) + 1
+    at_line_start = not m.string[line_start : m.start()].strip(" \t-")
+    value = f'"{placeholder("cookie")}"' if at_line_start and ":" in head else placeholder("cookie")
+    return head + value
+
+
 _PLACES: list[_Rule] = [
+    # A `Cookie` or `Set-Cookie` header written into a line (`cookie: Cookie: sessionid=...`):
+    # every cookie of it to the end of the line goes, attributes and all, since any of them may
+    # be a session. A quoted value is left to the name rules below.
+    (
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9_-])(?:set-)?cookie[\"']?[ \t]*[:=][ \t]*"
+            r"(?P<value>(?:(?:set-)?cookie[ \t]*:[ \t]*)?[^\s\"'|>\[{$][^\r\n\"']*?)"
+            r"(?=[ \t]*(?:[\r\n\"']|\Z))"
+        ),
+        _cookie_header,
+    ),
+    (
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9_-])(?:set-)?cookie[\"']?[ \t]*[:=][ \t]*\[(?!REDACTED:[a-z0-9_]+\])"
+            r"(?P<value>(?:\[REDACTED:[a-z0-9_]+\]|[^\]\n])*)\]"
+        ),
+        _cookie_list,
+    ),
     (
         re.compile(
             r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://)[^\s:/?#@\[\]\"'<>]{0,256}:"
@@ -485,9 +529,9 @@ _PLACES: list[_Rule] = [
     ),
     (
         re.compile(
-            r"(?i)(?<![A-Za-z0-9-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+            r"(?i)(?<![A-Za-z0-9-])(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*\[?[\"']?"
             r"(?:(?P<scheme>bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key)[ \t]+)?"
-            r"(?P<value>[^\s\"',;]+)"
+            r"(?P<value>\[REDACTED:[a-z0-9_]+\]|[^\s\"',;\]]+)"
         ),
         lambda m: _group(_AUTH_SCHEMES.get((m.group("scheme") or "").lower(), "authorization_header"))(m),
     ),
@@ -568,7 +612,56 @@ _FLAG = re.compile(
 )
 
 
-_FLAG_VALUE = re.compile(r"\[REDACTED:[a-z0-9_]+\]|[^\s\"',\[\]\-][^\s\"',\]]*")
+# A bare value, or a quoted one (`--db-password "two words"` inside a shell command).
+_FLAG_VALUE = re.compile(
+    r"\[REDACTED:[a-z0-9_]+\]|\"(?:[^\"\\\n]|\\.){1,4096}\"|'[^'\n]{1,4096}'|[^\s\"',\[\]\-][^\s\"',\]]*"
+)
+
+
+# `"--password", "two words"` in an args list: the value is the whole list item.
+_FLAG_LISTED_DQ = re.compile(r"(?<![A-Za-z0-9-])--(?P<key>[A-Za-z][A-Za-z0-9_.-]{0,127})(?P<sep>\",[ \t]*\")")
+
+
+_FLAG_LISTED_SQ = re.compile(r"(?<![A-Za-z0-9-])--(?P<key>[A-Za-z][A-Za-z0-9_.-]{0,127})(?P<sep>',[ \t]*')")
+
+
+_LISTED_DQ_VALUE = re.compile(r"(?:[^\"\\\n]|\\.){1,4096}(?=\")")
+
+
+_LISTED_SQ_VALUE = re.compile(r"[^'\n]{1,4096}(?=')")
+
+
+# Clients whose short flag takes the password: `mysql -u root -pS3cret`, `mysqldump -p S3cret`,
+# `sshpass -p S3cret ssh ...`, `redis-cli -a S3cret`. Only on a line that names the client: a bare
+# `-p` is a port or a path elsewhere.
+_SHORT_PASSWORD_CLIENT = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:(?P<p>mysql|mysqldump|mysqladmin|mysqlsh|mysqlimport|mysqlcheck|mariadb|"
+    r"mariadb-dump|mariadb-admin|sshpass)|(?P<a>redis-cli|keydb-cli))(?![A-Za-z0-9_-])[^\n]*"
+)
+
+
+_SHORT_PASSWORD_FLAG = re.compile(
+    r"(?<![A-Za-z0-9_-])-(?P<flag>[pa])(?P<sep>\"?,[ \t]*\"|'?,[ \t]*'|[ \t]+|)"
+    r"(?P<value>\[REDACTED:[a-z0-9_]+\]|[^\s\"',\[\]\-][^\s\"',\]]*)"
+)
+
+
+def _short_password_flags(text: str) -> str:
+    """The value of a password short flag (`-p`, redis-cli's `-a`) on a line naming its client."""
+    if "-p" not in text and "-a" not in text:
+        return text
+
+    def line(client: re.Match[str]) -> str:
+        flag = "p" if client.group("p") else "a"
+
+        def value(m: re.Match[str]) -> str:
+            if m.group("flag") != flag or _keep_value(m.group("value")):
+                return m.group(0)
+            return _group("password")(m)
+
+        return _SHORT_PASSWORD_FLAG.sub(value, client.group(0))
+
+    return _SHORT_PASSWORD_CLIENT.sub(line, text)
 
 
 _QUOTES = ('\\"', '"', "'")
@@ -688,7 +781,10 @@ def _redact_once(text: str) -> str:
     text = _scan_named(_ENV_PAIR, _ENV_VALUE, text, lambda _m: True)
     text = _YAML_LINE.sub(_yaml_line, text)
     text = _scan_named(_KEY_VALUE, _KV_VALUE, text, _colon_separated)
+    text = _scan_named(_FLAG_LISTED_DQ, _LISTED_DQ_VALUE, text, lambda _m: False)
+    text = _scan_named(_FLAG_LISTED_SQ, _LISTED_SQ_VALUE, text, lambda _m: False)
     text = _scan_named(_FLAG, _FLAG_VALUE, text, lambda _m: False)
+    text = _short_password_flags(text)
     return text
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from domain.drift.model import DriftPageResult
 from domain.incident.alerts import Alert, AlertGroup
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
@@ -24,7 +25,7 @@ from domain.kube.observation import (
     Revision,
     Workload,
 )
-from domain.redaction.objects import redact_incident, redact_observation
+from domain.redaction.objects import redact_dry_run, redact_incident, redact_observation, redact_step_result
 from domain.redaction.text import (
     PLACEHOLDER_RE,
     SECRET_KINDS,
@@ -34,6 +35,9 @@ from domain.redaction.text import (
     redact_text,
     secret_kind_for_key,
 )
+from domain.steps.change import DryRunResult
+from domain.steps.gitops import ApplicationCheck, ApplicationStatus
+from domain.steps.sync import SyncProgress
 from tests.domain import redaction_corpus as c
 
 REF = ResourceRef(namespace="shop", kind="Deployment", name="checkout")
@@ -777,3 +781,108 @@ def test_flag_values_in_an_args_list_are_redacted() -> None:
 def test_hostile_text_is_redacted_in_linear_time(text: str) -> None:
     # Logs are attacker-controlled; a quadratic pattern here would stall the observe step.
     redact_text(text)
+
+
+# --- issue 12, finding 1: leaks found by the red team, written as the attack -------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("2026-11-23T18:53:34Z INFO headers cookie: Cookie: sessionid=s3ss10nVal", "s3ss10nVal"),
+        ("level=info cookie: Cookie: sessionid=s3ss10nVal other=1", "s3ss10nVal"),
+        ("cookie: Cookie: sessionid=s3ss10nVal", "s3ss10nVal"),
+        ('{"msg": "got cookie: Cookie: sessionid=s3ss10nVal"}', "s3ss10nVal"),
+        ("INFO Set-Cookie: sid=s3ss10nVal; Path=/; HttpOnly", "s3ss10nVal"),
+        ("Set-Cookie: sid=s3ss10nVal; Path=/", "s3ss10nVal"),
+        ("msg Cookie: theme=dark; sessionid=s3ss10nVal", "s3ss10nVal"),
+        ("http: request headers map[Accept:[*/*] Cookie:[sessionid=s3ss10nVal]]", "s3ss10nVal"),
+        ('request headers={"Cookie": ["sessionid=s3ss10nVal"]}', "s3ss10nVal"),
+        ("http: request headers map[Authorization:[Basic dXNlcjpCYXNpY1Bhc3M=]]", "dXNlcjpCYXNpY1Bhc3M="),
+        ("proxy said: Authorization: Basic dXNlcjpCYXNpY1Bhc3M=", "dXNlcjpCYXNpY1Bhc3M="),
+        ("upstream header Authorization: Bearer abc.Def-123456789xyz", "abc.Def-123456789xyz"),
+    ],
+)
+def test_header_shaped_line_inside_a_value_loses_its_secret(line: str, secret: str) -> None:
+    redacted = redact_text(line)
+    assert secret not in redacted
+    assert redact_text(redacted) == redacted
+
+
+def test_a_header_line_keeps_the_rest_of_the_log() -> None:
+    redacted = redact_text("GET /cart 200\ncookie: Cookie: sessionid=s3ss10nVal\nGET /pay 500")
+    assert redacted == 'GET /cart 200\ncookie: "[REDACTED:cookie]"\nGET /pay 500'
+
+
+@pytest.mark.parametrize(
+    ("change", "secret"),
+    [
+        ("container app args: ['--port', '80'] → ['--db-password', 'ArgsFlagPass55']", "ArgsFlagPass55"),
+        ("container app args: None → ['--db-password ArgsFlagPass55']", "ArgsFlagPass55"),
+        ("container app args: [] → ['--token=TokFlag1234']", "TokFlag1234"),
+        ("container app args: [] → ['--db-password', 'Two Words55']", "Words55"),
+        ("pod initContainers: [{'command': ['sh', '-c', 'migrate --db-password \"Quoted55\"']}]", "Quoted55"),
+        ("migrate --db-password 'Single Quoted55' --verbose", "Quoted55"),
+        ('container app command: ["app", "--db-password", "Quoted Pass55"]', "Pass55"),
+        ("container app command: ['sh', '-c', 'mysql -u root -pShortFlag55 shop']", "ShortFlag55"),
+        ("container app command: ['mysqldump', '-u', 'root', '-p', 'ShortFlag55']", "ShortFlag55"),
+        ("container app command: ['sshpass', '-p', 'ShortFlag55', 'ssh', 'backup']", "ShortFlag55"),
+        ("container app command: ['redis-cli', '-a', 'ShortFlag55', 'ping']", "ShortFlag55"),
+    ],
+)
+def test_revision_change_line_loses_flag_values(change: str, secret: str) -> None:
+    redacted = redact_text(change)
+    assert secret not in redacted
+    assert redact_text(redacted) == redacted
+
+
+@pytest.mark.parametrize(
+    "line", ["docker run -p 8080:80 shop", "cat -p notes.txt", "mysql -P 3306 -u root -p"]
+)
+def test_a_short_p_flag_is_kept_where_it_is_not_a_password(line: str) -> None:
+    assert redact_text(line) == line
+
+
+def test_revision_changes_are_redacted_in_an_observation() -> None:
+    revision = Revision(
+        id="revision/shop/checkout-2",
+        name="checkout-2",
+        revision=2,
+        changes=["container app args: [] → ['--db-password', 'ArgsFlagPass55']"],
+    )
+    obs = Observation(incident_id="i-1", revisions=[revision])
+    assert "ArgsFlagPass55" not in redact_observation(obs).model_dump_json()
+
+
+PLANTED_ANNOTATIONS = {
+    "example.com/aws": "AKIAZ3MEDICPLANTED01",
+    "example.com/vault": "hvs.CAESIPlantedVaultTokenMedic0123456789",
+    "example.com/db": "postgresql://shop:PgUrlPass55@db.shop:5432/shop",
+    "example.com/mirror": "https://mirror:BasicUrlPass55@mirror.example.com/simple",
+}
+
+
+def test_dry_run_diff_of_template_annotations_holds_no_secret() -> None:
+    diff = {"template.annotations": [{}, PLANTED_ANNOTATIONS], "replicas": [1, 2]}
+    result = redact_dry_run(DryRunResult(ok=True, diffs=[{"action_index": 0, "changes": diff}]))
+    dumped = result.model_dump_json()
+    for secret in ("AKIAZ3MEDICPLANTED01", "hvs.CAESIP", "PgUrlPass55", "BasicUrlPass55"):
+        assert secret not in dumped
+    assert result.diffs[0]["changes"]["replicas"] == [1, 2]
+
+
+def test_every_cluster_read_result_type_has_a_redaction_rule() -> None:
+    results = [
+        Observation(incident_id="i-1", notes=["token=PlantedNote55"]),
+        DryRunResult(ok=False, problems=["refused: password=PlantedNote55"]),
+        DriftPageResult(errors=["app: token=PlantedNote55"]),
+        ApplicationCheck(applications=[ApplicationStatus(name="a", health_message="token=PlantedNote55")]),
+        SyncProgress(state="failed", reason="token=PlantedNote55"),
+    ]
+    for result in results:
+        assert "PlantedNote55" not in redact_step_result(result).model_dump_json()
+
+
+def test_a_result_type_without_a_rule_is_refused_at_the_boundary() -> None:
+    with pytest.raises(TypeError, match="no redaction rule"):
+        redact_step_result(ContainerSpec(name="app", image="shop:1"))
