@@ -3,7 +3,9 @@ decisions are taken or refused.
 
 Decisions arrive as signals (`approve`, `reject`: refused ones are only logged and listed) or as the
 `decide` update (refused by its validator, so the caller hears why). Either way they are taken in
-the handler and recorded by the workflow's own task (`flush`), in the order they came.
+the handler and recorded by the workflow's own task (`flush`), in the order they came. Each carries
+the channel it came through; which channels count, and whose groups are believed, is the policy's
+(`domain.policy.approval.decision_refusal`).
 """
 
 from __future__ import annotations
