@@ -255,7 +255,9 @@ def _decide(
         return await decide_incident(
             client,
             incident_id,
-            DecisionInput(approver=approver, reason=reason, decision=decision, groups=groups or []),
+            DecisionInput(
+                approver=approver, reason=reason, decision=decision, groups=groups or [], channel="cli"
+            ),
         )
 
     code = 0
@@ -317,8 +319,8 @@ GroupOption = Annotated[
     list[str] | None,
     typer.Option(
         "--group",
-        help="A group you decide as (repeatable), checked against the policy's approvers. "
-        "Self-asserted, like --as: who may use this command is Temporal's own access control.",
+        help="A group you claim (repeatable). Self-asserted, like --as, so the workflow does not "
+        "believe it: only the console's and the API's groups are checked against the policy's approvers.",
     ),
 ]
 

@@ -572,6 +572,7 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
                 reason=form.get("reason", ""),
                 plan_hash=_optional(form.get("plan_hash")),
                 decision=choice,  # checked just above
+                channel="console",
             )
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
@@ -665,6 +666,7 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
                 reason=body.reason,
                 plan_hash=_optional(body.plan_hash),
                 decision=body.decision,  # validated by DecisionInput
+                channel="api",
             )
         except ValidationError as err:
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in err.errors(include_input=False)]

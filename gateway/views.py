@@ -20,7 +20,7 @@ from domain.analysis.plan import Diagnosis, Plan
 from domain.analysis.plan_diff import ActionDiff, plan_diffs
 from domain.incident.model import OUTCOMES
 from domain.kube.observation import Observation
-from domain.policy.approval import approval_refusal
+from domain.policy.approval import approval_refusal, identity_key
 from domain.policy.decision import PolicyDecision
 from store.models import Approval, AuditEvent, Incident
 
@@ -190,7 +190,8 @@ class IncidentDetail:
         if not self.awaiting:
             return f"incident is not waiting for approval (status: {self.row['status']})"
         plan_hash = self.row["plan_hash"]
-        if any(a["approver"] == name and a["plan_hash"] == plan_hash for a in self.approvals):
+        key = identity_key(name)
+        if any(identity_key(a["approver"]) == key and a["plan_hash"] == plan_hash for a in self.approvals):
             return f"{name} has already decided on this plan"
         return approval_refusal(self.policy.approvers if self.policy else None, name, list(groups))
 

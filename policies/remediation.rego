@@ -542,6 +542,8 @@ decision := {
 	"violations": [],
 	"reasons": array.concat(array.concat(array.concat(factor_reasons, review_reasons), refusal_reasons), [approval_reason]),
 	"approvers": approvers,
+	"verified_channels": verified_channels,
+	"self_asserted_counts": self_asserted_counts,
 } if {
 	count(actions) > 0
 	count(violations) == 0
@@ -588,3 +590,16 @@ approvers := sort([p |
 		some p in rule.principals
 	}
 ])
+
+# ---------------------------------------------------------------------------------------------
+# Through which channels approvals count. A channel is verified when it carries an identity the
+# gateway authenticated (data.medic.config.verified_channels, by default the console and the API);
+# a signal and `medic approve --as` are self-asserted. A plan that needs two or more approvals
+# counts only verified ones, so a self-asserted name never supplies the second approver of a
+# four-eyes plan; a plan that needs one accepts any channel.
+
+verified_channels := sort([c | some c in object.get(cfg, "verified_channels", ["console", "api"])])
+
+default self_asserted_counts := false
+
+self_asserted_counts if required_approvals < 2

@@ -313,6 +313,7 @@ class FakeHandle:
             reason=decision.reason,
             plan_hash=self.temporal.plan_hash,
             via="update",
+            channel=decision.channel,
         )
         return self.temporal.status([approval])
 

@@ -29,3 +29,9 @@ class PolicyDecision(Frozen):
     # Who may approve this plan: "user:NAME", "group:NAME" or "*" (anyone), from the policy's
     # `approvers` rules. None (decisions made before the rules existed): anyone.
     approvers: list[str] | None = None
+    # The channels whose identity the policy trusts ("console", "api"; see domain.policy.approval),
+    # from the data's `verified_channels`. None (decisions made before channels): console and API.
+    verified_channels: list[str] | None = None
+    # Whether an approval through any other channel (a signal, `medic approve --as`) counts for
+    # this plan: not where it needs two or more approvals. True (decisions made before): it does.
+    self_asserted_counts: bool = True

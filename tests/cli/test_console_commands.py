@@ -77,7 +77,9 @@ def fake_temporal(monkeypatch: pytest.MonkeyPatch) -> FakeTemporal:
     return fake
 
 
-def test_approve_states_groups_and_binds_the_plan_it_saw(fake_temporal: FakeTemporal) -> None:
+def test_approve_names_its_self_asserted_channel_and_binds_the_plan_it_saw(
+    fake_temporal: FakeTemporal,
+) -> None:
     result = runner.invoke(
         cli.main.app,
         ["approve", PENDING, "--as", "alice", "--group", "sre", "--group", "db", "--reason", "ok"],
@@ -90,6 +92,7 @@ def test_approve_states_groups_and_binds_the_plan_it_saw(fake_temporal: FakeTemp
             decision="approve",
             groups=["sre", "db"],
             plan_hash=fake_temporal.plan_hash,
+            channel="cli",  # so the workflow believes neither the name nor the groups
         )
     ]
     assert f"approve recorded for {PENDING} (plan {fake_temporal.plan_hash}); 1/1 approvals" in result.stdout

@@ -273,6 +273,7 @@ async def test_approve_calls_decide_as_the_logged_in_user(console: Any, temporal
     assert response.status_code == 200, response.text
     (decision,) = temporal.decisions
     assert decision.approver == "sam" and decision.groups == ["sre"]
+    assert decision.channel == "console", "the gateway vouches for the logged-in user"
     assert (decision.decision, decision.reason, decision.plan_hash) == (
         "approve",
         "limit is clearly too low",

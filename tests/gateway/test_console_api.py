@@ -106,6 +106,7 @@ async def test_decide_with_basic_auth_binds_to_the_current_plan_when_none_is_giv
     assert response.status_code == 200
     (decision,) = temporal.decisions
     assert (decision.approver, decision.groups, decision.decision) == ("sam", ["sre"], "reject")
+    assert decision.channel == "api", "the gateway vouches for the authenticated caller"
     assert decision.plan_hash == PLAN_HASH, "the plan the workflow shows"
 
 

@@ -989,6 +989,51 @@ def test_no_covering_rule_means_nobody(policy_copy) -> None:
     assert decision.approvers == []
 
 
+# --- through which channels approvals count -----------------------------------------------------
+
+IMAGE = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9")
+
+
+def test_a_four_eyes_plan_counts_only_verified_channels() -> None:
+    decision = decide(IMAGE)
+    assert decision.approvals_required == 2
+    assert decision.verified_channels == ["api", "console"]
+    assert decision.self_asserted_counts is False
+
+
+def test_a_one_approval_plan_accepts_any_channel() -> None:
+    decision = decide(resize())
+    assert decision.approvals_required == 1
+    assert decision.self_asserted_counts is True
+
+
+def test_a_plan_needing_no_approval_accepts_any_channel() -> None:
+    decision = decide(Scale(target=ref(), replicas=3))
+    assert decision.approvals_required == 0 and decision.self_asserted_counts is True
+
+
+def test_any_plan_needing_two_approvals_counts_only_verified_channels(policy_copy) -> None:
+    directory = policy_copy(lambda c: c["approvals_by_risk"].update(medium=2))
+    decision = decide(resize(), policy_dir=directory)
+    assert (decision.risk, decision.approvals_required, decision.self_asserted_counts) == ("medium", 2, False)
+
+
+def test_verified_channels_come_from_data(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(verified_channels=["console"]))
+    assert decide(IMAGE, policy_dir=directory).verified_channels == ["console"]
+
+
+def test_data_without_verified_channels_trusts_the_console_and_the_api(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.pop("verified_channels"))
+    decision = decide(IMAGE, policy_dir=directory)
+    assert decision.verified_channels == ["api", "console"] and decision.self_asserted_counts is False
+
+
+def test_a_decision_recorded_before_channels_decodes_as_it_was_then() -> None:
+    old = PolicyDecision.model_validate({"allowed": True, "risk": "high", "approvals_required": 2})
+    assert (old.verified_channels, old.self_asserted_counts) == (None, True)
+
+
 # --- drift incidents -------------------------------------------------------------------------
 
 

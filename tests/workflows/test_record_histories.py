@@ -26,6 +26,7 @@ from domain.steps.remediation import RemediationResult
 from integrations.llm.reviewer import ReviewVerdict
 from tests.conftest import keep_history, wait_for_step
 from tests.workflows import test_drift_workflow as drift
+from tests.workflows import test_four_eyes as four_eyes
 from tests.workflows import test_gitops_workflow as gitops
 from tests.workflows import test_notifications as notifications
 from tests.workflows import test_second_opinion as second_opinion
@@ -33,6 +34,7 @@ from tests.workflows.test_remediation_workflow import Fakes, Harness, alert_grou
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import (
     PATCH_ARGO_SYNC,
+    PATCH_FOUR_EYES,
     PATCH_GITOPS_MODE,
     PATCH_INCIDENT_MEMORY,
     PATCH_NOTIFICATIONS,
@@ -45,6 +47,7 @@ PATCHES = (
     PATCH_INCIDENT_MEMORY,
     PATCH_SECOND_OPINION,
     PATCH_NOTIFICATIONS,
+    PATCH_FOUR_EYES,
 )
 
 
@@ -149,6 +152,30 @@ async def test_a_low_risk_plan_executed_without_approval_is_recorded(
 # ---- notifications -------------------------------------------------------------------------------
 
 
+async def test_a_self_asserted_second_approval_refused_on_a_four_eyes_plan_is_recorded(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = four_eyes.fakes_for(four_eyes.FOUR_EYES)
+
+    async def scenario(h: Harness) -> tuple[RemediationResult, WorkflowHistory]:
+        named(h, "four-eyes")
+        handle = await h.start(approval_timeout_seconds=3600)
+        waiting = await wait_for_step(handle, "awaiting_approval")
+        alice = DecisionInput(approver="alice", plan_hash=waiting.plan_hash, channel="console")
+        await handle.execute_update(RemediationWorkflow.decide, alice)
+        # Counted before the marker (another spelling, a claimed group); refused after it.
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="Alice", groups=["sre"]))
+        await four_eyes.refused_signal(handle)
+        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="bob", channel="api"))
+        return await handle.result(), await kept(handle, "four-eyes")
+
+    result, history = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved", result.reason
+    assert [(a.approver, a.channel) for a in result.approvals] == [("alice", "console"), ("bob", "api")]
+    assert [e.actor for e in fakes.audit if e.step == "decision"] == ["alice", "bob"]
+    assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_FOUR_EYES}
+
+
 async def test_notifications_of_the_wait_its_reminders_the_decisions_and_the_outcome_are_recorded(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -241,8 +268,10 @@ async def test_a_second_opinion_that_raises_the_risk_floor_is_recorded(
         named(h, "second-opinion-raised-risk")
         handle = await h.start(second_opinion=True)
         waiting = await wait_for_step(handle, "awaiting_approval")
-        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice", reason="ok"))
-        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="bob", reason="ok"))
+        # Two approvals count only through verified channels (the console, the API), not signals.
+        alice = DecisionInput(approver="alice", reason="ok", channel="console")
+        await handle.execute_update(RemediationWorkflow.decide, alice)
+        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="bob", channel="api"))
         return await handle.result(), waiting, await kept(handle, "second-opinion-raised-risk")
 
     result, waiting, history = await second_opinion.run(time_skipping_env, fakes, review.activity(), scenario)

@@ -261,7 +261,7 @@ async def test_approver_outside_the_policy_rules_is_refused(
             )
         assert "bob is not allowed" in str(refused.value.cause)
         await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="mallory"))
-        erin = DecisionInput(approver="erin", groups=["sre"])
+        erin = DecisionInput(approver="erin", groups=["sre"], channel="console")
         await handle.execute_update(RemediationWorkflow.decide, erin)
         status = await handle.query(RemediationWorkflow.status)
         return status, await handle.result()

@@ -7,6 +7,8 @@ marker guards, on the time-skipping server), and commit them.
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from temporalio.workflow import NondeterminismError
 from tests.conftest import HISTORIES as HISTORIES_DIR
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
+from workflows.remediation.patches import PATCH_FOUR_EYES
 
 HISTORIES = sorted(HISTORIES_DIR.glob("*.json"))
 
@@ -60,3 +63,30 @@ async def test_a_reordered_command_fails_replay() -> None:
 
     assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
     assert "scheduled event 'snapshot_resources' does not match" in str(result.replay_failure)
+
+
+async def test_the_four_eyes_marker_is_what_refuses_a_recorded_signal() -> None:
+    """The four-eyes history refused a signal ("Alice" after the console's "alice") that the rules
+    before the marker counted. Replayed as if it had no marker, the earlier rules count the signal
+    and record it, which the history did not: the marker is what decides, so histories recorded
+    before it replay under the rules they were recorded with."""
+    path = HISTORIES_DIR / "remediation-four-eyes.json"
+    document = json.loads(path.read_text())
+    assert (await replay(WorkflowHistory.from_json(path.stem, document))).replay_failure is None
+    # "No marker": a deprecated marker of another name (the core refuses a marker nobody asks for
+    # unless it is deprecated, and dropping the event would renumber the history).
+    renamed = 0
+    for event in document["events"]:
+        details = event.get("markerRecordedEventAttributes", {}).get("details", {})
+        for payload in details.get("patch-data", {}).get("payloads", []):
+            data = json.loads(base64.b64decode(payload["data"]))
+            if data["id"] == PATCH_FOUR_EYES:
+                data.update(id="not-four-eyes", deprecated=True)
+                payload["data"] = base64.b64encode(json.dumps(data).encode()).decode()
+                renamed += 1
+    assert renamed == 1
+
+    result = await replay(WorkflowHistory.from_json(path.stem, document))
+
+    assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
+    assert "record_approval" in str(result.replay_failure), "the refused signal was counted"

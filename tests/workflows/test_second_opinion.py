@@ -183,8 +183,10 @@ async def test_raised_risk_reaches_the_policy_which_asks_for_two_approvals(
     async def scenario(h: Harness) -> tuple[RemediationResult, Any]:
         handle = await h.start(second_opinion=True)
         waiting = await wait_for_step(handle, "awaiting_approval")
-        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice", reason="ok"))
-        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="bob", reason="ok"))
+        # Two approvals count only through verified channels (the console, the API), not signals.
+        alice = DecisionInput(approver="alice", reason="ok", channel="console")
+        await handle.execute_update(RemediationWorkflow.decide, alice)
+        await handle.execute_update(RemediationWorkflow.decide, DecisionInput(approver="bob", channel="api"))
         result = await handle.result()
         await _replays(handle)
         return result, waiting

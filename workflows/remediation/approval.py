@@ -3,7 +3,9 @@ decisions are taken or refused.
 
 Decisions arrive as signals (`approve`, `reject`: refused ones are only logged and listed) or as the
 `decide` update (refused by its validator, so the caller hears why). Either way they are taken in
-the handler and recorded by the workflow's own task (`flush`), in the order they came.
+the handler and recorded by the workflow's own task (`flush`), in the order they came. Each carries
+the channel it came through; which channels count, and whose groups are believed, is the policy's
+(`domain.policy.approval.decision_refusal`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 from workflows.remediation.notifications import Notifier
+from workflows.remediation.patches import PATCH_FOUR_EYES
 from workflows.remediation.record import IncidentRecord
 from workflows.remediation.state import Ending, RunState
 from workflows.remediation.steps import Steps
@@ -21,7 +24,7 @@ from workflows.runner import execute
 
 with workflow.unsafe.imports_passed_through():
     from domain.gitops.pull_requests import PullRequestKind
-    from domain.policy.approval import Approval, DecisionInput, approval_refusal
+    from domain.policy.approval import Approval, DecisionInput, decision_refusal
     from domain.policy.decision import PolicyDecision
     from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
 
@@ -131,7 +134,23 @@ class ApprovalGate:
         approval.cancel_on_resolve = False
 
     def refusal(self, decision: DecisionInput) -> str | None:
-        """Why a decision cannot be taken now, or None when it can."""
+        """Why a decision cannot be taken now, or None when it can (the rules of today: names
+        compared in their normal form, approvals counted only through the channels the policy
+        counts, groups believed only from a verified channel).
+
+        The `decide` validator asks only this: a validator's verdict is not in the history (a
+        refused update leaves no event, and replay does not run validators), so it needs no patch
+        marker, and cannot ask one (it is read-only)."""
+        state, approval = self._state, self._state.approval
+        if not approval.awaiting:
+            return f"incident is not waiting for approval (step: {state.step})"
+        if decision.plan_hash and decision.plan_hash != state.subject_hash:
+            return f"plan hash {decision.plan_hash} is not the current plan ({state.subject_hash})"
+        return decision_refusal(state.policy, approval.round_approvals(), decision)
+
+    def _refusal_before_four_eyes(self, decision: DecisionInput) -> str | None:
+        """`refusal` as it was before PATCH_FOUR_EYES: names compared as written, every channel
+        counted, a signal's groups believed."""
         state, approval = self._state, self._state.approval
         if not approval.awaiting:
             return f"incident is not waiting for approval (step: {state.step})"
@@ -139,9 +158,13 @@ class ApprovalGate:
             return f"plan hash {decision.plan_hash} is not the current plan ({state.subject_hash})"
         if any(a.approver == decision.approver for a in approval.round_approvals()):
             return f"{decision.approver} has already decided on this plan"
-        if state.policy is not None:
-            return approval_refusal(state.policy.approvers, decision.approver, decision.groups)
-        return None
+        policy = state.policy
+        if policy is None or policy.approvers is None or "*" in policy.approvers:
+            return None
+        if {f"user:{decision.approver}", *(f"group:{g}" for g in decision.groups)} & set(policy.approvers):
+            return None
+        allowed = ", ".join(policy.approvers) or "nobody (no approver rule covers this plan)"
+        return f"{decision.approver} is not allowed to decide on this plan; the policy allows: {allowed}"
 
     def take(self, decision: DecisionInput, via: str) -> None:
         """Count a decision (already checked by `refusal`); it is recorded by `flush`."""
@@ -153,6 +176,7 @@ class ApprovalGate:
             at=workflow.now(),
             plan_hash=state.subject_hash,
             via=via,
+            channel=decision.channel,
         )
         if decision.decision == "reject":
             approval.rejection = taken
@@ -169,8 +193,15 @@ class ApprovalGate:
         )
 
     def take_signalled(self, decision: DecisionInput) -> None:
-        """A signal's decision: taken, or refused with the reason logged and listed in `status`."""
+        """A signal's decision: taken, or refused with the reason logged and listed in `status`.
+
+        A signal's verdict decides the commands that follow, so where today's rules and those
+        before PATCH_FOUR_EYES disagree, the marker decides which hold (asked only then, so that a
+        history where they agree carries no marker and replays as before)."""
         refusal = self.refusal(decision)
+        before = self._refusal_before_four_eyes(decision)
+        if (refusal is None) != (before is None) and not workflow.patched(PATCH_FOUR_EYES):
+            refusal = before
         if refusal is not None:
             workflow.logger.warning("refused %s from %s: %s", decision.decision, decision.approver, refusal)
             self._state.approval.refused.append(f"{decision.decision} by {decision.approver}: {refusal}")

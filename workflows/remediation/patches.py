@@ -17,3 +17,8 @@ PATCH_INCIDENT_MEMORY = "incident-memory"
 PATCH_SECOND_OPINION = "second-opinion"
 # Sends notifications (only when the input turns them on).
 PATCH_NOTIFICATIONS = "notifications"
+# Four-eyes that one person cannot fake: approver names compared in one normal form, a signal's
+# groups ignored, and approvals through a self-asserted channel not counted where the policy says
+# so. Asked by a signalled decision only when today's rules and the earlier ones disagree on it
+# (the `decide` validator needs none: its verdict is not in the history).
+PATCH_FOUR_EYES = "four-eyes"

@@ -226,13 +226,15 @@ class RemediationWorkflow:
 
     # ---- handlers -----------------------------------------------------------------------------
 
+    # A signal proves nothing of its sender: its channel is `signal`, whatever its payload claims.
+
     @workflow.signal
     def approve(self, decision: DecisionInput) -> None:
-        self._gate.take_signalled(decision.model_copy(update={"decision": "approve"}))
+        self._gate.take_signalled(decision.model_copy(update={"decision": "approve", "channel": "signal"}))
 
     @workflow.signal
     def reject(self, decision: DecisionInput) -> None:
-        self._gate.take_signalled(decision.model_copy(update={"decision": "reject"}))
+        self._gate.take_signalled(decision.model_copy(update={"decision": "reject", "channel": "signal"}))
 
     @workflow.update
     def decide(self, decision: DecisionInput) -> WorkflowStatus:
