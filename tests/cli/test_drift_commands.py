@@ -118,8 +118,10 @@ def test_report_before_any_scan_says_so(store: str) -> None:
 
 
 def test_report_shows_the_latest_finished_scan_field_by_field(store: str) -> None:
+    # The report's ages count from the real clock: record relative to it, not to import time.
+    now = datetime.now(UTC).replace(microsecond=0)
     older = DriftScanResult(scan_id="drift-scan-all-older", scope="all", apps_scanned=2)
-    record_report(store, older, NOW - timedelta(days=1), [])
+    record_report(store, older, now - timedelta(days=1), [])
     latest = DriftScanResult(
         scan_id="drift-scan-all-latest",
         scope="all",
@@ -129,7 +131,7 @@ def test_report_shows_the_latest_finished_scan_field_by_field(store: str) -> Non
         incidents={"argocd/ledger": "drift.argocd.ledger"},
         errors=["argocd/billing: Argo CD answered 503"],
     )
-    record_report(store, latest, NOW - timedelta(hours=2), [_ledger()])
+    record_report(store, latest, now - timedelta(hours=2), [_ledger()])
 
     shown = runner.invoke(cli.main.app, ["drift", "report"])
     assert shown.exit_code == 0, shown.output
