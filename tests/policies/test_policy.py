@@ -991,7 +991,7 @@ def test_no_covering_rule_means_nobody(policy_copy) -> None:
 
 # --- through which channels approvals count -----------------------------------------------------
 
-IMAGE = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/x:9")
+IMAGE = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/shop/checkout:1.15.0")
 
 
 def test_a_four_eyes_plan_counts_only_verified_channels() -> None:
@@ -1008,7 +1008,7 @@ def test_a_one_approval_plan_accepts_any_channel() -> None:
 
 
 def test_a_plan_needing_no_approval_accepts_any_channel() -> None:
-    decision = decide(Scale(target=ref(), replicas=3))
+    decision = unattended(Scale(target=ref(), replicas=3))
     assert decision.approvals_required == 0 and decision.self_asserted_counts is True
 
 
