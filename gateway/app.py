@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -115,7 +114,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             )
             # Parsing, validation and redaction are CPU-bound: on a thread, /healthz and the console
             # keep answering while a large body is read.
-            notification = await anyio.to_thread.run_sync(read_notification, settings, raw)
+            notification = await asyncio.to_thread(read_notification, settings, raw)
         except PayloadInvalid as err:
             return _problem(err.status, err.reason, details=err.details)
         except BodyRefused as err:

@@ -102,7 +102,12 @@ def prepare(settings: Settings, group: AlertGroup) -> Notification:
     window = clip_group(group, REDACTION_WINDOW_CHARS)
     bounded = clip_group(redact_group(window.group))
     fitted = fit_group(bounded.group)
-    start = remediation_input(settings, fitted.group, workflow_id) if group.status == "firing" else None
+    # The group is redacted whole already (every string, keys included): its incident needs no second pass.
+    start = (
+        remediation_input_for(settings, incident_from_group(workflow_id, fitted.group))
+        if group.status == "firing"
+        else None
+    )
     return Notification(
         workflow_id,
         fitted.group,
