@@ -18,9 +18,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cli.devserver import DevServer, free_port
-from domain.incident.alerts import MAX_ALERTS
+from domain.incident.alerts import MAX_ALERTS, MAX_VALUE_CHARS
 from domain.settings import Settings
 from gateway.app import create_app
+from gateway.ingest import read_notification
 from tests.conftest import alertmanager_fixture
 from tests.gateway.fake_temporal import FakeAlertTemporal
 
@@ -443,3 +444,28 @@ async def test_temporal_going_down_after_the_gateway_connected_is_503_within_a_s
         assert time.monotonic() - started < 1.5
     assert response.status_code == 503
     assert "Temporal is unavailable" in response.json()["error"]
+
+
+GHP = "ghp_" + "A1b2C3d4E5" * 3 + "f6G7h8"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("password=hunter2hunter2", "hunter2hunter2"),
+        (GHP, GHP),
+        ("Authorization: Bearer abcdefghijklmnopqrstuvwx", "abcdefghijklmnopqrstuvwx"),
+    ],
+)
+@pytest.mark.parametrize("offset", [40, 20, 10, 2])
+def test_a_secret_across_the_clip_is_redacted_not_cut_in_half(
+    text: str, secret: str, offset: int, receiver: str
+) -> None:
+    body = payload("oomkilled-firing.json", receiver)
+    head = "x" * (MAX_VALUE_CHARS - offset)
+    body["alerts"][0]["annotations"]["description"] = f"{head} {text} tail"
+    notification = read_notification(Settings(), json.dumps(body).encode())
+    clipped = notification.group.alerts[0].annotations["description"]
+    assert secret[:4] not in clipped.removeprefix(head)
+    assert notification.start is not None
+    assert secret not in notification.start.model_dump_json()
