@@ -469,3 +469,24 @@ def test_a_secret_across_the_clip_is_redacted_not_cut_in_half(
     assert secret[:4] not in clipped.removeprefix(head)
     assert notification.start is not None
     assert secret not in notification.start.model_dump_json()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_21_mb_body_over_http_is_413_at_once_and_the_gateway_stays_up(
+    served_gateway: str, chunked: bool
+) -> None:
+    size = 21 * 1024 * 1024
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(size // (64 * 1024)):
+            yield b" " * (64 * 1024)
+
+    async with httpx.AsyncClient(base_url=served_gateway, timeout=30) as http:
+        started = time.monotonic()
+        response = await http.post(
+            "/alerts/alertmanager", content=chunks() if chunked else b" " * size, headers=AUTH
+        )
+        assert time.monotonic() - started < 2
+        assert response.status_code == 413
+        assert "1048576 bytes" in response.json()["error"]
+        assert (await http.get("/healthz")).status_code == 200
