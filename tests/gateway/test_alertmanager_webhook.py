@@ -42,7 +42,14 @@ def receiver() -> str:
 
 @pytest.fixture
 def settings(dev_client: Client) -> Settings:
-    return Settings(temporal_address="unused", webhook_token=TOKEN, task_queue=f"no-worker-{uuid.uuid4()}")
+    # A generous Temporal budget: these tests are about what arrives, not how fast (the outage tests
+    # below keep the default).
+    return Settings(
+        temporal_address="unused",
+        webhook_token=TOKEN,
+        task_queue=f"no-worker-{uuid.uuid4()}",
+        webhook_temporal_timeout_seconds=10,
+    )
 
 
 @pytest.fixture
