@@ -27,6 +27,10 @@ class Settings(Frozen):
     kube_api_url: str = ""
     kubeconfig: str = ""
     webhook_token: str = ""
+    # Alertmanager's webhook: bodies over this size are refused (413) before they are read, and
+    # Temporal gets this long to take a notification before the answer is 503 (Alertmanager retries).
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    webhook_temporal_timeout_seconds: float = Field(default=1.0, gt=0)
     # console: who may use the operators' console and its JSON API (gateway/auth.py). A static
     # token (its identity: user and groups), a users file of PBKDF2 hashes, and proxies whose
     # identity headers are trusted; none configured refuses every request. The secret signs
@@ -123,6 +127,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "kube_api_url": ("MEDIC_KUBE_API_URL",),
         "kubeconfig": ("KUBECONFIG",),
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
+        "webhook_max_body_bytes": ("MEDIC_WEBHOOK_MAX_BODY_BYTES",),
+        "webhook_temporal_timeout_seconds": ("MEDIC_WEBHOOK_TEMPORAL_TIMEOUT_SECONDS",),
         # console
         "console_token": ("MEDIC_CONSOLE_TOKEN",),
         "console_token_user": ("MEDIC_CONSOLE_TOKEN_USER",),

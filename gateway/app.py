@@ -4,25 +4,24 @@ operators' console and its JSON API."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.incident.alerts import AlertGroup
 from domain.settings import Settings
 from gateway.auth import secrets_equal
+from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
-from gateway.ingest import deliver
+from gateway.ingest import PayloadInvalid, read_notification, send
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
 from store.metrics import StoreCollector
@@ -33,10 +32,6 @@ log = logging.getLogger("medic.gateway")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 ClientFactory = Callable[[], Awaitable[Client]]
-
-# A notification carries its whole group into the workflow's history; beyond this many alerts it
-# would approach Temporal's payload limit. Alertmanager's `max_alerts` keeps groups under it.
-MAX_ALERTS = 200
 
 # Statuses that mean "Temporal cannot take this right now": Alertmanager should retry.
 _UNAVAILABLE = {
@@ -51,12 +46,6 @@ _UNAVAILABLE = {
 def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
     headers = {"Retry-After": "5"} if status == 503 else None
     return JSONResponse({"error": reason, **extra}, status_code=status, headers=headers)
-
-
-def _validation_errors(err: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in err.errors(include_input=False)
-    ]
 
 
 class _StoreMetrics:
@@ -121,36 +110,40 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
         given = request.headers.get("authorization", "").encode()
         if not secrets_equal(given, expected):
             return _problem(401, "missing or invalid bearer token")
-        raw = await request.body()
         try:
-            payload = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            return _problem(400, f"body is not JSON: {err}")
-        if not isinstance(payload, dict):
-            return _problem(400, "body must be a JSON object (Alertmanager webhook payload v4)")
-        try:
-            group = AlertGroup.model_validate(payload)
-        except ValidationError as err:
-            return _problem(422, "not an Alertmanager webhook payload v4", details=_validation_errors(err))
-        if len(group.alerts) > MAX_ALERTS:
-            return _problem(
-                413,
-                f"{len(group.alerts)} alerts in one notification; at most {MAX_ALERTS} are accepted "
-                "(set max_alerts in the webhook config; the rest are counted in truncatedAlerts)",
+            raw = await read_limited(
+                request.headers.get("content-length"), request.stream(), settings.webhook_max_body_bytes
             )
+            # Parsing, validation and redaction are CPU-bound: on a thread, /healthz and the console
+            # keep answering while a large body is read.
+            notification = await asyncio.to_thread(read_notification, settings, raw)
+        except PayloadInvalid as err:
+            return _problem(err.status, err.reason, details=err.details)
+        except BodyRefused as err:
+            return _problem(err.status, err.reason)
+        budget = settings.webhook_temporal_timeout_seconds
         try:
-            client = await get_client()
+            # Temporal's client retries an unreachable server for ~10 s; Alertmanager retries a 503
+            # itself, so answer within the budget instead. A call cut short may still have landed:
+            # the retried notification then reaches the same workflow as a repeat.
+            async with asyncio.timeout(budget):
+                client = await get_client()
+                delivery = await send(client, settings, notification, rpc_timeout=timedelta(seconds=budget))
+        except TimeoutError:
+            log.warning("Temporal did not answer within %.1f s", budget)
+            return _problem(503, f"Temporal is unavailable: no answer within {budget:g} s")
         except (OSError, RuntimeError) as err:
             # Client.connect raises RuntimeError when the server cannot be reached.
             log.warning("cannot reach Temporal: %s", err)
-            return _problem(503, f"cannot reach Temporal: {err}")
-        try:
-            delivery = await deliver(client, settings, group)
+            return _problem(503, one_line(f"cannot reach Temporal: {err}"))
         except RPCError as err:
             if err.status in _UNAVAILABLE:
                 log.warning("Temporal unavailable: %s", err)
-                return _problem(503, f"Temporal is unavailable: {err.message}")
-            raise
+                return _problem(503, one_line(f"Temporal is unavailable: {err.message}"))
+            # Anything else is Temporal refusing this notification: a retry would be refused again.
+            log.error("Temporal refused the notification for %s: %s", notification.workflow_id, err)
+            return _problem(422, one_line(f"Temporal refused the notification: {err.message}"))
+        group = notification.group
         body: dict[str, Any] = {
             "workflow_ids": [delivery.workflow_id],
             "delivered": delivery.delivered,
@@ -158,6 +151,8 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             "alerts": len(group.alerts),
             "truncated_alerts": group.truncatedAlerts,
         }
+        if notification.summary():
+            body["clipped"] = notification.summary()
         if delivery.note:
             body["note"] = delivery.note
         return JSONResponse(body, status_code=202 if delivery.delivered else 200)

@@ -1,22 +1,82 @@
-"""Turning Alertmanager notifications into incidents: one workflow per alert group."""
+"""Turning Alertmanager notifications into incidents: one workflow per alert group.
+
+A body becomes a `Notification` in `read_notification` (CPU-bound: the gateway runs it on a
+thread): strict JSON, validated, redacted, and fitted to what a workflow's history can carry.
+`send` then starts or signals the group's workflow.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.incident.alerts import AlertGroup, group_workflow_id
+from domain.incident.alerts import (
+    MAX_VALUE_CHARS,
+    AlertGroup,
+    clip_group,
+    clipped_values,
+    fit_group,
+    group_workflow_id,
+)
 from domain.incident.model import incident_from_group
 from domain.redaction.objects import redact_incident
 from domain.redaction.text import redact_json
 from domain.settings import Settings
 from domain.steps.remediation import RemediationInput, remediation_input_for
+from gateway.bodies import BodyRefused, one_line, parse_json
 from workflows.remediation import RemediationWorkflow
 
 log = logging.getLogger("medic.gateway")
+
+# Redaction sees each value cut to this many characters first: far enough past MAX_VALUE_CHARS that
+# a secret across the final cut is seen whole (a private key longer than this is redacted to its
+# end), and short enough that no single pass of the redactor holds the interpreter for long.
+REDACTION_WINDOW_CHARS = MAX_VALUE_CHARS + 8192
+_DETAILS = 20
+
+
+class PayloadInvalid(BodyRefused):
+    """JSON that is not an Alertmanager webhook payload v4; `details` lists what is wrong where."""
+
+    def __init__(self, err: ValidationError) -> None:
+        errors = err.errors(include_input=False, include_url=False)
+        self.details = [
+            {"loc": [one_line(str(p), 64) for p in e["loc"]], "msg": one_line(e["msg"]), "type": e["type"]}
+            for e in errors[:_DETAILS]
+        ]
+        first = self.details[0]
+        where = ".".join(first["loc"]) or "body"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(422, f"not an Alertmanager webhook payload v4: {where}: {first['msg']}{more}")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification as it may enter Temporal: `group` redacted and fitted (see
+    `domain.incident.alerts.fit_group`), with what was taken out of it."""
+
+    workflow_id: str
+    group: AlertGroup
+    start: RemediationInput | None  # the workflow's input, for a firing group
+    alerts_sent: int
+    alerts_dropped: int = 0
+    entries_dropped: int = 0
+    values_clipped: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """What the gateway clipped, for the response and the log; empty when nothing."""
+        clipped = {
+            "alerts_dropped": self.alerts_dropped,
+            "entries_dropped": self.entries_dropped,
+            "values_clipped": self.values_clipped,
+        }
+        return {k: v for k, v in clipped.items() if v}
 
 
 @dataclass(frozen=True)
@@ -36,21 +96,60 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
     return remediation_input_for(settings, redact_incident(incident_from_group(workflow_id, group)))
 
 
-async def deliver(client: Client, settings: Settings, group: AlertGroup) -> Delivery:
+def prepare(settings: Settings, group: AlertGroup) -> Notification:
+    """`group` redacted and fitted; its workflow id is derived from the group as sent."""
+    workflow_id = group_workflow_id(group.receiver, group.groupKey)
+    window = clip_group(group, REDACTION_WINDOW_CHARS)
+    bounded = clip_group(redact_group(window.group))
+    fitted = fit_group(bounded.group)
+    # The group is redacted whole already (every string, keys included): its incident needs no second pass.
+    start = (
+        remediation_input_for(settings, incident_from_group(workflow_id, fitted.group))
+        if group.status == "firing"
+        else None
+    )
+    return Notification(
+        workflow_id,
+        fitted.group,
+        start,
+        alerts_sent=len(group.alerts),
+        alerts_dropped=window.alerts_dropped + fitted.alerts_dropped,
+        entries_dropped=window.entries_dropped,
+        values_clipped=clipped_values(fitted.group),
+    )
+
+
+def read_notification(settings: Settings, raw: bytes) -> Notification:
+    """The notification in `raw`, or `BodyRefused` (400: not strict JSON, not an object) or
+    `PayloadInvalid` (422: not a payload v4) saying why in one line. Blocking: run it on a thread."""
+    payload = parse_json(raw)
+    if not isinstance(payload, dict):
+        raise BodyRefused(400, "body must be a JSON object (Alertmanager webhook payload v4)")
+    try:
+        group = AlertGroup.model_validate(payload)
+    except ValidationError as err:
+        raise PayloadInvalid(err) from err
+    return prepare(settings, group)
+
+
+async def send(
+    client: Client, settings: Settings, notification: Notification, rpc_timeout: timedelta | None = None
+) -> Delivery:
     """Deliver one notification to its group's workflow, starting it when none is open.
 
     Firing notifications use signal-with-start, so that repeats and updates of an open group reach
     the running workflow and never start a second one. A resolved notification only signals: it
     must not open an incident for a group that has none.
     """
-    workflow_id = group_workflow_id(group.receiver, group.groupKey)
-    group = redact_group(group)  # the id is derived from the group as sent; nothing else keeps it
+    workflow_id, group = notification.workflow_id, notification.group
+    if notification.summary():
+        log.warning("notification for %s clipped to fit a workflow: %s", workflow_id, notification.summary())
     if group.truncatedAlerts > 0:
         log.warning("notification for %s truncated %d alerts", workflow_id, group.truncatedAlerts)
-    if group.status == "resolved":
+    if notification.start is None:
         handle = client.get_workflow_handle(workflow_id)
         try:
-            await handle.signal(RemediationWorkflow.alert_notification, group)
+            await handle.signal(RemediationWorkflow.alert_notification, group, rpc_timeout=rpc_timeout)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return Delivery(workflow_id, delivered=False, note="no open incident for this group")
@@ -58,10 +157,16 @@ async def deliver(client: Client, settings: Settings, group: AlertGroup) -> Deli
         return Delivery(workflow_id, delivered=True)
     handle = await client.start_workflow(
         RemediationWorkflow.run,
-        remediation_input(settings, group, workflow_id),
+        notification.start,
         id=workflow_id,
         task_queue=settings.task_queue,
         start_signal="alert_notification",
         start_signal_args=[group],
+        rpc_timeout=rpc_timeout,
     )
     return Delivery(workflow_id, delivered=True, run_id=handle.result_run_id or "")
+
+
+async def deliver(client: Client, settings: Settings, group: AlertGroup) -> Delivery:
+    """`send` of a validated group (redacted and fitted first)."""
+    return await send(client, settings, prepare(settings, group))

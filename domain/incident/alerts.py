@@ -7,6 +7,8 @@ extra fields (a newer Alertmanager) are ignored rather than refused.
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -55,3 +57,137 @@ def group_workflow_id(receiver: str, group_key: str) -> str:
     """
     digest = hashlib.sha256(f"{receiver}\x00{group_key}".encode()).hexdigest()[:20]
     return f"incident-alert-{digest}"
+
+
+# What one notification may carry into a workflow's history. Each group travels three times in the
+# request that starts its workflow (the start signal, and the incident's alerts and group), and
+# Temporal refuses a payload over 2 MB: a group is fitted to GROUP_BUDGET_BYTES of JSON so that the
+# whole request stays under 1 MB. Alertmanager's own `max_alerts` keeps real groups far below.
+MAX_ALERTS = 200
+MAX_ENTRIES = 64  # labels or annotations per mapping
+MAX_KEY_CHARS = 256
+MAX_VALUE_CHARS = 4096
+MIN_VALUE_CHARS = 64
+GROUP_BUDGET_BYTES = 192 * 1024
+
+_MARKER = re.compile(r" …\[clipped by medic: (\d+) chars in all\]$")
+
+
+@dataclass(frozen=True)
+class Clipping:
+    """A group made to fit, and what was taken out: values cut (each ends with a marker saying
+    how long it was), mapping entries dropped, and alerts dropped (also added to truncatedAlerts,
+    as Alertmanager counts the alerts its `max_alerts` drops)."""
+
+    group: AlertGroup
+    values_clipped: int = 0
+    entries_dropped: int = 0
+    alerts_dropped: int = 0
+
+    def __add__(self, other: Clipping) -> Clipping:
+        return Clipping(
+            other.group,
+            self.values_clipped + other.values_clipped,
+            self.entries_dropped + other.entries_dropped,
+            self.alerts_dropped + other.alerts_dropped,
+        )
+
+
+class _Clipper:
+    def __init__(self, value_chars: int) -> None:
+        self.value_chars = value_chars
+        self.values = 0
+        self.entries = 0
+
+    def text(self, value: str, limit: int | None = None) -> str:
+        limit = self.value_chars if limit is None else limit
+        if len(value) <= limit:
+            return value
+        self.values += 1
+        found = _MARKER.search(value)
+        total = int(found.group(1)) if found else len(value)
+        return f"{value[:limit]} …[clipped by medic: {total} chars in all]"
+
+    def mapping(self, values: dict[str, str]) -> dict[str, str]:
+        kept = list(values.items())[:MAX_ENTRIES]
+        self.entries += len(values) - len(kept)
+        out: dict[str, str] = {}
+        for key, value in kept:
+            out.setdefault(self.text(key, MAX_KEY_CHARS), self.text(value))
+        return out
+
+    def alert(self, alert: Alert) -> Alert:
+        return alert.model_copy(
+            update={
+                "labels": self.mapping(alert.labels),
+                "annotations": self.mapping(alert.annotations),
+                "generatorURL": self.text(alert.generatorURL),
+                "fingerprint": self.text(alert.fingerprint, MAX_KEY_CHARS),
+            }
+        )
+
+
+def clip_group(
+    group: AlertGroup, value_chars: int = MAX_VALUE_CHARS, max_alerts: int = MAX_ALERTS
+) -> Clipping:
+    """`group` with at most `max_alerts` alerts (the rest dropped and counted in truncatedAlerts),
+    `MAX_ENTRIES` labels or annotations per mapping, keys of `MAX_KEY_CHARS` and other strings of
+    `value_chars` characters, each cut one ending with a marker."""
+    clipper = _Clipper(value_chars)
+    alerts = group.alerts[:max_alerts]
+    dropped = len(group.alerts) - len(alerts)
+    clipped = group.model_copy(
+        update={
+            "groupKey": clipper.text(group.groupKey),
+            "receiver": clipper.text(group.receiver),
+            "externalURL": clipper.text(group.externalURL),
+            "groupLabels": clipper.mapping(group.groupLabels),
+            "commonLabels": clipper.mapping(group.commonLabels),
+            "commonAnnotations": clipper.mapping(group.commonAnnotations),
+            "alerts": [clipper.alert(a) for a in alerts],
+            "truncatedAlerts": group.truncatedAlerts + dropped,
+        }
+    )
+    return Clipping(clipped, clipper.values, clipper.entries, dropped)
+
+
+def _json_size(model: Frozen) -> int:
+    return len(model.model_dump_json().encode())
+
+
+def fit_group(group: AlertGroup, budget_bytes: int = GROUP_BUDGET_BYTES) -> Clipping:
+    """`group` within `budget_bytes` of JSON: alerts dropped from the end (counted in
+    truncatedAlerts; the first is always kept), then, while one alert is still too big, every
+    value clipped shorter, down to `MIN_VALUE_CHARS`."""
+    result = Clipping(group)
+    value_chars = MAX_VALUE_CHARS
+    while True:
+        current = result.group
+        overhead = _json_size(current.model_copy(update={"alerts": []}))
+        kept, used = 0, overhead
+        for alert in current.alerts:
+            used += _json_size(alert) + 1
+            if used > budget_bytes and kept > 0:
+                break
+            kept += 1
+        if kept < len(current.alerts):
+            dropped = len(current.alerts) - kept
+            fitted = current.model_copy(
+                update={"alerts": current.alerts[:kept], "truncatedAlerts": current.truncatedAlerts + dropped}
+            )
+            result += Clipping(fitted, alerts_dropped=dropped)
+        if _json_size(result.group) <= budget_bytes or value_chars <= MIN_VALUE_CHARS:
+            return result
+        value_chars = max(MIN_VALUE_CHARS, value_chars // 4)
+        result += clip_group(result.group, value_chars)
+
+
+def clipped_values(group: AlertGroup) -> int:
+    """How many strings of `group` were cut by `clip_group` (each ends with its marker)."""
+    strings = [group.groupKey, group.receiver, group.externalURL]
+    for mapping in (group.groupLabels, group.commonLabels, group.commonAnnotations):
+        strings += [*mapping, *mapping.values()]
+    for alert in group.alerts:
+        strings += [alert.generatorURL, alert.fingerprint, *alert.labels, *alert.labels.values()]
+        strings += [*alert.annotations, *alert.annotations.values()]
+    return sum(1 for s in strings if _MARKER.search(s))

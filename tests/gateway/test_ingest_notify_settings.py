@@ -49,3 +49,12 @@ def test_a_configured_channel_turns_notifications_on() -> None:
         )
         assert on.notify is True and on.approval_reminders_seconds == [60]
         assert SLACK_URL not in on.model_dump_json()  # the workflow gets ids, never the channels' URLs
+
+
+def test_webhook_limits_are_read_from_the_environment() -> None:
+    settings = settings_from_mapping(
+        {"MEDIC_WEBHOOK_MAX_BODY_BYTES": "2048", "MEDIC_WEBHOOK_TEMPORAL_TIMEOUT_SECONDS": "0.5"}
+    )
+    assert settings.webhook_max_body_bytes == 2048
+    assert settings.webhook_temporal_timeout_seconds == 0.5
+    assert Settings().webhook_max_body_bytes == 1024 * 1024

@@ -991,7 +991,9 @@ def test_no_covering_rule_means_nobody(policy_copy) -> None:
 
 # --- through which channels approvals count -----------------------------------------------------
 
-IMAGE = SetImage(target=ref(container="checkout"), mode="gitops", image="registry.example/shop/checkout:1.15.0")
+IMAGE = SetImage(
+    target=ref(container="checkout"), mode="gitops", image="registry.example/shop/checkout:1.15.0"
+)
 
 
 def test_a_four_eyes_plan_counts_only_verified_channels() -> None:
