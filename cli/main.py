@@ -228,7 +228,7 @@ def _decide(
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.policy.approval import DecisionInput
-    from integrations.temporal.client import connect
+    from integrations.temporal.client import TemporalConfigError, connect
     from integrations.temporal.incidents import (
         IncidentNotCurrent,
         decide_incident,
@@ -248,8 +248,9 @@ def _decide(
     async def go() -> Any:
         try:
             client = await connect(config)
-        except (OSError, RuntimeError) as err:
-            # Client.connect raises RuntimeError when the server cannot be reached.
+        except (OSError, RuntimeError, TemporalConfigError) as err:
+            # Client.connect raises RuntimeError when the server cannot be reached (a refused
+            # TLS handshake included); TemporalConfigError names a TLS setting that cannot work.
             raise Unreachable(str(err)) from None
         # Bound to the plan the workflow shows now (plan_hash None): a changed plan refuses it.
         return await decide_incident(

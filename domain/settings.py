@@ -21,6 +21,16 @@ class Settings(Frozen):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # A secured Temporal (the SDK's environment names): TLS on, the server's CA (empty: the
+    # system's roots), a client certificate and key for mutual TLS, the name the server's
+    # certificate carries when it differs from the address's host, and an API key (Temporal
+    # Cloud; TLS is on with one). Paths are read when medic connects.
+    temporal_tls: bool = False
+    temporal_tls_server_ca_cert_path: str = ""
+    temporal_tls_client_cert_path: str = ""
+    temporal_tls_client_key_path: str = ""
+    temporal_tls_server_name: str = ""
+    temporal_api_key: str = ""
     task_queue: str = TASK_QUEUE
     database_url: str = ""
     # Empty: the kubeconfig / in-cluster config the official client finds.
@@ -121,6 +131,12 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "home": ("MEDIC_HOME",),
         "temporal_address": ("TEMPORAL_ADDRESS", "MEDIC_TEMPORAL_ADDRESS"),
         "temporal_namespace": ("TEMPORAL_NAMESPACE",),
+        "temporal_tls": ("TEMPORAL_TLS",),
+        "temporal_tls_server_ca_cert_path": ("TEMPORAL_TLS_SERVER_CA_CERT_PATH",),
+        "temporal_tls_client_cert_path": ("TEMPORAL_TLS_CLIENT_CERT_PATH",),
+        "temporal_tls_client_key_path": ("TEMPORAL_TLS_CLIENT_KEY_PATH",),
+        "temporal_tls_server_name": ("TEMPORAL_TLS_SERVER_NAME",),
+        "temporal_api_key": ("TEMPORAL_API_KEY",),
         "temporal_ui_url": ("MEDIC_TEMPORAL_UI_URL",),
         "task_queue": ("MEDIC_TASK_QUEUE",),
         "database_url": ("DATABASE_URL",),

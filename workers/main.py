@@ -49,7 +49,12 @@ from integrations.pull_requests import (
     pull_request_host_from_settings,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
-from integrations.temporal.client import SearchAttributeError, connect, ensure_search_attributes
+from integrations.temporal.client import (
+    SearchAttributeError,
+    TemporalConfigError,
+    connect,
+    ensure_search_attributes,
+)
 from policies import drift_disposition
 from store.db import make_engine, session_factory
 from store.pull_requests import StorePullRequestRecords
@@ -269,5 +274,5 @@ async def run_worker(settings: Settings) -> None:
 def main(settings: Settings) -> None:
     try:
         asyncio.run(run_worker(settings))
-    except (WorkerConfigError, SearchAttributeError) as err:
+    except (WorkerConfigError, SearchAttributeError, TemporalConfigError) as err:
         raise SystemExit(f"medic worker: {err}") from None

@@ -3,25 +3,62 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.settings import Settings
 
 
+class TemporalConfigError(ValueError):
+    """The secured-Temporal settings cannot be used; the message names the setting and the fix."""
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client with medic's data converter; `runtime` carries SDK telemetry (the worker's metrics)."""
+    """A client with medic's data converter, over TLS (mutual where a client certificate is set)
+    and with an API key where the settings say so; `runtime` carries SDK telemetry (the worker's
+    metrics). Raises `TemporalConfigError` for unusable TLS settings, before connecting."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         runtime=runtime,
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key or None,
     )
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """The TLS the settings ask for: False (plain gRPC, the dev server) unless TLS is on, a CA, a
+    client certificate or an API key is set; True for TLS with the system's roots."""
+    ca = settings.temporal_tls_server_ca_cert_path
+    cert, key = settings.temporal_tls_client_cert_path, settings.temporal_tls_client_key_path
+    name = settings.temporal_tls_server_name
+    if not (settings.temporal_tls or ca or cert or key or name or settings.temporal_api_key):
+        return False
+    if bool(cert) != bool(key):
+        missing = "TEMPORAL_TLS_CLIENT_KEY_PATH" if cert else "TEMPORAL_TLS_CLIENT_CERT_PATH"
+        raise TemporalConfigError(f"mutual TLS needs a client certificate and its key: set {missing} too")
+    if not (ca or cert or name):
+        return True
+    return TLSConfig(
+        server_root_ca_cert=_read(ca, "TEMPORAL_TLS_SERVER_CA_CERT_PATH") if ca else None,
+        domain=name or None,
+        client_cert=_read(cert, "TEMPORAL_TLS_CLIENT_CERT_PATH") if cert else None,
+        client_private_key=_read(key, "TEMPORAL_TLS_CLIENT_KEY_PATH") if key else None,
+    )
+
+
+def _read(path: str, variable: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise TemporalConfigError(f"cannot read {variable} ({path}): {err.strerror or err}") from err
 
 
 class SearchAttributeError(RuntimeError):
