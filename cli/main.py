@@ -35,6 +35,30 @@ app.add_typer(pr_app, name="pr")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(drift_app, name="drift")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"medic {version('medic')}")
+        except PackageNotFoundError:
+            typer.echo("medic (not installed as a package: no version recorded)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print medic's version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """medic: durable, reviewed, reversible remediation for GitOps-run Kubernetes."""
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
