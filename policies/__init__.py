@@ -1,7 +1,9 @@
 """The Rego policy that decides whether a plan may run, its risk and its approvals.
 
 `evaluate` asks `data.medic.remediation.decision` of every `*.rego` file in a policy directory,
-with that directory's `data.json` as data, and returns a validated `PolicyDecision`. The same
+with that directory's `data.json` as data, and returns a validated `PolicyDecision`. A directory
+holding only a `data.json` (a Kubernetes ConfigMap of policy data, say) is evaluated with the
+shipped `*.rego` files. The same
 files work with OPA and conftest (`opa eval -d policies/ -i input.json data.medic.remediation`).
 `drift_disposition` asks `data.medic.drift.decision` of the same files which plan a drifted
 Argo CD Application gets (sync, adopt or report).
@@ -123,7 +125,9 @@ def _load(directory: Path) -> _Policy:
     directory = directory.resolve()
     if not directory.is_dir():
         raise PolicyError(f"policy directory {directory} does not exist")
-    files = sorted(directory.glob("*.rego")) + [directory / DATA_FILE]
+    # Data without rules: the shipped rules decide, on this directory's data.
+    rules = directory if any(directory.glob("*.rego")) else POLICY_DIR
+    files = sorted(rules.glob("*.rego")) + [directory / DATA_FILE]
     try:
         signature = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     except OSError as err:

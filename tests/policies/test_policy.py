@@ -877,9 +877,24 @@ def test_missing_policy_dir_raises_policy_error(tmp_path: Path) -> None:
         evaluate({"actions": []}, policy_dir=tmp_path / "nowhere")
 
 
-def test_policy_dir_without_rego_files_raises_policy_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match=r"no \*\.rego files"):
-        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, None))
+def test_a_data_only_policy_dir_is_decided_by_the_shipped_rules_on_its_data(tmp_path: Path) -> None:
+    # A ConfigMap carrying only data.json, mounted the way the kubelet mounts one: the file is a
+    # symlink into a timestamped directory.
+    data = json.loads((POLICY_DIR / "data.json").read_text())
+    data["medic"]["config"]["allowed_kinds"].remove("restart")
+    directory = tmp_path / "policy"
+    (directory / "..2026_12_03").mkdir(parents=True)
+    (directory / "..2026_12_03" / "data.json").write_text(json.dumps(data))
+    (directory / "..data").symlink_to("..2026_12_03")
+    (directory / "data.json").symlink_to("..data/data.json")
+
+    assert_denied(decide(Restart(target=ref()), policy_dir=directory), "kind_not_allowed")
+    assert_allowed(decide(Restart(target=ref())))
+
+
+def test_a_data_only_policy_dir_with_broken_data_says_which_file(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"cannot load policy data .*broken/data\.json"):
+        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, None, "{not json"))
 
 
 def test_undefined_decision_raises_policy_error(tmp_path: Path) -> None:
