@@ -313,6 +313,35 @@ def test_secrets_come_only_from_secret_references(rendered, values: str) -> None
                     assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], (name, var)
 
 
+def _secrets_read_by(package: str) -> set[str]:
+    """The secret variables whose settings the package's code reads (`settings.<field>`)."""
+    fields = {
+        field.removeprefix("resolved_")
+        for path in (REPO / package).rglob("*.py")
+        for field in re.findall(r"settings\.([a-z_]+)", path.read_text())
+    }
+    return {name for name, field in settings_variables().items() if field in fields} & secret_variables()
+
+
+def _secret_env(container: dict[str, Any]) -> set[str]:
+    return {name for name, entry in env_of(container).items() if "secretKeyRef" in entry.get("valueFrom", {})}
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_each_process_gets_only_the_secrets_it_reads(rendered, values: str) -> None:
+    objects = rendered[values]
+    (gateway,) = named(objects, "Deployment", "medic-gateway")["spec"]["template"]["spec"]["containers"]
+    gateway_reads = _secrets_read_by("gateway")
+    assert "MEDIC_WEBHOOK_TOKEN" in gateway_reads
+    assert _secret_env(gateway) == gateway_reads
+    (migrate,) = named(objects, "Job", "medic-migrate")["spec"]["template"]["spec"]["containers"]
+    assert _secret_env(migrate) == {"DATABASE_URL"}
+    (schedules,) = named(objects, "Job", "medic-schedules")["spec"]["template"]["spec"]["containers"]
+    assert _secret_env(schedules) <= {"TEMPORAL_API_KEY"}
+    (worker,) = named(objects, "Deployment", "medic-worker")["spec"]["template"]["spec"]["containers"]
+    assert _secret_env(worker) >= _secrets_read_by("workers") - {"TEMPORAL_API_KEY"}
+
+
 def test_a_secret_given_as_plain_config_is_refused() -> None:
     result = template("--set", "config.ARGOCD_TOKEN=plain")
     assert result.returncode != 0

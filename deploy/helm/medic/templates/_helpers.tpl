@@ -45,8 +45,11 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
 {{/* The environment every medic process gets besides the ConfigMap: paths the chart owns,
-Temporal, and the secrets by reference. */}}
+Temporal, and the secrets by reference: include "medic.env" (dict "root" . "secrets" LIST), LIST
+the variables of secrets.keys this process reads, or "all". */}}
 {{- define "medic.env" -}}
+{{- $root := .root -}}
+{{- $only := .secrets -}}
 - name: MEDIC_HOME
   value: /var/lib/medic
 - name: MEDIC_GITOPS_WORKDIR
@@ -54,17 +57,17 @@ Temporal, and the secrets by reference. */}}
 - name: HOME
   value: /home/medic
 - name: TEMPORAL_ADDRESS
-  value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
+  value: {{ required "temporal.address is required" $root.Values.temporal.address | quote }}
 - name: TEMPORAL_NAMESPACE
-  value: {{ .Values.temporal.namespace | quote }}
+  value: {{ $root.Values.temporal.namespace | quote }}
 - name: MEDIC_TASK_QUEUE
-  value: {{ .Values.temporal.taskQueue | quote }}
-{{- with .Values.temporal.uiUrl }}
+  value: {{ $root.Values.temporal.taskQueue | quote }}
+{{- with $root.Values.temporal.uiUrl }}
 - name: MEDIC_TEMPORAL_UI_URL
   value: {{ . | quote }}
 {{- end }}
-{{- $tls := .Values.temporal.tls }}
-{{- if or $tls.enabled .Values.temporal.apiKey.secretName }}
+{{- $tls := $root.Values.temporal.tls }}
+{{- if or $tls.enabled $root.Values.temporal.apiKey.secretName }}
 - name: TEMPORAL_TLS
   value: "true"
 {{- end }}
@@ -84,21 +87,21 @@ Temporal, and the secrets by reference. */}}
   value: /etc/medic/temporal-tls/{{ $tls.keyKey }}
 {{- end }}
 {{- end }}
-{{- with .Values.temporal.apiKey.secretName }}
+{{- with $root.Values.temporal.apiKey.secretName }}
 - name: TEMPORAL_API_KEY
   valueFrom:
     secretKeyRef:
       name: {{ . }}
-      key: {{ $.Values.temporal.apiKey.key }}
+      key: {{ $root.Values.temporal.apiKey.key }}
 {{- end }}
-{{- if .Values.console.usersSecret.name }}
+{{- if $root.Values.console.usersSecret.name }}
 - name: MEDIC_CONSOLE_USERS_FILE
-  value: /etc/medic/console/{{ .Values.console.usersSecret.key }}
+  value: /etc/medic/console/{{ $root.Values.console.usersSecret.key }}
 {{- end }}
-{{- $secrets := .Values.secrets }}
+{{- $secrets := $root.Values.secrets }}
 {{- range $env := keys $secrets.keys | sortAlpha }}
 {{- $ref := index $secrets.keys $env }}
-{{- if $ref }}
+{{- if and $ref (or (kindIs "string" $only) (has $env $only)) }}
 - name: {{ $env }}
   valueFrom:
     secretKeyRef:
