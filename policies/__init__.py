@@ -1,9 +1,7 @@
 """The Rego policy that decides whether a plan may run, its risk and its approvals.
 
 `evaluate` asks `data.medic.remediation.decision` of every `*.rego` file in a policy directory,
-with that directory's `data.json` as data, and returns a validated `PolicyDecision`. A directory
-holding only a `data.json` (a Kubernetes ConfigMap of policy data, say) is evaluated with the
-shipped `*.rego` files. The same
+with that directory's `data.json` as data, and returns a validated `PolicyDecision`. The same
 files work with OPA and conftest (`opa eval -d policies/ -i input.json data.medic.remediation`).
 `drift_disposition` asks `data.medic.drift.decision` of the same files which plan a drifted
 Argo CD Application gets (sync, adopt or report).
@@ -125,9 +123,7 @@ def _load(directory: Path) -> _Policy:
     directory = directory.resolve()
     if not directory.is_dir():
         raise PolicyError(f"policy directory {directory} does not exist")
-    # Data without rules: the shipped rules decide, on this directory's data.
-    rules = directory if any(directory.glob("*.rego")) else POLICY_DIR
-    files = sorted(rules.glob("*.rego")) + [directory / DATA_FILE]
+    files = sorted(directory.glob("*.rego")) + [directory / DATA_FILE]
     try:
         signature = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     except OSError as err:
@@ -138,7 +134,11 @@ def _load(directory: Path) -> _Policy:
     if cached is not None:
         return cached
 
-    modules = tuple((f.name, f.read_text(encoding="utf-8")) for f in files if f.suffix == ".rego")
+    rules = [f for f in files if f.suffix == ".rego"]
+    if not rules and directory != POLICY_DIR:
+        # Data alone: the shipped rules decide on it.
+        rules = sorted(POLICY_DIR.glob("*.rego"))
+    modules = tuple((f.name, f.read_text(encoding="utf-8")) for f in rules)
     if not modules:
         raise PolicyError(f"no *.rego files in policy directory {directory}")
     data_path = directory / DATA_FILE

@@ -404,7 +404,11 @@ def test_an_api_key_turns_tls_on() -> None:
 def test_the_policy_configmap_is_decided_by_the_shipped_rules(rendered, values: str, tmp_path: Path) -> None:
     data = named(rendered[values], "ConfigMap", "medic-policy")["data"]
     assert set(data) == {"data.json"}
-    (tmp_path / "data.json").write_text(data["data.json"])
+    # Laid out as the kubelet mounts a ConfigMap: the file is a link into a timestamped directory.
+    (tmp_path / "..2026_12_03").mkdir()
+    (tmp_path / "..2026_12_03" / "data.json").write_text(data["data.json"])
+    (tmp_path / "..data").symlink_to("..2026_12_03")
+    (tmp_path / "data.json").symlink_to("..data/data.json")
     loaded = load_policy_data(tmp_path)
     shipped = load_policy_data()
     expected_timeout = (

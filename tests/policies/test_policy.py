@@ -877,24 +877,20 @@ def test_missing_policy_dir_raises_policy_error(tmp_path: Path) -> None:
         evaluate({"actions": []}, policy_dir=tmp_path / "nowhere")
 
 
-def test_a_data_only_policy_dir_is_decided_by_the_shipped_rules_on_its_data(tmp_path: Path) -> None:
-    # A ConfigMap carrying only data.json, mounted the way the kubelet mounts one: the file is a
-    # symlink into a timestamped directory.
+def test_policy_dir_with_data_alone_is_decided_by_the_shipped_rules(tmp_path: Path) -> None:
     data = json.loads((POLICY_DIR / "data.json").read_text())
-    data["medic"]["config"]["allowed_kinds"].remove("restart")
-    directory = tmp_path / "policy"
-    (directory / "..2026_12_03").mkdir(parents=True)
-    (directory / "..2026_12_03" / "data.json").write_text(json.dumps(data))
-    (directory / "..data").symlink_to("..2026_12_03")
-    (directory / "data.json").symlink_to("..data/data.json")
-
-    assert_denied(decide(Restart(target=ref()), policy_dir=directory), "kind_not_allowed")
-    assert_allowed(decide(Restart(target=ref())))
+    data["medic"]["config"]["kind_risk"]["set_resources"] = "high"
+    directory = _policy_dir(tmp_path, None, json.dumps(data))
+    decision = decide(resize(), policy_dir=directory)
+    assert_allowed(decision)
+    assert decision.risk == "high"
 
 
-def test_a_data_only_policy_dir_with_broken_data_says_which_file(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match=r"cannot load policy data .*broken/data\.json"):
-        evaluate({"actions": []}, policy_dir=_policy_dir(tmp_path, None, "{not json"))
+def test_policy_dir_without_data_raises_policy_error(tmp_path: Path) -> None:
+    directory = tmp_path / "empty"
+    directory.mkdir()
+    with pytest.raises(PolicyError, match="cannot read policy files"):
+        evaluate({"actions": []}, policy_dir=directory)
 
 
 def test_undefined_decision_raises_policy_error(tmp_path: Path) -> None:
