@@ -9,18 +9,9 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
-COPY gateway gateway
-COPY workflows workflows
-COPY activities activities
-COPY domain domain
-COPY integrations integrations
-COPY store store
-COPY policies policies
-COPY migrations migrations
-COPY workers workers
-COPY cli cli
-COPY sandbox sandbox
+# The whole context, less what .dockerignore leaves out: pip installs the packages pyproject.toml
+# names, and only the installed environment goes on to the final stage.
+COPY . .
 RUN python -m venv /opt/medic \
     && /opt/medic/bin/pip install --no-cache-dir . \
     && /opt/medic/bin/python -m compileall -q /opt/medic

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from functools import cache
 
-from pydantic import ValidationError
-
 from domain.settings import Settings, settings_from_mapping
 
 # Settings whose values are credentials (or carry one: a database URL holds its password).
@@ -57,7 +55,7 @@ def _field_set_by(name: str, defaults: Settings) -> str:
     for value in ("7", "true", "false"):  # a number for most fields, a boolean for the switches
         try:
             settings = settings_from_mapping({name: value})
-        except ValidationError:
+        except ValueError:  # pydantic's ValidationError, or a one-line error wrapping it
             continue
         changed = [field for field, now in settings if now != getattr(defaults, field)]
         if changed:

@@ -75,13 +75,19 @@ def test_every_directory_medic_writes_is_a_declared_volume() -> None:
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
 
 
-def test_the_image_copies_every_package_the_wheel_ships() -> None:
+def test_the_build_context_keeps_every_package_the_wheel_ships() -> None:
+    import fnmatch
     import tomllib
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
-    copied = {args.split()[0] for op, args in instructions_all() if op == "COPY" and "--from" not in args}
-    assert packages <= copied
+    packages = [p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]]
+    ignored = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip()]
+    needed = [*packages, "pyproject.toml", "README.md", "LICENSE"]
+    dropped = [p for p in needed if any(fnmatch.fnmatch(p, pattern) for pattern in ignored)]
+    assert not dropped, f".dockerignore leaves out {dropped}"
+    build = [args for op, args in instructions_all() if op == "COPY" and "--from" not in args]
+    assert "." in build[0].split()[0], "the build stage copies the context"
+    assert "tests" in ignored and ".venv" in ignored and ".git" in ignored
 
 
 # --- the health check --------------------------------------------------------------------------
