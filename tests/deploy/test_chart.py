@@ -21,6 +21,7 @@ import yaml
 
 from domain.drift.diff import drift_config_from_yaml
 from domain.kube import patches
+from domain.settings import settings_from_mapping
 from policies import evaluate, load_policy_data
 from tests.conftest import in_ci
 from tests.deploy.settings_variables import secret_variables, settings_variables
@@ -683,3 +684,20 @@ def test_values_that_mean_nothing_are_refused_with_the_key_named(option: str, co
     result = template("--set", option)
     assert result.returncode != 0
     assert complaint in result.stderr
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_medic_reads_the_configmap_as_the_values_say(rendered, values: str) -> None:
+    config = named(rendered[values], "ConfigMap", "medic-config")["data"]
+    settings = settings_from_mapping(config)
+    for name, value in _values(values)["config"].items():
+        field = settings_variables().get(name)
+        if value is None or field is None:
+            continue
+        expected = settings_from_mapping(
+            {name: str(value).lower() if isinstance(value, bool) else str(value)}
+        )
+        assert getattr(settings, field) == getattr(expected, field), (name, config[name])
+    if values == "production":
+        assert settings.webhook_max_body_bytes == 2097152
+        assert settings.approval_reminders_seconds == (3600, 900)
