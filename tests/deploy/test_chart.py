@@ -701,3 +701,14 @@ def test_medic_reads_the_configmap_as_the_values_say(rendered, values: str) -> N
     if values == "production":
         assert settings.webhook_max_body_bytes == 2097152
         assert settings.approval_reminders_seconds == (3600, 900)
+
+
+def test_policy_rules_of_ones_own_replace_the_shipped_ones() -> None:
+    rule = "package medic.remediation\nimport rego.v1\ndecision := {}\n"
+    result = template("--set-string", f"policy.rules.own\\.rego={rule}")
+    assert result.returncode == 0, result.stderr
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    data = named(objects, "ConfigMap", "medic-policy")["data"]
+    assert data["own.rego"] == rule
+    refused = template("--set-string", "policy.rules.own\\.txt=x")
+    assert refused.returncode != 0 and "policy.rules.own.txt" in refused.stderr
