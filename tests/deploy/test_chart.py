@@ -285,19 +285,13 @@ NOT_FROM_VALUES = {
 }
 
 
-def test_every_setting_has_a_place_in_the_values() -> None:
+def test_every_setting_has_a_place_in_the_values(rendered) -> None:
     values = _values("default")
-    worker = named(yaml_default_objects(), "Deployment", "medic-worker")["spec"]["template"]["spec"]
+    worker = named(rendered["default"], "Deployment", "medic-worker")["spec"]["template"]["spec"]
     set_by_chart = set(env_of(worker["containers"][0]))
     placed = set(values["config"]) | set(values["secrets"]["keys"]) | set_by_chart | set(NOT_FROM_VALUES)
     missing = sorted(set(settings_variables()) - placed)
     assert not missing, f"settings the chart cannot set: {missing}"
-
-
-def yaml_default_objects() -> list[dict[str, Any]]:
-    result = template()
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 @pytest.mark.parametrize("values", VALUES)
