@@ -32,8 +32,15 @@ from workflows.runner import StepOptions
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "medic"
 VALUES = {"default": None, "production": CHART / "ci" / "production-values.yaml"}
-# The oldest Kubernetes the chart supports in practice and the newest the schemas know.
+# The oldest Kubernetes the chart supports (its kubeVersion) and the newest the schemas know.
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
+
+
+def test_the_chart_supports_the_oldest_version_it_is_validated_for() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == f">={KUBERNETES_VERSIONS[0]}.0-0"
+
+
 MONITORING = "monitoring.coreos.com/v1"
 
 
