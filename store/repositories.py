@@ -42,6 +42,8 @@ INCIDENT_FIELDS: frozenset[str] = frozenset(
         "target",
         "plan_hash",
         "summary",
+        "reason",
+        "model_unusable",
         "alert_group",
         "diagnosis",
         "plan",
@@ -52,7 +54,13 @@ INCIDENT_FIELDS: frozenset[str] = frozenset(
 )
 _INCIDENT_JSON_FIELDS = frozenset({"alert_group", "diagnosis", "plan", "policy_decision", "observation"})
 # Columns that can carry text read from the cluster or an alert: redacted again before writing.
-_INCIDENT_REDACTED_FIELDS = _INCIDENT_JSON_FIELDS | {"title", "summary", "root_cause"}
+_INCIDENT_REDACTED_FIELDS = _INCIDENT_JSON_FIELDS | {
+    "title",
+    "summary",
+    "root_cause",
+    "reason",
+    "model_unusable",
+}
 
 # Returned ORM rows replace what the session already holds for the same primary key, so a row
 # read earlier in the same session never shows stale values after an upsert.
