@@ -155,6 +155,30 @@ class IncidentRepository:
         stmt = stmt.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
         return self.session.scalars(stmt).all()
 
+    def model_unusable_since(self, since: datetime, *, look_back: int = 50) -> Incident | None:
+        """The incident whose analysis found the model unusable, when the latest analysis since
+        `since` did (the offline rules diagnosed instead); None when it did not, or when a later
+        analysis used the model. Analyses by the offline rules alone (no model configured, a
+        prompt too large) and drift incidents (no model is consulted) decide nothing: the
+        latest of the `look_back` newest analysed incidents that is telling decides."""
+        stmt = (
+            select(Incident)
+            .where(
+                Incident.created_at >= since,
+                Incident.source != "drift",
+                Incident.model_unusable.is_not(None) | Incident.diagnosis.is_not(None),
+            )
+            .order_by(Incident.created_at.desc(), Incident.id.desc())
+            .limit(look_back)
+        )
+        for incident in self.session.scalars(stmt):
+            if incident.model_unusable:
+                return incident
+            analyzer = (incident.diagnosis or {}).get("analyzer")
+            if analyzer and analyzer != "offline":
+                return None
+        return None
+
 
 class AuditRepository:
     def __init__(self, session: Session) -> None:

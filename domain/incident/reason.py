@@ -10,9 +10,11 @@ notification, the console's header or `medic incidents show` as it is.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 __all__ = [
     "MAX_REASON",
+    "MODEL_UNUSABLE_WINDOW",
     "TOO_LARGE",
     "model_unusable_reason",
     "one_line",
@@ -22,6 +24,10 @@ __all__ = [
 
 # Characters of a reason: what a Slack header line, a terminal line and the console's banner show.
 MAX_REASON = 200
+
+# How long after an analysis that found the model unusable the console's banner and the
+# `medic_model_unusable` gauge keep saying so (unless a later analysis used the model).
+MODEL_UNUSABLE_WINDOW = timedelta(hours=1)
 
 # What Temporal keeps of a failure whose encoded size is over its limit.
 TOO_LARGE = "Failure exceeds size limit."
