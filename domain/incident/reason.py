@@ -18,6 +18,7 @@ __all__ = [
     "TOO_LARGE",
     "model_unusable_reason",
     "one_line",
+    "reason_line",
     "step_failure_reason",
     "step_label",
 ]
@@ -64,6 +65,20 @@ def one_line(text: str, limit: int = MAX_REASON) -> str:
     if len(line) <= limit:
         return line
     return line[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def reason_line(text: str, limit: int = MAX_REASON) -> str:
+    """An incident's reason as one line of at most `limit` characters. Reasons read `<what went
+    wrong>; <what medic did about it>` (`verify failed: …; snapshot restored`): when one is too
+    long, the first part is cut and the last clause kept whole, as long as it takes at most half
+    the line."""
+    line = one_line(text, 10 * limit)
+    if len(line) <= limit:
+        return line
+    head, sep, tail = line.rpartition("; ")
+    if sep and head and len(tail) <= limit // 2:
+        return one_line(head, limit - len(tail) - len(sep)) + sep + tail
+    return one_line(line, limit)
 
 
 def step_label(step: str) -> str:

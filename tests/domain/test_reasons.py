@@ -9,6 +9,7 @@ from domain.incident.reason import (
     TOO_LARGE,
     model_unusable_reason,
     one_line,
+    reason_line,
     step_failure_reason,
     step_label,
 )
@@ -31,6 +32,17 @@ def test_one_line_cuts_long_text_with_an_ellipsis_within_the_limit() -> None:
     assert len(line) == MAX_REASON and line.endswith("…")
     assert one_line("a" * 10, limit=5) == "aaaa…"
     assert one_line("") == ""
+
+
+def test_a_long_reason_keeps_what_medic_did_about_it() -> None:
+    why = "verify failed: not healthy within 300s: " + "pods crashing, " * 30
+    line = reason_line(f"{why}; reverted by pull request #2")
+    assert len(line) == MAX_REASON and line.endswith("…; reverted by pull request #2")
+    assert line.startswith("verify failed: not healthy within 300s: pods crashing")
+    # A last clause too long to keep whole is cut like the rest.
+    long_tail = reason_line("a; " + "b" * 300)
+    assert len(long_tail) == MAX_REASON and long_tail.endswith("…")
+    assert reason_line("short; fine") == "short; fine"
 
 
 def test_a_dead_dependency_reads_as_the_step_what_it_did_and_the_attempts() -> None:

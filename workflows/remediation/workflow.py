@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.gitops.pull_requests import PullRequestEvent
     from domain.incident.alerts import AlertGroup
     from domain.incident.model import Outcome
-    from domain.incident.reason import one_line
+    from domain.incident.reason import reason_line
     from domain.kube.observation import Observation
     from domain.policy.approval import DecisionInput
     from domain.policy.decision import PolicyDecision
@@ -206,7 +206,7 @@ class RemediationWorkflow:
         state = self._state
         # The one line an operator reads first (the row, the CLI, the console, notifications);
         # the audit keeps the reason whole.
-        reason = one_line(full_reason)
+        reason = reason_line(full_reason)
         state.outcome = outcome
         state.reason = reason
         state.step = "closed"
