@@ -50,6 +50,7 @@ from gateway.auth import (
     Principal,
     SessionsUnavailable,
 )
+from integrations.temporal.client import TemporalConfigError
 from integrations.temporal.incidents import (
     IncidentNotCurrent,
     decide_incident,
@@ -564,7 +565,7 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
             return one_line(f"unknown: Temporal failed the call: {err.message}")
-        except (OSError, RuntimeError) as err:
+        except (OSError, RuntimeError, TemporalConfigError) as err:
             return one_line(f"unknown: cannot reach Temporal: {err}")
 
     async def incident_response(
