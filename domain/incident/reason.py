@@ -57,6 +57,14 @@ _STEP_LABELS = {
 
 _SPACE = re.compile(r"\s+")
 
+# Temporal's own words for an activity that ran out of time, as an operator reads them.
+_TIMEOUTS = (
+    ("starttoclose timeout", "every attempt ran out of time without an answer (see the worker's log)"),
+    ("heartbeat timeout", "the worker stopped reporting progress (it died or hung)"),
+    ("scheduletostart timeout", "no worker picked the step up in time (is a worker polling?)"),
+    ("scheduletoclose timeout", "the step ran out of its overall time"),
+)
+
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:
     """`text` on one line (every run of whitespace, newlines included, becomes one space), cut to
@@ -103,6 +111,11 @@ def step_failure_reason(step: str, message: str, *, attempts: int | None = None)
         text = "no reason was given"
     elif text == TOO_LARGE:
         text = "its error was too large to keep (Temporal's size limit); the worker's log has it"
+    else:
+        for said, meaning in _TIMEOUTS:
+            if text.lower().endswith(said):
+                text = meaning
+                break
     text = _without_prefix(text, label)
     tail = f" (gave up after {attempts} attempts)" if attempts and attempts > 1 else ""
     head = f"{label} failed: "

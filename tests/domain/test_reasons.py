@@ -79,6 +79,16 @@ def test_temporals_size_limit_message_is_explained() -> None:
     assert "worker's log" in reason and TOO_LARGE not in reason
 
 
+def test_temporals_timeouts_are_said_as_an_operator_reads_them() -> None:
+    assert step_failure_reason("observing", "activity StartToClose timeout", attempts=10) == (
+        "observe failed: every attempt ran out of time without an answer (see the worker's log) "
+        "(gave up after 10 attempts)"
+    )
+    assert step_failure_reason("executing", "activity Heartbeat timeout") == (
+        "execute failed: the worker stopped reporting progress (it died or hung)"
+    )
+
+
 def test_an_empty_message_still_says_which_step() -> None:
     assert step_failure_reason("dry_run", "  ") == "dry-run failed: no reason was given"
 
