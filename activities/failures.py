@@ -26,9 +26,14 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
+from domain.incident.reason import one_line
 from integrations.errors import IntegrationError, TemporaryError
 
-__all__ = ["activity_failure", "classified"]
+__all__ = ["MAX_FAILURE_MESSAGE", "activity_failure", "classified"]
+
+# An activity's failure message is read in the audit trail, the console and the incident's
+# reason: one line, and short enough that Temporal never replaces it for its size.
+MAX_FAILURE_MESSAGE = 500
 
 
 def activity_failure(err: IntegrationError, what: str = "") -> ApplicationError:
@@ -36,10 +41,11 @@ def activity_failure(err: IntegrationError, what: str = "") -> ApplicationError:
     with `next_retry_delay` when the server asked for a delay (of more than zero seconds).
 
     `what` (what the activity was doing) goes in front of the error's message; without it the
-    message is the error's own."""
+    message is the error's own. Either way it is one line of at most `MAX_FAILURE_MESSAGE`
+    characters (a server's multi-line answer or a traceback in the error text is folded)."""
     delay = err.retry_after if isinstance(err, TemporaryError) else None
     return ApplicationError(
-        f"{what}: {err.message}" if what else err.message,
+        one_line(f"{what}: {err.message}" if what else err.message, MAX_FAILURE_MESSAGE),
         type=type(err).__name__,
         non_retryable=not err.retryable,
         next_retry_delay=timedelta(seconds=delay) if delay else None,

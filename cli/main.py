@@ -163,11 +163,16 @@ def incidents_list(
     if not rows:
         typer.echo("no incidents")
         return
-    typer.echo(f"{'ID':<36} {'STATUS':<18} {'RISK':<7} {'TARGET':<36} TITLE")
+    typer.echo(f"{'ID':<36} {'STATUS':<18} {'RISK':<7} {'TARGET':<36} {'TITLE':<30} REASON")
     for r in rows:
         typer.echo(
-            f"{r['id']:<36} {r['status'] or '':<18} {r['risk'] or '':<7} {r['target'] or '':<36} {r['title']}"
+            f"{r['id']:<36} {r['status'] or '':<18} {r['risk'] or '':<7} {r['target'] or '':<36} "
+            f"{_clip(r['title'] or '', 30):<30} {_clip(r['reason'] or '', 80)}".rstrip()
         )
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _incident_row(incident: Any) -> dict[str, Any]:
@@ -181,6 +186,8 @@ def _incident_row(incident: Any) -> dict[str, Any]:
         "target": incident.target,
         "title": incident.title,
         "summary": incident.summary,
+        "reason": incident.reason,
+        "model_unusable": incident.model_unusable,
         "plan_hash": incident.plan_hash,
         "created_at": incident.created_at,
         "closed_at": incident.closed_at,
@@ -223,12 +230,29 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
             }
             for e in AuditRepository(session).list(incident_id=incident_id)
         ]
+    # An open incident may be stuck retrying a step (a dead dependency): Temporal knows why.
+    looked_up = row["outcome"] is None
+    row["retrying"] = _retrying(incident_id) if looked_up else None
     if as_json:
         typer.echo(json.dumps(row, indent=2, default=str))
-        return
+    else:
+        _print_incident(row)
+    if looked_up:
+        _exit_now(0)
+
+
+def _print_incident(row: dict[str, Any]) -> None:
+    # Status and why first: what an operator needs before anything else.
+    typer.echo(f"incident  {row['id']}\nstatus    {row['status']}")
+    if row["reason"]:
+        typer.echo(f"reason    {row['reason']}")
+    if row["retrying"]:
+        typer.echo(f"retrying  {row['retrying']}")
+    if row["model_unusable"]:
+        typer.echo(f"model     {row['model_unusable']}")
     typer.echo(
-        f"incident  {row['id']}\ntitle     {row['title']}\nstatus    {row['status']}"
-        f"\nrisk      {row['risk']}\ntarget    {row['target']}\nsummary   {row['summary']}"
+        f"title     {row['title']}\nrisk      {row['risk']}\ntarget    {row['target']}"
+        f"\nsummary   {row['summary']}"
     )
     if row["plan"]:
         typer.echo(f"plan      {row['plan_hash']}: " + json.dumps(row["plan"].get("actions", [])))
@@ -237,7 +261,40 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
     typer.echo("audit:")
     for e in row["audit"]:
         took = f" {e['duration_ms']}ms" if e["duration_ms"] is not None else ""
-        typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}")
+        error = (e["detail"] or {}).get("error") if e["status"] == "failed" else None
+        why = f"  {_clip(_one_line(error), 160)}" if error else ""
+        typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}{why}")
+
+
+# How long `incidents show` waits for Temporal to say what an open incident is retrying.
+RETRYING_LOOKUP_SECONDS = 3.0
+
+
+def _retrying(incident_id: str) -> str | None:
+    """What the open incident's workflow is retrying and why (one line), None when nothing is;
+    a Temporal that cannot answer in time is said in the line instead."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from integrations.temporal.client import TemporalConfigError, connect
+    from integrations.temporal.incidents import retrying_step
+
+    config = settings()
+
+    async def go() -> str | None:
+        async with asyncio.timeout(RETRYING_LOOKUP_SECONDS):
+            return await retrying_step(await connect(config), incident_id)
+
+    try:
+        return asyncio.run(go())
+    except TimeoutError:
+        waited = f"{RETRYING_LOOKUP_SECONDS:g} s"
+        return f"unknown: Temporal at {config.temporal_address} did not answer within {waited}"
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        return f"unknown: Temporal at {config.temporal_address} failed the call: {_one_line(err.message)}"
+    except (OSError, RuntimeError, TemporalConfigError) as err:
+        return f"unknown: cannot reach Temporal at {config.temporal_address}: {_one_line(err)}"
 
 
 def _decide(

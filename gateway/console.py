@@ -34,6 +34,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFa
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.incident.reason import MODEL_UNUSABLE_WINDOW, one_line
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
@@ -49,7 +50,13 @@ from gateway.auth import (
     Principal,
     SessionsUnavailable,
 )
-from integrations.temporal.incidents import IncidentNotCurrent, decide_incident, workflow_id_of
+from integrations.temporal.client import TemporalConfigError
+from integrations.temporal.incidents import (
+    IncidentNotCurrent,
+    decide_incident,
+    retrying_step,
+    workflow_id_of,
+)
 from store.console_sessions import ConsoleSessionRepository
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
@@ -65,6 +72,8 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 AUDIT_LIMIT = 200
 MAX_AUDIT_LIMIT = 2000
+# How long the incident page waits for Temporal to say what an open incident is retrying.
+RETRYING_LOOKUP_SECONDS = 2.0
 MAX_FORM_BYTES = 64 * 1024
 
 # Pages are about one operator's session: never cached, never framed, no script, no third party.
@@ -187,6 +196,16 @@ class ConsoleStore:
             approvals = ApprovalRepository(session).list(incident_id)
             audit = AuditRepository(session).list(incident_id=incident_id, limit=MAX_AUDIT_LIMIT)
             return views.incident_detail(incident, approvals, audit)
+
+    def model_banner(self) -> views.ModelBanner | None:
+        """The model-unusable banner, or None; a store that cannot be read shows none (the page
+        itself says the store failed)."""
+        since = datetime.now(UTC) - MODEL_UNUSABLE_WINDOW
+        try:
+            with transaction(self._sessions()) as session:
+                return views.model_banner(IncidentRepository(session).model_unusable_since(since))
+        except SQLAlchemyError:
+            return None
 
     def audit(
         self,
@@ -357,11 +376,16 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         return f"{temporal_ui}/namespaces/{namespace}/workflows/{workflow_id_of(incident_id)}"
 
     def render(
-        template: str, status_code: int = 200, principal: Principal | None = None, **context: Any
+        template: str,
+        status_code: int = 200,
+        principal: Principal | None = None,
+        model_banner: views.ModelBanner | None = None,
+        **context: Any,
     ) -> HTMLResponse:
         page = env.get_template(template).render(
             principal=principal,
             csrf=auth.csrf_token(principal) if principal else "",
+            model_banner=model_banner,
             **context,
         )
         return HTMLResponse(page, status_code=status_code, headers=_PAGE_HEADERS)
@@ -517,6 +541,7 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         return render(
             "incidents.html",
             principal=principal,
+            model_banner=await asyncio.to_thread(store.model_banner),
             title="Incidents",
             incidents=rows[:size],
             filters=filters,
@@ -527,6 +552,21 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             newer=link(number - 1) if number > 1 else "",
             older=link(number + 1) if len(rows) > size else "",
         )
+
+    async def retrying_of(incident_id: str) -> str | None:
+        """What the open incident's workflow is retrying and why, in one line (None: nothing);
+        a Temporal that cannot tell in time is said in the line instead of failing the page."""
+        try:
+            async with asyncio.timeout(RETRYING_LOOKUP_SECONDS):
+                return await retrying_step(await get_client(), incident_id)
+        except TimeoutError:
+            return f"unknown: Temporal did not answer within {RETRYING_LOOKUP_SECONDS:g} s"
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            return one_line(f"unknown: Temporal failed the call: {err.message}")
+        except (OSError, RuntimeError, TemporalConfigError) as err:
+            return one_line(f"unknown: cannot reach Temporal: {err}")
 
     async def incident_response(
         incident_id: str,
@@ -540,10 +580,14 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         refusal = detail.refusal_for(principal.name, principal.groups)
         if result is not None and result.ok:
             refusal = f"{principal.name} has already decided on this plan"
+        # An open incident may be stuck retrying a step (a dead dependency): Temporal knows why.
+        retrying = await retrying_of(incident_id) if detail.row["outcome"] is None else None
         return render(
             "incident.html",
             status_code,
             principal,
+            await asyncio.to_thread(store.model_banner),
+            retrying=retrying,
             title=f"Incident {incident_id}",
             incident=detail,
             refusal=refusal,
@@ -603,6 +647,7 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         return render(
             "audit.html",
             principal=principal,
+            model_banner=await asyncio.to_thread(store.model_banner),
             title="Audit trail",
             events=events,
             filters=filters,

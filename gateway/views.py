@@ -124,12 +124,29 @@ def incident_row(incident: Incident, now: datetime | None = None) -> dict[str, A
         "namespace": incident.namespace,
         "target": incident.target,
         "summary": incident.summary,
+        "reason": incident.reason,
+        "model_unusable": incident.model_unusable,
         "plan_hash": incident.plan_hash,
         "created_at": incident.created_at,
         "updated_at": incident.updated_at,
         "closed_at": incident.closed_at,
         "age": age(incident.created_at, now),
     }
+
+
+@dataclass(frozen=True)
+class ModelBanner:
+    """The banner every console page shows while the latest analysis found the model unusable."""
+
+    incident_id: str
+    reason: str
+    at: datetime
+
+
+def model_banner(incident: Incident | None) -> ModelBanner | None:
+    if incident is None or not incident.model_unusable:
+        return None
+    return ModelBanner(incident_id=incident.id, reason=incident.model_unusable, at=incident.created_at)
 
 
 def approval_row(approval: Approval) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import httpx
 from domain.base import Frozen
 from domain.incident.model import ResourceRef
 from domain.kube.observation import ArgoApplication
-from integrations.errors import IntegrationError, PermanentError, TemporaryError
+from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 DEFAULT_TIMEOUT = 10.0
 TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
@@ -143,7 +143,7 @@ class ArgoClient:
         except httpx.TimeoutException as exc:
             raise ArgoUnavailable(f"Argo CD at {self._base_url} did not answer in time: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise ArgoUnavailable(f"Argo CD at {self._base_url} is unreachable: {exc}") from exc
+            raise ArgoUnavailable(unreachable("Argo CD", exc, str(self._base_url))) from exc
         if response.status_code >= 300:
             raise classify(response)
         try:

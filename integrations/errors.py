@@ -52,9 +52,10 @@ finds them raises a non-retryable `ApplicationError` itself.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Self
 
-__all__ = ["IntegrationError", "PermanentError", "TemporaryError"]
+__all__ = ["IntegrationError", "PermanentError", "TemporaryError", "unreachable"]
 
 
 class IntegrationError(Exception):
@@ -97,3 +98,45 @@ class PermanentError(IntegrationError):
         super().__init_subclass__(**kwargs)
         if issubclass(cls, TemporaryError):
             raise TypeError(f"{cls.__name__} cannot be both a TemporaryError and a PermanentError")
+
+
+# What a failed connection's text says, whichever client library raised it, as a sentence says it.
+_CONNECTION_PROBLEMS = (
+    (re.compile(r"connection refused|\[errno 111\]|econnrefused", re.I), "refused the connection"),
+    (
+        re.compile(
+            r"name or service not known|failed to resolve|nodename nor servname|getaddrinfo|"
+            r"temporary failure in name resolution|no address associated",
+            re.I,
+        ),
+        "could not be resolved (DNS)",
+    ),
+    (re.compile(r"certificate verify failed|\bssl\b|\btls\b|certificate", re.I), "failed the TLS handshake"),
+    (re.compile(r"timed out|timeout", re.I), "did not answer in time"),
+    (
+        re.compile(r"network is unreachable|no route to host|\[errno 113\]|\[errno 101\]", re.I),
+        "is not reachable on the network",
+    ),
+    (
+        re.compile(r"connection reset|remote end closed|server disconnected|eof occurred|broken pipe", re.I),
+        "dropped the connection",
+    ),
+)
+
+
+def unreachable(what: str, exc: BaseException, url: str = "") -> str:
+    """One line saying why `what` (at `url`) could not be talked to, from a connection failure of
+    any client library: `the Kubernetes API at https://10.0.0.1:6443 refused the connection`.
+    Looks through the exception's causes; an unrecognised failure is named by its first line."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 5:
+        texts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    text = " | ".join(texts)
+    where = f"{what} at {url}" if url else what
+    for pattern, problem in _CONNECTION_PROBLEMS:
+        if pattern.search(text):
+            return f"{where} {problem}"
+    first = (str(exc).splitlines() or [type(exc).__name__])[0].strip() or type(exc).__name__
+    return f"{where} could not be reached ({first[:160]})"

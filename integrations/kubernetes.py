@@ -19,7 +19,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from domain.incident.model import ResourceRef
-from integrations.errors import IntegrationError, PermanentError, TemporaryError
+from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -141,7 +141,8 @@ class KubeClient:
         except ApiException as exc:
             raise classify(exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+            host = str(getattr(self._api_client.configuration, "host", "") or "")
+            raise KubeUnavailable(unreachable("the Kubernetes API", exc, host)) from exc
 
     def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         data = self._raw(call, *args, **kwargs)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from integrations.errors import IntegrationError, PermanentError, TemporaryError
+from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -140,7 +140,7 @@ class PrometheusClient:
         except httpx.TimeoutException as exc:
             raise PrometheusUnavailable(f"Prometheus at {self._base_url} did not answer in time") from exc
         except httpx.HTTPError as exc:
-            raise PrometheusUnavailable(f"Prometheus at {self._base_url} is unreachable: {exc}") from exc
+            raise PrometheusUnavailable(unreachable("Prometheus", exc, str(self._base_url))) from exc
         if response.status_code >= 300:
             raise _error_of(response)
         try:

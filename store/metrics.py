@@ -27,8 +27,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.drift.model import DriftReport
+from domain.incident.reason import MODEL_UNUSABLE_WINDOW
 from store.drift import DriftRepository
 from store.models import AuditEvent, Incident, utcnow
+from store.repositories import IncidentRepository
 
 log = logging.getLogger("medic.metrics")
 
@@ -159,6 +161,20 @@ class MetricsRepository:
             counts[(step, str(kind) if kind else "unknown")] += 1
         return dict(counts)
 
+    def model_fallbacks(self) -> int:
+        """Incidents whose analysis found the model unusable and fell back to the offline rules."""
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(Incident).where(Incident.model_unusable.is_not(None))
+            )
+            or 0
+        )
+
+    def model_unusable_now(self) -> bool:
+        """Whether the latest analysis within `MODEL_UNUSABLE_WINDOW` found the model unusable."""
+        since = utcnow() - MODEL_UNUSABLE_WINDOW
+        return IncidentRepository(self.session).model_unusable_since(since) is not None
+
     def drift_by_scope(self) -> list[ScopeDrift]:
         """The latest finished drift scan of every scope, ordered by scope."""
         return [
@@ -209,6 +225,8 @@ class StoreCollector(Collector):
             decisions = repo.decision_seconds()
             resolves = repo.resolve_seconds()
             failures = repo.activity_failures()
+            fallbacks = repo.model_fallbacks()
+            unusable = repo.model_unusable_now()
             drift = repo.drift_by_scope()
 
         incidents = CounterMetricFamily(
@@ -259,6 +277,17 @@ class StoreCollector(Collector):
                 RESOLVE_BUCKETS,
             ),
             failed,
+            CounterMetricFamily(
+                "medic_model_fallbacks",
+                "Analyses that found the model unusable (a refused key, an exhausted quota, an outage) "
+                "and fell back to the offline rules.",
+                value=fallbacks,
+            ),
+            GaugeMetricFamily(
+                "medic_model_unusable",
+                "1 while the latest analysis (within the last hour) found the model unusable, else 0.",
+                value=1.0 if unusable else 0.0,
+            ),
             *_drift_families(drift),
         ]
 

@@ -109,6 +109,11 @@ class Incident(Base):
     target: Mapped[str | None] = mapped_column(String(600))
     plan_hash: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[str | None] = mapped_column(Text)
+    # One line: why it ended as it did (set when it closes), the first thing an operator reads.
+    reason: Mapped[str | None] = mapped_column(Text)
+    # One line, set when the model could not be used (auth, quota, outage) and the offline rules
+    # diagnosed instead; None when the model answered or none is configured.
+    model_unusable: Mapped[str | None] = mapped_column(Text)
     alert_group: Mapped[dict[str, Any] | None]
     diagnosis: Mapped[dict[str, Any] | None]
     plan: Mapped[dict[str, Any] | None]

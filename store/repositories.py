@@ -42,6 +42,8 @@ INCIDENT_FIELDS: frozenset[str] = frozenset(
         "target",
         "plan_hash",
         "summary",
+        "reason",
+        "model_unusable",
         "alert_group",
         "diagnosis",
         "plan",
@@ -52,7 +54,13 @@ INCIDENT_FIELDS: frozenset[str] = frozenset(
 )
 _INCIDENT_JSON_FIELDS = frozenset({"alert_group", "diagnosis", "plan", "policy_decision", "observation"})
 # Columns that can carry text read from the cluster or an alert: redacted again before writing.
-_INCIDENT_REDACTED_FIELDS = _INCIDENT_JSON_FIELDS | {"title", "summary", "root_cause"}
+_INCIDENT_REDACTED_FIELDS = _INCIDENT_JSON_FIELDS | {
+    "title",
+    "summary",
+    "root_cause",
+    "reason",
+    "model_unusable",
+}
 
 # Returned ORM rows replace what the session already holds for the same primary key, so a row
 # read earlier in the same session never shows stale values after an upsert.
@@ -146,6 +154,30 @@ class IncidentRepository:
             stmt = stmt.where(Incident.risk == risk)
         stmt = stmt.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
         return self.session.scalars(stmt).all()
+
+    def model_unusable_since(self, since: datetime, *, look_back: int = 50) -> Incident | None:
+        """The incident whose analysis found the model unusable, when the latest analysis since
+        `since` did (the offline rules diagnosed instead); None when it did not, or when a later
+        analysis used the model. Analyses by the offline rules alone (no model configured, a
+        prompt too large) and drift incidents (no model is consulted) decide nothing: the
+        latest of the `look_back` newest analysed incidents that is telling decides."""
+        stmt = (
+            select(Incident)
+            .where(
+                Incident.created_at >= since,
+                Incident.source != "drift",
+                Incident.model_unusable.is_not(None) | Incident.diagnosis.is_not(None),
+            )
+            .order_by(Incident.created_at.desc(), Incident.id.desc())
+            .limit(look_back)
+        )
+        for incident in self.session.scalars(stmt):
+            if incident.model_unusable:
+                return incident
+            analyzer = (incident.diagnosis or {}).get("analyzer")
+            if analyzer and analyzer != "offline":
+                return None
+        return None
 
 
 class AuditRepository:

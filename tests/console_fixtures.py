@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.common.v1 import ActivityType
+from temporalio.api.failure.v1 import Failure
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -167,6 +171,9 @@ def alert_group() -> dict[str, Any]:
     }
 
 
+DENIED_REASON = "policy denied the plan: shop/Deployment/checkout is in a protected namespace"
+
+
 def seed(url: str, approvers: list[str] | None = None) -> None:
     """Three incidents: PENDING (newest, awaiting approval in shop, medium), RESOLVED (payments,
     low, approved by alice) and DENIED (oldest, needs_review in shop, high)."""
@@ -223,6 +230,7 @@ def seed(url: str, approvers: list[str] | None = None) -> None:
                 target="payments/Deployment/ledger",
                 plan_hash="1111222233334444",
                 closed_at=now - timedelta(hours=2),
+                reason="verification passed",
             )
             audit.record(RESOLVED, 1, "received", "completed", occurred_at=now - timedelta(hours=3))
             audit.record(
@@ -262,6 +270,7 @@ def seed(url: str, approvers: list[str] | None = None) -> None:
                 namespace="shop",
                 target="shop/Deployment/checkout",
                 closed_at=now - timedelta(days=2),
+                reason=DENIED_REASON,
             )
             audit.record(DENIED, 1, "closed", "needs_review", occurred_at=now - timedelta(days=2))
     finally:
@@ -276,6 +285,8 @@ class FakeTemporal:
     incident_id: str = PENDING
     plan_hash: str = PLAN_HASH
     refuse: str | None = None
+    # The last failure of an activity the workflow is retrying (None: nothing is retried).
+    retrying: str | None = None
     workflow_ids: list[str] = field(default_factory=list)
     decisions: list[DecisionInput] = field(default_factory=list)
 
@@ -303,6 +314,12 @@ class FakeHandle:
     async def query(self, query: Any, **_: Any) -> WorkflowStatus:
         return self.temporal.status()
 
+    async def describe(self) -> Described:
+        return Described(
+            self.temporal.incident_id.rsplit(".", 1)[1] + "-0000-4000-8000-000000000000",
+            self.temporal.retrying,
+        )
+
     async def execute_update(self, update: Any, decision: DecisionInput, **_: Any) -> WorkflowStatus:
         self.temporal.decisions.append(decision)
         if self.temporal.refuse is not None:
@@ -316,6 +333,26 @@ class FakeHandle:
             channel=decision.channel,
         )
         return self.temporal.status([approval])
+
+
+class Described:
+    """What Temporal's DescribeWorkflowExecution answers (its own response message) for a run
+    whose observe step is being retried after `failure`, or with nothing pending."""
+
+    def __init__(
+        self, run_id: str, failure: str | None, activity: str = "observe_incident", attempt: int = 4
+    ) -> None:
+        self.run_id = run_id
+        pending = []
+        if failure is not None:
+            pending.append(
+                PendingActivityInfo(
+                    activity_type=ActivityType(name=activity),
+                    attempt=attempt,
+                    last_failure=Failure(message=failure),
+                )
+            )
+        self.raw_description = DescribeWorkflowExecutionResponse(pending_activities=pending)
 
 
 async def console_login(http: Any, next_url: str = "/console/", **fields: str) -> Any:

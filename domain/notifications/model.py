@@ -24,7 +24,9 @@ from domain.base import Frozen
 from domain.incident.model import Outcome
 from domain.redaction.text import redact_json
 
-NotificationEvent = Literal["awaiting_approval", "approval_reminder", "decision", "outcome", "drift_report"]
+NotificationEvent = Literal[
+    "awaiting_approval", "approval_reminder", "decision", "outcome", "drift_report", "model_unusable"
+]
 
 
 NOTIFICATION_EVENTS: tuple[str, ...] = (
@@ -33,6 +35,7 @@ NOTIFICATION_EVENTS: tuple[str, ...] = (
     "decision",
     "outcome",
     "drift_report",
+    "model_unusable",
 )
 
 
@@ -81,7 +84,8 @@ class Notification(Frozen):
     target: str = ""
     root_cause: str = ""
     summary: str = ""
-    # Why: the approver's reason for a decision, the outcome's reason for an outcome.
+    # Why: the approver's reason for a decision, the outcome's reason for an outcome, why the
+    # model could not be used for `model_unusable`. One line.
     reason: str = ""
     approver: str = ""
     decision: Literal["approve", "reject"] | None = None

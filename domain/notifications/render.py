@@ -31,6 +31,8 @@ def webhook_payload(
         "id": notification_key(n),
         "version": PAYLOAD_VERSION,
         "event": n.event,
+        # First after what happened: the one line that says why (an outcome's, an unusable model's).
+        "reason": n.reason,
         "occurred_at": _iso(n.occurred_at),
         "sent_at": _iso(sent_at),
         "incident": {
@@ -47,7 +49,6 @@ def webhook_payload(
             "approvals": {"count": n.approvals, "required": n.approvals_required},
             "deadline": _iso(n.deadline),
         },
-        "reason": n.reason,
         "decision": (
             {"approver": n.approver, "decision": n.decision, "reason": n.reason}
             if n.event == "decision" and n.decision is not None
@@ -185,6 +186,8 @@ def _header(n: Notification) -> str:
     if n.event == "outcome":
         emoji, label = _OUTCOME_HEADERS.get(n.outcome or "", (":information_source:", "Closed"))
         return f"{emoji} {label}: {title}"
+    if n.event == "model_unusable":
+        return f":warning: Model unusable, the offline rules diagnosed: {title}"
     count = len(n.drift)
     return f":mag: Drift: {count} application{'s' if count != 1 else ''} out of sync with Git"
 
@@ -224,7 +227,8 @@ def _body(n: Notification) -> str:
     lines: list[str] = []
     if n.event == "decision":
         lines.append(f"*Reason:* {escape_mrkdwn(n.reason) if n.reason else '_none given_'}")
-    elif n.event == "outcome" and n.reason:
+    elif n.event in ("outcome", "model_unusable") and n.reason:
+        # The one-line reason comes first: it is what the reader needs before anything else.
         lines.append(f"*Why:* {escape_mrkdwn(n.reason)}")
     if n.summary and n.event != "drift_report":
         lines.append(f"*Diagnosis:* {escape_mrkdwn(n.summary)}")
@@ -299,7 +303,7 @@ def _fallback(n: Notification, header: str) -> str:
     parts = [header]
     if n.event in ("awaiting_approval", "approval_reminder") and n.approvals_required:
         parts.append(f"risk {n.risk or '?'}, {n.approvals}/{n.approvals_required} approvals")
-    if n.event == "outcome" and n.reason:
+    if n.event in ("outcome", "model_unusable") and n.reason:
         parts.append(n.reason)
     elif n.summary and n.event != "drift_report":
         parts.append(n.summary)

@@ -25,6 +25,10 @@ class IncidentUpdate(Frozen):
     target: str | None = None
     plan_hash: str | None = None
     summary: str | None = None
+    # One line: why the incident ended as it did (written when it closes).
+    reason: str | None = None
+    # One line: why the model could not be used and the offline rules diagnosed instead.
+    model_unusable: str | None = None
     alert_group: dict[str, Any] | None = None
     diagnosis: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None

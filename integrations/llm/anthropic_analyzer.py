@@ -16,6 +16,7 @@ from anthropic.types import Message
 from domain.analysis.plan import Diagnosis
 from domain.incident.model import Incident
 from domain.kube.observation import Observation
+from integrations.errors import unreachable
 from integrations.llm.errors import InvalidModelOutput, LLMError, ModelUnavailable, classify_status
 from integrations.llm.output import DIAGNOSIS_TOOL, ToolSpec, decode_json_object, to_diagnosis
 from integrations.llm.prompt import PastIncident, render_prompt
@@ -43,9 +44,11 @@ def _error_message(body: object) -> str:
 
 def _classify(exc: anthropic.AnthropicError) -> LLMError:
     if isinstance(exc, anthropic.APITimeoutError):
-        return ModelUnavailable("anthropic: the request timed out")
+        return ModelUnavailable("anthropic did not answer in time (the request timed out)")
     if isinstance(exc, anthropic.APIConnectionError):
-        return ModelUnavailable(f"anthropic: connection failed ({exc.message})")
+        url = exc.request.url
+        where = f"{url.scheme}://{url.netloc.decode()}"
+        return ModelUnavailable(unreachable("anthropic", exc, where))
     if isinstance(exc, anthropic.APIResponseValidationError):
         return InvalidModelOutput(
             f"anthropic: the response does not have the Messages API shape ({exc.message})"

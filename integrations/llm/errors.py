@@ -75,12 +75,27 @@ _TEMPORARY_STATUSES = frozenset({408, 409, 425, 429})
 def classify_status(
     provider: str, status: int, headers: Mapping[str, str], error_type: str | None, message: str
 ) -> LLMError:
-    """The error for an HTTP error answer: temporary (429, 529, 5xx, overload) or a refusal."""
-    detail = f"{provider} answered HTTP {status}" + (f" ({error_type})" if error_type else "")
+    """The error for an HTTP error answer: temporary (429, 529, 5xx, overload) or a refusal, its
+    message one line that says what the provider did (`anthropic refused the API key (HTTP 401:
+    invalid x-api-key)`)."""
+    answer = f"HTTP {status}" if status else "no HTTP answer"
+    if error_type:
+        answer += f" {error_type}"
     if message:
-        detail += f": {message[:200]}"
+        answer += f": {' '.join(message.split())[:160]}"
+    if status == 429 or error_type == "rate_limit_error":
+        what = f"{provider} rate limit or quota exhausted"
+    elif status >= 500 or error_type in ("overloaded_error", "api_error"):
+        what = f"{provider} is unavailable"
+    elif status == 401:
+        what = f"{provider} refused the API key"
+    elif status == 403:
+        what = f"{provider} refused the request: the API key lacks permission"
+    elif status == 0:
+        what = f"{provider} could not be called"
+    else:
+        what = f"{provider} refused the request"
+    detail = f"{what} ({answer})"
     if status >= 500 or status in _TEMPORARY_STATUSES or error_type in _TEMPORARY_TYPES:
         return ModelUnavailable(detail, retry_after_seconds(headers), status)
-    if status in (401, 403):
-        return ModelRefused(f"{detail} — check the API key and its permissions", status)
     return ModelRefused(detail, status)

@@ -16,6 +16,7 @@ import httpx
 from domain.analysis.plan import Diagnosis
 from domain.incident.model import Incident
 from domain.kube.observation import Observation
+from integrations.errors import unreachable
 from integrations.llm.errors import InvalidModelOutput, ModelUnavailable, classify_status
 from integrations.llm.output import DIAGNOSIS_TOOL, ToolSpec, decode_json_object, to_diagnosis
 from integrations.llm.prompt import PastIncident, render_prompt
@@ -151,9 +152,11 @@ class OpenAIAnalyzer:
         try:
             response = self._client.post("chat/completions", json=request)
         except httpx.TimeoutException as exc:
-            raise ModelUnavailable("openai: the request timed out") from exc
+            raise ModelUnavailable("openai did not answer in time (the request timed out)") from exc
         except httpx.TransportError as exc:
-            raise ModelUnavailable(f"openai: connection failed ({type(exc).__name__})") from exc
+            url = self._client.base_url
+            where = f"{url.scheme}://{url.netloc.decode()}"
+            raise ModelUnavailable(unreachable("openai", exc, where)) from exc
         if response.status_code >= 400:
             error_type, message = _error_fields(response)
             raise classify_status("openai", response.status_code, response.headers, error_type, message)

@@ -13,6 +13,7 @@ import re
 
 from temporalio.client import Client
 
+from domain.incident.reason import one_line
 from domain.policy.approval import DecisionInput
 from domain.steps.remediation import WorkflowStatus
 
@@ -94,3 +95,34 @@ async def decide_incident(client: Client, incident_id: str, decision: DecisionIn
     handle = client.get_workflow_handle(workflow_id_of(incident_id))
     result: WorkflowStatus = await handle.execute_update(DECIDE_UPDATE, decision, result_type=WorkflowStatus)
     return result
+
+
+# Activities started and left to run beside the loop: their retries never hold the incident.
+_BESIDE_THE_LOOP = frozenset({"send_notification"})
+
+
+async def retrying_step(client: Client, incident_id: str) -> str | None:
+    """One line saying which activity the incident's workflow is retrying and why its last attempt
+    failed (`retrying observe_incident (attempt 4); the last attempt failed: observe: the Kubernetes
+    API at ... refused the connection`), or None when nothing is being retried (or the incident
+    is not the workflow's open run). One DescribeWorkflowExecution call: the pending activities'
+    last failures are Temporal's, recorded for every attempt; the audit trail has only final ones.
+
+    RPC errors (no such workflow, Temporal unavailable) propagate."""
+    handle = client.get_workflow_handle(workflow_id_of(incident_id))
+    description = await handle.describe()
+    if names_a_run(incident_id) and not description.run_id.startswith(incident_id.rsplit(".", 1)[1]):
+        return None
+    failing = [
+        pending
+        for pending in description.raw_description.pending_activities
+        if pending.HasField("last_failure") and pending.last_failure.message
+    ]
+    if not failing:
+        return None
+    failing.sort(key=lambda p: p.activity_type.name in _BESIDE_THE_LOOP)
+    pending = failing[0]
+    return one_line(
+        f"retrying {pending.activity_type.name} (attempt {pending.attempt}); "
+        f"the last attempt failed: {pending.last_failure.message}"
+    )

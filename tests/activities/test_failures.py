@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.analyze import AnalyzeActivities
 from activities.direct.verify import VerifyActivities
-from activities.failures import activity_failure, classified
+from activities.failures import MAX_FAILURE_MESSAGE, activity_failure, classified
 from activities.gitops.pull_requests import PullRequestActivities
 from domain.analysis.plan import Diagnosis
 from domain.gitops.pull_requests import PullRequest
@@ -64,6 +64,25 @@ def test_without_what_the_message_is_the_errors_own() -> None:
     failure = activity_failure(ModelUnavailable("overloaded", 7))
     assert failure.message == "overloaded (retry after 7s)"
     assert failure.next_retry_delay == timedelta(seconds=7)
+
+
+def test_the_message_is_one_bounded_line_whatever_the_error_said() -> None:
+    page = "<html>\n<body>\n" + "bad gateway " * 200 + "\n</body></html>"
+    failure = activity_failure(KubeUnavailable(page, 502), "observe")
+    assert "\n" not in failure.message
+    assert failure.message.startswith("observe: <html> <body> bad gateway")
+    assert len(failure.message) == MAX_FAILURE_MESSAGE and failure.message.endswith("…")
+
+
+def test_a_dead_kubernetes_api_is_named_with_its_address_and_what_it_did() -> None:
+    client = KubeClient.from_settings("http://127.0.0.1:1")
+    try:
+        with pytest.raises(KubeUnavailable) as caught:
+            client.read_object(LEDGER)
+    finally:
+        client.close()
+    failure = activity_failure(caught.value, "observe")
+    assert failure.message == "observe: the Kubernetes API at http://127.0.0.1:1 refused the connection"
 
 
 def test_classified_turns_an_integration_error_into_its_failure_chained_to_it() -> None:

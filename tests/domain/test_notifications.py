@@ -52,6 +52,11 @@ def notification(event: str, **overrides: Any) -> Notification:
         "approval_reminder": {"status": "awaiting_approval", "occurred_at": DEADLINE - timedelta(minutes=15)},
         "decision": {"approver": "alice", "decision": "approve", "reason": "ok", "approvals": 1},
         "outcome": {"outcome": "resolved", "status": "resolved", "reason": "rollout healthy and stable"},
+        "model_unusable": {
+            "status": "analyzing",
+            "reason": "model unusable: anthropic refused the API key (HTTP 401); "
+            "diagnosed by the offline rules",
+        },
         "drift_report": {
             "incident_id": "",
             "workflow_id": "drift-scan-2026-11-23",
@@ -197,6 +202,30 @@ def test_every_outcome_has_its_header_and_reason(outcome: str) -> None:
     assert f"because {outcome}" in message["blocks"][1]["text"]["text"]
     assert f"*Outcome*\n`{outcome}`" in [f["text"] for f in message["blocks"][1]["fields"]]
     assert f"because {outcome}" in message["text"]
+
+
+def test_the_outcomes_reason_is_the_first_line_of_the_message() -> None:
+    why = "observe failed: the Kubernetes API at https://10.0.0.1:6443 refused the connection"
+    message = slack_message(notification("outcome", outcome="failed", reason=why), LINKS)
+    assert message["blocks"][1]["text"]["text"].split("\n")[0] == f"*Why:* {why}"
+    assert message["text"] == f":x: Failed: ledger OOMKilled (payments) — {why}"
+    payload = webhook_payload(notification("outcome", outcome="failed", reason=why), LINKS)
+    assert list(payload)[:4] == ["id", "version", "event", "reason"] and payload["reason"] == why
+
+
+def test_an_unusable_model_is_told_with_why_first_and_what_diagnosed_instead() -> None:
+    n = notification("model_unusable")
+    message = slack_message(n, LINKS)
+    assert_block_kit(message)
+    header = message["blocks"][0]["text"]["text"]
+    assert header == ":warning: Model unusable, the offline rules diagnosed: ledger OOMKilled (payments)"
+    body = message["blocks"][1]["text"]["text"].split("\n")
+    assert body[0] == f"*Why:* {n.reason}"
+    assert body[1].startswith("*Diagnosis:* ledger is OOMKilled")
+    assert n.reason in message["text"]
+    payload = webhook_payload(n, LINKS)
+    assert payload["event"] == "model_unusable" and payload["reason"] == n.reason
+    assert payload["id"] == "incident-alert-1.abcd1234:model_unusable:1"
 
 
 def test_drift_report_lists_applications_and_resources() -> None:

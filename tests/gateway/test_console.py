@@ -1,11 +1,14 @@
 """The console's pages: incidents, one incident (alert, diagnosis and evidence, plan diff, policy,
-approvals, timeline, observation), decisions through the `decide` update, the audit trail."""
+approvals, timeline, observation), decisions through the `decide` update, the audit trail; and
+why first: the incident's one-line reason at the top of its page and in the list, what an open
+incident is retrying, and a banner on every page while the model is unusable."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,11 @@ from sandbox.scenario import Scenario
 from sandbox.server import SandboxServer
 from store import migrate
 from store.db import make_engine, session_factory, transaction
+from store.models import utcnow
 from store.repositories import IncidentRepository
 from tests.console_fixtures import (
     DENIED,
+    DENIED_REASON,
     EVENT_ID,
     LOG_ID,
     METRIC_ID,
@@ -279,7 +284,9 @@ async def test_approve_calls_decide_as_the_logged_in_user(console: Any, temporal
         "limit is clearly too low",
         PLAN_HASH,
     )
-    assert temporal.workflow_ids == ["incident-alert-aaaaaaaaaaaaaaaaaaaa"] * 2  # query, then update
+    # The page asks what the open incident is retrying (describe), the decision queries then
+    # updates, and the page shown after it asks again.
+    assert temporal.workflow_ids == ["incident-alert-aaaaaaaaaaaaaaaaaaaa"] * 4
     result = Page(response.text).one(id="decision-result")
     assert result.has_class("ok")
     assert f"approve recorded for {PENDING} (plan {PLAN_HASH}) by sam; 1/1 approvals" in result.text
@@ -446,3 +453,150 @@ async def test_the_page_shows_the_redacted_observation_observe_stored(
     assert "[REDACTED:" in log
     assert c.VAULT.secret not in response.text and c.AWS_SECRET.secret not in response.text
     assert p.by_id("item-workload/shop/Deployment/cart") is not None
+
+
+# ---- why, first ----------------------------------------------------------------------------------
+
+REFUSED = (
+    "model unusable: anthropic refused the API key (HTTP 401 authentication_error: invalid x-api-key); "
+    "diagnosed by the offline rules"
+)
+DEAD_API = "observe: the Kubernetes API at https://10.0.0.1:6443 refused the connection"
+
+
+def add_incident(url: str, incident_id: str, ago: timedelta, **fields: Any) -> None:
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            IncidentRepository(session).upsert(incident_id, created_at=utcnow() - ago, **fields)
+    finally:
+        engine.dispose()
+
+
+def position(p: Page, **kwargs: str) -> int:
+    (element,) = p.find(**kwargs)
+    return p.elements.index(element)
+
+
+async def test_the_reason_is_the_first_thing_under_the_incidents_heading(console: Any) -> None:
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{DENIED}")
+    assert p.text("incident-reason") == f"needs_review: {DENIED_REASON}"
+    assert p.one(id="incident-reason").has_class("status-needs_review")
+    # Before the title, the summary table and everything else.
+    assert position(p, tag="h1") < position(p, id="incident-reason") < position(p, cls="title")
+    assert position(p, id="incident-reason") < position(p, tag="table", cls="summary")
+
+
+async def test_the_list_shows_each_incidents_reason(console: Any) -> None:
+    async with console() as http:
+        p = await page(http, "/console/")
+    reasons = {
+        row_id: cell.text
+        for row_id, cell in zip(
+            [a.text for a in p.find("a", cls="incident-link")], p.find("td", cls="reason"), strict=True
+        )
+    }
+    assert reasons == {PENDING: "", RESOLVED: "verification passed", DENIED: DENIED_REASON}
+
+
+async def test_the_api_carries_the_reason(console: Any) -> None:
+    async with console() as http:
+        detail = (await http.get(f"/api/incidents/{DENIED}", headers=BEARER)).json()
+        listed = (await http.get("/api/incidents", headers=BEARER)).json()["incidents"]
+    assert detail["reason"] == DENIED_REASON and detail["model_unusable"] is None
+    assert {i["id"]: i["reason"] for i in listed}[RESOLVED] == "verification passed"
+
+
+async def test_an_open_incident_shows_what_it_is_retrying_and_why(
+    console: Any, temporal: FakeTemporal
+) -> None:
+    temporal.retrying = DEAD_API
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{PENDING}")
+    assert p.text("incident-retrying") == (
+        "awaiting_approval, still open: retrying observe_incident (attempt 4); "
+        f"the last attempt failed: {DEAD_API}"
+    )
+    assert position(p, id="incident-retrying") < position(p, cls="title")
+
+
+async def test_nothing_retried_shows_no_retrying_line_and_a_closed_incident_asks_nothing(
+    console: Any, temporal: FakeTemporal
+) -> None:
+    async with console() as http:
+        open_page = await page(http, f"/console/incidents/{PENDING}")
+        asked = len(temporal.workflow_ids)
+        closed_page = await page(http, f"/console/incidents/{DENIED}")
+    assert open_page.by_id("incident-retrying") is None and asked == 1
+    assert closed_page.by_id("incident-retrying") is None and len(temporal.workflow_ids) == asked
+
+
+async def test_an_open_incident_with_temporal_down_says_so_and_the_page_still_works(
+    console: Any, temporal: FakeTemporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable() -> Any:
+        raise RuntimeError("Failed client connect: connection refused")
+
+    monkeypatch.setattr(temporal, "factory", unreachable)
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{PENDING}")
+    assert p.text("incident-retrying") == (
+        "awaiting_approval, still open: unknown: cannot reach Temporal: "
+        "Failed client connect: connection refused"
+    )
+
+
+async def test_every_page_shows_the_banner_while_the_latest_analysis_found_the_model_unusable(
+    console: Any, store_url: str
+) -> None:
+    add_incident(
+        store_url,
+        "incident-alert-fallback.0badc0de",
+        timedelta(minutes=1),
+        status="needs_review",
+        diagnosis={"root_cause": "oom", "summary": "s", "analyzer": "offline"},
+        model_unusable=REFUSED,
+    )
+    async with console() as http:
+        pages = [
+            await page(http, "/console/"),
+            await page(http, "/console/audit"),
+            await page(http, f"/console/incidents/{DENIED}"),
+        ]
+        fallback = await page(http, "/console/incidents/incident-alert-fallback.0badc0de")
+    for p in pages:
+        banner = p.one(id="model-unusable-banner")
+        assert REFUSED in banner.text and "incident-alert-fallback.0badc0de" in banner.text
+        assert position(p, id="model-unusable-banner") < position(p, tag="h1")
+    assert fallback.text("incident-model-unusable") == f"model: {REFUSED}"
+
+
+async def test_the_banner_goes_once_the_model_answers_again_or_the_window_passes(
+    console: Any, store_url: str
+) -> None:
+    offline = {"root_cause": "oom", "summary": "s", "analyzer": "offline"}
+    add_incident(
+        store_url,
+        "incident-alert-old.0badc0de",
+        timedelta(hours=2),
+        diagnosis=offline,
+        model_unusable=REFUSED,
+    )
+    async with console() as http:
+        assert (await page(http, "/console/")).by_id("model-unusable-banner") is None
+    add_incident(
+        store_url,
+        "incident-alert-new.0badc0de",
+        timedelta(minutes=3),
+        diagnosis=offline,
+        model_unusable=REFUSED,
+    )
+    add_incident(
+        store_url,
+        "incident-alert-back.0badc0de",
+        timedelta(minutes=1),
+        diagnosis={"root_cause": "oom", "summary": "s", "analyzer": "anthropic"},
+    )
+    async with console() as http:
+        assert (await page(http, "/console/")).by_id("model-unusable-banner") is None

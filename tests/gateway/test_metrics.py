@@ -28,6 +28,9 @@ FAMILIES = {
     "medic_time_to_decision_seconds": "histogram",
     "medic_time_to_resolve_seconds": "histogram",
     "medic_activity_failures": "counter",
+    # From incident.model_unusable: analyses that fell back because the model could not be used.
+    "medic_model_fallbacks": "counter",
+    "medic_model_unusable": "gauge",
     # Per scope, from the latest finished drift scan (tests/store/test_drift_reports.py).
     "medic_drift_applications": "gauge",
     "medic_drift_oldest_seconds": "gauge",
@@ -173,3 +176,56 @@ async def test_an_unreadable_store_still_answers_with_store_up_zero(sqlite_url: 
     found = samples(response.text)
     assert value(found, "medic_store_up", "medic_store_up") == 0
     assert "medic_incidents" not in found
+
+
+REFUSED = "model unusable: anthropic refused the API key (HTTP 401); diagnosed by the offline rules"
+OFFLINE = {"root_cause": "oom", "summary": "s", "analyzer": "offline"}
+MODEL = {"root_cause": "oom", "summary": "s", "analyzer": "anthropic"}
+
+
+def analysed(url: str, *incidents: tuple[str, timedelta, dict[str, object]]) -> None:
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            for incident_id, ago, fields in incidents:
+                IncidentRepository(session).upsert(incident_id, created_at=utcnow() - ago, **fields)
+    finally:
+        engine.dispose()
+
+
+def model_figures(found: dict[str, list[Sample]]) -> tuple[float, float]:
+    return (
+        value(found, "medic_model_fallbacks", "medic_model_fallbacks_total"),
+        value(found, "medic_model_unusable", "medic_model_unusable"),
+    )
+
+
+async def test_an_unusable_model_is_counted_and_flagged_while_it_is_the_latest_analysis(
+    sqlite_url: str,  # noqa: F811
+) -> None:
+    migrate.upgrade(sqlite_url)
+    settings = Settings(database_url=sqlite_url)
+    assert model_figures(samples((await scrape(settings)).text)) == (0, 0)
+
+    analysed(
+        sqlite_url,
+        ("inc-old-fallback", timedelta(hours=5), {"diagnosis": OFFLINE, "model_unusable": REFUSED}),
+        ("inc-model", timedelta(minutes=30), {"diagnosis": MODEL}),
+        ("inc-fallback", timedelta(minutes=10), {"diagnosis": OFFLINE, "model_unusable": REFUSED}),
+        # Neither says anything of the model: a drift incident, and a fallback for a prompt too large.
+        ("inc-drift", timedelta(minutes=5), {"source": "drift", "diagnosis": {"analyzer": "drift"}}),
+        ("inc-too-large", timedelta(minutes=2), {"diagnosis": OFFLINE}),
+    )
+    assert model_figures(samples((await scrape(settings)).text)) == (2, 1)
+
+    # A later analysis used the model again: no longer flagged, still counted.
+    analysed(sqlite_url, ("inc-model-back", timedelta(minutes=1), {"diagnosis": MODEL}))
+    assert model_figures(samples((await scrape(settings)).text)) == (2, 0)
+
+
+async def test_a_fallback_older_than_the_window_is_counted_not_flagged(sqlite_url: str) -> None:  # noqa: F811
+    migrate.upgrade(sqlite_url)
+    analysed(
+        sqlite_url, ("inc-fallback", timedelta(hours=2), {"diagnosis": OFFLINE, "model_unusable": REFUSED})
+    )
+    assert model_figures(samples((await scrape(Settings(database_url=sqlite_url))).text)) == (1, 0)

@@ -10,7 +10,7 @@ import pytest
 
 import integrations
 from integrations.argocd import ArgoError, ArgoOperationInProgress, ArgoUnavailable
-from integrations.errors import IntegrationError, PermanentError, TemporaryError
+from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 from integrations.git import GitBranchConflict, GitError, GitFailed, GitUnavailable
 from integrations.kubernetes import KubeConflict, KubeError, KubeNotFound, KubeUnavailable
 from integrations.llm.errors import LLMError, ModelUnavailable, PromptTooLarge
@@ -147,3 +147,43 @@ def test_callers_catch_by_family_member_or_kind() -> None:
         raise GitFailed("not a clone")
     with pytest.raises(PermanentError):
         raise PullRequestFailed("GitHub answered 400")
+
+
+# --- what a failed connection says -------------------------------------------------------------------
+
+
+def _raised(exc: BaseException, cause: BaseException | None = None) -> BaseException:
+    try:
+        try:
+            if cause is not None:
+                raise cause
+            raise exc
+        except BaseException as inner:
+            if inner is exc:
+                raise
+            raise exc from inner
+    except BaseException as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "refused the connection"),
+        (OSError("[Errno -2] Name or service not known"), "could not be resolved (DNS)"),
+        (TimeoutError("timed out"), "did not answer in time"),
+        (OSError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "failed the TLS handshake"),
+        (OSError("[Errno 113] No route to host"), "is not reachable on the network"),
+    ],
+)
+def test_a_connection_failure_is_one_line_naming_the_dependency_and_what_it_did(
+    error: BaseException, said: str
+) -> None:
+    wrapped = _raised(RuntimeError("Connection error."), error)
+    assert unreachable("the Kubernetes API", wrapped, "https://10.0.0.1:6443") == (
+        f"the Kubernetes API at https://10.0.0.1:6443 {said}"
+    )
+
+
+def test_an_unknown_connection_failure_is_named_by_its_first_line() -> None:
+    assert unreachable("Argo CD", ValueError("odd\nsecond line")) == "Argo CD could not be reached (odd)"

@@ -117,3 +117,32 @@ def test_migrations_work_from_any_working_directory(tmp_path, monkeypatch) -> No
     url = f"sqlite:///{tmp_path / 'nested' / 'medic.db'}"
     migrate.upgrade(url)
     assert migrate.current(url) == migrate.head()
+
+
+def test_the_reason_columns_come_with_0007_and_leave_with_its_downgrade(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'medic.db'}"
+    migrate.upgrade(url, "6e1f3a8b2c47")
+    engine = create_engine(normalize_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO incident (id, source, title, status, created_at, updated_at) "
+                "VALUES ('old', 'alert', 't', 'failed', '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+            )
+        migrate.upgrade(url)
+        columns = {c["name"] for c in inspect(engine).get_columns("incident")}
+        assert {"reason", "model_unusable"} <= columns
+        with engine.begin() as connection:
+            # A row written before the revision keeps its data and has no reason yet.
+            assert connection.exec_driver_sql(
+                "SELECT status, reason, model_unusable FROM incident WHERE id = 'old'"
+            ).one() == ("failed", None, None)
+            connection.exec_driver_sql("UPDATE incident SET reason = 'observe failed: x' WHERE id = 'old'")
+        migrate.downgrade(url, "6e1f3a8b2c47")
+        columns = {c["name"] for c in inspect(engine).get_columns("incident")}
+        assert not {"reason", "model_unusable"} & columns
+        with engine.begin() as connection:
+            row = connection.exec_driver_sql("SELECT status FROM incident WHERE id = 'old'").one()
+            assert row == ("failed",)
+    finally:
+        engine.dispose()

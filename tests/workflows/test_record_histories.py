@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from pytest_httpserver import HTTPServer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
@@ -29,6 +30,7 @@ from tests.workflows import test_drift_workflow as drift
 from tests.workflows import test_four_eyes as four_eyes
 from tests.workflows import test_gitops_workflow as gitops
 from tests.workflows import test_notifications as notifications
+from tests.workflows import test_reasons as reasons
 from tests.workflows import test_second_opinion as second_opinion
 from tests.workflows.test_remediation_workflow import Fakes, Harness, alert_group, policy, run_with_worker
 from workflows.remediation import RemediationWorkflow
@@ -37,6 +39,7 @@ from workflows.remediation.patches import (
     PATCH_FOUR_EYES,
     PATCH_GITOPS_MODE,
     PATCH_INCIDENT_MEMORY,
+    PATCH_MODEL_UNUSABLE,
     PATCH_NOTIFICATIONS,
     PATCH_SECOND_OPINION,
 )
@@ -48,6 +51,7 @@ PATCHES = (
     PATCH_SECOND_OPINION,
     PATCH_NOTIFICATIONS,
     PATCH_FOUR_EYES,
+    PATCH_MODEL_UNUSABLE,
 )
 
 
@@ -233,6 +237,28 @@ async def test_notifications_given_up_on_after_the_final_wait_are_recorded(
     cancelled = event_types(history).count(EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
     assert cancelled == 3
     assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_NOTIFICATIONS}
+
+
+async def test_a_model_refusing_its_key_reported_and_the_offline_rules_deciding_is_recorded(
+    time_skipping_env: WorkflowEnvironment, httpserver: HTTPServer
+) -> None:
+    fakes = Fakes()
+    reasons.refuse_the_key(httpserver)
+    sent = notifications.Sent()
+    result, history = await reasons.run_with_model(
+        time_skipping_env, httpserver, fakes, sent, history="model-unusable"
+    )
+    assert fakes.incident["model_unusable"] == reasons.REFUSED_KEY
+    assert sent.events()[0] == "model_unusable" and sent.events()[-1] == "outcome"
+    assert steps(fakes.audit)[-1] == ("closed", result.outcome)
+    # The offline rules' plan changes Helm values (a GitOps plan); these fakes find no file for it.
+    assert (result.outcome, fakes.incident["reason"]) == ("needs_review", result.reason)
+    assert patches(history) == {
+        PATCH_INCIDENT_MEMORY,
+        PATCH_NOTIFICATIONS,
+        PATCH_GITOPS_MODE,
+        PATCH_MODEL_UNUSABLE,
+    }
 
 
 # ---- second opinion ------------------------------------------------------------------------------

@@ -419,7 +419,7 @@ async def test_failed_execute_after_the_snapshot_restores_it(
 
     result = await run_with_worker(time_skipping_env, fakes, scenario)
     assert result.outcome == "rolled_back"
-    assert "executing failed" in result.reason and "second action refused" in result.reason
+    assert result.reason == "execute failed: second action refused by the API; snapshot restored"
     assert fakes.calls.index("restore") > fakes.calls.index("execute")
 
 

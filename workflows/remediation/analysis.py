@@ -9,8 +9,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.remediation.memory import Memory
-from workflows.remediation.options import MODEL_NOT_USABLE, MODEL_OUTPUT_REJECTED
-from workflows.remediation.patches import PATCH_INCIDENT_MEMORY, PATCH_SECOND_OPINION
+from workflows.remediation.notifications import Notifier
+from workflows.remediation.options import MODEL_NOT_USABLE, MODEL_OUTPUT_REJECTED, MODEL_UNUSABLE
+from workflows.remediation.patches import PATCH_INCIDENT_MEMORY, PATCH_MODEL_UNUSABLE, PATCH_SECOND_OPINION
 from workflows.remediation.state import Ending, RunState
 from workflows.remediation.steps import StepFailed, Steps
 from workflows.remediation.stubs import ANALYZE_INCIDENT, REVIEW_DIAGNOSIS
@@ -19,6 +20,7 @@ from workflows.runner import execute, failure_of
 with workflow.unsafe.imports_passed_through():
     from domain.analysis.plan import Diagnosis
     from domain.incident.memory import RecallResult
+    from domain.incident.reason import model_unusable_reason
     from domain.kube.observation import Observation
     from domain.steps.analyze import AnalyzeInput, ReviewInput, ReviewResult, RiskFloor
 
@@ -33,10 +35,11 @@ class Diagnosed:
 
 
 class Analysis:
-    def __init__(self, state: RunState, steps: Steps, memory: Memory) -> None:
+    def __init__(self, state: RunState, steps: Steps, memory: Memory, notifier: Notifier) -> None:
         self._state = state
         self._steps = steps
         self._memory = memory
+        self._notifier = notifier
 
     async def diagnose(self, observation: Observation) -> Diagnosed | Ending:
         """Recall, analyze (falling back to the offline rules when the model cannot answer) and,
@@ -54,8 +57,17 @@ class Analysis:
                 return "needs_review", f"the analysis was rejected: {failed}"
             if failed.error_type not in MODEL_NOT_USABLE:
                 raise
-            # The model cannot answer (after its retries): the offline rules decide.
-            diagnosis = await self._analyze(analyze_input.model_copy(update={"analyzer": "offline"}))
+            # The model cannot answer (after its retries): the offline rules decide. A model that
+            # cannot be used at all is said so, not hidden behind the fallback.
+            unusable = None
+            if failed.error_type in MODEL_UNUSABLE:
+                after = f" after {failed.attempts} attempts" if failed.attempts else ""
+                unusable = state.model_unusable = model_unusable_reason(f"{failed}{after}")
+            diagnosis = await self._analyze(
+                analyze_input.model_copy(update={"analyzer": "offline"}), model_unusable=unusable
+            )
+            if unusable is not None and state.notifying and workflow.patched(PATCH_MODEL_UNUSABLE):
+                self._notifier.notify("model_unusable", reason=unusable, summary=diagnosis.summary)
         self._adopt(diagnosis)
         diagnosed = Diagnosed(diagnosis)
         if state.input.second_opinion and diagnosis.plan.actions and workflow.patched(PATCH_SECOND_OPINION):
@@ -73,7 +85,7 @@ class Analysis:
         self._state.diagnosis = diagnosis
         self._state.plan_hash = diagnosis.plan.plan_hash()
 
-    async def _analyze(self, input: AnalyzeInput) -> Diagnosis:
+    async def _analyze(self, input: AnalyzeInput, model_unusable: str | None = None) -> Diagnosis:
         return await self._steps.run(
             "analyzing",
             ANALYZE_INCIDENT,
@@ -83,6 +95,7 @@ class Analysis:
                 "summary": d.summary,
                 "actions": [a.kind for a in d.plan.actions],
                 "analyzer": d.analyzer,
+                **({"model_unusable": model_unusable} if model_unusable else {}),
             },
         )
 

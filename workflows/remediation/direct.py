@@ -49,7 +49,7 @@ class DirectPath:
             )
             verification = await self._kit.verifier.verify(targets, "verifying")
         except StepFailed as failed:
-            return await self._kit.snapshots.roll_back(targets, f"{failed.step} failed: {failed}")
+            return await self._kit.snapshots.roll_back(targets, failed.reason)
         if verification.ok:
             return "resolved", verification.reason or "verification passed"
         return await self._kit.snapshots.roll_back(targets, f"verification failed: {verification.reason}")

@@ -71,3 +71,7 @@ EXECUTABLE_MODES = frozenset({"direct"})
 # acted on goes to a human; a model that cannot answer hands over to the offline rules.
 MODEL_OUTPUT_REJECTED = frozenset({"InvalidModelOutput", "InvalidDiagnosis"})
 MODEL_NOT_USABLE = frozenset({"ModelUnavailable", "ModelRefused", "PromptTooLarge"})
+# Of those, the ones that say the model itself cannot be used now (a refused key, an exhausted
+# quota, an outage): reported on the incident, in the audit, as a notification and a metric. A
+# prompt too large is this incident's problem, not the model's.
+MODEL_UNUSABLE = frozenset({"ModelUnavailable", "ModelRefused"})

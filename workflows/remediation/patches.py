@@ -22,3 +22,6 @@ PATCH_NOTIFICATIONS = "notifications"
 # so. Asked by a signalled decision only when today's rules and the earlier ones disagree on it
 # (the `decide` validator needs none: its verdict is not in the history).
 PATCH_FOUR_EYES = "four-eyes"
+# Notifies that the model could not be used (a refused key, an exhausted quota, an outage) and
+# the offline rules diagnosed instead. Asked only on that fallback, with notifications on.
+PATCH_MODEL_UNUSABLE = "model-unusable"

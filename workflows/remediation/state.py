@@ -71,6 +71,8 @@ class RunState:
     alert_resolved: bool = False
     outcome: Outcome | None = None
     reason: str = ""
+    # One line when the model could not be used and the offline rules diagnosed instead.
+    model_unusable: str | None = None
     notifying: bool = False
     # GitOps mode: the change being made through Git (the fix, then a revert), its pull requests
     # as last seen, and merge/close events signalled for them.

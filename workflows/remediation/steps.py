@@ -13,13 +13,14 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, RetryState
 
 from workflows.remediation.state import RunState
 from workflows.remediation.stubs import RECORD_AUDIT
 from workflows.runner import Stub, execute, failure_of
 
 with workflow.unsafe.imports_passed_through():
+    from domain.incident.reason import step_failure_reason
     from domain.steps.record import AuditInput
     from domain.steps.remediation import Step
 
@@ -28,12 +29,21 @@ ResultT = TypeVar("ResultT")
 
 
 class StepFailed(Exception):
-    """An activity failed for good; the workflow ends with an outcome instead of failing."""
+    """An activity failed for good; the workflow ends with an outcome instead of failing.
+    `attempts`: how many attempts were made when it gave up after its retries (None: it did not
+    retry, or the number is not known)."""
 
-    def __init__(self, step: str, message: str, error_type: str | None) -> None:
+    def __init__(self, step: str, message: str, error_type: str | None, attempts: int | None = None) -> None:
         super().__init__(message)
         self.step = step
         self.error_type = error_type
+        self.attempts = attempts
+
+    @property
+    def reason(self) -> str:
+        """One line for an operator: `observe failed: <what the dependency did> (gave up after N
+        attempts)`."""
+        return step_failure_reason(self.step, str(self), attempts=self.attempts)
 
 
 class Steps:
@@ -47,7 +57,10 @@ class Steps:
         except ActivityError as err:
             message, error_type = failure_of(err)
             await self.audit(step, "failed", detail={"error": message, "type": error_type})
-            raise StepFailed(step, message, error_type) from err
+            attempts = None
+            if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                attempts = stub.options.retry.maximum_attempts or None
+            raise StepFailed(step, message, error_type, attempts) from err
 
     async def run(
         self,

@@ -78,7 +78,7 @@ class SyncPath:
                 )
             verification = await self._kit.verifier.verify(targets, "verifying")
         except StepFailed as failed:
-            return await self._kit.snapshots.roll_back(targets, f"{failed.step} failed: {failed}")
+            return await self._kit.snapshots.roll_back(targets, failed.reason)
         if verification.ok:
             return "resolved", f"Argo CD synced the drifted resources back to Git; {verification.reason}"
         return await self._kit.snapshots.roll_back(targets, f"verification failed: {verification.reason}")

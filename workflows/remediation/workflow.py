@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.gitops.pull_requests import PullRequestEvent
     from domain.incident.alerts import AlertGroup
     from domain.incident.model import Outcome
+    from domain.incident.reason import reason_line
     from domain.kube.observation import Observation
     from domain.policy.approval import DecisionInput
     from domain.policy.decision import PolicyDecision
@@ -80,7 +81,7 @@ class RemediationWorkflow:
             convergence=Convergence(state, steps, verifier),
         )
         self._memory = Memory(state, steps)
-        self._analysis = Analysis(state, steps, self._memory)
+        self._analysis = Analysis(state, steps, self._memory, notifier)
         self._direct = DirectPath(kit)
         self._sync = SyncPath(kit)
         self._gitops = GitOpsPath(kit)
@@ -117,7 +118,7 @@ class RemediationWorkflow:
         try:
             outcome, reason = await self._remediate()
         except StepFailed as failed:
-            outcome, reason = "failed", f"{failed.step}: {failed}"
+            outcome, reason = "failed", failed.reason
         result = await self._close(outcome, reason)
         await self._cooldown.wait()
         await self._notifier.drain()
@@ -196,21 +197,30 @@ class RemediationWorkflow:
                 diagnosis=diagnosis.model_dump(mode="json"),
                 plan=plan.model_dump(mode="json"),
                 policy_decision=policy.model_dump(mode="json"),
+                model_unusable=state.model_unusable,
             )
         )
         return policy
 
-    async def _close(self, outcome: Outcome, reason: str) -> RemediationResult:
+    async def _close(self, outcome: Outcome, full_reason: str) -> RemediationResult:
         state = self._state
+        # The one line an operator reads first (the row, the CLI, the console, notifications);
+        # the audit keeps the reason whole.
+        reason = reason_line(full_reason)
         state.outcome = outcome
         state.reason = reason
         state.step = "closed"
         await self._cooldown.flush_drift_updates()
-        await self._steps.audit("closed", outcome, detail={"reason": reason})
+        await self._steps.audit("closed", outcome, detail={"reason": full_reason})
         closed_at = workflow.now()
         await self._record.update(
             IncidentUpdate(
-                incident_id=state.incident.id, status=outcome, outcome=outcome, closed_at=closed_at
+                incident_id=state.incident.id,
+                status=outcome,
+                outcome=outcome,
+                closed_at=closed_at,
+                reason=reason,
+                model_unusable=state.model_unusable,
             )
         )
         self._notifier.notify("outcome", outcome=outcome, reason=reason)

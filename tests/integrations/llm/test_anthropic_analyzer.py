@@ -250,19 +250,19 @@ def test_unreachable_server_is_unavailable(oom_case: tuple[Incident, Observation
         "sk-ant-test", "claude-test", base_url=url, timeout=CLIENT_TIMEOUT
     )
     try:
-        with pytest.raises(ModelUnavailable, match="connection"):
+        with pytest.raises(ModelUnavailable, match=r"at http://127\.0\.0\.1:\d+ refused the connection"):
             analyzer.analyze(*oom_case)
     finally:
         analyzer.close()
 
 
 @pytest.mark.parametrize(
-    ("status", "error_type"),
+    ("status", "error_type", "said"),
     [
-        (401, "authentication_error"),
-        (403, "permission_error"),
-        (404, "not_found_error"),
-        (400, "invalid_request_error"),
+        (401, "authentication_error", "anthropic refused the API key (HTTP 401 authentication_error"),
+        (403, "permission_error", "anthropic refused the request: the API key lacks permission (HTTP 403"),
+        (404, "not_found_error", "anthropic refused the request (HTTP 404 not_found_error"),
+        (400, "invalid_request_error", "anthropic refused the request (HTTP 400 invalid_request_error"),
     ],
 )
 def test_auth_and_request_errors_are_refused_not_retried(
@@ -271,6 +271,7 @@ def test_auth_and_request_errors_are_refused_not_retried(
     oom_case: tuple[Incident, Observation],
     status: int,
     error_type: str,
+    said: str,
 ) -> None:
     httpserver.expect_oneshot_request(MESSAGES, method="POST").respond_with_json(
         anthropic_error(error_type, "invalid x-api-key"), status=status
@@ -280,6 +281,10 @@ def test_auth_and_request_errors_are_refused_not_retried(
         anthropic_analyzer.analyze(*oom_case)
 
     assert caught.value.status == status
+    # One line that says what the provider did, and its own words.
+    assert caught.value.message.startswith(said)
+    assert caught.value.message.endswith(": invalid x-api-key)")
+    assert "\n" not in caught.value.message
 
 
 def test_log_injection_reaches_the_model_only_inside_an_untrusted_fence(
