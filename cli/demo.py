@@ -367,7 +367,7 @@ async def _drive(stack: Stack, alert: dict[str, Any], interactive: bool) -> int:
     await asyncio.wait_for(handle.result(), 30)
     _say("   Alertmanager reports the alert resolved: the incident's workflow completes.")
     _say(f"\n   The audit trail is in the store: medic incidents show {incident_id}")
-    return 0 if result.outcome in ("resolved", "rolled_back", "no_action") else 1
+    return 0 if result.outcome in ("resolved", "rolled_back", "no_action", "observed") else 1
 
 
 def run_demo(

@@ -22,3 +22,7 @@ PATCH_NOTIFICATIONS = "notifications"
 # so. Asked by a signalled decision only when today's rules and the earlier ones disagree on it
 # (the `decide` validator needs none: its verdict is not in the history).
 PATCH_FOUR_EYES = "four-eyes"
+# Observe mode: a plan the policy puts in `observe` ends after its decision, with the change it
+# would make audited and nothing changed. Asked only when the decision's mode is observe (a
+# decision made before modes has none).
+PATCH_OBSERVE_MODE = "observe-mode"
