@@ -238,6 +238,24 @@ def incidents_show(incident_id: str, as_json: JsonFlag = False) -> None:
     for e in row["audit"]:
         took = f" {e['duration_ms']}ms" if e["duration_ms"] is not None else ""
         typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}")
+    for e in row["audit"]:
+        if e["step"] == "would_change":
+            _echo_would_change(e["detail"] or {})
+
+
+def _echo_would_change(detail: dict[str, Any]) -> None:
+    """Observe mode's record: what the fix would have changed, object by object and file by file."""
+    typer.echo("would change (observe mode: nothing was changed):")
+    for shown in detail.get("objects") or []:
+        typer.echo(f"  {shown.get('target')}: {shown.get('summary')}")
+        for line in str(shown.get("diff") or "").splitlines():
+            typer.echo(f"    {line}")
+    for changed in detail.get("files") or []:
+        typer.echo(f"  GitOps file {changed.get('path')}")
+        for line in str(changed.get("diff") or "").splitlines():
+            typer.echo(f"    {line}")
+    for note in detail.get("notes") or []:
+        typer.echo(f"  note: {note}")
 
 
 def _decide(
