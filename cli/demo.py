@@ -170,6 +170,7 @@ def _explain(status: WorkflowStatus) -> str:
         lines.append(
             f"     policy     risk {status.policy.risk}, {status.approvals_required} approval(s), "
             f"deadline {status.approval_deadline:%Y-%m-%d %H:%M:%S} UTC"
+            + (f", {status.policy.mode} mode" if status.policy.mode else "")
         )
     return "\n".join(lines)
 
