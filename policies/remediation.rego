@@ -655,7 +655,8 @@ approval_reason := sprintf("%s risk: %d approval(s) required", [final_risk, requ
 # Each rule: {"principals": [...], "namespaces": ["shop", "*"], "max_risk": "low|medium|high"}.
 # No rule covers the plan: nobody may approve it from any channel (the plan then expires).
 
-approver_rules := object.get(cfg, "approvers", [{"principals": ["*"], "namespaces": ["*"], "max_risk": "high"}])
+# Data without approver rules gets the shipped data's: the group sre, never anyone.
+approver_rules := object.get(cfg, "approvers", [{"principals": ["group:sre"], "namespaces": ["*"], "max_risk": "high"}])
 
 rule_covers_namespace(rule, ns) if "*" in rule.namespaces
 

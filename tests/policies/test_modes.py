@@ -95,6 +95,15 @@ def test_shipped_approvers_are_a_group_not_anyone() -> None:
     assert scale_up().approvers == ["group:sre"]
 
 
+def test_data_without_approver_rules_lets_the_group_sre_approve_not_anyone(tmp_path: Path) -> None:
+    data = load_policy_data()
+    data["medic"]["config"].pop("approvers")
+    directory = tmp_path / "no-approvers"
+    directory.mkdir()
+    (directory / "data.json").write_text(json.dumps(data))
+    assert scale_up(policy_dir=directory).approvers == ["group:sre"]
+
+
 # --- resolving a namespace's mode ----------------------------------------------------------------
 
 
