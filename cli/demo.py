@@ -170,6 +170,7 @@ def _explain(status: WorkflowStatus) -> str:
         lines.append(
             f"     policy     risk {status.policy.risk}, {status.approvals_required} approval(s), "
             f"deadline {status.approval_deadline:%Y-%m-%d %H:%M:%S} UTC"
+            + (f", {status.policy.mode} mode" if status.policy.mode else "")
         )
     return "\n".join(lines)
 
@@ -367,7 +368,7 @@ async def _drive(stack: Stack, alert: dict[str, Any], interactive: bool) -> int:
     await asyncio.wait_for(handle.result(), 30)
     _say("   Alertmanager reports the alert resolved: the incident's workflow completes.")
     _say(f"\n   The audit trail is in the store: medic incidents show {incident_id}")
-    return 0 if result.outcome in ("resolved", "rolled_back", "no_action") else 1
+    return 0 if result.outcome in ("resolved", "rolled_back", "no_action", "observed") else 1
 
 
 def run_demo(

@@ -2,12 +2,17 @@
 
 Every part is replaced by configuration alone: TEMPORAL_ADDRESS for a real Temporal,
 DATABASE_URL for PostgreSQL, MEDIC_KUBE_API_URL or KUBECONFIG for a real cluster.
+
+On the sandbox cluster, and only there, the policy runs in `auto` mode with open approvers (the
+shipped rules and data otherwise), so that the demo shows the whole loop; MEDIC_POLICY_DIR
+chooses a policy instead. With a real cluster the shipped policy applies: `propose`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -25,6 +30,7 @@ from domain.settings import Settings
 from gateway.app import create_app
 from integrations.sealing import ensure_key_file, ensure_secret_file
 from integrations.temporal.client import connect, ensure_search_attributes
+from policies import DATA_FILE, PolicyError, load_policy_data
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
 from sandbox.gitops import seed_bare_repo
@@ -45,6 +51,8 @@ SNAPSHOT_KEY_FILE = "snapshot.key"
 # Without any console authentication configured, the embedded stack's console takes a token of
 # its own, kept here (mode 0600) so that it stays the same across restarts.
 CONSOLE_TOKEN_FILE = "console.token"
+# The sandbox's policy data (written at every start, from the shipped data): <home>/policy/data.json
+SANDBOX_POLICY_DIR = "policy"
 
 
 @dataclass
@@ -80,6 +88,20 @@ def ensure_console_token(path: str | os.PathLike[str]) -> str:
     if not token:
         raise RuntimeError(f"{path} is empty: delete it to have a new console token made")
     return token
+
+
+def open_policy(directory: str | os.PathLike[str], mode: str = "auto") -> Path:
+    """A policy directory holding only data: the shipped data, with every namespace in `mode` and
+    anyone allowed to approve. For the sandbox and tests; the shipped default is `propose` with
+    the group sre as approvers. Returns the directory."""
+    data = load_policy_data()
+    config = data["medic"]["config"]
+    config["modes"] = {"default": mode, "namespaces": {}}
+    config["approvers"] = [{"principals": ["*"], "namespaces": ["*"], "max_risk": "high"}]
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / DATA_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def _temporal_port(settings: Settings) -> int | None:
@@ -155,6 +177,8 @@ async def embedded_stack(
             sandbox = resources.enter_context(SandboxServer(cluster))
             updates["kube_api_url"] = sandbox.url
             updates.update(_sandbox_context(base, cluster, home, resources))
+            if not base.policy_dir:
+                updates["policy_dir"] = str(open_policy(home / SANDBOX_POLICY_DIR))
         settings = base.model_copy(update=updates)
 
         upgrade(settings.resolved_database_url)
@@ -227,7 +251,19 @@ def describe(stack: Stack) -> list[str]:
         f"  gateway    {stack.gateway_url}  (POST /alerts/alertmanager, bearer token required)",
         *console_lines(stack),
         "  analyzer   offline rules",
+        f"  policy     {policy_line(stack)}",
     ]
+
+
+def policy_line(stack: Stack) -> str:
+    """Which policy decides, and in which mode it runs by default."""
+    where = stack.settings.policy_dir or "shipped"
+    try:
+        config = load_policy_data(stack.settings.policy_dir or None)["medic"]["config"]
+        mode = config.get("modes", {}).get("default", "propose")
+    except (KeyError, TypeError, AttributeError, PolicyError) as err:
+        return f"{where} (unreadable: {err})"
+    return f"{where} — default mode {mode}"
 
 
 def console_lines(stack: Stack) -> list[str]:

@@ -264,6 +264,9 @@ def _print_incident(row: dict[str, Any]) -> None:
         error = (e["detail"] or {}).get("error") if e["status"] == "failed" else None
         why = f"  {_clip(_one_line(error), 160)}" if error else ""
         typer.echo(f"  {e['seq']:>3} {e['step']:<20} {e['status']:<10} {e['actor']:<10}{took}{why}")
+    for e in row["audit"]:
+        if e["step"] == "would_change":
+            _echo_would_change(e["detail"] or {})
 
 
 # How long `incidents show` waits for Temporal to say what an open incident is retrying.
@@ -295,6 +298,21 @@ def _retrying(incident_id: str) -> str | None:
         return f"unknown: Temporal at {config.temporal_address} failed the call: {_one_line(err.message)}"
     except (OSError, RuntimeError, TemporalConfigError) as err:
         return f"unknown: cannot reach Temporal at {config.temporal_address}: {_one_line(err)}"
+
+
+def _echo_would_change(detail: dict[str, Any]) -> None:
+    """Observe mode's record: what the fix would have changed, object by object and file by file."""
+    typer.echo("would change (observe mode: nothing was changed):")
+    for shown in detail.get("objects") or []:
+        typer.echo(f"  {shown.get('target')}: {shown.get('summary')}")
+        for line in str(shown.get("diff") or "").splitlines():
+            typer.echo(f"    {line}")
+    for changed in detail.get("files") or []:
+        typer.echo(f"  GitOps file {changed.get('path')}")
+        for line in str(changed.get("diff") or "").splitlines():
+            typer.echo(f"    {line}")
+    for note in detail.get("notes") or []:
+        typer.echo(f"  note: {note}")
 
 
 def _decide(

@@ -6,6 +6,11 @@ files work with OPA and conftest (`opa eval -d policies/ -i input.json data.medi
 `drift_disposition` asks `data.medic.drift.decision` of the same files which plan a drifted
 Argo CD Application gets (sync, adopt or report).
 
+A policy directory holds `data.json` and, usually, the `*.rego` files; a directory with only
+`data.json` (say, a ConfigMap carrying an estate's data) is evaluated with the shipped rules of
+this package. The data's `modes` are checked when it is loaded: a mode that is not observe,
+propose or auto, or a namespace key that can never match a namespace, is refused there, in one line.
+
 Evaluation runs in-process with regopy (rego-cpp). Each call gets a fresh interpreter, under one
 process-wide lock: rego-cpp makes no promise about concurrent use, and an evaluation takes
 milliseconds, so serialising them costs nothing that matters on an activity thread pool.
@@ -27,16 +32,18 @@ from pydantic import ValidationError
 from regopy.rego_shared import LogLevel
 
 from domain.drift.model import AppDrift, Disposition
-from domain.policy.decision import PolicyDecision
+from domain.policy.decision import MODES, PolicyDecision
 
 __all__ = [
     "POLICY_DIR",
     "DECISION_QUERY",
+    "DATA_FILE",
     "DRIFT_QUERY",
     "PolicyError",
     "drift_disposition",
     "evaluate",
     "load_policy_data",
+    "check_modes",
 ]
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -48,6 +55,9 @@ DATA_FILE = "data.json"
 _LOCK = threading.Lock()
 _ERROR_MESSAGE = re.compile(r"\(errormsg \d+:([^\n]*)\)")
 _ERROR_FILE = re.compile(r"\(error \d+:([^|\s]+)")
+# A namespace name (RFC 1123 label), or a glob pattern over such names with `*` and `?`.
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NAMESPACE_PATTERN = re.compile(r"[-a-z0-9*?]+")
 
 
 class PolicyError(Exception):
@@ -149,7 +159,9 @@ def _load(directory: Path) -> _Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"policy data {data_path} must be a JSON object")
     policy = _Policy(modules=modules, data=data)
-    _approval_timeout(data)  # refuse a bad timeout at load time, not at the first decision
+    # Refuse a bad timeout or mode at load time, not at the first decision.
+    _approval_timeout(data)
+    check_modes(data, data_path)
     with _LOCK:
         _interpreter(policy, data)  # compile once now, so a broken file fails here, clearly
         _cache.clear()  # one live version per directory is plenty; old keys are stale versions
@@ -208,6 +220,39 @@ def _approval_timeout(data: dict[str, Any]) -> int | None:
     return value
 
 
+def check_modes(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
+    """Raise PolicyError, naming `source` and the key, when the data's `medic.config.modes` is not
+    {"default": MODE, "namespaces": {NAMESPACE_OR_PATTERN: MODE}} with MODE one of observe,
+    propose or auto. Absent modes are fine: the policy then proposes everywhere."""
+    medic = data.get("medic")
+    config = medic.get("config") if isinstance(medic, dict) else None
+    modes = config.get("modes") if isinstance(config, dict) else None
+    if modes is None:
+        return
+    where = f"policy data {source}: medic.config.modes"
+    if not isinstance(modes, dict):
+        raise PolicyError(f"{where} must be an object with a default and namespaces, not {modes!r}")
+    unknown = sorted(set(modes) - {"default", "namespaces"})
+    if unknown:
+        raise PolicyError(f"{where} has unknown key(s) {', '.join(unknown)}; it takes default and namespaces")
+    expected = " or ".join(MODES)
+    default = modes.get("default", "propose")
+    if default not in MODES:
+        raise PolicyError(f"{where}.default is {default!r}; it must be {expected}")
+    namespaces = modes.get("namespaces", {})
+    if not isinstance(namespaces, dict):
+        raise PolicyError(f"{where}.namespaces must be an object of namespace → mode, not {namespaces!r}")
+    for key, mode in namespaces.items():
+        if mode not in MODES:
+            raise PolicyError(f"{where}.namespaces[{key!r}] is {mode!r}; it must be {expected}")
+        pattern = "*" in key or "?" in key
+        if not (_NAMESPACE_PATTERN if pattern else _NAMESPACE).fullmatch(key) or len(key) > 63:
+            raise PolicyError(
+                f"{where}.namespaces has the key {key!r}, which is neither a namespace name nor a "
+                "pattern of one (lower-case letters, digits, '-', with '*' and '?' as wildcards)"
+            )
+
+
 # --- evaluating ------------------------------------------------------------------------------
 
 
@@ -241,6 +286,8 @@ def _decision(result: Any, approval_timeout_seconds: int | None) -> PolicyDecisi
         )
     if decision.auto_execute and decision.risk != "low":
         raise PolicyError(f"policy decision is incoherent: auto_execute with risk {decision.risk!r}")
+    if decision.auto_execute and decision.mode not in (None, "auto"):
+        raise PolicyError(f"policy decision is incoherent: auto_execute in {decision.mode} mode")
     return decision
 
 

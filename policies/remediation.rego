@@ -465,6 +465,11 @@ plan_analyzer := object.get(input, ["diagnosis", "analyzer"], "")
 # (rego-cpp 1.5 mangles an empty string formatted with sprintf: it is named instead)
 shown_analyzer := "(unnamed)" if plan_analyzer == "" else := plan_analyzer
 
+auto_execute_refusals contains msg if {
+	plan_mode != "auto"
+	msg := sprintf("%s is in %s mode (policy data: modes), where no plan runs without approval", [mode_subject, plan_mode])
+}
+
 auto_execute_refusals contains "a plan under root cause none never runs without approval" if {
 	root_cause == "none"
 }
@@ -476,6 +481,79 @@ auto_execute_refusals contains "the diagnosis' text reads as a command, so the p
 refusal_reasons := sort([r | some r in auto_execute_refusals]) if {
 	count(actions) > 0
 	final_risk == "low"
+} else := []
+
+# ---------------------------------------------------------------------------------------------
+# Modes per namespace (data.medic.config.modes):
+#   {"default": "propose", "namespaces": {"shop": "auto", "team-*": "observe"}}
+# observe: diagnose and show the change a fix would make, change nothing; propose: every plan and
+# pull request waits for a human; auto: a low-risk plan may run unattended (the rules below).
+# A key is a namespace name or a glob pattern (`*`, `?`). An exact name wins; else the most
+# careful mode of the patterns that match; else the default. No modes in data: propose. A plan
+# over several namespaces takes the most careful of their modes. A mode that is not one of the
+# three resolves nothing, so no decision but the fail-closed default can be made from it.
+
+mode_rank := {"observe": 0, "propose": 1, "auto": 2}
+
+mode_names := ["observe", "propose", "auto"]
+
+modes_cfg := object.get(cfg, "modes", {})
+
+default_mode := object.get(modes_cfg, "default", "propose")
+
+namespace_modes := object.get(modes_cfg, "namespaces", {})
+
+is_mode_pattern(key) if contains(key, "*")
+
+is_mode_pattern(key) if contains(key, "?")
+
+# The ranks of the modes of the patterns that match `ns`.
+# (one-variable `some`: rego-cpp 1.5 refuses `some key, value in` inside a comprehension)
+pattern_ranks(ns) := {r |
+	some key in object.keys(namespace_modes)
+	is_mode_pattern(key)
+	glob.match(key, [], ns)
+	r := mode_rank[namespace_modes[key]]
+}
+
+namespace_mode(ns) := m if {
+	m := namespace_modes[ns]
+} else := m if {
+	ranks := pattern_ranks(ns)
+	count(ranks) > 0
+	m := mode_names[min(ranks)]
+} else := default_mode
+
+# The namespaces the plan changes; with no actions, those the incident is about.
+action_namespaces := {object.get(a, ["target", "namespace"], "") | some a in actions}
+
+mode_namespaces := action_namespaces if {
+	count(action_namespaces) > 0
+} else := {ns | some ns in object.get(input, ["incident", "namespaces"], [])}
+
+plan_mode := default_mode if count(mode_namespaces) == 0
+
+plan_mode := mode_names[min({mode_rank[namespace_mode(ns)] | some ns in mode_namespaces})] if {
+	count(mode_namespaces) > 0
+	every ns in mode_namespaces {
+		namespace_mode(ns) in mode_names
+	}
+}
+
+# Which namespaces put the plan in its mode, for messages: "namespace shop", "namespaces a, b".
+moded_namespaces := sort([ns |
+	some ns in mode_namespaces
+	namespace_mode(ns) == plan_mode
+])
+
+mode_subject := sprintf("namespace %s", [moded_namespaces[0]]) if {
+	count(moded_namespaces) == 1
+} else := sprintf("namespaces %s", [concat(", ", moded_namespaces)]) if {
+	count(moded_namespaces) > 1
+} else := "this plan"
+
+mode_reasons := [sprintf("%s is in observe mode: medic shows the change it would make and makes none", [mode_subject])] if {
+	plan_mode == "observe"
 } else := []
 
 # ---------------------------------------------------------------------------------------------
@@ -500,6 +578,7 @@ decision := {
 	"auto_execute": false,
 	"violations": [],
 	"reasons": ["nothing to do: the plan has no actions"],
+	"mode": plan_mode,
 } if {
 	count(actions) == 0
 	root_cause == "none"
@@ -513,6 +592,7 @@ decision := {
 	"auto_execute": false,
 	"violations": [],
 	"reasons": [sprintf("no automatic fix for root cause %s: a human must act", [root_cause])],
+	"mode": plan_mode,
 } if {
 	count(actions) == 0
 	root_cause != "none"
@@ -529,6 +609,7 @@ decision := {
 		[sprintf("denied: %d violation(s) of policy", [count(violations)])],
 		[key[1] | some key in sort([[v.action_index, v.message] | some v in violations])],
 	),
+	"mode": plan_mode,
 } if {
 	count(actions) > 0
 	count(violations) > 0
@@ -540,7 +621,11 @@ decision := {
 	"approvals_required": required_approvals,
 	"auto_execute": auto_execute_allowed,
 	"violations": [],
-	"reasons": array.concat(array.concat(array.concat(factor_reasons, review_reasons), refusal_reasons), [approval_reason]),
+	"reasons": array.concat(
+		array.concat(array.concat(array.concat(factor_reasons, review_reasons), refusal_reasons), [approval_reason]),
+		mode_reasons,
+	),
+	"mode": plan_mode,
 	"approvers": approvers,
 	"verified_channels": verified_channels,
 	"self_asserted_counts": self_asserted_counts,
@@ -570,7 +655,8 @@ approval_reason := sprintf("%s risk: %d approval(s) required", [final_risk, requ
 # Each rule: {"principals": [...], "namespaces": ["shop", "*"], "max_risk": "low|medium|high"}.
 # No rule covers the plan: nobody may approve it from any channel (the plan then expires).
 
-approver_rules := object.get(cfg, "approvers", [{"principals": ["*"], "namespaces": ["*"], "max_risk": "high"}])
+# Data without approver rules gets the shipped data's: the group sre, never anyone.
+approver_rules := object.get(cfg, "approvers", [{"principals": ["group:sre"], "namespaces": ["*"], "max_risk": "high"}])
 
 rule_covers_namespace(rule, ns) if "*" in rule.namespaces
 

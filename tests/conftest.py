@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devserver import DevServer, free_port
+from cli.embedded import open_policy
 from domain.steps.remediation import WorkflowStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,13 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def auto_policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A policy directory of data alone: the shipped data in `auto` mode with open approvers, for
+    tests of what the rules let run unattended (the shipped data proposes, and names approvers)."""
+    return open_policy(tmp_path_factory.mktemp("auto-policy"), "auto")
 
 
 @pytest.fixture(scope="session")

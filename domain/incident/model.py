@@ -17,7 +17,11 @@ IncidentSource = Literal["alert", "drift", "intent"]
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 
-Outcome = Literal["resolved", "rolled_back", "rejected", "expired", "needs_review", "no_action", "failed"]
+# `observed`: the namespace is in observe mode; the diagnosis and the change a fix would make
+# were recorded, and nothing was changed.
+Outcome = Literal[
+    "resolved", "rolled_back", "rejected", "expired", "needs_review", "no_action", "observed", "failed"
+]
 
 
 OUTCOMES: tuple[str, ...] = (
@@ -27,6 +31,7 @@ OUTCOMES: tuple[str, ...] = (
     "expired",
     "needs_review",
     "no_action",
+    "observed",
     "failed",
 )
 

@@ -107,6 +107,7 @@ _OUTCOME_HEADERS = {
     "expired": (":hourglass:", "Expired without a decision"),
     "needs_review": (":eyes:", "Needs review"),
     "no_action": (":zzz:", "No action"),
+    "observed": (":mag:", "Observed (observe mode: nothing was changed)"),
     "failed": (":x:", "Failed"),
 }
 

@@ -9,6 +9,11 @@ from pydantic import Field
 from domain.base import Frozen
 
 Risk = Literal["low", "medium", "high", "deny"]
+# What medic may do in a namespace (policy data `modes`): `observe` shows the change a fix would
+# make and makes none; `propose` makes every change wait for a human; `auto` lets the policy run a
+# low-risk plan unattended.
+Mode = Literal["observe", "propose", "auto"]
+MODES: tuple[Mode, ...] = ("observe", "propose", "auto")
 
 
 class Violation(Frozen):
@@ -35,3 +40,6 @@ class PolicyDecision(Frozen):
     # Whether an approval through any other channel (a signal, `medic approve --as`) counts for
     # this plan: not where it needs two or more approvals. True (decisions made before): it does.
     self_asserted_counts: bool = True
+    # The plan's mode: the most careful of its namespaces' modes. None (decisions made before
+    # modes): the decision's `auto_execute` alone says whether the plan waits for a human.
+    mode: Mode | None = None

@@ -240,7 +240,13 @@ def build_policy_input(
     named in `flags.command_text_in`."""
     flagged = sorted(name for name, text in (texts or {}).items() if reads_as_command(text))
     document: dict[str, Any] = {
-        "incident": {"id": incident.id, "source": incident.source},
+        # The namespaces the incident is about: a plan's mode (policy data `modes`) comes from its
+        # actions' namespaces, and from these when it has none.
+        "incident": {
+            "id": incident.id,
+            "source": incident.source,
+            "namespaces": sorted({t.namespace for t in incident.targets}),
+        },
         "diagnosis": {"root_cause": root_cause, "analyzer": analyzer},
         "flags": {"command_text_in": flagged},
         "actions": [_action_input(i, a, observation, incident) for i, a in enumerate(plan.actions)],

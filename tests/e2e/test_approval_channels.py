@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.embedded import DEFAULT_SCENARIO
+from cli.embedded import DEFAULT_SCENARIO, open_policy
 from gateway.auth import hash_password, user_line
 from policies import POLICY_DIR
 from tests.conftest import wait_for_step
@@ -30,8 +30,10 @@ pytestmark = pytest.mark.e2e
 
 
 def policy_with(directory: Path, **config: Any) -> Path:
-    """The packaged policy, its data's config changed by `config` (merged one level deep)."""
+    """The packaged policy as the sandbox runs it (auto mode, open approvers), its data's config
+    changed by `config` (merged one level deep)."""
     shutil.copytree(POLICY_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    open_policy(directory)
     data_file = directory / "data.json"
     data = json.loads(data_file.read_text())
     for key, value in config.items():

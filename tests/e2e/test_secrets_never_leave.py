@@ -30,7 +30,7 @@ from cryptography.fernet import Fernet
 from pytest_httpserver import HTTPServer
 from temporalio.testing import WorkflowEnvironment
 
-from cli.embedded import DEFAULT_SCENARIO
+from cli.embedded import DEFAULT_SCENARIO, open_policy
 from domain.incident.alerts import AlertGroup, group_workflow_id
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
@@ -314,6 +314,8 @@ async def test_planted_secrets_never_reach_the_model_the_store_the_history_the_c
             search_attributes=False,  # the time-skipping server has no custom search attributes
             slack_webhook_url=httpserver.url_for(SLACK_PATH),
             notify_webhook_url=httpserver.url_for(NOTIFY_PATH),
+            # the sandbox's policy: a signal's approver counts
+            policy_dir=str(open_policy(tmp_path / "policy")),
         )
         async with build_worker(time_skipping_env.client, settings, executor):
             handle = await time_skipping_env.client.start_workflow(

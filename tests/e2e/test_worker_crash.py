@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from temporalio.client import Client
 
 from cli.devserver import DevServer
-from cli.embedded import DEFAULT_SCENARIO
+from cli.embedded import DEFAULT_SCENARIO, open_policy
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import incident_from_group
 from domain.policy.approval import DecisionInput
@@ -87,6 +87,8 @@ async def test_killed_worker_mid_execute_applies_the_change_exactly_once(
         "MEDIC_KUBE_API_URL": url,
         "MEDIC_TASK_QUEUE": queue,
         "MEDIC_SNAPSHOT_KEYS": Fernet.generate_key().decode(),  # a worker refuses to start without one
+        # the sandbox's policy (auto mode, open approvers): the signal's approver counts
+        "MEDIC_POLICY_DIR": str(open_policy(tmp_path / "policy")),
     }
     generation_before = sandbox.peek("apps/v1", "Deployment", "shop", "cart")["metadata"]["generation"]  # type: ignore[index]
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.embedded import open_policy
 from domain.analysis.plan import (
     Diagnosis,
     Plan,
@@ -42,6 +43,16 @@ from policies import POLICY_DIR, PolicyError, evaluate, load_policy_data
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 TRACKING = "argocd.argoproj.io/tracking-id"
+
+# The shipped data in `auto` mode with open approvers (see `auto_policy`): the rules' own limits
+# on what runs unattended are tested there, where the mode lets anything run unattended at all.
+AUTO: dict[str, Path] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def auto_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    AUTO["dir"] = open_policy(tmp_path_factory.mktemp("auto-policy"), "auto")
+    return AUTO["dir"]
 
 
 # --- builders --------------------------------------------------------------------------------
@@ -108,7 +119,8 @@ def decide(*actions: Any, seen: Observation | None = None, **kwargs: Any) -> Pol
 
 def unattended(*actions: Any, seen: Observation | None = None, **kwargs: Any) -> PolicyDecision:
     """The decision on a plan the offline rules made for a real fault: the only kind of plan the
-    shipped policy may run without approval."""
+    policy may run without approval — in `auto` mode, which this asks of (unless told otherwise)."""
+    kwargs.setdefault("policy_dir", AUTO["dir"])
     document = build_policy_input(
         Incident(id="inc-1"),
         seen or observation(),
@@ -145,14 +157,15 @@ def resize(memory_limit: str = "512Mi", **kwargs: Any) -> SetResources:
 
 @pytest.fixture
 def policy_copy(tmp_path: Path) -> Callable[[Callable[[dict[str, Any]], None]], Path]:
-    """A copy of the shipped policy whose data the test may change."""
+    """A copy of the shipped policy, in `auto` mode with open approvers, whose data the test may
+    change."""
 
     def make(change: Callable[[dict[str, Any]], None]) -> Path:
         directory = tmp_path / "policy"
         directory.mkdir()
         for rego in POLICY_DIR.glob("*.rego"):
             shutil.copy(rego, directory / rego.name)
-        data = json.loads((POLICY_DIR / "data.json").read_text())
+        data = json.loads((AUTO["dir"] / "data.json").read_text())
         change(data["medic"]["config"])
         (directory / "data.json").write_text(json.dumps(data))
         return directory
@@ -625,7 +638,7 @@ def test_review_floor_approvals_come_from_data(policy_copy) -> None:
 
 def test_low_risk_plan_raised_by_review_no_longer_auto_executes() -> None:
     assert unattended(Restart(target=ref())).auto_execute is True
-    decision = reviewed(Restart(target=ref()), min_risk="medium")
+    decision = reviewed(Restart(target=ref()), min_risk="medium", policy_dir=AUTO["dir"])
     assert decision.auto_execute is False and decision.approvals_required == 1
 
 
@@ -963,10 +976,10 @@ APPROVER_RULES = [
 ]
 
 
-def test_shipped_rules_let_anyone_approve() -> None:
+def test_shipped_rules_let_the_group_sre_approve() -> None:
     decision = decide(resize())
     assert_allowed(decision)
-    assert decision.approvers == ["*"]
+    assert decision.approvers == ["group:sre"]
 
 
 def test_approvers_are_the_rules_covering_namespace_and_risk(policy_copy) -> None:
@@ -1054,7 +1067,7 @@ def test_a_drift_fix_is_at_least_medium_risk_and_never_auto_executes() -> None:
     action = Scale(target=ref(), replicas=3)
     assert unattended(action).auto_execute is True  # low risk from an alert
     document = build_policy_input(Incident(id="inc-1", source="drift"), observation(), Plan(actions=[action]))
-    decision = evaluate(document)
+    decision = evaluate(document, policy_dir=AUTO["dir"])
     assert_allowed(decision)
     assert (decision.risk, decision.approvals_required, decision.auto_execute) == ("medium", 1, False)
     assert any("a fix of drift is at least medium risk" in reason for reason in decision.reasons)
@@ -1081,7 +1094,7 @@ def from_model(
         root_cause,
         analyzer=analyzer,
     )
-    return evaluate(document)
+    return evaluate(document, policy_dir=AUTO["dir"])
 
 
 def test_injected_restart_from_a_model_waits_for_a_human() -> None:
@@ -1353,7 +1366,7 @@ def test_plain_diagnosis_text_raises_no_flag() -> None:
     document = diagnosis_policy_input(Incident(id="inc-1"), observation(), diagnosis(Restart(target=ref())))
     assert document["flags"] == {"command_text_in": []}
     assert document["diagnosis"] == {"root_cause": "saturation", "analyzer": "offline"}
-    assert evaluate(document).auto_execute is True
+    assert evaluate(document, policy_dir=AUTO["dir"]).auto_execute is True
 
 
 @pytest.mark.parametrize(
@@ -1370,7 +1383,7 @@ def test_command_text_in_free_text_is_flagged_and_never_runs_unattended(field: s
         Incident(id="inc-1"), seen, diagnosis(Restart(target=ref()), **{field: text})
     )
     assert document["flags"] == {"command_text_in": [field]}
-    decision = evaluate(document)
+    decision = evaluate(document, policy_dir=AUTO["dir"])
     assert_allowed(decision)
     assert decision.risk == "medium" and decision.auto_execute is False and decision.approvals_required >= 1
     assert any(f"{field} reads as a command" in reason for reason in decision.reasons)

@@ -13,15 +13,19 @@ incidents `drift.argocd.cart-history-<path>`), so that a recorded history says w
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest_httpserver import HTTPServer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.analysis.plan import Plan, Scale
 from domain.policy.approval import DecisionInput
+from domain.policy.decision import PolicyDecision
 from domain.steps.change import DryRunResult
 from domain.steps.remediation import RemediationResult
 from integrations.llm.reviewer import ReviewVerdict
@@ -32,7 +36,14 @@ from tests.workflows import test_gitops_workflow as gitops
 from tests.workflows import test_notifications as notifications
 from tests.workflows import test_reasons as reasons
 from tests.workflows import test_second_opinion as second_opinion
-from tests.workflows.test_remediation_workflow import Fakes, Harness, alert_group, policy, run_with_worker
+from tests.workflows.test_remediation_workflow import (
+    TARGET,
+    Fakes,
+    Harness,
+    alert_group,
+    policy,
+    run_with_worker,
+)
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import (
     PATCH_ARGO_SYNC,
@@ -41,6 +52,7 @@ from workflows.remediation.patches import (
     PATCH_INCIDENT_MEMORY,
     PATCH_MODEL_UNUSABLE,
     PATCH_NOTIFICATIONS,
+    PATCH_OBSERVE_MODE,
     PATCH_SECOND_OPINION,
 )
 
@@ -52,7 +64,14 @@ PATCHES = (
     PATCH_NOTIFICATIONS,
     PATCH_FOUR_EYES,
     PATCH_MODEL_UNUSABLE,
+    PATCH_OBSERVE_MODE,
 )
+
+
+@pytest.fixture(autouse=True)
+def _auto_policy(auto_policy_dir: Path) -> None:
+    # The second-opinion paths run the real policy, in auto mode with open approvers.
+    second_opinion.AUTO_POLICY["dir"] = auto_policy_dir
 
 
 def named(h: Harness | gitops.Harness, path: str) -> None:
@@ -329,6 +348,46 @@ async def test_a_second_opinion_that_fails_is_recorded(time_skipping_env: Workfl
     assert [e.status for e in fakes.audit if e.step == "reviewing"] == ["failed"]
     assert steps(fakes.audit)[-1] == ("closed", "resolved")
     assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_SECOND_OPINION}
+
+
+# ---- observe mode ------------------------------------------------------------------------------
+
+OBSERVING = PolicyDecision(allowed=True, risk="low", approvals_required=1, mode="observe")
+
+
+async def test_an_observed_direct_plan_is_recorded(time_skipping_env: WorkflowEnvironment) -> None:
+    fakes = Fakes(
+        decision=OBSERVING,
+        plan=Plan(actions=[Scale(target=TARGET.without_container(), replicas=4)]),
+    )
+
+    async def scenario(h: Harness) -> tuple[RemediationResult, WorkflowHistory]:
+        named(h, "observed")
+        handle = await h.start()
+        return await handle.result(), await kept(handle, "observed")
+
+    result, history = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "observed", result.reason
+    assert "would change payments/Deployment/ledger: replicas 2 → 4" in result.reason
+    assert fakes.calls == ["observe", "recall", "analyze", "validate"]
+    assert steps(fakes.audit)[-2:] == [("would_change", "info"), ("closed", "observed")]
+    assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_OBSERVE_MODE}
+
+
+async def test_an_observed_gitops_plan_is_recorded(time_skipping_env: WorkflowEnvironment) -> None:
+    fakes = gitops.Fakes(decision=OBSERVING)
+
+    async def scenario(h: gitops.Harness) -> tuple[RemediationResult, WorkflowHistory]:
+        named(h, "gitops-observed")
+        handle = await h.start()
+        return await handle.result(), await kept(handle, "gitops-observed")
+
+    result, history = await gitops.run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "observed", result.reason
+    assert "through a pull request changing values/ledger-values.yaml" in result.reason
+    assert fakes.calls == ["prepare"] and fakes.prs == {}
+    assert ("preparing_change", "completed") in fakes.steps()
+    assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_OBSERVE_MODE}
 
 
 # ---- GitOps mode ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,8 +91,9 @@ async def run(
     scenario: RunScenario,
     validated: list[ValidateInput] | None = None,
 ) -> Any:
-    """Run `scenario` with the fakes, the real policy, and `review` as review_diagnosis."""
-    policy = ValidateActivities()
+    """Run `scenario` with the fakes, the real policy (in auto mode, with open approvers), and
+    `review` as review_diagnosis."""
+    policy = ValidateActivities(str(AUTO_POLICY["dir"]))
 
     @activity.defn(name="validate_plan")
     def validate_plan(input: ValidateInput) -> PolicyDecision:
@@ -113,6 +115,14 @@ async def run(
             activity_executor=executor,
         ):
             return await scenario(harness)
+
+
+AUTO_POLICY: dict[str, Path] = {}
+
+
+@pytest.fixture(autouse=True)
+def _auto_policy(auto_policy_dir: Path) -> None:
+    AUTO_POLICY["dir"] = auto_policy_dir
 
 
 def _to_the_end(**overrides: Any) -> RunScenario:

@@ -25,3 +25,8 @@ PATCH_FOUR_EYES = "four-eyes"
 # Notifies that the model could not be used (a refused key, an exhausted quota, an outage) and
 # the offline rules diagnosed instead. Asked only on that fallback, with notifications on.
 PATCH_MODEL_UNUSABLE = "model-unusable"
+
+# Observe mode: a plan the policy puts in `observe` ends after its decision, with the change it
+# would make audited and nothing changed. Asked only when the decision's mode is observe (a
+# decision made before modes has none).
+PATCH_OBSERVE_MODE = "observe-mode"

@@ -1,6 +1,7 @@
 """RemediationWorkflow: one incident, from alert to a verified (or rolled back) fix.
 
 observe → recall → analyze → [review] → validate → then one path:
+  observe mode: the would-be change shown (a GitOps file diff computed by reading the repository)
   direct:  [approval] → dry-run → snapshot → execute → verify → (restore the snapshot)
   gitops:  file change → [approval] → pull request → merge → Argo CD sync → verify → (revert PR)
   sync:    [approval] → dry-run → snapshot → Argo CD sync of the drifted resources → verify → (restore)
@@ -24,12 +25,14 @@ from workflows.remediation.gitops import GitOpsPath
 from workflows.remediation.memory import Memory
 from workflows.remediation.merge import MergeWait
 from workflows.remediation.notifications import Notifier
+from workflows.remediation.observe_mode import ObserveMode
 from workflows.remediation.options import EXECUTABLE_MODES
 from workflows.remediation.patches import (
     PATCH_ARGO_SYNC,
     PATCH_GITOPS_MODE,
     PATCH_INCIDENT_MEMORY,
     PATCH_NOTIFICATIONS,
+    PATCH_OBSERVE_MODE,
 )
 from workflows.remediation.record import IncidentRecord
 from workflows.remediation.snapshots import Snapshots
@@ -85,6 +88,7 @@ class RemediationWorkflow:
         self._direct = DirectPath(kit)
         self._sync = SyncPath(kit)
         self._gitops = GitOpsPath(kit)
+        self._observe = ObserveMode(state, steps)
         self._cooldown = Cooldown(state, steps)
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -153,6 +157,8 @@ class RemediationWorkflow:
             if diagnosis.root_cause == "none":
                 return "no_action", diagnosis.summary
             return "needs_review", f"no automatic fix for {diagnosis.root_cause}: {diagnosis.summary}"
+        if policy.mode == "observe" and workflow.patched(PATCH_OBSERVE_MODE):
+            return await self._observe.report(observation, diagnosis)
 
         if any(a.mode == "gitops" for a in plan.actions) and workflow.patched(PATCH_GITOPS_MODE):
             return await self._gitops.remediate(observation, diagnosis, policy)
