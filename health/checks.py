@@ -186,7 +186,7 @@ async def check_temporal(settings: Settings, env: Mapping[str, str], timeout: fl
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise _failure(
-                f"namespace {namespace} does not exist",
+                f"reachable, but namespace {namespace} does not exist",
                 f"create it (`temporal operator namespace create {namespace}`) or set TEMPORAL_NAMESPACE",
             ) from None
         raise _failure(
@@ -311,7 +311,7 @@ def check_argocd(settings: Settings, env: Mapping[str, str], timeout: float) -> 
             "the token is accepted but sees no Applications",
             "grant the account `applications, get` on the projects medic should watch",
         )
-    return f"token accepted; {len(apps)} Applications readable"
+    return f"token accepted; {len(apps)} Application{'' if len(apps) == 1 else 's'} readable"
 
 
 def check_prometheus(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
@@ -523,12 +523,7 @@ def _gitops_target(s: Settings) -> str:
 
 SPECS: tuple[_Spec, ...] = (
     _Spec("configuration", "worker configuration", check_configuration, lambda s: ""),
-    _Spec(
-        "temporal",
-        "Temporal",
-        check_temporal,
-        lambda s: f"{s.temporal_address} (namespace {s.temporal_namespace})",
-    ),
+    _Spec("temporal", "Temporal", check_temporal, lambda s: s.temporal_address),
     _Spec("database", "database", check_database, lambda s: redacted_url(s.resolved_database_url)),
     _Spec("kubernetes", "Kubernetes API", check_kubernetes, _kube_target),
     _Spec("argocd", "Argo CD", check_argocd, lambda s: s.argocd_url),

@@ -52,7 +52,7 @@ def test_the_worker_refuses_an_unreachable_temporal_in_one_line(stack: Stack) ->
     message = str(refused.value.code)
     assert message.splitlines() == [message]
     assert message.startswith(
-        f"medic worker: Temporal at 127.0.0.1:{port} (namespace default): "
+        f"medic worker: Temporal at 127.0.0.1:{port}: "
         "cannot connect: connection refused — check TEMPORAL_ADDRESS"
     )
 
