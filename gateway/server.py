@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI
 
@@ -21,7 +22,9 @@ STARTUP_CHECK_SECONDS = 5.0
 def startup_refusal(settings: Settings, timeout: float = STARTUP_CHECK_SECONDS) -> str | None:
     """None when Temporal (with its namespace) and the database (migrated to this code's head)
     answer; else the lines that say which does not and what to do, each `medic gateway: ...`."""
-    failures = asyncio.run(blocking_failures(settings, timeout=timeout))
+    # On a thread of its own: uvicorn calls the factory from inside its event loop.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        failures = thread.submit(asyncio.run, blocking_failures(settings, timeout=timeout)).result()
     if not failures:
         return None
     return "\n".join(f"medic gateway: {check.line()}" for check in failures)

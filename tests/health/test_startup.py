@@ -67,7 +67,8 @@ def test_the_worker_refuses_a_database_behind_its_migrations(stack: Stack, tmp_p
     )
 
 
-def test_the_gateway_refuses_what_the_worker_refuses(stack: Stack) -> None:
+async def test_the_gateway_refuses_what_the_worker_refuses(stack: Stack) -> None:
+    # From inside a running event loop, as uvicorn calls `gateway.server:app`.
     assert startup_refusal(stack.settings) is None
     port = closed_port()
     broken = stack.settings.model_copy(
