@@ -4,7 +4,7 @@
 
 | name | what is checked |
 |---|---|
-| `configuration` | the worker's own settings: snapshot keys present and usable |
+| `configuration` | the worker's own settings: snapshot keys usable, the drift configuration valid |
 | `temporal` | connect (TLS settings usable), the namespace exists, medic's search attributes are there |
 | `database` | connect, and the migrations applied are this code's newest (Alembic head) |
 | `kubernetes` | the API answers (`/version`); every verb medic uses is allowed (SelfSubjectAccessReview) |
@@ -23,6 +23,7 @@ is a `failure`; something that works but may not do all medic wants is a `warnin
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import re
@@ -42,6 +43,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.drift.diff import drift_config_from_yaml
 from domain.settings import Settings
 from integrations.argocd import ArgoClient, ArgoError, ArgoForbidden
 from integrations.git import PUSH_PROBE_BRANCH, GitError, GitPermissionDenied
@@ -162,7 +164,22 @@ def check_configuration(settings: Settings, env: Mapping[str, str], timeout: flo
         SnapshotSealer.from_value(settings.snapshot_keys)
     except SealingError as err:
         raise _failure(str(err), f"set {KEYS_VARIABLE} to Fernet keys, comma-separated") from None
-    return "snapshot keys usable"
+    if not settings.drift_config:
+        return "snapshot keys usable"
+    try:
+        with open(settings.drift_config, encoding="utf-8") as file:
+            drift_config_from_yaml(file.read())
+    except OSError as err:
+        raise _failure(
+            f"cannot read the drift configuration {settings.drift_config}: {err.strerror or err}",
+            "set MEDIC_DRIFT_CONFIG to a readable file, or leave it empty",
+        ) from None
+    except ValueError as err:
+        raise _failure(
+            f"the drift configuration {settings.drift_config} is invalid: {one_line(err)}",
+            "fix the file (see the README's Drift section)",
+        ) from None
+    return "snapshot keys usable; drift configuration valid"
 
 
 async def check_temporal(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
@@ -566,7 +583,7 @@ async def _run_one(
         return Check(spec.name, spec.title, status, detail, target, fix, time.monotonic() - started)
 
     try:
-        if asyncio.iscoroutinefunction(spec.run):
+        if inspect.iscoroutinefunction(spec.run):
             work: Awaitable[Any] = spec.run(settings, env, timeout)
         else:
             loop = asyncio.get_running_loop()

@@ -283,3 +283,13 @@ async def test_unconfigured_optional_dependencies_are_skipped_and_say_so() -> No
     for name in ("argocd", "prometheus", "gitops", "pull_requests", "model", "slack", "notify_webhook"):
         assert checks[name].status == "skipped", checks[name].line()
     assert "not configured (optional" in checks["argocd"].detail
+
+
+async def test_a_drift_configuration_that_does_not_load_fails_the_configuration(
+    stack: Stack, tmp_path: Path
+) -> None:
+    bad = tmp_path / "drift.yaml"
+    bad.write_text("schedules: [unclosed\n")
+    checks = await checks_of(stack.settings.model_copy(update={"drift_config": str(bad)}))
+    assert failures(checks) == ["configuration"]
+    assert checks["configuration"].detail.startswith(f"the drift configuration {bad} is invalid")
