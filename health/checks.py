@@ -265,7 +265,8 @@ def check_kubernetes(settings: Settings, env: Mapping[str, str], timeout: float)
     except KubeInvalid as err:
         raise _failure(
             one_line(err.message),
-            "set MEDIC_KUBE_API_URL or KUBECONFIG, or run medic in a Pod with a service account",
+            "set MEDIC_KUBE_API_URL or KUBECONFIG, or run medic in a Pod with a service account "
+            "(`medic dev` and `medic demo` use their sandbox cluster instead)",
         ) from None
     try:
         try:

@@ -293,3 +293,43 @@ async def test_a_drift_configuration_that_does_not_load_fails_the_configuration(
     checks = await checks_of(stack.settings.model_copy(update={"drift_config": str(bad)}))
     assert failures(checks) == ["configuration"]
     assert checks["configuration"].detail.startswith(f"the drift configuration {bad} is invalid")
+
+
+def openai_models(good_key: str, listed: str) -> Any:
+    """GET /v1/models as an OpenAI-compatible server answers it: the list for the right bearer
+    token, else 401 in OpenAI's error shape."""
+
+    def handle(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {good_key}":
+            error = {
+                "message": "Incorrect API key provided",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+            return Response(json.dumps({"error": error}), status=401, content_type="application/json")
+        body = {"object": "list", "data": [{"id": listed, "object": "model", "owned_by": "vllm"}]}
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("key", "model", "status", "said"),
+    [
+        ("local-key", "qwen-test", "ok", "key accepted; model qwen-test (openai) available"),
+        ("wrong-key", "qwen-test", "failure", "model qwen-test (openai): the API key is refused"),
+        ("local-key", "llama-test", "warning", "the server does not list the model"),
+    ],
+)
+async def test_an_openai_compatible_server_is_asked_for_its_models(
+    stack: Stack, httpserver: HTTPServer, key: str, model: str, status: str, said: str
+) -> None:
+    httpserver.expect_request("/v1/models").respond_with_handler(openai_models("local-key", "qwen-test"))
+    env = {
+        "MEDIC_OPENAI_BASE_URL": httpserver.url_for("/v1"),
+        "MEDIC_OPENAI_MODEL": model,
+        "MEDIC_OPENAI_API_KEY": key,
+    }
+    checks = await checks_of(stack.settings.model_copy(update={"analyzer": "openai"}), env)
+    assert checks["model"].status == status and said in checks["model"].detail, checks["model"].line()
+    assert [str(request.path) for request, _ in httpserver.log] == ["/v1/models"]
