@@ -286,15 +286,13 @@ class StartupRefused(Exception):
         self.lines = lines
 
 
-async def run_worker(
-    settings: Settings, *, startup_timeout: float = STARTUP_CHECK_SECONDS, stop: asyncio.Event | None = None
-) -> None:
+async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHECK_SECONDS) -> None:
     """Check, connect, poll until SIGTERM / SIGINT (then finish what runs and stop polling).
 
     Before anything connects: the snapshot keys and the Temporal TLS settings must be usable, then
     Temporal (with its namespace) and the database (migrated to this code's head) must answer —
     else `StartupRefused`, one line per failing dependency. While it runs, `/healthz` and
-    `/readyz` are served on `worker_health_address`. Setting `stop` stops it as a signal does."""
+    `/readyz` are served on `worker_health_address`."""
     snapshot_sealer(settings)  # refuse before connecting to Temporal
     tls_config(settings)  # TemporalConfigError names the setting
     failures = await blocking_failures(settings, timeout=startup_timeout)
@@ -322,17 +320,12 @@ async def run_worker(
         },
         states={"worker": polling},
     )
-    watcher: asyncio.Task[Any] | None = None
+    shutdowns: list[asyncio.Task[None]] = []  # held: the loop keeps only weak references to tasks
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
         try:
             async with serve_health(settings.worker_health_address, readiness) as health_url:
-                with _stop_on_signals(lambda: _begin_shutdown(worker, stopping)):
-                    if stop is not None:
-                        watcher = asyncio.create_task(stop.wait())
-                        watcher.add_done_callback(
-                            lambda done: None if done.cancelled() else _begin_shutdown(worker, stopping)
-                        )
+                with _stop_on_signals(lambda: _begin_shutdown(worker, stopping, shutdowns)):
                     log.info(
                         "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
                     )
@@ -343,17 +336,16 @@ async def run_worker(
                     await worker.run()
         finally:
             stopping.set()
-            if watcher is not None:
-                watcher.cancel()
 
 
-def _begin_shutdown(worker: Worker, stopping: asyncio.Event) -> None:
-    """Not ready from now on; the worker stops polling and finishes the activities it runs."""
+def _begin_shutdown(worker: Worker, stopping: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Not ready from now on; the worker stops polling and gives the activities it runs
+    `GRACEFUL_SHUTDOWN` to finish."""
     if stopping.is_set():
         return
     stopping.set()
     log.info("worker stopping: no new tasks; finishing the running ones")
-    asyncio.get_running_loop().create_task(worker.shutdown(), name="medic-worker-shutdown")
+    tasks.append(asyncio.get_running_loop().create_task(worker.shutdown(), name="medic-worker-shutdown"))
 
 
 @contextlib.contextmanager
