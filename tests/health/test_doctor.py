@@ -3,6 +3,7 @@ on the embedded stack, and each dependency broken in turn is named, with its fix
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -333,3 +334,19 @@ async def test_an_openai_compatible_server_is_asked_for_its_models(
     checks = await checks_of(stack.settings.model_copy(update={"analyzer": "openai"}), env)
     assert checks["model"].status == status and said in checks["model"].detail, checks["model"].line()
     assert [str(request.path) for request, _ in httpserver.log] == ["/v1/models"]
+
+
+async def test_a_dependency_that_never_answers_fails_its_check_instead_of_hanging(stack: Stack) -> None:
+    # A socket that listens and never accepts: connections complete, no answer ever comes.
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(16)
+        host, port = black_hole.getsockname()
+        settings = stack.settings.model_copy(
+            update={"argocd_url": f"http://{host}:{port}", "temporal_address": f"{host}:{port}"}
+        )
+        checks = await asyncio.wait_for(run_checks(settings, {}, timeout=1.0), 30)
+    verdicts = {c.name: c for c in checks}
+    assert [c.name for c in checks if c.failed] == ["temporal", "argocd"]
+    assert verdicts["argocd"].detail == "unreachable: no answer in time"
+    assert "no answer" in verdicts["temporal"].detail, verdicts["temporal"].line()
