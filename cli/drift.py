@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.schedules import DRIFT_SCAN_WORKFLOW, connect_or_fail, duration_text, exit_now, settings
+from cli.config import settings
+from cli.schedules import DRIFT_SCAN_WORKFLOW, connect_or_fail, duration_text, exit_now
 from domain.drift.model import DriftReport, DriftScanInput, DriftScanResult, DriftScope, FieldDrift
 
 if TYPE_CHECKING:

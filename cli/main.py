@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
+from cli.config import settings
 from cli.drift import drift_app
 from cli.schedules import schedules_app
-from domain.settings import Settings, settings_from_mapping
 
 app = typer.Typer(
     help="medic: durable, reviewed, reversible remediation for GitOps-run Kubernetes.",
@@ -60,10 +60,20 @@ def _options(
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def settings() -> Settings:
-    return settings_from_mapping(os.environ)
+# The names of `medic doctor --check` (health.checks.NAMES, without importing the checks' clients).
+CHECK_NAMES = (
+    "configuration",
+    "temporal",
+    "database",
+    "kubernetes",
+    "argocd",
+    "prometheus",
+    "gitops",
+    "pull_requests",
+    "model",
+    "slack",
+    "notify_webhook",
+)
 
 
 def _logging(default: str = "json") -> None:
@@ -88,14 +98,51 @@ def gateway(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.server import startup_refusal
 
+    config = settings()
+    refusal = startup_refusal(config)
+    if refusal:
+        typer.echo(refusal, err=True)
+        _exit_now(1)  # a Temporal client was made
     _logging()
     # log_config=None: uvicorn's records go through the same JSON handler. proxy_headers=False:
     # the console trusts identity headers by the TCP peer's address (MEDIC_CONSOLE_TRUSTED_PROXIES),
     # which X-Forwarded-For must not rewrite.
     uvicorn.run(
-        create_app(settings()), host=host, port=port, log_level="info", log_config=None, proxy_headers=False
+        create_app(config), host=host, port=port, log_level="info", log_config=None, proxy_headers=False
     )
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds each check may take (they run at once).")
+    ] = 5.0,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--check", help="Run only this check (repeatable): " + ", ".join(CHECK_NAMES) + "."),
+    ] = None,
+) -> None:
+    """Check every configured dependency: ok, warning, failure or skipped, each failure with its fix.
+
+    Exits 1 when a check fails (warnings and skipped checks do not), 0 otherwise. Changes nothing:
+    the push permission is a dry run, and the notification URLs are connected to, never posted to."""
+    from health.checks import NAMES, render_json, render_text, run_checks
+
+    chosen = only or list(NAMES)
+    unknown = sorted(set(chosen) - set(NAMES))
+    if unknown:
+        typer.echo(f"no such check: {', '.join(unknown)} (known: {', '.join(NAMES)})", err=True)
+        raise typer.Exit(2)
+    checks = asyncio.run(run_checks(settings(), os.environ, timeout=timeout, only=chosen))
+    if as_json:
+        typer.echo(json.dumps(render_json(checks), indent=2))
+    else:
+        typer.echo(render_text(checks))
+    # A Temporal client was made: end without interpreter finalisation (see `_exit_now`).
+    _exit_now(1 if any(c.failed for c in checks) else 0)
 
 
 @db_app.command("upgrade")

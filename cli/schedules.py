@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,8 +24,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
+from cli.config import settings
 from domain.drift.model import SCHEDULE_ID_PREFIX, DriftConfig, DriftScanInput, DriftScope, ScheduleSpec
-from domain.settings import Settings, settings_from_mapping
+from domain.settings import Settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client, Schedule, ScheduleDescription, ScheduleRange
@@ -40,10 +40,6 @@ MEMO_KEY = "medic"
 schedules_app = typer.Typer(
     help="Temporal Schedules of drift scans, as the drift configuration declares them.", no_args_is_help=True
 )
-
-
-def settings() -> Settings:
-    return settings_from_mapping(os.environ)
 
 
 def exit_now(code: int) -> NoReturn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from domain.base import Frozen
 
@@ -81,6 +81,9 @@ class Settings(Frozen):
     snapshot_keys: str = Field(default="", repr=False)
     # host:port where a worker serves the Temporal SDK's metrics (Prometheus, /metrics); empty: off.
     worker_metrics_address: str = "127.0.0.1:9464"
+    # host:port where a worker serves /healthz (alive) and /readyz (polling, Temporal and the store
+    # reachable); empty: off.
+    worker_health_address: str = "127.0.0.1:8081"
     # notifications: a Slack incoming webhook and a generic JSON webhook (either turns them on);
     # the console's public base URL for links; reminders, in seconds before an approval deadline.
     slack_webhook_url: str = Field(default="", repr=False)
@@ -116,14 +119,30 @@ class Settings(Frozen):
         return self.gitops_workdir or str(Path(self.home).resolve() / "gitops-work")
 
 
+class SettingsError(ValueError):
+    """A variable whose value the settings cannot take; the message is one line naming it."""
+
+
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
-    """Settings from MEDIC_* / well-known variables; anything unset keeps its embedded default."""
+    """Settings from MEDIC_* / well-known variables; anything unset keeps its embedded default.
+
+    A value that does not fit its setting (`MEDIC_APPROVAL_TIMEOUT_SECONDS=abc`) raises
+    `SettingsError`, one line naming the variable and what it should be."""
+    # field -> the variable its value came from, to name it in an error
+    source: dict[str, str] = {}
 
     def pick(*names: str) -> str | None:
         for name in names:
             value = env.get(name)
             if value:
                 return value
+        return None
+
+    def named(field: str, *names: str) -> str | None:
+        for name in names:
+            if env.get(name):
+                source[field] = name
+                return env[name]
         return None
 
     values: dict[str, object] = {}
@@ -180,12 +199,17 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "drift_config": ("MEDIC_DRIFT_CONFIG",),
     }
     for field, names in mapping.items():
-        value = pick(*names)
+        value = named(field, *names)
         if value is not None:
             values[field] = value
-    # Set but empty is meaningful here: it turns the worker's metrics endpoint off.
-    if "MEDIC_WORKER_METRICS_ADDRESS" in env:
-        values["worker_metrics_address"] = env["MEDIC_WORKER_METRICS_ADDRESS"].strip()
+    # Set but empty is meaningful here: it turns the worker's metrics (health) endpoint off.
+    for field, name in (
+        ("worker_metrics_address", "MEDIC_WORKER_METRICS_ADDRESS"),
+        ("worker_health_address", "MEDIC_WORKER_HEALTH_ADDRESS"),
+    ):
+        if name in env:
+            values[field] = env[name].strip()
+            source[field] = name
     # notifications
     for field, name in (
         ("slack_webhook_url", "MEDIC_SLACK_WEBHOOK_URL"),
@@ -195,20 +219,38 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     ):
         if pick(name):
             values[field] = env[name].strip()
+            source[field] = name
     # Set but empty turns the reminders off.
     if "MEDIC_APPROVAL_REMINDERS" in env:
         values["approval_reminders_seconds"] = tuple(
             n.strip() for n in env["MEDIC_APPROVAL_REMINDERS"].split(",") if n.strip()
         )
+        source["approval_reminders_seconds"] = "MEDIC_APPROVAL_REMINDERS"
     # console: comma-separated lists
     for field, name in (
         ("console_token_groups", "MEDIC_CONSOLE_TOKEN_GROUPS"),
         ("console_trusted_proxies", "MEDIC_CONSOLE_TRUSTED_PROXIES"),
     ):
-        listed = pick(name)
+        listed = named(field, name)
         if listed:
             values[field] = tuple(n.strip() for n in listed.split(",") if n.strip())
-    protected = pick("MEDIC_PROTECTED_NAMESPACES")
+    protected = named("protected_namespaces", "MEDIC_PROTECTED_NAMESPACES")
     if protected:
         values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())
-    return Settings.model_validate(values)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as err:
+        raise SettingsError(_one_line(err, source, env)) from None
+
+
+def _one_line(err: ValidationError, source: Mapping[str, str], env: Mapping[str, str]) -> str:
+    """`NAME='value': what it should be` for each refused variable, joined into one line."""
+    problems = []
+    for error in err.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = source.get(field, field)
+        given = env.get(name, error.get("input"))
+        # pydantic's "Input should be a valid integer, unable to parse ..." → "should be a valid integer"
+        message = str(error["msg"]).split(",")[0].removeprefix("Input ")
+        problems.append(f"{name}={given!r}: {message}")
+    return "; ".join(problems)

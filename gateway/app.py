@@ -22,6 +22,7 @@ from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import PayloadInvalid, read_notification, send
+from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
 from store.metrics import StoreCollector
@@ -91,9 +92,24 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
     store_metrics = _StoreMetrics(settings)
     expected = f"Bearer {settings.webhook_token}".encode() if settings.webhook_token else None
 
+    readiness = Readiness(
+        {
+            "temporal": temporal_probe(settings, get_client, PROBE_TIMEOUT),
+            "store": store_probe(settings, PROBE_TIMEOUT),
+        }
+    )
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """Alive: 200 whenever the process serves, whatever its dependencies do."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready: 200 when Temporal and the store answer, else 503 naming the failing ones and why
+        (answers are kept for a moment; each probe is bounded by a short timeout)."""
+        status, body = await readiness.body()
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics")
     async def metrics() -> Response:

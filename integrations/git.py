@@ -299,6 +299,75 @@ class GitRepo:
             return None
         return self._git("cat-file", "blob", spec).decode("utf-8", errors="replace")
 
+    # --- access, checked without changing anything (`medic doctor`) -----------------------------
+
+    def remote_head(self) -> str | None:
+        """The commit the remote's HEAD names now (`git ls-remote`: authenticates and reads, clones
+        nothing), or None for an empty repository."""
+        out = run_git(
+            ["ls-remote", "--", self.remote_url, "HEAD"],
+            env=self._env(),
+            timeout=self.timeout,
+            error=GitUnavailable,
+            secrets=self._secrets(),
+        )
+        line = out.decode(errors="replace").strip().splitlines()
+        return line[0].split()[0] if line else None
+
+    def check_push(self) -> None:
+        """Raise `GitPermissionDenied` unless the remote would take a push, without pushing.
+
+        `git push --dry-run` of a throwaway branch (`medic-doctor-probe`) holding an empty commit
+        made in a temporary repository: git authenticates and asks the remote's receive-pack for
+        its refs (a read-only token, a remote that serves no receive-pack, is refused there) and
+        sends nothing. A remote on the local file system is also checked for write permission on
+        its object and ref directories, which receive-pack only needs when it writes."""
+        local = _local_path(self.remote_url)
+        if local is not None:
+            git_dir = local if (local / "objects").is_dir() else local / ".git"
+            for part in ("objects", "refs"):
+                if (git_dir / part).is_dir() and not os.access(git_dir / part, os.W_OK | os.X_OK):
+                    raise GitPermissionDenied(f"{git_dir / part} is not writable by this user")
+        with tempfile.TemporaryDirectory(prefix="medic-push-probe-") as scratch:
+            run_git(["init", "--quiet", scratch], timeout=self.timeout)
+            identity = {
+                "GIT_AUTHOR_NAME": "medic",
+                "GIT_AUTHOR_EMAIL": "medic@localhost",
+                "GIT_COMMITTER_NAME": "medic",
+                "GIT_COMMITTER_EMAIL": "medic@localhost",
+            }
+            commit = (
+                run_git(
+                    ["commit-tree", _EMPTY_TREE, "-m", "medic doctor: push probe (never pushed)"],
+                    cwd=scratch,
+                    env={**git_env(), **identity},
+                    timeout=self.timeout,
+                )
+                .decode()
+                .strip()
+            )
+            try:
+                run_git(
+                    [
+                        "push",
+                        "--dry-run",
+                        "--porcelain",
+                        "--no-verify",
+                        "--",
+                        self.remote_url,
+                        f"{commit}:refs/heads/{PUSH_PROBE_BRANCH}",
+                    ],
+                    cwd=scratch,
+                    env=self._env(),
+                    timeout=self.timeout,
+                    error=GitUnavailable,
+                    secrets=self._secrets(),
+                )
+            except GitUnavailable as err:
+                if "[remote rejected]" in err.stderr or "403" in err.stderr:
+                    raise GitPermissionDenied(err.message, err.command, err.stderr) from err
+                raise
+
     # --- writes: one branch and one commit per pull request, pushed by sha, never forced ---------
 
     def branch_tip(self, branch: str) -> str | None:
@@ -538,6 +607,20 @@ class GitRepo:
 
 
 _MERGE_ATTEMPTS = 3
+# The tree of no files, which every git knows; and the branch the push probe would create.
+_EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+PUSH_PROBE_BRANCH = "medic-doctor-probe"
+
+
+def _local_path(remote_url: str) -> Path | None:
+    """The directory of a remote on this file system (a path or a file:// URL), else None."""
+    if remote_url.startswith("file://"):
+        return Path(remote_url[len("file://") :])
+    if "://" in remote_url or re.match(r"^[^/]+@[^:]+:", remote_url):  # scp-like user@host:path
+        return None
+    return Path(remote_url).expanduser()
+
+
 _BRANCH = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$|/$|\.$))[A-Za-z0-9._/-]+$")
 
 

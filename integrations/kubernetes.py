@@ -18,11 +18,32 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from domain.incident.model import ResourceRef
+from domain.incident.model import WORKLOAD_KINDS, ResourceRef
 from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+
+_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+# (verb, API group, resource[/subresource]) of every call below that medic's activities make, in
+# every namespace: reads of workloads, their ReplicaSets, pods, logs and events (observe, verify),
+# and patch / update of the workloads it remediates (execute, rollback). `medic doctor` asks the
+# API whether each is allowed. (A drift scan also reads objects of whatever kinds Argo CD manages:
+# `get` on those, not listed here.)
+REQUIRED_ACCESS: tuple[tuple[str, str, str], ...] = (
+    *(
+        (verb, "apps", _PLURALS[kind])
+        for kind in sorted(WORKLOAD_KINDS)
+        for verb in ("get", "patch", "update")
+    ),
+    ("get", "apps", "replicasets"),
+    ("list", "apps", "replicasets"),
+    ("get", "", "pods"),
+    ("list", "", "pods"),
+    ("get", "", "pods/log"),
+    ("list", "", "events"),
+)
 
 
 class KubeError(IntegrationError):
@@ -241,6 +262,34 @@ class KubeClient:
             dry_run="All" if dry_run else None,
             field_manager=field_manager,
         )
+
+    # --- about the API itself ------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        """The API server's `gitVersion` (GET /version): proves it answers."""
+        return str(self._get_path("/version").get("gitVersion") or "unknown")
+
+    def access_allowed(self, verb: str, group: str, resource: str, namespace: str = "") -> tuple[bool, str]:
+        """Whether medic's own identity may `verb` the `resource` (`pods/log`: a subresource) of
+        `group` in `namespace` ("": every namespace), by a SelfSubjectAccessReview; with the
+        authorizer's reason (often empty)."""
+        plural, _, sub = resource.partition("/")
+        body = k8s.V1SelfSubjectAccessReview(
+            api_version="authorization.k8s.io/v1",
+            kind="SelfSubjectAccessReview",
+            spec=k8s.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=k8s.V1ResourceAttributes(
+                    verb=verb,
+                    group=group,
+                    resource=plural,
+                    subresource=sub or None,
+                    namespace=namespace or None,
+                )
+            ),
+        )
+        review = self._json(k8s.AuthorizationV1Api(self._api_client).create_self_subject_access_review, body)
+        status = review.get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
     # --- any kind, by its apiVersion ------------------------------------------------------------
 

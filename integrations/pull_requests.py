@@ -460,6 +460,22 @@ class GitHubPullRequestHost:
                 return pull
         return found[0] if found else None
 
+    def permissions(self) -> dict[str, bool]:
+        """What the token may do on the repository (GET /repos/{owner}/{name}: `permissions`, e.g.
+        `push`, `pull`, `admin`), as GitHub answers for the token's user; changes nothing."""
+
+        def go() -> dict[str, bool]:
+            # The repository was named lazily: this read fetches it.
+            granted = self._repository.permissions
+            if granted is None:
+                return {}
+            return {
+                name: bool(getattr(granted, name, False))
+                for name in ("admin", "maintain", "push", "triage", "pull")
+            }
+
+        return self._call("reading the repository's permissions", go)
+
     def find_pull_request(self, branch: str) -> PullRequest | None:
         def go() -> PullRequest | None:
             pull = self._find(branch)

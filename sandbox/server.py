@@ -2,7 +2,8 @@
 
 It speaks enough of the wire format for the official `kubernetes` client: typed GET / LIST with
 label and field selectors, PATCH (strategic merge, JSON merge), PUT, pod logs, `dryRun=All`,
-`fieldManager`, and `Status` bodies for errors. A stdlib threading server keeps it dependency-free
+`fieldManager`, `Status` bodies for errors, and SelfSubjectAccessReviews (everything allowed but
+what the server is told to deny). A stdlib threading server keeps it dependency-free
 and lets a slow (delayed) response run beside other requests.
 
     python -m sandbox.server ../shared/scenarios/oom-helm-values.yaml --port 18443
@@ -15,6 +16,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,35 @@ _PATCH_TYPES: dict[str, PatchType] = {
     "application/merge-patch+json": "merge",
 }
 _GROUPS = {"apps": "v1"}
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+# (verb, group, resource or resource/subresource) the sandbox's authorizer refuses
+Access = tuple[str, str, str]
+
+
+def _review(body: Any, denied: frozenset[Access]) -> dict[str, Any]:
+    """The answer to a SelfSubjectAccessReview, as the API server sends it (201, `status` added)."""
+    # As the API server does, a body without kind / apiVersion takes the endpoint's.
+    if not isinstance(body, dict) or body.get("kind", "SelfSubjectAccessReview") != "SelfSubjectAccessReview":
+        raise ApiError(400, "the request body is not a SelfSubjectAccessReview")
+    attributes = (body.get("spec") or {}).get("resourceAttributes")
+    if not isinstance(attributes, dict) or not attributes.get("verb"):
+        raise ApiError(422, "spec.resourceAttributes.verb: Required value", reason="Invalid")
+    resource = str(attributes.get("resource") or "")
+    if attributes.get("subresource"):
+        resource = f"{resource}/{attributes['subresource']}"
+    key = (str(attributes["verb"]), str(attributes.get("group") or ""), resource)
+    status: dict[str, Any] = {"allowed": key not in denied}
+    if key in denied:
+        status["reason"] = "the sandbox's authorizer denies it"
+    else:
+        status["reason"] = "the sandbox allows every request"
+    return {
+        "kind": "SelfSubjectAccessReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "spec": body.get("spec"),
+        "status": status,
+    }
 
 
 def _list_kind(kind: str) -> str:
@@ -117,7 +148,9 @@ def _discovery(path: str) -> dict[str, Any] | None:
     return None
 
 
-def _handler(cluster: SandboxCluster, stopping: threading.Event, quiet: bool) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    cluster: SandboxCluster, stopping: threading.Event, quiet: bool, denied: frozenset[Access]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out as two writes; without this, Nagle + delayed ACK add 40 ms each.
@@ -262,7 +295,14 @@ def _handler(cluster: SandboxCluster, stopping: threading.Event, quiet: bool) ->
             self._dispatch("PUT")
 
         def do_POST(self) -> None:  # noqa: N802
-            self._body()
+            try:
+                body = self._body()
+                if urlsplit(self.path).path.rstrip("/") == ACCESS_REVIEWS:
+                    self._json(201, _review(body, denied))
+                    return
+            except ApiError as err:
+                self._error(err)
+                return
             self._dispatch("POST")
 
         def do_DELETE(self) -> None:  # noqa: N802
@@ -290,14 +330,21 @@ class SandboxServer(BackgroundHTTPServer):
     thread_name = "sandbox-kube-api"
 
     def __init__(
-        self, cluster: SandboxCluster, *, host: str = "127.0.0.1", port: int = 0, quiet: bool = True
+        self,
+        cluster: SandboxCluster,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quiet: bool = True,
+        denied: Iterable[Access] = (),
     ) -> None:
         super().__init__(host=host, port=port)
         self.cluster = cluster
         self._quiet = quiet
+        self._denied = frozenset(denied)
 
     def _make_handler(self) -> type[BaseHTTPRequestHandler]:
-        return _handler(self.cluster, self._stopping, self._quiet)
+        return _handler(self.cluster, self._stopping, self._quiet, self._denied)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ left as the caller configured it.
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -54,8 +55,11 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-def current(url: str) -> str | None:
-    """The revision the database at `url` is at; None for a database never migrated."""
+def current(url: str, *, connect_timeout: float | None = None) -> str | None:
+    """The revision the database at `url` is at; None for a database never migrated.
+
+    `connect_timeout` (seconds) bounds the connection to a database server (a check must not hang
+    on one that does not answer); a missing SQLite file is "never migrated", and is not created."""
     parsed = normalize_url(url)
     # Connecting would create the file (or fail on a missing directory) just to say "none".
     if (
@@ -64,12 +68,23 @@ def current(url: str) -> str | None:
         and not Path(parsed.database or "").expanduser().exists()
     ):
         return None
-    engine = create_engine(parsed, poolclass=NullPool)
+    connect_args: dict[str, object] = {}
+    if connect_timeout is not None and parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = max(1, math.ceil(connect_timeout))
+    engine = create_engine(parsed, poolclass=NullPool, connect_args=connect_args)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def known(revision: str) -> bool:
+    """Whether `revision` is one of the migrations shipped with this code."""
+    try:
+        return ScriptDirectory.from_config(_base_config()).get_revision(revision) is not None
+    except Exception:  # alembic raises its own errors for an unknown or malformed id
+        return False
 
 
 def head() -> str:

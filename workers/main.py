@@ -4,10 +4,13 @@ task queue."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +41,9 @@ from domain.analysis.offline import Analyzer
 from domain.drift.diff import drift_config_from_yaml
 from domain.drift.model import DriftConfig
 from domain.settings import Settings
+from health.checks import blocking_failures
+from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
+from health.server import HealthAddressError, serve_health
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient
@@ -54,6 +60,7 @@ from integrations.temporal.client import (
     TemporalConfigError,
     connect,
     ensure_search_attributes,
+    tls_config,
 )
 from policies import drift_disposition
 from store.db import make_engine, session_factory
@@ -67,6 +74,11 @@ log = logging.getLogger("medic.worker")
 WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow]
 # Blocking clients (kubernetes, SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
+# Each start-up check (Temporal, the database) may take this long; they run at once.
+STARTUP_CHECK_SECONDS = 5.0
+# On SIGTERM, running activities get this long to finish (a Pod's termination grace period should
+# be longer).
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def _analyzer(settings: Settings) -> Analyzer | None:
@@ -163,8 +175,15 @@ def pr_host(
 
 
 def build_worker(
-    client: Client, settings: Settings, executor: ThreadPoolExecutor, kube: KubeClient | None = None
+    client: Client,
+    settings: Settings,
+    executor: ThreadPoolExecutor,
+    kube: KubeClient | None = None,
+    *,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
+    """The worker; on shutdown, running activities get `graceful_shutdown` to finish before they
+    are cancelled (and retried by Temporal, on another worker)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -172,6 +191,7 @@ def build_worker(
         activities=activities_for(settings, kube),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
@@ -258,21 +278,99 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     ]
 
 
-async def run_worker(settings: Settings) -> None:
+class StartupRefused(Exception):
+    """A dependency the worker cannot work without failed its start-up check; one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHECK_SECONDS) -> None:
+    """Check, connect, poll until SIGTERM / SIGINT (then finish what runs and stop polling).
+
+    Before anything connects: the snapshot keys and the Temporal TLS settings must be usable, then
+    Temporal (with its namespace) and the database (migrated to this code's head) must answer —
+    else `StartupRefused`, one line per failing dependency. While it runs, `/healthz` and
+    `/readyz` are served on `worker_health_address`."""
     snapshot_sealer(settings)  # refuse before connecting to Temporal
+    tls_config(settings)  # TemporalConfigError names the setting
+    failures = await blocking_failures(settings, timeout=startup_timeout)
+    if failures:
+        raise StartupRefused([check.line() for check in failures])
     client = await connect(settings, metrics_runtime(settings))
     if settings.search_attributes:
         await ensure_search_attributes(client, settings.temporal_namespace, DEV_SERVER_FLAGS)
+    stopping = asyncio.Event()
+
+    async def the_client() -> Client:
+        return client
+
+    def polling() -> str | None:
+        if stopping.is_set():
+            return "the worker is stopping: it no longer polls its task queue"
+        if not worker.is_running:
+            return "the worker is not polling its task queue yet"
+        return None
+
+    readiness = Readiness(
+        {
+            "temporal": temporal_probe(settings, the_client, PROBE_TIMEOUT),
+            "store": store_probe(settings, PROBE_TIMEOUT),
+        },
+        states={"worker": polling},
+    )
+    shutdowns: list[asyncio.Task[None]] = []  # held: the loop keeps only weak references to tasks
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, executor)
-        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-        if settings.worker_metrics_address:
-            log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
-        await worker.run()
+        worker = build_worker(client, settings, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
+        try:
+            async with serve_health(settings.worker_health_address, readiness) as health_url:
+                with _stop_on_signals(lambda: _begin_shutdown(worker, stopping, shutdowns)):
+                    log.info(
+                        "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
+                    )
+                    if settings.worker_metrics_address:
+                        log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
+                    if health_url:
+                        log.info("worker health on %s/healthz and %s/readyz", health_url, health_url)
+                    await worker.run()
+        finally:
+            stopping.set()
+
+
+def _begin_shutdown(worker: Worker, stopping: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Not ready from now on; the worker stops polling and gives the activities it runs
+    `GRACEFUL_SHUTDOWN` to finish."""
+    if stopping.is_set():
+        return
+    stopping.set()
+    log.info("worker stopping: no new tasks; finishing the running ones")
+    tasks.append(asyncio.get_running_loop().create_task(worker.shutdown(), name="medic-worker-shutdown"))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT call `stop` while the block runs (where signals can be handled: the main
+    thread's loop); other threads' loops run without."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def main(settings: Settings) -> None:
     try:
         asyncio.run(run_worker(settings))
-    except (WorkerConfigError, SearchAttributeError, TemporalConfigError) as err:
+    except StartupRefused as err:
+        raise SystemExit("\n".join(f"medic worker: {line}" for line in err.lines)) from None
+    except (WorkerConfigError, SearchAttributeError, TemporalConfigError, HealthAddressError) as err:
         raise SystemExit(f"medic worker: {err}") from None

@@ -126,6 +126,22 @@ class AnthropicAnalyzer:
     def close(self) -> None:
         self._client.close()
 
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def check_access(self) -> bool:
+        """Whether the key is accepted and the model exists, by the cheapest authenticated call
+        (GET /v1/models/{model}: no tokens spent). True: the model is there; a 404 is False; any
+        other failure raises the errors of `integrations.llm.errors` (a refused key: ModelRefused)."""
+        try:
+            self._client.models.retrieve(self._model)
+        except anthropic.NotFoundError:
+            return False
+        except anthropic.AnthropicError as exc:
+            raise _classify(exc) from exc
+        return True
+
     def call_tool(self, system: str, user: str, tool: ToolSpec) -> dict[str, Any]:
         """One Messages API call forced to `tool`; its input as a JSON object."""
         try:

@@ -130,6 +130,30 @@ class OpenAIAnalyzer:
     def close(self) -> None:
         self._client.close()
 
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def check_access(self) -> bool:
+        """Whether the server accepts the key and lists the model, by the cheapest authenticated
+        call (GET {base_url}/models: no tokens spent). False: the model is not listed (some servers
+        list only what is loaded); a failure raises `integrations.llm.errors` (a refused key:
+        ModelRefused)."""
+        try:
+            response = self._client.get("models")
+        except httpx.TimeoutException as exc:
+            raise ModelUnavailable("openai: the request timed out") from exc
+        except httpx.TransportError as exc:
+            raise ModelUnavailable(f"openai: connection failed ({type(exc).__name__})") from exc
+        if response.status_code >= 400:
+            error_type, message = _error_fields(response)
+            raise classify_status("openai", response.status_code, response.headers, error_type, message)
+        try:
+            listed = response.json().get("data") or []
+        except (ValueError, AttributeError) as exc:
+            raise InvalidModelOutput("openai: the model list is not the API's JSON") from exc
+        return any(isinstance(m, Mapping) and m.get("id") == self._model for m in listed)
+
     def call_tool(self, system: str, user: str, tool: ToolSpec) -> dict[str, Any]:
         """One Chat Completions call forced to `tool`; its arguments as a JSON object."""
         request = {

@@ -89,6 +89,9 @@ async def test_killed_worker_mid_execute_applies_the_change_exactly_once(
         "MEDIC_SNAPSHOT_KEYS": Fernet.generate_key().decode(),  # a worker refuses to start without one
         # the sandbox's policy (auto mode, open approvers): the signal's approver counts
         "MEDIC_POLICY_DIR": str(open_policy(tmp_path / "policy")),
+        # No metrics or health server: their default ports may be taken by another test's worker.
+        "MEDIC_WORKER_METRICS_ADDRESS": "",
+        "MEDIC_WORKER_HEALTH_ADDRESS": "",
     }
     generation_before = sandbox.peek("apps/v1", "Deployment", "shop", "cart")["metadata"]["generation"]  # type: ignore[index]
 

@@ -260,7 +260,9 @@ class SandboxGitHub(BackgroundHTTPServer):
             "site_admin": False,
         }
 
-    def _repository(self) -> dict[str, Any]:
+    def _repository(self, push: bool = True) -> dict[str, Any]:
+        """The repository as its reader sees it: `permissions` are the token's (GitHub answers them
+        for the authenticated user; a read-only token gets `push: false`)."""
         return {
             "id": 1296269,
             "node_id": "R_gitops",
@@ -273,7 +275,7 @@ class SandboxGitHub(BackgroundHTTPServer):
             "clone_url": f"{self.url}/{self.full_name}.git",
             "default_branch": self.default_branch,
             "visibility": "private",
-            "permissions": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
+            "permissions": {"admin": False, "maintain": False, "push": push, "triage": push, "pull": True},
             "allow_merge_commit": True,
             "allow_squash_merge": True,
             "allow_rebase_merge": True,
@@ -394,7 +396,8 @@ class SandboxGitHub(BackgroundHTTPServer):
 
     # --- routing ---------------------------------------------------------------------------------
 
-    def _authorise(self, method: str, headers: dict[str, str]) -> None:
+    def _authorise(self, method: str, headers: dict[str, str]) -> bool:
+        """Refuses a request its token may not make; True when the token may write."""
         auth = headers.get("authorization", "")
         scheme, _, credential = auth.partition(" ")
         token = credential.strip() if scheme.lower() in ("token", "bearer") else ""
@@ -402,6 +405,7 @@ class SandboxGitHub(BackgroundHTTPServer):
             raise _error(401, "Bad credentials")
         if method != "GET" and token != self.token:
             raise _error(403, "Resource not accessible by personal access token")
+        return token == self.token
 
     def _take_fault(self) -> int | None:
         with self._lock:
@@ -436,17 +440,17 @@ class SandboxGitHub(BackgroundHTTPServer):
             if not path.startswith(f"{self.prefix}/"):
                 return _error(404, "Not Found")
             path = path[len(self.prefix) :]
-        self._authorise(method, headers)
+        writer = self._authorise(method, headers)
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if len(parts) < 3 or parts[0] != "repos" or (parts[1], parts[2]) != (self.owner, self.name):
             return _error(404, "Not Found")
         rest = parts[3:]
+        if not rest and method == "GET":
+            return _Reply(200, self._repository(push=writer))
         with self._lock:
             return self._route(method, rest, query, body)
 
     def _route(self, method: str, rest: list[str], query: dict[str, str], body: Any) -> _Reply:
-        if not rest and method == "GET":
-            return _Reply(200, self._repository())
         if rest == ["pulls"] and method == "GET":
             return _Reply(200, self._list(query))
         if rest == ["pulls"] and method == "POST":

@@ -1,8 +1,10 @@
 """A smart-HTTP git server on loopback (`git http-backend` behind basic auth), like GitHub's.
 
 Only `x-access-token:<token>` gets in; everything else is 401 with a Basic challenge, so a git
-client that does not send the token fails (prompts are off) instead of asking. `authorizations`
-records the Authorization header of every request.
+client that does not send the token fails (prompts are off) instead of asking. With no token,
+everyone gets in. `authorizations` records the Authorization header of every request. A
+repository whose config says `http.receivepack false` refuses pushes (403), as a read-only
+remote does.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class GitHTTPServer(BackgroundHTTPServer):
                 auth = self.headers.get("Authorization", "")
                 with outer._lock:
                     outer.authorizations.append(auth)
-                if auth != expected:
+                if outer.token and auth != expected:
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
                     self.send_header("Content-Length", "0")

@@ -242,3 +242,39 @@ def test_namespaces_and_discovery_answer(cluster: SandboxCluster) -> None:
         status = json.load(caught.value)
         caught.value.close()
         assert (status["kind"], status["code"], status["reason"]) == ("Status", 404, "NotFound")
+
+
+def _review(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_self_subject_access_reviews_answer_in_the_api_servers_shape(cluster: SandboxCluster) -> None:
+    denied = [("patch", "apps", "deployments"), ("get", "", "pods/log")]
+    spec = {"resourceAttributes": {"verb": "get", "group": "", "resource": "pods", "subresource": "log"}}
+    with SandboxServer(cluster, denied=denied) as server:
+        status, answer = _review(
+            server.url,
+            {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": spec},
+        )
+        assert status == 201
+        assert answer["kind"] == "SelfSubjectAccessReview" and answer["spec"] == spec
+        assert answer["status"]["allowed"] is False
+        kube = KubeClient.from_settings(server.url)
+        try:
+            assert kube.access_allowed("patch", "apps", "deployments")[0] is False
+            assert kube.access_allowed("update", "apps", "deployments")[0] is True
+            assert kube.access_allowed("get", "", "pods")[0] is True
+        finally:
+            kube.close()
+        status, refused = _review(server.url, {"kind": "SelfSubjectAccessReview", "spec": {}})
+        assert status == 422 and refused["kind"] == "Status" and refused["reason"] == "Invalid"
