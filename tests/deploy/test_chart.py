@@ -713,3 +713,20 @@ def test_policy_rules_of_ones_own_replace_the_shipped_ones() -> None:
     assert data["own.rego"] == rule
     refused = template("--set-string", "policy.rules.own\\.txt=x")
     assert refused.returncode != 0 and "policy.rules.own.txt" in refused.stderr
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_the_chart_grants_exactly_what_medic_doctor_checks(rendered, values: str) -> None:
+    """`medic doctor` asks the API (SelfSubjectAccessReview) for REQUIRED_ACCESS: a cluster where
+    the chart's role is bound passes that check, and the role grants nothing doctor does not ask
+    about beyond the operator's own raw-manifest reads."""
+    from integrations.kubernetes import REQUIRED_ACCESS
+
+    required = {(group, resource, verb) for verb, group, resource in REQUIRED_ACCESS}
+    raw_reads = {
+        (g, r, "get")
+        for rule in _values(values)["rbac"]["rawManifestReads"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
+    assert set(granted(rendered[values])) - raw_reads == required
