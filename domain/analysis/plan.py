@@ -20,6 +20,7 @@ RootCause = Literal[
     "saturation",
     "unschedulable",
     "probe_failure",
+    "dependency",
     "drift",
     "none",
     "unknown",
@@ -120,6 +121,9 @@ class Diagnosis(Frozen):
     root_cause: RootCause
     summary: str
     explanation: str = ""
+    # What a human should do next when no typed fix is safe (or to confirm one): what to check,
+    # which object to change, the command that shows it. Display text, never parsed for actions.
+    next_steps: list[str] = Field(default_factory=list)
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     evidence: list[Evidence] = Field(default_factory=list)
     plan: Plan = Field(default_factory=Plan)
