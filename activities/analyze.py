@@ -7,6 +7,8 @@ are final, and the workflow decides what follows (the offline analyzer, or a hum
 
 A drift incident (source `drift`, with the scan's drift) is planned by `drift_diagnosis` from the
 disposition the drift policy gave it, whatever analyzer is configured: the model is not consulted.
+Nor is it for an incident whose alerts all fire by design (`Watchdog`, `InfoInhibitor`): it ends
+with root cause `none` and the reason (`domain.analysis.rules.meta`).
 
 review: a second model's opinion on a proposed plan (`ReviewActivities`, optional). It may only
 veto the plan or raise the risk the policy must give it; its failures are typed the same way, and
@@ -21,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.failures import classified
 from domain.analysis.offline import Analyzer, OfflineAnalyzer
 from domain.analysis.plan import Diagnosis
+from domain.analysis.rules.meta import meta_alert_diagnosis
 from domain.drift.plan import ANALYZER as DRIFT_ANALYZER
 from domain.drift.plan import drift_diagnosis
 from domain.redaction.objects import redact_incident, redact_observation
@@ -42,6 +45,11 @@ class AnalyzeActivities:
             diagnosis = drift_diagnosis(input.incident, input.observation)
             _check(DRIFT_ANALYZER, diagnosis, input)
             return diagnosis
+        meta = meta_alert_diagnosis(input.incident)
+        if meta is not None:
+            # An alert that fires by design (Watchdog, InfoInhibitor) is not an incident, whichever
+            # analyzer is configured: no model is asked about it.
+            return meta
         analyzer = self._offline if input.analyzer == "offline" else self._analyzer
         # Nothing secret reaches an analyzer, whichever it is.
         incident = redact_incident(input.incident)

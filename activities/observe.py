@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.failures import activity_failure
+from activities.observe_argocd import alerted_applications
 from activities.redaction import redacts_result
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
@@ -250,11 +251,17 @@ class _Observer:
     def build(self) -> Observation:
         for target in self.incident.targets:
             self.observe_target(target)
-        if not self.incident.targets:
+        # Argo CD's own alerts name an Application: its managed workloads are the targets.
+        alerted = alerted_applications(self.argocd, self.incident.alerts)
+        if alerted is not None:
+            alerted.observe(self)
+        if not self.incident.targets and not self.workloads:
             self.notes.append("the incident names no Kubernetes object to observe")
         self.diff_revisions()
         if self.argocd is not None:
             self.collect_applications(self.argocd)
+        if alerted is not None:
+            alerted.finish(self)
         if self.prometheus is not None:
             self.collect_metrics(self.prometheus)
         if self.gitops is not None and self.owned:
@@ -274,6 +281,8 @@ class _Observer:
             gitops_files=list(self.gitops_files.values()),
             alert_targets=list(self.incident.targets),
             notes=self.notes,
+            argocd_diffs=alerted.diffs if alerted is not None else [],
+            argocd_tree=alerted.tree if alerted is not None else [],
         )
 
     # --- resolution ------------------------------------------------------------------------------

@@ -107,7 +107,9 @@ def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-eval-")))
         cluster = SandboxCluster(scenario)
         kube_server = stack.enter_context(SandboxServer(cluster))
-        argocd_server = stack.enter_context(SandboxArgoCD(scenario.argocd, token=_TOKEN, cluster=cluster))
+        argocd_server = stack.enter_context(
+            SandboxArgoCD(scenario.argocd, token=_TOKEN, cluster=cluster, gitops=scenario.gitops)
+        )
         prometheus_server = stack.enter_context(SandboxPrometheus(scenario.metrics))
         remote = workdir / "gitops.git"
         seed_bare_repo(remote, scenario.gitops)

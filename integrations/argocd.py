@@ -388,7 +388,46 @@ def to_argo_application(app: dict[str, Any], target_refs: Iterable[ResourceRef])
         resources=resources,
         destination_namespace=str((spec.get("destination") or {}).get("namespace") or ""),
         operation_phase=str((status.get("operationState") or {}).get("phase") or ""),
+        operation_message=str((status.get("operationState") or {}).get("message") or "")[:600],
+        operation_revision=_operation_revision(status.get("operationState") or {}),
+        history=_history(status.get("history") or []),
+        conditions=[
+            f"{c.get('type', '')}: {c.get('message', '')}"[:300]
+            for c in (status.get("conditions") or [])[:MAX_CONDITIONS]
+            if isinstance(c, dict)
+        ],
     )
+
+
+MAX_HISTORY = 3  # deployments of an Application kept in the observation, newest first
+MAX_CONDITIONS = 3
+
+
+def _operation_revision(operation: dict[str, Any]) -> str:
+    result = operation.get("syncResult") or {}
+    revisions = [str(r) for r in result.get("revisions") or [] if r]
+    if result.get("revision") or revisions:
+        return str(result.get("revision") or ",".join(revisions))
+    # A sync that failed before applying has no result: the revision it was asked to sync.
+    requested = (operation.get("operation") or {}).get("sync") or {}
+    return str(requested.get("revision") or "")
+
+
+def _history(entries: list[Any]) -> list[dict[str, Any]]:
+    """status.history (oldest first, as Argo CD keeps it), newest first and bounded."""
+    out = []
+    for entry in reversed([e for e in entries if isinstance(e, dict)]):
+        revisions = [str(r) for r in entry.get("revisions") or [] if r]
+        out.append(
+            {
+                "id": entry.get("id"),
+                "revision": str(entry.get("revision") or ",".join(revisions)),
+                "deployedAt": str(entry.get("deployedAt") or ""),
+            }
+        )
+        if len(out) >= MAX_HISTORY:
+            break
+    return out
 
 
 # --- the state of an Application, for the GitOps path -------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sandbox.argocd_sync import FAILED_PRECONDITION, INVALID_ARGUMENT, ArgoController, Refusal, resource_tree
 from sandbox.cluster import SandboxCluster
 from sandbox.loopback import BackgroundHTTPServer
+from sandbox.render import (
+    RenderError,
+    Tree,
+    in_sync,
+    merge_diff,
+    predicted_live,
+    render_application,
+    target_state,
+)
 
 # (status, json body) for a request: method, path, query (last value of each parameter), headers.
 Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, Any]]
@@ -141,11 +150,15 @@ class SandboxArgoCD(LoopbackServer):
         repo: str | Path | None = None,
         sync_reads: int = 0,
         poll_interval: float = 0.0,
+        gitops: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         super().__init__(host=host, port=port)
         self.applications = copy.deepcopy(applications)
+        # Frozen mode: the scenario's GitOps files, from which managed resources get their target
+        # state (what Git declares), so that live changes show as diffs.
+        self.gitops = dict(gitops) if gitops else None
         self.token = token
         self.cluster = cluster
         self.controller: ArgoController | None = None
@@ -188,6 +201,9 @@ class SandboxArgoCD(LoopbackServer):
         return None
 
     def _managed(self, app: dict[str, Any]) -> list[dict[str, Any]]:
+        rendered = self._managed_from_git(app)
+        if rendered is not None:
+            return rendered
         items = []
         for resource in (app.get("status") or {}).get("resources") or []:
             group, version = resource.get("group") or "", resource.get("version") or "v1"
@@ -210,6 +226,60 @@ class SandboxArgoCD(LoopbackServer):
                     "predictedLiveState": state,
                     "hook": False,
                     "modified": resource.get("status") == "OutOfSync",
+                }
+            )
+        return items
+
+    def _managed_from_git(self, app: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Managed resources with Git's target state, rendered from the scenario's GitOps files at
+        the Application's sources (None: no files, no cluster, or the sources do not render)."""
+        if self.gitops is None or self.cluster is None:
+            return None
+        spec, status = app.get("spec") or {}, app.get("status") or {}
+        sources = [dict(s) for s in spec.get("sources") or []] or (
+            [dict(spec["source"])] if spec.get("source") else []
+        )
+        tree = Tree.of(self.gitops)
+        trees: list[Tree | None] = [None if s.get("chart") else tree for s in sources]
+        workloads = []
+        for resource in status.get("resources") or []:
+            if resource.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet"):
+                continue
+            version = resource.get("version") or "v1"
+            group = resource.get("group") or ""
+            live = self.cluster.peek(
+                f"{group}/{version}" if group else version,
+                str(resource["kind"]),
+                resource.get("namespace") or "",
+                resource["name"],
+            )
+            if live is not None:
+                workloads.append(live)
+        namespace = str((spec.get("destination") or {}).get("namespace") or "")
+        try:
+            rendering = render_application(sources, trees, namespace=namespace, workloads=workloads)
+        except RenderError:
+            return None
+        if not rendering.objects:
+            return None
+        items = []
+        for desired in rendering.objects:
+            live = self.cluster.peek(*desired.key)
+            predicted = predicted_live(desired, live) if live is not None else None
+            live_json = json.dumps(live) if live is not None else "null"
+            items.append(
+                {
+                    "group": desired.group,
+                    "kind": desired.key[1],
+                    "namespace": desired.key[2],
+                    "name": desired.key[3],
+                    "targetState": json.dumps(target_state(desired)),
+                    "liveState": live_json,
+                    "normalizedLiveState": live_json,
+                    "predictedLiveState": json.dumps(predicted) if predicted is not None else "null",
+                    "diff": json.dumps(merge_diff(live, predicted)) if live is not None else "",
+                    "hook": False,
+                    "modified": live is not None and not in_sync(desired, live),
                 }
             )
         return items

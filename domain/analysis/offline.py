@@ -46,6 +46,8 @@ from domain.analysis.plan import (
     SetImage,
     SetResources,
 )
+from domain.analysis.rules.argocd import argocd_diagnosis
+from domain.analysis.rules.meta import meta_alert_diagnosis
 from domain.incident.memory import SimilarIncident
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
@@ -424,7 +426,15 @@ class OfflineAnalyzer:
             }
         )
 
-    def _analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
+    def _analyze(
+        self, incident: Incident, observation: Observation, *, alert_rules: bool = True
+    ) -> Diagnosis:
+        if alert_rules:  # alerts that are not about a workload: meta alerts, Argo CD's own
+            found = meta_alert_diagnosis(incident) or argocd_diagnosis(
+                incident, observation, lambda: self._analyze(incident, observation, alert_rules=False)
+            )
+            if found is not None:
+                return found
         if not observation.workloads:
             notes = "; ".join(observation.notes) or "no target could be resolved from the alert's labels"
             return self._diagnosis(

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from domain.base import Frozen
 from domain.drift.model import AppDrift
+from domain.incident.alert_kinds import is_argocd_alert
 from domain.incident.alerts import Alert, AlertGroup
 
 IncidentSource = Literal["alert", "drift", "intent"]
@@ -79,11 +80,15 @@ _SAFE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 def targets_from_alerts(alerts: list[Alert]) -> list[ResourceRef]:
     """The objects the alerts point at, from their labels (kube-state-metrics conventions).
 
-    Labels are untrusted text: a value that is not a valid Kubernetes name is ignored.
+    Labels are untrusted text: a value that is not a valid Kubernetes name is ignored. An Argo CD
+    Application alert names no target here: its `pod` and `namespace` labels are Argo CD's own
+    controller's, and observe resolves the Application's resources instead.
     """
     seen: dict[str, ResourceRef] = {}
     for alert in alerts:
         labels = alert.labels
+        if is_argocd_alert(labels, alert):
+            continue
         namespace = labels.get("namespace", "")
         if not _SAFE_NAME.match(namespace):
             continue

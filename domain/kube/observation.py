@@ -122,6 +122,13 @@ class ArgoApplication(Frozen):
     resources: list[dict[str, Any]] = Field(default_factory=list)
     destination_namespace: str = ""
     operation_phase: str = ""  # of the last sync operation: Succeeded | Failed | Error | Running
+    # Of the last sync operation: its message (a failed apply's error) and the revision it synced.
+    operation_message: str = ""
+    operation_revision: str = ""
+    # status.history, newest first (bounded): {"id", "revision", "deployedAt"} of each deployment.
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    # status.conditions as "Type: message" (bounded): ComparisonError, SyncError, ...
+    conditions: list[str] = Field(default_factory=list)
 
     def manages(self, kind: str, namespace: str, name: str) -> bool:
         """Whether the Application's status lists this object among its resources."""
@@ -157,6 +164,45 @@ class GitOpsFile(Frozen):
     truncated: bool = False
 
 
+class ArgoFieldDiff(Frozen):
+    """One field whose live value differs from what Git declares (values shortened, as text)."""
+
+    path: str  # JSON pointer, e.g. /spec/replicas
+    desired: str = ""
+    live: str = ""
+
+
+class ArgoResourceDiff(Frozen):
+    """A resource of an alerted Application whose live state differs from Git, from Argo CD's
+    managed resources (its target state compared with its live state)."""
+
+    id: str  # argocd-diff/<app namespace>/<app>/<namespace>/<Kind>/<name>
+    application: str
+    group: str = ""
+    kind: str
+    namespace: str = ""
+    name: str
+    live_missing: bool = False  # Git declares it, the cluster does not have it
+    fields: list[ArgoFieldDiff] = Field(default_factory=list)
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef(namespace=self.namespace, kind=self.kind, name=self.name)
+
+
+class ArgoTreeNode(Frozen):
+    """A node of an alerted Application's resource tree that is not healthy (Argo CD's view)."""
+
+    id: str  # argocd-node/<app>/<namespace>/<Kind>/<name>
+    application: str
+    kind: str
+    namespace: str = ""
+    name: str
+    health: str = ""
+    message: str = ""
+    parent: str = ""  # Kind/name of its first parent
+
+
 class Observation(Frozen):
     incident_id: str
     workloads: list[Workload] = Field(default_factory=list)
@@ -169,6 +215,9 @@ class Observation(Frozen):
     gitops_files: list[GitOpsFile] = Field(default_factory=list)
     alert_targets: list[ResourceRef] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    # For Argo CD's own alerts: the alerted Applications' drifted resources and unhealthy nodes.
+    argocd_diffs: list[ArgoResourceDiff] = Field(default_factory=list)
+    argocd_tree: list[ArgoTreeNode] = Field(default_factory=list)
 
     def item_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -181,6 +230,8 @@ class Observation(Frozen):
             self.argocd,
             self.metrics,
             self.gitops_files,
+            self.argocd_diffs,
+            self.argocd_tree,
         ):
             ids.update(item.id for item in group)
         return ids

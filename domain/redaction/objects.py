@@ -67,10 +67,20 @@ def redact_observation(obs: Observation) -> Observation:
             "events": [redacted(e, text=("reason", "message")) for e in obs.events],
             "logs": [redacted(log, text=("text",)) for log in obs.logs],
             "argocd": [
-                redacted(a, text=("health_message",), json=("sources", "resources")) for a in obs.argocd
+                redacted(
+                    a,
+                    text=("health_message", "operation_message", "conditions"),
+                    json=("sources", "resources"),
+                )
+                for a in obs.argocd
             ],
             "metrics": [redacted(m, text=("query",)) for m in obs.metrics],
             "gitops_files": [redacted(f, text=("content",)) for f in obs.gitops_files],
+            "argocd_diffs": [
+                d.model_copy(update={"fields": [redacted(f, text=("desired", "live")) for f in d.fields]})
+                for d in obs.argocd_diffs
+            ],
+            "argocd_tree": [redacted(n, text=("message",)) for n in obs.argocd_tree],
         }
     )
 
