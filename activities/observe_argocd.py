@@ -27,6 +27,7 @@ MAX_WORKLOADS = 4  # managed workloads observed per Application
 MAX_DIFFS = 8  # drifted resources kept per Application
 MAX_DIFF_FIELDS = 6  # drifted fields kept per resource
 MAX_TREE_NODES = 12  # unhealthy tree nodes kept per Application
+MAX_OUT_OF_SYNC = 8  # other OutOfSync resources kept in the Application's resources
 MAX_VALUE = 80
 _HIDDEN = frozenset({"env", "envFrom", "data", "stringData"})
 _GOOD_HEALTH = ("Healthy", "")
@@ -69,17 +70,17 @@ class AlertedApplications:
             meta = app.get("metadata") or {}
             name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "argocd")
             key = f"argocd/{namespace}/{name}"
-            refs = self._observe_workloads(app, observer)
+            refs = self._observe_workloads(app, observer) + _out_of_sync(app)
             self.raw[key] = (app, refs)
             self.diffs += self._diffs(app, name, namespace, observer.notes)
             self.tree += self._tree(name, namespace, observer.notes)
 
     def finish(self, observer: _Observer) -> None:
         """After observe's own Application lookup: every alerted Application is in the
-        observation, with the status.resources entries of its observed workloads."""
+        observation, with the status.resources entries of its observed workloads and of its other
+        OutOfSync resources."""
         for key, (app, refs) in self.raw.items():
-            if key not in observer.applications:
-                observer.applications[key] = to_argo_application(app, refs)
+            observer.applications[key] = to_argo_application(app, refs)
 
     def _application(self, ref: ArgoAlertRef, notes: list[str]) -> dict[str, Any] | None:
         if ref.app_namespace:
@@ -168,6 +169,25 @@ class AlertedApplications:
         if len(nodes) > MAX_TREE_NODES:
             notes.append(f"{len(nodes) - MAX_TREE_NODES} more unhealthy resources of {name} are not shown")
         return nodes[:MAX_TREE_NODES]
+
+
+def _out_of_sync(app: dict[str, Any]) -> list[ResourceRef]:
+    """The Application's resources Argo CD reports OutOfSync that are not workloads (a ConfigMap
+    to prune, a Service changed by hand): their status.resources entries are kept with the
+    Application, so the analysis can name them."""
+    refs = []
+    for resource in (app.get("status") or {}).get("resources") or []:
+        if not isinstance(resource, dict) or resource.get("kind") in WORKLOAD_KINDS:
+            continue
+        if resource.get("status") == "OutOfSync" or resource.get("requiresPruning"):
+            refs.append(
+                ResourceRef(
+                    namespace=str(resource.get("namespace") or ""),
+                    kind=str(resource.get("kind") or ""),
+                    name=str(resource.get("name") or ""),
+                )
+            )
+    return refs[:MAX_OUT_OF_SYNC]
 
 
 def alerted_applications(argocd: ArgoClient | None, alerts: Any) -> AlertedApplications | None:

@@ -30,6 +30,8 @@ from domain.analysis.plan import ACTION_KINDS, Diagnosis
 from domain.incident.model import Incident
 from domain.kube.observation import (
     ArgoApplication,
+    ArgoResourceDiff,
+    ArgoTreeNode,
     ContainerSpec,
     EventItem,
     GitOpsFile,
@@ -369,7 +371,37 @@ class _Renderer:
             lines.append(
                 f"  resources: {self.text(json.dumps(app.resources, separators=(',', ':')), compact)}"
             )
+        if app.operation_message or app.operation_revision:
+            lines.append(
+                f"  last sync operation revision={self.text(app.operation_revision)} message: "
+                f"{self.text(app.operation_message, self.limits.event_message or 80)}"
+            )
+        for entry in app.history:
+            lines.append(
+                f"  deployed: id={self.text(str(entry.get('id')))} "
+                f"revision={self.text(str(entry.get('revision')))} "
+                f"at={self.text(str(entry.get('deployedAt')))}"
+            )
+        for condition in app.conditions:
+            lines.append(f"  condition: {self.text(condition, self.limits.event_message or 80)}")
         return fence("argocd_application", "\n".join(lines), id=app.id)
+
+    def argocd_diff(self, diff: ArgoResourceDiff) -> str:
+        where = f"{self.text(diff.kind)} {self.text(diff.namespace)}/{self.text(diff.name)}"
+        if diff.live_missing:
+            return f"id={_one_line(diff.id)} {where}: declared in Git, missing from the cluster"
+        fields = "; ".join(
+            f"{self.text(f.path)} git={self.text(f.desired)} live={self.text(f.live)}" for f in diff.fields
+        )
+        return f"id={_one_line(diff.id)} {where}: {fields}"
+
+    def argocd_node(self, node: ArgoTreeNode) -> str:
+        message = f": {self.text(node.message, self.limits.event_message)}" if node.message else ""
+        parent = f" parent={self.text(node.parent)}" if node.parent else ""
+        return (
+            f"id={_one_line(node.id)} {self.text(node.kind)} {self.text(node.namespace)}/"
+            f"{self.text(node.name)} health={self.text(node.health)}{parent}{message}"
+        )
 
     def metric(self, series: MetricSeries) -> str:
         line = f"id={_one_line(series.id)} name={self.text(series.name)} query={self.text(series.query, 300)}"
@@ -420,6 +452,14 @@ class _Renderer:
             sections.append(
                 _Section("Argo CD applications", "\n".join(self.argocd(a) for a in observation.argocd))
             )
+        if observation.argocd_diffs:
+            lines = [self.argocd_diff(d) for d in observation.argocd_diffs]
+            sections.append(
+                _Section("Argo CD: live state that differs from Git", fence("argocd_diffs", "\n".join(lines)))
+            )
+        if observation.argocd_tree:
+            lines = [self.argocd_node(n) for n in observation.argocd_tree]
+            sections.append(_Section("Argo CD: unhealthy resources", fence("argocd_tree", "\n".join(lines))))
         if observation.metrics:
             lines = [self.metric(m) for m in observation.metrics]
             sections.append(_Section("Metrics", fence("metrics", "\n".join(lines))))

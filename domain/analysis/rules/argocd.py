@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from domain.analysis.plan import Action, Diagnosis, Evidence, Plan, RootCause, SyncApplication
 from domain.incident.alert_kinds import ArgoAlertRef, argocd_alerts
@@ -226,6 +227,12 @@ class _Rules:
             )
         if app.health_status not in _BAD_HEALTH and not self.nodes:
             return self.settled(f"no resource of it is unhealthy ({found.summary})")
+        workloads_said = (
+            "the workloads themselves are healthy"
+            if found.root_cause == "none"
+            else f"no workload rule explains it: {found.summary}"
+        )
+        said = f" ({_clip(app.health_message)})" if app.health_message else ""
         worst = "; ".join(
             f"{n.kind} {n.name}: {n.health}{' — ' + _clip(n.message, 120) if n.message else ''}"
             for n in self.nodes[:MAX_SHOWN]
@@ -249,10 +256,9 @@ class _Rules:
                 "bad_release",
                 f"Argo CD Application {app.name} is {app.health_status} since revision "
                 f"{_short(self.deployed)} was deployed (before: {_short(self.previous)}): {worst}.",
-                f"Argo CD reports {app.name} {app.health_status} "
-                f"({_clip(app.health_message or 'no message')}) "
+                f"Argo CD reports {app.name} {app.health_status}{said} "
                 f"and its last deployment is a new revision, {self.deployed}, replacing {self.previous}. "
-                f"The workload rules found no cause medic can fix ({found.summary}); the fix is a revert "
+                f"Medic has no typed fix: {workloads_said}. The fix is a revert "
                 "or correction of that release in Git, which a human makes.",
                 steps,
                 evidence,
@@ -261,9 +267,9 @@ class _Rules:
         return _diagnosis(
             "unknown",
             f"Argo CD reports Application {app.name} {app.health_status}: {worst}; no rule explains why.",
-            f"Argo CD's health of {app.name} is {app.health_status} "
-            f"({_clip(app.health_message or 'no message')}), with no new revision deployed last and no "
-            f"cause the workload rules recognise ({found.summary}).",
+            f"Argo CD's health of {app.name} is {app.health_status}{said}, and its last deployment is "
+            f"not a new revision; {workloads_said}. Argo CD's health messages above say which resource "
+            "fails; a human must look.",
             steps,
             evidence,
             confidence=0.3,
@@ -359,7 +365,42 @@ class _Rules:
 
     def unexplained(self) -> Diagnosis:
         app = self.app
+        pending = [
+            r
+            for r in app.resources
+            if r.get("kind") not in WORKLOAD_KINDS
+            and (r.get("status") == "OutOfSync" or r.get("requiresPruning"))
+        ]
+        prune = [r for r in pending if r.get("requiresPruning")]
+        if prune:
+            names = ", ".join(_resource(r) for r in prune[:MAX_SHOWN])
+            return _diagnosis(
+                "drift",
+                f"Argo CD Application {app.name} is OutOfSync because {names} "
+                f"{'is' if len(prune) == 1 else 'are'} no longer declared in Git but still live: "
+                "pruning is a deletion, which a human decides.",
+                f"Argo CD marks {names} 'requires pruning': revision {_short(app.revision) or '?'} "
+                "no longer declares it, and the Application does not prune automatically. Every resource "
+                "Git declares matches the cluster. medic never deletes, so a human checks that nothing "
+                "still uses it and prunes it (or restores it in Git).",
+                [
+                    f"argocd app resources {app.name} — the resources and which require pruning",
+                    *(
+                        f"kubectl -n {r.get('namespace')} get {str(r.get('kind')).lower()} {r.get('name')} "
+                        "-o yaml — check nothing still uses it"
+                        for r in prune[:2]
+                        if r.get("namespace")
+                    ),
+                    f"argocd app sync {app.name} --prune — once the removal from Git is confirmed",
+                ],
+                [self.app_evidence, *self._workload_evidence()],
+                confidence=0.7,
+            )
         conditions = "; ".join(_clip(c, 150) for c in app.conditions) or "no condition reported"
+        if pending:
+            conditions += "; Argo CD reports OutOfSync: " + ", ".join(
+                _resource(r) for r in pending[:MAX_SHOWN]
+            )
         return _diagnosis(
             "unknown",
             f"Argo CD reports Application {app.name} OutOfSync, but no managed resource differs from Git "
@@ -408,6 +449,13 @@ def _describe(diff: ArgoResourceDiff | ArgoTreeNode) -> str:
     fields = ", ".join(f"{f.path} Git {f.desired}, live {f.live}" for f in diff.fields[:2])
     more = f" (+{len(diff.fields) - 2} more)" if len(diff.fields) > 2 else ""
     return f"{where}: {fields}{more}"
+
+
+def _resource(entry: dict[str, Any]) -> str:
+    where = (
+        f"{entry.get('namespace')}/{entry.get('name')}" if entry.get("namespace") else str(entry.get("name"))
+    )
+    return f"{entry.get('kind')} {where}"
 
 
 def _was(diffs: list[ArgoResourceDiff]) -> str:
