@@ -70,9 +70,19 @@ class AlertedApplications:
             meta = app.get("metadata") or {}
             name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "argocd")
             key = f"argocd/{namespace}/{name}"
-            refs = self._observe_workloads(app, observer) + _out_of_sync(app)
-            self.raw[key] = (app, refs)
-            self.diffs += self._diffs(app, name, namespace, observer.notes)
+            refs = self._observe_workloads(app, observer)
+            diffs = self._diffs(app, name, namespace, observer.notes)
+            # A drifted workload status.resources did not list (an older status) is observed too.
+            for diff in diffs:
+                if diff.kind in WORKLOAD_KINDS and not diff.live_missing and diff.ref not in refs:
+                    if len(refs) >= MAX_WORKLOADS:
+                        break
+                    obj = observer._read(diff.ref)
+                    if obj is not None:
+                        observer.observe_workload(diff.ref, obj, focus=[])
+                        refs.append(diff.ref)
+            self.raw[key] = (app, refs + _out_of_sync(app))
+            self.diffs += diffs
             self.tree += self._tree(name, namespace, observer.notes)
 
     def finish(self, observer: _Observer) -> None:

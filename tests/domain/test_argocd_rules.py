@@ -170,3 +170,51 @@ def test_other_alerts_are_not_touched_by_the_argo_cd_rules() -> None:
     )
     assert analyze(observation, crash).plan.actions == []
     assert analyze(observation, crash).root_cause != "drift"
+
+
+def test_workloads_argo_cd_lists_out_of_sync_are_synced_when_no_field_diff_was_read() -> None:
+    listed = app(
+        resources=[
+            {
+                "group": "apps",
+                "kind": "Deployment",
+                "namespace": "shop",
+                "name": "cart",
+                "status": "OutOfSync",
+            }
+        ]
+    )
+    observation = Observation(incident_id="i", workloads=[WORKLOAD], argocd=[listed])
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "drift"
+    assert diagnosis.plan.actions == [SyncApplication(target=REF, mode="direct", application="shop-cart")]
+
+
+def test_without_history_the_last_successful_sync_says_whether_git_moved() -> None:
+    ahead = app(history=[], operation_revision="0123456789abcdef0123456789abcdef01234567")
+    observation = Observation(
+        incident_id="i", workloads=[WORKLOAD], argocd=[ahead], argocd_diffs=[replicas_diff()]
+    )
+    diagnosis = analyze(observation)
+    assert diagnosis.plan.actions == [] and "a new release waits for a sync" in diagnosis.summary
+
+
+def test_a_sync_error_condition_is_a_failed_sync_even_without_an_operation_state() -> None:
+    failing = app(
+        operation_phase="",
+        operation_revision="",
+        conditions=[
+            "SyncError: Failed sync attempt to 0123456: one or more objects failed to apply, reason: x"
+        ],
+    )
+    observation = Observation(incident_id="i", workloads=[WORKLOAD], argocd=[failing])
+    diagnosis = analyze(observation, incident(alertname="ArgoCdAppSyncFailed", phase="Error"))
+    assert diagnosis.root_cause == "bad_release" and diagnosis.plan.actions == []
+    assert "one or more objects failed to apply" in diagnosis.summary and diagnosis.next_steps
+
+
+def test_a_sync_failed_alert_after_a_later_successful_sync_needs_nothing() -> None:
+    healed = app(sync_status="Synced")
+    observation = Observation(incident_id="i", workloads=[WORKLOAD], pods=[POD], argocd=[healed])
+    diagnosis = analyze(observation, incident(alertname="ArgoCdAppSyncFailed", phase="Failed"))
+    assert diagnosis.root_cause == "none"

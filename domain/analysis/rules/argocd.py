@@ -32,7 +32,7 @@ from typing import Any
 
 from domain.analysis.plan import Action, Diagnosis, Evidence, Plan, RootCause, SyncApplication
 from domain.incident.alert_kinds import ArgoAlertRef, argocd_alerts
-from domain.incident.model import WORKLOAD_KINDS, Incident
+from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import ArgoApplication, ArgoResourceDiff, ArgoTreeNode, Observation
 
 ANALYZER = "offline"
@@ -131,14 +131,28 @@ class _Rules:
         self.workloads = workloads
         self.diffs = [d for d in observation.argocd_diffs if d.application == app.name]
         self.nodes = [n for n in observation.argocd_tree if n.application == app.name]
+        # The revision last deployed: the newest history entry, else what the last successful sync
+        # applied.
         self.deployed = str(app.history[0].get("revision") or "") if app.history else ""
+        if not self.deployed and app.operation_phase == "Succeeded":
+            self.deployed = app.operation_revision
         self.previous = str(app.history[1].get("revision") or "") if len(app.history) > 1 else ""
         state = ", ".join(s for s in (app.sync_status, app.health_status) if s) or "state unknown"
         self.app_evidence = Evidence(item_id=app.id, note=f"Argo CD application {app.name}: {state}")
 
     def diagnose(self) -> Diagnosis:
         app, kind = self.app, self.ref.kind
-        if app.operation_phase in _FAILED:
+        sync_error = any(c.startswith("SyncError") for c in app.conditions)
+        if app.operation_phase in _FAILED or sync_error:
+            return self.sync_failed()
+        if kind == "sync_failed":
+            # The alert counts failed syncs over a window; a later sync may have succeeded since.
+            if (
+                app.operation_phase == "Succeeded"
+                and app.sync_status == "Synced"
+                and (app.health_status not in _BAD_HEALTH)
+            ):
+                return self.settled("its last sync operation Succeeded after the failed ones")
             return self.sync_failed()
         if kind == "out_of_sync" or (kind == "other" and app.sync_status == "OutOfSync"):
             return self.out_of_sync()
@@ -169,14 +183,17 @@ class _Rules:
     def sync_failed(self) -> Diagnosis:
         app = self.app
         revision = app.operation_revision
-        message = _clip(app.operation_message.rstrip(". ") or "no message")
+        condition = next((c for c in app.conditions if c.startswith("SyncError")), "")
+        said = app.operation_message or condition.partition(": ")[2]
+        message = _clip(said.rstrip(". ") or f"{self.ref.alertname} counts failed sync operations")
+        phase = app.operation_phase if app.operation_phase in _FAILED else "Failed"
         new = bool(revision) and revision != self.deployed
         tried = f"revision {_short(revision)}" if revision else "its target revision"
         running = (
             f"; the cluster still runs revision {_short(self.deployed)}" if self.deployed and new else ""
         )
         evidence = [
-            Evidence(item_id=app.id, note=f"last sync {app.operation_phase}: {_clip(message, 150)}"),
+            Evidence(item_id=app.id, note=f"last sync {phase}: {_clip(message, 150)}"),
             *self._node_evidence(),
             *self._workload_evidence(),
         ]
@@ -194,9 +211,9 @@ class _Rules:
             )
         return _diagnosis(
             "bad_release",
-            f"The sync of Argo CD Application {app.name} to {tried} {app.operation_phase.lower()}: "
+            f"The sync of Argo CD Application {app.name} to {tried} {phase.lower()}: "
             f"{_clip(message, 160)}{running}.",
-            f"Argo CD's last sync operation of {app.name} ended {app.operation_phase} with: {message}. "
+            f"Argo CD's last sync operation of {app.name} ended {phase} with: {message}. "
             + (
                 f"It tried {tried}, which was never deployed (the last deployment is "
                 f"{_short(self.deployed)}), so the new revision in Git is what fails. "
@@ -290,7 +307,7 @@ class _Rules:
         ]
         others = [d for d in self.diffs if d not in workloads]
         if not self.diffs:
-            return self.unexplained()
+            return self.reported_out_of_sync() or self.unexplained()
         listed = "; ".join(_describe(d) for d in self.diffs[:MAX_SHOWN])
         evidence = [
             self.app_evidence,
@@ -339,6 +356,42 @@ class _Rules:
             confidence=0.85,
             actions=actions,
             impact=f"Argo CD applies Git's state of {_keys(workloads)}; {app.name} reports Synced again",
+            rollback="restore the live objects from the snapshot taken before the sync",
+        )
+
+    def reported_out_of_sync(self) -> Diagnosis | None:
+        """Without a field-level diff (Argo CD's managed resources said nothing medic could compare),
+        the workloads Argo CD itself lists OutOfSync, at the revision it last deployed, are synced
+        back; None when there are none, or other kinds are OutOfSync too."""
+        app = self.app
+        listed = [r for r in app.resources if r.get("status") == "OutOfSync"]
+        workloads = [
+            w
+            for r in listed
+            if r.get("kind") in WORKLOAD_KINDS and (w := self.observation.workload(_ref(r))) is not None
+        ]
+        if not workloads or len(workloads) != len(listed):
+            return None
+        names = ", ".join(f"{w.ref.kind} {w.ref.namespace}/{w.ref.name}" for w in workloads[:MAX_SHOWN])
+        at = f" at revision {_short(app.revision)}" if app.revision else ""
+        return _diagnosis(
+            "drift",
+            f"Argo CD reports {names} of Application {app.name} OutOfSync{at}, the revision it runs; "
+            f"sync {app.name} to restore what Git declares.",
+            f"Argo CD compares {app.name} with the revision it last deployed and lists {names} "
+            "OutOfSync, so the live object was changed in the cluster. The field-level difference "
+            "could not be read; the sync applies Git's state of exactly these workloads.",
+            [
+                f"argocd app diff {app.name} — the live change that is overwritten",
+                "If the change by hand was meant to stay, write it into Git instead of approving the sync",
+            ],
+            [self.app_evidence, *(Evidence(item_id=w.id, note="Argo CD: OutOfSync") for w in workloads)],
+            confidence=0.7,
+            actions=[
+                SyncApplication(target=w.ref.without_container(), mode="direct", application=app.name)
+                for w in workloads
+            ],
+            impact=f"Argo CD applies Git's state of {names}; {app.name} reports Synced again",
             rollback="restore the live objects from the snapshot taken before the sync",
         )
 
@@ -449,6 +502,14 @@ def _describe(diff: ArgoResourceDiff | ArgoTreeNode) -> str:
     fields = ", ".join(f"{f.path} Git {f.desired}, live {f.live}" for f in diff.fields[:2])
     more = f" (+{len(diff.fields) - 2} more)" if len(diff.fields) > 2 else ""
     return f"{where}: {fields}{more}"
+
+
+def _ref(entry: dict[str, Any]) -> ResourceRef:
+    return ResourceRef(
+        namespace=str(entry.get("namespace") or ""),
+        kind=str(entry.get("kind") or ""),
+        name=str(entry.get("name") or ""),
+    )
 
 
 def _resource(entry: dict[str, Any]) -> str:
