@@ -64,7 +64,9 @@ def _application(observation: Observation, ref: ArgoAlertRef) -> ArgoApplication
 
 
 def _short(revision: str) -> str:
-    return revision[:7] if _SHA.match(revision) else revision[:40]
+    """A commit as its 7-character abbreviation; a multi-source Application's revisions each."""
+    parts = [r[:7] if _SHA.match(r) else r[:40] for r in revision.split(",")]
+    return ",".join(parts)
 
 
 def _clip(text: str, limit: int = 240) -> str:
