@@ -218,3 +218,22 @@ def test_a_sync_failed_alert_after_a_later_successful_sync_needs_nothing() -> No
     observation = Observation(incident_id="i", workloads=[WORKLOAD], pods=[POD], argocd=[healed])
     diagnosis = analyze(observation, incident(alertname="ArgoCdAppSyncFailed", phase="Failed"))
     assert diagnosis.root_cause == "none"
+
+
+def test_a_resource_missing_from_the_cluster_counts_only_when_argo_cd_lists_it_out_of_sync() -> None:
+    missing = ArgoResourceDiff(
+        id="argocd-diff/argocd/shop-cart/shop/Service/cart",
+        application="shop-cart",
+        kind="Service",
+        namespace="shop",
+        name="cart",
+        live_missing=True,
+    )
+    unlisted = Observation(
+        incident_id="i", workloads=[WORKLOAD], argocd=[app()], argocd_diffs=[replicas_diff(), missing]
+    )
+    assert [a.kind for a in analyze(unlisted).plan.actions] == ["sync_application"]
+    entry = {"group": "", "kind": "Service", "namespace": "shop", "name": "cart", "status": "OutOfSync"}
+    listed = unlisted.model_copy(update={"argocd": [app(resources=[*app().resources, entry])]})
+    diagnosis = analyze(listed)
+    assert diagnosis.plan.actions == [] and "Service shop/cart" in diagnosis.explanation

@@ -131,7 +131,14 @@ class _Rules:
         self.app = app
         self.observation = observation
         self.workloads = workloads
-        self.diffs = [d for d in observation.argocd_diffs if d.application == app.name]
+        # A resource Git declares that the cluster lacks counts when Argo CD lists it OutOfSync too
+        # (Missing); one it does not list is not part of what Argo CD compares.
+        self.diffs = [
+            d
+            for d in observation.argocd_diffs
+            if d.application == app.name
+            and (not d.live_missing or any(_listed_out_of_sync(r, d) for r in app.resources))
+        ]
         self.nodes = [n for n in observation.argocd_tree if n.application == app.name]
         # The revision last deployed: the newest history entry, else what the last successful sync
         # applied.
@@ -504,6 +511,15 @@ def _describe(diff: ArgoResourceDiff | ArgoTreeNode) -> str:
     fields = ", ".join(f"{f.path} Git {f.desired}, live {f.live}" for f in diff.fields[:2])
     more = f" (+{len(diff.fields) - 2} more)" if len(diff.fields) > 2 else ""
     return f"{where}: {fields}{more}"
+
+
+def _listed_out_of_sync(entry: dict[str, Any], diff: ArgoResourceDiff) -> bool:
+    return (
+        entry.get("status") == "OutOfSync"
+        and entry.get("kind") == diff.kind
+        and (entry.get("namespace") or "") == diff.namespace
+        and entry.get("name") == diff.name
+    )
 
 
 def _ref(entry: dict[str, Any]) -> ResourceRef:
