@@ -237,3 +237,24 @@ def test_a_resource_missing_from_the_cluster_counts_only_when_argo_cd_lists_it_o
     listed = unlisted.model_copy(update={"argocd": [app(resources=[*app().resources, entry])]})
     diagnosis = analyze(listed)
     assert diagnosis.plan.actions == [] and "Service shop/cart" in diagnosis.explanation
+
+
+def test_an_unhealthy_alert_on_an_application_changed_by_hand_is_synced_back() -> None:
+    image = ArgoResourceDiff(
+        id="argocd-diff/argocd/shop-cart/shop/Deployment/cart",
+        application="shop-cart",
+        kind="Deployment",
+        namespace="shop",
+        name="cart",
+        fields=[
+            ArgoFieldDiff(
+                path="/spec/template/spec/containers/0/image", desired="cart:1", live="cart:1-debug"
+            )
+        ],
+    )
+    degraded = app(health_status="Degraded")
+    observation = Observation(incident_id="i", workloads=[WORKLOAD], argocd=[degraded], argocd_diffs=[image])
+    unhealthy = incident(alertname="ArgoCdAppUnhealthy", health_status="Degraded", sync_status="")
+    diagnosis = analyze(observation, unhealthy)
+    assert diagnosis.root_cause == "drift"
+    assert [a.kind for a in diagnosis.plan.actions] == ["sync_application"]

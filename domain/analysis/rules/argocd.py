@@ -163,7 +163,10 @@ class _Rules:
             ):
                 return self.settled("its last sync operation Succeeded after the failed ones")
             return self.sync_failed()
-        if kind == "out_of_sync" or (kind == "other" and app.sync_status == "OutOfSync"):
+        # Live changes by hand explain an unhealthy Application too (a bad image set by hand): Git
+        # holds the good state, so syncing is the fix, not a change in Git.
+        hand_changed = app.sync_status == "OutOfSync" and bool(self.diffs) and not self.git_moved()
+        if kind == "out_of_sync" or hand_changed or (kind == "other" and app.sync_status == "OutOfSync"):
             return self.out_of_sync()
         if kind == "unhealthy" or app.health_status in _BAD_HEALTH:
             return self.unhealthy()
@@ -305,7 +308,7 @@ class _Rules:
         app = self.app
         if app.sync_status == "Synced":
             return self.settled("its resources match Git")
-        if self.deployed and app.revision and not _same(app.revision, self.deployed):
+        if self.git_moved():
             return self.git_ahead()
         workloads = [
             d
@@ -403,6 +406,11 @@ class _Rules:
             impact=f"Argo CD applies Git's state of {names}; {app.name} reports Synced again",
             rollback="restore the live objects from the snapshot taken before the sync",
         )
+
+    def git_moved(self) -> bool:
+        """Whether Argo CD compares a revision other than the one it last deployed."""
+        app = self.app
+        return bool(self.deployed and app.revision) and not _same(app.revision, self.deployed)
 
     def git_ahead(self) -> Diagnosis:
         app = self.app
