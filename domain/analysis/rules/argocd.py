@@ -359,12 +359,13 @@ class _Rules:
             f"Argo CD reports {app.name} OutOfSync{at}, and Git has not moved since that revision was "
             "deployed: the differences were made in the cluster, by hand (a scale, an edit, a new image "
             "set live). "
-            f"A sync of exactly the drifted workloads applies Git's state again; nothing is pruned.",
+            f"A sync of exactly the drifted workloads applies Git's state again; nothing is pruned."
+            + self._health_note(),
             [
                 f"argocd app diff {app.name} — the live change that is overwritten",
                 "If the change by hand was meant to stay, write it into Git instead of approving the sync",
             ],
-            evidence,
+            evidence + self._node_evidence(),
             confidence=0.85,
             actions=actions,
             impact=f"Argo CD applies Git's state of {_keys(workloads)}; {app.name} reports Synced again",
@@ -487,6 +488,14 @@ class _Rules:
             [self.app_evidence, *self._workload_evidence()],
             confidence=0.3,
         )
+
+    def _health_note(self) -> str:
+        app = self.app
+        if app.health_status not in _BAD_HEALTH:
+            return ""
+        worst = next((n for n in self.nodes if n.message), None)
+        said = f" ({n.kind} {n.name}: {_clip(n.message, 160)})" if (n := worst) is not None else ""
+        return f" Argo CD also reports it {app.health_status}{said}, which the live change explains."
 
     # --- evidence ------------------------------------------------------------------------------
 
