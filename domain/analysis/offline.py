@@ -425,6 +425,11 @@ class OfflineAnalyzer:
         )
 
     def _analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
+        from domain.analysis.rules.crash import CrashRules  # the rules module imports this one
+
+        crash = CrashRules(self)
+        if not observation.workloads and (bare := crash.bare_pods(incident, observation)) is not None:
+            return bare
         if not observation.workloads:
             notes = "; ".join(observation.notes) or "no target could be resolved from the alert's labels"
             return self._diagnosis(
@@ -437,7 +442,9 @@ class OfflineAnalyzer:
             self._image_pull,
             self._config_error,
             self._oom,
+            crash.crash,
             self._release,
+            crash.probe_rollout,
         )
         for rule in rules:
             for workload in observation.workloads:
@@ -445,7 +452,9 @@ class OfflineAnalyzer:
                 if found is not None:
                     return found
         for workload in observation.workloads:
-            found = self._saturation(workload, observation, incident)
+            found = crash.throttling(workload, observation, incident) or self._saturation(
+                workload, observation, incident
+            )
             if found is not None:
                 return found
         if incident.group is not None and incident.group.status == "resolved":

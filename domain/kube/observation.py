@@ -62,6 +62,10 @@ class ContainerState(Frozen):
     state_message: str = ""
     last_state_reason: str = ""
     last_exit_code: int | None = None
+    # The exit code of the current state when it is `terminated`, and the termination message of
+    # the last termination (the kubelet's or the container's own, bounded): why it stopped.
+    state_exit_code: int | None = None
+    last_state_message: str = ""
 
 
 class PodState(Frozen):
@@ -73,6 +77,10 @@ class PodState(Frozen):
     phase: str = ""
     ready: bool = False
     containers: list[ContainerState] = Field(default_factory=list)
+    # The kind of the controller that owns the pod ("" for a bare Pod, which nothing recreates),
+    # and the init containers' states, in their order (an init container that fails holds the pod).
+    owner_kind: str = ""
+    init_containers: list[ContainerState] = Field(default_factory=list)
 
 
 class EventItem(Frozen):
