@@ -334,7 +334,7 @@ def _around(text: str, match: re.Match[str]) -> str:
     """The matched line, clipped around the match when it is long."""
     if len(text) <= QUOTE_CHARS:
         return _clip(text)
-    start = max(0, match.start() - QUOTE_CHARS // 2)
+    start = max(0, match.start() - QUOTE_CHARS // 4)
     return _clip(("…" if start else "") + text[start:], QUOTE_CHARS)
 
 
@@ -368,8 +368,11 @@ def _next_steps(f: Finding, namespace: str, owner: str) -> list[str]:
             f"List the certificates near it: kubectl -n {namespace} get certificates,secrets "
             "(cert-manager's Certificate status says when it was last renewed)"
         )
-    steps.append(f"Describe the pod's events: kubectl -n {namespace} describe pod {f.pod.name}")
-    return steps
+    describe = f"Describe the pod's events: kubectl -n {namespace} describe pod {f.pod.name}"
+    if "log" not in f.source:
+        # The runtime's or the kubelet's word: the process may never have written a log line.
+        return [describe, *steps[1:], steps[0]]
+    return [*steps, describe]
 
 
 def _restarted(f: Finding) -> bool:
@@ -463,7 +466,7 @@ class CrashRules:
             f"{', '.join(base._change_subject(c) for c in newest.changes)}"
             f"; if that brought the failure in and revision {newest.previous_revision} ran well, rolling "
             "back is the quick fix — no earlier healthy revision was observed, so none is proposed."
-            if newest is not None and newest.changes
+            if newest is not None and newest.changes and f.cause.root_cause != "dependency"
             else ""
         )
         ready = f"{workload.ready_replicas}/{workload.replicas} replicas ready"
@@ -764,7 +767,7 @@ class CrashRules:
                 finding.cause.title,
                 f"{_quote_sentence(finding)} That means {finding.cause.title}.",
                 finding.item_id,
-                _next_steps(finding, ns, f"pod {pod.name}")[:-1] + [describe],
+                _next_steps(finding, ns, f"pod {pod.name}"),
             )
         probes = _probe_events(events)
         if probes:
