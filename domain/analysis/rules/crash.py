@@ -555,8 +555,8 @@ class CrashRules:
             f"Revision {newest.revision} of {ref.name} changed {', '.join(probes)} and its pods now fail "
             f"that probe; roll back to revision {previous.revision}.",
             explanation=(
-                f"The only change of revision {newest.revision} is to the probes "
-                f"({'; '.join(newest.changes)}), "
+                f"The template diff of revision {newest.revision} against {previous.revision} changes "
+                f"only {', '.join(probes)}, "
                 f'and the kubelet reports "{quote}" on {len(failing)} new pod(s). Restoring revision '
                 f"{previous.revision}'s template puts back the probe values the workload ran with before. "
                 f"{mode_note}."
@@ -612,6 +612,15 @@ class CrashRules:
             if usage is not None
             else " (no CPU-use series was observed)"
         )
+        why = (
+            "Throttled while the average use is below the limit means the pod's bursts hit the CFS quota "
+            "within each 100ms period: more replicas would spread the traffic but not the bursts, so the "
+            "per-pod limit is raised rather than the replica count."
+            if usage is not None
+            else "Without a CPU-use series nothing shows the pods short of capacity as a whole (which "
+            "would call for more replicas, sized by that use); the throttling itself is the CPU limit's "
+            "doing, so the per-pod limit is raised."
+        )
         limit = _cpu(spec.limits.get("cpu"))
         if limit is None or limit <= 0:
             return None
@@ -623,10 +632,8 @@ class CrashRules:
             "saturation",
             f"{ref.name}/{name} is CPU-throttled under its {current} limit; raise the CPU limit to {raised}.",
             explanation=(
-                f"Container {name} is throttled: {measured}{use}. Throttling below the limit on average "
-                "means the pod's bursts hit the CFS quota within each 100ms period; more replicas would "
-                "spread the traffic but not the bursts, so the per-pod limit is raised instead (doubled, "
-                f"at most 4x, requests unchanged). {mode_note}."
+                f"Container {name} is throttled: {measured}{use}. {why} The limit comes from the "
+                f"spec and is doubled (at most 4x, requests unchanged). {mode_note}."
             ),
             confidence=0.7 if throttled is not None else 0.6,
             evidence=evidence,
@@ -767,7 +774,7 @@ class CrashRules:
                 finding.cause.title,
                 f"{_quote_sentence(finding)} That means {finding.cause.title}.",
                 finding.item_id,
-                _next_steps(finding, ns, f"pod {pod.name}"),
+                [s for s in _next_steps(finding, ns, f"pod {pod.name}") if not s.startswith("See the spec")],
             )
         probes = _probe_events(events)
         if probes:
