@@ -445,8 +445,7 @@ class _Observer:
             done = init.state == "terminated" and init.state_exit_code == 0
             if done:
                 continue
-            if init.state == "running" and init.restart_count == 0:
-                return  # still starting: nothing has failed yet
+            # running: it may be waiting for something (and says so); failing: it says why
             self._add_log(state.namespace, state.name, init.name, previous=False)
             if init.restart_count > 0:
                 self._add_log(state.namespace, state.name, init.name, previous=True)

@@ -444,3 +444,40 @@ def test_a_throttled_bare_pod_is_explained_only() -> None:
     diagnosis = analyze(observe(pod("k6", running("k6"), owner="", ready=True), bare=True), incident)
     assert diagnosis.root_cause == "saturation" and diagnosis.plan.actions == []
     assert "recreating" in diagnosis.summary and diagnosis.next_steps
+
+
+def test_an_init_container_waiting_on_a_name_that_does_not_resolve_is_a_dependency() -> None:
+    name = f"{NEW}-a1"
+    waiting = ContainerState(name="wait-for-db", state="running")
+    observation = observe(
+        pod(
+            name,
+            ContainerState(name="orders", state="waiting", state_reason="PodInitializing"),
+            init=(waiting,),
+        ).model_copy(update={"phase": "Pending"}),
+        logs=(
+            log(
+                name,
+                "** server can't find db.shop.svc.cluster.local: NXDOMAIN\nwaiting for db\n",
+                container="wait-for-db",
+                previous=False,
+            ),
+        ),
+    )
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "dependency" and diagnosis.plan.actions == []
+    assert any("db.shop.svc.cluster.local" in step for step in diagnosis.next_steps)
+
+
+def test_an_init_container_that_is_simply_running_is_no_crash() -> None:
+    name = f"{NEW}-a1"
+    waiting = ContainerState(name="wait-for-db", state="running")
+    observation = observe(
+        pod(
+            name,
+            ContainerState(name="orders", state="waiting", state_reason="PodInitializing"),
+            init=(waiting,),
+        ).model_copy(update={"phase": "Pending"}),
+        logs=(log(name, "copying assets\n", container="wait-for-db", previous=False),),
+    )
+    assert analyze(observation).root_cause == "unknown"

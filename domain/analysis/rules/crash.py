@@ -205,7 +205,8 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
         re.compile(
             r"no such host|Name or service not known|Temporary failure in name resolution|\bENOTFOUND\b"
             r"|\bEAI_AGAIN\b|could not translate host name|Could not resolve host|UnknownHostException"
-            r"|nodename nor servname provided|getaddrinfo failed|server misbehaving",
+            r"|nodename nor servname provided|getaddrinfo failed|server misbehaving|can't resolve '"
+            r"|server can't find \S+: NXDOMAIN|\bbad address '",
             _I,
         ),
     ),
@@ -226,8 +227,9 @@ _EXIT_CAUSES: dict[int, tuple[Cause, str]] = {
 }
 # Hosts the DNS and connection errors name, for the next steps (a name, never a parameter).
 _HOST = re.compile(
-    r"(?:lookup|dial tcp|connect to|resolve host:?|host name|getaddrinfo ENOTFOUND|ECONNREFUSED)\s+"
-    r"\"?([a-z0-9](?:[a-z0-9.-]{0,200}[a-z0-9])?(?::\d{1,5})?)",
+    r"(?:lookup|dial tcp|connect to|resolve host:?|host name|getaddrinfo ENOTFOUND|ECONNREFUSED"
+    r"|server can't find|can't resolve|bad address)\s+"
+    r"[\"']?([a-z0-9](?:[a-z0-9.-]{0,200}[a-z0-9])?(?::\d{1,5})?)",
     _I,
 )
 
@@ -261,12 +263,27 @@ def pod_crashing(pod: PodState) -> bool:
     )
 
 
+def stuck_in_init(pod: PodState) -> ContainerState | None:
+    """The init container a Pending pod is still running (one that waits for something, like the
+    `until nslookup ...; do sleep 2; done` loops): its log may say what it waits for."""
+    if pod.phase != "Pending":
+        return None
+    for c in pod.init_containers:
+        if c.state == "terminated" and c.state_exit_code == 0:
+            continue
+        return c if c.state == "running" else None
+    return None
+
+
 def _failing_containers(pod: PodState) -> list[tuple[ContainerState, bool]]:
     """The pod's crashing containers: the first failing init container (it holds the rest back),
-    else the regular ones."""
+    or the one it is stuck in, else the regular ones."""
     for c in pod.init_containers:
         if _init_failing(c):
             return [(c, True)]
+    stuck = stuck_in_init(pod)
+    if stuck is not None:
+        return [(stuck, True)]
     return [(c, False) for c in pod.containers if container_crashing(c)]
 
 
@@ -351,7 +368,7 @@ def _where(f: Finding) -> str:
 def _next_steps(f: Finding, namespace: str, owner: str) -> list[str]:
     previous = " --previous" if _restarted(f) else ""
     steps = [
-        f"Read why it stopped: kubectl -n {namespace} logs {f.pod.name} -c {f.container}{previous}",
+        f"Read the container's log: kubectl -n {namespace} logs {f.pod.name} -c {f.container}{previous}",
         f"{f.cause.check[0].upper()}{f.cause.check[1:]}.",
     ]
     if f.cause.key in ("config", "command", "shell", "permission", "exit"):
@@ -416,7 +433,7 @@ class CrashRules:
 
     def crash(self, workload: Workload, observation: Observation) -> Diagnosis | None:
         pods = base._pods_of(observation, workload)
-        failing = [p for p in pods if pod_crashing(p)]
+        failing = [p for p in pods if pod_crashing(p) or stuck_in_init(p) is not None]
         if not failing:
             return None
         finding = find_cause(observation, failing)
@@ -472,7 +489,7 @@ class CrashRules:
         ready = f"{workload.ready_replicas}/{workload.replicas} replicas ready"
         explanation = (
             f"{_quote_sentence(f)} That means {f.cause.title}. {f.cause.why_no_fix} "
-            f"{len(failing)} pod(s) of {ref.kind} {ref.name} keep failing ({ready}).{changed}"
+            f"{len(failing)} pod(s) of {ref.kind} {ref.name} cannot run ({ready}).{changed}"
         )
         steps = _next_steps(f, ref.namespace, _owner_arg(workload))
         if base._mode(observation, workload) == "gitops":
