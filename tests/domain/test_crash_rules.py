@@ -159,6 +159,12 @@ CAUSES = [
     ("socket.gaierror: [Errno -3] Temporary failure in name resolution", "dependency", "dns"),
     ("Error: connect ECONNREFUSED 10.0.0.7:6379", "dependency", "refused"),
     ("dial tcp 10.96.4.2:5432: connect: connection refused", "dependency", "refused"),
+    ("django.core.exceptions.ImproperlyConfigured: SECRET_KEY must be set", "config_error", "config"),
+    ("Could not resolve placeholder 'DB_URL' in value \"${DB_URL}\"", "config_error", "config"),
+    ("open /etc/orders/config.yaml: no such file or directory", "config_error", "config"),
+    ("Error: Cannot find module '/app/dist/server.js'", "config_error", "command"),
+    ("java.net.UnknownHostException: orders-db: Name or service not known", "dependency", "dns"),
+    ("javax.net.ssl.SSLHandshakeException: PKIX path building failed", "dependency", "tls"),
 ]
 
 
@@ -481,3 +487,15 @@ def test_an_init_container_that_is_simply_running_is_no_crash() -> None:
         logs=(log(name, "copying assets\n", container="wait-for-db", previous=False),),
     )
     assert analyze(observation).root_cause == "unknown"
+
+
+def test_a_container_that_completes_at_once_under_a_deployment_is_a_config_error() -> None:
+    done = crashing(exit_code=0, reason="Completed")
+    diagnosis = analyze(observe(pod(f"{NEW}-a1", done)))
+    assert diagnosis.root_cause == "config_error" and "exit code 0" in diagnosis.explanation
+
+
+def test_exit_code_zero_alone_names_nothing() -> None:
+    restarted = ContainerState(name="orders", restart_count=1, state="running", last_exit_code=0)
+    observation = observe(pod(f"{NEW}-a1", restarted, ready=False))
+    assert find_cause(observation, observation.pods) is None

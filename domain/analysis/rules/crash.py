@@ -165,7 +165,8 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
         re.compile(
             r"executable file not found in \$PATH|exec: \"[^\"]*\": (stat [^:]*: )?no such file or directory"
             r"|\bexec [^:\s]+: no such file or directory|exec format error|: command not found"
-            r"|\bno such file or directory: unknown",
+            r"|\bno such file or directory: unknown|Error: Cannot find module '"
+            r"|can't open file '[^']+': \[Errno 2\] No such file or directory",
             _I,
         ),
     ),
@@ -178,7 +179,11 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
             r"|\bmissing (required )?(env(ironment)?( variable)?|config(uration)?|variable|key|setting|value)"
             r"|\brequired (env(ironment)? variable|config(uration)? (key|value)|key|setting|variable)"
             r"|\bKeyError: '[A-Za-z_][A-Za-z0-9_]*'|couldn't find key \S+ in (ConfigMap|Secret)"
-            r"|\bno such key\b|\bkey \S+ (not found|is missing)",
+            r"|\bno such key\b|\bkey \S+ (not found|is missing)|Could not resolve placeholder '"
+            r"|\bSet the \S+ environment variable|(?-i:\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b) (is not set|must be set"
+            r"|is required|is missing|is undefined|not set)"
+            r"|config\S*\.(ya?ml|json|toml|ini|conf|properties|env)\b[^\n]{0,60}?(no such file or directory"
+            r"|not found|does not exist)|\bconfig(uration)? file\b[^\n]{0,80}?(no such file|not found|does not exist)",
             _I,
         ),
     ),
@@ -220,7 +225,17 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
     ),
 )
 # Exit codes that say what failed when no text does (a shell's conventions).
+_COMPLETED = Cause(
+    "completed",
+    "config_error",
+    "the container's main process exits at once with success, and the pod restarts it forever",
+    "A workload's containers must keep running; a command that finishes (a one-off task, a shell that "
+    "returns, a daemon that forks into the background) belongs in a Job or needs a foreground flag.",
+    "check the container's command and args: does the program stay in the foreground, or is this a "
+    "one-off task that belongs in a Job",
+)
 _EXIT_CAUSES: dict[int, tuple[Cause, str]] = {
+    0: (_COMPLETED, "exit code 0 (Completed) each time it starts"),
     127: (_COMMAND, "exit code 127: the shell did not find the command"),
     126: (_PERMISSION, "exit code 126: the command was found but could not be executed"),
     128: (_EXIT, "exit code 128: the runtime could not start the process"),
@@ -341,6 +356,8 @@ def find_cause(observation: Observation, pods: Sequence[PodState]) -> Finding | 
                 return Finding(cause, p, c.name, init, _around(text, match), source, item_id)
     for p, c, init in candidates:
         code = c.last_exit_code if c.last_exit_code is not None else c.state_exit_code
+        if code == 0 and not (c.state_reason == "CrashLoopBackOff" and c.last_state_reason == "Completed"):
+            continue
         if code in _EXIT_CAUSES:
             cause, said = _EXIT_CAUSES[code]
             return Finding(cause, p, c.name, init, said, f"exit code {code}", p.id)
@@ -371,7 +388,7 @@ def _next_steps(f: Finding, namespace: str, owner: str) -> list[str]:
         f"Read the container's log: kubectl -n {namespace} logs {f.pod.name} -c {f.container}{previous}",
         f"{f.cause.check[0].upper()}{f.cause.check[1:]}.",
     ]
-    if f.cause.key in ("config", "command", "shell", "permission", "exit"):
+    if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed"):
         steps.append(f"See the spec the pod runs with: kubectl -n {namespace} get {owner} -o yaml")
     if f.cause.key in ("dns", "refused"):
         host = _host(f.quote)
