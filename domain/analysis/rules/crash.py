@@ -183,7 +183,8 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
             r"|\bSet the \S+ environment variable|(?-i:\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b) (is not set|must be set"
             r"|is required|is missing|is undefined|not set)"
             r"|config\S*\.(ya?ml|json|toml|ini|conf|properties|env)\b[^\n]{0,60}?(no such file or directory"
-            r"|not found|does not exist)|\bconfig(uration)? file\b[^\n]{0,80}?(no such file|not found|does not exist)",
+            r"|not found|does not exist)"
+            r"|\bconfig(uration)? file\b[^\n]{0,80}?(no such file|not found|does not exist)",
             _I,
         ),
     ),
