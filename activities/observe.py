@@ -76,6 +76,7 @@ METRIC_STEP_SECONDS = 60
 MAX_CHANGES = 12  # lines of template diff on the newest revision
 MAX_TERMINATION_MESSAGE = 400  # characters of a container's last termination message
 MAX_INIT_CONTAINERS = 6  # init container states described per pod
+MAX_CONFIG_REFS = 8  # ConfigMaps and Secrets named per container
 
 
 def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
@@ -113,9 +114,37 @@ def _container_specs(template: dict[str, Any]) -> list[ContainerSpec]:
                 image=str(container.get("image", "")),
                 requests={k: str(v) for k, v in (resources.get("requests") or {}).items()},
                 limits={k: str(v) for k, v in (resources.get("limits") or {}).items()},
+                config_refs=_config_refs(template.get("spec") or {}, container),
             )
         )
     return specs
+
+
+def _config_refs(pod_spec: dict[str, Any], container: dict[str, Any]) -> list[str]:
+    """The ConfigMaps and Secrets a container reads, by name (and key), bounded; never their data."""
+    refs: list[str] = []
+    for env in container.get("env") or []:
+        source = (env or {}).get("valueFrom") or {}
+        for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+            ref = source.get(field)
+            if ref:
+                refs.append(
+                    f"{kind} {ref.get('name', '')} (key {ref.get('key', '')}, env {env.get('name', '')})"
+                )
+    for env_from in container.get("envFrom") or []:
+        for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+            ref = (env_from or {}).get(field)
+            if ref:
+                refs.append(f"{kind} {ref.get('name', '')} (all keys as env)")
+    mounted = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+    for volume in pod_spec.get("volumes") or []:
+        if volume.get("name") not in mounted:
+            continue
+        for field, kind, key in (("configMap", "ConfigMap", "name"), ("secret", "Secret", "secretName")):
+            ref = volume.get(field)
+            if ref:
+                refs.append(f"{kind} {ref.get(key, '')} (mounted at {mounted[volume.get('name')]})")
+    return [_short(r, 160) for r in dict.fromkeys(refs)][:MAX_CONFIG_REFS]
 
 
 def _container_state(status: dict[str, Any]) -> ContainerState:

@@ -18,6 +18,9 @@ class ContainerSpec(Frozen):
     image: str
     requests: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, str] = Field(default_factory=dict)
+    # The ConfigMaps and Secrets the container reads (env, envFrom, mounted volumes), by name and
+    # key where one is named: "ConfigMap checkout-config", "Secret db (key password)". Names only.
+    config_refs: list[str] = Field(default_factory=list)
 
 
 class Workload(Frozen):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.observe import MAX_TERMINATION_MESSAGE, _pod_state, build_observation
+from activities.observe import MAX_TERMINATION_MESSAGE, _container_specs, _pod_state, build_observation
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from integrations.kubernetes import KubeClient
@@ -82,3 +82,31 @@ def test_termination_messages_are_clipped_and_redacted() -> None:
     assert container.state_exit_code == 3
     assert len(container.last_state_message) <= MAX_TERMINATION_MESSAGE + 1
     assert "hunter2" not in container.last_state_message
+
+
+def test_a_containers_configmaps_and_secrets_are_named_never_read() -> None:
+    template = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "api",
+                    "image": "api:1",
+                    "env": [
+                        {"name": "DB_DSN", "valueFrom": {"secretKeyRef": {"name": "api-db", "key": "dsn"}}}
+                    ],
+                    "envFrom": [{"configMapRef": {"name": "api-config"}}],
+                    "volumeMounts": [{"name": "certs", "mountPath": "/etc/tls"}],
+                }
+            ],
+            "volumes": [
+                {"name": "certs", "secret": {"secretName": "api-tls"}},
+                {"name": "unused", "configMap": {"name": "not-mounted"}},
+            ],
+        }
+    }
+    (spec,) = _container_specs(template)
+    assert spec.config_refs == [
+        "Secret api-db (key dsn, env DB_DSN)",
+        "ConfigMap api-config (all keys as env)",
+        "Secret api-tls (mounted at /etc/tls)",
+    ]

@@ -499,3 +499,22 @@ def test_exit_code_zero_alone_names_nothing() -> None:
     restarted = ContainerState(name="orders", restart_count=1, state="running", last_exit_code=0)
     observation = observe(pod(f"{NEW}-a1", restarted, ready=False))
     assert find_cause(observation, observation.pods) is None
+
+
+def test_a_missing_key_names_the_configmaps_and_secrets_the_container_reads() -> None:
+    name = f"{NEW}-a1"
+    spec = ContainerSpec(
+        name="orders",
+        image="orders:2",
+        config_refs=[
+            "ConfigMap orders-config (all keys as env)",
+            "Secret orders-db (key dsn, env ORDERS_DSN)",
+        ],
+    )
+    w = workload().model_copy(update={"containers": [spec]})
+    observation = observe(pod(name, crashing()), logs=(log(name, "fatal: ORDERS_DSN is not set\n"),), w=w)
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "config_error"
+    assert any(
+        "Secret orders-db (key dsn" in s and "get configmap orders-config" in s for s in diagnosis.next_steps
+    )

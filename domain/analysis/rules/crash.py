@@ -383,12 +383,18 @@ def _where(f: Finding) -> str:
     return f"{kind} {f.container} of pod {f.pod.name}"
 
 
-def _next_steps(f: Finding, namespace: str, owner: str) -> list[str]:
+def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()) -> list[str]:
     previous = " --previous" if _restarted(f) else ""
     steps = [
         f"Read the container's log: kubectl -n {namespace} logs {f.pod.name} -c {f.container}{previous}",
         f"{f.cause.check[0].upper()}{f.cause.check[1:]}.",
     ]
+    if f.cause.key in ("config", "completed", "permission") and refs:
+        first = refs[0].split(" (", 1)[0].split(" ", 1)
+        steps.append(
+            f"{f.container} reads {'; '.join(refs)}: check that the key the error names is there, e.g. "
+            f"kubectl -n {namespace} get {first[0].lower()} {first[-1]} -o yaml"
+        )
     if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed"):
         steps.append(f"See the spec the pod runs with: kubectl -n {namespace} get {owner} -o yaml")
     if f.cause.key in ("dns", "refused"):
@@ -509,7 +515,8 @@ class CrashRules:
             f"{_quote_sentence(f)} That means {f.cause.title}. {f.cause.why_no_fix} "
             f"{len(failing)} pod(s) of {ref.kind} {ref.name} cannot run ({ready}).{changed}"
         )
-        steps = _next_steps(f, ref.namespace, _owner_arg(workload))
+        spec = next((c for c in workload.containers if c.name == f.container and not f.init), None)
+        steps = _next_steps(f, ref.namespace, _owner_arg(workload), spec.config_refs if spec else ())
         if base._mode(observation, workload) == "gitops":
             app = base._application(observation, workload)
             steps.append(
