@@ -287,6 +287,11 @@ class _Renderer:
             f"available={workload.available_replicas}"
         ]
         lines += [f"  {self.container_spec(c)}" for c in workload.containers]
+        lines += [
+            f"  container {self.text(c.name)} reads: {self.text('; '.join(c.config_refs), 400)}"
+            for c in workload.containers
+            if c.config_refs
+        ]
         if workload.labels:
             lines.append(f"  labels: {self.pairs(workload.labels, 120)}")
         if workload.annotations:
