@@ -165,6 +165,12 @@ CAUSES = [
     ("Error: Cannot find module '/app/dist/server.js'", "config_error", "command"),
     ("java.net.UnknownHostException: orders-db: Name or service not known", "dependency", "dns"),
     ("javax.net.ssl.SSLHandshakeException: PKIX path building failed", "dependency", "tls"),
+    ('FATAL:  password authentication failed for user "orders"', "config_error", "credentials"),
+    (
+        "ERROR 1045 (28000): Access denied for user 'orders'@'10.2.3.4' (using password: YES)",
+        "config_error",
+        "credentials",
+    ),
 ]
 
 
@@ -177,7 +183,7 @@ def test_a_crash_line_names_its_cause_and_nothing_is_proposed(line: str, root_ca
     diagnosis = analyze(observation)
     assert diagnosis.root_cause == root_cause and diagnosis.plan.actions == []
     # specific: the line is quoted, the log cited, and a human is told what to do next
-    assert line[:40].replace("`", "'") in diagnosis.explanation
+    assert " ".join(line.split())[:40] in diagnosis.explanation
     assert f"log-previous/shop/{name}/orders" in {e.item_id for e in diagnosis.evidence}
     assert any(f"logs {name} -c orders --previous" in step for step in diagnosis.next_steps)
 
@@ -518,3 +524,9 @@ def test_a_missing_key_names_the_configmaps_and_secrets_the_container_reads() ->
     assert any(
         "Secret orders-db (key dsn" in s and "get configmap orders-config" in s for s in diagnosis.next_steps
     )
+
+
+def test_a_bare_pod_that_ran_to_completion_is_not_failing() -> None:
+    done = ContainerState(name="orders", state="terminated", state_reason="Completed", state_exit_code=0)
+    diagnosis = analyze(observe(pod("one-off", done, owner="", phase="Succeeded"), bare=True))
+    assert diagnosis.root_cause == "none"

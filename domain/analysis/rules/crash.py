@@ -114,6 +114,15 @@ _PERMISSION = Cause(
     "check the pod's securityContext (runAsUser, fsGroup, readOnlyRootFilesystem) and the volume "
     "mounted at the path the error names (an emptyDir for a path that must be writable)",
 )
+_CREDENTIALS = Cause(
+    "credentials",
+    "config_error",
+    "a service the container logs in to rejects its credentials",
+    "The user or password the container presents (usually from a Secret) is wrong, rotated or revoked; "
+    "the right value is the owner's, and a restart presents the same credentials again.",
+    "check the Secret the credentials come from against the service's current user and password "
+    "(a rotation that updated one side only)",
+)
 _TLS = Cause(
     "tls",
     "dependency",
@@ -193,6 +202,16 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
         re.compile(
             r"permission denied(?! for )|\bEACCES\b|read-only file system|\bEROFS\b|operation not permitted"
             r"|\bEPERM\b|AccessDeniedException: /",
+            _I,
+        ),
+    ),
+    (
+        _CREDENTIALS,
+        re.compile(
+            r"password authentication failed|Access denied for user|SASL authentication failed"
+            r"|\bWRONGPASS\b|NOAUTH Authentication required|Login failed for user"
+            r"|invalid username or password"
+            r"|authentication failed for user",
             _I,
         ),
     ),
@@ -389,13 +408,13 @@ def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()
         f"Read the container's log: kubectl -n {namespace} logs {f.pod.name} -c {f.container}{previous}",
         f"{f.cause.check[0].upper()}{f.cause.check[1:]}.",
     ]
-    if f.cause.key in ("config", "completed", "permission") and refs:
+    if f.cause.key in ("config", "completed", "permission", "credentials") and refs:
         first = refs[0].split(" (", 1)[0].split(" ", 1)
         steps.append(
             f"{f.container} reads {'; '.join(refs)}: check that the key the error names is there, e.g. "
             f"kubectl -n {namespace} get {first[0].lower()} {first[-1]} -o yaml"
         )
-    if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed"):
+    if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed", "credentials"):
         steps.append(f"See the spec the pod runs with: kubectl -n {namespace} get {owner} -o yaml")
     if f.cause.key in ("dns", "refused"):
         host = _host(f.quote)
@@ -730,7 +749,10 @@ class CrashRules:
         bare = [p for p in observation.pods if not p.owner and not p.owner_kind]
         if observation.workloads or not bare:
             return None
-        failing = [p for p in bare if not base._pod_healthy(p) or pod_crashing(p)]
+        # A bare Pod that ran to completion (restartPolicy Never, exit 0) is done, not failing.
+        failing = [
+            p for p in bare if p.phase != "Succeeded" and (not base._pod_healthy(p) or pod_crashing(p))
+        ]
         namespace = bare[0].namespace
         if not failing:
             return self._bare_healthy(incident, observation, bare)
