@@ -409,10 +409,12 @@ def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()
         f"{f.cause.check[0].upper()}{f.cause.check[1:]}.",
     ]
     if f.cause.key in ("config", "completed", "permission", "credentials") and refs:
-        first = refs[0].split(" (", 1)[0].split(" ", 1)
+        kind, _, obj = refs[0].split(" (", 1)[0].partition(" ")
+        # describe lists a Secret's keys without printing its values
+        show = f"describe secret {obj}" if kind == "Secret" else f"get configmap {obj} -o yaml"
         steps.append(
-            f"{f.container} reads {'; '.join(refs)}: check that the key the error names is there, e.g. "
-            f"kubectl -n {namespace} get {first[0].lower()} {first[-1]} -o yaml"
+            f"{f.container} reads {'; '.join(refs)}: check that the key the error names is there and "
+            f"current, e.g. kubectl -n {namespace} {show}"
         )
     if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed", "credentials"):
         steps.append(f"See the spec the pod runs with: kubectl -n {namespace} get {owner} -o yaml")
