@@ -8,6 +8,10 @@ order, most specific first:
     unschedulable → image_pull → config_error → oom → bad_release / probe_failure → saturation
     → none (the targets are healthy) → unknown
 
+with the rules of `domain.analysis.rules.crash` at their places: bare Pods before all (no workload),
+a crash's cause in its termination or logs before the release rule, a rollout that only tightened
+a probe after it, CPU throttling under a limit before saturation.
+
 Trust: event messages, logs and annotations are untrusted text. They may help pick a category
 (an event's `FailedScheduling` reason, a registry's "manifest unknown"), and they are cited as
 evidence, but no action parameter ever comes from them. Every image, limit, replica count and
