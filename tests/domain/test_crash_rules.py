@@ -530,3 +530,20 @@ def test_a_bare_pod_that_ran_to_completion_is_not_failing() -> None:
     done = ContainerState(name="orders", state="terminated", state_reason="Completed", state_exit_code=0)
     diagnosis = analyze(observe(pod("one-off", done, owner="", phase="Succeeded"), bare=True))
     assert diagnosis.root_cause == "none"
+
+
+def test_a_throttling_alert_about_another_workload_raises_nothing_here() -> None:
+    alert = Alert(
+        status="firing",
+        labels={
+            "alertname": "CPUThrottlingHigh",
+            "namespace": "shop",
+            "pod": "payments-6d5f-x",
+            "container": "p",
+        },
+        startsAt="2026-12-02T08:30:00Z",
+        endsAt="0001-01-01T00:00:00Z",
+        fingerprint="f2",
+    )
+    diagnosis = analyze(healthy(), Incident(id="i", alerts=[alert]))
+    assert not any(isinstance(a, SetResources) for a in diagnosis.plan.actions)

@@ -906,9 +906,17 @@ def _owner_arg(workload: Workload) -> str:
 
 
 def _throttling_alerted(incident: Incident, workload: Workload) -> bool:
+    ref = workload.ref
+
+    def about(labels: dict[str, str]) -> bool:
+        pod = labels.get("pod", "")
+        named = labels.get(ref.kind.lower(), "")
+        return (pod.startswith(f"{ref.name}-") or named == ref.name) if (pod or named) else True
+
     return any(
         a.labels.get("alertname", "").lower() in THROTTLING_ALERTS
-        and a.labels.get("namespace", "") == workload.ref.namespace
+        and a.labels.get("namespace", "") == ref.namespace
+        and about(a.labels)
         for a in incident.alerts
     )
 
