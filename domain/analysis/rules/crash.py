@@ -348,6 +348,9 @@ def _texts(
         where = "the previous log" if log.previous else "the log"
         # newest line first: the last thing a crashing program says is usually why
         texts += [(line, where, log.id) for line in reversed(lines)]
+    # The kubelet's warnings about this pod (a runtime's start error), not its probe results: a
+    # probe's "connection refused" is the probe's, not a dependency's. A message that quotes a
+    # container name must quote this one.
     for e in observation.events:
         if (
             e.object_kind == "Pod"
@@ -355,7 +358,7 @@ def _texts(
             and e.namespace == pod.namespace
             and e.type == "Warning"
             and e.reason not in ("Unhealthy", "BackOff", "Killing")
-            and (c.name in e.message or not e.message.count('"'))
+            and (c.name in e.message or '"' not in e.message)
         ):
             texts.append((e.message, f"event {e.reason}", e.id))
     return texts
