@@ -54,6 +54,22 @@ def reads_as_command(text: str) -> bool:
     return bool(_COMMAND_TEXT.search(text))
 
 
+# A next step may show a human the read-only command that shows the problem, in backticks: kubectl
+# get / describe / logs / top / events / explain / rollout history|status / auth can-i, or argocd app
+# get / diff / history / manifests / resources. Nothing that chains, pipes or substitutes fits.
+_READ_ONLY_COMMAND = re.compile(
+    r"`(?:kubectl(?:\s+(?:-n|--namespace|--context)[=\s][a-z0-9][a-z0-9.-]*)*\s+"
+    r"(?:get|describe|logs|top|events|explain|rollout\s+(?:history|status)|auth\s+can-i)"
+    r"|argocd\s+app\s+(?:get|diff|history|manifests|resources))\b[^`;&|$<>\\\n]*`"
+)
+
+
+def without_read_only_commands(text: str) -> str:
+    """`text` with the backticked read-only commands a next step may show taken out; what remains is
+    checked like any other free text (`reads_as_command`)."""
+    return _READ_ONLY_COMMAND.sub("`…`", text)
+
+
 class _ActionBase(Frozen):
     model_config = ConfigDict(extra="forbid")
 

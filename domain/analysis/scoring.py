@@ -52,13 +52,27 @@ EMPTY_PLAN_OUTCOME = {"low": "no_action", "high": "needs_review"}
 
 
 class ScenarioScore(Frozen):
-    """One scenario's result: what was expected, what the analysis gave, and why it failed."""
+    """One scenario's result: what was expected, what the analysis gave, and why it failed; and,
+    when a human must act, what the diagnosis tells them to do next."""
 
     name: str
     expected: str
     got: str
     passed: bool
     why: list[str] = Field(default_factory=list)
+    needs_review: bool = False
+    next_steps: list[str] = Field(default_factory=list)
+
+
+def ends_in_review(diagnosis: Diagnosis, decision: PolicyDecision) -> bool:
+    """Whether the incident lands with a human who must act on it (the workflow's `needs_review`):
+    the policy refuses the plan, the plan is empty and something is wrong, or a GitOps change names
+    no file to change."""
+    if not decision.allowed or decision.risk == "deny":
+        return True
+    if not diagnosis.plan.actions:
+        return empty_plan_outcome(diagnosis, decision) == "needs_review"
+    return any(a.mode == "gitops" and a.file is None for a in diagnosis.plan.actions)
 
 
 def empty_plan_outcome(diagnosis: Diagnosis, decision: PolicyDecision) -> str | None:
@@ -112,12 +126,15 @@ def score(
         if ended != EMPTY_PLAN_OUTCOME[str(risk)]:
             why.append(f"the incident would end {ended}, expected {EMPTY_PLAN_OUTCOME[str(risk)]}")
 
+    review = ends_in_review(diagnosis, decision)
     return ScenarioScore(
         name=name,
         expected=describe_expect(expect),
         got=describe_result(diagnosis, decision),
         passed=not why,
         why=why,
+        needs_review=review,
+        next_steps=list(diagnosis.next_steps) if review else [],
     )
 
 
