@@ -144,3 +144,18 @@ class Diagnosis(Frozen):
     evidence: list[Evidence] = Field(default_factory=list)
     plan: Plan = Field(default_factory=Plan)
     analyzer: str = "offline"
+
+
+def next_steps_of(diagnosis: object) -> list[str]:
+    """A diagnosis' next steps, from the model or from its stored JSON (an incident row's
+    `diagnosis`). A record made before diagnoses carried next steps, or no diagnosis at all, has
+    none: [] rather than an error. Blank and non-text entries are dropped."""
+    if isinstance(diagnosis, Diagnosis):
+        steps: object = diagnosis.next_steps
+    elif isinstance(diagnosis, dict):
+        steps = diagnosis.get("next_steps")
+    else:
+        return []
+    if not isinstance(steps, list):
+        return []
+    return [" ".join(s.split()) for s in steps if isinstance(s, str) and s.strip()]
