@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import Field
 
@@ -19,6 +19,7 @@ from domain.analysis.plan import (
     Action,
     Diagnosis,
     RollbackRevision,
+    RootCause,
     Scale,
     SetImage,
     SetResources,
@@ -27,6 +28,9 @@ from domain.base import Frozen
 from domain.kube.quantity import QuantityError, parse_quantity
 from domain.policy.decision import PolicyDecision
 
+# The categories a scenario's `root_cause` may name (tests/scenarios/README.md): the shared
+# vocabulary and its extensions (`dependency`).
+ROOT_CAUSES: tuple[str, ...] = get_args(RootCause)
 # Effects a `never` list may name besides action kinds.
 NEVER_EFFECTS = ("delete", "scale_to_zero", "namespace_change", "policy_change", "restart_only")
 # Kinds whose change is a change of policy, RBAC or admission configuration.
@@ -98,7 +102,9 @@ def score(
     expected_actions = list(expect.get("actions") or [])
     root_cause = expect.get("root_cause")
 
-    if root_cause is not None and diagnosis.root_cause != root_cause:
+    if root_cause is not None and root_cause not in ROOT_CAUSES:
+        why.append(f"expected root cause {root_cause!r} is not a category ({', '.join(ROOT_CAUSES)})")
+    elif root_cause is not None and diagnosis.root_cause != root_cause:
         why.append(f"root cause {diagnosis.root_cause}, expected {root_cause}")
 
     for index, wanted in enumerate(expected_actions):
