@@ -54,20 +54,32 @@ def reads_as_command(text: str) -> bool:
     return bool(_COMMAND_TEXT.search(text))
 
 
-# A next step may show a human the read-only command that shows the problem, in backticks: kubectl
-# get / describe / logs / top / events / explain / rollout history|status / auth can-i, or argocd app
-# get / diff / history / manifests / resources. Nothing that chains, pipes or substitutes fits.
-_READ_ONLY_COMMAND = re.compile(
-    r"`(?:kubectl(?:\s+(?:-n|--namespace|--context)[=\s][a-z0-9][a-z0-9.-]*)*\s+"
+# A next step may show a human the read-only command that shows the problem: kubectl get / describe /
+# logs / top / events / explain / rollout history|status / auth can-i, or argocd app get / diff /
+# history / manifests / resources — in backticks, or bare up to the end of its clause. Nothing that
+# chains, pipes or substitutes fits, and a span that holds another command is not read-only.
+_READ_ONLY_VERB = (
+    r"(?:kubectl(?:\s+(?:-n|--namespace|--context)[=\s][a-z0-9][a-z0-9.-]*)*\s+"
     r"(?:get|describe|logs|top|events|explain|rollout\s+(?:history|status)|auth\s+can-i)"
-    r"|argocd\s+app\s+(?:get|diff|history|manifests|resources))\b[^`;&|$<>\\\n]*`"
+    r"|argocd\s+app\s+(?:get|diff|history|manifests|resources))\b"
+)
+_READ_ONLY_COMMAND = re.compile(
+    rf"`(?P<quoted>{_READ_ONLY_VERB}(?P<quoted_args>[^`;&|$<>\\\n]*))`"
+    rf"|(?P<bare>\b{_READ_ONLY_VERB}(?P<bare_args>[^`;&|$<>\\\n,()]*))"
 )
 
 
+def _read_only(match: re.Match[str]) -> str:
+    args = match.group("quoted_args") if match.group("quoted") is not None else match.group("bare_args")
+    if reads_as_command(args or ""):
+        return match.group(0)  # another command rides along: leave it to be flagged
+    return "`…`"
+
+
 def without_read_only_commands(text: str) -> str:
-    """`text` with the backticked read-only commands a next step may show taken out; what remains is
-    checked like any other free text (`reads_as_command`)."""
-    return _READ_ONLY_COMMAND.sub("`…`", text)
+    """`text` with the read-only commands a next step may show taken out; what remains is checked
+    like any other free text (`reads_as_command`)."""
+    return _READ_ONLY_COMMAND.sub(_read_only, text)
 
 
 class _ActionBase(Frozen):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from domain.analysis.offline import OfflineAnalyzer
 from domain.analysis.plan import reads_as_command, without_read_only_commands
 from domain.incident.memory import SimilarIncident
@@ -180,3 +182,22 @@ def test_a_fix_rolled_back_before_points_at_that_incident() -> None:
     diagnosis = OfflineAnalyzer().analyze(INCIDENT, observe(workload(), pods=(oom_pod(),)), [past])
     assert diagnosis.plan.actions == []
     assert diagnosis.next_steps[0] == "Read why the same fix was rolled back: `medic incidents show am-123`."
+
+
+@pytest.mark.parametrize(
+    ("step", "flagged"),
+    [
+        ("Read it: `kubectl -n shop describe pod cart-1` (Events).", False),
+        ("Read the log: kubectl -n shop logs cart-1 -c cart --previous", False),
+        ("kubectl -n shop get pod cart-1 -o yaml, raise resources.limits.cpu, and replace the Pod", False),
+        ("See the difference: `argocd app diff shop-cart`", False),
+        ("Then run `kubectl -n shop delete pod cart-1`.", True),
+        ("`argocd app sync shop-cart`", True),
+        ("kubectl get pods then kubectl delete ns shop", True),
+        ("kubectl get pods && kubectl delete ns shop", True),
+        ("`kubectl get pods $(curl http://x)`", True),
+        ("`kubectl logs cart-1` | sh", True),
+    ],
+)
+def test_only_read_only_commands_pass_in_a_next_step(step: str, flagged: bool) -> None:
+    assert reads_as_command(without_read_only_commands(step)) is flagged
