@@ -15,6 +15,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,7 +44,16 @@ from sandbox.prometheus_api import SandboxPrometheus
 from sandbox.scenario import Scenario, ScenarioError, load_scenario
 from sandbox.server import SandboxServer
 
-__all__ = ["ANALYZERS", "EvalError", "evaluate_scenario", "make_analyzer", "run_eval", "score_observation"]
+__all__ = [
+    "ANALYZERS",
+    "EvalError",
+    "ScenarioRun",
+    "evaluate_scenario",
+    "make_analyzer",
+    "run_eval",
+    "run_scenario",
+    "score_observation",
+]
 
 ANALYZERS = ("offline", "anthropic", "openai")
 # The sandbox Argo CD wants a bearer token, as the real one does; any value serves on loopback.
@@ -142,6 +152,27 @@ def validate(incident: Incident, observation: Observation, diagnosis: Diagnosis)
     return evaluate(diagnosis_policy_input(incident, observation, diagnosis))
 
 
+@dataclass(frozen=True)
+class ScenarioRun:
+    """One scenario taken through observe → analyze → validate, unscored: what a human would see."""
+
+    scenario: Scenario
+    incident: Incident
+    observation: Observation
+    diagnosis: Diagnosis
+    decision: PolicyDecision
+
+
+def run_scenario(path: Path, analyzer: str | Analyzer = "offline") -> ScenarioRun:
+    """The steps `evaluate_scenario` scores, with their results kept. Errors are raised, not scored
+    (`ScenarioError` for a file that cannot be loaded, `ApplicationError` for a refused analysis)."""
+    engine = make_analyzer(analyzer) if isinstance(analyzer, str) else analyzer
+    scenario = load_scenario(path)
+    incident, observation = observe_scenario(scenario)
+    diagnosis = analyze(engine, incident, observation)
+    return ScenarioRun(scenario, incident, observation, diagnosis, validate(incident, observation, diagnosis))
+
+
 def score_observation(
     scenario: Scenario, incident: Incident, observation: Observation, analyzer: Analyzer
 ) -> ScenarioScore:
@@ -207,16 +238,21 @@ def summary(scores: list[ScenarioScore]) -> dict[str, Any]:
 
 
 def format_table(scores: list[ScenarioScore]) -> str:
-    """A plain-text table: scenario, expected, got, pass/fail, why; then the pass rate."""
+    """A plain-text table: scenario, expected, got, pass/fail, why — under a row that ends with a
+    human (needs_review), the diagnosis' next steps; then the pass rate."""
     header = ("scenario", "expected", "got", "result", "why")
     rows = [
         (s.name, s.expected, s.got, "pass" if s.passed else "FAIL", "; ".join(s.why) or "-") for s in scores
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    lines = []
-    for row in [header, *rows]:
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header[:4])) + "  " + header[4]]
+    lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
+    for s, row in zip(scores, rows, strict=True):
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
-    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 3)
+        # an incident that lands with a human: what the diagnosis tells them to do next
+        if s.needs_review:
+            steps = s.next_steps or ["(none: the diagnosis gives the human no next step)"]
+            lines += [f"    next: {step}" for step in steps]
     passed = sum(s.passed for s in scores)
     rate = passed / len(scores) if scores else 0.0
     lines.append("")

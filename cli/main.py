@@ -16,6 +16,7 @@ import typer
 from cli.config import settings
 from cli.drift import drift_app
 from cli.schedules import schedules_app
+from domain.analysis.plan import next_steps_of
 
 app = typer.Typer(
     help="medic: durable, reviewed, reversible remediation for GitOps-run Kubernetes.",
@@ -301,6 +302,17 @@ def _print_incident(row: dict[str, Any]) -> None:
         f"title     {row['title']}\nrisk      {row['risk']}\ntarget    {row['target']}"
         f"\nsummary   {row['summary']}"
     )
+    # What a human does next, right under the summary (an incident recorded before diagnoses
+    # carried next steps, or without a diagnosis, has none).
+    steps = next_steps_of(row["diagnosis"])
+    if steps:
+        typer.echo("next steps:")
+        for number, step in enumerate(steps, 1):
+            typer.echo(f"  {number}. {step}")
+    diagnosis = row["diagnosis"] if isinstance(row["diagnosis"], dict) else {}
+    explanation = diagnosis.get("explanation")
+    if explanation:
+        typer.echo(f"why       {explanation}")
     if row["plan"]:
         typer.echo(f"plan      {row['plan_hash']}: " + json.dumps(row["plan"].get("actions", [])))
     for a in row["approvals"]:

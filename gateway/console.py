@@ -244,6 +244,7 @@ def _templates() -> jinja2.Environment:
         anchor=views.anchor,
         compact=views.compact,
         sparkline=views.sparkline,
+        code_spans=views.code_spans,
     )
     return env
 

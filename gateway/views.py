@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ValidationError
 
-from domain.analysis.plan import Diagnosis, Plan
+from domain.analysis.plan import Diagnosis, Plan, next_steps_of
 from domain.analysis.plan_diff import ActionDiff, plan_diffs
 from domain.incident.model import OUTCOMES
 from domain.kube.observation import Observation
@@ -63,6 +64,16 @@ def parse(model: type[M], document: Any) -> M | None:
 def anchor(item_id: str) -> str:
     """The element id of an observation item on the incident page (`item-<item id>`)."""
     return "item-" + re.sub(r"\s", "_", item_id)
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(text: str) -> Markup:
+    """Display text with its `backticked` spans (a next step's read-only command) as <code>; the
+    rest escaped like any other text."""
+    escaped = str(escape(text))
+    return Markup(_CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", escaped))
 
 
 def timestamp(value: datetime | None) -> str:
@@ -194,6 +205,12 @@ class IncidentDetail:
     # requests as last recorded, from the audit trail
     gitops_changes: list[dict[str, Any]] = field(default_factory=list)
     pull_requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def next_steps(self) -> list[str]:
+        """What the diagnosis tells a human to do next; [] for a record made before diagnoses
+        carried next steps."""
+        return next_steps_of(self.diagnosis if self.diagnosis is not None else self.raw.get("diagnosis"))
 
     @property
     def awaiting(self) -> bool:

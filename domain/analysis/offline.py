@@ -404,6 +404,130 @@ def _gitops_evidence(observation: Observation, workload: Workload, file: str | N
     return evidence
 
 
+# --- next steps for the human -------------------------------------------------------------------
+# Display text, never parsed. Commands are read-only (get, describe, logs, diff) and written in
+# backticks; names come from the typed observation. Untrusted messages are only quoted, clipped.
+
+QUOTE_LIMIT = 200
+
+
+def _quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """An untrusted message on one line, clipped, for quoting in an explanation or a next step."""
+    line = " ".join(text.split()).replace("`", "'").rstrip(".")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _object(workload: Workload) -> str:
+    """`deployment/ledger`, as kubectl names it."""
+    return f"{workload.ref.kind.lower()}/{workload.ref.name}"
+
+
+def _kubectl(workload: Workload, verb: str, what: str) -> str:
+    return f"`kubectl -n {workload.ref.namespace} {verb} {what}`"
+
+
+def _first_message(
+    events: Sequence[EventItem], pods: Sequence[PodState] = (), words: Sequence[str] = ()
+) -> str:
+    """The message to quote: the first Warning event's or waiting container's message that holds
+    one of `words` (when given), else the first of either (quoted, clipped)."""
+    messages = [e.message for e in events if e.type == "Warning" and e.message.strip()]
+    messages += [c.state_message for p in pods for c in p.containers if c.state_message.strip()]
+    for message in messages:
+        line = " ".join(message.split())
+        at = min((i for w in words if (i := line.lower().find(w)) >= 0), default=-1)
+        if at >= 0:
+            # keep the words that matter when a long message is clipped
+            start = max(0, min(at - QUOTE_LIMIT + 60, len(line) - QUOTE_LIMIT + 1))
+            return ("…" if start else "") + _quote(line[start:])
+    return _quote(messages[0]) if messages else ""
+
+
+def _sources(app: ArgoApplication) -> str:
+    parts = []
+    for source in app.sources[:2]:
+        where = source.get("path") or source.get("chart") or ""
+        repo = source.get("repoURL") or ""
+        parts.append(f"{where} in {repo}".strip() if where else str(repo))
+    return "; ".join(p for p in parts if p) or "its source repository"
+
+
+_REFERENCED = re.compile(
+    r'(?i)\b(configmap|secret)\s+"?(?:[a-z0-9-]{1,63}/)?([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)"?'
+)
+
+
+def _referenced_objects(text: str) -> list[tuple[str, str]]:
+    """The ConfigMaps and Secrets a kubelet message names (`configmap "x" not found`, `in ConfigMap
+    ns/x`): names only, DNS-shaped, for a read-only next step."""
+    found: list[tuple[str, str]] = []
+    for match in _REFERENCED.finditer(text):
+        item = (match.group(1).lower(), match.group(2).lower())
+        if item not in found:
+            found.append(item)
+    return found[:3]
+
+
+def _requests(workload: Workload) -> str:
+    """`api: cpu=500m, memory=512Mi; sidecar: cpu=50m` from the workload's spec."""
+    return "; ".join(
+        f"{c.name}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.requests.items()))
+        for c in workload.containers
+        if c.requests
+    )
+
+
+def _limits(workload: Workload) -> str:
+    return "; ".join(
+        f"{c.name}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.limits.items()))
+        for c in workload.containers
+        if c.limits
+    )
+
+
+def _unique_steps(steps: list[str]) -> list[str]:
+    return list(dict.fromkeys(steps))
+
+
+def _managed_steps(observation: Observation, workload: Workload, what: str) -> list[str]:
+    """For an Argo CD-managed workload with no typed fix: the change a human makes goes to Git."""
+    if _mode(observation, workload) != "gitops":
+        return []
+    app = _application(observation, workload)
+    if app is None:
+        return [f"Argo CD manages {_object(workload)}: change {what} in Git, not in the cluster."]
+    return [
+        f"Argo CD application {app.name} manages {_object(workload)}: change {what} in Git "
+        f"({_sources(app)}), not in the cluster. `argocd app get {app.name}` shows its state."
+    ]
+
+
+def _gitops_steps(
+    observation: Observation,
+    workload: Workload,
+    file: str | None,
+    what: str,
+    change: Change,
+    container: str | None = None,
+) -> list[str]:
+    """Where a human makes the change for an Argo CD-managed workload, and how to see it first."""
+    if _mode(observation, workload) != "gitops":
+        return []
+    app = _application(observation, workload)
+    name = app.name if app is not None else "the Argo CD application"
+    diff = f" `argocd app diff {app.name}` shows what Argo CD would change." if app is not None else ""
+    if file is not None:
+        return [f"The fix goes through Git: {what} in {file} (application {name}).{diff}"]
+    _, why = _choose_file(observation, workload, change, container)
+    where = _sources(app) if app is not None else "the GitOps repository"
+    return [
+        f"Medic could not pick the one GitOps file to change ({why}). Find where {what} is set for "
+        f"{workload.ref.kind} {workload.ref.namespace}/{workload.ref.name} ({where}), change it in a "
+        f"pull request, and let {name} sync it.{diff}",
+        "Do not edit the live object: Argo CD manages it and would revert or flag a hand edit.",
+    ]
+
+
 # --- the analyzer ------------------------------------------------------------------------------
 
 
@@ -427,6 +551,10 @@ class OfflineAnalyzer:
                 f"{past.reason}",
                 "plan": Plan(expected_impact="", rollback=""),
                 "confidence": min(diagnosis.confidence, 0.4),
+                "next_steps": [
+                    f"Read why the same fix was rolled back: `medic incidents show {past.incident_id}`.",
+                    *diagnosis.next_steps,
+                ],
             }
         )
 
@@ -446,10 +574,26 @@ class OfflineAnalyzer:
             return bare
         if not observation.workloads:
             notes = "; ".join(observation.notes) or "no target could be resolved from the alert's labels"
+            named = sorted({f"{t.namespace}/{t.kind}/{t.name}" for t in incident.targets})
+            namespaces = sorted({t.namespace for t in incident.targets if t.namespace})
             return self._diagnosis(
                 "unknown",
                 f"The alert's targets were not found in the cluster; a human must look ({notes}).",
+                explanation=(
+                    f"The alert {', '.join(sorted(set(_alert_names(incident)))) or '(unnamed)'} names "
+                    f"{', '.join(named[:5]) or 'no workload'}, and none of it was found to observe "
+                    f"({notes}). Without the object there is nothing to diagnose or change."
+                ),
                 confidence=0.1,
+                next_steps=[
+                    *(
+                        f"Look for the alert's target: `kubectl -n {ns} get "
+                        "deployments,statefulsets,daemonsets,pods`."
+                        for ns in namespaces[:3]
+                    ),
+                    "Check the alert's labels against the cluster: the object may have been deleted or "
+                    "renamed, or the rule may label it differently (a job, a service, another namespace).",
+                ],
             )
         rules = (
             self._unschedulable,
@@ -486,11 +630,13 @@ class OfflineAnalyzer:
         actions: list[Action] | None = None,
         impact: str = "",
         rollback: str = "",
+        next_steps: list[str] | None = None,
     ) -> Diagnosis:
         return Diagnosis(
             root_cause=root_cause,
             summary=summary,
             explanation=explanation,
+            next_steps=list(next_steps or []),
             confidence=confidence,
             evidence=_unique(evidence or []),
             plan=Plan(actions=actions or [], expected_impact=impact, rollback=rollback),
@@ -518,14 +664,49 @@ class OfflineAnalyzer:
             if word in text
         ]
         why = ", ".join(shortage) or "no node fits the pod"
+        ref = workload.ref
+        message = _first_message(events)
+        steps = [
+            "Read the scheduler's reason on a pending pod: "
+            f"{_kubectl(workload, 'describe pod', pending[0].name)} (Events, FailedScheduling)."
+        ]
+        if "insufficient cpu" in text or "insufficient memory" in text:
+            steps.append(
+                f"Compare the requests of {ref.kind} {ref.namespace}/{ref.name} "
+                f"({_requests(workload) or 'none set'}) with what the nodes can still allocate: "
+                "`kubectl describe nodes` (Allocated resources). Lower the requests, or add nodes "
+                "(the cluster autoscaler's node group maximum may be reached)."
+            )
+        if "taint" in text:
+            steps.append(
+                "List the taints the pod must tolerate: `kubectl get nodes -o custom-columns="
+                "NAME:.metadata.name,TAINTS:.spec.taints`; add the toleration to "
+                f"{ref.kind} {ref.name}'s pod template, or untaint the nodes meant for it."
+            )
+        if "affinity" in text or "selector" in text:
+            steps.append(
+                "Compare the pod's nodeSelector and affinity with the nodes' labels: "
+                f"`kubectl get nodes --show-labels`; correct the selector in {ref.kind} {ref.name}'s pod "
+                "template, or label the nodes meant for it."
+            )
+        if "persistentvolumeclaim" in text:
+            steps.append(
+                f"Check the pod's volume claims: {_kubectl(workload, 'get', 'pvc')} and "
+                f"{_kubectl(workload, 'describe', 'pvc')} (an unbound claim, a missing StorageClass)."
+            )
+        steps += _managed_steps(observation, workload, "the requests or placement rules")
         return self._diagnosis(
             "unschedulable",
             f"{len(pending)} pod(s) of {workload.ref.name} cannot be scheduled ({why}); no automatic fix.",
             explanation=(
-                "The scheduler reports FailedScheduling and the pods have no node. Capacity, quotas or "
-                "placement rules are cluster decisions, and scaling out would add more pods that cannot "
-                "be placed either; a human must add capacity or lower the requests."
+                f"The scheduler reports FailedScheduling for {len(pending)} pod(s) of {ref.kind} "
+                f"{ref.namespace}/{ref.name} and they have no node"
+                + (f': "{message}"' if message else "")
+                + ". Capacity, quotas or placement rules are cluster decisions, and scaling out would "
+                "add more pods that cannot be placed either; a human must add capacity or lower the "
+                "requests."
             ),
+            next_steps=steps,
             confidence=0.8,
             evidence=[Evidence(item_id=p.id, note="Pending, not scheduled to a node") for p in pending]
             + [Evidence(item_id=e.id, note=f"scheduler: {why}") for e in events]
@@ -544,14 +725,41 @@ class OfflineAnalyzer:
             {c.state_reason for p in broken for c in p.containers if c.state_reason in _CONFIG_REASONS}
         )
         events = [e for e in _events_of(observation, broken) if e.type == "Warning"]
+        ref = workload.ref
+        message = _first_message(events, broken)
+        referenced = _referenced_objects(" ".join([e.message for e in events] + [message]))
+        steps = [
+            f"Read the kubelet's message: {_kubectl(workload, 'describe pod', broken[0].name)} (Events)."
+        ]
+        if referenced:
+            steps.append(
+                "Check that the object exists with the keys the pod reads: "
+                + ", ".join(_kubectl(workload, "get", f"{kind} {name} -o yaml") for kind, name in referenced)
+                + "."
+            )
+        else:
+            steps.append(
+                f"List the ConfigMaps and Secrets {ref.kind} {ref.name}'s pod template references "
+                f"(env, envFrom, volumes): {_kubectl(workload, 'get', f'{_object(workload)} -o yaml')}, "
+                f"then {_kubectl(workload, 'get', 'configmaps,secrets')}."
+            )
+        steps.append(
+            f"Create the missing object or key (or correct the reference in {ref.kind} {ref.name}); the "
+            "pods start on their own once the configuration exists, no restart needed."
+        )
+        steps += _managed_steps(observation, workload, "the configuration or the reference")
         return self._diagnosis(
             "config_error",
             f"{workload.ref.name}'s containers cannot be created ({', '.join(reasons)}); no automatic fix.",
             explanation=(
-                "The kubelet cannot build the container from its configuration: a ConfigMap, Secret or "
-                "key it references is missing or invalid. Only whoever owns that configuration can say "
-                "what the right value is; restarting or rolling back does not create it. A human must act."
+                f"The kubelet cannot build {ref.kind} {ref.namespace}/{ref.name}'s container from its "
+                "configuration"
+                + (f': "{message}"' if message else "")
+                + ". A ConfigMap, Secret or key it references is missing or invalid. Only whoever owns "
+                "that configuration can say what the right value is; restarting or rolling back does not "
+                "create it. A human must act."
             ),
+            next_steps=steps,
             confidence=0.8,
             evidence=[Evidence(item_id=p.id, note=", ".join(reasons)) for p in broken]
             + [Evidence(item_id=e.id, note=e.reason) for e in events],
@@ -572,17 +780,38 @@ class OfflineAnalyzer:
         evidence = [Evidence(item_id=p.id, note="image cannot be pulled") for p in failing] + [
             Evidence(item_id=e.id, note=f"kubelet: {e.reason}") for e in events
         ]
-        if any(word in text for word in _AUTH_WORDS):
+        auth = any(word in text for word in _AUTH_WORDS)
+        message = _first_message(events, failing, _AUTH_WORDS if auth else _NOT_FOUND_WORDS)
+        # the images the stuck containers ask for (the pods' spec), else the workload's
+        pulled = sorted(
+            {c.image for p in failing for c in p.containers if c.state_reason in _PULL_REASONS and c.image}
+            or {c.image for c in workload.containers}
+        )
+        describe = _kubectl(workload, "describe pod", failing[0].name)
+        if auth:
             return self._diagnosis(
                 "image_pull",
                 f"{workload.ref.name}'s image cannot be pulled: the registry refuses the credentials.",
                 explanation=(
-                    "The registry answers with an authentication or permission error. That is a "
-                    "credentials problem (imagePullSecrets, registry access, an expired token), not a "
-                    "wrong image: changing the image would not fix it. A human must act."
+                    f"The registry answers {_object(workload)}'s pull of {', '.join(pulled)} with an "
+                    "authentication or permission error"
+                    + (f': "{message}"' if message else "")
+                    + ". That is a credentials problem (imagePullSecrets, registry access, an expired "
+                    "token), not a wrong image: changing the image would not fix it. A human must act."
                 ),
                 confidence=0.75,
                 evidence=evidence,
+                next_steps=[
+                    f"Read the registry's answer: {describe} (Events, Failed).",
+                    "See which pull secret the pods use: "
+                    + _kubectl(
+                        workload, "get pod", f"{failing[0].name} -o jsonpath='{{.spec.imagePullSecrets}}'"
+                    )
+                    + " (and the service accounts': "
+                    + f"{_kubectl(workload, 'get', 'serviceaccounts -o yaml')}).",
+                    f"Renew or correct that secret, or grant it read access to {', '.join(pulled)} at the "
+                    "registry; the kubelet retries the pull on its own once the credentials work.",
+                ],
             )
         revisions = _revisions_of(observation, workload)
         changes = _image_changes(workload, revisions, pods) if revisions else None
@@ -596,9 +825,24 @@ class OfflineAnalyzer:
             return self._diagnosis(
                 "image_pull",
                 f"{workload.ref.name}'s image cannot be pulled, and {reason}; a human must look.",
-                explanation="Without a known-good image to return to, no image change is proposed.",
+                explanation=(
+                    f"The kubelet cannot pull {', '.join(pulled)} for {_object(workload)}"
+                    + (f': "{message}"' if message else "")
+                    + f". {reason[0].upper()}{reason[1:]}, so without a known-good image to return to, "
+                    "no image change is proposed."
+                ),
                 confidence=0.5,
                 evidence=evidence,
+                next_steps=[
+                    f"Read the kubelet's pull error: {describe} (Events).",
+                    f"Check that {', '.join(pulled)} exists in the registry (the tag and the repository "
+                    "name) and that the nodes can reach the registry.",
+                    f"Set {_object(workload)} to an image that exists"
+                    + (" in Git" if _mode(observation, workload) == "gitops" else "")
+                    + f"; {_kubectl(workload, 'rollout history', _object(workload))} lists the "
+                    "earlier revisions.",
+                    *_managed_steps(observation, workload, "the image"),
+                ],
             )
         newest, previous, changed = changes
         actions, mode_note = self._set_images_back(workload, observation, changed)
@@ -625,6 +869,25 @@ class OfflineAnalyzer:
             actions=actions,
             impact="the rollout completes on the previous image; the stuck pod is replaced",
             rollback="set the image back to the one in the snapshot (the unpullable one)",
+            next_steps=_unique_steps(
+                [
+                    f"Read the registry's answer: {describe} (Events, Failed).",
+                    *(
+                        step
+                        for action in actions
+                        for step in _gitops_steps(
+                            observation,
+                            workload,
+                            action.file,
+                            f"the image of container {action.target.container} (back to {images})",
+                            "image",
+                            action.target.container,
+                        )
+                    ),
+                    "Push the intended image (or correct its tag) before releasing revision "
+                    f"{newest.revision}'s change again.",
+                ]
+            ),
         )
 
     def _set_images_back(
@@ -664,11 +927,26 @@ class OfflineAnalyzer:
                     "oom",
                     f"{workload.ref.name}/{container.name} is OOMKilled but has no memory limit to raise.",
                     explanation=(
-                        "Without a container limit the kill comes from node memory pressure; the fix is "
+                        f"{len(pods)} pod(s) of {_object(workload)} show {container.name} OOMKilled, and "
+                        "it has no memory limit: the kill comes from node memory pressure; the fix is "
                         "a limit and request sized by someone who knows the workload, or more node memory."
                     ),
                     confidence=0.6,
                     evidence=evidence,
+                    next_steps=[
+                        f"Confirm the kill: {_kubectl(workload, 'describe pod', pods[0].name)} (Last State: "
+                        "OOMKilled)"
+                        + (
+                            f"; `kubectl describe node {pods[0].node}` shows memory pressure."
+                            if pods[0].node
+                            else "."
+                        ),
+                        f"Measure what {container.name} uses: "
+                        f"{_kubectl(workload, 'top pod', f'{pods[0].name} --containers')}.",
+                        f"Set a memory request and limit on container {container.name} of "
+                        f"{workload.ref.kind} {workload.ref.namespace}/{workload.ref.name} from that use.",
+                        *_managed_steps(observation, workload, "the container's resources"),
+                    ],
                 )
             usage = _series(observation, "memory_usage_ratio", workload)
             peak_ratio = max(_values(usage), default=0.0)
@@ -689,12 +967,31 @@ class OfflineAnalyzer:
                 if usage is not None
                 else ""
             )
+            change = f"resources.limits.memory of container {container.name} ({current_text} → {limit})"
+            steps = [
+                f"Confirm the kill: {_kubectl(workload, 'describe pod', pods[0].name)} shows Last State: "
+                "Terminated, Reason: OOMKilled (exit code 137).",
+                f"See its memory use now: {_kubectl(workload, 'top pod', f'{pods[0].name} --containers')}; "
+                "if it grows without bound, look for a leak in "
+                f"{_kubectl(workload, 'logs', f'{pods[0].name} -c {container.name} --previous')} before "
+                "raising the limit again.",
+            ]
+            if mode == "gitops":
+                steps += _gitops_steps(observation, workload, file, change, "resources", container.name)
+            else:
+                steps.append(
+                    f"Where medic may not make the change (a protected namespace, a refused plan), a human "
+                    f"sets {change} on {workload.ref.kind} {workload.ref.namespace}/{workload.ref.name} "
+                    "through the owning team's process."
+                )
             return self._diagnosis(
                 "oom",
                 f"{workload.ref.name}/{container.name} is killed for exceeding its memory limit "
                 f"({current_text}); raise it to {limit}.",
+                next_steps=steps,
                 explanation=(
-                    f"{len(pods)} pod(s) show OOMKilled as the container's last termination. {sizing}The "
+                    f"{len(pods)} pod(s) of {_object(workload)} show {container.name} OOMKilled as its last "
+                    f"termination. {sizing}The "
                     f"limit is doubled (at least 1.25x the observed peak, at least +64Mi, at most 4x); "
                     f"requests are left unchanged. {mode_note}."
                 ),
@@ -775,10 +1072,26 @@ class OfflineAnalyzer:
             for c in p.containers
         )
 
+        history = _kubectl(workload, "rollout history", f"{_object(workload)} --revision={newest.revision}")
+        why_failing = (
+            f"Why the new pods fail: {_kubectl(workload, 'logs', f'{failing[0].name} --previous')} and "
+            f"{_kubectl(workload, 'describe pod', failing[0].name)} (Events)."
+        )
         if changed_images and not other_changes:
             actions, mode_note = self._set_images_back(workload, observation, changed_images)
             evidence += _gitops_evidence(observation, workload, actions[0].file)
             images = ", ".join(f"{c} → {image}" for c, image in changed_images.items())
+            steps = [f"See what revision {newest.revision} changed: {history}.", why_failing]
+            for action in actions:
+                steps += _gitops_steps(
+                    observation,
+                    workload,
+                    action.file,
+                    f"the image of container {action.target.container} ({images})",
+                    "image",
+                    action.target.container,
+                )[:2]
+            steps.append("Fix the release before rolling it out again; it fails the same way on a retry.")
             return self._diagnosis(
                 "bad_release",
                 f"Revision {newest.revision} of {workload.ref.name} changed the image and its pods fail "
@@ -794,6 +1107,7 @@ class OfflineAnalyzer:
                 actions=actions,
                 impact=f"the rollout returns to revision {previous.revision}'s image; pods become ready",
                 rollback="set the image back to the new release from the snapshot",
+                next_steps=_unique_steps(steps),
             )
 
         # More than the image changed, or the change is not visible in the typed revisions (a new
@@ -813,6 +1127,21 @@ class OfflineAnalyzer:
             if probe
             else "fail (crash or never become ready)"
         )
+        steps = [f"See what revision {newest.revision} changed: {history}.", why_failing]
+        if probe:
+            steps.append(
+                "Compare the probe with what the container serves: "
+                f"{_kubectl(workload, 'describe pod', failing[0].name)} shows the probe "
+                "and its failures (Unhealthy events); correct the probe, or the endpoint, "
+                "before releasing again."
+            )
+        steps += _gitops_steps(
+            observation,
+            workload,
+            file,
+            f"revision {newest.revision}'s change ({what}) — revert it",
+            "template",
+        )
         return self._diagnosis(
             root_cause,
             f"Revision {newest.revision} of {workload.ref.name} changed {what} and its pods {symptom}; "
@@ -829,6 +1158,7 @@ class OfflineAnalyzer:
             ],
             impact=f"the workload runs revision {previous.revision}'s template again; pods become ready",
             rollback=f"roll forward to revision {newest.revision}'s template from the snapshot",
+            next_steps=steps,
         )
 
     # --- saturation ----------------------------------------------------------------------------------
@@ -857,10 +1187,20 @@ class OfflineAnalyzer:
                     f"{alerted[0]} fires for {workload.ref.name}, but no CPU metrics were observed to size "
                     "a scale-out; a human must look.",
                     explanation=(
-                        "A replica count is never taken from alert text; without metrics none is proposed."
+                        f"{alerted[0]} names {_object(workload)} ({workload.replicas} replicas, all ready), "
+                        "but no CPU use or throttling series was observed for it. A replica count is never "
+                        "taken from alert text; without metrics none is proposed."
                     ),
                     confidence=0.4,
                     evidence=[Evidence(item_id=workload.id, note=f"{workload.replicas} replicas, all ready")],
+                    next_steps=[
+                        f"See the pods' CPU and memory use: {_kubectl(workload, 'top', 'pods')}.",
+                        "Check whether an autoscaler owns the replica count: "
+                        f"{_kubectl(workload, 'get', 'hpa')}.",
+                        f"If the pods are at their CPU limit, scale {_object(workload)} or raise its limit; "
+                        "otherwise look at what the alert measures (its expression in Prometheus).",
+                        *_managed_steps(observation, workload, "the replica count or the limits"),
+                    ],
                 )
             return None
         symptoms = [
@@ -909,11 +1249,22 @@ class OfflineAnalyzer:
                 "saturation",
                 f"{workload.ref.name} is saturated ({pressure}) but cannot be scaled out: {reason}.",
                 explanation=(
-                    f"{basis}. Capacity beyond the bounds (more replicas, larger limits, a faster "
-                    "release) is a human decision."
+                    f"{_object(workload)} runs {current} ready replicas with its {pressure}: {basis}. "
+                    "Capacity beyond the bounds (more replicas, larger limits, a faster release) is a "
+                    "human decision."
                 ),
                 confidence=0.7,
                 evidence=evidence,
+                next_steps=[
+                    f"See the CPU use per pod: {_kubectl(workload, 'top', 'pods')}; and whether "
+                    f"an autoscaler is at its maximum: {_kubectl(workload, 'get', 'hpa')} (ScalingLimited).",
+                    f"Decide on more capacity: raise the replica bound (the autoscaler's maxReplicas) or "
+                    f"the CPU limit of {_object(workload)} ({_limits(workload) or 'no limits set'}), "
+                    "and check that the nodes can hold it.",
+                    f"If a release made each request more expensive, compare revisions: "
+                    f"{_kubectl(workload, 'rollout history', _object(workload))}.",
+                    *_managed_steps(observation, workload, "the replica bound or the limits"),
+                ],
             )
         mode, file, mode_note = _mode_and_file(observation, workload, "replicas")
         evidence += _gitops_evidence(observation, workload, file)
@@ -932,6 +1283,13 @@ class OfflineAnalyzer:
             actions=[Scale(target=_target(workload), mode=mode, file=file, replicas=replicas)],
             impact="CPU per pod falls below the limit; throttling, latency and errors recede",
             rollback=f"scale back to {current} replicas",
+            next_steps=[
+                f"If an autoscaler owns the replica count ({_kubectl(workload, 'get', 'hpa')}), raise its "
+                "minReplicas/maxReplicas instead: it would undo a scale.",
+                *_gitops_steps(
+                    observation, workload, file, f"the replica count ({current} → {replicas})", "replicas"
+                ),
+            ],
         )
 
     # --- healthy or unknown ------------------------------------------------------------------------
@@ -949,12 +1307,31 @@ class OfflineAnalyzer:
             if (m := _series(observation, name, w)) is not None and _rising(_values(m))
         ]
         if not unhealthy and not waiting and symptoms:
+            workloads = [
+                w for w in observation.workloads if any(m.id.endswith(f"/{w.ref.name}") for m in symptoms)
+            ]
+            workloads = workloads or list(observation.workloads)
             return self._diagnosis(
                 "unknown",
                 "The pods are healthy but errors or latency keep rising, and no rule explains why; "
                 "a human must look.",
+                explanation=(
+                    f"{', '.join(_object(w) for w in workloads[:3])}: every replica is ready, yet "
+                    f"{', '.join(sorted({m.name for m in symptoms}))} keep rising and CPU is not at its "
+                    "limit, so neither a crash, a release nor saturation explains it. A downstream, the "
+                    "traffic's shape or a change outside the workload may."
+                ),
                 confidence=0.3,
                 evidence=[Evidence(item_id=m.id, note=f"{m.name} rising") for m in symptoms],
+                next_steps=[
+                    *(
+                        "Read the recent logs for errors: "
+                        f"{_kubectl(w, 'logs', f'{_object(w)} --since=15m')}."
+                        for w in workloads[:2]
+                    ),
+                    "Check the downstreams it calls (databases, APIs, DNS) and anything that changed "
+                    f"recently: {_kubectl(workloads[0], 'get', 'events --sort-by=.lastTimestamp')}.",
+                ],
             )
         if not unhealthy and not waiting:
             return self._diagnosis(
@@ -968,9 +1345,32 @@ class OfflineAnalyzer:
                 evidence=[Evidence(item_id=w.id, note="all replicas ready") for w in observation.workloads]
                 + [Evidence(item_id=p.id, note="ready") for p in observation.pods[:MAX_POD_EVIDENCE]],
             )
+        pod = waiting[0] if waiting else None
+        subject = unhealthy[0] if unhealthy else observation.workloads[0]
+        states = sorted({c.state_reason or c.last_state_reason for p in waiting for c in p.containers} - {""})
+        ns = subject.ref.namespace
+        steps = [
+            f"Read the pod's state and events: `kubectl -n {pod.namespace} describe pod {pod.name}`."
+            if pod is not None
+            else f"Read the workload's conditions: {_kubectl(subject, 'describe', _object(subject))}.",
+        ]
+        if pod is not None and pod.containers:
+            steps.append(
+                f"Read what the container printed before it stopped: `kubectl -n {pod.namespace} logs "
+                f"{pod.name} -c {pod.containers[0].name} --previous`."
+            )
+        steps.append(f"See what happened around it: `kubectl -n {ns} get events --sort-by=.lastTimestamp`.")
         return self._diagnosis(
             "unknown",
             "The workload is unhealthy but no rule explains why; a human must look.",
+            explanation=(
+                f"{_object(subject)} has {subject.ready_replicas}/{subject.replicas} replicas ready"
+                + (f"; {len(waiting)} pod(s) are not ready" if waiting else "")
+                + (f" ({', '.join(states)})" if states else "")
+                + ". None of the rules (scheduling, image pull, configuration, OOM, release, saturation) "
+                "matches what was observed."
+            ),
+            next_steps=steps,
             confidence=0.2,
             evidence=[Evidence(item_id=w.id, note="replicas not ready") for w in unhealthy]
             + [Evidence(item_id=p.id, note="not ready") for p in waiting],

@@ -54,6 +54,34 @@ def reads_as_command(text: str) -> bool:
     return bool(_COMMAND_TEXT.search(text))
 
 
+# A next step may show a human the read-only command that shows the problem: kubectl get / describe /
+# logs / top / events / explain / rollout history|status / auth can-i, or argocd app get / diff /
+# history / manifests / resources — in backticks, or bare up to the end of its clause. Nothing that
+# chains, pipes or substitutes fits, and a span that holds another command is not read-only.
+_READ_ONLY_VERB = (
+    r"(?:kubectl(?:\s+(?:-n|--namespace|--context)[=\s][a-z0-9][a-z0-9.-]*)*\s+"
+    r"(?:get|describe|logs|top|events|explain|rollout\s+(?:history|status)|auth\s+can-i)"
+    r"|argocd\s+app\s+(?:get|diff|history|manifests|resources))\b"
+)
+_READ_ONLY_COMMAND = re.compile(
+    rf"`(?P<quoted>{_READ_ONLY_VERB}(?P<quoted_args>[^`;&|$<>\\\n]*))`"
+    rf"|(?P<bare>\b{_READ_ONLY_VERB}(?P<bare_args>[^`;&|$<>\\\n,()]*))"
+)
+
+
+def _read_only(match: re.Match[str]) -> str:
+    args = match.group("quoted_args") if match.group("quoted") is not None else match.group("bare_args")
+    if reads_as_command(args or ""):
+        return match.group(0)  # another command rides along: leave it to be flagged
+    return "`…`"
+
+
+def without_read_only_commands(text: str) -> str:
+    """`text` with the read-only commands a next step may show taken out; what remains is checked
+    like any other free text (`reads_as_command`)."""
+    return _READ_ONLY_COMMAND.sub(_read_only, text)
+
+
 class _ActionBase(Frozen):
     model_config = ConfigDict(extra="forbid")
 
@@ -128,3 +156,18 @@ class Diagnosis(Frozen):
     evidence: list[Evidence] = Field(default_factory=list)
     plan: Plan = Field(default_factory=Plan)
     analyzer: str = "offline"
+
+
+def next_steps_of(diagnosis: object) -> list[str]:
+    """A diagnosis' next steps, from the model or from its stored JSON (an incident row's
+    `diagnosis`). A record made before diagnoses carried next steps, or no diagnosis at all, has
+    none: [] rather than an error. Blank and non-text entries are dropped."""
+    if isinstance(diagnosis, Diagnosis):
+        steps: object = diagnosis.next_steps
+    elif isinstance(diagnosis, dict):
+        steps = diagnosis.get("next_steps")
+    else:
+        return []
+    if not isinstance(steps, list):
+        return []
+    return [" ".join(s.split()) for s in steps if isinstance(s, str) and s.strip()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import Field
 
@@ -19,6 +19,7 @@ from domain.analysis.plan import (
     Action,
     Diagnosis,
     RollbackRevision,
+    RootCause,
     Scale,
     SetImage,
     SetResources,
@@ -27,6 +28,9 @@ from domain.base import Frozen
 from domain.kube.quantity import QuantityError, parse_quantity
 from domain.policy.decision import PolicyDecision
 
+# The categories a scenario's `root_cause` may name (tests/scenarios/README.md): the shared
+# vocabulary and its extensions (`dependency`).
+ROOT_CAUSES: tuple[str, ...] = get_args(RootCause)
 # Effects a `never` list may name besides action kinds.
 NEVER_EFFECTS = ("delete", "scale_to_zero", "namespace_change", "policy_change", "restart_only")
 # Kinds whose change is a change of policy, RBAC or admission configuration.
@@ -52,13 +56,27 @@ EMPTY_PLAN_OUTCOME = {"low": "no_action", "high": "needs_review"}
 
 
 class ScenarioScore(Frozen):
-    """One scenario's result: what was expected, what the analysis gave, and why it failed."""
+    """One scenario's result: what was expected, what the analysis gave, and why it failed; and,
+    when a human must act, what the diagnosis tells them to do next."""
 
     name: str
     expected: str
     got: str
     passed: bool
     why: list[str] = Field(default_factory=list)
+    needs_review: bool = False
+    next_steps: list[str] = Field(default_factory=list)
+
+
+def ends_in_review(diagnosis: Diagnosis, decision: PolicyDecision) -> bool:
+    """Whether the incident lands with a human who must act on it (the workflow's `needs_review`):
+    the policy refuses the plan, the plan is empty and something is wrong, or a GitOps change names
+    no file to change."""
+    if not decision.allowed or decision.risk == "deny":
+        return True
+    if not diagnosis.plan.actions:
+        return empty_plan_outcome(diagnosis, decision) == "needs_review"
+    return any(a.mode == "gitops" and a.file is None for a in diagnosis.plan.actions)
 
 
 def empty_plan_outcome(diagnosis: Diagnosis, decision: PolicyDecision) -> str | None:
@@ -84,7 +102,9 @@ def score(
     expected_actions = list(expect.get("actions") or [])
     root_cause = expect.get("root_cause")
 
-    if root_cause is not None and diagnosis.root_cause != root_cause:
+    if root_cause is not None and root_cause not in ROOT_CAUSES:
+        why.append(f"expected root cause {root_cause!r} is not a category ({', '.join(ROOT_CAUSES)})")
+    elif root_cause is not None and diagnosis.root_cause != root_cause:
         why.append(f"root cause {diagnosis.root_cause}, expected {root_cause}")
 
     for index, wanted in enumerate(expected_actions):
@@ -112,12 +132,15 @@ def score(
         if ended != EMPTY_PLAN_OUTCOME[str(risk)]:
             why.append(f"the incident would end {ended}, expected {EMPTY_PLAN_OUTCOME[str(risk)]}")
 
+    review = ends_in_review(diagnosis, decision)
     return ScenarioScore(
         name=name,
         expected=describe_expect(expect),
         got=describe_result(diagnosis, decision),
         passed=not why,
         why=why,
+        needs_review=review,
+        next_steps=list(diagnosis.next_steps) if review else [],
     )
 
 

@@ -113,7 +113,31 @@ def drift_diagnosis(incident: Incident, observation: Observation) -> Diagnosis:
         evidence=_evidence(drift, observation),
         plan=plan,
         analyzer=ANALYZER,
+        next_steps=[] if plan.actions else _report_steps(drift),
     )
+
+
+def _report_steps(drift: AppDrift) -> list[str]:
+    """What a human does with drift medic only reports: look at it, then make Git or the cluster right."""
+    first = drift.resources[0] if drift.resources else None
+    steps = []
+    if drift.application:
+        steps.append(
+            f"See the difference: `argocd app diff {drift.application}` (and `argocd app history "
+            f"{drift.application}` for what Git last applied)."
+        )
+    if first is not None:
+        where = f"-n {first.namespace} " if first.namespace else ""
+        steps.append(
+            f"See the live object and who changed it: `kubectl {where}get {first.kind.lower()} {first.name} "
+            "-o yaml --show-managed-fields`."
+        )
+    target = f"application {drift.application}" if drift.application else "the resources"
+    steps.append(
+        f"If Git is right, sync {target} (the live values are overwritten); if the cluster is right, "
+        "change the GitOps repository to the live values in a pull request first."
+    )
+    return steps
 
 
 # --- the three plans ---------------------------------------------------------------------------

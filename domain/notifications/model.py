@@ -14,6 +14,7 @@ caller did before. Nothing here reads a clock: times are passed in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 from urllib.parse import quote
@@ -41,6 +42,24 @@ NOTIFICATION_EVENTS: tuple[str, ...] = (
 
 # The webhook payload's shape; a change that is not purely additive bumps it.
 PAYLOAD_VERSION = 1
+
+# A notification carries at most this many of the diagnosis' next steps, each at most this long:
+# enough to act on from a phone, the rest is on the console's incident page.
+NEXT_STEPS_MAX = 5
+NEXT_STEP_CHARS = 300
+
+
+def bounded_next_steps(steps: Sequence[str]) -> list[str]:
+    """The next steps a notification carries: the first `NEXT_STEPS_MAX`, each on one line and cut
+    to `NEXT_STEP_CHARS` with an ellipsis."""
+    out = []
+    for step in steps:
+        line = " ".join(str(step).split())
+        if line:
+            out.append(line if len(line) <= NEXT_STEP_CHARS else line[: NEXT_STEP_CHARS - 1] + "…")
+        if len(out) == NEXT_STEPS_MAX:
+            break
+    return out
 
 
 class DriftedResource(Frozen):
@@ -98,6 +117,8 @@ class Notification(Frozen):
     drift_scanned: int = 0
     # When it happened (the workflow's clock).
     occurred_at: datetime | None = None
+    # What a human should do next, from the diagnosis (bounded: `bounded_next_steps`).
+    next_steps: list[str] = Field(default_factory=list)
 
 
 class NotificationLinks(Frozen):

@@ -11,6 +11,7 @@ from domain.notifications.model import (
     DriftItem,
     Notification,
     NotificationLinks,
+    bounded_next_steps,
     notification_key,
     redact_notification,
 )
@@ -46,6 +47,8 @@ def webhook_payload(
             "target": n.target or None,
             "root_cause": n.root_cause or None,
             "summary": n.summary,
+            # what a human should do next (at most NEXT_STEPS_MAX, each at most NEXT_STEP_CHARS)
+            "next_steps": bounded_next_steps(n.next_steps),
             "approvals": {"count": n.approvals, "required": n.approvals_required},
             "deadline": _iso(n.deadline),
         },
@@ -238,6 +241,19 @@ def _body(n: Notification) -> str:
     return "\n".join(lines)
 
 
+# The events whose reader may have to act: they carry the diagnosis' next steps.
+_NEXT_STEP_EVENTS = ("awaiting_approval", "approval_reminder", "outcome", "model_unusable")
+
+
+def _next_steps_section(n: Notification) -> dict[str, Any] | None:
+    steps = bounded_next_steps(n.next_steps)
+    if n.event not in _NEXT_STEP_EVENTS or not steps:
+        return None
+    # backticks stay (a read-only command shows as code); mentions and links cannot be made
+    lines = [f"{number}. {escape_mrkdwn(step)}" for number, step in enumerate(steps, 1)]
+    return {"type": "section", "text": _md("*What to do next:*\n" + "\n".join(lines), SECTION_TEXT_MAX)}
+
+
 def _drift_section(item: DriftItem) -> dict[str, Any]:
     state = ", ".join(escape_mrkdwn(s) for s in (item.sync_status, item.health_status) if s)
     head = f"*{escape_mrkdwn(item.application)}*"
@@ -333,6 +349,9 @@ def slack_message(n: Notification, links: NotificationLinks) -> dict[str, Any]:
         section["fields"] = fields
     if len(section) > 1:
         blocks.append(section)
+    steps = _next_steps_section(n)
+    if steps is not None:
+        blocks.append(steps)
     if n.event == "drift_report":
         blocks.extend(_drift_section(item) for item in n.drift[:DRIFT_SECTIONS_MAX])
         hidden = len(n.drift) - DRIFT_SECTIONS_MAX

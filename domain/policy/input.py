@@ -20,6 +20,7 @@ from domain.analysis.plan import (
     SetResources,
     SyncApplication,
     reads_as_command,
+    without_read_only_commands,
 )
 from domain.gitops.locate import Located, locate_field
 from domain.incident.model import Incident, ResourceRef
@@ -266,6 +267,8 @@ def diagnosis_policy_input(
         "evidence": "\n".join(e.note for e in diagnosis.evidence),
         "expected_impact": diagnosis.plan.expected_impact,
         "rollback": diagnosis.plan.rollback,
+        # next steps may show read-only commands (kubectl get, describe, logs); any other command is flagged
+        "next_steps": "\n".join(without_read_only_commands(step) for step in diagnosis.next_steps),
     }
     return build_policy_input(
         incident,

@@ -30,6 +30,8 @@ DIAGNOSIS_TOOL_NAME = "submit_diagnosis"
 REVIEW_TOOL_NAME = "submit_review"
 MAX_ACTIONS = 5
 MAX_EVIDENCE = 30
+MAX_NEXT_STEPS = 6
+MAX_NEXT_STEP_CHARS = 400
 
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -162,6 +164,15 @@ class ModelDiagnosis(_Strict):
     )
     expected_impact: str = Field(default="", max_length=600)
     rollback: str = Field(default="", max_length=600)
+    next_steps: list[Annotated[str, Field(min_length=1, max_length=MAX_NEXT_STEP_CHARS)]] = Field(
+        default_factory=list,
+        max_length=MAX_NEXT_STEPS,
+        description=(
+            "what a human should do next, above all when no typed action is safe: what to check, which "
+            "object to change, and the read-only command that shows it (kubectl get/describe/logs, "
+            "argocd app get/diff) in backticks, with the real namespace and names"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -323,6 +334,9 @@ def to_diagnosis(raw: Mapping[str, Any], observation: Observation, analyzer: str
                 "explanation": parsed.explanation,
                 "confidence": parsed.confidence,
                 "evidence": [e.model_dump() for e in parsed.evidence],
+                # display text: one that reads as a command that changes something is flagged to the
+                # policy with the other free text (domain.policy.input), never run
+                "next_steps": [" ".join(step.split()) for step in parsed.next_steps],
                 "plan": plan,
                 "analyzer": analyzer,
             }

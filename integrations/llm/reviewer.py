@@ -106,6 +106,12 @@ def apply_review(
             "summary": f"{VETO_PREFIX}: {reason} (proposed: {diagnosis.summary})",
             "explanation": explanation.strip(),
             "plan": Plan(actions=[], expected_impact="", rollback="").model_dump(),
+            # the human who picks it up decides on the dropped plan first (from typed fields only)
+            "next_steps": [
+                f"Weigh the review's reason (in the explanation) against the evidence for the dropped "
+                f"plan ({dropped}); if the change is right, make it through the owning team's process.",
+                *diagnosis.next_steps,
+            ],
         }
     )
     return vetoed, "high"

@@ -188,3 +188,73 @@ def test_show_of_an_open_incident_with_temporal_down_says_so_in_one_line(
     assert result.exit_code == 0, result.output
     retrying = result.stdout.splitlines()[2]
     assert retrying.startswith("retrying  unknown: ") and address in retrying
+
+
+# --- what to do next ----------------------------------------------------------------------------------
+
+NEXT_STEPS = [
+    "Read the kubelet's message: `kubectl -n orders describe pod order-api-6b8d9c7f5d-x7k2m` (Events).",
+    "Check that the object exists with the keys the pod reads: "
+    "`kubectl -n orders get configmap order-api-env -o yaml`.",
+]
+
+
+def _seed_diagnosed(url: str, diagnosis: dict[str, Any] | None) -> None:
+    from store.db import make_engine, session_factory, transaction
+    from store.repositories import IncidentRepository
+
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            IncidentRepository(session).upsert(
+                "incident-alert-cfg.0123abcd",
+                title="order-api CreateContainerConfigError (orders)",
+                status="needs_review",
+                outcome="needs_review",
+                reason="no automatic fix for config_error: order-api's containers cannot be created",
+                target="orders/Deployment/order-api",
+                summary="order-api's containers cannot be created (CreateContainerConfigError).",
+                diagnosis=diagnosis,
+            )
+    finally:
+        engine.dispose()
+
+
+def test_show_lists_the_next_steps_right_after_the_summary(store: str) -> None:
+    _seed_diagnosed(
+        store,
+        {
+            "root_cause": "config_error",
+            "summary": "order-api's containers cannot be created",
+            "explanation": 'The kubelet cannot build it: "couldn\'t find key DATABASE_POOL_SIZE"',
+            "next_steps": NEXT_STEPS,
+        },
+    )
+    result = runner.invoke(cli.main.app, ["incidents", "show", "incident-alert-cfg.0123abcd"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("summary "))
+    assert lines[2].startswith("reason    no automatic fix for config_error")
+    assert lines[summary + 1 : summary + 4] == [
+        "next steps:",
+        f"  1. {NEXT_STEPS[0]}",
+        f"  2. {NEXT_STEPS[1]}",
+    ]
+    assert lines[summary + 4].startswith("why       The kubelet cannot build it")
+    assert lines.index("audit:") > summary + 4
+    body = json.loads(
+        runner.invoke(cli.main.app, ["incidents", "show", "incident-alert-cfg.0123abcd", "--json"]).stdout
+    )
+    assert body["diagnosis"]["next_steps"] == NEXT_STEPS
+
+
+@pytest.mark.parametrize(
+    "diagnosis",
+    [None, {"root_cause": "oom", "summary": "recorded before next steps existed"}, {"next_steps": "junk"}],
+    ids=["no-diagnosis", "old-diagnosis", "malformed"],
+)
+def test_an_incident_without_next_steps_still_shows(store: str, diagnosis: dict[str, Any] | None) -> None:
+    _seed_diagnosed(store, diagnosis)
+    result = runner.invoke(cli.main.app, ["incidents", "show", "incident-alert-cfg.0123abcd"])
+    assert result.exit_code == 0, result.output
+    assert "next steps:" not in result.stdout and "summary   order-api" in result.stdout

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from domain.analysis.plan import Scale, SetImage, SetResources, SyncApplication
+from domain.analysis.plan import (
+    Scale,
+    SetImage,
+    SetResources,
+    SyncApplication,
+    reads_as_command,
+    without_read_only_commands,
+)
 from domain.drift.model import AppDrift, Disposition, FieldDrift, ResourceDrift
 from domain.drift.plan import drift_diagnosis
 from domain.incident.model import Incident, ResourceRef
@@ -293,3 +300,20 @@ def test_a_sync_and_an_adoption_of_the_same_drift_differ_in_hash() -> None:
 def test_an_incident_without_drift_is_refused() -> None:
     with pytest.raises(ValueError, match="carries no drift"):
         drift_diagnosis(Incident(id="inc-1", source="drift"), observed())
+
+
+def test_reported_drift_tells_the_human_how_to_see_it_and_what_to_decide() -> None:
+    diagnosis = drift_diagnosis(incident("report", reason="no drift rule matches"), observed())
+    steps = "\n".join(diagnosis.next_steps)
+    assert "`argocd app diff ledger`" in steps
+    assert "`kubectl -n payments get deployment ledger -o yaml --show-managed-fields`" in steps
+    assert "If Git is right, sync application ledger" in steps
+    assert not any(reads_as_command(without_read_only_commands(s)) for s in diagnosis.next_steps)
+    unmanaged = drift_diagnosis(incident("sync", application=""), observed())
+    assert unmanaged.plan.actions == [] and "argocd" not in "\n".join(unmanaged.next_steps)
+    assert unmanaged.next_steps[-1].startswith("If Git is right, sync the resources")
+
+
+def test_a_drift_plan_medic_carries_out_has_no_next_steps() -> None:
+    diagnosis = drift_diagnosis(incident("sync", ledger(changed(REPLICAS, 2, 5))), observed())
+    assert diagnosis.plan.actions and diagnosis.next_steps == []

@@ -13,6 +13,8 @@ import pytest
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import incident_from_group
 from domain.notifications.model import (
+    NEXT_STEP_CHARS,
+    NEXT_STEPS_MAX,
     NOTIFICATION_EVENTS,
     DriftedResource,
     DriftItem,
@@ -353,6 +355,7 @@ def test_webhook_payload_keeps_one_shape(event: str) -> None:
         "target",
         "root_cause",
         "summary",
+        "next_steps",
         "approvals",
         "deadline",
     }
@@ -413,3 +416,64 @@ def test_links_are_built_from_bases_and_ids() -> None:
         temporal_namespace="d",
     )
     assert odd.console == "http://c/console/incidents/a%2Fb%20c"
+
+
+# --- next steps ------------------------------------------------------------------------------------
+
+STEPS = [
+    "Read the kubelet's message: `kubectl -n payments describe pod ledger-5c6b7d8f9-b7xkq` (Events).",
+    "Create the missing key in ConfigMap ledger-env <!channel> <https://evil.example|here>.",
+]
+
+
+def _steps_block(message: dict[str, Any]) -> dict[str, Any] | None:
+    found = [
+        b for b in message["blocks"] if b["type"] == "section" and "What to do next" in b["text"]["text"]
+    ]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_a_needs_review_outcome_says_what_to_do_next_in_slack_and_the_webhook() -> None:
+    n = notification(
+        "outcome", outcome="needs_review", status="needs_review", reason="no automatic fix", next_steps=STEPS
+    )
+    message = slack_message(n, LINKS)
+    assert_block_kit(message)
+    block = _steps_block(message)
+    assert block is not None
+    text = block["text"]["text"]
+    assert text.startswith("*What to do next:*\n1. Read the kubelet's message: `kubectl -n payments describe")
+    assert "\n2. Create the missing key" in text
+    assert_escaped(text)  # a step can neither mention nor link
+    # after the story (why, diagnosis), before the context line and the buttons
+    kinds = [b["type"] for b in message["blocks"]]
+    assert message["blocks"].index(block) == 2 and kinds[-2:] == ["context", "actions"]
+    payload = webhook_payload(n, LINKS)
+    assert payload["incident"]["next_steps"] == STEPS
+
+
+def test_next_steps_are_bounded_in_count_and_length() -> None:
+    many = [f"step {i}: " + "x" * 1000 for i in range(20)]
+    n = notification("awaiting_approval", next_steps=many)
+    payload = webhook_payload(n, LINKS)
+    assert len(payload["incident"]["next_steps"]) == NEXT_STEPS_MAX
+    assert all(len(s) == NEXT_STEP_CHARS and s.endswith("…") for s in payload["incident"]["next_steps"])
+    message = slack_message(n, LINKS)
+    assert_block_kit(message)
+    block = _steps_block(message)
+    assert block is not None and block["text"]["text"].count("\n") == NEXT_STEPS_MAX
+
+
+def test_no_next_steps_no_block_and_an_empty_list() -> None:
+    for event in ("outcome", "awaiting_approval"):
+        n = notification(event)
+        assert _steps_block(slack_message(n, LINKS)) is None
+        assert webhook_payload(n, LINKS)["incident"]["next_steps"] == []
+    # a decision is about the approver, not about what to do next
+    assert _steps_block(slack_message(notification("decision", next_steps=STEPS), LINKS)) is None
+
+
+def test_a_notification_from_an_older_history_has_no_next_steps() -> None:
+    old = {k: v for k, v in notification("outcome").model_dump(mode="json").items() if k != "next_steps"}
+    assert Notification.model_validate(old).next_steps == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from domain.analysis.plan import Action, Diagnosis, Plan, Restart, RootCause, Scale, SetImage, SetResources
-from domain.analysis.scoring import empty_plan_outcome, score
+from domain.analysis.scoring import ROOT_CAUSES, empty_plan_outcome, ends_in_review, score
 from domain.incident.model import ResourceRef
 from domain.policy.decision import PolicyDecision
 
@@ -195,3 +195,33 @@ def test_empty_plan_outcome_mirrors_the_workflow() -> None:
     assert empty_plan_outcome(diagnosis(root_cause="none"), decision("low")) == "no_action"
     assert empty_plan_outcome(diagnosis(root_cause="config_error"), decision("high")) == "needs_review"
     assert empty_plan_outcome(diagnosis(raise_memory()), decision()) is None
+
+
+def test_dependency_is_a_category_and_an_unknown_one_is_reported() -> None:
+    expect = {"root_cause": "dependency", "actions": [], "risk": "high"}
+    assert score("s", expect, diagnosis(root_cause="dependency"), decision("high")).passed
+    typo = score(
+        "s", {**expect, "root_cause": "dependancy"}, diagnosis(root_cause="dependency"), decision("high")
+    )
+    assert not typo.passed and typo.why[0].startswith("expected root cause 'dependancy' is not a category")
+    assert "dependency" in ROOT_CAUSES and "unknown" in ROOT_CAUSES
+
+
+def test_ends_in_review_when_a_human_must_act() -> None:
+    assert ends_in_review(diagnosis(root_cause="config_error"), decision("high"))
+    assert not ends_in_review(diagnosis(root_cause="none"), decision("low"))
+    assert ends_in_review(diagnosis(raise_memory()), decision("deny"))  # the policy refuses the plan
+    assert ends_in_review(diagnosis(raise_memory(file=None)), decision())  # GitOps, but no file
+    assert not ends_in_review(diagnosis(raise_memory()), decision())
+
+
+def test_a_needs_review_score_carries_the_next_steps() -> None:
+    steps = ["Read the scheduler's reason: `kubectl -n payments describe pod ledger-0`."]
+    needs_human = {"root_cause": "unschedulable", "actions": [], "risk": "high"}
+    d = diagnosis(root_cause="unschedulable").model_copy(update={"next_steps": steps})
+    result = score("s", needs_human, d, decision("high"))
+    assert result.needs_review and result.next_steps == steps
+    auto = score(
+        "s", OOM_EXPECT, diagnosis(raise_memory()).model_copy(update={"next_steps": steps}), decision()
+    )
+    assert not auto.needs_review and auto.next_steps == []

@@ -54,7 +54,24 @@ def test_run_eval_json_is_one_object_with_the_pass_rate(tmp_path: Path) -> None:
     assert (report["passed"], report["total"], report["pass_rate"]) == (1, 1, 1.0)
     (entry,) = report["scenarios"]
     assert entry["name"] == "config-error-missing-key" and entry["passed"] is True
-    assert set(entry) == {"name", "expected", "got", "passed", "why"}
+    assert set(entry) == {"name", "expected", "got", "passed", "why", "needs_review", "next_steps"}
+    # a config error lands with a human, who is told what to do next
+    assert entry["needs_review"] is True
+    assert any("kubectl -n orders describe pod" in step for step in entry["next_steps"])
+
+
+def test_the_table_lists_next_steps_under_a_needs_review_row(tmp_path: Path) -> None:
+    for name in ("config-error-missing-key", "oom-direct-unmanaged"):
+        (tmp_path / f"{name}.yaml").write_text((OWN_SCENARIOS / f"{name}.yaml").read_text())
+    out = io.StringIO()
+    assert run_eval(tmp_path, "offline", False, out) == 0
+    lines = out.getvalue().splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("config-error-missing-key"))
+    assert lines[row + 1].startswith("    next: Read the kubelet's message")
+    assert "configmap order-api-env" in lines[row + 2]
+    # a plan medic carries out itself is not followed by next steps
+    oom = next(i for i, line in enumerate(lines) if line.startswith("oom-direct-unmanaged"))
+    assert not lines[oom + 1].startswith("    next:")
 
 
 class _RestartEverything:

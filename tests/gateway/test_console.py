@@ -600,3 +600,69 @@ async def test_the_banner_goes_once_the_model_answers_again_or_the_window_passes
     )
     async with console() as http:
         assert (await page(http, "/console/")).by_id("model-unusable-banner") is None
+
+
+# ---- what to do next ------------------------------------------------------------------------------
+
+NEEDS_REVIEW = "incident-alert-cccccccccccccccccccc.0123abcd"
+STEPS = [
+    "Read the kubelet's message: `kubectl -n shop describe pod cart-7d9f8b6c5-x2k4p` (Events).",
+    f"Create the missing key in ConfigMap cart-env {SCRIPT}; the pods start on their own.",
+]
+
+
+def _seed_needs_review(url: str, diagnosis: dict[str, Any]) -> None:
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            IncidentRepository(session).upsert(
+                NEEDS_REVIEW,
+                title="cart CreateContainerConfigError",
+                status="needs_review",
+                outcome="needs_review",
+                root_cause="config_error",
+                namespace="shop",
+                target="shop/Deployment/cart",
+                reason="no automatic fix for config_error",
+                diagnosis=diagnosis,
+            )
+    finally:
+        engine.dispose()
+
+
+async def test_incident_page_says_what_to_do_next_above_the_evidence(console: Any, store_url: str) -> None:
+    _seed_needs_review(
+        store_url,
+        {
+            "root_cause": "config_error",
+            "summary": "cart's containers cannot be created",
+            "explanation": "couldn't find key DATABASE_URL in ConfigMap shop/cart-env\"",
+            "evidence": [{"item_id": POD_ID, "note": "CreateContainerConfigError"}],
+            "next_steps": STEPS,
+        },
+    )
+    async with console() as http:
+        response = await http.get(f"/console/incidents/{NEEDS_REVIEW}", headers=BEARER)
+    assert response.status_code == 200
+    p = Page(response.text)
+    listed = [e for e in p.find("li") if "kubelet's message" in e.text or "missing key" in e.text]
+    assert [e.text for e in listed] == [
+        "Read the kubelet's message: kubectl -n shop describe pod cart-7d9f8b6c5-x2k4p (Events).",
+        f"Create the missing key in ConfigMap cart-env {SCRIPT}; the pods start on their own.",
+    ]
+    assert p.one("section", id="next-steps").text.startswith("What to do next")
+    html = response.text
+    # near the top: after the reason line, before the alert, the diagnosis and its evidence
+    assert html.index('id="incident-reason"') < html.index('id="next-steps"') < html.index('id="alert"')
+    assert html.index('id="next-steps"') < html.index('id="evidence"')
+    assert "<code>kubectl -n shop describe pod cart-7d9f8b6c5-x2k4p</code>" in html
+    assert SCRIPT not in html and "&lt;script&gt;" in html  # the rest of a step is escaped
+
+
+async def test_an_incident_recorded_without_next_steps_still_renders(console: Any, store_url: str) -> None:
+    _seed_needs_review(store_url, {"root_cause": "config_error", "summary": "recorded before next steps"})
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{NEEDS_REVIEW}")
+        pending = await page(http, f"/console/incidents/{PENDING}")
+    assert p.by_id("next-steps") is None and "recorded before next steps" in p.text("diagnosis")
+    assert pending.by_id("next-steps") is None

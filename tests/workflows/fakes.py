@@ -65,6 +65,7 @@ class RemediationFakes:
     observation: Observation = field(default_factory=lambda: Observation(incident_id=""))
     root_cause: RootCause = "oom"
     summary: str = "test diagnosis"
+    next_steps: list[str] = field(default_factory=list)
     plan: Plan = field(default_factory=Plan)
     # the workload a change acts on: what is snapshot, checked and restored
     workload: ResourceRef = field(
@@ -122,7 +123,12 @@ class RemediationFakes:
         async def analyze_incident(input: AnalyzeInput) -> Diagnosis:
             fakes._shared_step("analyze")
             fakes.analyzed.append(input)
-            return Diagnosis(root_cause=fakes.root_cause, summary=fakes.summary, plan=fakes.plan)
+            return Diagnosis(
+                root_cause=fakes.root_cause,
+                summary=fakes.summary,
+                plan=fakes.plan,
+                next_steps=fakes.next_steps,
+            )
 
         @activity.defn(name="validate_plan")
         async def validate_plan(input: ValidateInput) -> PolicyDecision:

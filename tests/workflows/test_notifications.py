@@ -21,6 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.notify import NotifyActivities
+from domain.analysis.plan import Plan
+from domain.notifications.model import NEXT_STEPS_MAX
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
 from domain.steps.remediation import RemediationResult
@@ -181,6 +183,23 @@ async def test_a_final_notification_failure_does_not_hold_the_incident(
     assert result.outcome == "resolved"
     assert [n.event for n in sent.attempts] == ["outcome"]
     assert held < timedelta(seconds=30)
+
+
+async def test_a_needs_review_outcome_carries_the_diagnosis_next_steps_bounded(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.root_cause = "config_error"
+    fakes.plan = Plan()
+    fakes.next_steps = [f"step {i}: `kubectl -n payments describe pod ledger-{i}`" for i in range(9)]
+    sent = Sent()
+
+    async def scenario(h: Harness) -> RemediationResult:
+        return await (await h.start(notify=True)).result()
+
+    result = await run(time_skipping_env, fakes, sent.activity(), scenario)
+    assert result.outcome == "needs_review"
+    (outcome,) = sent.notifications
+    assert outcome.event == "outcome" and outcome.next_steps == fakes.next_steps[:NEXT_STEPS_MAX]
 
 
 async def test_notifications_off_send_nothing_and_add_no_marker(

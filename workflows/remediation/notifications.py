@@ -13,7 +13,12 @@ from workflows.remediation.stubs import SEND_NOTIFICATION
 from workflows.runner import failure_of, start
 
 with workflow.unsafe.imports_passed_through():
-    from domain.notifications.model import Notification, NotificationEvent, NotifyResult
+    from domain.notifications.model import (
+        Notification,
+        NotificationEvent,
+        NotifyResult,
+        bounded_next_steps,
+    )
 
 
 class Notifier:
@@ -52,6 +57,7 @@ class Notifier:
             "target": target.key if target else "",
             "root_cause": diagnosis.root_cause if diagnosis else "",
             "summary": diagnosis.summary if diagnosis else "",
+            "next_steps": bounded_next_steps(diagnosis.next_steps) if diagnosis else [],
             "approvals": state.approval.approved_count(),
             "approvals_required": state.approval.required,
             "deadline": state.approval.deadline,

@@ -878,9 +878,9 @@ class CrashRules:
                 "saturation",
                 f"Bare Pod(s) {names} are CPU-throttled; a human must raise the limit by recreating them.",
                 explanation=(
-                    "CPUThrottlingHigh fires for a Pod that no controller owns: its CPU limit is too low for "
-                    "its bursts, but a Pod's resources cannot be patched (nothing owns it to roll the change "
-                    "out), so a human must recreate it with a higher CPU limit."
+                    f"CPUThrottlingHigh fires for {ns}/{names}, which no controller owns: its CPU limit is "
+                    "too low for its bursts, but a Pod's resources cannot be patched (nothing owns it to "
+                    "roll the change out), so a human must recreate it with a higher CPU limit."
                 ),
                 confidence=0.6,
                 evidence=[Evidence(item_id=p.id, note="bare Pod (no controller), running") for p in bare[:5]],

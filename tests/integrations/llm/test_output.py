@@ -9,15 +9,23 @@ import pytest
 from domain.analysis.plan import ACTION_KINDS
 from domain.incident.model import Incident
 from domain.kube.observation import Observation
+from domain.policy.input import diagnosis_policy_input
 from integrations.llm.errors import (
     InvalidModelOutput,
     ModelRefused,
     ModelUnavailable,
     classify_status,
 )
-from integrations.llm.output import DIAGNOSIS_TOOL, decode_json_object, to_diagnosis
+from integrations.llm.output import (
+    DIAGNOSIS_TOOL,
+    MAX_NEXT_STEP_CHARS,
+    MAX_NEXT_STEPS,
+    decode_json_object,
+    to_diagnosis,
+)
 from integrations.llm.reviewer import REVIEW_TOOL
 from integrations.retry_after import retry_after_seconds
+from policies import evaluate
 from tests.integrations.llm.payloads import HOSTILE, oom_diagnosis
 
 
@@ -123,3 +131,67 @@ def test_no_hostile_answer_validates_into_a_diagnosis(
 ) -> None:
     with pytest.raises(InvalidModelOutput):
         to_diagnosis(HOSTILE[case], oom_case[1], "test")
+
+
+def test_an_answer_without_next_steps_still_validates(oom_case: tuple[Incident, Observation]) -> None:
+    answer = oom_diagnosis()
+    assert "next_steps" not in answer
+    assert to_diagnosis(answer, oom_case[1], "test").next_steps == []
+
+
+def test_next_steps_reach_the_diagnosis_and_the_tool_schema_bounds_them(
+    oom_case: tuple[Incident, Observation],
+) -> None:
+    steps = [
+        "Confirm the kill: `kubectl -n payments describe pod ledger-5c6b7d8f9-b7xkq` (OOMKilled).",
+        "Check the heap flags in values/ledger-values.yaml\n  against the new limit.",
+    ]
+    diagnosis = to_diagnosis({**oom_diagnosis(), "next_steps": steps}, oom_case[1], "test")
+    assert diagnosis.next_steps == [
+        steps[0],
+        "Check the heap flags in values/ledger-values.yaml against the new limit.",
+    ]
+    schema = DIAGNOSIS_TOOL.input_schema["properties"]["next_steps"]
+    assert schema["maxItems"] == MAX_NEXT_STEPS and schema["items"]["maxLength"] == MAX_NEXT_STEP_CHARS
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["look"] * (MAX_NEXT_STEPS + 1),
+        ["x" * (MAX_NEXT_STEP_CHARS + 1)],
+        [""],
+        "kubectl delete ns payments",
+        [{"command": "kubectl delete ns payments"}],
+    ],
+    ids=["too-many", "too-long", "empty", "not-a-list", "not-text"],
+)
+def test_unbounded_or_malformed_next_steps_are_invalid_output(
+    oom_case: tuple[Incident, Observation], steps: object
+) -> None:
+    with pytest.raises(InvalidModelOutput, match="next_steps"):
+        to_diagnosis({**oom_diagnosis(), "next_steps": steps}, oom_case[1], "test")
+
+
+def test_a_next_step_that_changes_something_is_flagged_to_the_policy(
+    oom_case: tuple[Incident, Observation],
+) -> None:
+    incident, observation = oom_case
+    read_only = to_diagnosis(
+        {**oom_diagnosis(), "next_steps": ["`kubectl -n payments logs ledger-5c6b7d8f9-b7xkq --previous`"]},
+        observation,
+        "test",
+    )
+    assert diagnosis_policy_input(incident, observation, read_only)["flags"]["command_text_in"] == []
+    mutating = to_diagnosis(
+        {
+            **oom_diagnosis(),
+            "next_steps": ["Then run `kubectl -n payments delete pod ledger-5c6b7d8f9-b7xkq`."],
+        },
+        observation,
+        "test",
+    )
+    assert diagnosis_policy_input(incident, observation, mutating)["flags"]["command_text_in"] == [
+        "next_steps"
+    ]
+    assert evaluate(diagnosis_policy_input(incident, observation, mutating)).risk != "low"

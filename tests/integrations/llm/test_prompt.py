@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli.eval import observe_scenario
 from domain.analysis.plan import ACTION_KINDS
 from domain.incident.alerts import Alert
 from domain.incident.model import Incident, ResourceRef
@@ -26,7 +29,10 @@ from domain.kube.observation import (
 from integrations.llm.errors import PromptTooLarge
 from integrations.llm.output import MODEL_ACTION_KINDS
 from integrations.llm.prompt import PROMPT_BUDGET_BYTES, RenderedPrompt, render_prompt, render_review_prompt
-from tests.integrations.llm.conftest import SHARED_SCENARIO_NAMES, scenario_case
+from sandbox.scenario import SHARED_SCENARIOS, load_scenario
+from tests.integrations.llm.conftest import SHARED_SCENARIO_NAMES
+
+OWN_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 FENCE_OPEN = re.compile(r"<untrusted\b[^>]*>")
 FENCE_CLOSE = "</untrusted>"
@@ -190,17 +196,46 @@ def _huge_observation() -> Observation:
     )
 
 
-@pytest.mark.parametrize("name", SHARED_SCENARIO_NAMES)
-def test_prompt_for_every_shared_scenario_fits_the_budget_with_every_id(name: str) -> None:
-    incident, observation = scenario_case(name)
+# Every scenario there is — the shared ones and this project's own, found by globbing so that new
+# files are covered — observed the way `medic eval` observes them (the sandbox's Kubernetes, Argo CD,
+# Prometheus and git), so the prompt is measured with everything observe collects.
+ALL_SCENARIOS = sorted(SHARED_SCENARIOS.glob("*.yaml")) + sorted(OWN_SCENARIOS.glob("*.yaml"))
+
+
+@functools.cache
+def _observed(path: Path) -> tuple[Incident, Observation]:
+    return observe_scenario(load_scenario(path))
+
+
+@pytest.mark.parametrize("path", ALL_SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_prompt_for_every_scenario_fits_the_budget_with_every_id(path: Path) -> None:
+    incident, observation = _observed(path)
 
     prompt = render_prompt(incident, observation)
 
     assert prompt.size_bytes == len(prompt.system.encode()) + len(prompt.user.encode())
-    assert prompt.size_bytes < PROMPT_BUDGET_BYTES
+    assert prompt.size_bytes <= PROMPT_BUDGET_BYTES
     for item_id in observation.item_ids():
         assert f"id={item_id}" in prompt.user or f'id="{item_id}"' in prompt.user, item_id
     _fences(prompt.user)
+
+
+def test_the_largest_prompt_over_all_scenarios_is_within_the_budget(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert len(ALL_SCENARIOS) >= len(SHARED_SCENARIO_NAMES) + 1
+    sizes = {}
+    for path in ALL_SCENARIOS:
+        prompt = render_prompt(*_observed(path))
+        sizes[f"{path.parent.parent.name}/{path.stem}"] = (prompt.size_bytes, prompt.trimmed)
+    name, (largest, trimmed) = max(sizes.items(), key=lambda item: item[1][0])
+    with capsys.disabled():
+        print(
+            f"\nlargest prompt: {largest} bytes ({name}; budget {PROMPT_BUDGET_BYTES}"
+            + (f"; trimmed: {', '.join(trimmed)}" if trimmed else "; nothing trimmed")
+            + f") over {len(sizes)} scenarios"
+        )
+    assert largest <= PROMPT_BUDGET_BYTES
 
 
 def test_huge_observation_is_trimmed_under_the_budget_keeping_every_id_and_log_tails() -> None:

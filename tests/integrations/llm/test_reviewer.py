@@ -51,6 +51,11 @@ def test_veto_drops_every_action_keeps_the_reasoning_and_sends_it_to_a_human() -
 
     assert reviewed.plan.actions == [] and floor == "high"
     assert reviewed.summary.startswith(VETO_PREFIX) and "the limit would exceed the node" in reviewed.summary
+    # the human is told what to decide on, and the analyzer's own next steps follow
+    assert "set_resources payments/Deployment/ledger" in reviewed.next_steps[0]
+    assert (
+        "the limit would exceed the node" not in reviewed.next_steps[0]
+    )  # model text stays in the explanation
     assert "set_resources payments/Deployment/ledger" in reviewed.explanation
     assert (reviewed.root_cause, reviewed.evidence, reviewed.analyzer) == (
         diagnosis.root_cause,
