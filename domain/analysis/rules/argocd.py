@@ -342,8 +342,8 @@ class _Rules:
                 "observes and snapshots (or missing from the cluster), so medic cannot sync and restore it.",
                 [
                     f"argocd app diff {app.name} — every difference between Git and the cluster",
-                    f"argocd app sync {app.name} --resource <group>:<kind>:<name> — sync the drifted "
-                    "resources once the change by hand is understood",
+                    f"Sync the drifted resources of {app.name} in Argo CD once the change by hand is "
+                    "understood (a sync of those resources only)",
                     "Or write the live value into Git, if the change by hand was meant to stay",
                 ],
                 evidence,
@@ -428,7 +428,7 @@ class _Rules:
                 f"argocd app diff {app.name} — what the new revision would change",
                 f"git log {_short(self.deployed)}..{_short(app.revision)} in the GitOps repository — the "
                 "commits waiting",
-                f"argocd app sync {app.name} — once the release is reviewed",
+                f"Sync {app.name} in Argo CD once the release is reviewed",
             ],
             [self.app_evidence, *(Evidence(item_id=d.id, note=_clip(_describe(d), 150)) for d in self.diffs)],
             confidence=0.6,
@@ -450,7 +450,8 @@ class _Rules:
                 f"Argo CD Application {app.name} is OutOfSync because {names} "
                 f"{'is' if len(prune) == 1 else 'are'} no longer declared in Git but still live: "
                 "pruning is a deletion, which a human decides.",
-                f"Argo CD marks {names} 'requires pruning': revision {_short(app.revision) or '?'} "
+                f"Argo CD marks {names} of Application {app.name} 'requires pruning': "
+                f"revision {_short(app.revision) or '?'} "
                 "no longer declares it, and the Application does not prune automatically. Every resource "
                 "Git declares matches the cluster. medic never deletes, so a human checks that nothing "
                 "still uses it and prunes it (or restores it in Git).",
@@ -462,7 +463,7 @@ class _Rules:
                         for r in prune[:2]
                         if r.get("namespace")
                     ),
-                    f"argocd app sync {app.name} --prune — once the removal from Git is confirmed",
+                    f"Sync {app.name} with pruning in Argo CD once the removal from Git is confirmed",
                 ],
                 [self.app_evidence, *self._workload_evidence()],
                 confidence=0.7,
