@@ -72,6 +72,8 @@ _WORKLOAD_LABELS = (
     ("statefulset", "StatefulSet"),
     ("daemonset", "DaemonSet"),
     ("pod", "Pod"),
+    # kube-state-metrics' Job series (kube_job_failed, kube_job_status_*): `job` is the scrape job.
+    ("job_name", "Job"),
 )
 _SAFE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 

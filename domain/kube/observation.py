@@ -62,6 +62,8 @@ class ContainerState(Frozen):
     state_message: str = ""
     last_state_reason: str = ""
     last_exit_code: int | None = None
+    # The exit code of the current state when it is `terminated` (a Job's failed pod).
+    state_exit_code: int | None = None
 
 
 class PodState(Frozen):
@@ -73,6 +75,10 @@ class PodState(Frozen):
     phase: str = ""
     ready: bool = False
     containers: list[ContainerState] = Field(default_factory=list)
+    # The PodScheduled=False condition's message (the scheduler's "0/3 nodes are available: ...").
+    scheduling_message: str = ""
+    # The PersistentVolumeClaims the pod mounts, by name (bounded).
+    claims: list[str] = Field(default_factory=list)
 
 
 class EventItem(Frozen):
@@ -157,6 +163,63 @@ class GitOpsFile(Frozen):
     truncated: bool = False
 
 
+class VolumeClaim(Frozen):
+    """A PersistentVolumeClaim a target pod mounts, and whether its StorageClass exists."""
+
+    id: str  # pvc/<namespace>/<name>
+    name: str
+    namespace: str
+    phase: str = ""  # Pending | Bound | Lost ("" when the claim does not exist)
+    storage_class: str = ""
+    # None: not known (no class named, or StorageClasses could not be read)
+    storage_class_exists: bool | None = None
+    volume: str = ""
+    requested: str = ""
+    access_modes: list[str] = Field(default_factory=list)
+    exists: bool = True
+
+
+class JobCondition(Frozen):
+    type: str  # Complete | Failed | Suspended | FailureTarget | SuccessCriteriaMet
+    status: str = ""
+    reason: str = ""  # BackoffLimitExceeded | DeadlineExceeded | PodFailurePolicy | ...
+    message: str = ""
+
+
+class JobState(Frozen):
+    """A batch Job and, when a CronJob created it, that CronJob's name."""
+
+    id: str  # job/<namespace>/<name>
+    name: str
+    namespace: str
+    cronjob: str = ""
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    completions: int | None = None
+    backoff_limit: int | None = None
+    active_deadline_seconds: int | None = None
+    conditions: list[JobCondition] = Field(default_factory=list)
+    containers: list[ContainerSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    # The Argo CD tracking id on the Job or, for a CronJob's Job, on the CronJob ("" if none).
+    tracking: str = ""
+
+
+class NodeState(Frozen):
+    """A node of the cluster: its conditions, taints and allocatable resources."""
+
+    id: str  # node/<name>
+    name: str
+    # condition type -> status, e.g. {"Ready": "True", "MemoryPressure": "False"}
+    conditions: dict[str, str] = Field(default_factory=dict)
+    unschedulable: bool = False
+    taints: list[str] = Field(default_factory=list)  # "key=value:Effect"
+    allocatable: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)  # a few placement labels only
+
+
 class Observation(Frozen):
     incident_id: str
     workloads: list[Workload] = Field(default_factory=list)
@@ -169,6 +232,12 @@ class Observation(Frozen):
     gitops_files: list[GitOpsFile] = Field(default_factory=list)
     alert_targets: list[ResourceRef] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    claims: list[VolumeClaim] = Field(default_factory=list)
+    jobs: list[JobState] = Field(default_factory=list)
+    nodes: list[NodeState] = Field(default_factory=list)
+    # Whether `nodes` holds every node of the cluster (a node list cut short says nothing about
+    # the nodes it left out).
+    nodes_complete: bool = False
 
     def item_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -181,6 +250,9 @@ class Observation(Frozen):
             self.argocd,
             self.metrics,
             self.gitops_files,
+            self.claims,
+            self.jobs,
+            self.nodes,
         ):
             ids.update(item.id for item in group)
         return ids
