@@ -100,7 +100,7 @@ class SchedulingFailure:
 _KIND_LABELS = {
     "node_selector": "no node matches the pod's node selector or node affinity",
     "taint": "nodes carry taints the pod does not tolerate",
-    "insufficient": "not enough allocatable {detail} on the nodes",
+    "insufficient": "not enough allocatable {detail}",
     "too_many_pods": "the nodes already run as many pods as they may (max pods)",
     "unbound_claim": "a PersistentVolumeClaim the pod mounts is not bound",
     "claim_missing": "a PersistentVolumeClaim the pod mounts does not exist",
@@ -211,7 +211,7 @@ def describe_reason(reason: NodeReason) -> str:
         label = f"taint {reason.detail} not tolerated" + (f" ({meaning})" if meaning else "")
     if reason.count is None:
         return label
-    return f"{label}: {reason.count} node{'s' if reason.count != 1 else ''}"
+    return f"{label} ({reason.count} node{'s' if reason.count != 1 else ''})"
 
 
 # --- the subject ---------------------------------------------------------------------------------
@@ -307,7 +307,8 @@ def pod_request(containers: Sequence[ContainerSpec], resource: str) -> Decimal |
 def _format(resource: str, value: Decimal) -> str:
     if resource == "memory":
         gib = value / Decimal(2**30)
-        return f"{gib:.1f}Gi" if gib >= 1 else f"{value / Decimal(2**20):.0f}Mi"
+        text = f"{gib:.1f}".removesuffix(".0")
+        return f"{text}Gi" if gib >= 1 else f"{value / Decimal(2**20):.0f}Mi"
     if resource == "cpu":
         return f"{value.normalize():f}" if value >= 1 else f"{(value * 1000).normalize():f}m"
     return f"{value.normalize():f}"
