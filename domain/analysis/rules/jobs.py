@@ -165,11 +165,21 @@ def _from_termination(pod: PodState) -> Cause | None:
     return None
 
 
+# The name of a missing setting, to say which one (display text only).
+_SETTING_NAME = re.compile(
+    r"KeyError: '([A-Za-z0-9_]+)'|variable ([A-Z][A-Z0-9_]+)|\b([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
+)
+
+
 def _from_logs(logs: Sequence[LogExcerpt]) -> Cause | None:
     for pattern, category, label, step in _LOG_PATTERNS:
         for log in logs:
             for line in reversed(log.text.splitlines()):
                 if pattern.search(line):
+                    named = _SETTING_NAME.search(line) if category == "config_error" else None
+                    if named is not None:
+                        name = next(g for g in named.groups() if g)
+                        step = f"{step}: {name} is the one the log names"
                     return Cause(category, label, _clip(line), log.id, step)
     return None
 
@@ -212,13 +222,24 @@ def _subject(job: JobState) -> scheduling.Subject:
     )
 
 
-def _rerun_steps(job: JobState) -> list[str]:
+def _rerun_steps(job: JobState, downstream: bool) -> list[str]:
     ns = job.namespace
     steps = [
         f"`kubectl describe job {job.name} -n {ns}` and `kubectl logs job/{job.name} -n {ns}` show the "
         "failure and the last pod's log."
     ]
     app = _tracked_by(job)
+    if downstream:
+        again = (
+            f"`kubectl create job --from=cronjob/{job.cronjob} {job.cronjob}-manual -n {ns}` (or wait for its "
+            f"next schedule)"
+            if job.cronjob
+            else f"delete Job {job.name} and apply it anew (a failed Job is not retried)"
+        )
+        steps.append(
+            f"The Job itself needs no change: once the service it calls is back, run it again: {again}."
+        )
+        return steps
     if job.cronjob:
         where = f"CronJob {job.cronjob}'s jobTemplate"
         if app:
@@ -334,7 +355,7 @@ def diagnose_job(job: JobState, observation: Observation, analyzer: str) -> Diag
         "A Job is not patched: its template is immutable and a failed Job is not retried, so a human "
         "fixes the cause and runs it again."
     )
-    steps += _rerun_steps(job)
+    steps += _rerun_steps(job, downstream=root_cause == "dependency")
     seen: set[str] = set()
     unique = []
     for item in evidence:
