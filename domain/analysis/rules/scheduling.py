@@ -46,7 +46,7 @@ SIZED_RESOURCES = ("cpu", "memory", "nvidia.com/gpu", "amd.com/gpu")
 # The scheduler's own taints for node states, and what they mean.
 _STATE_TAINTS = {
     "node.kubernetes.io/not-ready": "the node is NotReady",
-    "node.kubernetes.io/unreachable": "the node is unreachable (its kubelet stopped reporting)",
+    "node.kubernetes.io/unreachable": "the node is unreachable: its kubelet stopped reporting",
     "node.kubernetes.io/unschedulable": "the node is cordoned",
     "node.kubernetes.io/memory-pressure": "the node is under memory pressure",
     "node.kubernetes.io/disk-pressure": "the node is under disk pressure",
@@ -211,7 +211,7 @@ def describe_reason(reason: NodeReason) -> str:
         label = f"taint {reason.detail} not tolerated" + (f" ({meaning})" if meaning else "")
     if reason.count is None:
         return label
-    return f"{label} ({reason.count} node{'s' if reason.count != 1 else ''})"
+    return f"{reason.count} node{'s' if reason.count != 1 else ''}: {label}"
 
 
 # --- the subject ---------------------------------------------------------------------------------
@@ -374,8 +374,9 @@ def _claim_findings(
     headline = ""
     ns = subject.namespace
     template = (
-        "the StatefulSet's volumeClaimTemplates (each ordinal's claim is created from it; the claims "
-        "already created keep the old values, so delete the Pending ones after the fix)"
+        "the StatefulSet's volumeClaimTemplates (each ordinal's claim is created from it; the field is "
+        "immutable, so the StatefulSet is recreated with `kubectl delete statefulset --cascade=orphan` "
+        "or Argo CD's Replace, and the Pending claims are deleted so they are created anew)"
         if subject.kind == "StatefulSet"
         else "the claim's manifest"
     )
@@ -513,7 +514,9 @@ def _reason_findings(
                 "topology.kubernetes.io/zone`; bring back nodes in that zone (the node group) or restore "
                 "the data to a volume in a zone with nodes."
             )
-        elif kind in ("unbound_claim", "claim_missing", "no_volume"):
+        elif kind in ("unbound_claim", "claim_missing", "no_volume") and not any(
+            e.item_id.startswith("pvc/") for e in findings.evidence
+        ):
             findings.steps.append(
                 f"`kubectl get pvc,storageclass -n {ns}` and `kubectl describe pvc -n {ns}`."
             )
@@ -584,8 +587,8 @@ def diagnose_pending(
         if ordinal is not None:
             findings.sentences.append(
                 f"StatefulSet {subject.name} is stuck at ordinal {ordinal} ({first.name}): with the "
-                f"default OrderedReady pod management the ordinals after it are not created until it runs "
-                f"and is ready."
+                f"default OrderedReady pod management the controller creates or updates no ordinal after "
+                f"it until it is Running and Ready."
             )
     claim_headline = _claim_findings(subject, claims, claim_events, findings)
     if failure is not None:
@@ -615,6 +618,11 @@ def diagnose_pending(
         findings.evidence += extra
         impact = "the pods are created from the previous template again and fit on the nodes"
         rollback = "roll forward to the newest revision's template from the snapshot"
+    elif claim_headline:
+        findings.sentences.append(
+            "Where the data lives (which StorageClass, which volume) is a human decision; nothing is "
+            "changed automatically."
+        )
     else:
         findings.sentences.append(
             "Capacity, placement rules and storage are decisions for a human: scaling out would only add "
