@@ -90,7 +90,8 @@ def _observation(job: JobState, pods: list[PodState], logs: list[LogExcerpt]) ->
         ("KeyError: 'S3_EXPORT_BUCKET'", "config_error"),
         ("FATAL: environment variable DATABASE_URL is not set", "config_error"),
         (
-            'psycopg2.OperationalError: connection to server at "10.96.14.3", port 5432 failed: Connection refused',
+            'psycopg2.OperationalError: connection to server at "10.96.14.3", port 5432 failed: '
+            "Connection refused",
             "dependency",
         ),
         ("dial tcp: lookup ledger-db.billing.svc.cluster.local: no such host", "dependency"),
@@ -116,12 +117,22 @@ def test_a_command_that_does_not_exist_is_read_from_the_exit_code() -> None:
 
 def test_a_cronjobs_job_names_the_cronjob_and_how_to_run_it_again() -> None:
     job = _job(cronjob="invoice-export", tracking="billing-jobs:batch/CronJob:billing/invoice-export")
+    observation = _observation(job, [_failed_pod("abcde")], [_log("abcde", "KeyError: 'EXPORT_BUCKET'")])
+    diagnosis = OfflineAnalyzer().analyze(INCIDENT, observation)
+    assert diagnosis.root_cause == "config_error"
+    assert "CronJob invoice-export" in diagnosis.summary
+    steps = " ".join(diagnosis.next_steps)
+    assert "kubectl create job --from=cronjob/invoice-export" in steps
+    assert "billing-jobs" in steps and "EXPORT_BUCKET" in steps
+
+
+def test_a_downstream_failure_leaves_the_job_alone_and_says_to_run_it_again_later() -> None:
+    job = _job(cronjob="invoice-export", tracking="billing-jobs:batch/CronJob:billing/invoice-export")
     observation = _observation(job, [_failed_pod("abcde")], [_log("abcde", "ECONNREFUSED 10.96.0.12:6379")])
     diagnosis = OfflineAnalyzer().analyze(INCIDENT, observation)
     assert diagnosis.root_cause == "dependency"
-    assert "CronJob invoice-export" in diagnosis.summary
     steps = " ".join(diagnosis.next_steps)
-    assert "kubectl create job --from=cronjob/invoice-export" in steps and "billing-jobs" in steps
+    assert "needs no change" in steps and "kubectl create job --from=cronjob/invoice-export" in steps
 
 
 def test_an_unexplained_failure_quotes_the_last_error_and_stays_unknown() -> None:

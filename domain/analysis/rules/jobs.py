@@ -167,7 +167,8 @@ def _from_termination(pod: PodState) -> Cause | None:
 
 # The name of a missing setting, to say which one (display text only).
 _SETTING_NAME = re.compile(
-    r"KeyError: '([A-Za-z0-9_]+)'|variable ([A-Z][A-Z0-9_]+)|\b([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
+    r"KeyError: '([A-Za-z0-9_]+)'|variable ([A-Z][A-Z0-9_]+)|"
+    r"\b([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
 )
 
 
@@ -231,8 +232,8 @@ def _rerun_steps(job: JobState, downstream: bool) -> list[str]:
     app = _tracked_by(job)
     if downstream:
         again = (
-            f"`kubectl create job --from=cronjob/{job.cronjob} {job.cronjob}-manual -n {ns}` (or wait for its "
-            f"next schedule)"
+            f"`kubectl create job --from=cronjob/{job.cronjob} {job.cronjob}-manual -n {ns}` (or wait "
+            f"for its next schedule)"
             if job.cronjob
             else f"delete Job {job.name} and apply it anew (a failed Job is not retried)"
         )
