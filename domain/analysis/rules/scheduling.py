@@ -462,6 +462,14 @@ def _reason_findings(
             )
         elif kind == "taint":
             taints = ", ".join(dict.fromkeys(r.detail for r in reasons if r.detail)) or "the nodes' taints"
+            keys = {r.detail.strip("{}").split(":", 1)[0].strip() for r in reasons if r.detail}
+            tainted = [n for n in nodes if any(t.split("=", 1)[0].split(":", 1)[0] in keys for t in n.taints)]
+            if tainted:
+                names = ", ".join(n.name for n in tainted[:4]) + (" …" if len(tainted) > 4 else "")
+                findings.sentences.append(f"The nodes that carry {taints}: {names}.")
+                findings.evidence += [
+                    Evidence(item_id=n.id, note=f"taints: {', '.join(n.taints)}") for n in tainted[:4]
+                ]
             own = [r for r in reasons if r.detail.strip("{}").split(":", 1)[0].strip() not in _STATE_TAINTS]
             if own:
                 findings.steps.append(
