@@ -25,6 +25,7 @@ from activities.observe_placement import (
     claim_names,
     job_pod_selector,
     job_state,
+    node_selector,
     read_claims,
     read_nodes,
     scheduling_message,
@@ -166,6 +167,7 @@ def _pod_state(pod: dict[str, Any]) -> PodState:
         containers=[_container_state(c) for c in status.get("containerStatuses") or []],
         scheduling_message=_short(scheduling_message(pod)),
         claims=claim_names(pod),
+        node_selector=node_selector(pod),
     )
 
 

@@ -27,6 +27,8 @@ MAX_CLAIMS = 8  # claims described per observation
 MAX_NODES = 12  # nodes described per observation
 NODE_LIST_LIMIT = 200  # nodes read to find the ones worth describing
 MAX_TAINTS = 6
+MAX_SELECTOR_TERMS = 6
+MAX_NODE_LABELS = 8
 MAX_JOB_CONDITIONS = 4
 MAX_TEXT = 400
 # Node conditions worth knowing about (the kubelet's own; others come from node-problem-detector).
@@ -74,6 +76,12 @@ def claim_names(pod: dict[str, Any]) -> list[str]:
             # The claim of a generic ephemeral volume is named `<pod>-<volume>`.
             names.append(f"{name}-{volume.get('name', '')}")
     return list(dict.fromkeys(names))[:MAX_CLAIMS_PER_POD]
+
+
+def node_selector(pod: dict[str, Any]) -> dict[str, str]:
+    """The pod's nodeSelector, at most MAX_SELECTOR_TERMS terms."""
+    terms = ((pod.get("spec") or {}).get("nodeSelector") or {}).items()
+    return {str(k): _short(v, 120) for k, v in list(terms)[:MAX_SELECTOR_TERMS]}
 
 
 def volume_claim(
@@ -181,7 +189,7 @@ def job_pod_selector(job: dict[str, Any]) -> dict[str, str]:
     return selector or {"job-name": str(_meta(job).get("name", ""))}
 
 
-def node_state(node: dict[str, Any]) -> NodeState:
+def node_state(node: dict[str, Any], selector_keys: frozenset[str] = frozenset()) -> NodeState:
     meta, spec, status = _meta(node), node.get("spec") or {}, node.get("status") or {}
     conditions = {
         str(c.get("type")): str(c.get("status"))
@@ -196,7 +204,7 @@ def node_state(node: dict[str, Any]) -> NodeState:
     labels = {
         k: str(v)
         for k, v in (meta.get("labels") or {}).items()
-        if k in NODE_LABELS or any(w in k for w in NODE_POOL_WORDS)
+        if k in NODE_LABELS or k in selector_keys or any(w in k for w in NODE_POOL_WORDS)
     }
     return NodeState(
         id=f"node/{meta.get('name', '')}",
@@ -205,7 +213,7 @@ def node_state(node: dict[str, Any]) -> NodeState:
         unschedulable=bool(spec.get("unschedulable")),
         taints=taints,
         allocatable=allocatable,
-        labels=dict(list(labels.items())[:5]),
+        labels=dict(list(labels.items())[:MAX_NODE_LABELS]),
     )
 
 
@@ -263,7 +271,10 @@ def read_nodes(kube: KubeClient, pods: list[PodState], notes: list[str]) -> tupl
     except KubeForbidden as err:
         notes.append(f"nodes could not be read: {_short(err.message, 200)}")
         return [], False
-    nodes = [node_state(n) for n in raw]
+    # Besides where a node is, the labels the pods select on: what a selector that matches no
+    # node is compared with.
+    keys = frozenset(k for p in pods for k in p.node_selector)
+    nodes = [node_state(n, keys) for n in raw]
     own = {p.node for p in pods if p.node and not p.ready}
     nodes.sort(key=lambda n: (n.name not in own, not _node_trouble(n), n.name))
     if len(nodes) > MAX_NODES:
@@ -275,6 +286,7 @@ __all__ = [
     "claim_names",
     "job_pod_selector",
     "job_state",
+    "node_selector",
     "node_state",
     "read_claims",
     "read_nodes",

@@ -79,6 +79,8 @@ class PodState(Frozen):
     scheduling_message: str = ""
     # The PersistentVolumeClaims the pod mounts, by name (bounded).
     claims: list[str] = Field(default_factory=list)
+    # spec.nodeSelector (bounded): which node labels the pod requires.
+    node_selector: dict[str, str] = Field(default_factory=dict)
 
 
 class EventItem(Frozen):

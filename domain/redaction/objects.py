@@ -51,7 +51,11 @@ def _pod(p: PodState) -> PodState:
         redacted(c, text=("state_reason", "state_message", "last_state_reason")) for c in p.containers
     ]
     return p.model_copy(
-        update={"containers": containers, "scheduling_message": redact_text(p.scheduling_message)}
+        update={
+            "containers": containers,
+            "scheduling_message": redact_text(p.scheduling_message),
+            "node_selector": redact_mapping(p.node_selector),
+        }
     )
 
 

@@ -335,6 +335,8 @@ class _Renderer:
         if pod.scheduling_message:
             limit = self.limits.event_message or 120
             lines.append(f"  scheduler: {self.text(pod.scheduling_message, limit)}")
+        if pod.node_selector:
+            lines.append(f"  nodeSelector: {self.pairs(pod.node_selector, 120)}")
         if pod.claims:
             lines.append(f"  claims: {', '.join(self.text(c, 120) for c in pod.claims)}")
         exits = [

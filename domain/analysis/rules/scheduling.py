@@ -454,6 +454,7 @@ def _reason_findings(
     for kind in sorted(failure.kinds(), key=lambda k: list(_KIND_LABELS).index(k)):
         reasons = failure.of_kind(kind)
         if kind == "node_selector":
+            _selector_findings(pod, observation, findings)
             findings.steps.append(
                 f"Compare the pod's nodeSelector / nodeAffinity in {owner} with the nodes' labels "
                 f"(`kubectl get pod {pod.name} -n {ns} -o jsonpath='{{.spec.nodeSelector}} "
@@ -545,6 +546,36 @@ def _reason_findings(
             findings.steps.append(
                 f"Drop the hostPort from {owner}, or add nodes: one pod per node may hold it."
             )
+
+
+def _selector_findings(pod: PodState, observation: Observation, findings: _Findings) -> None:
+    """Which nodeSelector terms no observed node satisfies, what values the nodes have for those
+    labels, and the GitOps file that sets the selector."""
+    if not pod.node_selector:
+        return
+    terms = ", ".join(f"{k}={v}" for k, v in pod.node_selector.items())
+    if observation.nodes:
+        unmatched = [
+            k
+            for k, v in pod.node_selector.items()
+            if not any(n.labels.get(k) == v for n in observation.nodes)
+        ]
+        sentence = f"The pod's nodeSelector is {terms}."
+        for key in unmatched:
+            values = sorted({n.labels[key] for n in observation.nodes if key in n.labels})
+            seen = (
+                f"the nodes have {key}={', '.join(values)}"
+                if values
+                else f"no observed node has a {key} label"
+            )
+            sentence += f" No observed node has {key}={pod.node_selector[key]}; {seen}."
+        findings.sentences.append(sentence)
+    else:
+        findings.sentences.append(f"The pod's nodeSelector is {terms}.")
+    setting = [f for f in observation.gitops_files if "nodeSelector" in f.content and f.role != "application"]
+    if len(setting) == 1:
+        findings.evidence.append(Evidence(item_id=setting[0].id, note="sets the nodeSelector"))
+        findings.steps.append(f"The nodeSelector is set in {setting[0].path} in Git: correct it there.")
 
 
 def _node_findings(observation: Observation, findings: _Findings) -> None:
