@@ -314,11 +314,21 @@ def _format(resource: str, value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+# Taints that keep every ordinary pod off a node (its state); others (a GPU or dedicated pool's
+# taint) the pod may tolerate, so such nodes still count as places it could go.
+_STATE_TAINT_KEYS = (
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.kubernetes.io/unschedulable",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+)
+
+
 def _schedulable(node: NodeState) -> bool:
     return (
         not node.unschedulable
         and node.conditions.get("Ready", "True") == "True"
-        and not any(t.endswith(":NoSchedule") or t.endswith(":NoExecute") for t in node.taints)
+        and not any(t.split("=", 1)[0].split(":", 1)[0] in _STATE_TAINT_KEYS for t in node.taints)
     )
 
 
@@ -630,6 +640,18 @@ def diagnose_pending(
                 f"it until it is Running and Ready."
             )
     claim_headline = _claim_findings(subject, claims, claim_events, findings)
+    autoscaler = [
+        e
+        for e in observation.events
+        if e.reason == "NotTriggerScaleUp"
+        and e.object_kind == "Pod"
+        and (e.namespace, e.object_name) in {(p.namespace, p.name) for p in pending}
+    ]
+    if autoscaler:
+        findings.sentences.append(
+            f'The cluster autoscaler adds no node: "{_quote(autoscaler[0].message)[:200]}".'
+        )
+        findings.evidence.append(Evidence(item_id=autoscaler[0].id, note="cluster autoscaler: no scale-up"))
     if failure is not None:
         _reason_findings(subject, failure, observation, first, findings)
     _node_findings(observation, findings)
