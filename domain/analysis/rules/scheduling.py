@@ -521,6 +521,12 @@ def _reason_findings(
                     f"Allocatable and Allocated resources."
                 )
         elif kind == "too_many_pods":
+            limits = sorted({n.allocatable["pods"] for n in nodes if "pods" in n.allocatable})
+            if limits:
+                findings.sentences.append(
+                    f"The nodes allow {' or '.join(limits)} pods each (allocatable pods)."
+                )
+                findings.evidence += [Evidence(item_id=n.id, note="allocatable pods") for n in nodes[:2]]
             findings.steps.append(
                 "The nodes are at their pod limit (allocatable pods): add nodes or raise max pods on the "
                 "node pool: `kubectl describe node` (Allocatable: pods)."
