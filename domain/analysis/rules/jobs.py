@@ -278,7 +278,14 @@ def diagnose_job(job: JobState, observation: Observation, analyzer: str) -> Diag
     ]
     failed = _failed_condition(job, job_events)
     if failed is None and pending is not None:
-        return pending
+        # A Job's pod template cannot be changed in place: the fix is a new Job.
+        immutable = (
+            f"A Job's pod template is immutable: after the fix, delete Job {job.name} (its pending pod goes "
+            "with it) and create it again"
+            + (f" from CronJob {job.cronjob}" if job.cronjob else "")
+            + (f" — let Argo CD ({_tracked_by(job)}) re-create it from Git." if _tracked_by(job) else ".")
+        )
+        return pending.model_copy(update={"next_steps": [*pending.next_steps, immutable]})
     failed_pods = [
         p
         for p in pods

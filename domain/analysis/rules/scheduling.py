@@ -53,9 +53,20 @@ _STATE_TAINTS = {
     "node.kubernetes.io/pid-pressure": "the node is under PID pressure",
     "node.kubernetes.io/network-unavailable": "the node's network is not configured",
     "node.cloudprovider.kubernetes.io/uninitialized": "the cloud provider has not initialised the node",
-    "node-role.kubernetes.io/control-plane": "a control-plane node",
-    "node-role.kubernetes.io/master": "a control-plane node",
 }
+# Taints that reserve nodes for the control plane or cluster add-ons: workloads do not belong there,
+# so they only explain why those nodes were ruled out.
+_RESERVED_TAINTS = {
+    "node-role.kubernetes.io/control-plane": "a control-plane node, not for workloads",
+    "node-role.kubernetes.io/master": "a control-plane node, not for workloads",
+    "CriticalAddonsOnly": "reserved for cluster add-ons, not for workloads",
+}
+
+
+def _taint_key(detail: str) -> str:
+    """`{dedicated: batch}` → `dedicated`."""
+    return detail.strip("{}").split(":", 1)[0].strip()
+
 
 # --- the message ---------------------------------------------------------------------------------
 
@@ -206,8 +217,8 @@ def describe_reason(reason: NodeReason) -> str:
     )
     label = _KIND_LABELS[reason.kind].format(detail=detail or "resources")
     if reason.kind == "taint" and reason.detail:
-        key = reason.detail.strip("{}").split(":", 1)[0].strip()
-        meaning = _STATE_TAINTS.get(key)
+        key = _taint_key(reason.detail)
+        meaning = _STATE_TAINTS.get(key) or _RESERVED_TAINTS.get(key)
         label = f"taint {reason.detail} not tolerated" + (f" ({meaning})" if meaning else "")
     if reason.count is None:
         return label
@@ -481,18 +492,22 @@ def _reason_findings(
                 findings.evidence += [
                     Evidence(item_id=n.id, note=f"taints: {', '.join(n.taints)}") for n in tainted[:4]
                 ]
-            own = [r for r in reasons if r.detail.strip("{}").split(":", 1)[0].strip() not in _STATE_TAINTS]
-            if own:
+            own = [r for r in reasons if _taint_key(r.detail) not in _STATE_TAINTS]
+            state = [r for r in reasons if _taint_key(r.detail) in _STATE_TAINTS]
+            if any(_taint_key(r.detail) not in _RESERVED_TAINTS for r in own):
+                listed = ", ".join(
+                    dict.fromkeys(r.detail for r in own if _taint_key(r.detail) not in _RESERVED_TAINTS)
+                )
                 findings.steps.append(
-                    f"If the pod belongs on the tainted nodes, add a toleration for {taints} to {owner}; "
+                    f"If the pod belongs on the nodes tainted {listed}, add a toleration for it to {owner}; "
                     f"otherwise point its selector at nodes without it: `kubectl describe node` lists "
                     f"the Taints."
                 )
-            else:
+            if any(_taint_key(r.detail) not in _RESERVED_TAINTS for r in state):
                 findings.steps.append(
-                    f"The taints {taints} are set by Kubernetes for node state (not ready, unreachable, "
-                    f"cordoned, control plane); bring the affected nodes back or add capacity: "
-                    f"`kubectl get nodes` and `kubectl describe node <node>`."
+                    f"The taints {', '.join(dict.fromkeys(r.detail for r in state))} are set by Kubernetes "
+                    f"for the node's state (not ready, unreachable, cordoned, under pressure); bring the "
+                    f"affected nodes back or add capacity: `kubectl get nodes` and `kubectl describe node`."
                 )
         elif kind == "insufficient":
             for r in reasons:
