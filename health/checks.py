@@ -96,6 +96,14 @@ class Check:
         return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
+def _said(message: str) -> str:
+    """An error's one line without the "<dependency> at <address>" it starts with (the check's
+    line names both already): `refused the connection`."""
+    text = one_line(message)
+    named = re.match(r"^(?:the )?[A-Za-z][\w .-]*? at \S*[:/]\S* (?=\w)", text)
+    return text[named.end() :] if named else text
+
+
 class _Verdict(Exception):
     """Ends a check early with a status other than ok."""
 
@@ -278,7 +286,7 @@ def check_kubernetes(settings: Settings, env: Mapping[str, str], timeout: float)
             ) from None
         except KubeError as err:
             raise _failure(
-                f"unreachable: {one_line(err.message)}",
+                f"unreachable: {_said(err.message)}",
                 "check MEDIC_KUBE_API_URL / KUBECONFIG and that the API server is up",
             ) from None
         denied = []
@@ -320,7 +328,7 @@ def check_argocd(settings: Settings, env: Mapping[str, str], timeout: float) -> 
             ) from None
         except ArgoError as err:
             raise _failure(
-                f"unreachable: {one_line(err.message)}",
+                f"unreachable: {_said(err.message)}",
                 "check ARGOCD_URL and that the Argo CD API server is up",
             ) from None
     if not apps:
@@ -344,7 +352,7 @@ def check_prometheus(settings: Settings, env: Mapping[str, str], timeout: float)
             prometheus.query_range_series("vector(1)", now - 60, now, 60)
         except PrometheusError as err:
             raise _failure(
-                f"the query failed: {one_line(err.message)}",
+                f"the query failed: {_said(err.message)}",
                 "check PROMETHEUS_URL (the server's root, without /api/v1) and that Prometheus is up",
             ) from None
     return "answers queries"
@@ -414,7 +422,7 @@ def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: flo
         ) from None
     except PullRequestError as err:
         raise _failure(
-            f"unreachable: {one_line(err.message)}", "check GITHUB_API_URL and that GitHub is reachable"
+            f"unreachable: {_said(err.message)}", "check GITHUB_API_URL and that GitHub is reachable"
         ) from None
     finally:
         host.close()

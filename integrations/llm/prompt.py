@@ -55,7 +55,9 @@ ROOT_CAUSES: dict[str, str] = {
     "saturation": "CPU at its limit, throttling and latency under load; more replicas help",
     "unschedulable": "pods cannot be scheduled (resources, affinity, taints); a human must act",
     "probe_failure": "liveness/readiness probes fail, typically after a probe change",
-    "dependency": "a downstream the workload needs (a database, an API, DNS, a certificate) fails it; a human must act",
+    "dependency": (
+        "a downstream the workload needs (a database, an API, DNS, a certificate) fails it; a human must act"
+    ),
     "drift": "the live state differs from Git (Argo CD OutOfSync)",
     "none": "nothing to fix: the alert resolved or no longer reflects a fault",
     "unknown": "the evidence does not explain the fault; a human must look",

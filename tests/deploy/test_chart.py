@@ -618,7 +618,7 @@ def test_promtool_accepts_the_alert_rules(rendered, tmp_path: Path) -> None:
         [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def _store_metric_names() -> set[str]:
@@ -646,6 +646,7 @@ def test_alerts_cover_medics_health_over_metrics_it_exports(rendered) -> None:
         "MedicApprovalWaiting",
         "MedicDriftScanStale",
         "MedicStoreDown",
+        "MedicModelUnusable",
     } <= alerts
     exported = _store_metric_names() | {"up"}
     functions = {"sum", "rate", "absent", "max", "increase", "time", "or"}

@@ -37,13 +37,16 @@ APPS = "apps/v1"
 
 
 def sync_replicas_policy(directory: Path) -> Path:
-    """The packaged policy, with one drift rule: replicas of Deployments in `shop` are synced back."""
+    """The packaged policy, with one drift rule: replicas of Deployments in `shop` are synced back,
+    and anyone allowed to approve (the shipped data names the group sre; this test approves by a
+    signal, whose groups are never believed)."""
     shutil.copytree(POLICY_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     data_file = directory / "data.json"
     data = json.loads(data_file.read_text())
     data["medic"]["config"]["drift_rules"] = [
         {"namespaces": ["shop"], "kinds": ["Deployment"], "fields": ["/spec/replicas"], "action": "sync"}
     ]
+    data["medic"]["config"]["approvers"] = [{"principals": ["*"], "namespaces": ["*"], "max_risk": "high"}]
     data_file.write_text(json.dumps(data))
     return directory
 

@@ -98,7 +98,7 @@ def test_doctor_in_a_subprocess_passes_on_the_embedded_stack_and_names_a_dead_ar
     assert broken.returncode == 1, broken.stdout + broken.stderr
     failing = [line for line in broken.stdout.splitlines() if line.startswith("FAILURE")]
     assert len(failing) == 1 and "Argo CD" in failing[0] and dead in failing[0], broken.stdout
-    assert "connection refused" in failing[0]
+    assert "refused the connection" in failing[0]
     assert "fix: check ARGOCD_URL" in broken.stdout
     assert broken.stdout.splitlines()[-1].startswith("medic doctor FAILED: 7 ok, 0 warnings, 1 failure,")
 
@@ -106,10 +106,14 @@ def test_doctor_in_a_subprocess_passes_on_the_embedded_stack_and_names_a_dead_ar
 @pytest.mark.parametrize(
     ("broken", "update", "said"),
     [
-        ("kubernetes", {"kube_api_url": "http://127.0.0.1:{port}"}, "unreachable: connection refused"),
-        ("argocd", {"argocd_url": "http://127.0.0.1:{port}"}, "unreachable: connection refused"),
+        ("kubernetes", {"kube_api_url": "http://127.0.0.1:{port}"}, "unreachable: refused the connection"),
+        ("argocd", {"argocd_url": "http://127.0.0.1:{port}"}, "unreachable: refused the connection"),
         ("argocd", {"argocd_token": "not-the-token"}, "the token is refused (HTTP 403"),
-        ("prometheus", {"prometheus_url": "http://127.0.0.1:{port}"}, "connection refused"),
+        (
+            "prometheus",
+            {"prometheus_url": "http://127.0.0.1:{port}"},
+            "the query failed: refused the connection",
+        ),
         (
             "database",
             {"database_url": "postgresql://medic:s3cret@127.0.0.1:{port}/medic"},

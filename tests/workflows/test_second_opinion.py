@@ -370,7 +370,7 @@ async def test_real_review_activity_ignores_actions_and_lower_risk_from_the_mode
             SecondOpinion(ScriptedModel(InvalidModelOutput("review: `veto` must be true or false"))),
             "InvalidModelOutput",
         ),
-        (SecondOpinion(ScriptedModel(ModelUnavailable("overloaded", retry_after=7))), "ModelUnavailable"),
+        (SecondOpinion(ScriptedModel(ModelUnavailable("overloaded", retry_after=1))), "ModelUnavailable"),
     ],
     ids=["not-configured", "invalid", "unavailable"],
 )
