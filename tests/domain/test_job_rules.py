@@ -159,3 +159,27 @@ def test_a_job_that_completed_is_not_diagnosed() -> None:
     job = _job(conditions=(done,)).model_copy(update={"failed": 0, "succeeded": 1})
     observation = Observation(incident_id=INCIDENT.id, jobs=[job])
     assert diagnose_jobs(observation, "offline") is None
+
+
+def test_a_job_still_running_is_unknown_with_its_last_log_line() -> None:
+    job = _job(conditions=()).model_copy(update={"failed": 0, "active": 1})
+    running = PodState(
+        id="pod/billing/invoice-export-29389440-zzzzz",
+        name="invoice-export-29389440-zzzzz",
+        namespace="billing",
+        owner=job.name,
+        node="ip-10-0-1-17.eu-west-1.compute.internal",
+        phase="Running",
+        ready=True,
+        containers=[ContainerState(name="export", ready=True, state="running")],
+    )
+    logs = [_log("zzzzz", "exported 1200/90000 rows\nexported 1210/90000 rows\n")]
+    diagnosis = diagnose_jobs(
+        Observation(incident_id=INCIDENT.id, jobs=[job], pods=[running], logs=logs), "offline"
+    )
+    assert diagnosis is not None and diagnosis.root_cause == "unknown"
+    assert (
+        "exported 1210/90000 rows" in diagnosis.explanation
+        and "activeDeadlineSeconds" in diagnosis.explanation
+    )
+    assert diagnosis.next_steps

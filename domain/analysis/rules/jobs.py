@@ -384,10 +384,57 @@ def diagnose_job(job: JobState, observation: Observation, analyzer: str) -> Diag
     )
 
 
+def _still_running(job: JobState, observation: Observation, analyzer: str) -> Diagnosis | None:
+    """A Job whose pods run without failing (KubeJobNotCompleted): nothing says why it is slow."""
+    done = any(c.type in ("Complete", "SuccessCriteriaMet") and c.status == "True" for c in job.conditions)
+    pods = [p for p in observation.pods if p.namespace == job.namespace and p.owner == job.name]
+    running = [p for p in pods if p.phase == "Running"]
+    if done or not running:
+        return None
+    ns = job.namespace
+    deadline = (
+        f"it has an activeDeadlineSeconds of {job.active_deadline_seconds}s"
+        if job.active_deadline_seconds
+        else "it sets no activeDeadlineSeconds, so nothing stops it"
+    )
+    line = _last_error_line(
+        sorted(
+            (log for log in observation.logs if log.pod in {p.name for p in running}),
+            key=lambda log: log.previous,
+        )
+    )
+    said = f' Its last log line: "{line[0]}".' if line is not None else ""
+    evidence = [Evidence(item_id=job.id, note=f"{job.active} active, {job.succeeded} succeeded")]
+    evidence += [Evidence(item_id=p.id, note="running") for p in running[:MAX_POD_EVIDENCE]]
+    if line is not None:
+        evidence.append(Evidence(item_id=line[1], note="the last line logged"))
+    return Diagnosis(
+        root_cause="unknown",
+        summary=f"Job {job.name} is still running ({len(running)} pod(s)) and has not completed; "
+        "nothing observed says why.",
+        explanation=f"Job {job.name} has {job.active} active pod(s), none failed; {deadline}.{said} A slow "
+        "or hung run is not something to patch: a human decides whether to wait or stop it.",
+        next_steps=[
+            f"`kubectl logs job/{job.name} -n {ns} --tail=50` shows whether it still makes progress.",
+            f"If it hangs, delete Job {job.name} and run it again; set activeDeadlineSeconds so a hung "
+            "run ends on its own.",
+        ],
+        confidence=0.3,
+        evidence=evidence,
+        plan=Plan(),
+        analyzer=analyzer,
+    )
+
+
 def diagnose_jobs(observation: Observation, analyzer: str) -> Diagnosis | None:
-    """The first observed Job that failed, is failing or waits for the scheduler, diagnosed."""
+    """The first observed Job that failed, is failing or waits for the scheduler, diagnosed; else
+    the first one still running without failing, as unknown."""
     for job in observation.jobs:
         found = diagnose_job(job, observation, analyzer)
+        if found is not None:
+            return found
+    for job in observation.jobs:
+        found = _still_running(job, observation, analyzer)
         if found is not None:
             return found
     return None
