@@ -145,7 +145,13 @@ def test_older_scheduler_formats_are_read_too(
 
 @pytest.mark.parametrize(
     "message",
-    ["Back-off restarting failed container", "Successfully assigned shop/cart-1 to node-a", ""],
+    [
+        "Back-off restarting failed container",
+        "Successfully assigned shop/cart-1 to node-a",
+        # Karpenter's own FailedScheduling event: not the scheduler's format
+        'Failed to schedule pod, incompatible with nodepool "general", did not tolerate workload=batch:NoSchedule',
+        "",
+    ],
 )
 def test_a_message_that_is_not_the_schedulers_is_not_read_as_one(message: str) -> None:
     assert parse_scheduling_message(message) is None

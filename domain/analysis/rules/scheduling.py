@@ -633,7 +633,8 @@ def diagnose_pending(
     messages = [e.message for e in events] + [p.scheduling_message for p in pending if p.scheduling_message]
     if not pending or not messages:
         return None
-    failure = next((f for m in messages if (f := parse_scheduling_message(m)) is not None), None)
+    parsed = next(((m, f) for m in messages if (f := parse_scheduling_message(m)) is not None), None)
+    failure = parsed[1] if parsed else None
     claims = _claims_of(observation, pending)
     claim_events = _claim_events(observation, claims)
     first = min(
@@ -649,7 +650,8 @@ def diagnose_pending(
         Evidence(item_id=e.id, note=f"scheduler: {_quote(e.message)[:160]}") for e in events[:3]
     ]
 
-    quoted = _quote(events[0].message if events else messages[0])
+    # The message that was read (the scheduler's, not an autoscaler's event of the same reason).
+    quoted = _quote(parsed[0] if parsed else messages[0])
     what = "; ".join(describe_reason(r) for r in failure.reasons) if failure else "no node fits the pod"
     findings.sentences.append(f'The scheduler reports FailedScheduling: "{quoted}" — {what}.')
     if subject.kind == "StatefulSet":
