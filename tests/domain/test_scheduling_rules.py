@@ -149,7 +149,8 @@ def test_older_scheduler_formats_are_read_too(
         "Back-off restarting failed container",
         "Successfully assigned shop/cart-1 to node-a",
         # Karpenter's own FailedScheduling event: not the scheduler's format
-        'Failed to schedule pod, incompatible with nodepool "general", did not tolerate workload=batch:NoSchedule',
+        'Failed to schedule pod, incompatible with nodepool "general", did not tolerate '
+        "workload=batch:NoSchedule",
         "",
     ],
 )

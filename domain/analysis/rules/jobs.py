@@ -117,6 +117,19 @@ def _clip(text: str, limit: int = MAX_QUOTE) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+_SIGNALS = {
+    137: "SIGKILL: killed",
+    143: "SIGTERM: stopped",
+    139: "SIGSEGV: crashed",
+    126: "not executable",
+    127: "command not found",
+}
+
+
+def _exit_meaning(code: int) -> str:
+    return f"{code} ({_SIGNALS[code]})" if code in _SIGNALS else str(code)
+
+
 def _terminations(pod: PodState) -> list[ContainerState]:
     return [c for c in pod.containers if c.state == "terminated" or c.last_state_reason]
 
@@ -332,7 +345,7 @@ def diagnose_job(job: JobState, observation: Observation, analyzer: str) -> Diag
         sentences.append(f"Job {job.name}{owner} has not completed: {len(failed_pods)} pod(s) failed so far.")
     codes = sorted({code for p in failed_pods for c in p.containers if (code := _exit_code(c)) is not None})
     if codes:
-        sentences.append(f"Its pods exited with code {', '.join(str(c) for c in codes)}.")
+        sentences.append(f"Its pods exited with code {', '.join(_exit_meaning(c) for c in codes)}.")
     evidence += [Evidence(item_id=p.id, note="failed pod") for p in failed_pods[:MAX_POD_EVIDENCE]]
     steps: list[str] = []
     if cause is not None:
