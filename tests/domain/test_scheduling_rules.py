@@ -355,3 +355,50 @@ def test_pods_that_are_scheduled_are_not_diagnosed_as_unschedulable() -> None:
     )
     diagnosis = OfflineAnalyzer().analyze(INCIDENT, observation)
     assert diagnosis.root_cause != "unschedulable"
+
+
+@pytest.mark.parametrize(
+    ("claim", "headline", "step"),
+    [
+        (
+            VolumeClaim(id="pvc/search/scratch", name="scratch", namespace="search", phase="Pending"),
+            "PersistentVolumeClaim scratch is not bound",
+            "storageClassName",
+        ),
+        (
+            VolumeClaim(id="pvc/search/scratch", name="scratch", namespace="search", exists=False),
+            "PersistentVolumeClaim scratch does not exist",
+            "claimName",
+        ),
+        (
+            VolumeClaim(
+                id="pvc/search/scratch",
+                name="scratch",
+                namespace="search",
+                phase="Pending",
+                storage_class="gp3",
+                storage_class_exists=True,
+            ),
+            "PersistentVolumeClaim scratch is not provisioned",
+            "provisioner of StorageClass gp3",
+        ),
+    ],
+)
+def test_each_kind_of_claim_trouble_gets_its_own_headline_and_step(
+    claim: VolumeClaim, headline: str, step: str
+) -> None:
+    pod = _pending(
+        f"{NEW_RS}-k2l3m",
+        NEW_RS,
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes "
+        "are available: 3 Preemption is not helpful for scheduling.",
+        claims=("scratch",),
+    )
+    observation = Observation(
+        incident_id=INCIDENT.id, workloads=[_workload(memory="6Gi")], pods=[pod], claims=[claim]
+    )
+    diagnosis = OfflineAnalyzer().analyze(INCIDENT, observation)
+    assert diagnosis.root_cause == "unschedulable" and diagnosis.plan.actions == []
+    assert headline in diagnosis.summary
+    assert any(step in s for s in diagnosis.next_steps)
+    assert claim.id in {e.item_id for e in diagnosis.evidence}
