@@ -87,6 +87,9 @@ MAX_MESSAGE = 600
 MAX_METRIC_CONTAINERS = 3  # containers whose CPU / memory series are read per workload
 METRIC_STEP_SECONDS = 60
 MAX_CHANGES = 12  # lines of template diff on the newest revision
+MAX_TERMINATION_MESSAGE = 400  # characters of a container's last termination message
+MAX_INIT_CONTAINERS = 6  # init container states described per pod
+MAX_CONFIG_REFS = 8  # ConfigMaps and Secrets named per container
 
 
 def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
@@ -124,9 +127,37 @@ def _container_specs(template: dict[str, Any]) -> list[ContainerSpec]:
                 image=str(container.get("image", "")),
                 requests={k: str(v) for k, v in (resources.get("requests") or {}).items()},
                 limits={k: str(v) for k, v in (resources.get("limits") or {}).items()},
+                config_refs=_config_refs(template.get("spec") or {}, container),
             )
         )
     return specs
+
+
+def _config_refs(pod_spec: dict[str, Any], container: dict[str, Any]) -> list[str]:
+    """The ConfigMaps and Secrets a container reads, by name (and key), bounded; never their data."""
+    refs: list[str] = []
+    for env in container.get("env") or []:
+        source = (env or {}).get("valueFrom") or {}
+        for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+            ref = source.get(field)
+            if ref:
+                refs.append(
+                    f"{kind} {ref.get('name', '')} (key {ref.get('key', '')}, env {env.get('name', '')})"
+                )
+    for env_from in container.get("envFrom") or []:
+        for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+            ref = (env_from or {}).get(field)
+            if ref:
+                refs.append(f"{kind} {ref.get('name', '')} (all keys as env)")
+    mounted = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+    for volume in pod_spec.get("volumes") or []:
+        if volume.get("name") not in mounted:
+            continue
+        for field, kind, key in (("configMap", "ConfigMap", "name"), ("secret", "Secret", "secretName")):
+            ref = volume.get(field)
+            if ref:
+                refs.append(f"{kind} {ref.get(key, '')} (mounted at {mounted[volume.get('name')]})")
+    return [_short(r, 160) for r in dict.fromkeys(refs)][:MAX_CONFIG_REFS]
 
 
 def _container_state(status: dict[str, Any]) -> ContainerState:
@@ -147,6 +178,7 @@ def _container_state(status: dict[str, Any]) -> ContainerState:
         last_state_reason=str(last.get("reason") or ""),
         last_exit_code=int(exit_code) if exit_code is not None else None,
         state_exit_code=int(current_exit) if current_exit is not None else None,
+        last_state_message=_short(last.get("message"), MAX_TERMINATION_MESSAGE),
     )
 
 
@@ -165,6 +197,10 @@ def _pod_state(pod: dict[str, Any]) -> PodState:
         phase=str(status.get("phase") or ""),
         ready=ready,
         containers=[_container_state(c) for c in status.get("containerStatuses") or []],
+        owner_kind=owner[0] if owner else "",
+        init_containers=[
+            _container_state(c) for c in (status.get("initContainerStatuses") or [])[:MAX_INIT_CONTAINERS]
+        ],
         scheduling_message=_short(scheduling_message(pod)),
         claims=claim_names(pod),
         node_selector=node_selector(pod),
@@ -436,6 +472,7 @@ class _Observer:
             if log_budget > 0:
                 log_budget -= 1
                 self.collect_logs(pod, state)
+                self.collect_init_logs(pod, state)
         if len(ordered) > MAX_PODS:
             self.notes.append(f"{len(ordered) - MAX_PODS} more pods in {namespace} were not described")
 
@@ -493,6 +530,22 @@ class _Observer:
             self._add_log(namespace, name, cname, previous=False)
             if restarts.get(cname, 0) > 0:
                 self._add_log(namespace, name, cname, previous=True)
+
+    def collect_init_logs(self, pod: dict[str, Any], state: PodState) -> None:
+        """The logs of the init container that holds the pod back (the first one not done): its
+        failure is why the regular containers never start."""
+        declared = {str(c.get("name", "")) for c in (pod.get("spec") or {}).get("initContainers") or []}
+        for init in state.init_containers:
+            if init.name not in declared:
+                continue
+            done = init.state == "terminated" and init.state_exit_code == 0
+            if done:
+                continue
+            # running: it may be waiting for something (and says so); failing: it says why
+            self._add_log(state.namespace, state.name, init.name, previous=False)
+            if init.restart_count > 0:
+                self._add_log(state.namespace, state.name, init.name, previous=True)
+            return
 
     def _add_log(self, namespace: str, pod: str, container: str, *, previous: bool) -> None:
         text = self.kube.read_log(

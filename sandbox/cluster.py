@@ -586,7 +586,9 @@ class SandboxCluster:
                         f"choose one of: [{' '.join(str(n) for n in names)}]",
                     )
                 container = str(names[0])
-            if container not in names:
+            # An init container's log is read by its name too, as the real API allows.
+            init_names = [c.get("name") for c in (obj.get("spec") or {}).get("initContainers") or []]
+            if container not in names + init_names:
                 raise ApiError(400, f"container {container} is not valid for pod {pod}")
             key = f"{namespace}/{pod}/{container}"
             if previous:

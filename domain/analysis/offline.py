@@ -8,6 +8,10 @@ order, most specific first:
     unschedulable → image_pull → config_error → oom → bad_release / probe_failure → saturation
     → none (the targets are healthy) → unknown
 
+with the rules of `domain.analysis.rules.crash` at their places: bare Pods before all (no workload),
+a crash's cause in its termination or logs before the release rule, a rollout that only tightened
+a probe after it, CPU throttling under a limit before saturation.
+
 Trust: event messages, logs and annotations are untrusted text. They may help pick a category
 (an event's `FailedScheduling` reason, a registry's "manifest unknown"), and they are cited as
 evidence, but no action parameter ever comes from them. Every image, limit, replica count and
@@ -426,8 +430,13 @@ class OfflineAnalyzer:
         )
 
     def _analyze(self, incident: Incident, observation: Observation) -> Diagnosis:
+        from domain.analysis.rules.crash import CrashRules  # the rules module imports this one
+
         if observation.jobs and (found := jobs.diagnose_jobs(observation, self.name)) is not None:
             return found
+        crash = CrashRules(self)
+        if not observation.workloads and (bare := crash.bare_pods(incident, observation)) is not None:
+            return bare
         if not observation.workloads:
             notes = "; ".join(observation.notes) or "no target could be resolved from the alert's labels"
             return self._diagnosis(
@@ -440,7 +449,9 @@ class OfflineAnalyzer:
             self._image_pull,
             self._config_error,
             self._oom,
+            crash.crash,
             self._release,
+            crash.probe_rollout,
         )
         for rule in rules:
             for workload in observation.workloads:
@@ -448,7 +459,9 @@ class OfflineAnalyzer:
                 if found is not None:
                     return found
         for workload in observation.workloads:
-            found = self._saturation(workload, observation, incident)
+            found = crash.throttling(workload, observation, incident) or self._saturation(
+                workload, observation, incident
+            )
             if found is not None:
                 return found
         if incident.group is not None and incident.group.status == "resolved":

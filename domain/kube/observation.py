@@ -18,6 +18,9 @@ class ContainerSpec(Frozen):
     image: str
     requests: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, str] = Field(default_factory=dict)
+    # The ConfigMaps and Secrets the container reads (env, envFrom, mounted volumes), by name and
+    # key where one is named: "ConfigMap checkout-config", "Secret db (key password)". Names only.
+    config_refs: list[str] = Field(default_factory=list)
 
 
 class Workload(Frozen):
@@ -62,8 +65,10 @@ class ContainerState(Frozen):
     state_message: str = ""
     last_state_reason: str = ""
     last_exit_code: int | None = None
-    # The exit code of the current state when it is `terminated` (a Job's failed pod).
+    # The exit code of the current state when it is `terminated`, and the termination message of
+    # the last termination (the kubelet's or the container's own, bounded): why it stopped.
     state_exit_code: int | None = None
+    last_state_message: str = ""
 
 
 class PodState(Frozen):
@@ -75,6 +80,10 @@ class PodState(Frozen):
     phase: str = ""
     ready: bool = False
     containers: list[ContainerState] = Field(default_factory=list)
+    # The kind of the controller that owns the pod ("" for a bare Pod, which nothing recreates),
+    # and the init containers' states, in their order (an init container that fails holds the pod).
+    owner_kind: str = ""
+    init_containers: list[ContainerState] = Field(default_factory=list)
     # The PodScheduled=False condition's message (the scheduler's "0/3 nodes are available: ...").
     scheduling_message: str = ""
     # The PersistentVolumeClaims the pod mounts, by name (bounded).

@@ -293,6 +293,11 @@ class _Renderer:
             f"available={workload.available_replicas}"
         ]
         lines += [f"  {self.container_spec(c)}" for c in workload.containers]
+        lines += [
+            f"  container {self.text(c.name)} reads: {self.text('; '.join(c.config_refs), 400)}"
+            for c in workload.containers
+            if c.config_refs
+        ]
         if workload.labels:
             lines.append(f"  labels: {self.pairs(workload.labels, 120)}")
         if workload.annotations:
@@ -314,10 +319,12 @@ class _Renderer:
 
     def pod(self, pod: PodState) -> list[str]:
         lines = [
-            f"id={_one_line(pod.id)} owner={self.text(pod.owner)} node={self.text(pod.node)} "
+            f"id={_one_line(pod.id)} owner={self.text(pod.owner) or 'none (bare Pod)'} "
+            f"node={self.text(pod.node)} "
             f"phase={self.text(pod.phase)} ready={str(pod.ready).lower()}"
         ]
-        for c in pod.containers:
+        kinds = ["init container"] * len(pod.init_containers) + ["container"] * len(pod.containers)
+        for kind, c in zip(kinds, [*pod.init_containers, *pod.containers], strict=True):
             state = f"{c.state} {c.state_reason}".strip()
             message = (
                 f" message={self.text(c.state_message, self.limits.event_message)}" if c.state_message else ""
@@ -325,8 +332,12 @@ class _Renderer:
             last = ""
             if c.last_state_reason or c.last_exit_code is not None:
                 last = f" last_terminated={self.text(c.last_state_reason)} exit_code={c.last_exit_code}"
+            if c.last_state_message and self.limits.event_message > 0:
+                last += f" last_message={self.text(c.last_state_message, self.limits.event_message)}"
+            if c.state_exit_code is not None:
+                state += f" exit_code={c.state_exit_code}"
             lines.append(
-                f"  container {self.text(c.name)}: {self.text(state)} ready={str(c.ready).lower()} "
+                f"  {kind} {self.text(c.name)}: {self.text(state)} ready={str(c.ready).lower()} "
                 f"restarts={c.restart_count}{last} image={self.text(c.image, 300)}{message}"
             )
         return lines + self.pod_placement(pod)

@@ -428,7 +428,10 @@ def test_saturation_at_the_replica_bound_proposes_nothing() -> None:
     assert "50 replicas" in diagnosis.summary
 
 
-def test_throttling_alert_without_metrics_is_saturation_for_a_human() -> None:
+def test_throttling_alert_without_metrics_raises_the_cpu_limit_from_the_spec() -> None:
+    # CPUThrottlingHigh is itself the measurement (over 25% of CFS periods throttled); its runbook's
+    # remedy is the per-pod limit, read from the spec (1 CPU), never from the alert's text.
+    # No replica count is proposed: nothing says how much capacity is missing.
     group = AlertGroup.model_validate(
         {
             "version": "4",
@@ -449,7 +452,10 @@ def test_throttling_alert_without_metrics_is_saturation_for_a_human() -> None:
     incident = Incident(id="i", alerts=list(group.alerts), group=group)
     observation = saturated(2).model_copy(update={"metrics": []})
     diagnosis = analyze(observation, incident)
-    assert diagnosis.root_cause == "saturation" and diagnosis.plan.actions == []
+    assert diagnosis.root_cause == "saturation"
+    (action,) = diagnosis.plan.actions
+    assert isinstance(action, SetResources) and action.limits == {"cpu": "2"} and action.requests == {}
+    assert "no CPU-use series" in diagnosis.explanation
 
 
 def test_healthy_pods_and_calm_metrics_mean_nothing_to_fix() -> None:
