@@ -22,6 +22,16 @@ from temporalio import activity
 
 from activities.failures import activity_failure
 from activities.observe_argocd import alerted_applications
+from activities.observe_placement import (
+    claim_names,
+    job_pod_selector,
+    job_state,
+    node_selector,
+    read_claims,
+    read_nodes,
+    scheduling_message,
+    with_cronjob_tracking,
+)
 from activities.redaction import redacts_result
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
@@ -31,11 +41,14 @@ from domain.kube.observation import (
     ContainerState,
     EventItem,
     GitOpsFile,
+    JobState,
     LogExcerpt,
     MetricSeries,
+    NodeState,
     Observation,
     PodState,
     Revision,
+    VolumeClaim,
     Workload,
 )
 from domain.redaction.objects import redact_observation
@@ -51,7 +64,7 @@ from integrations.argocd import (
 )
 from integrations.errors import IntegrationError
 from integrations.git import GitError, GitRepo
-from integrations.kubernetes import KubeClient, KubeNotFound
+from integrations.kubernetes import KubeClient, KubeForbidden, KubeNotFound
 from integrations.prometheus import (
     CONTAINER_QUERIES,
     WORKLOAD_QUERIES,
@@ -189,6 +202,9 @@ def _pod_state(pod: dict[str, Any]) -> PodState:
         init_containers=[
             _container_state(c) for c in (status.get("initContainerStatuses") or [])[:MAX_INIT_CONTAINERS]
         ],
+        scheduling_message=_short(scheduling_message(pod)),
+        claims=claim_names(pod),
+        node_selector=node_selector(pod),
     )
 
 
@@ -285,6 +301,10 @@ class _Observer:
         self.notes: list[str] = []
         self._seen_event_queries: set[tuple[str, str, str]] = set()
         self._revision_owner: dict[str, str] = {}
+        self.claims: list[VolumeClaim] = []
+        self.jobs: dict[str, JobState] = {}
+        self.nodes: list[NodeState] = []
+        self.nodes_complete = False
 
     def build(self) -> Observation:
         for target in self.incident.targets:
@@ -296,6 +316,7 @@ class _Observer:
         if not self.incident.targets and not self.workloads:
             self.notes.append("the incident names no Kubernetes object to observe")
         self.diff_revisions()
+        self.collect_placement()
         if self.argocd is not None:
             self.collect_applications(self.argocd)
         if alerted is not None:
@@ -321,6 +342,10 @@ class _Observer:
             notes=self.notes,
             argocd_diffs=alerted.diffs if alerted is not None else [],
             argocd_tree=alerted.tree if alerted is not None else [],
+            claims=self.claims,
+            jobs=list(self.jobs.values()),
+            nodes=self.nodes,
+            nodes_complete=self.nodes_complete,
         )
 
     # --- resolution ------------------------------------------------------------------------------
@@ -340,6 +365,9 @@ class _Observer:
                 return
             self.observe_workload(ref, workload, focus=[])
             return
+        if ref.kind == "Job":
+            self.observe_job(ref.namespace, ref.name, focus=[])
+            return
         if ref.kind != "Pod":
             self.notes.append(f"{ref.kind} {ref.namespace}/{ref.name}: medic does not observe this kind")
             return
@@ -352,6 +380,8 @@ class _Observer:
         resolved = self._resolve_owner(ref.namespace, owner)
         if resolved is not None:
             self.observe_workload(resolved[0], resolved[1], focus=[pod] if pod else [])
+        elif owner is not None and owner[0] == "Job" and pod is not None:
+            self.observe_job(ref.namespace, owner[1], focus=[pod])
         elif pod is not None:
             self.notes.append(f"pod {ref.namespace}/{ref.name} belongs to no workload medic can change")
             self.observe_pods(ref.namespace, [pod])
@@ -454,6 +484,43 @@ class _Observer:
                 self.collect_init_logs(pod, state)
         if len(ordered) > MAX_PODS:
             self.notes.append(f"{len(ordered) - MAX_PODS} more pods in {namespace} were not described")
+
+    def observe_job(self, namespace: str, name: str, focus: list[dict[str, Any]]) -> None:
+        """A Job (with the CronJob that made it), its events and its pods."""
+        job_id = f"job/{namespace}/{name}"
+        if job_id in self.jobs:
+            self.observe_pods(namespace, focus)
+            return
+        try:
+            job = self.kube.read_job(namespace, name)
+        except KubeNotFound:
+            self.notes.append(f"Job {namespace}/{name} was not found (it may have been cleaned up)")
+            self.observe_pods(namespace, focus)
+            return
+        except KubeForbidden as err:
+            self.notes.append(f"Job {namespace}/{name} could not be read: {_short(err.message, 300)}")
+            self.observe_pods(namespace, focus)
+            return
+        state = job_state(job)
+        if state.cronjob:
+            self.collect_events(namespace, "CronJob", state.cronjob)
+            state = with_cronjob_tracking(self.kube, state, self.notes)
+        self.jobs[job_id] = state
+        self.collect_events(namespace, "Job", name)
+        pods = self.kube.list_pods(namespace, job_pod_selector(job))
+        names = {_meta(p).get("name") for p in pods}
+        self.observe_pods(namespace, [p for p in focus if _meta(p).get("name") not in names] + pods)
+
+    def collect_placement(self) -> None:
+        """For pods that are not ready: the claims they mount (with their events and whether their
+        StorageClass exists) and the nodes (conditions, taints, allocatable)."""
+        pods = list(self.pods.values())
+        if not any(not p.ready for p in pods):
+            return
+        self.claims, claim_keys = read_claims(self.kube, pods, self.notes)
+        for namespace, name in claim_keys:
+            self.collect_events(namespace, "PersistentVolumeClaim", name)
+        self.nodes, self.nodes_complete = read_nodes(self.kube, pods, self.notes)
 
     def collect_events(self, namespace: str, kind: str, name: str) -> None:
         query = (namespace, kind, name)

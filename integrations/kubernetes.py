@@ -43,6 +43,13 @@ REQUIRED_ACCESS: tuple[tuple[str, str, str], ...] = (
     ("list", "", "pods"),
     ("get", "", "pods/log"),
     ("list", "", "events"),
+    # Why pods stay Pending and Jobs fail: the claims pods mount, the StorageClasses those name,
+    # the Jobs themselves and the nodes (conditions, taints, allocatable).
+    ("get", "", "persistentvolumeclaims"),
+    ("get", "storage.k8s.io", "storageclasses"),
+    ("get", "batch", "jobs"),
+    ("get", "batch", "cronjobs"),
+    ("list", "", "nodes"),
 )
 
 
@@ -117,6 +124,8 @@ class KubeClient:
         self._api_client = api_client
         self._core = k8s.CoreV1Api(api_client)
         self._apps = k8s.AppsV1Api(api_client)
+        self._batch = k8s.BatchV1Api(api_client)
+        self._storage = k8s.StorageV1Api(api_client)
         self._timeout = timeout
 
     @classmethod
@@ -215,6 +224,29 @@ class KubeClient:
         if namespace:
             return self._items(self._core.list_namespaced_event, namespace, field_selector=selector)
         return self._items(self._core.list_event_for_all_namespaces, field_selector=selector)
+
+    def read_claim(self, namespace: str, name: str) -> dict[str, Any]:
+        """GET of a PersistentVolumeClaim."""
+        return self._json(self._core.read_namespaced_persistent_volume_claim, name, namespace)
+
+    def read_storage_class(self, name: str) -> dict[str, Any]:
+        """GET of a StorageClass (cluster-scoped)."""
+        return self._json(self._storage.read_storage_class, name)
+
+    def read_job(self, namespace: str, name: str) -> dict[str, Any]:
+        """GET of a batch/v1 Job."""
+        return self._json(self._batch.read_namespaced_job, name, namespace)
+
+    def read_cronjob(self, namespace: str, name: str) -> dict[str, Any]:
+        """GET of a batch/v1 CronJob."""
+        return self._json(self._batch.read_namespaced_cron_job, name, namespace)
+
+    def list_nodes(self, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """At most `limit` nodes, and whether that is all of them (no continue token)."""
+        listing = self._json(self._core.list_node, limit=limit)
+        items = list(listing.get("items") or [])
+        rest = (listing.get("metadata") or {}).get("continue")
+        return items[:limit], not rest and len(items) <= limit
 
     def read_log(
         self, namespace: str, pod: str, container: str, previous: bool = False, limit_bytes: int = 16384

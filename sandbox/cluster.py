@@ -46,6 +46,11 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "replicasets": ("apps/v1", "ReplicaSet", True),
     "statefulsets": ("apps/v1", "StatefulSet", True),
     "daemonsets": ("apps/v1", "DaemonSet", True),
+    "persistentvolumeclaims": ("v1", "PersistentVolumeClaim", True),
+    "persistentvolumes": ("v1", "PersistentVolume", False),
+    "storageclasses": ("storage.k8s.io/v1", "StorageClass", False),
+    "jobs": ("batch/v1", "Job", True),
+    "cronjobs": ("batch/v1", "CronJob", True),
 }
 _KIND_TO_PLURAL = {(api, kind): plural for plural, (api, kind, _) in RESOURCES.items()}
 _SPEC_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}

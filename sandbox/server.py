@@ -30,7 +30,7 @@ _PATCH_TYPES: dict[str, PatchType] = {
     "application/strategic-merge-patch+json": "strategic",
     "application/merge-patch+json": "merge",
 }
-_GROUPS = {"apps": "v1"}
+_GROUPS = {"apps": "v1", "batch": "v1", "storage.k8s.io": "v1"}
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 # (verb, group, resource or resource/subresource) the sandbox's authorizer refuses
 Access = tuple[str, str, str]

@@ -50,6 +50,7 @@ from domain.analysis.plan import (
     SetImage,
     SetResources,
 )
+from domain.analysis.rules import jobs, scheduling
 from domain.analysis.rules.argocd import argocd_diagnosis
 from domain.analysis.rules.meta import meta_alert_diagnosis
 from domain.incident.memory import SimilarIncident
@@ -569,6 +570,8 @@ class OfflineAnalyzer:
                 return found
         from domain.analysis.rules.crash import CrashRules  # the rules module imports this one
 
+        if observation.jobs and (found := jobs.diagnose_jobs(observation, self.name)) is not None:
+            return found
         crash = CrashRules(self)
         if not observation.workloads and (bare := crash.bare_pods(incident, observation)) is not None:
             return bare
@@ -646,72 +649,28 @@ class OfflineAnalyzer:
     # --- no automatic fix: unschedulable, config errors --------------------------------------------
 
     def _unschedulable(self, workload: Workload, observation: Observation) -> Diagnosis | None:
-        pending = [p for p in _pods_of(observation, workload) if p.phase == "Pending" and not p.node]
-        events = [e for e in _events_of(observation, pending) if e.reason == "FailedScheduling"]
-        if not pending or not events:
-            return None
-        text = " ".join(e.message.lower() for e in events)
-        # The message only names the kind of shortage for the reader; it sets nothing.
-        shortage = [
-            label
-            for word, label in (
-                ("insufficient cpu", "not enough allocatable CPU"),
-                ("insufficient memory", "not enough allocatable memory"),
-                ("taint", "node taints the pod does not tolerate"),
-                ("affinity", "node affinity or selectors no node satisfies"),
-                ("persistentvolumeclaim", "an unbound volume claim"),
-            )
-            if word in text
-        ]
-        why = ", ".join(shortage) or "no node fits the pod"
-        ref = workload.ref
-        message = _first_message(events)
-        steps = [
-            "Read the scheduler's reason on a pending pod: "
-            f"{_kubectl(workload, 'describe pod', pending[0].name)} (Events, FailedScheduling)."
-        ]
-        if "insufficient cpu" in text or "insufficient memory" in text:
-            steps.append(
-                f"Compare the requests of {ref.kind} {ref.namespace}/{ref.name} "
-                f"({_requests(workload) or 'none set'}) with what the nodes can still allocate: "
-                "`kubectl describe nodes` (Allocated resources). Lower the requests, or add nodes "
-                "(the cluster autoscaler's node group maximum may be reached)."
-            )
-        if "taint" in text:
-            steps.append(
-                "List the taints the pod must tolerate: `kubectl get nodes -o custom-columns="
-                "NAME:.metadata.name,TAINTS:.spec.taints`; add the toleration to "
-                f"{ref.kind} {ref.name}'s pod template, or untaint the nodes meant for it."
-            )
-        if "affinity" in text or "selector" in text:
-            steps.append(
-                "Compare the pod's nodeSelector and affinity with the nodes' labels: "
-                f"`kubectl get nodes --show-labels`; correct the selector in {ref.kind} {ref.name}'s pod "
-                "template, or label the nodes meant for it."
-            )
-        if "persistentvolumeclaim" in text:
-            steps.append(
-                f"Check the pod's volume claims: {_kubectl(workload, 'get', 'pvc')} and "
-                f"{_kubectl(workload, 'describe', 'pvc')} (an unbound claim, a missing StorageClass)."
-            )
-        steps += _managed_steps(observation, workload, "the requests or placement rules")
-        return self._diagnosis(
-            "unschedulable",
-            f"{len(pending)} pod(s) of {workload.ref.name} cannot be scheduled ({why}); no automatic fix.",
-            explanation=(
-                f"The scheduler reports FailedScheduling for {len(pending)} pod(s) of {ref.kind} "
-                f"{ref.namespace}/{ref.name} and they have no node"
-                + (f': "{message}"' if message else "")
-                + ". Capacity, quotas or placement rules are cluster decisions, and scaling out would "
-                "add more pods that cannot be placed either; a human must add capacity or lower the "
-                "requests."
-            ),
-            next_steps=steps,
-            confidence=0.8,
-            evidence=[Evidence(item_id=p.id, note="Pending, not scheduled to a node") for p in pending]
-            + [Evidence(item_id=e.id, note=f"scheduler: {why}") for e in events]
-            + [Evidence(item_id=workload.id, note=f"{workload.ready_replicas}/{workload.replicas} ready")],
+        # The reasons, next steps and the one bounded fix live in domain/analysis/rules/scheduling.py.
+        pods, revisions = _pods_of(observation, workload), _revisions_of(observation, workload)
+        app = _application(observation, workload)
+        managed = (
+            (app.name if app else "tracking annotation") if _mode(observation, workload) == "gitops" else ""
         )
+        fix: tuple[list[Action], str, list[Evidence]] | None = None
+        if (found := scheduling.bounded_fix(workload, revisions, pods, observation)) is not None:
+            newest, previous, resource, new, old, largest, node = found
+            mode, file, mode_note = _mode_and_file(observation, workload, "template")
+            note = scheduling.fix_note(resource, new, old, largest, newest.revision, previous.revision)
+            evidence = [
+                Evidence(item_id=newest.id, note=f"revision {newest.revision}: requests more {resource}"),
+                Evidence(item_id=previous.id, note=f"revision {previous.revision}: the last one that ran"),
+                Evidence(item_id=node.id, note=f"the largest allocatable {resource}"),
+                *_gitops_evidence(observation, workload, file),
+            ]
+            action = scheduling.rollback_action(workload, previous.revision, mode, file)
+            actions: list[Action] = [action]
+            fix = (actions, f"{note} {mode_note}.", evidence)
+        subject = scheduling.subject_of(workload, managed)
+        return scheduling.diagnose_pending(subject, pods, observation, self.name, fix=fix)
 
     def _config_error(self, workload: Workload, observation: Observation) -> Diagnosis | None:
         broken = [

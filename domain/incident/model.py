@@ -72,6 +72,9 @@ _WORKLOAD_LABELS = (
     ("deployment", "Deployment"),
     ("statefulset", "StatefulSet"),
     ("daemonset", "DaemonSet"),
+    # kube-state-metrics' Job series (kube_job_failed, kube_job_status_*): `job` is the scrape job,
+    # and a `pod` label there is kube-state-metrics' own pod, so the Job's name comes first.
+    ("job_name", "Job"),
     ("pod", "Pod"),
 )
 _SAFE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

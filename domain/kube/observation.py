@@ -84,6 +84,12 @@ class PodState(Frozen):
     # and the init containers' states, in their order (an init container that fails holds the pod).
     owner_kind: str = ""
     init_containers: list[ContainerState] = Field(default_factory=list)
+    # The PodScheduled=False condition's message (the scheduler's "0/3 nodes are available: ...").
+    scheduling_message: str = ""
+    # The PersistentVolumeClaims the pod mounts, by name (bounded).
+    claims: list[str] = Field(default_factory=list)
+    # spec.nodeSelector (bounded): which node labels the pod requires.
+    node_selector: dict[str, str] = Field(default_factory=dict)
 
 
 class EventItem(Frozen):
@@ -214,6 +220,63 @@ class ArgoTreeNode(Frozen):
     parent: str = ""  # Kind/name of its first parent
 
 
+class VolumeClaim(Frozen):
+    """A PersistentVolumeClaim a target pod mounts, and whether its StorageClass exists."""
+
+    id: str  # pvc/<namespace>/<name>
+    name: str
+    namespace: str
+    phase: str = ""  # Pending | Bound | Lost ("" when the claim does not exist)
+    storage_class: str = ""
+    # None: not known (no class named, or StorageClasses could not be read)
+    storage_class_exists: bool | None = None
+    volume: str = ""
+    requested: str = ""
+    access_modes: list[str] = Field(default_factory=list)
+    exists: bool = True
+
+
+class JobCondition(Frozen):
+    type: str  # Complete | Failed | Suspended | FailureTarget | SuccessCriteriaMet
+    status: str = ""
+    reason: str = ""  # BackoffLimitExceeded | DeadlineExceeded | PodFailurePolicy | ...
+    message: str = ""
+
+
+class JobState(Frozen):
+    """A batch Job and, when a CronJob created it, that CronJob's name."""
+
+    id: str  # job/<namespace>/<name>
+    name: str
+    namespace: str
+    cronjob: str = ""
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    completions: int | None = None
+    backoff_limit: int | None = None
+    active_deadline_seconds: int | None = None
+    conditions: list[JobCondition] = Field(default_factory=list)
+    containers: list[ContainerSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    # The Argo CD tracking id on the Job or, for a CronJob's Job, on the CronJob ("" if none).
+    tracking: str = ""
+
+
+class NodeState(Frozen):
+    """A node of the cluster: its conditions, taints and allocatable resources."""
+
+    id: str  # node/<name>
+    name: str
+    # condition type -> status, e.g. {"Ready": "True", "MemoryPressure": "False"}
+    conditions: dict[str, str] = Field(default_factory=dict)
+    unschedulable: bool = False
+    taints: list[str] = Field(default_factory=list)  # "key=value:Effect"
+    allocatable: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)  # a few placement labels only
+
+
 class Observation(Frozen):
     incident_id: str
     workloads: list[Workload] = Field(default_factory=list)
@@ -229,6 +292,12 @@ class Observation(Frozen):
     # For Argo CD's own alerts: the alerted Applications' drifted resources and unhealthy nodes.
     argocd_diffs: list[ArgoResourceDiff] = Field(default_factory=list)
     argocd_tree: list[ArgoTreeNode] = Field(default_factory=list)
+    claims: list[VolumeClaim] = Field(default_factory=list)
+    jobs: list[JobState] = Field(default_factory=list)
+    nodes: list[NodeState] = Field(default_factory=list)
+    # Whether `nodes` holds every node of the cluster (a node list cut short says nothing about
+    # the nodes it left out).
+    nodes_complete: bool = False
 
     def item_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -243,6 +312,9 @@ class Observation(Frozen):
             self.gitops_files,
             self.argocd_diffs,
             self.argocd_tree,
+            self.claims,
+            self.jobs,
+            self.nodes,
         ):
             ids.update(item.id for item in group)
         return ids

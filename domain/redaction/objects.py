@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from domain.drift.model import AppDrift, DriftPageResult, FieldDrift
 from domain.incident.alerts import Alert, AlertGroup
 from domain.incident.model import Incident
-from domain.kube.observation import Observation, PodState
+from domain.kube.observation import JobState, Observation, PodState
 from domain.redaction.text import redact_json, redact_mapping, redact_text
 from domain.steps.change import DryRunResult
 from domain.steps.gitops import ApplicationCheck
@@ -50,14 +50,26 @@ def _pod(p: PodState) -> PodState:
     containers = [
         redacted(c, text=("state_reason", "state_message", "last_state_reason")) for c in p.containers
     ]
-    return p.model_copy(update={"containers": containers})
+    return p.model_copy(
+        update={
+            "containers": containers,
+            "scheduling_message": redact_text(p.scheduling_message),
+            "node_selector": redact_mapping(p.node_selector),
+        }
+    )
+
+
+def _job(job: JobState) -> JobState:
+    conditions = [redacted(c, text=("reason", "message")) for c in job.conditions]
+    return redacted(job, mappings=("labels", "annotations")).model_copy(update={"conditions": conditions})
 
 
 def redact_observation(obs: Observation) -> Observation:
     """A copy of `obs` with every free-text field redacted: workload labels and annotations,
     container state reasons and messages, event reasons and messages, log text, Argo CD health
     messages and sources, metric queries, GitOps file contents, the newest revision's template
-    changes (container args and command included) and notes. Ids, names, images, quantities,
+    changes (container args and command included), the scheduler's message on each pod, Job
+    conditions, labels and annotations, node taints and labels, and notes. Ids, names, images, quantities,
     revisions, counts and samples are unchanged, so evidence ids still resolve."""
     return redacted(obs, text=("notes",)).model_copy(
         update={
@@ -81,6 +93,8 @@ def redact_observation(obs: Observation) -> Observation:
                 for d in obs.argocd_diffs
             ],
             "argocd_tree": [redacted(n, text=("message",)) for n in obs.argocd_tree],
+            "jobs": [_job(j) for j in obs.jobs],
+            "nodes": [redacted(n, text=("taints",), mappings=("labels",)) for n in obs.nodes],
         }
     )
 

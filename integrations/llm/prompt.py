@@ -223,6 +223,10 @@ def _downsample(samples: Sequence[tuple[float, float]], keep: int) -> list[tuple
     return [samples[round(i * step)] for i in range(keep)]
 
 
+def _known(value: bool | None) -> str:
+    return "unknown" if value is None else str(value).lower()
+
+
 def _num(value: float) -> str:
     return f"{value:.4g}"
 
@@ -338,7 +342,68 @@ class _Renderer:
                 f"  {kind} {self.text(c.name)}: {self.text(state)} ready={str(c.ready).lower()} "
                 f"restarts={c.restart_count}{last} image={self.text(c.image, 300)}{message}"
             )
+        return lines + self.pod_placement(pod)
+
+    def pod_placement(self, pod: PodState) -> list[str]:
+        """What a Pending or finished pod adds: the scheduler's message, its claims, exit codes."""
+        lines = []
+        if pod.scheduling_message:
+            limit = self.limits.event_message or 120
+            lines.append(f"  scheduler: {self.text(pod.scheduling_message, limit)}")
+        if pod.node_selector:
+            lines.append(f"  nodeSelector: {self.pairs(pod.node_selector, 120)}")
+        if pod.claims:
+            lines.append(f"  claims: {', '.join(self.text(c, 120) for c in pod.claims)}")
+        exits = [
+            f"{self.text(c.name)}={c.state_exit_code}"
+            for c in pod.containers
+            if c.state_exit_code is not None
+        ]
+        if exits:
+            lines.append(f"  terminated with exit code: {', '.join(exits)}")
         return lines
+
+    def placement(self, observation: Observation) -> list[_Section]:
+        """Jobs, the claims pending pods mount, and the nodes."""
+        sections = []
+        if observation.jobs:
+            lines = []
+            for job in observation.jobs:
+                lines.append(
+                    f"id={_one_line(job.id)} Job {self.text(job.namespace)}/{self.text(job.name)} "
+                    f"cronjob={self.text(job.cronjob) or '-'} active={job.active} succeeded={job.succeeded} "
+                    f"failed={job.failed} completions={job.completions} backoffLimit={job.backoff_limit} "
+                    f"activeDeadlineSeconds={job.active_deadline_seconds} "
+                    f"argocd_tracking={self.text(job.tracking, 200) or '-'}"
+                )
+                lines += [f"  {self.container_spec(c)}" for c in job.containers]
+                lines += [
+                    f"  condition {self.text(c.type)}={self.text(c.status)} reason={self.text(c.reason)}: "
+                    f"{self.text(c.message, self.limits.event_message or 80)}"
+                    for c in job.conditions
+                ]
+            sections.append(_Section("Jobs", fence("jobs", "\n".join(lines))))
+        if observation.claims:
+            lines = [
+                f"id={_one_line(c.id)} exists={str(c.exists).lower()} phase={self.text(c.phase)} "
+                f"storageClassName={self.text(c.storage_class) or '-'} "
+                f"storage_class_exists={_known(c.storage_class_exists)} "
+                f"volume={self.text(c.volume) or '-'} requested={self.text(c.requested)} "
+                f"accessModes={','.join(self.text(m) for m in c.access_modes)}"
+                for c in observation.claims
+            ]
+            sections.append(_Section("PersistentVolumeClaims", fence("claims", "\n".join(lines))))
+        if observation.nodes:
+            lines = [
+                f"id={_one_line(n.id)} conditions: {self.pairs(n.conditions, 20)} "
+                f"unschedulable={str(n.unschedulable).lower()} allocatable: {self.pairs(n.allocatable, 40)} "
+                f"taints: {', '.join(self.text(t, 120) for t in n.taints) or '-'} "
+                f"labels: {self.pairs(n.labels, 80)}"
+                for n in observation.nodes
+            ]
+            more = "" if observation.nodes_complete else "\n(not every node of the cluster is listed)"
+            sections.append(_Section("Nodes", fence("nodes", "\n".join(lines) + more)))
+        return sections
 
     def event(self, event: EventItem) -> str:
         message = ""
@@ -479,6 +544,7 @@ class _Renderer:
         if observation.gitops_files:
             files = "\n".join(self.gitops_file(f) for f in observation.gitops_files)
             sections.append(_Section("GitOps files that define the targets", files))
+        sections += self.placement(observation)
         if observation.notes:
             notes = "\n".join(self.text(n, 300) for n in observation.notes)
             sections.append(_Section("Notes from observation", fence("notes", notes)))

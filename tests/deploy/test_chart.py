@@ -135,7 +135,14 @@ _RESOURCE_OF_CALL = {
     "namespaced_replica_set": "replicasets",
     "namespaced_event": "events",
     "event_for_all_namespaces": "events",
+    "namespaced_persistent_volume_claim": "persistentvolumeclaims",
+    "storage_class": "storageclasses",
+    "namespaced_job": "jobs",
+    "namespaced_cron_job": "cronjobs",
+    "node": "nodes",
 }
+# The typed client attributes of KubeClient and the API group each one talks to.
+_GROUP_OF_CLIENT = {"_core": "", "_apps": "apps", "_batch": "batch", "_storage": "storage.k8s.io"}
 _PLURAL = {
     "Pod": ("", "pods"),
     "Deployment": ("apps", "deployments"),
@@ -162,10 +169,10 @@ def kubernetes_calls() -> set[tuple[str, str, str]]:
         if (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Attribute)
-            and node.value.attr in ("_core", "_apps")
+            and node.value.attr in _GROUP_OF_CLIENT
         ):
             verb, _, rest = node.attr.partition("_")
-            group = "" if node.value.attr == "_core" else "apps"
+            group = _GROUP_OF_CLIENT[node.value.attr]
             calls.add((group, _RESOURCE_OF_CALL[rest], _VERB_OF_CALL[verb]))
         if (
             isinstance(node, ast.Call)

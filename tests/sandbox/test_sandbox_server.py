@@ -236,7 +236,7 @@ def test_namespaces_and_discovery_answer(cluster: SandboxCluster) -> None:
         with urllib.request.urlopen(f"{server.url}/api/v1/namespaces/payments", timeout=5) as response:
             assert json.load(response)["metadata"]["name"] == "payments"
         with urllib.request.urlopen(f"{server.url}/apis", timeout=5) as response:
-            assert [g["name"] for g in json.load(response)["groups"]] == ["apps"]
+            assert [g["name"] for g in json.load(response)["groups"]] == ["apps", "batch", "storage.k8s.io"]
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(f"{server.url}/api/v1/namespaces/nope", timeout=5)
         status = json.load(caught.value)
