@@ -469,15 +469,6 @@ def _referenced_objects(text: str) -> list[tuple[str, str]]:
     return found[:3]
 
 
-def _requests(workload: Workload) -> str:
-    """`api: cpu=500m, memory=512Mi; sidecar: cpu=50m` from the workload's spec."""
-    return "; ".join(
-        f"{c.name}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.requests.items()))
-        for c in workload.containers
-        if c.requests
-    )
-
-
 def _limits(workload: Workload) -> str:
     return "; ".join(
         f"{c.name}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.limits.items()))

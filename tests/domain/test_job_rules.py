@@ -122,7 +122,7 @@ def test_a_cronjobs_job_names_the_cronjob_and_how_to_run_it_again() -> None:
     assert diagnosis.root_cause == "config_error"
     assert "CronJob invoice-export" in diagnosis.summary
     steps = " ".join(diagnosis.next_steps)
-    assert "kubectl create job --from=cronjob/invoice-export" in steps
+    assert "from the jobTemplate of CronJob billing/invoice-export" in steps
     assert "billing-jobs" in steps and "EXPORT_BUCKET" in steps
 
 
@@ -132,7 +132,7 @@ def test_a_downstream_failure_leaves_the_job_alone_and_says_to_run_it_again_late
     diagnosis = OfflineAnalyzer().analyze(INCIDENT, observation)
     assert diagnosis.root_cause == "dependency"
     steps = " ".join(diagnosis.next_steps)
-    assert "needs no change" in steps and "kubectl create job --from=cronjob/invoice-export" in steps
+    assert "needs no change" in steps and "from the jobTemplate of CronJob billing/invoice-export" in steps
 
 
 def test_an_unexplained_failure_quotes_the_last_error_and_stays_unknown() -> None:

@@ -54,9 +54,11 @@ def test_unschedulable_names_the_pending_pod_and_the_requests_to_compare() -> No
     )
     diagnosis = analyze(observation)
     steps = _steps(diagnosis.next_steps)
-    assert f"`kubectl -n shop describe pod {pending.name}`" in steps
-    assert "`kubectl describe nodes`" in steps and "Deployment shop/cart" in steps
-    assert "TAINTS:.spec.taints" in steps  # the taint half of the message gets its own step
+    assert f"`kubectl describe pod {pending.name} -n shop`" in steps
+    assert "Allocated resources" in steps and "Deployment cart" in steps
+    # each half of the message gets its own step: the taint, then the CPU
+    assert "toleration" in diagnosis.next_steps[0] and "{dedicated: gpu}" in diagnosis.next_steps[0]
+    assert "cpu request" in diagnosis.next_steps[1]
     assert "Insufficient cpu" in diagnosis.explanation  # the scheduler's words are quoted
 
 

@@ -245,8 +245,8 @@ def _rerun_steps(job: JobState, downstream: bool) -> list[str]:
     app = _tracked_by(job)
     if downstream:
         again = (
-            f"`kubectl create job --from=cronjob/{job.cronjob} {job.cronjob}-manual -n {ns}` (or wait "
-            f"for its next schedule)"
+            f"a manual Job created from the jobTemplate of CronJob {ns}/{job.cronjob}, or wait for its "
+            "next schedule"
             if job.cronjob
             else f"delete Job {job.name} and apply it anew (a failed Job is not retried)"
         )
@@ -259,8 +259,8 @@ def _rerun_steps(job: JobState, downstream: bool) -> list[str]:
         if app:
             where += f" in Git (Argo CD application {app} manages the CronJob)"
         steps.append(
-            f"Fix the cause in {where}; the next scheduled run uses it. To run it now: `kubectl create job "
-            f"--from=cronjob/{job.cronjob} {job.cronjob}-manual -n {ns}`."
+            f"Fix the cause in {where}; the next scheduled run uses it. To run it now, create a manual Job "
+            f"from the jobTemplate of CronJob {ns}/{job.cronjob}."
         )
     elif app:
         steps.append(

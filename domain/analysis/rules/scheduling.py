@@ -396,8 +396,8 @@ def _claim_findings(
     ns = subject.namespace
     template = (
         "the StatefulSet's volumeClaimTemplates (each ordinal's claim is created from it; the field is "
-        "immutable, so the StatefulSet is recreated with `kubectl delete statefulset --cascade=orphan` "
-        "or Argo CD's Replace, and the Pending claims are deleted so they are created anew)"
+        "immutable, so the StatefulSet is recreated — deleted with its pods orphaned, or replaced by "
+        "Argo CD's Replace sync option — and the Pending claims are deleted so they are created anew)"
         if subject.kind == "StatefulSet"
         else "the claim's manifest"
     )
