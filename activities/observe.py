@@ -501,7 +501,7 @@ class _Observer:
             self.notes.append(f"Job {namespace}/{name} could not be read: {_short(err.message, 300)}")
             self.observe_pods(namespace, focus)
             return
-        state = job_state(job)
+        state = job_state(job, _container_specs((job.get("spec") or {}).get("template") or {}))
         if state.cronjob:
             self.collect_events(namespace, "CronJob", state.cronjob)
             state = with_cronjob_tracking(self.kube, state, self.notes)

@@ -105,21 +105,6 @@ def volume_claim(
     )
 
 
-def _containers(template: dict[str, Any]) -> list[ContainerSpec]:
-    specs = []
-    for container in (template.get("spec") or {}).get("containers") or []:
-        resources = container.get("resources") or {}
-        specs.append(
-            ContainerSpec(
-                name=str(container.get("name", "")),
-                image=str(container.get("image", "")),
-                requests={k: str(v) for k, v in (resources.get("requests") or {}).items()},
-                limits={k: str(v) for k, v in (resources.get("limits") or {}).items()},
-            )
-        )
-    return specs
-
-
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -127,7 +112,8 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def job_state(job: dict[str, Any]) -> JobState:
+def job_state(job: dict[str, Any], containers: list[ContainerSpec]) -> JobState:
+    """The Job as observed; `containers` are its pod template's, parsed by the caller."""
     meta, spec, status = _meta(job), job.get("spec") or {}, job.get("status") or {}
     cronjob = next(
         (str(r.get("name", "")) for r in meta.get("ownerReferences") or [] if r.get("kind") == CRONJOB_OWNER),
@@ -159,7 +145,7 @@ def job_state(job: dict[str, Any]) -> JobState:
         backoff_limit=_int(spec.get("backoffLimit")),
         active_deadline_seconds=_int(spec.get("activeDeadlineSeconds")),
         conditions=conditions,
-        containers=_containers(spec.get("template") or {}),
+        containers=containers,
         labels=dict(meta.get("labels") or {}),
         annotations=annotations,
         tracking=str((meta.get("annotations") or {}).get(ARGOCD_TRACKING) or ""),

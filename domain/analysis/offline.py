@@ -193,7 +193,8 @@ def _values(series: MetricSeries | None) -> list[float]:
     return [v for _, v in sorted(series.samples) if not math.isnan(v)]
 
 
-def _bytes(text: str | None) -> Decimal | None:
+def _quantity(text: str | None) -> Decimal | None:
+    """A Kubernetes quantity (memory or CPU) as a number, or None when absent or malformed."""
     if text is None:
         return None
     try:
@@ -871,7 +872,7 @@ class OfflineAnalyzer:
                 if e.reason in ("OOMKilling", "OOMKilled")
                 and (e.object_kind != "Node" or e.object_name in {p.node for p in pods})
             ]
-            current = _bytes(container.limits.get("memory"))
+            current = _quantity(container.limits.get("memory"))
             if current is None or current <= 0:
                 return self._diagnosis(
                     "oom",

@@ -35,7 +35,6 @@ from domain.kube.observation import (
     PodState,
     Workload,
 )
-from domain.kube.quantity import QuantityError, parse_quantity
 
 if TYPE_CHECKING:
     from domain.analysis.offline import OfflineAnalyzer
@@ -687,7 +686,7 @@ class CrashRules:
             "would call for more replicas, sized by that use); the throttling itself is the CPU limit's "
             "doing, so the per-pod limit is raised."
         )
-        limit = _cpu(spec.limits.get("cpu"))
+        limit = base._quantity(spec.limits.get("cpu"))
         if limit is None or limit <= 0:
             return None
         raised = _format_cpu(min(limit * CPU_GROWTH, limit * CPU_MAX_GROWTH))
@@ -934,15 +933,6 @@ def _container_series(
         if m.name == name and m.samples and m.id in (f"{base_id}/{container}", base_id):
             return m
     return None
-
-
-def _cpu(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        return parse_quantity(text)
-    except QuantityError:
-        return None
 
 
 def _format_cpu(cores: Decimal) -> str:
