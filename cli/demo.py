@@ -23,7 +23,7 @@ import httpx
 import yaml
 
 from cli.devserver import temporal_binary
-from cli.embedded import DEFAULT_SCENARIO, Stack, describe, embedded_stack
+from cli.embedded import DEFAULT_SCENARIO, Stack, describe, embedded_stack, terminate_as_interrupt
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
 from store.db import make_engine, session_factory, transaction
@@ -401,6 +401,7 @@ def run_demo(
             return max(codes)
 
     try:
-        return asyncio.run(main())
+        with terminate_as_interrupt():
+            return asyncio.run(main())
     except KeyboardInterrupt:
         return 130

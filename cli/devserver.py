@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +41,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Beside the dev server's database: the pid of the server a `medic dev` started, removed when it
+# stops it. Still there with that process alive means an earlier run was killed before it could.
+PID_FILE = "temporal.pid"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stale_server(home: Path) -> int | None:
+    """The pid of a dev server an earlier `medic dev` under `home` started and never stopped."""
+    try:
+        pid = int((home / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if "start-dev" not in _cmdline(pid):
+        # The process is gone (or the pid now belongs to something else): the file is stale.
+        (home / PID_FILE).unlink(missing_ok=True)
+        return None
+    return pid
+
+
 class DevServer:
     """`temporal server start-dev` on 127.0.0.1, stopped when the context ends.
 
@@ -57,6 +86,7 @@ class DevServer:
         self.db_file = db_file
         self.log_file = log_file
         self.search_attributes = search_attributes or {}
+        self.pid_file = db_file.parent / PID_FILE if db_file is not None else None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,9 +120,17 @@ class DevServer:
         if port_open("127.0.0.1", self.port):
             raise DevServerError(f"port {self.port} is taken: is another Temporal server running?")
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        # A session of its own: a Ctrl-C in the terminal reaches medic, which stops the server in
+        # order (after the worker), and stop() ends the server's whole process group.
         self._process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
+        if self.pid_file is not None:
+            self.pid_file.write_text(f"{self._process.pid}\n")
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", self.port):
             if self._process.poll() is not None:
@@ -109,13 +147,22 @@ class DevServer:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self._process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            self._signal_group(signal.SIGKILL)
             self._process.wait()
+        # Anything the server left in its group goes with it.
+        self._signal_group(signal.SIGKILL)
         self._process = None
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, sig)
 
     def __enter__(self) -> DevServer:
         return self.start()

@@ -16,16 +16,18 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from types import FrameType
+from urllib.parse import urlencode, urlsplit
 
 import uvicorn
 from temporalio.client import Client
 
-from cli.devserver import DevServer, port_open
+from cli.devserver import DevServer, DevServerError, port_open, stale_server
 from domain.settings import Settings
 from gateway.app import create_app
 from integrations.sealing import ensure_key_file, ensure_secret_file
@@ -185,6 +187,16 @@ async def embedded_stack(
 
         temporal_started = False
         port = _temporal_port(settings)
+        orphan = stale_server(home)
+        if orphan is not None:
+            raise DevServerError(
+                f"a Temporal dev server started by an earlier medic run (pid {orphan}) is still running:"
+                f" stop it with `kill {orphan}` and start again"
+            )
+        if port is not None and port_open("127.0.0.1", port):
+            log.warning(
+                "using the Temporal server already listening on 127.0.0.1:%d (not started by medic)", port
+            )
         if port is not None and not port_open("127.0.0.1", port):
             server = DevServer(
                 port=port, ui_port=ui_port, db_file=home / "temporal.db", log_file=home / "temporal.log"
@@ -288,9 +300,33 @@ def console_lines(stack: Stack) -> list[str]:
     return [f"  console    {url}  (log in with {' or '.join(ways)})"]
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM handled as SIGINT is (by asyncio.run: the main task is cancelled), so that either
+    one unwinds the stack and its `finally` blocks stop every process it started. Python's default
+    for SIGTERM ends the process on the spot, leaving the Temporal dev server running."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def ui_port(settings: Settings) -> int | None:
+    """The port for the dev server's Web UI: MEDIC_TEMPORAL_UI_URL's, when that is on loopback."""
+    url = urlsplit(settings.temporal_ui_url)
+    if url.hostname in ("127.0.0.1", "localhost") and url.port:
+        return url.port
+    return 8233
+
+
 def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) -> None:
     async def main() -> None:
-        async with embedded_stack(base, scenario, gateway_port=gateway_port) as stack:
+        async with embedded_stack(base, scenario, gateway_port=gateway_port, ui_port=ui_port(base)) as stack:
             print("medic is running on embedded defaults:")
             for line in describe(stack):
                 print(line)
@@ -298,8 +334,8 @@ def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) 
             print(f"\nSend an alert:  curl -H 'Authorization: Bearer {token}' \\")
             print("                  -H 'Content-Type: application/json' \\")
             print(f"                  --data @payload.json {stack.gateway_url}/alerts/alertmanager")
-            print("Stop with Ctrl-C.")
+            print("Stop with Ctrl-C.", flush=True)
             await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with terminate_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())

@@ -581,10 +581,15 @@ SandboxOption = Annotated[
 @app.command()
 def dev(sandbox: SandboxOption = None, port: int = 8000) -> None:
     """Run medic on embedded defaults: Temporal dev server, SQLite, worker, gateway, sandbox cluster."""
+    from cli.devserver import DevServerError
     from cli.embedded import run_dev
 
     _logging(default="text")
-    run_dev(settings(), sandbox, gateway_port=port)
+    try:
+        run_dev(settings(), sandbox, gateway_port=port)
+    except DevServerError as err:
+        typer.echo(f"medic dev: {err}", err=True)
+        raise typer.Exit(1) from err
 
 
 @app.command()
