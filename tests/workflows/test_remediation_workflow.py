@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -481,3 +483,33 @@ async def test_similar_past_incidents_reach_the_analyzer_and_the_outcome_is_reme
     assert fakes.analyzed[0].similar == [past]
     (memory,) = fakes.remembered
     assert memory.incident_id == result.incident_id and memory.outcome == "resolved"
+
+
+async def test_a_closed_incident_in_its_cooldown_says_so_in_its_current_details(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.decision = policy("low", approvals=0, auto=True)
+
+    async def scenario(h: Harness) -> tuple[str, str, RemediationResult]:
+        handle = await h.start(cooldown_seconds=4 * 3600)
+        await wait_for_step(handle, "closed")
+        # What the Temporal Web UI asks a running workflow for to show its current details.
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        described = await handle.describe()
+        await handle.signal(RemediationWorkflow.alert_notification, alert_group("resolved"))
+        return (
+            metadata.current_details,
+            described.status.name if described.status else "",
+            await handle.result(),
+        )
+
+    details, status, result = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved" and status == "RUNNING"
+    assert re.fullmatch(
+        r"Incident resolved at \d\d:\d\d UTC; open until (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC"
+        r" \(or until the alert resolves\) only to absorb repeats of the alert: nothing more will run\.",
+        details,
+    ), details
+    closed, until = re.findall(r"\d\d:\d\d", details)
+    hours = (int(until[:2]) - int(closed[:2])) % 24
+    assert hours == 4 and until[3:] == closed[3:]

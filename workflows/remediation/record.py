@@ -1,6 +1,9 @@
-"""The incident's row in the store, mirrored into the Temporal UI (search attributes and memo)."""
+"""The incident's row in the store, mirrored into the Temporal UI (search attributes, memo and,
+once it has an outcome, the run's current details)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -25,6 +28,10 @@ class IncidentRecord:
     def _publish(self, update: IncidentUpdate) -> None:
         """Mirror the incident row into search attributes and a one-line memo for the Temporal UI."""
         state = self._state
+        if update.outcome and update.closed_at:
+            # The UI shows the run as Running through its cooldown: its current details say the
+            # incident is over. (Answered by a query, not a command: histories replay unchanged.)
+            workflow.set_current_details(closed_details(state, update.outcome, update.closed_at))
         if not state.input.search_attributes:
             return
         values = (
@@ -40,3 +47,25 @@ class IncidentRecord:
         status = update.status or state.step
         summary = update.summary or (state.diagnosis.summary if state.diagnosis else state.incident.title)
         workflow.upsert_memo({"summary": f"[{status}] {summary}"[:300]})
+
+
+def _clock(at: datetime, since: datetime) -> str:
+    return at.strftime("%H:%M UTC" if at.date() == since.date() else "%Y-%m-%d %H:%M UTC")
+
+
+def closed_details(state: RunState, outcome: str, closed_at: datetime) -> str:
+    """What the run is doing after its outcome: its cooldown, as Cooldown.wait will keep it."""
+    line = f"Incident {outcome} at {_clock(closed_at, closed_at)}"
+    cooldown = state.input.cooldown_seconds
+    if state.incident.source == "drift":
+        if cooldown <= 0 or outcome == "resolved":
+            return line + "."
+        until = _clock(closed_at + timedelta(seconds=cooldown), closed_at)
+        return line + f"; open until {until} only to absorb later scans that find the same drift."
+    if cooldown <= 0 or state.alert_resolved:
+        return line + "."
+    until = _clock(closed_at + timedelta(seconds=cooldown), closed_at)
+    return (
+        line + f"; open until {until} (or until the alert resolves) only to absorb repeats of the"
+        " alert: nothing more will run."
+    )
