@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
@@ -58,6 +58,7 @@ from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingErr
 from integrations.temporal.client import (
     SearchAttributeError,
     TemporalConfigError,
+    build_runtime,
     connect,
     ensure_search_attributes,
     tls_config,
@@ -125,7 +126,8 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime whose SDK metrics (`temporal_*`: polls, task latencies, activity and
     workflow failures, slots) are served in Prometheus format on `worker_metrics_address`.
 
-    None when the address is empty (the SDK's default runtime, no endpoint). The incident metrics
+    None when the address is empty (the process's default runtime, no endpoint). Either one
+    forwards the SDK core's warnings to Python logging. The incident metrics
     computed from the store are the gateway's `/metrics`, not served here, so that each series has
     one source however many workers run.
     """
@@ -133,7 +135,7 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     if not address:
         return None
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+        return build_runtime(address)
     except ValueError as err:  # the exporter could not listen
         raise WorkerConfigError(
             f"cannot serve worker metrics on {address} (MEDIC_WORKER_METRICS_ADDRESS): {err}; "

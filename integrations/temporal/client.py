@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -9,7 +11,14 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import Runtime
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.settings import Settings
@@ -19,15 +28,40 @@ class TemporalConfigError(ValueError):
     """The secured-Temporal settings cannot be used; the message names the setting and the fix."""
 
 
+# The SDK core's own log lines (connection retries, worker warnings) reach Python logging under
+# this logger's name, so that they are formatted as every other line (JSON for the worker and the
+# gateway) instead of printed by the core as coloured text.
+CORE_LOGGER = "temporalio.core"
+
+
+def build_runtime(metrics_address: str = "") -> Runtime:
+    """The Temporal runtime every medic process uses: the core's warnings forwarded to Python
+    logging, and with `metrics_address` the SDK metrics served there in Prometheus format.
+    Raises ValueError when the metrics exporter cannot listen."""
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER), append_target_to_name=False),
+    )
+    metrics = PrometheusConfig(bind_address=metrics_address) if metrics_address else None
+    return Runtime(telemetry=TelemetryConfig(logging=logging_config, metrics=metrics))
+
+
+@functools.cache
+def default_runtime() -> Runtime:
+    """One runtime per process for the clients that serve no metrics (gateway, CLI, embedded)."""
+    return build_runtime()
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client with medic's data converter, over TLS (mutual where a client certificate is set)
     and with an API key where the settings say so; `runtime` carries SDK telemetry (the worker's
-    metrics). Raises `TemporalConfigError` for unusable TLS settings, before connecting."""
+    metrics; by default, `default_runtime()`). Raises `TemporalConfigError` for unusable TLS
+    settings, before connecting."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
-        runtime=runtime,
+        runtime=runtime or default_runtime(),
         tls=tls_config(settings),
         api_key=settings.temporal_api_key or None,
     )

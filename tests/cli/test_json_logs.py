@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import json
@@ -9,9 +10,12 @@ import logging
 import uuid
 
 from temporalio import activity
-from temporalio.testing import ActivityEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
 
 from cli.logs import JsonFormatter
+from integrations.temporal.client import CORE_LOGGER, default_runtime
+from tests.conftest import venv_binary
 from tests.domain import redaction_corpus as c
 
 
@@ -55,3 +59,35 @@ def test_plain_log_line_is_one_json_object_with_its_exception() -> None:
     line = json.loads(stream.getvalue())
     assert line["msg"] == "gateway failed" and "ValueError: boom" in line["exception"]
     assert "incident" not in line
+
+
+async def test_the_sdk_cores_warnings_are_json_lines_of_the_temporalio_core_logger() -> None:
+    """The runtime every medic client uses forwards the core's warnings to Python logging (the
+    core would otherwise print them as coloured text); the time-skipping server advertises none of
+    the capabilities a worker with activities checks, so starting one draws a core warning."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    core = logging.getLogger(CORE_LOGGER)
+    core.addHandler(handler)
+    env = await WorkflowEnvironment.start_time_skipping(
+        runtime=default_runtime(), test_server_existing_path=venv_binary("temporal-test-server")
+    )
+    try:
+        async with Worker(env.client, task_queue=f"logs-{uuid.uuid4()}", activities=[_noop]):
+            for _ in range(50):
+                if stream.getvalue():
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        core.removeHandler(handler)
+        await env.shutdown()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines, "no core log line was forwarded"
+    assert all(line["logger"] == CORE_LOGGER for line in lines)
+    assert any(line["level"] == "warning" and "sdk_core" in line["msg"] for line in lines), lines
+
+
+@activity.defn
+async def _noop() -> None:
+    return None
