@@ -187,7 +187,7 @@ async def embedded_stack(
 
         temporal_started = False
         port = _temporal_port(settings)
-        orphan = stale_server(home)
+        orphan = stale_server(home) if port is not None else None
         if orphan is not None:
             raise DevServerError(
                 f"a Temporal dev server started by an earlier medic run (pid {orphan}) is still running:"
