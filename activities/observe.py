@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.failures import activity_failure
+from activities.heartbeat import heartbeats
 from activities.observe_argocd import alerted_applications
 from activities.observe_placement import (
     claim_names,
@@ -785,6 +786,7 @@ class ObserveActivities:
 
     @activity.defn(name="observe_incident")
     @redacts_result
+    @heartbeats
     def observe_incident(self, input: ObserveInput) -> Observation:
         try:
             # Redacted here, at the source: what observe returns is in the workflow's history,

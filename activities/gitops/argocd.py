@@ -9,6 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified
+from activities.heartbeat import heartbeats
 from activities.redaction import redacts_result
 from domain.redaction.text import redact_text
 from domain.steps.gitops import ApplicationCheck, ApplicationsInput, ApplicationStatus
@@ -87,6 +88,7 @@ class ApplicationSyncActivities:
 
     @activity.defn(name="sync_applications")
     @redacts_result
+    @heartbeats
     def sync_applications(self, input: ApplicationsInput) -> ApplicationCheck:
         """Argo CD compares each Application with Git now (a refresh, which also lets an automated
         Application start its own sync); an Application without automated sync that is neither
@@ -116,6 +118,7 @@ class ApplicationSyncActivities:
 
     @activity.defn(name="check_applications")
     @redacts_result
+    @heartbeats
     def check_applications(self, input: ApplicationsInput) -> ApplicationCheck:
         """Each Application as Argo CD reports it; one that is not synced to the revision and not
         syncing is refreshed first, so that its comparison includes the merge."""

@@ -15,6 +15,7 @@ from activities.gitops.files import (
     fix_files,
     revert_files,
 )
+from activities.heartbeat import heartbeats
 from domain.gitops.flow import edit_hash, target_branch
 from domain.steps.gitops import GitOpsChange, PrepareChangeInput, PrepareRevertInput
 from integrations.argocd import ArgoClient
@@ -35,6 +36,7 @@ class GitOpsChangeActivities:
         return self._repo
 
     @activity.defn(name="prepare_gitops_change")
+    @heartbeats
     def prepare_gitops_change(self, input: PrepareChangeInput) -> GitOpsChange:
         applications = [application_ref(a) for a in input.applications]
         try:
@@ -71,6 +73,7 @@ class GitOpsChangeActivities:
         )
 
     @activity.defn(name="prepare_gitops_revert")
+    @heartbeats
     def prepare_gitops_revert(self, input: PrepareRevertInput) -> GitOpsChange:
         fix = input.change
         common = {

@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified
 from activities.gitops.files import ChangeRefused, fix_files, revert_files, reverted_paths
+from activities.heartbeat import heartbeats
 from domain.analysis.plan import Diagnosis
 from domain.gitops.edit import FileChange
 from domain.gitops.flow import edit_hash
@@ -42,6 +43,7 @@ class PullRequestActivities:
         return self._host
 
     @activity.defn(name="open_pull_request")
+    @heartbeats
     def open_pull_request(self, input: OpenPullRequestInput) -> PullRequest:
         change = input.change
         host = self._need_host()
@@ -114,12 +116,14 @@ class PullRequestActivities:
             return host.get_pull_request(input.number)
 
     @activity.defn(name="merge_pull_request")
+    @heartbeats
     def merge_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
         with classified(f"merging pull request #{input.number}"):
             return host.merge_pull_request(input.number, merged_by=input.actor)
 
     @activity.defn(name="close_pull_request")
+    @heartbeats
     def close_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
         with classified(f"closing pull request #{input.number}"):

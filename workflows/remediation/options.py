@@ -32,10 +32,15 @@ def _step(
     )
 
 
+# Steps that may spend seconds in one call heartbeat every few seconds while they work
+# (activities/heartbeat.py): a crashed worker's attempt is retried after this many seconds, not
+# after its start-to-close timeout.
+HEARTBEAT = 20
+
 STORE = _step(30, retry_every=30)
 # Memory helps the analysis; its failure never stops it, so a few attempts are enough.
 RECALL = _step(30, retry_every=10, attempts=3)
-OBSERVE = _step(60, retry_every=30, attempts=10)
+OBSERVE = _step(60, retry_every=30, attempts=10, heartbeat=HEARTBEAT)
 ANALYZE = _step(120, retry_every=60, attempts=5)
 # A second opinion is optional: a few attempts, then the workflow goes on without it.
 REVIEW = _step(120, retry_every=60, attempts=3)
@@ -47,12 +52,12 @@ SNAPSHOT = _step(60, retry_every=30, attempts=10)
 EXECUTE = _step(120, retry_every=30, attempts=20, heartbeat=10)
 CHECK = _step(30, retry_every=15, attempts=5)
 # Git work (a clone or fetch, a push) and PR host calls; Temporal retries transient failures,
-# a rate limit after the host's Retry-After.
-GIT = _step(300, retry_every=60, attempts=10)
-PR_WRITE = _step(60, retry_every=60, attempts=10)
+# a rate limit after the host's Retry-After, and a dead worker's attempt after HEARTBEAT seconds.
+GIT = _step(300, retry_every=60, attempts=10, heartbeat=HEARTBEAT)
+PR_WRITE = _step(60, retry_every=60, attempts=10, heartbeat=HEARTBEAT)
 # A poll of the PR while waiting for its merge: a failed poll is only a missed look.
 PR_POLL = _step(30, retry_every=10, attempts=3)
-ARGO = _step(60, retry_every=15, attempts=5)
+ARGO = _step(60, retry_every=15, attempts=5, heartbeat=HEARTBEAT)
 SYNC = _step(60, retry_every=15, attempts=5, heartbeat=30)
 # Notifications never hold up the remediation: started and left to run, retried (a rate limit
 # after the receiver's Retry-After) for up to an hour.
