@@ -19,33 +19,18 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from domain.policy.approval import DecisionInput
 from domain.steps.remediation import RemediationResult
 from integrations.argocd import ArgoClient, application_state
-from tests.activities.drift.test_scan import scenario as drift_estate
 from tests.conftest import wait_for_step
+from tests.e2e.test_drift_loop import estate_file
 from workflows.remediation import RemediationWorkflow
 
 pytestmark = pytest.mark.e2e
 
 APPS = "apps/v1"
 T0 = "2026-11-24T09:00:00Z"
-
-
-def estate_file(path: Path) -> Path:
-    world = drift_estate()
-    document = {
-        "name": "argocd-alerts",
-        "summary": "three Argo CD Applications in sync; a test scales one of them by hand",
-        "alert": {},
-        "cluster": world.cluster,
-        "argocd": world.argocd,
-        "gitops": world.gitops,
-    }
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 def group(labels: dict[str, str], annotations: dict[str, str], expr: str) -> dict[str, Any]:
@@ -113,7 +98,9 @@ OUT_OF_SYNC = group(
 async def test_watchdog_is_no_action_and_a_hand_scaled_application_is_synced_back(
     make_stack: Any, tmp_path: Path, auto_policy_dir: Path
 ) -> None:
-    stack = await make_stack(estate_file(tmp_path / "argocd-alerts.yaml"), policy_dir=str(auto_policy_dir))
+    stack = await make_stack(
+        estate_file(tmp_path / "argocd-alerts.yaml", "argocd-alerts"), policy_dir=str(auto_policy_dir)
+    )
 
     # The heartbeat of the alerting pipeline: nothing to fix, nothing changed.
     watchdog = stack.client.get_workflow_handle_for(RemediationWorkflow.run, await post(stack, WATCHDOG))

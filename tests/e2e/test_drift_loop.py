@@ -51,10 +51,11 @@ def sync_replicas_policy(directory: Path) -> Path:
     return directory
 
 
-def estate_file(path: Path) -> Path:
+def estate_file(path: Path, name: str = "drift-replicas") -> Path:
+    """The drift scan's estate of three in-sync Argo CD Applications, as a scenario file."""
     world = drift_estate()
     document = {
-        "name": "drift-replicas",
+        "name": name,
         "summary": "three Argo CD Applications in sync; a test scales one of them by hand",
         "alert": {},
         "cluster": world.cluster,
