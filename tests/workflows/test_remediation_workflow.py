@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Callable
@@ -485,6 +486,18 @@ async def test_similar_past_incidents_reach_the_analyzer_and_the_outcome_is_reme
     assert memory.incident_id == result.incident_id and memory.outcome == "resolved"
 
 
+async def until_current_details(handle: WorkflowHandle[Any, Any], timeout: float = 30.0) -> WorkflowMetadata:
+    """Query the run's metadata until it has current details, with a deadline (queries skip no time)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        if metadata.current_details:
+            return metadata
+        assert loop.time() < deadline, "the run never set its current details"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_closed_incident_in_its_cooldown_says_so_in_its_current_details(
     time_skipping_env: WorkflowEnvironment, fakes: Fakes
 ) -> None:
@@ -493,8 +506,9 @@ async def test_a_closed_incident_in_its_cooldown_says_so_in_its_current_details(
     async def scenario(h: Harness) -> tuple[str, str, RemediationResult]:
         handle = await h.start(cooldown_seconds=4 * 3600)
         await wait_for_step(handle, "closed")
-        # What the Temporal Web UI asks a running workflow for to show its current details.
-        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        # What the Temporal Web UI asks a running workflow for to show its current details. The
+        # step turns "closed" before the outcome is written, and the details come with the write.
+        metadata = await until_current_details(handle)
         described = await handle.describe()
         await handle.signal(RemediationWorkflow.alert_notification, alert_group("resolved"))
         return (
