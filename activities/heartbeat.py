@@ -27,9 +27,12 @@ HEARTBEAT_INTERVAL = 5.0
 
 
 @contextmanager
-def heartbeating(interval: float = HEARTBEAT_INTERVAL, *, details: tuple[Any, ...] = ()) -> Iterator[None]:
-    """Heartbeat every `interval` seconds (and once at the start) until the block ends, each beat
-    carrying `details` (what the activity is working on: the UI shows the last one)."""
+def heartbeating(interval: float | None = None, *, details: tuple[Any, ...] = ()) -> Iterator[None]:
+    """Heartbeat every `interval` seconds (default `HEARTBEAT_INTERVAL`) and once at the start,
+    until the block ends, each beat carrying `details` (what the activity is working on: the UI
+    shows the last one)."""
+    if interval is None:
+        interval = HEARTBEAT_INTERVAL
     if interval <= 0:
         raise ValueError(f"a heartbeat interval must be positive, not {interval!r}")
     stop = threading.Event()
