@@ -116,48 +116,26 @@ class PrivatePostgres:
         )
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def _as_postgres(self, tool: str, *args: str) -> None:
+    def _as_postgres(self, tool: str, *args: str, check: bool = True) -> None:
         subprocess.run(
             ["runuser", "-u", "postgres", "--", str(self._bin / tool), *args],
-            check=True,
+            check=check,
             capture_output=True,
             timeout=60,
         )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(
-            "pg_ctl",
-            "-D",
-            str(self._dir / "data"),
-            "-o",
-            options,
-            "-l",
-            str(self._dir / "log"),
-            "-w",
-            "start",
-        )
+        data, log = str(self._dir / "data"), str(self._dir / "log")
+        self._as_postgres("pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "start")
 
-    def stop(self) -> None:
-        self._as_postgres("pg_ctl", "-D", str(self._dir / "data"), "-m", "immediate", "-w", "stop")
+    def stop(self, check: bool = True) -> None:
+        self._as_postgres(
+            "pg_ctl", "-D", str(self._dir / "data"), "-m", "immediate", "-w", "stop", check=check
+        )
 
     def remove(self) -> None:
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(self._bin / "pg_ctl"),
-                "-D",
-                str(self._dir / "data"),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-            timeout=60,
-        )
+        self.stop(check=False)  # already stopped when a test failed mid-outage
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
