@@ -337,4 +337,12 @@ async def test_a_store_outage_during_execute_longer_than_its_retries_still_resol
     attempts = scheduled(history, "execute_plan")
     assert len(attempts) >= 2 and attempts[0] == EXECUTE.retry.maximum_attempts, attempts
     assert sum(attempts) > EXECUTE.retry.maximum_attempts
+    # What the history keeps of the attempt that gave up: one line and a type, not the statement.
+    (failure,) = [
+        e.activity_task_failed_event_attributes.failure
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    assert failure.application_failure_info.type == "StoreUnavailable"
+    assert failure.message == "the store refused the connection"
     assert_complete_trail(postgres, incident_id)
