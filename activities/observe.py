@@ -775,7 +775,8 @@ class ObserveActivities:
         self._gitops = gitops
         self._window_minutes = window_minutes
         self._clock = clock
-        # Where the observation is kept for the console (incident.observation); None: not kept.
+        # Where the observation is kept for the console (incident.observation), when the input
+        # asks (runs recorded before the workflow kept it itself); None: not kept.
         self._sessions = sessions
 
     def close(self) -> None:
