@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.failures import store_failures
 from domain.redaction.text import redact_text
 from domain.steps.record import ApprovalRecord
 from store.db import transaction
@@ -20,6 +21,7 @@ class ApproveActivities:
         self._sessions = sessions
 
     @activity.defn(name="record_approval")
+    @store_failures
     def record_approval(self, record: ApprovalRecord) -> None:
         a = record.approval
         with transaction(self._sessions) as session:

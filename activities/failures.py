@@ -16,20 +16,39 @@ translate every integration error they do not turn into a result themselves.
 Failures that are not an outside system's (bad input, a change that cannot be made, a policy that
 does not load) are raised as non-retryable `ApplicationError`s where they are found; any other
 exception is a bug and propagates as it is.
+
+The store is the one dependency that is not an integration: `@store_failures` (on every activity
+that reads or writes it) turns a SQLAlchemy error into a short, typed `ApplicationError` too.
+SQLAlchemy's own message carries the statement and its parameters (a whole observation, a
+diagnosis), which is what made Temporal replace the failure with "Failure exceeds size limit".
+A store that cannot be reached (refused, timed out, a read-only or missing SQLite file) is
+`StoreUnavailable`: retried, and (`workflows/remediation/steps.py`) never the end of an incident.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import exc as sa
 from temporalio.exceptions import ApplicationError
 
 from domain.incident.reason import one_line
-from integrations.errors import IntegrationError, TemporaryError
+from integrations.errors import IntegrationError, TemporaryError, unreachable
 
-__all__ = ["MAX_FAILURE_MESSAGE", "activity_failure", "classified"]
+__all__ = [
+    "MAX_FAILURE_MESSAGE",
+    "STORE_UNAVAILABLE",
+    "activity_failure",
+    "classified",
+    "store_failure",
+    "store_failures",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # An activity's failure message is read in the audit trail, the console and the incident's
 # reason: one line, and short enough that Temporal never replaces it for its size.
@@ -60,3 +79,39 @@ def classified(what: str = "") -> Iterator[None]:
         yield
     except IntegrationError as err:
         raise activity_failure(err, what) from err
+
+
+# The failure type of a store that cannot be reached; the remediation workflow waits it out.
+STORE_UNAVAILABLE = "StoreUnavailable"
+# Errors that say the database cannot be talked to now, rather than that a statement is wrong:
+# connection refused or lost, a pool exhausted, a locked / read-only / missing SQLite file.
+_UNAVAILABLE = (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError, sa.TimeoutError)
+
+
+def store_failure(err: sa.SQLAlchemyError) -> ApplicationError:
+    """The `ApplicationError` for a store error: one line of at most `MAX_FAILURE_MESSAGE`
+    characters naming the database's own complaint, never the statement or its parameters.
+    Retryable either way: an unreachable store is `StoreUnavailable`; anything else (a bug, a
+    constraint) keeps its class name as its type and stays loud in the history."""
+    cause = err.orig if isinstance(err, sa.DBAPIError) and err.orig is not None else None
+    if isinstance(err, _UNAVAILABLE):
+        message, error_type = unreachable("the store", cause or err), STORE_UNAVAILABLE
+    else:
+        text = str(cause) if cause is not None else (str(err).splitlines() or [""])[0]
+        message, error_type = f"the store: {type(cause or err).__name__}: {text}", type(err).__name__
+    return ApplicationError(one_line(message, MAX_FAILURE_MESSAGE), type=error_type)
+
+
+def store_failures(fn: F) -> F:
+    """`fn` (an activity) with every SQLAlchemy error it raises turned into `store_failure(err)`,
+    chained to the error (the worker's log keeps the whole of it). Goes under `@activity.defn`;
+    keeps `fn`'s name, signature and annotations, which Temporal reads."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except sa.SQLAlchemyError as err:
+            raise store_failure(err) from err
+
+    return cast(F, run)

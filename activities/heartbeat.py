@@ -27,8 +27,12 @@ HEARTBEAT_INTERVAL = 5.0
 
 
 @contextmanager
-def heartbeating(interval: float = HEARTBEAT_INTERVAL) -> Iterator[None]:
-    """Heartbeat every `interval` seconds (and once at the start) until the block ends."""
+def heartbeating(interval: float | None = None, *, details: tuple[Any, ...] = ()) -> Iterator[None]:
+    """Heartbeat every `interval` seconds (default `HEARTBEAT_INTERVAL`) and once at the start,
+    until the block ends, each beat carrying `details` (what the activity is working on: the UI
+    shows the last one)."""
+    if interval is None:
+        interval = HEARTBEAT_INTERVAL
     if interval <= 0:
         raise ValueError(f"a heartbeat interval must be positive, not {interval!r}")
     stop = threading.Event()
@@ -36,7 +40,7 @@ def heartbeating(interval: float = HEARTBEAT_INTERVAL) -> Iterator[None]:
 
     def beat() -> None:
         while True:
-            activity.heartbeat()
+            activity.heartbeat(*details)
             if stop.wait(interval):
                 return
 

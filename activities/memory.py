@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import store_failures
 from domain.incident.memory import IncidentMemory, RecallInput, RecallResult, RememberInput, recall_keys
 from domain.redaction.objects import redacted
 from store.db import transaction
@@ -22,6 +23,7 @@ class MemoryActivities:
         self._sessions = sessions
 
     @activity.defn(name="recall_similar_incidents")
+    @store_failures
     def recall_similar_incidents(self, input: RecallInput) -> RecallResult:
         """The past incidents most like this one (never itself), best first, with their outcomes."""
         keys = recall_keys(input.incident, input.observation)
@@ -37,6 +39,7 @@ class MemoryActivities:
         return RecallResult(similar=similar)
 
     @activity.defn(name="remember_incident")
+    @store_failures
     def remember_incident(self, input: RememberInput) -> None:
         """Store the memory of a closed incident. Its incident row must have been recorded first."""
         try:

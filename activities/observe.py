@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from activities.failures import activity_failure
+from activities.failures import activity_failure, store_failures
 from activities.heartbeat import heartbeats
 from activities.observe_argocd import alerted_applications
 from activities.observe_placement import (
@@ -775,7 +775,8 @@ class ObserveActivities:
         self._gitops = gitops
         self._window_minutes = window_minutes
         self._clock = clock
-        # Where the observation is kept for the console (incident.observation); None: not kept.
+        # Where the observation is kept for the console (incident.observation), when the input
+        # asks (runs recorded before the workflow kept it itself); None: not kept.
         self._sessions = sessions
 
     def close(self) -> None:
@@ -787,6 +788,7 @@ class ObserveActivities:
     @activity.defn(name="observe_incident")
     @redacts_result
     @heartbeats
+    @store_failures
     def observe_incident(self, input: ObserveInput) -> Observation:
         try:
             # Redacted here, at the source: what observe returns is in the workflow's history,
@@ -805,7 +807,7 @@ class ObserveActivities:
         except IntegrationError as err:
             # Temporary (the API unreachable): retried by Temporal; permanent: final.
             raise activity_failure(err, "observe") from err
-        if self._sessions is not None:
+        if self._sessions is not None and input.keep:
             # Its own transaction, an upsert of one column: a retried attempt writes its own
             # observation over the earlier one's, and that is the one it returns.
             with transaction(self._sessions) as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.failures import store_failures
 from domain.redaction.text import redact_json
 from domain.steps.record import AuditInput, IncidentUpdate
 from store.db import transaction
@@ -20,6 +21,7 @@ class RecordActivities:
         self._sessions = sessions
 
     @activity.defn(name="record_incident")
+    @store_failures
     def record_incident(self, update: IncidentUpdate) -> None:
         # Alert text and diagnoses can carry secrets pasted into logs or annotations.
         fields = redact_json(update.model_dump(exclude={"incident_id"}, exclude_none=True))
@@ -27,6 +29,7 @@ class RecordActivities:
             IncidentRepository(session).upsert(update.incident_id, **fields)
 
     @activity.defn(name="record_audit")
+    @store_failures
     def record_audit(self, event: AuditInput) -> None:
         with transaction(self._sessions) as session:
             AuditRepository(session).record(

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified
+from activities.heartbeat import heartbeating
 from activities.redaction import redacts_result
 from domain.incident.model import WORKLOAD_KINDS
 from domain.redaction.text import redact_json, redact_text
@@ -80,8 +81,8 @@ class ArgoSyncActivities:
         diffs: list[dict[str, Any]] = []
         still_drifted = 0
         for app in input.applications:
-            activity.heartbeat(app.name)
-            with classified(f"reading the Argo CD Application {app.name}"):
+            # Each Application's requests may each take seconds: beat while they run.
+            with heartbeating(details=(app.name,)), classified(f"reading the Argo CD Application {app.name}"):
                 state = application_state(argocd.get_application(app.name, app.namespace))
                 managed = argocd.managed_resources(app.name, app.namespace)
             if state.operation_in_progress:
@@ -129,12 +130,11 @@ class ArgoSyncActivities:
         argocd = self._need_argocd()
         statuses: list[ApplicationStatus] = []
         for app in input.applications:
-            activity.heartbeat(app.name)
             resources = [
                 SyncResource(group=t.group, kind=t.kind, name=t.name, namespace=t.namespace)
                 for t in _managed_by(app.name, input.resources)
             ]
-            with classified(f"asking Argo CD to sync {app.name}"):
+            with heartbeating(details=(app.name,)), classified(f"asking Argo CD to sync {app.name}"):
                 try:
                     after = argocd.sync_application(
                         app.name, app_namespace=app.namespace, resources=resources

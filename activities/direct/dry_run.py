@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.direct.kube_change import patch, record_action, revisions
-from activities.failures import activity_failure
+from activities.failures import activity_failure, store_failures
 from activities.redaction import redacts_result
 from domain.kube.patches import PatchError
 from domain.redaction.objects import redact_dry_run
@@ -25,6 +25,7 @@ class DryRunActivities:
 
     @activity.defn(name="dry_run_plan")
     @redacts_result
+    @store_failures
     def dry_run_plan(self, input: PlanInput) -> DryRunResult:
         problems: list[str] = []
         diffs: list[dict[str, Any]] = []

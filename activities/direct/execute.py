@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.direct.kube_change import patch, record_action, revisions
-from activities.failures import activity_failure
+from activities.failures import activity_failure, store_failures
 from domain.kube.patches import PatchError, is_applied
 from domain.steps.change import AppliedChange, ExecutionResult, PlanInput
 from integrations.errors import IntegrationError
@@ -22,6 +22,7 @@ class ExecuteActivities:
         self._sessions = sessions
 
     @activity.defn(name="execute_plan")
+    @store_failures
     def execute_plan(self, input: PlanInput) -> ExecutionResult:
         changes: list[AppliedChange] = []
         for index, action in enumerate(input.plan.actions):

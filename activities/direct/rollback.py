@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.direct.kube_change import FIELD_MANAGER, snapshot_content
-from activities.failures import activity_failure, classified
+from activities.failures import activity_failure, classified, store_failures
 from domain.kube.patches import restore_body
 from domain.steps.change import AppliedChange, ExecutionResult, RestoreInput
 from integrations.kubernetes import KubeClient
@@ -24,6 +24,7 @@ class RollbackActivities:
         self._sealer = sealer
 
     @activity.defn(name="restore_snapshots")
+    @store_failures
     def restore_snapshots(self, input: RestoreInput) -> ExecutionResult:
         changes: list[AppliedChange] = []
         with transaction(self._sessions) as session:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.direct.kube_change import snapshot_content
-from activities.failures import classified
+from activities.failures import classified, store_failures
 from domain.incident.model import ResourceRef
 from domain.steps.change import PlanInput, SnapshotResult
 from integrations.kubernetes import KubeClient
@@ -26,6 +26,7 @@ class SnapshotActivities:
         self._sealer = sealer
 
     @activity.defn(name="snapshot_resources")
+    @store_failures
     def snapshot_resources(self, input: PlanInput) -> SnapshotResult:
         refs: dict[str, ResourceRef] = {}
         for action in input.plan.actions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.failures import store_failures
 from domain.drift.model import DriftFindingsInput, DriftReport, DriftScanFinished
 from domain.redaction.objects import redact_app_drift
 from domain.redaction.text import redact_text
@@ -27,6 +28,7 @@ class DriftReportActivities:
         self._sessions = sessions
 
     @activity.defn(name="record_drift_findings")
+    @store_failures
     def record_drift_findings(self, input: DriftFindingsInput) -> int:
         """Add one page's drifted resources to the scan's report (creating the scan as running);
         returns how many findings the page holds. Field values are redacted before they are
@@ -36,6 +38,7 @@ class DriftReportActivities:
             return DriftRepository(session).record_findings(redacted)
 
     @activity.defn(name="finish_drift_scan")
+    @store_failures
     def finish_drift_scan(self, input: DriftScanFinished) -> DriftReport:
         """Mark the scan finished with its totals; returns its report, with the findings only when
         there are at most `REPORT_FINDINGS_LIMIT` of them (else `findings` is empty: read the

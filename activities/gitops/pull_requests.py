@@ -8,7 +8,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.failures import classified
+from activities.failures import classified, store_failures
 from activities.gitops.files import ChangeRefused, fix_files, revert_files, reverted_paths
 from activities.heartbeat import heartbeats
 from domain.analysis.plan import Diagnosis
@@ -44,6 +44,7 @@ class PullRequestActivities:
 
     @activity.defn(name="open_pull_request")
     @heartbeats
+    @store_failures
     def open_pull_request(self, input: OpenPullRequestInput) -> PullRequest:
         change = input.change
         host = self._need_host()
@@ -110,6 +111,7 @@ class PullRequestActivities:
         )
 
     @activity.defn(name="get_pull_request")
+    @store_failures
     def get_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
         with classified(f"reading pull request #{input.number}"):
@@ -117,6 +119,7 @@ class PullRequestActivities:
 
     @activity.defn(name="merge_pull_request")
     @heartbeats
+    @store_failures
     def merge_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
         with classified(f"merging pull request #{input.number}"):
@@ -124,6 +127,7 @@ class PullRequestActivities:
 
     @activity.defn(name="close_pull_request")
     @heartbeats
+    @store_failures
     def close_pull_request(self, input: PullRequestInput) -> PullRequest:
         host = self._need_host()
         with classified(f"closing pull request #{input.number}"):

@@ -33,6 +33,8 @@ class IncidentUpdate(Frozen):
     diagnosis: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
     policy_decision: dict[str, Any] | None = None
+    # What observe saw, kept for the console (written once, after observe).
+    observation: dict[str, Any] | None = None
     closed_at: datetime | None = None
 
 

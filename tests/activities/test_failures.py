@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from sqlalchemy import exc as sa
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.analyze import AnalyzeActivities
 from activities.direct.verify import VerifyActivities
-from activities.failures import MAX_FAILURE_MESSAGE, activity_failure, classified
+from activities.failures import (
+    MAX_FAILURE_MESSAGE,
+    STORE_UNAVAILABLE,
+    activity_failure,
+    classified,
+    store_failure,
+)
 from activities.gitops.pull_requests import PullRequestActivities
+from activities.record import RecordActivities
+from cli.devserver import free_port
 from domain.analysis.plan import Diagnosis
 from domain.gitops.pull_requests import PullRequest
 from domain.incident.memory import SimilarIncident
@@ -22,9 +32,13 @@ from domain.kube.observation import Observation
 from domain.steps.analyze import AnalyzeInput
 from domain.steps.change import CheckRolloutInput
 from domain.steps.gitops import PullRequestInput
+from domain.steps.record import IncidentUpdate
 from integrations.kubernetes import KubeClient, KubeConflict, KubeForbidden, KubeNotFound, KubeUnavailable
 from integrations.llm.errors import InvalidModelOutput, ModelUnavailable
 from integrations.pull_requests import PullRequestConflict, PullRequestHost, PullRequestUnavailable
+from store import migrate
+from store.db import make_engine, session_factory
+from workflows.remediation.options import STORE_UNAVAILABLE as WORKFLOW_STORE_UNAVAILABLE
 
 LEDGER = ResourceRef(namespace="payments", kind="Deployment", name="ledger")
 
@@ -196,3 +210,57 @@ def test_model_errors_keep_the_types_the_workflow_matches(
     assert raised.value.non_retryable is non_retryable
     assert raised.value.next_retry_delay == delay
     assert raised.value.message == str(error)
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+def test_an_unreachable_store_is_a_short_retryable_store_unavailable(tmp_path: Path) -> None:
+    # A real refusal: a PostgreSQL URL on a port nothing listens on, with a huge row to write.
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/medic")
+    sessions = session_factory(engine)
+    observation = Observation(incident_id="i-1", notes=["x" * 100_000])
+    try:
+        with pytest.raises(ApplicationError) as caught:
+            ActivityEnvironment().run(
+                RecordActivities(sessions).record_incident,
+                IncidentUpdate(incident_id="i-1", observation=observation.model_dump(mode="json")),
+            )
+    finally:
+        engine.dispose()
+    failure = caught.value
+    assert failure.type == STORE_UNAVAILABLE == WORKFLOW_STORE_UNAVAILABLE
+    assert not failure.non_retryable
+    assert failure.message.startswith("the store refused the connection")
+    assert "\n" not in failure.message and len(failure.message) <= MAX_FAILURE_MESSAGE
+    assert isinstance(failure.__cause__, sa.OperationalError)
+
+
+def test_a_store_error_says_the_databases_complaint_never_the_statement_or_its_parameters() -> None:
+    err = sa.IntegrityError(
+        "INSERT INTO incident (id, observation) VALUES (%(id)s, %(observation)s)",
+        {"id": "i-1", "observation": "secret-ish " * 100_000},
+        Exception('duplicate key value violates unique constraint "incident_pkey"'),
+    )
+    failure = store_failure(err)
+    assert failure.type == "IntegrityError" and not failure.non_retryable
+    assert failure.message == (
+        'the store: Exception: duplicate key value violates unique constraint "incident_pkey"'
+    )
+
+
+def test_a_read_only_sqlite_file_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "store" / "medic.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    # Opened read-only, as the embedded store is when its directory becomes unwritable (file modes
+    # alone would not stop a test running as root).
+    engine = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with pytest.raises(ApplicationError) as caught:
+            ActivityEnvironment().run(
+                RecordActivities(session_factory(engine)).record_incident, IncidentUpdate(incident_id="i-1")
+            )
+    finally:
+        engine.dispose()
+    assert caught.value.type == STORE_UNAVAILABLE
+    assert caught.value.message == "the store could not be reached (attempt to write a readonly database)"

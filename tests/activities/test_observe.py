@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput, build_observation
+from cli.devserver import free_port
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, ResourceRef, incident_from_group
 from domain.redaction.text import placeholder
@@ -17,6 +18,7 @@ from integrations.kubernetes import KubeClient, KubeForbidden, KubeUnavailable
 from sandbox.cluster import SandboxCluster
 from sandbox.scenario import load_named
 from sandbox.server import SandboxServer
+from store.db import make_engine, session_factory
 
 
 def _incident(scenario_name: str) -> Incident:
@@ -119,6 +121,24 @@ def test_activity_returns_the_observation(sandbox: KubeClient) -> None:
         activities.observe_incident, ObserveInput(incident=_incident("oom-helm-values"))
     )
     assert result.workloads[0].ref.name == "ledger"
+
+
+@pytest.mark.parametrize("sandbox", ["oom-helm-values"], indirect=True)
+def test_with_the_store_down_observe_keeps_nothing_itself_and_still_answers(sandbox: KubeClient) -> None:
+    # A store nothing listens on: keeping the observation would fail the attempt (StoreUnavailable).
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/medic")
+    activities = ObserveActivities(sandbox, sessions=session_factory(engine))
+    incident = _incident("oom-helm-values")
+    try:
+        result = ActivityEnvironment().run(
+            activities.observe_incident, ObserveInput(incident=incident, keep=False)
+        )
+        with pytest.raises(ApplicationError) as kept:
+            ActivityEnvironment().run(activities.observe_incident, ObserveInput(incident=incident))
+    finally:
+        engine.dispose()
+    assert result.workloads[0].ref.name == "ledger"
+    assert kept.value.type == "StoreUnavailable"
 
 
 class _RefusingKube:

@@ -5,6 +5,7 @@ hand-built Applications."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import heartbeat
 from activities.sync import ArgoSyncActivities, sync_progress
 from domain.steps.gitops import GitOpsApplication
 from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
@@ -137,6 +139,26 @@ def test_the_dry_run_heartbeats_per_application(estate: Estate) -> None:
     assert result.ok
     assert [d["resource"] for d in result.diffs] == ["shop/Deployment/cart", "shop/Deployment/web"]
     assert estate.heartbeats == ["shop-cart", "shop-web"]
+
+
+def test_a_slow_argo_cd_request_keeps_the_sync_heartbeating_with_its_application(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Argo CD taking several heartbeat intervals to answer the sync request: the helper's thread
+    # beats meanwhile, so a dead worker is noticed but a slow Argo CD is not taken for one.
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_INTERVAL", 0.02)
+    answer = estate.client.sync_application
+
+    def slow_sync(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        time.sleep(0.3)  # the server's slowness, not a wait for a condition
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(estate.client, "sync_application", slow_sync)
+    estate.scale("shop", "cart", 5)
+    started = estate.run(ArgoSyncActivities(estate.client).sync_resources, request(CART))
+    assert started.applications[0].sync_requested
+    assert len(estate.heartbeats) >= 3
+    assert set(estate.heartbeats) == {"shop-cart"}
 
 
 def test_a_running_operation_refuses_the_dry_run(estate: Estate) -> None:

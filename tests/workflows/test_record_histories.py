@@ -12,12 +12,14 @@ incidents `drift.argocd.cart-history-<path>`), so that a recorded history says w
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
@@ -26,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.analysis.plan import Plan, Scale
 from domain.policy.approval import DecisionInput
 from domain.policy.decision import PolicyDecision
-from domain.steps.change import DryRunResult
+from domain.steps.change import DryRunResult, PlanInput, SnapshotResult
 from domain.steps.remediation import RemediationResult
 from integrations.llm.reviewer import ReviewVerdict
 from tests.conftest import keep_history, wait_for_step
@@ -36,6 +38,8 @@ from tests.workflows import test_gitops_workflow as gitops
 from tests.workflows import test_notifications as notifications
 from tests.workflows import test_reasons as reasons
 from tests.workflows import test_second_opinion as second_opinion
+from tests.workflows.fakes import Activity, replaced
+from tests.workflows.test_failed_run import FlakyObserve
 from tests.workflows.test_remediation_workflow import (
     TARGET,
     Fakes,
@@ -45,15 +49,19 @@ from tests.workflows.test_remediation_workflow import (
     run_with_worker,
 )
 from workflows.remediation import RemediationWorkflow
+from workflows.remediation.options import SNAPSHOT, STORE_UNAVAILABLE
 from workflows.remediation.patches import (
     PATCH_ARGO_SYNC,
+    PATCH_FAILED_SKIPS_COOLDOWN,
     PATCH_FOUR_EYES,
     PATCH_GITOPS_MODE,
     PATCH_INCIDENT_MEMORY,
     PATCH_MODEL_UNUSABLE,
     PATCH_NOTIFICATIONS,
+    PATCH_OBSERVATION_RECORDED,
     PATCH_OBSERVE_MODE,
     PATCH_SECOND_OPINION,
+    PATCH_STORE_OUTAGE,
 )
 
 PATCHES = (
@@ -65,6 +73,8 @@ PATCHES = (
     PATCH_FOUR_EYES,
     PATCH_MODEL_UNUSABLE,
     PATCH_OBSERVE_MODE,
+    PATCH_STORE_OUTAGE,
+    PATCH_FAILED_SKIPS_COOLDOWN,
 )
 
 
@@ -497,3 +507,74 @@ async def test_drift_gone_before_the_sync_is_recorded(time_skipping_env: Workflo
     assert fakes.calls == ["dry_run_sync"]
     assert ("dry_run", "completed") in drift.steps(fakes) and ("closed", "no_action") in drift.steps(fakes)
     assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_ARGO_SYNC}
+
+
+# ---- outages and failures -------------------------------------------------------------------------
+
+
+@dataclass
+class ReplacedFakes(Fakes):
+    """The shared fakes with some activities of the test's own in place of theirs."""
+
+    own: list[Activity] = field(default_factory=list)
+
+    def activities(self) -> list[Activity]:
+        return replaced(super().activities(), *self.own)
+
+
+def observation_recorded(history: WorkflowHistory) -> bool:
+    return any(PATCH_OBSERVATION_RECORDED.encode() in m for m in notifications.patch_markers(history))
+
+
+async def test_a_step_that_waits_out_a_store_outage_is_recorded(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The snapshot gives up on an unreachable store after all its attempts; the workflow runs it
+    again instead of failing the incident."""
+    budget = SNAPSHOT.retry.maximum_attempts
+    attempts: list[int] = []
+
+    @activity.defn(name="snapshot_resources")
+    async def snapshot_resources(input: PlanInput) -> SnapshotResult:
+        attempts.append(activity.info().attempt)
+        if len(attempts) <= budget:
+            raise ApplicationError("the store refused the connection", type=STORE_UNAVAILABLE)
+        return SnapshotResult(resources=[TARGET.without_container()])
+
+    fakes = ReplacedFakes(decision=policy("low", approvals=0, auto=True), own=[snapshot_resources])
+
+    async def scenario(h: Harness) -> tuple[RemediationResult, WorkflowHistory]:
+        named(h, "store-outage-waited")
+        handle = await h.start()
+        return await handle.result(), await kept(handle, "store-outage-waited")
+
+    result, history = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved", result.reason
+    assert attempts == [*range(1, budget + 1), 1]
+    assert ("snapshot", "failed") not in steps(fakes.audit)
+    assert steps(fakes.audit)[-1] == ("closed", "resolved")
+    assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_STORE_OUTAGE}
+    assert observation_recorded(history)
+    assert fakes.incident["observation"]["incident_id"] == result.incident_id
+
+
+async def test_a_failed_incident_that_skips_its_cooldown_is_recorded(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    observe = FlakyObserve()
+    fakes = ReplacedFakes(own=[observe.activity()])
+
+    async def scenario(h: Harness) -> tuple[RemediationResult, WorkflowHistory]:
+        named(h, "failed-frees-group")
+        handle = await h.start(cooldown_seconds=4 * 3600)
+        result = await handle.result()
+        described = await handle.describe()
+        assert described.close_time is not None and described.start_time is not None
+        assert described.close_time - described.start_time < timedelta(minutes=5)
+        return result, await kept(handle, "failed-frees-group")
+
+    result, history = await run_with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "failed"
+    assert steps(fakes.audit)[-1] == ("closed", "failed")
+    assert patches(history) == {PATCH_INCIDENT_MEMORY, PATCH_FAILED_SKIPS_COOLDOWN}
+    assert observation_recorded(history)

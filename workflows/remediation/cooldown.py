@@ -5,6 +5,10 @@ Alertmanager repeats a firing notification every repeat_interval; while the inci
 those repeats land here (and change nothing) — so a rejection, an expiry or a fix waiting for the
 alert to clear holds. A notification after the cooldown opens a new incident. A drift incident
 likewise absorbs the scans that still find its drift, auditing each.
+
+An alert incident that ended `failed` (a step gave up: a fault, not a decision) has nothing to
+hold: it closes at once, and the group's next firing notification starts a new run that tries
+again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from workflows.remediation.patches import PATCH_FAILED_SKIPS_COOLDOWN
 from workflows.remediation.state import RunState
 from workflows.remediation.steps import Steps
 
@@ -22,14 +27,26 @@ class Cooldown:
         self._state = state
         self._steps = steps
 
+    def skip_for_failure(self) -> bool:
+        """Whether the incident, just closed, skips its cooldown because it failed: decided once,
+        at the close (an alert or intent incident that would otherwise wait)."""
+        state = self._state
+        if state.outcome != "failed" or state.incident.source == "drift":
+            return False
+        if state.input.cooldown_seconds <= 0 or state.alert_resolved:
+            return False
+        state.skips_cooldown = workflow.patched(PATCH_FAILED_SKIPS_COOLDOWN)
+        return state.skips_cooldown
+
     async def wait(self) -> None:
-        """Until the alert resolves or the cooldown ends (a drift incident: until the cooldown ends)."""
+        """Until the alert resolves or the cooldown ends (a drift incident: until the cooldown ends);
+        not at all for a failed incident that skips it."""
         state = self._state
         cooldown = state.input.cooldown_seconds
         if state.incident.source == "drift":
             await self._wait_drift(cooldown)
             return
-        if cooldown <= 0 or state.alert_resolved:
+        if cooldown <= 0 or state.alert_resolved or state.skips_cooldown:
             return
         try:
             await workflow.wait_condition(lambda: state.alert_resolved, timeout=timedelta(seconds=cooldown))

@@ -58,7 +58,7 @@ PR_WRITE = _step(60, retry_every=60, attempts=10, heartbeat=HEARTBEAT)
 # A poll of the PR while waiting for its merge: a failed poll is only a missed look.
 PR_POLL = _step(30, retry_every=10, attempts=3)
 ARGO = _step(60, retry_every=15, attempts=5, heartbeat=HEARTBEAT)
-SYNC = _step(60, retry_every=15, attempts=5, heartbeat=30)
+SYNC = _step(60, retry_every=15, attempts=5, heartbeat=HEARTBEAT)
 # Notifications never hold up the remediation: started and left to run, retried (a rate limit
 # after the receiver's Retry-After) for up to an hour.
 NOTIFY = _step(30, retry_every=300, within=timedelta(hours=1))
@@ -80,3 +80,7 @@ MODEL_NOT_USABLE = frozenset({"ModelUnavailable", "ModelRefused", "PromptTooLarg
 # quota, an outage): reported on the incident, in the audit, as a notification and a metric. A
 # prompt too large is this incident's problem, not the model's.
 MODEL_UNUSABLE = frozenset({"ModelUnavailable", "ModelRefused"})
+
+# The failure type of an activity that could not reach the store (activities/failures.py): the
+# step runs again, for as long as the outage lasts, instead of failing the incident.
+STORE_UNAVAILABLE = "StoreUnavailable"

@@ -30,3 +30,15 @@ PATCH_MODEL_UNUSABLE = "model-unusable"
 # would make audited and nothing changed. Asked only when the decision's mode is observe (a
 # decision made before modes has none).
 PATCH_OBSERVE_MODE = "observe-mode"
+# The workflow keeps observe's observation in the store itself (`record_incident`, retried without
+# bound) instead of observe doing it inside its limited retries: a store outage no longer fails
+# observe. Asked at every observe.
+PATCH_OBSERVATION_RECORDED = "observation-recorded"
+# A step whose activity gave up because the store could not be reached (`StoreUnavailable`, after
+# all its attempts) runs again instead of ending the incident `failed`: a store outage of any
+# length holds the incident, never fails it. Asked only after such a failure.
+PATCH_STORE_OUTAGE = "store-outage-waits"
+# An incident that ended `failed` closes at once instead of staying open through its cooldown, so
+# the group's next firing notification starts a new run. Asked only for a failed alert incident
+# that would otherwise wait.
+PATCH_FAILED_SKIPS_COOLDOWN = "failed-skips-cooldown"

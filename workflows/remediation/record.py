@@ -25,6 +25,10 @@ class IncidentRecord:
         await execute(RECORD_INCIDENT, update)
         self._publish(update)
 
+    async def keep(self, update: IncidentUpdate) -> None:
+        """Write the fields `update` sets, with nothing to show in the UI (the observation)."""
+        await execute(RECORD_INCIDENT, update)
+
     def _publish(self, update: IncidentUpdate) -> None:
         """Mirror the incident row into search attributes and a one-line memo for the Temporal UI."""
         state = self._state
@@ -62,6 +66,8 @@ def closed_details(state: RunState, outcome: str, closed_at: datetime) -> str:
             return line + "."
         until = _clock(closed_at + timedelta(seconds=cooldown), closed_at)
         return line + f"; open until {until} only to absorb later scans that find the same drift."
+    if state.skips_cooldown:
+        return line + "; closed at once: the alert group's next notification starts a new run."
     if cooldown <= 0 or state.alert_resolved:
         return line + "."
     until = _clock(closed_at + timedelta(seconds=cooldown), closed_at)

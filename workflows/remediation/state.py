@@ -71,6 +71,8 @@ class RunState:
     alert_resolved: bool = False
     outcome: Outcome | None = None
     reason: str = ""
+    # A failed incident closes without its cooldown, freeing its group (see cooldown.py).
+    skips_cooldown: bool = False
     # One line when the model could not be used and the offline rules diagnosed instead.
     model_unusable: str | None = None
     notifying: bool = False

@@ -3,18 +3,22 @@
 `Steps.run` is a step as the audit trail shows it: the workflow's current step is set, the
 activity runs, and the step is audited `completed` with a summary of its result. `Steps.call`
 runs an activity inside a step that audits itself. Either audits a final failure as `failed` and
-raises `StepFailed`, which the loop turns into an outcome instead of failing the workflow.
+raises `StepFailed`, which the loop turns into an outcome instead of failing the workflow — except
+a store that could not be reached: the activity runs again, for as long as the outage lasts (the
+audit itself could not be written meanwhile either).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, RetryState
 
+from workflows.remediation.options import STORE_UNAVAILABLE
+from workflows.remediation.patches import PATCH_STORE_OUTAGE
 from workflows.remediation.state import RunState
 from workflows.remediation.stubs import RECORD_AUDIT
 from workflows.runner import Stub, execute, failure_of
@@ -51,16 +55,27 @@ class Steps:
         self._state = state
 
     async def call(self, step: str, stub: Stub[InputT, ResultT], arg: InputT) -> ResultT:
-        """The activity's result; a final failure is audited under `step` and raised as `StepFailed`."""
-        try:
-            return await execute(stub, arg)
-        except ActivityError as err:
-            message, error_type = failure_of(err)
-            await self.audit(step, "failed", detail={"error": message, "type": error_type})
-            attempts = None
-            if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-                attempts = stub.options.retry.maximum_attempts or None
-            raise StepFailed(step, message, error_type, attempts) from err
+        """The activity's result; a final failure is audited under `step` and raised as `StepFailed`.
+        An activity that gave up because the store was down is run again until the store is back."""
+        while True:
+            try:
+                return await execute(stub, arg)
+            except ActivityError as err:
+                message, error_type = failure_of(err)
+                if error_type == STORE_UNAVAILABLE and workflow.patched(PATCH_STORE_OUTAGE):
+                    workflow.logger.warning("%s waits for the store: %s", step, message)
+                    continue
+                await self._failed(step, stub, err, message, error_type)
+
+    async def _failed(
+        self, step: str, stub: Stub[Any, Any], err: ActivityError, message: str, error_type: str | None
+    ) -> NoReturn:
+        """Audit the step's final failure and raise it as `StepFailed`."""
+        await self.audit(step, "failed", detail={"error": message, "type": error_type})
+        attempts = None
+        if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+            attempts = stub.options.retry.maximum_attempts or None
+        raise StepFailed(step, message, error_type, attempts) from err
 
     async def run(
         self,

@@ -68,7 +68,8 @@ RECORD_APPROVAL = Stub("record_approval", ApprovalRecord, NONE, STORE)
 # observe, recall, analyze, validate
 OBSERVE_INCIDENT = Stub("observe_incident", ObserveInput, Observation, OBSERVE)
 RECALL_SIMILAR_INCIDENTS = Stub("recall_similar_incidents", RecallInput, RecallResult, RECALL)
-REMEMBER_INCIDENT = Stub("remember_incident", RememberInput, NONE, RECALL)
+# Remembering is a store write like the others: retried without bound, so an outage loses nothing.
+REMEMBER_INCIDENT = Stub("remember_incident", RememberInput, NONE, STORE)
 ANALYZE_INCIDENT = Stub("analyze_incident", AnalyzeInput, Diagnosis, ANALYZE)
 REVIEW_DIAGNOSIS = Stub("review_diagnosis", ReviewInput, ReviewResult, REVIEW)
 VALIDATE_PLAN = Stub("validate_plan", ValidateInput, PolicyDecision, VALIDATE)

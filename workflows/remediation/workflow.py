@@ -32,6 +32,7 @@ from workflows.remediation.patches import (
     PATCH_GITOPS_MODE,
     PATCH_INCIDENT_MEMORY,
     PATCH_NOTIFICATIONS,
+    PATCH_OBSERVATION_RECORDED,
     PATCH_OBSERVE_MODE,
 )
 from workflows.remediation.record import IncidentRecord
@@ -130,10 +131,13 @@ class RemediationWorkflow:
 
     async def _remediate(self) -> Ending:
         state = self._state
+        # The workflow keeps the observation itself, with the store's unbounded retries, so that a
+        # store outage cannot use up observe's retries; histories recorded before let observe do it.
+        recorded_here = workflow.patched(PATCH_OBSERVATION_RECORDED)
         observation = await self._steps.run(
             "observing",
             OBSERVE_INCIDENT,
-            ObserveInput(incident=state.incident),
+            ObserveInput(incident=state.incident, keep=not recorded_here),
             summary=lambda o: {
                 "workloads": [w.id for w in o.workloads],
                 "pods": len(o.pods),
@@ -142,6 +146,10 @@ class RemediationWorkflow:
             },
         )
         state.observation = observation
+        if recorded_here:
+            await self._record.keep(
+                IncidentUpdate(incident_id=state.incident.id, observation=observation.model_dump(mode="json"))
+            )
         diagnosed = await self._analysis.diagnose(observation)
         if not isinstance(diagnosed, Diagnosed):
             return diagnosed
@@ -218,6 +226,7 @@ class RemediationWorkflow:
         state.step = "closed"
         await self._cooldown.flush_drift_updates()
         await self._steps.audit("closed", outcome, detail={"reason": full_reason})
+        self._cooldown.skip_for_failure()
         closed_at = workflow.now()
         await self._record.update(
             IncidentUpdate(
