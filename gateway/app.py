@@ -222,7 +222,10 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             await ingest.accept(notification, notification_id)
         except BufferUnavailable as err:
             log.error("cannot buffer the notification for %s: %s", notification.workflow_id, err)
-            return _problem(503, one_line(f"{why}; the {ingest.kind} ingest buffer cannot take it: {err}"))
+            # The buffer's reason must survive the one line's limit: Temporal's part is cut first.
+            return _problem(
+                503, one_line(f"{one_line(why, 120)}; the {ingest.kind} ingest buffer cannot take it: {err}")
+            )
         body = _accepted(notification)
         body["delivered"] = False
         body["buffered"] = ingest.kind
