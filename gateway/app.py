@@ -21,10 +21,11 @@ from temporalio.service import RPCError
 from domain.settings import Settings
 from gateway.auth import secrets_equal
 from gateway.bodies import BodyRefused, one_line, read_limited
-from gateway.buffer import UNAVAILABLE, BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
+from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import Notification, PayloadInvalid, read_notification, send
+from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE
 from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
@@ -39,7 +40,7 @@ ClientFactory = Callable[[], Awaitable[Client]]
 
 
 def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     return JSONResponse({"error": reason, **extra}, status_code=status, headers=headers)
 
 

@@ -46,6 +46,7 @@ from domain.settings import Settings
 from domain.steps.remediation import remediation_input_for
 from gateway.bodies import one_line
 from gateway.ingest import Notification, send
+from gateway.temporal_calls import UNAVAILABLE
 from integrations.errors import unreachable
 from integrations.jetstream import JetStreamError, JetStreamQueue
 from store.db import make_engine, session_factory
@@ -53,16 +54,6 @@ from store.outbox import OutboxRepository
 
 log = logging.getLogger("medic.gateway.ingest")
 
-# Statuses that mean "Temporal cannot take this right now": try again later.
-UNAVAILABLE = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.ABORTED,
-    }
-)
 # A delivery from the buffer may take this long (bounded again by the JetStream ack wait).
 DELIVERY_TIMEOUT_SECONDS = 5.0
 # Groups whose oldest entries the store buffer hands out in one pass (delivered concurrently).
