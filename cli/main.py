@@ -67,6 +67,7 @@ CHECK_NAMES = (
     "temporal",
     "database",
     "kubernetes",
+    "ingest_buffer",
     "argocd",
     "prometheus",
     "gitops",

@@ -111,6 +111,7 @@ class JetStreamQueue:
         self._js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._lock = asyncio.Lock()
+        self._last_error: BaseException | None = None
 
     def subject_of(self, key: str) -> str:
         return f"{self.subject}.{key}"
@@ -120,8 +121,11 @@ class JetStreamQueue:
             return self._js
         async with self._lock:
             if self._js is None or self._nc is None or self._nc.is_closed:
+                self._last_error = None
                 try:
-                    async with asyncio.timeout(self.timeout * 2):
+                    # The client keeps trying an unreachable server: the wait is bounded here, and
+                    # what the last try met (kept by `_on_error`) says why.
+                    async with asyncio.timeout(self.timeout):
                         nc = await nats.connect(
                             self.url,
                             name="medic-gateway",
@@ -133,7 +137,9 @@ class JetStreamQueue:
                             disconnected_cb=self._on_disconnect,
                         )
                 except (TimeoutError, NatsClientError, OSError) as err:
-                    raise JetStreamUnavailable(unreachable("NATS", err, self.url)) from err
+                    raise JetStreamUnavailable(
+                        unreachable("NATS", self._last_error or err, self.url)
+                    ) from err
                 js = nc.jetstream(timeout=self.timeout)
                 try:
                     await self._ensure(js)
@@ -181,6 +187,7 @@ class JetStreamQueue:
             raise JetStreamUnavailable(unreachable("NATS JetStream", err, self.url)) from err
 
     async def _on_error(self, err: Exception) -> None:
+        self._last_error = err
         log.warning("NATS at %s: %s", self.url, err or type(err).__name__)
 
     async def _on_disconnect(self) -> None:
