@@ -191,7 +191,8 @@ class JetStreamQueue:
         log.warning("NATS at %s: %s", self.url, err or type(err).__name__)
 
     async def _on_disconnect(self) -> None:
-        log.warning("disconnected from NATS at %s; reconnecting", self.url)
+        if self._nc is not None and not self._nc.is_closed and not self._nc.is_draining:
+            log.warning("disconnected from NATS at %s; reconnecting", self.url)
 
     async def publish(self, message_id: str, key: str, data: bytes) -> None:
         """Store one message; returns once the stream has it (a re-published id is stored once)."""
@@ -261,6 +262,7 @@ class JetStreamQueue:
         return QueueState(info.state.messages, oldest, keys)
 
     async def close(self) -> None:
+        # Forgotten first: the disconnection that closing makes is not an outage to log.
         nc, self._nc, self._js, self._sub = self._nc, None, None, None
         if nc is not None and not nc.is_closed:
             await nc.close()
