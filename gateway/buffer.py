@@ -390,33 +390,38 @@ class Ingest:
         )
 
     async def run(self) -> None:
-        """Deliver what waits, forever: every `ingest_poll_seconds` while all is well, backing off
-        (doubling up to `ingest_backoff_max_seconds`) while Temporal or the buffer is away."""
+        """Deliver what waits, forever. The buffer is looked at every `ingest_poll_seconds` (so
+        this process learns within that time what other replicas buffered); while Temporal or
+        the buffer is away, delivery is tried again after a pause that doubles up to
+        `ingest_backoff_max_seconds`."""
         if self.buffer is None:
             return
         poll, longest = self.settings.ingest_poll_seconds, self.settings.ingest_backoff_max_seconds
-        pause = poll
+        pause, next_try = poll, 0.0
         while True:
             try:
-                delivered = await self.deliver_pending()
-                if not self.temporal_up:
-                    log.info("Temporal answers again; delivering buffered notifications")
-                self.temporal_up = True
-                pause = poll
-                if delivered:
-                    continue
+                waiting = (await self.refresh()).depth
+                if waiting and time.monotonic() >= next_try:
+                    delivered = await self.deliver_pending()
+                    if not self.temporal_up:
+                        log.info("Temporal answers again; delivered %d buffered notification(s)", delivered)
+                    self.temporal_up = True
+                    pause, next_try = poll, 0.0
             except TemporalUnavailable as err:
                 if self.temporal_up:
                     log.warning("%s; buffered notifications wait", err)
                 self.temporal_up = False
                 pause = min(longest, pause * 2)
+                next_try = time.monotonic() + pause
             except BufferUnavailable as err:
                 log.warning("the %s ingest buffer is unavailable: %s", self.kind, err)
                 pause = min(longest, pause * 2)
+                next_try = time.monotonic() + pause
             except Exception:
                 log.exception("delivering buffered notifications failed")
                 pause = min(longest, pause * 2)
-            await asyncio.sleep(pause)
+                next_try = time.monotonic() + pause
+            await asyncio.sleep(poll)
 
     async def close(self) -> None:
         if self.buffer is not None:
