@@ -351,3 +351,19 @@ async def test_503_only_when_neither_temporal_nor_the_buffer_can_take_it(
     assert says in answer.json()["error"]
     assert "\n" not in answer.json()["error"]
     assert answer.headers["retry-after"]
+
+
+async def test_while_temporal_answers_the_buffer_is_not_touched(dev_client: Client) -> None:
+    """The fast path is the old one: a buffer that cannot even be reached changes nothing."""
+    settings = gateway_settings(
+        {"ingest_buffer": "store", "database_url": "postgresql://postgres@127.0.0.1:1/none"}
+    )
+    temporal = Temporal(dev_client)
+    temporal.down = False
+    async with serving(settings, temporal, deliver=False) as (http, ingest):
+        answer = await post(http, notification("crashloop-firing.json", f"r-{uuid.uuid4().hex[:8]}", 1))
+        assert answer.status_code == 202 and answer.json()["delivered"] is True, answer.text
+        assert ingest.buffered_total == 0 and ingest.state is None
+    workflow_id = answer.json()["workflow_ids"][0]
+    assert await signalled(dev_client, workflow_id) == [("firing", "1")]
+    await dev_client.get_workflow_handle(workflow_id).terminate("test done")
