@@ -26,7 +26,7 @@ from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import Notification, PayloadInvalid, read_notification, send
 from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE
-from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
+from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
 from store.metrics import StoreCollector
@@ -95,6 +95,25 @@ def _accepted(notification: Notification) -> dict[str, Any]:
     return body
 
 
+def _temporal_or_buffer(temporal: Probe, ingest: Ingest) -> Probe:
+    """Ready when Temporal answers, or when it does not and the ingest buffer does (notifications are
+    taken either way); not ready, saying both reasons, when neither answers."""
+
+    async def probe() -> None:
+        try:
+            await asyncio.wait_for(temporal(), PROBE_TIMEOUT / 2)
+        except (NotReady, TimeoutError) as err:
+            away = str(err) or f"Temporal: no answer within {PROBE_TIMEOUT / 2:g} s"
+            try:
+                await ingest.refresh()
+            except BufferUnavailable as buffer_err:
+                raise NotReady(
+                    f"{away}; and the {ingest.kind} ingest buffer cannot take notifications: {buffer_err}"
+                ) from None
+
+    return probe
+
+
 def create_app(settings: Settings, client_factory: ClientFactory | None = None) -> FastAPI:
     get_client = client_factory or _LazyClient(settings)
     ingest = Ingest(settings, get_client, buffer_from_settings(settings))
@@ -125,9 +144,16 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
     store_metrics = _StoreMetrics(settings, ingest)
     expected = f"Bearer {settings.webhook_token}".encode() if settings.webhook_token else None
 
+    temporal = (
+        temporal_probe(settings, get_client, PROBE_TIMEOUT)
+        if ingest.buffer is None
+        # With a buffer the gateway takes notifications while Temporal is away: it stays in its
+        # Service's endpoints (else Alertmanager could not reach any replica during an outage).
+        else _temporal_or_buffer(temporal_probe(settings, get_client, PROBE_TIMEOUT / 2), ingest)
+    )
     readiness = Readiness(
         {
-            "temporal": temporal_probe(settings, get_client, PROBE_TIMEOUT),
+            "temporal": temporal,
             "store": store_probe(settings, PROBE_TIMEOUT),
         }
     )

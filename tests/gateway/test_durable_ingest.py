@@ -367,3 +367,32 @@ async def test_while_temporal_answers_the_buffer_is_not_touched(dev_client: Clie
     workflow_id = answer.json()["workflow_ids"][0]
     assert await signalled(dev_client, workflow_id) == [("firing", "1")]
     await dev_client.get_workflow_handle(workflow_id).terminate("test done")
+
+
+@pytest.mark.parametrize(
+    ("buffer", "status", "says"),
+    [
+        ({"ingest_buffer": "store"}, 200, None),
+        (
+            {"ingest_buffer": "nats", "nats_url": f"nats://127.0.0.1:{free_port()}"},
+            503,
+            # Temporal's reason first, then the buffer's.
+            "; and the nats ingest buffer cannot take notifications",
+        ),
+    ],
+)
+async def test_the_gateway_stays_ready_while_temporal_is_away_if_its_buffer_takes_notifications(
+    buffer: dict[str, Any], status: int, says: str | None, tmp_path: Any
+) -> None:
+    """Its Service keeps sending Alertmanager's notifications to it during a Temporal outage."""
+    url = f"sqlite:///{tmp_path / 'medic.db'}"
+    migrate.upgrade(url)
+    settings = gateway_settings({"database_url": url, **buffer}, temporal_address=f"127.0.0.1:{free_port()}")
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+        answer = await http.get("/readyz")
+    await app.state.ingest.close()
+    assert answer.status_code == status, answer.text
+    if says is not None:
+        (failing,) = answer.json()["failing"]
+        assert failing["name"] == "temporal" and says in failing["reason"], failing
