@@ -26,6 +26,7 @@ from domain.settings import Settings
 from gateway.app import create_app
 from gateway.buffer import Buffered, Ingest, JetStreamBuffer
 from gateway.ingest import send
+from gateway.server import startup_refusal
 from integrations.temporal.client import connect
 from store import migrate
 from tests.conftest import alertmanager_fixture
@@ -396,3 +397,21 @@ async def test_the_gateway_stays_ready_while_temporal_is_away_if_its_buffer_take
     if says is not None:
         (failing,) = answer.json()["failing"]
         assert failing["name"] == "temporal" and says in failing["reason"], failing
+
+
+async def test_a_gateway_with_a_buffer_starts_while_temporal_is_away(tmp_path: Any) -> None:
+    """A replica restarted during an outage comes up and takes notifications; without a buffer, or
+    with a buffer that does not answer either, it still refuses to start, saying why."""
+    url = f"sqlite:///{tmp_path / 'medic.db'}"
+    migrate.upgrade(url)
+    dead = {"database_url": url, "temporal_address": f"127.0.0.1:{free_port()}"}
+    assert startup_refusal(Settings(**dead, ingest_buffer="store"), timeout=1.0) is None
+    off = startup_refusal(Settings(**dead, ingest_buffer="off"), timeout=1.0)
+    assert off is not None and off.startswith("medic gateway: Temporal at")
+    nats_down = startup_refusal(
+        Settings(**dead, ingest_buffer="nats", nats_url=f"nats://127.0.0.1:{free_port()}"), timeout=1.0
+    )
+    assert nats_down is not None
+    temporal_line, buffer_line = nats_down.splitlines()
+    assert temporal_line.startswith("medic gateway: Temporal at 127.0.0.1:")
+    assert buffer_line.startswith("medic gateway: ingest buffer at nats://127.0.0.1:")
