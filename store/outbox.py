@@ -12,6 +12,7 @@ deletes in a second transaction. Like `store.repositories`, the repository never
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from store.models import IngestOutbox
+from store.redaction import redacted_for_store
 from store.repositories import _insert
 
 
@@ -51,9 +53,15 @@ class OutboxRepository:
         return self.session.get_bind().dialect.name == "postgresql"
 
     def add(self, notification_id: str, workflow_id: str, received_at: datetime, body: str) -> None:
-        """Keep one notification; adding the same `notification_id` again is a no-op."""
+        """Keep one notification (`body`: a JSON document); adding the same `notification_id` again
+        is a no-op. Like every store writer, the document is redacted again on its way in (value by
+        value, so that its JSON stays whole)."""
+        document = redacted_for_store("ingest_outbox", "body", json.loads(body))
         stmt = _insert(self.session, IngestOutbox).values(
-            notification_id=notification_id, workflow_id=workflow_id, received_at=received_at, body=body
+            notification_id=notification_id,
+            workflow_id=workflow_id,
+            received_at=received_at,
+            body=json.dumps(document, ensure_ascii=False),
         )
         self.session.execute(stmt.on_conflict_do_nothing(index_elements=[IngestOutbox.notification_id]))
 

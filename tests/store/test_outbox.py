@@ -3,6 +3,7 @@ transaction holds another skips, so two gateway replicas never take the same ent
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 def fill(repository: OutboxRepository, groups: str) -> None:
     """One entry per letter, in order: "aab" is two entries of group a, then one of b."""
     for i, group in enumerate(groups):
-        repository.add(f"n{i}", group, T0 + timedelta(seconds=i), f'{{"seq": {i}}}')
+        repository.add(f"n{i}", group, T0 + timedelta(seconds=i), json.dumps({"seq": i}))
 
 
 def test_heads_are_the_oldest_entry_of_each_group_oldest_first(session: Session) -> None:
@@ -32,6 +33,16 @@ def test_heads_are_the_oldest_entry_of_each_group_oldest_first(session: Session)
         ("a", "n2"),
         ("c", "n3"),
     ]
+
+
+def test_a_secret_in_a_body_is_redacted_and_the_body_stays_json(session: Session) -> None:
+    repository = OutboxRepository(session)
+    repository.add(
+        "n0", "a", T0, '{"commonAnnotations": {"dsn": "postgresql://shop:PgUrlPass55@db:5432/shop"}}'
+    )
+    (head,) = repository.claim_heads(1)
+    assert "PgUrlPass55" not in head.body
+    assert set(json.loads(head.body)["commonAnnotations"]) == {"dsn"}
 
 
 def test_the_same_notification_is_kept_once(session: Session) -> None:
