@@ -235,6 +235,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             # Anything else is Temporal refusing this notification: a retry would be refused again.
             log.error("Temporal refused the notification for %s: %s", notification.workflow_id, err)
             return _problem(422, one_line(f"Temporal refused the notification: {err.message}"))
+        ingest.temporal_answered()
         body = _accepted(notification)
         body["delivered"] = delivery.delivered
         if delivery.note:

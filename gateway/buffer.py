@@ -274,8 +274,15 @@ class Ingest:
         self.delivered_total = 0
         self.dropped_total = 0
         self._delivery_timeout = DELIVERY_TIMEOUT_SECONDS
+        # When the delivery task next tries Temporal (monotonic clock; 0: at its next look).
+        self._next_try = 0.0
         if settings.ingest_buffer == "nats":
             self._delivery_timeout = min(self._delivery_timeout, settings.nats_ack_wait_seconds / 2)
+
+    def temporal_answered(self) -> None:
+        """The webhook just delivered straight to Temporal: what waits need not wait out the pause."""
+        if not self.temporal_up:
+            self._next_try = 0.0
 
     @property
     def kind(self) -> str:
@@ -397,30 +404,30 @@ class Ingest:
         if self.buffer is None:
             return
         poll, longest = self.settings.ingest_poll_seconds, self.settings.ingest_backoff_max_seconds
-        pause, next_try = poll, 0.0
+        pause = poll
         while True:
             try:
                 waiting = (await self.refresh()).depth
-                if waiting and time.monotonic() >= next_try:
+                if waiting and time.monotonic() >= self._next_try:
                     delivered = await self.deliver_pending()
                     if not self.temporal_up:
                         log.info("Temporal answers again; delivered %d buffered notification(s)", delivered)
                     self.temporal_up = True
-                    pause, next_try = poll, 0.0
+                    pause, self._next_try = poll, 0.0
             except TemporalUnavailable as err:
                 if self.temporal_up:
                     log.warning("%s; buffered notifications wait", err)
                 self.temporal_up = False
                 pause = min(longest, pause * 2)
-                next_try = time.monotonic() + pause
+                self._next_try = time.monotonic() + pause
             except BufferUnavailable as err:
                 log.warning("the %s ingest buffer is unavailable: %s", self.kind, err)
                 pause = min(longest, pause * 2)
-                next_try = time.monotonic() + pause
+                self._next_try = time.monotonic() + pause
             except Exception:
                 log.exception("delivering buffered notifications failed")
                 pause = min(longest, pause * 2)
-                next_try = time.monotonic() + pause
+                self._next_try = time.monotonic() + pause
             await asyncio.sleep(poll)
 
     async def close(self) -> None:
