@@ -135,11 +135,13 @@ class JetStreamQueue:
                             reconnect_time_wait=1,
                             error_cb=self._on_error,
                             disconnected_cb=self._on_disconnect,
+                            reconnected_cb=self._on_reconnect,
                         )
                 except (TimeoutError, NatsClientError, OSError) as err:
                     raise JetStreamUnavailable(
                         unreachable("NATS", self._last_error or err, self.url)
                     ) from err
+                self._last_error = None
                 js = nc.jetstream(timeout=self.timeout)
                 try:
                     await self._ensure(js)
@@ -187,8 +189,14 @@ class JetStreamQueue:
             raise JetStreamUnavailable(unreachable("NATS JetStream", err, self.url)) from err
 
     async def _on_error(self, err: Exception) -> None:
+        # The client tries again every second while the server is away: one line, not one a second.
+        if self._last_error is None:
+            log.warning("NATS at %s: %s", self.url, err or type(err).__name__)
         self._last_error = err
-        log.warning("NATS at %s: %s", self.url, err or type(err).__name__)
+
+    async def _on_reconnect(self) -> None:
+        self._last_error = None
+        log.info("reconnected to NATS at %s", self.url)
 
     async def _on_disconnect(self) -> None:
         if self._nc is not None and not self._nc.is_closed and not self._nc.is_draining:
