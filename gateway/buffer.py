@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -49,7 +50,7 @@ from gateway.ingest import Notification, send
 from gateway.temporal_calls import UNAVAILABLE
 from integrations.errors import unreachable
 from integrations.jetstream import JetStreamError, JetStreamQueue
-from store.db import make_engine, session_factory
+from store.db import is_sqlite_memory, make_engine, normalize_url, session_factory
 from store.outbox import OutboxRepository
 
 log = logging.getLogger("medic.gateway.ingest")
@@ -122,7 +123,18 @@ class StoreBuffer:
 
     def _factory(self) -> sessionmaker[Session]:
         if self._sessions is None:
-            self._sessions = session_factory(make_engine(self._url))
+            url = normalize_url(self._url)
+            database = url.database or ""
+            if (
+                url.get_backend_name() == "sqlite"
+                and not is_sqlite_memory(url)
+                and not Path(database).exists()
+            ):
+                # Never create it here: an empty file is no outbox (`medic db upgrade` makes the store).
+                raise BufferUnavailable(
+                    f"the store has no database at {database} yet (run `medic db upgrade`)"
+                )
+            self._sessions = session_factory(make_engine(url))
         return self._sessions
 
     async def _run(self, pool: ThreadPoolExecutor, call: Callable[[], T]) -> T:

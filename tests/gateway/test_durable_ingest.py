@@ -340,6 +340,8 @@ async def test_a_replica_that_dies_holding_a_jetstream_message_leaves_it_to_anot
             {"ingest_buffer": "store", "database_url": "postgresql://postgres@127.0.0.1:1/none"},
             "store ingest buffer",
         ),
+        # A store that was never made is not made here (nor its directory).
+        ({"ingest_buffer": "store", "database_url": "sqlite:////nonexistent/medic.db"}, "has no database"),
     ],
 )
 async def test_503_only_when_neither_temporal_nor_the_buffer_can_take_it(
