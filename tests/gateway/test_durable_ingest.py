@@ -407,11 +407,11 @@ async def test_a_gateway_with_a_buffer_starts_while_temporal_is_away(tmp_path: A
     url = f"sqlite:///{tmp_path / 'medic.db'}"
     migrate.upgrade(url)
     dead = {"database_url": url, "temporal_address": f"127.0.0.1:{free_port()}"}
-    assert startup_refusal(Settings(**dead, ingest_buffer="store"), timeout=1.0) is None
-    off = startup_refusal(Settings(**dead, ingest_buffer="off"), timeout=1.0)
+    assert startup_refusal(Settings(**dead, ingest_buffer="store"), timeout=0.5) is None
+    off = startup_refusal(Settings(**dead, ingest_buffer="off"), timeout=0.5)
     assert off is not None and off.startswith("medic gateway: Temporal at")
     nats_down = startup_refusal(
-        Settings(**dead, ingest_buffer="nats", nats_url=f"nats://127.0.0.1:{free_port()}"), timeout=1.0
+        Settings(**dead, ingest_buffer="nats", nats_url=f"nats://127.0.0.1:{free_port()}"), timeout=0.5
     )
     assert nats_down is not None
     temporal_line, buffer_line = nats_down.splitlines()

@@ -384,7 +384,7 @@ async def test_the_ingest_buffer_check_names_what_is_waiting_or_why_it_cannot_be
         "off": Settings(ingest_buffer="off"),
     }
     found = {
-        name: (await run_checks(settings, {}, timeout=1.0, only=["ingest_buffer"]))[0]
+        name: (await run_checks(settings, {}, timeout=0.5, only=["ingest_buffer"]))[0]
         for name, settings in runs.items()
     }
     assert found["store"].status == "ok"
