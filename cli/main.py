@@ -67,6 +67,7 @@ CHECK_NAMES = (
     "temporal",
     "database",
     "kubernetes",
+    "ingest_buffer",
     "argocd",
     "prometheus",
     "gitops",
@@ -102,11 +103,12 @@ def gateway(host: str = "127.0.0.1", port: int = 8000) -> None:
     from gateway.server import startup_refusal
 
     config = settings()
+    # Logging first: starting without Temporal (an ingest buffer takes notifications) is a JSON line.
+    _logging()
     refusal = startup_refusal(config)
     if refusal:
         typer.echo(refusal, err=True)
         _exit_now(1)  # a Temporal client was made
-    _logging()
     # log_config=None: uvicorn's records go through the same JSON handler. proxy_headers=False:
     # the console trusts identity headers by the TCP peer's address (MEDIC_CONSOLE_TRUSTED_PROXIES),
     # which X-Forwarded-For must not rewrite.

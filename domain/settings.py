@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 
@@ -41,6 +42,25 @@ class Settings(Frozen):
     # Temporal gets this long to take a notification before the answer is 503 (Alertmanager retries).
     webhook_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     webhook_temporal_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Durable ingest (gateway/buffer.py): a notification Temporal cannot take within that budget is
+    # kept here and delivered, in arrival order per alert group, once Temporal answers again.
+    # store: a table of the store (PostgreSQL, or the embedded SQLite) | nats: a NATS JetStream
+    # stream | off: answer 503 and leave the retry to Alertmanager.
+    ingest_buffer: Literal["store", "nats", "off"] = "store"
+    # How often an idle buffer is looked at, and the longest wait between delivery attempts while
+    # Temporal stays unreachable (the wait doubles from the first up to this).
+    ingest_poll_seconds: float = Field(default=1.0, gt=0)
+    ingest_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    # JetStream: the server, the stream (created when missing: work-queue retention, file storage,
+    # new messages refused when full), the subject prefix (one subject per alert group below it),
+    # the durable consumer every gateway replica shares, and how long an unacknowledged delivery
+    # is held before another replica may take it.
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "MEDIC_INGEST"
+    nats_subject: str = "medic.ingest"
+    nats_consumer: str = "medic-gateway"
+    nats_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    nats_max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     # console: who may use the operators' console and its JSON API (gateway/auth.py). A static
     # token (its identity: user and groups), a users file of PBKDF2 hashes, and proxies whose
     # identity headers are trusted; none configured refuses every request. The secret signs
@@ -164,6 +184,15 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "webhook_token": ("MEDIC_WEBHOOK_TOKEN",),
         "webhook_max_body_bytes": ("MEDIC_WEBHOOK_MAX_BODY_BYTES",),
         "webhook_temporal_timeout_seconds": ("MEDIC_WEBHOOK_TEMPORAL_TIMEOUT_SECONDS",),
+        "ingest_buffer": ("MEDIC_INGEST_BUFFER",),
+        "ingest_poll_seconds": ("MEDIC_INGEST_POLL_SECONDS",),
+        "ingest_backoff_max_seconds": ("MEDIC_INGEST_BACKOFF_MAX_SECONDS",),
+        "nats_url": ("MEDIC_NATS_URL",),
+        "nats_stream": ("MEDIC_NATS_STREAM",),
+        "nats_subject": ("MEDIC_NATS_SUBJECT",),
+        "nats_consumer": ("MEDIC_NATS_CONSUMER",),
+        "nats_ack_wait_seconds": ("MEDIC_NATS_ACK_WAIT_SECONDS",),
+        "nats_max_bytes": ("MEDIC_NATS_MAX_BYTES",),
         # console
         "console_token": ("MEDIC_CONSOLE_TOKEN",),
         "console_token_user": ("MEDIC_CONSOLE_TOKEN_USER",),

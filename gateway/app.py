@@ -4,9 +4,11 @@ operators' console and its JSON API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,15 +16,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from domain.settings import Settings
 from gateway.auth import secrets_equal
 from gateway.bodies import BodyRefused, one_line, read_limited
+from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
-from gateway.ingest import PayloadInvalid, read_notification, send
-from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
+from gateway.ingest import Notification, PayloadInvalid, read_notification, send
+from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE
+from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
 from store.metrics import StoreCollector
@@ -34,28 +38,22 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 ClientFactory = Callable[[], Awaitable[Client]]
 
-# Statuses that mean "Temporal cannot take this right now": Alertmanager should retry.
-_UNAVAILABLE = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.ABORTED,
-}
-
 
 def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     return JSONResponse({"error": reason, **extra}, status_code=status, headers=headers)
 
 
 class _StoreMetrics:
     """The store collector's registry, with the engine made on the first scrape, not at start-up."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ingest: Ingest) -> None:
         self._settings = settings
         self._registry: CollectorRegistry | None = None
         self._lock = threading.Lock()
+        # The ingest buffer's figures come from memory: they are there also when the store is not.
+        self._ingest = CollectorRegistry(auto_describe=False)
+        self._ingest.register(IngestCollector(ingest))
 
     def render(self) -> bytes:
         with self._lock:
@@ -65,7 +63,7 @@ class _StoreMetrics:
                 registry.register(StoreCollector(sessions))
                 self._registry = registry
             registry = self._registry
-        return generate_latest(registry)
+        return generate_latest(self._ingest) + generate_latest(registry)
 
 
 class _LazyClient:
@@ -84,17 +82,78 @@ class _LazyClient:
         return self._client
 
 
+def _accepted(notification: Notification) -> dict[str, Any]:
+    group = notification.group
+    body: dict[str, Any] = {
+        "workflow_ids": [notification.workflow_id],
+        "status": group.status,
+        "alerts": len(group.alerts),
+        "truncated_alerts": group.truncatedAlerts,
+    }
+    if notification.summary():
+        body["clipped"] = notification.summary()
+    return body
+
+
+def _temporal_or_buffer(temporal: Probe, ingest: Ingest) -> Probe:
+    """Ready when Temporal answers, or when it does not and the ingest buffer does (notifications are
+    taken either way); not ready, saying both reasons, when neither answers."""
+
+    async def probe() -> None:
+        try:
+            await asyncio.wait_for(temporal(), PROBE_TIMEOUT / 2)
+        except (NotReady, TimeoutError) as err:
+            away = str(err) or f"Temporal: no answer within {PROBE_TIMEOUT / 2:g} s"
+            try:
+                await ingest.refresh()
+            except BufferUnavailable as buffer_err:
+                raise NotReady(
+                    f"{away}; and the {ingest.kind} ingest buffer cannot take notifications: {buffer_err}"
+                ) from None
+
+    return probe
+
+
 def create_app(settings: Settings, client_factory: ClientFactory | None = None) -> FastAPI:
+    get_client = client_factory or _LazyClient(settings)
+    ingest = Ingest(settings, get_client, buffer_from_settings(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Every replica delivers what waits in the buffer; the buffer keeps two from taking the same entry.
+        delivery = asyncio.create_task(ingest.run(), name="ingest-delivery")
+        try:
+            yield
+        finally:
+            delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivery
+            await ingest.close()
+
     # No /docs, /redoc or /openapi.json: they would describe every route to anyone unauthenticated,
     # and /docs loads its script from a CDN.
-    app = FastAPI(title="medic gateway", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
-    get_client = client_factory or _LazyClient(settings)
-    store_metrics = _StoreMetrics(settings)
+    app = FastAPI(
+        title="medic gateway",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ingest = ingest
+    store_metrics = _StoreMetrics(settings, ingest)
     expected = f"Bearer {settings.webhook_token}".encode() if settings.webhook_token else None
 
+    temporal = (
+        temporal_probe(settings, get_client, PROBE_TIMEOUT)
+        if ingest.buffer is None
+        # With a buffer the gateway takes notifications while Temporal is away: it stays in its
+        # Service's endpoints (else Alertmanager could not reach any replica during an outage).
+        else _temporal_or_buffer(temporal_probe(settings, get_client, PROBE_TIMEOUT / 2), ingest)
+    )
     readiness = Readiness(
         {
-            "temporal": temporal_probe(settings, get_client, PROBE_TIMEOUT),
+            "temporal": temporal,
             "store": store_probe(settings, PROBE_TIMEOUT),
         }
     )
@@ -137,41 +196,69 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             return _problem(err.status, err.reason, details=err.details)
         except BodyRefused as err:
             return _problem(err.status, err.reason)
+        # The notification's id is the request id of its delivery, direct or from the buffer: a
+        # delivery cut short that landed all the same is not signalled twice by the buffer's.
+        notification_id = uuid.uuid4().hex
+        if ingest.holds(notification.workflow_id):
+            # An earlier notification of this group waits in the buffer: this one goes behind it.
+            return await buffered(
+                notification, notification_id, "an earlier notification of this group waits"
+            )
         budget = settings.webhook_temporal_timeout_seconds
         try:
-            # Temporal's client retries an unreachable server for ~10 s; Alertmanager retries a 503
-            # itself, so answer within the budget instead. A call cut short may still have landed:
-            # the retried notification then reaches the same workflow as a repeat.
+            # Temporal's client retries an unreachable server for ~10 s; answer within the budget
+            # instead, from the buffer or with a 503 that Alertmanager retries.
             async with asyncio.timeout(budget):
                 client = await get_client()
-                delivery = await send(client, settings, notification, rpc_timeout=timedelta(seconds=budget))
+                delivery = await send(
+                    client,
+                    settings,
+                    notification,
+                    rpc_timeout=timedelta(seconds=budget),
+                    request_id=notification_id,
+                )
         except TimeoutError:
             log.warning("Temporal did not answer within %.1f s", budget)
-            return _problem(503, f"Temporal is unavailable: no answer within {budget:g} s")
+            return await buffered(
+                notification, notification_id, f"Temporal is unavailable: no answer within {budget:g} s"
+            )
         except (OSError, RuntimeError) as err:
             # Client.connect raises RuntimeError when the server cannot be reached.
             log.warning("cannot reach Temporal: %s", err)
-            return _problem(503, one_line(f"cannot reach Temporal: {err}"))
+            return await buffered(notification, notification_id, one_line(f"cannot reach Temporal: {err}"))
         except RPCError as err:
-            if err.status in _UNAVAILABLE:
+            if err.status in UNAVAILABLE:
                 log.warning("Temporal unavailable: %s", err)
-                return _problem(503, one_line(f"Temporal is unavailable: {err.message}"))
+                return await buffered(
+                    notification, notification_id, one_line(f"Temporal is unavailable: {err.message}")
+                )
             # Anything else is Temporal refusing this notification: a retry would be refused again.
             log.error("Temporal refused the notification for %s: %s", notification.workflow_id, err)
             return _problem(422, one_line(f"Temporal refused the notification: {err.message}"))
-        group = notification.group
-        body: dict[str, Any] = {
-            "workflow_ids": [delivery.workflow_id],
-            "delivered": delivery.delivered,
-            "status": group.status,
-            "alerts": len(group.alerts),
-            "truncated_alerts": group.truncatedAlerts,
-        }
-        if notification.summary():
-            body["clipped"] = notification.summary()
+        ingest.temporal_answered()
+        body = _accepted(notification)
+        body["delivered"] = delivery.delivered
         if delivery.note:
             body["note"] = delivery.note
         return JSONResponse(body, status_code=202 if delivery.delivered else 200)
+
+    async def buffered(notification: Notification, notification_id: str, why: str) -> JSONResponse:
+        """202 once the buffer holds the notification; 503 (Alertmanager retries) when it cannot."""
+        if ingest.buffer is None:
+            return _problem(503, why)
+        try:
+            await ingest.accept(notification, notification_id)
+        except BufferUnavailable as err:
+            log.error("cannot buffer the notification for %s: %s", notification.workflow_id, err)
+            # The buffer's reason must survive the one line's limit: Temporal's part is cut first.
+            return _problem(
+                503, one_line(f"{one_line(why, 120)}; the {ingest.kind} ingest buffer cannot take it: {err}")
+            )
+        body = _accepted(notification)
+        body["delivered"] = False
+        body["buffered"] = ingest.kind
+        body["note"] = f"{why}: kept in the {ingest.kind} buffer, delivered when Temporal answers"
+        return JSONResponse(body, status_code=202)
 
     install_github_webhook(app, settings, get_client)
     install_console(app, settings, get_client)

@@ -50,6 +50,7 @@ from gateway.auth import (
     Principal,
     SessionsUnavailable,
 )
+from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE, TemporalUnreachable, reach
 from integrations.temporal.client import TemporalConfigError
 from integrations.temporal.incidents import (
     IncidentNotCurrent,
@@ -86,15 +87,6 @@ _PAGE_HEADERS = {
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
-}
-
-# Statuses that mean "Temporal cannot take this right now".
-_UNAVAILABLE = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.ABORTED,
 }
 
 
@@ -285,14 +277,17 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 async def run_decision(
-    get_client: ClientFactory, incident_id: str, decision: DecisionInput
+    get_client: ClientFactory, incident_id: str, decision: DecisionInput, reach_seconds: float = 1.0
 ) -> DecisionOutcome:
-    """The `decide` update for the console and the API, its answer as a status code and a message."""
+    """The `decide` update for the console and the API, its answer as a status code and a message.
+
+    Temporal must answer within `reach_seconds` (503 otherwise, at once, instead of after the
+    client's own retries); the workflow's answer to the update then takes what it takes."""
     try:
-        client = await get_client()
-    except (OSError, RuntimeError) as err:
-        log.warning("cannot reach Temporal: %s", err)
-        return DecisionOutcome(503, False, f"cannot reach Temporal: {err}")
+        client = await reach(get_client, reach_seconds)
+    except TemporalUnreachable as err:
+        log.warning("console decision on %s not passed on: %s", incident_id, err.reason)
+        return DecisionOutcome(503, False, err.reason)
     try:
         status = await decide_incident(client, incident_id, decision)
     except WorkflowUpdateFailedError as err:
@@ -308,7 +303,7 @@ async def run_decision(
             return DecisionOutcome(
                 409, False, f"refused: the workflow of {incident_id} is not running ({err.message})"
             )
-        if err.status in _UNAVAILABLE:
+        if err.status in UNAVAILABLE:
             return DecisionOutcome(503, False, f"Temporal is unavailable: {err.message}")
         return DecisionOutcome(502, False, f"Temporal refused the call: {err.message}")
     approved = sum(1 for a in status.approvals if a.decision == "approve")
@@ -367,6 +362,7 @@ ApiUser = Annotated[Principal, Depends(api_principal)]
 def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory) -> None:
     """Add the console pages, the JSON API, their static files and error handling to `app`."""
     store = ConsoleStore(settings)
+    reach_seconds = settings.webhook_temporal_timeout_seconds
     # Session generations live in the store, so a logout on one replica ends the session on all.
     auth = app.state.console_auth = Authenticator(settings, store)
     env = _templates()
@@ -581,8 +577,12 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         refusal = detail.refusal_for(principal.name, principal.groups)
         if result is not None and result.ok:
             refusal = f"{principal.name} has already decided on this plan"
-        # An open incident may be stuck retrying a step (a dead dependency): Temporal knows why.
-        retrying = await retrying_of(incident_id) if detail.row["outcome"] is None else None
+        # An open incident may be stuck retrying a step (a dead dependency): Temporal knows why
+        # (not asked when it just could not be reached: the page says so already).
+        unreachable = result is not None and result.status_code == 503
+        retrying = (
+            await retrying_of(incident_id) if detail.row["outcome"] is None and not unreachable else None
+        )
         return render(
             "incident.html",
             status_code,
@@ -623,8 +623,11 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
             outcome = DecisionOutcome(400, False, f"refused: {problems}")
             return await incident_response(incident_id, principal, 400, outcome)
-        outcome = await run_decision(get_client, incident_id, decision)
-        return await incident_response(incident_id, principal, outcome.status_code, outcome)
+        outcome = await run_decision(get_client, incident_id, decision, reach_seconds)
+        page = await incident_response(incident_id, principal, outcome.status_code, outcome)
+        if outcome.status_code == 503:
+            page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return page
 
     @console.get("/audit", response_class=HTMLResponse)
     async def audit_page(
@@ -717,13 +720,16 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         except ValidationError as err:
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in err.errors(include_input=False)]
             return api_json({"error": "invalid decision", "details": details}, 422)
-        outcome = await run_decision(get_client, incident_id, decision)
+        outcome = await run_decision(get_client, incident_id, decision, reach_seconds)
         answer: dict[str, Any] = {"ok": outcome.ok, "message": outcome.message}
         if outcome.status is not None:
             answer["status"] = outcome.status.model_dump(mode="json")
         if not outcome.ok:
             answer["error"] = outcome.message
-        return api_json(answer, outcome.status_code)
+        response = api_json(answer, outcome.status_code)
+        if outcome.status_code == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     app.include_router(console)
     app.include_router(api)

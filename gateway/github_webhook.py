@@ -13,6 +13,7 @@ forged or stale event can end no wait by itself.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -29,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.gitops.pull_requests import PullRequestEvent, incident_of_branch
 from domain.settings import Settings
 from gateway.auth import secrets_equal
+from gateway.temporal_calls import RETRY_AFTER_SECONDS, unreachable_reason
 from integrations.temporal.incidents import names_a_run, workflow_id_of
 from workflows.remediation import RemediationWorkflow
 
@@ -40,14 +42,6 @@ EVENT_HEADER = "x-github-event"
 DELIVERY_HEADER = "x-github-delivery"
 # GitHub caps webhook payloads at 25 MB; a pull request event is a few kB.
 MAX_BODY_BYTES = 1 << 20
-
-_UNAVAILABLE = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.ABORTED,
-}
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -111,7 +105,7 @@ class PullRequestPayload(BaseModel):
 
 
 def _answer(code: int, **body: Any) -> JSONResponse:
-    headers = {"Retry-After": "5"} if code == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == 503 else None
     return JSONResponse(body, status_code=code, headers=headers)
 
 
@@ -176,16 +170,19 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             return _answer(202, ignored=f"branch {event.pull_request.head.ref!r} is not medic's")
         incident_id, _ = owner
         signal = event.event()
+        budget = settings.webhook_temporal_timeout_seconds
         try:
-            client = await get_client()
-            outcome = await _signal(client, incident_id, signal)
-        except (OSError, RuntimeError) as err:
-            log.warning("cannot reach Temporal for GitHub delivery %s: %s", delivery, err)
-            return _answer(503, error=f"cannot reach Temporal: {err}")
-        except RPCError as err:
-            if err.status in _UNAVAILABLE:
-                return _answer(503, error=f"Temporal is unavailable: {err.message}")
-            raise
+            # Describe and signal are answered by the server alone: the whole exchange is bounded,
+            # and GitHub (or an operator's redelivery) tries again after a 503.
+            async with asyncio.timeout(budget):
+                client = await get_client()
+                outcome = await _signal(client, incident_id, signal)
+        except (TimeoutError, RPCError, OSError, RuntimeError) as err:
+            reason = unreachable_reason(err, budget)
+            if reason is None:
+                raise
+            log.warning("GitHub delivery %s not passed on: %s", delivery, reason)
+            return _answer(503, error=reason)
         body = {
             "incident_id": incident_id,
             "workflow_id": workflow_id_of(incident_id),

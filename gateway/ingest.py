@@ -8,12 +8,21 @@ thread): strict JSON, validated, redacted, and fitted to what a workflow's histo
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+from temporalio.api.enums.v1 import WorkflowIdReusePolicy
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    SignalWithStartWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
+)
 from temporalio.client import Client
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.incident.alerts import (
@@ -33,6 +42,11 @@ from gateway.bodies import BodyRefused, one_line, parse_json
 from workflows.remediation import RemediationWorkflow
 
 log = logging.getLogger("medic.gateway")
+
+# The names `send`'s requests carry: the workflow's type and its notification signal (neither
+# definition names itself, so both are their Python names).
+REMEDIATION_WORKFLOW = RemediationWorkflow.__name__
+ALERT_NOTIFICATION = RemediationWorkflow.alert_notification.__name__
 
 # Redaction sees each value cut to this many characters first: far enough past MAX_VALUE_CHARS that
 # a secret across the final cut is seen whole (a private key longer than this is redacted to its
@@ -133,38 +147,68 @@ def read_notification(settings: Settings, raw: bytes) -> Notification:
 
 
 async def send(
-    client: Client, settings: Settings, notification: Notification, rpc_timeout: timedelta | None = None
+    client: Client,
+    settings: Settings,
+    notification: Notification,
+    rpc_timeout: timedelta | None = None,
+    *,
+    request_id: str | None = None,
 ) -> Delivery:
     """Deliver one notification to its group's workflow, starting it when none is open.
 
     Firing notifications use signal-with-start, so that repeats and updates of an open group reach
     the running workflow and never start a second one. A resolved notification only signals: it
     must not open an incident for a group that has none.
+
+    `request_id` is the notification's own id (a fresh one when not given): Temporal keeps the
+    request ids of the signals a run has received and drops a second request with the same id, so
+    a notification sent again after a cut-short call or a crash (the durable buffer's redelivery,
+    `gateway/buffer.py`) reaches its workflow once.
     """
     workflow_id, group = notification.workflow_id, notification.group
     if notification.summary():
         log.warning("notification for %s clipped to fit a workflow: %s", workflow_id, notification.summary())
     if group.truncatedAlerts > 0:
         log.warning("notification for %s truncated %d alerts", workflow_id, group.truncatedAlerts)
+    request_id = request_id or uuid.uuid4().hex
+    # The SDK's start_workflow and signal draw a random request id per call; the service calls
+    # below are the same requests with the notification's id in its place.
+    converter = client.data_converter.with_context(
+        WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id)
+    )
+    signal_input = await converter.encode([group])
     if notification.start is None:
-        handle = client.get_workflow_handle(workflow_id)
+        signal = SignalWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+            signal_name=ALERT_NOTIFICATION,
+            identity=client.identity,
+            request_id=request_id,
+        )
+        signal.input.payloads.extend(signal_input)
         try:
-            await handle.signal(RemediationWorkflow.alert_notification, group, rpc_timeout=rpc_timeout)
+            await client.workflow_service.signal_workflow_execution(signal, retry=True, timeout=rpc_timeout)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return Delivery(workflow_id, delivered=False, note="no open incident for this group")
             raise
         return Delivery(workflow_id, delivered=True)
-    handle = await client.start_workflow(
-        RemediationWorkflow.run,
-        notification.start,
-        id=workflow_id,
-        task_queue=settings.task_queue,
-        start_signal="alert_notification",
-        start_signal_args=[group],
-        rpc_timeout=rpc_timeout,
+    start = SignalWithStartWorkflowExecutionRequest(
+        namespace=client.namespace,
+        workflow_id=workflow_id,
+        workflow_type=WorkflowType(name=REMEDIATION_WORKFLOW),
+        task_queue=TaskQueue(name=settings.task_queue),
+        signal_name=ALERT_NOTIFICATION,
+        identity=client.identity,
+        request_id=request_id,
+        workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
     )
-    return Delivery(workflow_id, delivered=True, run_id=handle.result_run_id or "")
+    start.input.payloads.extend(await converter.encode([notification.start]))
+    start.signal_input.payloads.extend(signal_input)
+    response = await client.workflow_service.signal_with_start_workflow_execution(
+        start, retry=True, timeout=rpc_timeout
+    )
+    return Delivery(workflow_id, delivered=True, run_id=response.run_id)
 
 
 async def deliver(client: Client, settings: Settings, group: AlertGroup) -> Delivery:

@@ -47,6 +47,7 @@ from domain.drift.diff import drift_config_from_yaml
 from domain.settings import Settings
 from integrations.argocd import ArgoClient, ArgoError, ArgoForbidden
 from integrations.git import PUSH_PROBE_BRANCH, GitError, GitPermissionDenied
+from integrations.jetstream import JetStreamError, JetStreamQueue
 from integrations.kubernetes import REQUIRED_ACCESS, KubeClient, KubeError, KubeForbidden, KubeInvalid
 from integrations.llm import LLMError, ModelRefused, make_analyzer
 from integrations.prometheus import PrometheusClient, PrometheusError
@@ -61,6 +62,8 @@ from integrations.pull_requests import (
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal.client import TemporalConfigError, connect, tls_config
 from store import migrate
+from store.db import make_engine, session_factory
+from store.outbox import OutboxRepository
 from workflows.search import DEV_SERVER_FLAGS
 
 Status = Literal["ok", "warning", "failure", "skipped"]
@@ -263,6 +266,56 @@ def check_database(settings: Settings, env: Mapping[str, str], timeout: float) -
             )
         raise _failure(f"at migration {at}; this medic needs {head}", "run `medic db upgrade`")
     return f"reachable; migrations current ({head})"
+
+
+def _waiting(depth: int, oldest: Any) -> str:
+    if not depth:
+        return "nothing waiting"
+    since = f" since {oldest:%Y-%m-%d %H:%M:%S} UTC" if oldest is not None else ""
+    return f"{depth} notification(s) waiting for Temporal{since}"
+
+
+async def check_ingest_buffer(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
+    """Where the gateway keeps a notification Temporal cannot take (README "Durable ingest")."""
+    if settings.ingest_buffer == "off":
+        raise _skipped(
+            "off: a notification Temporal cannot take is answered 503 and left to Alertmanager's retries",
+            "set MEDIC_INGEST_BUFFER=store (or nats) to keep it until Temporal is back",
+        )
+    if settings.ingest_buffer == "nats":
+        queue = JetStreamQueue(
+            settings.nats_url,
+            stream=settings.nats_stream,
+            subject=settings.nats_subject,
+            consumer=settings.nats_consumer,
+            ack_wait_seconds=settings.nats_ack_wait_seconds,
+            max_bytes=settings.nats_max_bytes,
+            timeout=timeout,
+        )
+        try:
+            state = await queue.state()
+        except JetStreamError as err:
+            raise _failure(
+                _said(err.message),
+                "check MEDIC_NATS_URL and that the server runs JetStream (nats-server -js)",
+            ) from None
+        finally:
+            await queue.close()
+        return f"JetStream stream {settings.nats_stream}: {_waiting(state.depth, state.oldest_at)}"
+
+    def outbox() -> str:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with session_factory(engine)() as session:
+                state = OutboxRepository(session).state()
+        except SQLAlchemyError:
+            # Unreachable or not migrated: the database check says which, and what to do.
+            raise _skipped("the store's ingest_outbox cannot be read (see the database check)") from None
+        finally:
+            engine.dispose()
+        return f"the store's ingest_outbox: {_waiting(state.depth, state.oldest_at)}"
+
+    return await asyncio.to_thread(outbox)
 
 
 def check_kubernetes(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
@@ -552,6 +605,12 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("temporal", "Temporal", check_temporal, lambda s: s.temporal_address),
     _Spec("database", "database", check_database, lambda s: redacted_url(s.resolved_database_url)),
     _Spec("kubernetes", "Kubernetes API", check_kubernetes, _kube_target),
+    _Spec(
+        "ingest_buffer",
+        "ingest buffer",
+        check_ingest_buffer,
+        lambda s: s.nats_url if s.ingest_buffer == "nats" else "",
+    ),
     _Spec("argocd", "Argo CD", check_argocd, lambda s: s.argocd_url),
     _Spec("prometheus", "Prometheus", check_prometheus, lambda s: s.prometheus_url),
     _Spec("gitops", "GitOps repository", check_gitops, _gitops_target),

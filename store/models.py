@@ -444,3 +444,24 @@ class ConsoleSessionGeneration(Base):
 
     def __repr__(self) -> str:
         return f"ConsoleSessionGeneration(user_name={self.user_name!r}, generation={self.generation!r})"
+
+
+class IngestOutbox(Base):
+    """An Alertmanager notification the gateway accepted while Temporal could not take it: kept
+    until it is delivered to its group's workflow, then deleted (`store/outbox.py`).
+
+    `id` is the arrival order; a group's entries are delivered oldest first, one at a time.
+    `notification_id` is the request id its delivery carries, so that Temporal drops a second
+    delivery of it. `body` is the redacted, fitted group as JSON (`AlertGroup`).
+    """
+
+    __tablename__ = "ingest_outbox"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(String(64), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), index=True)
+    received_at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"IngestOutbox(id={self.id!r}, workflow_id={self.workflow_id!r})"

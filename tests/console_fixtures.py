@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.api.common.v1 import ActivityType
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse, GetSystemInfoResponse
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -302,6 +302,14 @@ class FakeTemporal:
     def get_workflow_handle(self, workflow_id: str) -> FakeHandle:
         self.workflow_ids.append(workflow_id)
         return FakeHandle(self)
+
+    @property
+    def workflow_service(self) -> FakeTemporal:
+        # The gateway asks the server itself first (`gateway.temporal_calls.reach`).
+        return self
+
+    async def get_system_info(self, request: Any, **_: Any) -> GetSystemInfoResponse:
+        return GetSystemInfoResponse(server_version="fake")
 
     async def factory(self) -> Any:
         return self

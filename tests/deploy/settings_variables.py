@@ -52,7 +52,8 @@ def settings_variables() -> dict[str, str]:
 
 
 def _field_set_by(name: str, defaults: Settings) -> str:
-    for value in ("7", "true", "false"):  # a number for most fields, a boolean for the switches
+    # A number for most fields, a boolean for the switches, a choice (MEDIC_INGEST_BUFFER) for the rest.
+    for value in ("7", "true", "false", "off"):
         try:
             settings = settings_from_mapping({name: value})
         except ValueError:  # pydantic's ValidationError, or a one-line error wrapping it

@@ -618,12 +618,13 @@ def test_promtool_accepts_the_alert_rules(rendered, tmp_path: Path) -> None:
         [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def _store_metric_names() -> set[str]:
-    """medic's own families (store/metrics.py), counters with their `_total`."""
-    source = (REPO / "store" / "metrics.py").read_text()
+    """medic's own families (store/metrics.py, and the ingest buffer's in gateway/buffer.py),
+    counters with their `_total`."""
+    source = (REPO / "store" / "metrics.py").read_text() + (REPO / "gateway" / "buffer.py").read_text()
     families = set(re.findall(r'"(medic_[a-z_]+)"', source))
     counters = set(re.findall(r'CounterMetricFamily\(\s*"(medic_[a-z_]+)"', source))
     return families | {f"{c}_total" for c in counters}
@@ -647,6 +648,7 @@ def test_alerts_cover_medics_health_over_metrics_it_exports(rendered) -> None:
         "MedicDriftScanStale",
         "MedicStoreDown",
         "MedicModelUnusable",
+        "MedicIngestBuffered",
     } <= alerts
     exported = _store_metric_names() | {"up"}
     functions = {"sum", "rate", "absent", "max", "increase", "time", "or"}

@@ -1,11 +1,19 @@
-"""A stand-in for the gateway's Temporal client on the Alertmanager path: takes signal-with-start and
-signals as the server would, refusing a payload over Temporal's size limit as the server does."""
+"""A stand-in for the gateway's Temporal client on the Alertmanager path: takes the signal-with-start
+and signal requests `gateway.ingest.send` makes as the server would, refusing a payload over
+Temporal's size limit as the server does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import (
+    SignalWithStartWorkflowExecutionRequest,
+    SignalWithStartWorkflowExecutionResponse,
+    SignalWorkflowExecutionRequest,
+    SignalWorkflowExecutionResponse,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -19,16 +27,25 @@ def encoded_size(*values: Any) -> int:
 
 
 @dataclass
-class FakeHandle:
+class FakeWorkflowService:
     temporal: FakeAlertTemporal
-    workflow_id: str
-    result_run_id: str = "run-1"
 
-    async def signal(self, signal: Any, arg: Any, **_: Any) -> None:
-        self.temporal.check(arg)
-        if self.workflow_id not in self.temporal.started:
+    async def signal_with_start_workflow_execution(
+        self, req: SignalWithStartWorkflowExecutionRequest, **_: Any
+    ) -> SignalWithStartWorkflowExecutionResponse:
+        self.temporal.check(*req.input.payloads, *req.signal_input.payloads)
+        self.temporal.started.add(req.workflow_id)
+        self.temporal.signals += 1
+        return SignalWithStartWorkflowExecutionResponse(run_id="run-1", started=True)
+
+    async def signal_workflow_execution(
+        self, req: SignalWorkflowExecutionRequest, **_: Any
+    ) -> SignalWorkflowExecutionResponse:
+        self.temporal.check(*req.input.payloads)
+        if req.workflow_execution.workflow_id not in self.temporal.started:
             raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
         self.temporal.signals += 1
+        return SignalWorkflowExecutionResponse()
 
 
 @dataclass
@@ -36,24 +53,20 @@ class FakeAlertTemporal:
     started: set[str] = field(default_factory=set)
     signals: int = 0
     largest: int = 0
+    namespace: str = "default"
+    identity: str = "fake"
+    data_converter: Any = pydantic_data_converter
 
-    def check(self, *values: Any) -> None:
-        for value in values:
-            size = encoded_size(value)
+    @property
+    def workflow_service(self) -> FakeWorkflowService:
+        return FakeWorkflowService(self)
+
+    def check(self, *payloads: Payload) -> None:
+        for payload in payloads:
+            size = payload.ByteSize()
             self.largest = max(self.largest, size)
             if size > BLOB_LIMIT_BYTES:
                 raise RPCError("Blob data size exceeds limit.", RPCStatusCode.INVALID_ARGUMENT, b"")
-
-    async def start_workflow(
-        self, workflow: Any, arg: Any, *, id: str, start_signal_args: list[Any], **_: Any
-    ) -> Any:
-        self.check(arg, *start_signal_args)
-        self.started.add(id)
-        self.signals += 1
-        return FakeHandle(self, id)
-
-    def get_workflow_handle(self, workflow_id: str) -> FakeHandle:
-        return FakeHandle(self, workflow_id)
 
     async def factory(self) -> Any:
         return self

@@ -173,7 +173,7 @@ async def test_bad_requests_do_not_disturb_a_running_workflow(
 
 
 async def test_temporal_outage_is_503_so_alertmanager_retries(receiver: str) -> None:
-    settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", webhook_token=TOKEN)
+    settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", webhook_token=TOKEN, ingest_buffer="off")
     response = await answer_within_a_second(settings, receiver)
     assert response.status_code == 503
     assert response.headers["retry-after"]
@@ -417,7 +417,7 @@ async def test_temporal_that_never_answers_is_503_within_a_second(receiver: str)
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
         address = f"127.0.0.1:{silent.getsockname()[1]}"
         response = await answer_within_a_second(
-            Settings(temporal_address=address, webhook_token=TOKEN), receiver
+            Settings(temporal_address=address, webhook_token=TOKEN, ingest_buffer="off"), receiver
         )
     assert response.status_code == 503
     assert "within 1 s" in response.json()["error"]
@@ -435,7 +435,10 @@ async def test_temporal_going_down_after_the_gateway_connected_is_503_within_a_s
     stopped_temporal: DevServer, receiver: str
 ) -> None:
     settings = Settings(
-        temporal_address=stopped_temporal.address, webhook_token=TOKEN, task_queue=f"no-worker-{uuid.uuid4()}"
+        temporal_address=stopped_temporal.address,
+        webhook_token=TOKEN,
+        task_queue=f"no-worker-{uuid.uuid4()}",
+        ingest_buffer="off",
     )
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:

@@ -6,6 +6,8 @@ incident is retrying, and a banner on every page while the model is unusable."""
 from __future__ import annotations
 
 import base64
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -18,12 +20,13 @@ import yaml
 from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput
+from cli.devserver import free_port
 from cli.embedded import DEFAULT_SCENARIO
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import incident_from_group
 from domain.settings import Settings
 from gateway.app import create_app
-from gateway.auth import hash_password, upsert_user
+from gateway.auth import Principal, hash_password, upsert_user
 from integrations.kubernetes import KubeClient
 from sandbox.cluster import SandboxCluster
 from sandbox.scenario import Scenario
@@ -666,3 +669,46 @@ async def test_an_incident_recorded_without_next_steps_still_renders(console: An
         pending = await page(http, f"/console/incidents/{PENDING}")
     assert p.by_id("next-steps") is None and "recorded before next steps" in p.text("diagnosis")
     assert pending.by_id("next-steps") is None
+
+
+@pytest.mark.parametrize("temporal", ["silent", "refusing"])
+async def test_a_decision_while_temporal_is_unreachable_is_a_fast_503_with_the_reason(
+    store_url: str, temporal: str
+) -> None:
+    """Console form and JSON API alike: answered within the gateway's Temporal budget, not after the
+    client's own ~10 s of retries, with the reason in one line and a Retry-After."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+        port = silent.getsockname()[1] if temporal == "silent" else free_port()
+        settings = Settings(
+            database_url=store_url,
+            console_token=TOKEN,
+            console_token_groups=("sre",),
+            temporal_address=f"127.0.0.1:{port}",
+            webhook_temporal_timeout_seconds=0.5,
+        )
+        app = create_app(settings)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as http:
+            # The token the incident page's form carries (that page would ask Temporal for 2 s first).
+            csrf = app.state.console_auth.csrf_token(Principal(name="admin", groups=("sre",), via="token"))
+            started = time.monotonic()
+            from_form = await http.post(
+                f"/console/incidents/{PENDING}/decide",
+                headers=BEARER,
+                data={"csrf": csrf, "decision": "approve"},
+            )
+            form_took = time.monotonic() - started
+            started = time.monotonic()
+            from_api = await http.post(
+                f"/api/incidents/{PENDING}/decide", headers=BEARER, json={"decision": "approve"}
+            )
+            api_took = time.monotonic() - started
+    assert (from_form.status_code, from_api.status_code) == (503, 503)
+    # Well under the client's own ~10 s, with room for a loaded machine.
+    assert form_took < 2.5 and api_took < 2.5, (form_took, api_took)
+    assert from_form.headers["retry-after"] == from_api.headers["retry-after"] == "5"
+    reason = from_api.json()["error"]
+    assert Page(from_form.text).text("decision-result").endswith(reason)
+    assert ("within 0.5 s" in reason) if temporal == "silent" else ("Temporal" in reason)
+    assert "\n" not in reason

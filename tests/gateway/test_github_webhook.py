@@ -4,6 +4,8 @@ become `pull_request_event` signals to the incident's workflow; anything else is
 from __future__ import annotations
 
 import json
+import socket
+import time
 import uuid
 from typing import Any
 
@@ -13,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from cli.devserver import free_port
 from domain.gitops.pull_requests import PullRequestEvent, branch_for
 from domain.incident.model import Incident
 from domain.settings import Settings
@@ -222,3 +225,31 @@ async def test_malformed_bodies_are_refused_with_the_reason(gateway: httpx.Async
     assert [a.status_code for a in answers] == [400, 400, 422]
     assert "not JSON" in answers[0].json()["error"]
     assert answers[2].json()["details"][0]["loc"] == ["pull_request"]
+
+
+@pytest.mark.parametrize("temporal", ["silent", "refusing"])
+async def test_an_event_while_temporal_is_unreachable_is_a_fast_503_with_the_reason(temporal: str) -> None:
+    """Not after the Temporal client's own ~10 s of retries: GitHub's delivery is answered within the
+    gateway's Temporal budget, and can be redelivered."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+        port = silent.getsockname()[1] if temporal == "silent" else free_port()
+        settings = Settings(
+            temporal_address=f"127.0.0.1:{port}",
+            github_webhook_secret=SECRET,
+            github_repository=REPOSITORY,
+            webhook_temporal_timeout_seconds=0.5,
+        )
+        app = create_app(settings)
+        body = json.dumps(pull_request_event(branch_for("incident-alert-0123.0123abcd"))).encode()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as http:
+            started = time.monotonic()
+            response = await http.post("/webhooks/github", content=body, headers=headers(body))
+            took = time.monotonic() - started
+    assert response.status_code == 503
+    assert took < 2.5, f"answered after {took:.2f} s"  # the client alone retries for ~10 s
+    assert response.headers["retry-after"] == "5"
+    error = response.json()["error"]
+    assert ("within 0.5 s" in error) if temporal == "silent" else ("Temporal" in error)
+    assert "\n" not in error

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from health.checks import NAMES, Check, render_text, run_checks
 from integrations.git import PUSH_PROBE_BRANCH
 from sandbox.cluster import SandboxCluster
 from sandbox.server import SandboxServer
+from store import migrate
+from store.db import make_engine, session_factory
+from store.outbox import OutboxRepository
 from tests.fakes.github_api import SandboxGitHub
 from tests.health.conftest import environment
 from tests.integrations.git_http import GitHTTPServer
@@ -30,7 +34,16 @@ from tests.integrations.git_http import GitHTTPServer
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 3.0
 # The dependencies the embedded stack configures; the rest are optional and not configured.
-CONFIGURED = ("configuration", "temporal", "database", "kubernetes", "argocd", "prometheus", "gitops")
+CONFIGURED = (
+    "configuration",
+    "temporal",
+    "database",
+    "kubernetes",
+    "ingest_buffer",
+    "argocd",
+    "prometheus",
+    "gitops",
+)
 
 
 def closed_port() -> int:
@@ -91,7 +104,7 @@ def test_doctor_in_a_subprocess_passes_on_the_embedded_stack_and_names_a_dead_ar
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     report = json.loads(healthy.stdout)
     assert report["ok"] is True
-    assert report["summary"] == {"ok": 8, "warning": 0, "failure": 0, "skipped": 3}
+    assert report["summary"] == {"ok": 9, "warning": 0, "failure": 0, "skipped": 3}
     assert [c["name"] for c in report["checks"]] == list(NAMES)
     assert set(report["checks"][0]) == {"name", "title", "status", "detail", "target", "fix", "seconds"}
 
@@ -100,7 +113,7 @@ def test_doctor_in_a_subprocess_passes_on_the_embedded_stack_and_names_a_dead_ar
     assert len(failing) == 1 and "Argo CD" in failing[0] and dead in failing[0], broken.stdout
     assert "refused the connection" in failing[0]
     assert "fix: check ARGOCD_URL" in broken.stdout
-    assert broken.stdout.splitlines()[-1].startswith("medic doctor FAILED: 7 ok, 0 warnings, 1 failure,")
+    assert broken.stdout.splitlines()[-1].startswith("medic doctor FAILED: 8 ok, 0 warnings, 1 failure,")
 
 
 @pytest.mark.parametrize(
@@ -354,3 +367,32 @@ async def test_a_dependency_that_never_answers_fails_its_check_instead_of_hangin
     assert [c.name for c in checks if c.failed] == ["temporal", "argocd"]
     assert verdicts["argocd"].detail == "unreachable: no answer in time"
     assert "no answer" in verdicts["temporal"].detail, verdicts["temporal"].line()
+
+
+async def test_the_ingest_buffer_check_names_what_is_waiting_or_why_it_cannot_be_used(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'medic.db'}"
+    migrate.upgrade(database)
+    with session_factory(make_engine(database)).begin() as session:
+        OutboxRepository(session).add(
+            "n1", "incident-alert-x", datetime(2026, 12, 3, 10, 0, tzinfo=UTC), "{}"
+        )
+    dead_nats = f"nats://127.0.0.1:{closed_port()}"
+    runs = {
+        "store": Settings(database_url=database),
+        "empty store": Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"),
+        "dead nats": Settings(ingest_buffer="nats", nats_url=dead_nats),
+        "off": Settings(ingest_buffer="off"),
+    }
+    found = {
+        name: (await run_checks(settings, {}, timeout=0.5, only=["ingest_buffer"]))[0]
+        for name, settings in runs.items()
+    }
+    assert found["store"].status == "ok"
+    assert found["store"].detail == (
+        "the store's ingest_outbox: 1 notification(s) waiting for Temporal since 2026-12-03 10:00:00 UTC"
+    )
+    # Not migrated: said once, by the database check.
+    assert found["empty store"].status == "skipped" and "database check" in found["empty store"].detail
+    assert found["dead nats"].status == "failure" and found["dead nats"].target == dead_nats
+    assert "refused the connection" in found["dead nats"].detail
+    assert found["off"].status == "skipped" and "MEDIC_INGEST_BUFFER=store" in found["off"].fix

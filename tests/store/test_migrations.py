@@ -23,9 +23,16 @@ TABLES = {
     "drift_scan",
     "drift_finding",
     "console_session_generation",
+    "ingest_outbox",
 }
 # Tables that hang off `incident`; the drift tables hang off `drift_scan`.
-INCIDENT_TABLES = TABLES - {"incident", "drift_scan", "drift_finding", "console_session_generation"}
+INCIDENT_TABLES = TABLES - {
+    "incident",
+    "drift_scan",
+    "drift_finding",
+    "console_session_generation",
+    "ingest_outbox",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -91,6 +98,7 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "ix_audit_event_incident_id",
         "ix_drift_scan_scope",
         "ix_drift_finding_app_key",
+        "ix_ingest_outbox_workflow_id",
     } <= indexes
     assert uniques == {
         "uq_audit_event_incident_id_seq",
@@ -100,6 +108,7 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "uq_pull_request_branch",
         "uq_pull_request_host_number",
         "uq_drift_finding_scan_id_app_key_resource_key",
+        "uq_ingest_outbox_notification_id",
     }
     assert foreign_keys == {f"fk_{table}_incident_id_incident" for table in INCIDENT_TABLES} | {
         "fk_drift_finding_scan_id_drift_scan"
