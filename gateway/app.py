@@ -21,7 +21,7 @@ from gateway.auth import secrets_equal
 from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
-from gateway.ingest import PayloadInvalid, read_notification, send
+from gateway.ingest import INLINE_BODY_BYTES, PayloadInvalid, read_notification, send
 from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
@@ -130,9 +130,13 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             raw = await read_limited(
                 request.headers.get("content-length"), request.stream(), settings.webhook_max_body_bytes
             )
-            # Parsing, validation and redaction are CPU-bound: on a thread, /healthz and the console
-            # keep answering while a large body is read.
-            notification = await asyncio.to_thread(read_notification, settings, raw)
+            # Parsing, validation and redaction are CPU-bound. A usual notification takes less time
+            # than handing it to a thread and back, so it is read here; a larger one on a thread,
+            # so that /healthz and the console keep answering while it is read.
+            if len(raw) <= INLINE_BODY_BYTES:
+                notification = read_notification(settings, raw)
+            else:
+                notification = await asyncio.to_thread(read_notification, settings, raw)
         except PayloadInvalid as err:
             return _problem(err.status, err.reason, details=err.details)
         except BodyRefused as err:
