@@ -12,12 +12,14 @@ Starts a Temporal dev server (in memory) and the gateway as its own process on l
 - at concurrency 1, `--latency-alerts` of each, one after the other: the ratio of the p50
   latencies is what the gateway adds to one notification.
 
+The two paths take turns within each round (one request each at concurrency 1, slices of 5C
+notifications at concurrency C), so that a busy moment of the machine falls on both alike.
 The client path makes the very call the gateway makes (`gateway.ingest.send` of the same
 notification, redacted and fitted beforehand, outside the timing): what it measures is the
 Temporal client and server alone. The webhook is posted with aiohttp, whose own cost per request
 is a fraction of httpx's (Alertmanager itself posts from Go); the round trip of `GET /healthz` is
-printed beside the results as the HTTP floor. The two paths alternate which goes first from round
-to round, and each figure reported is the median over the rounds. No worker runs: this measures
+printed beside the results as the HTTP floor. Which path goes first alternates from round to
+round, and each figure reported is the median over the rounds. No worker runs: this measures
 ingestion, not remediation.
 """
 
@@ -58,6 +60,9 @@ FALLBACK = REPO / "sandbox" / "scenarios" / "demo-oom.yaml"
 # at concurrency 1 at most this multiple of the client's.
 THROUGHPUT_TARGET = 0.9
 LATENCY_TARGET = 1.25
+
+# At concurrency C the two paths take turns in slices of this many notifications per slot.
+SLICE_PER_SLOT = 5
 
 Job = Callable[[], Awaitable[None]]
 
@@ -102,6 +107,14 @@ class Sample:
     @property
     def p99(self) -> float:
         return percentile(self.latencies, 0.99)
+
+
+def merged(samples: Sequence[Sample]) -> Sample:
+    return Sample(
+        sum(x.count for x in samples),
+        sum(x.elapsed for x in samples),
+        tuple(latency for x in samples for latency in x.latencies),
+    )
 
 
 async def bounded(concurrency: int, jobs: Sequence[Job]) -> Sample:
@@ -184,15 +197,20 @@ class Paths:
         return start
 
     async def round(self, concurrency: int, count: int, run: str, client_first: bool) -> Round:
+        """Both paths, `count` notifications each, in alternating slices: one request at a time
+        at concurrency 1, else `SLICE_PER_SLOT` per unit of concurrency, so that both see the
+        same moments of a busy machine. Each path's time is the sum of its slices."""
+        size = 1 if concurrency == 1 else SLICE_PER_SLOT * concurrency
         webhook_jobs = [self.webhook(b) for b in bodies(count, f"{run}-gw")]
         client_jobs = [self.direct(b) for b in bodies(count, f"{run}-direct")]
-        if client_first:
-            client = await bounded(concurrency, client_jobs)
-            webhook = await bounded(concurrency, webhook_jobs)
-        else:
-            webhook = await bounded(concurrency, webhook_jobs)
-            client = await bounded(concurrency, client_jobs)
-        return Round(webhook, client)
+        webhook: list[Sample] = []
+        client: list[Sample] = []
+        for i, start in enumerate(range(0, count, size)):
+            first, second = (client, webhook) if (i % 2 == 0) == client_first else (webhook, client)
+            for samples in (first, second):
+                jobs = client_jobs if samples is client else webhook_jobs
+                samples.append(await bounded(concurrency, jobs[start : start + size]))
+        return Round(merged(webhook), merged(client))
 
 
 @contextlib.contextmanager
