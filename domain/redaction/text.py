@@ -805,7 +805,9 @@ _MARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("@", "eyJ", "AKIA", "ASIA", "ABIA", "A3T", "AC", "SK", "xox", "AIza", "mysql", "mariadb", "sshpass"),
     ),
 )
-_CASED_MARKS = ("cookie", "authorization", "bearer", "key", "x-honeycomb-team", "sig=")
+_CASED_MARKS = ("cookie", "authorization", "bearer", "sig=", "key", "x-honeycomb-team")
+_API_KEY_MARKS = 4  # the marks from here on are the API-key rule's
+_API_KEY_MIN_CHARS = len("apikey") + 1 + 32
 # The same, for text that is not ASCII: `(?i)` also folds `K` (Kelvin), `ſ`, `İ` and `ı` onto ASCII
 # letters, which `str.lower` does not.
 _CASED_MARKS_RE = re.compile("(?i)" + "|".join(re.escape(mark) for mark in _CASED_MARKS))
@@ -838,9 +840,14 @@ def _may_hold_secret(text: str) -> bool:
             return True
     else:
         lowered = text.lower()
-        for mark in _CASED_MARKS:
+        for mark in _CASED_MARKS[:_API_KEY_MARKS]:
             if mark in lowered:
                 return True
+        # The API-key rule needs a name (`apikey` at the shortest), a separator and 32 hex digits.
+        if len(text) >= _API_KEY_MIN_CHARS:
+            for mark in _CASED_MARKS[_API_KEY_MARKS:]:
+                if mark in lowered:
+                    return True
     if "=" not in text and ":" not in text:
         return False
     if _ENV_NAME.search(text):
@@ -919,13 +926,13 @@ def redact_json(value: Any, *, _kind: str | None = None) -> Any:
 
 
 def _redact_json(value: Any, kind: str | None, seen: dict[str, str]) -> Any:
-    if isinstance(value, BaseModel):
-        return _redact_json(value.model_dump(mode="json"), kind, seen)
-    if isinstance(value, str):
+    if isinstance(value, str):  # the most common, and never a model
         if kind is not None and not _keep_value(value):
             redacted = redact_text(value)
             return redacted.strip() if _PLACEHOLDER_ONLY.match(redacted.strip()) else placeholder(kind)
         return _redact_seen(value, seen)
+    if isinstance(value, BaseModel):
+        return _redact_json(value.model_dump(mode="json"), kind, seen)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):

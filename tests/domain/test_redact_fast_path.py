@@ -32,7 +32,7 @@ FRAGMENTS = [
     *(
         "Authorİzation: Basic dXNlcjpwYXNz",
         "co\u212akie: sid=abc123",
-        "api key 0123456789abcdef0123456789abcdef",
+        "apikey 0123456789abcdef0123456789abcdef",
     ),
     *(
         "password: |\n  hunter2\n",
