@@ -41,7 +41,7 @@ log = logging.getLogger("medic.gateway")
 REDACTION_WINDOW_CHARS = MAX_VALUE_CHARS + 8192
 # Bodies up to this size are read on the event loop rather than a thread: a usual notification (one
 # to a few alerts, 1-5 KB) takes a fraction of a millisecond, less than the hop to a thread and
-# back, and the slowest body of this size (secret-like text in every value) a few milliseconds.
+# back, and the slowest body of this size (secret-like text in every value) under 10 ms.
 INLINE_BODY_BYTES = 8 * 1024
 _DETAILS = 20
 
