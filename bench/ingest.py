@@ -1,41 +1,70 @@
-"""Webhook ingestion throughput on the embedded stack, against starting workflows directly.
+"""Webhook ingestion against the Temporal client alone, side by side, on the embedded stack.
 
-    .venv/bin/python bench/ingest.py [--alerts 500] [--concurrency 20]
+    .venv/bin/python bench/ingest.py [--alerts 500] [--concurrency 20] [--latency-alerts 200] [--runs 3]
 
-Starts a Temporal dev server (in memory) and `medic gateway` as its own process on loopback,
-then posts N Alertmanager notifications, each its own alert group, C at a time, and measures
-alerts/s and per-request latency. It then signal-with-starts the same number of workflows
-straight through the Temporal client at the same concurrency. The ratio of the two throughputs
-is the gateway's cost. No worker runs: this measures ingestion, not remediation.
+Starts a Temporal dev server (in memory) and the gateway as its own process on loopback (uvicorn,
+`gateway.server:app`, over a migrated SQLite store), then, in each of `--runs` rounds:
+
+- at concurrency `--concurrency`, posts `--alerts` Alertmanager notifications, each its own alert
+  group, and measures alerts/s; and signal-with-starts as many workflows straight through the
+  Temporal client, at the same concurrency: the throughput ratio webhook/client is the gateway's
+  cost;
+- at concurrency 1, `--latency-alerts` of each, one after the other: the ratio of the p50
+  latencies is what the gateway adds to one notification.
+
+The two paths take turns within each round (one request each at concurrency 1, slices of 5C
+notifications at concurrency C), so that a busy moment of the machine falls on both alike.
+The client path makes the very call the gateway makes (`gateway.ingest.send` of the same
+notification, redacted and fitted beforehand, outside the timing): what it measures is the
+Temporal client and server alone. The webhook is posted with aiohttp, whose own cost per request
+is a fraction of httpx's (Alertmanager itself posts from Go); the round trip of `GET /healthz` is
+printed beside the results as the HTTP floor. Which path goes first alternates from round to
+round, and each figure reported is the median over the rounds. No worker runs: this measures
+ingestion, not remediation.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cli.devserver import DevServer, free_port, port_open  # noqa: E402
-from domain.incident.alerts import AlertGroup  # noqa: E402
 from domain.settings import Settings  # noqa: E402
-from gateway.ingest import deliver  # noqa: E402
+from gateway.ingest import read_notification, send  # noqa: E402
 from integrations.temporal.client import connect  # noqa: E402
+from store.migrate import upgrade  # noqa: E402
 
 TOKEN = "bench-token"
 FIXTURE = REPO.parent / "shared" / "fixtures" / "alertmanager" / "oomkilled-firing.json"
 FALLBACK = REPO / "sandbox" / "scenarios" / "demo-oom.yaml"
+
+# The issue's targets: webhook throughput at least this share of the client's, and a webhook p50
+# at concurrency 1 at most this multiple of the client's.
+THROUGHPUT_TARGET = 0.9
+LATENCY_TARGET = 1.25
+
+# At concurrency C the two paths take turns in slices of this many notifications per slot.
+SLICE_PER_SLOT = 5
+
+Job = Callable[[], Awaitable[None]]
 
 
 def base_payload() -> dict[str, Any]:
@@ -46,21 +75,53 @@ def base_payload() -> dict[str, Any]:
     return dict(yaml.safe_load(FALLBACK.read_text())["alert"])
 
 
-def payloads(count: int, run: str) -> list[dict[str, Any]]:
+def bodies(count: int, run: str) -> list[bytes]:
+    """`count` notifications, each its own alert group, as the bytes Alertmanager would post."""
     base = base_payload()
-    return [dict(base, groupKey=f"{base['groupKey']}:bench-{run}-{i}") for i in range(count)]
+    return [
+        json.dumps(dict(base, groupKey=f"{base['groupKey']}:bench-{run}-{i}")).encode() for i in range(count)
+    ]
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def bounded(concurrency: int, jobs: list[Any]) -> tuple[float, list[float]]:
+@dataclass(frozen=True)
+class Sample:
+    """One path's run: how many, in how long, and each request's latency (seconds)."""
+
+    count: int
+    elapsed: float
+    latencies: tuple[float, ...]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 0.50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99)
+
+
+def merged(samples: Sequence[Sample]) -> Sample:
+    return Sample(
+        sum(x.count for x in samples),
+        sum(x.elapsed for x in samples),
+        tuple(latency for x in samples for latency in x.latencies),
+    )
+
+
+async def bounded(concurrency: int, jobs: Sequence[Job]) -> Sample:
     semaphore = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
 
-    async def one(job: Any) -> None:
+    async def one(job: Job) -> None:
         async with semaphore:
             started = time.perf_counter()
             await job()
@@ -68,107 +129,219 @@ async def bounded(concurrency: int, jobs: list[Any]) -> tuple[float, list[float]
 
     started = time.perf_counter()
     await asyncio.gather(*(one(j) for j in jobs))
-    return time.perf_counter() - started, latencies
+    return Sample(len(jobs), time.perf_counter() - started, tuple(latencies))
 
 
-def report(name: str, count: int, elapsed: float, latencies: list[float]) -> float:
-    rate = count / elapsed
-    print(
-        f"{name:<28} {count:>6} alerts in {elapsed:6.2f} s  {rate:8.1f} alerts/s  "
-        f"p50 {percentile(latencies, 0.50) * 1000:7.1f} ms  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms"
-    )
-    return rate
+@dataclass(frozen=True)
+class Round:
+    webhook: Sample
+    client: Sample
 
 
-async def bench(alerts: int, concurrency: int) -> None:
+@dataclass(frozen=True)
+class Report:
+    """Each level's rounds; ratios are taken per round, then their median."""
+
+    concurrency: int
+    rounds: tuple[Round, ...]
+
+    def median(self, figure: Callable[[Round], float]) -> float:
+        return statistics.median(figure(r) for r in self.rounds)
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.median(lambda r: r.webhook.rate / r.client.rate)
+
+    @property
+    def p50_ratio(self) -> float:
+        return self.median(lambda r: r.webhook.p50 / r.client.p50)
+
+
+class Paths:
+    """The two ways into Temporal: the gateway's webhook over HTTP, and the client alone."""
+
+    def __init__(self, settings: Settings, url: str, http: aiohttp.ClientSession, client: Any) -> None:
+        self.settings, self.url, self.http, self.client = settings, url, http, client
+        self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+    def webhook(self, body: bytes) -> Job:
+        async def post() -> None:
+            async with self.http.post(
+                f"{self.url}/alerts/alertmanager", data=body, headers=self.headers
+            ) as answer:
+                text = await answer.text()
+                if answer.status != 202:
+                    raise RuntimeError(f"webhook: {answer.status}: {text}")
+
+        return post
+
+    async def http_floor(self, count: int) -> float:
+        """The p50 of `GET /healthz` one at a time: HTTP on loopback, and nothing else."""
+        latencies = []
+        for _ in range(count):
+            started = time.perf_counter()
+            async with self.http.get(f"{self.url}/healthz") as answer:
+                await answer.read()
+            latencies.append(time.perf_counter() - started)
+        return percentile(latencies, 0.5)
+
+    def direct(self, body: bytes) -> Job:
+        # The same notification the gateway would send, made before the clock starts.
+        notification = read_notification(self.settings, body)
+
+        async def start() -> None:
+            delivery = await send(self.client, self.settings, notification)
+            if not delivery.delivered:
+                raise RuntimeError(f"client: {delivery.note}")
+
+        return start
+
+    async def round(self, concurrency: int, count: int, run: str, client_first: bool) -> Round:
+        """Both paths, `count` notifications each, in alternating slices: one request at a time
+        at concurrency 1, else `SLICE_PER_SLOT` per unit of concurrency, so that both see the
+        same moments of a busy machine. Each path's time is the sum of its slices."""
+        size = 1 if concurrency == 1 else SLICE_PER_SLOT * concurrency
+        webhook_jobs = [self.webhook(b) for b in bodies(count, f"{run}-gw")]
+        client_jobs = [self.direct(b) for b in bodies(count, f"{run}-direct")]
+        webhook: list[Sample] = []
+        client: list[Sample] = []
+        for i, start in enumerate(range(0, count, size)):
+            first, second = (client, webhook) if (i % 2 == 0) == client_first else (webhook, client)
+            for samples in (first, second):
+                jobs = client_jobs if samples is client else webhook_jobs
+                samples.append(await bounded(concurrency, jobs[start : start + size]))
+        return Round(merged(webhook), merged(client))
+
+
+@contextlib.contextmanager
+def gateway_process(settings: Settings) -> Any:
+    """The gateway as `uvicorn --factory gateway.server:app` on a free loopback port; yields its URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MEDIC_HOME": settings.home,
+        "DATABASE_URL": settings.resolved_database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "MEDIC_WEBHOOK_TOKEN": TOKEN,
+        "MEDIC_TASK_QUEUE": settings.task_queue,
+        # The client path has no deadline either: on a busy machine a slow answer is measured, not
+        # turned into a 503.
+        "MEDIC_WEBHOOK_TEMPORAL_TIMEOUT_SECONDS": "30",
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.server:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    gateway = subprocess.Popen(command, env=env, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", port):
+            if time.monotonic() > deadline or gateway.poll() is not None:
+                raise SystemExit("the gateway did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=15)
+
+
+async def bench(*, alerts: int, concurrency: int, latency_alerts: int, runs: int) -> list[Report]:
     run = uuid.uuid4().hex[:6]
-    settings = Settings(webhook_token=TOKEN, task_queue=f"bench-{run}")
-    with DevServer(port=free_port(), ui_port=None) as server:
-        settings = settings.model_copy(update={"temporal_address": server.address})
-        gateway_port = free_port()
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": server.address,
-            "MEDIC_WEBHOOK_TOKEN": TOKEN,
-            "MEDIC_TASK_QUEUE": settings.task_queue,
-        }
-        gateway = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "gateway.server:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(gateway_port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=REPO,
+    with contextlib.ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-bench-ingest-")))
+        server = stack.enter_context(DevServer(port=free_port(), ui_port=None))
+        settings = Settings(
+            home=str(home),
+            webhook_token=TOKEN,
+            task_queue=f"bench-{run}",
+            temporal_address=server.address,
+            database_url=f"sqlite:///{home / 'medic.db'}",
         )
-        try:
-            deadline = time.monotonic() + 30
-            while not port_open("127.0.0.1", gateway_port):
-                if time.monotonic() > deadline or gateway.poll() is not None:
-                    raise SystemExit("the gateway did not start")
-                time.sleep(0.1)
-            url = f"http://127.0.0.1:{gateway_port}/alerts/alertmanager"
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-                # Warm-up: the gateway's first request connects it to Temporal.
-                warm = payloads(1, f"{run}-warm")[0]
-                (await http.post(url, json=warm, headers=headers)).raise_for_status()
-
-                def post(body: dict[str, Any]) -> Any:
-                    async def call() -> None:
-                        response = await http.post(url, json=body, headers=headers)
-                        if response.status_code != 202:
-                            raise RuntimeError(f"{response.status_code}: {response.text}")
-
-                    return call
-
-                elapsed, latencies = await bounded(
-                    concurrency, [post(b) for b in payloads(alerts, f"{run}-gw")]
-                )
+        upgrade(settings.resolved_database_url)
+        url = stack.enter_context(gateway_process(settings))
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+        ) as http:
+            paths = Paths(settings, url, http, await connect(settings))
+            # Warm-up of both paths: the gateway's first request connects it to Temporal.
+            await paths.round(concurrency, 2 * concurrency, f"{run}-warm", client_first=False)
             print(
-                f"embedded stack: Temporal dev server {server.address}, gateway on :{gateway_port}, "
-                f"{alerts} alert groups, concurrency {concurrency}"
+                f"embedded stack: Temporal dev server {server.address}, gateway {url}; "
+                f"{runs} rounds of {alerts} alert groups at concurrency {concurrency} "
+                f"and {latency_alerts} at concurrency 1, each its own alert group"
             )
-            webhook_rate = report("webhook → gateway → Temporal", alerts, elapsed, latencies)
-
-            client = await connect(settings)
-
-            def start(body: dict[str, Any]) -> Any:
-                group = AlertGroup.model_validate(body)
-
-                async def call() -> None:
-                    # The gateway's own delivery (signal-with-start), without HTTP in front of it.
-                    await deliver(client, settings, group)
-
-                return call
-
-            elapsed, latencies = await bounded(
-                concurrency, [start(b) for b in payloads(alerts, f"{run}-direct")]
-            )
-            direct_rate = report("Temporal client directly", alerts, elapsed, latencies)
-            print(f"ratio webhook/direct: {webhook_rate / direct_rate:.2f}")
-        finally:
-            gateway.terminate()
-            gateway.wait(timeout=15)
+            levels = [(concurrency, alerts), (1, latency_alerts)]
+            rounds: dict[int, list[Round]] = {c: [] for c, _ in levels}
+            floors = []
+            for i in range(runs):
+                for level, count in levels:
+                    result = await paths.round(level, count, f"{run}-{i}-c{level}", client_first=i % 2 == 1)
+                    rounds[level].append(result)
+                    print_round(i + 1, level, result)
+                floors.append(await paths.http_floor(latency_alerts))
+        print(
+            f"HTTP floor: GET /healthz p50 {statistics.median(floors) * 1000:.2f} ms (median of the rounds)"
+        )
+        return [Report(level, tuple(rounds[level])) for level, _ in levels]
 
 
-def main() -> None:
+def print_round(number: int, concurrency: int, result: Round) -> None:
+    for name, sample in (("webhook", result.webhook), ("client", result.client)):
+        print(
+            f"round {number}  c={concurrency:<3} {name:<8} {sample.count:>5} alerts in "
+            f"{sample.elapsed:6.2f} s  {sample.rate:7.1f}/s  "
+            f"p50 {sample.p50 * 1000:6.1f} ms  p99 {sample.p99 * 1000:6.1f} ms"
+        )
+
+
+def summarise(reports: Sequence[Report]) -> list[str]:
+    """The table of medians and the two verdicts."""
+    lines = [
+        f"{'median of ' + str(len(reports[0].rounds)) + ' rounds':<24}"
+        f"{'webhook/s':>10}{'client/s':>10}{'ratio':>7}"
+        f"{'webhook p50':>13}{'client p50':>12}{'ratio':>7}"
+    ]
+    for report in reports:
+        lines.append(
+            f"{'concurrency ' + str(report.concurrency):<24}"
+            f"{report.median(lambda r: r.webhook.rate):>10.1f}{report.median(lambda r: r.client.rate):>10.1f}"
+            f"{report.throughput_ratio:>7.2f}"
+            f"{report.median(lambda r: r.webhook.p50) * 1000:>10.1f} ms"
+            f"{report.median(lambda r: r.client.p50) * 1000:>9.1f} ms{report.p50_ratio:>7.2f}"
+        )
+    throughput, latency = reports[0], reports[-1]
+    verdict = {True: "met", False: "NOT met"}
+    lines.append(
+        f"throughput ratio at concurrency {throughput.concurrency}: {throughput.throughput_ratio:.2f} "
+        f"(target ≥ {THROUGHPUT_TARGET}: {verdict[throughput.throughput_ratio >= THROUGHPUT_TARGET]})"
+    )
+    lines.append(
+        f"p50 ratio at concurrency {latency.concurrency}: {latency.p50_ratio:.2f} "
+        f"(target ≤ {LATENCY_TARGET}: {verdict[latency.p50_ratio <= LATENCY_TARGET]})"
+    )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> list[Report]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--alerts", type=int, default=500)
+    parser.add_argument("--alerts", type=int, default=500, help="notifications per round at --concurrency")
     parser.add_argument("--concurrency", type=int, default=20)
-    args = parser.parse_args()
-    asyncio.run(bench(args.alerts, args.concurrency))
+    parser.add_argument(
+        "--latency-alerts", type=int, default=200, help="notifications per round at concurrency 1"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
+    args = parser.parse_args(argv)
+    reports = asyncio.run(
+        bench(
+            alerts=args.alerts,
+            concurrency=args.concurrency,
+            latency_alerts=args.latency_alerts,
+            runs=args.runs,
+        )
+    )
+    print("\n".join(summarise(reports)))
+    return reports
 
 
 if __name__ == "__main__":

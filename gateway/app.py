@@ -24,7 +24,7 @@ from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
-from gateway.ingest import Notification, PayloadInvalid, read_notification, send
+from gateway.ingest import INLINE_BODY_BYTES, Notification, PayloadInvalid, read_notification, send
 from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE
 from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
@@ -189,9 +189,13 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
             raw = await read_limited(
                 request.headers.get("content-length"), request.stream(), settings.webhook_max_body_bytes
             )
-            # Parsing, validation and redaction are CPU-bound: on a thread, /healthz and the console
-            # keep answering while a large body is read.
-            notification = await asyncio.to_thread(read_notification, settings, raw)
+            # Parsing, validation and redaction are CPU-bound. A usual notification takes less time
+            # than handing it to a thread and back, so it is read here; a larger one on a thread,
+            # so that /healthz and the console keep answering while it is read.
+            if len(raw) <= INLINE_BODY_BYTES:
+                notification = read_notification(settings, raw)
+            else:
+                notification = await asyncio.to_thread(read_notification, settings, raw)
         except PayloadInvalid as err:
             return _problem(err.status, err.reason, details=err.details)
         except BodyRefused as err:

@@ -133,6 +133,8 @@ def clip_group(
     """`group` with at most `max_alerts` alerts (the rest dropped and counted in truncatedAlerts),
     `MAX_ENTRIES` labels or annotations per mapping, keys of `MAX_KEY_CHARS` and other strings of
     `value_chars` characters, each cut one ending with a marker."""
+    if _within(group, value_chars, max_alerts):
+        return Clipping(group)  # what the copy below would make of it, without making it
     clipper = _Clipper(value_chars)
     alerts = group.alerts[:max_alerts]
     dropped = len(group.alerts) - len(alerts)
@@ -149,6 +151,33 @@ def clip_group(
         }
     )
     return Clipping(clipped, clipper.values, clipper.entries, dropped)
+
+
+def _mapping_within(values: dict[str, str], value_chars: int) -> bool:
+    return (
+        len(values) <= MAX_ENTRIES
+        and max(map(len, values), default=0) <= MAX_KEY_CHARS
+        and max(map(len, values.values()), default=0) <= value_chars
+    )
+
+
+def _within(group: AlertGroup, value_chars: int, max_alerts: int) -> bool:
+    """Whether `clip_group` would leave `group` as it is: nothing over its bounds."""
+    if len(group.alerts) > max_alerts:
+        return False
+    if max(len(group.groupKey), len(group.receiver), len(group.externalURL)) > value_chars:
+        return False
+    for mapping in (group.groupLabels, group.commonLabels, group.commonAnnotations):
+        if not _mapping_within(mapping, value_chars):
+            return False
+    for alert in group.alerts:
+        if len(alert.generatorURL) > value_chars or len(alert.fingerprint) > MAX_KEY_CHARS:
+            return False
+        if not (
+            _mapping_within(alert.labels, value_chars) and _mapping_within(alert.annotations, value_chars)
+        ):
+            return False
+    return True
 
 
 def _json_size(model: Frozen) -> int:

@@ -771,6 +771,90 @@ def _yaml_line(m: re.Match[str]) -> str:
 _MAX_PASSES = 8
 
 
+# What `_may_hold_secret` looks for: each token and place rule of `_redact_once` matches only text
+# that holds one of these, the literal part of its shape (`ghp_`, `AKIA`, `eyJ`, the dashes of a PEM
+# line or a flag, `@` of a URL's user info or a DSN, a password client's name), or, for the
+# case-insensitive rules, one of `_CASED_MARKS`. Grouped under a character every mark of the group
+# holds, so that most texts pass a group with one test.
+_MARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "-",
+        ("--", "sk-", "xapp-", "GOCSPX-", "pypi-AgE", "redis-cli", "keydb-cli", "glpat-", "glrt-", "gldt-")
+        + ("glptt-", "glcbt-", "glsoat-", "glffct-", "glimt-", "glagent-", "gloas-", "glft-"),
+    ),
+    (
+        "_",
+        (
+            "github_pat_",
+            "ghp_",
+            "gho_",
+            "ghu_",
+            "ghs_",
+            "ghr_",
+            "_live_",
+            "_test_",
+            "whsec_",
+            "npm_",
+            "hf_",
+            "_v1_",
+        ),
+    ),
+    (".", ("SG.", "hvs.", "hvb.", "hvr.", "hooks.slack.com/")),
+    (
+        "",
+        ("@", "eyJ", "AKIA", "ASIA", "ABIA", "A3T", "AC", "SK", "xox", "AIza", "mysql", "mariadb", "sshpass"),
+    ),
+)
+_CASED_MARKS = ("cookie", "authorization", "bearer", "sig=", "key", "x-honeycomb-team")
+_API_KEY_MARKS = 4  # the marks from here on are the API-key rule's
+_API_KEY_MIN_CHARS = len("apikey") + 1 + 32
+# The same, for text that is not ASCII: `(?i)` also folds `K` (Kelvin), `ſ`, `İ` and `ı` onto ASCII
+# letters, which `str.lower` does not.
+_CASED_MARKS_RE = re.compile("(?i)" + "|".join(re.escape(mark) for mark in _CASED_MARKS))
+# The head of `_ENV_PAIR`.
+_ENV_NAME = re.compile(r"\bname[\"']?[ \t]*[:=]")
+
+
+def _may_hold_secret(text: str) -> bool:
+    """False only where no rule of `_redact_once` can change `text`, so that the pass would return
+    it as it is: most alert labels, names, URLs and plain sentences, at a fraction of its cost.
+
+    The name rules act only on a secret-sounding name, and every name they judge is one that
+    `_KEY_VALUE` finds scanning the text from its start: `_scan_named` visits those heads in that
+    order, and the name of a YAML line or block (`key: value`, `key: |`) has only blanks and a
+    list dash before it on its line, so no earlier head overlaps it and `_KEY_VALUE` takes the
+    same name there. Env pairs are judged by the name after `name:`, so `name:` itself counts."""
+    if text.isascii() and text.isalnum() and text.islower():
+        # Lower-case letters and digits only (`payments`, `b58c4386f2be6d41`): every token shape
+        # holds a capital, a `_`, a `-` or a `.`, and every other rule punctuation or a blank.
+        return False
+    # Plain loops: this runs on every string of every notification, and `any()` over a generator
+    # costs twice as much.
+    for common, marks in _MARKS:
+        if common in text:
+            for mark in marks:
+                if mark in text:
+                    return True
+    if not text.isascii():
+        if _CASED_MARKS_RE.search(text):
+            return True
+    else:
+        lowered = text.lower()
+        for mark in _CASED_MARKS[:_API_KEY_MARKS]:
+            if mark in lowered:
+                return True
+        # The API-key rule needs a name (`apikey` at the shortest), a separator and 32 hex digits.
+        if len(text) >= _API_KEY_MIN_CHARS:
+            for mark in _CASED_MARKS[_API_KEY_MARKS:]:
+                if mark in lowered:
+                    return True
+    if "=" not in text and ":" not in text:
+        return False
+    if _ENV_NAME.search(text):
+        return True
+    return any(_kind_of_name(m.group("key")) is not None for m in _KEY_VALUE.finditer(text))
+
+
 def _redact_once(text: str) -> str:
     for pattern, replace in _SHAPES:
         text = pattern.sub(replace, text)
@@ -794,7 +878,7 @@ def redact_text(text: str) -> str:
     Surrounding text is kept: key names, URL scheme/user/host/path, header schemes, line
     structure. Idempotent; placeholders are never rewritten.
     """
-    if not text:
+    if not text or not _may_hold_secret(text):
         return text
     # A placeholder can give a glued neighbour the boundary it lacked (`AKIA...eyJhdXRocyI6...`),
     # so passes repeat until nothing changes; that is what makes the result idempotent. Each pass
@@ -836,32 +920,45 @@ def redact_json(value: Any, *, _kind: str | None = None) -> Any:
     store rows and notifications. Strings under a secret-sounding key are replaced entirely (so are
     numbers there), other strings go through `redact_text`; `{"name": "DB_PASSWORD", "value": ...}`
     pairs are recognised. A pydantic model is dumped to JSON mode first. Tuples stay tuples."""
-    if isinstance(value, BaseModel):
-        return redact_json(value.model_dump(mode="json"), _kind=_kind)
-    if isinstance(value, str):
-        if _kind is not None and not _keep_value(value):
+    # Keys and values repeat within one value (an alert's labels are also its group's common
+    # labels): each distinct string is redacted once per call, and forgotten after it.
+    return _redact_json(value, _kind, {})
+
+
+def _redact_json(value: Any, kind: str | None, seen: dict[str, str]) -> Any:
+    if isinstance(value, str):  # the most common, and never a model
+        if kind is not None and not _keep_value(value):
             redacted = redact_text(value)
-            return redacted.strip() if _PLACEHOLDER_ONLY.match(redacted.strip()) else placeholder(_kind)
-        return redact_text(value)
+            return redacted.strip() if _PLACEHOLDER_ONLY.match(redacted.strip()) else placeholder(kind)
+        return _redact_seen(value, seen)
+    if isinstance(value, BaseModel):
+        return _redact_json(value.model_dump(mode="json"), kind, seen)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
-        return placeholder(_kind) if _kind is not None else value
+        return placeholder(kind) if kind is not None else value
     if isinstance(value, Mapping):
         pair_name = value.get("name", value.get("key"))
         pair_kind = secret_kind_for_key(pair_name) if isinstance(pair_name, str) else None
         out: dict[Any, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                out[key] = redact_json(item, _kind=_kind)
+                out[key] = _redact_json(item, kind, seen)
                 continue
-            kind = secret_kind_for_key(key, item if isinstance(item, str) else "") or _kind
+            item_kind = secret_kind_for_key(key, item if isinstance(item, str) else "") or kind
             if key == "value" and pair_kind is not None:
-                kind = pair_kind
-            out[redact_text(key)] = redact_json(item, _kind=kind)
+                item_kind = pair_kind
+            out[_redact_seen(key, seen)] = _redact_json(item, item_kind, seen)
         return out
     if isinstance(value, list):
-        return [redact_json(item, _kind=_kind) for item in value]
+        return [_redact_json(item, kind, seen) for item in value]
     if isinstance(value, tuple):
-        return tuple(redact_json(item, _kind=_kind) for item in value)
+        return tuple(_redact_json(item, kind, seen) for item in value)
     return value
+
+
+def _redact_seen(text: str, seen: dict[str, str]) -> str:
+    redacted = seen.get(text)
+    if redacted is None:
+        redacted = seen[text] = redact_text(text)
+    return redacted

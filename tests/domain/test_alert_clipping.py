@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from domain.incident.alerts import (
     GROUP_BUDGET_BYTES,
     MAX_ALERTS,
     MAX_ENTRIES,
+    MAX_KEY_CHARS,
     MAX_VALUE_CHARS,
     AlertGroup,
+    Clipping,
     clip_group,
     clipped_values,
     fit_group,
@@ -81,3 +85,32 @@ def test_a_group_within_the_budget_is_unchanged() -> None:
     small = group(5)
     assert fit_group(small).group == small
     assert clip_group(small).group == small
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"groupKey": "k" * (MAX_VALUE_CHARS + 1)},
+        {"receiver": "r" * (MAX_VALUE_CHARS + 1)},
+        {"externalURL": "u" * (MAX_VALUE_CHARS + 1)},
+        {"groupLabels": {"k" * (MAX_KEY_CHARS + 1): "v"}},
+        {"commonLabels": {"k": "v" * (MAX_VALUE_CHARS + 1)}},
+        {"commonAnnotations": {f"k{i}": "v" for i in range(MAX_ENTRIES + 1)}},
+        {"alert": {"generatorURL": "g" * (MAX_VALUE_CHARS + 1)}},
+        {"alert": {"fingerprint": "f" * (MAX_KEY_CHARS + 1)}},
+        {"alert": {"labels": {"k" * (MAX_KEY_CHARS + 1): "v"}}},
+        {"alert": {"annotations": {"k": "v" * (MAX_VALUE_CHARS + 1)}}},
+    ],
+    ids=lambda over: "-".join(f"{k}.{str(next(iter(v)))[:12]}" for k, v in over.items()),
+)
+def test_a_group_one_past_any_bound_is_clipped_and_one_within_them_all_is_kept_as_it_is(
+    over: dict[str, Any],
+) -> None:
+    within = group(2)
+    assert clip_group(within) == Clipping(within)
+    alert_update = over.pop("alert", {})
+    alerts = [within.alerts[0].model_copy(update=alert_update), within.alerts[1]]
+    past = within.model_copy(update={**over, "alerts": alerts})
+    clipped = clip_group(past)
+    assert clipped.group != past
+    assert clipped.values_clipped + clipped.entries_dropped >= 1

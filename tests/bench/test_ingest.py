@@ -1,0 +1,29 @@
+"""bench/ingest.py runs end to end on a tiny load, so that it cannot rot between measurements."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_tiny_run_prints_both_ratios_and_their_verdicts() -> None:
+    command = [sys.executable, "bench/ingest.py", "--alerts", "6", "--concurrency", "3"]
+    command += ["--latency-alerts", "3", "--runs", "1"]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    assert re.search(r"round 1  c=3 +webhook +6 alerts", out), out
+    assert re.search(r"round 1  c=1 +client +3 alerts", out), out
+    assert re.search(r"HTTP floor: GET /healthz p50 \d+\.\d+ ms", out), out
+    assert re.search(r"throughput ratio at concurrency 3: \d+\.\d+ \(target ≥ 0\.9: (met|NOT met)\)", out), (
+        out
+    )
+    assert re.search(r"p50 ratio at concurrency 1: \d+\.\d+ \(target ≤ 1\.25: (met|NOT met)\)", out), out
