@@ -51,6 +51,10 @@ def ensure_sqlite_directory(url: URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+# libpq's connect_timeout: a store that does not answer is as unreachable as one that refuses.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+
+
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """An engine for `url`, configured for how medic uses the database.
 
@@ -60,12 +64,17 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     all sessions of the engine.
 
     PostgreSQL: `postgresql://` is served by psycopg 3; connections are pinged before use so a
-    restarted server does not fail the first activity after it.
+    restarted server does not fail the first activity after it, and a connection attempt gives up
+    after POSTGRES_CONNECT_TIMEOUT_SECONDS (unless the URL sets `connect_timeout`), so a server that
+    does not answer fails an attempt as unreachable instead of holding it to its step's timeout.
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _make_sqlite_engine(parsed, echo=echo)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_SECONDS
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _make_sqlite_engine(url: URL, *, echo: bool) -> Engine:
