@@ -12,6 +12,7 @@ import integrations
 from integrations.argocd import ArgoError, ArgoOperationInProgress, ArgoUnavailable
 from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 from integrations.git import GitBranchConflict, GitError, GitFailed, GitUnavailable
+from integrations.jetstream import JetStreamError
 from integrations.kubernetes import KubeConflict, KubeError, KubeNotFound, KubeUnavailable
 from integrations.llm.errors import LLMError, ModelUnavailable, PromptTooLarge
 from integrations.notify import NotifyError, NotifyRateLimited
@@ -24,7 +25,16 @@ from integrations.pull_requests import (
 )
 from integrations.sealing import SealingError
 
-FAMILIES = {ArgoError, GitError, KubeError, LLMError, NotifyError, PrometheusError, PullRequestError}
+FAMILIES = {
+    ArgoError,
+    GitError,
+    JetStreamError,
+    KubeError,
+    LLMError,
+    NotifyError,
+    PrometheusError,
+    PullRequestError,
+}
 
 
 def _every_module() -> None:
