@@ -80,6 +80,9 @@ DEFAULT_SIZES = (100, 1_000)
 OWN_ENV_PREFIXES = ("MEDIC_", "TEMPORAL_", "ARGOCD_", "GITHUB_")
 OWN_ENV_NAMES = ("DATABASE_URL", "KUBECONFIG", "PROMETHEUS_URL")
 STARTUP_SECONDS = 90.0
+# Alertmanager sends a notification answered 503 again (with backoff) until its group_interval ends.
+POST_RETRY_SECONDS = 300.0
+POST_RETRY_PAUSE = 0.5
 
 
 # ---- figures -------------------------------------------------------------------------------------
@@ -141,18 +144,21 @@ class Incident:
     workflow_id: str = ""
     posted_at: float = 0.0  # epoch seconds, as the webhook POST was sent
     approved_at: float = 0.0  # epoch seconds, as the decision was sent
+    retries: int = 0  # webhook posts answered 503 and sent again
 
 
 @dataclass
 class Capacity:
     incidents: int
     to_waiting_seconds: float = 0.0  # first alert posted → every plan waiting
+    start_rss_mb: float = 0.0  # the worker's RSS once ready, before the first alert
     rss_mb: float = 0.0  # the worker's RSS while all N wait
     peak_rss_mb: float = 0.0  # the worker's highest RSS sampled during the whole size
     idle_cpu_percent: float = 0.0  # of one core, over the idle window while all N wait
     to_resolved_seconds: float = 0.0  # first approval sent → every incident resolved
     history_bytes: float = 0.0  # mean per incident, once resolved
     history_events: float = 0.0
+    webhook_503s: int = 0  # posts the gateway answered 503 (sent again, as Alertmanager does)
     latency: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -233,6 +239,11 @@ def spans_of(events: Sequence[HistoryEvent], incident: Incident) -> tuple[Spans,
 
 
 # ---- the stack ----------------------------------------------------------------------------------
+
+
+def say(line: str) -> None:
+    """Progress, on stderr (the figures go to stdout at the end)."""
+    print(time.strftime("%H:%M:%S"), line, file=sys.stderr, flush=True)
 
 
 def _clean_env() -> dict[str, str]:
@@ -401,15 +412,23 @@ async def _bounded(concurrency: int, jobs: Sequence[Callable[[], Awaitable[None]
 
 
 async def _post(http: httpx.AsyncClient, stack: Stack, incident: Incident) -> None:
+    """Post the incident's alert as Alertmanager does: a 503 (Temporal slow to take it) is sent
+    again after a pause, for up to `POST_RETRY_SECONDS`; P3 counts from the first attempt."""
     incident.posted_at = time.time()
-    response = await http.post(
-        f"{stack.gateway_url}/alerts/alertmanager",
-        json=incident.alert,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
-    if response.status_code != 202:
-        raise SystemExit(f"the gateway answered {response.status_code}: {response.text[:300]}")
-    incident.workflow_id = response.json()["workflow_ids"][0]
+    deadline = time.monotonic() + POST_RETRY_SECONDS
+    while True:
+        response = await http.post(
+            f"{stack.gateway_url}/alerts/alertmanager",
+            json=incident.alert,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        if response.status_code == 202:
+            incident.workflow_id = response.json()["workflow_ids"][0]
+            return
+        if response.status_code != 503 or time.monotonic() > deadline:
+            raise SystemExit(f"the gateway answered {response.status_code}: {response.text[:300]}")
+        incident.retries += 1
+        await asyncio.sleep(POST_RETRY_PAUSE)
 
 
 async def _approve(client: Client, incident: Incident) -> str | None:
@@ -494,6 +513,7 @@ async def latency(
                     )
                 if number == 0:
                     continue  # warm-up: a new worker's first incidents import and connect
+                say(f"latency: run {number} of {runs} done")
                 spans, _, _ = await _histories(client, stack, batch, problems)
                 per_run_figures.append(spans.figures())
     medians = {key: statistics.median(f[key] for f in per_run_figures) for key in per_run_figures[0]}
@@ -507,7 +527,13 @@ async def latency(
 
 
 async def capacity(
-    home: Path, size: int, *, concurrency: int, idle_seconds: float, verify_interval: int
+    home: Path,
+    size: int,
+    *,
+    concurrency: int,
+    idle_seconds: float,
+    settle_seconds: float,
+    verify_interval: int,
 ) -> Capacity:
     """N incidents at once on one worker: to waiting, RSS and idle CPU while waiting, to resolved."""
     result = Capacity(incidents=size)
@@ -515,6 +541,7 @@ async def capacity(
     with stack.running():
         assert stack.meter is not None
         meter = stack.meter
+        result.start_rss_mb = meter.sample().rss_bytes / 2**20
         peak = 0
 
         async def sample_peak() -> None:
@@ -538,12 +565,15 @@ async def capacity(
                 rows = stack.rows()
                 return len(rows) >= size and all(r[1] == "awaiting_approval" or r[2] for r in rows.values())
 
+            say(f"{size}: {size} alerts posted in {time.time() - started:.1f} s")
             await _poll(all_waiting, timeout=budget, every=0.25, stack=stack, what=f"{size} plans waiting")
             result.to_waiting_seconds = time.time() - started
+            say(f"{size}: every plan waits for approval after {result.to_waiting_seconds:.1f} s")
+            result.webhook_503s = sum(i.retries for i in stack.incidents)
             not_waiting = [ns for ns, r in stack.rows().items() if r[1] != "awaiting_approval"]
             result.problems += [f"{ns}: ended before its approval" for ns in not_waiting]
 
-            await asyncio.sleep(2.0)  # the last workflow tasks and activity completions settle
+            await asyncio.sleep(settle_seconds)  # the last workflow tasks and activity completions settle
             before = meter.sample()
             await asyncio.sleep(idle_seconds)
             after = meter.sample()
@@ -559,8 +589,13 @@ async def capacity(
                 if refused:
                     refusals.append(refused)
 
+            say(
+                f"{size}: worker RSS {result.rss_mb:.0f} MB, "
+                f"idle CPU {result.idle_cpu_percent:.1f} %; approving"
+            )
             await _bounded(concurrency, [lambda i=i: approve(i) for i in waiting])
             result.problems += refusals
+            say(f"{size}: {len(waiting)} approvals sent in {time.time() - started:.1f} s")
 
             def all_closed() -> bool:
                 rows = stack.rows()
@@ -568,6 +603,7 @@ async def capacity(
 
             await _poll(all_closed, timeout=budget, every=0.25, stack=stack, what=f"{size} incidents closed")
             result.to_resolved_seconds = time.time() - started
+            say(f"{size}: every incident closed {result.to_resolved_seconds:.1f} s after the first approval")
             rows = stack.rows()
             result.problems += [
                 f"{i.namespace}: ended {rows[i.namespace][2]}"
@@ -636,13 +672,15 @@ def report(latent: dict[str, Any] | None, rows: Sequence[Capacity], machine: str
         return
     print("\ncapacity: N incidents at once on one worker")
     print(
-        f"{'N':>6} {'to waiting s':>12} {'RSS MB':>7} {'peak MB':>7} {'idle CPU %':>10} "
-        f"{'to resolved s':>13} {'history B':>9} {'events':>6} {'P3 p50/p99 s':>13} {'P4 p50/p99 s':>13}"
+        f"{'N':>6} {'503s':>5} {'to waiting s':>12} {'start MB':>8} {'RSS MB':>7} {'peak MB':>7} "
+        f"{'idle CPU %':>10} {'to resolved s':>13} {'history B':>9} {'events':>6} "
+        f"{'P3 p50/p99 s':>13} {'P4 p50/p99 s':>13}"
     )
     for r in rows:
         lat = r.latency or {}
         print(
-            f"{r.incidents:>6,} {r.to_waiting_seconds:>12.1f} {r.rss_mb:>7.0f} {r.peak_rss_mb:>7.0f} "
+            f"{r.incidents:>6,} {r.webhook_503s:>5} {r.to_waiting_seconds:>12.1f} {r.start_rss_mb:>8.0f} "
+            f"{r.rss_mb:>7.0f} {r.peak_rss_mb:>7.0f} "
             f"{r.idle_cpu_percent:>10.1f} {r.to_resolved_seconds:>13.1f} {r.history_bytes:>9,.0f} "
             f"{r.history_events:>6.0f} "
             f"{lat.get('p3_p50', 0):>6.2f}/{lat.get('p3_p99', 0):<6.2f} "
@@ -720,6 +758,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                     size,
                     concurrency=args.concurrency,
                     idle_seconds=args.idle_seconds,
+                    settle_seconds=args.settle_seconds,
                     verify_interval=args.verify_interval,
                 )
             )
@@ -746,6 +785,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--idle-seconds", type=float, default=10.0, help="window over which the idle worker's CPU is measured"
     )
     parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=2.0,
+        help="pause after every plan waits, before the idle window starts",
+    )
+    parser.add_argument(
         "--verify-interval",
         type=int,
         default=Settings().verify_interval_seconds,
@@ -757,7 +802,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(
             "--runs and --warmup must be at least 0, --latency-incidents and --concurrency at least 1"
         )
-    if args.idle_seconds <= 0 or args.verify_interval < 1:
+    if args.idle_seconds <= 0 or args.settle_seconds < 0 or args.verify_interval < 1:
         parser.error("--idle-seconds must be positive and --verify-interval at least 1")
     machine = machine_line()
     latent, rows = asyncio.run(bench(args))
