@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.procstat import ProcessMeter  # noqa: E402
 from cli.devserver import DevServer, free_port, port_open  # noqa: E402
-from cli.embedded import open_policy  # noqa: E402
+from cli.embedded import open_policy, terminate_as_interrupt  # noqa: E402
 from domain.policy.approval import DecisionInput  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from integrations.sealing import ensure_key_file  # noqa: E402
@@ -284,7 +284,6 @@ class Stack:
                     port=free_port(),
                     ui_port=None,
                     db_file=self.home / "temporal.db",
-                    log_file=self.home / "temporal.log",
                 )
             )
             scenario, alerts = fleet(load_scenario(SCENARIO), self.count)
@@ -511,11 +510,30 @@ async def latency(
                         stack=stack,
                         what=f"{incident.namespace} change applied",
                     )
-                if number == 0:
-                    continue  # warm-up: a new worker's first incidents import and connect
-                say(f"latency: run {number} of {runs} done")
-                spans, _, _ = await _histories(client, stack, batch, problems)
-                per_run_figures.append(spans.figures())
+                say(f"latency: run {number} of {runs} done" if number else "latency: warm-up done")
+        # Verification ends on the verify interval's timer: the histories are read once all closed.
+        timed = [i for batch in batches[1:] for i in batch if i.approved_at]
+
+        def all_closed() -> bool:
+            rows = stack.rows()
+            return all(rows[i.namespace][2] for i in timed)
+
+        try:
+            await _poll(
+                all_closed, timeout=60 + 20 * verify_interval, every=0.25, stack=stack, what="verification"
+            )
+        except TimeoutError as err:
+            problems.append(str(err))
+        rows = stack.rows()
+        problems += [
+            f"{i.namespace}: ended {rows[i.namespace][2]}"
+            for i in timed
+            if rows[i.namespace][2] != "resolved"
+        ]
+        # The warm-up's incidents are left out: a new worker's first incidents import and connect.
+        for batch in batches[1:]:
+            spans, _, _ = await _histories(client, stack, batch, problems)
+            per_run_figures.append(spans.figures())
     medians = {key: statistics.median(f[key] for f in per_run_figures) for key in per_run_figures[0]}
     return {
         "runs": runs,
@@ -614,6 +632,12 @@ async def capacity(
             result.latency = spans.figures()
             result.history_bytes = statistics.fmean(sizes) if sizes else 0.0
             result.history_events = statistics.fmean(lengths) if lengths else 0.0
+            say(
+                f"{size}: history {result.history_bytes:,.0f} B ({result.history_events:.0f} events) "
+                "per incident; "
+                f"P3 p50 {result.latency['p3_p50']:.2f} s p99 {result.latency['p3_p99']:.2f} s, "
+                f"P4 p50 {result.latency['p4_p50']:.2f} s p99 {result.latency['p4_p99']:.2f} s"
+            )
         except TimeoutError as err:
             result.problems.append(str(err))
         finally:
@@ -805,7 +829,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.idle_seconds <= 0 or args.settle_seconds < 0 or args.verify_interval < 1:
         parser.error("--idle-seconds must be positive and --verify-interval at least 1")
     machine = machine_line()
-    latent, rows = asyncio.run(bench(args))
+    # SIGTERM unwinds like Ctrl-C, so the dev server, worker and gateway are stopped either way.
+    with terminate_as_interrupt():
+        latent, rows = asyncio.run(bench(args))
     problems = [f"{r.incidents} incidents: {p}" for r in rows for p in r.problems]
     problems += [f"latency: {p}" for p in (latent or {}).get("problems", [])]
     if args.json:
