@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -102,6 +103,8 @@ class Span:
 
     seconds: float
     in_activities: float
+    # Seconds each activity (by name, summed over its calls) ran inside the span.
+    by_activity: dict[str, float] = field(default_factory=dict)
 
     @property
     def share(self) -> float:
@@ -136,6 +139,16 @@ class Spans:
             "verify_p99": percentile(self.verify, 0.99),
         }
 
+    def activity_medians(self) -> dict[str, dict[str, float]]:
+        """Per span, each activity's median seconds inside it, slowest first."""
+
+        def medians(spans: list[Span]) -> dict[str, float]:
+            names = {name for s in spans for name in s.by_activity}
+            found = {n: statistics.median(s.by_activity.get(n, 0.0) for s in spans) for n in names}
+            return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+        return {"p3": medians(self.p3), "p4": medians(self.p4)}
+
 
 @dataclass
 class Incident:
@@ -160,6 +173,7 @@ class Capacity:
     history_events: float = 0.0
     webhook_503s: int = 0  # posts the gateway answered 503 (sent again, as Alertmanager does)
     latency: dict[str, float] = field(default_factory=dict)
+    activities: dict[str, dict[str, float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -223,14 +237,21 @@ def spans_of(events: Sequence[HistoryEvent], incident: Incident) -> tuple[Spans,
     applied = first(lambda a: a.name == "execute_plan")
     verified = first(lambda a: a.name == "record_audit" and a.input.get("step") == "verifying")
     spans, missing = Spans(), []
+
+    def span(start: float, end: float) -> Span:
+        by_activity: dict[str, float] = {}
+        for a in activities:
+            inside = min(a.completed, end) - max(a.started, start)
+            if inside > 0:
+                by_activity[a.name] = by_activity.get(a.name, 0.0) + inside
+        return Span(end - start, _inside(activities, start, end), by_activity)
+
     if waiting and incident.posted_at:
-        spans.p3.append(Span(waiting - incident.posted_at, _inside(activities, incident.posted_at, waiting)))
+        spans.p3.append(span(incident.posted_at, waiting))
     else:
         missing.append("no plan awaiting approval in the history")
     if applied and incident.approved_at:
-        spans.p4.append(
-            Span(applied - incident.approved_at, _inside(activities, incident.approved_at, applied))
-        )
+        spans.p4.append(span(incident.approved_at, applied))
     else:
         missing.append("no change applied in the history")
     if applied and verified:
@@ -373,6 +394,9 @@ class Stack:
             found = db.execute("SELECT namespace, id, status, outcome FROM incident").fetchall()
         return {ns: (incident_id, status, outcome) for ns, incident_id, status, outcome in found}
 
+    def status_is(self, namespace: str, status: str) -> bool:
+        return self.rows().get(namespace, ("", "", None))[1] == status
+
     def applied(self, incident_id: str) -> bool:
         with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=15)) as db:
             row = db.execute(
@@ -490,9 +514,7 @@ async def latency(
                 for incident in batch:
                     await _post(http, stack, incident)
                     await _poll(
-                        lambda i=incident: (
-                            stack.rows().get(i.namespace, ("", "", None))[1] == "awaiting_approval"
-                        ),
+                        functools.partial(stack.status_is, incident.namespace, "awaiting_approval"),
                         timeout=60,
                         every=0.01,
                         stack=stack,
@@ -504,7 +526,7 @@ async def latency(
                         continue
                     incident_id = stack.rows()[incident.namespace][0]
                     await _poll(
-                        lambda i=incident_id: stack.applied(i),
+                        functools.partial(stack.applied, incident_id),
                         timeout=60,
                         every=0.01,
                         stack=stack,
@@ -531,15 +553,19 @@ async def latency(
             if rows[i.namespace][2] != "resolved"
         ]
         # The warm-up's incidents are left out: a new worker's first incidents import and connect.
+        everything = Spans()
         for batch in batches[1:]:
             spans, _, _ = await _histories(client, stack, batch, problems)
             per_run_figures.append(spans.figures())
-    medians = {key: statistics.median(f[key] for f in per_run_figures) for key in per_run_figures[0]}
+            everything.extend(spans)
+    keys = per_run_figures[0] if per_run_figures else {}
+    medians = {key: statistics.median(f[key] for f in per_run_figures) for key in keys}
     return {
         "runs": runs,
         "incidents_per_run": per_run,
         "figures": medians,
         "per_run": per_run_figures,
+        "activities": everything.activity_medians(),
         "problems": problems,
     }
 
@@ -577,7 +603,9 @@ async def capacity(
             budget = 120 + size * 1.0
             async with httpx.AsyncClient(limits=limits, timeout=60) as http:
                 started = time.time()
-                await _bounded(concurrency, [lambda i=i: _post(http, stack, i) for i in stack.incidents])
+                await _bounded(
+                    concurrency, [functools.partial(_post, http, stack, i) for i in stack.incidents]
+                )
 
             def all_waiting() -> bool:
                 rows = stack.rows()
@@ -611,7 +639,7 @@ async def capacity(
                 f"{size}: worker RSS {result.rss_mb:.0f} MB, "
                 f"idle CPU {result.idle_cpu_percent:.1f} %; approving"
             )
-            await _bounded(concurrency, [lambda i=i: approve(i) for i in waiting])
+            await _bounded(concurrency, [functools.partial(approve, i) for i in waiting])
             result.problems += refusals
             say(f"{size}: {len(waiting)} approvals sent in {time.time() - started:.1f} s")
 
@@ -630,6 +658,7 @@ async def capacity(
             ]
             spans, sizes, lengths = await _histories(client, stack, waiting, result.problems)
             result.latency = spans.figures()
+            result.activities = spans.activity_medians()
             result.history_bytes = statistics.fmean(sizes) if sizes else 0.0
             result.history_events = statistics.fmean(lengths) if lengths else 0.0
             say(
@@ -692,6 +721,9 @@ def report(latent: dict[str, Any] | None, rows: Sequence[Capacity], machine: str
             f"{f['p4_activity_share']:>13.0%}"
         )
         print(f"{'change applied → verified':<40} {f['verify_p50']:>7.3f} {f['verify_p99']:>7.3f}")
+        for span, name in (("p3", "P3"), ("p4", "P4")):
+            slowest = list(latent["activities"][span].items())[:5]
+            print(f"  inside {name}, median s: " + ", ".join(f"{n} {t:.3f}" for n, t in slowest))
     if not rows:
         return
     print("\ncapacity: N incidents at once on one worker")
