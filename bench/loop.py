@@ -39,6 +39,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -49,6 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -61,7 +63,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.procstat import ProcessMeter  # noqa: E402
 from cli.devserver import DevServer, free_port, port_open  # noqa: E402
-from cli.embedded import open_policy, terminate_as_interrupt  # noqa: E402
+from cli.embedded import open_policy  # noqa: E402
 from domain.policy.approval import DecisionInput  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from integrations.sealing import ensure_key_file  # noqa: E402
@@ -307,6 +309,7 @@ class Stack:
                     db_file=self.home / "temporal.db",
                 )
             )
+            _STARTED.append(server.stop)
             scenario, alerts = fleet(load_scenario(SCENARIO), self.count)
             for alert in alerts:
                 # A group of this run only: a dev server's earlier incidents are never reused.
@@ -341,6 +344,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
             )
             stack.callback(_stop, self.worker)
+            _STARTED.append(functools.partial(_stop, self.worker))
             gateway_out = stack.enter_context(self.gateway_log.open("wb"))
             gateway = subprocess.Popen(
                 [
@@ -362,6 +366,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
             )
             stack.callback(_stop, gateway)
+            _STARTED.append(functools.partial(_stop, gateway))
             self.gateway_url = f"http://127.0.0.1:{gateway_port}"
             self.meter = ProcessMeter(self.worker.pid)
             self._wait_ready(health_port, gateway_port, gateway)
@@ -409,6 +414,15 @@ class Stack:
     def check_alive(self) -> None:
         if self.worker is not None and self.worker.poll() is not None:
             raise SystemExit(f"the worker exited ({self.worker.returncode}):\n{_tail(self.worker_log)}")
+
+
+# Every process started, stopped again by `main` whatever happens: a cancellation can be lost
+# inside an HTTP client's own cancel scope, so unwinding the stacks alone is not relied on.
+_STARTED: list[Callable[[], None]] = []
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -560,6 +574,12 @@ async def latency(
             everything.extend(spans)
     keys = per_run_figures[0] if per_run_figures else {}
     medians = {key: statistics.median(f[key] for f in per_run_figures) for key in keys}
+    say("latency: " + ", ".join(f"{k} {v:.3f}" for k, v in medians.items()))
+    for span, slowest in everything.activity_medians().items():
+        say(
+            f"latency: inside {span}, median s: "
+            + ", ".join(f"{n} {t:.3f}" for n, t in list(slowest.items())[:6])
+        )
     return {
         "runs": runs,
         "incidents_per_run": per_run,
@@ -861,9 +881,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.idle_seconds <= 0 or args.settle_seconds < 0 or args.verify_interval < 1:
         parser.error("--idle-seconds must be positive and --verify-interval at least 1")
     machine = machine_line()
-    # SIGTERM unwinds like Ctrl-C, so the dev server, worker and gateway are stopped either way.
-    with terminate_as_interrupt():
+    # Ctrl-C and SIGTERM raise at once (not a cancellation of the main task, which an HTTP client's
+    # cancel scope may swallow), and every process started is stopped on the way out.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
         latent, rows = asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        say("interrupted: stopping the processes started")
+        return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for stop in reversed(_STARTED):
+            stop()
+        _STARTED.clear()
     problems = [f"{r.incidents} incidents: {p}" for r in rows for p in r.problems]
     problems += [f"latency: {p}" for p in (latent or {}).get("problems", [])]
     if args.json:
