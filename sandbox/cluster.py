@@ -20,12 +20,13 @@ import copy
 import hashlib
 import json
 import threading
+from collections.abc import ItemsView, Iterator, ValuesView
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from domain.kube.quantity import QuantityError, parse_quantity
-from sandbox.scenario import Scenario, load_scenario
+from sandbox.scenario import HealCondition, Scenario, load_scenario
 
 PatchType = Literal["strategic", "merge"]
 
@@ -468,6 +469,64 @@ class _PodSim:
     previous_logs: dict[str, str] = field(default_factory=dict)
 
 
+class _Objects:
+    """The cluster's objects by key, indexed by (kind, namespace): a namespaced list, an owner
+    lookup or a namespace check reads one namespace's objects, not the whole cluster's, so that a
+    sandbox seeded with thousands of workloads (`sandbox/fleet.py`) answers as fast as one with a
+    single workload. Also the failing pods' keys, the only pods a simulation step changes."""
+
+    def __init__(self) -> None:
+        self._all: dict[Key, dict[str, Any]] = {}
+        self._index: dict[tuple[str, str], dict[Key, None]] = {}
+        self._per_namespace: dict[str, int] = {}
+
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        return self._all[key]
+
+    def __setitem__(self, key: Key, obj: dict[str, Any]) -> None:
+        if key not in self._all:
+            self._index.setdefault((key[1], key[2]), {})[key] = None
+            self._per_namespace[key[2]] = self._per_namespace.get(key[2], 0) + 1
+        self._all[key] = obj
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._all
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._all)
+
+    def get(self, key: Key) -> dict[str, Any] | None:
+        return self._all.get(key)
+
+    def pop(self, key: Key) -> dict[str, Any] | None:
+        obj = self._all.pop(key, None)
+        if obj is not None:
+            self._index[(key[1], key[2])].pop(key, None)
+            self._per_namespace[key[2]] -= 1
+            if not self._per_namespace[key[2]]:
+                del self._per_namespace[key[2]]
+        return obj
+
+    def items(self) -> ItemsView[Key, dict[str, Any]]:
+        return self._all.items()
+
+    def values(self) -> ValuesView[dict[str, Any]]:
+        return self._all.values()
+
+    def keys_of(self, kind: str, namespace: str | None, *, ordered: bool = True) -> list[Key]:
+        """The keys of a kind's objects in one namespace (None: in every namespace), sorted
+        (`ordered` off: in the order they were first stored)."""
+        if namespace is not None:
+            keys = list(self._index.get((kind, namespace), ()))
+        else:
+            keys = [k for (each, _), found in self._index.items() if each == kind for k in found]
+        return sorted(keys) if ordered else keys
+
+    def namespaces(self) -> set[str]:
+        """The namespaces at least one object is in."""
+        return {ns for ns in self._per_namespace if ns}
+
+
 class SandboxCluster:
     """The scenario's cluster in memory. Thread-safe; every public method is one API request."""
 
@@ -477,10 +536,11 @@ class SandboxCluster:
         self.scenario = scenario
         self.rollout_reads = rollout_reads
         self._lock = threading.RLock()
-        self._objects: dict[Key, dict[str, Any]] = {}
+        self._objects = _Objects()
         self._managers: dict[Key, list[FieldManagerRecord]] = {}
         self._rollouts: dict[Key, _Rollout] = {}
         self._pods: dict[Key, _PodSim] = {}
+        self._failing: dict[Key, None] = {}  # pods whose simulation fails, in creation order
         self._logs: dict[str, str] = dict(scenario.logs)
         self._previous_logs: dict[str, str] = dict(scenario.previous_logs)
         self._write_delay = 0.0
@@ -496,6 +556,12 @@ class SandboxCluster:
             obj["metadata"].setdefault("uid", self._uid(obj))
             if obj["kind"] in _SPEC_KINDS:
                 obj["metadata"].setdefault("generation", 1)
+        # The scenario's heal conditions by workload: one lookup per rollout, however many workloads.
+        self._heals: dict[tuple[str, str, str], list[HealCondition]] = {}
+        for condition in scenario.heals_when:
+            self._heals.setdefault((condition.kind, condition.namespace, condition.name), []).append(
+                condition
+            )
         self._seeds = {
             key: self._seed_of(obj) for key, obj in self._objects.items() if obj["kind"] == "Deployment"
         }
@@ -542,9 +608,9 @@ class SandboxCluster:
                 candidates = [self._namespace(n) for n in self.namespaces()]
             else:
                 candidates = [
-                    o
-                    for (a, k, ns, _), o in sorted(self._objects.items())
-                    if (a, k) == (api_version, kind) and (namespace is None or ns == namespace)
+                    self._objects[key]
+                    for key in self._objects.keys_of(kind, namespace)
+                    if key[0] == api_version
                 ]
             return [
                 copy.deepcopy(o)
@@ -555,7 +621,7 @@ class SandboxCluster:
 
     def namespaces(self) -> list[str]:
         with self._lock:
-            names = {ns for (_, _, ns, _) in self._objects if ns} | {"default", "kube-system"}
+            names = self._objects.namespaces() | {"default", "kube-system"}
             return sorted(names)
 
     def resource_version(self) -> str:
@@ -615,11 +681,7 @@ class SandboxCluster:
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every stored object of a kind, without advancing the simulation."""
         with self._lock:
-            return [
-                copy.deepcopy(o)
-                for (_, k, ns, _), o in sorted(self._objects.items())
-                if k == kind and (namespace is None or ns == namespace)
-            ]
+            return [copy.deepcopy(self._objects[key]) for key in self._objects.keys_of(kind, namespace)]
 
     def field_managers(
         self, api_version: str, kind: str, namespace: str, name: str
@@ -705,9 +767,9 @@ class SandboxCluster:
                 del self._rollouts[key]
                 if key in self._objects:
                     self._complete_rollout(key)
-            for key, sim in self._pods.items():
+            for key in self._failing:
                 pod = self._objects.get(key)
-                if pod is None or not sim.failing:
+                if pod is None:
                     continue
                 for status in (pod.get("status") or {}).get("containerStatuses") or []:
                     status["restartCount"] = int(status.get("restartCount", 0)) + 1
@@ -800,8 +862,8 @@ class SandboxCluster:
     def _owned(self, kind: str, namespace: str, owner_kind: str, owner: str) -> list[Key]:
         return [
             k
-            for k, o in self._objects.items()
-            if k[1] == kind and k[2] == namespace and _owner(o, owner_kind) == owner
+            for k in self._objects.keys_of(kind, namespace, ordered=False)
+            if _owner(self._objects[k], owner_kind) == owner
         ]
 
     def _seed_of(self, deployment: dict[str, Any]) -> _Seed:
@@ -829,8 +891,9 @@ class SandboxCluster:
         self._objects[_key(obj)] = obj
 
     def _delete(self, key: Key) -> None:
-        self._objects.pop(key, None)
+        self._objects.pop(key)
         self._pods.pop(key, None)
+        self._failing.pop(key, None)
         self._managers.pop(key, None)
 
     def _complete_rollout(self, key: Key) -> None:
@@ -867,10 +930,8 @@ class SandboxCluster:
         selector_labels = dict((deployment["spec"].get("selector") or {}).get("matchLabels") or {})
         template_with_hash = copy.deepcopy(template)
         template_with_hash.setdefault("metadata", {}).setdefault("labels", {})[TEMPLATE_HASH] = pod_hash
-        healthy = all(
-            c.holds(deployment) for c in self.scenario.heal_conditions("Deployment", namespace, name)
-        )
-        previous = self._objects.get(target, {})
+        healthy = all(c.holds(deployment) for c in self._heals.get(("Deployment", namespace, name), ()))
+        previous = self._objects.get(target) or {}
         rs_obj = {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
@@ -1079,6 +1140,10 @@ class SandboxCluster:
             pod["metadata"]["annotations"] = dict(annotations)
         self._store(pod)
         self._pods[_key(pod)] = sim
+        if sim.failing:
+            self._failing[_key(pod)] = None
+        else:
+            self._failing.pop(_key(pod), None)
 
     def _restore_seed(self, deployment: dict[str, Any], seed: _Seed) -> None:
         namespace, name = deployment["metadata"].get("namespace", ""), deployment["metadata"]["name"]
