@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ def in_ci() -> bool:
     return bool(os.environ.get("CI"))
 
 
+# The time-skipping environments alive now, by their client: a poll of a workflow there skips time.
+_TIME_SKIPPING: dict[int, WorkflowEnvironment] = {}
+
+
 @pytest_asyncio.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of this test's own (it starts in ~0.1 s).
@@ -49,9 +54,11 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=venv_binary("temporal-test-server"),
     )
+    _TIME_SKIPPING[id(env.client)] = env
     try:
         yield env
     finally:
+        _TIME_SKIPPING.pop(id(env.client), None)
         await env.shutdown()
 
 
@@ -92,7 +99,8 @@ async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: fl
     """Poll the workflow's status query until it reaches `step`, with a deadline.
 
     Fails at once if the workflow closes first. Queries do not make the time-skipping server skip
-    time, so this is safe there too.
+    time: there, each poll lets a second of the workflow's time pass instead of waiting in real
+    time for the timers (verification intervals, polls) between the workflow and `step`.
     """
     from workflows.remediation import RemediationWorkflow
 
@@ -104,7 +112,11 @@ async def wait_for_step(handle: WorkflowHandle[Any, Any], step: str, timeout: fl
             return status
         assert status.outcome is None, f"ended {status.outcome} ({status.reason}) before reaching {step}"
         assert loop.time() < deadline, f"workflow stayed at step {status.step}, expected {step}"
-        await asyncio.sleep(0.05)
+        env = _TIME_SKIPPING.get(id(handle._client))
+        if env is not None:
+            await env.sleep(timedelta(seconds=1))
+        else:
+            await asyncio.sleep(0.05)
 
 
 HISTORIES = REPO / "tests" / "histories"
