@@ -11,9 +11,12 @@ A policy directory holds `data.json` and, usually, the `*.rego` files; a directo
 this package. The data's `modes` are checked when it is loaded: a mode that is not observe,
 propose or auto, or a namespace key that can never match a namespace, is refused there, in one line.
 
-Evaluation runs in-process with regopy (rego-cpp). Each call gets a fresh interpreter, under one
-process-wide lock: rego-cpp makes no promise about concurrent use, and an evaluation takes
-milliseconds, so serialising them costs nothing that matters on an activity thread pool.
+Evaluation runs in-process with regopy (rego-cpp). The rules and data are compiled once into a
+bundle per policy version, query and set of extra protected namespaces (`Interpreter.build`), and
+each call queries that bundle (`query_bundle`, well under a few milliseconds), under one
+process-wide lock: rego-cpp makes no promise about concurrent use, so serialising the queries costs
+nothing that matters on an activity thread pool. An edited policy directory is re-read and compiled
+again on the next call.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import copy
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,14 +67,27 @@ class PolicyError(Exception):
     """The policy could not be loaded or evaluated, or returned something that is not a decision."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: one object per loaded policy version
 class _Policy:
     modules: tuple[tuple[str, str], ...]  # (file name, source)
     data: dict[str, Any]
 
 
+_Key = tuple[Path, tuple[tuple[str, int, int], ...]]
 # Keyed by directory and the (name, mtime, size) of its files, so an edited policy is re-read.
-_cache: dict[tuple[Path, tuple[tuple[str, int, int], ...]], _Policy] = {}
+_cache: dict[_Key, _Policy] = {}
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    runner: regopy.Interpreter  # holds each call's input; used under _LOCK only
+    bundle: regopy.Bundle
+
+
+# Compiled bundles by policy, query and extra protected namespaces; a new policy version
+# replaces the old one's bundles (`_load`), and the number kept is bounded.
+_compiled: dict[tuple[_Policy, str, tuple[str, ...]], _Compiled] = {}
+_MAX_COMPILED = 64
 
 
 def evaluate(
@@ -90,13 +106,13 @@ def evaluate(
     is not a valid, coherent decision.
     """
     policy = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR)
-    data = _with_runtime(policy.data, extra_protected_namespaces)
+    extra = tuple(sorted(set(extra_protected_namespaces)))
     try:
         input_json = json.dumps(policy_input)
     except (TypeError, ValueError) as err:
         raise PolicyError(f"policy input is not JSON-serialisable: {err}") from err
 
-    result = _run(policy, data, input_json, DECISION_QUERY, "policy input")
+    result = _run(policy, extra, input_json, DECISION_QUERY, "policy input")
     return _decision(result, _approval_timeout(policy.data))
 
 
@@ -110,9 +126,8 @@ def drift_disposition(drift: AppDrift, policy_dir: str | Path | None = None) -> 
     cannot be read or compiled, evaluation fails, or the result is not a disposition and a reason.
     """
     policy = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR)
-    data = _with_runtime(policy.data, ())
     input_json = json.dumps(drift.model_dump(mode="json", exclude={"disposition", "reason"}))
-    result = _run(policy, data, input_json, DRIFT_QUERY, "drift policy input")
+    result = _run(policy, (), input_json, DRIFT_QUERY, "drift policy input")
     if not isinstance(result, dict):
         raise PolicyError(f"drift decision must be an object, not {type(result).__name__}: {result!r}")
     disposition, reason = result.get("disposition"), result.get("reason")
@@ -165,6 +180,7 @@ def _load(directory: Path) -> _Policy:
     with _LOCK:
         _interpreter(policy, data)  # compile once now, so a broken file fails here, clearly
         _cache.clear()  # one live version per directory is plenty; old keys are stale versions
+        _compiled.clear()  # and so are the bundles compiled from older versions
         _cache[key] = policy
     return policy
 
@@ -185,15 +201,35 @@ def _interpreter(policy: _Policy, data: dict[str, Any]) -> regopy.Interpreter:
     return interpreter
 
 
-def _run(policy: _Policy, data: dict[str, Any], input_json: str, query: str, what: str) -> Any:
-    """One query on a fresh interpreter, under the lock (rego-cpp interpreters are not shared)."""
+def _compile(policy: _Policy, query: str, extra: tuple[str, ...]) -> _Compiled:
+    """The bundle for `query` on the policy with `extra` protected namespaces; call under _LOCK."""
+    key = (policy, query, extra)
+    compiled = _compiled.get(key)
+    if compiled is not None:
+        return compiled
+    builder = _interpreter(policy, _with_runtime(policy.data, extra))
+    try:
+        bundle = builder.build(query)
+    except regopy.RegoError as err:
+        raise PolicyError(f"policy does not compile: {_rego_message(err)}") from err
+    runner = regopy.Interpreter()
+    runner.log_level = LogLevel.NONE
+    if len(_compiled) >= _MAX_COMPILED:
+        _compiled.clear()
+    compiled = _compiled[key] = _Compiled(runner=runner, bundle=bundle)
+    return compiled
+
+
+def _run(policy: _Policy, extra: tuple[str, ...], input_json: str, query: str, what: str) -> Any:
+    """One query of the policy's compiled bundle, under the lock (rego-cpp interpreters are not
+    shared)."""
     with _LOCK:
-        interpreter = _interpreter(policy, data)
+        compiled = _compile(policy, query, extra)
         try:
-            interpreter.set_input_term(input_json)
+            compiled.runner.set_input_term(input_json)
         except regopy.RegoError as err:
             raise PolicyError(f"{what} was refused: {_rego_message(err)}") from err
-        return _query(interpreter, query)
+        return _query(compiled, query, lambda: _explain(policy, extra, input_json, query))
 
 
 def _with_runtime(data: dict[str, Any], extra_protected: Iterable[str]) -> dict[str, Any]:
@@ -256,14 +292,15 @@ def check_modes(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
 # --- evaluating ------------------------------------------------------------------------------
 
 
-def _query(interpreter: regopy.Interpreter, query: str) -> Any:
+def _query(compiled: _Compiled, query: str, explain: Callable[[], str]) -> Any:
     try:
-        output = interpreter.query(query)
+        output = compiled.runner.query_bundle(compiled.bundle)
     except regopy.RegoError as err:
         raise PolicyError(f"policy evaluation failed: {_rego_message(err)}") from err
     except ValueError as err:
-        # regopy 1.5 hands an evaluation error back as output it then fails to decode as JSON.
-        raise PolicyError(f"policy evaluation failed: {_output_error(interpreter, query, err)}") from err
+        # regopy 1.5 hands an evaluation error back as output it then fails to decode as JSON;
+        # the error's text is read from the same query on an interpreter of its own.
+        raise PolicyError(f"policy evaluation failed: {explain() or f'unreadable output ({err})'}") from err
     if not output.ok():
         raise PolicyError(f"policy evaluation failed: {_output_node_error(output)}")
     if len(output) == 0 or not output[0].expressions:
@@ -313,14 +350,17 @@ def _output_node_error(output: Any) -> str:
         return str(output)
 
 
-def _output_error(interpreter: regopy.Interpreter, query: str, err: ValueError) -> str:
+def _explain(policy: _Policy, extra: tuple[str, ...], input_json: str, query: str) -> str:
+    """The error text of `query` on a fresh interpreter (empty if unreadable); under _LOCK."""
     try:
         from regopy.rego_shared import rego_free_output, rego_output_string, rego_query
 
+        interpreter = _interpreter(policy, _with_runtime(policy.data, extra))
+        interpreter.set_input_term(input_json)
         impl = rego_query(interpreter._impl, query)
         try:
             return _rego_message(Exception(rego_output_string(impl)))
         finally:
             rego_free_output(impl)
     except Exception:  # best effort, as above
-        return f"unreadable output ({err})"
+        return ""

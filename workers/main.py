@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
 from activities.approve import ApproveActivities
@@ -73,6 +74,43 @@ from workflows.search import DEV_SERVER_FLAGS
 log = logging.getLogger("medic.worker")
 
 WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow]
+# Modules the workflow sandbox shares between runs instead of importing them again for each run
+# (which costs a waiting incident about a megabyte and each new run the time of the imports).
+# They are deterministic and hold no state between runs: the domain model, and the workflows'
+# helper modules (steps, state, options, stubs), which read time, randomness and identifiers only
+# through `temporalio.workflow`. The workflow definitions themselves, `workflows.remediation.workflow`
+# and `workflows.drift.workflow` with their packages, stay sandboxed and are imported per run.
+PASSTHROUGH_MODULES = (
+    "domain",
+    "workflows.runner",
+    "workflows.search",
+    "workflows.drift.stubs",
+    *(
+        f"workflows.remediation.{name}"
+        for name in (
+            "analysis",
+            "approval",
+            "converge",
+            "cooldown",
+            "direct",
+            "gitops",
+            "memory",
+            "merge",
+            "notifications",
+            "observe_mode",
+            "options",
+            "patches",
+            "record",
+            "snapshots",
+            "state",
+            "steps",
+            "stubs",
+            "sync",
+            "toolkit",
+            "verify",
+        )
+    ),
+)
 # Blocking clients (kubernetes, SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
 # Each start-up check (Temporal, the database) may take this long; they run at once.
@@ -176,6 +214,14 @@ def pr_host(
         raise WorkerConfigError(str(err)) from err
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker runs the workflows in (tests build theirs with it too): the SDK's
+    default restrictions, with `PASSTHROUGH_MODULES` shared between runs."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -190,6 +236,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=activities_for(settings, kube),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

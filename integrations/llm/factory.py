@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
 from integrations.llm.errors import ModelRefused
-from integrations.llm.openai_analyzer import OpenAIAnalyzer
+
+if TYPE_CHECKING:  # each SDK is imported when its analyzer is built, not with this package
+    from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
+    from integrations.llm.openai_analyzer import OpenAIAnalyzer
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
 MODEL_ANALYZERS = ("anthropic", "openai")
@@ -51,6 +54,8 @@ def make_analyzer(name: str, env: Mapping[str, str] | None = None) -> AnthropicA
     timeout = _number(env, "MEDIC_LLM_TIMEOUT_SECONDS", 60.0)
     max_tokens = int(_number(env, "MEDIC_LLM_MAX_TOKENS", 2048))
     if name == "anthropic":
+        from integrations.llm.anthropic_analyzer import AnthropicAnalyzer
+
         return AnthropicAnalyzer.from_settings(
             api_key=_required(env, "ANTHROPIC_API_KEY", name),
             model=env.get("MEDIC_ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL,
@@ -59,6 +64,8 @@ def make_analyzer(name: str, env: Mapping[str, str] | None = None) -> AnthropicA
             max_tokens=max_tokens,
         )
     if name == "openai":
+        from integrations.llm.openai_analyzer import OpenAIAnalyzer
+
         return OpenAIAnalyzer.from_settings(
             base_url=_required(env, "MEDIC_OPENAI_BASE_URL", name),
             model=_required(env, "MEDIC_OPENAI_MODEL", name),

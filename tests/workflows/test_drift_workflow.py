@@ -41,6 +41,7 @@ from domain.steps.remediation import RemediationInput, RemediationResult
 from domain.steps.sync import SyncInput, SyncProgress
 from tests.conftest import wait_for_step
 from tests.workflows.fakes import RemediationFakes, Sent
+from workers.main import workflow_runner
 from workflows.drift import DriftScanWorkflow, drift_incident
 from workflows.remediation import RemediationWorkflow
 
@@ -188,6 +189,7 @@ async def test_a_scan_pages_through_the_applications_and_opens_one_incident_per_
         time_skipping_env.client,
         task_queue=queue,
         workflows=[DriftScanWorkflow, StubRemediation],
+        workflow_runner=workflow_runner(),
         activities=fakes.activities(),
     ):
         with time_skipping_env.auto_time_skipping_disabled():
@@ -219,6 +221,7 @@ async def test_a_second_scan_adds_to_the_open_incident_instead_of_opening_anothe
         time_skipping_env.client,
         task_queue=queue,
         workflows=[DriftScanWorkflow, StubRemediation],
+        workflow_runner=workflow_runner(),
         activities=fakes.activities(),
     ):
         # Without skipping: the open incident has no timer, so the server would skip to its end.
@@ -241,6 +244,7 @@ async def test_report_only_scans_open_no_incident(time_skipping_env: WorkflowEnv
         time_skipping_env.client,
         task_queue=queue,
         workflows=[DriftScanWorkflow, StubRemediation],
+        workflow_runner=workflow_runner(),
         activities=fakes.activities(),
     ):
         result = await scan(time_skipping_env, queue, remediate=False)
@@ -258,6 +262,7 @@ async def test_a_long_scan_continues_as_new_and_keeps_its_totals(
         time_skipping_env.client,
         task_queue=queue,
         workflows=[DriftScanWorkflow, StubRemediation],
+        workflow_runner=workflow_runner(),
         activities=fakes.activities(),
     ):
         workflow_id = f"drift-scan-test-{uuid.uuid4()}"
@@ -343,7 +348,11 @@ async def run_incident(
     queue = f"test-{uuid.uuid4()}"
     workflow_id = workflow_id or f"drift.argocd.cart-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fakes.activities()
+        env.client,
+        task_queue=queue,
+        workflows=[RemediationWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=fakes.activities(),
     ):
         handle = await env.client.start_workflow(
             RemediationWorkflow.run,
@@ -427,6 +436,7 @@ async def test_a_report_only_drift_incident_stays_open_and_absorbs_later_scans(
         time_skipping_env.client,
         task_queue=queue,
         workflows=[RemediationWorkflow],
+        workflow_runner=workflow_runner(),
         activities=fakes.activities(),
     ):
         handle = await time_skipping_env.client.start_workflow(

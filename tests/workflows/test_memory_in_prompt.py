@@ -39,6 +39,7 @@ from tests.conftest import wait_for_step
 from tests.integrations.llm.payloads import anthropic_tool_use
 from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import Fakes, policy
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 
 CART = {"namespace": "shop", "kind": "Deployment", "name": "cart", "container": "cart"}
@@ -126,6 +127,7 @@ async def test_second_incident_recalls_the_resolved_one_in_the_prompt(
                 time_skipping_env.client,
                 task_queue=queue,
                 workflows=[RemediationWorkflow],
+                workflow_runner=workflow_runner(),
                 activities=activities,
                 activity_executor=executor,
             ):

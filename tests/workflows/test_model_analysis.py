@@ -29,6 +29,7 @@ from tests.integrations.llm.payloads import (
 )
 from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import Fakes
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 
 MESSAGES = "/v1/messages"
@@ -64,6 +65,7 @@ async def run_incident(
             env.client,
             task_queue=queue,
             workflows=[RemediationWorkflow],
+            workflow_runner=workflow_runner(),
             activities=activities,
             activity_executor=executor,
         ):

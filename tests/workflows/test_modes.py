@@ -33,6 +33,7 @@ from tests.workflows import test_drift_workflow as drift
 from tests.workflows import test_gitops_workflow as gitops
 from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import TARGET, Fakes, Harness
+from workers.main import workflow_runner
 from workflows.drift import drift_incident
 from workflows.remediation import RemediationWorkflow
 
@@ -82,6 +83,7 @@ async def run(
             env.client,
             task_queue=h.queue,
             workflows=[RemediationWorkflow],
+            workflow_runner=workflow_runner(),
             activities=replaced(fakes.activities(), real_policy(fakes, policy_dir)),
             activity_executor=executor,
         ):
@@ -211,6 +213,7 @@ async def test_observe_reports_a_drift_incident_and_syncs_nothing(
             time_skipping_env.client,
             task_queue=queue,
             workflows=[RemediationWorkflow],
+            workflow_runner=workflow_runner(),
             activities=replaced(fakes.activities(), real_policy(fakes, policy_dir)),
             activity_executor=executor,
         ):

@@ -29,6 +29,7 @@ from domain.steps.remediation import RemediationResult
 from tests.conftest import wait_for_step
 from tests.workflows.fakes import Sent
 from tests.workflows.test_remediation_workflow import Fakes, Harness, policy
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.options import NOTIFY_DRAIN
 from workflows.remediation.patches import PATCH_NOTIFICATIONS
@@ -48,6 +49,7 @@ async def run(
             env.client,
             task_queue=harness.queue,
             workflows=[RemediationWorkflow],
+            workflow_runner=workflow_runner(),
             activities=[*fakes.activities(), send],
             activity_executor=executor,
         ):
@@ -113,7 +115,11 @@ async def test_wait_reminders_decisions_and_outcome_are_sent_in_order(
     assert outcome.outcome == "resolved" and outcome.status == "resolved"
     assert any(PATCH_NOTIFICATIONS.encode() in marker for marker in patch_markers(history))
     # The new commands replay deterministically.
-    replayer = Replayer(workflows=[RemediationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[RemediationWorkflow],
+        workflow_runner=workflow_runner(),
+        data_converter=pydantic_data_converter,
+    )
     replay = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replay.replay_failure is None
 

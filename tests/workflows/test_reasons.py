@@ -34,6 +34,7 @@ from tests.integrations.llm.payloads import anthropic_error, anthropic_tool_use,
 from tests.workflows.fakes import Sent, replaced
 from tests.workflows.test_notifications import patch_markers
 from tests.workflows.test_remediation_workflow import Fakes, Harness, policy, run_with_worker
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import PATCH_MODEL_UNUSABLE
 
@@ -66,6 +67,7 @@ async def test_a_dead_kubernetes_api_is_named_while_observe_retries_and_when_it_
                 time_skipping_env.client,
                 task_queue=harness.queue,
                 workflows=[RemediationWorkflow],
+                workflow_runner=workflow_runner(),
                 activities=replaced(fakes.activities(), observe.observe_incident),
                 activity_executor=executor,
             ):
@@ -156,6 +158,7 @@ async def run_with_model(
                 env.client,
                 task_queue=queue,
                 workflows=[RemediationWorkflow],
+                workflow_runner=workflow_runner(),
                 activities=[*activities, sent.activity()],
                 activity_executor=executor,
             ):

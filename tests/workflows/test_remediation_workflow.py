@@ -29,6 +29,7 @@ from domain.steps.gitops import GitOpsChange, PrepareChangeInput
 from domain.steps.remediation import RemediationInput, RemediationResult, WorkflowStatus
 from tests.conftest import wait_for_step
 from tests.workflows.fakes import RemediationFakes, policy
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 
 TARGET = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
@@ -138,7 +139,11 @@ def fakes() -> Fakes:
 async def run_with_worker(env: WorkflowEnvironment, fakes: Fakes, scenario: Callable[[Harness], Any]) -> Any:
     harness = Harness(env, fakes)
     async with Worker(
-        env.client, task_queue=harness.queue, workflows=[RemediationWorkflow], activities=fakes.activities()
+        env.client,
+        task_queue=harness.queue,
+        workflows=[RemediationWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=fakes.activities(),
     ):
         return await scenario(harness)
 

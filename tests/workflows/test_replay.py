@@ -19,6 +19,7 @@ from temporalio.worker import Replayer, WorkflowReplayResult
 from temporalio.workflow import NondeterminismError
 
 from tests.conftest import HISTORIES as HISTORIES_DIR
+from workers.main import workflow_runner
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import PATCH_FOUR_EYES
@@ -32,7 +33,9 @@ def test_histories_are_recorded() -> None:
 
 async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     replayer = Replayer(
-        workflows=[RemediationWorkflow, DriftScanWorkflow], data_converter=pydantic_data_converter
+        workflows=[RemediationWorkflow, DriftScanWorkflow],
+        workflow_runner=workflow_runner(),
+        data_converter=pydantic_data_converter,
     )
     return await replayer.replay_workflow(history, raise_on_replay_failure=False)
 

@@ -37,6 +37,7 @@ from integrations.llm.reviewer import ReviewVerdict, apply_review
 from tests.conftest import wait_for_step
 from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import TARGET, Fakes, Harness, alert_group
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 
 RunScenario = Callable[[Harness], Any]
@@ -111,6 +112,7 @@ async def run(
             env.client,
             task_queue=harness.queue,
             workflows=[RemediationWorkflow],
+            workflow_runner=workflow_runner(),
             activities=activities,
             activity_executor=executor,
         ):
@@ -140,7 +142,11 @@ def _steps(fakes: Fakes) -> list[tuple[str, str]]:
 
 async def _replays(handle: WorkflowHandle[Any, Any]) -> None:
     history = await handle.fetch_history()
-    replayer = Replayer(workflows=[RemediationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[RemediationWorkflow],
+        workflow_runner=workflow_runner(),
+        data_converter=pydantic_data_converter,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
