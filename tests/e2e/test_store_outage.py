@@ -49,7 +49,7 @@ from store.db import make_engine, session_factory, transaction
 from store.repositories import ActionRepository, AuditRepository, IncidentRepository, SnapshotRepository
 from tests.workflows.fakes import activity_name
 from workers import main as worker_main
-from workers.main import activities_for
+from workers.main import activities_for, workflow_runner
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.options import EXECUTE, OBSERVE
 from workflows.runner import StepOptions
@@ -211,6 +211,7 @@ async def resolve_through(
             workflows=[RemediationWorkflow],
             activities=[watched(fn, outage) for fn in activities_for(settings)],
             activity_executor=executor,
+            workflow_runner=workflow_runner(),
         ):
             handle = await env.client.start_workflow(
                 RemediationWorkflow.run,

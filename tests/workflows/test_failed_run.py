@@ -29,6 +29,7 @@ from domain.steps.remediation import RemediationInput, RemediationResult
 from gateway.ingest import prepare, send
 from tests.workflows.fakes import Activity, policy, replaced
 from tests.workflows.test_remediation_workflow import Fakes, alert_group
+from workers.main import workflow_runner
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.record import closed_details
 from workflows.remediation.state import RunState
@@ -88,6 +89,7 @@ async def test_a_failed_run_is_followed_by_a_new_run_for_the_next_notification(
         task_queue=settings.task_queue,
         workflows=[RemediationWorkflow],
         activities=replaced(fakes.activities(), observe.activity()),
+        workflow_runner=workflow_runner(),
     ):
         first = await send(client, settings, prepare(settings, alerts))
         first_handle = client.get_workflow_handle_for(
