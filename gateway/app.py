@@ -25,7 +25,7 @@ from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_fr
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import INLINE_BODY_BYTES, Notification, PayloadInvalid, read_notification, send
-from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE
+from gateway.temporal_calls import RETRY_AFTER_SECONDS, unreachable_reason
 from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
 from store.db import make_engine, session_factory
@@ -221,24 +221,15 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
                     rpc_timeout=timedelta(seconds=budget),
                     request_id=notification_id,
                 )
-        except TimeoutError:
-            log.warning("Temporal did not answer within %.1f s", budget)
-            return await buffered(
-                notification, notification_id, f"Temporal is unavailable: no answer within {budget:g} s"
-            )
-        except (OSError, RuntimeError) as err:
-            # Client.connect raises RuntimeError when the server cannot be reached.
-            log.warning("cannot reach Temporal: %s", err)
-            return await buffered(notification, notification_id, one_line(f"cannot reach Temporal: {err}"))
-        except RPCError as err:
-            if err.status in UNAVAILABLE:
-                log.warning("Temporal unavailable: %s", err)
-                return await buffered(
-                    notification, notification_id, one_line(f"Temporal is unavailable: {err.message}")
-                )
+        except (TimeoutError, OSError, RuntimeError, RPCError) as err:
+            why = unreachable_reason(err, budget)
+            if why is not None:
+                log.warning("%s", why)
+                return await buffered(notification, notification_id, why)
             # Anything else is Temporal refusing this notification: a retry would be refused again.
+            message = err.message if isinstance(err, RPCError) else str(err)
             log.error("Temporal refused the notification for %s: %s", notification.workflow_id, err)
-            return _problem(422, one_line(f"Temporal refused the notification: {err.message}"))
+            return _problem(422, one_line(f"Temporal refused the notification: {message}"))
         ingest.temporal_answered()
         body = _accepted(notification)
         body["delivered"] = delivery.delivered

@@ -47,7 +47,7 @@ from domain.settings import Settings
 from domain.steps.remediation import remediation_input_for
 from gateway.bodies import one_line
 from gateway.ingest import Notification, send
-from gateway.temporal_calls import UNAVAILABLE
+from gateway.temporal_calls import unreachable_reason
 from integrations.errors import unreachable
 from integrations.jetstream import JetStreamError, JetStreamQueue
 from store.db import is_sqlite_memory, make_engine, normalize_url, session_factory
@@ -375,13 +375,10 @@ class Ingest:
                     rpc_timeout=timedelta(seconds=budget),
                     request_id=entry.notification_id or None,
                 )
-        except TimeoutError as err:
-            raise TemporalUnavailable(f"Temporal is unavailable: no answer within {budget:g} s") from err
-        except (OSError, RuntimeError) as err:
-            raise TemporalUnavailable(one_line(f"cannot reach Temporal: {err}")) from err
-        except RPCError as err:
-            if err.status in UNAVAILABLE:
-                raise TemporalUnavailable(one_line(f"Temporal is unavailable: {err.message}")) from err
+        except (TimeoutError, OSError, RuntimeError, RPCError) as err:
+            why = unreachable_reason(err, budget)
+            if why is not None or not isinstance(err, RPCError):
+                raise TemporalUnavailable(why or one_line(str(err))) from err
             if err.status != RPCStatusCode.INVALID_ARGUMENT:
                 # Not this notification's fault (a missing namespace, a permission): it waits.
                 raise TemporalUnavailable(one_line(f"Temporal refused the delivery: {err.message}")) from err
