@@ -198,14 +198,8 @@ class JetStreamBuffer:
     kind = "nats"
 
     def __init__(self, settings: Settings) -> None:
-        self.queue = JetStreamQueue(
-            settings.nats_url,
-            stream=settings.nats_stream,
-            subject=settings.nats_subject,
-            consumer=settings.nats_consumer,
-            ack_wait_seconds=settings.nats_ack_wait_seconds,
-            max_bytes=settings.nats_max_bytes,
-            timeout=min(2.0, settings.webhook_temporal_timeout_seconds * 2),
+        self.queue = JetStreamQueue.from_settings(
+            settings, timeout=min(2.0, settings.webhook_temporal_timeout_seconds * 2)
         )
         self._fetch_timeout = min(1.0, settings.ingest_poll_seconds)
 

@@ -283,15 +283,7 @@ async def check_ingest_buffer(settings: Settings, env: Mapping[str, str], timeou
             "set MEDIC_INGEST_BUFFER=store (or nats) to keep it until Temporal is back",
         )
     if settings.ingest_buffer == "nats":
-        queue = JetStreamQueue(
-            settings.nats_url,
-            stream=settings.nats_stream,
-            subject=settings.nats_subject,
-            consumer=settings.nats_consumer,
-            ack_wait_seconds=settings.nats_ack_wait_seconds,
-            max_bytes=settings.nats_max_bytes,
-            timeout=timeout,
-        )
+        queue = JetStreamQueue.from_settings(settings, timeout=timeout)
         try:
             state = await queue.state()
         except JetStreamError as err:

@@ -30,6 +30,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError, NotFoundError
 
+from domain.settings import Settings
 from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 log = logging.getLogger("medic.jetstream")
@@ -112,6 +113,19 @@ class JetStreamQueue:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._lock = asyncio.Lock()
         self._last_error: BaseException | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, timeout: float) -> JetStreamQueue:
+        """The stream and consumer medic's settings name (`MEDIC_NATS_*`)."""
+        return cls(
+            settings.nats_url,
+            stream=settings.nats_stream,
+            subject=settings.nats_subject,
+            consumer=settings.nats_consumer,
+            ack_wait_seconds=settings.nats_ack_wait_seconds,
+            max_bytes=settings.nats_max_bytes,
+            timeout=timeout,
+        )
 
     def subject_of(self, key: str) -> str:
         return f"{self.subject}.{key}"
