@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devserver import DevServer, free_port
 from cli.embedded import open_policy
 from domain.steps.remediation import WorkflowStatus
+from integrations.temporal.converter import DATA_CONVERTER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     so a workflow another test left behind could otherwise stall this test's timers.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         test_server_existing_path=venv_binary("temporal-test-server"),
     )
     _TIME_SKIPPING[id(env.client)] = env
@@ -79,7 +79,7 @@ def dev_server() -> Iterator[DevServer]:
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_client(dev_server: DevServer) -> Client:
-    return await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
+    return await Client.connect(dev_server.address, data_converter=DATA_CONVERTER)
 
 
 SHARED = Path(os.environ.get("MEDIC_SHARED_DIR", REPO.parent / "shared"))

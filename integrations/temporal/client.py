@@ -10,7 +10,6 @@ from pathlib import Path
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -22,6 +21,7 @@ from temporalio.runtime import (
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.settings import Settings
+from integrations.temporal.converter import DATA_CONVERTER
 
 
 class TemporalConfigError(ValueError):
@@ -60,7 +60,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         runtime=runtime or default_runtime(),
         tls=tls_config(settings),
         api_key=settings.temporal_api_key or None,

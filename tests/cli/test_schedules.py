@@ -27,7 +27,6 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     ScheduleRange,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from typer.testing import CliRunner
 
 import cli.main
@@ -50,6 +49,7 @@ from cli.schedules import (
     spec_timing,
 )
 from domain.drift.model import DriftScanInput, DriftScope, ScheduleSpec
+from integrations.temporal.converter import DATA_CONVERTER
 
 runner = CliRunner()
 QUEUE = "medic-remediation-test"
@@ -310,14 +310,14 @@ class Temporal:
         return asyncio.run(coroutine)
 
     async def client(self) -> Client:
-        return await Client.connect(self.server.address, data_converter=pydantic_data_converter)
+        return await Client.connect(self.server.address, data_converter=DATA_CONVERTER)
 
     async def describe(self, schedule_id: str) -> Any:
         return await (await self.client()).get_schedule_handle(schedule_id).describe()
 
 
 async def _delete(address: str, ids: set[str]) -> None:
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
     for schedule_id in ids:
         with contextlib.suppress(Exception):  # already deleted by the test
             await client.get_schedule_handle(schedule_id).delete()

@@ -14,15 +14,16 @@ from temporalio.api.workflowservice.v1 import (
     SignalWorkflowExecutionRequest,
     SignalWorkflowExecutionResponse,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
+
+from integrations.temporal.converter import DATA_CONVERTER
 
 # Temporal's default limit on one payload (limit.blobSize.error).
 BLOB_LIMIT_BYTES = 2 * 1024 * 1024
 
 
 def encoded_size(*values: Any) -> int:
-    payloads = pydantic_data_converter.payload_converter.to_payloads(list(values))
+    payloads = DATA_CONVERTER.payload_converter.to_payloads(list(values))
     return sum(p.ByteSize() for p in payloads)
 
 
@@ -55,7 +56,7 @@ class FakeAlertTemporal:
     largest: int = 0
     namespace: str = "default"
     identity: str = "fake"
-    data_converter: Any = pydantic_data_converter
+    data_converter: Any = DATA_CONVERTER
 
     @property
     def workflow_service(self) -> FakeWorkflowService:

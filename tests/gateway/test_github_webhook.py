@@ -13,7 +13,6 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli.devserver import free_port
 from domain.gitops.pull_requests import PullRequestEvent, branch_for
@@ -22,6 +21,7 @@ from domain.settings import Settings
 from domain.steps.remediation import RemediationInput
 from gateway.app import create_app
 from gateway.github_webhook import signature
+from integrations.temporal.converter import DATA_CONVERTER
 from workflows.remediation import RemediationWorkflow
 
 SECRET = "whsec-test"
@@ -106,7 +106,7 @@ async def signalled(handle: WorkflowHandle[Any, Any]) -> list[PullRequestEvent]:
             continue
         attributes = e.workflow_execution_signaled_event_attributes
         assert attributes.signal_name == "pull_request_event"
-        (payload,) = pydantic_data_converter.payload_converter.from_payloads(
+        (payload,) = DATA_CONVERTER.payload_converter.from_payloads(
             attributes.input.payloads, [PullRequestEvent]
         )
         events.append(payload)

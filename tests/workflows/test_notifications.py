@@ -15,7 +15,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -26,6 +25,7 @@ from domain.notifications.model import NEXT_STEPS_MAX
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
 from domain.steps.remediation import RemediationResult
+from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import wait_for_step
 from tests.workflows.fakes import Sent
 from tests.workflows.test_remediation_workflow import Fakes, Harness, policy
@@ -118,7 +118,7 @@ async def test_wait_reminders_decisions_and_outcome_are_sent_in_order(
     replayer = Replayer(
         workflows=[RemediationWorkflow],
         workflow_runner=workflow_runner(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     replay = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replay.replay_failure is None

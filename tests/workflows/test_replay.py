@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, WorkflowReplayResult
 from temporalio.workflow import NondeterminismError
 
+from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import HISTORIES as HISTORIES_DIR
 from workers.main import workflow_runner
 from workflows.drift import DriftScanWorkflow
@@ -35,7 +35,7 @@ async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     replayer = Replayer(
         workflows=[RemediationWorkflow, DriftScanWorkflow],
         workflow_runner=workflow_runner(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     return await replayer.replay_workflow(history, raise_on_replay_failure=False)
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -34,6 +33,7 @@ from gateway.ingest import remediation_input
 from integrations.llm import InvalidModelOutput, ModelUnavailable, SecondOpinion
 from integrations.llm.output import ToolSpec
 from integrations.llm.reviewer import ReviewVerdict, apply_review
+from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import wait_for_step
 from tests.workflows.fakes import replaced
 from tests.workflows.test_remediation_workflow import TARGET, Fakes, Harness, alert_group
@@ -145,7 +145,7 @@ async def _replays(handle: WorkflowHandle[Any, Any]) -> None:
     replayer = Replayer(
         workflows=[RemediationWorkflow],
         workflow_runner=workflow_runner(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
