@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
+from starlette.types import Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -37,6 +38,41 @@ log = logging.getLogger("medic.gateway")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 ClientFactory = Callable[[], Awaitable[Client]]
+ALERTMANAGER_PATH = "/alerts/alertmanager"
+
+
+class _Gateway(FastAPI):
+    """The FastAPI application, with Alertmanager's webhook answered before the framework's
+    routing, dependency and middleware layers, which cost a notification more than its own
+    validation and redaction do. Only a POST to the webhook's exact path takes that way; the
+    handler is the route's own (registered on the router too: other methods still get 405) and
+    needs none of those layers: it reads its body itself, catches what it expects and builds its
+    response, and the gateway installs no middleware. An unexpected exception still ends in a 500
+    (the server's instead of the framework's)."""
+
+    alertmanager_webhook: Callable[[Request], Awaitable[Response]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        webhook = self.alertmanager_webhook
+        if (
+            webhook is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and _route_path(scope) == ALERTMANAGER_PATH
+        ):
+            response = await webhook(Request(scope, receive, send))
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The request's path below the application's root path (what the router matches)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 def _problem(status: int, reason: str, **extra: Any) -> JSONResponse:
@@ -132,7 +168,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
 
     # No /docs, /redoc or /openapi.json: they would describe every route to anyone unauthenticated,
     # and /docs loads its script from a CDN.
-    app = FastAPI(
+    app = _Gateway(
         title="medic gateway",
         version="0.1.0",
         docs_url=None,
@@ -176,7 +212,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
         body = await asyncio.to_thread(store_metrics.render)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
-    @app.post("/alerts/alertmanager")
+    @app.post(ALERTMANAGER_PATH)
     async def alertmanager_webhook(request: Request) -> JSONResponse:
         if expected is None:
             return _problem(
@@ -255,6 +291,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
         body["note"] = f"{why}: kept in the {ingest.kind} buffer, delivered when Temporal answers"
         return JSONResponse(body, status_code=202)
 
+    app.alertmanager_webhook = alertmanager_webhook
     install_github_webhook(app, settings, get_client)
     install_console(app, settings, get_client)
     return app

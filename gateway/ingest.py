@@ -107,8 +107,11 @@ class Delivery:
 
 
 def redact_group(group: AlertGroup) -> AlertGroup:
-    """The notification as it may enter Temporal's history: alert text can carry secrets."""
-    return AlertGroup.model_validate(redact_json(group.model_dump(mode="json")))
+    """The notification as it may enter Temporal's history: alert text can carry secrets. A group
+    that redaction leaves as it is (the usual one) is returned itself, not validated again."""
+    dumped = group.model_dump(mode="json")
+    redacted = redact_json(dumped)
+    return group if redacted == dumped else AlertGroup.model_validate(redacted)
 
 
 def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -> RemediationInput:

@@ -189,6 +189,10 @@ def fit_group(group: AlertGroup, budget_bytes: int = GROUP_BUDGET_BYTES) -> Clip
     truncatedAlerts; the first is always kept), then, while one alert is still too big, every
     value clipped shorter, down to `MIN_VALUE_CHARS`."""
     result = Clipping(group)
+    # Within the budget with a byte to spare, the loop below would keep every alert (it counts one
+    # separator per alert, one more than the JSON has) and stop: the usual group is measured once.
+    if _json_size(group) + 1 <= budget_bytes:
+        return result
     value_chars = MAX_VALUE_CHARS
     while True:
         current = result.group

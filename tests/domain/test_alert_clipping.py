@@ -114,3 +114,18 @@ def test_a_group_one_past_any_bound_is_clipped_and_one_within_them_all_is_kept_a
     clipped = clip_group(past)
     assert clipped.group != past
     assert clipped.values_clipped + clipped.entries_dropped >= 1
+
+
+@pytest.mark.parametrize("spare", [-1, 0, 1, 2])
+def test_a_group_near_the_budget_is_fitted_as_the_alert_by_alert_count_says(spare: int) -> None:
+    """A group measured once as fitting comes back as it is; at the edge, the alert-by-alert count
+    (one separator per alert) decides, as it always did."""
+    fitting = group(3)
+    size = len(fitting.model_dump_json().encode())
+    fitted = fit_group(fitting, budget_bytes=size + spare)
+    if spare >= 1:
+        assert fitted == Clipping(fitting)
+    else:  # the count is one byte over: the last alert goes
+        assert fitted.alerts_dropped == 1
+        assert [a.fingerprint for a in fitted.group.alerts] == [a.fingerprint for a in fitting.alerts[:2]]
+        assert fitted.group.truncatedAlerts == fitting.truncatedAlerts + 1

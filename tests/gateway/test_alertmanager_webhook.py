@@ -18,10 +18,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from cli.devserver import DevServer, free_port
-from domain.incident.alerts import MAX_ALERTS, MAX_VALUE_CHARS
+from domain.incident.alerts import MAX_ALERTS, MAX_VALUE_CHARS, AlertGroup
 from domain.settings import Settings
 from gateway.app import create_app
-from gateway.ingest import read_notification
+from gateway.ingest import read_notification, redact_group
 from tests.conftest import alertmanager_fixture
 from tests.gateway.fake_temporal import FakeAlertTemporal
 
@@ -505,3 +505,13 @@ async def test_a_21_mb_body_over_http_is_413_at_once_and_the_gateway_stays_up(
         assert response.status_code == 413
         assert "1048576 bytes" in response.json()["error"]
         assert (await http.get("/healthz")).status_code == 200
+
+
+def test_a_group_redaction_leaves_alone_is_kept_and_one_it_changes_is_validated_again() -> None:
+    plain = AlertGroup.model_validate(alertmanager_fixture("oomkilled-firing.json"))
+    assert redact_group(plain) is plain
+    leaky = plain.model_copy(update={"commonAnnotations": {"description": "password=hunter2hunter2"}})
+    redacted = redact_group(leaky)
+    assert redacted is not leaky
+    assert "hunter2" not in redacted.model_dump_json()
+    assert redacted.alerts == plain.alerts
