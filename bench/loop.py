@@ -285,10 +285,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 class Stack:
     """Dev server, sandbox fleet of `count` workloads, store, worker and gateway processes."""
 
-    def __init__(self, home: Path, count: int, *, verify_interval: int) -> None:
+    def __init__(self, home: Path, count: int, *, verify_interval: int, worker_cache: int) -> None:
         self.home = home
         self.count = count
         self.verify_interval = verify_interval
+        self.worker_cache = worker_cache
         self.run = uuid.uuid4().hex[:6]
         self.incidents: list[Incident] = []
         self.db_path = home / "medic.db"
@@ -331,6 +332,7 @@ class Stack:
                 "MEDIC_ANALYZER": "offline",
                 "MEDIC_WEBHOOK_TOKEN": TOKEN,
                 "MEDIC_VERIFY_INTERVAL_SECONDS": str(self.verify_interval),
+                "MEDIC_WORKER_WORKFLOW_CACHE": str(self.worker_cache),
                 "MEDIC_WORKER_METRICS_ADDRESS": "",
                 "MEDIC_WORKER_HEALTH_ADDRESS": f"127.0.0.1:{health_port}",
                 "MEDIC_LOG_FORMAT": "json",
@@ -512,10 +514,10 @@ async def _histories(
 
 
 async def latency(
-    home: Path, *, runs: int, per_run: int, warmup: int, verify_interval: int
+    home: Path, *, runs: int, per_run: int, warmup: int, verify_interval: int, worker_cache: int
 ) -> dict[str, Any]:
     """P3 / P4 one incident at a time; per figure the median over the runs."""
-    stack = Stack(home, runs * per_run + warmup, verify_interval=verify_interval)
+    stack = Stack(home, runs * per_run + warmup, verify_interval=verify_interval, worker_cache=worker_cache)
     per_run_figures: list[dict[str, float]] = []
     problems: list[str] = []
     with stack.running():
@@ -598,10 +600,11 @@ async def capacity(
     idle_seconds: float,
     settle_seconds: float,
     verify_interval: int,
+    worker_cache: int,
 ) -> Capacity:
     """N incidents at once on one worker: to waiting, RSS and idle CPU while waiting, to resolved."""
     result = Capacity(incidents=size)
-    stack = Stack(home, size, verify_interval=verify_interval)
+    stack = Stack(home, size, verify_interval=verify_interval, worker_cache=worker_cache)
     with stack.running():
         assert stack.meter is not None
         meter = stack.meter
@@ -823,6 +826,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                 per_run=args.latency_incidents,
                 warmup=args.warmup,
                 verify_interval=args.verify_interval,
+                worker_cache=args.worker_cache,
             )
         rows = []
         for size in args.sizes:
@@ -836,6 +840,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                     idle_seconds=args.idle_seconds,
                     settle_seconds=args.settle_seconds,
                     verify_interval=args.verify_interval,
+                    worker_cache=args.worker_cache,
                 )
             )
         return latent, rows
@@ -872,6 +877,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Settings().verify_interval_seconds,
         help="seconds between rollout checks (MEDIC_VERIFY_INTERVAL_SECONDS; default the shipped one)",
     )
+    parser.add_argument(
+        "--worker-cache",
+        type=int,
+        default=Settings().worker_workflow_cache,
+        help="runs the worker keeps in memory (MEDIC_WORKER_WORKFLOW_CACHE; default: the shipped one)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     args = parser.parse_args(argv)
     if args.runs < 0 or args.latency_incidents < 1 or args.warmup < 0 or args.concurrency < 1:
@@ -880,6 +891,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.idle_seconds <= 0 or args.settle_seconds < 0 or args.verify_interval < 1:
         parser.error("--idle-seconds must be positive and --verify-interval at least 1")
+    if args.worker_cache < 0:
+        parser.error("--worker-cache must be at least 0")
     machine = machine_line()
     # Ctrl-C and SIGTERM raise at once (not a cancellation of the main task, which an HTTP client's
     # cancel scope may swallow), and every process started is stopped on the way out.

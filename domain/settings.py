@@ -104,6 +104,12 @@ class Settings(Frozen):
     # host:port where a worker serves /healthz (alive) and /readyz (polling, Temporal and the store
     # reachable); empty: off.
     worker_health_address: str = "127.0.0.1:8081"
+    # How many workflow runs a worker keeps in memory at most (Temporal's sticky cache), and after
+    # how long without work a run leaves it (0: only when the cache is full). An evicted run is
+    # replayed from its history when it next has work (an approval, a timer): memory for a little
+    # CPU. A cache of 0 keeps none: every workflow task replays its history.
+    worker_workflow_cache: int = Field(default=1000, ge=0)
+    worker_idle_eviction_seconds: float = Field(default=60.0, ge=0)
     # notifications: a Slack incoming webhook and a generic JSON webhook (either turns them on);
     # the console's public base URL for links; reminders, in seconds before an approval deadline.
     slack_webhook_url: str = Field(default="", repr=False)
@@ -207,6 +213,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "incident_cooldown_seconds": ("MEDIC_INCIDENT_COOLDOWN_SECONDS",),
         "verify_timeout_seconds": ("MEDIC_VERIFY_TIMEOUT_SECONDS",),
         "verify_interval_seconds": ("MEDIC_VERIFY_INTERVAL_SECONDS",),
+        "worker_workflow_cache": ("MEDIC_WORKER_WORKFLOW_CACHE",),
+        "worker_idle_eviction_seconds": ("MEDIC_WORKER_IDLE_EVICTION_SECONDS",),
         "policy_dir": ("MEDIC_POLICY_DIR",),
         "argocd_url": ("ARGOCD_URL",),
         "argocd_token": ("ARGOCD_TOKEN",),

@@ -67,6 +67,8 @@ from integrations.temporal.client import (
 from policies import drift_disposition
 from store.db import make_engine, session_factory
 from store.pull_requests import StorePullRequestRecords
+from workers.idle import IdleRuns, evict_idle_runs
+from workers.memory import release_freed_memory
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.search import DEV_SERVER_FLAGS
@@ -222,6 +224,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def idle_runs(worker: Worker) -> IdleRuns:
+    """The runner `build_worker` gave `worker`, which knows how long each run has been idle."""
+    runner = worker.config().get("workflow_runner")
+    assert isinstance(runner, IdleRuns), runner
+    return runner
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -236,10 +245,11 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=workflow_runner(),
+        workflow_runner=IdleRuns(workflow_runner()),
         activities=activities_for(settings, kube),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        max_cached_workflows=settings.worker_workflow_cache,
         graceful_shutdown_timeout=graceful_shutdown,
     )
 
@@ -382,7 +392,19 @@ async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHE
                         log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
                     if health_url:
                         log.info("worker health on %s/healthz and %s/readyz", health_url, health_url)
-                    await worker.run()
+                    housekeeping = [
+                        asyncio.create_task(release_freed_memory(), name="medic-release-memory"),
+                        asyncio.create_task(
+                            evict_idle_runs(worker, idle_runs(worker), settings.worker_idle_eviction_seconds),
+                            name="medic-evict-idle-runs",
+                        ),
+                    ]
+                    try:
+                        await worker.run()
+                    finally:
+                        for task in housekeeping:
+                            task.cancel()
+                        await asyncio.gather(*housekeeping, return_exceptions=True)
         finally:
             stopping.set()
 

@@ -1,0 +1,164 @@
+"""Letting go of workflow runs that wait for people.
+
+Most of an incident's life is waiting: for an approval, a merge, the end of its cooldown. Temporal's
+worker keeps every run it has worked on in memory (its sticky cache, `MEDIC_WORKER_WORKFLOW_CACHE`)
+until the cache is full and the least recently used run must make room, so a worker with a
+thousand waiting incidents held a thousand runs: about half a megabyte each. A smaller cache does
+not help when they arrive together — after a large outage every run is in flight at once, each
+one evicted between two of its own steps and replayed from its history for the next, and the
+worker spends its time replaying.
+
+So runs leave the cache when they have had no work for `MEDIC_WORKER_IDLE_EVICTION_SECONDS` and
+wait for no activity or child workflow — for a person, a signal or a timer — not when the cache is
+full. A run in flight stays however long its activities queue behind a thousand others'. An
+evicted run costs nothing while it waits and one replay of its history when it next has work — a
+person's decision, a timer.
+
+The SDK has no public call for this. `IdleRuns` learns when each run last worked by wrapping the
+workflow runner (a public extension point); the eviction itself is the worker core's own request
+(`request_workflow_eviction`, the same eviction the cache makes), reached through the SDK worker's
+bridge. `evict_idle_runs` checks that it is there and otherwise logs once and leaves the runs to
+the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio import workflow
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation
+from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
+from temporalio.worker import (
+    Worker,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
+
+log = logging.getLogger("medic.worker")
+
+# How often the idle runs are looked for, at most: a tenth of the idle time, within these bounds.
+CHECK_SECONDS_MIN = 1.0
+CHECK_SECONDS_MAX = 10.0
+
+
+class _TimedInstance(WorkflowInstance):
+    """A run's instance that notes when it last worked (a query is not work) and which of the
+    activities and child workflows it started have not come back yet."""
+
+    def __init__(self, inner: WorkflowInstance, clock: Callable[[], float]) -> None:
+        self._inner = inner
+        self._clock = clock
+        self.last_active = clock()
+        self.outstanding: set[tuple[str, int]] = set()
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether it waits for an activity or a child workflow (the machine's work, not a person)."""
+        return bool(self.outstanding)
+
+    def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        work = any(job.WhichOneof("variant") != "query_workflow" for job in act.jobs)
+        for job in act.jobs:
+            if job.HasField("resolve_activity"):
+                kind = "local" if job.resolve_activity.is_local else "activity"
+                self.outstanding.discard((kind, job.resolve_activity.seq))
+            elif job.HasField("resolve_child_workflow_execution"):
+                self.outstanding.discard(("child", job.resolve_child_workflow_execution.seq))
+        completion = self._inner.activate(act)
+        for command in completion.successful.commands if completion.HasField("successful") else ():
+            if command.HasField("schedule_activity"):
+                self.outstanding.add(("activity", command.schedule_activity.seq))
+            elif command.HasField("schedule_local_activity"):
+                self.outstanding.add(("local", command.schedule_local_activity.seq))
+            elif command.HasField("start_child_workflow_execution"):
+                self.outstanding.add(("child", command.start_child_workflow_execution.seq))
+        if work:
+            self.last_active = self._clock()
+        return completion
+
+    def get_serialization_context(self, command_info: Any) -> Any:
+        return self._inner.get_serialization_context(command_info)
+
+    def get_external_store_context(self, command_info: Any) -> Any:
+        return self._inner.get_external_store_context(command_info)
+
+    def get_info(self) -> workflow.Info:
+        return self._inner.get_info()
+
+    def get_thread_id(self) -> int | None:
+        return self._inner.get_thread_id()
+
+
+class IdleRuns(WorkflowRunner):
+    """`runner`, noting when each run it made last worked. A run the worker drops (evicted or
+    finished) is forgotten with its instance."""
+
+    def __init__(self, runner: WorkflowRunner, clock: Callable[[], float] = time.monotonic) -> None:
+        self.runner = runner
+        self._clock = clock
+        self._runs: weakref.WeakValueDictionary[str, _TimedInstance] = weakref.WeakValueDictionary()
+
+    def prepare_workflow(self, defn: workflow._Definition) -> None:
+        self.runner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        instance = _TimedInstance(self.runner.create_instance(det), self._clock)
+        self._runs[det.info.run_id] = instance
+        return instance
+
+    def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
+        self.runner.set_worker_level_failure_exception_types(types)
+
+    def idle(self, seconds: float) -> list[str]:
+        """The runs that have not worked for `seconds` and wait for no activity or child workflow
+        (so for a person, a timer or a signal); each is named once (it is forgotten here)."""
+        limit = self._clock() - seconds
+        idle = [
+            run_id
+            for run_id, instance in list(self._runs.items())
+            if instance.last_active <= limit and not instance.in_flight
+        ]
+        for run_id in idle:
+            self._runs.pop(run_id, None)
+        return idle
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+def _eviction(worker: Worker) -> Callable[[str], None] | None:
+    """The worker core's eviction request, or None where this SDK does not have it."""
+    bridge = getattr(worker, "_bridge_worker", None)
+    request = getattr(bridge, "request_workflow_eviction", None)
+    return request if callable(request) else None
+
+
+async def evict_idle_runs(worker: Worker, runs: IdleRuns, idle_seconds: float) -> None:
+    """Until cancelled: every so often, ask the worker to evict the runs idle for `idle_seconds`.
+    Returns at once when `idle_seconds` is 0 (off) or the SDK offers no eviction request."""
+    if idle_seconds <= 0:
+        return
+    evict = _eviction(worker)
+    if evict is None:
+        log.warning(
+            "this Temporal SDK offers no way to evict a workflow run: waiting runs stay in the "
+            "worker's cache until it is full (MEDIC_WORKER_WORKFLOW_CACHE)"
+        )
+        return
+    every = min(CHECK_SECONDS_MAX, max(CHECK_SECONDS_MIN, idle_seconds / 10))
+    while True:
+        await asyncio.sleep(every)
+        idle = runs.idle(idle_seconds)
+        for run_id in idle:
+            try:
+                evict(run_id)
+            except Exception as err:  # the core refused: the cache still evicts it when full
+                log.warning("could not evict idle workflow run %s: %s", run_id, err)
+        if idle:
+            log.debug("evicted %d workflow runs without work for %g s", len(idle), idle_seconds)
