@@ -10,21 +10,9 @@ from pathlib import Path
 
 import policies
 from policies import POLICY_DIR, evaluate
+from tests.policies.test_policy import raw_action
 
-RESTART = {
-    "actions": [
-        {
-            "index": 0,
-            "kind": "restart",
-            "mode": "direct",
-            "target": {"namespace": "shop", "kind": "Deployment", "name": "checkout", "container": None},
-            "effects": ["update"],
-            "found": True,
-            "current": {"replicas": 2},
-            "proposed": {},
-        }
-    ]
-}
+RESTART = {"actions": [raw_action()]}
 
 
 def copy_policy(tmp_path: Path) -> Path:
