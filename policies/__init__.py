@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -30,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policies.load_order import LOADED_LATE  # before regopy: it asks what was loaded first
+
+# isort: split
 import regopy
 from pydantic import ValidationError
 from regopy.rego_shared import LogLevel
@@ -56,6 +60,12 @@ _DISPOSITIONS: tuple[Disposition, ...] = ("sync", "adopt", "report")
 DATA_FILE = "data.json"
 
 _LOCK = threading.Lock()
+log = logging.getLogger("medic.policies")
+if LOADED_LATE:
+    log.warning(
+        "rego-cpp was loaded after libstdc++: every policy decision leaks about 100 KB of memory; "
+        "import regopy before temporalio (medic's own entry points do; see policies/load_order.py)"
+    )
 _ERROR_MESSAGE = re.compile(r"\(errormsg \d+:([^\n]*)\)")
 _ERROR_FILE = re.compile(r"\(error \d+:([^|\s]+)")
 # A namespace name (RFC 1123 label), or a glob pattern over such names with `*` and `?`.
