@@ -39,7 +39,7 @@ from sandbox.gitops import seed_bare_repo
 from sandbox.prometheus_api import SandboxPrometheus
 from sandbox.server import SandboxServer
 from store.migrate import upgrade
-from workers.main import ACTIVITY_THREADS, build_worker
+from workers.main import ACTIVITY_THREADS, build_worker, start_housekeeping, stop_housekeeping
 from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.dev")
@@ -211,6 +211,7 @@ async def embedded_stack(
         executor = resources.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
         worker = build_worker(client, settings, executor)
         worker_task = asyncio.create_task(worker.run(), name="medic-worker")
+        housekeeping = start_housekeeping(worker, settings)
 
         # proxy_headers=False: the console judges trusted proxies and loopback by the TCP peer.
         config = uvicorn.Config(
@@ -245,6 +246,7 @@ async def embedded_stack(
             await worker.shutdown()
             with contextlib.suppress(Exception):
                 await worker_task
+            await stop_housekeeping(housekeeping)
 
 
 def describe(stack: Stack) -> list[str]:

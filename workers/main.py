@@ -113,6 +113,9 @@ PASSTHROUGH_MODULES = (
         )
     ),
 )
+# The names of the tasks `start_housekeeping` runs beside a worker.
+RELEASE_MEMORY_TASK = "medic-release-memory"
+EVICT_IDLE_RUNS_TASK = "medic-evict-idle-runs"
 # Blocking clients (kubernetes, SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
 # Each start-up check (Temporal, the database) may take this long; they run at once.
@@ -229,6 +232,26 @@ def idle_runs(worker: Worker) -> IdleRuns:
     runner = worker.config().get("workflow_runner")
     assert isinstance(runner, IdleRuns), runner
     return runner
+
+
+def start_housekeeping(worker: Worker, settings: Settings) -> list[asyncio.Task[None]]:
+    """What runs beside a worker built by `build_worker`, wherever it runs (`medic worker`,
+    `medic dev`, the demo): freed memory given back to the system, and runs that wait for a person
+    evicted from the cache after `worker_idle_eviction_seconds`. `stop_housekeeping` ends them."""
+    return [
+        asyncio.create_task(release_freed_memory(), name=RELEASE_MEMORY_TASK),
+        asyncio.create_task(
+            evict_idle_runs(worker, idle_runs(worker), settings.worker_idle_eviction_seconds),
+            name=EVICT_IDLE_RUNS_TASK,
+        ),
+    ]
+
+
+async def stop_housekeeping(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks `start_housekeeping` started and wait for them to end."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def build_worker(
@@ -392,19 +415,11 @@ async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHE
                         log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
                     if health_url:
                         log.info("worker health on %s/healthz and %s/readyz", health_url, health_url)
-                    housekeeping = [
-                        asyncio.create_task(release_freed_memory(), name="medic-release-memory"),
-                        asyncio.create_task(
-                            evict_idle_runs(worker, idle_runs(worker), settings.worker_idle_eviction_seconds),
-                            name="medic-evict-idle-runs",
-                        ),
-                    ]
+                    housekeeping = start_housekeeping(worker, settings)
                     try:
                         await worker.run()
                     finally:
-                        for task in housekeeping:
-                            task.cancel()
-                        await asyncio.gather(*housekeeping, return_exceptions=True)
+                        await stop_housekeeping(housekeeping)
         finally:
             stopping.set()
 

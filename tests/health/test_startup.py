@@ -4,6 +4,7 @@ starts serves /healthz and /readyz, and stops gracefully on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from cli.embedded import Stack
 from cli.main import app
 from gateway.server import startup_refusal
 from tests.health.conftest import environment
+from workers.main import EVICT_IDLE_RUNS_TASK, RELEASE_MEMORY_TASK
 from workers.main import main as worker_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,3 +126,9 @@ def test_a_started_worker_is_ready_and_stops_gracefully_on_sigterm(stack: Stack)
             process.communicate()
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "worker stopping" in stderr
+
+
+async def test_the_embedded_worker_lets_idle_runs_go_and_gives_memory_back(stack: Stack) -> None:
+    # `medic dev` and the demo run the same housekeeping beside their worker as `medic worker`.
+    running = {task.get_name() for task in asyncio.all_tasks() if not task.done()}
+    assert {RELEASE_MEMORY_TASK, EVICT_IDLE_RUNS_TASK} <= running, running
