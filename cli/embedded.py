@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,25 @@ class Stack:
     # was kept in when the embedded stack made it.
     console_token: str = ""
     console_token_file: str = ""
+
+
+# A dev server listens before its frontend serves ("Frontend is not healthy yet"); one that medic
+# has just started gets this long to become ready.
+FRONTEND_READY_SECONDS = 30.0
+FRONTEND_NOT_READY = "not healthy yet"
+
+
+async def connect_when_ready(settings: Settings, patience: float) -> Client:
+    """`connect`, tried again for up to `patience` seconds while the server says its frontend is
+    not ready yet; any other failure, or that one after `patience`, is raised as it came."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError as err:
+            if FRONTEND_NOT_READY not in str(err) or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.2)
 
 
 def cluster_configured(settings: Settings) -> bool:
@@ -204,7 +224,7 @@ async def embedded_stack(
             await asyncio.to_thread(server.start)
             resources.callback(server.stop)
             temporal_started = True
-        client = await connect(settings)
+        client = await connect_when_ready(settings, FRONTEND_READY_SECONDS if temporal_started else 0.0)
         if settings.search_attributes:
             await ensure_search_attributes(client, settings.temporal_namespace, DEV_SERVER_FLAGS)
 

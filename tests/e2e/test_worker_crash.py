@@ -63,8 +63,9 @@ class WorkerProcess:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # its activities' grace period is longer than this
                 self.process.kill()
+                self.process.wait(timeout=10)
 
 
 @pytest.fixture
