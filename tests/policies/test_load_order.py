@@ -23,9 +23,8 @@ class Info(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = Info
 from policies import evaluate
-plan = {{"actions": [{{"index": 0, "kind": "restart", "mode": "direct",
-    "target": {{"namespace": "shop", "kind": "Deployment", "name": "checkout", "container": None}},
-    "effects": ["update"], "found": True, "current": {{"replicas": 2}}, "proposed": {{}}}}]}}
+from tests.policies.test_policy import raw_action
+plan = {{"actions": [raw_action()]}}
 evaluate(plan)
 gc.collect()
 before = libc.mallinfo2().uordblks
