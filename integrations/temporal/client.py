@@ -28,6 +28,11 @@ class TemporalConfigError(ValueError):
     """The secured-Temporal settings cannot be used; the message names the setting and the fix."""
 
 
+class TemporalUnreachable(RuntimeError):
+    """Connecting failed; the message says why in words an operator can act on (which setting to
+    check), then the SDK's own error."""
+
+
 # The SDK core's own log lines (connection retries, worker warnings) reach Python logging under
 # this logger's name, so that they are formatted as every other line (JSON for the worker and the
 # gateway) instead of printed by the core as coloured text.
@@ -56,15 +61,80 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client with medic's data converter, over TLS (mutual where a client certificate is set)
     and with an API key where the settings say so; `runtime` carries SDK telemetry (the worker's
     metrics; by default, `default_runtime()`). Raises `TemporalConfigError` for unusable TLS
-    settings, before connecting."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
-        runtime=runtime or default_runtime(),
-        tls=tls_config(settings),
-        api_key=settings.temporal_api_key or None,
-    )
+    settings, before connecting, and `TemporalUnreachable` (a RuntimeError) when the connection
+    fails."""
+    tls = tls_config(settings)
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=DATA_CONVERTER,
+            runtime=runtime or default_runtime(),
+            tls=tls,
+            api_key=settings.temporal_api_key or None,
+        )
+    except RuntimeError as err:
+        raise TemporalUnreachable(explain_connect_failure(str(err), settings)) from err
+
+
+# What the SDK core's connection errors contain (rustls and tonic wording), and what they mean.
+_NOT_TLS = ("InvalidContentType", "CorruptMessage")
+_CLOSED = (
+    "BrokenPipe",
+    "ConnectionReset",
+    "UnexpectedEof",
+    "close_notify",
+    "connection closed",
+    "transport error",
+)
+_REFUSED_CREDENTIALS = ("Unauthenticated", "PermissionDenied", "unauthorized")
+
+
+def explain_connect_failure(error: str, settings: Settings) -> str:
+    """One line for a failed connection: the likely cause and the setting to check, then the SDK's
+    error. With TLS, a server that refuses a client certificate just closes the connection, so
+    "the server closed it" is what names the client certificate."""
+    secured = tls_config(settings) is not False
+    with_cert = bool(settings.temporal_tls_client_cert_path)
+    cause = ""
+    if "ConnectionRefused" in error or "Connection refused" in error:
+        cause = "nothing accepts connections there (connection refused)"
+    elif "UnknownIssuer" in error:
+        cause = (
+            "the server's TLS certificate is not signed by a CA medic trusts: "
+            "set TEMPORAL_TLS_SERVER_CA_CERT_PATH to the CA that signed it"
+        )
+    elif "NotValidForName" in error:
+        cause = (
+            "the server's TLS certificate does not carry the expected name: "
+            "set TEMPORAL_TLS_SERVER_NAME to a name in the certificate"
+        )
+    elif "Expired" in error and "InvalidCertificate" in error:
+        cause = "the server's TLS certificate has expired or is not valid yet"
+    elif secured and any(marker in error for marker in _NOT_TLS):
+        cause = (
+            "TLS is on but the server answered without TLS: unset TEMPORAL_TLS and the TEMPORAL_TLS_* paths"
+        )
+    elif any(marker in error for marker in _REFUSED_CREDENTIALS):
+        cause = "the server refused medic's credentials: check TEMPORAL_API_KEY or the client certificate"
+    elif secured and with_cert and any(marker in error for marker in _CLOSED):
+        cause = (
+            "the server closed the TLS connection: it does not accept the client certificate "
+            f"{settings.temporal_tls_client_cert_path} (TEMPORAL_TLS_CLIENT_CERT_PATH); "
+            "it must be signed by a CA the server trusts for clients"
+        )
+    elif secured and any(marker in error for marker in _CLOSED):
+        cause = (
+            "the server closed the TLS connection: it may require a client certificate "
+            "(set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
+        )
+    elif any(marker in error for marker in _CLOSED):
+        cause = (
+            "the server closed the connection: it may require TLS "
+            "(set TEMPORAL_TLS=true, and a client certificate for mutual TLS)"
+        )
+    flat = " ".join(error.split())
+    return f"{cause} ({flat})" if cause else flat
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

@@ -25,7 +25,7 @@ from cli.devserver import DevServer, free_port
 from cli.embedded import DEFAULT_SCENARIO
 from domain.settings import Settings
 from integrations.sealing import generate_key
-from integrations.temporal.client import TemporalConfigError, connect, tls_config
+from integrations.temporal.client import TemporalConfigError, TemporalUnreachable, connect, tls_config
 from tests.conftest import wait_for_step
 from tests.e2e.test_remediation_loop import post_alert
 from tests.fakes.tls_terminator import TLSTerminator
@@ -200,6 +200,8 @@ def test_a_certificate_the_server_does_not_trust_is_refused_in_one_line(mutual_t
     assert refused.returncode != 0
     assert "Traceback" not in refused.stderr
     assert f"cannot reach Temporal at {mutual_tls.address}" in refused.stderr, refused.stderr
+    assert "does not accept the client certificate" in refused.stderr, refused.stderr
+    assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in refused.stderr, refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
 
 
@@ -209,7 +211,13 @@ async def test_without_a_client_certificate_the_connection_is_refused(mutual_tls
         temporal_tls_server_ca_cert_path=str(mutual_tls.ca),
         temporal_tls_server_name=SERVER_NAME,
     )
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TemporalUnreachable, match="may require a client certificate"):
+        await asyncio.wait_for(connect(settings), 30)
+
+
+async def test_a_server_name_the_certificate_does_not_carry_is_named(mutual_tls: MutualTLS) -> None:
+    settings = Settings(**{**mutual_tls.settings(), "temporal_tls_server_name": "other.medic.test"})
+    with pytest.raises(TemporalUnreachable, match="set TEMPORAL_TLS_SERVER_NAME"):
         await asyncio.wait_for(connect(settings), 30)
 
 
