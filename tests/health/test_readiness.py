@@ -1,11 +1,13 @@
 """/healthz says alive, /readyz says whether Temporal and the store answer: on the gateway against
-the real dev server and a real PostgreSQL that goes away, and on the worker's own health server."""
+the real dev server and a real PostgreSQL, each made to go away, and on the worker's own health
+server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from domain.settings import Settings
 from gateway.app import create_app
 from health.readiness import NotReady, Readiness
 from health.server import HealthAddressError, serve_health
+from store import migrate
 from tests.store.conftest import postgres_url
 
 __all__ = ["postgres_url"]
@@ -159,3 +162,38 @@ async def test_a_health_address_that_cannot_be_used_is_one_line() -> None:
                 pass
     async with serve_health("", readiness) as url:
         assert url is None
+
+
+async def test_the_gateway_says_why_when_temporal_goes_away(dev_server: DevServer, tmp_path: Path) -> None:
+    """With Temporal gone and no ingest buffer the gateway is not ready, naming Temporal; with the
+    store as the ingest buffer it stays ready: notifications are still taken, and kept."""
+    store_url = f"sqlite:///{tmp_path / 'medic.db'}"
+    migrate.upgrade(store_url)
+    host, port = dev_server.address.rsplit(":", 1)
+    gate = Gate(host, int(port))
+    through_gate = f"127.0.0.1:{await gate.start()}"
+    unbuffered = create_app(
+        Settings(temporal_address=through_gate, database_url=store_url, ingest_buffer="off")
+    )
+    buffered = create_app(Settings(temporal_address=through_gate, database_url=store_url))
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=unbuffered), base_url="http://a") as plain,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=buffered), base_url="http://b") as safe,
+        ):
+            for client in (plain, safe):
+                ready = await readyz_until(client, 200)
+                assert ready.status_code == 200, ready.text
+            await gate.close()
+            unready = await readyz_until(plain, 503)
+            assert unready.status_code == 503, unready.text
+            failing = unready.json()["failing"]
+            assert [f["name"] for f in failing] == ["temporal"], failing
+            reason = failing[0]["reason"]
+            assert reason.startswith(f"Temporal at {through_gate}"), reason
+            assert "\n" not in reason
+            still = await safe.get("/readyz")
+            assert still.status_code == 200, still.text
+    finally:
+        with contextlib.suppress(Exception):
+            await gate.close()
