@@ -1,6 +1,11 @@
 """Modes on the real stack: the dev server, the gateway, the worker, the store, the local GitOps
 remote and the sandbox cluster and Argo CD, with the shipped rules and the policy data of a file.
 
+A CPU-saturated Deployment nobody's GitOps owns (shared scenario saturation-direct-scale): with the
+shipped policy data the scale-up waits for a member of sre and writes nothing; with `auto` set for
+its namespace (the same file, edited while the stack runs) the next incident scales it with no
+approval at all.
+
 The ledger (demo-gitops: a Helm chart Argo CD deploys, its values in Git) is OOMKilled twice. With
 its namespace in `observe`, the incident ends `observed`: the values-file diff a pull request would
 make is in the incident (audit, `medic incidents show`), and nothing was written to the cluster or
@@ -29,7 +34,7 @@ from policies import load_policy_data
 from store.db import make_engine, session_factory, transaction
 from store.repositories import AuditRepository, IncidentRepository
 from tests.conftest import wait_for_step
-from tests.e2e.test_remediation_loop import post_alert
+from tests.e2e.test_remediation_loop import SHARED_SCENARIOS, deployment, post_alert
 from workflows.remediation import RemediationWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -38,10 +43,12 @@ SCENARIO = DEFAULT_SCENARIO.parent / "demo-gitops.yaml"
 FORMAT = "--format=%(refname) %(objectname)"
 
 
-def write_modes(directory: Path, payments: str) -> Path:
-    """A policy directory of data alone: the shipped data, with `payments` in the given mode."""
+def write_modes(directory: Path, payments: str | None, namespace: str = "payments") -> Path:
+    """A policy directory of data alone: the shipped data, with `namespace` in the given mode
+    (None: the shipped data as it is)."""
     data = load_policy_data()
-    data["medic"]["config"]["modes"] = {"default": "propose", "namespaces": {"payments": payments}}
+    if payments is not None:
+        data["medic"]["config"]["modes"] = {"default": "propose", "namespaces": {namespace: payments}}
     directory.mkdir(exist_ok=True)
     (directory / "data.json").write_text(json.dumps(data))
     return directory
@@ -148,3 +155,37 @@ async def test_observe_shows_the_git_diff_and_writes_nothing_then_propose_waits_
     pushed = set(remote_refs(stack)) - set(refs)
     assert len(pushed) == 1 and next(iter(pushed)).startswith("refs/heads/medic/"), pushed
     await handle.terminate("the test ends here: the pull request was opened")
+
+
+async def test_a_scale_up_waits_for_sre_with_the_shipped_policy_and_runs_alone_with_auto(
+    make_stack: Any, tmp_path: Path
+) -> None:
+    source = SHARED_SCENARIOS / "saturation-direct-scale.yaml"
+    if not source.exists():
+        pytest.fail(f"shared scenario {source} is missing")
+    policy = write_modes(tmp_path / "policy", None)
+    stack = await make_stack(source, policy_dir=str(policy))
+    writes = record_writes(stack)
+    before = deployment(stack, "search", "query-api")["spec"]["replicas"]
+
+    # the shipped policy data: propose everywhere; the scale-up waits for a member of sre
+    handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, await post_alert(stack, source))
+    waiting = await wait_for_step(handle, "awaiting_approval")
+    assert waiting.policy is not None
+    assert (waiting.policy.mode, waiting.policy.auto_execute) == ("propose", False)
+    assert waiting.policy.approvers == ["group:sre"]
+    assert waiting.plan is not None and [a.kind for a in waiting.plan.actions] == ["scale"]
+    assert writes == [], "a plan waiting for approval wrote to the cluster"
+    await handle.terminate("the test goes on with auto")
+
+    # auto for the namespace: the next incident scales the Deployment with no approval
+    write_modes(policy, "auto", namespace="search")
+    handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, await post_alert(stack, source))
+    result: RemediationResult = await asyncio.wait_for(handle.result(), 90)
+    assert result.outcome == "resolved", result.reason
+    assert result.approvals == []
+    after = deployment(stack, "search", "query-api")["spec"]["replicas"]
+    assert 3 <= after <= 6 and after > before, (before, after)
+    assert any(w.startswith("PATCH search/Deployment/query-api dry_run=False") for w in writes), writes
+    steps = [(step, status) for step, status, _ in stored(stack, result.incident_id)[1]]
+    assert ("awaiting_approval", "skipped") in steps and ("executing", "completed") in steps, steps
