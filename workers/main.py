@@ -120,9 +120,6 @@ EVICT_IDLE_RUNS_TASK = "medic-evict-idle-runs"
 ACTIVITY_THREADS = 16
 # Each start-up check (Temporal, the database) may take this long; they run at once.
 STARTUP_CHECK_SECONDS = 5.0
-# On SIGTERM, running activities get this long to finish (a Pod's termination grace period should
-# be longer).
-GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def _analyzer(settings: Settings) -> Analyzer | None:
@@ -404,7 +401,12 @@ async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHE
     )
     shutdowns: list[asyncio.Task[None]] = []  # held: the loop keeps only weak references to tasks
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
+        worker = build_worker(
+            client,
+            settings,
+            executor,
+            graceful_shutdown=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        )
         try:
             async with serve_health(settings.worker_health_address, readiness) as health_url:
                 with _stop_on_signals(lambda: _begin_shutdown(worker, stopping, shutdowns)):
@@ -426,7 +428,7 @@ async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHE
 
 def _begin_shutdown(worker: Worker, stopping: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
     """Not ready from now on; the worker stops polling and gives the activities it runs
-    `GRACEFUL_SHUTDOWN` to finish."""
+    `worker_graceful_shutdown_seconds` to finish."""
     if stopping.is_set():
         return
     stopping.set()

@@ -479,10 +479,16 @@ def _longest(*modules: Any) -> timedelta:
 
 
 def test_a_stopping_worker_has_longer_than_any_activity_attempt(rendered) -> None:
+    """The Pod's grace period outlasts the longest attempt, and so does the time the worker itself
+    gives running activities before it cancels them (within that grace period)."""
     longest = _longest(remediation_options, drift_stubs)
     for values in VALUES:
         worker = named(rendered[values], "Deployment", "medic-worker")["spec"]["template"]["spec"]
-        assert worker["terminationGracePeriodSeconds"] > longest.total_seconds()
+        grace = worker["terminationGracePeriodSeconds"]
+        assert grace > longest.total_seconds()
+        env = {k: v.get("value") for k, v in env_of(worker["containers"][0]).items()}
+        given = float(env["MEDIC_WORKER_GRACEFUL_SHUTDOWN_SECONDS"])
+        assert longest.total_seconds() <= given < grace
 
 
 def test_probes_use_the_health_endpoints(rendered) -> None:
