@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from cli.devserver import DevServer, free_port
 from cli.embedded import DEFAULT_SCENARIO
@@ -134,6 +135,7 @@ class MutualTLS:
     ca: Path
     client: Pair
     stranger: Pair
+    endpoint: TLSTerminator
 
     def settings(self, client: Pair | None = None) -> dict[str, Any]:
         chosen = client or self.client
@@ -163,7 +165,7 @@ def mutual_tls(dev_server: DevServer, tmp_path: Path) -> Iterator[MutualTLS]:
     client = _issue(tmp_path, "medic-worker", ca, server=False)
     stranger = _issue(tmp_path, "stranger", _authority(tmp_path, "another-ca"), server=False)
     with TLSTerminator(dev_server.address, free_port(), server.cert, server.key, client_ca=ca[2]) as tls:
-        yield MutualTLS(tls.address, ca[2], client, stranger)
+        yield MutualTLS(tls.address, ca[2], client, stranger, tls)
 
 
 async def test_an_incident_runs_with_worker_gateway_and_cli_on_mutual_tls(
@@ -219,6 +221,17 @@ async def test_a_server_name_the_certificate_does_not_carry_is_named(mutual_tls:
     settings = Settings(**{**mutual_tls.settings(), "temporal_tls_server_name": "other.medic.test"})
     with pytest.raises(TemporalUnreachable, match="set TEMPORAL_TLS_SERVER_NAME"):
         await asyncio.wait_for(connect(settings), 30)
+
+
+async def test_an_api_key_is_sent_as_a_bearer_token_on_every_call(mutual_tls: MutualTLS) -> None:
+    """Temporal Cloud's API keys: the key goes in the `authorization` metadata of each call (read
+    here off the HTTP/2 headers that reached the TLS endpoint), over TLS."""
+    settings = Settings(**mutual_tls.settings(), temporal_api_key="medic-test-key")
+    client = await asyncio.wait_for(connect(settings), 30)
+    await client.workflow_service.get_system_info(GetSystemInfoRequest())
+    calls = [h for h in mutual_tls.endpoint.request_headers() if h.get(":path", "").startswith("/temporal.")]
+    assert calls, mutual_tls.endpoint.request_headers()
+    assert {h.get("authorization") for h in calls} == {"Bearer medic-test-key"}, calls
 
 
 def test_tls_settings_that_cannot_work_are_refused_before_connecting(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """A TLS endpoint in front of a plaintext gRPC server, as a production Temporal's frontend (or a
 load balancer before it) presents itself: OpenSSL (Python's `ssl`) terminates TLS, offers HTTP/2 by
 ALPN, and with a CA file requires and verifies a client certificate (mutual TLS); the bytes are
-then passed on to the server unchanged.
+then passed on to the server unchanged. What clients send is kept, so that a test can read the
+HTTP/2 request headers they sent (`request_headers`: the gRPC metadata, an API key's
+`authorization` among them).
 
 Debian's stunnel4 (5.68) would do the same but cannot negotiate ALPN, which the Temporal SDK's
 Rust core requires (its connection fails with `H2NotNegotiated`), hence this small proxy.
@@ -14,6 +16,12 @@ import contextlib
 import ssl
 import threading
 from pathlib import Path
+
+import hpack
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HEADERS, CONTINUATION = 0x1, 0x9
+END_HEADERS, PADDED, PRIORITY = 0x4, 0x8, 0x20
 
 
 class TLSTerminator:
@@ -42,6 +50,7 @@ class TLSTerminator:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sent: list[bytearray] = []  # what each client sent, connection by connection
 
     @property
     def address(self) -> str:
@@ -105,8 +114,10 @@ class TLSTerminator:
                 return
             writers.append(upstream_writer)
             self._writers.add(upstream_writer)
+            sent = bytearray()
+            self._sent.append(sent)
             await asyncio.gather(
-                self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)
+                self._pipe(client_reader, upstream_writer, sent), self._pipe(upstream_reader, client_writer)
             )
         finally:
             for writer in writers:
@@ -117,9 +128,13 @@ class TLSTerminator:
             self._tasks.discard(task)
 
     @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kept: bytearray | None = None
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if kept is not None:
+                    kept += data
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
@@ -127,3 +142,33 @@ class TLSTerminator:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+    def request_headers(self) -> list[dict[str, str]]:
+        """The headers of every HTTP/2 request clients sent so far (each connection's header blocks
+        decoded in order, as the server's HPACK decoder would)."""
+        requests: list[dict[str, str]] = []
+        for sent in list(self._sent):
+            data = bytes(sent)
+            if not data.startswith(PREFACE):
+                continue
+            decoder, block, at = hpack.Decoder(), b"", len(PREFACE)
+            while at + 9 <= len(data):
+                length = int.from_bytes(data[at : at + 3], "big")
+                kind, flags = data[at + 3], data[at + 4]
+                payload = data[at + 9 : at + 9 + length]
+                at += 9 + length
+                if len(payload) < length:
+                    break
+                if kind == HEADERS:
+                    padding = payload[0] if flags & PADDED else 0
+                    payload = payload[1:] if flags & PADDED else payload
+                    payload = payload[5:] if flags & PRIORITY else payload
+                    block = payload[: len(payload) - padding]
+                elif kind == CONTINUATION:
+                    block += payload
+                else:
+                    continue
+                if flags & END_HEADERS:
+                    requests.append({name: value for name, value in decoder.decode(block)})
+                    block = b""
+        return requests
