@@ -169,6 +169,7 @@ class TLSTerminator:
                 else:
                     continue
                 if flags & END_HEADERS:
-                    requests.append({name: value for name, value in decoder.decode(block)})
+                    pairs = decoder.decode(block, raw=True)
+                    requests.append({bytes(n).decode(): bytes(v).decode() for n, v in pairs})
                     block = b""
         return requests
