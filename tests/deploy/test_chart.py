@@ -1,5 +1,6 @@
-"""deploy/helm/medic: rendered by the real Helm engine, every object valid for Kubernetes, RBAC no
-wider than the code's calls, monitoring over metrics medic really exports."""
+"""deploy/helm/medic: rendered by the real Helm engine, every object valid for Kubernetes (the
+monitoring ones for the Prometheus Operator's CRDs), RBAC no wider than the code's calls,
+monitoring over metrics medic really exports."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("values", VALUES)
 def test_every_rendered_object_validates_against_the_kubernetes_schema(rendered, values: str) -> None:
     objects = rendered[values]
+    # The ServiceMonitor and the PrometheusRule: against their CRDs' schemas, further down.
     core = [o for o in objects if o["apiVersion"] != MONITORING]
     assert {"Deployment", "Service", "Job", "ConfigMap", "ClusterRole", "ServiceAccount"} <= {
         o["kind"] for o in core
@@ -539,50 +541,135 @@ def test_disruption_budgets_and_network_policies_select_the_pods(rendered) -> No
 
 # --- monitoring ------------------------------------------------------------------------------
 
-# The fields of a ServiceMonitor this chart may use, as the Prometheus Operator documents them
-# (monitoring.coreos.com/v1 ServiceMonitorSpec and Endpoint).
-SERVICE_MONITOR_SPEC = {
-    "endpoints",
-    "selector",
-    "namespaceSelector",
-    "jobLabel",
-    "targetLabels",
-    "podTargetLabels",
-    "sampleLimit",
-    "targetLimit",
-    "labelLimit",
-    "attachMetadata",
-}
-ENDPOINT_FIELDS = {
-    "port",
-    "targetPort",
-    "path",
-    "scheme",
-    "params",
-    "interval",
-    "scrapeTimeout",
-    "tlsConfig",
-    "bearerTokenSecret",
-    "authorization",
-    "honorLabels",
-    "honorTimestamps",
-    "basicAuth",
-    "oauth2",
-    "metricRelabelings",
-    "relabelings",
-    "proxyUrl",
-    "followRedirects",
-    "enableHttp2",
-    "filterRunning",
-}
-DURATION = re.compile(r"^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$")
+# The Prometheus Operator's CRD schemas, compiled into validators by an npm package
+# (tests/deploy/crd/package.json, installed by `npm ci --prefix tests/deploy/crd`; .ci/run does).
+CRD_VALIDATOR = REPO / "tests" / "deploy" / "crd"
+
+
+def _crd_validator(*args: str, objects: list[dict[str, Any]] | None = None) -> Any:
+    node = shutil.which("node")
+    installed = (CRD_VALIDATOR / "node_modules" / "@kubernetes-models" / "prometheus-operator").is_dir()
+    if node is None or not installed:
+        message = (
+            "the Prometheus Operator's CRD schemas are missing: Node.js and "
+            "`npm ci --prefix tests/deploy/crd` (.ci/run installs them)"
+        )
+        pytest.fail(message) if in_ci() else pytest.skip(message)
+    result = subprocess.run(
+        [node, str(CRD_VALIDATOR / "validate.mjs"), *args],
+        input=json.dumps(objects or []),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def crd_problems(objects: list[dict[str, Any]]) -> list[list[str]]:
+    """For each object, what an API server with the Prometheus Operator's CRDs and strict field
+    validation would refuse in it: a field of the wrong type or format, a required one missing,
+    one its CRD does not declare, an apiVersion and kind no CRD serves (empty when it is valid)."""
+    problems: list[list[str]] = _crd_validator(objects=objects)
+    assert len(problems) == len(objects)
+    return problems
+
+
+@pytest.fixture(scope="module")
+def monitoring_objects() -> dict[str, list[dict[str, Any]]]:
+    """The ServiceMonitor and the PrometheusRule of each values file, both turned on."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, values in VALUES.items():
+        result = template(
+            *(["--values", str(values)] if values else []),
+            "--set",
+            "serviceMonitor.enabled=true",
+            "--set",
+            "prometheusRule.enabled=true",
+        )
+        assert result.returncode == 0, result.stderr
+        docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        out[name] = [doc for doc in docs if doc["apiVersion"].startswith("monitoring.coreos.com/")]
+    return out
+
+
+def test_the_crd_schemas_are_the_prometheus_operators() -> None:
+    about = _crd_validator("--about")
+    assert about["package"].startswith("@kubernetes-models/prometheus-operator@")
+    (source,) = about["generatedFrom"]
+    assert re.search(r"/prometheus-operator/releases/download/v[0-9.]+/[a-z-]*crds\.yaml$", source), source
+    assert set(about["kinds"]) == {f"{MONITORING} ServiceMonitor", f"{MONITORING} PrometheusRule"}
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_monitoring_objects_validate_against_the_prometheus_operator_crds(
+    monitoring_objects, values: str
+) -> None:
+    objects = monitoring_objects[values]
+    assert sorted(o["kind"] for o in objects) == ["PrometheusRule", "ServiceMonitor"]
+    for obj, problems in zip(objects, crd_problems(objects), strict=True):
+        assert not problems, f"{obj['kind']} {obj['metadata']['name']}: {problems}"
+
+
+def _misspell_an_endpoint_field(monitor: dict[str, Any]) -> None:
+    endpoint = monitor["spec"]["endpoints"][0]
+    endpoint["intervall"] = endpoint.pop("interval")
+
+
+def _give_an_interval_no_duration(monitor: dict[str, Any]) -> None:
+    monitor["spec"]["endpoints"][0]["interval"] = "30 seconds"
+
+
+def _misspell_a_metadata_field(monitor: dict[str, Any]) -> None:
+    monitor["metadata"]["label"] = monitor["metadata"].pop("labels")
+
+
+def _drop_a_rules_expression(rule: dict[str, Any]) -> None:
+    del rule["spec"]["groups"][0]["rules"][0]["expr"]
+
+
+def _give_a_label_a_number(rule: dict[str, Any]) -> None:
+    rule["spec"]["groups"][0]["rules"][0]["labels"]["priority"] = 1
+
+
+def _move_to_a_version_no_crd_serves(rule: dict[str, Any]) -> None:
+    rule["apiVersion"] = "monitoring.coreos.com/v1beta1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "breaks", "complaint"),
+    [
+        ("ServiceMonitor", _misspell_an_endpoint_field, '/spec/endpoints/0: unknown field "intervall"'),
+        ("ServiceMonitor", _give_an_interval_no_duration, "/spec/endpoints/0/interval: must match pattern"),
+        ("ServiceMonitor", _misspell_a_metadata_field, '/metadata: unknown field "label"'),
+        (
+            "PrometheusRule",
+            _drop_a_rules_expression,
+            "/spec/groups/0/rules/0: must have required property expr",
+        ),
+        ("PrometheusRule", _give_a_label_a_number, "/spec/groups/0/rules/0/labels/priority: must be string"),
+        (
+            "PrometheusRule",
+            _move_to_a_version_no_crd_serves,
+            "no CRD schema for apiVersion monitoring.coreos.com/v1beta1",
+        ),
+    ],
+)
+def test_the_crd_validation_refuses_what_the_api_server_would(
+    monitoring_objects, kind: str, breaks: Callable[[dict[str, Any]], None], complaint: str
+) -> None:
+    (valid,) = of_kind(monitoring_objects["production"], kind)
+    broken = json.loads(json.dumps(valid))
+    breaks(broken)
+    problems = crd_problems([valid, broken])
+    assert problems[0] == []
+    assert [p for p in problems[1] if p.startswith(complaint)], problems[1]
 
 
 def _seconds(duration: str) -> float:
-    total = 0.0
-    for number, unit in re.findall(r"([0-9]+)(ms|h|m|s)", duration):
-        total += int(number) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
-    return total
+    """A Prometheus duration (the CRDs' pattern: 1y2w3d4h5m6s7ms) in seconds."""
+    units = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(int(number) * units[unit] for number, unit in re.findall(r"([0-9]+)(ms|[ywdhms])", duration))
 
 
 def test_the_service_monitor_scrapes_the_gateway_and_the_workers(rendered) -> None:
@@ -590,7 +677,6 @@ def test_the_service_monitor_scrapes_the_gateway_and_the_workers(rendered) -> No
     (monitor,) = of_kind(objects, "ServiceMonitor")
     assert monitor["apiVersion"] == MONITORING
     spec = monitor["spec"]
-    assert set(spec) <= SERVICE_MONITOR_SPEC
     assert spec["namespaceSelector"] == {"matchNames": ["medic"]}
     selected = [
         s
@@ -599,10 +685,8 @@ def test_the_service_monitor_scrapes_the_gateway_and_the_workers(rendered) -> No
     ]
     ports = {p["name"] for s in selected for p in s["spec"]["ports"]}
     for endpoint in spec["endpoints"]:
-        assert set(endpoint) <= ENDPOINT_FIELDS
         assert endpoint["port"] in ports
         assert endpoint["path"] == "/metrics"
-        assert DURATION.match(endpoint["interval"]) and DURATION.match(endpoint["scrapeTimeout"])
         assert _seconds(endpoint["scrapeTimeout"]) <= _seconds(endpoint["interval"])
     assert {e["port"] for e in spec["endpoints"]} == {"http", "metrics"}
 
