@@ -5,6 +5,7 @@ monitoring over metrics medic really exports."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import shutil
@@ -546,10 +547,24 @@ def test_disruption_budgets_and_network_policies_select_the_pods(rendered) -> No
 CRD_VALIDATOR = REPO / "tests" / "deploy" / "crd"
 
 
+@functools.cache
+def _crd_schemas_installed() -> bool:
+    """Whether the package is installed, installing it (pinned by its lock file) on first use where
+    npm is there, so that `./run test` on a fresh machine runs these tests too."""
+    package = CRD_VALIDATOR / "node_modules" / "@kubernetes-models" / "prometheus-operator"
+    npm = shutil.which("npm")
+    if not package.is_dir() and npm is not None:
+        subprocess.run(
+            [npm, "ci", "--prefix", str(CRD_VALIDATOR), "--no-audit", "--no-fund"],
+            capture_output=True,
+            timeout=300,
+        )
+    return package.is_dir()
+
+
 def _crd_validator(*args: str, objects: list[dict[str, Any]] | None = None) -> Any:
     node = shutil.which("node")
-    installed = (CRD_VALIDATOR / "node_modules" / "@kubernetes-models" / "prometheus-operator").is_dir()
-    if node is None or not installed:
+    if node is None or not _crd_schemas_installed():
         message = (
             "the Prometheus Operator's CRD schemas are missing: Node.js and "
             "`npm ci --prefix tests/deploy/crd` (.ci/run installs them)"
