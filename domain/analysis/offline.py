@@ -1101,6 +1101,11 @@ class OfflineAnalyzer:
                 f"Revision {previous.revision}'s pods are healthy and revision {newest.revision}'s are not. "
                 f"Because more than an image changed, the whole previous pod template is restored rather "
                 f"than one field{'; the probe change is the likely cause' if probe else ''}. {mode_note}."
+                + (
+                    f" The template diff of revision {newest.revision}: {_changes_quoted(newest.changes)}."
+                    if newest.changes
+                    else ""
+                )
             ),
             confidence=0.75 if probe else 0.7,
             evidence=evidence,
@@ -1342,8 +1347,20 @@ _IMAGE_CHANGE = re.compile(r"^container \S+ image:")
 
 
 def _change_subject(change: str) -> str:
-    """`container x readinessProbe: {...} → {...}` → `container x readinessProbe` (values dropped)."""
+    """`container x readinessProbe.periodSeconds: 10 → 5` → `container x readinessProbe.periodSeconds`
+    (values dropped)."""
     return change.split(":", 1)[0].strip()
+
+
+MAX_QUOTED_CHANGES = 4
+
+
+def _changes_quoted(changes: Sequence[str]) -> str:
+    """The first changed fields of a template diff with their old and new values, for an
+    explanation: `container x livenessProbe.initialDelaySeconds: 90 → 10; ...`."""
+    shown = "; ".join(changes[:MAX_QUOTED_CHANGES])
+    more = len(changes) - MAX_QUOTED_CHANGES
+    return shown + (f" (and {more} more)" if more > 0 else "")
 
 
 def _visible_changes(newest: Revision, previous: Revision) -> list[str]:

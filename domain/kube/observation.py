@@ -49,8 +49,9 @@ class Revision(Frozen):
     replicas: int = 0
     ready_replicas: int = 0
     containers: list[ContainerSpec] = Field(default_factory=list)
-    # On the newest revision: how its pod template differs from the previous revision's,
-    # one line per change ("container checkout image: a → b"); empty on the others.
+    # On the newest revision: how its pod template differs from the previous revision's, one line
+    # per changed field with both values, each bounded ("container checkout image: a → b",
+    # "container api livenessProbe.initialDelaySeconds: 90 → 10"); empty on the others.
     changes: list[str] = Field(default_factory=list)
     previous_revision: int | None = None
 

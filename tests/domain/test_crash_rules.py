@@ -341,7 +341,8 @@ def test_a_pod_owned_by_something_medic_cannot_change_is_not_a_bare_pod() -> Non
 
 # --- a rollout that tightened a probe ----------------------------------------------------------------
 
-LIVENESS_CHANGE = "container orders livenessProbe: {'timeoutSeconds': 5} → {'timeoutSeconds': 1}"
+# One line per changed field, both values kept, as observe writes a template diff.
+LIVENESS_CHANGE = "container orders livenessProbe.timeoutSeconds: 5 → 1"
 
 
 def test_a_completed_rollout_that_tightened_liveness_is_rolled_back() -> None:
@@ -365,6 +366,7 @@ def test_a_completed_rollout_that_tightened_liveness_is_rolled_back() -> None:
     (action,) = diagnosis.plan.actions
     assert isinstance(action, RollbackRevision) and action.revision == 6 and action.mode == "direct"
     assert "livenessProbe" in diagnosis.explanation and diagnosis.next_steps
+    assert "livenessProbe.timeoutSeconds: 5 → 1" in diagnosis.explanation, "the old and new values are cited"
 
 
 def test_a_probe_change_without_failing_probes_is_not_blamed() -> None:

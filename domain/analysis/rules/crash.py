@@ -621,7 +621,7 @@ class CrashRules:
             f"that probe; roll back to revision {previous.revision}.",
             explanation=(
                 f"The template diff of revision {newest.revision} against {previous.revision} changes "
-                f"only {', '.join(probes)}, "
+                f"only {base._changes_quoted(newest.changes)}, "
                 f'and the kubelet reports "{quote}" on {len(failing)} new pod(s). Restoring revision '
                 f"{previous.revision}'s template puts back the probe values the workload ran with before. "
                 f"{mode_note}."
