@@ -6,9 +6,10 @@ untrusted; it is bounded in size and has secrets redacted (`domain.redaction.tex
 leaves this module.
 
 Beside the cluster, three optional sources add context when configured: Argo CD (the Application
-that owns each workload), Prometheus (request rate, errors, latency, CPU and memory against the
-limits, over the last minutes) and the GitOps repository (the files that define each owned
-workload). Any failure of these becomes a note; only the Kubernetes API can fail the step.
+that owns each workload, or a bare Pod the alert names), Prometheus (request rate, errors, latency,
+CPU and memory against the limits, over the last minutes) and the GitOps repository (the files that
+define each owned workload or Pod). Any failure of these becomes a note; only the Kubernetes API can
+fail the step.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from activities.redaction import redacts_result
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import (
+    ARGOCD_TRACKING,
     ArgoApplication,
     ContainerSpec,
     ContainerState,
@@ -208,6 +210,7 @@ def _pod_state(pod: dict[str, Any]) -> PodState:
         scheduling_message=_short(scheduling_message(pod)),
         claims=claim_names(pod),
         node_selector=node_selector(pod),
+        tracking=str((meta.get("annotations") or {}).get(ARGOCD_TRACKING) or "") if owner is None else "",
     )
 
 
@@ -360,7 +363,9 @@ class _Observer:
         self.raw_workloads: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}  # revision id -> pod template
         self.applications: dict[str, ArgoApplication] = {}
-        self.owned: list[tuple[ArgoApplication, Workload]] = []
+        # (Application, the object it manages): each workload, and each bare Pod, Argo CD owns
+        self.owned: list[tuple[ArgoApplication, ResourceRef]] = []
+        self.raw_bare_pods: dict[str, dict[str, Any]] = {}  # pod id -> the bare Pod as read
         self.metrics: dict[str, MetricSeries] = {}
         self.gitops_files: dict[str, GitOpsFile] = {}
         self.workloads: dict[str, Workload] = {}
@@ -454,6 +459,8 @@ class _Observer:
             self.observe_job(ref.namespace, owner[1], focus=[pod])
         elif pod is not None:
             self.notes.append(f"pod {ref.namespace}/{ref.name} belongs to no workload medic can change")
+            if owner is None:
+                self.raw_bare_pods[f"pod/{ref.namespace}/{ref.name}"] = pod
             self.observe_pods(ref.namespace, [pod])
 
     def _resolve_owner(
@@ -663,10 +670,16 @@ class _Observer:
     def collect_applications(self, argocd: ArgoClient) -> None:
         listed: list[dict[str, Any]] | None = None
         raw_apps: dict[str, dict[str, Any]] = {}
-        owners: list[tuple[str, Workload]] = []
+        owners: list[tuple[str, ResourceRef]] = []
+        # The workloads, and the bare Pods the alert names (a Pod in an Application's manifests).
+        managed = [(w.ref, self.raw_workloads[i]) for i, w in self.workloads.items()]
+        managed += [
+            (ResourceRef(namespace=self.pods[i].namespace, kind="Pod", name=self.pods[i].name), raw)
+            for i, raw in self.raw_bare_pods.items()
+            if i in self.pods
+        ]
         try:
-            for workload_id, workload in self.workloads.items():
-                raw = self.raw_workloads[workload_id]
+            for ref, raw in managed:
                 app: dict[str, Any] | None = None
                 tracked = tracked_application(raw)
                 if tracked is not None:
@@ -681,7 +694,6 @@ class _Observer:
                     if listed is None:
                         listed = argocd.list_applications()
                     app = owning_application(raw, listed)
-                ref = workload.ref
                 if app is None:
                     self.notes.append(
                         f"{ref.kind} {ref.namespace}/{ref.name}: no Argo CD Application manages it"
@@ -690,13 +702,13 @@ class _Observer:
                 meta = app.get("metadata") or {}
                 key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
                 raw_apps[key] = app
-                owners.append((key, workload))
+                owners.append((key, ref))
         except ArgoError as err:
             self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
         for key, app in raw_apps.items():
-            refs = [w.ref for k, w in owners if k == key]
+            refs = [r for k, r in owners if k == key]
             self.applications[key] = to_argo_application(app, refs)
-        self.owned = [(self.applications[key], workload) for key, workload in owners]
+        self.owned = [(self.applications[key], ref) for key, ref in owners]
 
     def _metric_containers(self, workload: Workload) -> list[str]:
         names = [c.name for c in workload.containers]
@@ -749,8 +761,7 @@ class _Observer:
         except GitError as err:
             self.notes.append(f"the GitOps repository could not be read: {_short(err.message, 300)}")
             return
-        for app, workload in self.owned:
-            ref = workload.ref
+        for app, ref in self.owned:
             sources = app.sources
             git_sources = [s for s in sources if s.get("path") is not None or s.get("ref")]
             target_revision = str((git_sources[0] if git_sources else {}).get("targetRevision") or "HEAD")
@@ -807,9 +818,10 @@ def build_observation(
 ) -> Observation:
     """What the cluster shows about the incident's targets: each resolved to its workload
     (pod → ReplicaSet → Deployment), with revisions (the newest with its template diff), pods,
-    events and bounded log tails; with `argocd`, the Application owning each workload; with
-    `prometheus`, the workload's series over the `window_minutes` ending at `now` (default: the
-    clock); with `gitops` (and an owning Application), the files that define each workload.
+    events and bounded log tails; with `argocd`, the Application owning each workload (and each
+    bare Pod named as a target); with `prometheus`, the workload's series over the `window_minutes`
+    ending at `now` (default: the clock); with `gitops` (and an owning Application), the files that
+    define each workload or Pod.
 
     Missing objects and every failure of Argo CD, Prometheus or git become notes. `KubeError`s
     other than not-found propagate.

@@ -91,6 +91,8 @@ class PodState(Frozen):
     claims: list[str] = Field(default_factory=list)
     # spec.nodeSelector (bounded): which node labels the pod requires.
     node_selector: dict[str, str] = Field(default_factory=dict)
+    # The Argo CD tracking id on the Pod itself ("" if none): a bare Pod that Argo CD synced from Git.
+    tracking: str = ""
 
 
 class EventItem(Frozen):

@@ -11,9 +11,11 @@ from domain.analysis.rules.crash import find_cause
 from domain.incident.alerts import Alert
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
+    ArgoApplication,
     ContainerSpec,
     ContainerState,
     EventItem,
+    GitOpsFile,
     LogExcerpt,
     MetricSeries,
     Observation,
@@ -319,6 +321,38 @@ def test_a_bare_pod_is_explained_and_never_acted_on() -> None:
     assert diagnosis.root_cause == "dependency" and diagnosis.plan.actions == []
     assert "no controller" in diagnosis.explanation and "recreate" in diagnosis.explanation
     assert any("get pod adhoc-backfill -o yaml" in step for step in diagnosis.next_steps)
+
+
+def test_a_bare_pod_argo_cd_tracks_is_fixed_in_git_not_recreated_by_hand() -> None:
+    name = "ledger-replay"
+    tracked = pod(name, crashing(), owner="").model_copy(update={"tracking": f"toolbox:/Pod:shop/{name}"})
+    manifest = GitOpsFile(
+        id="gitops/toolbox/ledger-replay.yaml",
+        path="toolbox/ledger-replay.yaml",
+        content=f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers: []\n",
+        role="manifest",
+        application="toolbox",
+    )
+    app = ArgoApplication(
+        id="argocd/argocd/toolbox",
+        name="toolbox",
+        resources=[{"version": "v1", "kind": "Pod", "namespace": "shop", "name": name}],
+    )
+    observation = observe(
+        tracked, logs=(log(name, "required key LEDGER_DB_URL missing value\n"),), bare=True
+    ).model_copy(update={"gitops_files": [manifest], "argocd": [app]})
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "config_error" and diagnosis.plan.actions == []
+    assert "Argo CD application toolbox" in diagnosis.summary
+    assert "toolbox/ledger-replay.yaml" in diagnosis.explanation
+    assert {"argocd/argocd/toolbox", "gitops/toolbox/ledger-replay.yaml"} <= {
+        e.item_id for e in diagnosis.evidence
+    }
+    assert any("in Git, toolbox/ledger-replay.yaml" in step for step in diagnosis.next_steps)
+    assert not any("get pod ledger-replay -o yaml" in step for step in diagnosis.next_steps)
+    # the tracking id alone still names the application
+    alone = analyze(observe(tracked, logs=(log(name, "required key X_URL missing value\n"),), bare=True))
+    assert "Argo CD application toolbox" in alone.summary
 
 
 def test_a_bare_pod_without_a_known_cause_still_says_what_to_look_at() -> None:

@@ -27,8 +27,10 @@ from domain.analysis import offline as base
 from domain.analysis.plan import Diagnosis, Evidence, RollbackRevision, RootCause, SetResources
 from domain.incident.model import Incident
 from domain.kube.observation import (
+    ArgoApplication,
     ContainerState,
     EventItem,
+    GitOpsFile,
     LogExcerpt,
     MetricSeries,
     Observation,
@@ -452,6 +454,27 @@ def _quote_sentence(f: Finding) -> str:
     return f'{f.source[0].upper()}{f.source[1:]} of the {_where(f)} says: "{f.quote}".'
 
 
+def _pod_application(
+    observation: Observation, pod: PodState
+) -> tuple[str, ArgoApplication | None, GitOpsFile | None]:
+    """The Argo CD application that syncs a bare Pod ("" if none): by the observed Applications'
+    resources, else by the Pod's own tracking id; and the GitOps manifest that defines the Pod."""
+    observed = next((a for a in observation.argocd if a.manages("Pod", pod.namespace, pod.name)), None)
+    # the tracking id's first part is the application's name (`<app namespace>_<name>` outside argocd)
+    name = observed.name if observed else pod.tracking.split(":", 1)[0].rpartition("_")[2]
+    if not name:
+        return "", None, None
+    for file in observation.gitops_files:
+        if file.application not in ("", name) or file.role == "application":
+            continue
+        if any(
+            d.get("kind") == "Pod" and (d.get("metadata") or {}).get("name") == pod.name
+            for d in base._documents(file)
+        ):
+            return name, observed, file
+    return name, observed, None
+
+
 # --- the rules ------------------------------------------------------------------------------------
 
 
@@ -762,22 +785,50 @@ class CrashRules:
             return self._bare_healthy(incident, observation, bare)
         pod = failing[0]
         events = [e for e in observation.events if e.object_kind == "Pod" and e.object_name == pod.name]
-        recreate = (
-            f"Pod {pod.name} has no controller (no ownerReferences): nothing recreates it and medic has "
-            "no workload to patch, so a human must recreate it with the fix"
-        )
-        steps_tail = [
-            f"Save its manifest, fix it and recreate it: kubectl -n {namespace} get pod {pod.name} -o yaml",
-            "Consider running it under a Deployment, StatefulSet or Job so that a fix can be rolled out",
-        ]
         evidence = [Evidence(item_id=p.id, note="bare Pod (no controller), failing") for p in failing[:5]]
+        app, observed, file = _pod_application(observation, pod)
+        if not app:
+            recreate = (
+                f"Pod {pod.name} has no controller (no ownerReferences): nothing recreates it and medic "
+                "has no workload to patch, so a human must recreate it with the fix"
+            )
+            headline = "a human must recreate it (nothing to patch)"
+            steps_tail = [
+                f"Save its manifest, fix it and recreate it: kubectl -n {namespace} get pod {pod.name} "
+                "-o yaml",
+                "Consider running it under a Deployment, StatefulSet or Job so that a fix can be rolled out",
+            ]
+        else:
+            where = f" ({file.path})" if file is not None else ""
+            recreate = (
+                f"Pod {pod.name} has no controller (no ownerReferences), and Argo CD application {app} "
+                f"syncs it from Git{where}: medic has no workload to patch, and a Pod changed or recreated "
+                "by hand would be reverted by the next sync, so the fix belongs in that manifest. A Pod's "
+                "spec cannot change in place: the corrected manifest takes effect when Argo CD replaces "
+                "the Pod"
+            )
+            headline = f"fix its manifest in Git (Argo CD application {app}); nothing to patch"
+            steps_tail = [
+                f"Fix the Pod's manifest in Git{f', {file.path}' if file is not None else ''} (Argo CD "
+                f"application {app} tracks it), not the live Pod: `argocd app diff {app}` shows what the "
+                "next sync changes",
+                "A Pod's spec is immutable, so the sync must replace the Pod (the Replace=true or Force sync "
+                "option, or the Pod removed so that the sync creates it anew); a one-off task is better "
+                "written as a Job, which Argo CD can recreate",
+            ]
+            if observed is not None:
+                evidence.append(
+                    Evidence(item_id=observed.id, note=f"Argo CD application {app} tracks the Pod")
+                )
+            if file is not None:
+                evidence.append(Evidence(item_id=file.id, note="the manifest that defines the Pod"))
         cause = self._bare_cause(observation, pod, failing, events)
         root_cause, what, said, item, steps = cause
         if item:
             evidence.append(Evidence(item_id=item, note=what))
         return self._diagnosis(
             root_cause,
-            f"Bare Pod {namespace}/{pod.name} fails — {what}; a human must recreate it (nothing to patch).",
+            f"Bare Pod {namespace}/{pod.name} fails — {what}; {headline}.",
             explanation=f"{said} {recreate}.",
             confidence=0.7 if root_cause != "unknown" else 0.3,
             evidence=evidence,
