@@ -144,7 +144,11 @@ def analyze(observation: Observation, incident: Incident = INCIDENT) -> Diagnosi
 
 CAUSES = [
     ('exec: "gunicorn": executable file not found in $PATH: unknown', "config_error", "command"),
-    ("/bin/sh: 1: /app/start.sh: not found", "config_error", "shell"),
+    ("/bin/sh: 1: /app/start.sh: not found", "config_error", "command"),
+    ("sh: 1: exec: gunicorn: not found", "config_error", "command"),
+    ("sh: uvicorn: not found", "config_error", "command"),
+    ("/scripts/sync.sh: line 14: jq: command not found", "config_error", "command"),
+    ("/entrypoint.sh: line 12: syntax error near unexpected token `fi'", "config_error", "shell"),
     ('/scripts/run.sh: line 9: syntax error: unexpected "done" (expecting "then")', "config_error", "shell"),
     ("FATAL: environment variable DATABASE_URL is not set", "config_error", "config"),
     ("KeyError: 'S3_BUCKET'", "config_error", "config"),
@@ -300,6 +304,27 @@ def test_injected_text_in_a_log_never_becomes_an_action_parameter() -> None:
     # a crash with no earlier healthy revision proposes nothing, whatever the log asks for
     alone = analyze(observe(pod(new_pod, crashing()), logs=(log(new_pod, injected),)))
     assert alone.plan.actions == [] and alone.root_cause == "config_error"
+
+
+def test_exit_code_126_points_at_the_file_mode_of_a_mounted_script() -> None:
+    name = f"{NEW}-a1"
+    observation = observe(
+        pod(name, crashing(exit_code=126)),
+        logs=(log(name, "/bin/sh: 1: /opt/exporter/run.sh: Permission denied\n"),),
+    )
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "config_error" and diagnosis.plan.actions == []
+    assert any("Exit code 126" in step and "defaultMode" in step for step in diagnosis.next_steps)
+
+
+def test_a_refused_address_is_looked_up_as_an_address_not_as_a_service_name() -> None:
+    name = f"{NEW}-a1"
+    observation = observe(
+        pod(name, crashing()), logs=(log(name, "dial tcp 10.0.3.7:5432: connect: connection refused\n"),)
+    )
+    steps = analyze(observation).next_steps
+    assert any("Find what should answer at 10.0.3.7:5432" in step for step in steps)
+    assert not any("Check that 10.0.3.7:5432 exists" in step for step in steps)
 
 
 # --- bare Pods ---------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ _COMMAND = Cause(
 _SHELL = Cause(
     "shell",
     "config_error",
-    "the container's shell script fails (a syntax error or a command the script calls is missing)",
+    "the container's shell script has a syntax error (the shell stops at the line it names)",
     "The script the container runs is broken; only its owner can say what it should read, and a "
     "restart runs the same script again.",
     "read the script (the command/args, or the ConfigMap it is mounted from) at the line the shell "
@@ -165,7 +165,7 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
     (
         _SHELL,
         re.compile(
-            r"syntax error(: unexpected| near unexpected token)|\bsh: (line )?\d+: .*(not found|syntax error)"
+            r"syntax error(: unexpected| near unexpected token)|\bsh: (line )?\d+: .*syntax error"
             r"|unexpected EOF while looking for matching|bad substitution|unterminated quoted string",
             _I,
         ),
@@ -175,6 +175,9 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
         re.compile(
             r"executable file not found in \$PATH|exec: \"[^\"]*\": (stat [^:]*: )?no such file or directory"
             r"|\bexec [^:\s]+: no such file or directory|exec format error|: command not found"
+            # a shell that does not find the command it is told to run (dash: `sh: 1: exec: x: not
+            # found`, busybox: `sh: x: not found`); exit code 127
+            r"|\bsh: (line )?(\d+: )?(exec: )?[^:\s]+: not found"
             r"|\bno such file or directory: unknown|Error: Cannot find module '"
             r"|can't open file '[^']+': \[Errno 2\] No such file or directory",
             _I,
@@ -268,6 +271,9 @@ _HOST = re.compile(
     r"[\"']?([a-z0-9](?:[a-z0-9.-]{0,200}[a-z0-9])?(?::\d{1,5})?)",
     _I,
 )
+
+
+_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$")
 
 
 # --- reading what a container left behind -------------------------------------------------------
@@ -420,15 +426,39 @@ def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()
             f"{f.container} reads {'; '.join(refs)}: check that the key the error names is there and "
             f"current, e.g. kubectl -n {namespace} {show}"
         )
+    if f.cause.key == "permission" and _exit_code(f) == 126:
+        steps.insert(
+            2,
+            "Exit code 126: the file exists but may not be executed. A script in a ConfigMap or Secret "
+            "volume is mounted without the executable bit unless the volume's defaultMode (or the item's "
+            "mode) grants it, e.g. 0755; a volume mounted noexec refuses it too — or run it through the "
+            "shell (sh <script>).",
+        )
+    mounted = [r for r in refs if r.startswith("ConfigMap ") and "(mounted at " in r]
+    if f.cause.key == "shell" and mounted:
+        obj = mounted[0].split(" (", 1)[0].partition(" ")[2]
+        steps.append(
+            f"{f.container} mounts {'; '.join(mounted)}: a script run from there is read from the ConfigMap "
+            f"(a change to it creates no new revision to roll back to), e.g. kubectl -n {namespace} get "
+            f"configmap {obj} -o yaml"
+        )
     if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed", "credentials"):
         steps.append(f"See the spec the pod runs with: kubectl -n {namespace} get {owner} -o yaml")
     if f.cause.key in ("dns", "refused"):
         host = _host(f.quote)
-        subject = f"{host}" if host else "the downstream"
-        steps.append(
-            f"Check that {subject} exists and has ready endpoints: "
-            f"kubectl -n {namespace} get services,endpoints (or in the downstream's namespace)"
-        )
+        if host and _IP_ADDRESS.match(host):
+            # An address, not a name: a Service's cluster IP, a pod, or a host outside the cluster.
+            steps.append(
+                f"Find what should answer at {host}: a Service's cluster IP or a pod (kubectl get "
+                "services,pods -A -o wide lists their addresses), else a host outside the cluster (a "
+                "database VM, a managed service) whose owner checks that it runs and listens on that port"
+            )
+        else:
+            subject = f"{host}" if host else "the downstream"
+            steps.append(
+                f"Check that {subject} exists and has ready endpoints: "
+                f"kubectl -n {namespace} get services,endpoints (or in the downstream's namespace)"
+            )
     if f.cause.key == "tls":
         steps.append(
             f"List the certificates near it: kubectl -n {namespace} get certificates,secrets "
@@ -441,10 +471,22 @@ def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()
     return [*steps, describe]
 
 
-def _restarted(f: Finding) -> bool:
-    c = next(
+def _container_of(f: Finding) -> ContainerState | None:
+    return next(
         (c for c in (f.pod.init_containers if f.init else f.pod.containers) if c.name == f.container), None
     )
+
+
+def _exit_code(f: Finding) -> int | None:
+    """The last exit code of the finding's container (its current one when it is terminated)."""
+    c = _container_of(f)
+    if c is None:
+        return None
+    return c.last_exit_code if c.last_exit_code is not None else c.state_exit_code
+
+
+def _restarted(f: Finding) -> bool:
+    c = _container_of(f)
     return c is not None and c.restart_count > 0
 
 
