@@ -1013,7 +1013,9 @@ class OfflineAnalyzer:
         # What changed besides images: observe's template diff when it made one (env, args, probes,
         # volumes...), else what the typed containers show.
         if newest.changes:
-            other_changes = [_change_subject(c) for c in newest.changes if not _IMAGE_CHANGE.search(c)]
+            other_changes = _grouped_subjects(
+                [_change_subject(c) for c in newest.changes if not _IMAGE_CHANGE.search(c)]
+            )
         else:
             other_changes = _visible_changes(newest, previous)
         probe_changed = any("probe" in c.lower() for c in other_changes)
@@ -1350,6 +1352,18 @@ def _change_subject(change: str) -> str:
     """`container x readinessProbe.periodSeconds: 10 → 5` → `container x readinessProbe.periodSeconds`
     (values dropped)."""
     return change.split(":", 1)[0].strip()
+
+
+def _grouped_subjects(subjects: Sequence[str]) -> list[str]:
+    """Changed fields under one object read as one: `container x securityContext.a` and
+    `container x securityContext.b` → `container x securityContext (a, b)`."""
+    groups: dict[str, list[str]] = {}
+    for subject in subjects:
+        head, _, rest = subject.partition(".")
+        groups.setdefault(head, [])
+        if rest and rest not in groups[head]:
+            groups[head].append(rest)
+    return [f"{head} ({', '.join(rests)})" if rests else head for head, rests in groups.items()]
 
 
 MAX_QUOTED_CHANGES = 4

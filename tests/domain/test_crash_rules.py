@@ -426,6 +426,7 @@ def test_a_completed_rollout_that_tightened_liveness_is_rolled_back() -> None:
     assert isinstance(action, RollbackRevision) and action.revision == 6 and action.mode == "direct"
     assert "livenessProbe" in diagnosis.explanation and diagnosis.next_steps
     assert "livenessProbe.timeoutSeconds: 5 → 1" in diagnosis.explanation, "the old and new values are cited"
+    assert "container orders livenessProbe (timeoutSeconds)" in diagnosis.summary
 
 
 def test_a_probe_change_without_failing_probes_is_not_blamed() -> None:

@@ -592,7 +592,7 @@ class CrashRules:
         newest = revisions[0] if revisions else None
         changed = (
             f" Revision {newest.revision} changed "
-            f"{', '.join(base._change_subject(c) for c in newest.changes)}"
+            f"{', '.join(base._grouped_subjects([base._change_subject(c) for c in newest.changes]))}"
             f"; if that brought the failure in and revision {newest.previous_revision} ran well, rolling "
             "back is the quick fix — no earlier healthy revision was observed, so none is proposed."
             if newest is not None and newest.changes and f.cause.root_cause != "dependency"
@@ -660,8 +660,9 @@ class CrashRules:
             return None
         mode, file, mode_note = base._mode_and_file(observation, workload, "template")
         ref = workload.ref
+        changed = ", ".join(base._grouped_subjects(probes))
         evidence = [
-            Evidence(item_id=newest.id, note=f"revision {newest.revision} changed {', '.join(probes)}"),
+            Evidence(item_id=newest.id, note=f"revision {newest.revision} changed {changed}"),
             Evidence(item_id=previous.id, note=f"revision {previous.revision}: the probes before the change"),
         ]
         evidence += [Evidence(item_id=p.id, note="fails its probe") for p in failing[: base.MAX_POD_EVIDENCE]]
@@ -682,7 +683,7 @@ class CrashRules:
             )
         return self.analyzer._diagnosis(
             "probe_failure",
-            f"Revision {newest.revision} of {ref.name} changed {', '.join(probes)} and its pods now fail "
+            f"Revision {newest.revision} of {ref.name} changed {changed} and its pods now fail "
             f"that probe; roll back to revision {previous.revision}.",
             explanation=(
                 f"The template diff of revision {newest.revision} against {previous.revision} changes "
