@@ -6,13 +6,15 @@ untrusted; it is bounded in size and has secrets redacted (`domain.redaction.tex
 leaves this module.
 
 Beside the cluster, three optional sources add context when configured: Argo CD (the Application
-that owns each workload), Prometheus (request rate, errors, latency, CPU and memory against the
-limits, over the last minutes) and the GitOps repository (the files that define each owned
-workload). Any failure of these becomes a note; only the Kubernetes API can fail the step.
+that owns each workload, or a bare Pod the alert names), Prometheus (request rate, errors, latency,
+CPU and memory against the limits, over the last minutes) and the GitOps repository (the files that
+define each owned workload or Pod). Any failure of these becomes a note; only the Kubernetes API can
+fail the step.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +39,7 @@ from activities.redaction import redacts_result
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
 from domain.kube.observation import (
+    ARGOCD_TRACKING,
     ArgoApplication,
     ContainerSpec,
     ContainerState,
@@ -53,7 +56,7 @@ from domain.kube.observation import (
     Workload,
 )
 from domain.redaction.objects import redact_observation
-from domain.redaction.text import redact_text
+from domain.redaction.text import placeholder, redact_text, secret_kind_for_key
 from domain.steps.observe import ObserveInput
 from integrations.argocd import (
     ArgoClient,
@@ -88,7 +91,8 @@ MAX_EVENTS = 60
 MAX_MESSAGE = 600
 MAX_METRIC_CONTAINERS = 3  # containers whose CPU / memory series are read per workload
 METRIC_STEP_SECONDS = 60
-MAX_CHANGES = 12  # lines of template diff on the newest revision
+MAX_CHANGES = 16  # changed fields listed in the template diff of the newest revision
+MAX_CHANGE_VALUE = 120  # characters of each side of a changed field
 MAX_TERMINATION_MESSAGE = 400  # characters of a container's last termination message
 MAX_INIT_CONTAINERS = 6  # init container states described per pod
 MAX_CONFIG_REFS = 8  # ConfigMaps and Secrets named per container
@@ -206,6 +210,7 @@ def _pod_state(pod: dict[str, Any]) -> PodState:
         scheduling_message=_short(scheduling_message(pod)),
         claims=claim_names(pod),
         node_selector=node_selector(pod),
+        tracking=str((meta.get("annotations") or {}).get(ARGOCD_TRACKING) or "") if owner is None else "",
     )
 
 
@@ -232,7 +237,12 @@ def _event_item(event: dict[str, Any]) -> EventItem:
 
 
 def _template_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """How a pod template changed, one bounded line per change (secrets masked)."""
+    """How a pod template changed, one line per changed field, old and new value each bounded
+    (`container api livenessProbe.initialDelaySeconds: 90 → 10`); env values are never shown.
+
+    Cut per field rather than as one string, so a change deep in a large object (one number of a
+    probe, one flag of a securityContext) keeps both its values. At most `MAX_CHANGES` lines; the
+    last one then names the fields left out."""
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     changes: list[str] = []
     old_containers = {c.get("name"): c for c in old_spec.get("containers") or []}
@@ -243,26 +253,88 @@ def _template_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         changes.append(f"container {name} removed")
     for name, container in new_containers.items():
         before = old_containers.get(name)
-        if before is None:
-            continue
-        for key in sorted(before.keys() | container.keys()):
-            a, b = before.get(key), container.get(key)
-            if a == b:
-                continue
-            if key == "image":
-                changes.append(f"container {name} image: {a} → {b}")
-            elif key == "env":
-                names = sorted(
-                    {str(e.get("name")) for e in (a or []) if e not in (b or [])}
-                    | {str(e.get("name")) for e in (b or []) if e not in (a or [])}
-                )
-                changes.append(f"container {name} env changed: {', '.join(names)}")
-            else:
-                changes.append(_short(f"container {name} {key}: {a} → {b}", 200))
-    for key in sorted((old_spec.keys() | new_spec.keys()) - {"containers"}):
-        if old_spec.get(key) != new_spec.get(key):
-            changes.append(_short(f"pod {key}: {old_spec.get(key)} → {new_spec.get(key)}", 200))
-    return changes[:MAX_CHANGES]
+        if before is not None:
+            _field_changes(f"container {name} ", before, container, changes)
+    pod_old = {k: v for k, v in old_spec.items() if k != "containers"}
+    pod_new = {k: v for k, v in new_spec.items() if k != "containers"}
+    _field_changes("pod ", pod_old, pod_new, changes)
+    if len(changes) <= MAX_CHANGES:
+        return changes
+    left_out = changes[MAX_CHANGES - 1 :]
+    subjects = ", ".join(_subject(c) for c in left_out)
+    return [*changes[: MAX_CHANGES - 1], _short(f"{len(left_out)} more changed fields: {subjects}", 300)]
+
+
+_ABSENT: Any = object()
+
+
+def _subject(change: str) -> str:
+    return change.split(": ", 1)[0]
+
+
+def _field_changes(path: str, a: Any, b: Any, out: list[str]) -> None:
+    """Append one line per leaf where `a` and `b` differ; `path` ends in a space or a key."""
+    if a == b:
+        return
+    key = path.rstrip().rsplit(".", 1)[-1].rsplit(" ", 1)[-1]
+    if key == "env" and isinstance(a or [], list) and isinstance(b or [], list):
+        names = sorted(
+            {str(e.get("name")) for e in (a or []) if e not in (b or [])}
+            | {str(e.get("name")) for e in (b or []) if e not in (a or [])}
+        )
+        out.append(f"{path.rstrip()} changed: {', '.join(names)}")
+        return
+    a_map = a if isinstance(a, dict) else ({} if a in (None, _ABSENT) and isinstance(b, dict) else None)
+    b_map = b if isinstance(b, dict) else ({} if b in (None, _ABSENT) and isinstance(a, dict) else None)
+    if a_map is not None and b_map is not None:
+        for k in [*b_map, *(k for k in a_map if k not in b_map)]:
+            _field_changes(_join(path, str(k)), a_map.get(k, _ABSENT), b_map.get(k, _ABSENT), out)
+        return
+    a_list = a if isinstance(a, list) else ([] if a in (None, _ABSENT) and isinstance(b, list) else None)
+    b_list = b if isinstance(b, list) else ([] if b in (None, _ABSENT) and isinstance(a, list) else None)
+    if a_list is not None and b_list is not None:
+        a_items, b_items = _keyed_items(a_list), _keyed_items(b_list)
+        if a_items is not None and b_items is not None:
+            for k in [*b_items, *(k for k in a_items if k not in b_items)]:
+                before, after = a_items.get(k, _ABSENT), b_items.get(k, _ABSENT)
+                if before is _ABSENT or after is _ABSENT:
+                    out.append(_change_line(f"{path.rstrip()}[{k}]", before, after))
+                else:
+                    _field_changes(f"{path.rstrip()}[{k}]", before, after, out)
+            return
+        if len(a_list) == len(b_list) and all(isinstance(i, dict) for i in [*a_list, *b_list]):
+            for i, (before, after) in enumerate(zip(a_list, b_list, strict=True)):
+                _field_changes(f"{path.rstrip()}[{i}]", before, after, out)
+            return
+    out.append(_change_line(path.rstrip(), a, b))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}{key}" if path.endswith(" ") else f"{path}.{key}"
+
+
+def _keyed_items(items: list[Any]) -> dict[str, Any] | None:
+    """A list of named objects (containers, ports, volumes, mounts) by name, so an item added or
+    removed is one line and the others are compared field by field; None for any other list."""
+    names = [i.get("name") if isinstance(i, dict) else None for i in items]
+    if None in names or len(set(names)) != len(names):
+        return None
+    return {str(n): i for n, i in zip(names, items, strict=True)}
+
+
+def _change_line(subject: str, a: Any, b: Any) -> str:
+    leaf = subject.rsplit(".", 1)[-1].rsplit(" ", 1)[-1]
+    return f"{subject}: {_change_value(leaf, a)} → {_change_value(leaf, b)}"
+
+
+def _change_value(key: str, value: Any) -> str:
+    if value is _ABSENT or value is None:
+        return "(unset)"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    kind = secret_kind_for_key(key, text)
+    if kind is not None and text:
+        return placeholder(kind)
+    return _short(text, MAX_CHANGE_VALUE)
 
 
 class _Observer:
@@ -291,7 +363,9 @@ class _Observer:
         self.raw_workloads: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}  # revision id -> pod template
         self.applications: dict[str, ArgoApplication] = {}
-        self.owned: list[tuple[ArgoApplication, Workload]] = []
+        # (Application, the object it manages): each workload, and each bare Pod, Argo CD owns
+        self.owned: list[tuple[ArgoApplication, ResourceRef]] = []
+        self.raw_bare_pods: dict[str, dict[str, Any]] = {}  # pod id -> the bare Pod as read
         self.metrics: dict[str, MetricSeries] = {}
         self.gitops_files: dict[str, GitOpsFile] = {}
         self.workloads: dict[str, Workload] = {}
@@ -385,6 +459,8 @@ class _Observer:
             self.observe_job(ref.namespace, owner[1], focus=[pod])
         elif pod is not None:
             self.notes.append(f"pod {ref.namespace}/{ref.name} belongs to no workload medic can change")
+            if owner is None:
+                self.raw_bare_pods[f"pod/{ref.namespace}/{ref.name}"] = pod
             self.observe_pods(ref.namespace, [pod])
 
     def _resolve_owner(
@@ -594,10 +670,16 @@ class _Observer:
     def collect_applications(self, argocd: ArgoClient) -> None:
         listed: list[dict[str, Any]] | None = None
         raw_apps: dict[str, dict[str, Any]] = {}
-        owners: list[tuple[str, Workload]] = []
+        owners: list[tuple[str, ResourceRef]] = []
+        # The workloads, and the bare Pods the alert names (a Pod in an Application's manifests).
+        managed = [(w.ref, self.raw_workloads[i]) for i, w in self.workloads.items()]
+        managed += [
+            (ResourceRef(namespace=self.pods[i].namespace, kind="Pod", name=self.pods[i].name), raw)
+            for i, raw in self.raw_bare_pods.items()
+            if i in self.pods
+        ]
         try:
-            for workload_id, workload in self.workloads.items():
-                raw = self.raw_workloads[workload_id]
+            for ref, raw in managed:
                 app: dict[str, Any] | None = None
                 tracked = tracked_application(raw)
                 if tracked is not None:
@@ -612,7 +694,6 @@ class _Observer:
                     if listed is None:
                         listed = argocd.list_applications()
                     app = owning_application(raw, listed)
-                ref = workload.ref
                 if app is None:
                     self.notes.append(
                         f"{ref.kind} {ref.namespace}/{ref.name}: no Argo CD Application manages it"
@@ -621,13 +702,13 @@ class _Observer:
                 meta = app.get("metadata") or {}
                 key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
                 raw_apps[key] = app
-                owners.append((key, workload))
+                owners.append((key, ref))
         except ArgoError as err:
             self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
         for key, app in raw_apps.items():
-            refs = [w.ref for k, w in owners if k == key]
+            refs = [r for k, r in owners if k == key]
             self.applications[key] = to_argo_application(app, refs)
-        self.owned = [(self.applications[key], workload) for key, workload in owners]
+        self.owned = [(self.applications[key], ref) for key, ref in owners]
 
     def _metric_containers(self, workload: Workload) -> list[str]:
         names = [c.name for c in workload.containers]
@@ -680,8 +761,7 @@ class _Observer:
         except GitError as err:
             self.notes.append(f"the GitOps repository could not be read: {_short(err.message, 300)}")
             return
-        for app, workload in self.owned:
-            ref = workload.ref
+        for app, ref in self.owned:
             sources = app.sources
             git_sources = [s for s in sources if s.get("path") is not None or s.get("ref")]
             target_revision = str((git_sources[0] if git_sources else {}).get("targetRevision") or "HEAD")
@@ -738,9 +818,10 @@ def build_observation(
 ) -> Observation:
     """What the cluster shows about the incident's targets: each resolved to its workload
     (pod → ReplicaSet → Deployment), with revisions (the newest with its template diff), pods,
-    events and bounded log tails; with `argocd`, the Application owning each workload; with
-    `prometheus`, the workload's series over the `window_minutes` ending at `now` (default: the
-    clock); with `gitops` (and an owning Application), the files that define each workload.
+    events and bounded log tails; with `argocd`, the Application owning each workload (and each
+    bare Pod named as a target); with `prometheus`, the workload's series over the `window_minutes`
+    ending at `now` (default: the clock); with `gitops` (and an owning Application), the files that
+    define each workload or Pod.
 
     Missing objects and every failure of Argo CD, Prometheus or git become notes. `KubeError`s
     other than not-found propagate.

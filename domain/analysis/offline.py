@@ -1013,7 +1013,9 @@ class OfflineAnalyzer:
         # What changed besides images: observe's template diff when it made one (env, args, probes,
         # volumes...), else what the typed containers show.
         if newest.changes:
-            other_changes = [_change_subject(c) for c in newest.changes if not _IMAGE_CHANGE.search(c)]
+            other_changes = _grouped_subjects(
+                [_change_subject(c) for c in newest.changes if not _IMAGE_CHANGE.search(c)]
+            )
         else:
             other_changes = _visible_changes(newest, previous)
         probe_changed = any("probe" in c.lower() for c in other_changes)
@@ -1101,6 +1103,11 @@ class OfflineAnalyzer:
                 f"Revision {previous.revision}'s pods are healthy and revision {newest.revision}'s are not. "
                 f"Because more than an image changed, the whole previous pod template is restored rather "
                 f"than one field{'; the probe change is the likely cause' if probe else ''}. {mode_note}."
+                + (
+                    f" The template diff of revision {newest.revision}: {_changes_quoted(newest.changes)}."
+                    if newest.changes
+                    else ""
+                )
             ),
             confidence=0.75 if probe else 0.7,
             evidence=evidence,
@@ -1342,8 +1349,32 @@ _IMAGE_CHANGE = re.compile(r"^container \S+ image:")
 
 
 def _change_subject(change: str) -> str:
-    """`container x readinessProbe: {...} → {...}` → `container x readinessProbe` (values dropped)."""
+    """`container x readinessProbe.periodSeconds: 10 → 5` → `container x readinessProbe.periodSeconds`
+    (values dropped)."""
     return change.split(":", 1)[0].strip()
+
+
+def _grouped_subjects(subjects: Sequence[str]) -> list[str]:
+    """Changed fields under one object read as one: `container x securityContext.a` and
+    `container x securityContext.b` → `container x securityContext (a, b)`."""
+    groups: dict[str, list[str]] = {}
+    for subject in subjects:
+        head, _, rest = subject.partition(".")
+        groups.setdefault(head, [])
+        if rest and rest not in groups[head]:
+            groups[head].append(rest)
+    return [f"{head} ({', '.join(rests)})" if rests else head for head, rests in groups.items()]
+
+
+MAX_QUOTED_CHANGES = 4
+
+
+def _changes_quoted(changes: Sequence[str]) -> str:
+    """The first changed fields of a template diff with their old and new values, for an
+    explanation: `container x livenessProbe.initialDelaySeconds: 90 → 10; ...`."""
+    shown = "; ".join(changes[:MAX_QUOTED_CHANGES])
+    more = len(changes) - MAX_QUOTED_CHANGES
+    return shown + (f" (and {more} more)" if more > 0 else "")
 
 
 def _visible_changes(newest: Revision, previous: Revision) -> list[str]:

@@ -49,8 +49,9 @@ class Revision(Frozen):
     replicas: int = 0
     ready_replicas: int = 0
     containers: list[ContainerSpec] = Field(default_factory=list)
-    # On the newest revision: how its pod template differs from the previous revision's,
-    # one line per change ("container checkout image: a → b"); empty on the others.
+    # On the newest revision: how its pod template differs from the previous revision's, one line
+    # per changed field with both values, each bounded ("container checkout image: a → b",
+    # "container api livenessProbe.initialDelaySeconds: 90 → 10"); empty on the others.
     changes: list[str] = Field(default_factory=list)
     previous_revision: int | None = None
 
@@ -90,6 +91,8 @@ class PodState(Frozen):
     claims: list[str] = Field(default_factory=list)
     # spec.nodeSelector (bounded): which node labels the pod requires.
     node_selector: dict[str, str] = Field(default_factory=dict)
+    # The Argo CD tracking id on the Pod itself ("" if none): a bare Pod that Argo CD synced from Git.
+    tracking: str = ""
 
 
 class EventItem(Frozen):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from activities.observe import MAX_TERMINATION_MESSAGE, _container_specs, _pod_state, build_observation
+from cli.eval import observe_scenario
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from integrations.kubernetes import KubeClient
@@ -110,3 +111,18 @@ def test_a_containers_configmaps_and_secrets_are_named_never_read() -> None:
         "ConfigMap api-config (all keys as env)",
         "Secret api-tls (mounted at /etc/tls)",
     ]
+
+
+def test_a_bare_pod_argo_cd_tracks_brings_its_application_and_manifest() -> None:
+    _, observation = observe_scenario(load_named("bare-pod-argocd-tracked-missing-key", SCENARIOS))
+    (pod,) = observation.pods
+    assert pod.owner_kind == "" and pod.tracking == "payments-toolbox:/Pod:payments-tools/ledger-replay"
+    (app,) = observation.argocd
+    assert app.name == "payments-toolbox" and app.manages("Pod", "payments-tools", "ledger-replay")
+    assert "toolbox/ledger-replay.yaml" in {f.path for f in observation.gitops_files}
+
+
+def test_a_bare_pod_without_a_tracking_id_has_none() -> None:
+    _, observation = observe_scenario(load_named("bare-pod-missing-env-keyerror", SCENARIOS))
+    (pod,) = observation.pods
+    assert pod.tracking == "" and observation.argocd == []

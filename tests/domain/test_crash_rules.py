@@ -11,9 +11,11 @@ from domain.analysis.rules.crash import find_cause
 from domain.incident.alerts import Alert
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
+    ArgoApplication,
     ContainerSpec,
     ContainerState,
     EventItem,
+    GitOpsFile,
     LogExcerpt,
     MetricSeries,
     Observation,
@@ -142,7 +144,11 @@ def analyze(observation: Observation, incident: Incident = INCIDENT) -> Diagnosi
 
 CAUSES = [
     ('exec: "gunicorn": executable file not found in $PATH: unknown', "config_error", "command"),
-    ("/bin/sh: 1: /app/start.sh: not found", "config_error", "shell"),
+    ("/bin/sh: 1: /app/start.sh: not found", "config_error", "command"),
+    ("sh: 1: exec: gunicorn: not found", "config_error", "command"),
+    ("sh: uvicorn: not found", "config_error", "command"),
+    ("/scripts/sync.sh: line 14: jq: command not found", "config_error", "command"),
+    ("/entrypoint.sh: line 12: syntax error near unexpected token `fi'", "config_error", "shell"),
     ('/scripts/run.sh: line 9: syntax error: unexpected "done" (expecting "then")', "config_error", "shell"),
     ("FATAL: environment variable DATABASE_URL is not set", "config_error", "config"),
     ("KeyError: 'S3_BUCKET'", "config_error", "config"),
@@ -300,6 +306,27 @@ def test_injected_text_in_a_log_never_becomes_an_action_parameter() -> None:
     assert alone.plan.actions == [] and alone.root_cause == "config_error"
 
 
+def test_exit_code_126_points_at_the_file_mode_of_a_mounted_script() -> None:
+    name = f"{NEW}-a1"
+    observation = observe(
+        pod(name, crashing(exit_code=126)),
+        logs=(log(name, "/bin/sh: 1: /opt/exporter/run.sh: Permission denied\n"),),
+    )
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "config_error" and diagnosis.plan.actions == []
+    assert any("Exit code 126" in step and "defaultMode" in step for step in diagnosis.next_steps)
+
+
+def test_a_refused_address_is_looked_up_as_an_address_not_as_a_service_name() -> None:
+    name = f"{NEW}-a1"
+    observation = observe(
+        pod(name, crashing()), logs=(log(name, "dial tcp 10.0.3.7:5432: connect: connection refused\n"),)
+    )
+    steps = analyze(observation).next_steps
+    assert any("Find what should answer at 10.0.3.7:5432" in step for step in steps)
+    assert not any("Check that 10.0.3.7:5432 exists" in step for step in steps)
+
+
 # --- bare Pods ---------------------------------------------------------------------------------------
 
 
@@ -319,6 +346,38 @@ def test_a_bare_pod_is_explained_and_never_acted_on() -> None:
     assert diagnosis.root_cause == "dependency" and diagnosis.plan.actions == []
     assert "no controller" in diagnosis.explanation and "recreate" in diagnosis.explanation
     assert any("get pod adhoc-backfill -o yaml" in step for step in diagnosis.next_steps)
+
+
+def test_a_bare_pod_argo_cd_tracks_is_fixed_in_git_not_recreated_by_hand() -> None:
+    name = "ledger-replay"
+    tracked = pod(name, crashing(), owner="").model_copy(update={"tracking": f"toolbox:/Pod:shop/{name}"})
+    manifest = GitOpsFile(
+        id="gitops/toolbox/ledger-replay.yaml",
+        path="toolbox/ledger-replay.yaml",
+        content=f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers: []\n",
+        role="manifest",
+        application="toolbox",
+    )
+    app = ArgoApplication(
+        id="argocd/argocd/toolbox",
+        name="toolbox",
+        resources=[{"version": "v1", "kind": "Pod", "namespace": "shop", "name": name}],
+    )
+    observation = observe(
+        tracked, logs=(log(name, "required key LEDGER_DB_URL missing value\n"),), bare=True
+    ).model_copy(update={"gitops_files": [manifest], "argocd": [app]})
+    diagnosis = analyze(observation)
+    assert diagnosis.root_cause == "config_error" and diagnosis.plan.actions == []
+    assert "Argo CD application toolbox" in diagnosis.summary
+    assert "toolbox/ledger-replay.yaml" in diagnosis.explanation
+    assert {"argocd/argocd/toolbox", "gitops/toolbox/ledger-replay.yaml"} <= {
+        e.item_id for e in diagnosis.evidence
+    }
+    assert any("in Git, toolbox/ledger-replay.yaml" in step for step in diagnosis.next_steps)
+    assert not any("get pod ledger-replay -o yaml" in step for step in diagnosis.next_steps)
+    # the tracking id alone still names the application
+    alone = analyze(observe(tracked, logs=(log(name, "required key X_URL missing value\n"),), bare=True))
+    assert "Argo CD application toolbox" in alone.summary
 
 
 def test_a_bare_pod_without_a_known_cause_still_says_what_to_look_at() -> None:
@@ -341,7 +400,8 @@ def test_a_pod_owned_by_something_medic_cannot_change_is_not_a_bare_pod() -> Non
 
 # --- a rollout that tightened a probe ----------------------------------------------------------------
 
-LIVENESS_CHANGE = "container orders livenessProbe: {'timeoutSeconds': 5} → {'timeoutSeconds': 1}"
+# One line per changed field, both values kept, as observe writes a template diff.
+LIVENESS_CHANGE = "container orders livenessProbe.timeoutSeconds: 5 → 1"
 
 
 def test_a_completed_rollout_that_tightened_liveness_is_rolled_back() -> None:
@@ -365,6 +425,8 @@ def test_a_completed_rollout_that_tightened_liveness_is_rolled_back() -> None:
     (action,) = diagnosis.plan.actions
     assert isinstance(action, RollbackRevision) and action.revision == 6 and action.mode == "direct"
     assert "livenessProbe" in diagnosis.explanation and diagnosis.next_steps
+    assert "livenessProbe.timeoutSeconds: 5 → 1" in diagnosis.explanation, "the old and new values are cited"
+    assert "container orders livenessProbe (timeoutSeconds)" in diagnosis.summary
 
 
 def test_a_probe_change_without_failing_probes_is_not_blamed() -> None:

@@ -26,7 +26,7 @@ SCENARIOS = sorted(SHARED_SCENARIOS.glob("*.yaml")) + sorted(OWN_SCENARIOS.glob(
 
 def test_there_are_scenarios_to_run() -> None:
     assert len(list(SHARED_SCENARIOS.glob("*.yaml"))) >= 6, f"no shared scenarios in {SHARED_SCENARIOS}"
-    assert len(list(OWN_SCENARIOS.glob("*.yaml"))) >= 6
+    assert len(list(OWN_SCENARIOS.glob("*.yaml"))) >= 33
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")

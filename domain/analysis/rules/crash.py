@@ -27,8 +27,10 @@ from domain.analysis import offline as base
 from domain.analysis.plan import Diagnosis, Evidence, RollbackRevision, RootCause, SetResources
 from domain.incident.model import Incident
 from domain.kube.observation import (
+    ArgoApplication,
     ContainerState,
     EventItem,
+    GitOpsFile,
     LogExcerpt,
     MetricSeries,
     Observation,
@@ -89,7 +91,7 @@ _COMMAND = Cause(
 _SHELL = Cause(
     "shell",
     "config_error",
-    "the container's shell script fails (a syntax error or a command the script calls is missing)",
+    "the container's shell script has a syntax error (the shell stops at the line it names)",
     "The script the container runs is broken; only its owner can say what it should read, and a "
     "restart runs the same script again.",
     "read the script (the command/args, or the ConfigMap it is mounted from) at the line the shell "
@@ -163,7 +165,7 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
     (
         _SHELL,
         re.compile(
-            r"syntax error(: unexpected| near unexpected token)|\bsh: (line )?\d+: .*(not found|syntax error)"
+            r"syntax error(: unexpected| near unexpected token)|\bsh: (line )?\d+: .*syntax error"
             r"|unexpected EOF while looking for matching|bad substitution|unterminated quoted string",
             _I,
         ),
@@ -173,6 +175,9 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
         re.compile(
             r"executable file not found in \$PATH|exec: \"[^\"]*\": (stat [^:]*: )?no such file or directory"
             r"|\bexec [^:\s]+: no such file or directory|exec format error|: command not found"
+            # a shell that does not find the command it is told to run (dash: `sh: 1: exec: x: not
+            # found`, busybox: `sh: x: not found`); exit code 127
+            r"|\bsh: (line )?(\d+: )?(exec: )?[^:\s]+: not found"
             r"|\bno such file or directory: unknown|Error: Cannot find module '"
             r"|can't open file '[^']+': \[Errno 2\] No such file or directory",
             _I,
@@ -266,6 +271,9 @@ _HOST = re.compile(
     r"[\"']?([a-z0-9](?:[a-z0-9.-]{0,200}[a-z0-9])?(?::\d{1,5})?)",
     _I,
 )
+
+
+_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$")
 
 
 # --- reading what a container left behind -------------------------------------------------------
@@ -418,15 +426,39 @@ def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()
             f"{f.container} reads {'; '.join(refs)}: check that the key the error names is there and "
             f"current, e.g. kubectl -n {namespace} {show}"
         )
+    if f.cause.key == "permission" and _exit_code(f) == 126:
+        steps.insert(
+            2,
+            "Exit code 126: the file exists but may not be executed. A script in a ConfigMap or Secret "
+            "volume is mounted without the executable bit unless the volume's defaultMode (or the item's "
+            "mode) grants it, e.g. 0755; a volume mounted noexec refuses it too — or run it through the "
+            "shell (sh <script>).",
+        )
+    mounted = [r for r in refs if r.startswith("ConfigMap ") and "(mounted at " in r]
+    if f.cause.key == "shell" and mounted:
+        obj = mounted[0].split(" (", 1)[0].partition(" ")[2]
+        steps.append(
+            f"{f.container} mounts {'; '.join(mounted)}: a script run from there is read from the ConfigMap "
+            f"(a change to it creates no new revision to roll back to), e.g. kubectl -n {namespace} get "
+            f"configmap {obj} -o yaml"
+        )
     if f.cause.key in ("config", "command", "shell", "permission", "exit", "completed", "credentials"):
         steps.append(f"See the spec the pod runs with: kubectl -n {namespace} get {owner} -o yaml")
     if f.cause.key in ("dns", "refused"):
         host = _host(f.quote)
-        subject = f"{host}" if host else "the downstream"
-        steps.append(
-            f"Check that {subject} exists and has ready endpoints: "
-            f"kubectl -n {namespace} get services,endpoints (or in the downstream's namespace)"
-        )
+        if host and _IP_ADDRESS.match(host):
+            # An address, not a name: a Service's cluster IP, a pod, or a host outside the cluster.
+            steps.append(
+                f"Find what should answer at {host}: a Service's cluster IP or a pod (kubectl get "
+                "services,pods -A -o wide lists their addresses), else a host outside the cluster (a "
+                "database VM, a managed service) whose owner checks that it runs and listens on that port"
+            )
+        else:
+            subject = f"{host}" if host else "the downstream"
+            steps.append(
+                f"Check that {subject} exists and has ready endpoints: "
+                f"kubectl -n {namespace} get services,endpoints (or in the downstream's namespace)"
+            )
     if f.cause.key == "tls":
         steps.append(
             f"List the certificates near it: kubectl -n {namespace} get certificates,secrets "
@@ -439,10 +471,22 @@ def _next_steps(f: Finding, namespace: str, owner: str, refs: Sequence[str] = ()
     return [*steps, describe]
 
 
-def _restarted(f: Finding) -> bool:
-    c = next(
+def _container_of(f: Finding) -> ContainerState | None:
+    return next(
         (c for c in (f.pod.init_containers if f.init else f.pod.containers) if c.name == f.container), None
     )
+
+
+def _exit_code(f: Finding) -> int | None:
+    """The last exit code of the finding's container (its current one when it is terminated)."""
+    c = _container_of(f)
+    if c is None:
+        return None
+    return c.last_exit_code if c.last_exit_code is not None else c.state_exit_code
+
+
+def _restarted(f: Finding) -> bool:
+    c = _container_of(f)
     return c is not None and c.restart_count > 0
 
 
@@ -450,6 +494,27 @@ def _quote_sentence(f: Finding) -> str:
     if f.source.startswith("exit code"):
         return f"The {_where(f)} ended with {f.quote}."
     return f'{f.source[0].upper()}{f.source[1:]} of the {_where(f)} says: "{f.quote}".'
+
+
+def _pod_application(
+    observation: Observation, pod: PodState
+) -> tuple[str, ArgoApplication | None, GitOpsFile | None]:
+    """The Argo CD application that syncs a bare Pod ("" if none): by the observed Applications'
+    resources, else by the Pod's own tracking id; and the GitOps manifest that defines the Pod."""
+    observed = next((a for a in observation.argocd if a.manages("Pod", pod.namespace, pod.name)), None)
+    # the tracking id's first part is the application's name (`<app namespace>_<name>` outside argocd)
+    name = observed.name if observed else pod.tracking.split(":", 1)[0].rpartition("_")[2]
+    if not name:
+        return "", None, None
+    for file in observation.gitops_files:
+        if file.application not in ("", name) or file.role == "application":
+            continue
+        if any(
+            d.get("kind") == "Pod" and (d.get("metadata") or {}).get("name") == pod.name
+            for d in base._documents(file)
+        ):
+            return name, observed, file
+    return name, observed, None
 
 
 # --- the rules ------------------------------------------------------------------------------------
@@ -527,7 +592,7 @@ class CrashRules:
         newest = revisions[0] if revisions else None
         changed = (
             f" Revision {newest.revision} changed "
-            f"{', '.join(base._change_subject(c) for c in newest.changes)}"
+            f"{', '.join(base._grouped_subjects([base._change_subject(c) for c in newest.changes]))}"
             f"; if that brought the failure in and revision {newest.previous_revision} ran well, rolling "
             "back is the quick fix — no earlier healthy revision was observed, so none is proposed."
             if newest is not None and newest.changes and f.cause.root_cause != "dependency"
@@ -595,8 +660,9 @@ class CrashRules:
             return None
         mode, file, mode_note = base._mode_and_file(observation, workload, "template")
         ref = workload.ref
+        changed = ", ".join(base._grouped_subjects(probes))
         evidence = [
-            Evidence(item_id=newest.id, note=f"revision {newest.revision} changed {', '.join(probes)}"),
+            Evidence(item_id=newest.id, note=f"revision {newest.revision} changed {changed}"),
             Evidence(item_id=previous.id, note=f"revision {previous.revision}: the probes before the change"),
         ]
         evidence += [Evidence(item_id=p.id, note="fails its probe") for p in failing[: base.MAX_POD_EVIDENCE]]
@@ -617,11 +683,11 @@ class CrashRules:
             )
         return self.analyzer._diagnosis(
             "probe_failure",
-            f"Revision {newest.revision} of {ref.name} changed {', '.join(probes)} and its pods now fail "
+            f"Revision {newest.revision} of {ref.name} changed {changed} and its pods now fail "
             f"that probe; roll back to revision {previous.revision}.",
             explanation=(
                 f"The template diff of revision {newest.revision} against {previous.revision} changes "
-                f"only {', '.join(probes)}, "
+                f"only {base._changes_quoted(newest.changes)}, "
                 f'and the kubelet reports "{quote}" on {len(failing)} new pod(s). Restoring revision '
                 f"{previous.revision}'s template puts back the probe values the workload ran with before. "
                 f"{mode_note}."
@@ -762,22 +828,50 @@ class CrashRules:
             return self._bare_healthy(incident, observation, bare)
         pod = failing[0]
         events = [e for e in observation.events if e.object_kind == "Pod" and e.object_name == pod.name]
-        recreate = (
-            f"Pod {pod.name} has no controller (no ownerReferences): nothing recreates it and medic has "
-            "no workload to patch, so a human must recreate it with the fix"
-        )
-        steps_tail = [
-            f"Save its manifest, fix it and recreate it: kubectl -n {namespace} get pod {pod.name} -o yaml",
-            "Consider running it under a Deployment, StatefulSet or Job so that a fix can be rolled out",
-        ]
         evidence = [Evidence(item_id=p.id, note="bare Pod (no controller), failing") for p in failing[:5]]
+        app, observed, file = _pod_application(observation, pod)
+        if not app:
+            recreate = (
+                f"Pod {pod.name} has no controller (no ownerReferences): nothing recreates it and medic "
+                "has no workload to patch, so a human must recreate it with the fix"
+            )
+            headline = "a human must recreate it (nothing to patch)"
+            steps_tail = [
+                f"Save its manifest, fix it and recreate it: kubectl -n {namespace} get pod {pod.name} "
+                "-o yaml",
+                "Consider running it under a Deployment, StatefulSet or Job so that a fix can be rolled out",
+            ]
+        else:
+            where = f" ({file.path})" if file is not None else ""
+            recreate = (
+                f"Pod {pod.name} has no controller (no ownerReferences), and Argo CD application {app} "
+                f"syncs it from Git{where}: medic has no workload to patch, and a Pod changed or recreated "
+                "by hand would be reverted by the next sync, so the fix belongs in that manifest. A Pod's "
+                "spec cannot change in place: the corrected manifest takes effect when Argo CD replaces "
+                "the Pod"
+            )
+            headline = f"fix its manifest in Git (Argo CD application {app}); nothing to patch"
+            steps_tail = [
+                f"Fix the Pod's manifest in Git{f', {file.path}' if file is not None else ''} (Argo CD "
+                f"application {app} tracks it), not the live Pod: `argocd app diff {app}` shows what the "
+                "next sync changes",
+                "A Pod's spec is immutable, so the sync must replace the Pod (the Replace=true or Force sync "
+                "option, or the Pod removed so that the sync creates it anew); a one-off task is better "
+                "written as a Job, which Argo CD can recreate",
+            ]
+            if observed is not None:
+                evidence.append(
+                    Evidence(item_id=observed.id, note=f"Argo CD application {app} tracks the Pod")
+                )
+            if file is not None:
+                evidence.append(Evidence(item_id=file.id, note="the manifest that defines the Pod"))
         cause = self._bare_cause(observation, pod, failing, events)
         root_cause, what, said, item, steps = cause
         if item:
             evidence.append(Evidence(item_id=item, note=what))
         return self._diagnosis(
             root_cause,
-            f"Bare Pod {namespace}/{pod.name} fails — {what}; a human must recreate it (nothing to patch).",
+            f"Bare Pod {namespace}/{pod.name} fails — {what}; {headline}.",
             explanation=f"{said} {recreate}.",
             confidence=0.7 if root_cause != "unknown" else 0.3,
             evidence=evidence,

@@ -399,7 +399,8 @@ def _claim_findings(
         "immutable, so the StatefulSet is recreated — deleted with its pods orphaned, or replaced by "
         "Argo CD's Replace sync option — and the Pending claims are deleted so they are created anew)"
         if subject.kind == "StatefulSet"
-        else "the claim's manifest"
+        else "the claim's manifest (a claim's storageClassName cannot change once it is created, so the "
+        "Pending claim is deleted and created anew from the corrected manifest)"
     )
     for claim in claims:
         own_events = [e for e in events if e.object_name == claim.name]
