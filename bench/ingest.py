@@ -214,8 +214,9 @@ class Paths:
 
 
 @contextlib.contextmanager
-def gateway_process(settings: Settings) -> Any:
-    """The gateway as `uvicorn --factory gateway.server:app` on a free loopback port; yields its URL."""
+def gateway_process(settings: Settings, loop: str = "auto") -> Any:
+    """The gateway as `uvicorn --factory gateway.server:app` on a free loopback port, on the event
+    loop `loop` (uvicorn's `--loop`: auto takes uvloop); yields its URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -229,7 +230,7 @@ def gateway_process(settings: Settings) -> Any:
         "MEDIC_WEBHOOK_TEMPORAL_TIMEOUT_SECONDS": "30",
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.server:app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--loop", loop]
     gateway = subprocess.Popen(command, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + 30
@@ -243,7 +244,9 @@ def gateway_process(settings: Settings) -> Any:
         gateway.wait(timeout=15)
 
 
-async def bench(*, alerts: int, concurrency: int, latency_alerts: int, runs: int) -> list[Report]:
+async def bench(
+    *, alerts: int, concurrency: int, latency_alerts: int, runs: int, loop: str = "auto"
+) -> list[Report]:
     run = uuid.uuid4().hex[:6]
     with contextlib.ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-bench-ingest-")))
@@ -256,7 +259,7 @@ async def bench(*, alerts: int, concurrency: int, latency_alerts: int, runs: int
             database_url=f"sqlite:///{home / 'medic.db'}",
         )
         upgrade(settings.resolved_database_url)
-        url = stack.enter_context(gateway_process(settings))
+        url = stack.enter_context(gateway_process(settings, loop))
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=30)
@@ -331,6 +334,12 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
         "--latency-alerts", type=int, default=200, help="notifications per round at concurrency 1"
     )
     parser.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument(
+        "--gateway-loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="the gateway's event loop (uvicorn --loop; auto: uvloop, as medic gateway runs)",
+    )
     args = parser.parse_args(argv)
     reports = asyncio.run(
         bench(
@@ -338,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
             concurrency=args.concurrency,
             latency_alerts=args.latency_alerts,
             runs=args.runs,
+            loop=args.gateway_loop,
         )
     )
     print("\n".join(summarise(reports)))

@@ -169,6 +169,7 @@ class Capacity:
     start_rss_mb: float = 0.0  # the worker's RSS once ready, before the first alert
     rss_mb: float = 0.0  # the worker's RSS while all N wait
     peak_rss_mb: float = 0.0  # the worker's highest RSS sampled during the whole size
+    waiting_peak_rss_mb: float = 0.0  # the highest until every plan waited (before any approval)
     idle_cpu_percent: float = 0.0  # of one core, over the idle window while all N wait
     to_resolved_seconds: float = 0.0  # first approval sent → every incident resolved
     history_bytes: float = 0.0  # mean per incident, once resolved
@@ -618,7 +619,18 @@ async def capacity(
                     peak = max(peak, meter.sample().rss_bytes)
                 await asyncio.sleep(0.5)
 
+        async def sample_timeline() -> None:
+            """The worker's RSS every 30 s, said as it goes: how the burst fills memory and how much
+            of it comes back."""
+            began = time.time()
+            while True:
+                await asyncio.sleep(30)
+                with contextlib.suppress(ProcessLookupError):
+                    rss = meter.sample().rss_bytes / 2**20
+                    say(f"{size}: +{time.time() - began:.0f} s worker RSS {rss:.0f} MB")
+
         sampler = asyncio.create_task(sample_peak())
+        timeline = asyncio.create_task(sample_timeline())
         try:
             client = await connect(stack.settings)
             limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -637,7 +649,11 @@ async def capacity(
             say(f"{size}: {size} alerts posted in {time.time() - started:.1f} s")
             await _poll(all_waiting, timeout=budget, every=0.25, stack=stack, what=f"{size} plans waiting")
             result.to_waiting_seconds = time.time() - started
-            say(f"{size}: every plan waits for approval after {result.to_waiting_seconds:.1f} s")
+            result.waiting_peak_rss_mb = peak / 2**20
+            say(
+                f"{size}: every plan waits for approval after {result.to_waiting_seconds:.1f} s "
+                f"(worker RSS peak so far {result.waiting_peak_rss_mb:.0f} MB)"
+            )
             result.webhook_503s = sum(i.retries for i in stack.incidents)
             not_waiting = [ns for ns, r in stack.rows().items() if r[1] != "awaiting_approval"]
             result.problems += [f"{ns}: ended before its approval" for ns in not_waiting]
@@ -694,6 +710,7 @@ async def capacity(
             result.problems.append(str(err))
         finally:
             sampler.cancel()
+            timeline.cancel()
             result.peak_rss_mb = peak / 2**20
     return result
 
