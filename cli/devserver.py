@@ -67,6 +67,14 @@ def stale_server(home: Path) -> int | None:
     return pid
 
 
+# One partition per task queue (the server's default is four): one process serves the queue, and
+# task priorities (workflows/runner.py) order a partition's backlog, not the queue's as a whole.
+SINGLE_PARTITION = (
+    "matching.numTaskqueueReadPartitions=1",
+    "matching.numTaskqueueWritePartitions=1",
+)
+
+
 class DevServer:
     """`temporal server start-dev` on 127.0.0.1, stopped when the context ends.
 
@@ -114,6 +122,8 @@ class DevServer:
             cmd += ["--db-filename", str(self.db_file)]
         for key, kind in self.search_attributes.items():
             cmd += ["--search-attribute", f"{key}={kind}"]
+        for setting in SINGLE_PARTITION:
+            cmd += ["--dynamic-config-value", setting]
         return cmd
 
     def start(self, timeout: float = 60.0) -> DevServer:

@@ -8,6 +8,12 @@ matches an activity the worker registers, by name, input and result type.
 `execute` and `start` are the only places in `workflows/` that schedule an activity, so every
 call carries the same options for the same activity, and a type checker sees the input and the
 result of each call.
+
+They also set each activity's task-queue priority. A run's first activities (those scheduled by
+its first workflow task) keep the default; every later one goes ahead of them (`IN_FLIGHT`). When a
+burst of alerts arrives, the runs that have begun finish their steps before new ones begin theirs
+(the queue would otherwise be first in, first out, so every run of the burst waits behind all the
+others at every step, and all of them are in flight — and in the worker's memory — at once).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 InputT = TypeVar("InputT")
@@ -62,13 +68,21 @@ def start(stub: Stub[InputT, ResultT], arg: InputT) -> workflow.ActivityHandle[R
     return handle
 
 
+# Temporal's priority keys run from 1 (first) to 5, 3 when unset; lower goes first.
+IN_FLIGHT = Priority(priority_key=2)
+# A run's first workflow task sees no more events than these: started, task scheduled, task started.
+FIRST_TASK_EVENTS = 3
+
+
 def _options(stub: Stub[Any, Any]) -> dict[str, Any]:
     options = stub.options
+    begun = workflow.info().get_current_history_length() > FIRST_TASK_EVENTS
     return {
         "start_to_close_timeout": options.timeout,
         "schedule_to_close_timeout": options.schedule_to_close,
         "heartbeat_timeout": options.heartbeat,
         "retry_policy": options.retry,
+        "priority": IN_FLIGHT if begun else Priority.default,
     }
 
 
