@@ -6,13 +6,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from activities.observe import MAX_CHANGE_VALUE, MAX_CHANGES, _template_changes, build_observation
-from domain.incident.alerts import AlertGroup
-from domain.incident.model import incident_from_group
-from integrations.kubernetes import KubeClient
-from sandbox.cluster import SandboxCluster
+from activities.observe import MAX_CHANGE_VALUE, MAX_CHANGES, _template_changes
+from cli.eval import observe_scenario
 from sandbox.scenario import load_named
-from sandbox.server import SandboxServer
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -103,14 +99,7 @@ def test_a_named_item_added_to_a_list_is_one_line() -> None:
 
 
 def test_the_observed_revision_of_a_probe_scenario_shows_the_new_probe_value() -> None:
-    scenario = load_named("liveness-initial-delay-cut-recreate", SCENARIOS)
-    incident = incident_from_group("wf-probe", AlertGroup.model_validate(scenario.alert))
-    with SandboxServer(SandboxCluster(scenario)) as server:
-        client = KubeClient.from_settings(server.url)
-        try:
-            observation = build_observation(client, incident)
-        finally:
-            client.close()
+    _, observation = observe_scenario(load_named("liveness-initial-delay-cut-recreate", SCENARIOS))
     newest = max(observation.revisions, key=lambda r: r.revision)
     assert newest.changes == ["container api livenessProbe.initialDelaySeconds: 90 → 10"]
 
