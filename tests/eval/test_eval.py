@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from cli.eval import EvalError, evaluate_scenario, make_analyzer, run_eval
+from cli.eval import EvalError, evaluate_scenario, make_analyzer, run_eval, score_observation
 from domain.analysis.plan import Diagnosis
 from domain.incident.model import Incident
 from domain.kube.observation import Observation
 from sandbox.scenario import SHARED_SCENARIOS
+from tests.observed_scenarios import observed
 
 OWN_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SCENARIOS = sorted(SHARED_SCENARIOS.glob("*.yaml")) + sorted(OWN_SCENARIOS.glob("*.yaml"))
@@ -31,7 +32,10 @@ def test_there_are_scenarios_to_run() -> None:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_offline_analysis_passes_the_scenario(path: Path) -> None:
-    result = evaluate_scenario(path, "offline")
+    """`evaluate_scenario`'s scoring of `medic eval`'s observation (made once per session and shared
+    with the explanation and prompt tests; the directory runs below observe afresh)."""
+    scenario, incident, observation = observed(path)
+    result = score_observation(scenario, incident, observation, make_analyzer("offline"))
     assert result.passed, f"{result.name}: expected {result.expected}; got {result.got}; why: {result.why}"
 
 

@@ -17,6 +17,7 @@ from domain.analysis.plan import Diagnosis, reads_as_command, without_read_only_
 from domain.analysis.scoring import ends_in_review
 from domain.kube.observation import Observation
 from sandbox.scenario import SHARED_SCENARIOS
+from tests.observed_scenarios import offline_run
 
 OWN_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SCENARIOS = sorted(SHARED_SCENARIOS.glob("*.yaml")) + sorted(OWN_SCENARIOS.glob("*.yaml"))
@@ -74,7 +75,7 @@ def explanation_problems(diagnosis: Diagnosis, observation: Observation) -> list
 
 @pytest.fixture(scope="module", params=SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def run(request: pytest.FixtureRequest) -> ScenarioRun:
-    return run_scenario(request.param)
+    return offline_run(request.param)
 
 
 def test_there_are_scenarios_of_both_kinds() -> None:

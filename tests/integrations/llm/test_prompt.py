@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from cli.eval import observe_scenario
 from domain.analysis.plan import ACTION_KINDS
 from domain.incident.alerts import Alert
 from domain.incident.model import Incident, ResourceRef
@@ -29,8 +27,9 @@ from domain.kube.observation import (
 from integrations.llm.errors import PromptTooLarge
 from integrations.llm.output import MODEL_ACTION_KINDS
 from integrations.llm.prompt import PROMPT_BUDGET_BYTES, RenderedPrompt, render_prompt, render_review_prompt
-from sandbox.scenario import SHARED_SCENARIOS, load_scenario
+from sandbox.scenario import SHARED_SCENARIOS
 from tests.integrations.llm.conftest import SHARED_SCENARIO_NAMES
+from tests.observed_scenarios import observed
 
 OWN_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -202,9 +201,9 @@ def _huge_observation() -> Observation:
 ALL_SCENARIOS = sorted(SHARED_SCENARIOS.glob("*.yaml")) + sorted(OWN_SCENARIOS.glob("*.yaml"))
 
 
-@functools.cache
 def _observed(path: Path) -> tuple[Incident, Observation]:
-    return observe_scenario(load_scenario(path))
+    _, incident, observation = observed(path)
+    return incident, observation
 
 
 @pytest.mark.parametrize("path", ALL_SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
