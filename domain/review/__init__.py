@@ -1,5 +1,5 @@
 """Change review: the deterministic analysis of a GitOps change before it merges. Pure.
 
 `changes` pairs the objects of two renderings and diffs them, redacted; `workloads` finds the
-parts of a workload in its manifest.
+parts of a workload in its manifest; `cost` prices what the change requests.
 """
