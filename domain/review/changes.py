@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from domain.base import Frozen
-from domain.redaction.text import placeholder, redact_json
+from domain.redaction.text import PLACEHOLDER_RE, placeholder, redact_json
 
 # Written by the API server, not by whoever wrote the manifest.
 _SERVER_METADATA = (
@@ -32,6 +32,8 @@ _SERVER_METADATA = (
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 SECRET_VALUE = placeholder("secret_data")
 SECRET_CHANGED = placeholder("secret_data_changed")
+# After a redacted value that differs from the one before it.
+CHANGED = " (changed)"
 
 # libyaml's emitter where it is built in: a review of fifty applications dumps thousands of objects.
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -118,6 +120,37 @@ def sanitize(manifest: Mapping[str, Any], previous: Mapping[str, Any] | None = N
     return redacted
 
 
+def mark_redacted_changes(before: Any, after: Any, clean: Any) -> Any:
+    """`clean` (the sanitized `after`) with each redacted value whose raw value differs from
+    `before` marked CHANGED, so that a rotated token shows as a change, and its object as
+    modified, without showing either value. List items with a `name` (env vars, containers,
+    volumes) are matched by name, others by position."""
+    if isinstance(clean, str):
+        if (
+            before is not None
+            and before != after
+            and PLACEHOLDER_RE.search(clean)
+            and clean != SECRET_CHANGED
+        ):
+            return clean if clean.endswith(CHANGED) else clean + CHANGED
+        return clean
+    if isinstance(clean, dict) and isinstance(after, Mapping):
+        was = before if isinstance(before, Mapping) else {}
+        return {key: mark_redacted_changes(was.get(key), after.get(key), item) for key, item in clean.items()}
+    if isinstance(clean, list) and isinstance(after, list) and len(after) == len(clean):
+        olds = before if isinstance(before, list) else []
+        named = {item["name"]: item for item in olds if isinstance(item, Mapping) and "name" in item}
+        out = []
+        for index, (raw, item) in enumerate(zip(after, clean, strict=True)):
+            if isinstance(raw, Mapping) and "name" in raw:
+                old = named.get(raw["name"])
+            else:
+                old = olds[index] if index < len(olds) else None
+            out.append(mark_redacted_changes(old, raw, item))
+        return out
+    return clean
+
+
 def dig_mapping(manifest: Mapping[str, Any], field: str) -> Mapping[str, Any]:
     value = manifest.get(field)
     return value if isinstance(value, Mapping) else {}
@@ -153,6 +186,8 @@ def object_change(
         raise ValueError("an object change needs a manifest before or after")
     clean_before = sanitize(before) if before is not None else None
     clean_after = sanitize(after, before) if after is not None else None
+    if before is not None and clean_after is not None:
+        clean_after = mark_redacted_changes(before, after, clean_after)
     ref = ref_of(side)
     return ObjectChange(
         ref=ref,

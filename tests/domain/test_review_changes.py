@@ -80,3 +80,21 @@ def test_token_env_value_is_redacted_and_its_name_kept() -> None:
     assert "name: GITHUB_TOKEN" in change.diff and "[REDACTED:" in change.diff
     assert change.after is not None
     assert container(change.after)["env"][0] == {"name": "LOG_LEVEL", "value": "info"}  # ordinary values kept
+
+
+def test_rotated_token_shows_as_changed_without_either_value() -> None:
+    old_token, new_token = "tok-8f2Kq-2025-a1b2c3", "tok-Zz91x-2026-d4e5f6"
+    before = changed(
+        deployment(), lambda d: container(d)["env"].append({"name": "PAYMENTS_API_TOKEN", "value": old_token})
+    )
+    after = changed(before, lambda d: container(d)["env"][-1].update(value=new_token))
+    change = object_change(before, after)
+    assert change.change == "modified"
+    removed, added = (
+        "-          value: '[REDACTED:token]'\n",
+        "+          value: '[REDACTED:token] (changed)'\n",
+    )
+    assert removed + added in change.diff
+    assert old_token not in change.diff and new_token not in change.diff
+    same = object_change(before, changed(before, lambda d: d["spec"].update(replicas=4)))
+    assert "(changed)" not in same.diff
