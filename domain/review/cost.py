@@ -15,6 +15,7 @@ from typing import Any
 from domain.base import Frozen
 from domain.kube.quantity import QuantityError, parse_quantity
 from domain.review.changes import ChangeSet, ObjectChange, ObjectRef
+from domain.review.findings import Finding
 from domain.review.workloads import REPLICATED, containers, dig, replicas
 
 DEFAULT_BASIS = "OpenCost default list prices (GCP us-central1)"
@@ -138,3 +139,52 @@ def estimate_cost(changes: ChangeSet, prices: Prices | None = None) -> CostEstim
         basis=prices.basis,
         objects=objects,
     )
+
+
+def signed_usd(value: float) -> str:
+    """`+$1,234.50` or `-$12.00`."""
+    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}"
+
+
+def _amounts(used: Footprint | None) -> tuple[str, str, str, str]:
+    if used is None:
+        return "0", "0", "0", "0"
+    return (
+        str(used.pods),
+        f"{used.cpu_cores:g}",
+        f"{used.memory_gib:g}",
+        f"{used.storage_gib:g}",
+    )
+
+
+def cost_findings(estimate: CostEstimate) -> list[Finding]:
+    """One informational finding per object whose cost changes (or that is noted, not priced),
+    citing its price and what it requests, before → after. Whether a sum is too much is the
+    policy's to say, not this."""
+    findings = []
+    for cost in estimate.objects:
+        if not cost.monthly_delta_usd and not cost.note:
+            continue
+        old, new = _amounts(cost.before), _amounts(cost.after)
+        parts = [
+            f"{name} {a} → {b}"
+            for name, a, b in zip(("pods", "cores", "GiB memory", "GiB storage"), old, new, strict=True)
+            if a != b
+        ]
+        delta = signed_usd(cost.monthly_delta_usd)
+        price = cost.note or f"${cost.before_usd:,.2f} → ${cost.after_usd:,.2f} per month ({delta})"
+        field = (
+            "spec.resources.requests.storage"
+            if cost.ref.kind == "PersistentVolumeClaim"
+            else "spec.template.spec.containers[*].resources.requests"
+        )
+        findings.append(
+            Finding(
+                category="cost",
+                severity="info",
+                object=cost.ref,
+                field=field,
+                message=f"{cost.ref.label()}: {price}" + (f"; {', '.join(parts)}" if parts else ""),
+            )
+        )
+    return findings

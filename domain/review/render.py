@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from domain.review.changes import ObjectChange
+from domain.review.cost import signed_usd
 from domain.review.review import Review
 
 MARKER = "<!-- medic-review -->"
@@ -27,24 +28,20 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _money(value: float) -> str:
-    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}"
-
-
 def _summary(review: Review) -> str:
     lines = [f"## medic review: risk **{review.risk}**", ""]
     lines += [f"- {reason}" for reason in review.reasons]
     lines += ["", f"**Rollback:** {review.rollback}", ""]
     lines += ["**Recommended rollout:**", *[f"- {line}" for line in review.rollout], ""]
     cost = review.cost
-    lines.append(f"**Cost:** {_money(cost.monthly_delta_usd)} per month ({cost.basis})")
+    lines.append(f"**Cost:** {signed_usd(cost.monthly_delta_usd)} per month ({cost.basis})")
     priced = [c for c in cost.objects if c.monthly_delta_usd or c.note]
     if priced:
         lines += ["", "| object | before | after | change | note |", "|---|---|---|---|---|"]
         for c in priced:
             lines.append(
                 f"| {c.ref.label()} | ${c.before_usd:,.2f} | ${c.after_usd:,.2f} | "
-                f"{_money(c.monthly_delta_usd)} | {c.note} |"
+                f"{signed_usd(c.monthly_delta_usd)} | {c.note} |"
             )
     lines.append("")
     findings = sorted(review.findings, key=lambda f: _SEVERITY_ORDER[f.severity])

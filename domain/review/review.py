@@ -11,7 +11,7 @@ from typing import Literal
 
 from domain.base import Frozen
 from domain.review.changes import ChangeSet
-from domain.review.cost import CostEstimate, Prices, estimate_cost
+from domain.review.cost import CostEstimate, Prices, cost_findings, estimate_cost
 from domain.review.findings import Finding
 from domain.review.rules import find, recommend_rollout
 
@@ -43,7 +43,8 @@ def risk_of(findings: list[Finding]) -> tuple[Risk, list[str]]:
 
 def review(changes: ChangeSet, prices: Prices | None = None) -> Review:
     """The deterministic review of `changes`: the same change set always gives the same review."""
-    findings = find(changes)
+    cost = estimate_cost(changes, prices)
+    findings = [*find(changes), *cost_findings(cost)]
     risk, reasons = risk_of(findings)
     irreversible = [f for f in findings if f.category == "rollback"]
     rollback = (
@@ -54,7 +55,7 @@ def review(changes: ChangeSet, prices: Prices | None = None) -> Review:
     return Review(
         changes=changes,
         findings=findings,
-        cost=estimate_cost(changes, prices),
+        cost=cost,
         risk=risk,
         reasons=reasons,
         rollout=recommend_rollout(changes, findings),

@@ -8,7 +8,7 @@ import pytest
 
 from domain.kube.quantity import parse_quantity
 from domain.review.changes import change_set
-from domain.review.cost import DEFAULT_BASIS, Prices, estimate_cost
+from domain.review.cost import DEFAULT_BASIS, Prices, cost_findings, estimate_cost
 from tests.domain.review_manifests import Manifest, changed, container, deployment, pvc, statefulset
 
 CPU_HOUR = 0.031611
@@ -101,3 +101,22 @@ def test_objects_without_resources_cost_nothing() -> None:
 )
 def test_kubernetes_quantities_parse_exactly(text: str, value: Decimal) -> None:
     assert parse_quantity(text) == value
+
+
+def test_cost_finding_cites_price_and_requests_before_and_after() -> None:
+    before = deployment(replicas=3, cpu="250m", memory="512Mi")
+
+    def edit(d: Manifest) -> None:
+        d["spec"]["replicas"] = 12
+        container(d)["resources"]["requests"]["memory"] = "2Gi"
+
+    [finding] = cost_findings(estimate_cost(change_set([before], [changed(before, edit)])))
+    assert (finding.category, finding.severity) == ("cost", "info")
+    assert finding.message.startswith("Deployment shop/checkout: $21.95 → $143.46 per month (+$121.51)")
+    assert "pods 3 → 12, cores 0.75 → 3, GiB memory 1.5 → 24" in finding.message
+
+
+def test_no_cost_finding_when_requests_do_not_change() -> None:
+    before = deployment()
+    after = changed(before, lambda d: container(d).update(image="registry.example.com/shop/checkout:1.15.0"))
+    assert cost_findings(estimate_cost(change_set([before], [after]))) == []
