@@ -1,6 +1,7 @@
-"""The deterministic rules of a change review: downtime, rollback and security findings, and the
-rollout they recommend. Pure; each rule reads one object's redacted change (and, for images'
-registries and disruption budgets, the change set around it) and cites the field it found.
+"""The deterministic rules of a change review: downtime, rollback and security findings, deletions
+that stop a service, and the rollout they recommend. Pure; each rule reads one object's redacted
+change (and, for images' registries and disruption budgets, the change set around it) and cites
+the field it found.
 
 Security rules report what a change introduces: a privileged container that was privileged
 before is not this change's doing.
@@ -477,6 +478,21 @@ def _subjects(manifest: Mapping[str, Any]) -> str:
     return ", ".join(names) or "(no subjects)"
 
 
+# --- other risk ------------------------------------------------------------------------------
+
+# What stops serving when it is deleted.
+_SERVING = ("Deployment", "StatefulSet", "DaemonSet", "Service", "Ingress", "HTTPRoute")
+
+
+def _deletions(change: ObjectChange) -> Iterator[Finding]:
+    if change.after is not None:
+        return
+    if change.ref.kind == "Namespace":
+        yield _finding(change, "risk", "high", "", "deleted; this deletes every object in the namespace")
+    elif change.ref.kind in _SERVING:
+        yield _finding(change, "risk", "warning", "", "deleted; what it serves stops when Argo CD prunes it")
+
+
 # --- all of them ----------------------------------------------------------------------------
 
 
@@ -504,6 +520,7 @@ def find(changes: ChangeSet) -> list[Finding]:
             *_pod_security(change),
             *_container_security(change, known),
             *_rbac(change),
+            *_deletions(change),
         ]
         order = {"high": 0, "warning": 1, "info": 2}
         findings += sorted(found, key=lambda f: order[f.severity])

@@ -330,6 +330,24 @@ def test_binding_to_cluster_admin_is_found() -> None:
     assert findings([cluster_role_binding()], [cluster_role_binding("view")], "security") == []
 
 
+# --- other risk ---
+
+
+def test_deleting_what_serves_or_a_namespace_is_a_risk() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    found = findings([deployment(), namespace], [], "risk")
+    assert sorted((f.object.kind, f.severity) for f in found) == [
+        ("Deployment", "warning"),
+        ("Namespace", "high"),
+    ]
+
+
+def test_deleting_a_config_map_or_changing_a_deployment_is_no_deletion_risk() -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags", "namespace": "shop"}}
+    before = deployment()
+    assert findings([config, before], [changed(before, new_image)], "risk") == []
+
+
 # --- rollout ---
 
 
