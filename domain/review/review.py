@@ -1,0 +1,63 @@
+"""A review of a change set: its objects and diffs, findings, cost, rollout and overall risk.
+
+The risk here is derived from the findings alone (high if any finding is high, medium if any is a
+warning, low otherwise). The policy's verdict is a separate, later step: a `Review` carries what
+its input needs — the change set, the findings and `cost.monthly_delta_usd`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from domain.base import Frozen
+from domain.review.changes import ChangeSet
+from domain.review.cost import CostEstimate, Prices, cost_findings, estimate_cost
+from domain.review.findings import Finding
+from domain.review.rules import find, recommend_rollout
+
+Risk = Literal["low", "medium", "high"]
+REVERSIBLE = "reversible by reverting the commit"
+
+
+class Review(Frozen):
+    changes: ChangeSet
+    findings: list[Finding] = []
+    cost: CostEstimate = CostEstimate()
+    risk: Risk = "low"
+    # why the risk is what it is, one line each
+    reasons: list[str] = []
+    rollout: list[str] = []
+    # REVERSIBLE, or what a revert would not undo
+    rollback: str = REVERSIBLE
+
+
+def risk_of(findings: list[Finding]) -> tuple[Risk, list[str]]:
+    high = [f.message for f in findings if f.severity == "high"]
+    if high:
+        return "high", high
+    warnings = [f.message for f in findings if f.severity == "warning"]
+    if warnings:
+        return "medium", warnings
+    return "low", ["no finding above info"]
+
+
+def review(changes: ChangeSet, prices: Prices | None = None) -> Review:
+    """The deterministic review of `changes`: the same change set always gives the same review."""
+    cost = estimate_cost(changes, prices)
+    findings = [*find(changes), *cost_findings(cost)]
+    risk, reasons = risk_of(findings)
+    irreversible = [f for f in findings if f.category == "rollback"]
+    rollback = (
+        REVERSIBLE
+        if not irreversible
+        else f"not fully reversible by reverting the commit: {len(irreversible)} finding(s) below"
+    )
+    return Review(
+        changes=changes,
+        findings=findings,
+        cost=cost,
+        risk=risk,
+        reasons=reasons,
+        rollout=recommend_rollout(changes, findings),
+        rollback=rollback,
+    )
