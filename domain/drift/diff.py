@@ -46,6 +46,7 @@ from ruamel.yaml.error import YAMLError
 
 from domain.drift.model import AppDrift, DriftConfig, FieldDrift, IgnoreDifference, ResourceDrift
 from domain.kube.quantity import QuantityError, parse_quantity
+from domain.kube.server_fields import LAST_APPLIED, SERVER_METADATA
 from domain.redaction.text import redact_json
 
 __all__ = [
@@ -61,23 +62,7 @@ __all__ = [
 MAX_STRING = 200
 MAX_JSON = 500
 
-# Written by the API server or by controllers, never by whoever declares the object.
-_SERVER_METADATA = (
-    "managedFields",
-    "resourceVersion",
-    "uid",
-    "generation",
-    "creationTimestamp",
-    "selfLink",
-    "ownerReferences",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-)
-_SERVER_ANNOTATIONS = (
-    # kubectl's copy of the last applied object (for a Secret it even holds the data)
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "deployment.kubernetes.io/revision",
-)
+_SERVER_ANNOTATIONS = (LAST_APPLIED, "deployment.kubernetes.io/revision")
 _SECRET_FIELDS = ("data", "stringData")
 
 _BY_NAME = ("containers", "initContainers", "ephemeralContainers", "volumes", "env", "imagePullSecrets")
@@ -193,7 +178,7 @@ def normalise(obj: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
             out.pop(name, None)
     meta = out.get("metadata")
     if isinstance(meta, dict):
-        for name in _SERVER_METADATA:
+        for name in SERVER_METADATA:
             meta.pop(name, None)
         annotations = meta.get("annotations")
         if isinstance(annotations, dict):

@@ -17,19 +17,9 @@ from typing import Any, Literal
 import yaml
 
 from domain.base import Frozen
+from domain.kube.server_fields import LAST_APPLIED, SERVER_METADATA
 from domain.redaction.text import PLACEHOLDER_RE, placeholder, redact_json
 
-# Written by the API server, not by whoever wrote the manifest.
-_SERVER_METADATA = (
-    "managedFields",
-    "resourceVersion",
-    "uid",
-    "generation",
-    "creationTimestamp",
-    "selfLink",
-)
-# Holds the whole object as last applied, Secret values included.
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 SECRET_VALUE = placeholder("secret_data")
 SECRET_CHANGED = placeholder("secret_data_changed")
 # After a redacted value that differs from the one before it.
@@ -100,7 +90,7 @@ def sanitize(manifest: Mapping[str, Any], previous: Mapping[str, Any] | None = N
     showing anything of either value."""
     out = {key: value for key, value in manifest.items() if key != "status"}
     metadata = dict(out.get("metadata") or {})
-    for key in _SERVER_METADATA:
+    for key in SERVER_METADATA:
         metadata.pop(key, None)
     annotations = metadata.get("annotations")
     if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
