@@ -9,6 +9,7 @@ continues in the next, saying so. Nothing is cut silently.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from domain.review.changes import ObjectChange
@@ -62,19 +63,15 @@ def _object_blocks(change: ObjectChange, budget: int) -> list[str]:
     if len(whole) <= budget:
         return [whole]
     room = budget - len(title) - 200
-    chunks: list[list[str]] = [[]]
-    size = 0
-    for line in change.diff.splitlines(keepends=True):
-        # A single line longer than a part is itself cut, and says so.
-        pieces = [line[i : i + room - 40] for i in range(0, len(line), room - 40)] or [line]
-        if len(pieces) > 1:
-            pieces = [piece + " [line continues]\n" for piece in pieces[:-1]] + pieces[-1:]
-        for piece in pieces:
-            if size + len(piece) > room and chunks[-1]:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(piece)
-            size += len(piece)
+
+    def pieces() -> Iterator[str]:
+        for line in change.diff.splitlines(keepends=True):
+            # A single line longer than a part is itself cut, and says so.
+            cut = [line[i : i + room - 40] for i in range(0, len(line), room - 40)] or [line]
+            yield from (piece + " [line continues]\n" for piece in cut[:-1])
+            yield cut[-1]
+
+    chunks = _pack(pieces(), room)
     blocks = []
     first = 1
     for i, chunk in enumerate(chunks, 1):
@@ -97,14 +94,7 @@ def render_markdown(review: Review, limit: int = GITHUB_COMMENT_LIMIT) -> list[s
     blocks = _summary_blocks(_summary(review), budget)
     for change in review.changes.changed():
         blocks += _object_blocks(change, budget)
-    parts: list[list[str]] = [[]]
-    size = 0
-    for block in blocks:
-        if size + len(block) > budget and parts[-1]:
-            parts.append([])
-            size = 0
-        parts[-1].append(block)
-        size += len(block)
+    parts = _pack(blocks, budget)
     if len(parts) == 1:
         return [f"{MARKER}\n" + "".join(parts[0])]
     total = len(parts)
@@ -114,6 +104,20 @@ def render_markdown(review: Review, limit: int = GITHUB_COMMENT_LIMIT) -> list[s
         tail = f"\n_continued in part {i + 1} of {total}_\n" if i < total else ""
         out.append(head + "".join(part) + tail)
     return out
+
+
+def _pack(pieces: Iterable[str], budget: int) -> list[list[str]]:
+    """The pieces in order, in groups of at most `budget` characters (a piece longer than that
+    alone in its group)."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for piece in pieces:
+        if size + len(piece) > budget and groups[-1]:
+            groups.append([])
+            size = 0
+        groups[-1].append(piece)
+        size += len(piece)
+    return groups
 
 
 def _summary_blocks(summary: str, budget: int) -> list[str]:
