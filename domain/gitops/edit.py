@@ -135,11 +135,14 @@ def _indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def unified_diff(path: str, before: str, after: str, context: int = CONTEXT_LINES) -> str:
-    """A unified diff as git shows it (`a/`, `b/` prefixes, the no-newline marker)."""
+def unified_diff(path: str, before: str | None, after: str | None, context: int = CONTEXT_LINES) -> str:
+    """A unified diff as git shows it (`a/`, `b/` prefixes, `/dev/null` for a side that does not
+    exist — None —, the no-newline marker)."""
+    old = f"a/{path}" if before is not None else "/dev/null"
+    new = f"b/{path}" if after is not None else "/dev/null"
     out: list[str] = []
     for line in difflib.unified_diff(
-        _lines(before), _lines(after), f"a/{path}", f"b/{path}", n=context, lineterm="\n"
+        _lines(before or ""), _lines(after or ""), old, new, n=context, lineterm="\n"
     ):
         out.append(line)
         if not line.endswith("\n"):

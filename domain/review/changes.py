@@ -10,13 +10,13 @@ live object compares with a rendered one.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import yaml
 
 from domain.base import Frozen
+from domain.gitops.edit import unified_diff as file_diff
 from domain.kube.server_fields import LAST_APPLIED, SERVER_METADATA
 from domain.redaction.text import PLACEHOLDER_RE, placeholder, redact_json
 
@@ -146,23 +146,20 @@ def dig_mapping(manifest: Mapping[str, Any], field: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def to_yaml(manifest: Mapping[str, Any] | None) -> str:
+def to_yaml(manifest: Mapping[str, Any] | None) -> str | None:
+    """The manifest as YAML with sorted keys; None for no manifest (an object that does not exist)."""
     if manifest is None:
-        return ""
+        return None
     return yaml.dump(
         dict(manifest), Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True
     )
 
 
 def unified_diff(ref: ObjectRef, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+    """The two sides as YAML, diffed as git diffs a file (`a/Kind/namespace/name`, `/dev/null` for
+    an object added or deleted)."""
     label = ref.label().replace(" ", "/")
-    lines = difflib.unified_diff(
-        to_yaml(before).splitlines(keepends=True),
-        to_yaml(after).splitlines(keepends=True),
-        fromfile=f"a/{label}" if before is not None else "/dev/null",
-        tofile=f"b/{label}" if after is not None else "/dev/null",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return file_diff(label, to_yaml(before), to_yaml(after))
 
 
 def object_change(
