@@ -34,6 +34,7 @@ from ruamel.yaml.error import YAMLError as RuamelYAMLError
 from domain.analysis.plan import Action, Scale, SetImage, SetResources
 from domain.base import Frozen
 from domain.gitops.locate import Located, YamlPath, helm_values_files, locate_field
+from domain.kube.images import ImageRef, split_image
 from domain.kube.quantity import QuantityError, parse_quantity
 
 Reader = Callable[[str], str | None]
@@ -184,24 +185,6 @@ def _token(value: str | int, kind: ValueKind, style: Style) -> str:
 
 def _flow_text(item: dict[str, _Token]) -> str:
     return "{" + ", ".join(f"{k}: {v.text}" for k, v in item.items()) + "}"
-
-
-# --- image references --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Image:
-    repository: str
-    tag: str
-    digest: str
-
-
-def _split_image(image: str) -> _Image:
-    name, _, digest = image.partition("@")
-    slash, colon = name.rfind("/"), name.rfind(":")
-    if colon > slash:
-        return _Image(name[:colon], name[colon + 1 :], digest)
-    return _Image(name, "", digest)
 
 
 # --- documents of a file -----------------------------------------------------------------------
@@ -389,7 +372,7 @@ def _ops_for(index: int, action: Any, loc: Located, doc: Any, repo: _Repository)
 
 
 def _image_ops(make: _OpsOf, image_ref: str, loc: Located, doc: Any, repo: _Repository) -> list[_Op]:
-    image = _split_image(image_ref.strip())
+    image = split_image(image_ref.strip())
     path = loc.yaml_path
     if not image.repository or " " in image_ref.strip():
         raise _Refusal(f"not an image reference: {image_ref!r}")
@@ -422,7 +405,7 @@ def _image_ops(make: _OpsOf, image_ref: str, loc: Located, doc: Any, repo: _Repo
 
 
 def _helm_image_ops(
-    make: _OpsOf, image: _Image, image_ref: str, loc: Located, doc: Any, repo: _Repository
+    make: _OpsOf, image: ImageRef, image_ref: str, loc: Located, doc: Any, repo: _Repository
 ) -> list[_Op]:
     """image.tag, and image.repository when the image comes from elsewhere. Which repository the
     chart pulls is read from the values files (the last that sets it wins); when none does, it

@@ -28,6 +28,7 @@ import yaml
 
 from domain.base import Frozen
 from domain.incident.model import ResourceRef
+from domain.kube.images import split_image
 from domain.kube.observation import GitOpsFile
 
 Reader = Callable[[str], str | None]
@@ -127,9 +128,7 @@ def _dir_files(path: str, files: list[str], recurse: bool) -> list[str]:
 
 def _image_name(image: str) -> str:
     """`registry:5000/team/app:1.2@sha256:…` → `registry:5000/team/app`."""
-    name = image.split("@", 1)[0]
-    slash, colon = name.rfind("/"), name.rfind(":")
-    return name[:colon] if colon > slash else name
+    return split_image(image).repository
 
 
 def _container_index(containers: Any, name: str | None) -> int | None:

@@ -24,6 +24,7 @@ from domain.analysis.plan import (
 )
 from domain.gitops.locate import Located, locate_field
 from domain.incident.model import Incident, ResourceRef
+from domain.kube.images import split_image
 from domain.kube.observation import ARGOCD_TRACKING, Observation, Workload
 from domain.kube.patches import INCIDENT_ANNOTATION
 from domain.kube.quantity import QuantityError, parse_quantity
@@ -40,10 +41,7 @@ def _number(text: str | None) -> float | None:
 
 def _image_repository(image: str) -> str:
     """`registry:5000/shop/checkout:1.2@sha256:…` → `registry:5000/shop/checkout`."""
-    name = image.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[:colon] if colon > slash else name
+    return split_image(image).repository
 
 
 def _managing_applications(

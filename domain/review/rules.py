@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from domain.kube.images import split_image
 from domain.redaction.text import PLACEHOLDER_RE, secret_kind_for_key
 from domain.review.changes import ChangeSet, ObjectChange
 from domain.review.findings import Finding, Severity, old_new, shown
@@ -342,20 +343,13 @@ def _run_as(
         )
 
 
-def image_registry(image: str) -> str:
-    first, slash, _ = image.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
 def _untagged(image: str) -> str | None:
-    if "@" in image:
+    ref = split_image(image)
+    if ref.digest:
         return None
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
+    if not ref.tag:
         return "untagged (pulls latest)"
-    return "tag latest" if last.rsplit(":", 1)[1] == "latest" else None
+    return "tag latest" if ref.tag == "latest" else None
 
 
 def _container_security(change: ObjectChange, known_registries: set[str]) -> Iterator[Finding]:
@@ -373,7 +367,7 @@ def _container_security(change: ObjectChange, known_registries: set[str]) -> Ite
                     f"{path}.image",
                     f"image {old_new(old_image, image)}: {tag}",
                 )
-            registry = image_registry(image)
+            registry = split_image(image).registry
             if known_registries and registry not in known_registries:
                 yield _finding(
                     change,
@@ -498,7 +492,7 @@ def _deletions(change: ObjectChange) -> Iterator[Finding]:
 
 def registries_before(changes: ChangeSet) -> set[str]:
     return {
-        image_registry(str(container.get("image")))
+        split_image(str(container.get("image"))).registry
         for change in changes.objects
         for _, container in containers(change.before)
         if container.get("image")
