@@ -1,0 +1,5 @@
+"""ChangeReviewWorkflow: the review of every head pushed to one GitOps pull request."""
+
+from workflows.review.workflow import ChangeReviewWorkflow
+
+__all__ = ["ChangeReviewWorkflow"]
