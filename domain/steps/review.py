@@ -95,8 +95,15 @@ class ReviewOutcome(Frozen):
 
 
 class PublishInput(Frozen):
+    """What `publish_review` posts: the stored review of `review_key` (comment and status), or,
+    without a key, a pending status while the review runs or an error status saying why it
+    failed."""
+
     target: ReviewTarget
-    review_key: str
+    review_key: str = ""
+    pending: bool = False
+    # one line: why the review could not be made
+    failure: str = ""
 
 
 class PublishResult(Frozen):
@@ -107,9 +114,11 @@ class PublishResult(Frozen):
 
 
 class ReviewResult(Frozen):
-    """How a review workflow ended: the last head it reviewed and its verdict."""
+    """How a review workflow ended (or continued as new): the heads it reviewed and the last
+    verdict. Also its continue-as-new carry-over."""
 
-    workflow_id: str
+    workflow_id: str = ""
     reviews: int = 0
+    superseded: int = 0
     last: ReviewOutcome | None = None
-    state: ReviewState | Literal["closed", "idle"] = "reviewed"
+    state: Literal["closed", "idle", "continued"] = "closed"

@@ -23,6 +23,7 @@ from workers.main import workflow_runner
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import PATCH_FOUR_EYES
+from workflows.review import ChangeReviewWorkflow
 
 HISTORIES = sorted(HISTORIES_DIR.glob("*.json"))
 
@@ -33,7 +34,7 @@ def test_histories_are_recorded() -> None:
 
 async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     replayer = Replayer(
-        workflows=[RemediationWorkflow, DriftScanWorkflow],
+        workflows=[RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow],
         workflow_runner=workflow_runner(),
         data_converter=DATA_CONVERTER,
     )
