@@ -70,6 +70,7 @@ CHECK_NAMES = (
     "ingest_buffer",
     "argocd",
     "prometheus",
+    "opencost",
     "gitops",
     "pull_requests",
     "model",

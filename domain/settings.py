@@ -92,6 +92,9 @@ class Settings(Frozen):
     argocd_url: str = ""
     argocd_token: str = ""
     prometheus_url: str = ""
+    # OpenCost's API (its /metrics, port 9003) a change review prices CPU, memory and storage
+    # from; empty: OpenCost's default list prices.
+    opencost_url: str = ""
     # The GitOps repository Argo CD syncs from (any URL or path `git clone` takes), and where
     # medic keeps its clone (default: <home>/gitops-work).
     gitops_repo_url: str = ""
@@ -224,6 +227,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "argocd_url": ("ARGOCD_URL",),
         "argocd_token": ("ARGOCD_TOKEN",),
         "prometheus_url": ("PROMETHEUS_URL",),
+        "opencost_url": ("MEDIC_OPENCOST_URL",),
         "gitops_repo_url": ("MEDIC_GITOPS_REPO",),
         "gitops_workdir": ("MEDIC_GITOPS_WORKDIR",),
         "snapshot_keys": ("MEDIC_SNAPSHOT_KEYS",),

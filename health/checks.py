@@ -10,6 +10,7 @@
 | `kubernetes` | the API answers (`/version`); every verb medic uses is allowed (SelfSubjectAccessReview) |
 | `argocd` | the token is accepted and Applications can be read |
 | `prometheus` | a query is answered |
+| `opencost` | its `/metrics` publishes node prices (what a change review is priced at) |
 | `gitops` | the repository can be read (`git ls-remote`) and would take a push (`git push --dry-run`) |
 | `pull_requests` | GitHub: the token is accepted and may push to the repository (`permissions.push`) |
 | `model` | the analyzer's (and reviewer's) key is accepted and the model is there (the models endpoint) |
@@ -50,6 +51,7 @@ from integrations.git import PUSH_PROBE_BRANCH, GitError, GitPermissionDenied
 from integrations.jetstream import JetStreamError, JetStreamQueue
 from integrations.kubernetes import REQUIRED_ACCESS, KubeClient, KubeError, KubeForbidden, KubeInvalid
 from integrations.llm import LLMError, ModelRefused, make_analyzer
+from integrations.opencost import OpenCostClient, OpenCostError
 from integrations.prometheus import PrometheusClient, PrometheusError
 from integrations.pull_requests import (
     GitHubPullRequestHost,
@@ -403,6 +405,27 @@ def check_prometheus(settings: Settings, env: Mapping[str, str], timeout: float)
     return "answers queries"
 
 
+def check_opencost(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
+    if not settings.opencost_url:
+        raise _skipped(
+            "not configured (optional: change reviews are priced at OpenCost's default list prices)",
+            "set MEDIC_OPENCOST_URL to price them at the cluster's own",
+        )
+    with OpenCostClient(settings.opencost_url, timeout=timeout) as opencost:
+        try:
+            prices = opencost.prices()
+        except OpenCostError as err:
+            raise _failure(
+                f"no prices: {_said(err.message)}",
+                "check MEDIC_OPENCOST_URL (OpenCost's API root, port 9003) and that OpenCost is up",
+            ) from None
+    basis = prices.basis.partition(" (")[2].rstrip(")")
+    return (
+        f"${prices.cpu_core_hour_usd:g} per core-hour, ${prices.memory_gib_hour_usd:g} per GiB-hour, "
+        f"${prices.storage_gb_month_usd:g} per GiB-month ({basis})"
+    )
+
+
 def check_gitops(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
     repo = gitops_clone(settings)
     if repo is None:
@@ -605,6 +628,7 @@ SPECS: tuple[_Spec, ...] = (
     ),
     _Spec("argocd", "Argo CD", check_argocd, lambda s: s.argocd_url),
     _Spec("prometheus", "Prometheus", check_prometheus, lambda s: s.prometheus_url),
+    _Spec("opencost", "OpenCost", check_opencost, lambda s: s.opencost_url),
     _Spec("gitops", "GitOps repository", check_gitops, _gitops_target),
     _Spec(
         "pull_requests",

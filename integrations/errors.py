@@ -1,10 +1,10 @@
 """The one error taxonomy of every integration: each failure is temporary or permanent.
 
-An integration (Kubernetes, Argo CD, git, a pull request host, Prometheus, a notification channel,
-a model provider, the ingest buffer's JetStream, the snapshot sealer) raises only errors of its
-own family — `KubeError`, `ArgoError`, `GitError`, `PullRequestError`, `PrometheusError`,
-`NotifyError`, `LLMError`, `JetStreamError`, `SealingError` — and every error it raises is also
-exactly one of two kinds:
+An integration (Kubernetes, Argo CD, git, a pull request host, Prometheus, OpenCost, a
+notification channel, a model provider, the ingest buffer's JetStream, the snapshot sealer) raises
+only errors of its own family — `KubeError`, `ArgoError`, `GitError`, `PullRequestError`,
+`PrometheusError`, `OpenCostError`, `NotifyError`, `LLMError`, `JetStreamError`, `SealingError` —
+and every error it raises is also exactly one of two kinds:
 
 - `TemporaryError` (`retryable` is True): the other side could not do it *now* — unreachable, a
   timeout, 5xx, a rate limit, a write that raced another (a stale resourceVersion, an Argo CD
@@ -33,6 +33,7 @@ Which member is which (temporary | permanent):
 - `PullRequestError`: `PullRequestUnavailable` (rate limits with `retry_after`) |
   `PullRequestNotFound`, `PullRequestConflict`, `PullRequestForbidden`, `PullRequestFailed`
 - `PrometheusError`: `PrometheusUnavailable` | `PrometheusInvalid`, `PrometheusForbidden`
+- `OpenCostError`: `OpenCostUnavailable` | `OpenCostInvalid` (a 4xx, or no node prices published)
 - `NotifyError`: `NotifyUnavailable`, `NotifyRateLimited` (with `retry_after`) | `NotifyRejected`
 - `LLMError`: `ModelUnavailable` (with `retry_after`) | `InvalidModelOutput`, `ModelRefused`,
   `PromptTooLarge`

@@ -28,6 +28,7 @@ from store import migrate
 from store.db import make_engine, session_factory
 from store.outbox import OutboxRepository
 from tests.fakes.github_api import SandboxGitHub
+from tests.fakes.opencost import SandboxOpenCost
 from tests.health.conftest import environment
 from tests.integrations.git_http import GitHTTPServer
 
@@ -104,7 +105,7 @@ def test_doctor_in_a_subprocess_passes_on_the_embedded_stack_and_names_a_dead_ar
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     report = json.loads(healthy.stdout)
     assert report["ok"] is True
-    assert report["summary"] == {"ok": 9, "warning": 0, "failure": 0, "skipped": 3}
+    assert report["summary"] == {"ok": 9, "warning": 0, "failure": 0, "skipped": 4}
     assert [c["name"] for c in report["checks"]] == list(NAMES)
     assert set(report["checks"][0]) == {"name", "title", "status", "detail", "target", "fix", "seconds"}
 
@@ -298,9 +299,43 @@ async def test_notification_urls_are_reached_and_nothing_is_posted(
 
 async def test_unconfigured_optional_dependencies_are_skipped_and_say_so() -> None:
     checks = await checks_of(Settings(temporal_address=f"127.0.0.1:{closed_port()}"), {})
-    for name in ("argocd", "prometheus", "gitops", "pull_requests", "model", "slack", "notify_webhook"):
+    for name in (
+        "argocd",
+        "prometheus",
+        "opencost",
+        "gitops",
+        "pull_requests",
+        "model",
+        "slack",
+        "notify_webhook",
+    ):
         assert checks[name].status == "skipped", checks[name].line()
     assert "not configured (optional" in checks["argocd"].detail
+    assert "MEDIC_OPENCOST_URL" in checks["opencost"].fix
+
+
+async def test_opencost_is_asked_for_its_prices_and_a_missing_one_is_named() -> None:
+    with SandboxOpenCost() as healthy, SandboxOpenCost(omit=("node_ram_hourly_cost",)) as unpriced:
+        runs = {
+            "healthy": healthy.url,
+            "unpriced": unpriced.url,
+            "dead": f"http://127.0.0.1:{closed_port()}",
+        }
+        found = {
+            name: (await run_checks(Settings(opencost_url=url), {}, timeout=TIMEOUT, only=["opencost"]))[0]
+            for name, url in runs.items()
+        }
+    assert found["healthy"].status == "ok", found["healthy"].line()
+    assert found["healthy"].detail == (
+        "$0.021811 per core-hour, $0.002923 per GiB-hour, $0.1 per GiB-month "
+        "(median of 5 nodes; storage: median of 3 volumes)"
+    )
+    assert found["healthy"].target == runs["healthy"]
+    assert found["unpriced"].status == "failure"
+    assert found["unpriced"].detail.startswith("no prices: publishes no node_ram_hourly_cost")
+    assert found["dead"].status == "failure"
+    assert found["dead"].detail == "no prices: refused the connection"
+    assert "MEDIC_OPENCOST_URL" in found["dead"].fix
 
 
 async def test_a_drift_configuration_that_does_not_load_fails_the_configuration(

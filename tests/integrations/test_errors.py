@@ -16,6 +16,7 @@ from integrations.jetstream import JetStreamError
 from integrations.kubernetes import KubeConflict, KubeError, KubeNotFound, KubeUnavailable
 from integrations.llm.errors import LLMError, ModelUnavailable, PromptTooLarge
 from integrations.notify import NotifyError, NotifyRateLimited
+from integrations.opencost import OpenCostError
 from integrations.prometheus import PrometheusError
 from integrations.pull_requests import (
     PullRequestConflict,
@@ -32,6 +33,7 @@ FAMILIES = {
     KubeError,
     LLMError,
     NotifyError,
+    OpenCostError,
     PrometheusError,
     PullRequestError,
 }
