@@ -23,6 +23,7 @@ from integrations.pull_requests import (
     PullRequestFailed,
     PullRequestUnavailable,
 )
+from integrations.render import RenderError
 from integrations.sealing import SealingError
 
 FAMILIES = {
@@ -34,6 +35,7 @@ FAMILIES = {
     NotifyError,
     PrometheusError,
     PullRequestError,
+    RenderError,
 }
 
 
