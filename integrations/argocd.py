@@ -5,6 +5,9 @@ Objects come back as the JSON dicts the API sends (v2.x shapes: `v1alpha1Applica
 retries of its own: Temporal retries activities. Failures are one of a small closed set of
 `ArgoError`s, each temporary or permanent (see `integrations.errors`).
 
+For the change review: `application_manifests` asks Argo CD to render an Application at a
+revision (a pull request's base and head), without comparing or syncing anything.
+
 For the GitOps path: `refresh_application` asks Argo CD to compare with Git now,
 `sync_application` starts a sync operation (never pruning), and the pure `application_state` /
 `synced_to` read what came of it. A sync is asynchronous in Argo CD: the answer to the request
@@ -17,6 +20,7 @@ typed `ArgoApplication` or the small `ApplicationState`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -64,8 +68,13 @@ class ArgoOperationInProgress(ArgoUnavailable):
 
 
 RefreshMode = Literal["normal", "hard"]
+# query parameters; a list value repeats the parameter (`revisions=a&revisions=b`)
+Params = Mapping[str, str | list[str]]
 SyncStrategy = Literal["hook", "apply"]
 _IN_PROGRESS = "another operation is already in progress"
+_UNRESOLVED = re.compile(
+    r"unable to resolve .* to a commit SHA|unable to resolve git revision", re.IGNORECASE
+)
 
 
 def _message(response: httpx.Response) -> str:
@@ -88,6 +97,10 @@ def classify(response: httpx.Response) -> ArgoError:
         return ArgoOperationInProgress(message, status)
     if status in (401, 403):
         return ArgoForbidden(message, status)
+    if status >= 500 and _UNRESOLVED.search(message):
+        # Argo CD sends a revision that does not exist as an internal error (grpc Unknown): asking
+        # again cannot make it resolve
+        return ArgoInvalid(message, status)
     if status == 429 or status >= 500:
         return ArgoUnavailable(message, status)
     return ArgoInvalid(message, status)
@@ -127,7 +140,7 @@ class ArgoClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    def _get(self, path: str, params: Params | None = None) -> dict[str, Any]:
         return self._request("GET", path, params=params)
 
     def _request(
@@ -135,7 +148,7 @@ class ArgoClient:
         method: str,
         path: str,
         *,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         try:
@@ -262,6 +275,44 @@ class ArgoClient:
         namespace, name, uid, `parentRefs`, `health`, `info`, `images`), `orphanedNodes`, `hosts`."""
         params = self._scope(app_namespace, project) or None
         return self._get(f"/api/v1/applications/{self._name(name)}/resource-tree", params)
+
+    def application_manifests(
+        self,
+        name: str,
+        *,
+        revision: str | None = None,
+        revisions: Sequence[str] = (),
+        source_positions: Sequence[int] = (),
+        app_namespace: str | None = None,
+        project: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """GET /api/v1/applications/{name}/manifests: the objects the Application's sources render
+        to, as Argo CD's repo server generates them, at `revision` (single source) or at `revisions`
+        paired with 1-based `source_positions` (multi-source); left out, at each source's
+        `targetRevision`. Argo CD sends each manifest as a JSON string; they come back parsed, in
+        its order. A revision that does not resolve is an Argo CD error (`ArgoInvalid` or
+        `ArgoUnavailable`, as Argo CD's status says)."""
+        if len(revisions) != len(source_positions):
+            raise ValueError("revisions and source_positions go in pairs")
+        params: dict[str, str | list[str]] = dict(self._scope(app_namespace, project))
+        if revision:
+            params["revision"] = revision
+        if revisions:
+            params["sourcePositions"] = [str(int(p)) for p in source_positions]
+            params["revisions"] = [str(r) for r in revisions]
+        body = self._get(f"/api/v1/applications/{self._name(name)}/manifests", params)
+        manifests = []
+        for index, text in enumerate(body.get("manifests") or []):
+            try:
+                manifest = json.loads(text) if isinstance(text, str) else text
+            except ValueError as exc:
+                raise ArgoInvalid(
+                    f"Argo CD sent manifest {index + 1} of {name} that is not JSON: {exc}"
+                ) from exc
+            if not isinstance(manifest, dict):
+                raise ArgoInvalid(f"Argo CD sent manifest {index + 1} of {name} that is not an object")
+            manifests.append(manifest)
+        return manifests
 
 
 class SyncResource(Frozen):

@@ -1,9 +1,10 @@
 """The one error taxonomy of every integration: each failure is temporary or permanent.
 
 An integration (Kubernetes, Argo CD, git, a pull request host, Prometheus, OpenCost, a
-notification channel, a model provider, the ingest buffer's JetStream, the snapshot sealer) raises
-only errors of its own family — `KubeError`, `ArgoError`, `GitError`, `PullRequestError`,
-`PrometheusError`, `OpenCostError`, `NotifyError`, `LLMError`, `JetStreamError`, `SealingError` —
+notification channel, a model provider, the ingest buffer's JetStream, the snapshot sealer, the
+local manifest engines) raises only errors of its own family — `KubeError`, `ArgoError`,
+`GitError`, `PullRequestError`, `PrometheusError`, `OpenCostError`, `NotifyError`, `LLMError`,
+`JetStreamError`, `SealingError`, `RenderError` —
 and every error it raises is also exactly one of two kinds:
 
 - `TemporaryError` (`retryable` is True): the other side could not do it *now* — unreachable, a
@@ -39,6 +40,8 @@ Which member is which (temporary | permanent):
   `PromptTooLarge`
 - `JetStreamError` (the gateway's ingest buffer): `JetStreamUnavailable` | `JetStreamRefused`
 - `SealingError`: — | `SealingError`
+- `RenderError` (kustomize and helm run locally): `RenderTimedOut` | `RenderEngineMissing`,
+  `RenderFailed`
 
 Nobody in `integrations/` retries: every client has its own retries off, and Temporal retries
 the activity, so every attempt shows in the workflow's history. The activities turn an

@@ -3,14 +3,18 @@
 Speaks the JSON shapes of the real API server: `GET /api/v1/applications` (`{"items": [...]}`,
 `?projects=`), `GET /api/v1/applications/{name}` (`?appNamespace=`, `?project=`,
 `?refresh=normal|hard`), `GET /api/v1/applications/{name}/managed-resources`,
-`GET /api/v1/applications/{name}/resource-tree` and `POST /api/v1/applications/{name}/sync`
+`GET /api/v1/applications/{name}/resource-tree`, `GET /api/v1/applications/{name}/manifests`
+(`?revision=`, or `?revisions=` repeated with `?sourcePositions=` for a multi-source Application:
+`{"manifests": [<JSON string>, ...], "namespace", "server", "revision", "sourceType"}`; a revision
+that does not resolve is Argo CD's 500 with grpc code 2) and `POST /api/v1/applications/{name}/sync`
 (an `applicationSyncRequest`), with grpc-gateway error bodies (`{"error", "code", "message"}`)
 and an optional bearer-token check. Faults (an HTTP status, a late answer) can be injected.
 
 Two modes. Without `repo`, the Applications are served as the scenario froze them (what the
-analysis evaluation wants: the incident as it was). With `repo` — the sandbox's bare GitOps
-repository — a simulated application controller (`sandbox.argocd_sync.ArgoController`) follows it:
-refresh and sync from Git, write to the sandbox cluster, report sync and health from it.
+analysis evaluation wants: the incident as it was); sync and manifests need the repository. With
+`repo` — the sandbox's bare GitOps repository — a simulated application controller
+(`sandbox.argocd_sync.ArgoController`) follows it: refresh and sync from Git, render at any
+revision, write to the sandbox cluster, report sync and health from it.
 
 `LoopbackServer` is the small stdlib threading server both API fakes here share.
 """
@@ -39,10 +43,23 @@ from sandbox.render import (
     target_state,
 )
 
+
+class Query(dict[str, str]):
+    """A request's query: the last value of each parameter, as a dict; `all(name)` every value of a
+    parameter that repeats (`revisions=a&revisions=b`)."""
+
+    def __init__(self, lists: Mapping[str, list[str]]) -> None:
+        super().__init__({k: v[-1] for k, v in lists.items()})
+        self._lists = {k: list(v) for k, v in lists.items()}
+
+    def all(self, name: str) -> list[str]:
+        return list(self._lists.get(name, []))
+
+
 # (status, json body) for a request: method, path, query (last value of each parameter), headers.
 Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], tuple[int, Any]]
 
-_SUBRESOURCES = ("", "managed-resources", "resource-tree", "sync")
+_SUBRESOURCES = ("", "managed-resources", "resource-tree", "manifests", "sync")
 # grpc codes Argo CD's gateway puts in error bodies
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 500: 13, 503: 14}
 
@@ -95,7 +112,7 @@ class LoopbackServer(BackgroundHTTPServer):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 url = urlsplit(self.path)
-                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                query = Query(parse_qs(url.query))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with outer._lock:
                     outer.requests.append((method, url.path, query))
@@ -331,6 +348,9 @@ class SandboxArgoCD(LoopbackServer):
             return {"items": controller.managed_resources(name, query)}
         if route == ("GET", "resource-tree"):
             return controller.resource_tree(name, query)
+        if route == ("GET", "manifests"):
+            every = query if isinstance(query, Query) else Query({k: [v] for k, v in query.items()})
+            return controller.manifests(name, query, every.all("revisions"), every.all("sourcePositions"))
         try:
             request = json.loads(body or b"{}")
         except ValueError as exc:

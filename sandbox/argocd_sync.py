@@ -19,6 +19,9 @@ from a real bare git repository (`<home>/gitops.git`) and the sandbox cluster:
   generation and resourceVersion like a real apply and starts the cluster's rollout simulation;
   `status.operationState` ends `Succeeded`, `Failed` (an object the API server refused) or `Error`
   (the revision does not exist, the sources do not render), and `status.history` gains an entry.
+- **Manifests.** `manifests` renders the sources at any branch, tag or commit of the repository
+  (Argo CD's `GET .../manifests`) without comparing or syncing; a chart-less Helm source's partial
+  objects come back whole (`full_manifest`: the live object with the rendered fields applied).
 - **Automated sync.** On a refresh or poll of an Application with `syncPolicy.automated`, an
   `OutOfSync` comparison starts a sync of the compared revision — unless the last operation
   already synced that revision (then only with `selfHeal`) or failed on it, as Argo CD decides.
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domain.kube.server_fields import LAST_APPLIED, SERVER_METADATA
 from sandbox.cluster import REVISION, SIM_TIME, ApiError, SandboxCluster
 from sandbox.gitops import GitError, run_git
 from sandbox.render import (
@@ -74,6 +78,7 @@ FAILED_PRECONDITION = 9
 INVALID_ARGUMENT = 3
 PERMISSION_DENIED = 7
 NOT_FOUND = 5
+UNKNOWN = 2
 
 
 class Refusal(Exception):
@@ -446,6 +451,72 @@ class ArgoController:
             app = self._get(name, query.get("appNamespace", ""), query.get("project", ""))
             view = self._view(app)
             return resource_tree(self.cluster, (view.get("status") or {}).get("resources") or [])
+
+    def manifests(
+        self, name: str, query: dict[str, str], revisions: Sequence[str] = (), positions: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """GET /api/v1/applications/{name}/manifests: the objects the sources render to at `revision`
+        (single source) or `revisions` at 1-based `sourcePositions` (multi-source), else at each
+        source's `targetRevision` — a branch, tag or commit of the repository. Nothing is compared
+        or synced. A chart-less Helm source's partial objects come back whole: the live object with
+        the rendered fields applied, without what the server writes (see `full_manifest`)."""
+        with self._lock:
+            self._step()
+            app = self._get(name, query.get("appNamespace", ""), query.get("project", ""))
+            sources = app.sources
+            wanted = [str(s.get("targetRevision") or "") for s in sources]
+            if app.multi_source:
+                for i, position in enumerate(positions):
+                    try:
+                        index = int(position)
+                    except ValueError:
+                        message = f"invalid source position {position!r}"
+                        raise Refusal(400, INVALID_ARGUMENT, message) from None
+                    if index <= 0 or index > len(sources):
+                        raise Refusal(400, INVALID_ARGUMENT, f"source position {index} is out of range")
+                    if i < len(revisions) and revisions[i]:
+                        wanted[index - 1] = revisions[i]
+            elif sources and query.get("revision"):
+                wanted[0] = query["revision"]
+            trees: list[Tree | None] = []
+            resolved: list[str] = []
+            for source, revision in zip(sources, wanted, strict=True):
+                if source.get("chart"):
+                    trees.append(None)
+                    resolved.append(revision)
+                    continue
+                sha = self.repo.resolve(revision or "HEAD")
+                if sha is None:
+                    raise Refusal(
+                        500,
+                        UNKNOWN,
+                        "error generating manifests: rpc error: code = Unknown desc = unable to resolve "
+                        f"'{revision or 'HEAD'}' to a commit SHA",
+                    )
+                trees.append(self.repo.tree(sha))
+                resolved.append(sha)
+            destination = self._destination(app)
+            try:
+                rendering = render_application(
+                    sources,
+                    trees,
+                    namespace=str(destination.get("namespace") or ""),
+                    workloads=self._workloads(app),
+                )
+            except RenderError as exc:
+                raise Refusal(500, UNKNOWN, f"error generating manifests: {exc}") from exc
+            documents = []
+            for desired in rendering.objects:
+                live = self.cluster.peek(*desired.key) if desired.partial else None
+                documents.append(json.dumps(full_manifest(desired, live)))
+            git = [r for s, r in zip(sources, resolved, strict=True) if not s.get("chart")]
+            return {
+                "manifests": documents,
+                "namespace": str(destination.get("namespace") or ""),
+                "server": str(destination.get("server") or ""),
+                "revision": (git or resolved or [""])[0],
+                "sourceType": next((t for t in rendering.source_types if t), ""),
+            }
 
     # --- the steps -------------------------------------------------------------------------------
 
@@ -835,6 +906,26 @@ class ArgoController:
                 entry.update(revision=revisions[0], source=app.sources[0] if app.sources else {})
             app.status["history"] = (history + [entry])[-10:]  # Argo CD keeps revisionHistoryLimit (10)
         self._refresh(app, auto=False)
+
+
+def full_manifest(desired: Desired, live: dict[str, Any] | None) -> dict[str, Any]:
+    """The object as Argo CD's manifests API would give it: the rendered object, or for a partial
+    one (chart-less Helm) the live object with the rendered fields applied, less what the API
+    server writes (status, server metadata, kubectl's last-applied copy). Renderings of two
+    revisions then differ only where their values do."""
+    if not desired.partial or live is None:
+        return target_state(desired)
+    whole = predicted_live(desired, live)
+    whole.pop("status", None)
+    meta = whole.setdefault("metadata", {})
+    for key in SERVER_METADATA:
+        meta.pop(key, None)
+    annotations = meta.get("annotations") or {}
+    annotations.pop(LAST_APPLIED, None)
+    annotations.pop("deployment.kubernetes.io/revision", None)  # the Deployment controller's count
+    if not annotations:
+        meta.pop("annotations", None)
+    return whole
 
 
 def _resource_key(resource: dict[str, Any]) -> tuple[str, str, str, str]:

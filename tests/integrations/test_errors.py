@@ -24,6 +24,7 @@ from integrations.pull_requests import (
     PullRequestFailed,
     PullRequestUnavailable,
 )
+from integrations.render import RenderError
 from integrations.sealing import SealingError
 
 FAMILIES = {
@@ -36,6 +37,7 @@ FAMILIES = {
     OpenCostError,
     PrometheusError,
     PullRequestError,
+    RenderError,
 }
 
 
