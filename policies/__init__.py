@@ -364,8 +364,12 @@ def check_review(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
         raise PolicyError(f"{where} has unknown key(s) {', '.join(unknown)}; it takes {', '.join(keys)}")
     for key in keys[:2]:
         value = review.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-            raise PolicyError(f"{where}.{key} is {value!r}; it must be a number of dollars (0 or more) or null")
+        if value is not None and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+        ):
+            raise PolicyError(
+                f"{where}.{key} is {value!r}; it must be a number of dollars (0 or more) or null"
+            )
     categories = review.get("deny_categories", [])
     if not isinstance(categories, list) or any(c not in _CATEGORIES for c in categories):
         raise PolicyError(

@@ -90,7 +90,8 @@ def _workload_input(change: ObjectChange) -> dict[str, Any] | None:
             "after": replicas(change.after) if counted and change.after is not None else None,
         },
         "containers": [
-            _container_input(path, old.get(path), new.get(path)) for path in [*old, *(p for p in new if p not in old)]
+            _container_input(path, old.get(path), new.get(path))
+            for path in [*old, *(p for p in new if p not in old)]
         ],
         **{flag: spec.get(field) is True for field, flag in _HOST_FLAGS.items()},
     }
