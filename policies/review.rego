@@ -195,10 +195,11 @@ denials contains msg if {
 	msg := sprintf("%s (category %s is denied by review.deny_categories)", [finding_line(f), f.category])
 }
 
-# "MESSAGE (field F)"; a finding's message starts with the object it is about.
+# "MESSAGE (field F)"; a finding's message starts with the object it is about. A finding about a
+# whole object (no field) is its message alone.
 finding_line(f) := sprintf("%s (field %s)", [f.message, f.field]) if {
 	f.field != ""
-} else := sprintf("%s (field %s)", [f.message, f.object])
+} else := f.message
 
 # ---------------------------------------------------------------------------------------------
 # Warnings

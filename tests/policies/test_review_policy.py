@@ -180,6 +180,14 @@ def test_a_high_finding_is_a_warning_at_high_risk() -> None:
     assert "risk high: 1 high finding(s)" in verdict.reasons
 
 
+def test_a_finding_about_a_whole_object_is_cited_by_its_message() -> None:
+    namespace: Manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}
+    verdict = verdict_of(change_set([namespace], []))
+    assert verdict.warnings == [
+        "Namespace payments: deleted; this deletes every object in the namespace (high risk finding)"
+    ]
+
+
 def test_a_category_in_deny_categories_denies(tmp_path: Path) -> None:
     directory = with_data(tmp_path, review={"deny_categories": ["downtime"]})
     verdict = verdict_of(selector_change(), directory)
