@@ -68,8 +68,9 @@ DECISION_QUERY = "data.medic.remediation.decision"
 DRIFT_QUERY = "data.medic.drift.decision"
 REVIEW_QUERY = "data.medic.review.decision"
 REVIEW_RULES = "review.rego"
-# A module that declares the review package, whatever its file is called.
+# The finding categories data `review.deny_categories` may name.
 _CATEGORIES: tuple[str, ...] = get_args(Category)
+# A module that declares the review package, whatever its file is called.
 _REVIEW_PACKAGE = re.compile(r"^\s*package\s+medic\.review(?![.\w])", re.MULTILINE)
 _DISPOSITIONS: tuple[Disposition, ...] = ("sync", "adopt", "report")
 DATA_FILE = "data.json"
