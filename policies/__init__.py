@@ -4,12 +4,17 @@
 with that directory's `data.json` as data, and returns a validated `PolicyDecision`. The same
 files work with OPA and conftest (`opa eval -d policies/ -i input.json data.medic.remediation`).
 `drift_disposition` asks `data.medic.drift.decision` of the same files which plan a drifted
-Argo CD Application gets (sync, adopt or report).
+Argo CD Application gets (sync, adopt or report). `evaluate_review` asks
+`data.medic.review.decision` the verdict on a GitOps change before it merges (allow, warn or deny).
 
 A policy directory holds `data.json` and, usually, the `*.rego` files; a directory with only
 `data.json` (say, a ConfigMap carrying an estate's data) is evaluated with the shipped rules of
-this package. The data's `modes` are checked when it is loaded: a mode that is not observe,
-propose or auto, or a namespace key that can never match a namespace, is refused there, in one line.
+this package. A directory whose rules declare no `package medic.review` (written before the review
+policy existed) gets the shipped review.rego beside its own files, so every change review has a
+verdict from the directory's data; rules of its own for that package replace the shipped ones. The
+data's `modes` and `review` section are checked when it is loaded: a mode that is not observe,
+propose or auto, a namespace key that can never match a namespace, or a review threshold or
+category that cannot be, is refused there, in one line.
 
 Evaluation runs in-process with regopy (rego-cpp). The rules and data are compiled once into a
 bundle per policy version, query and set of extra protected namespaces (`Interpreter.build`), and
@@ -29,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from policies.load_order import LOADED_LATE  # before regopy: it asks what was loaded first
 
@@ -40,22 +45,33 @@ from regopy.rego_shared import LogLevel
 
 from domain.drift.model import AppDrift, Disposition
 from domain.policy.decision import MODES, PolicyDecision
+from domain.review.findings import Category
+from domain.review.verdict import ReviewVerdict
 
 __all__ = [
     "POLICY_DIR",
     "DECISION_QUERY",
     "DATA_FILE",
     "DRIFT_QUERY",
+    "REVIEW_QUERY",
     "PolicyError",
     "drift_disposition",
     "evaluate",
+    "evaluate_review",
     "load_policy_data",
     "check_modes",
+    "check_review",
 ]
 
 POLICY_DIR = Path(__file__).resolve().parent
 DECISION_QUERY = "data.medic.remediation.decision"
 DRIFT_QUERY = "data.medic.drift.decision"
+REVIEW_QUERY = "data.medic.review.decision"
+REVIEW_RULES = "review.rego"
+# The finding categories data `review.deny_categories` may name.
+_CATEGORIES: tuple[str, ...] = get_args(Category)
+# A module that declares the review package, whatever its file is called.
+_REVIEW_PACKAGE = re.compile(r"^\s*package\s+medic\.review(?![.\w])", re.MULTILINE)
 _DISPOSITIONS: tuple[Disposition, ...] = ("sync", "adopt", "report")
 DATA_FILE = "data.json"
 
@@ -146,6 +162,31 @@ def drift_disposition(drift: AppDrift, policy_dir: str | Path | None = None) -> 
     return disposition, reason
 
 
+def evaluate_review(
+    review_input: dict[str, Any],
+    policy_dir: str | Path | None = None,
+    *,
+    extra_protected_namespaces: Iterable[str] = (),
+) -> ReviewVerdict:
+    """The review policy's verdict (`data.medic.review.decision`, policies/review.rego) on
+    `review_input` (see `domain.review.policy_input.review_policy_input`).
+
+    `extra_protected_namespaces` are added to the data's protected namespaces for this call only,
+    as for `evaluate`. Safe to call from many threads. Raises PolicyError when the files cannot be
+    read or compiled, evaluation fails, or the result is not a valid, coherent verdict (deny
+    exactly when there is a denial, with high risk; warn exactly when there are warnings and no
+    denial).
+    """
+    policy = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR)
+    extra = tuple(sorted(set(extra_protected_namespaces)))
+    try:
+        input_json = json.dumps(review_input)
+    except (TypeError, ValueError) as err:
+        raise PolicyError(f"review policy input is not JSON-serialisable: {err}") from err
+    result = _run(policy, extra, input_json, REVIEW_QUERY, "review policy input")
+    return _verdict(result)
+
+
 def load_policy_data(policy_dir: str | Path | None = None) -> dict[str, Any]:
     """The policy's data document (`data.json`), as loaded; a copy the caller may keep."""
     return copy.deepcopy(_load(Path(policy_dir) if policy_dir is not None else POLICY_DIR).data)
@@ -176,6 +217,11 @@ def _load(directory: Path) -> _Policy:
     modules = tuple((f.name, f.read_text(encoding="utf-8")) for f in rules)
     if not modules:
         raise PolicyError(f"no *.rego files in policy directory {directory}")
+    if not any(_REVIEW_PACKAGE.search(source) for _, source in modules):
+        # Rules written before the review policy: the shipped one reviews changes on their data.
+        # (Named apart, so that a file of theirs called review.rego cannot clash with it.)
+        shipped = POLICY_DIR / REVIEW_RULES
+        modules += ((f"shipped/{REVIEW_RULES}", shipped.read_text(encoding="utf-8")),)
     data_path = directory / DATA_FILE
     try:
         data = json.loads(data_path.read_text(encoding="utf-8"))
@@ -187,6 +233,7 @@ def _load(directory: Path) -> _Policy:
     # Refuse a bad timeout or mode at load time, not at the first decision.
     _approval_timeout(data)
     check_modes(data, data_path)
+    check_review(data, data_path)
     with _LOCK:
         _interpreter(policy, data)  # compile once now, so a broken file fails here, clearly
         _cache.clear()  # one live version per directory is plenty; old keys are stale versions
@@ -299,6 +346,38 @@ def check_modes(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
             )
 
 
+def check_review(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
+    """Raise PolicyError, naming `source` and the key, when the data's `medic.config.review` is not
+    {"cost_warn_monthly_usd": USD | null, "cost_deny_monthly_usd": USD | null, "deny_categories":
+    [CATEGORY]} with USD a number not below zero and CATEGORY a finding's category. Absent keys are
+    fine: the policy then warns above $100 a month and denies on neither cost nor category."""
+    medic = data.get("medic")
+    config = medic.get("config") if isinstance(medic, dict) else None
+    review = config.get("review") if isinstance(config, dict) else None
+    if review is None:
+        return
+    where = f"policy data {source}: medic.config.review"
+    if not isinstance(review, dict):
+        raise PolicyError(f"{where} must be an object, not {review!r}")
+    keys = ("cost_warn_monthly_usd", "cost_deny_monthly_usd", "deny_categories")
+    unknown = sorted(set(review) - set(keys))
+    if unknown:
+        raise PolicyError(f"{where} has unknown key(s) {', '.join(unknown)}; it takes {', '.join(keys)}")
+    for key in keys[:2]:
+        value = review.get(key)
+        if value is not None and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+        ):
+            raise PolicyError(
+                f"{where}.{key} is {value!r}; it must be a number of dollars (0 or more) or null"
+            )
+    categories = review.get("deny_categories", [])
+    if not isinstance(categories, list) or any(c not in _CATEGORIES for c in categories):
+        raise PolicyError(
+            f"{where}.deny_categories is {categories!r}; it must be a list of {', '.join(_CATEGORIES)}"
+        )
+
+
 # --- evaluating ------------------------------------------------------------------------------
 
 
@@ -336,6 +415,24 @@ def _decision(result: Any, approval_timeout_seconds: int | None) -> PolicyDecisi
     if decision.auto_execute and decision.mode not in (None, "auto"):
         raise PolicyError(f"policy decision is incoherent: auto_execute in {decision.mode} mode")
     return decision
+
+
+def _verdict(result: Any) -> ReviewVerdict:
+    if not isinstance(result, dict):
+        raise PolicyError(f"review verdict must be an object, not {type(result).__name__}: {result!r}")
+    try:
+        verdict = ReviewVerdict.model_validate(result)
+    except ValidationError as err:
+        raise PolicyError(f"review verdict does not validate: {err}") from err
+    expected = "deny" if verdict.denials else "warn" if verdict.warnings else "allow"
+    if verdict.decision != expected:
+        raise PolicyError(
+            f"review verdict is incoherent: {verdict.decision} with {len(verdict.denials)} denial(s) "
+            f"and {len(verdict.warnings)} warning(s)"
+        )
+    if verdict.denials and verdict.risk != "high":
+        raise PolicyError(f"review verdict is incoherent: a denial with risk {verdict.risk!r}")
+    return verdict
 
 
 # --- error text ------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from typing import Any
 
 from domain.review.changes import ObjectChange
 from domain.review.cost import signed_usd
+from domain.review.policy_input import object_ref
 from domain.review.review import Review
+from domain.review.verdict import ReviewVerdict
 
 MARKER = "<!-- medic-review -->"
 GITHUB_COMMENT_LIMIT = 65_536
@@ -29,9 +31,24 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def _policy_lines(verdict: ReviewVerdict) -> list[str]:
+    lines = [f"**Policy:** {verdict.decision}"]
+    lines += [f"- denied: {line}" for line in verdict.denials]
+    lines += [f"- warning: {line}" for line in verdict.warnings]
+    return lines
+
+
 def _summary(review: Review) -> str:
-    lines = [f"## medic review: risk **{review.risk}**", ""]
-    lines += [f"- {reason}" for reason in review.reasons]
+    verdict = review.verdict
+    head = f"## medic review: risk **{review.risk}**"
+    lines = [head + (f", policy **{verdict.decision}**" if verdict is not None else ""), ""]
+    reasons = [f"- {reason}" for reason in review.reasons]
+    if verdict is not None:
+        # The policy's lines lead the reasons (`with_verdict`); they are shown once, under it.
+        cited = {*verdict.denials, *verdict.warnings}
+        reasons = [f"- {reason}" for reason in review.reasons if reason not in cited]
+        lines += _policy_lines(verdict) + ([""] if reasons else [])
+    lines += reasons
     lines += ["", f"**Rollback:** {review.rollback}", ""]
     lines += ["**Recommended rollout:**", *[f"- {line}" for line in review.rollout], ""]
     cost = review.cost
@@ -129,7 +146,10 @@ def _summary_blocks(summary: str, budget: int) -> list[str]:
 
 def to_json(review: Review) -> dict[str, Any]:
     """The review as JSON: `applications`, `risk`, `reasons`, `findings`, `cost`, `rollout`,
-    `rollback`. Objects whose application is not known are listed under NO_APPLICATION."""
+    `rollback` and `policy` (the policy's `decision`, `risk`, `warnings`, `denials` and `reasons`;
+    None before the policy is asked). Objects whose application is not known are listed under
+    NO_APPLICATION. A finding's `object` is its kind, namespace and name, and its `ref`
+    (`Kind/namespace/name`) as the policy's lines and the diffs name it."""
     applications: dict[str, list[dict[str, Any]]] = {}
     for change in review.changes.changed():
         applications.setdefault(change.application or NO_APPLICATION, []).append(
@@ -150,7 +170,12 @@ def to_json(review: Review) -> dict[str, Any]:
             {
                 "category": f.category,
                 "severity": f.severity,
-                "object": {"kind": f.object.kind, "namespace": f.object.namespace, "name": f.object.name},
+                "object": {
+                    "kind": f.object.kind,
+                    "namespace": f.object.namespace,
+                    "name": f.object.name,
+                    "ref": object_ref(f.object),
+                },
                 "field": f.field,
                 "message": f.message,
             }
@@ -174,4 +199,5 @@ def to_json(review: Review) -> dict[str, Any]:
         },
         "rollout": review.rollout,
         "rollback": review.rollback,
+        "policy": review.verdict.model_dump(mode="json") if review.verdict is not None else None,
     }

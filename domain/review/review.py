@@ -2,7 +2,9 @@
 
 The risk here is derived from the findings alone (high if any finding is high, medium if any is a
 warning, low otherwise). The policy's verdict is a separate, later step: a `Review` carries what
-its input needs — the change set, the findings and `cost.monthly_delta_usd`.
+its input needs (`domain/review/policy_input.py`: the change set, the findings and
+`cost.monthly_delta_usd`), and `with_verdict` adds what the policy said, which may raise the risk
+and never lowers it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from domain.review.changes import ChangeSet
 from domain.review.cost import CostEstimate, Prices, cost_findings, estimate_cost
 from domain.review.findings import Finding
 from domain.review.rules import find, recommend_rollout
+from domain.review.verdict import ReviewVerdict
 
 Risk = Literal["low", "medium", "high"]
+_RANK: dict[Risk, int] = {"low": 0, "medium": 1, "high": 2}
 REVERSIBLE = "reversible by reverting the commit"
 
 
@@ -29,6 +33,8 @@ class Review(Frozen):
     rollout: list[str] = []
     # REVERSIBLE, or what a revert would not undo
     rollback: str = REVERSIBLE
+    # what the review policy said; None until it is asked
+    verdict: ReviewVerdict | None = None
 
 
 def risk_of(findings: list[Finding]) -> tuple[Risk, list[str]]:
@@ -61,3 +67,16 @@ def review(changes: ChangeSet, prices: Prices | None = None) -> Review:
         rollout=recommend_rollout(changes, findings),
         rollback=rollback,
     )
+
+
+def with_verdict(review: Review, verdict: ReviewVerdict) -> Review:
+    """`review` with the policy's `verdict`: its risk raised to the verdict's (never lowered), and
+    its reasons led by the verdict's denials, then warnings. A reason of the review that a
+    denial or warning already cites (a high finding's message) is not repeated; when the verdict
+    raises the risk, its own reasons (why) follow. Apply it once, to the review `review` made."""
+    risk = verdict.risk if _RANK[verdict.risk] > _RANK[review.risk] else review.risk
+    cited = [*verdict.denials, *verdict.warnings]
+    own = [r for r in review.reasons if not (r and any(line.startswith(r) for line in cited))]
+    raised = verdict.reasons if risk != review.risk else []
+    reasons = list(dict.fromkeys([*cited, *own, *raised]))
+    return review.model_copy(update={"verdict": verdict, "risk": risk, "reasons": reasons})

@@ -6,7 +6,8 @@ import json
 
 from domain.review.changes import ChangeSet, change_set
 from domain.review.render import GITHUB_COMMENT_LIMIT, MARKER, NO_APPLICATION, render_markdown, to_json
-from domain.review.review import review
+from domain.review.review import review, with_verdict
+from domain.review.verdict import ReviewVerdict
 from tests.domain.review_manifests import Manifest, changed, container, deployment, secret
 
 SECRET_VALUE = "s3cr3t-Pa55word-2026"
@@ -68,8 +69,47 @@ def test_json_groups_objects_by_application_and_carries_risk_findings_and_cost()
     assert obj["diff"].startswith("--- a/Deployment/shop/checkout")
     assert out["risk"] == "high"
     assert {"category", "severity", "object", "message"} <= set(out["findings"][0])
+    assert out["findings"][0]["object"]["ref"].startswith(("Deployment/shop/", "Secret/shop/"))
     assert out["cost"]["basis"] == "OpenCost default list prices (GCP us-central1)"
     assert out["cost"]["monthly_delta_usd"] > 0
+    assert out["policy"] is None  # the policy has not been asked
+
+
+DENIAL = 'Deployment/shop/checkout metadata.namespace: namespace "shop" is protected (protected_namespaces)'
+WARNING = (
+    "the change's cost.monthly_delta_usd: +$120.00 per month is above $100.00 (review.cost_warn_monthly_usd)"
+)
+
+
+def test_comment_and_json_carry_the_policys_decision_denials_and_warnings() -> None:
+    verdict = ReviewVerdict(
+        decision="deny", risk="high", denials=[DENIAL], warnings=[WARNING], reasons=["risk high: 1 denial(s)"]
+    )
+    result = with_verdict(review(risky_change()), verdict)
+    [comment] = render_markdown(result)
+    assert "risk **high**, policy **deny**" in comment
+    assert f"**Policy:** deny\n- denied: {DENIAL}\n- warning: {WARNING}\n" in comment
+    assert comment.count(DENIAL) == 1 and comment.count(WARNING) == 1  # not again among the reasons
+    out = to_json(result)
+    assert out["policy"] == {
+        "decision": "deny",
+        "risk": "high",
+        "warnings": [WARNING],
+        "denials": [DENIAL],
+        "reasons": ["risk high: 1 denial(s)"],
+    }
+    assert out["reasons"][:2] == [DENIAL, WARNING]
+
+
+def test_an_allowing_policy_is_shown_without_lines() -> None:
+    before = deployment()
+    plain = review(
+        change_set([before], [changed(before, lambda d: d["metadata"]["labels"].update(team="x"))])
+    )
+    result = with_verdict(plain, ReviewVerdict(decision="allow", risk="low"))
+    [comment] = render_markdown(result)
+    assert "risk **low**, policy **allow**" in comment and "**Policy:** allow\n\n" in comment
+    assert to_json(result)["policy"]["decision"] == "allow"
 
 
 def test_low_risk_without_findings() -> None:
