@@ -22,8 +22,9 @@ For tests: `requests` records every call (`count()` counts them); `fail_next(sta
 answers the next requests with an error (502 by default); `drop_after_create(times)` creates
 the PR and then closes the connection without an answer, as a crash or a lost response would;
 `rate_limit_next(times)` answers 403 "API rate limit exceeded" with GitHub's headers;
-`merge_as(number, login)` merges as a person would in the web UI; `open_pull_request_as(login,
-branch, files)` pushes a person's branch to the bare repository and opens its PR;
+`merge_as(number, login)` merges as a person would in the web UI; `push_as(login, branch, files)`
+pushes a person's commit to the bare repository, `open_pull_request_as(login, branch, files)` that
+and the PR;
 `comment_as(number, login, body)` comments as someone else; `comments(number)` and
 `statuses(sha)` read what was written.
 """
@@ -226,24 +227,21 @@ class SandboxGitHub(BackgroundHTTPServer):
             pull = self.pulls[number]
             return self._merge(pull, login, f"Merge pull request #{number} from {self.owner}/{pull.head}", "")
 
-    def open_pull_request_as(
+    def push_as(
         self,
         login: str,
         branch: str,
         files: dict[str, str | None],
         *,
-        title: str = "",
         base: str | None = None,
         message: str = "change",
-    ) -> int:
-        """A person's PR: a commit on `base`'s tip writing `files` (None deletes one) pushed as
-        `branch` (on top of the branch when it exists: a second push), and, the first time, the
-        PR `login` opens for it. The PR's number."""
+    ) -> str:
+        """A person's push: a commit writing `files` (None deletes one) on the tip of `branch`, or
+        of `base` when `branch` does not exist yet. The new commit."""
         with self._lock:
-            base = base or self.default_branch
-            parent = self._tip(branch) or self._tip(base)
+            parent = self._tip(branch) or self._tip(base or self.default_branch)
             if parent is None:
-                raise ValueError(f"no branch {base} in {self.repo}")
+                raise ValueError(f"no branch {base or self.default_branch} in {self.repo}")
             # A scratch index (and an empty work tree, which update-index insists on) beside the
             # bare repository: the branch is built without a checkout.
             scratch = Path(tempfile.mkdtemp(prefix="fake-push-"))
@@ -265,13 +263,30 @@ class SandboxGitHub(BackgroundHTTPServer):
                 "GIT_COMMITTER_NAME": login,
                 "GIT_COMMITTER_EMAIL": f"{login}@users.noreply.github.com",
             }
-            commit = self._git("commit-tree", tree, "-p", parent, "-m", message, extra={**index, **identity})
-            self._git("update-ref", f"refs/heads/{branch}", commit)
+            commit = self._git("commit-tree", tree, "-p", parent, "-m", message, extra=identity)
+            self._git("update-ref", f"refs/heads/{branch}", commit, parent if self._tip(branch) else "")
+            return commit
+
+    def open_pull_request_as(
+        self,
+        login: str,
+        branch: str,
+        files: dict[str, str | None],
+        *,
+        title: str = "",
+        base: str | None = None,
+    ) -> int:
+        """A person's PR: `push_as` of `files` to `branch` (from `base`, the default branch unless
+        given), and, unless the branch has an open PR already (a second push), the PR `login`
+        opens for it. The PR's number."""
+        with self._lock:
+            base = base or self.default_branch
+            self.push_as(login, branch, files, base=base, message=title or "change")
             for pull in self.pulls.values():
                 if pull.head == branch and pull.state == "open":
                     pull.updated_at = _now()
                     return pull.number
-            reply = self._create({"head": branch, "base": base, "title": title or message})
+            reply = self._create({"head": branch, "base": base, "title": title or "change"})
             if reply.status != 201:
                 raise ValueError(f"the fake refused the PR: {reply.payload}")
             number = int(reply.payload["number"])
