@@ -139,6 +139,9 @@ class Settings(Frozen):
     pr_poll_seconds: int = 30
     pr_merge_timeout_seconds: int = 0
     revert_needs_approval: bool = True
+    # Change review: every pull request a person opens or pushes to on the GitOps repository is
+    # reviewed (rendered diff, risk, cost) when the GitHub webhook tells of it; off: none is.
+    review_pull_requests: bool = True
     # drift: the YAML file of schedules, ignore_differences and the raw-manifest path (README "Drift");
     # empty: no schedules, nothing ignored beyond the built-in normalisation.
     drift_config: str = ""
@@ -242,6 +245,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "pr_poll_seconds": ("MEDIC_PR_POLL_SECONDS",),
         "pr_merge_timeout_seconds": ("MEDIC_PR_MERGE_TIMEOUT_SECONDS",),
         "revert_needs_approval": ("MEDIC_REVERT_NEEDS_APPROVAL",),
+        "review_pull_requests": ("MEDIC_REVIEW_PULL_REQUESTS",),
         "drift_config": ("MEDIC_DRIFT_CONFIG",),
     }
     for field, names in mapping.items():

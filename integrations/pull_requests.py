@@ -8,6 +8,13 @@ Two hosts speak the same `PullRequestHost` protocol:
 - `GitHubPullRequestHost`: github.com or GitHub Enterprise through PyGithub, the branch pushed
   with the token as `x-access-token` (see `integrations.git`).
 
+Both also serve a change review (`workflows/review/`) of any pull request, a person's too:
+`review_target` reads the PR's head, `changed_files` lists what it changes, `upsert_comment`
+keeps the review's one comment (in parts) up to date in place, and `set_commit_status` sets the
+`medic/review` status on the head. The local host, which has no PR numbers for people's
+branches, reviews a branch (`local_review_target`) and keeps comments and statuses in the store
+(`ReviewRecords`, implemented by `store.reviews`).
+
 Every write is idempotent, because activities are retried (design rule 4): opening looks the PR
 up by branch before pushing or creating anything, so a retry after any crash — before the push,
 after the push, after the PR was created but its response lost — ends with one branch, one
@@ -38,6 +45,7 @@ from domain.gitops.pull_requests import (
     incident_of_branch,
 )
 from domain.settings import Settings
+from domain.steps.review import STATUS_CONTEXT, ReviewTarget, StatusState, review_workflow_id
 from integrations.errors import IntegrationError, PermanentError, TemporaryError
 from integrations.git import (
     GitBranchConflict,
@@ -47,6 +55,8 @@ from integrations.git import (
     GitRefNotFound,
     GitRepo,
     GitUnavailable,
+    _local_path,
+    run_git,
 )
 from integrations.retry_after import retry_after_seconds
 
@@ -57,6 +67,8 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 SECONDS_BETWEEN_REQUESTS = 0.25
 SECONDS_BETWEEN_WRITES = 1.0
 GITHUB_TIMEOUT_SECONDS = 30
+# GitHub's limit on a commit status's description, in characters.
+STATUS_DESCRIPTION_LIMIT = 140
 
 __all__ = [
     "DEFAULT_GITHUB_API_URL",
@@ -70,7 +82,10 @@ __all__ = [
     "PullRequestNotFound",
     "PullRequestRecords",
     "PullRequestUnavailable",
+    "ReviewRecords",
     "github_remote_url",
+    "local_review_target",
+    "status_description",
     "pull_request_event",
     "pull_request_host",
     "pull_request_host_from_settings",
@@ -148,6 +163,35 @@ class PullRequestHost(Protocol):
         """Add a comment, unless the PR already has one with exactly this text."""
         ...
 
+    def review_target(self, number: int) -> ReviewTarget:
+        """The head of open PR `number` to review (refs, head sha, title, author); the merge base
+        is left to the review (`base_sha` empty). `PullRequestNotFound` if there is no such PR,
+        `PullRequestConflict` if it is merged or closed."""
+        ...
+
+    def changed_files(self, target: ReviewTarget) -> list[str]:
+        """The paths the PR changes against its merge base, each once, a renamed file under both
+        its names."""
+        ...
+
+    def upsert_comment(self, target: ReviewTarget, marker: str, parts: list[str]) -> list[int]:
+        """Make the PR's comments that start with `marker` read `parts`, in order: the existing
+        ones edited in place (those already equal untouched), missing ones added, surplus ones
+        deleted. Every part must start with `marker`. The comment ids, in order. Running it again
+        with the same parts changes nothing."""
+        ...
+
+    def set_commit_status(
+        self,
+        target: ReviewTarget,
+        state: StatusState,
+        description: str,
+        context: str = STATUS_CONTEXT,
+        target_url: str = "",
+    ) -> None:
+        """Set the status `context` of `target.head_sha` (the last one set wins)."""
+        ...
+
 
 class PullRequestRecords(Protocol):
     """The local host's PR records (the store implements it: `store.pull_requests`).
@@ -167,6 +211,40 @@ class PullRequestRecords(Protocol):
     def add_comment(self, number: int, text: str) -> bool:
         """Add `text` unless the PR has that comment already; whether it was added."""
         ...
+
+
+class ReviewRecords(Protocol):
+    """The local host's review comments and commit statuses (the store implements it:
+    `store.reviews.StoreReviewRecords`). Each call is a transaction of its own."""
+
+    def upsert_comments(self, key: str, marker: str, parts: list[str]) -> list[int]:
+        """Make the comments of `key` under `marker` read `parts` (part i in place, surplus parts
+        deleted); their ids in order."""
+        ...
+
+    def set_status(
+        self, repository: str, sha: str, context: str, state: str, description: str, target_url: str = ""
+    ) -> None: ...
+
+
+def status_description(state: StatusState, description: str) -> str:
+    """`description` as a status carries it: one line, a warning (`neutral`) starting
+    "warnings:", cut to GitHub's 140 characters with an ellipsis."""
+    text = " ".join(description.split())
+    if state == "neutral" and not text.lower().startswith("warnings:"):
+        text = f"warnings: {text}" if text else "warnings"
+    if len(text) > STATUS_DESCRIPTION_LIMIT:
+        text = text[: STATUS_DESCRIPTION_LIMIT - 1].rstrip() + "…"
+    return text
+
+
+def _check_parts(marker: str, parts: list[str]) -> None:
+    # A part without the marker would not be found again: the next run would add it a second time.
+    if not marker:
+        raise ValueError("a review comment needs a marker to be found again")
+    for i, part in enumerate(parts):
+        if not part.startswith(marker):
+            raise ValueError(f"comment part {i + 1} does not start with the marker {marker!r}")
 
 
 def pull_request_event(pr: PullRequest, actor: str = "") -> PullRequestEvent | None:
@@ -218,11 +296,13 @@ class LocalPullRequestHost:
         *,
         author_name: str = "medic",
         author_email: str = "medic@localhost",
+        reviews: ReviewRecords | None = None,
     ) -> None:
         self.repo = repo
         self.records = records
         self.author_name = author_name
         self.author_email = author_email
+        self.reviews = reviews
 
     def url_of(self, number: int) -> str:
         return f"local://{self.repo.remote_url}#{number}"
@@ -300,10 +380,130 @@ class LocalPullRequestHost:
         self.get_pull_request(number)
         self.records.add_comment(number, text)
 
+    def review_target(self, number: int) -> ReviewTarget:
+        """medic's own PR `number` as a review target; people's branches have no number here:
+        see `local_review_target`."""
+        pr = self.get_pull_request(number)
+        if pr.status != "open":
+            raise PullRequestConflict(f"pull request #{number} is {pr.status}: nothing to review")
+        tips = _remote_tips(self.repo.remote_url, [pr.branch])
+        return ReviewTarget(
+            host="local",
+            repository=self.repo.remote_url,
+            number=number,
+            base_ref=pr.base,
+            head_ref=pr.branch,
+            head_sha=tips.get(pr.branch) or pr.head_commit,
+            title=pr.title,
+            author=self.author_name,
+        )
+
+    def changed_files(self, target: ReviewTarget) -> list[str]:
+        """`git diff --name-only base...head` (from the merge base) on the remote itself when it
+        is a directory here, else on the synced clone. Renames count as a deletion and an
+        addition, so both names are listed, as GitHub lists them."""
+        path = _local_path(target.repository or self.repo.remote_url)
+        with _git_errors():
+            if path is not None and path.exists():
+                return _diff_names(["--git-dir", str(path)], target, "refs/heads/")
+            self.repo.sync()
+            return _diff_names(["-C", str(self.repo.workdir)], target, "refs/remotes/origin/")
+
+    def _reviews(self) -> ReviewRecords:
+        if self.reviews is None:
+            raise PullRequestFailed(
+                "the local host keeps review comments and statuses in the store: none given"
+            )
+        return self.reviews
+
+    def upsert_comment(self, target: ReviewTarget, marker: str, parts: list[str]) -> list[int]:
+        """The comments live in the store under the target's review (its workflow id)."""
+        _check_parts(marker, parts)
+        return self._reviews().upsert_comments(review_workflow_id(target), marker, list(parts))
+
+    def set_commit_status(
+        self,
+        target: ReviewTarget,
+        state: StatusState,
+        description: str,
+        context: str = STATUS_CONTEXT,
+        target_url: str = "",
+    ) -> None:
+        """Kept in the store as given (`neutral` stays neutral: no forge to translate for)."""
+        self._reviews().set_status(
+            target.repository or self.repo.remote_url,
+            target.head_sha,
+            context,
+            state,
+            status_description(state, description),
+            target_url,
+        )
+
+
+def _remote_tips(remote: str, branches: list[str]) -> dict[str, str]:
+    """The commit each of `branches` points at on `remote` now (`git ls-remote`: clones nothing);
+    a branch the remote lacks is absent."""
+    with _git_errors():
+        out = run_git(
+            ["ls-remote", "--heads", "--", remote, *(f"refs/heads/{b}" for b in branches)],
+            error=GitUnavailable,
+        )
+    tips: dict[str, str] = {}
+    for line in out.decode(errors="replace").splitlines():
+        sha, _, ref = line.partition("\t")
+        tips[ref.strip().removeprefix("refs/heads/")] = sha.strip()
+    return tips
+
+
+def _diff_names(where: list[str], target: ReviewTarget, prefix: str) -> list[str]:
+    base = target.base_sha or f"{prefix}{target.base_ref}"
+    out = run_git(
+        [
+            *where,
+            "-c",
+            "core.quotepath=off",
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            f"{base}...{target.head_sha}",
+            "--",
+        ],
+        error=GitRefNotFound,
+    )
+    return list(dict.fromkeys(p for p in out.decode("utf-8", errors="replace").split("\0") if p))
+
+
+def local_review_target(remote: str, head_ref: str, base_ref: str = "main") -> ReviewTarget:
+    """Branch `head_ref` of the local host's `remote` (a path or URL git takes) as a review target,
+    number 0: its head read from the remote now, its title and author from that commit when the
+    remote is a directory here. `PullRequestNotFound` when either branch does not exist."""
+    tips = _remote_tips(remote, [head_ref, base_ref])
+    missing = [b for b in (head_ref, base_ref) if b not in tips]
+    if missing:
+        raise PullRequestNotFound(f"no branch {', '.join(missing)} in {remote}")
+    title = author = ""
+    path = _local_path(remote)
+    if path is not None and path.exists():
+        with _git_errors():
+            out = run_git(["--git-dir", str(path), "log", "-1", "--format=%s%x00%an", tips[head_ref]])
+        title, _, author = out.decode("utf-8", errors="replace").strip().partition("\0")
+    return ReviewTarget(
+        host="local",
+        repository=remote,
+        number=0,
+        base_ref=base_ref,
+        head_ref=head_ref,
+        head_sha=tips[head_ref],
+        title=title,
+        author=author,
+    )
+
 
 # --- GitHub --------------------------------------------------------------------------------------
 
 _T = TypeVar("_T")
+_UNKNOWN = object()
 
 
 def github_remote_url(github_repository: str, api_url: str = DEFAULT_GITHUB_API_URL) -> str:
@@ -392,9 +592,24 @@ class GitHubPullRequestHost:
             lazy=True,
         )
         self._repository = self._github.get_repo(github_repository)
+        self._login: object = _UNKNOWN
 
     def close(self) -> None:
         self._github.close()
+
+    def _own_login(self) -> str | None:
+        """The token's own user (GET /user, asked once), or None when the token may not read it
+        (a GitHub App's installation token): then comments are matched by their marker alone."""
+        from github import GithubException
+
+        if self._login is _UNKNOWN:
+            try:
+                self._login = self._github.get_user().login
+            except GithubException as err:
+                if err.status not in (401, 403, 404):
+                    raise
+                self._login = None
+        return self._login if isinstance(self._login, str) else None
 
     def _call(self, what: str, call: Callable[[], _T]) -> _T:
         """`call()` with PyGithub's and the network's exceptions turned into ours."""
@@ -569,6 +784,90 @@ class GitHubPullRequestHost:
 
         self._call(f"commenting on PR #{number}", post)
 
+    def review_target(self, number: int) -> ReviewTarget:
+        def read() -> ReviewTarget:
+            pull = self._repository.get_pull(number)
+            if pull.merged_at is not None or pull.state != "open":
+                state = "merged" if pull.merged_at is not None else pull.state
+                raise PullRequestConflict(f"PR #{number} is {state}: nothing to review")
+            return ReviewTarget(
+                host="github",
+                repository=self.github_repository,
+                number=number,
+                base_ref=pull.base.ref,
+                head_ref=pull.head.ref,
+                head_sha=pull.head.sha,
+                title=pull.title or "",
+                author=pull.user.login if pull.user is not None else "",
+            )
+
+        return self._call(f"reading PR #{number}", read)
+
+    def changed_files(self, target: ReviewTarget) -> list[str]:
+        """The PR's files as GitHub lists them now (`GET .../pulls/{n}/files`, every page; GitHub
+        lists at most 3000), a renamed file's previous name after its new one."""
+
+        def read() -> list[str]:
+            names: list[str] = []
+            for changed in self._repository.get_pull(target.number).get_files():
+                names.append(changed.filename)
+                if changed.status == "renamed" and changed.previous_filename:
+                    names.append(changed.previous_filename)
+            return list(dict.fromkeys(names))
+
+        return self._call(f"listing the files of PR #{target.number}", read)
+
+    def upsert_comment(self, target: ReviewTarget, marker: str, parts: list[str]) -> list[int]:
+        """Comments written by the token's own user only, when GitHub says who that is."""
+        _check_parts(marker, parts)
+
+        def upsert() -> list[int]:
+            issue = self._repository.get_issue(target.number)
+            login = self._own_login()
+            ours = [
+                c
+                for c in issue.get_comments()
+                if (c.body or "").startswith(marker) and (login is None or c.user.login == login)
+            ]
+            ids: list[int] = []
+            for i, part in enumerate(parts):
+                if i < len(ours):
+                    if ours[i].body != part:
+                        ours[i].edit(part)
+                    ids.append(ours[i].id)
+                else:
+                    ids.append(issue.create_comment(part).id)
+            for surplus in ours[len(parts) :]:
+                surplus.delete()
+            return ids
+
+        return self._call(f"updating the review comment on PR #{target.number}", upsert)
+
+    def set_commit_status(
+        self,
+        target: ReviewTarget,
+        state: StatusState,
+        description: str,
+        context: str = STATUS_CONTEXT,
+        target_url: str = "",
+    ) -> None:
+        """GitHub has no neutral status: `neutral` is sent as `success`, its description starting
+        "warnings:"."""
+        from github.GithubObject import NotSet
+
+        sent = "success" if state == "neutral" else state
+
+        def post() -> None:
+            # Named lazily: no request reads the commit before the status is posted.
+            self._repository.get_commit(target.head_sha).create_status(
+                state=sent,
+                target_url=target_url or NotSet,
+                description=status_description(state, description),
+                context=context,
+            )
+
+        self._call(f"setting the {context} status of {target.head_sha[:12]}", post)
+
 
 # --- choosing one --------------------------------------------------------------------------------
 
@@ -587,9 +886,11 @@ def pull_request_host(
     github_api_url: str = DEFAULT_GITHUB_API_URL,
     author_name: str = "medic",
     author_email: str = "medic@localhost",
+    reviews: ReviewRecords | None = None,
 ) -> PullRequestHost:
     """The configured host: GitHub when GITHUB_TOKEN and GITHUB_REPOSITORY are set, else the local
-    one, which needs the store's `records`. `repo` is the clone to push from (for GitHub, a clone
+    one, which needs the store's `records` (and `reviews` for a change review's comments and
+    statuses). `repo` is the clone to push from (for GitHub, a clone
     of `github_remote_url(...)` made with `token=github_token`)."""
     if pull_request_host_kind(github_token, github_repository) == "github":
         return GitHubPullRequestHost(
@@ -602,7 +903,9 @@ def pull_request_host(
         )
     if records is None:
         raise ValueError("the local pull request host keeps its records in the store: pass `records`")
-    return LocalPullRequestHost(repo, records, author_name=author_name, author_email=author_email)
+    return LocalPullRequestHost(
+        repo, records, author_name=author_name, author_email=author_email, reviews=reviews
+    )
 
 
 def gitops_clone(settings: Settings) -> GitRepo | None:
@@ -619,7 +922,11 @@ def gitops_clone(settings: Settings) -> GitRepo | None:
 
 
 def pull_request_host_from_settings(
-    settings: Settings, records: PullRequestRecords | None = None, *, repo: GitRepo | None = None
+    settings: Settings,
+    records: PullRequestRecords | None = None,
+    *,
+    repo: GitRepo | None = None,
+    reviews: ReviewRecords | None = None,
 ) -> PullRequestHost:
     """`pull_request_host` as configured: GITHUB_TOKEN + GITHUB_REPOSITORY (+ GITHUB_API_URL) pick
     GitHub, else the local host over MEDIC_GITOPS_REPO with `records`. Without `repo`, the clone
@@ -637,4 +944,5 @@ def pull_request_host_from_settings(
         github_api_url=settings.github_api_url,
         author_name=settings.pr_author_name,
         author_email=settings.pr_author_email,
+        reviews=reviews,
     )

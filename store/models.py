@@ -23,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -465,3 +466,83 @@ class IngestOutbox(Base):
 
     def __repr__(self) -> str:
         return f"IngestOutbox(id={self.id!r}, workflow_id={self.workflow_id!r})"
+
+
+class ChangeReview(Base):
+    """One reviewed head of a GitOps pull request (`workflows/review/`): the verdict in columns for
+    lists and filters, the whole review in `report`.
+
+    `key` is the review workflow's id, "@", and the head's sha, so reviewing a head again (a retry,
+    a redelivered webhook) rewrites its row instead of adding one. `report` is JSON text: the
+    review as `domain.review.render.to_json` gives it, and the Markdown parts of its comment.
+    """
+
+    __tablename__ = "change_review"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), index=True)
+    # "github" | "gitlab" | "local"
+    host: Mapped[str] = mapped_column(String(16))
+    repository: Mapped[str] = mapped_column(Text)
+    # 0: a branch of the local host
+    number: Mapped[int] = mapped_column(Integer, default=0)
+    head_ref: Mapped[str] = mapped_column(String(255))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    base_sha: Mapped[str] = mapped_column(String(64), default="")
+    # "reviewed" | "superseded" | "failed" | "no_applications"
+    state: Mapped[str] = mapped_column(String(32))
+    # "low" | "medium" | "high"
+    risk: Mapped[str] = mapped_column(String(16), default="low")
+    # "allow" | "warn" | "deny"
+    decision: Mapped[str] = mapped_column(String(16), default="allow")
+    monthly_delta_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    objects_changed: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    report: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"ChangeReview(key={self.key!r}, state={self.state!r}, decision={self.decision!r})"
+
+
+class ReviewComment(Base):
+    """One part of a review's comment on the local host, which has no forge to keep comments:
+    part `part` (from 0) of the comment under `marker` on the review `workflow_id` (the target's
+    `review_workflow_id`). GitHub's comments live on GitHub."""
+
+    __tablename__ = "review_comment"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(String(255))
+    marker: Mapped[str] = mapped_column(String(100))
+    part: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workflow_id", "marker", "part"),)
+
+    def __repr__(self) -> str:
+        return f"ReviewComment(workflow_id={self.workflow_id!r}, part={self.part!r})"
+
+
+class CommitStatus(Base):
+    """The local host's commit statuses: the last state of `context` (e.g. `medic/review`) on a
+    commit of a repository, as GitHub keeps them per commit."""
+
+    __tablename__ = "commit_status"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(1000))
+    sha: Mapped[str] = mapped_column(String(64))
+    context: Mapped[str] = mapped_column(String(255))
+    # "pending" | "success" | "neutral" | "failure" | "error"
+    state: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    target_url: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("repository", "sha", "context"),)
+
+    def __repr__(self) -> str:
+        return f"CommitStatus(sha={self.sha!r}, context={self.context!r}, state={self.state!r})"

@@ -3,9 +3,15 @@
 The fake speaks what PyGithub sends and reads, in GitHub's JSON shapes: `GET /repos/{o}/{r}`,
 `GET|POST /repos/{o}/{r}/pulls` (filters `state`, `head`, `base`), `GET|PATCH
 /repos/{o}/{r}/pulls/{n}`, `GET|PUT /repos/{o}/{r}/pulls/{n}/merge`, `GET /repos/{o}/{r}/issues/{n}`,
-`POST /repos/{o}/{r}/issues/{n}/labels`, `GET|POST /repos/{o}/{r}/issues/{n}/comments`; errors
-with GitHub's bodies (`{"message", "documentation_url", "status"}`, 422 `Validation Failed` with
-`errors`). A `prefix` of `/api/v3` serves it the way GitHub Enterprise does.
+`POST /repos/{o}/{r}/issues/{n}/labels`, `GET|POST /repos/{o}/{r}/issues/{n}/comments`,
+`GET|PATCH|DELETE /repos/{o}/{r}/issues/comments/{id}` (bodies over GitHub's 65,536 characters
+refused with its 422), `GET /repos/{o}/{r}/pulls/{n}/files` (from a real `git diff` of the merge
+base and the head), `POST /repos/{o}/{r}/statuses/{sha}`, `GET /repos/{o}/{r}/commits/{sha}/statuses`
+(and its older twin `GET /repos/{o}/{r}/statuses/{sha}`), and `GET /user`; errors with GitHub's
+bodies (`{"message", "documentation_url", "status"}`, 422 `Validation Failed` with `errors`). A
+`prefix` of `/api/v3` serves it the way GitHub Enterprise does. Lists of files, comments and
+statuses are paged as GitHub pages them (`per_page`, default 30, at most 100; `page`; a `Link`
+header with `next` and `last` while there are more), so a client must follow the pages.
 
 Its git side is real: the "GitHub repository" is a local bare repository that clients push
 branches to; PRs read their head from it, and a merge makes a real merge commit on the base
@@ -16,14 +22,20 @@ For tests: `requests` records every call (`count()` counts them); `fail_next(sta
 answers the next requests with an error (502 by default); `drop_after_create(times)` creates
 the PR and then closes the connection without an answer, as a crash or a lost response would;
 `rate_limit_next(times)` answers 403 "API rate limit exceeded" with GitHub's headers;
-`merge_as(number, login)` merges as a person would in the web UI.
+`merge_as(number, login)` merges as a person would in the web UI; `push_as(login, branch, files)`
+pushes a person's commit to the bare repository, `open_pull_request_as(login, branch, files)` that
+and the PR;
+`comment_as(number, login, body)` comments as someone else; `comments(number)` and
+`statuses(sha)` read what was written.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -31,12 +43,18 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from sandbox.loopback import BackgroundHTTPServer
 
 DOCS = "https://docs.github.com/rest"
 _LABEL_COLOR = "ededed"
+# GitHub's limits: a comment's body, a status's description, a page of a list.
+COMMENT_LIMIT = 65536
+STATUS_DESCRIPTION_LIMIT = 140
+PER_PAGE_DEFAULT = 30
+PER_PAGE_MAX = 100
+STATUS_STATES = ("error", "failure", "pending", "success")
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,38 @@ def _error(status: int, message: str, **extra: Any) -> _Reply:
     return _Reply(status, {"message": message, **extra, "documentation_url": DOCS, "status": str(status)})
 
 
+def _comment_refused(text: Any) -> _Reply | None:
+    """GitHub's 422 for a comment body that is missing or longer than it takes; None when fine."""
+    if not isinstance(text, str) or not text:
+        return _error(
+            422, "Validation Failed", errors=[{"resource": "IssueComment", "code": "missing_field"}]
+        )
+    if len(text) > COMMENT_LIMIT:
+        return _error(
+            422,
+            "Validation Failed",
+            errors=[
+                {
+                    "resource": "IssueComment",
+                    "code": "unprocessable",
+                    "field": "data",
+                    "message": f"Body is too long (maximum is {COMMENT_LIMIT} characters)",
+                }
+            ],
+        )
+    return None
+
+
+def _renamed_to(name: str) -> str:
+    """The new path of a `--numstat` rename: `old => new`, or `a/{old => new}/b`."""
+    if "{" in name:
+        head, _, rest = name.partition("{")
+        inner, _, tail = rest.partition("}")
+        new = inner.split(" => ", 1)[1]
+        return (head + new + tail).replace("//", "/")
+    return name.split(" => ", 1)[1]
+
+
 class SandboxGitHub(BackgroundHTTPServer):
     """GitHub's pull request API for `owner/name`, whose git repository is the bare `repo`.
 
@@ -138,6 +188,10 @@ class SandboxGitHub(BackgroundHTTPServer):
         self._drops = 0
         self._rate_limits = 0
         self._next_id = 1
+        self._next_comment_id = 9001
+        self._next_status_id = 1
+        # sha -> statuses, oldest first
+        self._statuses: dict[str, list[dict[str, Any]]] = {}
 
     # --- for tests -------------------------------------------------------------------------------
 
@@ -172,6 +226,87 @@ class SandboxGitHub(BackgroundHTTPServer):
         with self._lock:
             pull = self.pulls[number]
             return self._merge(pull, login, f"Merge pull request #{number} from {self.owner}/{pull.head}", "")
+
+    def push_as(
+        self,
+        login: str,
+        branch: str,
+        files: dict[str, str | None],
+        *,
+        base: str | None = None,
+        message: str = "change",
+    ) -> str:
+        """A person's push: a commit writing `files` (None deletes one) on the tip of `branch`, or
+        of `base` when `branch` does not exist yet. The new commit."""
+        with self._lock:
+            parent = self._tip(branch) or self._tip(base or self.default_branch)
+            if parent is None:
+                raise ValueError(f"no branch {base or self.default_branch} in {self.repo}")
+            # A scratch index (and an empty work tree, which update-index insists on) beside the
+            # bare repository: the branch is built without a checkout.
+            scratch = Path(tempfile.mkdtemp(prefix="fake-push-"))
+            index = {"GIT_INDEX_FILE": str(scratch / "index"), "GIT_WORK_TREE": str(scratch)}
+            try:
+                self._git("read-tree", parent, extra=index)
+                for path, text in files.items():
+                    if text is None:
+                        self._git("update-index", "--force-remove", "--", path, extra=index)
+                        continue
+                    blob = self._git("hash-object", "-w", "--stdin", input=text.encode())
+                    self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", extra=index)
+                tree = self._git("write-tree", extra=index)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            identity = {
+                "GIT_AUTHOR_NAME": login,
+                "GIT_AUTHOR_EMAIL": f"{login}@users.noreply.github.com",
+                "GIT_COMMITTER_NAME": login,
+                "GIT_COMMITTER_EMAIL": f"{login}@users.noreply.github.com",
+            }
+            commit = self._git("commit-tree", tree, "-p", parent, "-m", message, extra=identity)
+            self._git("update-ref", f"refs/heads/{branch}", commit, parent if self._tip(branch) else "")
+            return commit
+
+    def open_pull_request_as(
+        self,
+        login: str,
+        branch: str,
+        files: dict[str, str | None],
+        *,
+        title: str = "",
+        base: str | None = None,
+    ) -> int:
+        """A person's PR: `push_as` of `files` to `branch` (from `base`, the default branch unless
+        given), and, unless the branch has an open PR already (a second push), the PR `login`
+        opens for it. The PR's number."""
+        with self._lock:
+            base = base or self.default_branch
+            self.push_as(login, branch, files, base=base, message=title or "change")
+            for pull in self.pulls.values():
+                if pull.head == branch and pull.state == "open":
+                    pull.updated_at = _now()
+                    return pull.number
+            reply = self._create({"head": branch, "base": base, "title": title or "change"})
+            if reply.status != 201:
+                raise ValueError(f"the fake refused the PR: {reply.payload}")
+            number = int(reply.payload["number"])
+            self.pulls[number].user = login
+            return number
+
+    def comment_as(self, number: int, login: str, body: str) -> int:
+        """A comment by `login` on PR `number`; its id."""
+        with self._lock:
+            return int(self._comment(self.pulls[number], {"body": body}, login=login).payload["id"])
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        """PR `number`'s comments, oldest first, as the API returns them."""
+        with self._lock:
+            return [dict(c) for c in self.pulls[number].comments]
+
+    def statuses(self, sha: str) -> list[dict[str, Any]]:
+        """The statuses set on `sha`, newest first (as the API lists them)."""
+        with self._lock:
+            return [dict(s) for s in reversed(self._statuses.get(sha, []))]
 
     # --- git -------------------------------------------------------------------------------------
 
@@ -441,6 +576,8 @@ class SandboxGitHub(BackgroundHTTPServer):
                 return _error(404, "Not Found")
             path = path[len(self.prefix) :]
         writer = self._authorise(method, headers)
+        if path.rstrip("/") == "/user" and method == "GET":
+            return _Reply(200, {**self._user(self.login), "name": self.login})
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if len(parts) < 3 or parts[0] != "repos" or (parts[1], parts[2]) != (self.owner, self.name):
             return _error(404, "Not Found")
@@ -451,6 +588,14 @@ class SandboxGitHub(BackgroundHTTPServer):
             return self._route(method, rest, query, body)
 
     def _route(self, method: str, rest: list[str], query: dict[str, str], body: Any) -> _Reply:
+        if len(rest) == 3 and rest[:2] == ["issues", "comments"] and rest[2].isdigit():
+            return self._comment_by_id(method, int(rest[2]), body)
+        if len(rest) == 2 and rest[0] == "statuses" and method == "POST":
+            return self._set_status(rest[1], body)
+        if len(rest) == 2 and rest[0] == "statuses" and method == "GET":
+            return self._page(self.statuses(rest[1]), query, "/".join(rest))
+        if len(rest) == 3 and rest[0] == "commits" and rest[2] == "statuses" and method == "GET":
+            return self._page(self.statuses(self._tip(rest[1]) or rest[1]), query, "/".join(rest))
         if rest == ["pulls"] and method == "GET":
             return _Reply(200, self._list(query))
         if rest == ["pulls"] and method == "POST":
@@ -469,13 +614,15 @@ class SandboxGitHub(BackgroundHTTPServer):
                     return _Reply(204) if pull.merged_at else _error(404, "Not Found")
                 if tail == ["merge"] and method == "PUT":
                     return self._merge_request(pull, body)
+                if tail == ["files"] and method == "GET":
+                    return self._page(self._files(pull), query, "/".join(rest))
             else:
                 if not tail and method == "GET":
                     return _Reply(200, self._issue_json(pull))
                 if tail == ["labels"] and method == "POST":
                     return self._add_labels(pull, body)
                 if tail == ["comments"] and method == "GET":
-                    return _Reply(200, list(pull.comments))
+                    return self._page(list(pull.comments), query, "/".join(rest))
                 if tail == ["comments"] and method == "POST":
                     return self._comment(pull, body)
         return _error(404, "Not Found")
@@ -610,13 +757,13 @@ class SandboxGitHub(BackgroundHTTPServer):
         pull.updated_at = _now()
         return _Reply(200, [self._label(n) for n in pull.labels])
 
-    def _comment(self, pull: _Pull, body: Any) -> _Reply:
+    def _comment(self, pull: _Pull, body: Any, *, login: str | None = None) -> _Reply:
         text = body.get("body") if isinstance(body, dict) else None
-        if not isinstance(text, str) or not text:
-            return _error(
-                422, "Validation Failed", errors=[{"resource": "IssueComment", "code": "missing_field"}]
-            )
-        comment_id = 9000 + sum(len(p.comments) for p in self.pulls.values()) + 1
+        refused = _comment_refused(text)
+        if refused is not None:
+            return refused
+        comment_id = self._next_comment_id
+        self._next_comment_id += 1
         now = _now()
         comment = {
             "id": comment_id,
@@ -625,13 +772,167 @@ class SandboxGitHub(BackgroundHTTPServer):
             "html_url": f"{self.url}/{self.full_name}/pull/{pull.number}#issuecomment-{comment_id}",
             "issue_url": f"{self._api()}/issues/{pull.number}",
             "body": text,
-            "user": self._user(self.login),
+            "user": self._user(login or self.login),
             "created_at": now,
             "updated_at": now,
             "author_association": "MEMBER",
         }
         pull.comments.append(comment)
         return _Reply(201, comment)
+
+    def _find_comment(self, comment_id: int) -> tuple[_Pull, int] | None:
+        for pull in self.pulls.values():
+            for i, comment in enumerate(pull.comments):
+                if comment["id"] == comment_id:
+                    return pull, i
+        return None
+
+    def _comment_by_id(self, method: str, comment_id: int, body: Any) -> _Reply:
+        found = self._find_comment(comment_id)
+        if found is None:
+            return _error(404, "Not Found")
+        pull, i = found
+        if method == "GET":
+            return _Reply(200, pull.comments[i])
+        if method == "DELETE":
+            del pull.comments[i]
+            return _Reply(204)
+        if method == "PATCH":
+            text = body.get("body") if isinstance(body, dict) else None
+            refused = _comment_refused(text)
+            if refused is not None:
+                return refused
+            pull.comments[i] = {**pull.comments[i], "body": text, "updated_at": _now()}
+            return _Reply(200, pull.comments[i])
+        return _error(404, "Not Found")
+
+    def _files(self, pull: _Pull) -> list[dict[str, Any]]:
+        """The PR's files as GitHub lists them: the diff of the merge base and the head, renames
+        found (`renamed`, with `previous_filename`)."""
+        head = self._tip(pull.head) if pull.state == "open" else pull.head_sha
+        base = self._tip(pull.base) if pull.state == "open" else pull.base_sha
+        if not head or not base:
+            return []
+        spec = f"{base}...{head}"
+        counts: dict[str, tuple[int, int]] = {}
+        numstat = self._git("-c", "core.quotepath=off", "diff", "--numstat", "-M", spec)
+        for line in numstat.splitlines():
+            plus, minus, path = line.split("\t", 2)
+            if " => " in path:  # a rename: "old => new" or "dir/{old => new}"
+                path = _renamed_to(path)
+            counts[path] = (int(plus) if plus.isdigit() else 0, int(minus) if minus.isdigit() else 0)
+        raw = self._git("-c", "core.quotepath=off", "diff", "--raw", "-z", "-M", spec)
+        fields = raw.split("\0")
+        files: list[dict[str, Any]] = []
+        i = 0
+        statuses = {
+            "A": "added",
+            "D": "removed",
+            "M": "modified",
+            "R": "renamed",
+            "C": "copied",
+            "T": "changed",
+        }
+        while i + 1 < len(fields) and fields[i].startswith(":"):
+            meta = fields[i].split()
+            letter = meta[4][0]
+            previous = None
+            if letter in ("R", "C"):
+                previous, name = fields[i + 1], fields[i + 2]
+                i += 3
+            else:
+                name = fields[i + 1]
+                i += 2
+            sha = meta[3] if letter != "D" else meta[2]
+            added, deleted = counts.get(name, (0, 0))
+            entry: dict[str, Any] = {
+                "sha": sha,
+                "filename": name,
+                "status": statuses.get(letter, "modified"),
+                "additions": added,
+                "deletions": deleted,
+                "changes": added + deleted,
+                "blob_url": f"{self.url}/{self.full_name}/blob/{head}/{name}",
+                "raw_url": f"{self.url}/{self.full_name}/raw/{head}/{name}",
+                "contents_url": f"{self._api()}/contents/{name}?ref={head}",
+            }
+            if previous is not None:
+                entry["previous_filename"] = previous
+            files.append(entry)
+        return files
+
+    def _set_status(self, sha: str, body: Any) -> _Reply:
+        body = body if isinstance(body, dict) else {}
+        state = body.get("state")
+        if state not in STATUS_STATES:
+            return _error(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "state",
+                        "message": "state is not included in the list",
+                    }
+                ],
+            )
+        description = body.get("description")
+        if isinstance(description, str) and len(description) > STATUS_DESCRIPTION_LIMIT:
+            return _error(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "description",
+                        "message": "description is too long "
+                        f"(maximum is {STATUS_DESCRIPTION_LIMIT} characters)",
+                    }
+                ],
+            )
+        try:
+            full = self._git("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
+        except subprocess.CalledProcessError:
+            return _error(422, f"No commit found for SHA: {sha}")
+        status_id = self._next_status_id
+        self._next_status_id += 1
+        now = _now()
+        status = {
+            "url": f"{self._api()}/statuses/{full}",
+            "avatar_url": f"{self.url}/avatars/{self.login}",
+            "id": status_id,
+            "node_id": f"SC_{status_id}",
+            "state": state,
+            "description": description,
+            "target_url": body.get("target_url"),
+            "context": str(body.get("context") or "default"),
+            "created_at": now,
+            "updated_at": now,
+            "creator": self._user(self.login),
+        }
+        self._statuses.setdefault(full, []).append(status)
+        return _Reply(201, status, {"Location": status["url"]})
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str], path: str) -> _Reply:
+        """One page of `items` as GitHub pages a list, with its `Link` header."""
+        try:
+            per_page = min(max(int(query.get("per_page", PER_PAGE_DEFAULT)), 1), PER_PAGE_MAX)
+            page = max(int(query.get("page", 1)), 1)
+        except ValueError:
+            per_page, page = PER_PAGE_DEFAULT, 1
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers: dict[str, str] = {}
+        if page < last:
+
+            def link(n: int, rel: str) -> str:
+                params = urlencode({**query, "per_page": per_page, "page": n})
+                return f'<{self._api()}/{path}?{params}>; rel="{rel}"'
+
+            headers["Link"] = ", ".join([link(page + 1, "next"), link(last, "last")])
+        return _Reply(200, chunk, headers)
 
     # --- HTTP ------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """POST /webhooks/github against the real Temporal dev server: GitHub's signed `pull_request` events
-become `pull_request_event` signals to the incident's workflow; anything else is refused or ignored."""
+on medic's branches become `pull_request_event` signals to the incident's workflow, those on
+people's branches start and feed a `ChangeReviewWorkflow`; anything else is refused or ignored."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from cli.devserver import free_port
 from domain.gitops.pull_requests import PullRequestEvent, branch_for
 from domain.incident.model import Incident
 from domain.settings import Settings
 from domain.steps.remediation import RemediationInput
+from domain.steps.review import PullRequestClosed, ReviewRequest, ReviewTarget, review_workflow_id
 from gateway.app import create_app
 from gateway.github_webhook import signature
 from integrations.temporal.converter import DATA_CONVERTER
@@ -194,14 +196,13 @@ async def test_ping_is_answered(gateway: httpx.AsyncClient) -> None:
     [
         ("push", {"ref": "refs/heads/main"}, "event 'push'"),
         ("pull_request", pull_request_event("medic/incident-x.0123abcd", action="opened"), "action 'opened'"),
-        ("pull_request", pull_request_event("feature/other"), "not medic's"),
         (
             "pull_request",
             {**pull_request_event("medic/incident-x.0123abcd"), "repository": {"full_name": "evil/fork"}},
             "evil/fork",
         ),
     ],
-    ids=["other-event", "not-closed", "other-branch", "other-repository"],
+    ids=["other-event", "medic-branch-opened", "other-repository"],
 )
 async def test_events_medic_does_not_act_on_are_ignored_with_the_reason(
     gateway: httpx.AsyncClient, event: str, payload: dict[str, Any], reason: str
@@ -253,3 +254,150 @@ async def test_an_event_while_temporal_is_unreachable_is_a_fast_503_with_the_rea
     error = response.json()["error"]
     assert ("within 0.5 s" in error) if temporal == "silent" else ("Temporal" in error)
     assert "\n" not in error
+
+
+# --- change reviews ------------------------------------------------------------------------------
+
+
+def person_event(
+    action: str, *, number: int, head_sha: str = "d" * 40, merged: bool = False
+) -> dict[str, Any]:
+    """A `pull_request` delivery about a person's branch, as GitHub sends it."""
+    event = pull_request_event("feature/scale-shop", action=action, merged=merged, number=number)
+    event["pull_request"].update(
+        {
+            "title": "Scale the shop",
+            "user": {"login": "dave"},
+            "head": {"ref": "feature/scale-shop", "sha": head_sha},
+        }
+    )
+    return event
+
+
+def review_of(number: int, head_sha: str = "d" * 40) -> ReviewTarget:
+    return ReviewTarget(
+        host="github",
+        repository=REPOSITORY,
+        number=number,
+        base_ref="main",
+        head_ref="feature/scale-shop",
+        head_sha=head_sha,
+        base_sha="b" * 40,
+        title="Scale the shop",
+        author="dave",
+    )
+
+
+async def review_history(client: Client, workflow_id: str) -> tuple[Any, list[tuple[str, Any]]]:
+    """The started event's attributes (input decoded) and the signals, decoded, in order."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    started: Any = None
+    signals: list[tuple[str, Any]] = []
+    converter = DATA_CONVERTER.payload_converter
+    for e in history.events:
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            start = e.workflow_execution_started_event_attributes
+            (request,) = converter.from_payloads(start.input.payloads, [ReviewRequest])
+            started = (start.workflow_type.name, start.task_queue.name, request)
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = e.workflow_execution_signaled_event_attributes
+            kind = ReviewRequest if signal.signal_name == "head_pushed" else PullRequestClosed
+            (payload,) = converter.from_payloads(signal.input.payloads, [kind])
+            signals.append((signal.signal_name, payload))
+    return started, signals
+
+
+def number_of_this_test() -> int:
+    # The dev server is shared by the session: each test reviews a PR number of its own.
+    return 100_000 + uuid.uuid4().int % 800_000
+
+
+async def test_an_opened_pr_starts_its_review_with_the_head_and_a_push_signals_the_next(
+    gateway: httpx.AsyncClient, dev_client: Client, settings: Settings
+) -> None:
+    number = number_of_this_test()
+    opened = json.dumps(person_event("opened", number=number)).encode()
+    first = headers(opened)
+
+    response = await gateway.post("/webhooks/github", content=opened, headers=first)
+
+    assert response.status_code == 202, response.text
+    workflow_id = review_workflow_id(review_of(number))
+    assert response.json()["workflow_id"] == workflow_id and response.json()["head_sha"] == "d" * 40
+    described = await dev_client.get_workflow_handle(workflow_id).describe()
+    assert (
+        described.status == WorkflowExecutionStatus.RUNNING
+        and described.workflow_type == "ChangeReviewWorkflow"
+    )
+    request = ReviewRequest(target=review_of(number), delivery=first["X-GitHub-Delivery"])
+    started, signals = await review_history(dev_client, workflow_id)
+    assert started == ("ChangeReviewWorkflow", settings.task_queue, request)
+    assert signals == [("head_pushed", request)]
+
+    # GitHub redelivers the same delivery: applied once. A push is a new delivery: a second signal.
+    again = await gateway.post("/webhooks/github", content=opened, headers=first)
+    pushed = json.dumps(person_event("synchronize", number=number, head_sha="e" * 40)).encode()
+    second = headers(pushed)
+    push = await gateway.post("/webhooks/github", content=pushed, headers=second)
+
+    assert again.status_code == 202 and push.status_code == 202
+    assert again.json()["run_id"] == push.json()["run_id"] == described.run_id
+    _, signals = await review_history(dev_client, workflow_id)
+    assert signals == [
+        ("head_pushed", request),
+        (
+            "head_pushed",
+            ReviewRequest(target=review_of(number, "e" * 40), delivery=second["X-GitHub-Delivery"]),
+        ),
+    ]
+    await dev_client.get_workflow_handle(workflow_id).terminate("test done")
+
+
+async def test_closing_a_reviewed_pr_signals_its_review_and_an_unreviewed_one_is_answered(
+    gateway: httpx.AsyncClient, dev_client: Client
+) -> None:
+    number = number_of_this_test()
+    opened = json.dumps(person_event("reopened", number=number)).encode()
+    assert (
+        await gateway.post("/webhooks/github", content=opened, headers=headers(opened))
+    ).status_code == 202
+    closed = json.dumps(person_event("closed", number=number, merged=True)).encode()
+
+    response = await gateway.post("/webhooks/github", content=closed, headers=headers(closed))
+
+    assert response.status_code == 202 and response.json()["delivered"] is True
+    workflow_id = review_workflow_id(review_of(number))
+    _, signals = await review_history(dev_client, workflow_id)
+    assert signals[-1] == (
+        "pull_request_closed",
+        PullRequestClosed(number=number, head_ref="feature/scale-shop", merged=True),
+    )
+    await dev_client.get_workflow_handle(workflow_id).terminate("test done")
+
+    never = json.dumps(person_event("closed", number=number_of_this_test())).encode()
+    response = await gateway.post("/webhooks/github", content=never, headers=headers(never))
+    assert response.status_code == 200 and response.json()["delivered"] is False
+
+
+async def test_reviews_can_be_turned_off_and_medics_own_branches_are_not_reviewed(dev_client: Client) -> None:
+    settings = Settings(
+        temporal_address="unused",
+        github_webhook_secret=SECRET,
+        github_repository=REPOSITORY,
+        review_pull_requests=False,
+    )
+    opened = json.dumps(person_event("ready_for_review", number=number_of_this_test())).encode()
+    medic = json.dumps(pull_request_event(branch_for("incident-x.0123abcd"), action="synchronize")).encode()
+    async with await gateway_for(settings, dev_client) as http:
+        off = await http.post("/webhooks/github", content=opened, headers=headers(opened))
+        own = await http.post("/webhooks/github", content=medic, headers=headers(medic))
+    assert off.status_code == 202 and "MEDIC_REVIEW_PULL_REQUESTS" in off.json()["ignored"]
+    assert own.status_code == 202 and "medic's own branch" in own.json()["ignored"]
+
+
+async def test_a_review_event_without_a_head_sha_is_refused(gateway: httpx.AsyncClient) -> None:
+    event = person_event("opened", number=3)
+    event["pull_request"]["head"] = {"ref": "feature/x"}
+    body = json.dumps(event).encode()
+    response = await gateway.post("/webhooks/github", content=body, headers=headers(body))
+    assert response.status_code == 422 and "head sha" in response.json()["error"]

@@ -24,6 +24,9 @@ TABLES = {
     "drift_finding",
     "console_session_generation",
     "ingest_outbox",
+    "change_review",
+    "review_comment",
+    "commit_status",
 }
 # Tables that hang off `incident`; the drift tables hang off `drift_scan`.
 INCIDENT_TABLES = TABLES - {
@@ -32,6 +35,9 @@ INCIDENT_TABLES = TABLES - {
     "drift_finding",
     "console_session_generation",
     "ingest_outbox",
+    "change_review",
+    "review_comment",
+    "commit_status",
 }
 
 
@@ -99,6 +105,7 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "ix_drift_scan_scope",
         "ix_drift_finding_app_key",
         "ix_ingest_outbox_workflow_id",
+        "ix_change_review_workflow_id",
     } <= indexes
     assert uniques == {
         "uq_audit_event_incident_id_seq",
@@ -109,6 +116,8 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "uq_pull_request_host_number",
         "uq_drift_finding_scan_id_app_key_resource_key",
         "uq_ingest_outbox_notification_id",
+        "uq_review_comment_workflow_id_marker_part",
+        "uq_commit_status_repository_sha_context",
     }
     assert foreign_keys == {f"fk_{table}_incident_id_incident" for table in INCIDENT_TABLES} | {
         "fk_drift_finding_scan_id_drift_scan"
