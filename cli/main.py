@@ -15,6 +15,7 @@ import typer
 
 from cli.config import settings
 from cli.drift import drift_app
+from cli.review import pr_review_command, review_command
 from cli.schedules import schedules_app
 from domain.analysis.plan import next_steps_of
 
@@ -35,6 +36,8 @@ pr_app = typer.Typer(
 app.add_typer(pr_app, name="pr")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(drift_app, name="drift")
+app.command("review")(review_command)
+pr_app.command("review")(pr_review_command)
 
 
 def _print_version(value: bool) -> None:

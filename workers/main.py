@@ -36,11 +36,13 @@ from activities.memory import MemoryActivities
 from activities.notify import NotifyActivities
 from activities.observe import ObserveActivities
 from activities.record import RecordActivities
+from activities.review.steps import ChangeReviewActivities
 from activities.sync import ArgoSyncActivities
 from activities.validate import ValidateActivities
 from domain.analysis.offline import Analyzer
 from domain.drift.diff import drift_config_from_yaml
 from domain.drift.model import DriftConfig
+from domain.review.cost import DEFAULT_BASIS, Prices
 from domain.settings import Settings
 from health.checks import blocking_failures
 from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_probe
@@ -49,9 +51,11 @@ from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
+from integrations.opencost import OpenCostClient, OpenCostInvalid
 from integrations.prometheus import PrometheusClient
 from integrations.pull_requests import (
     PullRequestHost,
+    github_remote_url,
     gitops_clone,
     pull_request_host_from_settings,
 )
@@ -67,15 +71,17 @@ from integrations.temporal.client import (
 from policies import drift_disposition
 from store.db import make_engine, session_factory
 from store.pull_requests import StorePullRequestRecords
+from store.reviews import StoreReviewRecords
 from workers.idle import IdleRuns, evict_idle_runs
 from workers.memory import release_freed_memory
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
+from workflows.review import ChangeReviewWorkflow
 from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.worker")
 
-WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow]
+WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow]
 # Modules the workflow sandbox shares between runs instead of importing them again for each run
 # (which costs a waiting incident about a megabyte and each new run the time of the imports).
 # They are deterministic and hold no state between runs: the domain model, and the workflows'
@@ -211,9 +217,38 @@ def pr_host(
     if repo is None:
         return None
     try:
-        return pull_request_host_from_settings(settings, StorePullRequestRecords(sessions), repo=repo)
+        return pull_request_host_from_settings(
+            settings, StorePullRequestRecords(sessions), repo=repo, reviews=StoreReviewRecords(sessions)
+        )
     except ValueError as err:
         raise WorkerConfigError(str(err)) from err
+
+
+def review_repo_urls(settings: Settings) -> tuple[str, ...]:
+    """The URLs Argo CD Applications may name the GitOps repository by: the configured remote
+    and, with GitHub, the repository's clone URL."""
+    urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
+    if settings.github_repository:
+        urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
+    return tuple(urls)
+
+
+def review_prices(settings: Settings) -> Callable[[], Prices | None]:
+    """The prices a review uses: an OpenCost endpoint's when MEDIC_OPENCOST_URL is set (read for
+    every review: they change), else None, OpenCost's default list prices. An OpenCost that cannot
+    be reached is retried (`OpenCostUnavailable` is temporary); one that answers without prices
+    gives the default list prices, with the reason in the basis every review states."""
+    if not settings.opencost_url:
+        return lambda: None
+    client = OpenCostClient(settings.opencost_url)
+
+    def prices() -> Prices | None:
+        try:
+            return client.prices()
+        except OpenCostInvalid as err:
+            return Prices(basis=f"{DEFAULT_BASIS}, because {err}")
+
+    return prices
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -293,9 +328,8 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         sessions=sessions,
     )
     change = GitOpsChangeActivities(repo, argocd)
-    pull_requests = PullRequestActivities(
-        repo, pr_host(settings, repo, sessions), console_url=settings.console_url
-    )
+    pull_requests_host = pr_host(settings, repo, sessions)
+    pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)
     applications = ApplicationSyncActivities(argocd, repo)
     drift_settings = drift_config(settings)
     policy_dir = settings.policy_dir or None
@@ -317,6 +351,17 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     execute = ExecuteActivities(kube, sessions)
     verify = VerifyActivities(kube)
     rollback = RollbackActivities(kube, sessions, sealer)
+    change_review = ChangeReviewActivities(
+        repo,
+        pull_requests_host,
+        argocd,
+        sessions,
+        repo_urls=review_repo_urls(settings),
+        policy_dir=policy_dir,
+        protected_namespaces=settings.protected_namespaces,
+        prices=review_prices(settings),
+        console_url=settings.console_url,
+    )
     try:
         notify = NotifyActivities.from_settings(settings)
     except ValueError as err:
@@ -354,6 +399,9 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         drift.scan_unmanaged_manifests,
         drift_report.record_drift_findings,
         drift_report.finish_drift_scan,
+        change_review.find_affected_applications,
+        change_review.review_change,
+        change_review.publish_review,
     ]
 
 

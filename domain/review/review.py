@@ -21,6 +21,7 @@ from domain.review.verdict import ReviewVerdict
 Risk = Literal["low", "medium", "high"]
 _RANK: dict[Risk, int] = {"low": 0, "medium": 1, "high": 2}
 REVERSIBLE = "reversible by reverting the commit"
+NOTHING_ABOVE_INFO = "no finding above info"
 
 
 class Review(Frozen):
@@ -44,7 +45,7 @@ def risk_of(findings: list[Finding]) -> tuple[Risk, list[str]]:
     warnings = [f.message for f in findings if f.severity == "warning"]
     if warnings:
         return "medium", warnings
-    return "low", ["no finding above info"]
+    return "low", [NOTHING_ABOVE_INFO]
 
 
 def review(changes: ChangeSet, prices: Prices | None = None) -> Review:
@@ -77,6 +78,8 @@ def with_verdict(review: Review, verdict: ReviewVerdict) -> Review:
     risk = verdict.risk if _RANK[verdict.risk] > _RANK[review.risk] else review.risk
     cited = [*verdict.denials, *verdict.warnings]
     own = [r for r in review.reasons if not (r and any(line.startswith(r) for line in cited))]
+    if cited:
+        own = [r for r in own if r != NOTHING_ABOVE_INFO]
     raised = verdict.reasons if risk != review.risk else []
     reasons = list(dict.fromkeys([*cited, *own, *raised]))
     return review.model_copy(update={"verdict": verdict, "risk": risk, "reasons": reasons})

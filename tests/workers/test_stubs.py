@@ -16,9 +16,10 @@ from integrations.sealing import generate_key
 from workers.main import WORKFLOWS, activities_for
 from workflows.drift import stubs as drift_stubs
 from workflows.remediation import stubs as remediation_stubs
+from workflows.review import stubs as review_stubs
 from workflows.runner import Stub, stubs_of
 
-STUBS = [*stubs_of(remediation_stubs), *stubs_of(drift_stubs)]
+STUBS = [*stubs_of(remediation_stubs), *stubs_of(drift_stubs), *stubs_of(review_stubs)]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_every_registered_activity_is_called_through_a_stub(registered: dict[str
 
 
 def test_the_worker_registers_every_workflow() -> None:
-    assert {w.__name__ for w in WORKFLOWS} == {"RemediationWorkflow", "DriftScanWorkflow"}
+    assert {w.__name__ for w in WORKFLOWS} == {"RemediationWorkflow", "DriftScanWorkflow", "ChangeReviewWorkflow"}
 
 
 def test_only_the_runner_schedules_activities() -> None:

@@ -1,0 +1,1 @@
+"""The change review: find the affected Applications, review the change, publish it."""

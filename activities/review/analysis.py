@@ -1,0 +1,87 @@
+"""A change review from two renderings of each affected Application: the change set, the
+deterministic review, the policy's verdict, and what is kept of it.
+
+Shared by the `review_change` activity and `medic review` (which runs without Temporal): both
+render — through Argo CD's manifests API at the two revisions, or locally with a real engine —
+and hand the renderings here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from domain.review.changes import ChangeSet, change_set
+from domain.review.cost import Prices
+from domain.review.policy_input import review_policy_input
+from domain.review.render import render_markdown, to_json
+from domain.review.review import Review, review, with_verdict
+from integrations.render import checkout_at, render_repository
+from policies import evaluate_review
+
+
+@dataclass
+class Rendering:
+    """One Application rendered at the base and at the head of a change."""
+
+    application: str
+    before: list[dict[str, Any]] = field(default_factory=list)
+    after: list[dict[str, Any]] = field(default_factory=list)
+
+
+def review_renderings(
+    renderings: Iterable[Rendering],
+    *,
+    prices: Prices | None = None,
+    policy_dir: str | Path | None = None,
+    extra_protected_namespaces: Sequence[str] = (),
+) -> Review:
+    """The review of every rendering's changes together, with the policy's verdict on them
+    (`PolicyError` when the policy cannot give one)."""
+    objects = []
+    for rendering in renderings:
+        objects += change_set(rendering.before, rendering.after, rendering.application).objects
+    found = review(ChangeSet(objects=objects), prices)
+    verdict = evaluate_review(
+        review_policy_input(found), policy_dir, extra_protected_namespaces=tuple(extra_protected_namespaces)
+    )
+    return with_verdict(found, verdict)
+
+
+def report(found: Review, *, limit: int | None = None) -> dict[str, Any]:
+    """What is kept of a review: its JSON (`to_json`) and its comment, in parts."""
+    parts = render_markdown(found) if limit is None else render_markdown(found, limit)
+    return {**to_json(found), "comment": parts}
+
+
+def summary_line(found: Review) -> str:
+    """One line: the verdict, what changed and what it costs."""
+    changed = found.changes.changed()
+    verdict = found.verdict.decision if found.verdict else "allow"
+    apps = sorted({c.application or "" for c in changed} - {""})
+    cost = found.cost.monthly_delta_usd
+    money = f"{'+' if cost >= 0 else '-'}${abs(cost):,.2f}/month"
+    return (
+        f"risk {found.risk}, policy {verdict}: {len(changed)} object(s) changed"
+        f" in {len(apps)} application(s), {money}"
+    )
+
+
+def local_renderings(
+    repository: Path, base: str, head: str, only: Sequence[str] | None = None
+) -> list[Rendering]:
+    """Every application of `integrations.render.render_repository` rendered at `base` and `head`
+    of the Git repository at `repository`, keeping those whose rendering differs (or those named
+    in `only`)."""
+    with checkout_at(repository, base) as before_dir:
+        before = render_repository(before_dir)
+    with checkout_at(repository, head) as after_dir:
+        after = render_repository(after_dir)
+    out = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name, []), after.get(name, [])
+        if (only is not None and name in only) or (only is None and old != new):
+            out.append(Rendering(name, old, new))
+    return out
