@@ -108,7 +108,9 @@ def test_rollback_to_an_observed_revision_is_assessed() -> None:
         name="checkout-1",
         revision=1,
         containers=[
-            ContainerSpec(name="checkout", image="registry.example/shop/checkout:1.3.0", requests={"cpu": "1"})
+            ContainerSpec(
+                name="checkout", image="registry.example/shop/checkout:1.3.0", requests={"cpu": "1"}
+            )
         ],
     )
     plan = Plan(actions=[RollbackRevision(target=ref(), revision=1)])
@@ -162,7 +164,10 @@ def test_no_actions_and_the_same_input_give_the_same_answer() -> None:
 def test_manifest_and_proposed_workload_carry_what_the_rules_read() -> None:
     observed = workload(max_unavailable="25%")
     manifest = workload_manifest(observed, {RESTARTED_AT_ANNOTATION: restart_stamp("inc-1")})
-    assert manifest["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%"}}
+    assert manifest["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%"},
+    }
     assert manifest["spec"]["template"]["metadata"]["annotations"] == {
         RESTARTED_AT_ANNOTATION: restart_stamp("inc-1")
     }

@@ -62,6 +62,8 @@ class Notifier:
             "approvals_required": state.approval.required,
             "deadline": state.approval.deadline,
             "occurred_at": workflow.now(),
+            # what the plan costs and risks, beside what is being approved
+            "impact": state.impact if event in ("awaiting_approval", "approval_reminder") else None,
         }
         notification = Notification.model_validate({**values, **fields})
         self._sent.append((notification, start(SEND_NOTIFICATION, notification)))
