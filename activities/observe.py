@@ -116,6 +116,20 @@ def _controller(obj: dict[str, Any]) -> tuple[str, str] | None:
     return (str(refs[0].get("kind")), str(refs[0].get("name"))) if refs else None
 
 
+def _rollout_strategy(kind: str, spec: dict[str, Any]) -> dict[str, str]:
+    """The Workload's `strategy` and `max_unavailable`, as the API server defaulted them."""
+    if kind == "StatefulSet":
+        return {"strategy": str((spec.get("updateStrategy") or {}).get("type") or "RollingUpdate")}
+    if kind != "Deployment":
+        return {}
+    strategy = spec.get("strategy") or {}
+    unavailable = (strategy.get("rollingUpdate") or {}).get("maxUnavailable")
+    return {
+        "strategy": str(strategy.get("type") or "RollingUpdate"),
+        "max_unavailable": "" if unavailable is None else str(unavailable),
+    }
+
+
 def _revision_number(obj: dict[str, Any]) -> int | None:
     try:
         return int((_meta(obj).get("annotations") or {}).get(REVISION_ANNOTATION, ""))
@@ -515,6 +529,7 @@ class _Observer:
             containers=_container_specs(spec.get("template") or {}),
             labels=dict(meta.get("labels") or {}),
             annotations=annotations,
+            **_rollout_strategy(ref.kind, spec),
         )
         self.collect_events(ref.namespace, ref.kind, ref.name)
         selector = dict((spec.get("selector") or {}).get("matchLabels") or {})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.policy.decision import PolicyDecision
 from domain.policy.input import diagnosis_policy_input
-from domain.steps.validate import ValidateInput
+from domain.review.plan_impact import plan_impact
+from domain.steps.validate import ValidateInput, ValidateResult
 from policies import PolicyError, evaluate
 
 
@@ -17,13 +17,15 @@ class ValidateActivities:
         self._protected = protected_namespaces
 
     @activity.defn(name="validate_plan")
-    def validate_plan(self, input: ValidateInput) -> PolicyDecision:
-        # The plan, its root cause, the analyzer that made it and flags on its free text.
+    def validate_plan(self, input: ValidateInput) -> ValidateResult:
+        # The plan, its root cause, the analyzer that made it, flags on its free text, and its
+        # impact: what it costs a month and the downtime and rollback findings of its change.
+        impact = plan_impact(input.diagnosis.plan, input.observation)
         document = diagnosis_policy_input(
-            input.incident, input.observation, input.diagnosis, min_risk=input.min_risk
+            input.incident, input.observation, input.diagnosis, min_risk=input.min_risk, impact=impact
         )
         try:
-            return evaluate(
+            decision = evaluate(
                 document,
                 policy_dir=self._policy_dir,
                 extra_protected_namespaces=(*self._protected, *input.protected_namespaces),
@@ -31,3 +33,4 @@ class ValidateActivities:
         except PolicyError as err:
             # A broken policy is a configuration error: retrying will not mend it.
             raise ApplicationError(str(err), type="PolicyError", non_retryable=True) from err
+        return ValidateResult(**dict(decision), impact=impact)

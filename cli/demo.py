@@ -166,6 +166,8 @@ def _explain(status: WorkflowStatus) -> str:
                 f"{json.dumps(fields)} ({action.mode})"
             )
         lines.append(f"     plan hash  {status.plan_hash}; rollback: {status.plan.rollback}")
+    if status.impact is not None:
+        lines.append(f"     impact     {status.impact.summary}")
     if status.policy is not None:
         lines.append(
             f"     policy     risk {status.policy.risk}, {status.approvals_required} approval(s), "

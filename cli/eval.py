@@ -31,6 +31,7 @@ from domain.incident.model import Incident, incident_from_group
 from domain.kube.observation import Observation
 from domain.policy.decision import PolicyDecision
 from domain.policy.input import diagnosis_policy_input
+from domain.review.plan_impact import plan_impact
 from domain.steps.analyze import AnalyzeInput
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
@@ -149,7 +150,9 @@ def analyze(analyzer: Analyzer, incident: Incident, observation: Observation) ->
 
 
 def validate(incident: Incident, observation: Observation, diagnosis: Diagnosis) -> PolicyDecision:
-    return evaluate(diagnosis_policy_input(incident, observation, diagnosis))
+    # As the validate step asks it: with the plan's impact (cost delta, downtime findings).
+    impact = plan_impact(diagnosis.plan, observation)
+    return evaluate(diagnosis_policy_input(incident, observation, diagnosis, impact=impact))
 
 
 @dataclass(frozen=True)

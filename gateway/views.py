@@ -23,6 +23,7 @@ from domain.incident.model import OUTCOMES
 from domain.kube.observation import Observation
 from domain.policy.approval import approval_refusal, identity_key
 from domain.policy.decision import PolicyDecision
+from domain.review.plan_impact import PlanImpact, plan_impact
 from store.models import Approval, AuditEvent, Incident
 
 # What the incident row's `status` holds: the steps the workflow records, then the outcome.
@@ -205,6 +206,8 @@ class IncidentDetail:
     # requests as last recorded, from the audit trail
     gitops_changes: list[dict[str, Any]] = field(default_factory=list)
     pull_requests: list[dict[str, Any]] = field(default_factory=list)
+    # The plan's monthly cost delta and downtime and rollback findings, shown beside the decision
+    impact: PlanImpact | None = None
 
     @property
     def next_steps(self) -> list[str]:
@@ -242,6 +245,7 @@ class IncidentDetail:
             "audit": self.audit,
             "gitops_changes": self.gitops_changes,
             "pull_requests": self.pull_requests,
+            "impact": self.impact.model_dump(mode="json") if self.impact else None,
         }
 
 
@@ -277,6 +281,17 @@ def gitops_records(audit: Sequence[AuditEvent]) -> tuple[list[dict[str, Any]], l
     return changes, list(prs.values())
 
 
+def impact_of(policy_decision: Any, plan: Plan | None, observation: Observation | None) -> PlanImpact | None:
+    """The impact validate recorded with the policy decision; for a record made before impacts
+    were recorded, the same review of the stored plan and observation (pure, no I/O)."""
+    stored = policy_decision.get("impact") if isinstance(policy_decision, dict) else None
+    if stored:
+        return parse(PlanImpact, stored)
+    if plan is None or not plan.actions or observation is None:
+        return None
+    return plan_impact(plan, observation)
+
+
 def incident_detail(
     incident: Incident,
     approvals: Sequence[Approval],
@@ -295,6 +310,7 @@ def incident_detail(
     alerts = list((group or {}).get("alerts") or [])
     changes, pull_requests = gitops_records(audit)
     return IncidentDetail(
+        impact=impact_of(incident.policy_decision, plan, observation),
         row=incident_row(incident, now),
         alert_group=group,
         alerts=alerts,

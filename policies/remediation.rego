@@ -424,6 +424,20 @@ risk_factors contains f if {
 	f := {"index": i, "risk": "medium", "reason": reason}
 }
 
+# A plan that adds more than data.medic.config.review.cost_warn_monthly_usd (default 100) a month
+# at list prices (input.impact, the plan's change review) is at least medium risk: someone who
+# sees the figure approves it.
+cost_warn_monthly_usd := object.get(cfg, ["review", "cost_warn_monthly_usd"], 100)
+
+plan_monthly_delta_usd := object.get(input, ["impact", "monthly_delta_usd"], 0)
+
+risk_factors contains f if {
+	count(actions) > 0
+	plan_monthly_delta_usd > cost_warn_monthly_usd
+	reason := sprintf("the plan adds $%.2f a month at list prices, above the review threshold of $%v: at least medium risk, so a human reviews it", [plan_monthly_delta_usd, cost_warn_monthly_usd])
+	f := {"index": -1, "risk": "medium", "reason": reason}
+}
+
 command_text_in := object.get(input, ["flags", "command_text_in"], [])
 
 set_image_to_known(a) if {

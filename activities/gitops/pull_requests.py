@@ -106,6 +106,7 @@ class PullRequestActivities:
             diagnosis,
             changes,
             decision=input.policy,
+            impact=input.impact,
             approvals=input.approvals,
             console_url=self._console_url,
         )

@@ -23,7 +23,7 @@ from domain.analysis.plan import (
     SyncApplication,
 )
 from domain.base import Frozen
-from domain.kube.observation import ContainerSpec, Observation, Workload
+from domain.kube.observation import ContainerSpec, Observation, Revision, Workload
 from domain.kube.patches import RESTARTED_AT_ANNOTATION, restart_stamp
 
 
@@ -79,7 +79,11 @@ def _set_resources(action: SetResources, workload: Workload | None) -> _Views:
     limits = dict(container.limits) if container else {}
     requests = dict(container.requests) if container else {}
     before = _containers_doc([{"name": name, "resources": _resources(limits, requests)}]) if container else {}
-    new_limits, new_requests = {**limits, **action.limits}, {**requests, **action.requests}
+    if container is not None:
+        changed = _with_resources(container, action)
+        new_limits, new_requests = changed.limits, changed.requests
+    else:
+        new_limits, new_requests = dict(action.limits), dict(action.requests)
     after = _containers_doc([{"name": name, "resources": _resources(new_limits, new_requests)}])
     changes = [
         _change(f"{resource} {section}", old.get(resource), value)
@@ -111,17 +115,23 @@ def _restart(incident_id: str, workload: Workload | None) -> _Views:
     return before, after, "rolling restart of every pod"
 
 
-def _revision_containers(observation: Observation, workload: Workload | None, revision: int | None) -> Any:
+def _revision(observation: Observation, workload: Workload | None, revision: int | None) -> Revision | None:
     if workload is None or revision is None:
         return None
     prefix = f"revision/{workload.ref.namespace}/"
-    for candidate in observation.revisions:
-        if candidate.revision == revision and candidate.id.startswith(prefix):
-            return [
-                {"name": c.name, "image": c.image, **({"resources": _resources(c.limits, c.requests)})}
-                for c in candidate.containers
-            ]
-    return None
+    return next(
+        (c for c in observation.revisions if c.revision == revision and c.id.startswith(prefix)), None
+    )
+
+
+def _revision_containers(observation: Observation, workload: Workload | None, revision: int | None) -> Any:
+    found = _revision(observation, workload, revision)
+    if found is None:
+        return None
+    return [
+        {"name": c.name, "image": c.image, **({"resources": _resources(c.limits, c.requests)})}
+        for c in found.containers
+    ]
 
 
 def _rollback(action: RollbackRevision, workload: Workload | None, observation: Observation) -> _Views:
@@ -150,6 +160,46 @@ def _sync(action: SyncApplication, observation: Observation) -> _Views:
         before = {"application": action.application, "sync": app.sync_status, "health": app.health_status}
     after = {"application": action.application, "sync": "Synced", "operation": "sync requested"}
     return before, after, f"sync Argo CD application {action.application}"
+
+
+def _with_resources(container: ContainerSpec, action: SetResources) -> ContainerSpec:
+    return container.model_copy(
+        update={
+            "limits": {**container.limits, **action.limits},
+            "requests": {**container.requests, **action.requests},
+        }
+    )
+
+
+def proposed_workload(action: Action, workload: Workload | None, observation: Observation) -> Workload | None:
+    """`workload` (as observed) once `action` is made: its containers' images and resources, its
+    replicas, or the containers of the revision it rolls back to. None when that cannot be told
+    from what was observed: no workload, a container or revision that was not seen, an Argo CD
+    sync (Git says what it changes). A restart changes only the pod template's annotations, which
+    this model does not hold: the workload comes back as it was (see `RESTARTED_AT_ANNOTATION`)."""
+    if workload is None or isinstance(action, SyncApplication):
+        return None
+    if isinstance(action, Scale):
+        return workload.model_copy(update={"replicas": action.replicas})
+    if isinstance(action, RollbackRevision):
+        revision = _revision(observation, workload, action.revision)
+        if revision is None:
+            return None
+        return workload.model_copy(
+            update={"containers": list(revision.containers), "revision": action.revision}
+        )
+    if isinstance(action, (SetResources, SetImage)):
+        container = _container(workload, action.target.container)
+        if container is None:
+            return None
+        changed = (
+            _with_resources(container, action)
+            if isinstance(action, SetResources)
+            else container.model_copy(update={"image": action.image})
+        )
+        containers = [changed if c.name == container.name else c for c in workload.containers]
+        return workload.model_copy(update={"containers": containers})
+    return workload
 
 
 def _target(action: Action) -> str:

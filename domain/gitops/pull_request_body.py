@@ -33,6 +33,7 @@ from domain.gitops.pull_requests import PullRequest, PullRequestKind, branch_for
 from domain.policy.approval import Approval
 from domain.policy.decision import PolicyDecision
 from domain.redaction.text import redact_text
+from domain.review.plan_impact import PlanImpact
 
 # GitHub refuses a PR body longer than this many characters, and a title longer than 256.
 BODY_LIMIT = 65_536
@@ -104,11 +105,14 @@ def fix_pull_request_text(
     changes: Sequence[FileChange],
     *,
     decision: PolicyDecision | None = None,
+    impact: PlanImpact | None = None,
     approvals: Sequence[Approval] = (),
     console_url: str = "",
     limit: int = BODY_LIMIT,
 ) -> PullRequestText:
-    """Title, body and commit message of the PR that makes `changes` for `incident_id`."""
+    """Title, body and commit message of the PR that makes `changes` for `incident_id`. With
+    `impact` (the plan's change review), an Impact section says its monthly cost delta and
+    downtime, in one line, and what it could not assess."""
     summary = _clean(action_summary(diagnosis.plan, changes))
     title = _clip_line(f"medic: {summary}", TITLE_LIMIT)
     head: list[str] = [
@@ -128,6 +132,10 @@ def fix_pull_request_text(
     head += [f"- {_clean(describe_action(a))}" for a in diagnosis.plan.actions] or ["- (no actions)"]
     if diagnosis.plan.expected_impact:
         head += ["", f"**Expected impact:** {_clip(_clean(diagnosis.plan.expected_impact), _NOTE_LIMIT)}"]
+    if impact is not None:
+        head += ["", "## Impact", "", _clip(_clean(impact.summary), _NOTE_LIMIT * 2)]
+        if impact.not_assessed and len(impact.not_assessed) < len(diagnosis.plan.actions):
+            head += ["", f"Not assessed: {_clip(_clean('; '.join(impact.not_assessed)), _NOTE_LIMIT)}"]
 
     tail: list[str] = ["## Risk and decision", ""]
     if decision is not None:

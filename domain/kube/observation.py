@@ -38,6 +38,11 @@ class Workload(Frozen):
     containers: list[ContainerSpec] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    # How a change of the pod template rolls out: a Deployment's spec.strategy.type (and its
+    # rollingUpdate.maxUnavailable as written, "" when unset), a StatefulSet's
+    # spec.updateStrategy.type. "" when not observed (observations made before these fields).
+    strategy: str = ""
+    max_unavailable: str = ""
 
 
 class Revision(Frozen):

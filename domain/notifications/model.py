@@ -24,6 +24,7 @@ from pydantic import Field
 from domain.base import Frozen
 from domain.incident.model import Outcome
 from domain.redaction.text import redact_json
+from domain.review.plan_impact import PlanImpact
 
 NotificationEvent = Literal[
     "awaiting_approval", "approval_reminder", "decision", "outcome", "drift_report", "model_unusable"
@@ -119,6 +120,8 @@ class Notification(Frozen):
     occurred_at: datetime | None = None
     # What a human should do next, from the diagnosis (bounded: `bounded_next_steps`).
     next_steps: list[str] = Field(default_factory=list)
+    # Asking for approval: what the plan costs a month and its downtime and rollback findings.
+    impact: PlanImpact | None = None
 
 
 class NotificationLinks(Frozen):

@@ -21,6 +21,24 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# A notification names at most this many findings of a kind; the console shows them all.
+IMPACT_FINDINGS_MAX = 5
+
+
+def _impact(n: Notification) -> dict[str, Any] | None:
+    impact = n.impact
+    if impact is None:
+        return None
+    return {
+        "summary": impact.summary,
+        "monthly_delta_usd": impact.monthly_delta_usd,
+        "basis": impact.basis,
+        "downtime": impact.messages("downtime")[:IMPACT_FINDINGS_MAX],
+        "rollback": impact.messages("rollback")[:IMPACT_FINDINGS_MAX],
+        "not_assessed": impact.not_assessed[:IMPACT_FINDINGS_MAX],
+    }
+
+
 def webhook_payload(
     n: Notification, links: NotificationLinks, *, sent_at: datetime | None = None
 ) -> dict[str, Any]:
@@ -51,6 +69,8 @@ def webhook_payload(
             "next_steps": bounded_next_steps(n.next_steps),
             "approvals": {"count": n.approvals, "required": n.approvals_required},
             "deadline": _iso(n.deadline),
+            # the plan's monthly cost delta and downtime/rollback findings; null when not assessed
+            "impact": _impact(n),
         },
         "decision": (
             {"approver": n.approver, "decision": n.decision, "reason": n.reason}
@@ -236,6 +256,8 @@ def _body(n: Notification) -> str:
         lines.append(f"*Why:* {escape_mrkdwn(n.reason)}")
     if n.summary and n.event != "drift_report":
         lines.append(f"*Diagnosis:* {escape_mrkdwn(n.summary)}")
+    if n.impact is not None and n.event in ("awaiting_approval", "approval_reminder"):
+        lines.append(f"*Impact:* {escape_mrkdwn(n.impact.summary)}")
     if n.event == "drift_report" and not n.drift:
         lines.append("Every application matches Git.")
     return "\n".join(lines)

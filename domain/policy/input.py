@@ -28,6 +28,7 @@ from domain.kube.images import split_image
 from domain.kube.observation import ARGOCD_TRACKING, Observation, Workload
 from domain.kube.patches import INCIDENT_ANNOTATION
 from domain.kube.quantity import QuantityError, parse_quantity
+from domain.review.plan_impact import PlanImpact
 
 
 def _number(text: str | None) -> float | None:
@@ -231,12 +232,14 @@ def build_policy_input(
     min_risk: str | None = None,
     analyzer: str = "",
     texts: Mapping[str, str] | None = None,
+    impact: PlanImpact | None = None,
 ) -> dict[str, Any]:
     """The policy's input. `min_risk` is a second-opinion review's floor (medium | high): the
     policy's risk becomes the higher of its own and this, never lower. `analyzer` names who made the
     plan ("" when unknown: never auto-executed). `texts` are the diagnosis' free-text fields by name;
     they are display text and never read for actions, but those that read as a command to run are
-    named in `flags.command_text_in`."""
+    named in `flags.command_text_in`. `impact` (the plan's change review: `plan_impact`) becomes
+    `impact`: its monthly cost delta and its downtime and rollback findings' messages."""
     flagged = sorted(name for name, text in (texts or {}).items() if reads_as_command(text))
     document: dict[str, Any] = {
         # The namespaces the incident is about: a plan's mode (policy data `modes`) comes from its
@@ -252,11 +255,22 @@ def build_policy_input(
     }
     if min_risk is not None:
         document["review"] = {"min_risk": min_risk}
+    if impact is not None:
+        document["impact"] = {
+            "monthly_delta_usd": impact.monthly_delta_usd,
+            "downtime": impact.messages("downtime"),
+            "rollback": impact.messages("rollback"),
+        }
     return document
 
 
 def diagnosis_policy_input(
-    incident: Incident, observation: Observation, diagnosis: Diagnosis, *, min_risk: str | None = None
+    incident: Incident,
+    observation: Observation,
+    diagnosis: Diagnosis,
+    *,
+    min_risk: str | None = None,
+    impact: PlanImpact | None = None,
 ) -> dict[str, Any]:
     """`build_policy_input` for a whole diagnosis: its plan, root cause, analyzer and free text."""
     texts = {
@@ -276,4 +290,5 @@ def diagnosis_policy_input(
         min_risk=min_risk,
         analyzer=diagnosis.analyzer,
         texts=texts,
+        impact=impact,
     )

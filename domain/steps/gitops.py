@@ -10,6 +10,7 @@ from domain.gitops.pull_requests import PullRequest, PullRequestKind
 from domain.kube.observation import ArgoApplication
 from domain.policy.approval import Approval
 from domain.policy.decision import PolicyDecision
+from domain.review.plan_impact import PlanImpact
 
 
 class GitOpsApplication(Frozen):
@@ -71,6 +72,8 @@ class OpenPullRequestInput(Frozen):
     title: str = ""
     diagnosis: Diagnosis | None = None
     policy: PolicyDecision | None = None
+    # the plan's cost delta and downtime findings, for the body's Impact section
+    impact: PlanImpact | None = None
     approvals: list[Approval] = Field(default_factory=list)
     # a revert: why the fix is undone, and the fix's pull request
     reason: str = ""

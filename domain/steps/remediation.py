@@ -16,6 +16,7 @@ from domain.gitops.pull_requests import PullRequest, PullRequestKind
 from domain.incident.model import Incident, Outcome
 from domain.policy.approval import Approval
 from domain.policy.decision import PolicyDecision
+from domain.review.plan_impact import PlanImpact
 from domain.settings import Settings
 from domain.steps.gitops import GitOpsChange
 
@@ -114,6 +115,8 @@ class WorkflowStatus(Frozen):
     plan: Plan | None = None
     plan_hash: str = ""
     policy: PolicyDecision | None = None
+    # The plan's cost delta and downtime and rollback findings, shown beside what is approved.
+    impact: PlanImpact | None = None
     approvals: list[Approval] = Field(default_factory=list)
     approvals_required: int = 0
     approval_deadline: datetime | None = None

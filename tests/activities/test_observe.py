@@ -44,6 +44,8 @@ def test_oom_pod_resolves_to_its_deployment_with_oom_evidence(sandbox: KubeClien
     (workload,) = observation.workloads
     assert workload.revision == 7 and workload.replicas == 2 and workload.ready_replicas == 1
     assert workload.containers[0].limits == {"cpu": "1", "memory": "256Mi"}
+    # how a change rolls out, for the plan's downtime findings
+    assert (workload.strategy, workload.max_unavailable) == ("RollingUpdate", "")
     assert [r.id for r in observation.revisions] == ["revision/payments/ledger-5c6b7d8f9"]
     pods = {p.id: p for p in observation.pods}
     crashing = pods["pod/payments/ledger-5c6b7d8f9-b7xkq"]

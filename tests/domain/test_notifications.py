@@ -24,6 +24,9 @@ from domain.notifications.model import (
     notification_links,
 )
 from domain.notifications.render import escape_mrkdwn, slack_message, webhook_payload
+from domain.review.changes import ObjectRef
+from domain.review.findings import Finding
+from domain.review.plan_impact import PlanImpact
 from tests.domain import redaction_corpus as c
 
 AT = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
@@ -358,13 +361,56 @@ def test_webhook_payload_keeps_one_shape(event: str) -> None:
         "next_steps",
         "approvals",
         "deadline",
+        "impact",
     }
+    assert payload["incident"]["impact"] is None
     assert payload["event"] == event and payload["version"] == 1
     assert payload["sent_at"] == "2026-11-23T19:00:02+00:00"
     assert payload["links"] == {"console": LINKS.console, "temporal": LINKS.temporal}
     assert (payload["decision"] is not None) == (event == "decision")
     assert (payload["drift"] is not None) == (event == "drift_report")
     json.dumps(payload)  # plain JSON
+
+
+IMPACT = PlanImpact(
+    monthly_delta_usd=121.51,
+    downtime=[
+        Finding(
+            category="downtime",
+            severity="high",
+            object=ObjectRef(api_version="apps/v1", kind="Deployment", namespace="payments", name="ledger"),
+            field="spec.strategy.type",
+            message="Deployment payments/ledger: strategy Recreate → Recreate with 1 replica(s): "
+            "this rollout stops every pod before any new one starts",
+        )
+    ],
+    summary="+$121.51/month (OpenCost default list prices (GCP us-central1)); downtime: "
+    "Deployment payments/ledger: strategy Recreate with 1 replica(s) <!channel>",
+)
+
+
+@pytest.mark.parametrize("event", ["awaiting_approval", "approval_reminder"])
+def test_approval_request_shows_the_plan_impact_in_one_line(event: str) -> None:
+    message = slack_message(notification(event, impact=IMPACT), LINKS)
+    body = message["blocks"][1]["text"]["text"]
+    [line] = [line for line in body.splitlines() if line.startswith("*Impact:*")]
+    assert line.startswith("*Impact:* +$121.51/month (OpenCost default list prices")
+    assert "&lt;!channel&gt;" in line and "<!channel>" not in line
+    incident = webhook_payload(notification(event, impact=IMPACT), LINKS)["incident"]
+    assert incident["impact"] == {
+        "summary": IMPACT.summary,
+        "monthly_delta_usd": 121.51,
+        "basis": "OpenCost default list prices (GCP us-central1)",
+        "downtime": [IMPACT.downtime[0].message],
+        "rollback": [],
+        "not_assessed": [],
+    }
+
+
+def test_only_an_approval_request_shows_the_impact_in_slack() -> None:
+    message = slack_message(notification("outcome", impact=IMPACT), LINKS)
+    assert "Impact" not in json.dumps(message)
+    assert "*Impact:*" not in json.dumps(slack_message(notification("awaiting_approval"), LINKS))
 
 
 def test_webhook_payload_content() -> None:

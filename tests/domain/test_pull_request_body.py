@@ -17,6 +17,7 @@ from domain.gitops.pull_requests import PullRequest, branch_for
 from domain.incident.model import ResourceRef
 from domain.policy.approval import Approval
 from domain.policy.decision import PolicyDecision, Violation
+from domain.review.plan_impact import PlanImpact
 
 INCIDENT = "incident-alert-0123456789abcdef0123.1a2b3c4d"
 LEDGER = ResourceRef(namespace="payments", kind="Deployment", name="ledger", container="ledger")
@@ -195,3 +196,30 @@ def test_the_revert_body_names_the_failed_verification_and_the_fix_pr() -> None:
     assert parse_marker(text.body) == (INCIDENT, "revert")
     assert text.commit_message.startswith(f"medic: revert #7 ({INCIDENT})\n")
     assert parse_marker("no marker here") is None
+
+
+def test_the_fix_body_has_a_short_impact_section_when_the_impact_is_known() -> None:
+    impact = PlanImpact(
+        monthly_delta_usd=3.09,
+        summary="+$3.09/month (OpenCost default list prices (GCP us-central1)); downtime: none found",
+        not_assessed=["action 2 (scale payments/Deployment/cart): its target was not observed"],
+    )
+    two = diagnosis().plan.model_copy(
+        update={
+            "actions": [
+                *diagnosis().plan.actions,
+                Scale(target=LEDGER.model_copy(update={"name": "cart"}), replicas=3),
+            ]
+        }
+    )
+    body = fix_pull_request_text(
+        INCIDENT, diagnosis().model_copy(update={"plan": two}), [change()], decision=DECISION, impact=impact
+    ).body
+    section = body.split("## Impact\n\n", 1)[1].split("\n\n## ", 1)[0]
+    assert section.splitlines() == [
+        "+$3.09/month (OpenCost default list prices (GCP us-central1)); downtime: none found",
+        "",
+        "Not assessed: action 2 (scale payments/Deployment/cart): its target was not observed",
+    ]
+    assert body.index("## What") < body.index("## Impact") < body.index("## Diff")
+    assert "## Impact" not in fix_pull_request_text(INCIDENT, diagnosis(), [change()], decision=DECISION).body

@@ -253,6 +253,19 @@ async def test_an_allowed_user_sees_enabled_buttons(console: Any) -> None:
     assert p.value("plan_hash") == PLAN_HASH and p.value("csrf")
 
 
+async def test_the_decision_shows_the_plans_impact_beside_it(console: Any) -> None:
+    # Recorded before validate kept impacts: the page reviews the stored plan and observation.
+    expected = (
+        "Impact: +$0.00/month (OpenCost default list prices (GCP us-central1)); "
+        "downtime: none found (rollout strategy not observed)"
+    )
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{PENDING}", headers=basic("sam", "sam-pw"))
+        detail = (await http.get(f"/api/incidents/{PENDING}", headers=BEARER)).json()
+    assert p.text("decide-impact") == expected and p.text("plan-impact") == expected
+    assert "Impact: " + detail["impact"]["summary"] == expected
+
+
 async def test_a_user_outside_the_approvers_sees_disabled_buttons_with_the_reason(console: Any) -> None:
     async with console() as http:
         p = await page(http, f"/console/incidents/{PENDING}", headers=basic("dev", "dev-pw"))

@@ -39,6 +39,7 @@ from domain.kube.observation import (
 )
 from domain.policy.decision import PolicyDecision
 from domain.policy.input import build_policy_input, diagnosis_policy_input
+from domain.review.plan_impact import PlanImpact, plan_impact
 from policies import POLICY_DIR, PolicyError, evaluate, load_policy_data
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
@@ -640,6 +641,69 @@ def test_low_risk_plan_raised_by_review_no_longer_auto_executes() -> None:
     assert unattended(Restart(target=ref())).auto_execute is True
     decision = reviewed(Restart(target=ref()), min_risk="medium", policy_dir=AUTO["dir"])
     assert decision.auto_execute is False and decision.approvals_required == 1
+
+
+# --- the plan's impact (its change review) -------------------------------------------------------
+
+
+def costed(*actions: Any, impact: PlanImpact | None, **kwargs: Any) -> PolicyDecision:
+    """The decision on an offline plan for a real fault, with the plan's impact in the input."""
+    kwargs.setdefault("policy_dir", AUTO["dir"])
+    document = build_policy_input(
+        Incident(id="inc-1"),
+        observation(),
+        Plan(actions=list(actions)),
+        "saturation",
+        analyzer="offline",
+        impact=impact,
+    )
+    return evaluate(document, **kwargs)
+
+
+def test_impact_enters_the_input_as_its_figure_and_messages() -> None:
+    plan = Plan(actions=[Scale(target=ref(), replicas=4)])
+    seen = observation(workload(replicas=1).model_copy(update={"strategy": "Recreate"}))
+    impact = plan_impact(plan, seen)
+    document = build_policy_input(Incident(id="inc-1"), seen, plan, impact=impact)
+    assert document["impact"] == {
+        "monthly_delta_usd": impact.monthly_delta_usd,
+        "downtime": [f.message for f in impact.downtime],
+        "rollback": [],
+    }
+    assert impact.monthly_delta_usd > 0 and len(document["impact"]["downtime"]) == 1
+    assert "impact" not in build_policy_input(Incident(id="inc-1"), seen, plan)
+
+
+def test_plan_costing_more_than_the_default_threshold_is_at_least_medium_risk() -> None:
+    assert costed(Restart(target=ref()), impact=None).risk == "low"
+    assert costed(Restart(target=ref()), impact=PlanImpact(monthly_delta_usd=100)).risk == "low"
+    decision = costed(Restart(target=ref()), impact=PlanImpact(monthly_delta_usd=121.514))
+    assert_allowed(decision)
+    assert (decision.risk, decision.approvals_required, decision.auto_execute) == ("medium", 1, False)
+    assert any("$121.51 a month" in r and "$100" in r for r in decision.reasons), decision.reasons
+
+
+def test_a_saving_is_not_a_cost_risk() -> None:
+    assert costed(Restart(target=ref()), impact=PlanImpact(monthly_delta_usd=-500)).risk == "low"
+
+
+def test_cost_threshold_comes_from_data(policy_copy) -> None:
+    directory = policy_copy(lambda c: c.update(review={"cost_warn_monthly_usd": 20}))
+    decision = costed(Restart(target=ref()), impact=PlanImpact(monthly_delta_usd=25), policy_dir=directory)
+    assert decision.risk == "medium"
+    assert any("$25.00 a month" in r and "$20" in r for r in decision.reasons), decision.reasons
+
+
+def test_cost_does_not_lower_a_higher_risk() -> None:
+    document = build_policy_input(
+        Incident(id="inc-1"),
+        observation(workload("prod", "ledger")),
+        Plan(actions=[Restart(target=ref("prod", "ledger"))]),
+        impact=PlanImpact(monthly_delta_usd=1_000),
+    )
+    decision = evaluate(document)
+    assert decision.risk == "high"
+    assert any("$1000.00 a month" in r for r in decision.reasons), decision.reasons
 
 
 @pytest.mark.parametrize(

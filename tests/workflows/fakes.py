@@ -22,6 +22,7 @@ from domain.incident.model import ResourceRef
 from domain.kube.observation import Observation
 from domain.notifications.model import Notification, NotifyResult
 from domain.policy.decision import PolicyDecision
+from domain.review.plan_impact import PlanImpact
 from domain.steps.analyze import AnalyzeInput
 from domain.steps.change import (
     AppliedChange,
@@ -35,7 +36,7 @@ from domain.steps.change import (
 )
 from domain.steps.observe import ObserveInput
 from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
-from domain.steps.validate import ValidateInput
+from domain.steps.validate import ValidateInput, ValidateResult
 
 Activity = Callable[..., Any]
 
@@ -61,6 +62,8 @@ class RemediationFakes:
     they were asked: `incident` (the recorded row), `audit`, `approvals`, `remembered`, `analyzed`."""
 
     decision: PolicyDecision = field(default_factory=lambda: policy("medium"))
+    # validate's impact of the plan; None: a result as recorded before impacts
+    impact: PlanImpact | None = None
     # observe's answer, for the incident at hand
     observation: Observation = field(default_factory=lambda: Observation(incident_id=""))
     root_cause: RootCause = "oom"
@@ -133,6 +136,8 @@ class RemediationFakes:
         @activity.defn(name="validate_plan")
         async def validate_plan(input: ValidateInput) -> PolicyDecision:
             fakes._shared_step("validate")
+            if fakes.impact is not None:
+                return ValidateResult(**dict(fakes.decision), impact=fakes.impact)
             return fakes.decision
 
         @activity.defn(name="snapshot_resources")

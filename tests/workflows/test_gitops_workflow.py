@@ -21,6 +21,7 @@ from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
 from domain.policy.approval import DecisionInput
+from domain.review.plan_impact import PlanImpact
 from domain.steps.gitops import (
     ApplicationCheck,
     ApplicationsInput,
@@ -302,6 +303,8 @@ async def approve(handle: WorkflowHandle[Any, Any], approver: str = "alice") -> 
 async def test_approved_plan_opens_a_pull_request_and_resolves_once_merged_and_synced(
     time_skipping_env: WorkflowEnvironment, fakes: Fakes
 ) -> None:
+    fakes.impact = PlanImpact(monthly_delta_usd=3.09, summary="+$3.09/month (list); downtime: none found")
+
     async def scenario(h: Harness) -> tuple[WorkflowStatus, WorkflowStatus, RemediationResult]:
         handle = await h.start()
         waiting = await wait_for_step(handle, "awaiting_approval")
@@ -327,6 +330,8 @@ async def test_approved_plan_opens_a_pull_request_and_resolves_once_merged_and_s
     assert [s.revision for s in fakes.synced] == [f"{1:040x}"]
     (opened,) = fakes.opened
     assert [a.approver for a in opened.approvals] == ["alice"] and opened.policy == fakes.decision
+    # the PR body's Impact section is written from it
+    assert opened.impact == fakes.impact and waiting.impact == fakes.impact
     steps = fakes.steps()
     assert ("preparing_change", "completed") in steps
     assert steps.index(("preparing_change", "completed")) < steps.index(("awaiting_approval", "started"))

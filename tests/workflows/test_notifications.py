@@ -23,6 +23,7 @@ from activities.notify import NotifyActivities
 from domain.analysis.plan import Plan
 from domain.notifications.model import NEXT_STEPS_MAX
 from domain.policy.approval import DecisionInput
+from domain.review.plan_impact import PlanImpact
 from domain.settings import Settings
 from domain.steps.remediation import RemediationResult
 from integrations.temporal.converter import DATA_CONVERTER
@@ -122,6 +123,29 @@ async def test_wait_reminders_decisions_and_outcome_are_sent_in_order(
     )
     replay = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replay.replay_failure is None
+
+
+async def test_the_plan_impact_is_shown_where_the_plan_is_approved(
+    time_skipping_env: WorkflowEnvironment, fakes: Fakes
+) -> None:
+    fakes.impact = PlanImpact(monthly_delta_usd=121.51, summary="+$121.51/month (list); downtime: none found")
+    sent = Sent()
+
+    async def scenario(h: Harness) -> tuple[RemediationResult, Any]:
+        handle = await h.start(notify=True)
+        status = await wait_for_step(handle, "awaiting_approval")
+        await until(lambda: len(sent.notifications) == 1, "the awaiting-approval notification")
+        await handle.signal(RemediationWorkflow.approve, DecisionInput(approver="alice", reason="ok"))
+        return await handle.result(), status
+
+    result, status = await run(time_skipping_env, fakes, sent.activity(), scenario)
+    assert result.outcome == "resolved"
+    # the status query (console, `medic status`), the approval notification and the incident row
+    assert status.impact == fakes.impact
+    wait, *others = sorted(sent.notifications, key=lambda n: n.seq)
+    assert wait.event == "awaiting_approval" and wait.impact == fakes.impact
+    assert [n.impact for n in others] == [None] * len(others)
+    assert fakes.incident["policy_decision"]["impact"]["monthly_delta_usd"] == 121.51
 
 
 async def test_a_reminder_already_past_when_the_wait_starts_is_skipped(

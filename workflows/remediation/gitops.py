@@ -160,6 +160,7 @@ class GitOpsPath:
                 title=state.incident.title,
                 diagnosis=state.diagnosis,
                 policy=state.policy,
+                impact=state.impact,
                 approvals=state.approval.round_approvals(),
                 reason=reason,
                 fix=fix,

@@ -62,6 +62,10 @@ class Notifier:
             "approvals_required": state.approval.required,
             "deadline": state.approval.deadline,
             "occurred_at": workflow.now(),
+            # what the plan costs and risks, beside the plan being approved (not beside its revert)
+            "impact": state.impact
+            if event in ("awaiting_approval", "approval_reminder") and state.approval.round == "fix"
+            else None,
         }
         notification = Notification.model_validate({**values, **fields})
         self._sent.append((notification, start(SEND_NOTIFICATION, notification)))

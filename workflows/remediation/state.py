@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.kube.observation import Observation
     from domain.policy.approval import Approval
     from domain.policy.decision import PolicyDecision
+    from domain.review.plan_impact import PlanImpact
     from domain.steps.gitops import GitOpsChange
     from domain.steps.record import AuditInput
     from domain.steps.remediation import RemediationInput, Step
@@ -67,6 +68,8 @@ class RunState:
     diagnosis: Diagnosis | None = None
     plan_hash: str = ""
     policy: PolicyDecision | None = None
+    # What the plan costs a month and its downtime and rollback findings (validate's result).
+    impact: PlanImpact | None = None
     approval: ApprovalState = field(default_factory=ApprovalState)
     alert_resolved: bool = False
     outcome: Outcome | None = None

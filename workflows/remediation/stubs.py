@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.incident.memory import RecallInput, RecallResult, RememberInput
     from domain.kube.observation import Observation
     from domain.notifications.model import Notification, NotifyResult
-    from domain.policy.decision import PolicyDecision
     from domain.steps.analyze import AnalyzeInput, ReviewInput, ReviewResult
     from domain.steps.change import (
         CheckRolloutInput,
@@ -57,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.steps.observe import ObserveInput
     from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
     from domain.steps.sync import SyncInput, SyncProgress
-    from domain.steps.validate import ValidateInput
+    from domain.steps.validate import ValidateInput, ValidateResult
 
 NONE = type(None)
 
@@ -72,7 +71,7 @@ RECALL_SIMILAR_INCIDENTS = Stub("recall_similar_incidents", RecallInput, RecallR
 REMEMBER_INCIDENT = Stub("remember_incident", RememberInput, NONE, STORE)
 ANALYZE_INCIDENT = Stub("analyze_incident", AnalyzeInput, Diagnosis, ANALYZE)
 REVIEW_DIAGNOSIS = Stub("review_diagnosis", ReviewInput, ReviewResult, REVIEW)
-VALIDATE_PLAN = Stub("validate_plan", ValidateInput, PolicyDecision, VALIDATE)
+VALIDATE_PLAN = Stub("validate_plan", ValidateInput, ValidateResult, VALIDATE)
 # a direct change
 DRY_RUN_PLAN = Stub("dry_run_plan", PlanInput, DryRunResult, DRY_RUN)
 SNAPSHOT_RESOURCES = Stub("snapshot_resources", PlanInput, SnapshotResult, SNAPSHOT)

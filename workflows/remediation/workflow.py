@@ -197,6 +197,7 @@ class RemediationWorkflow:
             summary=lambda p: p.model_dump(mode="json"),
         )
         state.policy = policy
+        state.impact = policy.impact
         target = plan.actions[0].target if plan.actions else None
         await self._record.update(
             IncidentUpdate(
@@ -300,6 +301,7 @@ class RemediationWorkflow:
             plan=state.diagnosis.plan if state.diagnosis else None,
             plan_hash=state.subject_hash,
             policy=state.policy,
+            impact=state.impact,
             approvals=list(approval.approvals),
             approvals_required=state.policy.approvals_required if state.policy else 0,
             approval_deadline=approval.deadline,

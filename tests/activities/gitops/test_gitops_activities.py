@@ -24,6 +24,7 @@ from domain.analysis.plan import Plan, Restart, SetResources
 from domain.gitops.pull_requests import PullRequest, branch_for
 from domain.incident.model import ResourceRef
 from domain.kube.observation import ArgoApplication
+from domain.review.plan_impact import PlanImpact
 from domain.steps.gitops import (
     ApplicationCheck,
     ApplicationsInput,
@@ -448,17 +449,19 @@ def test_github_pull_request_carries_the_diff_labels_and_no_secret(
     host = github_host(world, github)
     activities = world.activities(host)
 
+    impact = PlanImpact(monthly_delta_usd=0.62, summary="+$0.62/month (list prices); downtime: none found")
     github.drop_after_create()  # the PR is made, the answer lost: the retry finds it
     with pytest.raises(ApplicationError) as lost:
-        run(activities.open_pull_request, world.open_input(change, plan))
+        run(activities.open_pull_request, world.open_input(change, plan, impact=impact))
     assert not lost.value.non_retryable
-    pr = run(activities.open_pull_request, world.open_input(change, plan))
+    pr = run(activities.open_pull_request, world.open_input(change, plan, impact=impact))
 
     assert pr.host == "github" and pr.branch == branch_for(world.incident_id)
     assert list(github.pulls) == [pr.number] and github.count("POST", "/pulls") == 1
     pull = github.pulls[pr.number]
     assert {"medic", "automated-remediation", "medic:fix"} <= set(pull.labels)
     assert "+    memory: 512Mi" in pull.body and secret not in pull.body and secret not in pull.title
+    assert "## Impact\n\n+$0.62/month (list prices); downtime: none found\n" in pull.body
     assert world.branches() == ["main", pr.branch]
 
     merge_commit = github.merge_as(pr.number, "carol")
