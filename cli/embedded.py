@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import uvicorn
@@ -134,6 +135,17 @@ def _temporal_port(settings: Settings) -> int | None:
     return None
 
 
+def git_source_urls(applications: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The repository URLs of the Applications' Git sources (not Helm repositories' charts)."""
+    urls = set()
+    for app in applications:
+        spec = app.get("spec") or {}
+        for source in spec.get("sources") or [spec.get("source") or {}]:
+            if source.get("repoURL") and not source.get("chart"):
+                urls.add(str(source["repoURL"]))
+    return tuple(sorted(urls))
+
+
 def _sandbox_context(
     base: Settings, cluster: SandboxCluster, home: Path, resources: contextlib.ExitStack
 ) -> dict[str, object]:
@@ -152,6 +164,9 @@ def _sandbox_context(
         remote = home / "gitops.git"
         seed_bare_repo(remote, scenario.gitops, message=f"seed: scenario {scenario.name}")
         updates["gitops_repo_url"] = str(remote)
+        if not base.gitops_repo_aliases:
+            # The sandbox Argo CD serves the scenario's Git sources from this remote.
+            updates["gitops_repo_aliases"] = git_source_urls(scenario.argocd)
     if not base.argocd_url:
         token = secrets.token_hex(16)
         argocd = resources.enter_context(

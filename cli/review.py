@@ -62,7 +62,7 @@ def _commit(repo: Path, ref: str) -> str:
 
 
 def _argo_renderings(repo: Path, base: str, head: str) -> list[Any]:
-    from activities.review.analysis import Rendering
+    from activities.review.analysis import Rendering, at_revision
     from domain.review.applications import affected_applications
     from integrations.argocd import ArgoClient
 
@@ -70,7 +70,9 @@ def _argo_renderings(repo: Path, base: str, head: str) -> list[Any]:
     merge_base = _git(repo, "merge-base", base, head)
     files = [f for f in _git(repo, "diff", "--name-only", merge_base, head).splitlines() if f]
     remotes = {line.split()[1] for line in _git(repo, "remote", "-v").splitlines() if line.split()[1:]}
-    urls = tuple(sorted(remotes | ({s.gitops_repo_url} if s.gitops_repo_url else set())))
+    urls = tuple(
+        sorted(remotes | ({s.gitops_repo_url} if s.gitops_repo_url else set()) | set(s.gitops_repo_aliases))
+    )
 
     def read(path: str) -> str | None:
         for ref in (head, merge_base):
@@ -85,9 +87,8 @@ def _argo_renderings(repo: Path, base: str, head: str) -> list[Any]:
     with ArgoClient(s.argocd_url, s.argocd_token) as argocd:
         apps = affected_applications(argocd.list_applications(), files, urls, read)
         for app in apps:
-            scope: dict[str, Any] = {"app_namespace": app.namespace or None, "project": app.project or None}
-            before = argocd.application_manifests(app.name, revision=merge_base, **scope)
-            after = argocd.application_manifests(app.name, revision=head, **scope)
+            before = argocd.application_manifests(app.name, **at_revision(app, merge_base))
+            after = argocd.application_manifests(app.name, **at_revision(app, head))
             out.append(Rendering(app.name, before, after))
     return out
 

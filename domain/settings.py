@@ -99,6 +99,10 @@ class Settings(Frozen):
     # medic keeps its clone (default: <home>/gitops-work).
     gitops_repo_url: str = ""
     gitops_workdir: str = ""
+    # Other URLs Argo CD Applications name the GitOps repository by (a mirror, the ssh form, the
+    # sandbox's scenario URL), comma-separated: a change review counts their sources as this
+    # repository's.
+    gitops_repo_aliases: tuple[str, ...] = ()
     # Fernet keys, comma-separated, newest first, that snapshots are encrypted with at rest.
     # Required by a worker; the embedded stack keeps one in <home>/snapshot.key when unset.
     snapshot_keys: str = Field(default="", repr=False)
@@ -284,6 +288,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         listed = named(field, name)
         if listed:
             values[field] = tuple(n.strip() for n in listed.split(",") if n.strip())
+    aliases = named("gitops_repo_aliases", "MEDIC_GITOPS_REPO_ALIASES")
+    if aliases:
+        values["gitops_repo_aliases"] = tuple(n.strip() for n in aliases.split(",") if n.strip())
     protected = named("protected_namespaces", "MEDIC_PROTECTED_NAMESPACES")
     if protected:
         values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())

@@ -225,9 +225,10 @@ def pr_host(
 
 
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
-    """The URLs Argo CD Applications may name the GitOps repository by: the configured remote
-    and, with GitHub, the repository's clone URL."""
+    """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
+    its aliases and, with GitHub, the repository's clone URL."""
     urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
+    urls += settings.gitops_repo_aliases
     if settings.github_repository:
         urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
     return tuple(urls)

@@ -18,6 +18,7 @@ from domain.review.cost import Prices
 from domain.review.policy_input import review_policy_input
 from domain.review.render import render_markdown, to_json
 from domain.review.review import Review, review, with_verdict
+from domain.steps.review import AffectedApplication
 from integrations.render import checkout_at, render_repository
 from policies import evaluate_review
 
@@ -29,6 +30,16 @@ class Rendering:
     application: str
     before: list[dict[str, Any]] = field(default_factory=list)
     after: list[dict[str, Any]] = field(default_factory=list)
+
+
+def at_revision(app: AffectedApplication, revision: str) -> dict[str, Any]:
+    """`ArgoClient.application_manifests`'s arguments for `app` rendered with this repository's
+    sources at `revision`: one revision, or one per source position of a multi-source app."""
+    scope: dict[str, Any] = {"app_namespace": app.namespace or None, "project": app.project or None}
+    if app.source_positions:
+        positions = tuple(app.source_positions)
+        return {**scope, "revisions": (revision,) * len(positions), "source_positions": positions}
+    return {**scope, "revision": revision}
 
 
 def review_renderings(

@@ -17,7 +17,6 @@ review the change, and publish the review on the pull request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -25,7 +24,14 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.failures import classified, store_failures
 from activities.heartbeat import heartbeats
-from activities.review.analysis import Rendering, local_renderings, report, review_renderings, summary_line
+from activities.review.analysis import (
+    Rendering,
+    at_revision,
+    local_renderings,
+    report,
+    review_renderings,
+    summary_line,
+)
 from domain.review.applications import affected_applications
 from domain.review.cost import Prices
 from domain.review.render import MARKER
@@ -127,10 +133,9 @@ class ChangeReviewActivities:
 
     @staticmethod
     def _render_app(argocd: ArgoClient, app: AffectedApplication, base: str, head: str) -> Rendering:
-        scope: dict[str, Any] = {"app_namespace": app.namespace or None, "project": app.project or None}
         with classified(f"rendering Application {app.name}"):
-            before = argocd.application_manifests(app.name, revision=base, **scope)
-            after = argocd.application_manifests(app.name, revision=head, **scope)
+            before = argocd.application_manifests(app.name, **at_revision(app, base))
+            after = argocd.application_manifests(app.name, **at_revision(app, head))
         return Rendering(app.name, before, after)
 
     @activity.defn(name="review_change")

@@ -272,6 +272,17 @@ def affected_applications(
                     namespace=str(meta.get("namespace") or ""),
                     project=str(spec.get("project") or ""),
                     reasons=reasons.lines,
+                    # A multi-source Application is rendered at a revision per source position:
+                    # those of this repository's sources (charts from elsewhere keep theirs).
+                    source_positions=(
+                        [
+                            i + 1
+                            for i, s in enumerate(sources)
+                            if ours(s.get("repoURL")) and not s.get("chart")
+                        ]
+                        if spec.get("sources")
+                        else []
+                    ),
                 )
             )
     return sorted(out, key=lambda a: (a.namespace, a.name))

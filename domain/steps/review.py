@@ -70,8 +70,11 @@ class AffectedApplication(Frozen):
     # the Application's own namespace (Argo CD's apps-in-any-namespace); empty: Argo CD's
     namespace: str = ""
     project: str = ""
-    # why it is affected, one line each: "path apps/shop/ holds apps/shop/values.yaml"
+    # why it is affected, one line each: "apps/shop/values.yaml changed under source path apps/shop"
     reasons: list[str] = []
+    # a multi-source Application's sources (1-based, as Argo CD counts them) from the reviewed
+    # repository, rendered at the base and the head; empty: a single-source Application
+    source_positions: list[int] = []
 
 
 class AffectedApplications(Frozen):
