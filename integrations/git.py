@@ -301,6 +301,19 @@ class GitRepo:
 
     # --- access, checked without changing anything (`medic doctor`) -----------------------------
 
+    def merge_base(self, base: str, head: str) -> str:
+        """The commit `head` branched from `base` (branches, tags or commits, as last synced): what
+        a pull request of `head` into `base` is compared with, so that commits made on `base`
+        since do not show as the change. `GitRefNotFound` when either is unknown or they share no
+        history (a fork's head that was never fetched)."""
+        a, b = self.head(base), self.head(head)
+        try:
+            return self._git("merge-base", a, b, error=GitRefNotFound).decode().strip()
+        except GitRefNotFound:
+            raise GitRefNotFound(
+                f"{base!r} and {head!r} share no history in {_mask(self.remote_url)}"
+            ) from None
+
     def remote_head(self) -> str | None:
         """The commit the remote's HEAD names now (`git ls-remote`: authenticates and reads, clones
         nothing), or None for an empty repository."""

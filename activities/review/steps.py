@@ -107,7 +107,8 @@ class ChangeReviewActivities:
             else:
                 target = local_review_target(repo.remote_url, asked.head_ref, asked.base_ref)
             files = host.changed_files(target)
-            base = target.base_sha or repo.head(target.base_ref)
+            # The merge base, not the base branch's tip: what merged since is not this change.
+            base = repo.merge_base(target.base_ref, target.head_sha)
         if self._argocd is None:
             # Local rendering finds its own applications: those whose rendering changed.
             return AffectedApplications(target=target, base_sha=base, changed_files=files)

@@ -111,3 +111,32 @@ def test_seeding_other_files_adds_one_commit_holding_exactly_them(tmp_path: Path
 def test_seeding_refuses_paths_outside_the_repository(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         seed_bare_repo(tmp_path / "gitops.git", {"../escape.yaml": "x: 1\n"})
+
+
+def test_merge_base_is_where_a_branch_left_its_base_not_the_base_tip(remote: Path, tmp_path: Path) -> None:
+    first = seed_bare_repo(remote, FILES)
+    # A branch from `first`, then main moves on.
+    env = {
+        "GIT_DIR": str(remote),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+    }
+    env |= {"GIT_COMMITTER_EMAIL": "t@e", "PATH": "/usr/bin:/bin"}
+    tree = subprocess.run(["git", "rev-parse", f"{first}^{{tree}}"], env=env, capture_output=True, text=True)
+    change = subprocess.run(
+        ["git", "commit-tree", tree.stdout.strip(), "-p", first, "-m", "feature"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run(["git", "update-ref", "refs/heads/feature", change], env=env, check=True)
+    later = seed_bare_repo(remote, {**FILES, "values/ledger-values.yaml": "replicaCount: 4\n"})
+    repo = GitRepo(str(remote), tmp_path / "work")
+    repo.sync()
+    assert repo.head("main") == later != first
+    assert repo.merge_base("main", change) == first
+    assert repo.merge_base("main", "feature") == first
+    with pytest.raises(GitRefNotFound):
+        repo.merge_base("main", "0" * 40)
