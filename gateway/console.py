@@ -2,7 +2,9 @@
 
 Pages read the incident store; decisions go to the incident's workflow through the `decide`
 update (`integrations.temporal.incidents.decide_incident`), always in the name of the authenticated caller,
-never of a form field. Every route requires authentication (gateway/auth.py); every console
+never of a form field. The change reviews medic wrote on GitOps pull requests (`/console/reviews`,
+where each review's commit status links) are read-only, for every logged-in user. Every route
+requires authentication (gateway/auth.py); every console
 POST carries a CSRF token; the API accepts only credentials sent with the request (Bearer, Basic
 or a trusted proxy's headers), so it needs none.
 
@@ -61,6 +63,7 @@ from integrations.temporal.incidents import (
 from store.console_sessions import ConsoleSessionRepository
 from store.db import make_engine, session_factory, transaction
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
+from store.reviews import ChangeReviewRepository, report_of
 
 log = logging.getLogger("medic.gateway.console")
 
@@ -76,6 +79,11 @@ MAX_AUDIT_LIMIT = 2000
 # How long the incident page waits for Temporal to say what an open incident is retrying.
 RETRYING_LOOKUP_SECONDS = 2.0
 MAX_FORM_BYTES = 64 * 1024
+REVIEW_LIMIT = 50
+MAX_REVIEW_LIMIT = 500
+# The store filters reviews by repository and state; a decision filter reads this many of the
+# newest reviews (matching the others) and keeps those with the decision.
+REVIEW_DECISION_SCAN = 500
 
 # Pages are about one operator's session: never cached, never framed, no script, no third party.
 _PAGE_HEADERS = {
@@ -220,6 +228,21 @@ class ConsoleStore:
             )
             return [views.audit_row(e) for e in events]
 
+    def reviews(
+        self, *, repository: str | None, decision: str | None, state: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        scan = max(limit, REVIEW_DECISION_SCAN) if decision else limit
+        with transaction(self._sessions()) as session:
+            rows = ChangeReviewRepository(session).list(repository=repository, state=state, limit=scan)
+            kept = [r for r in rows if decision is None or r.decision == decision]
+            return [views.review_row(r, now) for r in kept[:limit]]
+
+    def review(self, key: str) -> views.ReviewDetail | None:
+        with transaction(self._sessions()) as session:
+            row = ChangeReviewRepository(session).get(key)
+            return views.review_detail(row, report_of(row)) if row is not None else None
+
 
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -236,6 +259,8 @@ def _templates() -> jinja2.Environment:
         anchor=views.anchor,
         compact=views.compact,
         sparkline=views.sparkline,
+        money=views.money,
+        usd=views.usd,
         code_spans=views.code_spans,
     )
     return env
@@ -660,6 +685,48 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             limit=size,
         )
 
+    @console.get("/reviews", response_class=HTMLResponse)
+    async def reviews_page(
+        principal: ConsoleUser,
+        repository: str | None = None,
+        decision: str | None = None,
+        state: str | None = None,
+        limit: str | None = None,
+    ) -> Response:
+        size = _bounded(limit, REVIEW_LIMIT, MAX_REVIEW_LIMIT)
+        filters = {
+            "repository": _optional(repository),
+            "decision": _optional(decision),
+            "state": _optional(state),
+        }
+        rows = await asyncio.to_thread(store.reviews, **filters, limit=size)
+        return render(
+            "reviews.html",
+            principal=principal,
+            model_banner=await asyncio.to_thread(store.model_banner),
+            title="Change reviews",
+            reviews=rows,
+            filters=filters,
+            decisions=views.REVIEW_DECISIONS,
+            states=views.REVIEW_STATES,
+            limit=size,
+        )
+
+    # `path`: a review's key holds "/" (the workflow id) and "@"; quoted or not, it arrives whole.
+    @console.get("/reviews/{key:path}", response_class=HTMLResponse)
+    async def review_page(key: str, principal: ConsoleUser) -> Response:
+        detail = await asyncio.to_thread(store.review, key)
+        if detail is None:
+            raise ConsoleRefused(404, f"no change review {key} in the store")
+        row = detail.row
+        return render(
+            "review.html",
+            principal=principal,
+            model_banner=await asyncio.to_thread(store.model_banner),
+            title=f"Review {row['repository']} {row['change']}",
+            review=detail,
+        )
+
     # ---- JSON API ---------------------------------------------------------------------------------
 
     def api_json(body: Any, status_code: int = 200) -> JSONResponse:
@@ -695,6 +762,31 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         body["workflow_id"] = workflow_id_of(incident_id)
         body["temporal_ui"] = temporal_link(incident_id)
         return api_json(body)
+
+    @api.get("/reviews")
+    async def api_reviews(
+        principal: ApiUser,
+        repository: str | None = None,
+        decision: str | None = None,
+        state: str | None = None,
+        limit: str | None = None,
+    ) -> JSONResponse:
+        size = _bounded(limit, REVIEW_LIMIT, MAX_REVIEW_LIMIT)
+        rows = await asyncio.to_thread(
+            store.reviews,
+            repository=_optional(repository),
+            decision=_optional(decision),
+            state=_optional(state),
+            limit=size,
+        )
+        return api_json({"reviews": rows, "limit": size})
+
+    @api.get("/reviews/{key:path}")
+    async def api_review(key: str, principal: ApiUser) -> JSONResponse:
+        detail = await asyncio.to_thread(store.review, key)
+        if detail is None:
+            raise ApiRefused(404, f"no change review {key} in the store")
+        return api_json(detail.as_json())
 
     @api.post("/incidents/{incident_id}/decide")
     async def api_decide(incident_id: str, request: Request, principal: ApiUser) -> JSONResponse:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ValidationError
@@ -24,7 +25,7 @@ from domain.kube.observation import Observation
 from domain.policy.approval import approval_refusal, identity_key
 from domain.policy.decision import PolicyDecision
 from domain.review.plan_impact import PlanImpact, plan_impact
-from store.models import Approval, AuditEvent, Incident
+from store.models import Approval, AuditEvent, ChangeReview, Incident
 
 # What the incident row's `status` holds: the steps the workflow records, then the outcome.
 STATUSES: tuple[str, ...] = (
@@ -330,4 +331,134 @@ def incident_detail(
             "policy_decision": incident.policy_decision,
             "observation": incident.observation,
         },
+    )
+
+
+# ---- change reviews ---------------------------------------------------------------------------------
+
+# What a change review row's `decision` and `state` hold (store.models.ChangeReview).
+REVIEW_DECISIONS: tuple[str, ...] = ("allow", "warn", "deny")
+REVIEW_STATES: tuple[str, ...] = ("reviewed", "superseded", "failed", "no_applications")
+SHORT_SHA = 7
+
+
+def review_path(key: str) -> str:
+    """The console page of review `key`: the key quoted whole, so its `/` and `@` survive."""
+    return "/console/reviews/" + quote(key, safe="")
+
+
+def money(value: float | None) -> str:
+    """A monthly cost delta as the review comment writes it: `+$12.00/month`."""
+    amount = float(value or 0.0)
+    return f"{'+' if amount >= 0 else '-'}${abs(amount):,.2f}/month"
+
+
+def usd(value: Any) -> str:
+    """A monthly price, `$13.08`; `-` for none (an object that is not there on that side)."""
+    return f"${float(value):,.2f}" if isinstance(value, int | float) else "-"
+
+
+def review_row(review: ChangeReview, now: datetime | None = None) -> dict[str, Any]:
+    """The list columns of a change review (also the JSON API's list entries)."""
+    return {
+        "key": review.key,
+        "url": review_path(review.key),
+        "workflow_id": review.workflow_id,
+        "host": review.host,
+        "repository": review.repository,
+        "number": review.number,
+        "head_ref": review.head_ref,
+        # what the reviewed change is called on its host: the pull request, or the local branch
+        "change": f"#{review.number}" if review.number else review.head_ref,
+        "head_sha": review.head_sha,
+        "head_short": review.head_sha[:SHORT_SHA],
+        "base_sha": review.base_sha,
+        "state": review.state,
+        "risk": review.risk,
+        "decision": review.decision,
+        "monthly_delta_usd": review.monthly_delta_usd,
+        "monthly_delta": money(review.monthly_delta_usd),
+        "objects_changed": review.objects_changed,
+        "summary": review.summary,
+        "created_at": review.created_at,
+        "updated_at": review.updated_at,
+        "age": age(review.created_at, now),
+    }
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+@dataclass
+class ReviewDetail:
+    """Everything a review's page shows, from its row and its stored report (`to_json` and the
+    comment's parts); a report written by an older medic, or none, shows what it has."""
+
+    row: dict[str, Any]
+    policy: dict[str, Any] | None
+    denials: list[str]
+    warnings: list[str]
+    reasons: list[str]
+    findings: list[dict[str, Any]]
+    cost: dict[str, Any]
+    rollout: list[str]
+    rollback: str
+    applications: list[dict[str, Any]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def severities(self) -> dict[str, int]:
+        """How many findings of each severity, in the order first seen."""
+        counts: dict[str, int] = {}
+        for finding in self.findings:
+            severity = str(finding.get("severity") or "")
+            counts[severity] = counts.get(severity, 0) + 1
+        return counts
+
+    @property
+    def objects(self) -> int:
+        return sum(len(a["objects"]) for a in self.applications)
+
+    def as_json(self) -> dict[str, Any]:
+        """The row and the report without its comment (the comment is the same review in
+        Markdown, up to hundreds of kilobytes)."""
+        report = {k: v for k, v in self.report.items() if k != "comment"}
+        return {**report, **self.row, "comment_parts": len(_texts(self.report.get("comment")))}
+
+
+def review_detail(review: ChangeReview, report: dict[str, Any], now: datetime | None = None) -> ReviewDetail:
+    """`report` is `store.reviews.report_of(review)`."""
+    policy = report.get("policy") if isinstance(report.get("policy"), dict) else None
+    stored_cost = report.get("cost")
+    cost: dict[str, Any] = stored_cost if isinstance(stored_cost, dict) else {}
+    applications = [
+        {"name": str(a.get("name") or ""), "objects": _dicts(a.get("objects"))}
+        for a in _dicts(report.get("applications"))
+    ]
+    findings = []
+    for f in _dicts(report.get("findings")):
+        target = f.get("object")
+        ref = target.get("ref") if isinstance(target, dict) else target
+        findings.append({**f, "ref": str(ref or "")})
+    return ReviewDetail(
+        row=review_row(review, now),
+        policy=policy,
+        denials=_texts((policy or {}).get("denials")),
+        warnings=_texts((policy or {}).get("warnings")),
+        reasons=_texts(report.get("reasons")),
+        findings=findings,
+        cost={
+            "monthly_delta": money(cost.get("monthly_delta_usd", review.monthly_delta_usd)),
+            "basis": str(cost.get("basis") or ""),
+            "objects": _dicts(cost.get("objects")),
+        },
+        rollout=_texts(report.get("rollout")),
+        rollback=str(report.get("rollback") or ""),
+        applications=applications,
+        report=report,
     )

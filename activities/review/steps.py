@@ -17,6 +17,7 @@ review the change, and publish the review on the pull request.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote, urlencode
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -203,7 +204,15 @@ class ChangeReviewActivities:
     def publish_review(self, input: PublishInput) -> PublishResult:
         _, host = self._need()
         target = input.target
-        url = self._console_url.rstrip("/") + "/reviews" if self._console_url else ""
+        # The console's page of this review once it is stored; its list of the repository's
+        # reviews while it runs or after it failed (there is no review to show then).
+        console = self._console_url.rstrip("/") + "/console/reviews" if self._console_url else ""
+        if not console:
+            url = ""
+        elif input.review_key:
+            url = f"{console}/{quote(input.review_key, safe='')}"
+        else:
+            url = f"{console}?{urlencode({'repository': target.repository})}"
         if input.pending or input.failure:
             state: StatusState = "pending" if input.pending else "error"
             text = "medic is reviewing this change" if input.pending else f"review failed: {input.failure}"
