@@ -81,10 +81,6 @@ RETRYING_LOOKUP_SECONDS = 2.0
 MAX_FORM_BYTES = 64 * 1024
 REVIEW_LIMIT = 50
 MAX_REVIEW_LIMIT = 500
-# The store filters reviews by repository and state; a decision filter reads this many of the
-# newest reviews (matching the others) and keeps those with the decision.
-REVIEW_DECISION_SCAN = 500
-
 # Pages are about one operator's session: never cached, never framed, no script, no third party.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -232,11 +228,11 @@ class ConsoleStore:
         self, *, repository: str | None, decision: str | None, state: str | None, limit: int
     ) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
-        scan = max(limit, REVIEW_DECISION_SCAN) if decision else limit
         with transaction(self._sessions()) as session:
-            rows = ChangeReviewRepository(session).list(repository=repository, state=state, limit=scan)
-            kept = [r for r in rows if decision is None or r.decision == decision]
-            return [views.review_row(r, now) for r in kept[:limit]]
+            rows = ChangeReviewRepository(session).list(
+                repository=repository, state=state, decision=decision, limit=limit
+            )
+            return [views.review_row(r, now) for r in rows]
 
     def review(self, key: str) -> views.ReviewDetail | None:
         with transaction(self._sessions()) as session:

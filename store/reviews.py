@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from store.db import transaction
 from store.models import ChangeReview, CommitStatus, ReviewComment, utcnow
@@ -130,14 +130,22 @@ class ChangeReviewRepository:
         ).one_or_none()
 
     def list(
-        self, *, repository: str | None = None, state: str | None = None, limit: int = 50
+        self,
+        *,
+        repository: str | None = None,
+        state: str | None = None,
+        decision: str | None = None,
+        limit: int = 50,
     ) -> Sequence[ChangeReview]:
-        """Reviews matching every filter given, newest first."""
-        stmt = select(ChangeReview)
+        """Reviews matching every filter given, newest first; their `report` (diffs and comment,
+        large) is loaded only when read."""
+        stmt = select(ChangeReview).options(defer(ChangeReview.report))
         if repository is not None:
             stmt = stmt.where(ChangeReview.repository == repository)
         if state is not None:
             stmt = stmt.where(ChangeReview.state == state)
+        if decision is not None:
+            stmt = stmt.where(ChangeReview.decision == decision)
         stmt = stmt.order_by(ChangeReview.created_at.desc(), ChangeReview.key.desc()).limit(limit)
         return self.session.scalars(stmt, execution_options=_REFRESH).all()
 
