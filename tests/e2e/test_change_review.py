@@ -22,6 +22,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -301,6 +302,9 @@ async def test_github_pull_requests_are_reviewed_through_the_signed_webhook(
         assert "OpenCost at 127.0.0.1" in comments("b")[0]
         b_status = github.statuses(github.pulls[numbers["b"]].head_sha)[0]
         assert b_status["state"] == "success" and b_status["description"].startswith("warnings:")
+        # The status links to the review in the console.
+        b_key = f"{review_workflow_id(target['b'])}@{github.pulls[numbers['b']].head_sha}"
+        assert b_status["target_url"].endswith(f"/console/reviews/{quote(b_key, safe='')}")
         never_secret("".join(comments("b")))
         assert state("c") == "failure" and "kube-system" in comments("c")[0]
         # A report longer than GitHub's limit comes in numbered parts, none over it.
