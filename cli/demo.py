@@ -12,6 +12,7 @@ diff, risk, the policy's verdict, the monthly cost, a comment and a commit statu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -445,7 +446,20 @@ async def _await_review(stack: Stack, sessions: Any, workflow_id: str, sha: str)
         if failed:
             raise ReviewFailed(failed)
         await asyncio.sleep(0.2)
-    raise ReviewFailed(f"{workflow_id} did not review {sha[:12]} within {REVIEW_TIMEOUT_SECONDS} s")
+    reason = f"{sha[:12]} not reviewed within {REVIEW_TIMEOUT_SECONDS} s"
+    raise ReviewFailed(reason + await _retrying(handle))
+
+
+async def _retrying(handle: Any) -> str:
+    """Why the review workflow's activity is being retried, as a clause: the last failure of its
+    pending activity ("" when none has failed)."""
+    with contextlib.suppress(RPCError):
+        described = await handle.describe()
+        for pending in described.raw_description.pending_activities:
+            if pending.HasField("last_failure"):
+                message = (pending.last_failure.message.splitlines() or ["failed"])[0]
+                return f"; retrying {pending.activity_type.name} (attempt {pending.attempt}): {message}"
+    return ""
 
 
 def terminal_comment(parts: list[str], diff_lines: int = DIFF_LINES_SHOWN) -> list[str]:
@@ -472,7 +486,8 @@ def terminal_comment(parts: list[str], diff_lines: int = DIFF_LINES_SHOWN) -> li
 async def _review_change(stack: Stack, *, close: bool) -> int:
     """dana pushes a change to ledger's values; medic reviews it as `medic pr review` asks, and
     the branch, its diff, the verdict, the commit status and the comment are printed. 0 when the
-    review was made (whatever the policy said of it)."""
+    review was made (whatever the policy said of it). With `close`, the review workflow is told
+    the branch is closed afterwards (it would otherwise wait for dana's next push)."""
     from cli.review import ask_for_review
     from integrations.errors import IntegrationError
     from integrations.pull_requests import local_review_target
@@ -483,6 +498,7 @@ async def _review_change(stack: Stack, *, close: bool) -> int:
     branch = REVIEW_BRANCH
     _say("\n━━ A change review: a person's pull request, reviewed before it merges")
     _say(f"\n1. dana pushes {branch} to the GitOps remote ({remote}): ledger's image and replicas")
+    workflow_id = ""
     try:
         sha = await asyncio.to_thread(_push_as_dana, remote, branch)
         _say(f"   $ git diff --stat main...{branch}")
@@ -499,15 +515,22 @@ async def _review_change(stack: Stack, *, close: bool) -> int:
         _say(f"   the ChangeReviewWorkflow {workflow_id} reviews {sha[:12]}")
         sessions = session_factory(make_engine(stack.settings.resolved_database_url))
         result = await _await_review(stack, sessions, workflow_id, sha)
+        took = time.monotonic() - started
+        with transaction(sessions) as session:
+            status = CommitStatusRepository(session).get(stack.settings.gitops_repo_url, sha, STATUS_CONTEXT)
+            parts = [c.body for c in ReviewCommentRepository(session).parts(workflow_id, MARKER)]
     except (ReviewFailed, IntegrationError, RPCError) as err:
         _say(f"   ✗ the review of {branch} failed: {err}")
         return 1
+    finally:
+        if close and workflow_id:
+            # dana's branch is left unmerged; its review workflow ends with the demo.
+            with contextlib.suppress(RPCError):
+                await stack.client.get_workflow_handle(workflow_id).signal(
+                    PULL_REQUEST_CLOSED, PullRequestClosed(head_ref=branch)
+                )
     outcome = result.last
     assert outcome is not None  # _await_review returns only a reviewed head
-    took = time.monotonic() - started
-    with transaction(sessions) as session:
-        status = CommitStatusRepository(session).get(stack.settings.gitops_repo_url, sha, STATUS_CONTEXT)
-        parts = [c.body for c in ReviewCommentRepository(session).parts(workflow_id, MARKER)]
     _say(f"   ▸ reviewed in {took:.1f} s: {outcome.summary}")
     if status is not None:
         _say(f"   commit status {STATUS_CONTEXT} on {sha[:12]}: {status.state} — {status.description}")
@@ -521,11 +544,6 @@ async def _review_change(stack: Stack, *, close: bool) -> int:
     _say("       the worker reviews it: one comment, updated in place on each push, and a status")
     _say(f"     medic review --repo {_shown_path(remote)} --base main --head BRANCH")
     _say("       no worker: the same report, printed; exit 1 when the policy denies")
-    if close:
-        # dana's branch is left unmerged; its review workflow ends with the demo.
-        await stack.client.get_workflow_handle(workflow_id).signal(
-            PULL_REQUEST_CLOSED, PullRequestClosed(head_ref=branch)
-        )
     return 0
 
 
