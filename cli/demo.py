@@ -543,7 +543,8 @@ async def _review_change(stack: Stack, *, close: bool) -> int:
     _say("     medic pr review BRANCH")
     _say("       the worker reviews it: one comment, updated in place on each push, and a status")
     _say(f"     medic review --repo {_shown_path(remote)} --base main --head BRANCH")
-    _say("       no worker: the same report, printed; exit 1 when the policy denies")
+    _say("       no worker: the same report, printed (exit 1 when the policy denies), rendered on this")
+    _say("       machine — a chart from a Helm repository, like ledger's, needs Argo CD: MEDIC_ARGOCD_URL")
     return 0
 
 
