@@ -3,32 +3,43 @@
 Without `--sandbox`, two incidents on one sandbox: cart, which nothing manages, is changed
 directly (dry-run, snapshot, execute); ledger, which Argo CD manages, is changed by a pull request
 against the local GitOps repository, merged as `medic pr merge` would, synced by the sandbox Argo
-CD and verified. With `--sandbox FILE`, that scenario's incident alone.
+CD and verified. Then a person's change is reviewed before it merges: "dana" pushes a branch
+bumping ledger's image and replicas, and medic reviews it as `medic pr review` asks (the rendered
+diff, risk, the policy's verdict, the monthly cost, a comment and a commit status). With
+`--sandbox FILE`, that scenario's incident alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from cli.devserver import temporal_binary
 from cli.embedded import DEFAULT_SCENARIO, Stack, describe, embedded_stack, terminate_as_interrupt
+from domain.review.render import MARKER
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
+from domain.steps.review import STATUS_CONTEXT, PullRequestClosed, ReviewResult
 from store.db import make_engine, session_factory, transaction
 from store.repositories import AuditRepository, IncidentRepository
+from store.reviews import CommitStatusRepository, ReviewCommentRepository
 from workflows.remediation import RemediationWorkflow
+from workflows.review.workflow import PULL_REQUEST_CLOSED
 
 STEP_TITLES = {
     "received": "alert received",
@@ -373,6 +384,178 @@ async def _drive(stack: Stack, alert: dict[str, Any], interactive: bool) -> int:
     return 0 if result.outcome in ("resolved", "rolled_back", "no_action", "observed") else 1
 
 
+# ---- a person's change, reviewed before it merges ------------------------------------------------
+
+REVIEW_BRANCH = "dana/ledger-2.9"
+REVIEW_FILE = "values/ledger-values.yaml"
+# dana's change to ledger's Helm values: a new image and three times the replicas.
+REVIEW_EDITS = (('tag: "2.8.1"', 'tag: "2.9.0"'), ("replicaCount: 2", "replicaCount: 6"))
+REVIEW_TIMEOUT_SECONDS = 60
+# The comment is shown up to its first object's diff, that diff cut at this many lines.
+DIFF_LINES_SHOWN = 30
+
+
+class ReviewFailed(Exception):
+    """The demo's change review could not be made; the message says why, in one line."""
+
+
+def _push_as_dana(remote: Path, branch: str) -> str:
+    """dana's commit of REVIEW_EDITS on `branch` (from `main`), pushed to `remote`; its sha."""
+    who = {"GIT_AUTHOR_NAME": "dana", "GIT_AUTHOR_EMAIL": "dana@example.com"}
+    env = {**os.environ, **who, "GIT_COMMITTER_NAME": "dana", "GIT_COMMITTER_EMAIL": "dana@example.com"}
+    with tempfile.TemporaryDirectory(prefix="medic-demo-dana-") as work:
+
+        def git(*args: str) -> str:
+            done = subprocess.run(["git", "-C", work, *args], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+                raise ReviewFailed(f"git {args[0]}: {reason}")
+            return done.stdout.strip()
+
+        git("clone", "-q", "--branch", "main", str(remote), ".")
+        git("checkout", "-q", "-B", branch)
+        values = Path(work) / REVIEW_FILE
+        text = values.read_text()
+        for before, after in REVIEW_EDITS:
+            if before not in text:
+                raise ReviewFailed(f"{REVIEW_FILE} on main has no {before!r} to change")
+            text = text.replace(before, after, 1)
+        values.write_text(text)
+        git("commit", "-q", "-am", "ledger 2.9.0, and six replicas for the month-end batch")
+        # Forced: an earlier demo's branch of the same name is replaced by this one.
+        git("push", "-q", "--force", "origin", f"HEAD:refs/heads/{branch}")
+        return git("rev-parse", "HEAD")
+
+
+async def _await_review(stack: Stack, sessions: Any, workflow_id: str, sha: str) -> ReviewResult:
+    """The review workflow's status once it has reviewed `sha`; ReviewFailed when it set an
+    `error` status on `sha` instead, or did not finish in time."""
+    handle = stack.client.get_workflow_handle(workflow_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REVIEW_TIMEOUT_SECONDS
+    while loop.time() < deadline:
+        try:
+            result = await handle.query("status", result_type=ReviewResult)
+        except (RPCError, WorkflowQueryFailedError):  # its first task has not run yet
+            result = ReviewResult()
+        if result.last is not None and result.last.head_sha == sha:
+            return result
+        with transaction(sessions) as session:
+            status = CommitStatusRepository(session).get(stack.settings.gitops_repo_url, sha, STATUS_CONTEXT)
+            failed = status.description if status is not None and status.state == "error" else ""
+        if failed:
+            raise ReviewFailed(failed)
+        await asyncio.sleep(0.2)
+    reason = f"{sha[:12]} not reviewed within {REVIEW_TIMEOUT_SECONDS} s"
+    raise ReviewFailed(reason + await _retrying(handle))
+
+
+async def _retrying(handle: Any) -> str:
+    """Why the review workflow's activity is being retried, as a clause: the last failure of its
+    pending activity ("" when none has failed)."""
+    with contextlib.suppress(RPCError):
+        described = await handle.describe()
+        for pending in described.raw_description.pending_activities:
+            if pending.HasField("last_failure"):
+                message = (pending.last_failure.message.splitlines() or ["failed"])[0]
+                return f"; retrying {pending.activity_type.name} (attempt {pending.attempt}): {message}"
+    return ""
+
+
+def terminal_comment(parts: list[str], diff_lines: int = DIFF_LINES_SHOWN) -> list[str]:
+    """A review comment as a terminal shows it: the summary and the first object's diff (cut at
+    `diff_lines` lines), without the marker and the HTML that folds the diffs on a forge."""
+    text = "\n".join(part.removeprefix(MARKER).strip("\n") for part in parts)
+    head, folded, rest = text.partition("<details><summary>")
+    lines = head.rstrip("\n").splitlines()
+    if folded:
+        block, _, after = rest.partition("</details>")
+        title, _, body = block.partition("</summary>")
+        lines.append(title.strip())
+        diff = [line for line in body.strip("\n").splitlines() if not line.startswith("```")]
+        lines += diff[:diff_lines]
+        if len(diff) > diff_lines:
+            lines.append(f"… {len(diff) - diff_lines} more diff lines")
+        more = after.count("<details><summary>")
+        if more:
+            lines.append(f"… and {more} more object diff(s)")
+    # Blank lines are kept single: the comment's paragraphs, without the gaps around its blocks.
+    return [line for i, line in enumerate(lines) if line.strip() or (i and lines[i - 1].strip())]
+
+
+async def _review_change(stack: Stack, *, close: bool) -> int:
+    """dana pushes a change to ledger's values; medic reviews it as `medic pr review` asks, and
+    the branch, its diff, the verdict, the commit status and the comment are printed. 0 when the
+    review was made (whatever the policy said of it). With `close`, the review workflow is told
+    the branch is closed afterwards (it would otherwise wait for dana's next push)."""
+    from cli.review import ask_for_review
+    from integrations.errors import IntegrationError
+    from integrations.pull_requests import local_review_target
+
+    remote = _local_remote(stack)
+    if remote is None:
+        return 0  # the review reads and pushes a local remote; a configured one is left alone
+    branch = REVIEW_BRANCH
+    _say("\n━━ A change review: a person's pull request, reviewed before it merges")
+    _say(f"\n1. dana pushes {branch} to the GitOps remote ({remote}): ledger's image and replicas")
+    workflow_id = ""
+    try:
+        sha = await asyncio.to_thread(_push_as_dana, remote, branch)
+        _say(f"   $ git diff --stat main...{branch}")
+        for line in _git(remote, "diff", "--stat", f"main...{branch}").splitlines():
+            _say(f"     {line.strip()}")
+        for line in _git(remote, "diff", "-U0", f"main...{branch}", "--", REVIEW_FILE).splitlines():
+            if line[:1] in "+-" and line[:3] not in ("+++", "---"):
+                _say(f"     {line}")
+
+        _say(f"\n2. medic reviews it, as `medic pr review {branch}` asks:")
+        target = await asyncio.to_thread(local_review_target, stack.settings.gitops_repo_url, branch)
+        started = time.monotonic()
+        workflow_id = await ask_for_review(stack.client, target, stack.settings.task_queue, delivery="demo")
+        _say(f"   the ChangeReviewWorkflow {workflow_id} reviews {sha[:12]}")
+        sessions = session_factory(make_engine(stack.settings.resolved_database_url))
+        result = await _await_review(stack, sessions, workflow_id, sha)
+        took = time.monotonic() - started
+        with transaction(sessions) as session:
+            status = CommitStatusRepository(session).get(stack.settings.gitops_repo_url, sha, STATUS_CONTEXT)
+            parts = [c.body for c in ReviewCommentRepository(session).parts(workflow_id, MARKER)]
+    except (ReviewFailed, IntegrationError, RPCError) as err:
+        _say(f"   ✗ the review of {branch} failed: {err}")
+        return 1
+    finally:
+        if close and workflow_id:
+            # dana's branch is left unmerged; its review workflow ends with the demo.
+            with contextlib.suppress(RPCError):
+                await stack.client.get_workflow_handle(workflow_id).signal(
+                    PULL_REQUEST_CLOSED, PullRequestClosed(head_ref=branch)
+                )
+    outcome = result.last
+    assert outcome is not None  # _await_review returns only a reviewed head
+    _say(f"   ▸ reviewed in {took:.1f} s: {outcome.summary}")
+    if status is not None:
+        _say(f"   commit status {STATUS_CONTEXT} on {sha[:12]}: {status.state} — {status.description}")
+
+    _say(f"\n3. The comment medic keeps for {branch} (the local host's, in the store), in brief:")
+    for line in terminal_comment(parts):
+        _say(f"     {line}" if line else "")
+
+    _say("\n   Review a branch yourself:")
+    _say("     medic pr review BRANCH")
+    _say("       the worker reviews it: one comment, updated in place on each push, and a status")
+    _say(f"     medic review --repo {_shown_path(remote)} --base main --head BRANCH")
+    _say("       no worker: the same report, printed (exit 1 when the policy denies), rendered on this")
+    _say("       machine — a chart from a Helm repository, like ledger's, needs Argo CD: MEDIC_ARGOCD_URL")
+    return 0
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it is under it (`.medic/gitops.git`)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def run_demo(
     base: Settings, scenario: Path | None, *, gateway_port: int, interactive: bool, keep: bool
 ) -> int:
@@ -397,6 +580,8 @@ def run_demo(
                 if len(alerts) > 1:
                     _say(f"\n━━ Incident {number} of {len(alerts)}: {data.get('summary', '')}")
                 codes.append(await _drive(stack, data["alert"], interactive))
+            if GITOPS_SCENARIO in parts:
+                codes.append(await _review_change(stack, close=not keep))
             if keep:
                 _say("\nmedic keeps running (Ctrl-C to stop).")
                 await asyncio.Event().wait()

@@ -18,11 +18,16 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.config import settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from domain.steps.review import ReviewTarget
 
 ALLOWED, DENIED, ERROR = 0, 1, 2
 
@@ -158,7 +163,6 @@ def pr_review_command(
     import secrets
 
     from cli.schedules import connect_or_fail, exit_now
-    from domain.steps.review import ReviewRequest, ReviewTarget, review_workflow_id
     from integrations.pull_requests import (
         PullRequestError,
         local_review_target,
@@ -189,23 +193,32 @@ def pr_review_command(
     except (PullRequestError, ValueError) as err:
         typer.echo(f"cannot read the pull request: {err}", err=True)
         raise typer.Exit(ERROR) from None
-    request = ReviewRequest(target=target, delivery=f"cli-{secrets.token_hex(4)}")
-    workflow_id = review_workflow_id(target)
 
-    async def go() -> None:
+    async def go() -> str:
         client = await connect_or_fail(s)
-        await client.start_workflow(
-            REVIEW_WORKFLOW,
-            request,
-            id=workflow_id,
-            task_queue=s.task_queue,
-            start_signal=HEAD_PUSHED,
-            start_signal_args=[request],
-        )
+        return await ask_for_review(client, target, s.task_queue, delivery=f"cli-{secrets.token_hex(4)}")
 
-    asyncio.run(go())
+    workflow_id = asyncio.run(go())
     typer.echo(f"review of {target.head_ref} at {target.head_sha[:12]} asked of {workflow_id}")
     exit_now(0)
+
+
+async def ask_for_review(client: Client, target: ReviewTarget, task_queue: str, delivery: str = "") -> str:
+    """Start the review workflow of `target`'s pull request with its head (signal-with-start),
+    or tell the running one about the head, as the host's webhook does; the workflow's id."""
+    from domain.steps.review import ReviewRequest, review_workflow_id
+
+    request = ReviewRequest(target=target, delivery=delivery)
+    workflow_id = review_workflow_id(target)
+    await client.start_workflow(
+        REVIEW_WORKFLOW,
+        request,
+        id=workflow_id,
+        task_queue=task_queue,
+        start_signal=HEAD_PUSHED,
+        start_signal_args=[request],
+    )
+    return workflow_id
 
 
 def _local_remote() -> str:

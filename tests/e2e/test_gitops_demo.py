@@ -1,5 +1,6 @@
 """`medic demo` without arguments: a direct incident, then one on a Deployment Argo CD manages whose
-fix is a pull request in the local GitOps remote — its diff printed, merged, synced, resolved."""
+fix is a pull request in the local GitOps remote — its diff printed, merged, synced, resolved —
+then a person's branch of the same remote reviewed by the worker's change review."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_demo_resolves_a_direct_and_a_gitops_incident(
     assert re.findall(r"3\. Outcome: (\w+)", out) == ["resolved", "resolved"]
     # The direct incident is patched; the GitOps one is a pull request in the local remote.
     direct, gitops = out.split("━━ Incident 1 of 2")[1].split("━━ Incident 2 of 2")
+    gitops, review = gitops.split("━━ A change review")
     assert "▸ execute" in direct and "▸ pull request" not in direct
     assert "▸ execute" not in gitops and "▸ dry-run" not in gitops
     assert re.search(r"\$ git diff main\.\.\.medic/incident-alert-\S+", gitops)
@@ -42,3 +44,9 @@ def test_demo_resolves_a_direct_and_a_gitops_incident(
     assert "Argo CD synced the merge (payments-ledger Healthy)" in gitops
     assert "written by: argocd-controller (medic changed Git; Argo CD changed the cluster)" in gitops
     assert "Merge pull request #1 from medic/" in gitops
+    # dana's branch (image 2.9.0, replicas 2 → 6), reviewed: the verdict with its cost, and the
+    # comment's rendered diff of the Deployment Argo CD would apply.
+    assert "values/ledger-values.yaml | 4 ++--" in review
+    assert re.search(r"reviewed in [\d.]+ s: risk low, policy allow: .* \+\$25\.40/month", review)
+    assert re.search(r"commit status medic/review on \w+: success", review)
+    assert "+        image: registry.example/payments/ledger:2.9.0" in review
