@@ -62,7 +62,11 @@ def test_every_registered_activity_is_called_through_a_stub(registered: dict[str
 
 
 def test_the_worker_registers_every_workflow() -> None:
-    assert {w.__name__ for w in WORKFLOWS} == {"RemediationWorkflow", "DriftScanWorkflow", "ChangeReviewWorkflow"}
+    assert {w.__name__ for w in WORKFLOWS} == {
+        "RemediationWorkflow",
+        "DriftScanWorkflow",
+        "ChangeReviewWorkflow",
+    }
 
 
 def test_only_the_runner_schedules_activities() -> None:
