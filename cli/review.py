@@ -66,9 +66,9 @@ def _commit(repo: Path, ref: str) -> str:
     return done.stdout.strip()
 
 
-def _argo_renderings(repo: Path, base: str, head: str) -> list[Any]:
+def _argo_renderings(repo: Path, base: str, head: str) -> tuple[list[Any], list[str]]:
     from activities.review.analysis import Rendering, at_revision
-    from domain.review.applications import affected_applications
+    from domain.review.applications import affected_applications, unreviewed_files
     from integrations.argocd import ArgoClient
 
     s = settings()
@@ -95,7 +95,7 @@ def _argo_renderings(repo: Path, base: str, head: str) -> list[Any]:
             before = argocd.application_manifests(app.name, **at_revision(app, merge_base))
             after = argocd.application_manifests(app.name, **at_revision(app, head))
             out.append(Rendering(app.name, before, after))
-    return out
+    return out, unreviewed_files(files, apps)
 
 
 def _prices() -> Any:
@@ -126,14 +126,17 @@ def review_command(
     base_sha, head_sha = _commit(repo, base), _commit(repo, head)
     try:
         if settings().argocd_url:
-            renderings = _argo_renderings(repo, base_sha, head_sha)
+            renderings, unreviewed = _argo_renderings(repo, base_sha, head_sha)
         else:
-            renderings = local_renderings(repo, _git(repo, "merge-base", base_sha, head_sha), head_sha)
+            renderings, unreviewed = local_renderings(
+                repo, _git(repo, "merge-base", base_sha, head_sha), head_sha
+            )
         found = review_renderings(
             renderings,
             prices=_prices(),
             policy_dir=settings().policy_dir or None,
             extra_protected_namespaces=settings().protected_namespaces,
+            unreviewed=unreviewed,
         )
     except (IntegrationError, PolicyError) as err:
         _fail(str(err))

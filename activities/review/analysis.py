@@ -13,12 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domain.review.applications import (
+    LOCAL_REPOSITORY,
+    affected_applications,
+    local_applications,
+    unreviewed_files,
+)
 from domain.review.changes import ChangeSet, change_set
 from domain.review.cost import Prices
 from domain.review.policy_input import review_policy_input
 from domain.review.render import render_markdown, to_json
 from domain.review.review import Review, review, with_verdict
 from domain.steps.review import AffectedApplication
+from integrations.git import GitRefNotFound, run_git
 from integrations.render import checkout_at, render_repository
 from policies import evaluate_review
 
@@ -48,13 +55,16 @@ def review_renderings(
     prices: Prices | None = None,
     policy_dir: str | Path | None = None,
     extra_protected_namespaces: Sequence[str] = (),
+    unreviewed: Sequence[str] = (),
 ) -> Review:
     """The review of every rendering's changes together, with the policy's verdict on them
     (`PolicyError` when the policy cannot give one)."""
     objects = []
     for rendering in renderings:
         objects += change_set(rendering.before, rendering.after, rendering.application).objects
-    found = review(ChangeSet(objects=objects), prices)
+    found = review(ChangeSet(objects=objects), prices).model_copy(
+        update={"unreviewed_files": list(unreviewed)}
+    )
     verdict = evaluate_review(
         review_policy_input(found), policy_dir, extra_protected_namespaces=tuple(extra_protected_namespaces)
     )
@@ -80,19 +90,26 @@ def summary_line(found: Review) -> str:
     )
 
 
-def local_renderings(
-    repository: Path, base: str, head: str, only: Sequence[str] | None = None
-) -> list[Rendering]:
+def local_renderings(repository: Path, base: str, head: str) -> tuple[list[Rendering], list[str]]:
     """Every application of `integrations.render.render_repository` rendered at `base` and `head`
-    of the Git repository at `repository`, keeping those whose rendering differs (or those named
-    in `only`)."""
+    of the Git repository at `repository`, keeping those whose rendering differs; and the changed
+    files no application renders (a values file of a chart from a Helm repository, say)."""
+    changed = run_git(["-C", str(repository), "diff", "--name-only", base, head], error=GitRefNotFound)
+    files = [f for f in changed.decode().splitlines() if f]
     with checkout_at(repository, base) as before_dir:
         before = render_repository(before_dir)
     with checkout_at(repository, head) as after_dir:
         after = render_repository(after_dir)
+
+        def read(path: str) -> str | None:
+            file = after_dir / path
+            return file.read_text(errors="replace") if file.is_file() else None
+
+        apps = local_applications(sorted(before.keys() | after.keys()))
+        unreviewed = unreviewed_files(files, affected_applications(apps, files, (LOCAL_REPOSITORY,), read))
     out = []
     for name in sorted(before.keys() | after.keys()):
         old, new = before.get(name, []), after.get(name, [])
-        if (only is not None and name in only) or (only is None and old != new):
+        if old != new:
             out.append(Rendering(name, old, new))
-    return out
+    return out, unreviewed

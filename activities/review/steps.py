@@ -33,7 +33,7 @@ from activities.review.analysis import (
     review_renderings,
     summary_line,
 )
-from domain.review.applications import affected_applications
+from domain.review.applications import affected_applications, unreviewed_files
 from domain.review.cost import Prices
 from domain.review.render import MARKER
 from domain.steps.review import (
@@ -148,10 +148,11 @@ class ChangeReviewActivities:
         target = affected.target
         if self._argocd is not None:
             renderings = self._argo_renderings(self._argocd, affected)
+            unreviewed = unreviewed_files(affected.changed_files, affected.applications)
         else:
             with classified("rendering the GitOps repository"):
                 repo.sync()
-                renderings = local_renderings(repo.workdir, affected.base_sha, target.head_sha)
+                renderings, unreviewed = local_renderings(repo.workdir, affected.base_sha, target.head_sha)
         with classified("reading prices"):
             prices = self._prices()
         try:
@@ -160,6 +161,7 @@ class ChangeReviewActivities:
                 prices=prices,
                 policy_dir=self._policy_dir,
                 extra_protected_namespaces=self._protected,
+                unreviewed=unreviewed,
             )
         except PolicyError as err:
             raise ApplicationError(

@@ -49,6 +49,10 @@ _SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?([^/:]+):(?!//)(.+)$")
 MAX_KUSTOMIZATIONS = 200  # followed per source: a guard against a pathological repository
 
 
+# The repository URL of `local_applications`' stand-ins.
+LOCAL_REPOSITORY = "local:"
+
+
 def normalize_repo_url(url: str) -> str:
     """`host/owner/name` of a Git URL in any of its spellings (https, ssh, scp-like, with or without
     `.git`, trailing slashes, user info), in lower case; a local path stays a path (`file://`
@@ -241,6 +245,27 @@ def _source_reasons(
                     reasons.add(f"{file} changed under {target}, which {kfile} reaches")
         elif target in changed:
             reasons.add(f"{target} changed, named by {kfile}")
+
+
+def unreviewed_files(changed_files: Iterable[str], affected: Iterable[AffectedApplication]) -> list[str]:
+    """The changed files no affected Application reads (each reason names its file first): what
+    a review rendering those Applications does not look at."""
+    reasons = [r for app in affected for r in app.reasons]
+    changed = sorted({_clean_path(f) for f in changed_files if _clean_path(f)})
+    return [f for f in changed if not any(r.startswith(f"{f} changed") for r in reasons)]
+
+
+def local_applications(paths: Iterable[str]) -> list[dict[str, Any]]:
+    """Application-shaped stand-ins for the directories a repository without Argo CD renders
+    (`integrations.render.repository_applications`), so that `affected_applications` and
+    `unreviewed_files` read them as they read Argo CD's (Kustomize bases included)."""
+    return [
+        {
+            "metadata": {"name": path},
+            "spec": {"source": {"repoURL": LOCAL_REPOSITORY, "path": "" if path == "." else path}},
+        }
+        for path in paths
+    ]
 
 
 def affected_applications(

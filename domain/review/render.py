@@ -38,6 +38,21 @@ def _policy_lines(verdict: ReviewVerdict) -> list[str]:
     return lines
 
 
+# Changed files named in the comment when no application renders them; the JSON has them all.
+_UNREVIEWED_SHOWN = 20
+
+
+def _unreviewed_lines(files: list[str]) -> list[str]:
+    if not files:
+        return []
+    shown = ", ".join(f"`{f}`" for f in files[:_UNREVIEWED_SHOWN])
+    more = f" and {len(files) - _UNREVIEWED_SHOWN} more" if len(files) > _UNREVIEWED_SHOWN else ""
+    return [
+        "",
+        f"**Not reviewed:** {len(files)} changed file(s) that no application renders: {shown}{more}",
+    ]
+
+
 def _summary(review: Review) -> str:
     verdict = review.verdict
     head = f"## medic review: risk **{review.risk}**"
@@ -49,6 +64,7 @@ def _summary(review: Review) -> str:
         reasons = [f"- {reason}" for reason in review.reasons if reason not in cited]
         lines += _policy_lines(verdict) + ([""] if reasons else [])
     lines += reasons
+    lines += _unreviewed_lines(review.unreviewed_files)
     lines += ["", f"**Rollback:** {review.rollback}", ""]
     lines += ["**Recommended rollout:**", *[f"- {line}" for line in review.rollout], ""]
     cost = review.cost
@@ -199,5 +215,6 @@ def to_json(review: Review) -> dict[str, Any]:
         },
         "rollout": review.rollout,
         "rollback": review.rollback,
+        "unreviewed_files": review.unreviewed_files,
         "policy": review.verdict.model_dump(mode="json") if review.verdict is not None else None,
     }

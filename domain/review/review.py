@@ -36,6 +36,8 @@ class Review(Frozen):
     rollback: str = REVERSIBLE
     # what the review policy said; None until it is asked
     verdict: ReviewVerdict | None = None
+    # changed files no reviewed application renders: what this review did not look at
+    unreviewed_files: list[str] = []
 
 
 def risk_of(findings: list[Finding]) -> tuple[Risk, list[str]]:

@@ -161,3 +161,28 @@ def test_a_ref_that_does_not_exist_exits_2_in_one_line(repo: Path) -> None:
     result = review(repo, "no-such-branch")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [f"medic review: no commit 'no-such-branch' in {repo}"]
+
+
+def test_changed_files_no_application_renders_are_named_not_skipped_silently(repo: Path) -> None:
+    base = deployment("web", "default", 4, "256Mi", "ghcr.io/acme/web:2.0.0")
+    branch(
+        repo,
+        "mixed",
+        {
+            # reached through the prod overlay's kustomization: reviewed
+            "web/base/deployment.yaml": base,
+            # a values file of a chart from a Helm repository: nothing here renders it
+            "values/ledger-values.yaml": "replicaCount: 6\n",
+        },
+    )
+
+    result = review(repo, "mixed", "--json")
+
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [a["name"] for a in out["applications"]] == ["web/overlays/prod"]
+    assert out["unreviewed_files"] == ["values/ledger-values.yaml"]
+    text = review(repo, "mixed").stdout
+    assert (
+        "**Not reviewed:** 1 changed file(s) that no application renders: `values/ledger-values.yaml`" in text
+    )
