@@ -51,6 +51,7 @@ from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
+from integrations.llm.narrative import Narrator
 from integrations.opencost import OpenCostClient, OpenCostInvalid
 from integrations.prometheus import PrometheusClient
 from integrations.pull_requests import (
@@ -146,6 +147,17 @@ def _reviewer(settings: Settings) -> SecondOpinion | None:
 
     # Same model settings as the analyzers, read here, at the process edge.
     return SecondOpinion(make_analyzer(settings.reviewer, env=os.environ))
+
+
+def _narrator(settings: Settings) -> Narrator | None:
+    """The change review's narrator: the model the analyzer is configured with (MEDIC_ANALYZER),
+    or None with the offline rules (the default: reviews carry no narrative)."""
+    if settings.analyzer == "offline":
+        return None
+    from integrations.llm import make_analyzer
+
+    # Same model settings as the analyzers, read here, at the process edge.
+    return Narrator(make_analyzer(settings.analyzer, env=os.environ))
 
 
 class WorkerConfigError(Exception):
@@ -362,6 +374,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         protected_namespaces=settings.protected_namespaces,
         prices=review_prices(settings),
         console_url=settings.console_url,
+        narrator=_narrator(settings),
     )
     try:
         notify = NotifyActivities.from_settings(settings)

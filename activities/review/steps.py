@@ -8,7 +8,9 @@ review the change, and publish the review on the pull request.
   manifests API, as its repo server renders them, or, without Argo CD, locally from the GitOps
   clone with a real engine — and keeps the review in the store (`change_review`); the workflow
   carries only its key. Heartbeats after each Application and stops when the review is cancelled
-  (a newer head superseded it).
+  (a newer head superseded it). With a model configured, the review then gets the model's short
+  narrative of it (`integrations.llm.narrative`: advisory, asked after the verdict, never changing
+  it), or a line saying why there is none; a model's failure never fails the review.
 - `publish_review` posts the stored review as the PR's one comment (updated in place, in parts
   below the host's limit) and sets the `medic/review` commit status; or sets a pending status, or
   an error status saying why a review failed.
@@ -47,6 +49,7 @@ from domain.steps.review import (
 )
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
+from integrations.llm.narrative import Narrator
 from integrations.pull_requests import PullRequestHost, local_review_target
 from policies import PolicyError
 from store.db import transaction
@@ -60,7 +63,8 @@ _STATE: dict[str, StatusState] = {"allow": "success", "warn": "neutral", "deny":
 
 class ChangeReviewActivities:
     """`prices` gives the prices of the moment (an OpenCost endpoint's, or None for OpenCost's
-    default list prices); `repo_urls` are the remotes Applications name the GitOps repository by."""
+    default list prices); `repo_urls` are the remotes Applications name the GitOps repository by;
+    `narrator`, with a model configured, writes each review's advisory narrative."""
 
     def __init__(
         self,
@@ -74,6 +78,7 @@ class ChangeReviewActivities:
         protected_namespaces: tuple[str, ...] = (),
         prices: Callable[[], Prices | None] = lambda: None,
         console_url: str = "",
+        narrator: Narrator | None = None,
     ) -> None:
         self._repo = repo
         self._host = host
@@ -84,6 +89,7 @@ class ChangeReviewActivities:
         self._protected = protected_namespaces
         self._prices = prices
         self._console_url = console_url
+        self._narrator = narrator
 
     def _need(self) -> tuple[GitRepo, PullRequestHost]:
         if self._repo is None or self._host is None:
@@ -167,6 +173,9 @@ class ChangeReviewActivities:
             raise ApplicationError(
                 f"the review policy failed: {err}", type="PolicyError", non_retryable=True
             ) from err
+        if self._narrator is not None:
+            # After the verdict and from the review only; it sets the narrative and nothing else.
+            found = self._narrator.narrated(found)
         workflow_id = activity.info().workflow_id or ""
         key = review_key(workflow_id, target.head_sha)
         outcome = ReviewOutcome(

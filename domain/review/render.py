@@ -24,6 +24,7 @@ NO_APPLICATION = "(no application)"
 # Room for the marker, the part line and a continuation note around a part's blocks.
 _PART_OVERHEAD = 300
 _SEVERITY_ORDER = {"high": 0, "warning": 1, "info": 2}
+NARRATIVE_HEADING = "### Narrative (model-written, advisory: the verdict above is the policy's)"
 
 
 def _fence(text: str) -> str:
@@ -53,6 +54,17 @@ def _unreviewed_lines(files: list[str]) -> list[str]:
     ]
 
 
+def _narrative_lines(review: Review) -> list[str]:
+    """The model's narrative under a heading that says whose it is, or one line saying why a
+    configured model gave none; nothing without a model. It comes after the verdict, which it
+    never changes."""
+    if review.narrative:
+        return ["", NARRATIVE_HEADING, "", *[f"> {line}" for line in review.narrative.splitlines()]]
+    if review.narrative_unavailable:
+        return ["", f"narrative unavailable: {review.narrative_unavailable}"]
+    return []
+
+
 def _summary(review: Review) -> str:
     verdict = review.verdict
     head = f"## medic review: risk **{review.risk}**"
@@ -65,6 +77,7 @@ def _summary(review: Review) -> str:
         lines += _policy_lines(verdict) + ([""] if reasons else [])
     lines += reasons
     lines += _unreviewed_lines(review.unreviewed_files)
+    lines += _narrative_lines(review)
     lines += ["", f"**Rollback:** {review.rollback}", ""]
     lines += ["**Recommended rollout:**", *[f"- {line}" for line in review.rollout], ""]
     cost = review.cost
@@ -162,7 +175,8 @@ def _summary_blocks(summary: str, budget: int) -> list[str]:
 
 def to_json(review: Review) -> dict[str, Any]:
     """The review as JSON: `applications`, `risk`, `reasons`, `findings`, `cost`, `rollout`,
-    `rollback` and `policy` (the policy's `decision`, `risk`, `warnings`, `denials` and `reasons`;
+    `rollback`, `narrative` and `narrative_unavailable` (model-written, advisory; empty without a
+    model) and `policy` (the policy's `decision`, `risk`, `warnings`, `denials` and `reasons`;
     None before the policy is asked). Objects whose application is not known are listed under
     NO_APPLICATION. A finding's `object` is its kind, namespace and name, and its `ref`
     (`Kind/namespace/name`) as the policy's lines and the diffs name it."""
@@ -216,5 +230,7 @@ def to_json(review: Review) -> dict[str, Any]:
         "rollout": review.rollout,
         "rollback": review.rollback,
         "unreviewed_files": review.unreviewed_files,
+        "narrative": review.narrative,
+        "narrative_unavailable": review.narrative_unavailable,
         "policy": review.verdict.model_dump(mode="json") if review.verdict is not None else None,
     }

@@ -5,6 +5,10 @@ warning, low otherwise). The policy's verdict is a separate, later step: a `Revi
 its input needs (`domain/review/policy_input.py`: the change set, the findings and
 `cost.monthly_delta_usd`), and `with_verdict` adds what the policy said, which may raise the risk
 and never lowers it.
+
+With a model configured, `narrative` holds a short text it wrote from the findings, cost, rollout
+and verdict (advisory: it is shown, never read back; the verdict is the policy's), or
+`narrative_unavailable` says in one line why there is none. Without a model both stay empty.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class Review(Frozen):
     verdict: ReviewVerdict | None = None
     # changed files no reviewed application renders: what this review did not look at
     unreviewed_files: list[str] = []
+    # a model-written summary of the above; advisory, never the source of risk, verdict or findings
+    narrative: str = ""
+    # why a configured model gave no narrative, one line (empty when there is one, or no model)
+    narrative_unavailable: str = ""
 
 
 def risk_of(findings: list[Finding]) -> tuple[Risk, list[str]]:
