@@ -94,6 +94,7 @@ PASSTHROUGH_MODULES = (
     "workflows.runner",
     "workflows.search",
     "workflows.drift.stubs",
+    "workflows.review.stubs",
     *(
         f"workflows.remediation.{name}"
         for name in (
