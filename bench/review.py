@@ -56,10 +56,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from temporalio.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from activities.review.steps import ChangeReviewActivities  # noqa: E402
 from cli.devserver import DevServer, free_port  # noqa: E402
 from domain.review.cost import Prices  # noqa: E402
 from domain.settings import Settings  # noqa: E402
@@ -72,8 +74,17 @@ from sandbox.argocd_api import SandboxArgoCD  # noqa: E402
 from sandbox.cluster import SandboxCluster  # noqa: E402
 from sandbox.gitops import seed_bare_repo  # noqa: E402
 from sandbox.scenario import Scenario  # noqa: E402
+from store.db import make_engine, session_factory  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
-from workers.main import ACTIVITY_THREADS, build_worker  # noqa: E402
+from workers.main import (  # noqa: E402
+    ACTIVITY_THREADS,
+    gitops_repo,
+    pr_host,
+    review_prices,
+    review_repo_urls,
+    workflow_runner,
+)
+from workflows.review import ChangeReviewWorkflow  # noqa: E402
 from workflows.search import DEV_SERVER_FLAGS  # noqa: E402
 
 TOKEN = "bench-token"
@@ -101,7 +112,9 @@ def _labels(i: int) -> dict[str, str]:
     }
 
 
-def deployment(i: int, *, tag: str = BASE_TAG, replicas: int = BASE_REPLICAS, memory: str = BASE_MEMORY) -> dict[str, Any]:
+def deployment(
+    i: int, *, tag: str = BASE_TAG, replicas: int = BASE_REPLICAS, memory: str = BASE_MEMORY
+) -> dict[str, Any]:
     """Team `i`'s API Deployment as its team writes it: probes, limits, a non-root user."""
     selector = {"app.kubernetes.io/name": "api", "app.kubernetes.io/part-of": f"team-{i}"}
     return {
@@ -187,7 +200,8 @@ def service(i: int) -> dict[str, Any]:
 def config_map(i: int) -> dict[str, Any]:
     """About 2 KB of application configuration, as services carry."""
     routes = "\n".join(
-        f"  - path: /v1/{name}\n    upstream: http://{name}.team-{i}.svc:8080\n    timeout: 5s\n    retries: 2"
+        f"  - path: /v1/{name}\n    upstream: http://{name}.team-{i}.svc:8080\n"
+        "    timeout: 5s\n    retries: 2"
         for name in ("orders", "payments", "invoices", "customers", "catalog", "search", "reports")
     )
     application = (
@@ -195,9 +209,12 @@ def config_map(i: int) -> dict[str, Any]:
         "  pool:\n    min: 2\n    max: 20\n    idleTimeout: 60s\ncache:\n  ttl: 300s\n  size: 10000\n"
         f"routes:\n{routes}\n"
     )
-    features = "\n".join(f"feature.{name}={'on' if n % 2 else 'off'}" for n, name in enumerate(
-        ("new-checkout", "fast-search", "batch-export", "audit-trail", "rate-limits", "dark-mode")
-    ))
+    features = "\n".join(
+        f"feature.{name}={'on' if n % 2 else 'off'}"
+        for n, name in enumerate(
+            ("new-checkout", "fast-search", "batch-export", "audit-trail", "rate-limits", "dark-mode")
+        )
+    )
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -240,7 +257,10 @@ def live(obj: dict[str, Any], app: str, serial: int) -> dict[str, Any]:
             "availableReplicas": replicas,
         }
     elif out["kind"] == "Service":
-        out["spec"] |= {"clusterIP": f"10.96.{serial // 250 % 250}.{serial % 250 + 1}", "sessionAffinity": "None"}
+        out["spec"] |= {
+            "clusterIP": f"10.96.{serial // 250 % 250}.{serial % 250 + 1}",
+            "sessionAffinity": "None",
+        }
     return out
 
 
@@ -312,7 +332,9 @@ class Author:
         self.env |= {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
         for role in ("AUTHOR", "COMMITTER"):
             self.env |= {f"GIT_{role}_NAME": "dana", f"GIT_{role}_EMAIL": "dana@example.com"}
-        subprocess.run(["git", "clone", "-q", str(remote), str(work)], env=self.env, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "clone", "-q", str(remote), str(work)], env=self.env, check=True, capture_output=True
+        )
 
     def git(self, *args: str) -> str:
         done = subprocess.run(
@@ -385,12 +407,64 @@ async def reviewed(handle: Any, sha: str, timeout: float) -> ReviewResult:
         await asyncio.sleep(POLL)
 
 
-def render_all(argocd: ArgoClient, apps: int, base: str, head: str) -> None:
-    """The baseline: each Application rendered at the base and the head, one after the other."""
+async def review_once(
+    client: Any, task_queue: str, request: ReviewRequest, *, timeout: float
+) -> tuple[float, ReviewResult]:
+    """Signal-with-start the pull request's review, as `medic pr review` does, and wait for its
+    status to show the head reviewed: the seconds between the two, and the status."""
+    started = time.perf_counter()
+    handle = await client.start_workflow(
+        REVIEW_WORKFLOW,
+        request,
+        id=review_workflow_id(request.target),
+        task_queue=task_queue,
+        start_signal=HEAD_PUSHED,
+        start_signal_args=[request],
+    )
+    result = await reviewed(handle, request.target.head_sha, timeout)
+    return time.perf_counter() - started, result
+
+
+def render_all(argocd: ArgoClient, apps: int, base: str, head: str) -> float:
+    """The baseline: each Application rendered at the base and the head, one after the other; the
+    seconds it took."""
+    started = time.perf_counter()
     for i in range(apps):
         for revision in (base, head):
             if not argocd.application_manifests(f"team-{i}", revision=revision):
                 raise RuntimeError(f"team-{i} rendered to nothing at {revision[:12]}")
+    return time.perf_counter() - started
+
+
+def review_worker(client: Any, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    """A worker of the review workflow and its activities, bound as `workers.main.activities_for`
+    binds them (the GitOps clone, the local pull request host over the store, Argo CD), without
+    the clients the other workflows need (the Kubernetes client alone takes seconds to load)."""
+    sessions = session_factory(make_engine(settings.resolved_database_url))
+    repo = gitops_repo(settings)
+    activities = ChangeReviewActivities(
+        repo,
+        pr_host(settings, repo, sessions),
+        ArgoClient(settings.argocd_url, settings.argocd_token),
+        sessions,
+        repo_urls=review_repo_urls(settings),
+        policy_dir=settings.policy_dir or None,
+        protected_namespaces=settings.protected_namespaces,
+        prices=review_prices(settings),
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ChangeReviewWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=[
+            activities.find_affected_applications,
+            activities.review_change,
+            activities.publish_review,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
 
 
 async def measure(base: Settings, apps: int, *, repeats: int, warmup: int, run: str, home: Path) -> Row:
@@ -416,7 +490,7 @@ async def measure(base: Settings, apps: int, *, repeats: int, warmup: int, run: 
             }
         )
         client = await connect(settings)
-        async with build_worker(client, settings, executor):
+        async with review_worker(client, settings, executor):
             for attempt in range(warmup + repeats):
                 tag = f"2.4.{attempt}"
                 files = change(apps, tag)
@@ -425,38 +499,19 @@ async def measure(base: Settings, apps: int, *, repeats: int, warmup: int, run: 
                 render_head = author.push(f"{branch}-render", files, f"team APIs {tag} (rendered alone)")
                 target = local_review_target(str(remote), branch)
                 request = ReviewRequest(target=target, delivery=f"bench-{secrets.token_hex(4)}")
-                workflow_id = review_workflow_id(target)
-
-                async def review() -> float:
-                    started = time.perf_counter()
-                    handle = await client.start_workflow(
-                        REVIEW_WORKFLOW,
-                        request,
-                        id=workflow_id,
-                        task_queue=settings.task_queue,
-                        start_signal=HEAD_PUSHED,
-                        start_signal_args=[request],
-                    )
-                    result = await reviewed(handle, head, timeout=60 + apps)
-                    elapsed = time.perf_counter() - started
-                    row.problems.extend(check(result, row, head))
-                    if result.last is not None:
-                        row.objects_changed = result.last.objects_changed
-                        row.decision = result.last.decision
-                        row.monthly_delta_usd = result.last.monthly_delta_usd
-                    return elapsed
-
-                async def render() -> float:
-                    started = time.perf_counter()
-                    await asyncio.to_thread(render_all, argocd, apps, main_sha, render_head)
-                    return time.perf_counter() - started
-
+                review = review_once(client, settings.task_queue, request, timeout=60 + apps)
+                render = asyncio.to_thread(render_all, argocd, apps, main_sha, render_head)
                 if attempt % 2:
-                    rendered, review_seconds = await render(), await review()
+                    rendered, (reviewed_in, result) = await render, await review
                 else:
-                    review_seconds, rendered = await review(), await render()
+                    (reviewed_in, result), rendered = await review, await render
+                row.problems.extend(check(result, row, head))
+                if result.last is not None:
+                    row.objects_changed = result.last.objects_changed
+                    row.decision = result.last.decision
+                    row.monthly_delta_usd = result.last.monthly_delta_usd
                 if attempt >= warmup:
-                    row.review.append(review_seconds)
+                    row.review.append(reviewed_in)
                     row.render.append(rendered)
     return row
 
@@ -469,7 +524,8 @@ def report(rows: list[Row]) -> None:
     for row in rows:
         review = statistics.median(row.review)
         print(
-            f"{row.apps:>4} {row.objects_changed:>15} {row.decision:>8} {review:>12.3f} {p90(row.review):>7.3f} "
+            f"{row.apps:>4} {row.objects_changed:>15} {row.decision:>8} "
+            f"{review:>12.3f} {p90(row.review):>7.3f} "
             f"{statistics.median(row.render):>12.3f} {p90(row.render):>7.3f} {row.ratio:>13.2f} "
             f"{review / row.apps * 1000:>10.1f}"
         )
@@ -500,12 +556,15 @@ async def bench(sizes: Sequence[int], *, repeats: int, warmup: int, temporal_add
             f"repository, local pull requests; {warmup} warm-up + {repeats} timed pull requests per size"
         )
         return [
-            await measure(settings, apps, repeats=repeats, warmup=warmup, run=run, home=home) for apps in sizes
+            await measure(settings, apps, repeats=repeats, warmup=warmup, run=run, home=home)
+            for apps in sizes
         ]
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--apps", type=int, action="append", help="one size (repeatable; default 1, 10, 50)")
     parser.add_argument("--repeats", type=int, default=5, help="timed pull requests per size")
     parser.add_argument("--warmup", type=int, default=1, help="untimed pull requests per size first")
