@@ -55,11 +55,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regopy  # noqa: F401  (before temporalio loads the C++ runtime: policies/load_order.py)
 import yaml
-from temporalio.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
 
 from activities.review.steps import ChangeReviewActivities  # noqa: E402
 from cli.devserver import DevServer, free_port  # noqa: E402
@@ -363,6 +366,8 @@ class Row:
     objects_changed: int = 0
     decision: str = ""
     monthly_delta_usd: float = 0.0
+    # seconds from scheduled to completed, per activity (publish_review: both calls), per timed PR
+    activities: dict[str, list[float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -423,6 +428,22 @@ async def review_once(
     )
     result = await reviewed(handle, request.target.head_sha, timeout)
     return time.perf_counter() - started, result
+
+
+async def activity_seconds(client: Any, workflow_id: str) -> dict[str, float]:
+    """Each activity's time in a review workflow's history, scheduled to completed, summed by name."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled: dict[int, tuple[str, float]] = {}
+    seconds: dict[str, float] = {}
+    for event in history.events:
+        at = event.event_time.ToMicroseconds() / 1e6
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name, since = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            seconds[name] = seconds.get(name, 0.0) + at - since
+    return seconds
 
 
 def render_all(argocd: ArgoClient, apps: int, base: str, head: str) -> float:
@@ -513,6 +534,8 @@ async def measure(base: Settings, apps: int, *, repeats: int, warmup: int, run: 
                 if attempt >= warmup:
                     row.review.append(reviewed_in)
                     row.render.append(rendered)
+                    for name, spent in (await activity_seconds(client, review_workflow_id(target))).items():
+                        row.activities.setdefault(name, []).append(spent)
     return row
 
 
@@ -529,6 +552,15 @@ def report(rows: list[Row]) -> None:
             f"{statistics.median(row.render):>12.3f} {p90(row.render):>7.3f} {row.ratio:>13.2f} "
             f"{review / row.apps * 1000:>10.1f}"
         )
+    names = ("find_affected_applications", "review_change", "publish_review")
+    print(
+        "\ninside the review, median s (scheduled to completed; publish_review: pending and final):\n"
+        f"{'apps':>4} {'find':>7} {'review_change':>13} {'publish':>7} {'the rest':>8}"
+    )
+    for row in rows:
+        spent = [statistics.median(row.activities.get(name) or [0.0]) for name in names]
+        rest = statistics.median(row.review) - sum(spent)
+        print(f"{row.apps:>4} {spent[0]:>7.3f} {spent[1]:>13.3f} {spent[2]:>7.3f} {rest:>8.3f}")
 
 
 async def bench(sizes: Sequence[int], *, repeats: int, warmup: int, temporal_address: str) -> list[Row]:

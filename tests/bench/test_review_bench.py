@@ -31,6 +31,9 @@ def test_a_tiny_run_reviews_the_pull_request_beside_the_rendering_alone(
     assert row.objects_changed == 1 and row.decision == "allow"
     assert row.monthly_delta_usd == pytest.approx(review.expected_cost(1), rel=0.01)
     assert 0 < row.render[0] < row.review[0] < 30
+    assert set(row.activities) == {"find_affected_applications", "review_change", "publish_review"}
+    assert 0 < row.activities["review_change"][0] < row.review[0]
     assert re.search(
         r"^ +1 +1 +allow +\d+\.\d{3} +\d+\.\d{3} +\d+\.\d{3} +\d+\.\d{3} +\d+\.\d\d +\d+\.\d$", out, re.M
     ), out
+    assert re.search(r"^ +1 +\d+\.\d{3} +\d+\.\d{3} +\d+\.\d{3} +-?\d+\.\d{3}$", out, re.M), out
