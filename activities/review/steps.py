@@ -122,8 +122,15 @@ class ChangeReviewActivities:
         with classified("listing Argo CD Applications"):
             apps = self._argocd.list_applications()
 
+        # Every Application's kustomization and chart files are probed: answer the misses from
+        # one listing per revision instead of two git processes each.
+        with classified("listing the repository's files"):
+            at_head, at_base = set(repo.list_files(target.head_sha)), set(repo.list_files(base))
+
         def read(path: str) -> str | None:
-            return repo.read_file(path, target.head_sha) or repo.read_file(path, base)
+            if path in at_head:
+                return repo.read_file(path, target.head_sha)
+            return repo.read_file(path, base) if path in at_base else None
 
         found = affected_applications(apps, files, self._repo_urls or (repo.remote_url,), read)
         return AffectedApplications(target=target, base_sha=base, changed_files=files, applications=found)
