@@ -37,23 +37,24 @@ comment and status together), and the rest (the workflow's own steps, Temporal, 
 Each is a median of its own, so the rest can come out a little below zero.
 
 Measured on 2 cores, 4 December 2026 (`.venv/bin/python bench/review.py`: 1 warm-up + 5 timed
-pull requests per size, 1 min 52 s in all):
+pull requests per size), after the affected Applications' kustomization and chart probes were
+answered from one file listing per revision (before: find 0.145 / 0.721 / 3.893 s, review 0.365
+/ 1.491 / 9.104 s at 1 / 10 / 50 Applications):
 
     apps objects changed decision review p50 s   p90 s render p50 s   p90 s review/render per app ms
-       1               1    allow        0.365   0.454        0.058   0.069          6.30      365.3
-      10              10     warn        1.491   2.084        0.549   0.649          2.72      149.1
-      50              50     warn        9.104  10.218        3.476   4.353          2.62      182.1
+       1               1    allow        0.316   0.366        0.050   0.060          6.26      316.2
+      10              10     warn        1.087   1.166        0.501   0.534          2.17      108.7
+      50              50     warn        6.388   6.561        3.270   3.675          1.95      127.8
 
     inside the review, median s (scheduled to completed; publish_review: pending and final):
     apps    find review_change publish the rest
-       1   0.145         0.100   0.035    0.085
-      10   0.721         0.789   0.044   -0.063
-      50   3.893         5.037   0.111    0.063
+       1   0.090         0.094   0.035    0.098
+      10   0.242         0.718   0.041    0.086
+      50   1.372         4.834   0.110    0.072
 
-Finding the affected Applications costs about 75 ms per Application in the estate (each one's
-source path is probed for a kustomization and a Chart.yaml, at the head and at the base, each
-probe two `git` processes), as much as Argo CD's rendering of it at both revisions; the review
-proper (`review_change` beside the rendering alone) adds some 45% to it.
+A review of 50 Applications takes about twice Argo CD's rendering of them: finding them (their
+kustomizations read at the head) about 27 ms each, the review proper (`review_change` beside the
+rendering alone) some 45% on top of the rendering.
 """
 
 from __future__ import annotations
