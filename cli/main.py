@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
-from cli.config import settings
+from cli.config import local_gitops_remote, settings
 from cli.drift import drift_app
 from cli.review import pr_review_command, review_command
 from cli.schedules import schedules_app
@@ -719,15 +719,8 @@ def _local_pr_host() -> Any:
             err=True,
         )
         raise typer.Exit(2)
-    remote = s.gitops_repo_url
-    embedded = Path(s.home).resolve() / "gitops.git"
-    if not remote and (embedded / "HEAD").exists():
-        remote = str(embedded)  # what `medic dev` seeds when MEDIC_GITOPS_REPO is unset
-    if not remote:
-        typer.echo("no GitOps repository: set MEDIC_GITOPS_REPO", err=True)
-        raise typer.Exit(2)
     return LocalPullRequestHost(
-        GitRepo(remote, s.resolved_gitops_workdir),
+        GitRepo(local_gitops_remote(s), s.resolved_gitops_workdir),
         StorePullRequestRecords(_sessions()),
         author_name=s.pr_author_name,
         author_email=s.pr_author_email,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.config import settings
+from cli.config import local_gitops_remote, settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -191,7 +191,7 @@ def pr_review_command(
             )
             target: ReviewTarget = host.review_target(number)
         else:
-            remote = _local_remote()
+            remote = local_gitops_remote(s)
             target = local_review_target(remote, branch, base)
     except (PullRequestError, ValueError) as err:
         typer.echo(f"cannot read the pull request: {err}", err=True)
@@ -222,15 +222,3 @@ async def ask_for_review(client: Client, target: ReviewTarget, task_queue: str, 
         start_signal_args=[request],
     )
     return workflow_id
-
-
-def _local_remote() -> str:
-    s = settings()
-    remote = s.gitops_repo_url
-    embedded = Path(s.home).resolve() / "gitops.git"
-    if not remote and (embedded / "HEAD").exists():
-        remote = str(embedded)  # what `medic dev` seeds when MEDIC_GITOPS_REPO is unset
-    if not remote:
-        typer.echo("no GitOps repository: set MEDIC_GITOPS_REPO", err=True)
-        raise typer.Exit(ERROR)
-    return remote
