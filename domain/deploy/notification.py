@@ -166,6 +166,12 @@ def parse_deploy_notification(body: bytes) -> DeployNotice:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as err:
         raise NotificationInvalid(f"body is not JSON: {_clip(str(err))}") from None
+    return notice_from_document(document)
+
+
+def notice_from_document(document: Any) -> DeployNotice:
+    """`parse_deploy_notification` of a body already parsed (the gateway parses bodies strictly
+    itself, `gateway/bodies.py`)."""
     if not isinstance(document, dict):
         raise NotificationInvalid("body must be a JSON object (medic's Argo CD notification template)")
     try:
@@ -204,5 +210,6 @@ __all__ = [
     "DeployNotice",
     "NotificationInvalid",
     "deploy_watch_id",
+    "notice_from_document",
     "parse_deploy_notification",
 ]
