@@ -38,7 +38,7 @@ SHA = "4f2c9e1b7a3d5c8e9f0a1b2c3d4e5f6a7b8c9d0e"
 PREVIOUS = "0123456789abcdef0123456789abcdef01234567"
 
 
-def rendered(**values: str) -> dict[str, Any]:
+def rendered(**values: Any) -> dict[str, Any]:
     """`NOTIFICATION_BODY` as Argo CD renders it for a single-source Application (each template
     action replaced by what Go's text/template prints), overridden by `values`."""
     actions = {
