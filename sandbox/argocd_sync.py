@@ -304,8 +304,9 @@ class DeployClock:
         self._synced: dict[tuple[str, str], float] = {}
 
     def mark(self, namespace: str, name: str, at: float | None = None) -> float:
-        """Record a sync of the workload at `at` (default: now); the time recorded."""
-        at = self.now() if at is None else float(at)
+        """Record a sync of the workload at `at` (default: now), to the millisecond (Prometheus'
+        resolution); the time recorded."""
+        at = round(self.now() if at is None else float(at), 3)
         with self._lock:
             self._synced[(namespace, name)] = at
         return at

@@ -5,14 +5,15 @@ keys answers a matrix with that series' samples, whatever the window — a froze
 "now". A query that is one of `integrations.prometheus.workload_signals`' queries for a workload of
 the scenario's `deploy_signals:` answers a series that changes at that workload's last sync, as the
 sandbox Argo CD recorded it in the shared `DeployClock`: a sample at every step from start to end,
-with the workload's `before` value at instants before the sync (or when it never synced) and its
-`after` value from the sync on — a counted signal (restarts, OOM kills) is the count over its
-lookback window, so the same number either way. `noisy` workloads jitter the request rate, error
-ratio and p99 by up to ±20%, deterministically (a hash of workload, signal and instant). A signal
-the scenario leaves out has no series. Any other query answers an empty success, as Prometheus does
-for a series it does not have. `/api/v1/query` answers the sample at `time` (default: now) for a
-signal, the last sample of a `metrics:` series, both as a vector. Missing or malformed parameters
-are `bad_data` (400), in Prometheus' error shape.
+with the workload's `before` value at instants up to the sync (or when it never synced) and its
+`after` value at instants after it, so a baseline window ending at the sync is all "before". A
+counted signal (restarts, OOM kills) is taken as the count over its lookback window, whatever its
+length. `noisy` workloads jitter the request rate, error ratio and p99 by up to ±20%,
+deterministically (a hash of workload, signal and instant). A signal the scenario leaves out has
+no series. Any other query answers an empty success, as Prometheus does for a series it does not
+have. `/api/v1/query` answers the sample at `time` (default: now) for a signal, the last sample of
+a `metrics:` series, both as a vector. Missing or malformed parameters are `bad_data` (400), in
+Prometheus' error shape.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ class SandboxPrometheus(LoopbackServer):
         scenario = self.deploy_signals[key]
         namespace, name = key.split("/", 1)
         synced = self.clock.synced_at(namespace, name)
-        values = scenario.after if synced is not None and at >= synced else scenario.before
+        # in milliseconds, Prometheus' resolution: clients send times to the millisecond
+        after = synced is not None and round(at * 1000) > round(synced * 1000)
+        values = scenario.after if after else scenario.before
         value = getattr(values, signal)
         if value is None:
             return None
