@@ -37,11 +37,11 @@ from temporalio.client import Client
 from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.deploy.model import deploy_watch_id
 from domain.deploy.notification import (
     DeployIgnored,
     DeployNotice,
     NotificationInvalid,
-    deploy_watch_id,
     notice_from_document,
 )
 from domain.settings import Settings
@@ -82,7 +82,7 @@ async def start_watch(client: Client, settings: Settings, notice: DeployNotice, 
     """Start the watch of `notice`'s deploy; its run id, or None when a watch of that id exists
     already (running or closed). The SDK's `start_workflow` draws a random request id and needs
     the workflow's class; this is the same service call, by name, with the delivery's id."""
-    workflow_id = deploy_watch_id(notice.application, notice.app_namespace, notice.revision)
+    workflow_id = deploy_watch_id(notice.app_namespace, notice.application, notice.revision)
     converter = client.data_converter.with_context(
         WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id)
     )
@@ -129,7 +129,7 @@ def install_argocd_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             return _answer(400, error=one_line(f"not medic's Argo CD deploy notification: {err}"))
         except DeployIgnored as err:
             return _answer(202, ignored=one_line(str(err)))
-        watch = deploy_watch_id(notice.application, notice.app_namespace, notice.revision)
+        watch = deploy_watch_id(notice.app_namespace, notice.application, notice.revision)
         if not settings.deploy_watch:
             return _answer(
                 202, ignored="ignored: the deploy watch is off (MEDIC_DEPLOY_WATCH=false)", watch=watch

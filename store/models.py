@@ -552,7 +552,7 @@ class Deployment(Base):
     """One watch of a deploy: an Argo CD Application synced to a revision, watched by a
     `DeploymentWatchWorkflow` (`workflows/deploy/`) until a verdict.
 
-    `watch_id` is the watch's workflow id (`domain.deploy.notification.deploy_watch_id`), one per
+    `watch_id` is the watch's workflow id (`domain.deploy.model.deploy_watch_id`), one per
     (Application, revision), so a notification delivered twice, or a deploy both notified and
     found by the poll, is one row. `figures` is JSON text: the signals sampled and the rule that
     decided. `incident_id` is the incident a degraded deploy opened, deliberately not a foreign

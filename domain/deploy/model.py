@@ -59,7 +59,8 @@ class DeployEvent(Frozen):
     project: str = "default"
     revision: str = Field(min_length=1)
     previous_revision: str = ""
-    synced_at: datetime
+    # when the sync finished, as Argo CD reported it; None: the watch starts from when it is told
+    synced_at: datetime | None = None
     source: DeploySource
     delivery: str = ""
 
@@ -71,7 +72,7 @@ class DeployEvent(Frozen):
 def deploy_watch_id(app_namespace: str, application: str, revision: str) -> str:
     """The id of the one watch of `application` (in `app_namespace`) at `revision`:
     `deploy/<namespace>/<application>/<revision's first 12 characters>`."""
-    return f"deploy/{app_namespace}/{application}/{revision[:_ID_REVISION_CHARS]}"
+    return f"deploy/{app_namespace or 'argocd'}/{application}/{revision[:_ID_REVISION_CHARS]}"
 
 
 class WorkloadRef(Frozen):

@@ -9,7 +9,8 @@ multi-source Application has `syncResult.revisions`, not `revision`): such a val
 absent. Of a multi-source sync's revisions the first git commit is the deploy's; chart versions
 are not commits.
 
-Pure: no I/O. `deploy_watch_id` names the one watch of an (Application, revision), whoever starts it.
+Pure: no I/O. `domain.deploy.model.deploy_watch_id` names the one watch of an (Application,
+revision), whoever starts it.
 """
 
 from __future__ import annotations
@@ -75,13 +76,6 @@ class DeployNotice(Frozen):
     synced_at: datetime | None = None
     # Argo CD's health of the Application when the notification was sent ("" when not told).
     health: str = ""
-
-
-def deploy_watch_id(application: str, app_namespace: str, revision: str) -> str:
-    """The workflow id of the one watch of `application` at `revision`:
-    `deploy/<app namespace>/<application>/<first 12 characters of the revision>`."""
-    namespace = app_namespace or DEFAULT_APP_NAMESPACE
-    return f"deploy/{namespace}/{application}/{revision[:12]}"
 
 
 def _absent(value: Any) -> bool:
@@ -209,7 +203,6 @@ __all__ = [
     "DeployIgnored",
     "DeployNotice",
     "NotificationInvalid",
-    "deploy_watch_id",
     "notice_from_document",
     "parse_deploy_notification",
 ]

@@ -22,11 +22,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from cli.devserver import free_port
+from domain.deploy.model import deploy_watch_id
 from domain.deploy.notification import (
     NOTIFICATION_BODY,
     DeployIgnored,
     NotificationInvalid,
-    deploy_watch_id,
     parse_deploy_notification,
 )
 from domain.settings import Settings
@@ -75,7 +75,7 @@ def test_the_template_rendered_is_a_deploy_of_one_revision() -> None:
     assert (notice.application, notice.app_namespace, notice.project) == ("shop", "argocd", "retail")
     assert (notice.revision, notice.previous_revision, notice.health) == (SHA, PREVIOUS, "Healthy")
     assert notice.synced_at is not None and notice.synced_at.isoformat() == "2026-12-04T10:15:30+00:00"
-    assert deploy_watch_id(notice.application, notice.app_namespace, notice.revision) == (
+    assert deploy_watch_id(notice.app_namespace, notice.application, notice.revision) == (
         "deploy/argocd/shop/4f2c9e1b7a3d"
     )
 
@@ -94,7 +94,7 @@ def test_fields_go_templates_print_as_no_value_count_as_absent() -> None:
     notice = parse(rendered(namespace="<no value>", project="<no value>", syncedAt="", health="<no value>"))
 
     assert (notice.app_namespace, notice.project, notice.synced_at, notice.health) == ("argocd", "", None, "")
-    assert deploy_watch_id("shop", "", SHA) == "deploy/argocd/shop/4f2c9e1b7a3d"
+    assert deploy_watch_id("", "shop", SHA) == "deploy/argocd/shop/4f2c9e1b7a3d"
 
 
 @pytest.mark.parametrize(
