@@ -32,17 +32,18 @@ REVISION = "4f2c9e1b7a3d" + "0" * 28
 QUIET = Signals(request_rate=20, error_ratio=0.001, p99_ms=180, restarts=0, ready_ratio=1, oom_kills=0)
 
 
-# The time-skipping server's clock starts at the wall clock's: the deploy has just synced.
-SYNCED = datetime.now(UTC).replace(microsecond=0)
+def now() -> datetime:
+    # The time-skipping server's clock starts at the wall clock's: the deploy has just synced.
+    return datetime.now(UTC).replace(microsecond=0)
 
 
-def event() -> DeployEvent:
+def event(synced: datetime) -> DeployEvent:
     return DeployEvent(
         application="shop-cart",
         app_namespace="argocd",
         revision=REVISION,
         previous_revision="9" * 40,
-        synced_at=SYNCED,
+        synced_at=synced,
         source="notification",
     )
 
@@ -50,6 +51,7 @@ def event() -> DeployEvent:
 @dataclass
 class Fakes:
     after: Signals = QUIET
+    synced: datetime = field(default_factory=now)
     revision: str = REVISION
     workloads: list[WorkloadRef] = field(default_factory=lambda: [CART])
     samples: list[SampleInput] = field(default_factory=list)
@@ -67,7 +69,7 @@ class Fakes:
         @activity.defn(name="sample_deploy_signals")
         async def sample(s: SampleInput) -> SampleResult:
             self.samples.append(s)
-            before = s.end <= SYNCED
+            before = s.end <= self.synced
             signals = QUIET if before else self.after
             return SampleResult(
                 signals=[WorkloadSignals(workload=CART, signals=signals)],
@@ -93,7 +95,10 @@ async def watch(env: WorkflowEnvironment, fakes: Fakes, name: str) -> WatchResul
         activities=fakes.activities(),
     ):
         handle = await env.client.start_workflow(
-            DeploymentWatchWorkflow.run, event(), id=f"{event().watch_id}-{name}", task_queue=queue
+            DeploymentWatchWorkflow.run,
+            event(fakes.synced),
+            id=f"{event(fakes.synced).watch_id}-{name}",
+            task_queue=queue,
         )
         result = await handle.result()
         await keep_history(handle, f"deploy-watch-{name}")
@@ -110,7 +115,7 @@ async def test_a_healthy_deploy_is_judged_at_the_end_of_its_window(
     assert len(fakes.samples) == 11
     baseline = fakes.samples[0]
     assert (baseline.end - baseline.start).total_seconds() == 600
-    assert fakes.samples[-1].end == SYNCED + timedelta(minutes=10)
+    assert fakes.samples[-1].end == fakes.synced + timedelta(minutes=10)
     assert [f.state for f in fakes.finished] == ["healthy"]
 
 
