@@ -32,10 +32,12 @@ from temporalio.client import Client
 from cli.devserver import DevServer, DevServerError, port_open, stale_server
 from domain.settings import Settings
 from gateway.app import create_app
+from integrations.prometheus import signal_queries
 from integrations.sealing import ensure_key_file, ensure_secret_file
 from integrations.temporal.client import connect, ensure_search_attributes
 from policies import DATA_FILE, PolicyError, load_policy_data
 from sandbox.argocd_api import SandboxArgoCD
+from sandbox.argocd_sync import DeployClock
 from sandbox.cluster import SandboxCluster
 from sandbox.gitops import seed_bare_repo
 from sandbox.prometheus_api import SandboxPrometheus
@@ -147,7 +149,12 @@ def git_source_urls(applications: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 def _sandbox_context(
-    base: Settings, cluster: SandboxCluster, home: Path, resources: contextlib.ExitStack
+    base: Settings,
+    cluster: SandboxCluster,
+    home: Path,
+    resources: contextlib.ExitStack,
+    *,
+    gateway_port: int = 8000,
 ) -> dict[str, object]:
     """Argo CD and Prometheus fakes serving the scenario's applications and metric series, and
     `<home>/gitops.git` seeded with its GitOps files — each only where nothing real is configured.
@@ -155,7 +162,10 @@ def _sandbox_context(
     With the seeded repository, the sandbox Argo CD follows it: a merged pull request is synced to
     the sandbox cluster as Argo CD would sync it, on medic's refresh or sync request. (It does not
     poll on its own: every request advances the sandbox cluster, and a timer would make the
-    simulation's pace depend on the wall clock.)
+    simulation's pace depend on the wall clock.) Each sync to a new revision is posted to the
+    gateway's `/webhooks/argocd`, as Argo CD Notifications would, and marks the changed workloads
+    on a clock the sandbox Prometheus reads: the scenario's `deploy_signals` are its "before"
+    values until a workload's sync and its "after" values since.
     """
     scenario = cluster.scenario
     updates: dict[str, object] = {}
@@ -167,19 +177,31 @@ def _sandbox_context(
         if not base.gitops_repo_aliases:
             # The sandbox Argo CD serves the scenario's Git sources from this remote.
             updates["gitops_repo_aliases"] = git_source_urls(scenario.argocd)
+    clock = DeployClock()
     if not base.argocd_url:
         token = secrets.token_hex(16)
+        notify_token = base.argocd_webhook_token or secrets.token_hex(16)
         argocd = resources.enter_context(
             SandboxArgoCD(
                 scenario.argocd,
                 token=token,
                 cluster=cluster,
                 repo=remote,
+                notify_url=f"http://127.0.0.1:{gateway_port}/webhooks/argocd",
+                notify_token=notify_token,
+                deploy_clock=clock,
             )
         )
-        updates.update(argocd_url=argocd.url, argocd_token=token)
+        updates.update(argocd_url=argocd.url, argocd_token=token, argocd_webhook_token=notify_token)
     if not base.prometheus_url:
-        prometheus = resources.enter_context(SandboxPrometheus(scenario.metrics))
+        prometheus = resources.enter_context(
+            SandboxPrometheus(
+                scenario.metrics,
+                deploy_signals=scenario.deploy_signals,
+                signal_queries=signal_queries,
+                clock=clock,
+            )
+        )
         updates["prometheus_url"] = prometheus.url
     return updates
 
@@ -213,7 +235,7 @@ async def embedded_stack(
             cluster = SandboxCluster.from_file(scenario)
             sandbox = resources.enter_context(SandboxServer(cluster))
             updates["kube_api_url"] = sandbox.url
-            updates.update(_sandbox_context(base, cluster, home, resources))
+            updates.update(_sandbox_context(base, cluster, home, resources, gateway_port=gateway_port))
             if not base.policy_dir:
                 updates["policy_dir"] = str(open_policy(home / SANDBOX_POLICY_DIR))
         settings = base.model_copy(update=updates)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, NoReturn
 import typer
 
 from cli.config import local_gitops_remote, settings
+from cli.deploys import deploys_app
 from cli.drift import drift_app
 from cli.review import pr_review_command, review_command
 from cli.schedules import schedules_app
@@ -36,6 +37,7 @@ pr_app = typer.Typer(
 app.add_typer(pr_app, name="pr")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(drift_app, name="drift")
+app.add_typer(deploys_app, name="deploys")
 app.command("review")(review_command)
 pr_app.command("review")(pr_review_command)
 

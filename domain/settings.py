@@ -146,6 +146,11 @@ class Settings(Frozen):
     # Change review: every pull request a person opens or pushes to on the GitOps repository is
     # reviewed (rendered diff, risk, cost) when the GitHub webhook tells of it; off: none is.
     review_pull_requests: bool = True
+    # Deploy watch: Argo CD Notifications posts each successful sync to POST /webhooks/argocd with
+    # this bearer token (unset: every delivery is refused), and each starts a
+    # `DeploymentWatchWorkflow` of the (Application, revision); off: deliveries are taken and ignored.
+    argocd_webhook_token: str = Field(default="", repr=False)
+    deploy_watch: bool = True
     # drift: the YAML file of schedules, ignore_differences and the raw-manifest path (README "Drift");
     # empty: no schedules, nothing ignored beyond the built-in normalisation.
     drift_config: str = ""
@@ -250,6 +255,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "pr_merge_timeout_seconds": ("MEDIC_PR_MERGE_TIMEOUT_SECONDS",),
         "revert_needs_approval": ("MEDIC_REVERT_NEEDS_APPROVAL",),
         "review_pull_requests": ("MEDIC_REVIEW_PULL_REQUESTS",),
+        # deploy watch
+        "argocd_webhook_token": ("MEDIC_ARGOCD_WEBHOOK_TOKEN",),
+        "deploy_watch": ("MEDIC_DEPLOY_WATCH",),
         "drift_config": ("MEDIC_DRIFT_CONFIG",),
     }
     for field, names in mapping.items():

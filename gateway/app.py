@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.settings import Settings
+from gateway.argocd_webhook import install_argocd_webhook
 from gateway.auth import secrets_equal
 from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
@@ -293,5 +294,6 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
 
     app.alertmanager_webhook = alertmanager_webhook
     install_github_webhook(app, settings, get_client)
+    install_argocd_webhook(app, settings, get_client)
     install_console(app, settings, get_client)
     return app

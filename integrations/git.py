@@ -301,6 +301,13 @@ class GitRepo:
 
     # --- access, checked without changing anything (`medic doctor`) -----------------------------
 
+    def commits(self, since: str, until: str, limit: int = 20) -> list[str]:
+        """The commits `until` has and `since` has not, newest first, as "<sha7> <subject>" (at most
+        `limit`); `since` empty: `until` alone."""
+        span = [f"{self.head(since)}..{self.head(until)}"] if since else ["-1", self.head(until)]
+        out = self._git("log", f"--max-count={limit}", "--format=%h %s", *span)
+        return [line for line in out.decode("utf-8", errors="replace").splitlines() if line]
+
     def merge_base(self, base: str, head: str) -> str:
         """The commit `head` branched from `base` (branches, tags or commits, as last synced): what
         a pull request of `head` into `base` is compared with, so that commits made on `base`

@@ -1,5 +1,6 @@
-"""A thin, blocking client over Prometheus' HTTP API (`/api/v1/query_range`), and the PromQL
-templates medic reads for a workload.
+"""A thin, blocking client over Prometheus' HTTP API (`/api/v1/query_range`), the PromQL
+templates medic reads for a workload, and `workload_signals`: the figures a deploy watch compares
+before and after a sync.
 
 No retries of its own (Temporal retries activities); failures are one of a small closed set of
 `PrometheusError`s, each temporary or permanent (see `integrations.errors`).
@@ -8,7 +9,7 @@ No retries of its own (Temporal retries activities); failures are one of a small
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -48,6 +49,64 @@ QUERY_TEMPLATES: dict[str, str] = {
 # Templates that are about one container (the others are about the workload's Service).
 CONTAINER_QUERIES = ("cpu_usage_ratio", "cpu_throttling", "memory_usage_ratio")
 WORKLOAD_QUERIES = tuple(name for name in QUERY_TEMPLATES if name not in CONTAINER_QUERIES)
+
+
+# The signals a deploy watch compares (the names of the deploy-watch `Signals` model), listed once:
+# name -> PromQL, formatted with namespace, workload and window (whole seconds, for the counters).
+# Kept apart from QUERY_TEMPLATES, whose workload queries are what observation reads for an alert.
+# The HTTP signals reuse QUERY_TEMPLATES' metrics; a workload's pods are `<workload>-.*`, as
+# kube-state-metrics labels a Deployment's or StatefulSet's pods.
+_REQUESTS = QUERY_TEMPLATES["request_rate"]
+_RESTARTS = 'kube_pod_container_status_restarts_total{{namespace="{namespace}",pod=~"{workload}-.*"}}'
+SIGNAL_TEMPLATES: dict[str, str] = {
+    "request_rate": _REQUESTS,
+    # `or 0 * requests`: a service without a single 5xx has ratio 0, not "no data".
+    "error_ratio": f"({QUERY_TEMPLATES['error_rate']} or 0 * {_REQUESTS}) / {_REQUESTS}",
+    "p99_ms": f"1000 * {QUERY_TEMPLATES['latency_p99']}",
+    "restarts": f"sum(increase({_RESTARTS}[{{window}}s]))",
+    # Restarts whose container's last termination was an OOM kill. (`changes()` of the reason gauge
+    # alone misses the first kill — the series appears, it does not change — and every repeat,
+    # since the gauge stays 1.) `or 0 * …`: pods without an OOM kill count 0, not "no data".
+    "oom_kills": (
+        f"sum(increase({_RESTARTS}[{{window}}s]) and on (namespace, pod, container) "
+        "(kube_pod_container_status_last_terminated_reason"
+        '{{namespace="{namespace}",pod=~"{workload}-.*",reason="OOMKilled"}} == 1))'
+        f" or 0 * sum({_RESTARTS})"
+    ),
+}
+# ready_ratio per workload kind: ready replicas / wanted replicas.
+READY_TEMPLATES: dict[str, str] = {
+    "Deployment": (
+        'sum(kube_deployment_status_replicas_ready{{namespace="{namespace}",deployment="{workload}"}})'
+        ' / sum(kube_deployment_spec_replicas{{namespace="{namespace}",deployment="{workload}"}})'
+    ),
+    "StatefulSet": (
+        'sum(kube_statefulset_status_replicas_ready{{namespace="{namespace}",statefulset="{workload}"}})'
+        ' / sum(kube_statefulset_replicas{{namespace="{namespace}",statefulset="{workload}"}})'
+    ),
+    "DaemonSet": (
+        'sum(kube_daemonset_status_number_ready{{namespace="{namespace}",daemonset="{workload}"}})'
+        " / sum(kube_daemonset_status_desired_number_scheduled"
+        '{{namespace="{namespace}",daemonset="{workload}"}})'
+    ),
+}
+SIGNALS: Final = ("request_rate", "error_ratio", "p99_ms", "restarts", "ready_ratio", "oom_kills")
+# Counted over the whole window (one evaluation at its end); the others are a mean of samples.
+COUNTED_SIGNALS: Final = ("restarts", "oom_kills")
+DEFAULT_SIGNAL_STEP = 30.0
+
+
+def signal_queries(namespace: str, kind: str, name: str, window: int) -> dict[str, str]:
+    """The PromQL of each signal of one workload, `window` seconds for the counted ones; a kind
+    without a readiness template (not a Deployment, StatefulSet or DaemonSet) has no ready_ratio."""
+    templates = dict(SIGNAL_TEMPLATES)
+    if kind in READY_TEMPLATES:
+        templates["ready_ratio"] = READY_TEMPLATES[kind]
+    return {
+        signal: templates[signal].format(namespace=namespace, workload=name, window=window)
+        for signal in SIGNALS
+        if signal in templates
+    }
 
 
 def render_query(name: str, *, namespace: str, workload: str, container: str = "") -> str:
@@ -168,3 +227,41 @@ class PrometheusClient:
         one); the first series when there are several; [] when there is none."""
         series = self.query_range_series(query, start, end, step)
         return series[0][1] if series else []
+
+
+def workload_signals(
+    client: PrometheusClient,
+    namespace: str,
+    kind: str,
+    name: str,
+    start: float,
+    end: float,
+    *,
+    step: float = DEFAULT_SIGNAL_STEP,
+) -> dict[str, float | None]:
+    """The deploy-watch signals of one workload over the window [start, end] (unix seconds).
+
+    Aggregation: request_rate (requests/s), error_ratio (5xx / all, 0..1), p99_ms and ready_ratio
+    (0..1) are the mean of a range query's samples over the window at `step` seconds (the rates
+    look back 5 minutes, so a sample early in the window still sees some of the time before it);
+    restarts and oom_kills are the count over the whole window, summed over the workload's pods
+    (`increase(…[window])` evaluated once, at `end`). Every signal is present as a key; its value is
+    None when Prometheus has no series for it (no such metric, no pods, no traffic, or a kind
+    without a readiness query for ready_ratio). Errors are `PrometheusError`s: an empty window is
+    `PrometheusInvalid`.
+    """
+    if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+        raise PrometheusInvalid(f"the window [{start}, {end}] is empty")
+    if step <= 0:
+        raise PrometheusInvalid(f"the step must be positive, got {step}")
+    window = max(1, round(end - start))
+    queries = signal_queries(namespace, kind, name, window)
+    signals: dict[str, float | None] = dict.fromkeys(SIGNALS)
+    for signal, query in queries.items():
+        if signal in COUNTED_SIGNALS:
+            samples = client.query_range(query, end, end, step)
+            signals[signal] = samples[-1][1] if samples else None
+        else:
+            samples = client.query_range(query, start, end, step)
+            signals[signal] = sum(v for _, v in samples) / len(samples) if samples else None
+    return signals

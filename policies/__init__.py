@@ -14,7 +14,9 @@ policy existed) gets the shipped review.rego beside its own files, so every chan
 verdict from the directory's data; rules of its own for that package replace the shipped ones. The
 data's `modes` and `review` section are checked when it is loaded: a mode that is not observe,
 propose or auto, a namespace key that can never match a namespace, or a review threshold or
-category that cannot be, is refused there, in one line.
+category that cannot be, is refused there, in one line. So is the `deploy_watch` section, the
+deploy watch's rules: defaults, and overrides per Argo CD Application that `deploy_watch_rules`
+looks up (plain data, read by no Rego rule).
 
 Evaluation runs in-process with regopy (rego-cpp). The rules and data are compiled once into a
 bundle per policy version, query and set of extra protected namespaces (`Interpreter.build`), and
@@ -43,6 +45,7 @@ import regopy
 from pydantic import ValidationError
 from regopy.rego_shared import LogLevel
 
+from domain.deploy.model import WatchRules
 from domain.drift.model import AppDrift, Disposition
 from domain.policy.decision import MODES, PolicyDecision
 from domain.review.findings import Category
@@ -61,6 +64,8 @@ __all__ = [
     "load_policy_data",
     "check_modes",
     "check_review",
+    "check_deploy_watch",
+    "deploy_watch_rules",
 ]
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -87,6 +92,11 @@ _ERROR_FILE = re.compile(r"\(error \d+:([^|\s]+)")
 # A namespace name (RFC 1123 label), or a glob pattern over such names with `*` and `?`.
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NAMESPACE_PATTERN = re.compile(r"[-a-z0-9*?]+")
+# An Argo CD Application as deploy_watch.applications names it: `<app namespace>/<name>` or `<name>`.
+_APPLICATION_KEY = re.compile(r"(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_APPLICATION_KEY_MAX = 63 + 1 + 253  # a namespace, '/', an Application's name
+_WATCH_KEYS: tuple[str, ...] = tuple(WatchRules.model_fields)
+_WATCH_WHOLE = frozenset(name for name, f in WatchRules.model_fields.items() if f.annotation is int)
 
 
 class PolicyError(Exception):
@@ -234,6 +244,7 @@ def _load(directory: Path) -> _Policy:
     _approval_timeout(data)
     check_modes(data, data_path)
     check_review(data, data_path)
+    check_deploy_watch(data, data_path)
     with _LOCK:
         _interpreter(policy, data)  # compile once now, so a broken file fails here, clearly
         _cache.clear()  # one live version per directory is plenty; old keys are stale versions
@@ -376,6 +387,104 @@ def check_review(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
         raise PolicyError(
             f"{where}.deny_categories is {categories!r}; it must be a list of {', '.join(_CATEGORIES)}"
         )
+
+
+def deploy_watch_rules(
+    application: str, app_namespace: str, policy_dir: str | Path | None = None
+) -> WatchRules:
+    """The rules a deploy of the Argo CD Application `application` (in `app_namespace`) is watched
+    by: the data's `medic.config.deploy_watch.defaults` over `WatchRules`' own defaults, then the
+    override under `applications["<name>"]`, then the one under `applications["<app namespace>/<name>"]`,
+    each key of a later one replacing the earlier's. No section, or no override, is fine.
+
+    Raises PolicyError when the data cannot be loaded or its section is refused (`check_deploy_watch`).
+    """
+    data = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR).data
+    section = _deploy_watch(data)
+    if not isinstance(section, dict):
+        return WatchRules()
+    try:
+        return WatchRules.model_validate(_watch_layers(section, application, app_namespace))
+    except ValidationError as err:  # unreachable after check_deploy_watch; said plainly all the same
+        raise PolicyError(
+            f"deploy watch rules of {app_namespace}/{application}: {_first_error(err)}"
+        ) from err
+
+
+def check_deploy_watch(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
+    """Raise PolicyError, naming `source` and the key, when the data's `medic.config.deploy_watch`
+    is not {"defaults": RULES, "applications": {"<app namespace>/<name>" | "<name>": RULES}} with
+    RULES an object of `WatchRules` fields, each a number not below zero (window lengths and counts
+    whole), and every Application's rules as `deploy_watch_rules` merges them valid (windows above
+    zero, sampled within the analysis window). Absent keys are fine: `WatchRules`' defaults hold."""
+    section = _deploy_watch(data)
+    if section is None:
+        return
+    where = f"policy data {source}: medic.config.deploy_watch"
+    if not isinstance(section, dict):
+        raise PolicyError(f"{where} must be an object with defaults and applications, not {section!r}")
+    unknown = sorted(set(section) - {"defaults", "applications"})
+    if unknown:
+        raise PolicyError(
+            f"{where} has unknown key(s) {', '.join(unknown)}; it takes defaults and applications"
+        )
+    _check_watch_values(section.get("defaults", {}), f"{where}.defaults")
+    applications = section.get("applications", {})
+    if not isinstance(applications, dict):
+        raise PolicyError(
+            f"{where}.applications must be an object of Application → rules, not {applications!r}"
+        )
+    for key, rules in applications.items():
+        if not _APPLICATION_KEY.fullmatch(key) or len(key) > _APPLICATION_KEY_MAX:
+            raise PolicyError(
+                f"{where}.applications has the key {key!r}, which is neither <app namespace>/<name> nor "
+                "<name> of an Argo CD Application (lower-case letters, digits, '-', '.')"
+            )
+        _check_watch_values(rules, f"{where}.applications[{key!r}]")
+    for key in ["", *applications]:
+        namespace, _, name = key.rpartition("/")
+        try:
+            WatchRules.model_validate(_watch_layers(section, name, namespace))
+        except ValidationError as err:
+            at = f"{where}.applications[{key!r}]" if key else f"{where}.defaults"
+            raise PolicyError(f"{at}: {_first_error(err)}") from err
+
+
+def _deploy_watch(data: dict[str, Any]) -> Any:
+    medic = data.get("medic")
+    config = medic.get("config") if isinstance(medic, dict) else None
+    return config.get("deploy_watch") if isinstance(config, dict) else None
+
+
+def _watch_layers(section: dict[str, Any], application: str, app_namespace: str) -> dict[str, Any]:
+    applications = section.get("applications", {})
+    return {
+        **section.get("defaults", {}),
+        **applications.get(application, {}),
+        **(applications.get(f"{app_namespace}/{application}", {}) if app_namespace else {}),
+    }
+
+
+def _check_watch_values(rules: Any, where: str) -> None:
+    if not isinstance(rules, dict):
+        raise PolicyError(f"{where} must be an object of rule settings, not {rules!r}")
+    unknown = sorted(set(rules) - set(_WATCH_KEYS))
+    if unknown:
+        raise PolicyError(
+            f"{where} has unknown key(s) {', '.join(unknown)}; it takes {', '.join(_WATCH_KEYS)}"
+        )
+    for key, value in rules.items():
+        whole = key in _WATCH_WHOLE
+        number = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+        if not number or value < 0 or value != value:
+            kind = "a whole number" if whole else "a number"
+            raise PolicyError(f"{where}.{key} is {value!r}; it must be {kind}, 0 or more")
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 # --- evaluating ------------------------------------------------------------------------------

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sandbox.argocd_sync import FAILED_PRECONDITION, INVALID_ARGUMENT, ArgoController, Refusal, resource_tree
+from sandbox.argocd_sync import (
+    FAILED_PRECONDITION,
+    INVALID_ARGUMENT,
+    ArgoController,
+    DeployClock,
+    DeployNotifier,
+    Refusal,
+    resource_tree,
+)
 from sandbox.cluster import SandboxCluster
 from sandbox.loopback import BackgroundHTTPServer
 from sandbox.render import (
@@ -154,6 +162,9 @@ class SandboxArgoCD(LoopbackServer):
     docstring): `sync_reads` is how many requests a sync operation stays `Running` before it runs;
     `poll_interval` (seconds, 0: off) runs the controller's periodic reconciliation on a thread of
     its own, so that automated Applications pick up new commits without being asked to refresh.
+    With `notify_url` (and `notify_token`, sent as a bearer token), a successful sync to a new
+    revision posts an Argo CD Notifications webhook there (`sandbox.argocd_sync.DeployNotifier`);
+    with `deploy_clock`, syncs record when they changed each workload (for the sandbox Prometheus).
     """
 
     thread_name = "sandbox-argocd-api"
@@ -168,10 +179,14 @@ class SandboxArgoCD(LoopbackServer):
         sync_reads: int = 0,
         poll_interval: float = 0.0,
         gitops: Mapping[str, str] | None = None,
+        notify_url: str = "",
+        notify_token: str = "",
+        deploy_clock: DeployClock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         super().__init__(host=host, port=port)
+        self.notifier = DeployNotifier(notify_url, notify_token) if notify_url else None
         self.applications = copy.deepcopy(applications)
         # Frozen mode: the scenario's GitOps files, from which managed resources get their target
         # state (what Git declares), so that live changes show as diffs.
@@ -182,7 +197,14 @@ class SandboxArgoCD(LoopbackServer):
         if repo is not None:
             if cluster is None:
                 raise ValueError("an Argo CD that follows a repository needs the sandbox cluster to sync to")
-            self.controller = ArgoController(applications, cluster, repo, sync_reads=sync_reads)
+            self.controller = ArgoController(
+                applications,
+                cluster,
+                repo,
+                sync_reads=sync_reads,
+                deploy_clock=deploy_clock,
+                notifier=self.notifier,
+            )
         self.poll_interval = max(0.0, float(poll_interval))
         self._poller: threading.Thread | None = None
 
@@ -198,6 +220,8 @@ class SandboxArgoCD(LoopbackServer):
         if self._poller is not None:
             self._poller.join(timeout=5)
             self._poller = None
+        if self.notifier is not None:
+            self.notifier.close()
 
     def _poll(self) -> None:
         controller = self.controller

@@ -31,6 +31,11 @@ from a real bare git repository (`<home>/gitops.git`) and the sandbox cluster:
   finished rollout whose replicas are not available is Degraded at once (Argo CD says Progressing
   until `progressDeadlineSeconds` pass).
 
+Deploys: a `DeployClock` given to the controller learns the wall-clock time at which a sync last
+changed each workload (the sandbox Prometheus reads it to answer "before" or "after"), and with a
+`DeployNotifier` every successful sync to a new revision is posted as an Argo CD Notifications
+webhook, from a thread of its own (a failed post is logged and dropped: a lost notification).
+
 Time: every API request is one controller step (pending operations advance, and the cluster
 advances one step, as a read of its API does); `sync_reads` makes an operation wait that many
 steps in phase `Running`. Objects the Application defines that the sandbox cluster does not hold
@@ -43,13 +48,19 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import os
+import queue
 import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from domain.kube.server_fields import LAST_APPLIED, SERVER_METADATA
 from sandbox.cluster import REVISION, SIM_TIME, ApiError, SandboxCluster
@@ -273,6 +284,96 @@ def _kubectl_name(kind: str, group: str, name: str) -> str:
     return f"{kind.lower()}.{group}/{name}" if group else f"{kind.lower()}/{name}"
 
 
+_log = logging.getLogger(__name__)
+
+
+# --- deploys -------------------------------------------------------------------------------------
+
+
+class DeployClock:
+    """When a sync last changed each workload, in unix seconds of `now` (wall-clock by default).
+
+    Shared by the sandbox Argo CD (which marks) and the sandbox Prometheus (which reads);
+    thread-safe. The sandbox cluster has no clock, but a deploy watch compares Prometheus windows in
+    real time, so this one is.
+    """
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self.now = now
+        self._lock = threading.Lock()
+        self._synced: dict[tuple[str, str], float] = {}
+
+    def mark(self, namespace: str, name: str, at: float | None = None) -> float:
+        """Record a sync of the workload at `at` (default: now), to the millisecond (Prometheus'
+        resolution); the time recorded."""
+        at = round(self.now() if at is None else float(at), 3)
+        with self._lock:
+            self._synced[(namespace, name)] = at
+        return at
+
+    def synced_at(self, namespace: str, name: str) -> float | None:
+        """The last sync that changed the workload; None: none since the sandbox started."""
+        with self._lock:
+            return self._synced.get((namespace, name))
+
+
+def _rfc3339(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DeployNotifier:
+    """Posts Argo CD Notifications webhook bodies to `url` with a bearer `token`, in order, from one
+    daemon thread: `send` never blocks; a post that fails is logged and dropped."""
+
+    def __init__(self, url: str, token: str = "", *, timeout: float = 5.0) -> None:
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def send(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._deliver, name="sandbox-argocd-notify", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(body)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (for up to `timeout` seconds), then stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+
+    def _deliver(self) -> None:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        with httpx.Client(timeout=self.timeout, headers=headers) as http:
+            while (body := self._queue.get()) is not None:
+                try:
+                    response = http.post(self.url, json=body)
+                    if response.status_code >= 300:
+                        _log.warning(
+                            "deploy notification of %s at %s refused: HTTP %s",
+                            body.get("application"),
+                            body.get("revision"),
+                            response.status_code,
+                        )
+                except httpx.HTTPError as exc:
+                    _log.warning(
+                        "deploy notification of %s at %s lost: %s",
+                        body.get("application"),
+                        body.get("revision"),
+                        exc,
+                    )
+
+
 # --- the controller ------------------------------------------------------------------------------
 
 
@@ -337,10 +438,14 @@ class ArgoController:
         repo: str | Path,
         *,
         sync_reads: int = 0,
+        deploy_clock: DeployClock | None = None,
+        notifier: DeployNotifier | None = None,
     ) -> None:
         self.cluster = cluster
         self.repo = GitopsRepo(repo)
         self.sync_reads = max(0, int(sync_reads))
+        self.deploy_clock = deploy_clock
+        self.notifier = notifier
         self._lock = threading.RLock()
         self._apps = [
             _App(copy.deepcopy(a), copy.deepcopy(list((a.get("status") or {}).get("resources") or [])))
@@ -840,6 +945,7 @@ class ArgoController:
         # a partial sync: the named objects only (a namespace left out matches any)
         wanted = {_resource_key(r) for r in sync.get("resources") or [] if isinstance(r, dict)}
         failures = []
+        changed: list[tuple[str, str]] = []  # workloads this sync wrote to
         for d in desired:
             group, kind, namespace, name = d.group, d.key[1], d.key[2], d.key[3]
             if wanted and not {(group, kind, namespace, name), (group, kind, "", name)} & wanted:
@@ -873,6 +979,8 @@ class ArgoController:
                         field_manager=FIELD_MANAGER,
                     )
                     result["message"] = f"{label} configured" + (" (dry run)" if dry_run else "")
+                    if not dry_run and kind in _WORKLOAD_KINDS:
+                        changed.append((namespace, name))
                 except ApiError as err:
                     result.update(status="SyncFailed", hookPhase="Failed", message=err.message)
                     failures.append(err.message)
@@ -892,8 +1000,16 @@ class ArgoController:
             "finishedAt": SIM_TIME,
             "syncResult": sync_result,
         }
+        synced_at = self.deploy_clock.now() if self.deploy_clock is not None else time.time()
+        if self.deploy_clock is not None:
+            for namespace, name in changed:
+                self.deploy_clock.mark(namespace, name, synced_at)
+        previous: list[str] = []
         if phase == "Succeeded" and not dry_run:
             history = list(app.status.get("history") or [])
+            if history:
+                last_entry = history[-1]
+                previous = list(last_entry.get("revisions") or [last_entry.get("revision") or ""])
             entry: dict[str, Any] = {
                 "id": (max((int(h.get("id") or 0) for h in history), default=-1) + 1),
                 "deployStartedAt": SIM_TIME,
@@ -906,6 +1022,26 @@ class ArgoController:
                 entry.update(revision=revisions[0], source=app.sources[0] if app.sources else {})
             app.status["history"] = (history + [entry])[-10:]  # Argo CD keeps revisionHistoryLimit (10)
         self._refresh(app, auto=False)
+        if phase == "Succeeded" and not dry_run and revisions != previous and self.notifier is not None:
+            self.notifier.send(self._notification(app, revisions, previous, synced_at))
+
+    @staticmethod
+    def _notification(
+        app: _App, revisions: list[str], previous: list[str], synced_at: float
+    ) -> dict[str, Any]:
+        """The body of an Argo CD Notifications webhook on a sync to a new revision (the template
+        the README's `argocd-notifications-cm` declares). A multi-source Application's revision is
+        its first source's."""
+        return {
+            "application": app.name,
+            "namespace": app.namespace,
+            "project": str(app.spec.get("project") or "default"),
+            "revision": revisions[0] if revisions else "",
+            "previousRevision": previous[0] if previous else "",
+            "syncedAt": _rfc3339(synced_at),
+            "phase": "Succeeded",
+            "health": str((app.status.get("health") or {}).get("status") or "Unknown"),
+        }
 
 
 def full_manifest(desired: Desired, live: dict[str, Any] | None) -> dict[str, Any]:

@@ -99,6 +99,31 @@ class HealCondition(Frozen):
             return False
 
 
+class SignalValues(Frozen):
+    """A workload's deploy-watch signals as the sandbox Prometheus serves them (None or left out:
+    no series). Counted signals (restarts, oom_kills) are counts over the queried window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_rate: float | None = None
+    error_ratio: float | None = None
+    p99_ms: float | None = None
+    restarts: float | None = None
+    ready_ratio: float | None = None
+    oom_kills: float | None = None
+
+
+class DeploySignals(Frozen):
+    """A workload's signals before and after its last sync; `noisy` adds a deterministic ±20%
+    jitter to the request rate, error ratio and p99 samples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    before: SignalValues = Field(default_factory=SignalValues)
+    after: SignalValues = Field(default_factory=SignalValues)
+    noisy: bool = False
+
+
 class Scenario(Frozen):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +136,8 @@ class Scenario(Frozen):
     argocd: list[dict[str, Any]] = Field(default_factory=list)
     gitops: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, list[list[Any]]] = Field(default_factory=dict)
+    # "<namespace>/<name>" of a workload -> its signals around its last sync (sandbox Prometheus)
+    deploy_signals: dict[str, DeploySignals] = Field(default_factory=dict)
     expect: dict[str, Any] = Field(default_factory=dict)
     heals_when: list[HealCondition] = Field(default_factory=list)
 
@@ -138,6 +165,14 @@ class Scenario(Frozen):
         for key in value:
             if len(key.split("/")) != 3:
                 raise ValueError(f"log key {key!r} is not namespace/pod/container")
+        return value
+
+    @field_validator("deploy_signals")
+    @classmethod
+    def _workload_keys(cls, value: dict[str, DeploySignals]) -> dict[str, DeploySignals]:
+        for key in value:
+            if len(key.split("/")) != 2 or not all(key.split("/")):
+                raise ValueError(f"deploy_signals key {key!r} is not namespace/name")
         return value
 
     def heal_conditions(self, kind: str, namespace: str, name: str) -> list[HealCondition]:

@@ -546,3 +546,43 @@ class CommitStatus(Base):
 
     def __repr__(self) -> str:
         return f"CommitStatus(sha={self.sha!r}, context={self.context!r}, state={self.state!r})"
+
+
+class Deployment(Base):
+    """One watch of a deploy: an Argo CD Application synced to a revision, watched by a
+    `DeploymentWatchWorkflow` (`workflows/deploy/`) until a verdict.
+
+    `watch_id` is the watch's workflow id (`domain.deploy.model.deploy_watch_id`), one per
+    (Application, revision), so a notification delivered twice, or a deploy both notified and
+    found by the poll, is one row. `figures` is JSON text: the signals sampled and the rule that
+    decided. `incident_id` is the incident a degraded deploy opened, deliberately not a foreign
+    key: the watch records it when it starts that incident, before its row exists.
+    """
+
+    __tablename__ = "deployment"
+
+    watch_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    application: Mapped[str] = mapped_column(String(253))
+    app_namespace: Mapped[str] = mapped_column(String(253), default="argocd")
+    project: Mapped[str] = mapped_column(String(253), default="")
+    revision: Mapped[str] = mapped_column(String(64))
+    previous_revision: Mapped[str] = mapped_column(String(64), default="")
+    # "notification" | "poll"
+    source: Mapped[str] = mapped_column(String(32), default="notification")
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # "watching" | "healthy" | "degraded" | "inconclusive" | "superseded"
+    state: Mapped[str] = mapped_column(String(16), default="watching")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    figures: Mapped[str] = mapped_column(Text, default="{}")
+    incident_id: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # An Application's deploys, newest first (`medic deploys list --app`).
+        Index(None, "application", "started_at"),
+        Index(None, "started_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Deployment(watch_id={self.watch_id!r}, state={self.state!r})"

@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
 from activities.approve import ApproveActivities
+from activities.deploy.watch import DeployWatchActivities
 from activities.direct.dry_run import DryRunActivities
 from activities.direct.execute import ExecuteActivities
 from activities.direct.rollback import RollbackActivities
@@ -75,6 +76,7 @@ from store.pull_requests import StorePullRequestRecords
 from store.reviews import StoreReviewRecords
 from workers.idle import IdleRuns, evict_idle_runs
 from workers.memory import release_freed_memory
+from workflows.deploy import DeploymentWatchWorkflow
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.review import ChangeReviewWorkflow
@@ -82,7 +84,7 @@ from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.worker")
 
-WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow]
+WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow, DeploymentWatchWorkflow]
 # Modules the workflow sandbox shares between runs instead of importing them again for each run
 # (which costs a waiting incident about a megabyte and each new run the time of the imports).
 # They are deterministic and hold no state between runs: the domain model, and the workflows'
@@ -95,6 +97,7 @@ PASSTHROUGH_MODULES = (
     "workflows.search",
     "workflows.drift.stubs",
     "workflows.review.stubs",
+    "workflows.deploy.stubs",
     *(
         f"workflows.remediation.{name}"
         for name in (
@@ -334,12 +337,10 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     repo = gitops_repo(settings)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
     argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
-    observe = ObserveActivities(
-        kube,
-        argocd,
-        PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
-        repo,
-        sessions=sessions,
+    prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
+    observe = ObserveActivities(kube, argocd, prometheus, repo, sessions=sessions)
+    deploy_watch = DeployWatchActivities(
+        argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None
     )
     change = GitOpsChangeActivities(repo, argocd)
     pull_requests_host = pr_host(settings, repo, sessions)
@@ -417,6 +418,9 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         change_review.find_affected_applications,
         change_review.review_change,
         change_review.publish_review,
+        deploy_watch.plan_deploy_watch,
+        deploy_watch.sample_deploy_signals,
+        deploy_watch.finish_deploy_watch,
     ]
 
 

@@ -27,6 +27,7 @@ TABLES = {
     "change_review",
     "review_comment",
     "commit_status",
+    "deployment",
 }
 # Tables that hang off `incident`; the drift tables hang off `drift_scan`.
 INCIDENT_TABLES = TABLES - {
@@ -38,6 +39,7 @@ INCIDENT_TABLES = TABLES - {
     "change_review",
     "review_comment",
     "commit_status",
+    "deployment",
 }
 
 
@@ -106,6 +108,8 @@ def test_index_and_constraint_names_follow_the_convention(migrated_url: str) -> 
         "ix_drift_finding_app_key",
         "ix_ingest_outbox_workflow_id",
         "ix_change_review_workflow_id",
+        "ix_deployment_application",
+        "ix_deployment_started_at",
     } <= indexes
     assert uniques == {
         "uq_audit_event_incident_id_seq",

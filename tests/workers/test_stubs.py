@@ -14,12 +14,18 @@ from temporalio import activity
 from domain.settings import Settings
 from integrations.sealing import generate_key
 from workers.main import WORKFLOWS, activities_for
+from workflows.deploy import stubs as deploy_stubs
 from workflows.drift import stubs as drift_stubs
 from workflows.remediation import stubs as remediation_stubs
 from workflows.review import stubs as review_stubs
 from workflows.runner import Stub, stubs_of
 
-STUBS = [*stubs_of(remediation_stubs), *stubs_of(drift_stubs), *stubs_of(review_stubs)]
+STUBS = [
+    *stubs_of(remediation_stubs),
+    *stubs_of(drift_stubs),
+    *stubs_of(review_stubs),
+    *stubs_of(deploy_stubs),
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,7 @@ def test_the_worker_registers_every_workflow() -> None:
         "RemediationWorkflow",
         "DriftScanWorkflow",
         "ChangeReviewWorkflow",
+        "DeploymentWatchWorkflow",
     }
 
 

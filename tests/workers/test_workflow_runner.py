@@ -12,7 +12,12 @@ from temporalio import workflow
 from workers.main import PASSTHROUGH_MODULES, WORKFLOWS, workflow_runner
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFINITIONS = {"workflows.remediation.workflow", "workflows.drift.workflow", "workflows.review.workflow"}
+DEFINITIONS = {
+    "workflows.remediation.workflow",
+    "workflows.drift.workflow",
+    "workflows.review.workflow",
+    "workflows.deploy.workflow",
+}
 
 
 def test_every_remediation_helper_is_shared_and_no_definition_is() -> None:

@@ -20,6 +20,7 @@ from temporalio.workflow import NondeterminismError
 from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import HISTORIES as HISTORIES_DIR
 from workers.main import workflow_runner
+from workflows.deploy import DeploymentWatchWorkflow
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import PATCH_FOUR_EYES
@@ -34,7 +35,7 @@ def test_histories_are_recorded() -> None:
 
 async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     replayer = Replayer(
-        workflows=[RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow],
+        workflows=[RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow, DeploymentWatchWorkflow],
         workflow_runner=workflow_runner(),
         data_converter=DATA_CONVERTER,
     )

@@ -1,0 +1,149 @@
+"""The deploy watch's activities: plan the watch, sample the workloads' signals, record the verdict.
+
+- `plan_deploy_watch`: the Application from Argo CD — its Deployments, StatefulSets and
+  DaemonSets are the workloads watched (this slice watches every workload of the Application, not
+  only those the revision changed) — the commits the deploy brought (from the GitOps clone, when
+  the revisions are there), the Application's rules (policy data `deploy_watch`), and the
+  `deployment` row, state `watching`. Without Argo CD or Prometheus there is nothing to judge
+  with: the plan says so and the watch ends `inconclusive`.
+- `sample_deploy_signals`: each workload's signals over a window from Prometheus
+  (`integrations.prometheus.workload_signals`), and the Application's health and synced revision.
+- `finish_deploy_watch`: the verdict, its one-line summary and its figures on the row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from activities.failures import classified, store_failures
+from activities.heartbeat import heartbeats
+from domain.deploy.model import DeployEvent, Signals, WorkloadRef
+from domain.deploy.watch import DeployWatchPlan, FinishWatch, SampleInput, SampleResult, WorkloadSignals
+from integrations.argocd import ArgoClient
+from integrations.git import GitError, GitRepo
+from integrations.prometheus import PrometheusClient, workload_signals
+from policies import deploy_watch_rules
+from store.db import transaction
+from store.deployments import DeploymentRepository
+
+__all__ = ["DeployWatchActivities"]
+
+WATCHED_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+
+def application_workloads(app: dict[str, Any]) -> list[WorkloadRef]:
+    """The workloads an Application manages, from its status' resource list, sorted."""
+    found = {
+        WorkloadRef(namespace=str(r.get("namespace") or ""), kind=str(r["kind"]), name=str(r["name"]))
+        for r in (app.get("status") or {}).get("resources") or []
+        if r.get("kind") in WATCHED_KINDS and r.get("name")
+    }
+    return sorted(found, key=lambda w: (w.namespace, w.kind, w.name))
+
+
+class DeployWatchActivities:
+    def __init__(
+        self,
+        argocd: ArgoClient | None,
+        prometheus: PrometheusClient | None,
+        repo: GitRepo | None,
+        sessions: sessionmaker[Session],
+        *,
+        policy_dir: str | Path | None = None,
+    ) -> None:
+        self._argocd = argocd
+        self._prometheus = prometheus
+        self._repo = repo
+        self._sessions = sessions
+        self._policy_dir = policy_dir
+
+    def _commits(self, event: DeployEvent) -> list[str]:
+        if self._repo is None:
+            return []
+        try:
+            self._repo.sync()
+            return self._repo.commits(event.previous_revision, event.revision)
+        except GitError:
+            return []  # the record is poorer, the watch is not: the revisions may be in another repository
+
+    @activity.defn(name="plan_deploy_watch")
+    @heartbeats
+    @store_failures
+    def plan_deploy_watch(self, event: DeployEvent) -> DeployWatchPlan:
+        synced = event.synced_at or datetime.now(UTC)
+        rules = deploy_watch_rules(event.application, event.app_namespace, self._policy_dir)
+        note, workloads = "", []
+        if self._argocd is None:
+            note = "no Argo CD configured (ARGOCD_URL): the deploy's workloads are unknown"
+        elif self._prometheus is None:
+            note = "no Prometheus configured (PROMETHEUS_URL): nothing to judge the deploy by"
+        else:
+            with classified(f"reading Application {event.application}"):
+                app = self._argocd.get_application(event.application, event.app_namespace)
+            workloads = application_workloads(app)
+            if not workloads:
+                note = f"Application {event.application} manages no Deployment, StatefulSet or DaemonSet"
+        plan = DeployWatchPlan(
+            event=event,
+            synced_at=synced,
+            workloads=workloads,
+            commits=self._commits(event),
+            rules=rules,
+            note=note,
+        )
+        with transaction(self._sessions) as session:
+            DeploymentRepository(session).start(
+                event.watch_id,
+                application=event.application,
+                app_namespace=event.app_namespace,
+                project=event.project,
+                revision=event.revision,
+                previous_revision=event.previous_revision,
+                source=event.source,
+            )
+        return plan
+
+    @activity.defn(name="sample_deploy_signals")
+    @heartbeats
+    def sample_deploy_signals(self, input: SampleInput) -> SampleResult:
+        assert self._prometheus is not None and self._argocd is not None  # the plan said so
+        out = []
+        with classified("reading the workloads' signals"):
+            for workload in input.workloads:
+                values = workload_signals(
+                    self._prometheus,
+                    workload.namespace,
+                    workload.kind,
+                    workload.name,
+                    input.start.timestamp(),
+                    input.end.timestamp(),
+                )
+                out.append(WorkloadSignals(workload=workload, signals=Signals(**values)))
+        with classified(f"reading Application {input.application}"):
+            status = self._argocd.get_application(input.application, input.app_namespace).get("status") or {}
+        return SampleResult(
+            signals=out,
+            health=str((status.get("health") or {}).get("status") or ""),
+            revision=str((status.get("sync") or {}).get("revision") or ""),
+        )
+
+    @activity.defn(name="finish_deploy_watch")
+    @store_failures
+    def finish_deploy_watch(self, finish: FinishWatch) -> bool:
+        figures: dict[str, Any] = {
+            "commits": finish.plan.commits,
+            "workloads": [w.label for w in finish.plan.workloads],
+            "rules": finish.plan.rules.model_dump(mode="json"),
+        }
+        if finish.verdict is not None:
+            figures["verdict"] = finish.verdict.model_dump(mode="json")
+        with transaction(self._sessions) as session:
+            row = DeploymentRepository(session).finish(
+                finish.plan.event.watch_id, finish.state, finish.summary, figures
+            )
+        return row is not None

@@ -1,0 +1,143 @@
+"""`medic deploys list | show`: the deploys medic has watched, from the store.
+
+Each row is one watch of an Argo CD Application's revision (`store/deployments.py`): watching,
+or its verdict (healthy, degraded, inconclusive, superseded) with its summary and figures.
+Exit codes: 0 when the command did its work, 1 when the store cannot be read or knows no such watch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from cli.config import settings
+
+deploys_app = typer.Typer(
+    help="Deploys medic watched: Argo CD syncs and their verdicts.", no_args_is_help=True
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+
+
+@contextmanager
+def _store_read() -> Iterator[Any]:
+    """The store's sessions; a store that cannot be read ends the command with one line naming it
+    and why (exit 1), as `medic incidents` does."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.db import make_engine, session_factory
+
+    url = settings().resolved_database_url
+    engine = make_engine(url)
+    try:
+        yield session_factory(engine)
+    except SQLAlchemyError as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        typer.echo(f"cannot read the store at {_redact_url(url)}: {reason}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def deploy_row(row: Any) -> dict[str, Any]:
+    """A `deployment` row as the commands print it (figures apart: `show` adds them)."""
+    return {
+        "watch_id": row.watch_id,
+        "application": row.application,
+        "app_namespace": row.app_namespace,
+        "project": row.project,
+        "revision": row.revision,
+        "previous_revision": row.previous_revision,
+        "source": row.source,
+        "state": row.state,
+        "summary": row.summary,
+        "incident_id": row.incident_id,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "updated_at": row.updated_at,
+    }
+
+
+@deploys_app.command("list")
+def deploys_list(
+    app: Annotated[str | None, typer.Option("--app", help="Only this Argo CD Application's deploys.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="watching, healthy, degraded, inconclusive or superseded."),
+    ] = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Watched deploys, newest first."""
+    from store.db import transaction
+    from store.deployments import DeploymentRepository
+
+    with _store_read() as sessions, transaction(sessions) as session:
+        rows = [
+            deploy_row(d)
+            for d in DeploymentRepository(session).list(application=app, state=state, limit=limit)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("no deploys" + (f" of {app}" if app else ""))
+        return
+    typer.echo(f"{'STARTED':<20} {'APPLICATION':<28} {'REVISION':<12} {'STATE':<12} SUMMARY")
+    for r in rows:
+        started = r["started_at"].strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(
+            f"{started:<20} {_clip(r['app_namespace'] + '/' + r['application'], 28):<28} "
+            f"{r['revision'][:12]:<12} {r['state']:<12} {_clip(r['summary'], 80)}".rstrip()
+        )
+
+
+@deploys_app.command("show")
+def deploys_show(watch_id: str, as_json: JsonFlag = False) -> None:
+    """One watched deploy: its revision, verdict, summary, figures and incident."""
+    from store.db import transaction
+    from store.deployments import DeploymentRepository, figures_of
+
+    with _store_read() as sessions, transaction(sessions) as session:
+        found = DeploymentRepository(session).get(watch_id)
+        if found is None:
+            typer.echo(f"no deploy watch {watch_id}", err=True)
+            raise typer.Exit(1)
+        row = deploy_row(found)
+        row["figures"] = figures_of(found)
+    if as_json:
+        typer.echo(json.dumps(row, indent=2, default=str))
+        return
+    lines = [
+        f"deploy    {row['watch_id']}",
+        f"state     {row['state']}" + (f": {row['summary']}" if row["summary"] else ""),
+        f"app       {row['app_namespace']}/{row['application']} (project {row['project'] or '-'})",
+        f"revision  {row['revision']}"
+        + (f" (was {row['previous_revision']})" if row["previous_revision"] else ""),
+        f"source    {row['source']}",
+        f"started   {row['started_at']}",
+        f"finished  {row['finished_at'] or '-'}",
+    ]
+    if row["incident_id"]:
+        lines.append(f"incident  {row['incident_id']}")
+    if row["figures"]:
+        lines.append("figures")
+        lines.extend(f"  {line}" for line in json.dumps(row["figures"], indent=2, default=str).splitlines())
+    typer.echo("\n".join(lines))

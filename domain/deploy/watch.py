@@ -1,0 +1,63 @@
+"""The payloads of a deploy watch's steps (`workflows/deploy/`): what is watched, a sample of the
+watched workloads' signals, and the verdict to record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.base import Frozen
+from domain.deploy.model import DeployEvent, Signals, Verdict, WatchRules, WorkloadRef
+
+
+class DeployWatchPlan(Frozen):
+    """What `plan_deploy_watch` found: the workloads the deploy changed (the Application's
+    Deployments, StatefulSets and DaemonSets), the commits it brought ("<sha7> <subject>", newest
+    first), the rules for this Application, and a note when there is nothing to watch."""
+
+    event: DeployEvent
+    synced_at: datetime
+    workloads: list[WorkloadRef] = []
+    commits: list[str] = []
+    rules: WatchRules = WatchRules()
+    note: str = ""
+
+
+class SampleInput(Frozen):
+    """The signals of `workloads` over [start, end], and the Application's health and revision now."""
+
+    application: str
+    app_namespace: str
+    workloads: list[WorkloadRef]
+    start: datetime
+    end: datetime
+
+
+class WorkloadSignals(Frozen):
+    workload: WorkloadRef
+    signals: Signals
+
+
+class SampleResult(Frozen):
+    signals: list[WorkloadSignals] = []
+    # the Application's Argo CD health and synced revision when sampled
+    health: str = ""
+    revision: str = ""
+
+    def by_workload(self) -> dict[WorkloadRef, Signals]:
+        return {s.workload: s.signals for s in self.signals}
+
+
+class FinishWatch(Frozen):
+    """The watch's outcome to record: a verdict, or `superseded` by a newer revision."""
+
+    plan: DeployWatchPlan
+    state: str
+    summary: str
+    verdict: Verdict | None = None
+
+
+class WatchResult(Frozen):
+    watch_id: str
+    state: str
+    summary: str
+    verdict: Verdict | None = None
