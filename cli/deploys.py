@@ -8,48 +8,17 @@ Exit codes: 0 when the command did its work, 1 when the store cannot be read or 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from cli.config import settings
+from cli.config import store_read
 
 deploys_app = typer.Typer(
     help="Deploys medic watched: Argo CD syncs and their verdicts.", no_args_is_help=True
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _redact_url(url: str) -> str:
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
-
-
-@contextmanager
-def _store_read() -> Iterator[Any]:
-    """The store's sessions; a store that cannot be read ends the command with one line naming it
-    and why (exit 1), as `medic incidents` does."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from store.db import make_engine, session_factory
-
-    url = settings().resolved_database_url
-    engine = make_engine(url)
-    try:
-        yield session_factory(engine)
-    except SQLAlchemyError as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0]
-        typer.echo(f"cannot read the store at {_redact_url(url)}: {reason}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 def _clip(text: str, width: int) -> str:
@@ -89,7 +58,7 @@ def deploys_list(
     from store.db import transaction
     from store.deployments import DeploymentRepository
 
-    with _store_read() as sessions, transaction(sessions) as session:
+    with store_read() as sessions, transaction(sessions) as session:
         rows = [
             deploy_row(d)
             for d in DeploymentRepository(session).list(application=app, state=state, limit=limit)
@@ -115,7 +84,7 @@ def deploys_show(watch_id: str, as_json: JsonFlag = False) -> None:
     from store.db import transaction
     from store.deployments import DeploymentRepository, figures_of
 
-    with _store_read() as sessions, transaction(sessions) as session:
+    with store_read() as sessions, transaction(sessions) as session:
         found = DeploymentRepository(session).get(watch_id)
         if found is None:
             typer.echo(f"no deploy watch {watch_id}", err=True)

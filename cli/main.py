@@ -6,14 +6,15 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
 from cli.config import local_gitops_remote, settings
+from cli.config import redact_url as _redact_url
+from cli.config import sessions as _sessions
+from cli.config import store_read as _store_read
 from cli.deploys import deploys_app
 from cli.drift import drift_app
 from cli.review import pr_review_command, review_command
@@ -162,36 +163,6 @@ def db_upgrade(revision: str = "head") -> None:
     url = settings().resolved_database_url
     upgrade(url, revision)
     typer.echo(f"database at {_redact_url(url)} is at {revision}")
-
-
-def _redact_url(url: str) -> str:
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
-
-
-def _sessions() -> Any:
-    from store.db import make_engine, session_factory
-
-    return session_factory(make_engine(settings().resolved_database_url))
-
-
-@contextmanager
-def _store_read() -> Iterator[Any]:
-    """The store's sessions for a reading command; a store that cannot be read ends the command
-    with one line that says which store and why (exit 1), not a traceback."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    url = settings().resolved_database_url
-    try:
-        yield _sessions()
-    except SQLAlchemyError as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0]
-        typer.echo(f"cannot read the store at {_redact_url(str(url))}: {reason}", err=True)
-        raise typer.Exit(1) from None
 
 
 @incidents_app.command("list")
