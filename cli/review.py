@@ -178,16 +178,16 @@ def pr_review_command(
         raise typer.Exit(ERROR)
     try:
         if number:
-            from cli.main import _sessions
+            from cli.config import sessions
             from integrations.pull_requests import gitops_clone
             from store.pull_requests import StorePullRequestRecords
             from store.reviews import StoreReviewRecords
 
             host = pull_request_host_from_settings(
                 s,
-                StorePullRequestRecords(_sessions()),
+                StorePullRequestRecords(sessions()),
                 repo=gitops_clone(s),
-                reviews=StoreReviewRecords(_sessions()),
+                reviews=StoreReviewRecords(sessions()),
             )
             target: ReviewTarget = host.review_target(number)
         else:
