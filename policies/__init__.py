@@ -314,9 +314,7 @@ def _with_runtime(data: dict[str, Any], extra_protected: Iterable[str]) -> dict[
 
 
 def _approval_timeout(data: dict[str, Any]) -> int | None:
-    medic = data.get("medic")
-    config = medic.get("config") if isinstance(medic, dict) else None
-    value = config.get("approval_timeout_seconds") if isinstance(config, dict) else None
+    value = _config_value(data, "approval_timeout_seconds")
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -328,9 +326,7 @@ def check_modes(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
     """Raise PolicyError, naming `source` and the key, when the data's `medic.config.modes` is not
     {"default": MODE, "namespaces": {NAMESPACE_OR_PATTERN: MODE}} with MODE one of observe,
     propose or auto. Absent modes are fine: the policy then proposes everywhere."""
-    medic = data.get("medic")
-    config = medic.get("config") if isinstance(medic, dict) else None
-    modes = config.get("modes") if isinstance(config, dict) else None
+    modes = _config_value(data, "modes")
     if modes is None:
         return
     where = f"policy data {source}: medic.config.modes"
@@ -362,9 +358,7 @@ def check_review(data: dict[str, Any], source: str | Path = DATA_FILE) -> None:
     {"cost_warn_monthly_usd": USD | null, "cost_deny_monthly_usd": USD | null, "deny_categories":
     [CATEGORY]} with USD a number not below zero and CATEGORY a finding's category. Absent keys are
     fine: the policy then warns above $100 a month and denies on neither cost nor category."""
-    medic = data.get("medic")
-    config = medic.get("config") if isinstance(medic, dict) else None
-    review = config.get("review") if isinstance(config, dict) else None
+    review = _config_value(data, "review")
     if review is None:
         return
     where = f"policy data {source}: medic.config.review"
@@ -400,7 +394,7 @@ def deploy_watch_rules(
     Raises PolicyError when the data cannot be loaded or its section is refused (`check_deploy_watch`).
     """
     data = _load(Path(policy_dir) if policy_dir is not None else POLICY_DIR).data
-    section = _deploy_watch(data)
+    section = _config_value(data, "deploy_watch")
     if not isinstance(section, dict):
         return WatchRules()
     try:
@@ -417,7 +411,7 @@ def check_deploy_watch(data: dict[str, Any], source: str | Path = DATA_FILE) -> 
     RULES an object of `WatchRules` fields, each a number not below zero (window lengths and counts
     whole), and every Application's rules as `deploy_watch_rules` merges them valid (windows above
     zero, sampled within the analysis window). Absent keys are fine: `WatchRules`' defaults hold."""
-    section = _deploy_watch(data)
+    section = _config_value(data, "deploy_watch")
     if section is None:
         return
     where = f"policy data {source}: medic.config.deploy_watch"
@@ -450,10 +444,11 @@ def check_deploy_watch(data: dict[str, Any], source: str | Path = DATA_FILE) -> 
             raise PolicyError(f"{at}: {_first_error(err)}") from err
 
 
-def _deploy_watch(data: dict[str, Any]) -> Any:
+def _config_value(data: dict[str, Any], key: str) -> Any:
+    """`medic.config.<key>` of policy data, or None where any level is missing or not an object."""
     medic = data.get("medic")
     config = medic.get("config") if isinstance(medic, dict) else None
-    return config.get("deploy_watch") if isinstance(config, dict) else None
+    return config.get(key) if isinstance(config, dict) else None
 
 
 def _watch_layers(section: dict[str, Any], application: str, app_namespace: str) -> dict[str, Any]:
