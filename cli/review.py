@@ -67,7 +67,7 @@ def _commit(repo: Path, ref: str) -> str:
 
 
 def _argo_renderings(repo: Path, base: str, head: str) -> tuple[list[Any], list[str]]:
-    from activities.review.analysis import Rendering, at_revision
+    from activities.review.analysis import argo_rendering
     from domain.review.applications import affected_applications, unreviewed_files
     from integrations.argocd import ArgoClient
 
@@ -92,9 +92,7 @@ def _argo_renderings(repo: Path, base: str, head: str) -> tuple[list[Any], list[
     with ArgoClient(s.argocd_url, s.argocd_token) as argocd:
         apps = affected_applications(argocd.list_applications(), files, urls, read)
         for app in apps:
-            before = argocd.application_manifests(app.name, **at_revision(app, merge_base))
-            after = argocd.application_manifests(app.name, **at_revision(app, head))
-            out.append(Rendering(app.name, before, after))
+            out.append(argo_rendering(argocd, app, merge_base, head))
     return out, unreviewed_files(files, apps)
 
 

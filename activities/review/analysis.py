@@ -25,6 +25,7 @@ from domain.review.policy_input import review_policy_input
 from domain.review.render import render_markdown, to_json
 from domain.review.review import Review, review, with_verdict
 from domain.steps.review import AffectedApplication
+from integrations.argocd import ArgoClient
 from integrations.git import GitRefNotFound, run_git
 from integrations.render import checkout_at, render_repository
 from policies import evaluate_review
@@ -47,6 +48,14 @@ def at_revision(app: AffectedApplication, revision: str) -> dict[str, Any]:
         positions = tuple(app.source_positions)
         return {**scope, "revisions": (revision,) * len(positions), "source_positions": positions}
     return {**scope, "revision": revision}
+
+
+def argo_rendering(argocd: ArgoClient, app: AffectedApplication, base: str, head: str) -> Rendering:
+    """`app` rendered by Argo CD's repo server with this repository's sources at `base` and at
+    `head`."""
+    before = argocd.application_manifests(app.name, **at_revision(app, base))
+    after = argocd.application_manifests(app.name, **at_revision(app, head))
+    return Rendering(app.name, before, after)
 
 
 def review_renderings(

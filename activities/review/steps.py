@@ -29,7 +29,7 @@ from activities.failures import classified, store_failures
 from activities.heartbeat import heartbeats
 from activities.review.analysis import (
     Rendering,
-    at_revision,
+    argo_rendering,
     local_renderings,
     report,
     review_renderings,
@@ -39,7 +39,6 @@ from domain.review.applications import affected_applications, unreviewed_files
 from domain.review.cost import Prices
 from domain.review.render import MARKER
 from domain.steps.review import (
-    AffectedApplication,
     AffectedApplications,
     PublishInput,
     PublishResult,
@@ -140,18 +139,12 @@ class ChangeReviewActivities:
     def _argo_renderings(self, argocd: ArgoClient, affected: AffectedApplications) -> list[Rendering]:
         out = []
         for app in affected.applications:
-            out.append(self._render_app(argocd, app, affected.base_sha, affected.target.head_sha))
+            with classified(f"rendering Application {app.name}"):
+                out.append(argo_rendering(argocd, app, affected.base_sha, affected.target.head_sha))
             activity.heartbeat(app.name)
             if activity.is_cancelled():
                 raise CancelledError("superseded by a newer head")
         return out
-
-    @staticmethod
-    def _render_app(argocd: ArgoClient, app: AffectedApplication, base: str, head: str) -> Rendering:
-        with classified(f"rendering Application {app.name}"):
-            before = argocd.application_manifests(app.name, **at_revision(app, base))
-            after = argocd.application_manifests(app.name, **at_revision(app, head))
-        return Rendering(app.name, before, after)
 
     @activity.defn(name="review_change")
     @heartbeats
