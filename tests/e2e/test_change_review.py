@@ -19,7 +19,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,12 +30,12 @@ import yaml
 from cli.embedded import Stack
 from domain.review.render import GITHUB_COMMENT_LIMIT, MARKER
 from domain.steps.review import ReviewResult, ReviewTarget, review_workflow_id
-from gateway.github_webhook import signature
 from integrations.pull_requests import local_review_target
 from sandbox.gitops import seed_bare_repo
 from sandbox.scenario import load_scenario
 from store.db import make_engine, session_factory, transaction
 from store.reviews import ChangeReviewRepository, CommitStatusRepository, ReviewCommentRepository, report_of
+from tests.e2e.test_gitops_loop import deliver_webhook
 from tests.fakes.github_api import SandboxGitHub
 from tests.fakes.opencost import MIXED_NODES, SandboxOpenCost
 
@@ -232,30 +231,7 @@ async def test_local_remote_pull_requests_are_reviewed_with_one_comment_each(mak
 
 
 async def deliver(stack: Stack, github: SandboxGitHub, number: int, action: str) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
-        pull = await http.get(
-            f"{github.api_url}/repos/{github.full_name}/pulls/{number}",
-            headers={"Authorization": f"token {GITHUB_TOKEN}"},
-        )
-        pull.raise_for_status()
-        payload = {
-            "action": action,
-            "number": number,
-            "pull_request": pull.json(),
-            "repository": {"full_name": github.full_name},
-            "sender": {"login": "dana"},
-        }
-        body = json.dumps(payload).encode()
-        return await http.post(
-            f"{stack.gateway_url}/webhooks/github",
-            content=body,
-            headers={
-                "X-GitHub-Event": "pull_request",
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": signature(WEBHOOK_SECRET, body),
-                "Content-Type": "application/json",
-            },
-        )
+    return await deliver_webhook(stack, github, number, action, token=GITHUB_TOKEN, secret=WEBHOOK_SECRET)
 
 
 async def test_github_pull_requests_are_reviewed_through_the_signed_webhook(

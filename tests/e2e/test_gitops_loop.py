@@ -233,13 +233,19 @@ WEBHOOK_SECRET = "whsec-e2e"
 
 
 async def deliver_webhook(
-    stack: Stack, github: SandboxGitHub, number: int, action: str = "closed"
+    stack: Stack,
+    github: SandboxGitHub,
+    number: int,
+    action: str = "closed",
+    *,
+    token: str = GITHUB_TOKEN,
+    secret: str = WEBHOOK_SECRET,
 ) -> httpx.Response:
     """What GitHub posts when a PR closes: the PR as its API shows it, signed with the secret."""
     async with httpx.AsyncClient() as http:
         pull = await http.get(
             f"{github.api_url}/repos/{github.full_name}/pulls/{number}",
-            headers={"Authorization": f"token {GITHUB_TOKEN}"},
+            headers={"Authorization": f"token {token}"},
         )
         pull.raise_for_status()
         payload = {
@@ -256,7 +262,7 @@ async def deliver_webhook(
             headers={
                 "X-GitHub-Event": "pull_request",
                 "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": signature(WEBHOOK_SECRET, body),
+                "X-Hub-Signature-256": signature(secret, body),
                 "Content-Type": "application/json",
             },
         )
