@@ -4,7 +4,6 @@ store (SQLite + PostgreSQL)."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from domain.review.render import MARKER
 from domain.steps.review import ReviewTarget, review_workflow_id
 from integrations.git import GitRepo
 from integrations.pull_requests import (
@@ -31,17 +31,9 @@ from store.db import session_factory
 from store.pull_requests import StorePullRequestRecords
 from store.reviews import CommitStatusRepository, ReviewCommentRepository, StoreReviewRecords
 from tests.fakes.github_api import SandboxGitHub
+from tests.integrations.test_github_pull_requests import READ_ONLY, TOKEN, git, make_host
 
-TOKEN = "ghp_" + "x" * 36
-READ_ONLY = "ghp_" + "r" * 36
-MARKER = "<!-- medic-review -->"
 FILES = {"apps/shop/values.yaml": "replicas: 2\n", "apps/shop/app.yaml": "kind: App\n", "old.yaml": "a: 1\n"}
-
-
-def git(remote: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", str(remote), *args], capture_output=True, check=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture
@@ -55,20 +47,6 @@ def remote(tmp_path: Path) -> Path:
 def github(remote: Path) -> Iterator[SandboxGitHub]:
     with SandboxGitHub(remote, token=TOKEN, read_only_tokens=(READ_ONLY,)) as fake:
         yield fake
-
-
-def make_host(
-    github: SandboxGitHub, remote: Path, workdir: Path, token: str = TOKEN
-) -> GitHubPullRequestHost:
-    return GitHubPullRequestHost(
-        GitRepo(str(remote), workdir),
-        github.full_name,
-        token,
-        github.api_url,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-        timeout=10,
-    )
 
 
 @pytest.fixture
