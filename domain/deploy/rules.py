@@ -121,47 +121,72 @@ def _workload(
 def _crash_loop(
     out: _Outcome, ref: WorkloadRef, before: Signals | None, after: Signals, rules: WatchRules
 ) -> None:
-    if after.restarts is None:
-        out.unjudged.append("restarts")
-        return
-    out.judged += 1
-    was = before.restarts if before is not None and before.restarts is not None else 0.0
-    if _at_least(after.restarts - was, rules.crash_loop_restarts):
-        threshold = f"at least {rules.crash_loop_restarts} more restarts"
-        out.fired.append(
-            FiredRule(
-                rule="crash_loop",
-                workload=ref,
-                baseline=was,
-                observed=after.restarts,
-                threshold=threshold,
-                message=(
-                    f"{_count(after.restarts)} container restarts after the sync vs {_count(was)} in the "
-                    f"{_duration(rules.baseline_window_seconds)} before (rule: {threshold})"
-                ),
-            )
-        )
+    _increase(
+        out,
+        ref,
+        before,
+        after,
+        rules,
+        field="restarts",
+        rule="crash_loop",
+        least=rules.crash_loop_restarts,
+        threshold=f"at least {rules.crash_loop_restarts} more restarts",
+        what="container restarts",
+        unjudged="restarts",
+    )
 
 
 def _oom_kill(
     out: _Outcome, ref: WorkloadRef, before: Signals | None, after: Signals, rules: WatchRules
 ) -> None:
-    if after.oom_kills is None:
-        out.unjudged.append("OOM kills")
+    plural = "s" if rules.oom_kills != 1 else ""
+    _increase(
+        out,
+        ref,
+        before,
+        after,
+        rules,
+        field="oom_kills",
+        rule="oom_kill",
+        least=rules.oom_kills,
+        threshold=f"at least {rules.oom_kills} more OOM kill{plural}",
+        what="OOM kills",
+        unjudged="OOM kills",
+    )
+
+
+def _increase(
+    out: _Outcome,
+    ref: WorkloadRef,
+    before: Signals | None,
+    after: Signals,
+    rules: WatchRules,
+    *,
+    field: str,
+    rule: RuleName,
+    least: float,
+    threshold: str,
+    what: str,
+    unjudged: str,
+) -> None:
+    """A count that grew by at least `least` since the baseline (none before counts as zero)."""
+    now: float | None = getattr(after, field)
+    if now is None:
+        out.unjudged.append(unjudged)
         return
     out.judged += 1
-    was = before.oom_kills if before is not None and before.oom_kills is not None else 0.0
-    if _at_least(after.oom_kills - was, rules.oom_kills):
-        threshold = f"at least {rules.oom_kills} more OOM kill{'s' if rules.oom_kills != 1 else ''}"
+    earlier = getattr(before, field) if before is not None else None
+    was = earlier if earlier is not None else 0.0
+    if _at_least(now - was, least):
         out.fired.append(
             FiredRule(
-                rule="oom_kill",
+                rule=rule,
                 workload=ref,
                 baseline=was,
-                observed=after.oom_kills,
+                observed=now,
                 threshold=threshold,
                 message=(
-                    f"{_count(after.oom_kills)} OOM kills after the sync vs {_count(was)} in the "
+                    f"{_count(now)} {what} after the sync vs {_count(was)} in the "
                     f"{_duration(rules.baseline_window_seconds)} before (rule: {threshold})"
                 ),
             )
