@@ -14,9 +14,10 @@ Answers: 202 the watch started; 200 `started: false` a watch of that deploy alre
 (MEDIC_DEPLOY_WATCH=false); 400 a body that is not medic's notification, with the reason; 503
 with Retry-After when Temporal cannot be reached within the gateway's budget.
 
-The start's request id is the delivery's own (also the input's `delivery`): the client's retries
-of one call start one run. It is not derived from the deploy: Temporal answers a repeated request
-id as the first start, so a second delivery would read as having started the watch.
+The start is the SDK's own (a request id of its own per call, kept across its retries): the
+reuse policy, not a request id derived from the deploy, is what makes a second delivery start
+nothing — Temporal answers a repeated request id as the first start, so a second delivery would
+read as having started the watch.
 """
 
 from __future__ import annotations
@@ -29,13 +30,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from temporalio.api.common.v1 import WorkflowType
-from temporalio.api.enums.v1 import WorkflowIdReusePolicy
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import Client
-from temporalio.converter import WorkflowSerializationContext
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from domain.deploy.model import deploy_watch_id
 from domain.deploy.notification import (
@@ -80,29 +78,18 @@ def watch_input(notice: DeployNotice, delivery: str) -> dict[str, Any]:
 
 async def start_watch(client: Client, settings: Settings, notice: DeployNotice, delivery: str) -> str | None:
     """Start the watch of `notice`'s deploy; its run id, or None when a watch of that id exists
-    already (running or closed). The SDK's `start_workflow` draws a random request id and needs
-    the workflow's class; this is the same service call, by name, with the delivery's id."""
-    workflow_id = deploy_watch_id(notice.app_namespace, notice.application, notice.revision)
-    converter = client.data_converter.with_context(
-        WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id)
-    )
-    start = StartWorkflowExecutionRequest(
-        namespace=client.namespace,
-        workflow_id=workflow_id,
-        workflow_type=WorkflowType(name=DEPLOYMENT_WATCH_WORKFLOW),
-        task_queue=TaskQueue(name=settings.task_queue),
-        identity=client.identity,
-        request_id=delivery,
-        workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-    )
-    start.input.payloads.extend(await converter.encode([watch_input(notice, delivery)]))
+    already (running or closed: the reuse policy refuses a second one)."""
     try:
-        response = await client.workflow_service.start_workflow_execution(start, retry=True)
-    except RPCError as err:
-        if err.status == RPCStatusCode.ALREADY_EXISTS:
-            return None
-        raise
-    return response.run_id
+        handle = await client.start_workflow(
+            DEPLOYMENT_WATCH_WORKFLOW,
+            watch_input(notice, delivery),
+            id=deploy_watch_id(notice.app_namespace, notice.application, notice.revision),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+    return handle.first_execution_run_id
 
 
 def install_argocd_webhook(app: FastAPI, settings: Settings, get_client: ClientFactory) -> None:
