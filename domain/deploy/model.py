@@ -41,6 +41,8 @@ DeploySource = Literal["notification", "poll"]
 VerdictState = Literal["healthy", "degraded", "inconclusive"]
 RuleName = Literal["health_degraded", "crash_loop", "oom_kill", "error_ratio", "p99_latency", "readiness"]
 
+# Argo CD's namespace for Applications when none is named (its default install).
+DEFAULT_APP_NAMESPACE = "argocd"
 # A revision is shortened to this many characters in a watch's id: enough to be unique among an
 # Application's revisions, short enough to read in the Temporal UI.
 _ID_REVISION_CHARS = 12
@@ -72,7 +74,8 @@ class DeployEvent(Frozen):
 def deploy_watch_id(app_namespace: str, application: str, revision: str) -> str:
     """The id of the one watch of `application` (in `app_namespace`) at `revision`:
     `deploy/<namespace>/<application>/<revision's first 12 characters>`."""
-    return f"deploy/{app_namespace or 'argocd'}/{application}/{revision[:_ID_REVISION_CHARS]}"
+    namespace = app_namespace or DEFAULT_APP_NAMESPACE
+    return f"deploy/{namespace}/{application}/{revision[:_ID_REVISION_CHARS]}"
 
 
 class WorkloadRef(Frozen):

@@ -23,9 +23,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from domain.base import Frozen
+from domain.deploy.model import DEFAULT_APP_NAMESPACE
 
-# Argo CD's namespace for Applications when the notification names none (its default install).
-DEFAULT_APP_NAMESPACE = "argocd"
 # A git commit as Argo CD records it: abbreviated (7) to full SHA-1 (40) hex.
 _SHA = re.compile(r"[0-9a-f]{7,40}")
 # What Go's text/template prints for a missing map key.
