@@ -34,6 +34,9 @@ ACTION_KINDS: tuple[str, ...] = (
     "rollback_revision",
     "sync_application",
 )
+# Kinds medic plans itself and no analyzer may propose (a model's output is read with
+# `ACTION_KINDS` only): the revert of a deploy its watch judged degraded.
+SYSTEM_ACTION_KINDS: tuple[str, ...] = ("revert_deploy",)
 
 
 # Free text (summary, explanation, evidence notes, expected impact, rollback) is display text: it is
@@ -121,8 +124,21 @@ class SyncApplication(_ActionBase):
     application: str
 
 
+class RevertDeploy(_ActionBase):
+    """Revert, by a pull request against the GitOps repository, the commits an Argo CD deploy
+    brought (`previous_revision`..`revision`) on Application `application`. Only a deploy watch's
+    incident plans it (`domain.deploy`); no analyzer may propose it (`SYSTEM_ACTION_KINDS`)."""
+
+    kind: Literal["revert_deploy"] = "revert_deploy"
+    mode: Mode = "gitops"
+    application: str = Field(min_length=1)
+    app_namespace: str = ""
+    revision: str = Field(min_length=1)
+    previous_revision: str = Field(min_length=1)
+
+
 Action = Annotated[
-    SetResources | SetImage | Scale | Restart | RollbackRevision | SyncApplication,
+    SetResources | SetImage | Scale | Restart | RollbackRevision | SyncApplication | RevertDeploy,
     Field(discriminator="kind"),
 ]
 

@@ -25,6 +25,7 @@ from domain.base import Frozen
 
 __all__ = [
     "DeployEvent",
+    "DeployRegression",
     "DeploySource",
     "FiredRule",
     "RuleName",
@@ -196,3 +197,20 @@ class Verdict(Frozen):
     notes: list[str] = []
     health: str = ""
     figures: list[WorkloadFigures] = []
+
+
+class DeployRegression(Frozen):
+    """A deploy its watch judged degraded, as the incident it opens carries it (source `deploy`):
+    which Application went from `previous_revision` to `revision`, the commits that brought
+    ("<sha7> <subject>", newest first), the verdict with the rules that fired and their figures,
+    and the workloads they fired on. The incident's plan reverts exactly these commits."""
+
+    watch_id: str
+    application: str = Field(min_length=1)
+    app_namespace: str = DEFAULT_APP_NAMESPACE
+    project: str = "default"
+    revision: str = Field(min_length=1)
+    previous_revision: str = ""
+    commits: list[str] = []
+    verdict: Verdict
+    workloads: list[WorkloadRef] = []

@@ -9,11 +9,12 @@ from typing import Literal
 from pydantic import Field
 
 from domain.base import Frozen
+from domain.deploy.model import DeployRegression
 from domain.drift.model import AppDrift
 from domain.incident.alert_kinds import is_argocd_alert
 from domain.incident.alerts import Alert, AlertGroup
 
-IncidentSource = Literal["alert", "drift", "intent"]
+IncidentSource = Literal["alert", "drift", "intent", "deploy"]
 # Workloads with a pod template: what medic observes, snapshots and restores.
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
@@ -65,6 +66,8 @@ class Incident(Frozen):
     created_at: datetime | None = None
     # source `drift`: the Application's drift as the scan found it (the latest scan's, by signal).
     drift: AppDrift | None = None
+    # source `deploy`: the deploy its watch judged degraded; the plan reverts its commits.
+    deploy: DeployRegression | None = None
 
 
 # Alert labels that name a workload directly, in the order they are trusted.
