@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -54,7 +55,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,19 +303,57 @@ class DeployClock:
         self.now = now
         self._lock = threading.Lock()
         self._synced: dict[tuple[str, str], float] = {}
+        self._original: dict[tuple[str, str], str] = {}
+        # per workload, every sync that changed it: (when, whether it restored the original)
+        self._syncs: dict[tuple[str, str], list[tuple[float, bool]]] = {}
 
-    def mark(self, namespace: str, name: str, at: float | None = None) -> float:
+    def mark(
+        self,
+        namespace: str,
+        name: str,
+        at: float | None = None,
+        *,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> float:
         """Record a sync of the workload at `at` (default: now), to the millisecond (Prometheus'
-        resolution); the time recorded."""
+        resolution); the time recorded. `before` and `after` are the workload's pod template
+        before and after the sync: the first `before` is the workload as the sandbox started, and a
+        sync whose `after` equals it (a revert) restores it (`changed_at`)."""
         at = round(self.now() if at is None else float(at), 3)
+        key = (namespace, name)
         with self._lock:
-            self._synced[(namespace, name)] = at
+            self._synced[key] = at
+            if before is not None:
+                self._original.setdefault(key, _digest(before))
+            original = self._original.get(key)
+            restored = original is not None and after is not None and _digest(after) == original
+            self._syncs.setdefault(key, []).append((at, restored))
         return at
 
     def synced_at(self, namespace: str, name: str) -> float | None:
         """The last sync that changed the workload; None: none since the sandbox started."""
         with self._lock:
             return self._synced.get((namespace, name))
+
+    def changed_at(self, namespace: str, name: str, at: float) -> bool:
+        """Whether the workload differs from how the sandbox started at instant `at` (to the
+        millisecond): a sync before `at` changed it, and no later sync before `at` restored it."""
+        with self._lock:
+            syncs = list(self._syncs.get((namespace, name), ()))
+        state = False
+        for synced, restored in syncs:
+            if round(at * 1000) > round(synced * 1000):
+                state = not restored
+        return state
+
+
+def _digest(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _template(obj: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(((obj or {}).get("spec") or {}).get("template") or {})
 
 
 def _rfc3339(at: float) -> str:
@@ -945,7 +984,8 @@ class ArgoController:
         # a partial sync: the named objects only (a namespace left out matches any)
         wanted = {_resource_key(r) for r in sync.get("resources") or [] if isinstance(r, dict)}
         failures = []
-        changed: list[tuple[str, str]] = []  # workloads this sync wrote to
+        # workloads this sync wrote to, with their pod templates before and after
+        changed: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
         for d in desired:
             group, kind, namespace, name = d.group, d.key[1], d.key[2], d.key[3]
             if wanted and not {(group, kind, namespace, name), (group, kind, "", name)} & wanted:
@@ -968,7 +1008,7 @@ class ArgoController:
                 result["message"] = f"{label} unchanged" + (" (dry run)" if dry_run else "")
             else:
                 try:
-                    self.cluster.patch(
+                    patched = self.cluster.patch(
                         d.key[0],
                         kind,
                         namespace,
@@ -980,7 +1020,7 @@ class ArgoController:
                     )
                     result["message"] = f"{label} configured" + (" (dry run)" if dry_run else "")
                     if not dry_run and kind in _WORKLOAD_KINDS:
-                        changed.append((namespace, name))
+                        changed.append((namespace, name, _template(live), _template(patched)))
                 except ApiError as err:
                     result.update(status="SyncFailed", hookPhase="Failed", message=err.message)
                     failures.append(err.message)
@@ -1002,8 +1042,8 @@ class ArgoController:
         }
         synced_at = self.deploy_clock.now() if self.deploy_clock is not None else time.time()
         if self.deploy_clock is not None:
-            for namespace, name in changed:
-                self.deploy_clock.mark(namespace, name, synced_at)
+            for namespace, name, before, after in changed:
+                self.deploy_clock.mark(namespace, name, synced_at, before=before, after=after)
         previous: list[str] = []
         if phase == "Succeeded" and not dry_run:
             history = list(app.status.get("history") or [])

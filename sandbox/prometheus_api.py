@@ -6,7 +6,9 @@ keys answers a matrix with that series' samples, whatever the window — a froze
 the scenario's `deploy_signals:` answers a series that changes at that workload's last sync, as the
 sandbox Argo CD recorded it in the shared `DeployClock`: a sample at every step from start to end,
 with the workload's `before` value at instants up to the sync (or when it never synced) and its
-`after` value at instants after it, so a baseline window ending at the sync is all "before". A
+`after` value at instants after it, so a baseline window ending at the sync is all "before" — until
+a later sync puts the workload's pod template back as it started (a revert), after which it is
+`before` again. A
 counted signal (restarts, OOM kills) is taken as the count over its lookback window, whatever its
 length. `noisy` workloads jitter the request rate, error ratio and p99 by up to ±20%,
 deterministically (a hash of workload, signal and instant). A signal the scenario leaves out has
@@ -95,9 +97,9 @@ class SandboxPrometheus(LoopbackServer):
         """The value of a workload's signal at instant `at` (None: no sample)."""
         scenario = self.deploy_signals[key]
         namespace, name = key.split("/", 1)
-        synced = self.clock.synced_at(namespace, name)
-        # in milliseconds, Prometheus' resolution: clients send times to the millisecond
-        after = synced is not None and round(at * 1000) > round(synced * 1000)
+        # in milliseconds, Prometheus' resolution: clients send times to the millisecond; a sync
+        # that put the workload back as it started (a revert) brings the `before` values back
+        after = self.clock.changed_at(namespace, name, at)
         values = scenario.after if after else scenario.before
         value = getattr(values, signal)
         if value is None:

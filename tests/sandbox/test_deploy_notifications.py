@@ -151,3 +151,38 @@ def test_a_sync_records_its_time_and_prometheus_answers_after_it(tmp_path: Path)
         watched = workload_signals(client, "shop", "Deployment", "checkout", synced + 1, synced + 601)
     assert baseline == pytest.approx(before.model_dump())
     assert watched == pytest.approx(after.model_dump())
+
+
+def test_a_sync_that_puts_the_workload_back_serves_the_values_from_before_again(tmp_path: Path) -> None:
+    clock = DeployClock()
+    before = SignalValues(request_rate=50, error_ratio=0.001, p99_ms=120)
+    after = SignalValues(request_rate=50, error_ratio=0.05, p99_ms=120)
+    signals = {"shop/checkout": DeploySignals(before=before, after=after)}
+    with (
+        SandboxPrometheus(
+            {}, deploy_signals=signals, signal_queries=signal_queries, clock=clock
+        ) as prometheus,
+        PrometheusClient(prometheus.url, timeout=2.0) as client,
+    ):
+        for deploys in start_argo(tmp_path, "", clock):
+            bad = edited(deploys.scenario, DEPLOYMENT, "checkout:1.14.0", "checkout:1.15.0")
+            commit_files(deploys.repo, bad)
+            deploys.sync()
+            deployed = clock.synced_at("shop", "checkout")
+            assert deployed is not None
+            # the revert: the manifest as it was (a new commit, the same pod template)
+            commit_files(deploys.repo, {DEPLOYMENT: deploys.scenario.gitops[DEPLOYMENT] + "# reverted\n"})
+            deploys.sync()
+            reverted = clock.synced_at("shop", "checkout")
+        assert reverted is not None and reverted > deployed
+
+        def ratio(at: float) -> float | None:
+            return prometheus.signal_value("shop/checkout", "error_ratio", at)
+
+        assert ratio(deployed) == pytest.approx(0.001)
+        assert ratio(reverted) == pytest.approx(0.05)  # between the deploy and its revert
+        assert ratio(reverted + 0.001) == pytest.approx(0.001)
+        # the revert's own watch: its baseline is the bad deploy, its window the values from before
+        assert workload_signals(client, "shop", "Deployment", "checkout", reverted + 1, reverted + 61)[
+            "error_ratio"
+        ] == pytest.approx(0.001)
