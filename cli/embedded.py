@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import uvicorn
@@ -73,6 +73,8 @@ class Stack:
     # was kept in when the embedded stack made it.
     console_token: str = ""
     console_token_file: str = ""
+    # The sandbox Argo CD, when the stack runs one (tests reach its notifier through it).
+    argocd: SandboxArgoCD | None = None
 
 
 # A dev server listens before its frontend serves ("Frontend is not healthy yet"); one that medic
@@ -155,6 +157,7 @@ def _sandbox_context(
     resources: contextlib.ExitStack,
     *,
     gateway_port: int = 8000,
+    started: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Argo CD and Prometheus fakes serving the scenario's applications and metric series, and
     `<home>/gitops.git` seeded with its GitOps files — each only where nothing real is configured.
@@ -193,6 +196,8 @@ def _sandbox_context(
             )
         )
         updates.update(argocd_url=argocd.url, argocd_token=token, argocd_webhook_token=notify_token)
+        if started is not None:
+            started["argocd"] = argocd
     if not base.prometheus_url:
         prometheus = resources.enter_context(
             SandboxPrometheus(
@@ -222,6 +227,7 @@ async def embedded_stack(
 
     with contextlib.ExitStack() as resources:
         cluster: SandboxCluster | None = None
+        sandboxes: dict[str, object] = {}
         updates: dict[str, object] = {
             "home": str(home),
             "webhook_token": base.webhook_token or DEV_WEBHOOK_TOKEN,
@@ -235,7 +241,9 @@ async def embedded_stack(
             cluster = SandboxCluster.from_file(scenario)
             sandbox = resources.enter_context(SandboxServer(cluster))
             updates["kube_api_url"] = sandbox.url
-            updates.update(_sandbox_context(base, cluster, home, resources, gateway_port=gateway_port))
+            updates.update(
+                _sandbox_context(base, cluster, home, resources, gateway_port=gateway_port, started=sandboxes)
+            )
             if not base.policy_dir:
                 updates["policy_dir"] = str(open_policy(home / SANDBOX_POLICY_DIR))
         settings = base.model_copy(update=updates)
@@ -295,6 +303,7 @@ async def embedded_stack(
                 temporal_started=temporal_started,
                 console_token=settings.console_token,
                 console_token_file=console_token_file,
+                argocd=cast(SandboxArgoCD | None, sandboxes.get("argocd")),
             )
         finally:
             gateway.should_exit = True

@@ -630,7 +630,8 @@ def apply(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would change.")] = False,
 ) -> None:
-    """Create or update one Temporal Schedule per scope of the drift configuration (idempotent)."""
+    """Create or update one Temporal Schedule per scope of the drift configuration, and the deploy
+    poll's (idempotent)."""
     try:
         path, drift_config = load_drift_config(config)
     except ConfigError as err:
@@ -639,8 +640,17 @@ def apply(
     s = settings()
 
     async def go() -> list[Applied]:
+        from cli.deploy_poll import DEPLOY_POLL_SCHEDULE_ID, apply_deploy_poll, poll_timing
+
         client = await connect_or_fail(s)
-        return await apply_config(client, drift_config, s.task_queue, prune=prune, dry_run=dry_run)
+        results = await apply_config(client, drift_config, s.task_queue, prune=prune, dry_run=dry_run)
+        if s.deploy_watch:  # the deploy poll's schedule, beside the drift scans'
+            try:
+                results.append(await apply_deploy_poll(client, s, dry_run=dry_run))
+            except Exception as err:
+                timing, error = poll_timing(s), _error_text(err)
+                results.append(Applied(DEPLOY_POLL_SCHEDULE_ID, "failed", "deploys", timing, error=error))
+        return results
 
     try:
         results = asyncio.run(go())

@@ -151,6 +151,10 @@ class Settings(Frozen):
     # `DeploymentWatchWorkflow` of the (Application, revision); off: deliveries are taken and ignored.
     argocd_webhook_token: str = Field(default="", repr=False)
     deploy_watch: bool = True
+    # The fallback poll of Argo CD's sync histories (`medic schedules apply`): how often it runs,
+    # and how far back it looks for deploys (a bit more than the interval, so none falls between).
+    deploy_poll_seconds: int = Field(default=300, gt=0)
+    deploy_poll_lookback_seconds: int = Field(default=900, gt=0)
     # drift: the YAML file of schedules, ignore_differences and the raw-manifest path (README "Drift");
     # empty: no schedules, nothing ignored beyond the built-in normalisation.
     drift_config: str = ""
@@ -258,6 +262,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         # deploy watch
         "argocd_webhook_token": ("MEDIC_ARGOCD_WEBHOOK_TOKEN",),
         "deploy_watch": ("MEDIC_DEPLOY_WATCH",),
+        "deploy_poll_seconds": ("MEDIC_DEPLOY_POLL_SECONDS",),
+        "deploy_poll_lookback_seconds": ("MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS",),
         "drift_config": ("MEDIC_DRIFT_CONFIG",),
     }
     for field, names in mapping.items():

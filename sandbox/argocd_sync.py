@@ -1052,8 +1052,9 @@ class ArgoController:
                 previous = list(last_entry.get("revisions") or [last_entry.get("revision") or ""])
             entry: dict[str, Any] = {
                 "id": (max((int(h.get("id") or 0) for h in history), default=-1) + 1),
-                "deployStartedAt": SIM_TIME,
-                "deployedAt": SIM_TIME,
+                # On the deploy clock (wall-clock time): the deploy poll reads which deploys are recent.
+                "deployStartedAt": _rfc3339(synced_at),
+                "deployedAt": _rfc3339(synced_at),
                 "initiatedBy": operation.get("initiatedBy") or {},
             }
             if app.multi_source:

@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.analyze import AnalyzeActivities, ReviewActivities
 from activities.approve import ApproveActivities
+from activities.deploy.poll import DeployPollActivities
 from activities.deploy.watch import DeployWatchActivities
 from activities.direct.dry_run import DryRunActivities
 from activities.direct.execute import ExecuteActivities
@@ -76,7 +77,7 @@ from store.pull_requests import StorePullRequestRecords
 from store.reviews import StoreReviewRecords
 from workers.idle import IdleRuns, evict_idle_runs
 from workers.memory import release_freed_memory
-from workflows.deploy import DeploymentWatchWorkflow
+from workflows.deploy import DeploymentWatchWorkflow, DeployPollWorkflow
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.review import ChangeReviewWorkflow
@@ -84,7 +85,13 @@ from workflows.search import DEV_SERVER_FLAGS
 
 log = logging.getLogger("medic.worker")
 
-WORKFLOWS = [RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow, DeploymentWatchWorkflow]
+WORKFLOWS = [
+    RemediationWorkflow,
+    DriftScanWorkflow,
+    ChangeReviewWorkflow,
+    DeploymentWatchWorkflow,
+    DeployPollWorkflow,
+]
 # Modules the workflow sandbox shares between runs instead of importing them again for each run
 # (which costs a waiting incident about a megabyte and each new run the time of the imports).
 # They are deterministic and hold no state between runs: the domain model, and the workflows'
@@ -342,6 +349,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     deploy_watch = DeployWatchActivities(
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None
     )
+    deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
     change = GitOpsChangeActivities(repo, argocd)
     pull_requests_host = pr_host(settings, repo, sessions)
     pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)
@@ -421,6 +429,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         deploy_watch.plan_deploy_watch,
         deploy_watch.sample_deploy_signals,
         deploy_watch.finish_deploy_watch,
+        deploy_poll.list_recent_deploys,
     ]
 
 

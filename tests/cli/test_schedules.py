@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 
 import cli.main
 import cli.schedules
+from cli.deploy_poll import DEPLOY_POLL_SCHEDULE_ID
 from cli.devserver import DevServer, temporal_binary
 from cli.schedules import (
     CalendarKey,
@@ -333,7 +334,7 @@ def temporal(dev_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MEDIC_DRIFT_CONFIG", str(env.config))
     monkeypatch.setattr(cli.main, "_exit_now", _raise_exit)
     yield env
-    asyncio.run(_delete(dev_server.address, env.made))
+    asyncio.run(_delete(dev_server.address, env.made | {DEPLOY_POLL_SCHEDULE_ID}))
 
 
 def _line(output: str, schedule_id: str) -> str:
@@ -489,3 +490,24 @@ def test_list_shows_scope_timing_next_and_recent_runs(temporal: Temporal) -> Non
         await (await temporal.client()).get_workflow_handle(run["workflow_id"]).terminate("test done")
 
     temporal.run(terminate())
+
+
+def test_apply_keeps_the_deploy_poll_schedule_beside_the_drift_scans(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporal.write([{"scope": temporal.scope, "every_seconds": 3600}])
+    monkeypatch.setenv("MEDIC_DEPLOY_POLL_SECONDS", "120")
+    first = temporal.medic("schedules", "apply")
+    assert first.exit_code == 0, first.output
+    line = _line(first.stdout, DEPLOY_POLL_SCHEDULE_ID)
+    assert " created " in line and "every 2m, lookback 15m, overlap skip" in line
+    assert " unchanged " in _line(temporal.medic("schedules", "apply").stdout, DEPLOY_POLL_SCHEDULE_ID)
+    described = temporal.run(temporal.describe(DEPLOY_POLL_SCHEDULE_ID))
+    action = described.schedule.action
+    assert (action.workflow, action.task_queue) == ("DeployPollWorkflow", temporal.queue)
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=2)]
+    assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+
+    monkeypatch.setenv("MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS", "600")
+    changed = _line(temporal.medic("schedules", "apply").stdout, DEPLOY_POLL_SCHEDULE_ID)
+    assert " updated " in changed and "lookback" in changed

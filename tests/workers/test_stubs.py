@@ -73,6 +73,7 @@ def test_the_worker_registers_every_workflow() -> None:
         "DriftScanWorkflow",
         "ChangeReviewWorkflow",
         "DeploymentWatchWorkflow",
+        "DeployPollWorkflow",
     }
 
 

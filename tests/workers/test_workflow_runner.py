@@ -17,6 +17,7 @@ DEFINITIONS = {
     "workflows.drift.workflow",
     "workflows.review.workflow",
     "workflows.deploy.workflow",
+    "workflows.deploy.poll",
 }
 
 

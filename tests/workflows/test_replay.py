@@ -20,7 +20,7 @@ from temporalio.workflow import NondeterminismError
 from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import HISTORIES as HISTORIES_DIR
 from workers.main import workflow_runner
-from workflows.deploy import DeploymentWatchWorkflow
+from workflows.deploy import DeploymentWatchWorkflow, DeployPollWorkflow
 from workflows.drift import DriftScanWorkflow
 from workflows.remediation import RemediationWorkflow
 from workflows.remediation.patches import PATCH_FOUR_EYES
@@ -35,7 +35,13 @@ def test_histories_are_recorded() -> None:
 
 async def replay(history: WorkflowHistory) -> WorkflowReplayResult:
     replayer = Replayer(
-        workflows=[RemediationWorkflow, DriftScanWorkflow, ChangeReviewWorkflow, DeploymentWatchWorkflow],
+        workflows=[
+            RemediationWorkflow,
+            DriftScanWorkflow,
+            ChangeReviewWorkflow,
+            DeploymentWatchWorkflow,
+            DeployPollWorkflow,
+        ],
         workflow_runner=workflow_runner(),
         data_converter=DATA_CONVERTER,
     )

@@ -11,6 +11,7 @@ from workflows.runner import StepOptions, Stub
 
 with workflow.unsafe.imports_passed_through():
     from domain.deploy.model import DeployEvent
+    from domain.deploy.poll import DeployPollPage, RecentDeploys
     from domain.deploy.watch import (
         DeployWatchPlan,
         FinishWatch,
@@ -37,3 +38,13 @@ STORE = StepOptions(timedelta(seconds=30), RetryPolicy(maximum_interval=timedelt
 PLAN_DEPLOY_WATCH = Stub("plan_deploy_watch", DeployEvent, DeployWatchPlan, READ)
 SAMPLE_DEPLOY_SIGNALS = Stub("sample_deploy_signals", SampleInput, SampleResult, SAMPLE)
 FINISH_DEPLOY_WATCH = Stub("finish_deploy_watch", FinishWatch, bool, STORE)
+
+# The poll's listing: one Argo CD request per page; a poll that cannot list is tried again by the
+# next one, so it does not try for long.
+LIST = StepOptions(
+    timedelta(seconds=120),
+    RetryPolicy(maximum_interval=timedelta(seconds=20)),
+    heartbeat=timedelta(seconds=30),
+    schedule_to_close=timedelta(minutes=4),
+)
+LIST_RECENT_DEPLOYS = Stub("list_recent_deploys", DeployPollPage, RecentDeploys, LIST)
