@@ -632,18 +632,26 @@ def apply(
 ) -> None:
     """Create or update one Temporal Schedule per scope of the drift configuration, and the deploy
     poll's (idempotent)."""
-    try:
-        path, drift_config = load_drift_config(config)
-    except ConfigError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
     s = settings()
+    path: Path | None = None
+    drift_config: DriftConfig | None = None
+    if config is not None or s.drift_config or not s.deploy_watch:
+        try:
+            path, drift_config = load_drift_config(config)
+        except ConfigError as err:
+            typer.echo(str(err), err=True)
+            raise typer.Exit(2) from None
+    else:
+        # No drift configuration at all: the deploy poll's schedule is still medic's to keep.
+        typer.echo("no drift configuration (MEDIC_DRIFT_CONFIG): only the deploy poll is applied", err=True)
 
     async def go() -> list[Applied]:
         from cli.deploy_poll import DEPLOY_POLL_SCHEDULE_ID, apply_deploy_poll, poll_timing
 
         client = await connect_or_fail(s)
-        results = await apply_config(client, drift_config, s.task_queue, prune=prune, dry_run=dry_run)
+        results = []
+        if drift_config is not None:
+            results = await apply_config(client, drift_config, s.task_queue, prune=prune, dry_run=dry_run)
         if s.deploy_watch:  # the deploy poll's schedule, beside the drift scans'
             try:
                 results.append(await apply_deploy_poll(client, s, dry_run=dry_run))
@@ -657,7 +665,7 @@ def apply(
     except Exception as err:
         typer.echo(f"cannot apply the drift schedules: {_error_text(err)}", err=True)
         exit_now(1)
-    if not results:
+    if not results and path is not None:
         typer.echo(f"{path} declares no schedules and Temporal holds no medic-drift-* schedule")
     for result in results:
         typer.echo(result.line())

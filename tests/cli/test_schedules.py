@@ -221,7 +221,9 @@ def test_ids_and_texts() -> None:
 
 
 def test_no_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a drift configuration and with the deploy watch off there is nothing to apply."""
     monkeypatch.delenv("MEDIC_DRIFT_CONFIG", raising=False)
+    monkeypatch.setenv("MEDIC_DEPLOY_WATCH", "false")
     with pytest.raises(ConfigError, match="set MEDIC_DRIFT_CONFIG or pass --config"):
         load_drift_config(None)
     result = runner.invoke(cli.main.app, ["schedules", "apply"])
@@ -511,3 +513,16 @@ def test_apply_keeps_the_deploy_poll_schedule_beside_the_drift_scans(
     monkeypatch.setenv("MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS", "600")
     changed = _line(temporal.medic("schedules", "apply").stdout, DEPLOY_POLL_SCHEDULE_ID)
     assert " updated " in changed and "lookback" in changed
+
+
+def test_without_a_drift_configuration_apply_keeps_only_the_deploy_poll(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MEDIC_DRIFT_CONFIG", raising=False)
+    applied = temporal.medic("schedules", "apply")
+    assert applied.exit_code == 0, applied.output
+    assert "only the deploy poll is applied" in applied.stderr
+    assert " created " in _line(applied.stdout, DEPLOY_POLL_SCHEDULE_ID)
+    assert [line for line in applied.stdout.splitlines() if line.strip()] == [
+        _line(applied.stdout, DEPLOY_POLL_SCHEDULE_ID)
+    ]
