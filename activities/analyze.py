@@ -7,6 +7,8 @@ are final, and the workflow decides what follows (the offline analyzer, or a hum
 
 A drift incident (source `drift`, with the scan's drift) is planned by `drift_diagnosis` from the
 disposition the drift policy gave it, whatever analyzer is configured: the model is not consulted.
+So is a degraded deploy (source `deploy`, with its regression) by `deploy_diagnosis`: its plan is
+the revert of the deploy's commits.
 Nor is it for an incident whose alerts all fire by design (`Watchdog`, `InfoInhibitor`): it ends
 with root cause `none` and the reason (`domain.analysis.rules.meta`).
 
@@ -24,6 +26,8 @@ from activities.failures import classified
 from domain.analysis.offline import Analyzer, OfflineAnalyzer
 from domain.analysis.plan import Diagnosis
 from domain.analysis.rules.meta import meta_alert_diagnosis
+from domain.deploy.incident import ANALYZER as DEPLOY_ANALYZER
+from domain.deploy.incident import deploy_diagnosis
 from domain.drift.plan import ANALYZER as DRIFT_ANALYZER
 from domain.drift.plan import drift_diagnosis
 from domain.redaction.objects import redact_incident, redact_observation
@@ -44,6 +48,11 @@ class AnalyzeActivities:
             # model, is consulted. Its values are shown redacted by drift_diagnosis itself.
             diagnosis = drift_diagnosis(input.incident, input.observation)
             _check(DRIFT_ANALYZER, diagnosis, input)
+            return diagnosis
+        if input.incident.source == "deploy" and input.incident.deploy is not None:
+            # The deploy watch's verdict is the diagnosis, and the revert of its commits the plan.
+            diagnosis = deploy_diagnosis(input.incident, input.observation)
+            _check(DEPLOY_ANALYZER, diagnosis, input)
             return diagnosis
         meta = meta_alert_diagnosis(input.incident)
         if meta is not None:

@@ -308,6 +308,20 @@ class GitRepo:
         out = self._git("log", f"--max-count={limit}", "--format=%h %s", *span)
         return [line for line in out.decode("utf-8", errors="replace").splitlines() if line]
 
+    def changed_paths(self, since: str, until: str) -> list[tuple[str, str]]:
+        """The files `until` changes against `since` (branches, tags or commits, as last synced):
+        (status, path) with status A (added), D (deleted) or M (modified, or its type changed);
+        a rename shows as the deletion and the addition it is. Sorted by path."""
+        a, b = self.head(since), self.head(until)
+        out = self._git("-c", "core.quotepath=off", "diff", "--name-status", "--no-renames", "-z", a, b)
+        fields = [f for f in out.decode("utf-8", errors="replace").split("\0") if f]
+        pairs = [(fields[i][:1], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+        return sorted(((s if s in ("A", "D") else "M"), path) for s, path in pairs)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `ancestor` is `descendant` or in its history (both as last synced)."""
+        return self._is_ancestor(self.head(ancestor), self.head(descendant))
+
     def merge_base(self, base: str, head: str) -> str:
         """The commit `head` branched from `base` (branches, tags or commits, as last synced): what
         a pull request of `head` into `base` is compared with, so that commits made on `base`

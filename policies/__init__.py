@@ -16,7 +16,8 @@ data's `modes` and `review` section are checked when it is loaded: a mode that i
 propose or auto, a namespace key that can never match a namespace, or a review threshold or
 category that cannot be, is refused there, in one line. So is the `deploy_watch` section, the
 deploy watch's rules: defaults, and overrides per Argo CD Application that `deploy_watch_rules`
-looks up (plain data, read by no Rego rule).
+looks up, read by no Rego rule — but for an Application's `auto_approve_revert` (true or false),
+which lets the remediation policy run the revert of its degraded deploys without approval.
 
 Evaluation runs in-process with regopy (rego-cpp). The rules and data are compiled once into a
 bundle per policy version, query and set of extra protected namespaces (`Interpreter.build`), and
@@ -96,6 +97,9 @@ _NAMESPACE_PATTERN = re.compile(r"[-a-z0-9*?]+")
 _APPLICATION_KEY = re.compile(r"(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 _APPLICATION_KEY_MAX = 63 + 1 + 253  # a namespace, '/', an Application's name
 _WATCH_KEYS: tuple[str, ...] = tuple(WatchRules.model_fields)
+# An Application's entry may also let the revert of its degraded deploys run without approval
+# (policies/remediation.rego reads it).
+_AUTO_APPROVE_REVERT = "auto_approve_revert"
 _WATCH_WHOLE = frozenset(name for name, f in WatchRules.model_fields.items() if f.annotation is int)
 
 
@@ -149,7 +153,7 @@ def evaluate(
         raise PolicyError(f"policy input is not JSON-serialisable: {err}") from err
 
     result = _run(policy, extra, input_json, DECISION_QUERY, "policy input")
-    return _decision(result, _approval_timeout(policy.data))
+    return _decision(result, _approval_timeout(policy.data), policy_input)
 
 
 def drift_disposition(drift: AppDrift, policy_dir: str | Path | None = None) -> tuple[Disposition, str]:
@@ -434,7 +438,7 @@ def check_deploy_watch(data: dict[str, Any], source: str | Path = DATA_FILE) -> 
                 f"{where}.applications has the key {key!r}, which is neither <app namespace>/<name> nor "
                 "<name> of an Argo CD Application (lower-case letters, digits, '-', '.')"
             )
-        _check_watch_values(rules, f"{where}.applications[{key!r}]")
+        _check_watch_values(rules, f"{where}.applications[{key!r}]", application=True)
     for key in ["", *applications]:
         namespace, _, name = key.rpartition("/")
         try:
@@ -453,22 +457,28 @@ def _config_value(data: dict[str, Any], key: str) -> Any:
 
 def _watch_layers(section: dict[str, Any], application: str, app_namespace: str) -> dict[str, Any]:
     applications = section.get("applications", {})
-    return {
+    layers = {
         **section.get("defaults", {}),
         **applications.get(application, {}),
         **(applications.get(f"{app_namespace}/{application}", {}) if app_namespace else {}),
     }
+    # read by the remediation policy (the revert of a degraded deploy), not a watch rule
+    layers.pop(_AUTO_APPROVE_REVERT, None)
+    return layers
 
 
-def _check_watch_values(rules: Any, where: str) -> None:
+def _check_watch_values(rules: Any, where: str, *, application: bool = False) -> None:
     if not isinstance(rules, dict):
         raise PolicyError(f"{where} must be an object of rule settings, not {rules!r}")
-    unknown = sorted(set(rules) - set(_WATCH_KEYS))
+    keys = (*_WATCH_KEYS, _AUTO_APPROVE_REVERT) if application else _WATCH_KEYS
+    unknown = sorted(set(rules) - set(keys))
     if unknown:
-        raise PolicyError(
-            f"{where} has unknown key(s) {', '.join(unknown)}; it takes {', '.join(_WATCH_KEYS)}"
-        )
+        raise PolicyError(f"{where} has unknown key(s) {', '.join(unknown)}; it takes {', '.join(keys)}")
     for key, value in rules.items():
+        if key == _AUTO_APPROVE_REVERT:
+            if not isinstance(value, bool):
+                raise PolicyError(f"{where}.{key} is {value!r}; it must be true or false")
+            continue
         whole = key in _WATCH_WHOLE
         number = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
         if not number or value < 0 or value != value:
@@ -501,7 +511,23 @@ def _query(compiled: _Compiled, query: str, explain: Callable[[], str]) -> Any:
     return output[0].expressions[0]
 
 
-def _decision(result: Any, approval_timeout_seconds: int | None) -> PolicyDecision:
+def _deploy_revert(policy_input: dict[str, Any]) -> bool:
+    """Whether the input is a deploy's incident whose plan only reverts it: the one plan above
+    low risk that may run unattended (deploy_watch.applications' auto_approve_revert)."""
+    actions = policy_input.get("actions")
+    incident = policy_input.get("incident")
+    return (
+        isinstance(incident, dict)
+        and incident.get("source") == "deploy"
+        and isinstance(actions, list)
+        and bool(actions)
+        and all(isinstance(a, dict) and a.get("kind") == "revert_deploy" for a in actions)
+    )
+
+
+def _decision(
+    result: Any, approval_timeout_seconds: int | None, policy_input: dict[str, Any] | None = None
+) -> PolicyDecision:
     if not isinstance(result, dict):
         raise PolicyError(f"policy decision must be an object, not {type(result).__name__}: {result!r}")
     try:
@@ -514,7 +540,7 @@ def _decision(result: Any, approval_timeout_seconds: int | None) -> PolicyDecisi
         raise PolicyError(
             f"policy decision is incoherent: allowed={decision.allowed} with risk {decision.risk!r}"
         )
-    if decision.auto_execute and decision.risk != "low":
+    if decision.auto_execute and decision.risk != "low" and not _deploy_revert(policy_input or {}):
         raise PolicyError(f"policy decision is incoherent: auto_execute with risk {decision.risk!r}")
     if decision.auto_execute and decision.mode not in (None, "auto"):
         raise PolicyError(f"policy decision is incoherent: auto_execute in {decision.mode} mode")

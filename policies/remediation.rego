@@ -346,6 +346,28 @@ violations contains v if {
 	v := violation("unknown_revision", msg, i)
 }
 
+# --- a deploy's revert: only the incident of that deploy (source deploy) reverts it, and only on
+# the Application it is about (domain.deploy.incident plans it; no analyzer may propose it).
+
+deploy_application := object.get(input, ["incident", "deploy", "application"], "")
+
+deploy_app_namespace := object.get(input, ["incident", "deploy", "app_namespace"], "")
+
+revert_of_the_deploy(a) if {
+	object.get(input, ["incident", "source"], "") == "deploy"
+	deploy_application != ""
+	object.get(a, ["proposed", "application"], "") == deploy_application
+	object.get(a, ["proposed", "app_namespace"], "") == deploy_app_namespace
+}
+
+violations contains v if {
+	some i, a in actions
+	a.kind == "revert_deploy"
+	not revert_of_the_deploy(a)
+	msg := sprintf("%s: a deploy is reverted only by the incident of that deploy, on its Application", [action_label(i, a)])
+	v := violation("revert_not_of_the_deploy", msg, i)
+}
+
 # --- second-opinion review
 
 violations contains v if {
@@ -401,6 +423,16 @@ risk_factors contains f if {
 	object.get(input, ["incident", "source"], "") == "drift"
 	some i, a in actions
 	reason := sprintf("%s: a fix of drift is at least medium risk, so a human reviews it", [action_label(i, a)])
+	f := {"index": i, "risk": "medium", "reason": reason}
+}
+
+# A revert of a deploy changes what an Application runs back to an earlier revision: at least
+# medium risk (a floor, not a setting), so a human reviews it unless the Application's entry in
+# deploy_watch.applications sets auto_approve_revert (below).
+risk_factors contains f if {
+	some i, a in actions
+	a.kind == "revert_deploy"
+	reason := sprintf("%s: the revert of a deploy is at least medium risk", [action_label(i, a)])
 	f := {"index": i, "risk": "medium", "reason": reason}
 }
 
@@ -464,6 +496,35 @@ auto_execute_allowed if {
 	}
 	count(auto_execute_refusals) == 0
 }
+
+# The revert of a degraded deploy runs without approval when its Application's entry in
+# data.medic.config.deploy_watch.applications ("<app namespace>/<name>" over "<name>") sets
+# auto_approve_revert: true — only a plan of revert_deploy actions of that deploy's own incident,
+# made by the deploy watch, in auto mode, at medium risk (a high-risk namespace or a review floor
+# of high keeps the human), with no free text that reads as a command.
+deploy_watch_applications := object.get(cfg, ["deploy_watch", "applications"], {})
+
+revert_auto_approval := object.get(
+	deploy_watch_applications, [concat("/", [deploy_app_namespace, deploy_application]), "auto_approve_revert"],
+	object.get(deploy_watch_applications, [deploy_application, "auto_approve_revert"], false),
+)
+
+default revert_auto_approved := false
+
+revert_auto_approved if {
+	count(actions) > 0
+	every a in actions {
+		a.kind == "revert_deploy"
+		revert_of_the_deploy(a)
+	}
+	revert_auto_approval == true
+	plan_analyzer == "deploy-watch"
+	plan_mode == "auto"
+	final_risk == "medium"
+	count(command_text_in) == 0
+}
+
+auto_execute_allowed if revert_auto_approved
 
 # Why a plan that is otherwise low risk still waits for a human. Only plans of the deterministic
 # analyzers in data (auto_execute_analyzers; shipped: the offline rules) may run unattended: a
@@ -657,6 +718,11 @@ required_approvals := cfg.approvals_by_risk[final_risk] if not auto_execute_allo
 
 approval_reason := sprintf("%s risk, every action kind may auto-execute: no approval needed", [final_risk]) if {
 	auto_execute_allowed
+	not revert_auto_approved
+}
+
+approval_reason := sprintf("%s risk: the revert of a degraded deploy of %s, whose policy data sets auto_approve_revert: no approval needed", [final_risk, deploy_application]) if {
+	revert_auto_approved
 }
 
 approval_reason := sprintf("%s risk: %d approval(s) required", [final_risk, required_approvals]) if {

@@ -1,5 +1,6 @@
 """Prepare a GitOps change (reads only): the plan's file edit at the head of the branch the owning
-Applications deploy, or the revert of a merged fix on top of the branch as it is now. The answer
+Applications deploy — or, for a degraded deploy's plan (`revert_deploy`), the revert of the
+deploy's commits there — or the revert of a merged fix on top of the branch as it is now. The answer
 holds the redacted diffs and the base commit — never whole files (the history stays small) — or
 the reasons no edit can be made with confidence."""
 
@@ -12,6 +13,8 @@ from activities.gitops.files import (
     ChangeRefused,
     application_ref,
     default_branch,
+    deploy_revert_files,
+    deploy_revert_of,
     fix_files,
     revert_files,
 )
@@ -60,9 +63,30 @@ class GitOpsChangeActivities:
                         "a pull request cannot change what they deploy"
                     ) from err
                 activity.heartbeat("synced")
-                _, diffs, unchanged = fix_files(repo, input.plan, input.applications, base_commit)
+                revert = deploy_revert_of(input.plan)
+                if revert is not None:
+                    if len(input.plan.actions) != 1:
+                        raise ChangeRefused(
+                            "the revert of a deploy is a plan of its own, with no other action"
+                        )
+                    _, diffs = deploy_revert_files(repo, revert, base_commit)
+                    unchanged: list[str] = []
+                else:
+                    _, diffs, unchanged = fix_files(repo, input.plan, input.applications, base_commit)
         except ChangeRefused as refusal:
             return GitOpsChange(refused=[str(refusal)], applications=applications)
+        if revert is not None:
+            # The revert of a degraded deploy: `open_pull_request` computes it again from the range.
+            return GitOpsChange(
+                kind="revert",
+                base=base,
+                base_commit=base_commit,
+                files=diffs,
+                edit_hash=edit_hash(diffs),
+                applications=applications,
+                reverts_base=revert.previous_revision,
+                reverts_head=revert.revision,
+            )
         return GitOpsChange(
             base=base,
             base_commit=base_commit,

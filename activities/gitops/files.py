@@ -8,13 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from domain.analysis.plan import Plan
+from domain.analysis.plan import Plan, RevertDeploy
 from domain.gitops.edit import FileChange, file_changes, unified_diff
 from domain.gitops.flow import applications_of_actions
 from domain.kube.observation import ArgoApplication
 from domain.redaction.text import redact_text
 from domain.steps.gitops import FileDiff, GitOpsApplication, GitOpsChange
-from integrations.git import GitError, GitRepo, run_git
+from integrations.git import GitError, GitRefNotFound, GitRepo, run_git
 
 
 class ChangeRefused(Exception):
@@ -81,25 +81,26 @@ def fix_files(
 
 
 def revert_files(
-    repo: GitRepo, paths: list[str], before: str, fix: str, current: str
+    repo: GitRepo, paths: list[str], before: str, fix: str, current: str, *, what: str = "the fix"
 ) -> tuple[list[FileChange], list[FileDiff]]:
     """Each of `paths` as it was at `before` (the fix's base), on top of `current`: the file
     itself when it still is as the fix (`fix`) left it, else a three-way merge that keeps the
     changes made since. A file the fix made, or one since removed or changed in the same
-    lines, is refused."""
+    lines, is refused. `what` names the change reverted in descriptions and reasons ("the fix",
+    "the deploy")."""
     changes: list[FileChange] = []
     diffs: list[FileDiff] = []
     for path in paths:
         old, new, now = (repo.read_file(path, rev) for rev in (before, fix, current))
         if old is None or new is None:
-            raise ChangeRefused(f"{path} is not in both the fix and its base")
+            raise ChangeRefused(f"{path} is not in both {what} and its base")
         if now is None:
             raise ChangeRefused(f"{path} no longer exists on the branch")
         if now == old:
             continue  # already as before the fix
-        reverted = old if now == new else _merge_file(now, new, old, path)
+        reverted = old if now == new else _merge_file(now, new, old, path, what)
         diff = unified_diff(path, now, reverted)
-        description = f"put {path} back as it was before the fix"
+        description = f"put {path} back as it was before {what}"
         changes.append(
             FileChange(
                 path=path,
@@ -114,6 +115,58 @@ def revert_files(
         )
         diffs.append(FileDiff(path=path, diff=redact_text(diff), description=description))
     return changes, diffs
+
+
+def deploy_revert_files(
+    repo: GitRepo, action: RevertDeploy, current: str
+) -> tuple[list[FileChange], list[FileDiff]]:
+    """The revert of the deploy's commits (`previous_revision`..`revision`) on top of `current`,
+    the tip of the branch the Application deploys: every file the deploy changed put back as it was
+    before it, three-way (`revert_files`). Refused when either revision is not in the repository,
+    the deploy is not on the branch, it changed no file, or it added or deleted one."""
+    app = action.application
+    for name, revision in (("previous revision", action.previous_revision), ("revision", action.revision)):
+        try:
+            repo.head(revision)
+        except GitRefNotFound as err:
+            raise ChangeRefused(
+                f"the deploy's {name} {revision[:12]} of {app} is not in the GitOps repository: "
+                "the deploy may come from another repository"
+            ) from err
+    if not repo.is_ancestor(action.revision, current):
+        raise ChangeRefused(
+            f"the deploy's revision {action.revision[:12]} of {app} is not on the branch it deploys "
+            f"(tip {current[:12]}): a pull request there cannot revert it"
+        )
+    changed = repo.changed_paths(action.previous_revision, action.revision)
+    if not changed:
+        raise ChangeRefused(
+            f"the deploy {action.previous_revision[:12]}..{action.revision[:12]} of {app} changes no file"
+        )
+    made = [path for status, path in changed if status != "M"]
+    if made:
+        verbs = {path: ("added" if status == "A" else "deleted") for status, path in changed if status != "M"}
+        listed = ", ".join(f"{path} ({verbs[path]})" for path in made[:5])
+        more = f" and {len(made) - 5} more" if len(made) > 5 else ""
+        raise ChangeRefused(
+            f"the deploy added or deleted files ({listed}{more}): medic reverts only changes to files "
+            "that exist on both sides, so a human has to revert it"
+        )
+    paths = [path for _, path in changed]
+    changes, diffs = revert_files(
+        repo, paths, action.previous_revision, action.revision, current, what="the deploy"
+    )
+    if not changes:
+        raise ChangeRefused(
+            f"the branch already has every file the deploy {action.revision[:12]} changed as it was "
+            "before it: there is nothing to revert"
+        )
+    return changes, diffs
+
+
+def deploy_revert_of(plan: Plan) -> RevertDeploy | None:
+    """The plan's revert of a deploy, when it is one (a deploy watch's plan is that action alone)."""
+    return next((a for a in plan.actions if isinstance(a, RevertDeploy)), None)
 
 
 def application_ref(app: ArgoApplication) -> GitOpsApplication:
@@ -133,7 +186,7 @@ def reverted_paths(change: GitOpsChange) -> list[str]:
     return [f.path for f in change.files]
 
 
-def _merge_file(current: str, base: str, other: str, path: str) -> str:
+def _merge_file(current: str, base: str, other: str, path: str, what: str = "the fix") -> str:
     """`git merge-file`: the changes from `base` to `other` made on `current`; a conflict refuses."""
     with tempfile.TemporaryDirectory(prefix="medic-revert-") as tmp:
         names = []
@@ -145,6 +198,6 @@ def _merge_file(current: str, base: str, other: str, path: str) -> str:
             out = run_git(["merge-file", "-p", "--", *names], cwd=tmp)
         except GitError as err:
             raise ChangeRefused(
-                f"{path} changed since the fix in the lines the fix changed: a human has to revert it"
+                f"{path} changed again since {what} in the lines {what} changed: a human has to revert it"
             ) from err
     return out.decode()

@@ -9,12 +9,24 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.failures import classified, store_failures
-from activities.gitops.files import ChangeRefused, fix_files, revert_files, reverted_paths
+from activities.gitops.files import (
+    ChangeRefused,
+    deploy_revert_files,
+    deploy_revert_of,
+    fix_files,
+    revert_files,
+    reverted_paths,
+)
 from activities.heartbeat import heartbeats
 from domain.analysis.plan import Diagnosis
 from domain.gitops.edit import FileChange
 from domain.gitops.flow import edit_hash
-from domain.gitops.pull_request_body import PullRequestText, fix_pull_request_text, revert_pull_request_text
+from domain.gitops.pull_request_body import (
+    PullRequestText,
+    deploy_revert_pull_request_text,
+    fix_pull_request_text,
+    revert_pull_request_text,
+)
 from domain.gitops.pull_requests import PullRequest, PullRequestSpec, branch_for, labels_for
 from domain.redaction.text import redact_text
 from domain.steps.gitops import OpenPullRequestInput, PullRequestInput
@@ -52,7 +64,10 @@ class PullRequestActivities:
             repo = self._need_repo()
             with classified("computing the change again"):
                 repo.sync()
-                if change.kind == "revert":
+                revert = deploy_revert_of(input.plan) if input.fix is None else None
+                if change.kind == "revert" and revert is not None:
+                    changes, diffs = deploy_revert_files(repo, revert, change.base_commit)
+                elif change.kind == "revert":
                     changes, diffs = revert_files(
                         repo,
                         reverted_paths(change),
@@ -90,6 +105,17 @@ class PullRequestActivities:
 
     def _text(self, input: OpenPullRequestInput, changes: list[FileChange]) -> PullRequestText:
         """The PR's title, body and commit message (redacted by `domain.gitops.pull_request_body`)."""
+        revert = deploy_revert_of(input.plan) if input.fix is None else None
+        if input.change.kind == "revert" and revert is not None:
+            return deploy_revert_pull_request_text(
+                input.incident_id,
+                revert,
+                input.diagnosis,
+                changes,
+                commits=input.commits,
+                fired=input.fired,
+                console_url=self._console_url,
+            )
         if input.change.kind == "revert":
             if input.fix is None:
                 raise ApplicationError(

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from domain.analysis.plan import Plan
+from domain.analysis.plan import Plan, RevertDeploy
 from domain.kube.observation import ArgoApplication, Observation
 from domain.steps.gitops import ApplicationCheck, ApplicationStatus, FileDiff
 
@@ -30,7 +30,8 @@ def applications_of_actions(
     """For each of the plan's GitOps actions (by index), the Application of `applications` that
     owns its target, and the reasons for the actions whose owner is unclear.
 
-    An Application owns a target when its status lists it (observe keeps those entries); when
+    A `revert_deploy` is owned by the Application it names. Otherwise an Application owns a
+    target when its status lists it (observe keeps those entries); when
     there is exactly one Application, it owns them all (observe keeps only Applications that
     manage a target).
     """
@@ -40,6 +41,20 @@ def applications_of_actions(
         if action.mode != "gitops":
             continue
         ref = action.target
+        if isinstance(action, RevertDeploy):
+            # The Application the deploy was of, by its name (and namespace, when named).
+            named = [
+                a
+                for a in applications
+                if a.name == action.application
+                and (not action.app_namespace or a.namespace == action.app_namespace)
+            ]
+            if len(named) != 1:
+                why = "several were seen" if named else "it was not observed"
+                reasons.append(f"action {index} ({action.kind} of Application {action.application}): {why}")
+                continue
+            owners[index] = named[0]
+            continue
         found = [a for a in applications if a.manages(ref.kind, ref.namespace, ref.name)]
         if not found and len(applications) == 1:
             found = list(applications)

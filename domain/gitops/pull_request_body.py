@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from domain.analysis.plan import Action, Diagnosis, Plan
+from domain.analysis.plan import Action, Diagnosis, Plan, RevertDeploy
 from domain.base import Frozen
 from domain.gitops.edit import FileChange
 from domain.gitops.pull_requests import PullRequest, PullRequestKind, branch_for
@@ -228,6 +228,61 @@ def revert_pull_request_text(
         "",
         f"Verification failed: {_clip(_clean(reason), 500) or 'no reason given'}",
         f"Reverts: {fix.merge_commit or fix.head_commit}",
+        "",
+        f"Medic-Incident: {incident_id}",
+    ]
+    return PullRequestText(title=title, body=body, commit_message=redact_text("\n".join(commit)) + "\n")
+
+
+def deploy_revert_pull_request_text(
+    incident_id: str,
+    action: RevertDeploy,
+    diagnosis: Diagnosis | None,
+    changes: Sequence[FileChange],
+    *,
+    commits: Sequence[str] = (),
+    fired: Sequence[str] = (),
+    console_url: str = "",
+    limit: int = BODY_LIMIT,
+) -> PullRequestText:
+    """Title, body and commit message of the PR that reverts a deploy its watch judged degraded:
+    the deploy (Application, revisions), why (the verdict's line and every rule that fired, with
+    its figures), the commits it reverts, and the diff."""
+    revision, previous = action.revision[:7], action.previous_revision[:7]
+    app = _clean(action.application)
+    title = _clip_line(f"Revert deploy {revision} of {app}", TITLE_LIMIT)
+    why = _clip(_clean(diagnosis.summary), _EXPLANATION_LIMIT) if diagnosis else ""
+    head = [
+        "## Why",
+        "",
+        f"The deploy watch judged deploy `{revision}` of Argo CD application `{app}` degraded"
+        + (f": {why}" if why else "."),
+    ]
+    if fired:
+        head += ["", "Rules that fired:", "", *(f"- {_clip(_clean(r), _NOTE_LIMIT)}" for r in fired)]
+    head += [
+        "",
+        "## What this reverts",
+        "",
+        f"- Application: `{app}` (namespace `{_clean(action.app_namespace) or 'argocd'}`)",
+        f"- Deploy: `{previous}`..`{revision}` ({action.previous_revision}..{action.revision})",
+    ]
+    if commits:
+        head += ["- Commits:", *(f"  - {_clip(_clean(c), _NOTE_LIMIT)}" for c in commits)]
+    head += ["", "The files below go back to what they were before the deploy; later changes are kept."]
+    tail = [
+        "## By hand",
+        "",
+        f"`git revert --no-commit {action.previous_revision}..{action.revision}` does the same.",
+        "",
+        *_footer(incident_id, console_url),
+    ]
+    body = _assemble(head, changes, tail, marker(incident_id, "revert"), incident_id, limit)
+    commit = [
+        f"medic: revert deploy {revision} of {app} ({incident_id})",
+        "",
+        f"The deploy watch judged it degraded: {_clip(why, 500) or 'see the incident'}",
+        f"Reverts: {action.previous_revision}..{action.revision}",
         "",
         f"Medic-Incident: {incident_id}",
     ]

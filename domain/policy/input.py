@@ -14,6 +14,7 @@ from domain.analysis.plan import (
     Diagnosis,
     Plan,
     Restart,
+    RevertDeploy,
     RollbackRevision,
     Scale,
     SetImage,
@@ -220,6 +221,13 @@ def _action_input(index: int, action: Any, observation: Observation, incident: I
         entry["proposed"] = {}
     elif isinstance(action, SyncApplication):
         entry["proposed"] = {"application": action.application}
+    elif isinstance(action, RevertDeploy):
+        entry["proposed"] = {
+            "application": action.application,
+            "app_namespace": action.app_namespace,
+            "revision": action.revision,
+            "previous_revision": action.previous_revision,
+        }
     return entry
 
 
@@ -241,6 +249,12 @@ def build_policy_input(
     named in `flags.command_text_in`. `impact` (the plan's change review: `plan_impact`) becomes
     `impact`: its monthly cost delta and its downtime and rollback findings' messages."""
     flagged = sorted(name for name, text in (texts or {}).items() if reads_as_command(text))
+    # A deploy's incident names its Application: only a revert of that Application is its plan.
+    deploy = (
+        {"application": incident.deploy.application, "app_namespace": incident.deploy.app_namespace}
+        if incident.source == "deploy" and incident.deploy is not None
+        else None
+    )
     document: dict[str, Any] = {
         # The namespaces the incident is about: a plan's mode (policy data `modes`) comes from its
         # actions' namespaces, and from these when it has none.
@@ -253,6 +267,8 @@ def build_policy_input(
         "flags": {"command_text_in": flagged},
         "actions": [_action_input(i, a, observation, incident) for i, a in enumerate(plan.actions)],
     }
+    if deploy is not None:
+        document["incident"]["deploy"] = deploy
     if min_risk is not None:
         document["review"] = {"min_risk": min_risk}
     if impact is not None:

@@ -78,6 +78,10 @@ class OpenPullRequestInput(Frozen):
     # a revert: why the fix is undone, and the fix's pull request
     reason: str = ""
     fix: PullRequest | None = None
+    # the revert of a degraded deploy: its commits ("<sha7> <subject>") and the rules that fired,
+    # one line each with their figures (from the incident's `deploy`)
+    commits: list[str] = Field(default_factory=list)
+    fired: list[str] = Field(default_factory=list)
 
 
 class PrepareRevertInput(Frozen):

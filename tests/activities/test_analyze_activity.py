@@ -10,7 +10,9 @@ from pytest_httpserver import HTTPServer
 from temporalio.exceptions import ApplicationError
 
 from activities.analyze import AnalyzeActivities
-from domain.analysis.plan import Diagnosis, SyncApplication
+from domain.analysis.plan import Diagnosis, RevertDeploy, SyncApplication
+from domain.deploy.incident import deploy_incident
+from domain.deploy.model import DeployRegression, FiredRule, Verdict, WorkloadRef
 from domain.drift.model import AppDrift, FieldDrift, ResourceDrift
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Workload
@@ -132,6 +134,57 @@ def test_drift_incident_is_planned_by_the_drift_rules_even_with_a_model_configur
             application="ledger",
         )
     ]
+    assert httpserver.log == []
+
+
+def deploy_input(previous: str = "0" * 40) -> AnalyzeInput:
+    cart = WorkloadRef(namespace="shop", kind="Deployment", name="shop-cart")
+    regression = DeployRegression(
+        watch_id="deploy/argocd/shop-cart/abc1234def56",
+        application="shop-cart",
+        revision="abc1234def5678abc1234def5678abc1234def56",
+        previous_revision=previous,
+        commits=["abc1234 Raise the cart cache TTL"],
+        verdict=Verdict(
+            state="degraded",
+            summary="deploy abc1234 of app shop-cart made p99 2.4× worse (480 ms vs 200 ms)",
+            fired=[
+                FiredRule(
+                    rule="p99_latency",
+                    workload=cart,
+                    baseline=200.0,
+                    observed=480.0,
+                    threshold="≥1.5× and ≥100 ms slower",
+                    message="p99 480 ms vs 200 ms before (2.4×)",
+                )
+            ],
+        ),
+        workloads=[cart],
+    )
+    incident = deploy_incident("deploy/argocd/shop-cart/abc1234def56", regression)
+    observation = Observation(
+        incident_id=incident.id,
+        workloads=[Workload(id="workload/shop/Deployment/shop-cart", ref=incident.targets[0], replicas=3)],
+        argocd=[ArgoApplication(id="argocd/argocd/shop-cart", name="shop-cart", health_status="Degraded")],
+    )
+    return AnalyzeInput(incident=incident, observation=observation)
+
+
+def test_a_degraded_deploy_is_planned_as_its_revert_even_with_a_model_configured(
+    httpserver: HTTPServer, activities: AnalyzeActivities
+) -> None:
+    diagnosis = activities.analyze_incident(deploy_input())
+    assert (diagnosis.analyzer, diagnosis.root_cause) == ("deploy-watch", "bad_release")
+    [action] = diagnosis.plan.actions
+    assert isinstance(action, RevertDeploy)
+    assert (action.application, action.previous_revision) == ("shop-cart", "0" * 40)
+    assert {e.item_id for e in diagnosis.evidence} == {
+        "workload/shop/Deployment/shop-cart",
+        "argocd/argocd/shop-cart",
+    }
+    # a first deploy: nothing to revert to, and the model is still not asked
+    first = activities.analyze_incident(deploy_input(previous=""))
+    assert first.plan.actions == [] and "no earlier revision" in first.summary
     assert httpserver.log == []
 
 

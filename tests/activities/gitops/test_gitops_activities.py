@@ -392,7 +392,7 @@ def test_revert_of_lines_changed_again_since_is_refused(world: World) -> None:
         PrepareRevertInput(incident_id=world.incident_id, change=change, fix=fix),
     )
     (reason,) = revert.refused
-    assert "changed since the fix in the lines the fix changed" in reason
+    assert "changed again since the fix in the lines the fix changed" in reason
 
 
 def test_closing_comments_once_and_closes(world: World) -> None:
