@@ -3,7 +3,9 @@
 Pages read the incident store; decisions go to the incident's workflow through the `decide`
 update (`integrations.temporal.incidents.decide_incident`), always in the name of the authenticated caller,
 never of a form field. The change reviews medic wrote on GitOps pull requests (`/console/reviews`,
-where each review's commit status links) are read-only, for every logged-in user. Every route
+where each review's commit status links) and the deploy watches (`/console/deploys`: each Argo CD
+deploy, the workloads watched, their signals before and after, the verdict) are read-only, for
+every logged-in user. Every route
 requires authentication (gateway/auth.py); every console
 POST carries a CSRF token; the API accepts only credentials sent with the request (Bearer, Basic
 or a trusted proxy's headers), so it needs none.
@@ -40,7 +42,7 @@ from domain.incident.reason import MODEL_UNUSABLE_WINDOW, one_line
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
-from gateway import views
+from gateway import deploy_views, views
 from gateway.auth import (
     LOGIN_COOKIE,
     LOGIN_FAILED,
@@ -62,6 +64,8 @@ from integrations.temporal.incidents import (
 )
 from store.console_sessions import ConsoleSessionRepository
 from store.db import make_engine, session_factory, transaction
+from store.deployments import STATES as DEPLOY_STATES
+from store.deployments import DeploymentRepository
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
 from store.reviews import ChangeReviewRepository, report_of
 
@@ -238,6 +242,17 @@ class ConsoleStore:
         with transaction(self._sessions()) as session:
             row = ChangeReviewRepository(session).get(key)
             return views.review_detail(row, report_of(row)) if row is not None else None
+
+    def deploys(self, *, application: str | None, state: str | None, limit: int) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        with transaction(self._sessions()) as session:
+            rows = DeploymentRepository(session).list(application=application, state=state, limit=limit)
+            return [deploy_views.deploy_row(r, now) for r in rows]
+
+    def deploy(self, watch_id: str) -> deploy_views.DeployDetail | None:
+        with transaction(self._sessions()) as session:
+            row = DeploymentRepository(session).get(watch_id)
+            return deploy_views.deploy_detail(row) if row is not None else None
 
 
 def _templates() -> jinja2.Environment:
@@ -721,6 +736,42 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             model_banner=await asyncio.to_thread(store.model_banner),
             title=f"Review {row['repository']} {row['change']}",
             review=detail,
+        )
+
+    @console.get("/deploys", response_class=HTMLResponse)
+    async def deploys_page(
+        principal: ConsoleUser,
+        application: str | None = None,
+        state: str | None = None,
+        limit: str | None = None,
+    ) -> Response:
+        size = _bounded(limit, REVIEW_LIMIT, MAX_REVIEW_LIMIT)
+        filters = {"application": _optional(application), "state": _optional(state)}
+        rows = await asyncio.to_thread(store.deploys, **filters, limit=size)
+        return render(
+            "deploys.html",
+            principal=principal,
+            model_banner=await asyncio.to_thread(store.model_banner),
+            title="Deploys",
+            deploys=rows,
+            filters=filters,
+            states=sorted(DEPLOY_STATES),
+            limit=size,
+        )
+
+    # `path`: a watch id holds "/" (`deploy/<ns>/<app>/<rev12>`); quoted or not, it arrives whole.
+    @console.get("/deploys/{watch_id:path}", response_class=HTMLResponse)
+    async def deploy_page(watch_id: str, principal: ConsoleUser) -> Response:
+        detail = await asyncio.to_thread(store.deploy, watch_id)
+        if detail is None:
+            raise ConsoleRefused(404, f"no deploy watch {watch_id} in the store")
+        row = detail.row
+        return render(
+            "deploy.html",
+            principal=principal,
+            model_banner=await asyncio.to_thread(store.model_banner),
+            title=f"Deploy {row['application']} {row['revision_short']}",
+            deploy=detail,
         )
 
     # ---- JSON API ---------------------------------------------------------------------------------

@@ -71,6 +71,19 @@ class DeploymentRepository:
         assert row is not None  # inserted now, or there already
         return row
 
+    def planned(self, watch_id: str, figures: Any) -> Deployment | None:
+        """Record what the plan chose to watch and why (`figures`, merged into the row's) while the
+        watch is `watching`; the verdict's figures (`finish`) keep them. None if there is no such
+        watch in progress."""
+        row = self.get(watch_id)
+        if row is None or row.state != WATCHING:
+            return None
+        merged = {**figures_of(row), **json.loads(_figures_text(figures))}
+        row.figures = json.dumps(merged, ensure_ascii=False)
+        row.updated_at = utcnow()
+        self.session.flush()
+        return row
+
     def finish(
         self,
         watch_id: str,
@@ -87,11 +100,16 @@ class DeploymentRepository:
         same values; `finished_at` defaults to now."""
         if state not in VERDICTS:
             raise ValueError(f"not a deploy verdict: {state!r} (one of {', '.join(sorted(VERDICTS))})")
+        row = self.get(watch_id)
+        if row is None:
+            return None
+        # what the plan recorded (`planned`) stays, under the verdict's figures
+        merged = {**figures_of(row), **json.loads(_figures_text(figures))}
         now = utcnow()
         values: dict[str, Any] = {
             "state": state,
             "summary": redacted_for_store("deployment", "summary", summary),
-            "figures": _figures_text(figures),
+            "figures": json.dumps(merged, ensure_ascii=False),
             "finished_at": finished_at or now,
             "updated_at": now,
         }

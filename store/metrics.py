@@ -1,4 +1,4 @@
-"""Incident and drift metrics, read from the store when Prometheus scrapes.
+"""Incident, drift and deploy-watch metrics, read from the store when Prometheus scrapes.
 
 Nothing is counted in memory: every number comes from the rows the workflows wrote, so the
 figures are the same whichever process serves them, survive restarts, and a retried activity
@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain.drift.model import DriftReport
 from domain.incident.reason import MODEL_UNUSABLE_WINDOW
+from store.deployments import VERDICTS
 from store.drift import DriftRepository
-from store.models import AuditEvent, Incident, utcnow
+from store.models import AuditEvent, Deployment, Incident, utcnow
 from store.repositories import IncidentRepository
 
 log = logging.getLogger("medic.metrics")
@@ -41,6 +42,8 @@ DECISION_STEP = "decision"
 DECISION_BUCKETS: tuple[float, ...] = (30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 # Seconds from the first notification to a verified fix.
 RESOLVE_BUCKETS: tuple[float, ...] = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+# Seconds from a deploy's sync to its watch's verdict: the analysis window is ten minutes by default.
+DEPLOY_WATCH_BUCKETS: tuple[float, ...] = (60, 120, 300, 600, 900, 1200, 1800, 3600, 7200)
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,24 @@ class MetricsRepository:
         since = utcnow() - MODEL_UNUSABLE_WINDOW
         return IncidentRepository(self.session).model_unusable_since(since) is not None
 
+    def deploy_verdicts(self) -> dict[str, int]:
+        """Finished deploy watches, counted by verdict (every verdict there, zero or not)."""
+        rows = self.session.execute(
+            select(Deployment.state, func.count())
+            .where(Deployment.state.in_(sorted(VERDICTS)))
+            .group_by(Deployment.state)
+        ).all()
+        return {verdict: 0 for verdict in VERDICTS} | {state: count for state, count in rows}
+
+    def deploy_watch_seconds(self) -> list[float]:
+        """Seconds from the start to the verdict of every finished deploy watch."""
+        rows = self.session.execute(
+            select(Deployment.started_at, Deployment.finished_at).where(
+                Deployment.state.in_(sorted(VERDICTS)), Deployment.finished_at.is_not(None)
+            )
+        ).all()
+        return [max((end - start).total_seconds(), 0.0) for start, end in rows if end is not None]
+
     def drift_by_scope(self) -> list[ScopeDrift]:
         """The latest finished drift scan of every scope, ordered by scope."""
         return [
@@ -228,6 +249,8 @@ class StoreCollector(Collector):
             fallbacks = repo.model_fallbacks()
             unusable = repo.model_unusable_now()
             drift = repo.drift_by_scope()
+            deploys = repo.deploy_verdicts()
+            watches = repo.deploy_watch_seconds()
 
         incidents = CounterMetricFamily(
             "medic_incidents", "Closed incidents by source and outcome.", labels=["source", "outcome"]
@@ -289,7 +312,23 @@ class StoreCollector(Collector):
                 value=1.0 if unusable else 0.0,
             ),
             *_drift_families(drift),
+            *_deploy_families(deploys, watches),
         ]
+
+
+def _deploy_families(verdicts: dict[str, int], seconds: Sequence[float]) -> list[Metric]:
+    deploys = CounterMetricFamily("medic_deploys", "Deploy watches finished, by verdict.", labels=["verdict"])
+    for verdict, count in sorted(verdicts.items()):
+        deploys.add_metric([verdict], count)
+    return [
+        deploys,
+        _histogram(
+            "medic_deploy_watch_duration_seconds",
+            "From the start of a deploy watch to its verdict.",
+            seconds,
+            DEPLOY_WATCH_BUCKETS,
+        ),
+    ]
 
 
 def _drift_families(scopes: Sequence[ScopeDrift]) -> list[Metric]:

@@ -1,10 +1,13 @@
 """The deploy watch's activities: plan the watch, sample the workloads' signals, record the verdict.
 
-- `plan_deploy_watch`: the Application from Argo CD — its Deployments, StatefulSets and
-  DaemonSets are the workloads watched (this slice watches every workload of the Application, not
-  only those the revision changed) — the commits the deploy brought (from the GitOps clone, when
-  the revisions are there), the Application's rules (policy data `deploy_watch`), and the
-  `deployment` row, state `watching`. Without Argo CD or Prometheus there is nothing to judge
+- `plan_deploy_watch`: the Application from Argo CD and the workloads watched — the
+  Deployments, StatefulSets and DaemonSets the revision changed (`domain.deploy.changes`, from
+  the Application rendered by Argo CD's manifests API at the previous revision and at the new
+  one), or every one of the Application's when that cannot be known (no previous revision, a
+  rendering Argo CD refuses for good), which the plan's note says — the commits the deploy brought
+  (from the GitOps clone, when the revisions are there), the Application's rules (policy data
+  `deploy_watch`), and the `deployment` row, state `watching`, with what was chosen and why in its
+  figures (`watch`). A deploy that changed no workload, or no Argo CD or Prometheus to judge
   with: the plan says so and the watch ends `inconclusive`.
 - `sample_deploy_signals`: each workload's signals over a window from Prometheus
   (`integrations.prometheus.workload_signals`), and the Application's health and synced revision.
@@ -22,9 +25,11 @@ from temporalio import activity
 
 from activities.failures import classified, store_failures
 from activities.heartbeat import heartbeats
+from domain.deploy.changes import WATCHED_KINDS, deploy_changes, rendering_at
 from domain.deploy.model import DeployEvent, Signals, WorkloadRef
 from domain.deploy.watch import DeployWatchPlan, FinishWatch, SampleInput, SampleResult, WorkloadSignals
 from integrations.argocd import ArgoClient
+from integrations.errors import PermanentError
 from integrations.git import GitError, GitRepo
 from integrations.prometheus import PrometheusClient, workload_signals
 from policies import deploy_watch_rules
@@ -32,8 +37,6 @@ from store.db import transaction
 from store.deployments import DeploymentRepository
 
 __all__ = ["DeployWatchActivities"]
-
-WATCHED_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 
 def application_workloads(app: dict[str, Any]) -> list[WorkloadRef]:
@@ -78,6 +81,7 @@ class DeployWatchActivities:
         synced = event.synced_at or datetime.now(UTC)
         rules = deploy_watch_rules(event.application, event.app_namespace, self._policy_dir)
         note, workloads = "", []
+        watch: dict[str, Any] = {}
         if self._argocd is None:
             note = "no Argo CD configured (ARGOCD_URL): the deploy's workloads are unknown"
         elif self._prometheus is None:
@@ -88,6 +92,8 @@ class DeployWatchActivities:
             workloads = application_workloads(app)
             if not workloads:
                 note = f"Application {event.application} manages no Deployment, StatefulSet or DaemonSet"
+            else:
+                workloads, note, watch = self._changed_workloads(event, app, workloads)
         plan = DeployWatchPlan(
             event=event,
             synced_at=synced,
@@ -106,7 +112,56 @@ class DeployWatchActivities:
                 previous_revision=event.previous_revision,
                 source=event.source,
             )
+            if watch:
+                DeploymentRepository(session).planned(event.watch_id, {"watch": {**watch, "note": note}})
         return plan
+
+    def _changed_workloads(
+        self, event: DeployEvent, app: dict[str, Any], every: list[WorkloadRef]
+    ) -> tuple[list[WorkloadRef], str, dict[str, Any]]:
+        """The workloads `event`'s revision changed, the plan's note, and what the row's figures
+        keep of the choice; every workload of the Application when the change cannot be known
+        (a temporary failure of Argo CD is the activity's, for Temporal to retry)."""
+
+        def everything(why: str) -> tuple[list[WorkloadRef], str, dict[str, Any]]:
+            note = f"watching every workload of the Application: {why}"
+            return every, note, {"selection": "all", "reason": why}
+
+        if not event.previous_revision:
+            return everything("the revision it ran before is unknown")
+        if event.previous_revision == event.revision:
+            return everything("the previous revision is the same as the new one")
+        assert self._argocd is not None
+        scope: dict[str, Any] = {
+            "app_namespace": event.app_namespace or None,
+            "project": event.project or None,
+        }
+        renderings = []
+        for revision in (event.previous_revision, event.revision):
+            how = rendering_at(app, revision)
+            if isinstance(how, str):
+                return everything(f"Argo CD cannot render it at one revision: {how}")
+            with classified(f"rendering Application {event.application} at {revision[:12]}"):
+                try:
+                    renderings.append(self._argocd.application_manifests(event.application, **scope, **how))
+                except (
+                    PermanentError
+                ) as err:  # a revision gone, a rendering refused: asking again cannot help
+                    return everything(f"Argo CD did not render it at {revision[:12]}: {err.message[:200]}")
+        destination = str(((app.get("spec") or {}).get("destination") or {}).get("namespace") or "")
+        changes = deploy_changes(renderings[0], renderings[1], namespace=destination)
+        figures = {
+            "selection": "changed",
+            "changed": {w.workload.label: w.reasons for w in changes.workloads},
+            "others": changes.others,
+        }
+        if not changes.workloads:
+            what = (
+                f" (it changed {', '.join(changes.others[:5])}{', ...' if len(changes.others) > 5 else ''})"
+            )
+            return [], "the deploy changed no workload" + (what if changes.others else ""), figures
+        note = f"watching the {len(changes.workloads)} of {len(every)} workload(s) the revision changed"
+        return changes.refs, note, figures
 
     @activity.defn(name="sample_deploy_signals")
     @heartbeats

@@ -13,6 +13,7 @@ from domain.settings import Settings
 from gateway.app import create_app
 from store import migrate
 from store.db import make_engine, session_factory, transaction
+from store.deployments import DeploymentRepository
 from store.models import utcnow
 from store.repositories import ApprovalRepository, AuditRepository, IncidentRepository
 
@@ -37,6 +38,9 @@ FAMILIES = {
     "medic_drift_scan_duration_seconds": "gauge",
     "medic_drift_resources_scanned": "gauge",
     "medic_drift_last_scan_timestamp_seconds": "gauge",
+    # From the deployment table: finished deploy watches.
+    "medic_deploys": "counter",
+    "medic_deploy_watch_duration_seconds": "histogram",
 }
 
 
@@ -229,3 +233,43 @@ async def test_a_fallback_older_than_the_window_is_counted_not_flagged(sqlite_ur
         sqlite_url, ("inc-fallback", timedelta(hours=2), {"diagnosis": OFFLINE, "model_unusable": REFUSED})
     )
     assert model_figures(samples((await scrape(Settings(database_url=sqlite_url))).text)) == (1, 0)
+
+
+async def test_deploy_watches_are_counted_by_verdict_once_however_often_finished(
+    sqlite_url: str,  # noqa: F811
+) -> None:
+    migrate.upgrade(sqlite_url)
+    now = utcnow()
+    engine = make_engine(sqlite_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            deploys = DeploymentRepository(session)
+            for name, state, minutes in [
+                ("cart", "healthy", 10),
+                ("checkout", "degraded", 3),
+                ("ledger", "healthy", 12),
+                ("search", "superseded", 4),
+                ("orders", None, 0),  # still watching
+            ]:
+                watch_id = f"deploy/argocd/{name}/abc"
+                deploys.start(
+                    watch_id, application=name, revision="a" * 40, started_at=now - timedelta(minutes=minutes)
+                )
+                if state is not None:
+                    deploys.finish(watch_id, state, "", {}, finished_at=now)
+                    deploys.finish(watch_id, state, "", {}, finished_at=now)  # a retried activity
+    finally:
+        engine.dispose()
+
+    found = samples((await scrape(Settings(database_url=sqlite_url))).text)
+    total = "medic_deploys_total"
+    assert value(found, "medic_deploys", total, verdict="healthy") == 2
+    assert value(found, "medic_deploys", total, verdict="degraded") == 1
+    assert value(found, "medic_deploys", total, verdict="superseded") == 1
+    assert value(found, "medic_deploys", total, verdict="inconclusive") == 0
+    duration = "medic_deploy_watch_duration_seconds"
+    assert value(found, duration, f"{duration}_count") == 4
+    assert value(found, duration, f"{duration}_sum") == pytest.approx((10 + 3 + 12 + 4) * 60, abs=1)
+    assert value(found, duration, f"{duration}_bucket", le="300.0") == 2
+    assert value(found, duration, f"{duration}_bucket", le="600.0") == 3
+    assert value(found, duration, f"{duration}_bucket", le="+Inf") == 4

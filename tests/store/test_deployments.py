@@ -117,3 +117,20 @@ def test_summary_and_figures_are_redacted_on_the_way_in(session: Session) -> Non
     assert row is not None
     assert "PgUrlPass55" not in row.summary and "PgUrlPass55" not in row.figures
     assert figures_of(row)["rps"] == 0.0
+
+
+def test_what_the_plan_chose_stays_under_the_verdicts_figures(session: Session) -> None:
+    deploys = DeploymentRepository(session)
+    app = _app()
+    watch_id = _watch_id(app, "e" * 40)
+    deploys.start(watch_id, application=app, revision="e" * 40)
+    watch = {"selection": "changed", "changed": {"shop/Deployment/cart": ["its manifest changed"]}}
+
+    assert deploys.planned(watch_id, {"watch": watch}) is not None
+    deploys.finish(watch_id, "healthy", "fine", {"workloads": ["shop/Deployment/cart"]})
+    row = deploys.get(watch_id)
+
+    assert row is not None
+    assert figures_of(row) == {"watch": watch, "workloads": ["shop/Deployment/cart"]}
+    assert deploys.planned(watch_id, {"watch": {}}) is None, "a finished watch keeps its plan"
+    assert deploys.planned(_watch_id(app, "f" * 40), {"watch": watch}) is None
