@@ -556,7 +556,20 @@ auto_execute_refusals contains "the diagnosis' text reads as a command, so the p
 refusal_reasons := sort([r | some r in auto_execute_refusals]) if {
 	count(actions) > 0
 	final_risk == "low"
-} else := []
+} else := sort([r | some r in revert_auto_refusals])
+
+# Why an Application's auto_approve_revert did not let the revert of its deploy run unattended.
+revert_auto_refusals contains msg if {
+	revert_auto_approval == true
+	plan_mode != "auto"
+	msg := sprintf("%s sets auto_approve_revert, which applies only in auto mode: %s is in %s mode", [deploy_application, mode_subject, plan_mode])
+}
+
+revert_auto_refusals contains msg if {
+	revert_auto_approval == true
+	final_risk != "medium"
+	msg := sprintf("%s sets auto_approve_revert, which applies up to medium risk: the revert is %s risk", [deploy_application, final_risk])
+}
 
 # ---------------------------------------------------------------------------------------------
 # Modes per namespace (data.medic.config.modes):

@@ -102,7 +102,13 @@ def test_auto_approve_revert_needs_auto_mode_and_the_deploy_watchs_plan(tmp_path
     incident, observation = deploy()
     diagnosis = deploy_diagnosis(incident, observation)
     proposing = policy(tmp_path / "propose", {"shop-cart": {"auto_approve_revert": True}}, mode="propose")
-    assert decide(proposing, incident, observation, diagnosis).auto_execute is False
+    waiting = decide(proposing, incident, observation, diagnosis)
+    assert (waiting.approvals_required, waiting.auto_execute) == (1, False)
+    # the approver is told why the Application's setting did not apply
+    assert (
+        "shop-cart sets auto_approve_revert, which applies only in auto mode: "
+        "namespace shop is in propose mode" in waiting.reasons
+    )
     auto = policy(tmp_path / "auto", {"shop-cart": {"auto_approve_revert": True}})
     forged = diagnosis.model_copy(update={"analyzer": "anthropic"})
     decision = decide(auto, incident, observation, forged)
