@@ -6,6 +6,12 @@ file change → [approval] → pull request → merge → Argo CD sync → verif
 
 The file change is computed before the approval, so the approvers decide on the exact diff; a
 change that cannot be made with confidence goes to a human without one.
+
+A degraded deploy's incident (source `deploy`, a `revert_deploy` plan) opens its revert pull
+request BEFORE the approval, so that the approvers and the notification see the actual pull
+request: file change → pull request → [approval] → merge by medic (or a human, where the host
+refuses medic's) → Argo CD sync → verify (Healthy required). A rejected or expired approval closes
+the pull request saying why; a revert that does not recover ends `failed` (no revert of a revert).
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ class GitOpsPath:
                 + "; ".join(change.unchanged)
                 + "), yet the cluster differs: Argo CD's sync needs a human's look"
             )
+        if state.incident.source == "deploy":
+            return await self._revert_deploy(change, plan, applications, policy)
         decided = await self._kit.gate.wait(policy)
         if decided is not None:
             return decided
@@ -80,6 +88,38 @@ class GitOpsPath:
             return "resolved", f"pull request #{merged.number} merged and synced; {verification.reason}"
         return await self._revert(
             change, merged, policy, plan, applications, targets, f"verification failed: {verification.reason}"
+        )
+
+    async def _revert_deploy(
+        self, change: GitOpsChange, plan: Plan, applications: list[ArgoApplication], policy: PolicyDecision
+    ) -> Ending:
+        """A degraded deploy undone: its revert pull request opened, then decided on, merged by
+        medic, synced and verified Healthy; closed when the decision is no."""
+        kit = self._kit
+        pr = await self._open_pull_request(change, plan, applications, status=None)
+        decided = await kit.gate.wait(policy)
+        if decided is not None:
+            outcome, why = decided
+            await kit.merges.close(
+                pr,
+                f"medic: this revert was not approved ({outcome}: {why}), so it is closed unmerged; "
+                "the deploy stays as it is.",
+            )
+            return decided
+        merged = await kit.merges.wait(pr, policy, merge_now=True)
+        if not isinstance(merged, PullRequest):
+            return merged
+        commit = merged.merge_commit or merged.head_commit
+        verification = await kit.convergence.converge(
+            change.applications, commit, targets_of(plan), require_healthy=True
+        )
+        if verification.ok:
+            return (
+                "resolved",
+                f"revert pull request #{merged.number} merged and synced; {verification.reason}",
+            )
+        return "failed", (
+            f"the revert (pull request #{merged.number}) did not recover the deploy: {verification.reason}"
         )
 
     async def _revert(
@@ -146,6 +186,7 @@ class GitOpsPath:
         *,
         reason: str = "",
         fix: PullRequest | None = None,
+        status: str | None = "awaiting_merge",
     ) -> PullRequest:
         state = self._kit.state
         pr = await self._kit.steps.run(
@@ -168,7 +209,8 @@ class GitOpsPath:
             summary=pr_summary,
         )
         state.pull_requests[pr.number] = pr
-        await self._kit.record.update(IncidentUpdate(incident_id=state.incident.id, status="awaiting_merge"))
+        if status is not None:
+            await self._kit.record.update(IncidentUpdate(incident_id=state.incident.id, status=status))
         return pr
 
 
