@@ -31,7 +31,7 @@ from domain.steps.remediation import RemediationInput, RemediationResult
 from tests.conftest import HISTORIES, keep_history, wait_for_step
 from tests.workflows import test_deploy_watch_workflow as watch_tests
 from tests.workflows.fakes import Sent, policy, replaced
-from tests.workflows.test_gitops_workflow import APP, TARGET, approve
+from tests.workflows.test_gitops_workflow import APP, TARGET, approve, pr_event, wait_for
 from tests.workflows.test_gitops_workflow import Fakes as GitOpsFakes
 from tests.workflows.test_notifications import patch_markers
 from workers.main import workflow_runner
@@ -326,3 +326,44 @@ async def test_the_approval_notification_names_the_revert_pull_request(
     assert line in message["blocks"][1]["text"]["text"]
     payload = webhook_payload(asking, NotificationLinks())
     assert payload["incident"]["pull_request"] == {"number": 1, "url": "local://gitops.git#1"}
+
+
+async def test_a_human_merging_the_revert_on_the_host_is_the_decision(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = DeployFakes()
+
+    async def scenario(h: DeployHarness) -> RemediationResult:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        # An event the host does not confirm (the pull request is still open) changes nothing.
+        await pr_event(handle, 1, "merged", "mallory")
+        await wait_for(lambda: "get_pr" in fakes.calls)
+        assert (await wait_for_step(handle, "awaiting_approval")).outcome is None
+        fakes.merge(1, by="carol")
+        await pr_event(handle, 1, "merged", "carol")
+        return await handle.result()
+
+    result = await with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "resolved", result.reason
+    assert "merge" not in fakes.calls and fakes.prs[1].merged_by == "carol"
+    assert fakes.approvals == []
+    assert ("awaiting_approval", "cancelled") in fakes.steps()
+    assert [s.revision for s in fakes.synced][0] == f"{1:040x}"
+
+
+async def test_a_human_closing_the_revert_on_the_host_rejects_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = DeployFakes()
+
+    async def scenario(h: DeployHarness) -> RemediationResult:
+        handle = await h.start()
+        await wait_for_step(handle, "awaiting_approval")
+        fakes.close(1, by="dave")
+        await pr_event(handle, 1, "closed", "dave")
+        return await handle.result()
+
+    result = await with_worker(time_skipping_env, fakes, scenario)
+    assert result.outcome == "rejected" and "closed without merging by dave" in result.reason
+    assert "merge" not in fakes.calls and "sync" not in fakes.calls
