@@ -347,7 +347,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
     observe = ObserveActivities(kube, argocd, prometheus, repo, sessions=sessions)
     deploy_watch = DeployWatchActivities(
-        argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None
+        argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
     deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
     change = GitOpsChangeActivities(repo, argocd)

@@ -7,11 +7,14 @@
   rendering Argo CD refuses for good), which the plan's note says — the commits the deploy brought
   (from the GitOps clone, when the revisions are there), the Application's rules (policy data
   `deploy_watch`), and the `deployment` row, state `watching`, with what was chosen and why in its
-  figures (`watch`). A deploy that changed no workload, or no Argo CD or Prometheus to judge
-  with: the plan says so and the watch ends `inconclusive`.
+  figures (`watch`); and, with the worker's settings, the input of the incident a degraded
+  verdict opens (`remediation_input_for`, as the gateway and the drift scan build it). A deploy
+  that changed no workload, or no Argo CD or Prometheus to judge with: the plan says so and the
+  watch ends `inconclusive`.
 - `sample_deploy_signals`: each workload's signals over a window from Prometheus
   (`integrations.prometheus.workload_signals`), and the Application's health and synced revision.
-- `finish_deploy_watch`: the verdict, its one-line summary and its figures on the row.
+- `finish_deploy_watch`: the verdict, its one-line summary, its figures and the incident it opened
+  on the row.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from activities.heartbeat import heartbeats
 from domain.deploy.changes import WATCHED_KINDS, deploy_changes, rendering_at
 from domain.deploy.model import DeployEvent, Signals, WorkloadRef
 from domain.deploy.watch import DeployWatchPlan, FinishWatch, SampleInput, SampleResult, WorkloadSignals
+from domain.incident.model import Incident
+from domain.settings import Settings
+from domain.steps.remediation import remediation_input_for
 from integrations.argocd import ArgoClient
 from integrations.errors import PermanentError
 from integrations.git import GitError, GitRepo
@@ -58,12 +64,14 @@ class DeployWatchActivities:
         sessions: sessionmaker[Session],
         *,
         policy_dir: str | Path | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self._argocd = argocd
         self._prometheus = prometheus
         self._repo = repo
         self._sessions = sessions
         self._policy_dir = policy_dir
+        self._settings = settings
 
     def _commits(self, event: DeployEvent) -> list[str]:
         if self._repo is None:
@@ -101,6 +109,12 @@ class DeployWatchActivities:
             commits=self._commits(event),
             rules=rules,
             note=note,
+            remediation=(
+                None
+                if self._settings is None
+                # the watch puts the incident in; this placeholder only carries the id's shape
+                else remediation_input_for(self._settings, Incident(id=event.watch_id, source="deploy"))
+            ),
         )
         with transaction(self._sessions) as session:
             DeploymentRepository(session).start(
@@ -199,6 +213,10 @@ class DeployWatchActivities:
             figures["verdict"] = finish.verdict.model_dump(mode="json")
         with transaction(self._sessions) as session:
             row = DeploymentRepository(session).finish(
-                finish.plan.event.watch_id, finish.state, finish.summary, figures
+                finish.plan.event.watch_id,
+                finish.state,
+                finish.summary,
+                figures,
+                incident_id=finish.incident_id or None,
             )
         return row is not None

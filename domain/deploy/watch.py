@@ -7,12 +7,16 @@ from datetime import datetime
 
 from domain.base import Frozen
 from domain.deploy.model import DeployEvent, Signals, Verdict, WatchRules, WorkloadRef
+from domain.steps.remediation import RemediationInput
 
 
 class DeployWatchPlan(Frozen):
     """What `plan_deploy_watch` found: the workloads the deploy changed (the Application's
-    Deployments, StatefulSets and DaemonSets), the commits it brought ("<sha7> <subject>", newest
-    first), the rules for this Application, and a note when there is nothing to watch."""
+        Deployments, StatefulSets and DaemonSets), the commits it brought ("<sha7> <subject>", newest
+        first), the rules for this Application, and a note when there is nothing to watch.
+
+    `remediation` is the worker's input for the incident a degraded verdict opens (its settings; the
+    incident itself is filled in by the watch); None: the watch opens none (a plan from before)."""
 
     event: DeployEvent
     synced_at: datetime
@@ -20,6 +24,7 @@ class DeployWatchPlan(Frozen):
     commits: list[str] = []
     rules: WatchRules = WatchRules()
     note: str = ""
+    remediation: RemediationInput | None = None
 
 
 class SampleInput(Frozen):
@@ -48,12 +53,14 @@ class SampleResult(Frozen):
 
 
 class FinishWatch(Frozen):
-    """The watch's outcome to record: a verdict, or `superseded` by a newer revision."""
+    """The watch's outcome to record: a verdict, or `superseded` by a newer revision; and the
+    workflow id of the incident a degraded verdict opened ("" when none)."""
 
     plan: DeployWatchPlan
     state: str
     summary: str
     verdict: Verdict | None = None
+    incident_id: str = ""
 
 
 class WatchResult(Frozen):
@@ -61,3 +68,5 @@ class WatchResult(Frozen):
     state: str
     summary: str
     verdict: Verdict | None = None
+    # the workflow id of the incident a degraded verdict opened ("" when none)
+    incident_id: str = ""

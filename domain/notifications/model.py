@@ -122,6 +122,10 @@ class Notification(Frozen):
     next_steps: list[str] = Field(default_factory=list)
     # Asking for approval: what the plan costs a month and its downtime and rollback findings.
     impact: PlanImpact | None = None
+    # A pull request already open for what is decided on (a degraded deploy's revert, opened
+    # before its approval): its number and address (0 and "": none).
+    pull_request: int = 0
+    pull_request_url: str = ""
 
 
 class NotificationLinks(Frozen):

@@ -71,6 +71,10 @@ def webhook_payload(
             "deadline": _iso(n.deadline),
             # the plan's monthly cost delta and downtime/rollback findings; null when not assessed
             "impact": _impact(n),
+            # the pull request already open for what is decided on; null when none
+            "pull_request": (
+                {"number": n.pull_request, "url": n.pull_request_url or None} if n.pull_request else None
+            ),
         },
         "decision": (
             {"approver": n.approver, "decision": n.decision, "reason": n.reason}
@@ -247,8 +251,19 @@ def _fields(n: Notification) -> list[dict[str, Any]]:
     return fields[:FIELDS_MAX]
 
 
+def pull_request_line(n: Notification) -> str:
+    """For an approval asked on a pull request already open (a degraded deploy's revert): "deploy
+    abc1234 of shop-cart made p99 2.4× worse; revert PR #12 waits for approval"; "" otherwise."""
+    if not n.pull_request or n.event not in ("awaiting_approval", "approval_reminder"):
+        return ""
+    return f"{_title(n)}; revert PR #{n.pull_request} waits for approval"
+
+
 def _body(n: Notification) -> str:
     lines: list[str] = []
+    if pull_request_line(n):
+        line = escape_mrkdwn(pull_request_line(n))
+        lines.append(f"<{n.pull_request_url}|{line}>" if n.pull_request_url.startswith("http") else line)
     if n.event == "decision":
         lines.append(f"*Reason:* {escape_mrkdwn(n.reason) if n.reason else '_none given_'}")
     elif n.event in ("outcome", "model_unusable") and n.reason:
@@ -339,7 +354,7 @@ def _buttons(n: Notification, links: NotificationLinks) -> dict[str, Any] | None
 
 
 def _fallback(n: Notification, header: str) -> str:
-    parts = [header]
+    parts = [pull_request_line(n) or header]
     if n.event in ("awaiting_approval", "approval_reminder") and n.approvals_required:
         parts.append(f"risk {n.risk or '?'}, {n.approvals}/{n.approvals_required} approvals")
     if n.event in ("outcome", "model_unusable") and n.reason:

@@ -362,8 +362,10 @@ def test_webhook_payload_keeps_one_shape(event: str) -> None:
         "approvals",
         "deadline",
         "impact",
+        "pull_request",
     }
     assert payload["incident"]["impact"] is None
+    assert payload["incident"]["pull_request"] is None
     assert payload["event"] == event and payload["version"] == 1
     assert payload["sent_at"] == "2026-11-23T19:00:02+00:00"
     assert payload["links"] == {"console": LINKS.console, "temporal": LINKS.temporal}

@@ -85,6 +85,7 @@ async def test_a_deploy_that_raises_the_error_ratio_is_judged_degraded(
             row = DeploymentRepository(session).get(watch_id)
             if row is not None and row.state != "watching":
                 state, summary, figures = row.state, row.summary, figures_of(row)
+                incident_id = row.incident_id
                 break
         await asyncio.sleep(0.1)
     else:
@@ -94,6 +95,8 @@ async def test_a_deploy_that_raises_the_error_ratio_is_judged_degraded(
     fired = figures["verdict"]["fired"][0]
     assert fired["rule"] == "error_ratio" and "2.50%" in fired["message"] and "0.10%" in fired["message"]
     assert figures["workloads"] == ["shop/Deployment/cart"]
+    # The degraded deploy opened its incident, recorded on the row.
+    assert incident_id == "incident-" + watch_id.replace("/", "."), incident_id
 
     # The same notification again (Argo CD retried it): no second watch.
     body = {

@@ -5,7 +5,9 @@
     → every sample interval, on a workflow timer, the signals since the sync:
         Degraded health, a crash loop or an OOM kill decides at once (`judge_sample`)
     → at the end of the analysis window, the whole window judged (`judge`)
-    → the verdict recorded (`deployment` table)
+    → degraded: a child RemediationWorkflow, the deploy's incident (source `deploy`: it reverts the
+      deploy's commits by a pull request), started once per watch id
+    → the verdict recorded (`deployment` table), with the incident it opened
 
 Started by Argo CD's notification (`POST /webhooks/argocd`); the watch id makes a second sighting
 of the same deploy start nothing. A newer revision of the Application — seen in a sample, or told
@@ -19,16 +21,24 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.deploy.stubs import FINISH_DEPLOY_WATCH, PLAN_DEPLOY_WATCH, SAMPLE_DEPLOY_SIGNALS
+from workflows.remediation import RemediationWorkflow
 from workflows.runner import execute
 
 with workflow.unsafe.imports_passed_through():
-    from domain.deploy.model import DeployEvent, Verdict
+    from domain.deploy.model import DeployEvent, DeployRegression, Verdict, WorkloadRef
     from domain.deploy.rules import judge, judge_sample
     from domain.deploy.watch import DeployWatchPlan, FinishWatch, SampleInput, WatchResult
+    from domain.incident.model import Incident, ResourceRef
 
 NEWER_REVISION = "newer_revision"
+# Patch marker: a degraded verdict opens the deploy's incident (a child RemediationWorkflow).
+# Asked only on a degraded verdict whose plan carries the remediation input, so that histories
+# recorded before (which only recorded the verdict) replay.
+PATCH_DEPLOY_INCIDENT = "deploy-watch-incident"
 
 
 @workflow.defn
@@ -38,6 +48,7 @@ class DeploymentWatchWorkflow:
         self._newer = ""
         self._state = "planning"
         self._result: WatchResult | None = None
+        self._incident = ""
 
     @workflow.signal(name=NEWER_REVISION)
     def newer_revision(self, revision: str) -> None:
@@ -45,7 +56,8 @@ class DeploymentWatchWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> str:
-        return self._state
+        """The watch's step or verdict, and the incident a degraded verdict opened."""
+        return f"{self._state} (incident {self._incident})" if self._incident else self._state
 
     @workflow.run
     async def run(self, event: DeployEvent) -> WatchResult:
@@ -105,9 +117,81 @@ class DeploymentWatchWorkflow:
         self, plan: DeployWatchPlan, state: str, summary: str, verdict: Verdict | None = None
     ) -> WatchResult:
         self._state = state
-        finish = FinishWatch(plan=plan, state=state, summary=summary, verdict=verdict)
+        if (
+            state == "degraded"
+            and verdict is not None
+            and plan.remediation is not None
+            and workflow.patched(PATCH_DEPLOY_INCIDENT)
+        ):
+            self._incident = await self._open_incident(plan, verdict)
+        finish = FinishWatch(
+            plan=plan, state=state, summary=summary, verdict=verdict, incident_id=self._incident
+        )
         await execute(FINISH_DEPLOY_WATCH, finish)
         self._result = WatchResult(
-            watch_id=workflow.info().workflow_id, state=state, summary=summary, verdict=verdict
+            watch_id=workflow.info().workflow_id,
+            state=state,
+            summary=summary,
+            verdict=verdict,
+            incident_id=self._incident,
         )
         return self._result
+
+    async def _open_incident(self, plan: DeployWatchPlan, verdict: Verdict) -> str:
+        """Start the degraded deploy's incident, once: its id comes from the deploy's watch id, and
+        a second start (a watch of the same deploy run again) is refused by the server, whether the
+        first is still open or long closed — a deploy is reverted by one incident."""
+        assert plan.remediation is not None
+        workflow_id = deploy_incident_id(plan.event.watch_id)
+        event = plan.event
+        regression = DeployRegression(
+            watch_id=event.watch_id,
+            application=event.application,
+            app_namespace=event.app_namespace,
+            project=event.project,
+            revision=event.revision,
+            previous_revision=event.previous_revision,
+            commits=plan.commits,
+            verdict=verdict,
+            workloads=_degraded_workloads(plan, verdict),
+        )
+        try:
+            await workflow.start_child_workflow(
+                RemediationWorkflow.run,
+                plan.remediation.model_copy(
+                    update={"incident": _regression_incident(workflow_id, regression)}
+                ),
+                id=workflow_id,
+                task_queue=workflow.info().task_queue,
+                # The incident outlives the watch: it may wait hours for an approval.
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("the incident %s of this deploy was started before", workflow_id)
+        return workflow_id
+
+
+def deploy_incident_id(watch_id: str) -> str:
+    """The workflow id of the incident a degraded watch opens: `incident-` and the watch id with
+    dots for slashes (`incident-deploy.argocd.shop-cart.4f2c9e1b7a3d`), so that it also names a
+    Git branch (`medic/<incident id>`) without nesting."""
+    return "incident-" + watch_id.replace("/", ".")
+
+
+def _degraded_workloads(plan: DeployWatchPlan, verdict: Verdict) -> list[WorkloadRef]:
+    fired = {f.workload for f in verdict.fired if f.workload is not None}
+    return [w for w in plan.workloads if w in fired] or list(plan.workloads)
+
+
+def _regression_incident(workflow_id: str, regression: DeployRegression) -> Incident:
+    """The incident of a degraded deploy (source `deploy`), titled by the verdict's summary,
+    targeting the workloads the rules fired on. A stand-in for `domain.deploy.incident`'s
+    `deploy_incident`, which replaces it."""
+    return Incident(
+        id=workflow_id,
+        source="deploy",
+        title=regression.verdict.summary,
+        targets=[ResourceRef(namespace=w.namespace, kind=w.kind, name=w.name) for w in regression.workloads],
+        deploy=regression,
+    )

@@ -10,6 +10,7 @@ the channel it came through; which channels count, and whose groups are believed
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -29,6 +30,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.steps.record import ApprovalRecord, AuditInput, IncidentUpdate
 
 
+# A decision made outside medic: whether one may have come (checked on every wake-up), and the
+# activity-backed check that confirms it (True: it did, the wait ends).
+DecidedElsewhere = tuple[Callable[[], bool], Callable[[], Awaitable[bool]]]
+
+
 class ApprovalGate:
     def __init__(self, state: RunState, steps: Steps, record: IncidentRecord, notifier: Notifier) -> None:
         self._state = state
@@ -36,9 +42,15 @@ class ApprovalGate:
         self._record = record
         self._notifier = notifier
 
-    async def wait(self, policy: PolicyDecision) -> Ending | None:
+    async def wait(
+        self, policy: PolicyDecision, *, decided_elsewhere: DecidedElsewhere | None = None
+    ) -> Ending | None:
         """None once the round has the approvals the policy requires (or needs none); otherwise
-        how the wait ended: rejected, expired, or no action (the alert resolved first)."""
+        how the wait ended: rejected, expired, or no action (the alert resolved first).
+
+        `decided_elsewhere` (a pull request already open, merged or closed on its host: a
+        deploy's revert) is a wake-up condition and the check that confirms it; once confirmed,
+        the wait ends with None too, and the caller reads what the host decided."""
         state, approval = self._state, self._state.approval
         required = policy.approvals_required
         if policy.auto_execute and required == 0:
@@ -72,6 +84,7 @@ class ApprovalGate:
                 or approval.rejection is not None
                 or approval.approved_count() >= required
                 or self._cancelled_by_resolution()
+                or (decided_elsewhere is not None and decided_elsewhere[0]())
             )
 
         try:
@@ -104,6 +117,14 @@ class ApprovalGate:
                         "awaiting_approval", "cancelled", detail={"reason": "alert resolved"}
                     )
                     return "no_action", "the alert resolved while waiting for approval"
+                if decided_elsewhere is not None and decided_elsewhere[0]() and await decided_elsewhere[1]():
+                    await self._steps.audit(
+                        "awaiting_approval",
+                        "cancelled",
+                        duration=workflow.now() - started,
+                        detail={"reason": "the pull request was merged or closed on its host"},
+                    )
+                    return None
         except TimeoutError:
             approval.awaiting = False
             await self.flush()

@@ -6,6 +6,13 @@ file change → [approval] → pull request → merge → Argo CD sync → verif
 
 The file change is computed before the approval, so the approvers decide on the exact diff; a
 change that cannot be made with confidence goes to a human without one.
+
+A degraded deploy's incident (source `deploy`, a `revert_deploy` plan) opens its revert pull
+request BEFORE the approval, so that the approvers and the notification see the actual pull
+request: file change → pull request → [approval] → merge by medic (or a human, where the host
+refuses medic's) → Argo CD sync → verify (Healthy required). A human merging (or closing) it on
+the host while it waits for approval is the decision. A rejected or expired approval closes
+the pull request saying why; a revert that does not recover ends `failed` (no revert of a revert).
 """
 
 from __future__ import annotations
@@ -17,7 +24,12 @@ from temporalio import workflow
 from workflows.remediation.merge import pr_summary
 from workflows.remediation.state import Ending, targets_of
 from workflows.remediation.steps import StepFailed
-from workflows.remediation.stubs import OPEN_PULL_REQUEST, PREPARE_GITOPS_CHANGE, PREPARE_GITOPS_REVERT
+from workflows.remediation.stubs import (
+    GET_PULL_REQUEST,
+    OPEN_PULL_REQUEST,
+    PREPARE_GITOPS_CHANGE,
+    PREPARE_GITOPS_REVERT,
+)
 from workflows.remediation.toolkit import Toolkit
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +39,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.incident.model import ResourceRef
     from domain.kube.observation import ArgoApplication, Observation
     from domain.policy.decision import PolicyDecision
-    from domain.steps.gitops import GitOpsChange, OpenPullRequestInput, PrepareChangeInput, PrepareRevertInput
+    from domain.steps.gitops import (
+        GitOpsChange,
+        OpenPullRequestInput,
+        PrepareChangeInput,
+        PrepareRevertInput,
+        PullRequestInput,
+    )
     from domain.steps.record import IncidentUpdate
 
 
@@ -64,6 +82,8 @@ class GitOpsPath:
                 + "; ".join(change.unchanged)
                 + "), yet the cluster differs: Argo CD's sync needs a human's look"
             )
+        if state.incident.source == "deploy":
+            return await self._revert_deploy(change, plan, applications, policy)
         decided = await self._kit.gate.wait(policy)
         if decided is not None:
             return decided
@@ -80,6 +100,63 @@ class GitOpsPath:
             return "resolved", f"pull request #{merged.number} merged and synced; {verification.reason}"
         return await self._revert(
             change, merged, policy, plan, applications, targets, f"verification failed: {verification.reason}"
+        )
+
+    async def _revert_deploy(
+        self, change: GitOpsChange, plan: Plan, applications: list[ArgoApplication], policy: PolicyDecision
+    ) -> Ending:
+        """A degraded deploy undone: its revert pull request opened, then decided on, merged by
+        medic, synced and verified Healthy; closed when the decision is no."""
+        kit, state = self._kit, self._kit.state
+        pr = await self._open_pull_request(change, plan, applications, status=None)
+
+        async def on_host() -> bool:
+            """A human merged or closed the revert on its host (a `pull_request_event`, confirmed
+            by the host: an event it does not confirm is dropped)."""
+            state.pr_events.pop(pr.number, None)
+            try:
+                current = await kit.steps.call(
+                    "awaiting_approval",
+                    GET_PULL_REQUEST,
+                    PullRequestInput(incident_id=state.incident.id, number=pr.number),
+                )
+            except StepFailed:
+                return False
+            state.pull_requests[pr.number] = current
+            return current.status != "open"
+
+        decided = await kit.gate.wait(
+            policy, decided_elsewhere=(lambda: pr.number in state.pr_events, on_host)
+        )
+        on_the_host = state.pull_requests[pr.number]
+        if decided is None and on_the_host.status == "closed":
+            who = on_the_host.closed_by or "someone"
+            return "rejected", f"revert pull request #{pr.number} was closed without merging by {who}"
+        if decided is not None:
+            outcome, why = decided
+            await kit.merges.close(
+                pr,
+                f"medic: this revert was not approved ({outcome}: {why}), so it is closed unmerged; "
+                "the deploy stays as it is.",
+            )
+            return decided
+        if on_the_host.status == "merged":
+            merged: PullRequest | Ending = on_the_host  # a human's merge on the host decided
+        else:
+            merged = await kit.merges.wait(pr, policy, merge_now=True)
+        if not isinstance(merged, PullRequest):
+            return merged
+        commit = merged.merge_commit or merged.head_commit
+        verification = await kit.convergence.converge(
+            change.applications, commit, targets_of(plan), require_healthy=True
+        )
+        if verification.ok:
+            return (
+                "resolved",
+                f"revert pull request #{merged.number} merged and synced; {verification.reason}",
+            )
+        return "failed", (
+            f"the revert (pull request #{merged.number}) did not recover the deploy: {verification.reason}"
         )
 
     async def _revert(
@@ -146,6 +223,7 @@ class GitOpsPath:
         *,
         reason: str = "",
         fix: PullRequest | None = None,
+        status: str | None = "awaiting_merge",
     ) -> PullRequest:
         state = self._kit.state
         pr = await self._kit.steps.run(
@@ -168,7 +246,8 @@ class GitOpsPath:
             summary=pr_summary,
         )
         state.pull_requests[pr.number] = pr
-        await self._kit.record.update(IncidentUpdate(incident_id=state.incident.id, status="awaiting_merge"))
+        if status is not None:
+            await self._kit.record.update(IncidentUpdate(incident_id=state.incident.id, status=status))
         return pr
 
 

@@ -26,16 +26,21 @@ class MergeWait:
         self._state = state
         self._steps = steps
 
-    async def wait(self, pr: PullRequest, policy: PolicyDecision) -> PullRequest | Ending:
+    async def wait(
+        self, pr: PullRequest, policy: PolicyDecision, *, merge_now: bool = False
+    ) -> PullRequest | Ending:
         """The merged pull request, or the outcome when it is closed unmerged (`rejected`) or not
         merged in time (`expired`).
 
-        Where the policy lets the plan run without approval, medic merges it itself; otherwise (and
-        when the host refuses medic's merge) a human merges it. Either way the host's own answer
-        decides.
+        Where the policy lets the plan run without approval — or `merge_now`: its approval gate has
+        passed already (a deploy's revert, opened before the gate) — medic merges it itself, unless
+        the host already told of a human's merge or close; otherwise (and when the host refuses
+        medic's merge) a human merges it. Either way the host's own answer decides.
         """
         state, steps = self._state, self._steps
-        if policy.auto_execute and policy.approvals_required == 0:
+        if (policy.auto_execute and policy.approvals_required == 0) or (
+            merge_now and pr.number not in state.pr_events
+        ):
             try:
                 merged = await steps.run(
                     "merging",
@@ -132,6 +137,22 @@ class MergeWait:
         except StepFailed:
             pass  # audited; the outcome stands
         return "expired", f"pull request #{number} was not merged within {timeout}s"
+
+    async def close(self, pr: PullRequest, comment: str) -> None:
+        """Close a pull request nobody may merge now, saying why on it; a host that refuses is
+        audited, and the outcome stands."""
+        state = self._state
+        try:
+            closed = await self._steps.call(
+                "awaiting_approval",
+                CLOSE_PULL_REQUEST,
+                PullRequestInput(
+                    incident_id=state.incident.id, number=pr.number, actor="medic", comment=comment
+                ),
+            )
+        except StepFailed:
+            return
+        state.pull_requests[pr.number] = closed
 
 
 def pr_summary(pr: PullRequest) -> dict[str, Any]:

@@ -67,6 +67,10 @@ class Notifier:
             if event in ("awaiting_approval", "approval_reminder") and state.approval.round == "fix"
             else None,
         }
+        if state.incident.source == "deploy" and state.pull_requests:
+            # a deploy's revert is open before its approval: the reader sees which pull request
+            pr = list(state.pull_requests.values())[-1]
+            values.update(pull_request=pr.number, pull_request_url=pr.url)
         notification = Notification.model_validate({**values, **fields})
         self._sent.append((notification, start(SEND_NOTIFICATION, notification)))
 
