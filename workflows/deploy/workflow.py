@@ -29,10 +29,10 @@ from workflows.remediation import RemediationWorkflow
 from workflows.runner import execute
 
 with workflow.unsafe.imports_passed_through():
+    from domain.deploy.incident import deploy_incident
     from domain.deploy.model import DeployEvent, DeployRegression, Verdict, WorkloadRef
     from domain.deploy.rules import judge, judge_sample
     from domain.deploy.watch import DeployWatchPlan, FinishWatch, SampleInput, WatchResult
-    from domain.incident.model import Incident, ResourceRef
 
 NEWER_REVISION = "newer_revision"
 # Patch marker: a degraded verdict opens the deploy's incident (a child RemediationWorkflow).
@@ -158,9 +158,7 @@ class DeploymentWatchWorkflow:
         try:
             await workflow.start_child_workflow(
                 RemediationWorkflow.run,
-                plan.remediation.model_copy(
-                    update={"incident": _regression_incident(workflow_id, regression)}
-                ),
+                plan.remediation.model_copy(update={"incident": deploy_incident(workflow_id, regression)}),
                 id=workflow_id,
                 task_queue=workflow.info().task_queue,
                 # The incident outlives the watch: it may wait hours for an approval.
@@ -182,16 +180,3 @@ def deploy_incident_id(watch_id: str) -> str:
 def _degraded_workloads(plan: DeployWatchPlan, verdict: Verdict) -> list[WorkloadRef]:
     fired = {f.workload for f in verdict.fired if f.workload is not None}
     return [w for w in plan.workloads if w in fired] or list(plan.workloads)
-
-
-def _regression_incident(workflow_id: str, regression: DeployRegression) -> Incident:
-    """The incident of a degraded deploy (source `deploy`), titled by the verdict's summary,
-    targeting the workloads the rules fired on. A stand-in for `domain.deploy.incident`'s
-    `deploy_incident`, which replaces it."""
-    return Incident(
-        id=workflow_id,
-        source="deploy",
-        title=regression.verdict.summary,
-        targets=[ResourceRef(namespace=w.namespace, kind=w.kind, name=w.name) for w in regression.workloads],
-        deploy=regression,
-    )
