@@ -104,8 +104,8 @@ async def test_a_watch_survives_a_worker_restart(time_skipping_env: WorkflowEnvi
     record = Record()
     activities = record.activities(synced)
 
-    # No sticky queue for the first worker: the test server does not time a dead worker's sticky
-    # queue out, and a restarted worker replays the history either way.
+    # No sticky queue for the first worker: with one, the test server kept the watch's next task on
+    # the gone worker's queue and the second never got it. A restarted worker replays either way.
     async with worker(env, queue, activities, cache=0):
         handle = await env.client.start_workflow(
             DeploymentWatchWorkflow.run, event, id=f"{event.watch_id}-restart", task_queue=queue

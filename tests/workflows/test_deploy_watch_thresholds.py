@@ -34,6 +34,7 @@ from domain.deploy.watch import (
     WatchResult,
     WorkloadSignals,
 )
+from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import venv_binary
 from workers.main import workflow_runner
 from workflows.deploy import DeploymentWatchWorkflow
@@ -125,8 +126,6 @@ class Server:
 async def server() -> AsyncIterator[Server]:
     """One time-skipping server and one worker for the module. Each case runs its workflow to the
     end before the next starts, so no workflow of another case holds the server's clock."""
-    from integrations.temporal.converter import DATA_CONVERTER
-
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER, test_server_existing_path=venv_binary("temporal-test-server")
     )
