@@ -19,6 +19,12 @@ all started concurrently), the time until every one has its verdict (from the fi
 worker's CPU seconds and CPU % over that span (user + system, /proc/<pid>/stat or psutil), its
 RSS before the watches (idle, after start-up), its steady RSS (the median while the watches wait
 on their timers) and its peak RSS.
+
+Measured with the defaults (2 shared cores, /proc meter, median of 3 runs), 1 watch vs 200:
+started in 0.01 vs 0.91 s; every verdict at 60.07 vs 64.73 s; worker CPU 0.12 vs 17.19 s
+(0.2 % vs 25.1 % of one core over the span); RSS idle 171.7 vs 172.2 MB, steady 174.3 vs
+197.8 MB, peak 176.7 vs 207.7 MB: about 0.12 MB steady and 0.09 CPU-seconds per watch of a
+minute (7 samples).
 """
 
 from __future__ import annotations
