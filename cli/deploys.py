@@ -1,7 +1,7 @@
 """`medic deploys list | show`: the deploys medic has watched, from the store.
 
 Each row is one watch of an Argo CD Application's revision (`store/deployments.py`): watching,
-or its verdict (healthy, degraded, inconclusive, superseded) with its summary and figures.
+or its verdict (verified, degraded, inconclusive, superseded) with its summary and figures.
 Exit codes: 0 when the command did its work, 1 when the store cannot be read or knows no such watch.
 """
 
@@ -49,7 +49,7 @@ def deploys_list(
     app: Annotated[str | None, typer.Option("--app", help="Only this Argo CD Application's deploys.")] = None,
     state: Annotated[
         str | None,
-        typer.Option("--state", help="watching, healthy, degraded, inconclusive or superseded."),
+        typer.Option("--state", help="watching, verified, degraded, inconclusive or superseded."),
     ] = None,
     limit: int = 50,
     as_json: JsonFlag = False,

@@ -19,6 +19,9 @@ from a real bare git repository (`<home>/gitops.git`) and the sandbox cluster:
   generation and resourceVersion like a real apply and starts the cluster's rollout simulation;
   `status.operationState` ends `Succeeded`, `Failed` (an object the API server refused) or `Error`
   (the revision does not exist, the sources do not render), and `status.history` gains an entry.
+  An Application the scenario declares `Synced` without a history starts with one entry: the
+  revision its sources resolve to in the seeded repository, deployed at SIM_TIME (before the
+  sandbox started), so the first deploy the sandbox makes has a revision before it.
 - **Manifests.** `manifests` renders the sources at any branch, tag or commit of the repository
   (Argo CD's `GET .../manifests`) without comparing or syncing; a chart-less Helm source's partial
   objects come back whole (`full_manifest`: the live object with the rendered fields applied).
@@ -490,6 +493,8 @@ class ArgoController:
             _App(copy.deepcopy(a), copy.deepcopy(list((a.get("status") or {}).get("resources") or [])))
             for a in applications
         ]
+        for app in self._apps:
+            self._seed_history(app)
 
     # --- requests --------------------------------------------------------------------------------
 
@@ -712,6 +717,25 @@ class ArgoController:
                 return None
             revisions.append(sha)
         return revisions
+
+    def _seed_history(self, app: _App) -> None:
+        """An Application the scenario declares Synced, without a sync history, was deployed before
+        the sandbox started: its history holds that deploy — the revisions its sources resolve to
+        in the repository as seeded, at SIM_TIME — as a running Argo CD's would, so that the first
+        deploy the sandbox makes has a revision before it."""
+        status = app.status
+        if status.get("history") or (status.get("sync") or {}).get("status") != "Synced":
+            return
+        revisions = self._resolve(app)
+        app.error = ""
+        if not revisions:
+            return
+        entry: dict[str, Any] = {"id": 0, "deployStartedAt": SIM_TIME, "deployedAt": SIM_TIME}
+        if app.multi_source:
+            entry.update(revisions=revisions, sources=app.sources)
+        else:
+            entry.update(revision=revisions[0], source=app.sources[0] if app.sources else {})
+        status["history"] = [entry]
 
     def _refresh(self, app: _App, *, auto: bool) -> None:
         revisions = self._resolve(app)

@@ -26,7 +26,8 @@ from store.repositories import _REFRESH, _insert, _jsonable
 
 # The state of a watch in progress, and the verdicts it ends with.
 WATCHING = "watching"
-VERDICTS: frozenset[str] = frozenset({"healthy", "degraded", "inconclusive", "superseded"})
+# a healthy verdict records the deploy as verified
+VERDICTS: frozenset[str] = frozenset({"verified", "degraded", "inconclusive", "superseded"})
 STATES: frozenset[str] = VERDICTS | {WATCHING}
 # What `DeploymentRepository.start` takes besides the watch id.
 DEPLOYMENT_FIELDS: frozenset[str] = frozenset(
@@ -94,7 +95,7 @@ class DeploymentRepository:
         incident_id: str | None = None,
         finished_at: datetime | None = None,
     ) -> Deployment | None:
-        """Record the watch's verdict (`state`: healthy, degraded, inconclusive or superseded), its
+        """Record the watch's verdict (`state`: verified, degraded, inconclusive or superseded), its
         one-line `summary` and its `figures` (a mapping, a pydantic model or JSON text), and the
         incident it opened; None if there is no such watch. Written again by a retry with the
         same values; `finished_at` defaults to now."""

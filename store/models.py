@@ -571,7 +571,7 @@ class Deployment(Base):
     source: Mapped[str] = mapped_column(String(32), default="notification")
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    # "watching" | "healthy" | "degraded" | "inconclusive" | "superseded"
+    # "watching" | "verified" | "degraded" | "inconclusive" | "superseded"
     state: Mapped[str] = mapped_column(String(16), default="watching")
     summary: Mapped[str] = mapped_column(Text, default="")
     figures: Mapped[str] = mapped_column(Text, default="{}")

@@ -6,6 +6,7 @@ the Application, saying so, when that cannot be known; a temporary failure is le
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,8 @@ def world(tmp_path: Path, sessions: sessionmaker[Session]) -> Iterator[World]:
 def edit(world: World, path: str, old: str, new: str) -> str:
     text = world.scenario.gitops[path]
     assert old in text, f"{path} no longer holds {old!r}"
-    return commit_files(world.repo, {path: text.replace(old, new)})
+    # a comment of its own, so two tests' commits (one store between them) never share a revision
+    return commit_files(world.repo, {path: text.replace(old, new) + f"# {uuid.uuid4().hex}\n"})
 
 
 def plan(world: World, revision: str, previous: str) -> DeployWatchPlan:

@@ -40,7 +40,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
             )
             deploys.finish(
                 "deploy/argocd/shop/0123456789ab",
-                "healthy",
+                "verified",
                 "no signal worse than its baseline",
                 {"error_ratio": {"baseline": 0.001, "after": 0.0012}},
                 finished_at=SYNCED - timedelta(minutes=50),
@@ -82,7 +82,7 @@ def test_list_shows_deploys_newest_first(store: str) -> None:
     assert [line.split()[2:5] for line in lines] == [
         ["argocd/shop", SHA[:12], "degraded"],
         ["apps/cart", "a" * 12, "watching"],
-        ["argocd/shop", OLD[:12], "healthy"],
+        ["argocd/shop", OLD[:12], "verified"],
     ]
     assert lines[0].startswith("2026-12-04 10:00:00") and lines[0].endswith("(0.1% → 2%)")
 
@@ -95,7 +95,7 @@ def test_list_by_application_and_state_as_json(store: str) -> None:
     assert shop.exit_code == 0, shop.output
     assert [(d["revision"], d["state"]) for d in json.loads(shop.stdout)] == [
         (SHA, "degraded"),
-        (OLD, "healthy"),
+        (OLD, "verified"),
     ]
     (cart,) = json.loads(watching.stdout)
     assert (cart["application"], cart["source"], cart["finished_at"]) == ("cart", "poll", None)

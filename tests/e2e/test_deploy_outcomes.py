@@ -28,7 +28,7 @@ from tests.e2e.test_deploy_watch import BEFORE, ESTATE
 pytestmark = pytest.mark.e2e
 
 DNS_BEFORE = {**BEFORE, "request_rate": 300, "p99_ms": 12}
-NOISY_AFTER = {**BEFORE, "error_ratio": 0.0025, "p99_ms": 250, "request_rate": 22}
+NOISY_AFTER = {**BEFORE, "error_ratio": 0.005, "p99_ms": 250, "request_rate": 22}
 
 
 def scenario(tmp_path: Path) -> Path:
@@ -97,7 +97,7 @@ async def test_a_good_deploy_and_a_noisy_one_are_verified_and_open_no_incident(
         assert figures["verdict"]["fired"] == [], f"{app}: {figures['verdict']}"
         assert figures["verdict"]["figures"], f"{app}: the verdict keeps its figures"
     cart_figures = finished["shop-cart"][2]["verdict"]["figures"][0]
-    assert cart_figures["after"]["error_ratio"] == pytest.approx(0.0025)
-    assert cart_figures["baseline"]["error_ratio"] == pytest.approx(0.001)
+    assert cart_figures["after"]["error_ratio"] == pytest.approx(0.005)
+    assert cart_figures["baseline"]["error_ratio"] == pytest.approx(0.002)
     with transaction(sessions) as session:
         assert session.scalar(select(func.count()).select_from(Incident)) == 0

@@ -65,7 +65,7 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         deploys.start(
             OLD_WATCH, application="shop-cart", revision="9" * 40, started_at=now - timedelta(days=1)
         )
-        deploys.finish(OLD_WATCH, "healthy", "deploy 9999999 of shop-cart is healthy", {})
+        deploys.finish(OLD_WATCH, "verified", "deploy 9999999 of shop-cart is healthy", {})
         deploys.start(
             LEDGER_WATCH,
             application="payments-ledger",
@@ -158,7 +158,7 @@ async def test_deploys_are_listed_newest_first_with_their_columns(console: Any) 
     [
         ({"application": "shop-cart"}, ["4f2c9e1", "9999999"]),
         ({"state": "watching"}, ["aaaaaaa"]),
-        ({"application": "shop-cart", "state": "healthy", "limit": "5"}, ["9999999"]),
+        ({"application": "shop-cart", "state": "verified", "limit": "5"}, ["9999999"]),
     ],
 )
 async def test_deploys_are_filtered(console: Any, params: dict[str, str], expected: list[str]) -> None:

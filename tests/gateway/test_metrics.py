@@ -245,9 +245,9 @@ async def test_deploy_watches_are_counted_by_verdict_once_however_often_finished
         with transaction(session_factory(engine)) as session:
             deploys = DeploymentRepository(session)
             for name, state, minutes in [
-                ("cart", "healthy", 10),
+                ("cart", "verified", 10),
                 ("checkout", "degraded", 3),
-                ("ledger", "healthy", 12),
+                ("ledger", "verified", 12),
                 ("search", "superseded", 4),
                 ("orders", None, 0),  # still watching
             ]:
@@ -263,7 +263,7 @@ async def test_deploy_watches_are_counted_by_verdict_once_however_often_finished
 
     found = samples((await scrape(Settings(database_url=sqlite_url))).text)
     total = "medic_deploys_total"
-    assert value(found, "medic_deploys", total, verdict="healthy") == 2
+    assert value(found, "medic_deploys", total, verdict="verified") == 2
     assert value(found, "medic_deploys", total, verdict="degraded") == 1
     assert value(found, "medic_deploys", total, verdict="superseded") == 1
     assert value(found, "medic_deploys", total, verdict="inconclusive") == 0

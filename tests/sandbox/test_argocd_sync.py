@@ -131,6 +131,10 @@ def make_sim(
     return Sim(scenario, cluster, repo, seed, ArgoController(apps, cluster, repo, sync_reads=sync_reads))
 
 
+def history_revisions(entry: dict[str, Any]) -> list[str]:
+    return list(entry.get("revisions") or [entry["revision"]])
+
+
 def revisions(app: dict[str, Any]) -> list[str]:
     sync = app["status"]["sync"]
     return list(sync.get("revisions") or [sync["revision"]])
@@ -194,6 +198,7 @@ def test_a_fix_committed_to_git_reaches_the_live_deployment_through_a_sync(
 ) -> None:
     sim = make_sim(tmp_path, name, manual=True)
     before = sim.deployment(*target)
+    revisions_before = revisions(sim.app())
     commit = commit_files(sim.repo, edited(sim.scenario, path, old, new))
 
     refreshed = sim.argo.refresh(sim.app_name)
@@ -222,10 +227,13 @@ def test_a_fix_committed_to_git_reaches_the_live_deployment_through_a_sync(
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     assert int(after["metadata"]["resourceVersion"]) > int(before["metadata"]["resourceVersion"])
     assert app["status"]["sync"]["status"] == "Synced" and commit in revisions(app)
-    assert app["status"]["history"][-1]["id"] == 0
-    assert commit in (
-        app["status"]["history"][-1].get("revisions") or [app["status"]["history"][-1]["revision"]]
-    )
+    # the deploy the sandbox started with (the seeded commit), then this sync
+    assert [entry["id"] for entry in app["status"]["history"]] == [0, 1]
+    assert [history_revisions(entry) for entry in app["status"]["history"]] == [
+        revisions_before,
+        revisions(app),
+    ]
+    assert commit in history_revisions(app["status"]["history"][-1])
     # the fix satisfies heals_when: once the rollout is over, the workload is healthy
     assert sim.app()["status"]["health"]["status"] == "Healthy"
 
@@ -371,7 +379,7 @@ def test_a_sync_to_a_commit_that_does_not_exist_fails_the_operation(tmp_path: Pa
     assert missing in operation["message"] and "ComparisonError" in operation["message"]
     assert sim.deployment("shop", "checkout") == before
     assert (app["status"]["sync"]["status"], revisions(app)) == ("Synced", [sim.seed])
-    assert "history" not in app["status"]
+    assert [history_revisions(entry) for entry in app["status"]["history"]] == [[sim.seed]]  # no new deploy
 
 
 def test_a_sync_to_a_branch_that_does_not_exist_is_refused(tmp_path: Path) -> None:
@@ -425,7 +433,8 @@ def test_a_dry_run_sync_changes_nothing(tmp_path: Path) -> None:
         "deployment.apps/checkout configured (dry run)"
     ]
     assert sim.deployment("shop", "checkout") == before
-    assert app["status"]["sync"]["status"] == "OutOfSync" and "history" not in app["status"]
+    assert app["status"]["sync"]["status"] == "OutOfSync"
+    assert [history_revisions(entry) for entry in app["status"]["history"]] == [[sim.seed]]  # no new deploy
 
 
 # --- managed resources ---------------------------------------------------------------------------

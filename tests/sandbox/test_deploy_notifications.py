@@ -95,7 +95,7 @@ def test_a_sync_to_a_new_revision_posts_one_notification(deploys: Deploys, https
         "namespace": app["metadata"].get("namespace", "argocd"),
         "project": app["spec"]["project"],
         "revision": first,
-        "previousRevision": "",
+        "previousRevision": deploys.seed,  # the deploy the sandbox started with
         "syncedAt": body["syncedAt"],
         "phase": "Succeeded",
         "health": app["status"]["health"]["status"],
@@ -108,7 +108,10 @@ def test_a_sync_to_a_new_revision_posts_one_notification(deploys: Deploys, https
     deploys.sync()
     # Notifications go out in order from one thread: one for the repeated sync would come second.
     bodies = posted(httpserver, 2)
-    assert [(b["revision"], b["previousRevision"]) for b in bodies] == [(first, ""), (second, first)]
+    assert [(b["revision"], b["previousRevision"]) for b in bodies] == [
+        (first, deploys.seed),
+        (second, first),
+    ]
 
 
 def test_a_lost_notification_is_logged_and_the_sync_goes_on(

@@ -75,7 +75,7 @@ def test_finishing_takes_only_verdicts_and_an_unknown_watch_is_none(session: Ses
     deploys = DeploymentRepository(session)
     with pytest.raises(ValueError, match="not a deploy verdict: 'watching'"):
         deploys.finish("deploy/argocd/x/abc", "watching", "", {})
-    assert deploys.finish(f"deploy/argocd/{_app()}/abcdef1", "healthy", "fine", {}) is None
+    assert deploys.finish(f"deploy/argocd/{_app()}/abcdef1", "verified", "fine", {}) is None
     with pytest.raises(TypeError, match="not a deployment field: colour"):
         deploys.start("deploy/argocd/x/abc", application="x", revision="abcdef1", colour="red")
     with pytest.raises(TypeError, match="a deployment needs revision"):
@@ -127,7 +127,7 @@ def test_what_the_plan_chose_stays_under_the_verdicts_figures(session: Session) 
     watch = {"selection": "changed", "changed": {"shop/Deployment/cart": ["its manifest changed"]}}
 
     assert deploys.planned(watch_id, {"watch": watch}) is not None
-    deploys.finish(watch_id, "healthy", "fine", {"workloads": ["shop/Deployment/cart"]})
+    deploys.finish(watch_id, "verified", "fine", {"workloads": ["shop/Deployment/cart"]})
     row = deploys.get(watch_id)
 
     assert row is not None
