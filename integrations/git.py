@@ -308,6 +308,16 @@ class GitRepo:
         out = self._git("log", f"--max-count={limit}", "--format=%h %s", *span)
         return [line for line in out.decode("utf-8", errors="replace").splitlines() if line]
 
+    def trailer_values(self, since: str, until: str, key: str) -> list[list[str]]:
+        """For each commit `until` has and `since` has not (merges left out), newest first, the
+        values of its `key` trailer ([] for a commit without one)."""
+        span = f"{self.head(since)}..{self.head(until)}"
+        out = self._git(
+            "log", "--no-merges", f"--format=%x1e%(trailers:key={key},valueonly,separator=%x1f)", span
+        )
+        records = out.decode("utf-8", errors="replace").split("\x1e")[1:]
+        return [[v.strip() for v in r.strip().split("\x1f") if v.strip()] for r in records]
+
     def changed_paths(self, since: str, until: str) -> list[tuple[str, str]]:
         """The files `until` changes against `since` (branches, tags or commits, as last synced):
         (status, path) with status A (added), D (deleted) or M (modified, or its type changed);

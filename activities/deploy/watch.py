@@ -31,6 +31,7 @@ from activities.heartbeat import heartbeats
 from domain.deploy.changes import WATCHED_KINDS, deploy_changes, rendering_at
 from domain.deploy.model import DeployEvent, Signals, WorkloadRef
 from domain.deploy.watch import DeployWatchPlan, FinishWatch, SampleInput, SampleResult, WorkloadSignals
+from domain.gitops.pull_request_body import INCIDENT_TRAILER
 from domain.incident.model import Incident
 from domain.settings import Settings
 from domain.steps.remediation import remediation_input_for
@@ -82,6 +83,18 @@ class DeployWatchActivities:
         except GitError:
             return []  # the record is poorer, the watch is not: the revisions may be in another repository
 
+    def _made_by(self, event: DeployEvent) -> list[str]:
+        """medic's incidents, when every commit of the deploy carries one's trailer; else []."""
+        if self._repo is None or not event.previous_revision:
+            return []
+        try:
+            values = self._repo.trailer_values(event.previous_revision, event.revision, INCIDENT_TRAILER)
+        except GitError:
+            return []  # not knowable here: the deploy is treated as anyone's
+        if not values or not all(values):
+            return []
+        return sorted({v for commit in values for v in commit})
+
     @activity.defn(name="plan_deploy_watch")
     @heartbeats
     @store_failures
@@ -107,6 +120,7 @@ class DeployWatchActivities:
             synced_at=synced,
             workloads=workloads,
             commits=self._commits(event),
+            made_by=self._made_by(event),
             rules=rules,
             note=note,
             remediation=(
@@ -209,6 +223,8 @@ class DeployWatchActivities:
             "workloads": [w.label for w in finish.plan.workloads],
             "rules": finish.plan.rules.model_dump(mode="json"),
         }
+        if finish.plan.made_by:
+            figures["made_by"] = finish.plan.made_by
         if finish.verdict is not None:
             figures["verdict"] = finish.verdict.model_dump(mode="json")
         with transaction(self._sessions) as session:

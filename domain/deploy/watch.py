@@ -16,7 +16,11 @@ class DeployWatchPlan(Frozen):
         first), the rules for this Application, and a note when there is nothing to watch.
 
     `remediation` is the worker's input for the incident a degraded verdict opens (its settings; the
-    incident itself is filled in by the watch); None: the watch opens none (a plan from before)."""
+    incident itself is filled in by the watch); None: the watch opens none (a plan from before).
+    `made_by` names medic's incidents when every commit the deploy brought is medic's own (a fix or
+    a revert merged from medic's pull request, `Medic-Incident:` trailer): that incident verifies
+    its change and undoes it itself, so a degraded verdict opens no other (never a revert of a
+    revert)."""
 
     event: DeployEvent
     synced_at: datetime
@@ -25,6 +29,7 @@ class DeployWatchPlan(Frozen):
     rules: WatchRules = WatchRules()
     note: str = ""
     remediation: RemediationInput | None = None
+    made_by: list[str] = []
 
 
 class SampleInput(Frozen):

@@ -35,6 +35,9 @@ from domain.policy.decision import PolicyDecision
 from domain.redaction.text import redact_text
 from domain.review.plan_impact import PlanImpact
 
+# The trailer of every commit medic makes, naming its incident: a deploy of such commits is medic's own.
+INCIDENT_TRAILER = "Medic-Incident"
+
 # GitHub refuses a PR body longer than this many characters, and a title longer than 256.
 BODY_LIMIT = 65_536
 TITLE_LIMIT = 256
@@ -184,7 +187,7 @@ def fix_pull_request_text(
     ]
     if decision is not None:
         commit.append(f"Risk: {decision.risk}")
-    commit += ["", f"Medic-Incident: {incident_id}"]
+    commit += ["", f"{INCIDENT_TRAILER}: {incident_id}"]
     return PullRequestText(title=title, body=body, commit_message=redact_text("\n".join(commit)) + "\n")
 
 
@@ -229,7 +232,7 @@ def revert_pull_request_text(
         f"Verification failed: {_clip(_clean(reason), 500) or 'no reason given'}",
         f"Reverts: {fix.merge_commit or fix.head_commit}",
         "",
-        f"Medic-Incident: {incident_id}",
+        f"{INCIDENT_TRAILER}: {incident_id}",
     ]
     return PullRequestText(title=title, body=body, commit_message=redact_text("\n".join(commit)) + "\n")
 
@@ -284,7 +287,7 @@ def deploy_revert_pull_request_text(
         f"The deploy watch judged it degraded: {_clip(why, 500) or 'see the incident'}",
         f"Reverts: {action.previous_revision}..{action.revision}",
         "",
-        f"Medic-Incident: {incident_id}",
+        f"{INCIDENT_TRAILER}: {incident_id}",
     ]
     return PullRequestText(title=title, body=body, commit_message=redact_text("\n".join(commit)) + "\n")
 

@@ -134,6 +134,23 @@ async def test_a_deploy_that_raises_the_error_ratio_tenfold_is_reverted_after_ap
     assert show(remote, "--no-patch", "--format=%H", "main^2").strip() == pr.head_commit
     assert f"Reverts: {waiting.gitops_change.reverts_base}..{revision}" in message and incident_id in message
 
+    # The revert is a deploy too: watched, known as medic's own change (never reverted in turn),
+    # and verified, its signals back to their baseline.
+    reverted = deploy_watch_id(
+        "argocd", "shop-cart", show(remote, "--no-patch", "--format=%H", "main").strip()
+    )
+    for _ in range(300):
+        with transaction(sessions) as session:
+            row = DeploymentRepository(session).get(reverted)
+            if row is not None and row.state != "watching":
+                state, summary, figures = row.state, row.summary, figures_of(row)
+                break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"the revert's watch {reverted} did not finish: {row and row.state}")
+    assert state == "verified", summary
+    assert figures["made_by"] == [result.incident_id]  # the episode of the incident
+
     # The same notification again (Argo CD retried it): no second watch.
     body = {
         "application": "shop-cart",

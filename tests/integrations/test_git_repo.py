@@ -140,3 +140,39 @@ def test_merge_base_is_where_a_branch_left_its_base_not_the_base_tip(remote: Pat
     assert repo.merge_base("main", "feature") == first
     with pytest.raises(GitRefNotFound):
         repo.merge_base("main", "0" * 40)
+
+
+def test_trailer_values_are_read_per_commit_and_merges_are_left_out(remote: Path, tmp_path: Path) -> None:
+    first = seed_bare_repo(remote, FILES)
+    env = {"GIT_DIR": str(remote), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "PATH": "/usr/bin:/bin"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    tree = subprocess.run(
+        ["git", "rev-parse", f"{first}^{{tree}}"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    def commit(message: str, *parents: str) -> str:
+        args = [arg for parent in parents for arg in ("-p", parent)]
+        return subprocess.run(
+            ["git", "commit-tree", tree, *args, "-m", message],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    fix = commit("medic: raise memory\n\nMedic-Incident: incident-a.1", first)
+    plain = commit("bump the image", first)
+    merged = commit("Merge pull request #3", fix, plain)
+    both = commit("medic: revert\n\nMedic-Incident: incident-b.2\nMedic-Incident: incident-c.3", merged)
+    subprocess.run(["git", "update-ref", "refs/heads/main", both], env=env, check=True)
+    repo = GitRepo(str(remote), tmp_path / "work")
+    repo.sync()
+
+    assert repo.trailer_values(first, fix, "Medic-Incident") == [["incident-a.1"]]
+    # one list per commit but the merge, the person's commit an empty one (the order is git log's)
+    assert sorted(repo.trailer_values(first, "main", "Medic-Incident")) == [
+        [],
+        ["incident-a.1"],
+        ["incident-b.2", "incident-c.3"],
+    ]
+    assert repo.trailer_values(fix, fix, "Medic-Incident") == []

@@ -61,6 +61,7 @@ class IncidentStandIn:
 @dataclass
 class WatchFakes(watch_tests.Fakes):
     started: list[RemediationInput] = field(default_factory=list)
+    made_by: list[str] = field(default_factory=list)
 
     def activities(self) -> list[Any]:
         activities = super().activities()
@@ -70,7 +71,11 @@ class WatchFakes(watch_tests.Fakes):
         async def plan(e: DeployEvent) -> DeployWatchPlan:
             found: DeployWatchPlan = await plan_fake(e)
             return found.model_copy(
-                update={"remediation": DEFAULTS, "commits": ["4f2c9e1 cart: new pricing"]}
+                update={
+                    "remediation": DEFAULTS,
+                    "commits": ["4f2c9e1 cart: new pricing"],
+                    "made_by": self.made_by,
+                }
             )
 
         @activity.defn(name="incident_started")
@@ -147,6 +152,24 @@ async def test_a_healthy_watch_opens_no_incident(time_skipping_env: WorkflowEnvi
     result, status, _ = await run_watch(time_skipping_env, fakes)
     assert result.state == "healthy" and result.incident_id == "" and status == "healthy"
     assert fakes.started == [] and [f.incident_id for f in fakes.finished] == [""]
+
+
+async def test_a_degraded_deploy_of_medics_own_change_opens_no_incident(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A deploy of nothing but medic's own commits (a fix or a revert merged from its pull request)
+    is judged and recorded, but its incident verifies and undoes it: no revert of a revert."""
+    fakes = WatchFakes(
+        after=watch_tests.QUIET.model_copy(update={"restarts": 4}), made_by=["incident-shop.cart.1a2b3c4d"]
+    )
+    result, status, history = await run_watch(time_skipping_env, fakes)
+    assert result.state == "degraded" and result.incident_id == "" and status == "degraded"
+    assert result.summary.endswith(
+        "; not reverted: the deploy is medic's own change (incident-shop.cart.1a2b3c4d)"
+    )
+    assert fakes.started == [] and [f.incident_id for f in fakes.finished] == [""]
+    assert [f.summary for f in fakes.finished] == [result.summary]
+    keep_history_of(history, "deploy-watch-own-change")
 
 
 def keep_history_of(history: WorkflowHistory, name: str) -> None:

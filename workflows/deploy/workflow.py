@@ -117,7 +117,10 @@ class DeploymentWatchWorkflow:
         self, plan: DeployWatchPlan, state: str, summary: str, verdict: Verdict | None = None
     ) -> WatchResult:
         self._state = state
-        if (
+        if state == "degraded" and plan.made_by:
+            # medic's own change: its incident verifies it and undoes it; none reverts a revert
+            summary += f"; not reverted: the deploy is medic's own change ({', '.join(plan.made_by)})"
+        elif (
             state == "degraded"
             and verdict is not None
             and plan.remediation is not None
