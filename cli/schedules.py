@@ -633,6 +633,13 @@ def apply(
     """Create or update one Temporal Schedule per scope of the drift configuration, and the deploy
     poll's (idempotent)."""
     s = settings()
+    if s.deploy_watch and s.deploy_poll_lookback_seconds < s.deploy_poll_seconds:
+        typer.echo(
+            f"MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS={s.deploy_poll_lookback_seconds} is shorter than "
+            f"MEDIC_DEPLOY_POLL_SECONDS={s.deploy_poll_seconds}: a deploy could fall between two polls",
+            err=True,
+        )
+        raise typer.Exit(2)
     path: Path | None = None
     drift_config: DriftConfig | None = None
     if config is not None or s.drift_config or not s.deploy_watch:

@@ -526,3 +526,16 @@ def test_without_a_drift_configuration_apply_keeps_only_the_deploy_poll(
     assert [line for line in applied.stdout.splitlines() if line.strip()] == [
         _line(applied.stdout, DEPLOY_POLL_SCHEDULE_ID)
     ]
+
+
+def test_a_deploy_poll_looking_back_less_than_its_interval_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDIC_DEPLOY_POLL_SECONDS", "900")
+    monkeypatch.setenv("MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS", "600")
+    result = runner.invoke(cli.main.app, ["schedules", "apply"])
+    assert result.exit_code == 2
+    assert (
+        "MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS=600 is shorter than MEDIC_DEPLOY_POLL_SECONDS=900"
+        in result.stderr
+    )

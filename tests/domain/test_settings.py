@@ -43,14 +43,3 @@ def test_the_worker_health_address_defaults_to_loopback_and_empty_turns_it_off()
     assert settings_from_mapping({"MEDIC_WORKER_HEALTH_ADDRESS": " 0.0.0.0:8081 "}).worker_health_address == (
         "0.0.0.0:8081"
     )
-
-
-def test_a_deploy_poll_looking_back_less_than_its_interval_is_refused() -> None:
-    with pytest.raises(SettingsError) as refused:
-        settings_from_mapping(
-            {"MEDIC_DEPLOY_POLL_SECONDS": "900", "MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS": "600"}
-        )
-    assert "MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS=600 is shorter than MEDIC_DEPLOY_POLL_SECONDS=900" in str(
-        refused.value
-    )
-    assert settings_from_mapping({"MEDIC_DEPLOY_POLL_SECONDS": "900"}).deploy_poll_lookback_seconds == 900
