@@ -130,3 +130,17 @@ async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> WorkflowH
     if os.environ.get("MEDIC_RECORD_HISTORIES"):
         (HISTORIES / f"{name}.json").write_text(history.to_json())
     return history
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The static checks take half a minute of CPU: started now, they run beside the tests.
+    if any(item.nodeid.startswith("tests/test_code_quality.py") for item in items):
+        from tests import static_checks
+
+        static_checks.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import static_checks
+
+    static_checks.stop()
