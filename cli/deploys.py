@@ -27,21 +27,9 @@ def _clip(text: str, width: int) -> str:
 
 def deploy_row(row: Any) -> dict[str, Any]:
     """A `deployment` row as the commands print it (figures apart: `show` adds them)."""
-    return {
-        "watch_id": row.watch_id,
-        "application": row.application,
-        "app_namespace": row.app_namespace,
-        "project": row.project,
-        "revision": row.revision,
-        "previous_revision": row.previous_revision,
-        "source": row.source,
-        "state": row.state,
-        "summary": row.summary,
-        "incident_id": row.incident_id,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "updated_at": row.updated_at,
-    }
+    from store.deployments import deployment_fields
+
+    return deployment_fields(row)
 
 
 @deploys_app.command("list")

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.views import SHORT_SHA, age
-from store.deployments import figures_of
+from store.deployments import deployment_fields, figures_of
 from store.models import Deployment
 
 # The signals of a workload, in the order the page shows them, with how each is written.
@@ -47,20 +47,9 @@ def signal(name: str, value: Any) -> str:
 def deploy_row(row: Deployment, now: datetime | None = None) -> dict[str, Any]:
     """The list columns of a deploy watch."""
     return {
-        "watch_id": row.watch_id,
+        **deployment_fields(row),
         "url": deploy_path(row.watch_id),
-        "application": row.application,
-        "app_namespace": row.app_namespace,
-        "project": row.project,
-        "revision": row.revision,
         "revision_short": row.revision[:SHORT_SHA],
-        "previous_revision": row.previous_revision,
-        "source": row.source,
-        "state": row.state,
-        "summary": row.summary,
-        "incident_id": row.incident_id,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
         "age": age(row.started_at, now),
     }
 

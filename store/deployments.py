@@ -36,6 +36,25 @@ DEPLOYMENT_FIELDS: frozenset[str] = frozenset(
 _REQUIRED = frozenset({"application", "revision"})
 
 
+def deployment_fields(row: Deployment) -> dict[str, Any]:
+    """A `deployment` row's columns as plain values (figures apart: `figures_of` reads them)."""
+    return {
+        "watch_id": row.watch_id,
+        "application": row.application,
+        "app_namespace": row.app_namespace,
+        "project": row.project,
+        "revision": row.revision,
+        "previous_revision": row.previous_revision,
+        "source": row.source,
+        "state": row.state,
+        "summary": row.summary,
+        "incident_id": row.incident_id,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "updated_at": row.updated_at,
+    }
+
+
 def figures_of(row: Deployment) -> dict[str, Any]:
     """The watch's figures, decoded from their JSON text."""
     decoded = json.loads(row.figures or "{}")

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.deploy.model import DeployEvent, Signals, WatchRules, WorkloadRef
+from domain.deploy.model import DeployEvent, Signals, WatchRules
 from domain.deploy.watch import (
     DeployWatchPlan,
     FinishWatch,
@@ -26,11 +26,10 @@ from domain.deploy.watch import (
     WatchResult,
     WorkloadSignals,
 )
+from tests.workflows.test_deploy_watch_workflow import CART, REVISION
 from workers.main import workflow_runner
 from workflows.deploy import DeploymentWatchWorkflow
 
-CART = WorkloadRef(namespace="shop", kind="Deployment", name="cart")
-REVISION = "4f2c9e1b7a3d" + "0" * 28
 RULES = WatchRules(analysis_window_seconds=600, sample_interval_seconds=200)
 BEFORE = Signals(request_rate=20, error_ratio=0.001, p99_ms=180, restarts=0, ready_ratio=1, oom_kills=0)
 # p99 rises 2.5× over the window: judged only at its end, so the watch outlives the first worker

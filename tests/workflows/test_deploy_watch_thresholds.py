@@ -25,7 +25,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.deploy.model import DeployEvent, RuleName, Signals, WatchRules, WorkloadRef
+from domain.deploy.model import DeployEvent, RuleName, Signals, WatchRules
 from domain.deploy.watch import (
     DeployWatchPlan,
     FinishWatch,
@@ -36,15 +36,14 @@ from domain.deploy.watch import (
 )
 from integrations.temporal.converter import DATA_CONVERTER
 from tests.conftest import venv_binary
+from tests.workflows.test_deploy_watch_workflow import CART, REVISION
+from tests.workflows.test_deploy_watch_workflow import QUIET as STEADY
 from workers.main import workflow_runner
 from workflows.deploy import DeploymentWatchWorkflow
 from workflows.deploy.workflow import NEWER_REVISION
 
-CART = WorkloadRef(namespace="shop", kind="Deployment", name="cart")
-REVISION = "4f2c9e1b7a3d" + "0" * 28
 # The default thresholds; a window of three samples keeps each case short.
 RULES = WatchRules(analysis_window_seconds=600, sample_interval_seconds=200)
-STEADY = Signals(request_rate=20, error_ratio=0.001, p99_ms=180, restarts=0, ready_ratio=1, oom_kills=0)
 SAMPLES_TO_THE_END = 1 + 3  # the baseline, then one sample per interval
 SAMPLES_TO_THE_FIRST = 1 + 1
 
