@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -39,7 +39,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.incident.reason import MODEL_UNUSABLE_WINDOW, one_line
-from domain.policy.approval import DecisionInput
+from domain.policy.approval import DecisionInput, identity_key
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
 from gateway import deploy_views, views
@@ -59,6 +59,7 @@ from integrations.temporal.client import TemporalConfigError
 from integrations.temporal.incidents import (
     IncidentNotCurrent,
     decide_incident,
+    incident_status,
     retrying_step,
     workflow_id_of,
 )
@@ -83,6 +84,15 @@ MAX_AUDIT_LIMIT = 2000
 # How long the incident page waits for Temporal to say what an open incident is retrying.
 RETRYING_LOOKUP_SECONDS = 2.0
 MAX_FORM_BYTES = 64 * 1024
+# After a decision that completes the approval round, how long the console waits for the workflow
+# to leave awaiting_approval (it first records the decisions and the audit event, a few activity
+# calls), so the page it redirects to shows the step the incident went on to; then it shows
+# whatever the workflow says, and refreshes itself while the step is one nobody waits on.
+DECISION_SETTLE_SECONDS = 3.0
+DECISION_SETTLE_POLL_SECONDS = 0.1
+# Steps a human is waiting on, or that end the incident: the page does not refresh itself there.
+_RESTING_STEPS = frozenset({"awaiting_approval", "awaiting_merge", "closed"})
+REFRESH_SECONDS = 5
 REVIEW_LIMIT = 50
 MAX_REVIEW_LIMIT = 500
 # Pages are about one operator's session: never cached, never framed, no script, no third party.
@@ -312,6 +322,15 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
+def decision_message(
+    incident_id: str, decision: str, approver: str, plan_hash: str, approved: int, required: int, step: str
+) -> str:
+    return (
+        f"{decision} recorded for {incident_id} (plan {plan_hash}) by {approver}; "
+        f"{approved}/{required} approvals; step: {step}"
+    )
+
+
 async def run_decision(
     get_client: ClientFactory, incident_id: str, decision: DecisionInput, reach_seconds: float = 1.0
 ) -> DecisionOutcome:
@@ -342,13 +361,50 @@ async def run_decision(
         if err.status in UNAVAILABLE:
             return DecisionOutcome(503, False, f"Temporal is unavailable: {err.message}")
         return DecisionOutcome(502, False, f"Temporal refused the call: {err.message}")
-    approved = sum(1 for a in status.approvals if a.decision == "approve")
-    message = (
-        f"{decision.decision} recorded for {incident_id} (plan {status.plan_hash}) by {decision.approver}; "
-        f"{approved}/{status.approvals_required} approvals; step: {status.step}"
+    status = await _settled(client, incident_id, status)
+    approved = sum(1 for a in status.approvals if a.decision == "approve" and a.plan_hash == status.plan_hash)
+    message = decision_message(
+        incident_id,
+        decision.decision,
+        decision.approver,
+        status.plan_hash,
+        approved,
+        status.approvals_required,
+        status.step,
     )
     log.info("console decision: %s", message)
     return DecisionOutcome(200, True, message, status)
+
+
+def _round_decided(status: WorkflowStatus) -> bool:
+    """Whether the workflow has all it needs to leave awaiting_approval: a rejection, or the
+    approvals its policy requires, on the plan it waits on."""
+    current = [a for a in status.approvals if a.plan_hash == status.plan_hash]
+    approved = sum(1 for a in current if a.decision == "approve")
+    return any(a.decision == "reject" for a in current) or approved >= max(status.approvals_required, 1)
+
+
+async def _settled(client: Client, incident_id: str, status: WorkflowStatus) -> WorkflowStatus:
+    """The workflow's status once it has moved on from the approval the decision completed,
+    asked with the `status` query for at most `DECISION_SETTLE_SECONDS`; the status as it is then
+    (still awaiting, or the update's own answer when the query fails) otherwise. A decision that
+    leaves the round open returns at once: the workflow keeps waiting, rightly."""
+    if status.step != "awaiting_approval" or not _round_decided(status):
+        return status
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DECISION_SETTLE_SECONDS
+    while loop.time() < deadline:
+        try:
+            now = await incident_status(client, incident_id)
+        except (IncidentNotCurrent, WorkflowQueryFailedError, RPCError):
+            return status
+        if now.step != "awaiting_approval":
+            return now
+        if not _round_decided(now):
+            return status  # the query does not show the round complete: nothing to wait for
+        status = now
+        await asyncio.sleep(DECISION_SETTLE_POLL_SECONDS)
+    return status
 
 
 def _authenticator(request: Request) -> Authenticator:
@@ -606,19 +662,26 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
         principal: Principal,
         status_code: int = 200,
         result: DecisionOutcome | None = None,
+        decided: str | None = None,
     ) -> Response:
-        detail = await asyncio.to_thread(store.incident, incident_id)
-        if detail is None:
+        stored = await asyncio.to_thread(store.incident, incident_id)
+        if stored is None:
             raise ConsoleRefused(404, f"no incident {incident_id} in the store")
+        # An open incident is shown at the step its workflow is at (the store follows a few
+        # activity calls behind), and may be stuck retrying a step (a dead dependency): Temporal
+        # knows both (not asked when it just could not be reached: the page says so already).
+        unreachable = result is not None and result.status_code == 503
+        live: WorkflowStatus | None = None
+        retrying: str | None = None
+        if stored.row["outcome"] is None and not unreachable:
+            live, retrying = await asyncio.gather(live_status_of(incident_id), retrying_of(incident_id))
+        detail = stored.with_live(live)
+        if decided is not None:
+            result = decided_result(detail, principal, decided)
         refusal = detail.refusal_for(principal.name, principal.groups)
         if result is not None and result.ok:
             refusal = f"{principal.name} has already decided on this plan"
-        # An open incident may be stuck retrying a step (a dead dependency): Temporal knows why
-        # (not asked when it just could not be reached: the page says so already).
-        unreachable = result is not None and result.status_code == 503
-        retrying = (
-            await retrying_of(incident_id) if detail.row["outcome"] is None and not unreachable else None
-        )
+        transitional = detail.row["outcome"] is None and detail.row["status"] not in _RESTING_STEPS
         return render(
             "incident.html",
             status_code,
@@ -629,12 +692,51 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             incident=detail,
             refusal=refusal,
             result=result,
+            refresh=REFRESH_SECONDS if live is not None and transitional else None,
             temporal_link=temporal_link(incident_id),
         )
 
+    async def live_status_of(incident_id: str) -> WorkflowStatus | None:
+        """The open incident's workflow status (the `status` query); None when Temporal cannot
+        tell in time or the incident is not its workflow's open run (the store's view stands)."""
+        try:
+            async with asyncio.timeout(RETRYING_LOOKUP_SECONDS):
+                return await incident_status(await get_client(), incident_id)
+        except (TimeoutError, IncidentNotCurrent, WorkflowQueryFailedError, RPCError):
+            return None
+        except (OSError, RuntimeError, TemporalConfigError):
+            return None
+
+    def decided_result(
+        detail: views.IncidentDetail, principal: Principal, decided: str
+    ) -> DecisionOutcome | None:
+        """What the decision the browser was sent back from (`?decided=`) did, as the workflow or
+        the store records it; nothing when neither records one of this user's on the plan."""
+        plan_hash = detail.row["plan_hash"]
+        key = identity_key(principal.name)
+        mine = [
+            a
+            for a in detail.approvals
+            if identity_key(a["approver"]) == key and a["plan_hash"] == plan_hash and a["decision"] == decided
+        ]
+        if not mine:
+            return None
+        message = decision_message(
+            detail.row["id"],
+            decided,
+            principal.name,
+            plan_hash or "",
+            len(detail.approvals_given),
+            detail.approvals_required,
+            detail.row["status"],
+        )
+        return DecisionOutcome(200, True, message)
+
     @console.get("/incidents/{incident_id}", response_class=HTMLResponse)
-    async def incident_page(incident_id: str, principal: ConsoleUser) -> Response:
-        return await incident_response(incident_id, principal)
+    async def incident_page(incident_id: str, principal: ConsoleUser, decided: str | None = None) -> Response:
+        if decided not in ("approve", "reject"):
+            return await incident_response(incident_id, principal)
+        return await incident_response(incident_id, principal, decided=decided)
 
     @console.post("/incidents/{incident_id}/decide", response_class=HTMLResponse)
     async def incident_decide(incident_id: str, request: Request, principal: ConsoleUser) -> Response:
@@ -660,6 +762,11 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             outcome = DecisionOutcome(400, False, f"refused: {problems}")
             return await incident_response(incident_id, principal, 400, outcome)
         outcome = await run_decision(get_client, incident_id, decision, reach_seconds)
+        if outcome.ok:
+            # Post/redirect/get: the page shows the step the workflow went on to, and a reload
+            # does not send the decision again.
+            target = f"/console/incidents/{quote(incident_id, safe='')}?" + urlencode({"decided": choice})
+            return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
         page = await incident_response(incident_id, principal, outcome.status_code, outcome)
         if outcome.status_code == 503:
             page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

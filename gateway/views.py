@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -18,13 +18,14 @@ from urllib.parse import quote
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ValidationError
 
-from domain.analysis.plan import Diagnosis, Plan, next_steps_of
+from domain.analysis.plan import Action, Diagnosis, Plan, next_steps_of
 from domain.analysis.plan_diff import ActionDiff, plan_diffs
 from domain.incident.model import OUTCOMES
 from domain.kube.observation import Observation
 from domain.policy.approval import approval_refusal, identity_key
 from domain.policy.decision import PolicyDecision
 from domain.review.plan_impact import PlanImpact, plan_impact
+from domain.steps.remediation import WorkflowStatus
 from store.models import Approval, AuditEvent, ChangeReview, Incident
 
 # What the incident row's `status` holds: the steps the workflow records, then the outcome.
@@ -220,6 +221,59 @@ class IncidentDetail:
     def awaiting(self) -> bool:
         return self.row["status"] == "awaiting_approval"
 
+    @property
+    def sentence(self) -> str:
+        """The plan in one sentence, as the decision panel states it (`plan_sentence`)."""
+        return plan_sentence(self.plan, self.diffs, self.gitops_changes, self.pull_requests)
+
+    @property
+    def change(self) -> dict[str, Any] | None:
+        """The GitOps change being decided on: the latest recorded (a revert follows its fix)."""
+        return self.gitops_changes[-1] if self.gitops_changes else None
+
+    @property
+    def change_pull_requests(self) -> list[dict[str, Any]]:
+        """The pull requests of the change being decided on (`change`)."""
+        change = self.change
+        kind = change["kind"] if change else "fix"
+        return [pr for pr in self.pull_requests if pr.get("kind", "fix") == kind]
+
+    @property
+    def approvals_given(self) -> list[dict[str, Any]]:
+        """The approvals of the plan now decided on (its hash), in the order given."""
+        plan_hash = self.row["plan_hash"]
+        return [a for a in self.approvals if a["decision"] == "approve" and a["plan_hash"] == plan_hash]
+
+    @property
+    def approvals_required(self) -> int:
+        return max(self.policy.approvals_required, 1) if self.policy else 1
+
+    def with_live(self, status: WorkflowStatus | None) -> IncidentDetail:
+        """This incident as its workflow says it is now (the `status` query), where the store has
+        not caught up yet: the step the workflow is at, and decisions it took that the store has
+        not recorded. `status` None (not asked, or no answer) leaves the store's view."""
+        if status is None or status.incident_id != self.row["id"]:
+            return self
+        row = dict(self.row)
+        if row["outcome"] is None:
+            row["status"] = status.outcome or status.step
+        if status.plan_hash:
+            row["plan_hash"] = status.plan_hash
+        known = {(identity_key(a["approver"]), a["plan_hash"]) for a in self.approvals}
+        approvals = list(self.approvals) + [
+            {
+                "approver": a.approver,
+                "decision": a.decision,
+                "reason": a.reason,
+                "plan_hash": a.plan_hash,
+                "via": a.via,
+                "decided_at": a.at,
+            }
+            for a in status.approvals
+            if (identity_key(a.approver), a.plan_hash) not in known
+        ]
+        return replace(self, row=row, approvals=approvals)
+
     def refusal_for(self, name: str, groups: Sequence[str]) -> str | None:
         """Why this user cannot decide now, as far as the store can tell; None when they can.
 
@@ -248,6 +302,59 @@ class IncidentDetail:
             "pull_requests": self.pull_requests,
             "impact": self.impact.model_dump(mode="json") if self.impact else None,
         }
+
+
+def _target_words(action: Action) -> str:
+    target = action.target
+    words = f"{target.namespace}/{target.kind}/{target.name}"
+    return words + (f" (container {target.container})" if target.container else "")
+
+
+def _action_words(action: Action, diff: ActionDiff | None) -> str:
+    """What one action does, from → to where the observation tells the "from"."""
+    target = _target_words(action)
+    change = diff.summary if diff is not None else ""
+    if action.kind in ("set_resources", "set_image", "scale"):
+        return f"change {change or action.kind} of {target}"
+    if action.kind == "rollback_revision":
+        return f"roll {target} back ({change or f'to revision {action.revision}'})"
+    if action.kind == "restart":
+        return f"restart every pod of {target}"
+    if action.kind == "sync_application":
+        return f"sync Argo CD application {action.application}"
+    if action.kind == "revert_deploy":
+        return (
+            f"revert the deploy of Argo CD application {action.application} "
+            f"({action.previous_revision[:12]} → {action.revision[:12]})"
+        )
+    return f"{action.kind} on {target}"
+
+
+def plan_sentence(
+    plan: Plan | None,
+    diffs: Sequence[ActionDiff],
+    changes: Sequence[dict[str, Any]] = (),
+    pull_requests: Sequence[dict[str, Any]] = (),
+) -> str:
+    """The plan in one sentence: what each action changes (from → to where observed), and how —
+    a pull request against the GitOps files it edits, or directly in the cluster.
+
+    E.g. "Change memory limit 128Mi → 256Mi of shop/Deployment/cart (container cart), directly
+    in the cluster." An empty plan says so."""
+    if plan is None or not plan.actions:
+        return "No change is planned."
+    by_index = {d.index: d for d in diffs}
+    words = "; then ".join(_action_words(a, by_index.get(i)) for i, a in enumerate(plan.actions))
+    if any(a.mode == "gitops" for a in plan.actions):
+        files = [str(f.get("path")) for f in (changes[-1]["files"] if changes else []) if f.get("path")]
+        files = files or sorted({a.file for a in plan.actions if a.file})
+        kind = changes[-1]["kind"] if changes else "fix"
+        opened = [pr for pr in pull_requests if pr.get("kind", "fix") == kind and pr.get("number")]
+        how = f"pull request #{opened[-1]['number']}" if opened else "a pull request"
+        how = f"by {how}" + (f" against {', '.join(files)}" if files else " against the GitOps repository")
+    else:
+        how = "directly in the cluster"
+    return f"{words[0].upper()}{words[1:]}, {how}."
 
 
 # Audit steps that record a GitOps change (its `files` with diffs) or a pull request's state.

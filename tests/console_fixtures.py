@@ -289,6 +289,11 @@ class FakeTemporal:
     retrying: str | None = None
     workflow_ids: list[str] = field(default_factory=list)
     decisions: list[DecisionInput] = field(default_factory=list)
+    # After a decision the `status` query shows it and, after `settles_after` more queries at
+    # awaiting_approval, the step `moves_to` (None: the query goes on showing no decision).
+    moves_to: str | None = None
+    settles_after: int = 0
+    queries_after_decision: int = 0
 
     def status(self, approvals: list[Approval] | None = None) -> WorkflowStatus:
         return WorkflowStatus(
@@ -298,6 +303,16 @@ class FakeTemporal:
             approvals=approvals or [],
             approvals_required=1,
         )
+
+    def queried(self) -> WorkflowStatus:
+        if self.moves_to is None or not self.decisions or self.refuse is not None:
+            return self.status()
+        self.queries_after_decision += 1
+        approvals = [approval_of(d, self.plan_hash) for d in self.decisions]
+        status = self.status(approvals)
+        if self.queries_after_decision > self.settles_after:
+            return status.model_copy(update={"step": self.moves_to})
+        return status
 
     def get_workflow_handle(self, workflow_id: str) -> FakeHandle:
         self.workflow_ids.append(workflow_id)
@@ -320,7 +335,7 @@ class FakeHandle:
     temporal: FakeTemporal
 
     async def query(self, query: Any, **_: Any) -> WorkflowStatus:
-        return self.temporal.status()
+        return self.temporal.queried()
 
     async def describe(self) -> Described:
         return Described(
@@ -332,15 +347,18 @@ class FakeHandle:
         self.temporal.decisions.append(decision)
         if self.temporal.refuse is not None:
             raise WorkflowUpdateFailedError(ApplicationError(self.temporal.refuse, type="ValueError"))
-        approval = Approval(
-            approver=decision.approver,
-            decision=decision.decision,
-            reason=decision.reason,
-            plan_hash=self.temporal.plan_hash,
-            via="update",
-            channel=decision.channel,
-        )
-        return self.temporal.status([approval])
+        return self.temporal.status([approval_of(decision, self.temporal.plan_hash)])
+
+
+def approval_of(decision: DecisionInput, plan_hash: str) -> Approval:
+    return Approval(
+        approver=decision.approver,
+        decision=decision.decision,
+        reason=decision.reason,
+        plan_hash=plan_hash,
+        via="update",
+        channel=decision.channel,
+    )
 
 
 class Described:

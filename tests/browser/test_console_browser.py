@@ -2,7 +2,9 @@
 
 An operator logs in, opens the waiting incident, approves it and sees it resolved; a request
 without a login is refused; a user whose rights do not cover the incident's namespace sees the
-buttons disabled with the reason. The incident page is saved as a screenshot (artifacts/).
+buttons disabled with the reason. At 1400×900 the decision view shows the plan, its diff and the
+buttons without scrolling; it and the finished incident are saved as screenshots in the test's
+tmp dir (the path is printed).
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ def log_out(driver: Any) -> None:
     wait_until(lambda: "/console/login" in driver.current_url, "the login page after logout")
 
 
+# The window the decision view is checked at: a laptop's.
+LAPTOP = (1400, 900)
+
+
+def box(seen: dict[str, str], element: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in seen[element].split(","))
+
+
 def save_full_page(driver: Any, path: Path) -> None:
     """A screenshot of the whole page, not only the window: the window is grown to fit it."""
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
@@ -104,12 +114,25 @@ def drive_console(driver: Any, base: str, incident_id: str, screenshots: Path) -
     link.click()
     wait_until(lambda: driver.find_elements(By.ID, "approve"), "the incident page")
     assert driver.find_element(By.ID, "approve").is_enabled()
-    driver.save_screenshot(str(screenshots / "console-incident-awaiting-approval.png"))
+    # At a laptop's size, what is approved stands beside the buttons without scrolling.
+    driver.set_window_size(LAPTOP[0], LAPTOP[1])
+    seen["height"] = str(driver.execute_script("return document.body.scrollHeight"))
+    seen["viewport"] = str(driver.execute_script("return window.innerHeight"))
+    seen["scrolled"] = str(driver.execute_script("return window.scrollY"))
+    for element in ("plan-sentence", "decide-diff", "approve", "reject"):
+        box = driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];",
+            driver.find_element(By.ID, element),
+        )
+        seen[element] = ",".join(str(round(v)) for v in box)
+    driver.save_screenshot(str(screenshots / "console-decision-view.png"))
     driver.find_element(By.NAME, "reason").send_keys("memory limit too low, raise it")
     driver.find_element(By.ID, "approve").click()
     result = wait_until(lambda: driver.find_elements(By.ID, "decision-result"), "the decision's answer")
     seen["decision"] = result[0].text
     seen["decision_class"] = result[0].get_attribute("class") or ""
+    seen["step_after"] = driver.find_element(By.ID, "incident-status").text
+    seen["url_after"] = driver.current_url
 
     def resolved() -> bool:
         driver.get(f"{base}/console/incidents/{incident_id}")
@@ -118,11 +141,17 @@ def drive_console(driver: Any, base: str, incident_id: str, screenshots: Path) -
     wait_until(resolved, "the incident to resolve", timeout=90)
     save_full_page(driver, screenshots / "console-incident.png")
     seen["approvals"] = driver.find_element(By.ID, "approvals").text
+    seen["reason_first"] = str(
+        driver.execute_script(
+            "return document.getElementById('incident-reason').getBoundingClientRect().top"
+            " < document.getElementById('incident-summary').getBoundingClientRect().top"
+        )
+    )
     return seen
 
 
 async def test_operator_approves_in_the_browser_and_sees_the_outcome(
-    make_stack: Any, browser: Any, artifacts: Path, tmp_path: Path
+    make_stack: Any, browser: Any, tmp_path: Path
 ) -> None:
     users = tmp_path / "users"
     upsert_user(users, "pat", hash_password("pat-password", iterations=1000), ["payments-devs"])
@@ -141,15 +170,34 @@ async def test_operator_approves_in_the_browser_and_sees_the_outcome(
         page = await anonymous.get(f"/console/incidents/{waiting.incident_id}")
         assert page.status_code == 303 and "/console/login" in page.headers["location"]
 
-    seen = await asyncio.to_thread(drive_console, browser, stack.gateway_url, waiting.incident_id, artifacts)
+    seen = await asyncio.to_thread(drive_console, browser, stack.gateway_url, waiting.incident_id, tmp_path)
+    decision_view = tmp_path / "console-decision-view.png"
+    print(f"decision view at {LAPTOP[0]}x{LAPTOP[1]}: {decision_view} (page {seen['height']} px high)")
 
     assert "pat is not allowed to decide on this plan" in seen["refusal"]
     assert "group:sre" in seen["refusal"]
+    # The plan, its diff and the buttons, all inside the first screen, unscrolled; the diff to
+    # the left of the buttons or above them.
+    viewport = float(seen["viewport"])
+    assert seen["scrolled"] == "0" and viewport <= LAPTOP[1]
+    diff, approve, reject = box(seen, "decide-diff"), box(seen, "approve"), box(seen, "reject")
+    for element in ("plan-sentence", "decide-diff", "approve", "reject"):
+        left, top, right, bottom = box(seen, element)
+        assert 0 <= top < bottom <= viewport and 0 <= left < right <= LAPTOP[0], (element, seen[element])
+    assert diff[2] <= approve[0] or diff[3] <= approve[1], "the diff beside or above the buttons"
+    assert approve[1] == reject[1], "the buttons side by side"
+    assert decision_view.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # After approving, the page is the incident's, at the step the workflow went on to.
     assert "ok" in seen["decision_class"].split() and "1/1 approvals" in seen["decision"]
+    assert seen["url_after"].endswith(f"/console/incidents/{waiting.incident_id}?decided=approve")
+    assert seen["step_after"] != "awaiting_approval" and seen["decision"].endswith(
+        f"step: {seen['step_after']}"
+    )
+    assert seen["reason_first"] == "True"
     assert "sam" in seen["approvals"]
     result = await asyncio.wait_for(handle.result(), 30)
     assert result.outcome == "resolved"
     assert [(a.approver, a.via) for a in result.approvals] == [("sam", "update")]
-    screenshot = artifacts / "console-incident.png"
+    screenshot = tmp_path / "console-incident.png"
     assert screenshot.stat().st_size > 10_000
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -102,8 +102,9 @@ async def test_token_login_and_approval_in_the_console_resolve_the_demo_incident
         assert "- memory: 128Mi" in page.text("action-0") and "+ memory: 256Mi" in page.text("action-0")
 
         answer = await decide(http, page, incident_id, "approve", "the limit is too low")
-        assert answer.status_code == 200, answer.text
-        result = Page(answer.text).one(id="decision-result")
+        assert answer.status_code == 303, answer.text
+        after = await http.get(answer.headers["location"])
+        result = Page(after.text).one(id="decision-result")
         assert result.has_class("ok") and "1/1 approvals" in result.text
 
         outcome = await asyncio.wait_for(handle.result(), 90)
@@ -156,7 +157,7 @@ async def test_only_the_policys_approvers_may_decide_in_the_console(make_stack: 
         page = await incident_page(sam, incident_id)
         assert not page.one("button", id="approve").disabled
         approved = await decide(sam, page, incident_id, "approve", "sre says yes")
-        assert approved.status_code == 200, approved.text
+        assert approved.status_code == 303, approved.text
         outcome = await asyncio.wait_for(handle.result(), 90)
         assert outcome.outcome == "resolved", outcome.reason
 

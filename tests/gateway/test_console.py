@@ -262,7 +262,10 @@ async def test_the_decision_shows_the_plans_impact_beside_it(console: Any) -> No
     async with console() as http:
         p = await page(http, f"/console/incidents/{PENDING}", headers=basic("sam", "sam-pw"))
         detail = (await http.get(f"/api/incidents/{PENDING}", headers=BEARER)).json()
-    assert p.text("decide-impact") == expected and p.text("plan-impact") == expected
+    assert p.text("plan-impact") == expected
+    # Beside the buttons, the same in two rows.
+    assert p.text("decide-cost") == "+$0.00/month (OpenCost default list prices (GCP us-central1))"
+    assert p.text("decide-downtime") == "none found (rollout strategy not observed)"
     assert "Impact: " + detail["impact"]["summary"] == expected
 
 
@@ -277,6 +280,7 @@ async def test_a_user_outside_the_approvers_sees_disabled_buttons_with_the_reaso
 
 
 async def test_approve_calls_decide_as_the_logged_in_user(console: Any, temporal: FakeTemporal) -> None:
+    temporal.moves_to = "dry_run"
     async with console() as http:
         await console_login(http, username="sam", password="sam-pw")
         form = await page(http, f"/console/incidents/{PENDING}", headers={})
@@ -291,7 +295,9 @@ async def test_approve_calls_decide_as_the_logged_in_user(console: Any, temporal
                 "groups": "admins",
             },
         )
-    assert response.status_code == 200, response.text
+    # Post/redirect/get: the browser is sent to the incident's page, which says what was decided.
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"/console/incidents/{PENDING}?decided=approve"
     (decision,) = temporal.decisions
     assert decision.approver == "sam" and decision.groups == ["sre"]
     assert decision.channel == "console", "the gateway vouches for the logged-in user"
@@ -300,13 +306,24 @@ async def test_approve_calls_decide_as_the_logged_in_user(console: Any, temporal
         "limit is clearly too low",
         PLAN_HASH,
     )
-    # The page asks what the open incident is retrying (describe), the decision queries then
-    # updates, and the page shown after it asks again.
-    assert temporal.workflow_ids == ["incident-alert-aaaaaaaaaaaaaaaaaaaa"] * 4
-    result = Page(response.text).one(id="decision-result")
+    # The form's page queries the status and asks what is being retried (describe); the
+    # decision queries, updates and queries until the step moves on.
+    assert temporal.workflow_ids == ["incident-alert-aaaaaaaaaaaaaaaaaaaa"] * 5
+    async with console() as http:
+        await console_login(http, username="sam", password="sam-pw")
+        after = await page(http, response.headers["location"], headers={})
+    result = after.one(id="decision-result")
     assert result.has_class("ok")
-    assert f"approve recorded for {PENDING} (plan {PLAN_HASH}) by sam; 1/1 approvals" in result.text
-    assert Page(response.text).one("button", id="approve").disabled, "one decision per person"
+    assert (
+        result.text
+        == f"approve recorded for {PENDING} (plan {PLAN_HASH}) by sam; 1/1 approvals; step: dry_run"
+    )
+    # The step the workflow went on to, not the store's awaiting_approval; nothing left to decide.
+    assert after.text("incident-status") == "dry_run"
+    assert after.by_id("decide") is None and after.by_id("approve") is None
+    assert "sam approve limit is clearly too low" in after.text("approvals")
+    (refresh,) = [m for m in after.find("meta") if m.attrs.get("http-equiv") == "refresh"]
+    assert refresh.attrs["content"] == "5", "the page follows the workflow while nobody waits on it"
 
 
 async def test_reject_through_a_bearer_token(console: Any, temporal: FakeTemporal) -> None:
@@ -317,7 +334,7 @@ async def test_reject_through_a_bearer_token(console: Any, temporal: FakeTempora
             headers=BEARER,
             data={"csrf": form.value("csrf"), "plan_hash": PLAN_HASH, "decision": "reject", "reason": "no"},
         )
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert [(d.approver, d.decision) for d in temporal.decisions] == [("admin", "reject")]
 
 
@@ -544,7 +561,7 @@ async def test_nothing_retried_shows_no_retrying_line_and_a_closed_incident_asks
         open_page = await page(http, f"/console/incidents/{PENDING}")
         asked = len(temporal.workflow_ids)
         closed_page = await page(http, f"/console/incidents/{DENIED}")
-    assert open_page.by_id("incident-retrying") is None and asked == 1
+    assert open_page.by_id("incident-retrying") is None and asked == 2, "status and describe"
     assert closed_page.by_id("incident-retrying") is None and len(temporal.workflow_ids) == asked
 
 
@@ -725,3 +742,96 @@ async def test_a_decision_while_temporal_is_unreachable_is_a_fast_503_with_the_r
     assert Page(from_form.text).text("decision-result").endswith(reason)
     assert ("within 0.5 s" in reason) if temporal == "silent" else ("Temporal" in reason)
     assert "\n" not in reason
+
+
+# ---- the decision view ------------------------------------------------------------------------------
+
+
+async def test_the_decision_panel_says_what_is_approved_beside_the_buttons_above_the_evidence(
+    console: Any,
+) -> None:
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{PENDING}", headers=basic("sam", "sam-pw"))
+    panel = p.one("section", id="decide")
+    assert p.text("plan-sentence") == (
+        "Change memory limit 128Mi → 256Mi of shop/Deployment/cart (container cart), directly in the cluster."
+    )
+    assert "- memory: 128Mi" in p.text("decide-diff") and "+ memory: 256Mi" in p.text("decide-diff")
+    assert p.text("decide-risk") == "medium set_resources is medium risk"
+    assert p.text("decide-approvals") == "0 of 1"
+    assert p.text("decide-approvers") == "group:sre, user:carol (1 more needed)"
+    assert p.text("decide-plan-hash") == PLAN_HASH
+    # In reading order: the sentence, the diff, risk, approvals, the form; all before the evidence.
+    order = ["plan-sentence", "decide-diff", "decide-risk", "decide-approvals", "decide-form", "evidence"]
+    assert [position(p, id=i) for i in order] == sorted(position(p, id=i) for i in order)
+    assert position(p, tag="h1") < p.elements.index(panel) < position(p, id="incident-summary")
+    # The diff is shown once, in the panel; the rest of the page is folded.
+    assert len(p.find("span", cls="add")) == 1
+    folded = p.find("details", cls="section")
+    assert len(folded) == 7 and not any("open" in d.attrs for d in folded)
+    assert p.one("textarea", id="decide-reason").attrs["name"] == "reason"
+    assert [label.attrs.get("for") for label in p.find("label")] == ["decide-reason"]
+    assert not [m for m in p.find("meta") if m.attrs.get("http-equiv") == "refresh"], (
+        "nobody waits on a reload"
+    )
+
+
+async def test_a_failed_incident_says_why_at_the_top_with_the_details_folded(
+    console: Any, store_url: str
+) -> None:
+    failed = "incident-alert-dddddddddddddddddddd.0f0f0f0f"
+    reason = "execute failed: the Kubernetes API refused the patch (gave up after 5 attempts)"
+    add_incident(
+        store_url,
+        failed,
+        timedelta(minutes=30),
+        title="KubeContainerOOMKilled",
+        status="failed",
+        outcome="failed",
+        reason=reason,
+        diagnosis=diagnosis_document(),
+    )
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{failed}")
+        review = await page(http, f"/console/incidents/{DENIED}")
+    assert p.text("incident-reason") == f"failed: {reason}"
+    assert p.one(id="incident-reason").has_class("status-failed")
+    assert position(p, tag="h1") < position(p, id="incident-reason") < position(p, cls="title")
+    assert position(p, id="incident-reason") < position(p, id="incident-summary")
+    assert position(p, id="incident-reason") < position(p, id="evidence")
+    assert p.by_id("decide") is None
+    assert review.text("incident-reason") == f"needs_review: {DENIED_REASON}"
+    assert position(review, id="incident-reason") < position(review, id="diagnosis")
+
+
+async def test_the_decision_waits_briefly_for_the_workflow_to_move_on(
+    console: Any, temporal: FakeTemporal
+) -> None:
+    # The workflow records the decision before it leaves awaiting_approval: three queries still
+    # show it waiting, with the round complete.
+    temporal.moves_to, temporal.settles_after = "executing", 3
+    async with console() as http:
+        form = await page(http, f"/console/incidents/{PENDING}")
+        response = await http.post(
+            f"/console/incidents/{PENDING}/decide",
+            headers=BEARER,
+            data={"csrf": form.value("csrf"), "plan_hash": PLAN_HASH, "decision": "approve"},
+        )
+        assert response.status_code == 303
+        after = await page(http, response.headers["location"])
+    assert temporal.queries_after_decision == 5, "three waiting, the one that moved, the page's"
+    assert after.text("incident-status") == "executing"
+    assert after.text("decision-result").endswith("1/1 approvals; step: executing")
+
+
+async def test_a_decided_link_without_a_decision_says_nothing(console: Any) -> None:
+    async with console() as http:
+        p = await page(http, f"/console/incidents/{PENDING}", decided="approve")
+    assert p.by_id("decision-result") is None, "the query parameter alone proves nothing"
+    assert p.by_id("decide") is not None
+
+
+def diagnosis_document() -> dict[str, Any]:
+    from tests.console_fixtures import diagnosis
+
+    return diagnosis().model_dump(mode="json")
