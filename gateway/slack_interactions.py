@@ -321,11 +321,14 @@ def install_slack_interactions(app: FastAPI, settings: Settings, get_client: Cli
             return
         status = outcome.status
         approved = sum(1 for a in status.approvals if a.decision == "approve")
-        summary = f"{approved}/{status.approvals_required} approvals; step: {status.step}"
-        await post_response(
-            click.response_url,
-            decided_message(click, user.name, status.step == "awaiting_approval", summary),
+        # The update answers before the workflow moves on: whether it still waits is the count's.
+        still_waiting = (
+            status.step == "awaiting_approval"
+            and click.decision == "approve"
+            and approved < status.approvals_required
         )
+        summary = f"{approved}/{status.approvals_required} approvals"
+        await post_response(click.response_url, decided_message(click, user.name, still_waiting, summary))
 
     @app.post(INTERACTIONS_PATH)
     async def slack_interaction(request: Request) -> Response:
