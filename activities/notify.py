@@ -60,9 +60,11 @@ class NotifyActivities:
         console_url: str = "",
         temporal_ui_url: str = "",
         temporal_namespace: str = "default",
+        slack_interactive: bool = False,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._slack = slack
+        self._slack_interactive = slack_interactive
         self._webhook = webhook
         self._console_url = console_url
         self._temporal_ui_url = temporal_ui_url
@@ -93,6 +95,8 @@ class NotifyActivities:
             console_url=settings.console_url,
             temporal_ui_url=settings.temporal_ui_url,
             temporal_namespace=settings.temporal_namespace,
+            # the gateway answers the buttons only with the signing secret
+            slack_interactive=bool(settings.slack_signing_secret),
             clock=clock,
         )
 
@@ -104,7 +108,10 @@ class NotifyActivities:
         channels: list[tuple[str, Sender]] = []
         slack, webhook = self._slack, self._webhook
         if slack is not None:
-            channels.append(("slack", lambda n, links: slack.post(slack_message(n, links))))
+            interactive = self._slack_interactive
+            channels.append(
+                ("slack", lambda n, links: slack.post(slack_message(n, links, interactive=interactive)))
+            )
         if webhook is not None:
             channels.append(
                 (

@@ -126,6 +126,11 @@ class Settings(Frozen):
     slack_webhook_url: str = Field(default="", repr=False)
     notify_webhook_url: str = Field(default="", repr=False)
     notify_webhook_secret: str = Field(default="", repr=False)
+    # Slack interactivity (README "Approve from Slack"): the app's signing secret turns on the
+    # Approve / Reject buttons and the gateway's POST /slack/interactions, which maps Slack user
+    # ids to medic users and groups through the users file (YAML or JSON).
+    slack_signing_secret: str = Field(default="", repr=False)
+    slack_users_file: str = ""
     console_url: str = "http://127.0.0.1:8000"
     approval_reminders_seconds: tuple[int, ...] = (3600, 900)
     # pull requests: GitHub when both a token and `owner/name` are set (GitHub Enterprise through
@@ -283,6 +288,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         ("slack_webhook_url", "MEDIC_SLACK_WEBHOOK_URL"),
         ("notify_webhook_url", "MEDIC_NOTIFY_WEBHOOK_URL"),
         ("notify_webhook_secret", "MEDIC_NOTIFY_WEBHOOK_SECRET"),
+        ("slack_signing_secret", "MEDIC_SLACK_SIGNING_SECRET"),
+        ("slack_users_file", "MEDIC_SLACK_USERS_FILE"),
         ("console_url", "MEDIC_CONSOLE_URL"),
     ):
         if pick(name):

@@ -126,6 +126,9 @@ class Notification(Frozen):
     # before its approval): its number and address (0 and "": none).
     pull_request: int = 0
     pull_request_url: str = ""
+    # Asking for approval: the hash of what is decided on (the plan, or in a revert round the
+    # revert), which Slack's Approve / Reject buttons bind their decision to ("": not said).
+    plan_hash: str = ""
 
 
 class NotificationLinks(Frozen):

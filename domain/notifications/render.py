@@ -3,8 +3,9 @@ each within the receiver's limits. Pure."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from domain.notifications.model import (
     PAYLOAD_VERSION,
@@ -333,8 +334,81 @@ def _context(n: Notification) -> dict[str, Any] | None:
     return {"type": "context", "elements": elements[:CONTEXT_ELEMENTS_MAX]}
 
 
-def _buttons(n: Notification, links: NotificationLinks) -> dict[str, Any] | None:
-    buttons: list[dict[str, Any]] = []
+# Slack's interactive buttons (README "Approve from Slack"): the gateway's /slack/interactions
+# acts on these action ids; a button's value holds at most BUTTON_VALUE_MAX characters.
+APPROVE_ACTION = "medic_approve"
+REJECT_ACTION = "medic_reject"
+DECISION_ACTIONS: dict[str, Literal["approve", "reject"]] = {
+    APPROVE_ACTION: "approve",
+    REJECT_ACTION: "reject",
+}
+BUTTON_VALUE_MAX = 2000
+CONFIRM_TITLE_MAX = 100
+CONFIRM_TEXT_MAX = 300
+CONFIRM_BUTTON_MAX = 30
+
+
+def decision_value(incident_id: str, plan_hash: str) -> str:
+    """The value of an Approve / Reject button: the incident (`<workflow id>.<run>`, so a later
+    run of the workflow is never decided on by an old message) and the hash of the plan the
+    message shows, as compact JSON. Ids and a hash only: nothing secret."""
+    return json.dumps({"incident": incident_id, "plan_hash": plan_hash}, separators=(",", ":"))
+
+
+def parse_decision_value(value: str) -> tuple[str, str]:
+    """The incident id and plan hash of a button's value; ValueError saying why it is not one."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise ValueError("the button's value is not medic's") from None
+    if not isinstance(data, dict):
+        raise ValueError("the button's value is not medic's")
+    incident, plan_hash = data.get("incident"), data.get("plan_hash")
+    if not isinstance(incident, str) or not incident or not isinstance(plan_hash, str) or not plan_hash:
+        raise ValueError("the button names no incident or no plan")
+    return incident, plan_hash
+
+
+def _confirm(title: str, text: str, confirm: str, style: str) -> dict[str, Any]:
+    return {
+        "title": _plain(title, CONFIRM_TITLE_MAX),
+        "text": _plain(text, CONFIRM_TEXT_MAX),
+        "confirm": _plain(confirm, CONFIRM_BUTTON_MAX),
+        "deny": _plain("Cancel", CONFIRM_BUTTON_MAX),
+        "style": style,
+    }
+
+
+def _decision_buttons(n: Notification) -> list[dict[str, Any]]:
+    if n.event not in ("awaiting_approval", "approval_reminder") or not n.incident_id or not n.plan_hash:
+        return []
+    value = decision_value(n.incident_id, n.plan_hash)
+    if len(value) > BUTTON_VALUE_MAX:
+        return []
+    what = f"the plan of {_title(n)}"
+    return [
+        {
+            "type": "button",
+            "action_id": APPROVE_ACTION,
+            "text": _plain("Approve", BUTTON_TEXT_MAX),
+            "style": "primary",
+            "value": value,
+            "confirm": _confirm("Approve?", f"Approve {what} as yourself.", "Approve", "primary"),
+        },
+        {
+            "type": "button",
+            "action_id": REJECT_ACTION,
+            "text": _plain("Reject", BUTTON_TEXT_MAX),
+            "style": "danger",
+            "value": value,
+            "confirm": _confirm("Reject?", f"Reject {what} as yourself.", "Reject", "danger"),
+        },
+    ]
+
+
+def _buttons(n: Notification, links: NotificationLinks, interactive: bool = False) -> dict[str, Any] | None:
+    buttons: list[dict[str, Any]] = _decision_buttons(n) if interactive else []
+    deciding = bool(buttons)
     for action_id, label, url in (
         ("medic_open_console", "Open in console", links.console),
         ("medic_open_temporal", "Open in Temporal", links.temporal),
@@ -347,7 +421,11 @@ def _buttons(n: Notification, links: NotificationLinks) -> dict[str, Any] | None
             "text": _plain(label, BUTTON_TEXT_MAX),
             "url": url,
         }
-        if action_id == "medic_open_console" and n.event in ("awaiting_approval", "approval_reminder"):
+        if (
+            action_id == "medic_open_console"
+            and n.event in ("awaiting_approval", "approval_reminder")
+            and not deciding
+        ):
             button["style"] = "primary"
         buttons.append(button)
     return {"type": "actions", "elements": buttons} if buttons else None
@@ -364,10 +442,15 @@ def _fallback(n: Notification, header: str) -> str:
     return _clip(escape_mrkdwn(" — ".join(parts)), FALLBACK_MAX)
 
 
-def slack_message(n: Notification, links: NotificationLinks) -> dict[str, Any]:
+def slack_message(n: Notification, links: NotificationLinks, *, interactive: bool = False) -> dict[str, Any]:
     """A Block Kit message for a Slack incoming webhook: `text` (the notification fallback) and
     `blocks` — a header, a section with the story and up to 10 fields, a context line with the
     incident id, and URL buttons to the console and the Temporal Web UI.
+
+    `interactive` (Slack interactivity configured: MEDIC_SLACK_SIGNING_SECRET): a message asking
+    for approval also gets Approve / Reject buttons (`APPROVE_ACTION`, `REJECT_ACTION`) whose
+    value (`decision_value`) names the incident and the plan hash it carries; without a plan hash
+    (or with an incident id too long for a button) the message is as without interactivity.
 
     What the caller can rely on: the notification is redacted first; every piece of text that
     came from an incident is escaped for mrkdwn; every Block Kit limit holds (header ≤150,
@@ -396,5 +479,5 @@ def slack_message(n: Notification, links: NotificationLinks) -> dict[str, Any]:
             blocks.append(
                 {"type": "context", "elements": [_md(f"…and {hidden} more applications", FIELD_TEXT_MAX)]}
             )
-    blocks.extend(b for b in (_context(n), _buttons(n, links)) if b is not None)
+    blocks.extend(b for b in (_context(n), _buttons(n, links, interactive)) if b is not None)
     return {"text": _fallback(n, header), "blocks": blocks[:BLOCKS_MAX]}

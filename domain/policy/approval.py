@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 # How a decision reached the workflow: `signal` (`temporal workflow signal`, the Web UI) and `cli`
 # (`medic approve --as`) are self-asserted; `console` and `api` carry the gateway's authenticated
-# user. None: the sender said nothing (a decision recorded before channels, or an update sent by
-# hand), which is self-asserted too.
-Channel = Literal["signal", "cli", "console", "api"]
+# user, `slack` a Slack user whose request Slack signed and whom the gateway's Slack users file
+# maps to a medic user (gateway/slack_interactions.py). None: the sender said nothing (a decision
+# recorded before channels, or an update sent by hand), which is self-asserted too.
+Channel = Literal["signal", "cli", "console", "api", "slack"]
 SELF_ASSERTED_CHANNELS: tuple[Channel, ...] = ("signal", "cli")
 # The channels counted for a plan needing two or more approvals when its policy decision was made
 # before the policy named them (policies/data.json `verified_channels` says the same by default).

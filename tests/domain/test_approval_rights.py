@@ -108,6 +108,17 @@ def test_a_verified_second_approver_counts() -> None:
     assert decision_refusal(FOUR_EYES, [ALICE], DecisionInput(approver="bob", channel="api")) is None
 
 
+def test_a_slack_approval_counts_and_its_groups_are_believed_where_the_policy_trusts_slack() -> None:
+    trusting = FOUR_EYES.model_copy(
+        update={"verified_channels": ["api", "console", "slack"], "approvers": ["group:sre"]}
+    )
+    from_slack = DecisionInput(approver="bob", groups=["sre"], channel="slack")
+    assert decision_refusal(trusting, [ALICE], from_slack) is None
+    # a policy whose data does not name slack: the same click is self-asserted
+    refusal = decision_refusal(FOUR_EYES, [ALICE], from_slack)
+    assert refusal is not None and "through slack is self-asserted" in refusal
+
+
 def test_a_self_asserted_rejection_still_counts() -> None:
     decision = DecisionInput(approver="bob", decision="reject", channel="signal")
     assert decision_refusal(FOUR_EYES, [ALICE], decision) is None

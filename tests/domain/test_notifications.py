@@ -23,7 +23,15 @@ from domain.notifications.model import (
     notification_key,
     notification_links,
 )
-from domain.notifications.render import escape_mrkdwn, slack_message, webhook_payload
+from domain.notifications.render import (
+    APPROVE_ACTION,
+    REJECT_ACTION,
+    decision_value,
+    escape_mrkdwn,
+    parse_decision_value,
+    slack_message,
+    webhook_payload,
+)
 from domain.review.changes import ObjectRef
 from domain.review.findings import Finding
 from domain.review.plan_impact import PlanImpact
@@ -124,7 +132,16 @@ def assert_block_kit(message: dict[str, Any]) -> None:
                 assert button["type"] == "button"
                 assert button["text"]["type"] == "plain_text"
                 assert 1 <= len(button["text"]["text"]) <= 75
-                assert button["url"].startswith(("http://", "https://")) and len(button["url"]) <= 3000
+                if "url" in button:
+                    assert button["url"].startswith(("http://", "https://")) and len(button["url"]) <= 3000
+                else:
+                    assert 1 <= len(button["value"]) <= 2000
+                    confirm = button["confirm"]
+                    assert (
+                        1 <= len(confirm["title"]["text"]) <= 100 and 1 <= len(confirm["text"]["text"]) <= 300
+                    )
+                    assert all(1 <= len(confirm[k]["text"]) <= 30 for k in ("confirm", "deny"))
+                assert button.get("style", "primary") in ("primary", "danger")
                 assert 1 <= len(button["action_id"]) <= 255
                 action_ids.append(button["action_id"])
         else:
@@ -178,6 +195,62 @@ def test_awaiting_approval_carries_risk_diagnosis_target_approvals_and_deadline(
     assert "risk medium, 0/1 approvals" in message["text"]
     context = " ".join(e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"])
     assert "`medic approve incident-alert-1.abcd1234 --as NAME`" in context
+
+
+PLAN = "a" * 64
+
+
+@pytest.mark.parametrize("event", ["awaiting_approval", "approval_reminder"])
+def test_with_interactivity_an_approval_request_has_approve_and_reject_buttons_bound_to_the_plan(
+    event: str,
+) -> None:
+    message = slack_message(notification(event, plan_hash=PLAN), LINKS, interactive=True)
+    assert_block_kit(message)
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    buttons = {b["action_id"]: b for b in actions["elements"]}
+    assert list(buttons) == [APPROVE_ACTION, REJECT_ACTION, "medic_open_console", "medic_open_temporal"]
+    approve, reject = buttons[APPROVE_ACTION], buttons[REJECT_ACTION]
+    assert (approve["text"]["text"], approve["style"]) == ("Approve", "primary")
+    assert (reject["text"]["text"], reject["style"]) == ("Reject", "danger")
+    assert parse_decision_value(approve["value"]) == ("incident-alert-1.abcd1234", PLAN)
+    assert approve["value"] == reject["value"] == decision_value("incident-alert-1.abcd1234", PLAN)
+    assert "style" not in buttons["medic_open_console"], "one primary button: Approve"
+
+
+@pytest.mark.parametrize(
+    ("event", "interactive", "plan_hash"),
+    [
+        ("awaiting_approval", False, PLAN),  # no signing secret: as before
+        ("awaiting_approval", True, ""),  # nothing to bind a decision to
+        ("decision", True, PLAN),
+        ("outcome", True, PLAN),
+    ],
+)
+def test_no_decision_buttons_without_interactivity_a_plan_or_an_approval_to_ask(
+    event: str, interactive: bool, plan_hash: str
+) -> None:
+    message = slack_message(notification(event, plan_hash=plan_hash), LINKS, interactive=interactive)
+    ids = [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert ids == ["medic_open_console", "medic_open_temporal"]
+
+
+def test_an_incident_id_too_long_for_a_button_gets_no_decision_buttons() -> None:
+    message = slack_message(
+        notification("awaiting_approval", incident_id="i" * 2000 + ".abcd1234", plan_hash=PLAN),
+        LINKS,
+        interactive=True,
+    )
+    assert_block_kit(message)
+    ids = [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert APPROVE_ACTION not in ids
+
+
+@pytest.mark.parametrize(
+    "value", ["", "nonsense", "[1]", '{"incident":"x"}', '{"incident":"","plan_hash":"p"}']
+)
+def test_a_button_value_that_is_not_medics_is_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        parse_decision_value(value)
 
 
 def test_reminder_says_how_long_is_left() -> None:

@@ -66,6 +66,8 @@ class Notifier:
             "impact": state.impact
             if event in ("awaiting_approval", "approval_reminder") and state.approval.round == "fix"
             else None,
+            # what an approval asked for here is bound to (Slack's buttons carry it)
+            "plan_hash": state.subject_hash if event in ("awaiting_approval", "approval_reminder") else "",
         }
         if state.incident.source == "deploy" and state.pull_requests:
             # a deploy's revert is open before its approval: the reader sees which pull request
