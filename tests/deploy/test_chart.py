@@ -299,6 +299,7 @@ NOT_FROM_VALUES = {
     "TEMPORAL_API_KEY": "from temporal.apiKey's Secret",
     "MEDIC_TEMPORAL_UI_URL": "set from temporal.uiUrl",
     "MEDIC_CONSOLE_USERS_FILE": "set from console.usersSecret",
+    "MEDIC_SLACK_USERS_FILE": "set from slack.usersSecret",
 }
 
 
@@ -395,6 +396,18 @@ def test_production_temporal_tls_mounts_the_client_certificate(rendered) -> None
         "key": "token",
         "optional": True,
     }
+
+
+def test_production_mounts_the_slack_users_file_on_the_gateway(rendered) -> None:
+    gateway = named(rendered["production"], "Deployment", "medic-gateway")["spec"]["template"]["spec"]
+    env = {k: v.get("value") for k, v in env_of(gateway["containers"][0]).items()}
+    mounts = {m["name"]: m for m in gateway["containers"][0]["volumeMounts"]}
+    assert mounts["slack-users"]["readOnly"] is True
+    assert env["MEDIC_SLACK_USERS_FILE"] == f"{mounts['slack-users']['mountPath']}/users.yaml"
+    volumes = {v["name"]: v for v in gateway["volumes"]}
+    assert volumes["slack-users"]["secret"]["secretName"] == "medic-slack-users"
+    default = named(rendered["default"], "Deployment", "medic-gateway")["spec"]["template"]["spec"]
+    assert "MEDIC_SLACK_USERS_FILE" not in env_of(default["containers"][0])
 
 
 def test_an_api_key_turns_tls_on() -> None:

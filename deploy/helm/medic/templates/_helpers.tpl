@@ -98,6 +98,10 @@ the variables of secrets.keys this process reads, or "all". */}}
 - name: MEDIC_CONSOLE_USERS_FILE
   value: /etc/medic/console/{{ $root.Values.console.usersSecret.key }}
 {{- end }}
+{{- if $root.Values.slack.usersSecret.name }}
+- name: MEDIC_SLACK_USERS_FILE
+  value: /etc/medic/slack/{{ $root.Values.slack.usersSecret.key }}
+{{- end }}
 {{- $secrets := $root.Values.secrets }}
 {{- range $env := keys $secrets.keys | sortAlpha }}
 {{- $ref := index $secrets.keys $env }}
@@ -148,6 +152,11 @@ the variables of secrets.keys this process reads, or "all". */}}
   mountPath: /etc/medic/console
   readOnly: true
 {{- end }}
+{{- if .Values.slack.usersSecret.name }}
+- name: slack-users
+  mountPath: /etc/medic/slack
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{- define "medic.workdirVolumes" -}}
@@ -170,6 +179,15 @@ the variables of secrets.keys this process reads, or "all". */}}
     items:
       - key: {{ .Values.console.usersSecret.key }}
         path: {{ .Values.console.usersSecret.key }}
+{{- end }}
+{{- if .Values.slack.usersSecret.name }}
+- name: slack-users
+  secret:
+    secretName: {{ .Values.slack.usersSecret.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.slack.usersSecret.key }}
+        path: {{ .Values.slack.usersSecret.key }}
 {{- end }}
 {{- end -}}
 
