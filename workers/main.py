@@ -350,7 +350,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
     deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
-    change = GitOpsChangeActivities(repo, argocd)
+    change = GitOpsChangeActivities(repo, argocd, repo_urls=review_repo_urls(settings))
     pull_requests_host = pr_host(settings, repo, sessions)
     pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)
     applications = ApplicationSyncActivities(argocd, repo)

@@ -20,6 +20,7 @@ from activities.gitops.files import (
 )
 from activities.heartbeat import heartbeats
 from domain.gitops.flow import edit_hash, target_branch
+from domain.review.applications import affected_applications, unreviewed_files
 from domain.steps.gitops import GitOpsChange, PrepareChangeInput, PrepareRevertInput
 from integrations.argocd import ArgoClient
 from integrations.git import GitRefNotFound, GitRepo
@@ -29,9 +30,13 @@ class GitOpsChangeActivities:
     """`repo` is None when no GitOps repository is configured, `argocd` when no Argo CD is: the
     change is then refused with the reason (medic could neither make it nor see it land)."""
 
-    def __init__(self, repo: GitRepo | None, argocd: ArgoClient | None) -> None:
+    def __init__(
+        self, repo: GitRepo | None, argocd: ArgoClient | None, *, repo_urls: tuple[str, ...] = ()
+    ) -> None:
         self._repo = repo
         self._argocd = argocd
+        # the URLs Applications name the GitOps repository by (its remote when none are given)
+        self._repo_urls = repo_urls
 
     def _need_repo(self) -> GitRepo:
         if self._repo is None:
@@ -69,7 +74,18 @@ class GitOpsChangeActivities:
                         raise ChangeRefused(
                             "the revert of a deploy is a plan of its own, with no other action"
                         )
-                    _, diffs = deploy_revert_files(repo, revert, base_commit)
+                    with classified(f"reading Application {revert.application}"):
+                        app = self._argocd.get_application(revert.application, revert.app_namespace or None)
+                    urls = self._repo_urls or (repo.remote_url,)
+
+                    def reads(paths: list[str]) -> list[str]:
+                        def read(path: str) -> str | None:
+                            return repo.read_file(path, revert.revision)
+
+                        affected = affected_applications([app], paths, urls, read)
+                        return [p for p in paths if p not in unreviewed_files(paths, affected)]
+
+                    _, diffs = deploy_revert_files(repo, revert, base_commit, reads)
                     unchanged: list[str] = []
                 else:
                     _, diffs, unchanged = fix_files(repo, input.plan, input.applications, base_commit)

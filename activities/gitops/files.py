@@ -5,6 +5,7 @@ that opens its pull request (which computes it again at its base commit)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +119,17 @@ def revert_files(
 
 
 def deploy_revert_files(
-    repo: GitRepo, action: RevertDeploy, current: str
+    repo: GitRepo,
+    action: RevertDeploy,
+    current: str,
+    reads: Callable[[list[str]], list[str]] | None = None,
 ) -> tuple[list[FileChange], list[FileDiff]]:
     """The revert of the deploy's commits (`previous_revision`..`revision`) on top of `current`,
-    the tip of the branch the Application deploys: every file the deploy changed put back as it was
-    before it, three-way (`revert_files`). Refused when either revision is not in the repository,
-    the deploy is not on the branch, it changed no file, or it added or deleted one."""
+    the tip of the branch the Application deploys: every file the deploy changed that the
+    Application reads (`reads` picks them; None: every one) put back as it was before it,
+    three-way (`revert_files`) — a commit of the range that changed another Application's files
+    stays. Refused when either revision is not in the repository, the deploy is not on the branch,
+    it changed no file the Application reads, or it added or deleted one."""
     app = action.application
     for name, revision in (("previous revision", action.previous_revision), ("revision", action.revision)):
         try:
@@ -139,9 +145,13 @@ def deploy_revert_files(
             f"(tip {current[:12]}): a pull request there cannot revert it"
         )
     changed = repo.changed_paths(action.previous_revision, action.revision)
+    if reads is not None:
+        read = set(reads([path for _, path in changed]))
+        changed = [(status, path) for status, path in changed if path in read]
     if not changed:
         raise ChangeRefused(
-            f"the deploy {action.previous_revision[:12]}..{action.revision[:12]} of {app} changes no file"
+            f"the deploy {action.previous_revision[:12]}..{action.revision[:12]} of {app} changes no file "
+            "the Application reads"
         )
     made = [path for status, path in changed if status != "M"]
     if made:

@@ -11,7 +11,6 @@ from temporalio.exceptions import ApplicationError
 from activities.failures import classified, store_failures
 from activities.gitops.files import (
     ChangeRefused,
-    deploy_revert_files,
     deploy_revert_of,
     fix_files,
     revert_files,
@@ -66,7 +65,15 @@ class PullRequestActivities:
                 repo.sync()
                 revert = deploy_revert_of(input.plan) if input.fix is None else None
                 if change.kind == "revert" and revert is not None:
-                    changes, diffs = deploy_revert_files(repo, revert, change.base_commit)
+                    # the files the revert was prepared with (those its Application reads)
+                    changes, diffs = revert_files(
+                        repo,
+                        reverted_paths(change),
+                        change.reverts_base,
+                        change.reverts_head,
+                        change.base_commit,
+                        what="the deploy",
+                    )
                 elif change.kind == "revert":
                     changes, diffs = revert_files(
                         repo,

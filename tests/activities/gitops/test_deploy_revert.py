@@ -73,6 +73,34 @@ def test_a_two_commit_deploy_is_reverted_whole_and_later_changes_elsewhere_are_k
     assert "replicaCount" not in diff.diff
 
 
+def test_a_commit_of_the_range_that_changed_another_applications_file_is_left_as_it_is(
+    world: World,
+) -> None:
+    """Argo CD records no deploy for an Application whose manifests a commit did not change, so a
+    deploy's range may hold commits to other Applications' files: only what this one reads is
+    reverted."""
+    before = git(world.remote, "rev-parse", "main")
+    manifest = "applications/payments-ledger.yaml"
+    other = show(world.remote, "main", manifest)
+    commit_on_main(world.remote, world.tmp, manifest, other + "# another team's change\n", "other app")
+    _, after = deploy(world, (TAG, 'tag: "2.9.0"'))
+    change = world.prepare(revert_plan(before, after))
+    assert change.refused == []
+    assert [f.path for f in change.files] == [VALUES]
+    opened = run(world.activities().open_pull_request, world.open_input(change, revert_plan(before, after)))
+    assert show(world.remote, opened.branch, manifest) == other + "# another team's change\n"
+
+
+def test_a_deploy_that_changed_no_file_the_application_reads_is_refused(world: World) -> None:
+    before = git(world.remote, "rev-parse", "main")
+    manifest = "applications/payments-ledger.yaml"
+    after = commit_on_main(
+        world.remote, world.tmp, manifest, show(world.remote, "main", manifest) + "# x\n", "other app"
+    )
+    (reason,) = world.prepare(revert_plan(before, after)).refused
+    assert "changes no file the Application reads" in reason
+
+
 def test_a_line_the_deploy_changed_and_that_changed_again_is_refused(world: World) -> None:
     before, after = deploy(world, (TAG, 'tag: "2.9.0"'))
     text = show(world.remote, "main", VALUES)
@@ -102,17 +130,16 @@ def test_what_cannot_be_reverted_is_refused_with_the_reason(world: World) -> Non
     side = git(world.remote, "rev-parse", "side")
     (reason,) = world.prepare(revert_plan(after, side)).refused
     assert "not on the branch it deploys" in reason
-    # a deploy that added a file
-    (work / "values/new.yaml").write_text("a: 1\n")
+    # a deploy that deleted a file the Application reads (its values file)
     subprocess.run(["git", "-C", str(work), "fetch", "-q"], check=True)
     subprocess.run(["git", "-C", str(work), "reset", "-q", "--hard", "origin/main"], check=True)
-    (work / "values/new.yaml").write_text("a: 1\n")
-    subprocess.run(["git", "-C", str(work), "add", "."], check=True)
-    subprocess.run(["git", "-C", str(work), *ident, "commit", "-qm", "add"], check=True)
+    (work / VALUES).unlink()
+    subprocess.run(["git", "-C", str(work), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(work), *ident, "commit", "-qm", "delete"], check=True)
     subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "main"], check=True, capture_output=True)
-    added = git(world.remote, "rev-parse", "main")
-    (reason,) = world.prepare(revert_plan(after, added)).refused
-    assert "values/new.yaml (added)" in reason
+    deleted = git(world.remote, "rev-parse", "main")
+    (reason,) = world.prepare(revert_plan(after, deleted)).refused
+    assert f"{VALUES} (deleted)" in reason
 
 
 def test_the_revert_is_opened_on_github_once_and_its_diff_undoes_the_deploy(

@@ -20,6 +20,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.gitops.argocd import ApplicationSyncActivities
 from activities.gitops.change import GitOpsChangeActivities
 from activities.gitops.pull_requests import PullRequestActivities
+from cli.embedded import git_source_urls
 from domain.analysis.plan import Plan, Restart, SetResources
 from domain.gitops.pull_requests import PullRequest, branch_for
 from domain.incident.model import ResourceRef
@@ -77,10 +78,15 @@ def commit_on_main(remote: Path, tmp: Path, path: str, text: str, message: str) 
 
 
 def gitops_activities(
-    repo: GitRepo, host: PullRequestHost | None, argocd: ArgoClient | None, *, console_url: str = ""
+    repo: GitRepo,
+    host: PullRequestHost | None,
+    argocd: ArgoClient | None,
+    *,
+    console_url: str = "",
+    repo_urls: tuple[str, ...] = (),
 ) -> SimpleNamespace:
     """The GitOps path's activities, wired as the worker wires them."""
-    change = GitOpsChangeActivities(repo, argocd)
+    change = GitOpsChangeActivities(repo, argocd, repo_urls=repo_urls)
     pull_requests = PullRequestActivities(repo, host, console_url=console_url)
     applications = ApplicationSyncActivities(argocd, repo)
     return SimpleNamespace(
@@ -114,7 +120,11 @@ class World:
 
     def activities(self, host: PullRequestHost | None = None) -> SimpleNamespace:
         host = host or LocalPullRequestHost(self.repo, StorePullRequestRecords(self.sessions))
-        return gitops_activities(self.repo, host, self.client, console_url="http://console.example")
+        # the URLs the scenario's Applications name the repository by, as the worker is given them
+        urls = (str(self.remote), *git_source_urls(self.scenario.argocd))
+        return gitops_activities(
+            self.repo, host, self.client, console_url="http://console.example", repo_urls=urls
+        )
 
     def prepare(self, plan: Plan, apps: list[ArgoApplication] | None = None) -> GitOpsChange:
         input = PrepareChangeInput(
