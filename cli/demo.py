@@ -5,8 +5,12 @@ directly (dry-run, snapshot, execute); ledger, which Argo CD manages, is changed
 against the local GitOps repository, merged as `medic pr merge` would, synced by the sandbox Argo
 CD and verified. Then a person's change is reviewed before it merges: "dana" pushes a branch
 bumping ledger's image and replicas, and medic reviews it as `medic pr review` asks (the rendered
-diff, risk, the policy's verdict, the monthly cost, a comment and a commit status). With
-`--sandbox FILE`, that scenario's incident alone.
+diff, risk, the policy's verdict, the monthly cost, a comment and a commit status). Last, a bad
+deploy: dana pushes a release of store-checkout (sandbox/scenarios/deploy-watch.yaml's estate, on
+the same sandbox) to main; Argo CD syncs it and notifies medic, whose deploy watch (6 s here, in the
+demo's policy data) finds its error ratio 20 times its baseline and opens an incident; its revert
+pull request is approved as `medic approve` would, merged, synced and verified, and the revert's own
+deploy is watched and verified. With `--sandbox FILE`, that scenario's incident alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import io
 import json
 import os
 import shlex
@@ -30,12 +35,24 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from cli.devserver import temporal_binary
-from cli.embedded import DEFAULT_SCENARIO, Stack, describe, embedded_stack, terminate_as_interrupt
+from cli.embedded import (
+    DEFAULT_SCENARIO,
+    SANDBOX_POLICY_DIR,
+    Stack,
+    describe,
+    embedded_stack,
+    open_policy,
+    terminate_as_interrupt,
+)
+from domain.deploy.model import deploy_watch_id
 from domain.review.render import MARKER
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
 from domain.steps.review import STATUS_CONTEXT, PullRequestClosed, ReviewResult
+from integrations.errors import IntegrationError
+from policies import DATA_FILE
 from store.db import make_engine, session_factory, transaction
+from store.deployments import WATCHING, DeploymentRepository, figures_of
 from store.repositories import AuditRepository, IncidentRepository
 from store.reviews import CommitStatusRepository, ReviewCommentRepository
 from workflows.remediation import RemediationWorkflow
@@ -71,7 +88,7 @@ GITOPS_SCENARIO = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" 
 DEMO_SCENARIOS = (DEFAULT_SCENARIO, GITOPS_SCENARIO)
 # The parts of scenarios that add up when several share one sandbox.
 _LISTS = ("cluster", "argocd", "heals_when")
-_MAPS = ("logs", "previous_logs", "gitops", "metrics")
+_MAPS = ("logs", "previous_logs", "gitops", "metrics", "deploy_signals")
 
 
 def combined_scenario(paths: list[Path], target: Path) -> Path:
@@ -172,8 +189,9 @@ def _explain(status: WorkflowStatus) -> str:
     if status.plan is not None:
         for action in status.plan.actions:
             fields = action.model_dump(exclude={"target", "mode", "file", "kind"}, exclude_defaults=True)
+            container = f" container {action.target.container}" if action.target.container else ""
             lines.append(
-                f"     plan       {action.kind} {action.target.key} container {action.target.container} "
+                f"     plan       {action.kind} {action.target.key}{container} "
                 f"{json.dumps(fields)} ({action.mode})"
             )
         lines.append(f"     plan hash  {status.plan_hash}; rollback: {status.plan.rollback}")
@@ -279,6 +297,79 @@ async def _merge(stack: Stack, number: int, who: str, interactive: bool) -> None
         _say(f"     {line}")
 
 
+async def _follow(
+    stack: Stack,
+    sessions: Any,
+    handle: Any,
+    incident_id: str,
+    approver: str,
+    interactive: bool,
+    *,
+    approve_with: str = "temporal",
+) -> None:
+    """Print the incident's audit trail as it grows, until it is closed: its approval given (not
+    a terminal) with the temporal CLI or, with `approve_with="medic"`, as `medic approve` gives
+    it; its pull requests shown and merged as `medic pr merge` would."""
+    printed = 0
+    while True:
+        with transaction(sessions) as session:
+            events = AuditRepository(session).list(incident_id=incident_id)
+            incident = IncidentRepository(session).get(incident_id)
+        for event in events[printed:]:
+            took = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
+            detail = event.detail or {}
+            for line in _describe_event(event.step, event.status, event.actor, detail, took):
+                _say(line)
+            if event.step == "awaiting_approval" and event.status == "started":
+                status = await handle.query(RemediationWorkflow.status)
+                _say(_explain(status))
+                for pr in status.pull_requests:
+                    # a revert's pull request is open before its approval: what is approved
+                    if pr.status == "open":
+                        _say(f"\n   Pull request #{pr.number} ({pr.branch}) is open: approving it merges it.")
+                        await _show_pull_request(stack, handle, pr.number, pr.branch)
+                signal, shown = _approval_commands(stack, handle.id, approver)
+                what = "revert" if status.approval_round == "revert" else "plan"
+                _say(f"\n   The {what} waits for a human. Approve it with any of:")
+                _say(f"     {shown}")
+                _say(f"     medic approve {incident_id} --as {approver} --reason 'plan reviewed'")
+                _say("     the Temporal Web UI: the workflow → Send a Signal → approve, with the JSON above")
+                if interactive:
+                    _say("   (waiting for your approval — run one of the commands above in another terminal)")
+                elif approve_with == "medic":
+                    await _approve_as_medic(stack, incident_id, approver)
+                else:
+                    _say(f"   Not a terminal: approving as {approver} with the temporal CLI:")
+                    _say(f"   $ {shlex.join(['temporal', *signal[1:]])}\n")
+                    await asyncio.to_thread(subprocess.run, signal, check=True, stdout=subprocess.DEVNULL)
+            if event.step == "awaiting_merge" and event.status == "started":
+                number, branch = int(detail.get("number", 0)), str(detail.get("branch", ""))
+                await _show_pull_request(stack, handle, number, branch)
+                await _merge(stack, number, approver, interactive)
+        printed = len(events)
+        if incident is not None and incident.outcome is not None and printed and events[-1].step == "closed":
+            break
+        await asyncio.sleep(0.3)
+
+
+async def _approve_as_medic(stack: Stack, incident_id: str, approver: str) -> None:
+    """Approve the incident's plan as `medic approve` does, the command shown and its answer."""
+    reason = "the deploy broke checkout; revert it"
+    _say(f"   Not a terminal: approving as {approver}, as a reviewer would:")
+    _say(f"   $ medic approve {incident_id} --as {approver} --reason {shlex.quote(reason)}")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "cli", "approve", incident_id, "--as", approver, "--reason", reason],
+        env=_medic_env(stack),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in (done.stdout + done.stderr).strip().splitlines():
+        _say(f"     {line}")
+    _say("")
+
+
 async def _drive(stack: Stack, alert: dict[str, Any], interactive: bool) -> int:
     alert = dict(alert)
     # A fresh alert group per demo run, so an earlier run's incident is never reused.
@@ -304,40 +395,8 @@ async def _drive(stack: Stack, alert: dict[str, Any], interactive: bool) -> int:
     if stack.temporal_started:
         _say(f"   {stack.settings.temporal_ui_url}/namespaces/default/workflows/{workflow_id}")
 
-    printed = 0
     approver = "demo-operator" if not interactive else (getpass.getuser() or "operator")
-    while True:
-        with transaction(sessions) as session:
-            events = AuditRepository(session).list(incident_id=incident_id)
-            incident = IncidentRepository(session).get(incident_id)
-        for event in events[printed:]:
-            took = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
-            detail = event.detail or {}
-            for line in _describe_event(event.step, event.status, event.actor, detail, took):
-                _say(line)
-            if event.step == "awaiting_approval" and event.status == "started":
-                status = await handle.query(RemediationWorkflow.status)
-                _say(_explain(status))
-                signal, shown = _approval_commands(stack, workflow_id, approver)
-                what = "revert" if status.approval_round == "revert" else "plan"
-                _say(f"\n   The {what} waits for a human. Approve it with any of:")
-                _say(f"     {shown}")
-                _say(f"     medic approve {incident_id} --as {approver} --reason 'plan reviewed'")
-                _say("     the Temporal Web UI: the workflow → Send a Signal → approve, with the JSON above")
-                if interactive:
-                    _say("   (waiting for your approval — run one of the commands above in another terminal)")
-                else:
-                    _say(f"   Not a terminal: approving as {approver} with the temporal CLI:")
-                    _say(f"   $ {shlex.join(['temporal', *signal[1:]])}\n")
-                    await asyncio.to_thread(subprocess.run, signal, check=True, stdout=subprocess.DEVNULL)
-            if event.step == "awaiting_merge" and event.status == "started":
-                number, branch = int(detail.get("number", 0)), str(detail.get("branch", ""))
-                await _show_pull_request(stack, handle, number, branch)
-                await _merge(stack, number, approver, interactive)
-        printed = len(events)
-        if incident is not None and incident.outcome is not None and printed and events[-1].step == "closed":
-            break
-        await asyncio.sleep(0.3)
+    await _follow(stack, sessions, handle, incident_id, approver, interactive)
 
     # The workflow stays open for its cooldown (absorbing Alertmanager's repeats); the outcome is set.
     result = await handle.query(RemediationWorkflow.status)
@@ -399,8 +458,14 @@ class ReviewFailed(Exception):
     """The demo's change review could not be made; the message says why, in one line."""
 
 
-def _push_as_dana(remote: Path, branch: str) -> str:
-    """dana's commit of REVIEW_EDITS on `branch` (from `main`), pushed to `remote`; its sha."""
+def _push_as_dana(
+    remote: Path,
+    branch: str,
+    file: str = REVIEW_FILE,
+    edits: tuple[tuple[str, str], ...] = REVIEW_EDITS,
+    message: str = "ledger 2.9.0, and six replicas for the month-end batch",
+) -> str:
+    """dana's commit of `edits` to `file` on `branch` (from `main`), pushed to `remote`; its sha."""
     who = {"GIT_AUTHOR_NAME": "dana", "GIT_AUTHOR_EMAIL": "dana@example.com"}
     env = {**os.environ, **who, "GIT_COMMITTER_NAME": "dana", "GIT_COMMITTER_EMAIL": "dana@example.com"}
     with tempfile.TemporaryDirectory(prefix="medic-demo-dana-") as work:
@@ -414,16 +479,16 @@ def _push_as_dana(remote: Path, branch: str) -> str:
 
         git("clone", "-q", "--branch", "main", str(remote), ".")
         git("checkout", "-q", "-B", branch)
-        values = Path(work) / REVIEW_FILE
-        text = values.read_text()
-        for before, after in REVIEW_EDITS:
+        path = Path(work) / file
+        text = path.read_text()
+        for before, after in edits:
             if before not in text:
-                raise ReviewFailed(f"{REVIEW_FILE} on main has no {before!r} to change")
+                raise ReviewFailed(f"{file} on main has no {before!r} to change")
             text = text.replace(before, after, 1)
-        values.write_text(text)
-        git("commit", "-q", "-am", "ledger 2.9.0, and six replicas for the month-end batch")
-        # Forced: an earlier demo's branch of the same name is replaced by this one.
-        git("push", "-q", "--force", "origin", f"HEAD:refs/heads/{branch}")
+        path.write_text(text)
+        git("commit", "-q", "-am", message)
+        # Forced on a branch of dana's: an earlier demo's branch of the same name is replaced.
+        git("push", "-q", *(["--force"] if branch != "main" else []), "origin", f"HEAD:refs/heads/{branch}")
         return git("rev-parse", "HEAD")
 
 
@@ -548,6 +613,166 @@ async def _review_change(stack: Stack, *, close: bool) -> int:
     return 0
 
 
+# ---- a bad deploy, caught by its watch and reverted ------------------------------------------------
+
+DEPLOY_SCENARIO = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "deploy-watch.yaml"
+DEPLOY_APPLICATION = "store-checkout"
+DEPLOY_FILE = "apps/store/checkout/deployment.yaml"
+# dana's release of checkout: the sandbox Prometheus serves its error ratio at 4% once it is synced.
+DEPLOY_EDITS = (("checkout:3.1.4", "checkout:3.2.0"),)
+# The demo's watch of store-checkout's deploys (the policy's deploy_watch entry): 6 s, sampled every second.
+DEPLOY_WATCH = {"analysis_window_seconds": 6, "sample_interval_seconds": 1}
+DEPLOY_TIMEOUT_SECONDS = 90
+
+
+def demo_policy(directory: Path) -> Path:
+    """The sandbox's policy data (`open_policy`) with the demo's short watch of DEPLOY_APPLICATION."""
+    path = open_policy(directory)
+    data = json.loads((path / DATA_FILE).read_text())
+    data["medic"]["config"]["deploy_watch"]["applications"] = {DEPLOY_APPLICATION: DEPLOY_WATCH}
+    (path / DATA_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _signals(values: dict[str, Any] | None) -> str:
+    """A workload's signals in one line: error ratio, p99, request rate."""
+    v = values or {}
+    parts = []
+    if v.get("error_ratio") is not None:
+        parts.append(f"error ratio {v['error_ratio']:.2%}")
+    if v.get("p99_ms") is not None:
+        parts.append(f"p99 {v['p99_ms']:.0f} ms")
+    if v.get("request_rate") is not None:
+        parts.append(f"{v['request_rate']:.1f} req/s")
+    return ", ".join(parts) or "no data"
+
+
+async def _finished_watch(
+    stack: Stack, sessions: Any, watch_id: str, deadline: float
+) -> tuple[str, str, dict[str, Any], str]:
+    """The watch `watch_id`'s verdict once its row says it finished: (state, summary, figures,
+    incident id), its steps printed as the workflow's status query answers them. ReviewFailed
+    when it has not finished by `deadline` (the loop's clock)."""
+    loop = asyncio.get_running_loop()
+    handle = stack.client.get_workflow_handle(watch_id)
+    shown, planned, started = "", False, loop.time()
+    while loop.time() < deadline:
+        with transaction(sessions) as session:
+            row = DeploymentRepository(session).get(watch_id)
+            found = (row.state, row.summary, figures_of(row), row.incident_id or "") if row else None
+        with contextlib.suppress(RPCError, WorkflowQueryFailedError):  # not started yet
+            step = await handle.query("status", result_type=str)
+            if step != shown:
+                _say(f"  ▸ {'deploy watch':<16} {step} (+{loop.time() - started:.1f} s)")
+                shown = step
+        if found is not None and not planned and found[2].get("watch"):
+            watch = found[2]["watch"]
+            _say(f"      {watch.get('note')}: {', '.join(watch.get('changed', {}))}")
+            planned = True
+        if found is not None and found[0] != WATCHING:
+            return found
+        await asyncio.sleep(0.2)
+    raise ReviewFailed(f"the watch {watch_id} did not finish within {DEPLOY_TIMEOUT_SECONDS} s")
+
+
+def _say_verdict(state: str, summary: str, figures: dict[str, Any]) -> None:
+    verdict = figures.get("verdict") or {}
+    for workload in verdict.get("figures", []):
+        _say(f"      baseline before the sync  {_signals(workload.get('baseline'))}")
+        _say(f"      samples after the sync    {_signals(workload.get('after'))}")
+    _say(f"  ▸ {'verdict':<16} {state}: {summary}")
+    for fired in verdict.get("fired", []):
+        _say(f"      ✗ {fired.get('message')}")
+
+
+async def _bad_deploy(stack: Stack, interactive: bool) -> int:
+    """dana pushes a release of checkout to main; Argo CD syncs it and notifies medic, whose deploy
+    watch finds it degraded and opens an incident; its revert is approved, merged, synced and
+    verified, and the revert's own deploy is watched and verified. 0 when the incident is resolved
+    and the revert verified."""
+    from integrations.argocd import ArgoClient
+
+    remote = _local_remote(stack)
+    if remote is None:
+        return 0  # the deploy is pushed to a local remote; a configured one is left alone
+    app = DEPLOY_APPLICATION
+    sessions = session_factory(make_engine(stack.settings.resolved_database_url))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEPLOY_TIMEOUT_SECONDS
+    _say("\n━━ A bad deploy: watched after its sync, found degraded, reverted")
+    try:
+        # A deploy's revert undoes every commit since the Application's last deploy, whichever files
+        # they touch: Argo CD first syncs store-checkout at main's head (the ledger fix merged
+        # above), so that the revert undoes dana's commit alone. That sync changes no workload:
+        # its watch ends at once, inconclusive.
+        head = _git(remote, "rev-parse", "main")
+
+        def sync_head() -> None:
+            with ArgoClient(stack.settings.argocd_url, stack.settings.argocd_token) as argocd:
+                argocd.sync_application(app, app_namespace="argocd")
+                argocd.get_application(app, "argocd")
+
+        await asyncio.to_thread(sync_head)
+        with contextlib.redirect_stdout(io.StringIO()):
+            await _finished_watch(stack, sessions, deploy_watch_id("argocd", app, head), deadline)
+        _say(f"\n   Argo CD last deployed {app} at main's head {head[:7]}: a deploy changing no workload.")
+
+        _say(f"\n1. dana pushes checkout 3.2.0 to main ({remote}): {app}, which Argo CD syncs from main")
+        revision = await asyncio.to_thread(
+            _push_as_dana, remote, "main", DEPLOY_FILE, DEPLOY_EDITS, "checkout 3.2.0: the new payment client"
+        )
+        _say(f"   $ git show --format=%h\\ %s {revision[:7]} -- {DEPLOY_FILE}")
+        _say(f"     {_git(remote, 'log', '--oneline', '-1', revision)}")
+        for line in _git(remote, "show", "-U0", "--format=", revision, "--", DEPLOY_FILE).splitlines():
+            if line[:1] in "+-" and line[:3] not in ("+++", "---"):
+                _say(f"     {line}")
+
+        _say(f"\n2. Argo CD polls the repository (a refresh of {app}) and syncs it:")
+
+        def refresh() -> dict[str, Any]:
+            with ArgoClient(stack.settings.argocd_url, stack.settings.argocd_token) as argocd:
+                argocd.get_application(app, "argocd", refresh="normal")
+                # (an automated sync, which the sandbox runs at its next request)
+                return argocd.get_application(app, "argocd")
+
+        synced = await asyncio.to_thread(refresh)
+        operation = (synced.get("status") or {}).get("operationState") or {}
+        sync_revision = ((operation.get("syncResult") or {}).get("revision")) or revision
+        _say(f"  ▸ {'Argo CD sync':<16} {operation.get('phase', 'unknown')} at {str(sync_revision)[:12]}")
+        _say(f"      Argo CD Notifications posts {app} {revision[:7]} to {stack.gateway_url}/webhooks/argocd")
+        watch_id = deploy_watch_id("argocd", app, revision)
+        _say(f"\n3. The DeploymentWatchWorkflow {watch_id} compares its signals with the baseline:")
+        state, summary, figures, incident_id = await _finished_watch(stack, sessions, watch_id, deadline)
+        _say_verdict(state, summary, figures)
+        if state != "degraded" or not incident_id:
+            _say(f"   ✗ the deploy was not found degraded ({state}): no incident")
+            return 1
+
+        # the watch's row names the incident's workflow; the audit trail is under the incident's id
+        handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, incident_id)
+        incident_id = (await handle.query(RemediationWorkflow.status)).incident_id
+        _say(f"\n4. Incident {incident_id} reverts the deploy, as the Temporal workflow {handle.id}:")
+        if stack.temporal_started:
+            _say(f"   {stack.settings.temporal_ui_url}/namespaces/default/workflows/{handle.id}")
+        approver = "demo-operator" if not interactive else (getpass.getuser() or "operator")
+        await _follow(stack, sessions, handle, incident_id, approver, interactive, approve_with="medic")
+        result = await handle.query(RemediationWorkflow.status)
+        _say(f"\n5. Outcome: {result.outcome} — {result.reason}")
+        head = _git(remote, "rev-parse", "main")
+        _say(f"   $ git log --oneline -3 main  (in {remote})")
+        for line in _git(remote, "log", "--oneline", "-3", "main").splitlines():
+            _say(f"     {line}")
+
+        reverted = deploy_watch_id("argocd", app, head)
+        _say(f"\n6. The revert is a deploy too: {reverted}, watched the same way")
+        state, summary, figures, _ = await _finished_watch(stack, sessions, reverted, deadline)
+        _say_verdict(state, summary, figures)
+    except (ReviewFailed, RPCError, IntegrationError) as err:
+        _say(f"   ✗ the deploy watch part failed: {err}")
+        return 1
+    return 0 if result.outcome == "resolved" and state == "verified" else 1
+
+
 def _shown_path(path: Path) -> str:
     """`path` relative to the working directory when it is under it (`.medic/gitops.git`)."""
     try:
@@ -562,9 +787,13 @@ def run_demo(
     """The demo on the sandbox: `scenario`'s incident, or without one the two of DEMO_SCENARIOS
     (a direct change, then a GitOps change) on one sandbox. 0 when every incident ended well."""
     parts = [scenario] if scenario is not None else list(DEMO_SCENARIOS)
+    full = scenario is None
     if scenario is None:
         home = Path(base.home).resolve()
-        scenario = combined_scenario(parts, home / "demo-scenario.yaml")
+        # the deploy watch's estate joins the sandbox; its alert is not sent
+        scenario = combined_scenario([*parts, DEPLOY_SCENARIO], home / "demo-scenario.yaml")
+        if not base.policy_dir:
+            base = base.model_copy(update={"policy_dir": str(demo_policy(home / SANDBOX_POLICY_DIR))})
     alerts = [yaml.safe_load(part.read_text()) for part in parts]
 
     async def main() -> int:
@@ -582,6 +811,8 @@ def run_demo(
                 codes.append(await _drive(stack, data["alert"], interactive))
             if GITOPS_SCENARIO in parts:
                 codes.append(await _review_change(stack, close=not keep))
+            if full:
+                codes.append(await _bad_deploy(stack, interactive))
             if keep:
                 _say("\nmedic keeps running (Ctrl-C to stop).")
                 await asyncio.Event().wait()

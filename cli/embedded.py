@@ -392,6 +392,24 @@ def ui_port(settings: Settings) -> int | None:
     return 8233
 
 
+def deploy_lines(stack: Stack) -> list[str]:
+    """How to deploy on the sandbox: push to the seeded GitOps remote, then refresh the Application
+    on the sandbox Argo CD as its poll would (its automated sync runs at the next request: a second
+    GET). Nothing without a sandbox Argo CD following a seeded remote."""
+    s = stack.settings
+    if stack.argocd is None or stack.scenario is None or not (Path(s.gitops_repo_url) / "HEAD").exists():
+        return []
+    names = [str(app.get("metadata", {}).get("name")) for app in stack.argocd.applications]
+    if not names:
+        return []
+    url = f"{s.argocd_url}/api/v1/applications/{names[0]}?refresh=normal"
+    return [
+        f"\nDeploy: push a commit to main of {s.gitops_repo_url}, then have the sandbox Argo CD look,",
+        f"as its poll would (Applications: {', '.join(names)}); the second request runs the sync:",
+        f"  curl -H 'Authorization: Bearer {s.argocd_token}' '{url}'  # twice",
+    ]
+
+
 def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) -> None:
     async def main() -> None:
         async with embedded_stack(base, scenario, gateway_port=gateway_port, ui_port=ui_port(base)) as stack:
@@ -402,6 +420,8 @@ def run_dev(base: Settings, scenario: Path | None, *, gateway_port: int = 8000) 
             print(f"\nSend an alert:  curl -H 'Authorization: Bearer {token}' \\")
             print("                  -H 'Content-Type: application/json' \\")
             print(f"                  --data @payload.json {stack.gateway_url}/alerts/alertmanager")
+            for line in deploy_lines(stack):
+                print(line)
             print("Stop with Ctrl-C.", flush=True)
             await asyncio.Event().wait()
 
