@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import io
 import json
 import os
 import shlex
@@ -701,22 +700,6 @@ async def _bad_deploy(stack: Stack, interactive: bool) -> int:
     deadline = loop.time() + DEPLOY_TIMEOUT_SECONDS
     _say("\n━━ A bad deploy: watched after its sync, found degraded, reverted")
     try:
-        # A deploy's revert undoes every commit since the Application's last deploy, whichever files
-        # they touch: Argo CD first syncs store-checkout at main's head (the ledger fix merged
-        # above), so that the revert undoes dana's commit alone. That sync changes no workload:
-        # its watch ends at once, inconclusive.
-        head = _git(remote, "rev-parse", "main")
-
-        def sync_head() -> None:
-            with ArgoClient(stack.settings.argocd_url, stack.settings.argocd_token) as argocd:
-                argocd.sync_application(app, app_namespace="argocd")
-                argocd.get_application(app, "argocd")
-
-        await asyncio.to_thread(sync_head)
-        with contextlib.redirect_stdout(io.StringIO()):
-            await _finished_watch(stack, sessions, deploy_watch_id("argocd", app, head), deadline)
-        _say(f"\n   Argo CD last deployed {app} at main's head {head[:7]}: a deploy changing no workload.")
-
         _say(f"\n1. dana pushes checkout 3.2.0 to main ({remote}): {app}, which Argo CD syncs from main")
         revision = await asyncio.to_thread(
             _push_as_dana, remote, "main", DEPLOY_FILE, DEPLOY_EDITS, "checkout 3.2.0: the new payment client"
