@@ -202,7 +202,8 @@ async def test_fix_that_does_not_heal_is_reverted_by_a_second_approved_pull_requ
         assert "Fix" in gitops and "Revert" in gitops and f"{fix.branch}" in gitops
         assert "+ memory: 256Mi" in gitops and "- memory: 256Mi" in gitops
         answer = await decide(http, page, incident_id, "approve", "put it back")
-        assert answer.status_code == 200, answer.text
+        # a decision taken redirects to the incident's page, at the step the workflow went on to
+        assert answer.status_code == 303, answer.text
     revert = await opened_pull_request(handle, 2)
     assert revert.branch == branch_for(fix_round.incident_id, "revert") and revert.kind == "revert"
     await merge(stack, revert, "carol")

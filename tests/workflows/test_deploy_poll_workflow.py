@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -94,13 +94,17 @@ async def test_a_deploy_not_yet_watched_starts_one_and_a_watched_one_is_counted(
         )
 
     listing = Listing([RecentDeploys(events=[lost, told], applications=2)])
+    # the server's clock (it skips time): the window is read against it, not the wall clock
+    before = await env.get_current_time()
     result = await poll(env, listing, queue, "deploy-poll-started-and-watched")
+    after = await env.get_current_time()
 
     assert result.started == [lost.watch_id] and result.already_watched == 1 and result.applications == 2
     watch = await env.client.get_workflow_handle(lost.watch_id).describe()
     assert watch.workflow_type == "DeploymentWatchWorkflow"
     (page,) = listing.asked
-    assert (page.since - datetime.now(UTC)).total_seconds() < -800  # the 15-minute lookback
+    lookback = timedelta(seconds=DeployPollInput().lookback_seconds)  # 15 minutes
+    assert before - lookback - timedelta(seconds=1) <= page.since <= after - lookback
 
 
 async def test_pages_are_followed_and_a_second_poll_starts_nothing(
