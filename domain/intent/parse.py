@@ -333,7 +333,7 @@ _PREVIOUS = (
 )
 
 # (pattern, what it reads); tried in order, the first full match wins.
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+_PATTERNS: list[tuple[str, str]] = [
     # scale
     (
         rf"scale\s+(?:up\s+|down\s+|out\s+)?{_T}\s+(?:up\s+|down\s+|out\s+)?to\s+{_N}(?:\s+{_REPLICA_WORD})?",
