@@ -290,9 +290,9 @@ def _structured(verb: str, args: list[str], bounds: IntentBounds) -> IntentChang
             image=_image(image),
         )
     # set-resources
-    container = None
+    named: str | None = None
     if rest and "=" not in rest[0]:
-        container, rest = _name(rest[0], "container"), rest[1:]
+        named, rest = _name(rest[0], "container"), rest[1:]
     if not rest:
         raise IntentRefused(f"set-resources needs at least one of memory=, cpu=; {usage}")
     requests: dict[str, str] = {}
@@ -307,7 +307,7 @@ def _structured(verb: str, args: list[str], bounds: IntentBounds) -> IntentChang
         quantity = _memory(value, bounds) if resource == "memory" else _cpu(value, bounds)
         (limits if where == "limits" else requests)[resource] = quantity
     return IntentChange(
-        kind="set_resources", target=target, container=container, requests=requests, limits=limits
+        kind="set_resources", target=target, container=named, requests=requests, limits=limits
     )
 
 
