@@ -27,6 +27,7 @@ from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_fr
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import INLINE_BODY_BYTES, Notification, PayloadInvalid, read_notification, send
+from gateway.intents import install_intents
 from gateway.temporal_calls import RETRY_AFTER_SECONDS, unreachable_reason
 from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
@@ -296,4 +297,5 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
     install_github_webhook(app, settings, get_client)
     install_argocd_webhook(app, settings, get_client)
     install_console(app, settings, get_client)
+    install_intents(app, settings, get_client)
     return app
