@@ -35,8 +35,11 @@ from integrations.temporal.incidents import STATUS_QUERY
 __all__ = ["IntentStarted", "intent_workflow_id", "start_intent", "wait_for_plan"]
 
 REMEDIATION_WORKFLOW = "RemediationWorkflow"
-# Steps before the policy has decided on the plan: the entry keeps waiting while the incident is in one.
-_BEFORE_DECISION = frozenset({"received", "observing", "recalling", "analyzing", "reviewing", "validating"})
+# Steps before the plan is decided on and, for GitOps, its file change computed: the entry keeps
+# waiting while the incident is in one.
+_BEFORE_DECISION = frozenset(
+    {"received", "observing", "recalling", "analyzing", "reviewing", "validating", "preparing_change"}
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ async def start_intent(
 async def wait_for_plan(
     client: Client, workflow_id: str, *, timeout: float = 10.0, interval: float = 0.2
 ) -> WorkflowStatus | None:
-    """The incident's status once the policy has decided on its plan (or it has ended), polled
+    """The incident's status once the policy has decided on its plan and any GitOps file change is
+    computed (or it has ended), polled
     until `timeout` seconds have passed; None when it had not by then (or the workflow has not
     answered its first query yet)."""
     handle = client.get_workflow_handle(workflow_id)
