@@ -22,8 +22,10 @@ import pytest
 import yaml
 
 from cli.embedded import Stack
+from domain.policy.approval import DecisionInput
 from domain.steps.remediation import RemediationResult
 from sandbox.scenario import SHARED_SCENARIOS
+from tests.conftest import keep_history
 from tests.e2e.test_gitops_loop import approve, git, merge, opened_pull_request
 from tests.e2e.test_remediation_loop import deployment, memory_limit
 from workflows.remediation import RemediationWorkflow
@@ -145,6 +147,10 @@ async def test_requests_in_free_text_become_reviewed_pull_requests_and_refusals_
         through_a_pull_request(stack, raised["workflow_id"]),
     )
     assert scale_result.outcome == "resolved", scale_result.reason
+    await keep_history(
+        stack.client.get_workflow_handle(scaled["workflow_id"], run_id=None),
+        "remediation-intent-gitops-resolved",
+    )
     assert memory_result.outcome == "resolved", memory_result.reason
     assert [a.approver for a in scale_result.approvals] == ["alice"]
     assert "replicaCount: 4" in git(stack, "show", "main:values/ledger-values.yaml")
@@ -181,3 +187,44 @@ async def test_an_image_bump_in_the_structured_form_goes_through_the_kustomize_o
     assert result.outcome == "resolved", result.reason
     live = deployment(stack, "web", "storefront")
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def unmanaged_bad_release(tmp_path: Path) -> Path:
+    """crashloop-bad-release (checkout 1.14.0, revision 12, crashes; revision 11 ran 1.13.2) with no
+    Argo CD and no GitOps repository: an unmanaged Deployment that medic changes directly."""
+    data = yaml.safe_load((SHARED_SCENARIOS / "crashloop-bad-release.yaml").read_text())
+    for key in ("argocd", "gitops"):
+        data.pop(key, None)
+    for obj in data["cluster"]:
+        obj["metadata"].get("annotations", {}).pop("argocd.argoproj.io/tracking-id", None)
+    path = tmp_path / "unmanaged-bad-release.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+async def test_a_rollback_request_on_an_unmanaged_deployment_is_made_directly(
+    make_stack: Any, tmp_path: Path
+) -> None:
+    stack = await make_stack(unmanaged_bad_release(tmp_path))
+    answer = (await propose(stack, "roll checkout in shop back to yesterday's version")).json()
+    assert answer["step"] == "awaiting_approval", answer
+    (action,) = answer["plan"]["actions"]
+    assert (action["kind"], action["mode"], action["revision"]) == ("rollback_revision", "direct", 11)
+
+    # A rollback is high risk: two people approve it, as the console would send their decisions.
+    assert (answer["risk"], answer["approvals_required"]) == ("high", 2)
+    handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, answer["workflow_id"])
+    for approver in ("alice", "bob"):
+        await handle.execute_update(
+            RemediationWorkflow.decide,
+            DecisionInput(
+                approver=approver, plan_hash=answer["plan_hash"], channel="console", groups=["sre"]
+            ),
+        )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.outcome == "resolved", result.reason
+    await keep_history(handle, "remediation-intent-direct-resolved")
+    live = deployment(stack, "shop", "checkout")
+    assert (
+        live["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/shop/checkout:1.13.2"
+    )
