@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.service import RPCError
 
 from domain.intent.model import MAX_REQUEST_ID_LENGTH, MAX_REQUEST_LENGTH
-from domain.intent.parse import IntentBounds, IntentRefused, bounds_from_policy_data
+from domain.intent.parse import IntentBounds, IntentRefused, bounds_from_policy_data, parse_intent
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
 from gateway.console import ApiRefused, ApiUser, ClientFactory
@@ -99,6 +99,12 @@ def install_intents(app: FastAPI, settings: Settings, get_client: ClientFactory)
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in err.errors(include_input=False)]
             return _json({"error": "invalid request", "details": details}, 422)
         bounds = await asyncio.to_thread(intent_bounds, settings)
+        try:
+            # Read before Temporal is asked anything: bad words are the caller's to fix (422),
+            # whatever the state of the rest.
+            parse_intent(body.request, bounds)
+        except IntentRefused as refused:
+            return _json({"error": str(refused)}, 422)
         try:
             client = await reach(get_client, reach_seconds)
         except TemporalUnreachable as err:
