@@ -20,7 +20,7 @@ import typer
 
 from cli.config import settings
 from cli.schedules import connect_or_fail, exit_now
-from domain.intent.parse import IntentRefused
+from domain.intent.parse import IntentRefused, parse_intent
 from domain.steps.remediation import WorkflowStatus
 from gateway.intents import intent_bounds, status_summary
 from integrations.temporal.intents import start_intent, wait_for_plan
@@ -50,6 +50,13 @@ def propose_command(
     s = settings()
     who = requester or getpass.getuser()
     text = " ".join(words)
+    bounds = intent_bounds(s)
+    try:
+        # Read before Temporal is reached: bad words are refused whatever the state of the rest.
+        parse_intent(text, bounds)
+    except IntentRefused as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(2) from None
 
     async def go() -> tuple[dict[str, Any], WorkflowStatus | None]:
         client = await connect_or_fail(s)
@@ -60,7 +67,7 @@ def propose_command(
             words=text,
             channel="cli",
             request_id=request_id,
-            bounds=await asyncio.to_thread(intent_bounds, s),
+            bounds=bounds,
         )
         status = await wait_for_plan(client, started.workflow_id, timeout=PLAN_WAIT_SECONDS)
         answer: dict[str, Any] = {
