@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from domain.analysis.plan import Diagnosis, RollbackRevision, Scale, SetImage, SetResources
+from domain.analysis.plan import Diagnosis, RollbackRevision, Scale, SetImage, SetResources, SyncApplication
 from domain.incident.model import ResourceRef
 from domain.intent.model import IntentRequest
 from domain.intent.parse import parse_intent
 from domain.intent.plan import intent_diagnosis, intent_incident
-from domain.kube.observation import ContainerSpec, Observation, Revision, Workload
+from domain.kube.observation import ArgoApplication, ContainerSpec, Observation, Revision, Workload
 
 
 def _workload(namespace: str, name: str, *containers: ContainerSpec, revision: int = 3) -> Workload:
@@ -117,3 +117,20 @@ def test_the_words_are_kept_redacted_on_the_incident() -> None:
     assert (
         incident.source == "intent" and incident.title == "Change requested by carol: restart shop/checkout"
     )
+
+
+def test_a_sync_request_syncs_the_application_that_manages_an_observed_workload() -> None:
+    workload = _workload("shop", "cart")
+    app = ArgoApplication(
+        id="argocd/argocd/shop",
+        name="shop",
+        resources=[{"group": "apps", "kind": "Deployment", "namespace": "shop", "name": "cart"}],
+    )
+    request = IntentRequest(requester="carol", words="sync-app shop", change=parse_intent("sync-app shop"))
+    incident = intent_incident("intent-sync", request)
+    observation = Observation(incident_id=incident.id, workloads=[workload], argocd=[app])
+    (action,) = intent_diagnosis(incident, observation).plan.actions
+    assert isinstance(action, SyncApplication) and action.application == "shop"
+    assert action.target == workload.ref
+    missing = intent_diagnosis(incident, Observation(incident_id=incident.id, workloads=[workload]))
+    assert missing.summary == "the request cannot be planned: no Argo CD application named shop was observed"
