@@ -8,7 +8,8 @@ are final, and the workflow decides what follows (the offline analyzer, or a hum
 A drift incident (source `drift`, with the scan's drift) is planned by `drift_diagnosis` from the
 disposition the drift policy gave it, whatever analyzer is configured: the model is not consulted.
 So is a degraded deploy (source `deploy`, with its regression) by `deploy_diagnosis`: its plan is
-the revert of the deploy's commits.
+the revert of the deploy's commits; and a change request (source `intent`) by `intent_diagnosis`:
+its plan is the change it asked for.
 Nor is it for an incident whose alerts all fire by design (`Watchdog`, `InfoInhibitor`): it ends
 with root cause `none` and the reason (`domain.analysis.rules.meta`).
 
@@ -30,6 +31,8 @@ from domain.deploy.incident import ANALYZER as DEPLOY_ANALYZER
 from domain.deploy.incident import deploy_diagnosis
 from domain.drift.plan import ANALYZER as DRIFT_ANALYZER
 from domain.drift.plan import drift_diagnosis
+from domain.intent.plan import ANALYZER as INTENT_ANALYZER
+from domain.intent.plan import intent_diagnosis
 from domain.redaction.objects import redact_incident, redact_observation
 from domain.redaction.text import redact_text
 from domain.steps.analyze import AnalyzeInput, ReviewInput, ReviewResult
@@ -53,6 +56,12 @@ class AnalyzeActivities:
             # The deploy watch's verdict is the diagnosis, and the revert of its commits the plan.
             diagnosis = deploy_diagnosis(input.incident, input.observation)
             _check(DEPLOY_ANALYZER, diagnosis, input)
+            return diagnosis
+        if input.incident.source == "intent" and input.incident.intent is not None:
+            # A change request's plan is the change it asked for, read from its words when it
+            # came in: no analyzer reads the cluster for it, and no model is consulted.
+            diagnosis = intent_diagnosis(input.incident, input.observation)
+            _check(INTENT_ANALYZER, diagnosis, input)
             return diagnosis
         meta = meta_alert_diagnosis(input.incident)
         if meta is not None:

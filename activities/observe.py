@@ -38,6 +38,7 @@ from activities.observe_placement import (
 from activities.redaction import redacts_result
 from domain.gitops.locate import relevant_files
 from domain.incident.model import WORKLOAD_KINDS, Incident, ResourceRef
+from domain.intent.model import IntentChange
 from domain.kube.observation import (
     ARGOCD_TRACKING,
     ArgoApplication,
@@ -95,6 +96,7 @@ MAX_CHANGES = 16  # changed fields listed in the template diff of the newest rev
 MAX_CHANGE_VALUE = 120  # characters of each side of a changed field
 MAX_TERMINATION_MESSAGE = 400  # characters of a container's last termination message
 MAX_INIT_CONTAINERS = 6  # init container states described per pod
+MAX_REQUESTED_CANDIDATES = 10  # workloads observed for the name a change request gives
 MAX_CONFIG_REFS = 8  # ConfigMaps and Secrets named per container
 
 
@@ -398,6 +400,9 @@ class _Observer:
     def build(self) -> Observation:
         for target in self.incident.targets:
             self.observe_target(target)
+        intent = self.incident.intent if self.incident.source == "intent" else None
+        if intent is not None and intent.change is not None:
+            self.observe_requested(intent.change)
         # Argo CD's own alerts name an Application: its managed workloads are the targets.
         alerted = alerted_applications(self.argocd, self.incident.alerts)
         if alerted is not None:
@@ -438,6 +443,41 @@ class _Observer:
         )
 
     # --- resolution ------------------------------------------------------------------------------
+
+    def observe_requested(self, change: IntentChange) -> None:
+        """A change request's target: every workload its name names (in its namespace, or in any),
+        so that the plan sees one, none or the candidates; an Application to sync: the workloads
+        it manages."""
+        if change.kind == "sync_application":
+            self.observe_application(change.target.name)
+            return
+        refs = self.kube.find_workloads(change.target.name, change.target.namespace)
+        where = f"in namespace {change.target.namespace}" if change.target.namespace else "in any namespace"
+        if not refs:
+            self.notes.append(f"no Deployment, StatefulSet or DaemonSet named {change.target.name} {where}")
+        if len(refs) > MAX_REQUESTED_CANDIDATES:
+            self.notes.append(
+                f"{len(refs)} workloads are named {change.target.name}; the first "
+                f"{MAX_REQUESTED_CANDIDATES} were observed"
+            )
+        for ref in sorted(refs, key=lambda r: r.key)[:MAX_REQUESTED_CANDIDATES]:
+            self.observe_target(ref)
+
+    def observe_application(self, name: str) -> None:
+        if self.argocd is None:
+            self.notes.append(f"Argo CD is not configured, so application {name} cannot be read")
+            return
+        try:
+            app = self.argocd.get_application(name)
+        except IntegrationError as err:
+            self.notes.append(f"Argo CD application {name} could not be read: {_short(str(err), 300)}")
+            return
+        for resource in (app.get("status") or {}).get("resources") or []:
+            kind = str(resource.get("kind") or "")
+            if kind in WORKLOAD_KINDS and resource.get("namespace") and resource.get("name"):
+                self.observe_target(
+                    ResourceRef(namespace=str(resource["namespace"]), kind=kind, name=str(resource["name"]))
+                )
 
     def _read(self, ref: ResourceRef) -> dict[str, Any] | None:
         try:

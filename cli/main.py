@@ -17,6 +17,7 @@ from cli.config import sessions as _sessions
 from cli.config import store_read as _store_read
 from cli.deploys import deploys_app
 from cli.drift import drift_app
+from cli.propose import propose_command
 from cli.review import pr_review_command, review_command
 from cli.schedules import schedules_app
 from domain.analysis.plan import next_steps_of
@@ -40,6 +41,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(drift_app, name="drift")
 app.add_typer(deploys_app, name="deploys")
 app.command("review")(review_command)
+app.command("propose")(propose_command)
 pr_app.command("review")(pr_review_command)
 
 

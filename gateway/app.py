@@ -28,6 +28,7 @@ from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import INLINE_BODY_BYTES, Notification, PayloadInvalid, read_notification, send
 from gateway.slack_interactions import install_slack_interactions
+from gateway.intents import install_intents
 from gateway.temporal_calls import RETRY_AFTER_SECONDS, unreachable_reason
 from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
@@ -298,4 +299,5 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
     install_argocd_webhook(app, settings, get_client)
     install_console(app, settings, get_client)
     install_slack_interactions(app, settings, get_client)
+    install_intents(app, settings, get_client)
     return app

@@ -208,6 +208,32 @@ class KubeClient:
         """GET of a Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod."""
         return self._json(self._methods(ref.kind, "read"), ref.name, ref.namespace)
 
+    def find_workloads(self, name: str, namespace: str | None = None) -> list[ResourceRef]:
+        """The Deployments, StatefulSets and DaemonSets named `name`, in `namespace` or (None) in
+        every namespace: one field-selected LIST per kind."""
+        selector = f"metadata.name={name}"
+        found: list[ResourceRef] = []
+        for kind, snake in (
+            ("Deployment", "deployment"),
+            ("StatefulSet", "stateful_set"),
+            ("DaemonSet", "daemon_set"),
+        ):
+            if namespace:
+                items = self._items(
+                    getattr(self._apps, f"list_namespaced_{snake}"), namespace, field_selector=selector
+                )
+            else:
+                items = self._items(
+                    getattr(self._apps, f"list_{snake}_for_all_namespaces"), field_selector=selector
+                )
+            for item in items:
+                meta = item.get("metadata") or {}
+                if meta.get("name") == name:
+                    found.append(
+                        ResourceRef(namespace=str(meta.get("namespace") or ""), kind=kind, name=name)
+                    )
+        return found
+
     def list_replicasets(self, namespace: str, match_labels: Mapping[str, str]) -> list[dict[str, Any]]:
         return self._items(
             self._apps.list_namespaced_replica_set, namespace, label_selector=_label_selector(match_labels)

@@ -395,6 +395,15 @@ def _mode_and_file(
     return mode, file, f"Argo CD manages the workload: the change goes through Git ({why})"
 
 
+def change_mode_and_file(
+    observation: Observation, workload: Workload, change: Change, container: str | None = None
+) -> tuple[Mode, str | None, str]:
+    """How a change of this kind to the workload is made (directly, or through Git), the GitOps file
+    it edits (None when none fits), and one sentence saying why. For plans made outside the rules
+    (a change request's, `domain.intent.plan`), chosen by the same rules as theirs."""
+    return _mode_and_file(observation, workload, change, container)
+
+
 def _gitops_evidence(observation: Observation, workload: Workload, file: str | None) -> list[Evidence]:
     evidence = []
     app = _application(observation, workload)

@@ -13,6 +13,7 @@ from domain.deploy.model import DeployRegression
 from domain.drift.model import AppDrift
 from domain.incident.alert_kinds import is_argocd_alert
 from domain.incident.alerts import Alert, AlertGroup
+from domain.intent.model import IntentRequest
 
 IncidentSource = Literal["alert", "drift", "intent", "deploy"]
 # Workloads with a pod template: what medic observes, snapshots and restores.
@@ -68,6 +69,9 @@ class Incident(Frozen):
     drift: AppDrift | None = None
     # source `deploy`: the deploy its watch judged degraded; the plan reverts its commits.
     deploy: DeployRegression | None = None
+    # source `intent`: the request for a change — who asked, through what, in which words, and the
+    # typed change read from them; the plan is that change (`domain.intent.plan`).
+    intent: IntentRequest | None = None
 
 
 # Alert labels that name a workload directly, in the order they are trusted.

@@ -101,7 +101,10 @@ def verified_channels(policy: PolicyDecision) -> list[str]:
 
 
 def decision_refusal(
-    policy: PolicyDecision | None, taken: Sequence[Approval], decision: DecisionInput
+    policy: PolicyDecision | None,
+    taken: Sequence[Approval],
+    decision: DecisionInput,
+    requester: str | None = None,
 ) -> str | None:
     """Why the policy's rules refuse `decision` on a plan that already has the decisions `taken`
     (this round's), or None when it counts.
@@ -111,8 +114,16 @@ def decision_refusal(
     needs two or more approvals), so such a channel never supplies a second approver. Groups are
     believed only from a verified channel. A rejection counts from any channel: stopping a change
     needs no proof of who asks.
+
+    `requester`: who asked for the change (a change request's incident), who may never approve it,
+    whatever the channel or the policy's approvers; they may reject it.
     """
     name = identity_key(decision.approver)
+    if decision.decision == "approve" and requester is not None and identity_key(requester) == name:
+        return (
+            f"{decision.approver} requested this change and cannot approve it: another person must "
+            "(a requester may still reject, and so withdraw, their own request)"
+        )
     earlier = next((a for a in taken if identity_key(a.approver) == name), None)
     if earlier is not None:
         return f"{decision.approver} has already decided on this plan (as {earlier.approver})"

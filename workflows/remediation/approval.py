@@ -167,7 +167,9 @@ class ApprovalGate:
             return f"incident is not waiting for approval (step: {state.step})"
         if decision.plan_hash and decision.plan_hash != state.subject_hash:
             return f"plan hash {decision.plan_hash} is not the current plan ({state.subject_hash})"
-        return decision_refusal(state.policy, approval.round_approvals(), decision)
+        intent = state.incident.intent
+        requester = intent.requester if intent is not None else None
+        return decision_refusal(state.policy, approval.round_approvals(), decision, requester)
 
     def _refusal_before_four_eyes(self, decision: DecisionInput) -> str | None:
         """`refusal` as it was before PATCH_FOUR_EYES: names compared as written, every channel

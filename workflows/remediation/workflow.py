@@ -118,6 +118,17 @@ class RemediationWorkflow:
             detail={
                 "alerts": len(incident.alerts),
                 "truncated_alerts": incident.group.truncatedAlerts if incident.group else 0,
+                # A change request: who asked, through what, in which words (kept redacted).
+                **(
+                    {
+                        "requester": incident.intent.requester,
+                        "channel": incident.intent.channel,
+                        "words": incident.intent.words,
+                        "request_id": incident.intent.request_id,
+                    }
+                    if incident.intent is not None
+                    else {}
+                ),
             },
         )
         try:
@@ -162,6 +173,10 @@ class RemediationWorkflow:
         if diagnosed.veto is not None:
             return "needs_review", f"the second-opinion review vetoed the plan: {diagnosed.veto}"
         if not plan.actions:
+            if state.incident.source == "intent":
+                # A change request that cannot be planned says why (an unknown or ambiguous
+                # target, with its candidates): it is the request's answer.
+                return "needs_review", diagnosis.summary
             if diagnosis.root_cause == "none":
                 return "no_action", diagnosis.summary
             return "needs_review", f"no automatic fix for {diagnosis.root_cause}: {diagnosis.summary}"

@@ -1,0 +1,121 @@
+"""Starting a change request's incident: the one path every entry takes (the CLI's `medic
+propose`, the gateway's `POST /api/intents`, and later the console's form and the MCP server).
+
+`start_intent` reads the words (`domain.intent.parse`: a refusal is raised before anything
+starts), and starts a `RemediationWorkflow` of source `intent` whose id is `intent-<hash>`: of the
+requester and the client's request id when one is given (so the same request sent twice starts
+one incident), else of a fresh UUID. `wait_for_plan` polls the incident's `status` query until its
+plan is decided on (awaiting approval, executing, ...) or it has ended, so that an entry can answer
+with the plan, its risk and the approvals it needs, or with the refusal (an unknown or ambiguous
+target ends `needs_review`, with the candidates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from domain.intent.model import IntentChannel, IntentRequest
+from domain.intent.parse import IntentBounds, parse_intent
+from domain.intent.plan import intent_incident
+from domain.policy.approval import identity_key
+from domain.settings import Settings
+from domain.steps.remediation import WorkflowStatus, remediation_input_for
+from integrations.temporal.incidents import STATUS_QUERY
+
+__all__ = ["IntentStarted", "intent_workflow_id", "start_intent", "wait_for_plan"]
+
+REMEDIATION_WORKFLOW = "RemediationWorkflow"
+# Steps before the plan is decided on and, for GitOps, its file change computed: the entry keeps
+# waiting while the incident is in one.
+_BEFORE_DECISION = frozenset(
+    {"received", "observing", "recalling", "analyzing", "reviewing", "validating", "preparing_change"}
+)
+
+
+@dataclass(frozen=True)
+class IntentStarted:
+    workflow_id: str
+    request: IntentRequest
+    # False: the request id had started this incident before; nothing new was started.
+    started: bool
+
+
+def intent_workflow_id(requester: str, request_id: str = "") -> str:
+    """`intent-<16 hex>`: of the requester and their request id, or of a fresh UUID without one."""
+    seed = f"{identity_key(requester)}\n{request_id}" if request_id else uuid.uuid4().hex
+    return f"intent-{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
+
+
+async def start_intent(
+    client: Client,
+    settings: Settings,
+    *,
+    requester: str,
+    words: str,
+    channel: IntentChannel,
+    request_id: str = "",
+    bounds: IntentBounds | None = None,
+) -> IntentStarted:
+    """Read `words` as a change and start its incident on the settings' task queue.
+
+    Raises `IntentRefused` (one line) for words that cannot be read or ask for a value out of
+    `bounds`, and ValueError for a requester or request id that cannot be used; RPC errors
+    propagate. Idempotent on (`requester`, `request_id`)."""
+    if not requester.strip() or len(requester) > 200 or any(ord(c) < 0x20 for c in requester):
+        raise ValueError("the requester must be a name of 1 to 200 printable characters")
+    if len(request_id) > 100 or any(not (c.isalnum() or c in "-_.:") for c in request_id):
+        raise ValueError("a request id has at most 100 letters, digits, '-', '_', '.' or ':'")
+    change = parse_intent(words, bounds)
+    request = IntentRequest(
+        requester=requester.strip(),
+        channel=channel,
+        words=words,
+        created_at=datetime.now(UTC),
+        request_id=request_id,
+        change=change,
+    )
+    workflow_id = intent_workflow_id(requester, request_id)
+    incident = intent_incident(workflow_id, request)
+    try:
+        await client.start_workflow(
+            REMEDIATION_WORKFLOW,
+            remediation_input_for(settings, incident),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return IntentStarted(workflow_id=workflow_id, request=request, started=False)
+    return IntentStarted(workflow_id=workflow_id, request=request, started=True)
+
+
+async def wait_for_plan(
+    client: Client, workflow_id: str, *, timeout: float = 10.0, interval: float = 0.2
+) -> WorkflowStatus | None:
+    """The incident's status once the policy has decided on its plan and any GitOps file change is
+    computed (or it has ended), polled
+    until `timeout` seconds have passed; None when it had not by then (or the workflow has not
+    answered its first query yet)."""
+    handle = client.get_workflow_handle(workflow_id)
+    deadline = time.monotonic() + timeout
+    status: WorkflowStatus | None = None
+    while True:
+        try:
+            status = await handle.query(STATUS_QUERY, result_type=WorkflowStatus)
+        except (RPCError, WorkflowQueryFailedError):
+            status = None
+        if status is not None and (status.outcome is not None or status.step not in _BEFORE_DECISION):
+            return status
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(interval)
