@@ -27,8 +27,8 @@ from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_fr
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
 from gateway.ingest import INLINE_BODY_BYTES, Notification, PayloadInvalid, read_notification, send
-from gateway.slack_interactions import install_slack_interactions
 from gateway.intents import install_intents
+from gateway.slack_interactions import install_slack_interactions
 from gateway.temporal_calls import RETRY_AFTER_SECONDS, unreachable_reason
 from health.readiness import PROBE_TIMEOUT, NotReady, Probe, Readiness, store_probe, temporal_probe
 from integrations.temporal.client import connect
