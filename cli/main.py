@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 
+from cli.assistants import mcp_command
 from cli.config import local_gitops_remote, settings
 from cli.config import redact_url as _redact_url
 from cli.config import sessions as _sessions
@@ -42,6 +43,7 @@ app.add_typer(drift_app, name="drift")
 app.add_typer(deploys_app, name="deploys")
 app.command("review")(review_command)
 app.command("propose")(propose_command)
+app.command("mcp")(mcp_command)
 pr_app.command("review")(pr_review_command)
 
 

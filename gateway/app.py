@@ -1,5 +1,5 @@
 """The HTTP edge: Alertmanager's webhook, GitHub's webhook for medic's pull requests, `/metrics`, the
-operators' console and its JSON API."""
+operators' console and its JSON API, and the MCP endpoint for assistants (`/mcp`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 
 from domain.settings import Settings
 from gateway.argocd_webhook import install_argocd_webhook
+from gateway.assistants.http import install_assistants
 from gateway.auth import secrets_equal
 from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
@@ -162,7 +163,9 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
         # Every replica delivers what waits in the buffer; the buffer keeps two from taking the same entry.
         delivery = asyncio.create_task(ingest.run(), name="ingest-delivery")
         try:
-            yield
+            # The MCP endpoint's transport runs its calls in a task group of its own.
+            async with app.state.assistants.running():
+                yield
         finally:
             delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -300,4 +303,5 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
     install_console(app, settings, get_client)
     install_slack_interactions(app, settings, get_client)
     install_intents(app, settings, get_client)
+    app.state.assistants = install_assistants(app, settings, get_client)
     return app

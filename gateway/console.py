@@ -170,6 +170,10 @@ class ConsoleStore:
                 self._factory = session_factory(make_engine(self._settings.resolved_database_url))
             return self._factory
 
+    def sessions(self) -> sessionmaker[Session]:
+        """The store's sessions, for a reader beside the console's (the MCP tools' drift report)."""
+        return self._sessions()
+
     def session_generation(self, name: str) -> int:
         try:
             with transaction(self._sessions()) as session:
