@@ -22,9 +22,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.intent.model import MAX_REQUEST_ID_LENGTH, MAX_REQUEST_LENGTH
+from domain.intent.model import MAX_REQUEST_ID_LENGTH, MAX_REQUEST_LENGTH, IntentChannel
 from domain.intent.parse import IntentBounds, IntentRefused, bounds_from_policy_data, parse_intent
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
@@ -78,11 +79,74 @@ def status_summary(status: WorkflowStatus | None) -> dict[str, Any]:
     return body
 
 
+async def propose(
+    client: Client,
+    settings: Settings,
+    *,
+    requester: str,
+    words: str,
+    channel: IntentChannel,
+    request_id: str = "",
+    bounds: IntentBounds | None = None,
+) -> dict[str, Any]:
+    """Start `words` as `requester`'s change request and answer what the API, the CLI and an
+    assistant show: the incident, its link, and its plan, risk and approvals once decided (or how
+    it ended). Raises `IntentRefused` or ValueError (one line, the caller's to fix) and RPC errors."""
+    if bounds is None:
+        bounds = await asyncio.to_thread(intent_bounds, settings)
+    started = await start_intent(
+        client,
+        settings,
+        requester=requester,
+        words=words,
+        channel=channel,
+        request_id=request_id,
+        bounds=bounds,
+    )
+    log.info("intent %s from %s: %s", started.workflow_id, requester, started.request.change)
+    status = await wait_for_plan(client, started.workflow_id, timeout=PLAN_WAIT_SECONDS)
+    incident_id = status.incident_id if status is not None else started.workflow_id
+    return {
+        "workflow_id": started.workflow_id,
+        "incident_id": incident_id,
+        "started": started.started,
+        "requester": requester,
+        "change": started.request.change.describe() if started.request.change else "",
+        "link": f"{settings.console_url.rstrip('/')}/console/incidents/{incident_id}",
+        **status_summary(status),
+    }
+
+
+async def propose_reaching(
+    get_client: ClientFactory,
+    settings: Settings,
+    *,
+    requester: str,
+    words: str,
+    channel: IntentChannel,
+    request_id: str = "",
+) -> dict[str, Any]:
+    """`propose`, for a caller without a client at hand (an assistant's tool): the words are read
+    first — bad words are the caller's to fix, whatever the state of the rest — then Temporal is
+    reached within the gateway's budget (`TemporalUnreachable`, one line, when it is not)."""
+    bounds = await asyncio.to_thread(intent_bounds, settings)
+    parse_intent(words, bounds)
+    client = await reach(get_client, settings.webhook_temporal_timeout_seconds)
+    return await propose(
+        client,
+        settings,
+        requester=requester,
+        words=words,
+        channel=channel,
+        request_id=request_id,
+        bounds=bounds,
+    )
+
+
 def install_intents(app: FastAPI, settings: Settings, get_client: ClientFactory) -> None:
     """Add `POST /api/intents` to `app` (after `install_console`, whose error handling it uses)."""
     api = APIRouter()
     reach_seconds = settings.webhook_temporal_timeout_seconds
-    console_url = settings.console_url.rstrip("/")
 
     @api.post(INTENTS_PATH)
     async def api_intents(request: Request, principal: ApiUser) -> JSONResponse:
@@ -110,7 +174,7 @@ def install_intents(app: FastAPI, settings: Settings, get_client: ClientFactory)
         except TemporalUnreachable as err:
             return _json({"error": err.reason}, 503, retry=True)
         try:
-            started = await start_intent(
+            answer = await propose(
                 client,
                 settings,
                 requester=principal.name,
@@ -127,18 +191,6 @@ def install_intents(app: FastAPI, settings: Settings, get_client: ClientFactory)
             if err.status in UNAVAILABLE:
                 return _json({"error": f"Temporal is unavailable: {err.message}"}, 503, retry=True)
             return _json({"error": f"Temporal refused the call: {err.message}"}, 502)
-        log.info("intent %s from %s: %s", started.workflow_id, principal.name, started.request.change)
-        status = await wait_for_plan(client, started.workflow_id, timeout=PLAN_WAIT_SECONDS)
-        incident_id = status.incident_id if status is not None else started.workflow_id
-        answer: dict[str, Any] = {
-            "workflow_id": started.workflow_id,
-            "incident_id": incident_id,
-            "started": started.started,
-            "requester": principal.name,
-            "change": started.request.change.describe() if started.request.change else "",
-            "link": f"{console_url}/console/incidents/{incident_id}",
-            **status_summary(status),
-        }
         return _json(answer, 202)
 
     app.include_router(api)

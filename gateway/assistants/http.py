@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -34,6 +35,7 @@ from domain.settings import Settings
 from gateway.assistants.server import http_server
 from gateway.auth import NOT_CONFIGURED, Authenticator, AuthError, Principal, SessionsUnavailable
 from gateway.console import DecisionOutcome, run_decision
+from gateway.intents import propose_reaching
 from gateway.temporal_calls import RETRY_AFTER_SECONDS
 
 MCP_PATH = "/mcp"
@@ -70,8 +72,13 @@ class AssistantsEndpoint:
         async def decide(incident_id: str, decision: DecisionInput) -> DecisionOutcome:
             return await run_decision(get_client, incident_id, decision, reach_seconds)
 
+        async def propose_change(requester: str, words: str, request_id: str) -> dict[str, Any]:
+            return await propose_reaching(
+                get_client, settings, requester=requester, words=words, channel="mcp", request_id=request_id
+            )
+
         self._auth = auth
-        self._server = http_server(settings, principal_of, decide)
+        self._server = http_server(settings, principal_of, decide, propose_change)
         # Builds the session manager (the Starlette app it returns is not used). No DNS-rebinding
         # check by Host: a request needs credentials a browser does not attach by itself (no
         # cookie is taken), and the gateway is reached by whatever name it is deployed under.

@@ -13,13 +13,22 @@ from mcp.server.mcpserver import MCPServer
 
 from domain.settings import Settings
 from gateway.assistants.reads import AssistantReads
-from gateway.assistants.tools import Decide, Identify, register_decide, register_read_tools
+from gateway.assistants.tools import (
+    Decide,
+    Identify,
+    Propose,
+    Requester,
+    register_decide,
+    register_propose,
+    register_read_tools,
+)
 
 NAME = "medic"
 INSTRUCTIONS = (
     "medic remediates incidents in a GitOps-run Kubernetes estate. Read incidents (their diagnosis, "
     "evidence, plan, policy decision, approvals and timeline), the audit trail, the drift report and "
-    "the change reviews of pull requests. Risk and who must approve come from medic's policy, never "
+    "the change reviews of pull requests, and request a change in plain words (propose_change). "
+    "Risk and who must approve come from medic's policy, never "
     "from you; a decision is made in the authenticated user's name and bound to the plan's hash."
 )
 
@@ -40,16 +49,18 @@ def _server() -> MCPServer:
             root.removeHandler(placeholder)
 
 
-def stdio_server(settings: Settings) -> MCPServer:
-    """The server `medic mcp` runs on stdin and stdout: the read-only tools."""
+def stdio_server(settings: Settings, requester: Requester, propose: Propose) -> MCPServer:
+    """The server `medic mcp` runs on stdin and stdout: the read-only tools and `propose_change`."""
     server = _server()
     register_read_tools(server, AssistantReads(settings))
+    register_propose(server, requester, propose)
     return server
 
 
-def http_server(settings: Settings, identify: Identify, decide: Decide) -> MCPServer:
-    """The server behind `/mcp`: the read-only tools and `decide`."""
+def http_server(settings: Settings, identify: Identify, decide: Decide, propose: Propose) -> MCPServer:
+    """The server behind `/mcp`: the read-only tools, `propose_change` and `decide`."""
     server = _server()
     register_read_tools(server, AssistantReads(settings))
+    register_propose(server, lambda ctx: identify(ctx).name, propose)
     register_decide(server, identify, decide)
     return server

@@ -7,9 +7,10 @@ there at all. Each tool has a typed input (its JSON schema), a bounded answer, a
 that say truthfully what it does: the reads are read-only; `decide` is not, and is destructive (an
 approval lets a change run, a rejection ends the incident).
 
-A tool that makes a change request (`propose_change`) is one more `register_…` function here,
-calling the one entry point that turns a request into an incident, with the caller's identity as
-the requester; `gateway/assistants/server.py` calls it for both transports.
+`register_propose` adds `propose_change` (every transport): a change request in plain words or the
+structured form, started as the caller's (`gateway.intents.propose`, as `POST /api/intents` and
+`medic propose` do); the policy and the humans decide on it like any other, and the requester
+can never approve it.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.service import RPCError
 
 from domain.policy.approval import DecisionInput
 from gateway.assistants.reads import AssistantReads, NotFound
 from gateway.auth import Principal
 from gateway.console import DecisionOutcome
+from gateway.temporal_calls import TemporalUnreachable
 from integrations.temporal.incidents import incident_id_problem
 
 READ_ONLY = ToolAnnotations(
@@ -38,9 +41,21 @@ READ_ONLY = ToolAnnotations(
 DECIDES = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
 )
+# A change request starts an incident; where the policy lets its plan run unattended (a low-risk
+# plan in `auto` mode), the change follows without a human, so it may change the estate. The same
+# request id starts nothing new.
+PROPOSES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 
 # Who is calling, from the request the tool runs in; raises ToolError when nobody verified is.
 Identify = Callable[[Context], Principal]
+# The requester of a change request made in the call (the verified user over HTTP, the local user
+# on their own word over stdio, as `medic propose` takes it).
+Requester = Callable[[Context], str]
+# Start a change request (requester, words, request id) and answer as `POST /api/intents` does
+# (`gateway.intents.propose`, bound to a client); raises IntentRefused or ValueError (one line).
+Propose = Callable[[str, str, str], Awaitable[dict[str, Any]]]
 # The `decide` update as the console makes it (`gateway.console.run_decision`, bound to a client).
 Decide = Callable[[str, DecisionInput], Awaitable[DecisionOutcome]]
 
@@ -194,3 +209,39 @@ def register_decide(server: MCPServer, identify: Identify, decide: Decide) -> No
             "approvals_required": status.approvals_required,
             "approvals": [a.model_dump(mode="json") for a in status.approvals],
         }
+
+
+def register_propose(server: MCPServer, requester: Requester, propose: Propose) -> None:
+    """`propose_change`: a change request, as the caller, through the policy and the humans."""
+
+    @server.tool(name="propose_change", title="Request a change", annotations=PROPOSES)
+    async def propose_change(
+        ctx: Context,
+        request: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=500,
+                description='The change in plain words ("scale checkout in shop to 6 replicas", "give '
+                'cart 1Gi of memory") or the structured form ("set-image shop/checkout '
+                'checkout=ghcr.io/acme/checkout:1.14.0", "scale shop/checkout 6", "rollback '
+                'shop/ledger", "restart shop/cart", "sync-app NAME").',
+            ),
+        ],
+        request_id: Annotated[
+            str,
+            Field(max_length=100, description="Your id for this request: the same id starts nothing new."),
+        ] = "",
+    ) -> dict[str, Any]:
+        """Ask medic for a change. It becomes an incident: the policy decides its risk and who must
+        approve (never you, the requester), and the change is made — directly or by a pull request
+        — only once they have. The answer names the incident, its plan, risk and approvals."""
+        who = requester(ctx)
+        try:
+            return await propose(who, request, request_id.strip())
+        except ValueError as err:  # IntentRefused is one too: the words, a bound, the request id
+            raise ToolError(f"refused: {err}") from None
+        except TemporalUnreachable as err:
+            raise ToolError(err.reason) from None
+        except RPCError as err:
+            raise ToolError(f"Temporal did not take the request: {err.message}") from None

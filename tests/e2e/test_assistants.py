@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import getpass
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_TOOLS = {"list_incidents", "get_incident", "get_audit_trail", "get_drift_report", "get_change_review"}
+# offered on both transports: a change request in the caller's name
+PROPOSE = "propose_change"
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -56,6 +59,7 @@ async def test_an_assistant_reads_over_stdio_and_http_and_decides_only_over_http
     users = tmp_path / "users"
     upsert_user(users, "dev", hash_password("dev-pw", iterations=1000), ["developers"])
     upsert_user(users, "sam", hash_password("sam-pw", iterations=1000), ["sre"])
+    upsert_user(users, "ana", hash_password("ana-pw", iterations=1000), ["sre"])
     stack = await make_stack(
         DEFAULT_SCENARIO, policy_dir=str(sre_only_policy(tmp_path / "policy")), console_users_file=str(users)
     )
@@ -69,12 +73,26 @@ async def test_an_assistant_reads_over_stdio_and_http_and_decides_only_over_http
         command=sys.executable,
         args=["-m", "cli", "mcp"],
         cwd=str(ROOT),
-        env={"MEDIC_HOME": stack.settings.home, "MEDIC_DATABASE_URL": stack.settings.resolved_database_url},
+        env={
+            "MEDIC_HOME": stack.settings.home,
+            "MEDIC_DATABASE_URL": stack.settings.resolved_database_url,
+            "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+            "MEDIC_TASK_QUEUE": stack.settings.task_queue,
+        },
     )
     async with Client(local) as assistant:
         tools = {t.name: t for t in (await assistant.list_tools()).tools}
-        assert set(tools) == READ_TOOLS
-        assert all(t.annotations and t.annotations.read_only_hint for t in tools.values())
+        assert set(tools) == READ_TOOLS | {PROPOSE}
+        assert all(t.annotations and t.annotations.read_only_hint for n, t in tools.items() if n != PROPOSE)
+        proposing = tools[PROPOSE].annotations
+        assert proposing is not None and not proposing.read_only_hint and proposing.destructive_hint
+        unread = await assistant.call_tool(PROPOSE, {"request": "make it better"})
+        assert unread.is_error and "refused: could not read" in text_of(unread)
+        local_request = await assistant.call_tool(PROPOSE, {"request": "scale shop/cart 3"})
+        assert not local_request.is_error, text_of(local_request)
+        proposed = local_request.structured_content or {}
+        assert proposed["requester"] == getpass.getuser() and proposed["started"] is True
+        assert proposed["step"] == "awaiting_approval" and proposed["risk"], proposed
         listed = await assistant.call_tool("list_incidents", {"status": "awaiting_approval"})
         assert not listed.is_error, text_of(listed)
         assert incident_id in [i["id"] for i in (listed.structured_content or {})["incidents"]]
@@ -97,7 +115,7 @@ async def test_an_assistant_reads_over_stdio_and_http_and_decides_only_over_http
     # HTTP as dev: reads, and `decide` is offered, destructive; the policy refuses dev.
     async with over_http(stack.gateway_url, basic("dev", "dev-pw")) as assistant:
         tools = {t.name: t for t in (await assistant.list_tools()).tools}
-        assert set(tools) == READ_TOOLS | {"decide"}
+        assert set(tools) == READ_TOOLS | {"decide", PROPOSE}
         decide = tools["decide"].annotations
         assert decide is not None and decide.destructive_hint and not decide.read_only_hint
         listed = await assistant.call_tool("list_incidents", {"limit": 5})
@@ -137,3 +155,27 @@ async def test_an_assistant_reads_over_stdio_and_http_and_decides_only_over_http
     assert approvals(stack, incident_id) == [("sam", "approve", "update", waiting.plan_hash)]
     status_channels = [a.channel for a in (await handle.query(RemediationWorkflow.status)).approvals]
     assert status_channels == ["api"]
+
+    # sam asks for a change over HTTP: it waits for another approver (never sam), and ana's
+    # approval, over HTTP too, lets it run.
+    async with over_http(stack.gateway_url, basic("sam", "sam-pw")) as assistant:
+        asked = await assistant.call_tool(PROPOSE, {"request": "restart shop/cart", "request_id": "a-1"})
+        assert not asked.is_error, text_of(asked)
+        answer = asked.structured_content or {}
+        assert answer["requester"] == "sam" and answer["step"] == "awaiting_approval", answer
+        intent_id, intent_hash = answer["incident_id"], answer["plan_hash"]
+        again = await assistant.call_tool(PROPOSE, {"request": "restart shop/cart", "request_id": "a-1"})
+        assert (again.structured_content or {})["started"] is False  # the same request id
+        own = await assistant.call_tool(
+            "decide", {"incident_id": intent_id, "decision": "approve", "plan_hash": intent_hash}
+        )
+        assert own.is_error and "requester" in text_of(own), text_of(own)
+    async with over_http(stack.gateway_url, basic("ana", "ana-pw")) as assistant:
+        approved = await assistant.call_tool(
+            "decide", {"incident_id": intent_id, "decision": "approve", "plan_hash": intent_hash}
+        )
+        assert not approved.is_error, text_of(approved)
+    intent = stack.client.get_workflow_handle_for(RemediationWorkflow.run, answer["workflow_id"])
+    done = await asyncio.wait_for(intent.result(), 90)
+    assert done.outcome == "resolved", done.reason
+    assert approvals(stack, intent_id) == [("ana", "approve", "update", intent_hash)]
