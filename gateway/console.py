@@ -776,6 +776,60 @@ def install_console(app: FastAPI, settings: Settings, get_client: ClientFactory)
             page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return page
 
+    @console.get("/request", response_class=HTMLResponse)
+    async def request_page(principal: ConsoleUser) -> Response:
+        return render_request(principal)
+
+    def render_request(
+        principal: Principal, status_code: int = 200, error: str = "", words: str = "", request_id: str = ""
+    ) -> HTMLResponse:
+        from domain.intent.model import MAX_REQUEST_LENGTH
+
+        return render(
+            "request.html",
+            status_code,
+            principal=principal,
+            title="Request a change",
+            error=error,
+            words=words,
+            request_id=request_id,
+            max_length=MAX_REQUEST_LENGTH,
+        )
+
+    @console.post("/request", response_class=HTMLResponse)
+    async def request_change(request: Request, principal: ConsoleUser) -> Response:
+        # gateway.intents builds on this module (its API errors): imported where it is used.
+        from domain.intent.parse import IntentRefused
+        from gateway.intents import propose_reaching
+
+        form = await _form(request)
+        if not auth.check_csrf(principal, form.get("csrf", "")):
+            raise ConsoleRefused(403, "the form's CSRF token is missing or wrong; nothing was requested")
+        words, request_id = form.get("request", ""), form.get("request_id", "").strip()
+        try:
+            # The requester is whoever is logged in; a `requester` field in the form is ignored.
+            answer = await propose_reaching(
+                get_client,
+                settings,
+                requester=principal.name,
+                words=words,
+                channel="console",
+                request_id=request_id,
+            )
+        except (IntentRefused, ValueError) as err:
+            return render_request(principal, 422, f"refused: {err}", words, request_id)
+        except TemporalUnreachable as err:
+            page = render_request(principal, 503, err.reason, words, request_id)
+            page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return page
+        except RPCError as err:
+            return render_request(
+                principal, 502, f"Temporal refused the request: {err.message}", words, request_id
+            )
+        # Post/redirect/get: the incident's page shows the plan, its risk and who must approve.
+        target = f"/console/incidents/{quote(str(answer['incident_id']), safe='')}"
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
     @console.get("/audit", response_class=HTMLResponse)
     async def audit_page(
         principal: ConsoleUser,

@@ -25,7 +25,11 @@ from cli.embedded import Stack
 from domain.policy.approval import DecisionInput
 from domain.steps.remediation import RemediationResult
 from sandbox.scenario import SHARED_SCENARIOS
+from store.db import make_engine, session_factory, transaction
+from store.repositories import AuditRepository
 from tests.conftest import keep_history
+from tests.console_fixtures import console_login
+from tests.console_html import Page
 from tests.e2e.test_gitops_loop import approve, git, merge, opened_pull_request
 from tests.e2e.test_remediation_loop import deployment, memory_limit
 from workflows.remediation import RemediationWorkflow
@@ -228,3 +232,41 @@ async def test_a_rollback_request_on_an_unmanaged_deployment_is_made_directly(
     assert (
         live["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/shop/checkout:1.13.2"
     )
+
+
+async def test_the_consoles_request_form_starts_a_request_as_the_logged_in_user(
+    make_stack: Any, tmp_path: Path
+) -> None:
+    stack = await make_stack(unmanaged_bad_release(tmp_path))
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        assert (await console_login(http, token=stack.console_token)).status_code == 303
+        form = Page((await http.get("/console/request")).text)
+        fields = {"csrf": form.value("csrf"), "request": "restart shop/checkout", "requester": "mallory"}
+
+        forged = await http.post("/console/request", data={**fields, "csrf": "nope"})
+        assert forged.status_code == 403 and "nothing was requested" in forged.text
+        unread = await http.post("/console/request", data={**fields, "request": "make it better"})
+        assert unread.status_code == 422
+        assert "refused: could not read" in Page(unread.text).text("request-error")
+
+        started = await http.post("/console/request", data=fields)
+        assert started.status_code == 303, started.text
+        page = await http.get(started.headers["location"])
+    assert page.status_code == 200
+    incident_id = started.headers["location"].rsplit("/", 1)[-1]
+    handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, incident_id.split(".")[0])
+    status = await handle.query(RemediationWorkflow.status)
+    assert status.incident_id == incident_id and status.plan is not None
+    (action,) = status.plan.actions
+    assert (action.kind, action.target.key) == ("restart", "shop/Deployment/checkout")
+    # the requester is the logged-in user (the token's), not a field of the form
+    sessions = session_factory(make_engine(stack.settings.resolved_database_url))
+    with transaction(sessions) as session:
+        (received,) = [
+            e for e in AuditRepository(session).list(incident_id=incident_id) if e.step == "received"
+        ]
+    assert (received.detail["requester"], received.detail["channel"]) == (
+        stack.settings.console_token_user,
+        "console",
+    )
+    assert received.detail["words"] == "restart shop/checkout"
