@@ -20,10 +20,10 @@ import typer
 
 from cli.config import settings
 from cli.schedules import connect_or_fail, exit_now
-from domain.intent.parse import IntentRefused, parse_intent
+from domain.intent.parse import IntentRefused
 from domain.steps.remediation import WorkflowStatus
 from gateway.intents import intent_bounds, status_summary
-from integrations.temporal.intents import start_intent, wait_for_plan
+from integrations.temporal.intents import check_words, start_intent, wait_for_plan
 
 # How long `medic propose` waits for the policy's decision on the plan before printing without it.
 PLAN_WAIT_SECONDS = 20.0
@@ -53,7 +53,7 @@ def propose_command(
     bounds = intent_bounds(s)
     try:
         # Read before Temporal is reached: bad words are refused whatever the state of the rest.
-        parse_intent(text, bounds)
+        check_words(text, bounds, s)
     except IntentRefused as refused:
         typer.echo(f"refused: {refused}", err=True)
         raise typer.Exit(2) from None
@@ -76,6 +76,7 @@ def propose_command(
             "started": started.started,
             "requester": who,
             "change": started.request.change.describe() if started.request.change else "",
+            "read_by": started.request.change.read_by if started.request.change else "",
             "link": f"{s.console_url.rstrip('/')}/console/incidents/"
             f"{status.incident_id if status is not None else started.workflow_id}",
             **status_summary(status),
@@ -128,6 +129,8 @@ def answer_lines(answer: dict[str, Any]) -> list[str]:
         f"incident {answer['incident_id']}{again}",
         f"requested by {answer['requester']}: {answer['change']}",
     ]
+    if answer.get("read_by"):
+        lines.append(f"read by {answer['read_by']}: the grammar could not read the words")
     for action in (answer.get("plan") or {}).get("actions", []):
         target = action.get("target") or {}
         where = f"{target.get('kind')} {target.get('namespace')}/{target.get('name')}"

@@ -26,12 +26,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.intent.model import MAX_REQUEST_ID_LENGTH, MAX_REQUEST_LENGTH, IntentChannel
-from domain.intent.parse import IntentBounds, IntentRefused, bounds_from_policy_data, parse_intent
+from domain.intent.parse import IntentBounds, IntentRefused, bounds_from_policy_data
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus
 from gateway.console import ApiRefused, ApiUser, ClientFactory
 from gateway.temporal_calls import RETRY_AFTER_SECONDS, UNAVAILABLE, TemporalUnreachable, reach
-from integrations.temporal.intents import start_intent, wait_for_plan
+from integrations.temporal.intents import check_words, start_intent, wait_for_plan
 from policies import PolicyError, load_policy_data
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ async def propose(
         "started": started.started,
         "requester": requester,
         "change": started.request.change.describe() if started.request.change else "",
+        # "model:<analyzer>/<model>" when a model read the words the grammar could not; "" else.
+        "read_by": started.request.change.read_by if started.request.change else "",
         "link": f"{settings.console_url.rstrip('/')}/console/incidents/{incident_id}",
         **status_summary(status),
     }
@@ -130,7 +132,7 @@ async def propose_reaching(
     first — bad words are the caller's to fix, whatever the state of the rest — then Temporal is
     reached within the gateway's budget (`TemporalUnreachable`, one line, when it is not)."""
     bounds = await asyncio.to_thread(intent_bounds, settings)
-    parse_intent(words, bounds)
+    check_words(words, bounds, settings)
     client = await reach(get_client, settings.webhook_temporal_timeout_seconds)
     return await propose(
         client,
@@ -166,7 +168,7 @@ def install_intents(app: FastAPI, settings: Settings, get_client: ClientFactory)
         try:
             # Read before Temporal is asked anything: bad words are the caller's to fix (422),
             # whatever the state of the rest.
-            parse_intent(body.request, bounds)
+            check_words(body.request, bounds, settings)
         except IntentRefused as refused:
             return _json({"error": str(refused)}, 422)
         try:

@@ -23,8 +23,10 @@ INTENT_CHANNELS: tuple[str, ...] = ("cli", "api", "console", "mcp")
 IntentKind = Literal[
     "set_image", "scale", "set_resources", "rollback_revision", "restart", "sync_application"
 ]
-# How the words were read: the structured form (`scale shop/checkout 6`) or the free-text grammar.
-IntentForm = Literal["structured", "free_text"]
+# How the words were read: the structured form (`scale shop/checkout 6`), the free-text grammar, or
+# the configured model when the grammar could not read them (`IntentChange.read_by` names it).
+IntentForm = Literal["structured", "free_text", "model"]
+WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet")
 
 # The longest request read; longer text is refused, not clipped (a clipped request is another one).
 MAX_REQUEST_LENGTH = 500
@@ -38,6 +40,8 @@ class IntentTarget(Frozen):
 
     name: str
     namespace: str | None = None
+    # Deployment, StatefulSet or DaemonSet when the request says which (a model's reading may).
+    kind: str | None = None
 
     def label(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
@@ -62,6 +66,8 @@ class IntentChange(Frozen):
     limits: dict[str, str] = Field(default_factory=dict)
     revision: int | None = None
     form: IntentForm = "structured"
+    # Who read the words when the grammar could not: `model:<analyzer>/<model>`; "" for the grammar.
+    read_by: str = ""
 
     def describe(self) -> str:
         """The change in one line, as a person would say it."""

@@ -40,6 +40,7 @@ __all__ = [
     "bounds_from_policy_data",
     "parse_intent",
     "request_problem",
+    "within_bounds",
 ]
 
 EXAMPLES = (
@@ -505,6 +506,53 @@ def _read(match: re.Match[str], what: str, bounds: IntentBounds) -> IntentChange
         revision = _revision(groups["rev"]) if groups.get("rev") else None
         return IntentChange(kind="rollback_revision", target=target, revision=revision, form="free_text")
     return IntentChange(kind="restart", target=target, form="free_text")
+
+
+# ---- a change read elsewhere ---------------------------------------------------------------------
+
+
+def within_bounds(change: IntentChange, bounds: IntentBounds | None = None) -> IntentChange:
+    """`change` (read by something other than this grammar: a model) held to the same names and
+    bounds as the grammar's readings: valid names, replicas, memory and CPU within `bounds`, only
+    memory and CPU set. Its values are normalised as the grammar writes them; raises
+    `IntentRefused` / `IntentOutOfBounds` (one line) otherwise."""
+    bounds = bounds or IntentBounds()
+    target = change.target
+    checked = IntentTarget(
+        name=_name(target.name, "application" if change.kind == "sync_application" else "workload"),
+        namespace=_name(target.namespace, "namespace") if target.namespace is not None else None,
+        kind=target.kind,
+    )
+    update: dict[str, Any] = {"target": checked}
+    if change.container is not None:
+        update["container"] = _name(change.container, "container")
+    if change.kind == "scale":
+        if change.replicas is None:
+            raise IntentRefused("a scale needs a number of replicas")
+        update["replicas"] = _replicas(str(change.replicas), bounds)
+    if change.kind == "set_image":
+        if change.image is None and change.image_tag is None:
+            raise IntentRefused("an image change needs the image")
+        if change.image is not None:
+            update["image"] = _image(change.image)
+        if change.image_tag is not None and not _TAG_RE.match(change.image_tag):
+            raise IntentRefused(f"{change.image_tag!r} is not an image tag")
+    if change.kind == "set_resources":
+        fields: dict[str, dict[str, str]] = {"requests": {}, "limits": {}}
+        for where, values in (("requests", change.requests), ("limits", change.limits)):
+            for resource, value in values.items():
+                if resource not in ("memory", "cpu"):
+                    raise IntentRefused(
+                        f"{where}.{resource} is not a setting a request may change (memory, cpu)"
+                    )
+                check = _memory if resource == "memory" else _cpu
+                fields[where][resource] = check(value, bounds)
+        if not fields["requests"] and not fields["limits"]:
+            raise IntentRefused("a resources change needs memory or cpu")
+        update.update(fields)
+    if change.kind == "rollback_revision" and change.revision is not None:
+        update["revision"] = _revision(str(change.revision))
+    return change.model_copy(update=update)
 
 
 # ---- the entry ------------------------------------------------------------------------------------

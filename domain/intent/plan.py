@@ -55,6 +55,8 @@ def intent_incident(workflow_id: str, request: IntentRequest) -> Incident:
     words = redact_text(" ".join(request.words.split()))
     kept = request.model_copy(update={"words": words})
     what = request.change.describe() if request.change is not None else _clip(words)
+    if request.change is not None and request.change.read_by:
+        what += f" (read by {request.change.read_by})"
     return Incident(
         id=workflow_id,
         source="intent",
@@ -74,7 +76,9 @@ def matching_workloads(change: IntentChange, observation: Observation) -> list[W
     found = [
         w
         for w in observation.workloads
-        if w.ref.name == target.name and (target.namespace is None or w.ref.namespace == target.namespace)
+        if w.ref.name == target.name
+        and (target.namespace is None or w.ref.namespace == target.namespace)
+        and (target.kind is None or w.ref.kind == target.kind)
     ]
     return sorted(found, key=lambda w: w.ref.key)
 
@@ -88,21 +92,23 @@ def intent_diagnosis(incident: Incident, observation: Observation) -> Diagnosis:
         raise ValueError(f"incident {incident.id} carries no requested change")
     change = request.change
     asked = f"{request.requester} asked (via {request.channel}): {request.words!r}"
+    # The approvers must know when a model, not the grammar, turned the words into the change.
+    read = f" (read by {change.read_by}: the grammar could not read the words)" if change.read_by else ""
     try:
         plan, evidence, why = _plan(change, observation)
     except IntentNotPlanned as refused:
         return Diagnosis(
             root_cause="unknown",
             summary=f"the request cannot be planned: {refused}",
-            explanation=f"{asked}. Read as: {change.describe()}. {refused}",
+            explanation=f"{asked}. Read as: {change.describe()}{read}. {refused}",
             confidence=1.0,
             analyzer=ANALYZER,
             next_steps=[f"Send the request again naming the workload exactly ({_example(change)})."],
         )
     return Diagnosis(
         root_cause="none",
-        summary=f"requested by {request.requester}: {change.describe()}",
-        explanation=f"{asked}. Read as: {change.describe()}. {why}",
+        summary=f"requested by {request.requester}: {change.describe()}{read}",
+        explanation=f"{asked}. Read as: {change.describe()}{read}. {why}",
         confidence=1.0,
         evidence=evidence,
         plan=plan,
