@@ -34,9 +34,10 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -236,36 +237,50 @@ def upsert_user(path: str | os.PathLike[str], name: str, password_hash: str, gro
     return replaced
 
 
-class UsersFile:
-    """The users file, read again whenever it changes (so `medic console add-user` needs no restart).
+T = TypeVar("T")
 
-    An unreadable or malformed file admits nobody, and says why in the log once per change.
-    """
 
-    def __init__(self, path: str) -> None:
-        self._path = Path(path)
+class ReloadingFile(Generic[T]):
+    """A file of `what` (a name for the log), parsed by `parse` and read again whenever it changes
+    (size or modification time), so that an edit needs no restart. An unreadable or malformed file
+    holds nothing (`{}`), and says why in the log once per change."""
+
+    def __init__(self, path: Path, parse: Callable[[str], dict[str, T]], what: str) -> None:
+        self._path = path
+        self._parse = parse
+        self._what = what
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._users: dict[str, User] = {}
+        self._entries: dict[str, T] = {}
 
-    def get(self, name: str) -> User | None:
+    def get(self, key: str) -> T | None:
         with self._lock:
             try:
                 stat = self._path.stat()
                 stamp = (stat.st_mtime_ns, stat.st_size)
             except OSError as err:
                 if self._stamp != (-1, -1):
-                    log.error("console users file %s cannot be read: %s; it admits nobody", self._path, err)
-                self._stamp, self._users = (-1, -1), {}
+                    log.error("%s %s cannot be read: %s; it holds nobody", self._what, self._path, err)
+                self._stamp, self._entries = (-1, -1), {}
                 return None
             if stamp != self._stamp:
                 try:
-                    self._users = parse_users(self._path.read_text())
+                    self._entries = self._parse(self._path.read_text())
                 except (OSError, ValueError) as err:
-                    log.error("console users file %s is not valid: %s; it admits nobody", self._path, err)
-                    self._users = {}
+                    log.error("%s %s is not valid: %s; it holds nobody", self._what, self._path, err)
+                    self._entries = {}
                 self._stamp = stamp
-            return self._users.get(name)
+            return self._entries.get(key)
+
+
+class UsersFile(ReloadingFile[User]):
+    """The users file, read again whenever it changes (so `medic console add-user` needs no restart).
+
+    An unreadable or malformed file admits nobody, and says why in the log once per change.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(Path(path), parse_users, "console users file")
 
 
 # ---- the authenticator ---------------------------------------------------------------------------

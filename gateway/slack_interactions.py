@@ -32,7 +32,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from domain.incident.reason import one_line
 from domain.notifications.render import DECISION_ACTIONS, parse_decision_value
 from domain.policy.approval import DecisionInput
 from domain.settings import Settings
-from gateway.auth import secrets_equal
+from gateway.auth import ReloadingFile, secrets_equal
 from gateway.console import run_decision
 
 log = logging.getLogger("medic.gateway.slack")
@@ -148,31 +147,10 @@ class SlackUsersFile:
     maps nobody, and says why in the log once per change."""
 
     def __init__(self, path: str) -> None:
-        self._path = Path(path) if path else None
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._users: dict[str, SlackUser] = {}
+        self._file = ReloadingFile(Path(path), parse_slack_users, "Slack users file") if path else None
 
     def get(self, slack_id: str) -> SlackUser | None:
-        if self._path is None:
-            return None
-        with self._lock:
-            try:
-                stat = self._path.stat()
-                stamp = (stat.st_mtime_ns, stat.st_size)
-            except OSError as err:
-                if self._stamp != (-1, -1):
-                    log.error("Slack users file %s cannot be read: %s; it maps nobody", self._path, err)
-                self._stamp, self._users = (-1, -1), {}
-                return None
-            if stamp != self._stamp:
-                try:
-                    self._users = parse_slack_users(self._path.read_text())
-                except (OSError, ValueError) as err:
-                    log.error("Slack users file %s is not valid: %s; it maps nobody", self._path, err)
-                    self._users = {}
-                self._stamp = stamp
-            return self._users.get(slack_id)
+        return self._file.get(slack_id) if self._file is not None else None
 
 
 # ---- the interaction ----------------------------------------------------------------------------

@@ -64,23 +64,15 @@ class PullRequestActivities:
             with classified("computing the change again"):
                 repo.sync()
                 revert = deploy_revert_of(input.plan) if input.fix is None else None
-                if change.kind == "revert" and revert is not None:
-                    # the files the revert was prepared with (those its Application reads)
+                if change.kind == "revert":
+                    # the files the revert was prepared with (for a deploy's, those its Application reads)
                     changes, diffs = revert_files(
                         repo,
                         reverted_paths(change),
                         change.reverts_base,
                         change.reverts_head,
                         change.base_commit,
-                        what="the deploy",
-                    )
-                elif change.kind == "revert":
-                    changes, diffs = revert_files(
-                        repo,
-                        reverted_paths(change),
-                        change.reverts_base,
-                        change.reverts_head,
-                        change.base_commit,
+                        what="the deploy" if revert is not None else "the fix",
                     )
                 else:
                     changes, diffs, _ = fix_files(repo, input.plan, input.applications, change.base_commit)
