@@ -8,7 +8,7 @@ Exit codes: 0 when the command did its work, 1 when the store cannot be read or 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -25,13 +25,6 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def deploy_row(row: Any) -> dict[str, Any]:
-    """A `deployment` row as the commands print it (figures apart: `show` adds them)."""
-    from store.deployments import deployment_fields
-
-    return deployment_fields(row)
-
-
 @deploys_app.command("list")
 def deploys_list(
     app: Annotated[str | None, typer.Option("--app", help="Only this Argo CD Application's deploys.")] = None,
@@ -44,11 +37,11 @@ def deploys_list(
 ) -> None:
     """Watched deploys, newest first."""
     from store.db import transaction
-    from store.deployments import DeploymentRepository
+    from store.deployments import DeploymentRepository, deployment_fields
 
     with store_read() as sessions, transaction(sessions) as session:
         rows = [
-            deploy_row(d)
+            deployment_fields(d)
             for d in DeploymentRepository(session).list(application=app, state=state, limit=limit)
         ]
     if as_json:
@@ -70,14 +63,14 @@ def deploys_list(
 def deploys_show(watch_id: str, as_json: JsonFlag = False) -> None:
     """One watched deploy: its revision, verdict, summary, figures and incident."""
     from store.db import transaction
-    from store.deployments import DeploymentRepository, figures_of
+    from store.deployments import DeploymentRepository, deployment_fields, figures_of
 
     with store_read() as sessions, transaction(sessions) as session:
         found = DeploymentRepository(session).get(watch_id)
         if found is None:
             typer.echo(f"no deploy watch {watch_id}", err=True)
             raise typer.Exit(1)
-        row = deploy_row(found)
+        row = deployment_fields(found)
         row["figures"] = figures_of(found)
     if as_json:
         typer.echo(json.dumps(row, indent=2, default=str))

@@ -30,16 +30,16 @@ from domain.intent.parse import IntentBounds, IntentRefused, within_bounds
 from domain.redaction.text import redact_text
 from integrations.llm.errors import InvalidModelOutput
 from integrations.llm.output import (
-    _DNS_LABEL,
-    _DNS_SUBDOMAIN,
-    _IMAGE,
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    IMAGE_PATTERN,
     MODEL_ACTION_KINDS,
+    StrictModel,
     ToolModel,
     ToolSpec,
-    _quantities,
-    _Strict,
-    _validation_reason,
+    checked_quantities,
     inline_schema,
+    validation_reason,
 )
 from integrations.llm.prompt import PROMPTS_DIR, fence, neutralise
 
@@ -70,22 +70,22 @@ _ENV = Environment(
 )
 
 
-class RequestTarget(_Strict):
+class RequestTarget(StrictModel):
     """The workload the request names, as it names it."""
 
-    name: str = Field(pattern=_DNS_SUBDOMAIN)
-    namespace: str | None = Field(default=None, pattern=_DNS_LABEL)
+    name: str = Field(pattern=DNS_SUBDOMAIN)
+    namespace: str | None = Field(default=None, pattern=DNS_LABEL)
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] | None = None
-    container: str | None = Field(default=None, pattern=_DNS_LABEL)
+    container: str | None = Field(default=None, pattern=DNS_LABEL)
 
 
-class _RequestChange(_Strict):
+class _RequestChange(StrictModel):
     target: RequestTarget
 
 
 class RequestSetImage(_RequestChange):
     kind: Literal["set_image"]
-    image: str = Field(pattern=_IMAGE, max_length=255)
+    image: str = Field(pattern=IMAGE_PATTERN, max_length=255)
 
 
 class RequestScale(_RequestChange):
@@ -101,7 +101,7 @@ class RequestSetResources(_RequestChange):
     @field_validator("requests", "limits")
     @classmethod
     def _check_quantities(cls, value: dict[str, str]) -> dict[str, str]:
-        return _quantities(value)
+        return checked_quantities(value)
 
 
 class RequestRollbackRevision(_RequestChange):
@@ -113,9 +113,9 @@ class RequestRestart(_RequestChange):
     kind: Literal["restart"]
 
 
-class RequestSyncApplication(_Strict):
+class RequestSyncApplication(StrictModel):
     kind: Literal["sync_application"]
-    application: str = Field(pattern=_DNS_SUBDOMAIN)
+    application: str = Field(pattern=DNS_SUBDOMAIN)
 
 
 RequestChange = Annotated[
@@ -129,7 +129,7 @@ RequestChange = Annotated[
 ]
 
 
-class RequestReading(_Strict):
+class RequestReading(StrictModel):
     """Submit the one change the request asks for, or null and why it cannot be read as one."""
 
     change: RequestChange | None = Field(
@@ -208,7 +208,7 @@ def intent_change(raw: Mapping[str, Any], bounds: IntentBounds | None, read_by: 
     try:
         reading = RequestReading.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidModelOutput(f"the model's reading does not validate: {_validation_reason(exc)}") from exc
+        raise InvalidModelOutput(f"the model's reading does not validate: {validation_reason(exc)}") from exc
     found = reading.change
     if found is None:
         why = _one_line(reading.cannot or "") or "it gave no reason"

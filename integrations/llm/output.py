@@ -33,10 +33,10 @@ MAX_EVIDENCE = 30
 MAX_NEXT_STEPS = 6
 MAX_NEXT_STEP_CHARS = 400
 
-_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 # registry[:port]/path/name[:tag][@sha256:digest] — no spaces, quotes or shell metacharacters fit.
-_IMAGE = (
+IMAGE_PATTERN = (
     r"^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
@@ -46,20 +46,20 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 
 
-class _Strict(Frozen):
+class StrictModel(Frozen):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelTarget(_Strict):
+class ModelTarget(StrictModel):
     """The workload an action changes, optionally narrowed to one of its containers."""
 
-    namespace: str = Field(pattern=_DNS_LABEL)
+    namespace: str = Field(pattern=DNS_LABEL)
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
-    name: str = Field(pattern=_DNS_SUBDOMAIN)
-    container: str | None = Field(default=None, pattern=_DNS_LABEL)
+    name: str = Field(pattern=DNS_SUBDOMAIN)
+    container: str | None = Field(default=None, pattern=DNS_LABEL)
 
 
-class _ModelAction(_Strict):
+class _ModelAction(StrictModel):
     target: ModelTarget
     mode: Literal["direct", "gitops"] = Field(
         description="gitops when the workload is managed by Argo CD (change the file, open a PR)"
@@ -76,7 +76,7 @@ class _ModelAction(_Strict):
         return value
 
 
-def _quantities(value: dict[str, str]) -> dict[str, str]:
+def checked_quantities(value: dict[str, str]) -> dict[str, str]:
     for resource, quantity in value.items():
         if resource not in _RESOURCE_NAMES:
             raise ValueError(f"resource {resource!r} is not one of {', '.join(_RESOURCE_NAMES)}")
@@ -98,12 +98,12 @@ class ModelSetResources(_ModelAction):
     @field_validator("requests", "limits")
     @classmethod
     def _check_quantities(cls, value: dict[str, str]) -> dict[str, str]:
-        return _quantities(value)
+        return checked_quantities(value)
 
 
 class ModelSetImage(_ModelAction):
     kind: Literal["set_image"]
-    image: str = Field(pattern=_IMAGE, max_length=255)
+    image: str = Field(pattern=IMAGE_PATTERN, max_length=255)
 
 
 class ModelScale(_ModelAction):
@@ -122,7 +122,7 @@ class ModelRollbackRevision(_ModelAction):
 
 class ModelSyncApplication(_ModelAction):
     kind: Literal["sync_application"]
-    application: str = Field(pattern=_DNS_SUBDOMAIN)
+    application: str = Field(pattern=DNS_SUBDOMAIN)
 
 
 ModelAction = Annotated[
@@ -144,12 +144,12 @@ MODEL_ACTION_KINDS: tuple[str, ...] = (
 )
 
 
-class ModelEvidence(_Strict):
+class ModelEvidence(StrictModel):
     item_id: str = Field(max_length=300, description="the id of an observed item, exactly as given")
     note: str = Field(max_length=500)
 
 
-class ModelDiagnosis(_Strict):
+class ModelDiagnosis(StrictModel):
     """Submit the diagnosis: root cause, explanation, evidence and a plan of typed actions."""
 
     root_cause: RootCause
@@ -254,7 +254,7 @@ def decode_json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def _validation_reason(exc: ValidationError) -> str:
+def validation_reason(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
         where = ".".join(str(p) for p in error["loc"])
@@ -274,7 +274,7 @@ def parse_model_diagnosis(raw: Mapping[str, Any]) -> ModelDiagnosis:
     try:
         return ModelDiagnosis.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidModelOutput(f"the diagnosis does not validate: {_validation_reason(exc)}") from exc
+        raise InvalidModelOutput(f"the diagnosis does not validate: {validation_reason(exc)}") from exc
 
 
 def _check_against(parsed: ModelDiagnosis, observation: Observation) -> None:
@@ -343,20 +343,26 @@ def to_diagnosis(raw: Mapping[str, Any], observation: Observation, analyzer: str
         )
     except ValidationError as exc:  # the reduced model drifted from the domain model
         raise InvalidModelOutput(
-            f"the diagnosis does not fit the domain model: {_validation_reason(exc)}"
+            f"the diagnosis does not fit the domain model: {validation_reason(exc)}"
         ) from exc
 
 
 __all__ = [
     "DIAGNOSIS_TOOL",
     "DIAGNOSIS_TOOL_NAME",
+    "DNS_LABEL",
+    "DNS_SUBDOMAIN",
+    "IMAGE_PATTERN",
     "REVIEW_TOOL_NAME",
     "MODEL_ACTION_KINDS",
     "ModelDiagnosis",
     "ToolModel",
+    "StrictModel",
     "ToolSpec",
+    "checked_quantities",
     "decode_json_object",
     "inline_schema",
     "parse_model_diagnosis",
     "to_diagnosis",
+    "validation_reason",
 ]
