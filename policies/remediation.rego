@@ -772,12 +772,12 @@ approvers := sort([p |
 
 # ---------------------------------------------------------------------------------------------
 # Through which channels approvals count. A channel is verified when it carries an identity the
-# gateway authenticated (data.medic.config.verified_channels, by default the console and the API);
+# gateway authenticated (data.medic.config.verified_channels, by default the console, the API and MCP);
 # a signal and `medic approve --as` are self-asserted. A plan that needs two or more approvals
 # counts only verified ones, so a self-asserted name never supplies the second approver of a
 # four-eyes plan; a plan that needs one accepts any channel.
 
-verified_channels := sort([c | some c in object.get(cfg, "verified_channels", ["console", "api"])])
+verified_channels := sort([c | some c in object.get(cfg, "verified_channels", ["console", "api", "mcp"])])
 
 default self_asserted_counts := false
 

@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 
 # How a decision reached the workflow: `signal` (`temporal workflow signal`, the Web UI) and `cli`
 # (`medic approve --as`) are self-asserted; `console` and `api` carry the gateway's authenticated
-# user, `slack` a Slack user whose request Slack signed and whom the gateway's Slack users file
-# maps to a medic user (gateway/slack_interactions.py). None: the sender said nothing (a decision
+# user, `mcp` too (an assistant's `decide` over the gateway's `/mcp`, behind the same login),
+# `slack` a Slack user whose request Slack signed and whom the gateway's Slack users file maps to a
+# medic user (gateway/slack_interactions.py). None: the sender said nothing (a decision
 # recorded before channels, or an update sent by hand), which is self-asserted too.
-Channel = Literal["signal", "cli", "console", "api", "slack"]
+Channel = Literal["signal", "cli", "console", "api", "slack", "mcp"]
 SELF_ASSERTED_CHANNELS: tuple[Channel, ...] = ("signal", "cli")
 # The channels counted for a plan needing two or more approvals when its policy decision was made
 # before the policy named them (policies/data.json `verified_channels` says the same by default).
-DEFAULT_VERIFIED_CHANNELS: tuple[Channel, ...] = ("console", "api")
+DEFAULT_VERIFIED_CHANNELS: tuple[Channel, ...] = ("console", "api", "mcp")
 
 
 class Approval(Frozen):

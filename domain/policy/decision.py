@@ -34,7 +34,7 @@ class PolicyDecision(Frozen):
     # Who may approve this plan: "user:NAME", "group:NAME" or "*" (anyone), from the policy's
     # `approvers` rules. None (decisions made before the rules existed): anyone.
     approvers: list[str] | None = None
-    # The channels whose identity the policy trusts ("console", "api"; see domain.policy.approval),
+    # The channels whose identity the policy trusts ("console", "api", "mcp"; see domain.policy.approval),
     # from the data's `verified_channels`. None (decisions made before channels): console and API.
     verified_channels: list[str] | None = None
     # Whether an approval through any other channel (a signal, `medic approve --as`) counts for

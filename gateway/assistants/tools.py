@@ -187,14 +187,15 @@ def register_decide(server: MCPServer, identify: Identify, decide: Decide) -> No
         if problem is not None:
             raise ToolError(f"not an incident id: {problem}")
         try:
-            # The channel is the API's: the same authentication proves the same identity.
+            # Its own channel, so the audit tells an assistant's decision from a REST call's; the
+            # gateway's login proves the identity as it does for the API.
             request = DecisionInput(
                 approver=principal.name,
                 groups=list(principal.groups),
                 reason=reason,
                 plan_hash=plan_hash.strip(),
                 decision=decision,
-                channel="api",
+                channel="mcp",
             )
         except ValidationError as err:
             raise ToolError(f"invalid decision: {err.errors(include_input=False)[0]['msg']}") from None

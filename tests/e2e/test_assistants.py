@@ -154,7 +154,7 @@ async def test_an_assistant_reads_over_stdio_and_http_and_decides_only_over_http
     assert outcome.outcome == "resolved", outcome.reason
     assert approvals(stack, incident_id) == [("sam", "approve", "update", waiting.plan_hash)]
     status_channels = [a.channel for a in (await handle.query(RemediationWorkflow.status)).approvals]
-    assert status_channels == ["api"]
+    assert status_channels == ["mcp"]
 
     # sam asks for a change over HTTP: it waits for another approver (never sam), and ana's
     # approval, over HTTP too, lets it run.

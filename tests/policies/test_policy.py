@@ -1088,7 +1088,7 @@ def test_a_four_eyes_plan_counts_only_verified_channels() -> None:
     decision = decide(IMAGE)
     assert decision.approvals_required == 2
     # the shipped data trusts Slack too: its requests are signed and its users mapped by the gateway
-    assert decision.verified_channels == ["api", "console", "slack"]
+    assert decision.verified_channels == ["api", "console", "mcp", "slack"]
     assert decision.self_asserted_counts is False
 
 
@@ -1114,10 +1114,10 @@ def test_verified_channels_come_from_data(policy_copy) -> None:
     assert decide(IMAGE, policy_dir=directory).verified_channels == ["console"]
 
 
-def test_data_without_verified_channels_trusts_the_console_and_the_api(policy_copy) -> None:
+def test_data_without_verified_channels_trusts_the_console_the_api_and_mcp(policy_copy) -> None:
     directory = policy_copy(lambda c: c.pop("verified_channels"))
     decision = decide(IMAGE, policy_dir=directory)
-    assert decision.verified_channels == ["api", "console"] and decision.self_asserted_counts is False
+    assert decision.verified_channels == ["api", "console", "mcp"] and decision.self_asserted_counts is False
 
 
 def test_a_decision_recorded_before_channels_decodes_as_it_was_then() -> None:
