@@ -286,11 +286,14 @@ def _tail(path: Path, lines: int = 15) -> str:
 class Stack:
     """Dev server, sandbox fleet of `count` workloads, store, worker and gateway processes."""
 
-    def __init__(self, home: Path, count: int, *, verify_interval: int, worker_cache: int) -> None:
+    def __init__(
+        self, home: Path, count: int, *, verify_interval: int, worker_cache: int, runs_in_flight: int
+    ) -> None:
         self.home = home
         self.count = count
         self.verify_interval = verify_interval
         self.worker_cache = worker_cache
+        self.runs_in_flight = runs_in_flight
         self.run = uuid.uuid4().hex[:6]
         self.incidents: list[Incident] = []
         self.db_path = home / "medic.db"
@@ -334,6 +337,7 @@ class Stack:
                 "MEDIC_WEBHOOK_TOKEN": TOKEN,
                 "MEDIC_VERIFY_INTERVAL_SECONDS": str(self.verify_interval),
                 "MEDIC_WORKER_WORKFLOW_CACHE": str(self.worker_cache),
+                "MEDIC_WORKER_RUNS_IN_FLIGHT": str(self.runs_in_flight),
                 "MEDIC_WORKER_METRICS_ADDRESS": "",
                 "MEDIC_WORKER_HEALTH_ADDRESS": f"127.0.0.1:{health_port}",
                 "MEDIC_LOG_FORMAT": "json",
@@ -515,10 +519,23 @@ async def _histories(
 
 
 async def latency(
-    home: Path, *, runs: int, per_run: int, warmup: int, verify_interval: int, worker_cache: int
+    home: Path,
+    *,
+    runs: int,
+    per_run: int,
+    warmup: int,
+    verify_interval: int,
+    worker_cache: int,
+    runs_in_flight: int,
 ) -> dict[str, Any]:
     """P3 / P4 one incident at a time; per figure the median over the runs."""
-    stack = Stack(home, runs * per_run + warmup, verify_interval=verify_interval, worker_cache=worker_cache)
+    stack = Stack(
+        home,
+        runs * per_run + warmup,
+        verify_interval=verify_interval,
+        worker_cache=worker_cache,
+        runs_in_flight=runs_in_flight,
+    )
     per_run_figures: list[dict[str, float]] = []
     problems: list[str] = []
     with stack.running():
@@ -602,10 +619,13 @@ async def capacity(
     settle_seconds: float,
     verify_interval: int,
     worker_cache: int,
+    runs_in_flight: int,
 ) -> Capacity:
     """N incidents at once on one worker: to waiting, RSS and idle CPU while waiting, to resolved."""
     result = Capacity(incidents=size)
-    stack = Stack(home, size, verify_interval=verify_interval, worker_cache=worker_cache)
+    stack = Stack(
+        home, size, verify_interval=verify_interval, worker_cache=worker_cache, runs_in_flight=runs_in_flight
+    )
     with stack.running():
         assert stack.meter is not None
         meter = stack.meter
@@ -844,6 +864,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                 warmup=args.warmup,
                 verify_interval=args.verify_interval,
                 worker_cache=args.worker_cache,
+                runs_in_flight=args.runs_in_flight,
             )
         rows = []
         for size in args.sizes:
@@ -858,6 +879,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                     settle_seconds=args.settle_seconds,
                     verify_interval=args.verify_interval,
                     worker_cache=args.worker_cache,
+                    runs_in_flight=args.runs_in_flight,
                 )
             )
         return latent, rows
@@ -900,6 +922,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Settings().worker_workflow_cache,
         help="runs the worker keeps in memory (MEDIC_WORKER_WORKFLOW_CACHE; default: the shipped one)",
     )
+    parser.add_argument(
+        "--runs-in-flight",
+        type=int,
+        default=Settings().worker_runs_in_flight,
+        help="runs waiting for an activity at once before the worker admits more "
+        "(MEDIC_WORKER_RUNS_IN_FLIGHT; 0: no limit; default: the shipped one)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     args = parser.parse_args(argv)
     if args.runs < 0 or args.latency_incidents < 1 or args.warmup < 0 or args.concurrency < 1:
@@ -908,7 +937,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.idle_seconds <= 0 or args.settle_seconds < 0 or args.verify_interval < 1:
         parser.error("--idle-seconds must be positive and --verify-interval at least 1")
-    if args.worker_cache < 0:
+    if args.worker_cache < 0 or args.runs_in_flight < 0:
         parser.error("--worker-cache must be at least 0")
     machine = machine_line()
     # Ctrl-C and SIGTERM raise at once (not a cancellation of the main task, which an HTTP client's

@@ -117,6 +117,9 @@ class Settings(Frozen):
     # CPU. A cache of 0 keeps none: every workflow task replays its history.
     worker_workflow_cache: int = Field(default=1000, ge=0)
     worker_idle_eviction_seconds: float = Field(default=60.0, ge=0)
+    # At most this many runs wait for an activity at once before the worker takes new runs (and
+    # runs out of its cache) into their steps; 0: no limit (workers/admission.py).
+    worker_runs_in_flight: int = Field(default=40, ge=0)
     # On SIGTERM a worker stops polling and gives the activities it runs this long to finish before
     # it cancels them (they are then retried elsewhere). Keep it below the Pod's termination grace
     # period; the chart derives it from that.
@@ -243,6 +246,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "verify_interval_seconds": ("MEDIC_VERIFY_INTERVAL_SECONDS",),
         "worker_workflow_cache": ("MEDIC_WORKER_WORKFLOW_CACHE",),
         "worker_idle_eviction_seconds": ("MEDIC_WORKER_IDLE_EVICTION_SECONDS",),
+        "worker_runs_in_flight": ("MEDIC_WORKER_RUNS_IN_FLIGHT",),
         "worker_graceful_shutdown_seconds": ("MEDIC_WORKER_GRACEFUL_SHUTDOWN_SECONDS",),
         "policy_dir": ("MEDIC_POLICY_DIR",),
         "argocd_url": ("ARGOCD_URL",),

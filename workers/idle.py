@@ -131,6 +131,10 @@ class IdleRuns(WorkflowRunner):
     def __len__(self) -> int:
         return len(self._runs)
 
+    def in_flight(self) -> int:
+        """How many of the runs in the cache wait for an activity or a child workflow."""
+        return sum(1 for instance in list(self._runs.values()) if instance.in_flight)
+
 
 def _eviction(worker: Worker) -> Callable[[str], None] | None:
     """The worker core's eviction request, or None where this SDK does not have it."""

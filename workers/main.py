@@ -75,6 +75,7 @@ from policies import drift_disposition
 from store.db import make_engine, session_factory
 from store.pull_requests import StorePullRequestRecords
 from store.reviews import StoreReviewRecords
+from workers.admission import RunAdmission, admission_tuner
 from workers.idle import IdleRuns, evict_idle_runs
 from workers.memory import release_freed_memory
 from workflows.deploy import DeploymentWatchWorkflow, DeployPollWorkflow
@@ -320,14 +321,16 @@ def build_worker(
 ) -> Worker:
     """The worker; on shutdown, running activities get `graceful_shutdown` to finish before they
     are cancelled (and retried by Temporal, on another worker)."""
+    runs = IdleRuns(workflow_runner())
+    admission = RunAdmission(settings.worker_runs_in_flight, runs.in_flight)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=IdleRuns(workflow_runner()),
+        workflow_runner=runs,
         activities=activities_for(settings, kube),
         activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        tuner=admission_tuner(admission, ACTIVITY_THREADS),
         max_cached_workflows=settings.worker_workflow_cache,
         graceful_shutdown_timeout=graceful_shutdown,
     )
