@@ -1,0 +1,336 @@
+"""domain.gitops.locate and edit on the repository layouts where the value that wins is not in the
+first file one would look at: Kustomize overlay patches at any depth (strategic merge and JSON 6902,
+in their own files and inline), Helm's layers of values, and ApplicationSet-generated Applications.
+Every edit is checked byte for byte; where the winner cannot be told, the refusal says why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domain.analysis.plan import Scale, SetResources
+from domain.gitops.edit import FileChange, GitOpsEdit, file_changes
+from domain.gitops.locate import Located, NotLocated, locate_field
+from domain.incident.model import ResourceRef
+
+CART = ResourceRef(namespace="shop", kind="Deployment", name="cart", container="cart")
+RAISE = SetResources(target=CART, mode="gitops", limits={"memory": "512Mi"})
+KUSTOMIZE = [{"repoURL": "https://git.example/gitops.git", "path": "overlays/prod"}]
+
+
+def _edit(files: dict[str, str], sources: list[dict[str, Any]], *actions: Any, **owner: str) -> GitOpsEdit:
+    return file_changes(
+        list(actions) or [RAISE], sources, files.get, sorted(files), destination_namespace="shop", **owner
+    )
+
+
+def _only_change(edit: GitOpsEdit) -> FileChange:
+    assert edit.refused == [] and edit.unchanged == [], (edit.refused, edit.unchanged)
+    (change,) = edit.changes
+    return change
+
+
+def _refusal(edit: GitOpsEdit) -> str:
+    assert edit.changes == []
+    (refused,) = edit.refused
+    return refused.reason
+
+
+# --- Kustomize ---------------------------------------------------------------------------------
+
+BASE = {
+    "base/kustomization.yaml": "resources:\n- deployment.yaml\n",
+    "base/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cart
+spec:
+  replicas: 1
+  template:
+    spec:
+      containers:
+      - name: sidecar
+        image: registry.example/proxy:1.0
+      - name: cart
+        image: registry.example/shop/cart:3.4.0
+        resources:
+          requests: {cpu: 100m, memory: 128Mi}
+          limits: {memory: 128Mi}
+""",
+}
+
+# overlays/prod → overlays/eu → overlays/common → base: the memory is set three levels down.
+CHAIN = {
+    **BASE,
+    "overlays/common/kustomization.yaml": """\
+resources:
+- ../../base
+patches:
+- path: memory.yaml      # sized for the JVM
+- path: probes.yaml
+""",
+    "overlays/common/memory.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cart
+spec:
+  template:
+    spec:
+      containers:
+      - name: cart
+        resources:
+          requests:
+            memory: 256Mi
+          limits:
+            memory: 256Mi   # raised in INC-301
+""",
+    "overlays/common/probes.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cart
+spec:
+  template:
+    spec:
+      containers:
+      - name: cart
+        readinessProbe: {httpGet: {path: /ready, port: 8080}}
+""",
+    "overlays/eu/kustomization.yaml": """\
+resources:
+- ../common
+patches:
+- target: {kind: Deployment, name: cart}
+  patch: |-
+    - op: add
+      path: /metadata/labels/region
+      value: eu
+""",
+    "overlays/prod/kustomization.yaml": """\
+namespace: shop
+resources:
+- ../eu
+replicas:
+- name: cart
+  count: 3
+""",
+}
+
+CHAIN_MEMORY_AFTER = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cart
+spec:
+  template:
+    spec:
+      containers:
+      - name: cart
+        resources:
+          requests:
+            memory: 256Mi
+          limits:
+            memory: 512Mi   # raised in INC-301
+"""
+
+
+def test_a_memory_raise_edits_the_overlay_patch_three_levels_down() -> None:
+    change = _only_change(_edit(CHAIN, KUSTOMIZE))
+    assert change.path == "overlays/common/memory.yaml"
+    assert change.before == CHAIN["overlays/common/memory.yaml"]
+    assert change.after == CHAIN_MEMORY_AFTER
+    assert change.diff == (
+        "--- a/overlays/common/memory.yaml\n"
+        "+++ b/overlays/common/memory.yaml\n"
+        "@@ -11,4 +11,4 @@\n"
+        "           requests:\n"
+        "             memory: 256Mi\n"
+        "           limits:\n"
+        "-            memory: 256Mi   # raised in INC-301\n"
+        "+            memory: 512Mi   # raised in INC-301\n"
+    )
+    assert change.fields[0].yaml_path == ("spec", "template", "spec", "containers", 0, "resources", "limits", "memory")
+
+
+def test_a_later_patch_wins_over_an_earlier_one_of_the_same_kustomization() -> None:
+    files = {
+        **CHAIN,
+        "overlays/common/kustomization.yaml": CHAIN["overlays/common/kustomization.yaml"].replace(
+            "- path: probes.yaml\n", "- path: probes.yaml\n- path: late.yaml\n"
+        ),
+        "overlays/common/late.yaml": CHAIN["overlays/common/memory.yaml"].replace("256Mi   #", "384Mi   #"),
+    }
+    change = _only_change(_edit(files, KUSTOMIZE))
+    assert change.path == "overlays/common/late.yaml"
+    assert change.after == CHAIN_MEMORY_AFTER
+
+
+def test_the_outermost_overlay_that_sets_the_field_wins_over_the_deeper_ones() -> None:
+    files = {
+        **CHAIN,
+        "overlays/prod/kustomization.yaml": CHAIN["overlays/prod/kustomization.yaml"]
+        + "patchesStrategicMerge:\n- |-\n  apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: cart}\n"
+        "  spec:\n    template:\n      spec:\n        containers:\n        - name: cart\n"
+        "          resources:\n            limits: {memory: 300Mi}  # prod only\n",
+    }
+    change = _only_change(_edit(files, KUSTOMIZE))
+    assert change.path == "overlays/prod/kustomization.yaml"
+    assert change.after == files["overlays/prod/kustomization.yaml"].replace(
+        "{memory: 300Mi}  # prod only", "{memory: 512Mi}  # prod only"
+    )
+
+
+def test_the_base_is_edited_only_when_no_overlay_sets_the_field() -> None:
+    files = {k: v for k, v in CHAIN.items() if k != "overlays/common/memory.yaml"}
+    files["overlays/common/kustomization.yaml"] = "resources:\n- ../../base\npatches:\n- path: probes.yaml\n"
+    change = _only_change(_edit(files, KUSTOMIZE))
+    assert change.path == "base/deployment.yaml"
+    assert change.after == BASE["base/deployment.yaml"].replace(
+        "limits: {memory: 128Mi}", "limits: {memory: 512Mi}"
+    )
+
+
+INLINE_JSON = """\
+resources:
+- ../../base
+patches:
+  # the sale week needs more headroom
+  - target:
+      kind: Deployment
+      name: cart
+    patch: |-
+      - op: replace
+        path: /spec/template/spec/containers/1/resources/limits/memory
+        value: 256Mi    # INC-288
+
+      - op: add
+        path: /spec/template/spec/containers/1/env
+        value: [{name: JAVA_OPTS, value: "-XX:MaxRAMPercentage=75"}]
+images:
+  - name: registry.example/shop/cart
+    newTag: "3.4.1"
+"""
+
+
+def test_an_inline_json_6902_patch_is_edited_inside_its_block_scalar() -> None:
+    files = {**BASE, "overlays/prod/kustomization.yaml": INLINE_JSON}
+    change = _only_change(_edit(files, KUSTOMIZE))
+    assert change.path == "overlays/prod/kustomization.yaml"
+    assert change.after == INLINE_JSON.replace("value: 256Mi    # INC-288", "value: 512Mi    # INC-288")
+    assert change.diff == (
+        "--- a/overlays/prod/kustomization.yaml\n"
+        "+++ b/overlays/prod/kustomization.yaml\n"
+        "@@ -8,7 +8,7 @@\n"
+        "     patch: |-\n"
+        "       - op: replace\n"
+        "         path: /spec/template/spec/containers/1/resources/limits/memory\n"
+        "-        value: 256Mi    # INC-288\n"
+        "+        value: 512Mi    # INC-288\n"
+        " \n"
+        "       - op: add\n"
+        "         path: /spec/template/spec/containers/1/env\n"
+    )
+    assert change.fields[0].description == (
+        "cart: memory limit 256Mi → 512Mi in overlays/prod/kustomization.yaml patches[0].patch at [0].value"
+    )
+
+
+def test_a_json_6902_patch_file_of_patches_json6902_is_edited() -> None:
+    files = {
+        **BASE,
+        "overlays/prod/kustomization.yaml": """\
+resources: [../../base]
+patchesJson6902:
+- target: {group: apps, version: v1, kind: Deployment, name: cart}
+  path: cart-resources.yaml
+""",
+        "overlays/prod/cart-resources.yaml": """\
+# whole resources of the cart container
+- op: replace
+  path: /spec/template/spec/containers/1/resources
+  value:
+    requests: {cpu: 200m, memory: 300Mi}
+    limits: {memory: 300Mi}
+""",
+    }
+    edit = _edit(files, KUSTOMIZE, SetResources(target=CART, mode="gitops", requests={"memory": "512Mi"}, limits={"memory": "512Mi"}))
+    change = _only_change(edit)
+    assert change.path == "overlays/prod/cart-resources.yaml"
+    assert change.after == files["overlays/prod/cart-resources.yaml"].replace("300Mi", "512Mi")
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "extra", "reason"),
+    [
+        (
+            "resources: [../../base]\npatches:\n- target: {kind: Deployment, labelSelector: app=cart}\n"
+            "  path: memory.yaml\n",
+            {"overlays/prod/memory.yaml": CHAIN["overlays/common/memory.yaml"]},
+            "the patch overlays/prod/memory.yaml of overlays/prod/kustomization.yaml selects its targets "
+            "by labelSelector, which medic does not evaluate",
+        ),
+        (
+            "resources: [../../base]\ntransformers: [resources-policy.yaml]\n",
+            {},
+            "which value of cart's resources wins is unknown: overlays/prod/kustomization.yaml runs "
+            "transformers plugins, whose output medic cannot evaluate",
+        ),
+        (
+            "resources: [../../base]\ncomponents:\n- https://github.com/example/sizes//jvm?ref=v1\n",
+            {},
+            "which value of cart's resources wins is unknown: overlays/prod/kustomization.yaml includes a "
+            "remote component (https://github.com/example/sizes//jvm?ref=v1) medic cannot read",
+        ),
+        (
+            "resources: [../../base]\nreplacements:\n- source: {kind: ConfigMap, name: sizes, fieldPath: data.memory}\n"
+            "  targets:\n  - select: {kind: Deployment}\n"
+            "    fieldPaths:\n    - spec.template.spec.containers.[name=cart].resources.limits.memory\n",
+            {},
+            "which value of cart's resources wins is unknown: a replacement in overlays/prod/kustomization.yaml "
+            "writes resources fields, which medic does not evaluate",
+        ),
+        (
+            "resources: [../../base]\npatches:\n- target: {kind: Deployment, name: cart}\n  patch: |\n"
+            "    - op: remove\n      path: /spec/template/spec/containers/1/resources/limits\n",
+            {},
+            "the JSON patch in overlays/prod/kustomization.yaml patches[0].patch removes "
+            "/spec/template/spec/containers/1/resources/limits, which medic does not edit",
+        ),
+    ],
+)
+def test_a_kustomize_winner_that_cannot_be_told_is_refused(
+    kustomization: str, extra: dict[str, str], reason: str
+) -> None:
+    files = {**BASE, "overlays/prod/kustomization.yaml": kustomization, **extra}
+    assert _refusal(_edit(files, KUSTOMIZE)) == reason
+
+
+def test_a_json_patch_that_sets_only_part_of_the_change_is_refused() -> None:
+    files = {**BASE, "overlays/prod/kustomization.yaml": INLINE_JSON}
+    both = SetResources(target=CART, mode="gitops", requests={"memory": "512Mi"}, limits={"memory": "512Mi"})
+    assert _refusal(_edit(files, KUSTOMIZE, both)) == (
+        "overlays/prod/kustomization.yaml patches[0].patch sets only limits.memory of the field, not "
+        "requests.memory, which is set elsewhere; medic does not split one change over several places"
+    )
+
+
+def test_a_patch_of_an_overlay_others_include_too_is_refused() -> None:
+    files = {**CHAIN, "overlays/staging/kustomization.yaml": "resources:\n- ../common\n"}
+    assert _refusal(_edit(files, KUSTOMIZE)) == (
+        "the value that wins is set by a patch in overlays/common/memory.yaml, which "
+        "overlays/staging/kustomization.yaml also include; an overlay patch is needed"
+    )
+
+
+def test_replicas_set_by_a_json_patch_are_edited_there() -> None:
+    files = {
+        **BASE,
+        "overlays/prod/kustomization.yaml": "resources: [../../base]\npatches:\n"
+        "- target: {kind: Deployment, name: cart}\n  patch: |\n    - op: replace\n"
+        "      path: /spec/replicas\n      value: 2\n",
+    }
+    change = _only_change(_edit(files, KUSTOMIZE, Scale(target=CART, mode="gitops", replicas=4)))
+    assert change.after == files["overlays/prod/kustomization.yaml"].replace("value: 2", "value: 4")
