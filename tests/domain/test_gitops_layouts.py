@@ -152,7 +152,16 @@ def test_a_memory_raise_edits_the_overlay_patch_three_levels_down() -> None:
         "-            memory: 256Mi   # raised in INC-301\n"
         "+            memory: 512Mi   # raised in INC-301\n"
     )
-    assert change.fields[0].yaml_path == ("spec", "template", "spec", "containers", 0, "resources", "limits", "memory")
+    assert change.fields[0].yaml_path == (
+        "spec",
+        "template",
+        "spec",
+        "containers",
+        0,
+        "resources",
+        "limits",
+        "memory",
+    )
 
 
 def test_a_later_patch_wins_over_an_earlier_one_of_the_same_kustomization() -> None:
@@ -256,7 +265,11 @@ patchesJson6902:
     limits: {memory: 300Mi}
 """,
     }
-    edit = _edit(files, KUSTOMIZE, SetResources(target=CART, mode="gitops", requests={"memory": "512Mi"}, limits={"memory": "512Mi"}))
+    edit = _edit(
+        files,
+        KUSTOMIZE,
+        SetResources(target=CART, mode="gitops", requests={"memory": "512Mi"}, limits={"memory": "512Mi"}),
+    )
     change = _only_change(edit)
     assert change.path == "overlays/prod/cart-resources.yaml"
     assert change.after == files["overlays/prod/cart-resources.yaml"].replace("300Mi", "512Mi")
@@ -334,3 +347,187 @@ def test_replicas_set_by_a_json_patch_are_edited_there() -> None:
     }
     change = _only_change(_edit(files, KUSTOMIZE, Scale(target=CART, mode="gitops", replicas=4)))
     assert change.after == files["overlays/prod/kustomization.yaml"].replace("value: 2", "value: 4")
+
+
+def test_an_inline_strategic_merge_patch_gets_the_missing_key_in_its_own_indentation() -> None:
+    kustomization = """\
+resources:
+- ../../base
+patches:
+- target: {kind: Deployment, name: cart}
+  patch: |
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: cart
+    spec:
+      template:
+        spec:
+          containers:
+            - name: cart
+              resources:
+                limits:
+                  memory: 256Mi
+"""
+    files = {**BASE, "overlays/prod/kustomization.yaml": kustomization}
+    both = SetResources(target=CART, mode="gitops", requests={"memory": "512Mi"}, limits={"memory": "512Mi"})
+    change = _only_change(_edit(files, KUSTOMIZE, both))
+    assert change.after == kustomization.replace(
+        "                limits:\n                  memory: 256Mi\n",
+        "                limits:\n                  memory: 512Mi\n"
+        "                requests:\n                  memory: 512Mi\n",
+    )
+
+
+# --- Helm --------------------------------------------------------------------------------------
+
+CHART_AND_VALUES = [
+    {
+        "repoURL": "https://charts.example",
+        "chart": "jvm-service",
+        "targetRevision": "4.2.0",
+        "helm": {
+            "valueFiles": [
+                "$values/values/cart/common.yaml",
+                "$values/values/cart/prod.yaml",
+                "$values/values/cart/prod-eu.yaml",
+            ]
+        },
+    },
+    {"repoURL": "https://git.example/gitops.git", "targetRevision": "main", "ref": "values"},
+]
+VALUES = {
+    "values/cart/common.yaml": """\
+# defaults for every environment
+resources:
+  requests: {cpu: 100m, memory: 256Mi}
+  limits: {memory: 256Mi}
+""",
+    "values/cart/prod.yaml": """\
+replicaCount: 3
+resources:
+  requests:
+    cpu: 500m
+    memory: 384Mi
+  limits:
+    memory: 384Mi  # INC-254
+""",
+    "values/cart/prod-eu.yaml": """\
+ingress:
+  host: cart.eu.example
+""",
+}
+
+
+def test_a_memory_raise_edits_the_second_of_three_values_files_when_the_third_does_not_set_it() -> None:
+    change = _only_change(_edit(VALUES, CHART_AND_VALUES))
+    assert change.path == "values/cart/prod.yaml"
+    assert (
+        change.after
+        == """\
+replicaCount: 3
+resources:
+  requests:
+    cpu: 500m
+    memory: 384Mi
+  limits:
+    memory: 512Mi  # INC-254
+"""
+    )
+
+
+APPLICATION = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: cart-prod
+  namespace: argocd
+spec:
+  project: shop
+  destination: {server: https://kubernetes.default.svc, namespace: shop}
+  sources:
+    - repoURL: https://charts.example
+      chart: jvm-service
+      targetRevision: 4.2.0
+      helm:
+        valueFiles:
+          - $values/values/cart/common.yaml
+          - $values/values/cart/prod.yaml
+          - $values/values/cart/prod-eu.yaml
+        valuesObject:
+          resources:
+            limits:
+              memory: 400Mi   # beats the values files
+    - repoURL: https://git.example/gitops.git
+      targetRevision: main
+      ref: values
+"""
+
+
+def _with_helm(sources: list[dict[str, Any]], **helm: Any) -> list[dict[str, Any]]:
+    chart = {**sources[0], "helm": {**sources[0]["helm"], **helm}}
+    return [chart, *sources[1:]]
+
+
+def test_values_object_wins_over_the_values_files_and_is_edited_in_the_application_manifest() -> None:
+    files = {**VALUES, "apps/cart-prod.yaml": APPLICATION}
+    sources = _with_helm(CHART_AND_VALUES, valuesObject={"resources": {"limits": {"memory": "400Mi"}}})
+    change = _only_change(_edit(files, sources, application="cart-prod"))
+    assert change.path == "apps/cart-prod.yaml"
+    assert change.after == APPLICATION.replace("memory: 400Mi   #", "memory: 512Mi   #")
+    assert change.layout == "application"
+
+
+def test_values_object_set_outside_the_repository_is_refused() -> None:
+    sources = _with_helm(CHART_AND_VALUES, valuesObject={"resources": {"limits": {"memory": "400Mi"}}})
+    assert _refusal(_edit(VALUES, sources, application="cart-prod")) == (
+        "the value that wins is set in Application cart-prod's helm.valuesObject, and its manifest is not "
+        "in the GitOps repository"
+    )
+
+
+def test_inline_helm_values_win_over_the_values_files_and_are_edited_in_their_block() -> None:
+    manifest = APPLICATION.replace(
+        """        valuesObject:
+          resources:
+            limits:
+              memory: 400Mi   # beats the values files
+""",
+        """        values: |
+          resources:
+            limits:
+              memory: 400Mi
+""",
+    )
+    files = {**VALUES, "apps/cart-prod.yaml": manifest}
+    sources = _with_helm(CHART_AND_VALUES, values="resources:\n  limits:\n    memory: 400Mi\n")
+    change = _only_change(_edit(files, sources, application="cart-prod"))
+    assert change.after == manifest.replace("memory: 400Mi", "memory: 512Mi")
+
+
+def test_helm_parameters_win_over_everything_and_their_value_is_edited() -> None:
+    manifest = APPLICATION.replace(
+        """        valuesObject:
+          resources:
+            limits:
+              memory: 400Mi   # beats the values files
+""",
+        """        parameters:
+          - name: resources.limits.memory
+            value: "448Mi"
+""",
+    )
+    files = {**VALUES, "apps/cart-prod.yaml": manifest}
+    sources = _with_helm(CHART_AND_VALUES, parameters=[{"name": "resources.limits.memory", "value": "480Mi"}])
+    assert _refusal(_edit(files, sources, application="cart-prod")) == (
+        "apps/cart-prod.yaml gives Application cart-prod another helm.parameters than the one Argo CD runs; "
+        "the Application is not synced from Git"
+    )
+    sources = _with_helm(CHART_AND_VALUES, parameters=[{"name": "resources.limits.memory", "value": "448Mi"}])
+    change = _only_change(_edit(files, sources, application="cart-prod"))
+    assert change.after == manifest.replace('value: "448Mi"', 'value: "512Mi"')
+    both = SetResources(target=CART, mode="gitops", requests={"memory": "512Mi"}, limits={"memory": "512Mi"})
+    assert _refusal(_edit(files, sources, both, application="cart-prod")) == (
+        "apps/cart-prod.yaml sets only limits.memory of the field, not requests.memory, which is set "
+        "elsewhere; medic does not split one change over several places"
+    )
