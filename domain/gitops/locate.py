@@ -1252,6 +1252,38 @@ def locate_field(
     return NotLocated(reason="; ".join(reasons) or "no source of the Application is in the GitOps repository")
 
 
+def declared_value(loc: Located, read: Reader) -> Any:
+    """The value the located place declares for the field (None when unset or unreadable); a
+    field set piecewise (`subpaths`) is put together from its parts."""
+    docs = _docs(read, loc.file)
+    doc = docs[loc.document] if loc.document < len(docs) else None
+    if loc.inline:
+        text = _get(doc, loc.inline)
+        try:
+            inner = list(yaml.safe_load_all(text)) if isinstance(text, str) else []
+        except yaml.YAMLError:
+            inner = []
+        doc = inner[loc.inline_document] if loc.inline_document < len(inner) else None
+    if not loc.subpaths:
+        return _get(doc, loc.yaml_path)
+    out: Any = None
+    for part, path in sorted(loc.subpaths):
+        value = _get(doc, path)
+        if not part:
+            out = json.loads(json.dumps(value, default=str))
+            continue
+        if not isinstance(out, dict):
+            out = {}
+        node = out
+        *parents, leaf = part.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    return out
+
+
 # --- the files to show --------------------------------------------------------------------------
 
 
