@@ -1365,15 +1365,24 @@ def relevant_files(
     files: list[str],
     *,
     application: str = "",
+    application_set: str = "",
     revision: str = "",
     destination_namespace: str = "",
     max_bytes: int = MAX_FILE_BYTES,
 ) -> list[GitOpsFile]:
     """The files that define `target` (manifests, values files, kustomizations and their patches),
-    then the Application's own manifest when the repository holds it; each at most `max_bytes`
-    (of a large multi-document file, only the target's document)."""
+    then the Application's own manifest when the repository holds it, then the places that win for
+    its replicas and resources when they are elsewhere (an ApplicationSet, a generator's config
+    file); each at most `max_bytes` (of a large multi-document file, only the target's document)."""
     entries = _defining_files(sources, target, read, files, destination_namespace)
     entries += [(f, "application", None) for f in _application_files(application, read, files)]
+    owner = {"application": application, "application_set": application_set}
+    for kind in ("set_resources", "scale"):
+        loc = locate_field(
+            sources, target, kind, read, files, destination_namespace=destination_namespace, **owner
+        )
+        if isinstance(loc, Located) and loc.layout in ("application", "applicationset"):
+            entries.append((loc.file, loc.layout, loc.document))
     out: dict[str, GitOpsFile] = {}
     for path, role, index in entries:
         if path in out:

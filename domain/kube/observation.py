@@ -187,6 +187,7 @@ class GitOpsFile(Frozen):
     revision: str = ""
     content: str = ""
     # why this file: "manifest" | "helm_values" | "kustomization" | "kustomize_patch" | "application"
+    # | "applicationset" (an ApplicationSet or its generator's config file that sets a value)
     role: str = ""
     application: str = ""
     truncated: bool = False
