@@ -1,15 +1,21 @@
 """Which file of the GitOps repository defines what an action would change — or why none can be
 named with confidence. Pure: the repository is given as a file list and a reader.
 
-An Argo CD Application's sources come in three layouts, each handled here:
+An Argo CD Application's sources come in three layouts, each handled here, and the place named is
+the one whose value wins:
 
 - raw manifests: a source `path` directory of YAML files (multi-document files included; nested
   directories only with `directory.recurse`), matched by kind, namespace and name;
-- Helm: values files named in `helm.valueFiles`, either `$<ref>/<path>` (a `ref:` source of the
-  repository) or relative to an in-repository chart's path; the last file that sets a key wins, as
-  in Helm (`resources`, `image.tag` / `image.repository`, `replicaCount`);
+- Helm: `helm.parameters` over `helm.valuesObject` over `helm.values` over the values files named
+  in `helm.valueFiles` (`$<ref>/<path>` through a `ref:` source, or relative to an in-repository
+  chart's path; the last file that sets a key wins) — `resources`, `image.tag` /
+  `image.repository`, `replicaCount`. The Application's own settings are edited in its manifest
+  when the repository holds it; for an ApplicationSet-generated Application, in the generator's
+  source (a `list` element, a `git` files config file) the template's placeholder reads;
 - Kustomize: the `path` directory's kustomization, followed through `resources:` / `bases:` /
-  `components:` to the workload, with its `images:` and `replicas:` entries and its patches.
+  `components:` to the workload, with its `images:` and `replicas:` entries and its patches
+  (strategic merge and JSON 6902, in files or inline): the patch applied last that sets the field
+  wins, else the base.
 
 The answer is a `Located` (file, YAML path of the field, layout, confidence) or a `NotLocated`
 with the reason: never a guess. `relevant_files` lists the files that define a target, bounded, for
