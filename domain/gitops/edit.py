@@ -1237,7 +1237,7 @@ def _edit_inline(
     inner = "".join((_body(line)[indent:] if line.strip() else "") + "\n" for line in block)
     strip = header.group(1) == "|-"
     value = _get_plain(edit.docs[document], inline)
-    if indent <= _indent_of(edit.lines[header_line]) - 1 or value != (inner[:-1] if strip else inner):
+    if indent <= _indent_of(edit.lines[header_line]) or value != (inner[:-1] if strip else inner):
         raise _Refusal(f"{where} is a block scalar whose lines medic cannot tell apart")
     change, same = _edit_file(f"{path} {_dotted(inline)}", layout, inner, ops)
     same = [f.model_copy(update={"file": path}) for f in same]

@@ -137,8 +137,17 @@ spec:
 """
 
 
-def test_a_memory_raise_edits_the_overlay_patch_three_levels_down() -> None:
-    change = _only_change(_edit(CHAIN, KUSTOMIZE))
+@pytest.mark.parametrize(
+    "patches",
+    [
+        "patches:\n- path: memory.yaml      # sized for the JVM\n- path: probes.yaml\n",
+        "patchesStrategicMerge:\n- memory.yaml\n- probes.yaml\n",
+    ],
+    ids=["patches", "patchesStrategicMerge"],
+)
+def test_a_memory_raise_edits_the_overlay_patch_three_levels_down(patches: str) -> None:
+    files = {**CHAIN, "overlays/common/kustomization.yaml": "resources:\n- ../../base\n" + patches}
+    change = _only_change(_edit(files, KUSTOMIZE))
     assert change.path == "overlays/common/memory.yaml"
     assert change.before == CHAIN["overlays/common/memory.yaml"]
     assert change.after == CHAIN_MEMORY_AFTER
@@ -754,3 +763,37 @@ patches:
     change = _only_change(_edit(files, KUSTOMIZE))
     assert change.path == "components/jvm/heap.yaml"
     assert change.after == CHAIN_MEMORY_AFTER
+
+
+def test_an_inline_json_patch_in_json_syntax_is_edited_in_place() -> None:
+    kustomization = (
+        "resources: [../../base]\n"
+        "patches:\n"
+        "- target: {kind: Deployment, name: cart}\n"
+        "  patch: |-\n"
+        '    [{"op": "replace", "path": "/spec/template/spec/containers/1/resources/limits/memory", '
+        '"value": "256Mi"}]\n'
+    )
+    files = {**BASE, "overlays/prod/kustomization.yaml": kustomization}
+    change = _only_change(_edit(files, KUSTOMIZE))
+    assert change.after == kustomization.replace('"256Mi"', '"512Mi"')
+
+
+def test_replicas_set_by_a_helm_parameter_are_edited_in_the_application_manifest() -> None:
+    manifest = APPLICATION.replace(
+        """        valuesObject:
+          resources:
+            limits:
+              memory: 400Mi   # beats the values files
+""",
+        """        parameters:
+          - name: replicaCount
+            value: "3"   # sale week
+""",
+    )
+    files = {**VALUES, "apps/cart-prod.yaml": manifest}
+    sources = _with_helm(CHART_AND_VALUES, parameters=[{"name": "replicaCount", "value": "3"}])
+    change = _only_change(
+        _edit(files, sources, Scale(target=CART, mode="gitops", replicas=5), application="cart-prod")
+    )
+    assert change.after == manifest.replace('value: "3"   #', 'value: "5"   #')
