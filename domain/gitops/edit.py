@@ -11,6 +11,12 @@ where they belong — and reads back as the original with just the intended valu
 ruamel.yaml reformats anything else, the same values are written by a line-level edit of exactly
 those scalars (and inserted lines), checked the same way; when that is not possible either, the
 actions on that file are refused with the reason. Nothing is ever guessed.
+
+YAML held in a literal block scalar (an inline Kustomize patch, an Application's `helm.values`)
+is edited the same way as a file of its own, then put back in the scalar's indentation, its
+unchanged lines byte for byte; a field set piecewise (JSON patch operations, Helm parameters, an
+ApplicationSet generator's parameters) has each value the action sets written where its part is
+set, and an action with a part set nowhere there is refused.
 """
 
 from __future__ import annotations
