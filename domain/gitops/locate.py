@@ -775,6 +775,7 @@ class _Build:
     # (kustomization, the field paths a replacement writes; None: unknown) of every replacement
     replacements: list[tuple[str, list[str] | None]] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)  # kustomizations with `vars:`
+    parents: dict[str, str] = field(default_factory=dict)  # kustomization → the one including it
 
 
 def _dotted(path: YamlPath) -> str:
@@ -920,6 +921,9 @@ def _kustomize(
                 build.unsure.extend(child.unsure)
                 build.replacements.extend(child.replacements)
                 build.variables.extend(child.variables)
+                build.parents.update(child.parents)
+                if child.kustomizations:
+                    build.parents[child.kustomizations[0]] = kfile
             else:
                 build.problems.append(f"{kfile} includes {entry}, which is not in the repository")
         below = component_patches + below
@@ -1047,26 +1051,36 @@ def _winning_patch(
     json_path: tuple[str, ...],
     read: Reader,
     files: list[str],
-) -> Location | None:
-    """The patch applied last among those that set the field of `doc`. A patch of an included
-    kustomization that others include too is not edited: the change would reach them as well."""
+) -> tuple[_Patch, Location] | None:
+    """The patch applied last among those that set the field of `doc`, and where it sets it. A
+    patch of an included kustomization that others include too is not edited: the change would
+    reach them as well."""
     for patch in build.patches:
         if patch.targets is not None and (doc.file, doc.index) not in patch.targets:
             continue
         found = _patch_sets(patch, container, json_path)
         if not isinstance(found, Located) or patch.kustomization == build.kustomizations[0]:
             if found is not None:
-                return found
+                return patch, found
             continue
         users = _other_users(posixpath.dirname(patch.kustomization), build, read, files)
         if users:
-            return NotLocated(
+            return patch, NotLocated(
                 reason=f"the value that wins is set by a patch in {found.file}, which {', '.join(users)} "
                 "also include; an overlay patch is needed",
                 layout="kustomize",
             )
-        return found.model_copy(update={"confidence": "medium"})
+        return patch, found.model_copy(update={"confidence": "medium"})
     return None
+
+
+def _includes(build: _Build, outer: str, inner: str) -> bool:
+    """Whether kustomization `outer` includes `inner`, directly or through others."""
+    while inner in build.parents:
+        inner = build.parents[inner]
+        if inner == outer:
+            return True
+    return False
 
 
 def _kustomize_target(build: _Build, target: ResourceRef, dest: str) -> _Doc | NotLocated:
@@ -1120,18 +1134,24 @@ def _locate_kustomize(
                 reason=f"HorizontalPodAutoscaler {hpa.name} ({hpa.file}) decides the replicas",
                 layout="kustomize",
             )
-        for kfile, i, entry in build.replicas:
-            if entry.get("name") in (base_name, doc.name, target.name):
-                confidence: Confidence = "high" if kfile == root_k else "medium"
-                return Located(
-                    file=kfile, yaml_path=("replicas", i, "count"), layout="kustomize", confidence=confidence
-                )
         if why := _kustomize_unsure(build, doc, ("spec", "replicas"), "replicas"):
             return NotLocated(
                 reason=f"which value of {target.name}'s replicas wins is unknown: {why}", layout="kustomize"
             )
-        if (patched := _winning_patch(build, doc, None, ("spec", "replicas"), read, files)) is not None:
-            return patched
+        patched = _winning_patch(build, doc, None, ("spec", "replicas"), read, files)
+        for kfile, i, entry in build.replicas:
+            if entry.get("name") not in (base_name, doc.name, target.name):
+                continue
+            # A kustomization's replicas entries apply after its patches and before those of the
+            # kustomizations that include it.
+            if patched is not None and _includes(build, patched[0].kustomization, kfile):
+                return patched[1]
+            confidence: Confidence = "high" if kfile == root_k else "medium"
+            return Located(
+                file=kfile, yaml_path=("replicas", i, "count"), layout="kustomize", confidence=confidence
+            )
+        if patched is not None:
+            return patched[1]
         return Located(
             file=root_k,
             yaml_path=("replicas",),
@@ -1180,7 +1200,7 @@ def _locate_kustomize(
         )
     json_path = tuple(str(p) for p in field_path)
     if (patched := _winning_patch(build, doc, container_name, json_path, read, files)) is not None:
-        return patched
+        return patched[1]
     users = _other_users(posixpath.dirname(doc.file), build, read, files)
     if users:
         return NotLocated(

@@ -797,3 +797,17 @@ def test_replicas_set_by_a_helm_parameter_are_edited_in_the_application_manifest
         _edit(files, sources, Scale(target=CART, mode="gitops", replicas=5), application="cart-prod")
     )
     assert change.after == manifest.replace('value: "3"   #', 'value: "5"   #')
+
+
+def test_an_outer_patch_wins_over_an_inner_replicas_entry_and_an_entry_over_its_own_patches() -> None:
+    outer_patch = (
+        "resources: [../eu]\npatches:\n- target: {kind: Deployment, name: cart}\n"
+        "  patch: |\n    - op: replace\n      path: /spec/replicas\n      value: 5\n"
+    )
+    files = {**CHAIN, "overlays/prod/kustomization.yaml": outer_patch}
+    files["overlays/eu/kustomization.yaml"] += "replicas:\n- name: cart\n  count: 3\n"
+    change = _only_change(_edit(files, KUSTOMIZE, Scale(target=CART, mode="gitops", replicas=6)))
+    assert change.after == outer_patch.replace("value: 5", "value: 6")
+    files["overlays/prod/kustomization.yaml"] = outer_patch + "replicas:\n- name: cart\n  count: 4\n"
+    change = _only_change(_edit(files, KUSTOMIZE, Scale(target=CART, mode="gitops", replicas=6)))
+    assert change.after == files["overlays/prod/kustomization.yaml"].replace("count: 4", "count: 6")
