@@ -834,26 +834,28 @@ def _patch_specs(k: dict[str, Any]) -> list[tuple[dict[str, Any], str | None, st
 
 def _read_patches(
     kfile: str, k: dict[str, Any], path: str, pool: list[_Doc], read: Reader, files: list[str]
-) -> tuple[list[_Patch], list[str]]:
+) -> tuple[list[_Patch], list[str], list[str]]:
     """This kustomization's patches in the order applied, with the resources of `pool` each
-    applies to; and the problems of those that cannot be read."""
+    applies to; the problems of those that are missing; and the patches that cannot be read
+    (any of them may set the field)."""
     patches: list[_Patch] = []
     problems: list[str] = []
+    unsure: list[str] = []
     for selector, rel_path, text, inline in _patch_specs(k):
         if rel_path is not None:
             file = _join(path, rel_path)
             if file not in files:
                 problems.append(f"{kfile} patches with {rel_path}, which is not in the repository")
                 continue
-            docs = _docs(read, file)
+            text = read(file)
         else:
             file = kfile
-            try:
-                docs = list(yaml.safe_load_all(text or ""))
-            except yaml.YAMLError:
-                problems.append(f"the inline patch {_dotted(inline)} of {kfile} is not valid YAML")
-                continue
-        unreadable = [k for k in ("labelSelector", "annotationSelector") if selector.get(k)]
+        try:
+            docs = list(yaml.safe_load_all(text or ""))
+        except yaml.YAMLError:
+            unsure.append(f"the patch {_dotted(inline) or file} of {kfile} is not valid YAML")
+            continue
+        unreadable = [key for key in ("labelSelector", "annotationSelector") if selector.get(key)]
         for index, body in enumerate(docs):
             if not isinstance(body, (dict, list)):
                 continue
@@ -873,7 +875,7 @@ def _read_patches(
                 sel = {"kind": body.get("kind"), "name": re.escape(str(meta.get("name") or ""))}
             targets = {(r.file, r.index) for r in pool if _selector_matches(sel, r)}
             patches.append(_Patch(kfile, file, index, body, targets, inline))
-    return patches, problems
+    return patches, problems, unsure
 
 
 def _kustomize(
@@ -943,8 +945,9 @@ def _kustomize(
         build.replacements.append((kfile, paths))
     if k.get("vars"):
         build.variables.append(kfile)
-    own, problems = _read_patches(kfile, k, path, [*(parent or []), *build.resources], read, files)
+    own, problems, unsure = _read_patches(kfile, k, path, [*(parent or []), *build.resources], read, files)
     build.problems.extend(problems)
+    build.unsure.extend(unsure)
     build.patches = list(reversed(own)) + below
     build.images = [(kfile, i, _mapping(e)) for i, e in enumerate(k.get("images") or [])] + build.images
     build.replicas = [(kfile, i, _mapping(e)) for i, e in enumerate(k.get("replicas") or [])] + build.replicas

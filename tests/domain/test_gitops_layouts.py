@@ -811,3 +811,11 @@ def test_an_outer_patch_wins_over_an_inner_replicas_entry_and_an_entry_over_its_
     files["overlays/prod/kustomization.yaml"] = outer_patch + "replicas:\n- name: cart\n  count: 4\n"
     change = _only_change(_edit(files, KUSTOMIZE, Scale(target=CART, mode="gitops", replicas=6)))
     assert change.after == files["overlays/prod/kustomization.yaml"].replace("count: 4", "count: 6")
+
+
+def test_a_patch_that_is_not_valid_yaml_makes_the_winner_unknown() -> None:
+    files = {**CHAIN, "overlays/common/probes.yaml": "spec: [unclosed\n"}
+    assert _refusal(_edit(files, KUSTOMIZE)) == (
+        "which value of cart's resources wins is unknown: the patch overlays/common/probes.yaml of "
+        "overlays/common/kustomization.yaml is not valid YAML"
+    )
