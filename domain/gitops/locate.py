@@ -644,8 +644,10 @@ def _template_parts(template: Any, layer: str, found: Any, path: YamlPath, go: b
         for part, _ in found:
             name = f"{dotted}.{part}" if part else dotted
             param = _placeholder(by_name.get(name), go)
+            if param is None and "{{" not in str(by_name.get(name) or ""):
+                return f"the template's helm parameter {name} is the same for every Application it generates"
             if param is None:
-                return f"the template's helm parameter {name} is not one generator parameter"
+                return f"the template's helm parameter {name} is not a single generator parameter"
             out[part] = param
         return out
     if layer == "values":
@@ -1000,8 +1002,11 @@ def _kustomize_unsure(build: _Build, doc: _Doc, path: YamlPath, leaf: str) -> st
     for kfile, paths in build.replacements:
         if paths is None:
             return f"{kfile} has replacements from a file, which medic does not evaluate"
-        if any(leaf in p.split(".") or p.split(".")[-1].startswith(leaf) for p in paths):
-            return f"a replacement in {kfile} writes {leaf} fields, which medic does not evaluate"
+        field_keys = [str(key) for key in path if not isinstance(key, int)]
+        for written in paths:
+            keys = [key for key in written.split(".") if not key.startswith("[") and not key.isdigit()]
+            if leaf in keys or field_keys[: len(keys)] == keys:  # the field, in it, or around it
+                return f"a replacement in {kfile} writes {leaf} fields, which medic does not evaluate"
     if build.variables and "$(" in json.dumps(_get(doc.doc, path), default=str):
         return f"{doc.file} sets it through a variable of {', '.join(build.variables)}"
     return ""
