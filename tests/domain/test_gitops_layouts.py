@@ -847,3 +847,12 @@ def test_an_inline_patch_and_an_images_entry_of_one_kustomization_make_one_chang
     assert change.after == INLINE_JSON.replace("value: 256Mi    #", "value: 512Mi    #").replace(
         'newTag: "3.4.1"', 'newTag: "3.4.2"'
     )
+
+
+def test_an_inline_patch_with_an_indentation_indicator_is_refused() -> None:
+    indicated = INLINE_JSON.replace("    patch: |-\n", "    patch: |2-\n")
+    files = {**BASE, "overlays/prod/kustomization.yaml": indicated}
+    assert _refusal(_edit(files, KUSTOMIZE)) == (
+        "patches[0].patch in overlays/prod/kustomization.yaml is not a literal block scalar (| or |-), "
+        "which is the only style medic edits"
+    )
