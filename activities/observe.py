@@ -837,6 +837,7 @@ class _Observer:
                     read,
                     files,
                     application=app.name,
+                    application_set=app.application_set,
                     revision=commit,
                     destination_namespace=app.destination_namespace,
                 )

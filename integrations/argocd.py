@@ -412,6 +412,14 @@ def application_sources(app: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(spec["source"])] if spec.get("source") else []
 
 
+def application_set_of(app: dict[str, Any]) -> str:
+    """The ApplicationSet that generated the Application (its ownerReference), or ""."""
+    for owner in (app.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(owner, dict) and owner.get("kind") == "ApplicationSet" and owner.get("name"):
+            return str(owner["name"])
+    return ""
+
+
 def to_argo_application(app: dict[str, Any], target_refs: Iterable[ResourceRef]) -> ArgoApplication:
     """The observation's view of an Application: sync and health, sources, and the status.resources
     entries of the given targets (all of them when no target matches, bounded)."""
@@ -436,6 +444,7 @@ def to_argo_application(app: dict[str, Any], target_refs: Iterable[ResourceRef])
         revision=str(sync.get("revision") or ",".join(revisions)),
         automated=bool((spec.get("syncPolicy") or {}).get("automated") is not None),
         sources=application_sources(app),
+        application_set=application_set_of(app),
         resources=resources,
         destination_namespace=str((spec.get("destination") or {}).get("namespace") or ""),
         operation_phase=str((status.get("operationState") or {}).get("phase") or ""),

@@ -58,7 +58,13 @@ def fix_files(
         indices = sorted(i for i, owner in owners.items() if owner.id == app.id)
         actions = [plan.actions[i] for i in indices]
         edit = file_changes(
-            actions, app.sources, read, files, destination_namespace=app.destination_namespace
+            actions,
+            app.sources,
+            read,
+            files,
+            destination_namespace=app.destination_namespace,
+            application=app.name,
+            application_set=app.application_set,
         )
         for refusal in edit.refused:
             index = indices[refusal.action]

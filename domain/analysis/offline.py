@@ -53,6 +53,7 @@ from domain.analysis.plan import (
 from domain.analysis.rules import jobs, scheduling
 from domain.analysis.rules.argocd import argocd_diagnosis
 from domain.analysis.rules.meta import meta_alert_diagnosis
+from domain.gitops.locate import Located, locate_field
 from domain.incident.memory import SimilarIncident
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
@@ -283,10 +284,41 @@ def _one(files: list[GitOpsFile], app: ArgoApplication | None) -> GitOpsFile | N
     return own[0] if len(own) == 1 else None
 
 
+_ACTION_KIND = {"resources": "set_resources", "replicas": "scale", "image": "set_image"}
+
+
 def _choose_file(
     observation: Observation, workload: Workload, change: Change, container: str | None = None
 ) -> tuple[str | None, str]:
-    """The GitOps file a change of this kind must edit, and how it was chosen (or why not)."""
+    """The GitOps file a change of this kind must edit, and how it was chosen (or why not): the
+    place whose value wins, as the GitOps edit finds it in the observed files (an overlay's patch,
+    the Application's own Helm settings, an ApplicationSet's generator), when the file the roles
+    point at is another one or none."""
+    file, why = _choose_file_by_role(observation, workload, change, container)
+    app = _application(observation, workload)
+    files = {f.path: f.content for f in observation.gitops_files if not f.truncated}
+    if app is None or not files or change not in _ACTION_KIND:
+        return file, why
+    ref = workload.ref
+    target = ResourceRef(namespace=ref.namespace, kind=ref.kind, name=ref.name, container=container)
+    loc = locate_field(
+        app.sources,
+        target,
+        _ACTION_KIND[change],
+        files.get,
+        sorted(files),
+        destination_namespace=app.destination_namespace,
+        application=app.name,
+        application_set=app.application_set,
+    )
+    if not isinstance(loc, Located) or loc.file == file:
+        return file, why
+    return loc.file, f"{loc.file} sets the value that wins"
+
+
+def _choose_file_by_role(
+    observation: Observation, workload: Workload, change: Change, container: str | None = None
+) -> tuple[str | None, str]:
     app = _application(observation, workload)
     files = [f for f in observation.gitops_files if _role(f) != "application"]
     if not files:

@@ -11,6 +11,12 @@ where they belong — and reads back as the original with just the intended valu
 ruamel.yaml reformats anything else, the same values are written by a line-level edit of exactly
 those scalars (and inserted lines), checked the same way; when that is not possible either, the
 actions on that file are refused with the reason. Nothing is ever guessed.
+
+YAML held in a literal block scalar (an inline Kustomize patch, an Application's `helm.values`)
+is edited the same way as a file of its own, then put back in the scalar's indentation, its
+unchanged lines byte for byte; a field set piecewise (JSON patch operations, Helm parameters, an
+ApplicationSet generator's parameters) has each value the action sets written where its part is
+set, and an action with a part set nowhere there is refused.
 """
 
 from __future__ import annotations
@@ -340,7 +346,7 @@ def _get_plain(doc: Any, path: YamlPath) -> Any:
 
 def _ops_for(index: int, action: Any, loc: Located, doc: Any, repo: _Repository) -> list[_Op]:
     """The values `action` sets at `loc`, read against the located document (plain data)."""
-    make = _OpsOf(index, action.kind, loc.document, _who(action))
+    make = _OpsOf(index, action.kind, loc.inline_document if loc.inline else loc.document, _who(action))
     path = loc.yaml_path
     if isinstance(action, SetResources):
         if not action.requests and not action.limits:
@@ -357,7 +363,7 @@ def _ops_for(index: int, action: Any, loc: Located, doc: Any, repo: _Repository)
                     raise _Refusal(str(exc)) from exc
                 if not _QUANTITY.match(text):
                     raise _Refusal(f"not a Kubernetes quantity: {text!r}")
-                ops.append(make.op((*path, section, name), text, "quantity", f"{name} {word}"))
+                ops.append(make.op(_leaf_path(loc, (section, name)), text, "quantity", f"{name} {word}"))
         return ops
     if isinstance(action, Scale):
         if path == ("replicas",):  # Kustomize: no entry yet
@@ -365,10 +371,27 @@ def _ops_for(index: int, action: Any, loc: Located, doc: Any, repo: _Repository)
                 raise _Refusal(f"{loc.file} has no replicas entry and the entry's name is unknown")
             entry: dict[str, str | int] = {"name": loc.entry_name, "count": action.replicas}
             return [make.op(path, action.replicas, "int", "replicas", append=entry)]
-        return [make.op(path, action.replicas, "int", "replicas")]
+        return [make.op(_leaf_path(loc, ()), action.replicas, "int", "replicas")]
     if isinstance(action, SetImage):
         return _image_ops(make, action.image, loc, doc, repo)
     raise _Refusal(f"a {action.kind} action changes no file")
+
+
+def _leaf_path(loc: Located, rel: YamlPath) -> YamlPath:
+    """The path of the part `rel` of the located field: below it, or where `subpaths` says."""
+    if not loc.subpaths:
+        return (*loc.yaml_path, *rel)
+    table = dict(loc.subpaths)
+    for cut in range(len(rel), -1, -1):
+        key = ".".join(map(str, rel[:cut]))
+        if key in table:
+            return (*table[key], *rel[cut:])
+    parts = ", ".join(k or "all of it" for k in table)
+    where = f"{loc.file} {_dotted(loc.inline)}" if loc.inline else loc.file
+    raise _Refusal(
+        f"{where} sets only {parts} of the field, not {'.'.join(map(str, rel))}, which is set elsewhere; "
+        "medic does not split one change over several places"
+    )
 
 
 def _image_ops(make: _OpsOf, image_ref: str, loc: Located, doc: Any, repo: _Repository) -> list[_Op]:
@@ -747,8 +770,8 @@ class _FileEdit:
             except (RuamelYAMLError, yaml.YAMLError) as exc:
                 problem = getattr(exc, "problem", None) or type(exc).__name__
                 raise _Refusal(f"{self.path} cannot be read for a round-trip edit: {problem}") from exc
-            if not isinstance(tree, CommentedMap):
-                raise _Refusal(f"document {document} of {self.path} is not a mapping")
+            if not isinstance(tree, (CommentedMap, CommentedSeq)):  # a JSON patch is a list
+                raise _Refusal(f"document {document} of {self.path} is not a mapping or a list")
             self.trees[document] = tree
         return self.trees[document]
 
@@ -1058,16 +1081,22 @@ def file_changes(
     files: list[str],
     *,
     destination_namespace: str = "",
+    application: str = "",
+    application_set: str = "",
 ) -> GitOpsEdit:
     """The file changes that make `actions` (a plan's actions; only `mode: gitops` ones are made
     through Git) in the repository of the owning Application (`sources`: its spec.source or
     spec.sources). Actions on one file become one `FileChange`, in the order of the actions; an
     action whose file or field cannot be named with confidence, whose value cannot be written
     without touching other lines, or whose named `file` differs from where the field is set is
-    refused with the reason. A value the file already has is `unchanged`, not a change."""
+    refused with the reason. A value the file already has is `unchanged`, not a change.
+    `application` names the owning Application (its manifest in the repository is edited when its
+    own helm parameters or values win); `application_set` the ApplicationSet that generated it
+    (then the generator's source is edited, never the Application)."""
     repo = _Repository(read=read, files=files, sources=sources)
     refused: list[EditRefused] = []
-    by_file: dict[str, tuple[Located, list[_Op]]] = {}
+    # per file: its layout, and the ops of each place in it (the file itself: (); a block scalar)
+    by_file: dict[str, tuple[str, dict[tuple[int, YamlPath], list[_Op]]]] = {}
     for index, action in enumerate(actions):
         if action.mode != "gitops":
             refused.append(
@@ -1075,7 +1104,14 @@ def file_changes(
             )
             continue
         loc = locate_field(
-            sources, action.target, action.kind, read, files, destination_namespace=destination_namespace
+            sources,
+            action.target,
+            action.kind,
+            read,
+            files,
+            destination_namespace=destination_namespace,
+            application=application,
+            application_set=application_set,
         )
         if not isinstance(loc, Located):
             refused.append(EditRefused(action=index, kind=action.kind, reason=loc.reason, layout=loc.layout))
@@ -1097,29 +1133,35 @@ def file_changes(
                 raise _Refusal(f"{loc.file} cannot be read")
             docs = list(yaml.safe_load_all(text))
             doc = docs[loc.document] if loc.document < len(docs) else None
+            if loc.inline:
+                inner = _get_plain(doc, loc.inline)
+                if not isinstance(inner, str):
+                    raise _Refusal(f"{_dotted(loc.inline)} in {loc.file} is not a string")
+                inner_docs = list(yaml.safe_load_all(inner))
+                doc = inner_docs[loc.inline_document] if loc.inline_document < len(inner_docs) else None
             ops = _ops_for(index, action, loc, doc, repo)
         except (_Refusal, yaml.YAMLError) as exc:
             refused.append(
                 EditRefused(action=index, kind=action.kind, reason=str(exc), file=loc.file, layout=loc.layout)
             )
             continue
-        clash = _clash(ops, by_file.get(loc.file, (loc, []))[1])
+        place = (loc.document, loc.inline) if loc.inline else (0, ())
+        clash = _clash(ops, by_file.get(loc.file, (loc.layout, {}))[1].get(place, []))
         if clash:
             refused.append(
                 EditRefused(action=index, kind=action.kind, reason=clash, file=loc.file, layout=loc.layout)
             )
             continue
-        by_file.setdefault(loc.file, (loc, []))[1].extend(ops)
+        by_file.setdefault(loc.file, (loc.layout, {}))[1].setdefault(place, []).extend(ops)
     changes: list[FileChange] = []
     unchanged: list[FieldChange] = []
-    for path, (loc, ops) in by_file.items():
-        text = read(path) or ""
+    for path, (layout, places) in by_file.items():
         try:
-            change, same = _edit_file(path, loc.layout, text, ops)
+            change, same = _edit_places(path, layout, read(path) or "", places)
         except _Refusal as exc:
-            kinds = {op.action: op.kind for op in ops}
+            kinds = {op.action: op.kind for ops in places.values() for op in ops}
             refused += [
-                EditRefused(action=i, kind=kinds[i], reason=str(exc), file=path, layout=loc.layout)
+                EditRefused(action=i, kind=kinds[i], reason=str(exc), file=path, layout=layout)
                 for i in sorted(kinds)
             ]
             continue
@@ -1127,6 +1169,118 @@ def file_changes(
         if change is not None:
             changes.append(change)
     return GitOpsEdit(changes=changes, unchanged=unchanged, refused=sorted(refused, key=lambda r: r.action))
+
+
+def _edit_places(
+    path: str, layout: str, text: str, places: dict[tuple[int, YamlPath], list[_Op]]
+) -> tuple[FileChange | None, list[FieldChange]]:
+    """One change of `path` for the ops of every place in it: the YAML of its block scalars
+    first (each edited as a file of its own, then put back), then the file itself."""
+    current = text
+    fields: list[FieldChange] = []
+    unchanged: list[FieldChange] = []
+    method: Method = "round_trip"
+    for (document, inline), ops in sorted(places.items(), key=lambda p: not p[0][1]):
+        if inline:
+            change, same = _edit_inline(path, layout, current, document, inline, ops)
+        else:
+            change, same = _edit_file(path, layout, current, ops)
+        unchanged += same
+        if change is not None:
+            current = change.after
+            fields += change.fields
+            method = "line" if change.method == "line" else method
+    if current == text:
+        return None, unchanged
+    change = FileChange(
+        path=path,
+        layout=layout,
+        before=text,
+        after=current,
+        diff=unified_diff(path, text, current),
+        description="; ".join(f.description for f in fields),
+        fields=fields,
+        method=method,
+    )
+    return change, unchanged
+
+
+_BLOCK_HEADER = re.compile(r"^(\|-?)(?:[ \t]+#.*)?$")
+
+
+def _edit_inline(
+    path: str, layout: str, text: str, document: int, inline: YamlPath, ops: list[_Op]
+) -> tuple[FileChange | None, list[FieldChange]]:
+    """The edit of the YAML held by the literal block scalar at `inline` (`|` or `|-`): its text is
+    edited like a file, then put back line for line in the scalar's indentation — the lines the
+    edit did not change stay byte for byte — and the result must read as the original with only
+    that scalar's text changed."""
+    edit = _FileEdit(path, text)
+    where = f"{_dotted(inline)} in {path}"
+    parent, depth = _walk(edit.tree(document), inline[:-1], path)
+    key = inline[-1]
+    if depth != len(inline) - 1 or not isinstance(_get_plain(edit.docs[document], inline), str):
+        raise _Refusal(f"{where} is not a string")
+    line, col = parent.lc.item(key) if isinstance(key, int) else parent.lc.value(key)
+    header_line = edit.chunks[document].start + line
+    header = _BLOCK_HEADER.match(_body(edit.lines[header_line])[col:])
+    if header is None:
+        raise _Refusal(
+            f"{where} is not a literal block scalar (| or |-), which is the only style medic edits"
+        )
+    start, stop = header_line + 1, edit.chunks[document].stop
+    indent, end = -1, start
+    for i in range(start, stop):
+        if not edit.lines[i].strip():
+            continue
+        column = _indent_of(edit.lines[i])
+        if indent < 0:
+            indent = column
+        if column < indent:
+            break
+        end = i + 1
+    block = edit.lines[start:end]
+    inner = "".join((_body(line)[indent:] if line.strip() else "") + "\n" for line in block)
+    strip = header.group(1) == "|-"
+    value = _get_plain(edit.docs[document], inline)
+    if indent <= _indent_of(edit.lines[header_line]) or value != (inner[:-1] if strip else inner):
+        raise _Refusal(f"{where} is a block scalar whose lines medic cannot tell apart")
+    change, same = _edit_file(f"{path} {_dotted(inline)}", layout, inner, ops)
+    same = [f.model_copy(update={"file": path}) for f in same]
+    if change is None:
+        return None, same
+    old_lines, new_lines = _lines(inner), _lines(change.after)
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += block[a1:a2]
+        else:
+            out += [(" " * indent + _body(n) if n.strip() else "") + edit.newline for n in new_lines[b1:b2]]
+    after = "".join(edit.lines[:start] + out + edit.lines[end:])
+    if edit.missing_newline:
+        after = after[: -len(edit.newline)]
+    expected = copy.deepcopy(edit.docs)
+    _set_plain(expected[document], inline, change.after[:-1] if strip else change.after)
+    try:
+        if list(yaml.safe_load_all(after)) != expected:
+            raise _Refusal(f"editing {where} would change more than its text")
+    except yaml.YAMLError as exc:
+        raise _Refusal(f"editing {where} would make {path} invalid YAML") from exc
+    fields = [f.model_copy(update={"file": path}) for f in change.fields]
+    return (
+        FileChange(
+            path=path,
+            layout=layout,
+            before=text,
+            after=after,
+            diff=unified_diff(path, text, after),
+            description=change.description,
+            fields=fields,
+            method=change.method,
+        ),
+        same,
+    )
 
 
 def _clash(new: list[_Op], earlier: list[_Op]) -> str:

@@ -143,6 +143,9 @@ class ArgoApplication(Frozen):
     automated: bool = False
     # spec.source / spec.sources as the API returns them (repoURL, path, chart, helm, kustomize, ref)
     sources: list[dict[str, Any]] = Field(default_factory=list)
+    # The ApplicationSet that generated it (metadata.ownerReferences): its generator's source is
+    # what a GitOps edit changes, never the generated Application.
+    application_set: str = ""
     # the Application's status.resources entries for the targets (kind, namespace, name, status, health)
     resources: list[dict[str, Any]] = Field(default_factory=list)
     destination_namespace: str = ""
@@ -184,6 +187,7 @@ class GitOpsFile(Frozen):
     revision: str = ""
     content: str = ""
     # why this file: "manifest" | "helm_values" | "kustomization" | "kustomize_patch" | "application"
+    # | "applicationset" (an ApplicationSet or its generator's config file that sets a value)
     role: str = ""
     application: str = ""
     truncated: bool = False

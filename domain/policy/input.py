@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from domain.analysis.plan import (
     Diagnosis,
     Plan,
@@ -23,7 +21,7 @@ from domain.analysis.plan import (
     reads_as_command,
     without_read_only_commands,
 )
-from domain.gitops.locate import Located, locate_field
+from domain.gitops.locate import Located, declared_value, locate_field
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.images import split_image
 from domain.kube.observation import ARGOCD_TRACKING, Observation, Workload
@@ -85,19 +83,12 @@ def _git_declared(
             files.get,
             sorted(files),
             destination_namespace=app.destination_namespace,
+            application=app.name,
+            application_set=app.application_set,
         )
         if not isinstance(loc, Located):
             continue
-        try:
-            docs = list(yaml.safe_load_all(files[loc.file]))
-        except yaml.YAMLError:
-            continue
-        value: Any = docs[loc.document] if loc.document < len(docs) else None
-        for key in loc.yaml_path:
-            if isinstance(key, int):
-                value = value[key] if isinstance(value, list) and key < len(value) else None
-            else:
-                value = value.get(key) if isinstance(value, dict) else None
+        value = declared_value(loc, files.get)
         if value is not None:
             return value, loc.file
     return None

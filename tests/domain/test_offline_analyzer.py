@@ -619,3 +619,25 @@ def test_healthy_pods_with_errors_still_climbing_are_not_nothing_to_fix() -> Non
     diagnosis = analyze(observation)
     assert diagnosis.root_cause == "unknown" and diagnosis.plan.actions == []
     assert "metric/error_rate/shop/cart" in {e.item_id for e in diagnosis.evidence}
+
+
+def test_kustomize_resources_go_to_the_inline_patch_whose_value_wins() -> None:
+    inline = KUSTOMIZATION.model_copy(
+        update={
+            "content": "resources: [../../base]\npatches:\n- target: {kind: Deployment, name: cart}\n"
+            "  patch: |\n    - op: replace\n"
+            "      path: /spec/template/spec/containers/0/resources/limits/memory\n      value: 256Mi\n"
+        }
+    )
+    base = GitOpsFile(
+        id="gitops/base/deployment.yaml",
+        path="base/deployment.yaml",
+        role="manifest",
+        content="apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cart, namespace: shop}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: cart\n"
+        "          image: registry.example/cart:2\n"
+        "          resources: {limits: {memory: 128Mi}}\n",
+    )
+    diagnosis = analyze(gitops_oom(inline, BASE_KUSTOMIZATION, base))
+    (action,) = diagnosis.plan.actions
+    assert (action.mode, action.file) == ("gitops", "overlays/prod/kustomization.yaml")

@@ -1262,6 +1262,32 @@ def test_scale_within_the_factor_of_the_git_baseline_is_accepted() -> None:
     assert_allowed(decide(Scale(target=ref(), mode="gitops", replicas=6), seen=git_managed(6)))
 
 
+def test_the_replicas_baseline_is_the_value_of_the_overlay_patch_that_wins() -> None:
+    kustomization = (
+        "resources: [../../base]\npatches:\n- target: {kind: Deployment, name: checkout}\n"
+        "  patch: |-\n    - op: replace\n      path: /spec/replicas\n      value: 4\n"
+    )
+    app = ArgoApplication(
+        id="argocd/argocd/shop-checkout",
+        name="shop-checkout",
+        sources=[{"repoURL": "https://git.example/gitops.git", "path": "overlays/prod"}],
+        resources=[{"kind": "Deployment", "namespace": "shop", "name": "checkout"}],
+        destination_namespace="shop",
+    )
+    files = {
+        "base/kustomization.yaml": "resources: [deployment.yaml]\n",
+        "base/deployment.yaml": MANIFEST,
+        "overlays/prod/kustomization.yaml": kustomization,
+    }
+    gitops = [GitOpsFile(id=f"gitops/{p}", path=p, content=t, role="manifest") for p, t in files.items()]
+    seen = observation(workload(replicas=6), argocd=[app]).model_copy(update={"gitops_files": gitops})
+    document = policy_input(Scale(target=ref(), mode="gitops", replicas=18), seen=seen)
+    assert document["actions"][0]["baseline"] == {
+        "replicas": 4,
+        "source": "declared in overlays/prod/kustomization.yaml",
+    }
+
+
 def test_without_a_declared_value_there_is_no_baseline_bound() -> None:
     seen = git_managed(6, MANIFEST.replace("  replicas: 2\n", ""))
     document = policy_input(Scale(target=ref(), mode="gitops", replicas=18), seen=seen)
