@@ -58,6 +58,7 @@ from integrations.pull_requests import (
     PullRequestError,
     PullRequestForbidden,
     PullRequestNotFound,
+    github_auth_from_settings,
     gitops_clone,
     pull_request_host_kind,
 )
@@ -459,7 +460,8 @@ def check_gitops(settings: Settings, env: Mapping[str, str], timeout: float) -> 
 
 
 def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
-    if pull_request_host_kind(settings.github_token, settings.github_repository) == "local":
+    credential = settings.github_token or settings.github_app_id
+    if pull_request_host_kind(credential, settings.github_repository) == "local":
         if gitops_clone(settings) is None:
             raise _skipped("no GitOps repository, so no pull requests (optional)")
         return "local: branches in the GitOps repository, records in the store (checked above)"
@@ -469,7 +471,7 @@ def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: flo
         host = GitHubPullRequestHost(
             repo,
             settings.github_repository,
-            settings.github_token,
+            github_auth_from_settings(settings),
             settings.github_api_url,
             timeout=max(1, math.ceil(timeout)),
             seconds_between_requests=None,
@@ -636,7 +638,7 @@ SPECS: tuple[_Spec, ...] = (
         check_pull_requests,
         lambda s: (
             f"GitHub {s.github_repository} via {s.github_api_url}"
-            if pull_request_host_kind(s.github_token, s.github_repository) == "github"
+            if pull_request_host_kind(s.github_token or s.github_app_id, s.github_repository) == "github"
             else ""
         ),
     ),
