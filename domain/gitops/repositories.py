@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from domain.base import Frozen
 
@@ -66,6 +66,8 @@ class PullRequestRoute(Frozen):
     """Where a repository's pull requests go: `github` (`repository` owner/name on `api_url`, with
     medic's GitHub credentials) or `local` (a branch in the repository itself)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     host: PullRequestHostName = "local"
     repository: str = ""
     api_url: str = ""
@@ -74,6 +76,8 @@ class PullRequestRoute(Frozen):
 class GitOpsRepository(Frozen):
     """One repository medic may write: `url` as Argo CD names it, other names of it (`aliases`),
     the URL medic clones (`clone_url`, default `url`) and where its pull requests go."""
+
+    model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
@@ -259,3 +263,29 @@ def not_writable_reason(application: str, urls: Iterable[str]) -> str:
         f"Application {application} deploys from {named}, which medic may not write; "
         f"add it to {REPOSITORIES_FILE_VARIABLE}"
     )
+
+
+def edit_refusal(
+    application: str, sources: Sequence[Mapping[str, Any]], repositories: GitOpsRepositories, file: str = ""
+) -> str | None:
+    """Why an edit of `application` (of `file`, when known) is not made, or None when the sources
+    it would change are all in the first repository, the one medic clones and opens pull requests
+    on. A source in no mapped repository gets `not_writable_reason`; one in another mapped
+    repository is refused too, as medic keeps one clone."""
+    urls = unwritable_sources(sources, repositories, file)
+    if urls:
+        return not_writable_reason(application, urls)
+    primary = repositories.primary()
+    elsewhere = list(
+        dict.fromkeys(
+            url
+            for s in edited_sources(sources, file)
+            if (url := str(s.get("repoURL") or "")) and repositories.find(url) != primary
+        )
+    )
+    if primary is not None and elsewhere:
+        return (
+            f"Application {application} deploys from {', '.join(elsewhere)}, which medic may write but "
+            f"does not clone: its pull requests go only to {primary.url} (MEDIC_GITOPS_REPO)"
+        )
+    return None
