@@ -173,6 +173,33 @@ async def test_argo_cd_managed_oom_is_fixed_by_a_merged_pull_request_synced_by_a
     assert pr.branch in listed.stdout and "merged" in listed.stdout
 
 
+async def test_an_application_from_a_repository_medic_may_not_write_is_never_changed(
+    make_stack: Any,
+) -> None:
+    # medic's repository is known by another URL only: the scenario's Application reads its values
+    # from https://git.example/platform/gitops.git, which is then not a repository medic may write.
+    stack = await make_stack(
+        SCENARIO, pr_poll_seconds=2, gitops_repo_aliases=("https://git.example/apps/gitops.git",)
+    )
+    seed = git(stack, "rev-parse", "main")
+    workflow_id = await post_alert(stack, SCENARIO)
+    handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
+    result: RemediationResult = await asyncio.wait_for(handle.result(), 120)
+
+    assert result.outcome == "needs_review"
+    assert result.reason.startswith("policy denied the plan")
+    # (the reason's URL is shortened as every URL in a reason is; the policy's own message has it whole)
+    assert "Application payments-ledger deploys from https://git.example/platform/gitops" in result.reason
+    assert result.reason.endswith("; add it to MEDIC_GITOPS_REPOSITORIES_FILE")
+    # Nothing was written: no branch, no commit, no direct patch.
+    assert git(stack, "for-each-ref", "--format=%(refname:short)", "refs/heads/").split() == ["main"]
+    assert git(stack, "rev-parse", "main") == seed
+    assert memory_limit(deployment(stack, "payments", "ledger"), "ledger") == "256Mi"
+    assert "medic" not in managers(stack)
+    names = [s for s, _, _ in audit(stack, result.incident_id)]
+    assert not {"opening_pull_request", "dry_run", "snapshot", "executing"} & set(names)
+
+
 async def test_fix_that_does_not_heal_is_reverted_by_a_second_approved_pull_request(
     make_stack: Any, tmp_path: Path
 ) -> None:
