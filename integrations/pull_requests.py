@@ -88,6 +88,7 @@ __all__ = [
     "PullRequestRecords",
     "PullRequestUnavailable",
     "ReviewRecords",
+    "git_token",
     "github_auth_from_settings",
     "github_remote_url",
     "local_review_target",
