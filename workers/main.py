@@ -289,11 +289,15 @@ def gitops_repositories(settings: Settings) -> GitOpsRepositories:
 
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
-    its aliases and, with GitHub, the repository's clone URL."""
+    its aliases, with GitHub the repository's clone URL, and the names MEDIC_GITOPS_REPOSITORIES_FILE
+    gives that repository."""
     urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
     urls += settings.gitops_repo_aliases
     if settings.github_repository:
         urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
+    primary = gitops_repositories(settings).primary() if settings.gitops_repositories_file else None
+    if primary is not None:
+        urls += [u for u in primary.names() if u not in urls]
     return tuple(urls)
 
 
