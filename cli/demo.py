@@ -274,7 +274,7 @@ async def _show_pull_request(stack: Stack, handle: Any, number: int, branch: str
 async def _merge(stack: Stack, number: int, who: str, interactive: bool) -> None:
     """Merge pull request `number` as `medic pr merge` does (the local host), or ask for it."""
     shown = f"medic pr merge {number} --as {who}"
-    if stack.settings.github_token and stack.settings.github_repository:
+    if (stack.settings.github_token or stack.settings.github_app_id) and stack.settings.github_repository:
         _say(f"\n   Merge it on GitHub ({stack.settings.github_repository}); GitHub's webhook tells medic.")
         return
     if interactive:

@@ -689,7 +689,7 @@ def _local_pr_host() -> Any:
     from store.pull_requests import StorePullRequestRecords
 
     s = settings()
-    if pull_request_host_kind(s.github_token, s.github_repository) == "github":
+    if pull_request_host_kind(s.github_token or s.github_app_id, s.github_repository) == "github":
         typer.echo(
             f"pull requests live on GitHub ({s.github_repository}): merge or close them there; "
             "GitHub's webhook tells medic",

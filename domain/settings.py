@@ -103,6 +103,10 @@ class Settings(Frozen):
     # sandbox's scenario URL), comma-separated: a change review counts their sources as this
     # repository's.
     gitops_repo_aliases: tuple[str, ...] = ()
+    # A YAML file listing more repositories medic may write (url as Argo CD names it, aliases, the
+    # clone URL, the pull request host; README "GitOps repositories"). An Application whose source
+    # is in none of them, nor the repository above, is never edited.
+    gitops_repositories_file: str = ""
     # Fernet keys, comma-separated, newest first, that snapshots are encrypted with at rest.
     # Required by a worker; the embedded stack keeps one in <home>/snapshot.key when unset.
     snapshot_keys: str = Field(default="", repr=False)
@@ -143,6 +147,13 @@ class Settings(Frozen):
     github_repository: str = ""
     github_api_url: str = "https://api.github.com"
     github_webhook_secret: str = Field(default="", repr=False)
+    # A GitHub App instead of the token (README "GitHub App"): its id and private key (PEM, or a
+    # file holding it) sign the JWT that mints an installation token, refreshed before it expires;
+    # the installation is the one on GITHUB_REPOSITORY unless its id is given.
+    github_app_id: str = ""
+    github_app_private_key: str = Field(default="", repr=False)
+    github_app_private_key_file: str = ""
+    github_app_installation_id: int | None = Field(default=None, gt=0)
     pr_author_name: str = "medic"
     pr_author_email: str = "medic@localhost"
     # GitOps mode: while a pull request waits for its merge, the host is polled this often
@@ -261,6 +272,11 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "github_repository": ("GITHUB_REPOSITORY",),
         "github_api_url": ("GITHUB_API_URL",),
         "github_webhook_secret": ("MEDIC_GITHUB_WEBHOOK_SECRET",),
+        "github_app_id": ("MEDIC_GITHUB_APP_ID",),
+        "github_app_private_key": ("MEDIC_GITHUB_APP_PRIVATE_KEY",),
+        "github_app_private_key_file": ("MEDIC_GITHUB_APP_PRIVATE_KEY_FILE",),
+        "github_app_installation_id": ("MEDIC_GITHUB_APP_INSTALLATION_ID",),
+        "gitops_repositories_file": ("MEDIC_GITOPS_REPOSITORIES_FILE",),
         "pr_author_name": ("MEDIC_PR_AUTHOR_NAME",),
         "pr_author_email": ("MEDIC_PR_AUTHOR_EMAIL",),
         # GitOps mode
@@ -320,9 +336,20 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     if protected:
         values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())
     try:
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as err:
         raise SettingsError(_one_line(err, source, env)) from None
+    if settings.github_token and settings.github_app_id:
+        raise SettingsError(
+            "GITHUB_TOKEN and MEDIC_GITHUB_APP_ID are both set: medic authenticates to GitHub with "
+            "one of them; unset GITHUB_TOKEN to use the GitHub App"
+        )
+    if settings.github_app_private_key and settings.github_app_private_key_file:
+        raise SettingsError(
+            "MEDIC_GITHUB_APP_PRIVATE_KEY and MEDIC_GITHUB_APP_PRIVATE_KEY_FILE are both set: "
+            "give the key once"
+        )
+    return settings
 
 
 def _one_line(err: ValidationError, source: Mapping[str, str], env: Mapping[str, str]) -> str:

@@ -58,6 +58,7 @@ from integrations.pull_requests import (
     PullRequestError,
     PullRequestForbidden,
     PullRequestNotFound,
+    github_auth_from_settings,
     gitops_clone,
     pull_request_host_kind,
 )
@@ -459,17 +460,28 @@ def check_gitops(settings: Settings, env: Mapping[str, str], timeout: float) -> 
 
 
 def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
-    if pull_request_host_kind(settings.github_token, settings.github_repository) == "local":
+    credential = settings.github_token or settings.github_app_id
+    if pull_request_host_kind(credential, settings.github_repository) == "local":
         if gitops_clone(settings) is None:
             raise _skipped("no GitOps repository, so no pull requests (optional)")
         return "local: branches in the GitOps repository, records in the store (checked above)"
+    app = bool(settings.github_app_id)
+    fix_credentials = (
+        "check MEDIC_GITHUB_APP_ID, the app's private key and that the app is installed on the repository"
+        if app
+        else "set GITHUB_TOKEN to a valid token with access to the repository"
+    )
+    try:
+        auth = github_auth_from_settings(settings)
+    except ValueError as err:
+        raise _failure(one_line(str(err)), fix_credentials) from None
     repo = gitops_clone(settings)
     assert repo is not None  # GitHub configured: its https clone at least
     try:
         host = GitHubPullRequestHost(
             repo,
             settings.github_repository,
-            settings.github_token,
+            auth,
             settings.github_api_url,
             timeout=max(1, math.ceil(timeout)),
             seconds_between_requests=None,
@@ -485,15 +497,20 @@ def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: flo
             "check GITHUB_REPOSITORY and that the token may access that repository",
         ) from None
     except PullRequestForbidden as err:
-        raise _failure(
-            one_line(err.message), "set GITHUB_TOKEN to a valid token with access to the repository"
-        ) from None
+        raise _failure(one_line(err.message), fix_credentials) from None
     except PullRequestError as err:
         raise _failure(
             f"unreachable: {_said(err.message)}", "check GITHUB_API_URL and that GitHub is reachable"
         ) from None
     finally:
         host.close()
+    if app:
+        # An installation token's writes are the app's permissions on the installation; the GitOps
+        # check's dry-run push has tried them.
+        return (
+            f"GitHub App {settings.github_app_id}: installation token minted; "
+            f"{settings.github_repository} readable"
+        )
     if not granted.get("push"):
         raise _failure(
             f"the token may read {settings.github_repository} but not push to it",
@@ -636,7 +653,7 @@ SPECS: tuple[_Spec, ...] = (
         check_pull_requests,
         lambda s: (
             f"GitHub {s.github_repository} via {s.github_api_url}"
-            if pull_request_host_kind(s.github_token, s.github_repository) == "github"
+            if pull_request_host_kind(s.github_token or s.github_app_id, s.github_repository) == "github"
             else ""
         ),
     ),

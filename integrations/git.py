@@ -11,7 +11,9 @@ tokens in messages are masked.
 
 Credentials: an https remote (GitHub) is given a token, which git sends as `x-access-token` basic
 auth through `http.<remote>.extraHeader` set in the environment of each git command
-(GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the command line or `.git/config`.
+(GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the command line or `.git/config`. The token may
+be a function (a GitHub App's installation token, re-minted before it expires): it is asked for
+the token before every git command.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -145,7 +147,9 @@ class GitRepo:
 
     Safe to share between threads, and between processes sharing the work directory (a lock file
     beside it serialises `sync()` and every write). `token`, when given, authenticates to an
-    http(s) remote (see the module docstring); it is never written anywhere.
+    http(s) remote (see the module docstring); it is never written anywhere. A callable `token` is
+    called before each git command for the token to send (an `IntegrationError` it raises becomes a
+    `GitPermissionDenied` or, when retryable, a `GitUnavailable`).
     """
 
     def __init__(
@@ -154,22 +158,40 @@ class GitRepo:
         workdir: str | Path,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        token: str = "",
+        token: str | Callable[[], str] = "",
     ) -> None:
         self.remote_url = remote_url
         self.workdir = Path(workdir)
         self.timeout = timeout
         self._token = token
+        # every token sent so far (the last few): masked in every message
+        self._sent: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"GitRepo({_mask(self.remote_url)!r}, {str(self.workdir)!r})"
 
-    def _secrets(self) -> tuple[str, ...]:
-        return (self._token, self._auth_header()) if self._token else ()
+    def _current_token(self) -> str:
+        if not callable(self._token):
+            token = self._token
+        else:
+            try:
+                token = self._token()
+            except IntegrationError as err:
+                error = GitUnavailable if err.retryable else GitPermissionDenied
+                raise error(f"no credentials for {_mask(self.remote_url)}: {err}") from err
+        if token and token not in self._sent:
+            self._sent = (*self._sent[-3:], token)
+        return token
 
-    def _auth_header(self) -> str:
-        basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+    def _secrets(self) -> tuple[str, ...]:
+        if isinstance(self._token, str) and self._token and self._token not in self._sent:
+            self._sent = (*self._sent[-3:], self._token)
+        return tuple(s for token in self._sent for s in (token, self._auth_header(token)))
+
+    @staticmethod
+    def _auth_header(token: str) -> str:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         return f"Authorization: Basic {basic}"
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -178,7 +200,7 @@ class GitRepo:
             # Scoped to the remote's URL, so a redirect elsewhere never carries the token.
             index = int(env.get("GIT_CONFIG_COUNT") or 0)
             env[f"GIT_CONFIG_KEY_{index}"] = f"http.{self.remote_url}.extraHeader"
-            env[f"GIT_CONFIG_VALUE_{index}"] = self._auth_header()
+            env[f"GIT_CONFIG_VALUE_{index}"] = self._auth_header(self._current_token())
             env["GIT_CONFIG_COUNT"] = str(index + 1)
         if extra:
             env.update(extra)

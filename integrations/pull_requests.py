@@ -6,7 +6,8 @@ Two hosts speak the same `PullRequestHost` protocol:
   that Argo CD follows, plus a record in the store (`PullRequestRecords`, implemented by
   `store.pull_requests`); `medic pr merge` merges it.
 - `GitHubPullRequestHost`: github.com or GitHub Enterprise through PyGithub, the branch pushed
-  with the token as `x-access-token` (see `integrations.git`).
+  with the token as `x-access-token` (see `integrations.git`): a personal token (GITHUB_TOKEN) or
+  a GitHub App's installation token, re-minted before it expires (`integrations.github_app`).
 
 Both also serve a change review (`workflows/review/`) of any pull request, a person's too:
 `review_target` reads the PR's head, `changed_files` lists what it changes, `upsert_comment`
@@ -32,7 +33,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 from domain.gitops.pull_requests import (
@@ -60,6 +62,9 @@ from integrations.git import (
 )
 from integrations.retry_after import retry_after_seconds
 
+if TYPE_CHECKING:
+    from github.Auth import Auth as GitHubAuth
+
 log = logging.getLogger(__name__)
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -83,6 +88,8 @@ __all__ = [
     "PullRequestRecords",
     "PullRequestUnavailable",
     "ReviewRecords",
+    "git_token",
+    "github_auth_from_settings",
     "github_remote_url",
     "local_review_target",
     "status_description",
@@ -518,6 +525,61 @@ def github_remote_url(github_repository: str, api_url: str = DEFAULT_GITHUB_API_
     return f"{parts.scheme or 'https'}://{host}/{github_repository}.git"
 
 
+def github_auth_from_settings(settings: Settings) -> str | GitHubAuth:
+    """What authenticates to GitHub: GITHUB_TOKEN, or the GitHub App (MEDIC_GITHUB_APP_ID and its
+    private key, MEDIC_GITHUB_APP_PRIVATE_KEY or _FILE) as a `GitHubAppAuth`, the same object for
+    the same settings (its token serves the API and git alike); "" when neither is set. A key
+    that cannot be read or is not a PEM RSA key raises ValueError, one line naming the variable."""
+    if not settings.github_app_id:
+        return settings.github_token
+    variable, key = "MEDIC_GITHUB_APP_PRIVATE_KEY", settings.github_app_private_key
+    if settings.github_app_private_key_file:
+        variable = "MEDIC_GITHUB_APP_PRIVATE_KEY_FILE"
+        try:
+            with open(settings.github_app_private_key_file, encoding="utf-8") as file:
+                key = file.read()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or type(err).__name__
+            raise ValueError(
+                f"{variable} {settings.github_app_private_key_file} cannot be read: {reason}"
+            ) from None
+    if not key.strip():
+        raise ValueError(
+            "MEDIC_GITHUB_APP_ID is set without the app's private key: set MEDIC_GITHUB_APP_PRIVATE_KEY "
+            "or MEDIC_GITHUB_APP_PRIVATE_KEY_FILE"
+        )
+    if not settings.github_repository:
+        raise ValueError("MEDIC_GITHUB_APP_ID is set without GITHUB_REPOSITORY (owner/name)")
+    return _github_app_auth(
+        settings.github_app_id,
+        key,
+        settings.github_repository,
+        settings.github_api_url or DEFAULT_GITHUB_API_URL,
+        settings.github_app_installation_id,
+        variable,
+    )
+
+
+@lru_cache(maxsize=8)
+def _github_app_auth(
+    app_id: str, key: str, repository: str, api_url: str, installation_id: int | None, variable: str
+) -> GitHubAuth:
+    # One per configuration: the API and every clone share its token, minted once an hour.
+    from integrations.github_app import GitHubAppAuth
+
+    return GitHubAppAuth(
+        app_id, key, repository, api_url, installation_id=installation_id, key_variable=variable
+    )
+
+
+def git_token(auth: str | GitHubAuth) -> str | Callable[[], str]:
+    """The token `GitRepo` sends for `auth`: the personal token, or a function reading the app's
+    current installation token before each git command."""
+    if isinstance(auth, str):
+        return auth
+    return lambda: auth.token
+
+
 def _retry_after(headers: dict[str, Any] | None) -> float | None:
     if not headers:
         return None
@@ -550,7 +612,8 @@ class GitHubPullRequestHost:
     """PRs on GitHub (or GitHub Enterprise: `base_url` https://ghe.example/api/v3).
 
     `repo` must be a clone of the same repository, authenticated with the same token (see
-    `github_remote_url` and `GitRepo(token=...)`): the branch is pushed with git, the PR opened,
+    `github_remote_url` and `GitRepo(token=...)`; `token` is a personal token or PyGithub `Auth`,
+    such as a `GitHubAppAuth`): the branch is pushed with git, the PR opened,
     labelled, merged and closed through the REST API. `seconds_between_*` pace the calls the way
     PyGithub does by default; tests against a loopback fake pass None.
     """
@@ -561,7 +624,7 @@ class GitHubPullRequestHost:
         self,
         repo: GitRepo,
         github_repository: str,
-        token: str,
+        token: str | GitHubAuth,
         base_url: str = DEFAULT_GITHUB_API_URL,
         *,
         author_name: str = "medic",
@@ -583,7 +646,7 @@ class GitHubPullRequestHost:
         # retry=None: no retries inside PyGithub (Temporal retries the activity, visibly); lazy:
         # objects are fetched when read, so naming the repository costs no request.
         self._github = Github(
-            auth=Auth.Token(token),
+            auth=Auth.Token(token) if isinstance(token, str) else token,
             base_url=base_url.rstrip("/"),
             timeout=timeout,
             retry=None,
@@ -872,7 +935,7 @@ class GitHubPullRequestHost:
 # --- choosing one --------------------------------------------------------------------------------
 
 
-def pull_request_host_kind(github_token: str = "", github_repository: str = "") -> PullRequestHostKind:
+def pull_request_host_kind(github_token: object = "", github_repository: str = "") -> PullRequestHostKind:
     """`github` when both a token and a repository are configured, else `local`."""
     return "github" if github_token and github_repository else "local"
 
@@ -881,7 +944,7 @@ def pull_request_host(
     repo: GitRepo,
     *,
     records: PullRequestRecords | None = None,
-    github_token: str = "",
+    github_token: str | GitHubAuth = "",
     github_repository: str = "",
     github_api_url: str = DEFAULT_GITHUB_API_URL,
     author_name: str = "medic",
@@ -912,13 +975,15 @@ def gitops_clone(settings: Settings) -> GitRepo | None:
     """medic's clone of the GitOps repository: MEDIC_GITOPS_REPO, or with GitHub configured and no
     URL given, the GitHub repository's https URL; None when neither is configured. The GitHub
     token goes only to a remote on GitHub's own host."""
-    github = pull_request_host_kind(settings.github_token, settings.github_repository) == "github"
+    credential = settings.github_token or settings.github_app_id
+    github = pull_request_host_kind(credential, settings.github_repository) == "github"
     github_url = github_remote_url(settings.github_repository, settings.github_api_url) if github else ""
     remote = settings.gitops_repo_url or github_url
     if not remote:
         return None
     same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
-    return GitRepo(remote, settings.resolved_gitops_workdir, token=settings.github_token if same_host else "")
+    token = git_token(github_auth_from_settings(settings)) if same_host else ""
+    return GitRepo(remote, settings.resolved_gitops_workdir, token=token)
 
 
 def pull_request_host_from_settings(
@@ -939,7 +1004,7 @@ def pull_request_host_from_settings(
     return pull_request_host(
         repo,
         records=records,
-        github_token=settings.github_token,
+        github_token=github_auth_from_settings(settings),
         github_repository=settings.github_repository,
         github_api_url=settings.github_api_url,
         author_name=settings.pr_author_name,

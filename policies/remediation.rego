@@ -125,6 +125,19 @@ violations contains v if {
 	v := violation("gitops_required", msg, i)
 }
 
+# An Application deploying from a repository medic may not write is never edited, and what it
+# manages is never patched directly (only a sync, which changes nothing, may name it).
+violations contains v if {
+	some i, a in actions
+	not a.kind in cfg.gitops_exempt_kinds
+	some app in object.get(a, "unwritable_applications", [])
+	msg := sprintf(
+		"%s: Application %s deploys from %s, which medic may not write; add it to MEDIC_GITOPS_REPOSITORIES_FILE",
+		[action_label(i, a), app.application, app.named],
+	)
+	v := violation("repository_not_writable", msg, i)
+}
+
 # --- scale bounds
 
 violations contains v if {

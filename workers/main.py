@@ -44,6 +44,12 @@ from activities.validate import ValidateActivities
 from domain.analysis.offline import Analyzer
 from domain.drift.diff import drift_config_from_yaml
 from domain.drift.model import DriftConfig
+from domain.gitops.repositories import (
+    REPOSITORIES_FILE_VARIABLE,
+    GitOpsRepositories,
+    default_repositories,
+    repositories_from_yaml,
+)
 from domain.review.cost import DEFAULT_BASIS, Prices
 from domain.settings import Settings
 from health.checks import blocking_failures
@@ -230,7 +236,10 @@ def drift_config(settings: Settings) -> DriftConfig:
 
 def gitops_repo(settings: Settings) -> GitRepo | None:
     """The clone of the GitOps repository that observe reads and pull requests are pushed from."""
-    return gitops_clone(settings)
+    try:
+        return gitops_clone(settings)
+    except ValueError as err:  # a GitHub App key that cannot be read or used
+        raise WorkerConfigError(str(err)) from err
 
 
 def pr_host(
@@ -248,13 +257,48 @@ def pr_host(
         raise WorkerConfigError(str(err)) from err
 
 
+def gitops_repositories(settings: Settings) -> GitOpsRepositories:
+    """The repositories medic may write: the GitOps repository (MEDIC_GITOPS_REPO, its aliases and,
+    with GitHub, the repository's clone URL), then those MEDIC_GITOPS_REPOSITORIES_FILE lists."""
+    github_url = (
+        github_remote_url(settings.github_repository, settings.github_api_url)
+        if settings.github_repository
+        else ""
+    )
+    defaults = default_repositories(
+        settings.gitops_repo_url,
+        settings.gitops_repo_aliases,
+        github_url,
+        settings.github_repository,
+        settings.github_api_url,
+    )
+    path = settings.gitops_repositories_file
+    if not path:
+        return defaults
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as err:
+        raise WorkerConfigError(
+            f"cannot read {REPOSITORIES_FILE_VARIABLE} {path}: {err.strerror or err}"
+        ) from err
+    try:
+        return repositories_from_yaml(text, defaults)
+    except ValueError as err:
+        raise WorkerConfigError(str(err)) from err
+
+
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
-    its aliases and, with GitHub, the repository's clone URL."""
+    its aliases, with GitHub the repository's clone URL, and the names MEDIC_GITOPS_REPOSITORIES_FILE
+    gives that repository."""
     urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
     urls += settings.gitops_repo_aliases
     if settings.github_repository:
         urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
+    primary = gitops_repositories(settings).primary() if settings.gitops_repositories_file else None
+    if primary is not None:
+        urls += [u for u in primary.names() if u not in urls]
     return tuple(urls)
 
 
@@ -353,7 +397,10 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
     deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
-    change = GitOpsChangeActivities(repo, argocd, repo_urls=review_repo_urls(settings))
+    repositories = gitops_repositories(settings)
+    change = GitOpsChangeActivities(
+        repo, argocd, repo_urls=review_repo_urls(settings), repositories=repositories
+    )
     pull_requests_host = pr_host(settings, repo, sessions)
     pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)
     applications = ApplicationSyncActivities(argocd, repo)
@@ -371,7 +418,9 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     argo_sync = ArgoSyncActivities(argocd)
     analyze = AnalyzeActivities(_analyzer(settings))
     review = ReviewActivities(_reviewer(settings))
-    validate = ValidateActivities(settings.policy_dir or None, settings.protected_namespaces)
+    validate = ValidateActivities(
+        settings.policy_dir or None, settings.protected_namespaces, repositories=repositories
+    )
     dry_run = DryRunActivities(kube, sessions)
     snapshot = SnapshotActivities(kube, sessions, sealer)
     execute = ExecuteActivities(kube, sessions)

@@ -20,6 +20,7 @@ from activities.gitops.files import (
 )
 from activities.heartbeat import heartbeats
 from domain.gitops.flow import edit_hash, target_branch
+from domain.gitops.repositories import GitOpsRepositories, GitOpsRepository, edit_refusal
 from domain.review.applications import affected_applications, unreviewed_files
 from domain.steps.gitops import GitOpsChange, PrepareChangeInput, PrepareRevertInput
 from integrations.argocd import ArgoClient
@@ -28,15 +29,31 @@ from integrations.git import GitRefNotFound, GitRepo
 
 class GitOpsChangeActivities:
     """`repo` is None when no GitOps repository is configured, `argocd` when no Argo CD is: the
-    change is then refused with the reason (medic could neither make it nor see it land)."""
+    change is then refused with the reason (medic could neither make it nor see it land).
+    `repositories` are those medic may write, the first the one `repo` is a clone of (default: that
+    clone's remote known by `repo_urls`); an edit of an Application deploying from any other is
+    refused with the repository named."""
 
     def __init__(
-        self, repo: GitRepo | None, argocd: ArgoClient | None, *, repo_urls: tuple[str, ...] = ()
+        self,
+        repo: GitRepo | None,
+        argocd: ArgoClient | None,
+        *,
+        repo_urls: tuple[str, ...] = (),
+        repositories: GitOpsRepositories | None = None,
     ) -> None:
         self._repo = repo
         self._argocd = argocd
         # the URLs Applications name the GitOps repository by (its remote when none are given)
         self._repo_urls = repo_urls
+        self._repositories = repositories
+
+    def _writable(self, repo: GitRepo) -> GitOpsRepositories:
+        if self._repositories is not None:
+            return self._repositories
+        return GitOpsRepositories(
+            repositories=(GitOpsRepository(url=repo.remote_url, aliases=self._repo_urls),)
+        )
 
     def _need_repo(self) -> GitRepo:
         if self._repo is None:
@@ -76,6 +93,11 @@ class GitOpsChangeActivities:
                         )
                     with classified(f"reading Application {revert.application}"):
                         app = self._argocd.get_application(revert.application, revert.app_namespace or None)
+                    spec = app.get("spec") or {}
+                    sources = spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
+                    refusal = edit_refusal(revert.application, sources, self._writable(repo))
+                    if refusal is not None:
+                        raise ChangeRefused(refusal)
                     urls = self._repo_urls or (repo.remote_url,)
 
                     def reads(paths: list[str]) -> list[str]:
@@ -88,7 +110,9 @@ class GitOpsChangeActivities:
                     _, diffs = deploy_revert_files(repo, revert, base_commit, reads)
                     unchanged: list[str] = []
                 else:
-                    _, diffs, unchanged = fix_files(repo, input.plan, input.applications, base_commit)
+                    _, diffs, unchanged = fix_files(
+                        repo, input.plan, input.applications, base_commit, self._writable(repo)
+                    )
         except ChangeRefused as refusal:
             return GitOpsChange(refused=[str(refusal)], applications=applications)
         if revert is not None:

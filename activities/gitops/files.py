@@ -12,6 +12,7 @@ from typing import Any
 from domain.analysis.plan import Plan, RevertDeploy
 from domain.gitops.edit import FileChange, file_changes, unified_diff
 from domain.gitops.flow import applications_of_actions
+from domain.gitops.repositories import GitOpsRepositories, edit_refusal
 from domain.kube.observation import ArgoApplication
 from domain.redaction.text import redact_text
 from domain.steps.gitops import FileDiff, GitOpsApplication, GitOpsChange
@@ -32,10 +33,16 @@ def default_branch(repo: GitRepo) -> str:
 
 
 def fix_files(
-    repo: GitRepo, plan: Plan, applications: list[ArgoApplication], base_commit: str
+    repo: GitRepo,
+    plan: Plan,
+    applications: list[ArgoApplication],
+    base_commit: str,
+    repositories: GitOpsRepositories | None = None,
 ) -> tuple[list[FileChange], list[FileDiff], list[str]]:
     """The change of every file the plan's GitOps actions change, computed at `base_commit`,
-    its redacted diff, and the values the repository already has."""
+    its redacted diff, and the values the repository already has. With `repositories`, a file
+    whose Application source is not in the repository medic clones is refused
+    (`domain.gitops.repositories.edit_refusal`): it would be another repository's file."""
     owners, unowned = applications_of_actions(plan, applications)
     refused = list(unowned)
     for index, action in enumerate(plan.actions):
@@ -73,6 +80,12 @@ def fix_files(
             refused.append(f"action {index} ({refusal.kind} {target}){where}: {refusal.reason}")
         unchanged += [f"{f.file}: {f.description}" for f in edit.unchanged]
         for change in edit.changes:
+            refusal_of_repository = (
+                edit_refusal(app.name, app.sources, repositories, change.path) if repositories else None
+            )
+            if refusal_of_repository is not None:
+                refused.append(refusal_of_repository)
+                continue
             if any(c.path == change.path for c in changes):
                 refused.append(f"{change.path} would be changed for two Applications at once")
                 continue

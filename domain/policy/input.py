@@ -22,6 +22,7 @@ from domain.analysis.plan import (
     without_read_only_commands,
 )
 from domain.gitops.locate import Located, declared_value, locate_field
+from domain.gitops.repositories import GitOpsRepositories, unwritable_sources
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.images import split_image
 from domain.kube.observation import ARGOCD_TRACKING, Observation, Workload
@@ -130,7 +131,55 @@ def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> 
     return any(app.manages(target.kind, target.namespace, target.name) for app in observation.argocd)
 
 
-def _action_input(index: int, action: Any, observation: Observation, incident: Incident) -> dict[str, Any]:
+def _edited_file(app: Any, target: ResourceRef, action_kind: str, observation: Observation) -> str:
+    """The file an edit of `action_kind` would change for `app`, from the files observe collected;
+    "" when they do not locate one (then every Git source of the Application counts)."""
+    if action_kind not in ("set_resources", "set_image", "scale"):
+        return ""
+    files = {f.path: f.content for f in observation.gitops_files if not f.truncated}
+    if not files:
+        return ""
+    kind_target = target.without_container() if action_kind == "scale" else target
+    loc = locate_field(
+        app.sources,
+        kind_target,
+        action_kind,
+        files.get,
+        sorted(files),
+        destination_namespace=app.destination_namespace,
+    )
+    return loc.file if isinstance(loc, Located) else ""
+
+
+def _unwritable_applications(
+    target: ResourceRef,
+    action_kind: str,
+    managers: list[str],
+    observation: Observation,
+    repositories: GitOpsRepositories,
+) -> list[dict[str, Any]]:
+    """The managing Applications (those observed) whose source an edit would change is in no
+    repository medic may write, with those sources' `repoURL`s."""
+    out = []
+    for app in observation.argocd:
+        if app.name not in managers:
+            continue
+        file = _edited_file(app, target, action_kind, observation)
+        urls = unwritable_sources(app.sources, repositories, file)
+        if urls:
+            # `named`: the URLs as the refusal names them (one string: Rego's concat output does not
+            # survive the policy engine's sprintf).
+            out.append({"application": app.name, "repo_urls": urls, "named": ", ".join(urls)})
+    return out
+
+
+def _action_input(
+    index: int,
+    action: Any,
+    observation: Observation,
+    incident: Incident,
+    repositories: GitOpsRepositories | None = None,
+) -> dict[str, Any]:
     target = action.target
     workload = observation.workload(target)
     managers = _managing_applications(target, workload, observation, incident)
@@ -156,6 +205,12 @@ def _action_input(index: int, action: Any, observation: Observation, incident: I
         "changed_by_medic": workload is not None
         and workload.annotations.get(INCIDENT_ANNOTATION, incident.id) != incident.id,
     }
+    if repositories is not None:
+        # Applications deploying from a repository medic may not write: never edited, and what
+        # they manage never patched directly.
+        entry["unwritable_applications"] = _unwritable_applications(
+            target, action.kind, managers, observation, repositories
+        )
     if target.kind == "Namespace":
         entry["effects"].append("namespace_change")
     container = None
@@ -232,13 +287,16 @@ def build_policy_input(
     analyzer: str = "",
     texts: Mapping[str, str] | None = None,
     impact: PlanImpact | None = None,
+    repositories: GitOpsRepositories | None = None,
 ) -> dict[str, Any]:
     """The policy's input. `min_risk` is a second-opinion review's floor (medium | high): the
     policy's risk becomes the higher of its own and this, never lower. `analyzer` names who made the
     plan ("" when unknown: never auto-executed). `texts` are the diagnosis' free-text fields by name;
     they are display text and never read for actions, but those that read as a command to run are
     named in `flags.command_text_in`. `impact` (the plan's change review: `plan_impact`) becomes
-    `impact`: its monthly cost delta and its downtime and rollback findings' messages."""
+    `impact`: its monthly cost delta and its downtime and rollback findings' messages.
+    `repositories` (those medic may write) name, per action, the managing Applications that deploy
+    from any other (`unwritable_applications`); None leaves that out."""
     flagged = sorted(name for name, text in (texts or {}).items() if reads_as_command(text))
     # A deploy's incident names its Application: only a revert of that Application is its plan.
     deploy = (
@@ -256,7 +314,9 @@ def build_policy_input(
         },
         "diagnosis": {"root_cause": root_cause, "analyzer": analyzer},
         "flags": {"command_text_in": flagged},
-        "actions": [_action_input(i, a, observation, incident) for i, a in enumerate(plan.actions)],
+        "actions": [
+            _action_input(i, a, observation, incident, repositories) for i, a in enumerate(plan.actions)
+        ],
     }
     if deploy is not None:
         document["incident"]["deploy"] = deploy
@@ -278,6 +338,7 @@ def diagnosis_policy_input(
     *,
     min_risk: str | None = None,
     impact: PlanImpact | None = None,
+    repositories: GitOpsRepositories | None = None,
 ) -> dict[str, Any]:
     """`build_policy_input` for a whole diagnosis: its plan, root cause, analyzer and free text."""
     texts = {
@@ -298,4 +359,5 @@ def diagnosis_policy_input(
         analyzer=diagnosis.analyzer,
         texts=texts,
         impact=impact,
+        repositories=repositories,
     )

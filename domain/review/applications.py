@@ -29,12 +29,12 @@ back ordered by (namespace, name); a file that changed in several ways is named 
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import yaml
 
+from domain.gitops.repositories import normalize_repo_url
 from domain.steps.review import AffectedApplication
 
 Reader = Callable[[str], str | None]
@@ -45,39 +45,11 @@ _REFERENCE_LISTS = ("resources", "bases", "components", "crds", "transformers", 
 # Kustomization fields whose entries are files, as strings or as {path: ...}.
 _FILE_LISTS = ("patchesStrategicMerge", "patches", "patchesJson6902", "replacements")
 _GENERATORS = ("configMapGenerator", "secretGenerator")
-_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?([^/:]+):(?!//)(.+)$")
 MAX_KUSTOMIZATIONS = 200  # followed per source: a guard against a pathological repository
 
 
 # The repository URL of `local_applications`' stand-ins.
 LOCAL_REPOSITORY = "local:"
-
-
-def normalize_repo_url(url: str) -> str:
-    """`host/owner/name` of a Git URL in any of its spellings (https, ssh, scp-like, with or without
-    `.git`, trailing slashes, user info), in lower case; a local path stays a path (`file://`
-    dropped)."""
-    text = url.strip()
-    scheme, sep, rest = text.partition("://")
-    if sep:
-        if scheme.lower() == "file":
-            return _strip_tail(rest)
-        authority, _, path = rest.partition("/")
-        host = authority.rpartition("@")[2].lower()
-        if ":" in host and host.rsplit(":", 1)[1].isdigit():
-            host = host.rsplit(":", 1)[0]  # a port says how to reach it, not which repository
-        return _strip_tail(f"{host}/{path}").lower()
-    scp = _SCP_LIKE.match(text)
-    if scp and not text.startswith(("/", ".")):
-        return _strip_tail(f"{scp.group(1)}/{scp.group(2).lstrip('/')}").lower()
-    return _strip_tail(text)
-
-
-def _strip_tail(text: str) -> str:
-    text = text.rstrip("/")
-    if text.endswith(".git"):
-        text = text[: -len(".git")]
-    return text.rstrip("/")
 
 
 def _clean_path(path: Any) -> str:

@@ -22,6 +22,7 @@ import temporalio.bridge
 import yaml
 
 from domain.drift.diff import drift_config_from_yaml
+from domain.gitops.repositories import repositories_from_yaml
 from domain.kube import patches
 from domain.settings import settings_from_mapping
 from policies import evaluate, load_policy_data
@@ -300,6 +301,8 @@ NOT_FROM_VALUES = {
     "MEDIC_TEMPORAL_UI_URL": "set from temporal.uiUrl",
     "MEDIC_CONSOLE_USERS_FILE": "set from console.usersSecret",
     "MEDIC_SLACK_USERS_FILE": "set from slack.usersSecret",
+    "MEDIC_GITOPS_REPOSITORIES_FILE": "set from gitopsRepositories, mounted from its ConfigMap",
+    "MEDIC_GITHUB_APP_PRIVATE_KEY_FILE": "the key comes from the Secret as MEDIC_GITHUB_APP_PRIVATE_KEY",
 }
 
 
@@ -420,6 +423,28 @@ def test_an_api_key_turns_tls_on() -> None:
         "name": "temporal-cloud",
         "key": "api-key",
     }
+
+
+def test_gitops_repositories_are_mounted_as_the_file_medic_reads() -> None:
+    listed = [
+        {"url": "https://github.com/acme/platform.git", "aliases": ["git@github.com:acme/platform.git"]}
+    ]
+    result = template("--set-json", f"gitopsRepositories={json.dumps(listed)}")
+    assert result.returncode == 0, result.stderr
+    objects = [d for d in yaml.safe_load_all(result.stdout) if d]
+    config = named(objects, "ConfigMap", "medic-gitops-repositories")
+    worker = named(objects, "Deployment", "medic-worker")["spec"]["template"]["spec"]
+    env = {k: v.get("value") for k, v in env_of(worker["containers"][0]).items()}
+    mounts = {m["name"]: m for m in worker["containers"][0]["volumeMounts"]}
+    assert (
+        env["MEDIC_GITOPS_REPOSITORIES_FILE"]
+        == f"{mounts['gitops-repositories']['mountPath']}/repositories.yaml"
+    )
+    assert repositories_from_yaml(config["data"]["repositories.yaml"]).writable(
+        "ssh://git@github.com/acme/platform"
+    )
+    refused = template("--set-json", 'gitopsRepositories=[{"aliases": ["x"]}]')
+    assert refused.returncode != 0 and "url" in refused.stderr
 
 
 # --- policy and drift configuration ----------------------------------------------------------

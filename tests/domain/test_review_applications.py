@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from domain.review.applications import affected_applications, normalize_repo_url
+from domain.gitops.repositories import normalize_repo_url
+from domain.review.applications import affected_applications
 
 REPO = "https://github.com/acme/gitops.git"
 

@@ -173,6 +173,33 @@ async def test_argo_cd_managed_oom_is_fixed_by_a_merged_pull_request_synced_by_a
     assert pr.branch in listed.stdout and "merged" in listed.stdout
 
 
+async def test_an_application_from_a_repository_medic_may_not_write_is_never_changed(
+    make_stack: Any,
+) -> None:
+    # medic's repository is known by another URL only: the scenario's Application reads its values
+    # from https://git.example/platform/gitops.git, which is then not a repository medic may write.
+    stack = await make_stack(
+        SCENARIO, pr_poll_seconds=2, gitops_repo_aliases=("https://git.example/apps/gitops.git",)
+    )
+    seed = git(stack, "rev-parse", "main")
+    workflow_id = await post_alert(stack, SCENARIO)
+    handle = stack.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
+    result: RemediationResult = await asyncio.wait_for(handle.result(), 120)
+
+    assert result.outcome == "needs_review"
+    assert result.reason.startswith("policy denied the plan")
+    # (the reason's URL is shortened as every URL in a reason is; the policy's own message has it whole)
+    assert "Application payments-ledger deploys from https://git.example/platform/gitops" in result.reason
+    assert result.reason.endswith("; add it to MEDIC_GITOPS_REPOSITORIES_FILE")
+    # Nothing was written: no branch, no commit, no direct patch.
+    assert git(stack, "for-each-ref", "--format=%(refname:short)", "refs/heads/").split() == ["main"]
+    assert git(stack, "rev-parse", "main") == seed
+    assert memory_limit(deployment(stack, "payments", "ledger"), "ledger") == "256Mi"
+    assert "medic" not in managers(stack)
+    names = [s for s, _, _ in audit(stack, result.incident_id)]
+    assert not {"opening_pull_request", "dry_run", "snapshot", "executing"} & set(names)
+
+
 async def test_fix_that_does_not_heal_is_reverted_by_a_second_approved_pull_request(
     make_stack: Any, tmp_path: Path
 ) -> None:
@@ -269,18 +296,38 @@ async def deliver_webhook(
         )
 
 
+def app_credentials() -> tuple[dict[str, str], str]:
+    """A GitHub App's settings (id and PEM private key) and its public key, for the fake."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {"github_app_id": "424242", "github_app_private_key": private}, public.decode()
+
+
+@pytest.mark.parametrize("auth", ["token", "app"])
 async def test_github_pull_request_merged_on_github_resolves_through_the_signed_webhook(
-    make_stack: Any, tmp_path: Path
+    make_stack: Any, tmp_path: Path, auth: str
 ) -> None:
     # The fake's repository is the bare remote the embedded stack seeds (and Argo CD follows).
     home = tmp_path / ".medic-github"
     remote = home / "gitops.git"
     seed_bare_repo(remote, load_scenario(SCENARIO).gitops)
-    with SandboxGitHub(remote, token=GITHUB_TOKEN, owner="acme", name="gitops") as github:
+    app_settings, public_key = app_credentials() if auth == "app" else ({}, "")
+    credentials = app_settings or {"github_token": GITHUB_TOKEN}
+    with SandboxGitHub(
+        remote, token=GITHUB_TOKEN, owner="acme", name="gitops", app_id="424242", app_public_key=public_key
+    ) as github:
         stack = await make_stack(
             SCENARIO,
             home=str(home),
-            github_token=GITHUB_TOKEN,
+            **credentials,
             github_repository=github.full_name,
             github_api_url=github.api_url,
             github_webhook_secret=WEBHOOK_SECRET,
@@ -316,6 +363,11 @@ async def test_github_pull_request_merged_on_github_resolves_through_the_signed_
     assert ("awaiting_merge", "completed", "carol") in steps
     assert "medic" not in managers(stack) and "argocd-controller" in managers(stack)
     assert git(stack, "rev-parse", "main^2") == pr.head_commit
+    if auth == "app":
+        # medic spoke only with the installation token it minted (the test's own reads use the
+        # personal token the fake also knows).
+        assert github.minted and set(github.used_tokens) <= {*github.minted, GITHUB_TOKEN}
+        assert github.count("POST", "/app/installations/4242/access_tokens") >= 1
 
 
 async def test_github_fix_that_does_not_heal_is_reverted_by_a_github_revert_pull_request(

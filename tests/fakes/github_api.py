@@ -27,23 +27,37 @@ pushes a person's commit to the bare repository, `open_pull_request_as(login, br
 and the PR;
 `comment_as(number, login, body)` comments as someone else; `comments(number)` and
 `statuses(sha)` read what was written.
+
+As a GitHub App (`app_id` and the app's `app_public_key`, PEM): `GET /repos/{o}/{r}/installation`
+and `POST /app/installations/{id}/access_tokens` take only the app's JWT (`Authorization: Bearer`),
+whose RS256 signature is checked with the public key and whose `iss` (the app id), `iat` and `exp`
+(in the future, at most ten minutes after `iat`) are checked as GitHub checks them (401 with
+GitHub's messages otherwise); a JWT is refused everywhere else. Each minted installation token
+(`ghs_…`) may write until its `expires_at`, `token_lifetime` after it was minted by the fake's
+clock; after that it gets 401 "Bad credentials", as on GitHub. `advance(seconds)` moves the fake's
+clock (nothing sleeps); `minted` lists the tokens in the order they were minted, `used_tokens` the
+credential of every API request; `GET /user` with an installation token is refused (403), as
+GitHub refuses it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
 import threading
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import jwt
 
 from sandbox.loopback import BackgroundHTTPServer
 
@@ -171,8 +185,21 @@ class SandboxGitHub(BackgroundHTTPServer):
         prefix: str = "",
         host: str = "127.0.0.1",
         port: int = 0,
+        app_id: str = "",
+        app_public_key: str = "",
+        installation_id: int = 4242,
+        token_lifetime: timedelta = timedelta(hours=1),
     ) -> None:
         super().__init__(host=host, port=port)
+        self.app_id = app_id
+        self.app_public_key = app_public_key
+        self.installation_id = installation_id
+        self.token_lifetime = token_lifetime
+        self.minted: list[str] = []
+        self.used_tokens: list[str] = []
+        # installation token -> when it expires (by the fake's clock)
+        self._installation_tokens: dict[str, datetime] = {}
+        self._offset = timedelta(0)
         self.repo = Path(repo).resolve()
         self.owner = owner
         self.name = name
@@ -203,6 +230,15 @@ class SandboxGitHub(BackgroundHTTPServer):
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
+
+    def now(self) -> datetime:
+        """The fake's clock: the real one, moved on by `advance`."""
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock on, so tokens expire without anyone waiting."""
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
 
     def fail_next(self, status: int = 502, times: int = 1) -> None:
         with self._lock:
@@ -531,16 +567,138 @@ class SandboxGitHub(BackgroundHTTPServer):
 
     # --- routing ---------------------------------------------------------------------------------
 
+    def _credential(self, headers: dict[str, str]) -> str:
+        scheme, _, credential = headers.get("authorization", "").partition(" ")
+        return credential.strip() if scheme.lower() in ("token", "bearer") else ""
+
     def _authorise(self, method: str, headers: dict[str, str]) -> bool:
         """Refuses a request its token may not make; True when the token may write."""
-        auth = headers.get("authorization", "")
-        scheme, _, credential = auth.partition(" ")
-        token = credential.strip() if scheme.lower() in ("token", "bearer") else ""
+        token = self._credential(headers)
+        with self._lock:
+            self.used_tokens.append(token)
+            expires = self._installation_tokens.get(token)
+        if expires is not None:
+            if expires <= self.now():
+                raise _error(401, "Bad credentials")
+            return True
+        if token.count(".") == 2 and self.app_id:
+            raise _error(
+                401,
+                "A JSON web token could not be decoded"
+                if not self._jwt_ok(token)
+                else "'Authorization' header is a JSON web token: this endpoint takes an installation token",
+            )
         if not token or token not in (self.token, *self.read_only_tokens):
             raise _error(401, "Bad credentials")
         if method != "GET" and token != self.token:
             raise _error(403, "Resource not accessible by personal access token")
         return token == self.token
+
+    def _jwt_ok(self, token: str) -> bool:
+        try:
+            self._check_jwt(token)
+        except _Reply:
+            return False
+        return True
+
+    def _check_jwt(self, token: str) -> None:
+        """GitHub's checks of an app's JWT: RS256 by the app's key, `iss` the app id, issued in the
+        past (a minute of drift allowed), expiring in the future at most ten minutes after `iat`."""
+        if not self.app_id or not self.app_public_key:
+            raise _error(401, "A JSON web token could not be decoded")
+        try:
+            claims = jwt.decode(
+                token,
+                self.app_public_key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False, "require": ["iat", "exp", "iss"]},
+            )
+        except jwt.PyJWTError:
+            raise _error(401, "A JSON web token could not be decoded") from None
+        now = int(self.now().timestamp())
+        if str(claims["iss"]) != str(self.app_id):
+            raise _error(
+                401, f"Integration not found: 'Issuer' claim ('iss') {claims['iss']!r} is not an app"
+            )
+        if int(claims["exp"]) <= now:
+            raise _error(
+                401,
+                "'Expiration time' claim ('exp') must be a numeric value representing the future time "
+                "at which the assertion expires",
+            )
+        if int(claims["iat"]) > now + 60:
+            raise _error(
+                401,
+                "'Issued at' claim ('iat') must be an Integer representing the time that the "
+                "assertion was issued",
+            )
+        if int(claims["exp"]) - int(claims["iat"]) > 600:
+            raise _error(401, "'Expiration time' claim ('exp') is too far in the future")
+
+    def _app_request(self, method: str, path: str, headers: dict[str, str]) -> _Reply | None:
+        """The app's own endpoints (JWT only); None for any other path."""
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        installation = parts[3:] == ["installation"] and parts[:1] == ["repos"] and method == "GET"
+        mint = (
+            method == "POST"
+            and len(parts) == 4
+            and parts[:2] == ["app", "installations"]
+            and parts[3] == "access_tokens"
+        )
+        if not (installation or mint):
+            return None
+        self._check_jwt(self._credential(headers))
+        if installation:
+            if (parts[1], parts[2]) != (self.owner, self.name):
+                return _error(404, "Not Found")
+            return _Reply(
+                200,
+                {
+                    "id": self.installation_id,
+                    "app_id": int(self.app_id) if self.app_id.isdigit() else self.app_id,
+                    "target_type": "Organization",
+                    "account": self._user(self.owner),
+                    "repository_selection": "selected",
+                    "access_tokens_url": (
+                        f"{self.url}{self.prefix}/app/installations/{self.installation_id}/access_tokens"
+                    ),
+                    "permissions": {
+                        "contents": "write",
+                        "pull_requests": "write",
+                        "statuses": "write",
+                        "metadata": "read",
+                    },
+                    "events": ["pull_request"],
+                },
+            )
+        if parts[2] != str(self.installation_id):
+            return _error(404, "Not Found")
+        token = "ghs_" + secrets.token_hex(18)
+        with self._lock:
+            expires = self.now() + self.token_lifetime
+            self._installation_tokens[token] = expires
+            self.minted.append(token)
+        return _Reply(
+            201,
+            {
+                "token": token,
+                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "permissions": {
+                    "contents": "write",
+                    "pull_requests": "write",
+                    "statuses": "write",
+                    "metadata": "read",
+                },
+                "repository_selection": "selected",
+            },
+        )
+
+    def installation_token_valid(self, token: str) -> bool:
+        """Whether `token` is an installation token the fake minted that has not expired (for a
+        git server in front of the same repository)."""
+        with self._lock:
+            expires = self._installation_tokens.get(token)
+        return expires is not None and expires > self.now()
 
     def _take_fault(self) -> int | None:
         with self._lock:
@@ -575,8 +733,13 @@ class SandboxGitHub(BackgroundHTTPServer):
             if not path.startswith(f"{self.prefix}/"):
                 return _error(404, "Not Found")
             path = path[len(self.prefix) :]
+        app = self._app_request(method, path, headers)
+        if app is not None:
+            return app
         writer = self._authorise(method, headers)
         if path.rstrip("/") == "/user" and method == "GET":
+            if self._credential(headers) in self._installation_tokens:
+                return _error(403, "Resource not accessible by integration")
             return _Reply(200, {**self._user(self.login), "name": self.login})
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if len(parts) < 3 or parts[0] != "repos" or (parts[1], parts[2]) != (self.owner, self.name):

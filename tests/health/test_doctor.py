@@ -282,6 +282,42 @@ async def test_the_github_token_and_its_push_permission(
     assert github.count("POST") == 0 and github.count("PUT") == 0 and github.count("PATCH") == 0
 
 
+@pytest.mark.parametrize(
+    ("own_key", "status", "said"),
+    [(True, "ok", "installation token minted"), (False, "failure", "GitHub refused GitHub App 77")],
+)
+async def test_a_github_app_is_checked_by_minting_a_token(
+    stack: Stack, own_key: bool, status: str, said: str
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def pem(key: rsa.RSAPrivateKey) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    given = key if own_key else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    remote = stack.settings.gitops_repo_url
+    with SandboxGitHub(remote, app_id="77", app_public_key=public.decode()) as github:
+        settings = stack.settings.model_copy(
+            update={
+                "github_app_id": "77",
+                "github_app_private_key": pem(given),
+                "github_repository": "acme/gitops",
+                "github_api_url": github.api_url,
+            }
+        )
+        checks = await checks_of(settings)
+    assert checks["pull_requests"].status == status, checks["pull_requests"].line()
+    assert said in checks["pull_requests"].detail
+    assert len(github.minted) == (1 if own_key else 0)
+
+
 async def test_notification_urls_are_reached_and_nothing_is_posted(
     stack: Stack, httpserver: HTTPServer
 ) -> None:

@@ -2,7 +2,9 @@
 
 Only `x-access-token:<token>` gets in; everything else is 401 with a Basic challenge, so a git
 client that does not send the token fails (prompts are off) instead of asking. With no token,
-everyone gets in. `authorizations` records the Authorization header of every request. A
+everyone gets in. `token` may be a function saying whether a token is good (a GitHub App's
+installation tokens, which expire: `SandboxGitHub.installation_token_valid`).
+`authorizations` records the Authorization header of every request. A
 repository whose config says `http.receivepack false` refuses pushes (403), as a read-only
 remote does.
 """
@@ -13,6 +15,7 @@ import base64
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from sandbox.loopback import BackgroundHTTPServer
 class GitHTTPServer(BackgroundHTTPServer):
     thread_name = "test-git-http"
 
-    def __init__(self, root: Path, token: str) -> None:
+    def __init__(self, root: Path, token: str | Callable[[str], bool]) -> None:
         super().__init__()
         self.root = root
         self.token = token
@@ -33,7 +36,16 @@ class GitHTTPServer(BackgroundHTTPServer):
 
     def _make_handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
-        expected = "Basic " + base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+
+        def accepted(auth: str) -> bool:
+            if callable(outer.token):
+                scheme, _, encoded = auth.partition(" ")
+                try:
+                    user, _, token = base64.b64decode(encoded).decode().partition(":")
+                except ValueError:
+                    return False
+                return scheme == "Basic" and user == "x-access-token" and outer.token(token)
+            return auth == "Basic " + base64.b64encode(f"x-access-token:{outer.token}".encode()).decode()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -59,7 +71,7 @@ class GitHTTPServer(BackgroundHTTPServer):
                 auth = self.headers.get("Authorization", "")
                 with outer._lock:
                     outer.authorizations.append(auth)
-                if outer.token and auth != expected:
+                if outer.token and not accepted(auth):
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
                     self.send_header("Content-Length", "0")

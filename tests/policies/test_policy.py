@@ -28,6 +28,7 @@ from domain.analysis.plan import (
     SyncApplication,
 )
 from domain.drift.model import AppDrift, ResourceDrift
+from domain.gitops.repositories import default_repositories
 from domain.incident.model import Incident, ResourceRef
 from domain.kube.observation import (
     ArgoApplication,
@@ -330,6 +331,74 @@ def test_direct_sync_of_managed_target_is_accepted() -> None:
     seen = observation(workload(annotations={TRACKING: "shop-checkout:apps/Deployment:shop/checkout"}))
     action = SyncApplication(target=ref(), mode="direct", application="shop-checkout")
     assert_allowed(decide(action, seen=seen))
+
+
+# --- Applications deploying from a repository medic may not write ----------------------------
+
+APPS_REPO = "https://github.com/acme/gitops.git"
+PLATFORM_REPO = "https://github.com/acme/platform.git"
+
+
+def _cart_app(*sources: dict[str, Any]) -> ArgoApplication:
+    return ArgoApplication(
+        id="argocd/argocd/shop-checkout",
+        name="shop-checkout",
+        sources=list(sources),
+        resources=[{"kind": "Deployment", "namespace": "shop", "name": "checkout"}],
+        destination_namespace="shop",
+    )
+
+
+def _decide_with_repositories(action: Any, seen: Observation) -> PolicyDecision:
+    repositories = default_repositories("git@github.com:acme/gitops.git")
+    plan = Plan(actions=[action])
+    return evaluate(build_policy_input(Incident(id="inc-1"), seen, plan, repositories=repositories))
+
+
+def test_an_application_from_an_unmapped_repository_is_never_edited() -> None:
+    seen = observation(workload(), argocd=[_cart_app({"repoURL": PLATFORM_REPO, "path": "apps/checkout"})])
+    decision = _decide_with_repositories(resize("512Mi"), seen)
+    assert_denied(decision, "repository_not_writable")
+    assert (
+        "action 0 (set_resources on shop/Deployment/checkout): Application shop-checkout deploys from "
+        f"{PLATFORM_REPO}, which medic may not write; add it to MEDIC_GITOPS_REPOSITORIES_FILE"
+    ) in decision.reasons
+
+
+def test_what_an_application_from_an_unmapped_repository_manages_is_not_patched_directly() -> None:
+    seen = observation(workload(), argocd=[_cart_app({"repoURL": PLATFORM_REPO, "path": "apps/checkout"})])
+    for action in (Restart(target=ref(), mode="direct"), Scale(target=ref(), mode="direct", replicas=3)):
+        assert_denied(_decide_with_repositories(action, seen), "repository_not_writable")
+    # A sync changes nothing: it may still name the Application.
+    sync = SyncApplication(target=ref(), mode="direct", application="shop-checkout")
+    assert "repository_not_writable" not in rules(_decide_with_repositories(sync, seen))
+
+
+def test_an_application_from_the_configured_repository_in_another_spelling_is_edited() -> None:
+    seen = observation(
+        workload(), argocd=[_cart_app({"repoURL": "https://GitHub.com/acme/gitops", "path": "apps/checkout"})]
+    )
+    assert_allowed(_decide_with_repositories(resize("512Mi"), seen))
+
+
+def test_a_multi_source_application_counts_the_source_holding_the_file() -> None:
+    values = "resources:\n  limits:\n    memory: 256Mi\n"
+    chart = {
+        "repoURL": "https://charts.example.com",
+        "chart": "checkout",
+        "helm": {"valueFiles": ["$values/checkout/prod.yaml"]},
+    }
+    app = _cart_app(
+        chart, {"repoURL": APPS_REPO, "ref": "values"}, {"repoURL": PLATFORM_REPO, "path": "crds"}
+    )
+    file = GitOpsFile(
+        id="gitops/checkout/prod.yaml", path="checkout/prod.yaml", content=values, application="shop-checkout"
+    )
+    seen = observation(workload(), argocd=[app]).model_copy(update={"gitops_files": [file]})
+    assert_allowed(_decide_with_repositories(resize("512Mi"), seen))
+    # Without the file observed, it is not known which source would change: all must be writable.
+    unseen = observation(workload(), argocd=[app])
+    assert_denied(_decide_with_repositories(resize("512Mi"), unseen), "repository_not_writable")
 
 
 # --- replica bounds --------------------------------------------------------------------------

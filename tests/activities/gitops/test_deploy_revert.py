@@ -4,9 +4,12 @@ branch as it is now, or refused with the reason."""
 
 from __future__ import annotations
 
+from activities.gitops.change import GitOpsChangeActivities
 from activities.gitops.pull_requests import PullRequestActivities
 from domain.analysis.plan import Diagnosis, Plan, RevertDeploy
 from domain.gitops.pull_requests import branch_for
+from domain.gitops.repositories import default_repositories
+from domain.steps.gitops import PrepareChangeInput
 from tests.activities.gitops.test_gitops_activities import (
     APP,
     TARGET,
@@ -174,3 +177,24 @@ def test_the_revert_is_opened_on_github_once_and_its_diff_undoes_the_deploy(
         assert text in pull.body
     assert show(world.remote, pr.branch, VALUES) == original
     host.close()
+
+
+def test_the_revert_of_a_deploy_from_a_repository_medic_may_not_write_is_refused(world: World) -> None:
+    # medic knows its repository only by its path: the Application's values repository
+    # (https://git.example/platform/gitops.git) is not one medic may write.
+    before, after = deploy(world, (TAG, 'tag: "2.9.0"'))
+    change = GitOpsChangeActivities(
+        world.repo, world.client, repositories=default_repositories(str(world.remote))
+    )
+    plan = revert_plan(before, after)
+    input = PrepareChangeInput(
+        incident_id=world.incident_id,
+        plan=plan,
+        plan_hash=plan.plan_hash(),
+        applications=[world.application()],
+    )
+    prepared = run(change.prepare_gitops_change, input)
+    assert prepared.files == [] and prepared.refused == [
+        f"Application {APP} deploys from https://git.example/platform/gitops.git, which medic may not "
+        "write; add it to MEDIC_GITOPS_REPOSITORIES_FILE"
+    ]

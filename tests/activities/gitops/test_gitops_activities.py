@@ -250,6 +250,21 @@ def test_prepare_refuses_an_application_that_deploys_no_branch(world: World, rev
     assert "not a branch" in reason and "a pull request cannot change what" in reason
 
 
+def test_prepare_never_edits_an_application_from_a_repository_medic_may_not_write(world: World) -> None:
+    # The same files, but the Application says they are another team's repository: medic's clone
+    # holds a file at that path, and editing it would change the wrong repository.
+    platform = "git@github.com:acme/platform.git"
+    app = world.application()
+    elsewhere = app.model_copy(update={"sources": [{**s, "repoURL": platform} for s in app.sources]})
+    change = world.prepare(oom_plan(), [elsewhere])
+    assert change.files == [] and change.edit_hash == ""
+    assert change.refused == [
+        f"Application {APP} deploys from {platform}, which medic may not write; "
+        "add it to MEDIC_GITOPS_REPOSITORIES_FILE"
+    ]
+    assert world.branches() == ["main"] and git(world.remote, "rev-parse", "main") == world.seed
+
+
 def test_open_makes_one_branch_one_commit_and_one_pr_however_often_it_is_retried(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

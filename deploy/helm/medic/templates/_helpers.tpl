@@ -123,13 +123,17 @@ the variables of secrets.keys this process reads, or "all". */}}
 {{- end }}
 {{- end -}}
 
-{{/* The policy and drift mounts' env (worker, doctor, schedules). */}}
+{{/* The policy, drift and GitOps repositories mounts' env (worker, doctor, schedules). */}}
 {{- define "medic.configEnv" -}}
 - name: MEDIC_POLICY_DIR
   value: /etc/medic/policy
 {{- if .Values.drift.enabled }}
 - name: MEDIC_DRIFT_CONFIG
   value: /etc/medic/drift/drift.yaml
+{{- end }}
+{{- if .Values.gitopsRepositories }}
+- name: MEDIC_GITOPS_REPOSITORIES_FILE
+  value: /etc/medic/gitops/repositories.yaml
 {{- end }}
 {{- end -}}
 
@@ -200,6 +204,11 @@ the variables of secrets.keys this process reads, or "all". */}}
   mountPath: /etc/medic/drift
   readOnly: true
 {{- end }}
+{{- if .Values.gitopsRepositories }}
+- name: gitops-repositories
+  mountPath: /etc/medic/gitops
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{- define "medic.configVolumes" -}}
@@ -210,6 +219,11 @@ the variables of secrets.keys this process reads, or "all". */}}
 - name: drift
   configMap:
     name: {{ include "medic.fullname" . }}-drift
+{{- end }}
+{{- if .Values.gitopsRepositories }}
+- name: gitops-repositories
+  configMap:
+    name: {{ include "medic.fullname" . }}-gitops-repositories
 {{- end }}
 {{- end -}}
 
