@@ -125,6 +125,18 @@ violations contains v if {
 	v := violation("gitops_required", msg, i)
 }
 
+# Ownership fails closed: observe could not establish which Argo CD Application manages the target
+# (its tracking names an Application that lists it nowhere or cannot be read, or Argo CD could not
+# be asked while the target carries its tracking metadata). A direct change could fight Argo CD, so
+# the plan waits for a human, with observe's reason.
+violations contains v if {
+	some i, a in actions
+	object.get(a, "mode", "") == "direct"
+	object.get(a, "ownership", "") == "uncertain"
+	msg := sprintf("%s: which Argo CD Application manages the target is uncertain: %s; it is not changed directly", [action_label(i, a), object.get(a, "ownership_reason", "")])
+	v := violation("ownership_uncertain", msg, i)
+}
+
 # --- scale bounds
 
 violations contains v if {
