@@ -806,16 +806,17 @@ class _Observer:
     def _with_tree_health(
         self, argocd: ArgoClient, app: dict[str, Any], refs: list[ResourceRef]
     ) -> dict[str, Any]:
-        """The Application with its targets' status.resources health taken from its resource tree,
-        where Argo CD keeps it (3.x no longer persists it in status.resources); the persisted one
-        stays when the tree cannot be read or does not have the resource."""
+        """The Application with its targets' health taken from its resource tree when their
+        status.resources entries lack it (Argo CD 3.x no longer persists it there; 2.x's persisted
+        health is the controller's own and is kept, without another request). Unchanged when the
+        tree cannot be read (a note says so) or does not have the resource."""
         keys = {(r.namespace, r.kind, r.name) for r in refs}
         entries = [
             r
             for r in status_resources(app)
             if (r.get("namespace") or "", r.get("kind"), r.get("name")) in keys
         ]
-        if not entries:
+        if all(r.get("health") for r in entries):
             return app
         namespace, name = app_key(app)
         try:

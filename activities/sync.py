@@ -175,13 +175,16 @@ class ArgoSyncActivities:
         for app in input.applications:
             with classified(f"reading the Argo CD Application {app.name}"):
                 raw = argocd.get_application(app.name, app.namespace)
-            try:
-                # Per-resource health lives in the resource tree (3.x no longer persists it in
-                # status.resources); without the tree, the persisted health is what there is.
-                tree: dict[str, Any] | None = argocd.resource_tree(app.name, app.namespace)
-            except ArgoError:
-                tree = None
-            progress = sync_progress(raw, _managed_by(app.name, input.resources), tree)
+            targets = _managed_by(app.name, input.resources)
+            tree: dict[str, Any] | None = None
+            if not _health_persisted(raw, targets):
+                # Argo CD 3.x keeps per-resource health in the resource tree only; without the
+                # tree, no health is known (the sync status still decides).
+                try:
+                    tree = argocd.resource_tree(app.name, app.namespace)
+                except ArgoError:
+                    tree = None
+            progress = sync_progress(raw, targets, tree)
             progress = progress.model_copy(update={"reason": f"{app.name}: {progress.reason}"})
             if progress.state == "failed":
                 return progress
@@ -191,6 +194,22 @@ class ArgoSyncActivities:
 
 
 _FAILED_PHASES = frozenset({"Failed", "Error"})
+
+
+def _health_persisted(app: dict[str, Any], targets: list[SyncTarget]) -> bool:
+    """Whether every target's status.resources entry carries its health (Argo CD 2.x persists it;
+    3.x does not, and the resource tree must be asked)."""
+    reported = {
+        _key(
+            str(r.get("group") or ""),
+            str(r.get("kind") or ""),
+            str(r.get("namespace") or ""),
+            str(r.get("name")),
+        ): r
+        for r in ((app.get("status") or {}).get("resources") or [])
+        if isinstance(r, dict)
+    }
+    return all((reported.get(_target_key(t)) or {}).get("health") for t in targets)
 
 
 def sync_progress(

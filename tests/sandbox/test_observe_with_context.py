@@ -185,7 +185,13 @@ def test_failing_context_sources_become_notes(stack: Stack, tmp_path: Path) -> N
     )
     assert observation.workloads, "the cluster part stands"
     assert observation.argocd == [] and observation.metrics == [] and observation.gitops_files == []
-    assert any(n.startswith("Argo CD could not be read") for n in observation.notes)
+    # The ledger carries Argo CD's tracking: with Argo CD failing, who manages it is uncertain.
+    (ledger,) = observation.ownership
+    assert (ledger.name, ledger.state) == ("ledger", "uncertain")
+    assert ledger.reason.startswith(
+        "its tracking-id annotation names Application payments-ledger, which Argo CD could not read"
+    )
+    assert any("which Argo CD Application manages it is uncertain" in n for n in observation.notes)
     assert any(n.startswith("Prometheus could not be read") for n in observation.notes)
 
 
