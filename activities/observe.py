@@ -776,8 +776,8 @@ class _Observer:
             self.ownership.append(decision)
             if decision.state == "uncertain":
                 self.notes.append(
-                    f"{ref.kind} {ref.namespace}/{ref.name}: which Argo CD Application manages it is "
-                    f"uncertain: {_short(decision.reason, 300)}"
+                    f"{ref.kind} {ref.namespace}/{ref.name}: Argo CD owner uncertain: "
+                    f"{_short(decision.reason, 300)}"
                 )
                 continue
             if app is None:

@@ -133,7 +133,7 @@ violations contains v if {
 	some i, a in actions
 	object.get(a, "mode", "") == "direct"
 	object.get(a, "ownership", "") == "uncertain"
-	msg := sprintf("%s: which Argo CD Application manages the target is uncertain: %s; it is not changed directly", [action_label(i, a), object.get(a, "ownership_reason", "")])
+	msg := sprintf("%s: Argo CD owner uncertain: %s", [action_label(i, a), object.get(a, "ownership_reason", "")])
 	v := violation("ownership_uncertain", msg, i)
 }
 

@@ -64,7 +64,7 @@ class Claim(Frozen):
     @property
     def said(self) -> str:
         what = "tracking-id annotation" if self.via == "annotation" else "instance label"
-        return f"its {what} names Application {self.qualified}"
+        return f"{what} names Application {self.qualified}"
 
     @property
     def qualified(self) -> str:
@@ -235,11 +235,11 @@ def decide_ownership(
             if claimed.managed is not None and lists_object(claimed.managed, obj):
                 return _ownership(obj, "managed", listed_in="managed-resources", **owner), claimed.app
             missing = (
-                f"its managed resources could not be read: {claimed.managed_error}"
+                f"whose managed-resources could not be read: {claimed.managed_error}"
                 if claimed.managed_error
-                else "it is listed neither in its status.resources nor in its managed resources"
+                else "which does not list it (status or managed-resources)"
             )
-            return _ownership(obj, "uncertain", reason=f"{claim.said}, but {missing}", **owner), None
+            return _ownership(obj, "uncertain", reason=f"{claim.said}, {missing}", **owner), None
         if claim.via == "annotation":
             return _ownership(
                 obj,
@@ -257,8 +257,7 @@ def decide_ownership(
             return _ownership(
                 obj,
                 "uncertain",
-                reason="it carries Argo CD tracking metadata, but Argo CD could not be read: "
-                + listing.error,
+                reason=f"tracked by Argo CD, which could not be read: {listing.error}",
             ), None
         return _ownership(obj, "unmanaged"), None
     owners = [app for app in listing.apps if lists_object(status_resources(app), obj)]

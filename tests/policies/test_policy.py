@@ -319,8 +319,7 @@ def test_direct_change_to_target_with_tracking_annotation_is_denied() -> None:
 
 def test_direct_change_to_target_whose_ownership_is_uncertain_is_denied_with_the_reason() -> None:
     reason = (
-        "its instance label names Application shop-checkout, but it is listed neither in its "
-        "status.resources nor in its managed resources"
+        "instance label names Application shop-checkout, which does not list it (status or managed-resources)"
     )
     doubt = Ownership(
         kind="Deployment",

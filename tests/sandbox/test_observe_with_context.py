@@ -189,9 +189,9 @@ def test_failing_context_sources_become_notes(stack: Stack, tmp_path: Path) -> N
     (ledger,) = observation.ownership
     assert (ledger.name, ledger.state) == ("ledger", "uncertain")
     assert ledger.reason.startswith(
-        "its tracking-id annotation names Application payments-ledger, which Argo CD could not read"
+        "tracking-id annotation names Application payments-ledger, which Argo CD could not read"
     )
-    assert any("which Argo CD Application manages it is uncertain" in n for n in observation.notes)
+    assert any("Argo CD owner uncertain" in n for n in observation.notes)
     assert any(n.startswith("Prometheus could not be read") for n in observation.notes)
 
 
