@@ -56,17 +56,23 @@ from domain.kube.observation import (
     VolumeClaim,
     Workload,
 )
+from domain.kube.ownership import (
+    Claim,
+    ClaimedRead,
+    Listing,
+    Ownership,
+    app_key,
+    decide_ownership,
+    lists_object,
+    status_resources,
+    tracking_claim,
+    with_listed,
+    with_tree_health,
+)
 from domain.redaction.objects import redact_observation
 from domain.redaction.text import placeholder, redact_text, secret_kind_for_key
 from domain.steps.observe import ObserveInput
-from integrations.argocd import (
-    ArgoClient,
-    ArgoError,
-    ArgoNotFound,
-    owning_application,
-    to_argo_application,
-    tracked_application,
-)
+from integrations.argocd import ArgoClient, ArgoError, ArgoNotFound, to_argo_application
 from integrations.errors import IntegrationError
 from integrations.git import GitError, GitRepo
 from integrations.kubernetes import KubeClient, KubeForbidden, KubeNotFound
@@ -104,6 +110,24 @@ def _short(text: Any, limit: int = MAX_MESSAGE) -> str:
     # Redacted before it is cut: a secret cut in half would no longer be recognised.
     value = redact_text(str(text or ""))
     return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _read_claimed(argocd: ArgoClient, claim: Claim, raw: dict[str, Any]) -> ClaimedRead:
+    """The Application a tracking claim names, read directly; with its managed-resources when its
+    status.resources do not list the object. Errors are kept, for the decision to fail closed on."""
+    app_namespace = claim.app_namespace or None
+    try:
+        app = argocd.get_application(claim.application, app_namespace)
+    except ArgoNotFound:
+        return ClaimedRead()
+    except ArgoError as err:
+        return ClaimedRead(error=_short(err.message, 200))
+    if lists_object(status_resources(app), raw):
+        return ClaimedRead(app=app)
+    try:
+        return ClaimedRead(app=app, managed=argocd.managed_resources(claim.application, app_namespace))
+    except ArgoError as err:
+        return ClaimedRead(app=app, managed_error=_short(err.message, 200))
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -381,6 +405,8 @@ class _Observer:
         self.applications: dict[str, ArgoApplication] = {}
         # (Application, the object it manages): each workload, and each bare Pod, Argo CD owns
         self.owned: list[tuple[ArgoApplication, ResourceRef]] = []
+        # Who manages each workload and bare Pod, as decided (uncertain ones among them).
+        self.ownership: list[Ownership] = []
         self.raw_bare_pods: dict[str, dict[str, Any]] = {}  # pod id -> the bare Pod as read
         self.metrics: dict[str, MetricSeries] = {}
         self.gitops_files: dict[str, GitOpsFile] = {}
@@ -440,6 +466,7 @@ class _Observer:
             jobs=list(self.jobs.values()),
             nodes=self.nodes,
             nodes_complete=self.nodes_complete,
+            ownership=self.ownership,
         )
 
     # --- resolution ------------------------------------------------------------------------------
@@ -723,7 +750,12 @@ class _Observer:
             )
 
     def collect_applications(self, argocd: ArgoClient) -> None:
-        listed: list[dict[str, Any]] | None = None
+        """The Application that owns each workload and bare Pod, decided by
+        `domain.kube.ownership.decide_ownership`: the one its tracking names, read directly (with
+        its managed-resources when its status.resources do not list the object), else the one
+        Application whose status.resources list it. Every decision is kept; an uncertain one is a
+        note too, and medic changes that object through nothing but a human."""
+        listing: Listing | None = None
         raw_apps: dict[str, dict[str, Any]] = {}
         owners: list[tuple[str, ResourceRef]] = []
         # The workloads, and the bare Pods the alert names (a Pod in an Application's manifests).
@@ -733,37 +765,66 @@ class _Observer:
             for i, raw in self.raw_bare_pods.items()
             if i in self.pods
         ]
-        try:
-            for ref, raw in managed:
-                app: dict[str, Any] | None = None
-                tracked = tracked_application(raw)
-                if tracked is not None:
-                    app_namespace, app_name = tracked
-                    try:
-                        candidate = argocd.get_application(app_name, app_namespace)
-                    except ArgoNotFound:
-                        candidate = None
-                    if candidate is not None and owning_application(raw, [candidate]) is candidate:
-                        app = candidate
-                if app is None:
-                    if listed is None:
-                        listed = argocd.list_applications()
-                    app = owning_application(raw, listed)
-                if app is None:
-                    self.notes.append(
-                        f"{ref.kind} {ref.namespace}/{ref.name}: no Argo CD Application manages it"
-                    )
-                    continue
-                meta = app.get("metadata") or {}
-                key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
-                raw_apps[key] = app
-                owners.append((key, ref))
-        except ArgoError as err:
-            self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
+        for ref, raw in managed:
+            claim = tracking_claim(raw, argocd.tracking)
+            claimed = _read_claimed(argocd, claim, raw) if claim is not None else None
+            decision, app = decide_ownership(raw, argocd.tracking, claimed=claimed)
+            if app is None and decision.state != "uncertain":
+                if listing is None:
+                    listing = self._list_applications(argocd)
+                decision, app = decide_ownership(raw, argocd.tracking, claimed=claimed, listing=listing)
+            self.ownership.append(decision)
+            if decision.state == "uncertain":
+                self.notes.append(
+                    f"{ref.kind} {ref.namespace}/{ref.name}: Argo CD owner uncertain: "
+                    f"{_short(decision.reason, 300)}"
+                )
+                continue
+            if app is None:
+                self.notes.append(f"{ref.kind} {ref.namespace}/{ref.name}: no Argo CD Application manages it")
+                continue
+            key = f"argocd/{decision.app_namespace or 'argocd'}/{decision.application}"
+            app = raw_apps.get(key) or dict(app)
+            if decision.listed_in == "managed-resources" and claimed is not None:
+                # Its status did not list the object: the managed-resources entry is added, so that
+                # the observation's Application lists what it manages.
+                app = with_listed(app, raw, claimed.managed or [])
+            raw_apps[key] = app
+            owners.append((key, ref))
         for key, app in raw_apps.items():
             refs = [r for k, r in owners if k == key]
-            self.applications[key] = to_argo_application(app, refs)
+            self.applications[key] = to_argo_application(self._with_tree_health(argocd, app, refs), refs)
         self.owned = [(self.applications[key], ref) for key, ref in owners]
+
+    def _list_applications(self, argocd: ArgoClient) -> Listing:
+        try:
+            return Listing(apps=argocd.list_applications())
+        except ArgoError as err:
+            self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
+            return Listing(error=_short(err.message, 200))
+
+    def _with_tree_health(
+        self, argocd: ArgoClient, app: dict[str, Any], refs: list[ResourceRef]
+    ) -> dict[str, Any]:
+        """The Application with its targets' health taken from its resource tree when their
+        status.resources entries lack it (Argo CD 3.x no longer persists it there; 2.x's persisted
+        health is the controller's own and is kept, without another request). Unchanged when the
+        tree cannot be read (a note says so) or does not have the resource."""
+        keys = {(r.namespace, r.kind, r.name) for r in refs}
+        entries = [
+            r
+            for r in status_resources(app)
+            if (r.get("namespace") or "", r.get("kind"), r.get("name")) in keys
+        ]
+        if all(r.get("health") for r in entries):
+            return app
+        namespace, name = app_key(app)
+        try:
+            tree = argocd.resource_tree(name, namespace or None)
+        except ArgoError as err:
+            self.notes.append(f"the resource tree of {name} could not be read: {_short(err.message, 200)}")
+            return app
+        return with_tree_health(app, tree)
 
     def _metric_containers(self, workload: Workload) -> list[str]:
         names = [c.name for c in workload.containers]

@@ -19,6 +19,7 @@ from domain.drift.model import DriftConfig, ResourceDrift
 from domain.incident.alert_kinds import ArgoAlertRef, argocd_alerts
 from domain.incident.model import WORKLOAD_KINDS, ResourceRef
 from domain.kube.observation import ArgoApplication, ArgoFieldDiff, ArgoResourceDiff, ArgoTreeNode
+from domain.kube.ownership import with_tree_health
 from domain.redaction.text import redact_text
 from integrations.argocd import ArgoClient, ArgoError, ArgoNotFound, to_argo_application
 
@@ -81,9 +82,11 @@ class AlertedApplications:
                     if obj is not None:
                         observer.observe_workload(diff.ref, obj, focus=[])
                         refs.append(diff.ref)
-            self.raw[key] = (app, refs + _out_of_sync(app))
+            tree, nodes = self._tree(name, namespace, observer.notes)
+            # Per-resource health is the tree's (Argo CD 3.x no longer keeps it in the status).
+            self.raw[key] = (with_tree_health(app, tree) if tree else app, refs + _out_of_sync(app))
             self.diffs += diffs
-            self.tree += self._tree(name, namespace, observer.notes)
+            self.tree += nodes
 
     def finish(self, observer: _Observer) -> None:
         """After observe's own Application lookup: every alerted Application is in the
@@ -143,12 +146,15 @@ class AlertedApplications:
             notes.append(f"{len(drift.resources) - MAX_DIFFS} more drifted resources of {name} are not shown")
         return [_diff(name, namespace, r) for r in drift.resources[:MAX_DIFFS]]
 
-    def _tree(self, name: str, namespace: str, notes: list[str]) -> list[ArgoTreeNode]:
+    def _tree(
+        self, name: str, namespace: str, notes: list[str]
+    ) -> tuple[dict[str, Any] | None, list[ArgoTreeNode]]:
+        """The Application's resource tree (None: it could not be read) and its unhealthy nodes."""
         try:
             tree = self.argocd.resource_tree(name, namespace)
         except ArgoError as err:
             notes.append(f"the resource tree of {name} could not be read: {_clip(err.message, 300)}")
-            return []
+            return None, []
         nodes = []
         for node in tree.get("nodes") or []:
             if not isinstance(node, dict):
@@ -178,7 +184,7 @@ class AlertedApplications:
             )
         if len(nodes) > MAX_TREE_NODES:
             notes.append(f"{len(nodes) - MAX_TREE_NODES} more unhealthy resources of {name} are not shown")
-        return nodes[:MAX_TREE_NODES]
+        return tree, nodes[:MAX_TREE_NODES]
 
 
 def _out_of_sync(app: dict[str, Any]) -> list[ResourceRef]:

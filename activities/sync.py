@@ -23,12 +23,14 @@ from activities.failures import classified
 from activities.heartbeat import heartbeating
 from activities.redaction import redacts_result
 from domain.incident.model import WORKLOAD_KINDS
+from domain.kube.ownership import resource_health
 from domain.redaction.text import redact_json, redact_text
 from domain.steps.change import DryRunResult
 from domain.steps.gitops import ApplicationCheck, ApplicationStatus
 from domain.steps.sync import SyncInput, SyncProgress, SyncTarget
 from integrations.argocd import (
     ArgoClient,
+    ArgoError,
     ArgoOperationInProgress,
     SyncResource,
     application_state,
@@ -173,7 +175,16 @@ class ArgoSyncActivities:
         for app in input.applications:
             with classified(f"reading the Argo CD Application {app.name}"):
                 raw = argocd.get_application(app.name, app.namespace)
-            progress = sync_progress(raw, _managed_by(app.name, input.resources))
+            targets = _managed_by(app.name, input.resources)
+            tree: dict[str, Any] | None = None
+            if not _health_persisted(raw, targets):
+                # Argo CD 3.x keeps per-resource health in the resource tree only; without the
+                # tree, no health is known (the sync status still decides).
+                try:
+                    tree = argocd.resource_tree(app.name, app.namespace)
+                except ArgoError:
+                    tree = None
+            progress = sync_progress(raw, targets, tree)
             progress = progress.model_copy(update={"reason": f"{app.name}: {progress.reason}"})
             if progress.state == "failed":
                 return progress
@@ -185,11 +196,31 @@ class ArgoSyncActivities:
 _FAILED_PHASES = frozenset({"Failed", "Error"})
 
 
-def sync_progress(app: dict[str, Any], targets: list[SyncTarget]) -> SyncProgress:
+def _health_persisted(app: dict[str, Any], targets: list[SyncTarget]) -> bool:
+    """Whether every target's status.resources entry carries its health (Argo CD 2.x persists it;
+    3.x does not, and the resource tree must be asked)."""
+    reported = {
+        _key(
+            str(r.get("group") or ""),
+            str(r.get("kind") or ""),
+            str(r.get("namespace") or ""),
+            str(r.get("name")),
+        ): r
+        for r in ((app.get("status") or {}).get("resources") or [])
+        if isinstance(r, dict)
+    }
+    return all((reported.get(_target_key(t)) or {}).get("health") for t in targets)
+
+
+def sync_progress(
+    app: dict[str, Any], targets: list[SyncTarget], tree: dict[str, Any] | None = None
+) -> SyncProgress:
     """Where a sync of `targets` stands in the Application as Argo CD reports it.
 
     Judged per resource (`status.resources`), not by the Application's sync status: resources
     medic did not sync, and fields medic's drift rules ignore, may keep the Application OutOfSync.
+    Each resource's health is read from the Application's resource `tree` (where Argo CD 3.x keeps
+    it), else from its status.resources entry (where 2.x also persisted it).
     """
     state = application_state(app)
     if state.operation_in_progress:
@@ -216,7 +247,10 @@ def sync_progress(app: dict[str, Any], targets: list[SyncTarget]) -> SyncProgres
     for target in targets:
         entry = reported.get(_target_key(target)) or {}
         sync = str(entry.get("status") or "Unknown")
-        health = str((entry.get("health") or {}).get("status") or "")
+        in_tree = (
+            resource_health(tree, target.group, target.kind, target.namespace, target.name) if tree else {}
+        )
+        health = in_tree.get("status") or str((entry.get("health") or {}).get("status") or "")
         label = f"{target.namespace}/{target.kind}/{target.name}"
         resources.append({"resource": label, "sync": sync, "health": health})
         if health == "Degraded":

@@ -193,6 +193,7 @@ def _sandbox_context(
                 notify_url=f"http://127.0.0.1:{gateway_port}/webhooks/argocd",
                 notify_token=notify_token,
                 deploy_clock=clock,
+                argocd_version=scenario.argocd_version,
             )
         )
         updates.update(argocd_url=argocd.url, argocd_token=token, argocd_webhook_token=notify_token)

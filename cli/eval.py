@@ -29,6 +29,7 @@ from domain.analysis.scoring import ScenarioScore, describe_expect, empty_plan_o
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from domain.kube.observation import Observation
+from domain.kube.ownership import Tracking
 from domain.policy.decision import PolicyDecision
 from domain.policy.input import diagnosis_policy_input
 from domain.review.plan_impact import plan_impact
@@ -119,7 +120,13 @@ def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
         cluster = SandboxCluster(scenario)
         kube_server = stack.enter_context(SandboxServer(cluster))
         argocd_server = stack.enter_context(
-            SandboxArgoCD(scenario.argocd, token=_TOKEN, cluster=cluster, gitops=scenario.gitops)
+            SandboxArgoCD(
+                scenario.argocd,
+                token=_TOKEN,
+                cluster=cluster,
+                gitops=scenario.gitops,
+                argocd_version=scenario.argocd_version,
+            )
         )
         prometheus_server = stack.enter_context(SandboxPrometheus(scenario.metrics))
         remote = workdir / "gitops.git"
@@ -127,7 +134,9 @@ def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
 
         kube = KubeClient.from_settings(kube_server.url)
         stack.callback(kube.close)
-        argocd = ArgoClient(argocd_server.url, _TOKEN, timeout=_CLIENT_TIMEOUT)
+        # medic configured as for that Argo CD: 3.x tracks by the annotation (its default).
+        tracking = Tracking(method="annotation") if scenario.argocd_version == "3" else Tracking()
+        argocd = ArgoClient(argocd_server.url, _TOKEN, timeout=_CLIENT_TIMEOUT, tracking=tracking)
         stack.callback(argocd.close)
         prometheus = PrometheusClient(prometheus_server.url, timeout=_CLIENT_TIMEOUT)
         stack.callback(prometheus.close)

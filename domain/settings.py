@@ -91,6 +91,12 @@ class Settings(Frozen):
     # Optional context sources for observe; empty: not consulted.
     argocd_url: str = ""
     argocd_token: str = ""
+    # How that Argo CD marks what it manages (argocd-cm `application.resourceTrackingMethod`:
+    # `annotation`, 3.x's default; `label`, 2.x's; or `annotation+label`, which medic also takes
+    # as "read the tracking-id annotation, else the label" for an estate of both), and its
+    # instance label (argocd-cm `application.instanceLabelKey`).
+    argocd_tracking: Literal["annotation", "label", "annotation+label"] = "annotation+label"
+    argocd_instance_label: str = Field(default="app.kubernetes.io/instance", min_length=1)
     prometheus_url: str = ""
     # OpenCost's API (its /metrics, port 9003) a change review prices CPU, memory and storage
     # from; empty: OpenCost's default list prices.
@@ -262,6 +268,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "policy_dir": ("MEDIC_POLICY_DIR",),
         "argocd_url": ("ARGOCD_URL",),
         "argocd_token": ("ARGOCD_TOKEN",),
+        "argocd_tracking": ("MEDIC_ARGOCD_TRACKING",),
+        "argocd_instance_label": ("MEDIC_ARGOCD_INSTANCE_LABEL",),
         "prometheus_url": ("PROMETHEUS_URL",),
         "opencost_url": ("MEDIC_OPENCOST_URL",),
         "gitops_repo_url": ("MEDIC_GITOPS_REPO",),

@@ -13,9 +13,9 @@ For the GitOps path: `refresh_application` asks Argo CD to compare with Git now,
 `synced_to` read what came of it. A sync is asynchronous in Argo CD: the answer to the request
 carries the `operation`, and later reads show `status.operationState` and the new comparison.
 
-The pure helpers at the bottom answer "which Application owns this workload" from the tracking-id
-annotation or the instance label Argo CD writes, and turn an Application into the observation's
-typed `ArgoApplication` or the small `ApplicationState`.
+The client carries the `Tracking` it was configured with (how this Argo CD marks what it manages:
+`domain.kube.ownership` decides ownership from it). The pure helpers at the bottom turn an
+Application into the observation's typed `ArgoApplication` or the small `ApplicationState`.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ import httpx
 from domain.base import Frozen
 from domain.incident.model import ResourceRef
 from domain.kube.observation import ArgoApplication
+from domain.kube.ownership import Tracking
 from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 DEFAULT_TIMEOUT = 10.0
-TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
 class ArgoError(IntegrationError):
@@ -116,7 +115,9 @@ class ArgoClient:
         timeout: float = DEFAULT_TIMEOUT,
         *,
         transport: httpx.BaseTransport | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
+        self.tracking = tracking or Tracking()
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -325,83 +326,6 @@ class SyncResource(Frozen):
 
 
 # --- pure helpers ------------------------------------------------------------------------------
-
-
-def _group_of(api_version: str) -> str:
-    return api_version.split("/", 1)[0] if "/" in api_version else ""
-
-
-def _app_key(app: dict[str, Any]) -> tuple[str, str]:
-    meta = app.get("metadata") or {}
-    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
-
-
-def tracked_application(workload: dict[str, Any]) -> tuple[str | None, str] | None:
-    """The Application a workload says it belongs to: (app namespace or None, app name), or None.
-
-    The tracking-id annotation (`<app>:<group>/<kind>:<namespace>/<name>`) counts only when it
-    describes this very object — Argo CD ignores a copied annotation too. `<app>` is
-    `<app namespace>_<app name>` for Applications outside Argo CD's own namespace. The
-    `app.kubernetes.io/instance` label (label tracking) is the fallback.
-    """
-    meta = workload.get("metadata") or {}
-    annotation = str((meta.get("annotations") or {}).get(TRACKING_ANNOTATION) or "")
-    if annotation:
-        parts = annotation.split(":")
-        if len(parts) == 3:
-            app, group_kind, namespaced_name = parts
-            group, _, kind = group_kind.rpartition("/")
-            namespace, _, name = namespaced_name.rpartition("/")
-            same_object = (
-                kind == workload.get("kind")
-                and group == _group_of(str(workload.get("apiVersion") or ""))
-                and name == meta.get("name")
-                and namespace == (meta.get("namespace") or "")
-            )
-            if app and same_object:
-                app_namespace, _, app_name = app.rpartition("_")
-                return (app_namespace or None), app_name
-    label = str((meta.get("labels") or {}).get(INSTANCE_LABEL) or "")
-    if label:
-        return None, label
-    return None
-
-
-def _lists_resource(app: dict[str, Any], workload: dict[str, Any]) -> bool:
-    meta = workload.get("metadata") or {}
-    group = _group_of(str(workload.get("apiVersion") or ""))
-    for resource in (app.get("status") or {}).get("resources") or []:
-        if (
-            resource.get("kind") == workload.get("kind")
-            and (resource.get("group") or "") == group
-            and resource.get("name") == meta.get("name")
-            and (resource.get("namespace") or "") == (meta.get("namespace") or "")
-        ):
-            return True
-    return False
-
-
-def owning_application(workload: dict[str, Any], apps: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The Application (of `apps`) that manages the workload, or None.
-
-    By the tracking-id annotation or instance label when the workload carries one (the label only
-    counts when that Application lists the workload among its resources, since other tools set
-    the same label); else the one Application whose status lists the workload.
-    """
-    tracked = tracked_application(workload)
-    if tracked is not None:
-        app_namespace, app_name = tracked
-        via_annotation = bool(
-            ((workload.get("metadata") or {}).get("annotations") or {}).get(TRACKING_ANNOTATION)
-        )
-        for app in apps:
-            namespace, name = _app_key(app)
-            if name != app_name or (app_namespace is not None and namespace != app_namespace):
-                continue
-            if via_annotation or _lists_resource(app, workload):
-                return app
-    listing = [app for app in apps if _lists_resource(app, workload)]
-    return listing[0] if len(listing) == 1 else None
 
 
 def application_sources(app: dict[str, Any]) -> list[dict[str, Any]]:

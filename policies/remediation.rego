@@ -138,6 +138,18 @@ violations contains v if {
 	v := violation("repository_not_writable", msg, i)
 }
 
+# Ownership fails closed: observe could not establish which Argo CD Application manages the target
+# (its tracking names an Application that lists it nowhere or cannot be read, or Argo CD could not
+# be asked while the target carries its tracking metadata). A direct change could fight Argo CD, so
+# the plan waits for a human, with observe's reason.
+violations contains v if {
+	some i, a in actions
+	object.get(a, "mode", "") == "direct"
+	object.get(a, "ownership", "") == "uncertain"
+	msg := sprintf("%s: Argo CD owner uncertain: %s", [action_label(i, a), object.get(a, "ownership_reason", "")])
+	v := violation("ownership_uncertain", msg, i)
+}
+
 # --- scale bounds
 
 violations contains v if {

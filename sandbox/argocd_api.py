@@ -10,6 +10,10 @@ that does not resolve is Argo CD's 500 with grpc code 2) and `POST /api/v1/appli
 (an `applicationSyncRequest`), with grpc-gateway error bodies (`{"error", "code", "message"}`)
 and an optional bearer-token check. Faults (an HTTP status, a late answer) can be injected.
 
+`argocd_version` "3" plays Argo CD 3.x: Applications come without `status.resources[].health`
+(the resource tree has it) and the controller finds an Application's workloads by the tracking-id
+annotation alone (`sandbox.scenario.Scenario.argocd_version` seeds the objects' tracking to match).
+
 Two modes. Without `repo`, the Applications are served as the scenario froze them (what the
 analysis evaluation wants: the incident as it was); sync and manifests need the repository. With
 `repo` — the sandbox's bare GitOps repository — a simulated application controller
@@ -50,6 +54,21 @@ from sandbox.render import (
     render_application,
     target_state,
 )
+
+
+def without_resource_health(answer: Any) -> Any:
+    """An Application (or a list of them) as Argo CD 3.x sends it: status.resources without the
+    per-resource `health`, which 3.x no longer persists (the resource tree has it)."""
+    if isinstance(answer, dict) and isinstance(answer.get("items"), list):
+        return {**answer, "items": [without_resource_health(a) for a in answer["items"]]}
+    if not isinstance(answer, dict) or not isinstance(answer.get("status"), dict):
+        return answer
+    status = answer["status"]
+    resources = [
+        {k: v for k, v in r.items() if k != "health"} if isinstance(r, dict) else r
+        for r in status.get("resources") or []
+    ]
+    return {**answer, "status": {**status, "resources": resources}} if "resources" in status else answer
 
 
 class Query(dict[str, str]):
@@ -182,10 +201,14 @@ class SandboxArgoCD(LoopbackServer):
         notify_url: str = "",
         notify_token: str = "",
         deploy_clock: DeployClock | None = None,
+        argocd_version: str = "2",
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         super().__init__(host=host, port=port)
+        if argocd_version not in ("2", "3"):
+            raise ValueError(f"argocd_version must be 2 or 3, not {argocd_version!r}")
+        self.argocd_version = argocd_version
         self.notifier = DeployNotifier(notify_url, notify_token) if notify_url else None
         self.applications = copy.deepcopy(applications)
         # Frozen mode: the scenario's GitOps files, from which managed resources get their target
@@ -204,6 +227,7 @@ class SandboxArgoCD(LoopbackServer):
                 sync_reads=sync_reads,
                 deploy_clock=deploy_clock,
                 notifier=self.notifier,
+                annotation_only=argocd_version == "3",
             )
         self.poll_interval = max(0.0, float(poll_interval))
         self._poller: threading.Thread | None = None
@@ -343,10 +367,14 @@ class SandboxArgoCD(LoopbackServer):
         route = (method, sub)
         if self.controller is not None:
             try:
-                return 200, self._follow(self.controller, route, parts, query, body)
+                status, answer = 200, self._follow(self.controller, route, parts, query, body)
             except Refusal as refusal:
                 return refusal.status, refusal.body()
-        return self._frozen(route, parts, query)
+        else:
+            status, answer = self._frozen(route, parts, query)
+        if self.argocd_version == "3" and status == 200 and sub in ("", "sync"):
+            answer = without_resource_health(answer)
+        return status, answer
 
     def _follow(
         self,

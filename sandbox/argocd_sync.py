@@ -482,8 +482,11 @@ class ArgoController:
         sync_reads: int = 0,
         deploy_clock: DeployClock | None = None,
         notifier: DeployNotifier | None = None,
+        annotation_only: bool = False,
     ) -> None:
         self.cluster = cluster
+        # Argo CD 3.x: an object is the Application's by the tracking-id annotation alone.
+        self.annotation_only = annotation_only
         self.repo = GitopsRepo(repo)
         self.sync_reads = max(0, int(sync_reads))
         self.deploy_clock = deploy_clock
@@ -778,7 +781,7 @@ class ArgoController:
 
     def _workloads(self, app: _App) -> list[dict[str, Any]]:
         """The live workloads an Application manages (for chart-less Helm): those its scenario status
-        lists, else those whose tracking-id annotation or instance label names it."""
+        lists, else those whose tracking-id annotation or (2.x) instance label names it."""
         found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         for resource in app.seed_resources:
             if resource.get("kind") not in _WORKLOAD_KINDS:
@@ -798,9 +801,8 @@ class ArgoController:
                     meta = obj.get("metadata") or {}
                     tracking = str((meta.get("annotations") or {}).get(_TRACKING) or "")
                     owner = tracking.split(":", 1)[0].rpartition("_")[2] if tracking else ""
-                    if owner == app.name or (
-                        not tracking and (meta.get("labels") or {}).get(_INSTANCE) == app.name
-                    ):
+                    labelled = (meta.get("labels") or {}).get(_INSTANCE) == app.name
+                    if owner == app.name or (labelled and not tracking and not self.annotation_only):
                         found[(obj["apiVersion"], kind, meta.get("namespace", ""), meta["name"])] = obj
         return [found[k] for k in sorted(found)]
 

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,6 +31,54 @@ def shared_dir(env: Mapping[str, str] | None = None) -> Path:
 SHARED_SCENARIOS: Path = shared_dir() / "scenarios"
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+ArgoVersion = Literal["2", "3"]
+TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+
+
+def annotation_tracked(cluster: list[Any], applications: list[Any]) -> list[Any]:
+    """The cluster's objects as Argo CD 3.x (annotation tracking) leaves them: each object an
+    Application's status.resources list gets `argocd.argoproj.io/tracking-id`
+    (`<app>:<group>/<kind>:<namespace>/<name>`, `<app>` prefixed `<app namespace>_` outside
+    `argocd`) unless it has one, and loses the instance label naming that Application (the label
+    Argo CD 2.x tracked by; the pod template's labels are left alone)."""
+    objects = [dict(obj) if isinstance(obj, dict) else obj for obj in cluster]
+    for app in applications:
+        if not isinstance(app, dict):
+            continue
+        meta = app.get("metadata") or {}
+        name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "argocd")
+        app_id = name if namespace == "argocd" else f"{namespace}_{name}"
+        for resource in (app.get("status") or {}).get("resources") or []:
+            for index, obj in enumerate(objects):
+                if not isinstance(obj, dict):
+                    continue
+                obj_meta = obj.get("metadata") or {}
+                api_version = str(obj.get("apiVersion") or "")
+                group = api_version.split("/", 1)[0] if "/" in api_version else ""
+                if (group, obj.get("kind"), obj_meta.get("namespace") or "", obj_meta.get("name")) != (
+                    resource.get("group") or "",
+                    resource.get("kind"),
+                    resource.get("namespace") or "",
+                    resource.get("name"),
+                ):
+                    continue
+                annotations = dict(obj_meta.get("annotations") or {})
+                annotations.setdefault(
+                    TRACKING_ANNOTATION,
+                    f"{app_id}:{group}/{obj['kind']}:{obj_meta.get('namespace') or ''}/{obj_meta['name']}",
+                )
+                labels = dict(obj_meta.get("labels") or {})
+                if labels.get(INSTANCE_LABEL) == name:
+                    del labels[INSTANCE_LABEL]
+                new_meta = {**obj_meta, "annotations": annotations}
+                if labels:
+                    new_meta["labels"] = labels
+                else:
+                    new_meta.pop("labels", None)
+                objects[index] = {**obj, "metadata": new_meta}
+    return objects
 
 
 class ScenarioError(ValueError):
@@ -140,6 +188,20 @@ class Scenario(Frozen):
     deploy_signals: dict[str, DeploySignals] = Field(default_factory=dict)
     expect: dict[str, Any] = Field(default_factory=dict)
     heals_when: list[HealCondition] = Field(default_factory=list)
+    # Which Argo CD the sandbox plays: "2" (2.x, as the scenario is written: its objects keep the
+    # tracking they carry, status.resources carry each resource's health) or "3" (3.x: every object
+    # an Application lists carries the tracking-id annotation and not the instance label naming
+    # that Application, and per-resource health is served by the resource tree only).
+    argocd_version: ArgoVersion = "2"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tracked_as_its_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "argocd_version" in data:
+            data = {**data, "argocd_version": str(data["argocd_version"])}
+            if data["argocd_version"] == "3":
+                data["cluster"] = annotation_tracked(data.get("cluster") or [], data.get("argocd") or [])
+        return data
 
     @field_validator("name")
     @classmethod
@@ -177,6 +239,11 @@ class Scenario(Frozen):
 
     def heal_conditions(self, kind: str, namespace: str, name: str) -> list[HealCondition]:
         return [c for c in self.heals_when if c.applies_to(kind, namespace, name)]
+
+
+def with_argocd_version(scenario: Scenario, version: ArgoVersion) -> Scenario:
+    """The scenario as the sandbox plays it with Argo CD `version` (see `Scenario.argocd_version`)."""
+    return Scenario.model_validate({**scenario.model_dump(), "argocd_version": version})
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -50,6 +50,7 @@ from domain.gitops.repositories import (
     default_repositories,
     repositories_from_yaml,
 )
+from domain.kube.ownership import Tracking
 from domain.review.cost import DEFAULT_BASIS, Prices
 from domain.settings import Settings
 from health.checks import blocking_failures
@@ -288,6 +289,11 @@ def gitops_repositories(settings: Settings) -> GitOpsRepositories:
         raise WorkerConfigError(str(err)) from err
 
 
+def argocd_tracking(settings: Settings) -> Tracking:
+    """How the configured Argo CD marks what it manages (MEDIC_ARGOCD_TRACKING, _INSTANCE_LABEL)."""
+    return Tracking(method=settings.argocd_tracking, instance_label=settings.argocd_instance_label)
+
+
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
     its aliases, with GitHub the repository's clone URL, and the names MEDIC_GITOPS_REPOSITORIES_FILE
@@ -390,7 +396,11 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     memory = MemoryActivities(sessions)
     repo = gitops_repo(settings)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
-    argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
+    argocd = (
+        ArgoClient(settings.argocd_url, settings.argocd_token, tracking=argocd_tracking(settings))
+        if settings.argocd_url
+        else None
+    )
     prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
     observe = ObserveActivities(kube, argocd, prometheus, repo, sessions=sessions)
     deploy_watch = DeployWatchActivities(

@@ -35,12 +35,8 @@ from domain.drift.model import (
     DriftScope,
     ResourceDrift,
 )
-from integrations.argocd import (
-    INSTANCE_LABEL,
-    TRACKING_ANNOTATION,
-    ArgoClient,
-    ArgoNotFound,
-)
+from domain.kube.ownership import Tracking, carries_tracking
+from integrations.argocd import ArgoClient, ArgoNotFound
 from integrations.git import GitRepo
 from integrations.kubernetes import KubeClient, KubeError, KubeUnavailable
 
@@ -52,14 +48,6 @@ Dispose = Callable[[AppDrift], tuple[str, str]]
 NO_POLICY = ("report", "no drift policy configured")
 UNMANAGED_REASON = "no Argo CD Application manages these resources"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-
-def _tracked(obj: dict[str, Any]) -> bool:
-    """Whether Argo CD's tracking-id annotation or instance label is on the object."""
-    meta = obj.get("metadata") or {}
-    return bool((meta.get("annotations") or {}).get(TRACKING_ANNOTATION)) or bool(
-        (meta.get("labels") or {}).get(INSTANCE_LABEL)
-    )
 
 
 def _app_ref(app: dict[str, Any]) -> AppRef:
@@ -195,6 +183,8 @@ class DriftActivities:
             missing = "GitOps repository (MEDIC_GITOPS_REPO)" if self._repo is None else "Kubernetes API"
             return DriftPageResult(errors=[f"raw manifests: no {missing} is configured; not compared"])
         repo, kube = self._repo, self._kube
+        # Objects Argo CD tracks (by the method it is configured with) are its to compare.
+        tracking = self._argocd.tracking if self._argocd is not None else Tracking()
         directory = self._config.manifests_dir.strip("/")
         with classified("reading the GitOps repository"):
             head = repo.sync()
@@ -216,7 +206,7 @@ class DriftActivities:
                 errors.append(f"{path}: {err}")
                 objects = []
             for obj in objects:
-                if obj["kind"] == "Secret" or _tracked(obj):
+                if obj["kind"] == "Secret" or carries_tracking(obj, tracking):
                     continue
                 api_version, kind, meta = str(obj["apiVersion"]), str(obj["kind"]), obj["metadata"]
                 namespace, name = str(meta.get("namespace") or ""), str(meta["name"])
@@ -229,7 +219,7 @@ class DriftActivities:
                     # Forbidden or refused: medic's role may not cover every kind in Git.
                     errors.append(f"{where}: not compared: {err.message}")
                     continue
-                if live is not None and _tracked(live):
+                if live is not None and carries_tracking(live, tracking):
                     continue
                 scanned += 1
                 group = api_version.split("/", 1)[0] if "/" in api_version else ""

@@ -208,8 +208,22 @@ def _quantity(text: str | None) -> Decimal | None:
 
 
 def _application(observation: Observation, workload: Workload) -> ArgoApplication | None:
-    """The Argo CD application that manages the workload, when one was observed."""
+    """The Argo CD application that manages the workload, when one was observed: the one observe
+    decided owns it (`Observation.ownership`: none when uncertain), else — for an observation made
+    before ownership was recorded — by its resources and tracking metadata."""
     ref = workload.ref
+    decided = observation.ownership_of(ref.kind, ref.namespace, ref.name)
+    if decided is not None:
+        if decided.state != "managed":
+            return None
+        return next(
+            (
+                app
+                for app in observation.argocd
+                if app.name == decided.application and app.namespace == (decided.app_namespace or "argocd")
+            ),
+            None,
+        )
     for app in observation.argocd:
         if app.manages(ref.kind, ref.namespace, ref.name):
             return app
@@ -222,6 +236,13 @@ def _application(observation: Observation, workload: Workload) -> ArgoApplicatio
 
 
 def _mode(observation: Observation, workload: Workload) -> Mode:
+    """`gitops` for a workload Argo CD manages. A workload whose ownership is uncertain gets a
+    `direct` plan: the policy refuses it (`ownership_uncertain`) and says why, so the incident
+    waits for a human."""
+    ref = workload.ref
+    decided = observation.ownership_of(ref.kind, ref.namespace, ref.name)
+    if decided is not None:
+        return "gitops" if decided.state == "managed" else "direct"
     if ARGOCD_TRACKING in workload.annotations or _application(observation, workload) is not None:
         return "gitops"
     return "direct"

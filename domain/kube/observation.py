@@ -11,6 +11,7 @@ from pydantic import Field
 
 from domain.base import Frozen
 from domain.incident.model import ResourceRef
+from domain.kube.ownership import Ownership
 
 
 class ContainerSpec(Frozen):
@@ -310,6 +311,13 @@ class Observation(Frozen):
     # Whether `nodes` holds every node of the cluster (a node list cut short says nothing about
     # the nodes it left out).
     nodes_complete: bool = False
+    # Who manages each observed workload (and bare Pod) by Argo CD's tracking and the Applications'
+    # resources (`domain.kube.ownership`); empty for observations made before it was recorded.
+    ownership: list[Ownership] = Field(default_factory=list)
+
+    def ownership_of(self, kind: str, namespace: str, name: str) -> Ownership | None:
+        """The ownership decision observe made for the object, if it made one."""
+        return next((o for o in self.ownership if o.names(kind, namespace, name)), None)
 
     def item_ids(self) -> set[str]:
         ids: set[str] = set()

@@ -49,13 +49,21 @@ def _managing_applications(
     target: ResourceRef, workload: Workload | None, observation: Observation, incident: Incident
 ) -> list[str]:
     """The Argo CD Applications that manage the target: those whose resources list it, the one its
-    tracking annotation names, and the drifted Application a drift incident is about."""
-    names = {
-        app.name for app in observation.argocd if app.manages(target.kind, target.namespace, target.name)
-    }
-    if workload is not None and ARGOCD_TRACKING in workload.annotations:
-        # `<application>:<group>/<kind>:<namespace>/<name>`
-        names.add(workload.annotations[ARGOCD_TRACKING].split(":", 1)[0])
+    tracking annotation names, and the drifted Application a drift incident is about. Where
+    observe decided the target's ownership (`Observation.ownership`), that decision stands alone:
+    the owner, or none when it is unmanaged or uncertain."""
+    decided = observation.ownership_of(target.kind, target.namespace, target.name)
+    names: set[str] = set()
+    if decided is not None:
+        if decided.state == "managed":
+            names.add(decided.application)
+    else:
+        names = {
+            app.name for app in observation.argocd if app.manages(target.kind, target.namespace, target.name)
+        }
+        if workload is not None and ARGOCD_TRACKING in workload.annotations:
+            # `<application>:<group>/<kind>:<namespace>/<name>`
+            names.add(workload.annotations[ARGOCD_TRACKING].split(":", 1)[0])
     drift = incident.drift if incident.source == "drift" else None
     if drift is not None and any(
         r.kind == target.kind and r.namespace == target.namespace and r.name == target.name
@@ -125,7 +133,11 @@ def _declared_resources(
 
 
 def _managed_by_gitops(target: Any, workload: Any, observation: Observation) -> bool:
-    """Whether Argo CD manages the target: by its tracking annotation or an application's resources."""
+    """Whether Argo CD manages the target: as observe decided, else (an observation made before it
+    decided) by its tracking annotation or an application's resources."""
+    decided = observation.ownership_of(target.kind, target.namespace, target.name)
+    if decided is not None:
+        return decided.state == "managed"
     if workload is not None and ARGOCD_TRACKING in workload.annotations:
         return True
     return any(app.manages(target.kind, target.namespace, target.name) for app in observation.argocd)
@@ -183,6 +195,7 @@ def _action_input(
     target = action.target
     workload = observation.workload(target)
     managers = _managing_applications(target, workload, observation, incident)
+    decided = observation.ownership_of(target.kind, target.namespace, target.name)
     entry: dict[str, Any] = {
         "index": index,
         "kind": action.kind,
@@ -200,6 +213,11 @@ def _action_input(
         "gitops_managed": _managed_by_gitops(target, workload, observation),
         # The Argo CD Applications that manage the target: the only ones a sync of it may name.
         "managing_applications": managers,
+        # Who manages the target, as observe decided (`managed` | `unmanaged` | `uncertain`, ""
+        # when it did not decide): an uncertain target is never changed directly, and the reason
+        # (which Application, and what was missing) is the policy's message.
+        "ownership": decided.state if decided is not None else "",
+        "ownership_reason": decided.reason if decided is not None else "",
         # medic changed this workload for another incident before: its current values are not a
         # baseline (a repeated fix would ratchet from its own last step).
         "changed_by_medic": workload is not None

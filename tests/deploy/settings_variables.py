@@ -52,8 +52,9 @@ def settings_variables() -> dict[str, str]:
 
 
 def _field_set_by(name: str, defaults: Settings) -> str:
-    # A number for most fields, a boolean for the switches, a choice (MEDIC_INGEST_BUFFER) for the rest.
-    for value in ("7", "true", "false", "off"):
+    # A number for most fields, a boolean for the switches, a choice (MEDIC_INGEST_BUFFER,
+    # MEDIC_ARGOCD_TRACKING) for the rest.
+    for value in ("7", "true", "false", "off", "label"):
         try:
             settings = settings_from_mapping({name: value})
         except ValueError:  # pydantic's ValidationError, or a one-line error wrapping it

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from cli.eval import EvalError, evaluate_scenario, make_analyzer, run_eval, score_observation
+from cli.eval import (
+    EvalError,
+    evaluate_scenario,
+    make_analyzer,
+    observe_scenario,
+    run_eval,
+    score_observation,
+)
 from domain.analysis.plan import Diagnosis
 from domain.incident.model import Incident
 from domain.kube.observation import Observation
-from sandbox.scenario import SHARED_SCENARIOS
+from integrations.argocd import ArgoClient
+from sandbox.argocd_api import SandboxArgoCD
+from sandbox.scenario import SHARED_SCENARIOS, load_scenario, with_argocd_version
 from tests.observed_scenarios import observed
 
 OWN_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -129,3 +139,56 @@ def test_a_model_analyzer_without_its_configuration_says_what_is_missing(
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert run_eval(OWN_SCENARIOS, "anthropic", False, io.StringIO()) == 2
     assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+# The scenarios with Argo CD Applications, played by the sandbox as Argo CD 3.x too: tracking by
+# the annotation alone (medic configured `annotation`), per-resource health only in the resource
+# tree. Each must end exactly as with 2.x (whose observation the tests above share). The 3.x
+# observations are made side by side: each waits mostly on git and loopback HTTP.
+ARGOCD_SCENARIOS = [p for p in SCENARIOS if load_scenario(p).argocd]
+
+
+def _on_argocd_3(path: Path) -> list[str]:
+    """How the scenario's 3.x run differs from its 2.x run (nothing: the same)."""
+    scenario, incident, observation = observed(path)
+    three = with_argocd_version(scenario, "3")
+    incident_3, observation_3 = observe_scenario(three)
+    analyzer = make_analyzer("offline")
+    on_2 = score_observation(scenario, incident, observation, analyzer)
+    on_3 = score_observation(three, incident_3, observation_3, analyzer)
+    differences = []
+    if (on_3.passed, on_3.got, on_3.needs_review) != (on_2.passed, on_2.got, on_2.needs_review):
+        differences.append(f"outcome {on_3.got} ({on_3.why}), not {on_2.got}")
+    owners = {(o.kind, o.namespace, o.name, o.state, o.application) for o in observation.ownership}
+    if {(o.kind, o.namespace, o.name, o.state, o.application) for o in observation_3.ownership} != owners:
+        differences.append(f"ownership {observation_3.ownership}, not {observation.ownership}")
+    # The same Applications, with the same health of the observed resources (3.x: from the tree).
+    apps = [(a.id, a.health_status, a.resources) for a in observation.argocd]
+    if [(a.id, a.health_status, a.resources) for a in observation_3.argocd] != apps:
+        differences.append(f"applications {observation_3.argocd}, not {observation.argocd}")
+    return [f"{path.stem}: {d}" for d in differences]
+
+
+def test_every_argocd_scenario_ends_on_argocd_3_as_on_argocd_2() -> None:
+    assert len(ARGOCD_SCENARIOS) >= 20
+    for path in ARGOCD_SCENARIOS:
+        observed(path)  # the 2.x observations, shared with the tests above, made first
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        differences = [d for found in pool.map(_on_argocd_3, ARGOCD_SCENARIOS) for d in found]
+    assert not differences, "\n".join(differences)
+
+
+def test_argocd_3_tracks_by_the_annotation_and_keeps_health_in_the_tree() -> None:
+    scenario = with_argocd_version(load_scenario(OWN_SCENARIOS / "argocd-degraded-after-new-image.yaml"), "3")
+    tracked = [o for o in scenario.cluster if o["kind"] == "Deployment"]
+    assert tracked and all(
+        "argocd.argoproj.io/tracking-id" in o["metadata"]["annotations"]
+        and "app.kubernetes.io/instance" not in (o["metadata"].get("labels") or {})
+        for o in tracked
+    )
+    with SandboxArgoCD(scenario.argocd, argocd_version="3") as server, ArgoClient(server.url) as client:
+        (app,) = client.list_applications()
+        assert app["status"]["resources"] and not any("health" in r for r in app["status"]["resources"])
+        name = app["metadata"]["name"]
+        nodes = client.resource_tree(name)["nodes"]
+        assert any(n.get("health") for n in nodes)

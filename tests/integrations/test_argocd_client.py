@@ -1,9 +1,8 @@
-"""ArgoClient against the sandbox Argo CD API over loopback HTTP, and the ownership helpers."""
+"""ArgoClient against the sandbox Argo CD API over loopback HTTP, and the pure helpers beside it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -14,9 +13,7 @@ from integrations.argocd import (
     ArgoInvalid,
     ArgoNotFound,
     ArgoUnavailable,
-    owning_application,
     to_argo_application,
-    tracked_application,
 )
 from sandbox.argocd_api import SandboxArgoCD
 from sandbox.cluster import SandboxCluster
@@ -37,12 +34,6 @@ def argocd() -> Iterator[SandboxArgoCD]:
 def client(argocd: SandboxArgoCD) -> Iterator[ArgoClient]:
     with ArgoClient(argocd.url, TOKEN, timeout=2.0) as client:
         yield client
-
-
-def _deployment(scenario: str, name: str) -> dict[str, Any]:
-    return next(
-        o for o in load_named(scenario).cluster if o["kind"] == "Deployment" and o["metadata"]["name"] == name
-    )
 
 
 def test_get_application_returns_spec_and_status(client: ArgoClient) -> None:
@@ -113,42 +104,6 @@ def test_nothing_listening_is_argo_unavailable() -> None:
         url = server.url
     with ArgoClient(url, TOKEN, timeout=1.0) as client, pytest.raises(ArgoUnavailable):
         client.list_applications()
-
-
-def test_tracking_id_names_the_owning_application() -> None:
-    checkout = _deployment("crashloop-bad-release", "checkout")
-    apps = load_named("crashloop-bad-release").argocd
-    assert tracked_application(checkout) == (None, "shop-checkout")
-    owner = owning_application(checkout, apps)
-    assert owner is not None and owner["metadata"]["name"] == "shop-checkout"
-
-
-def test_a_copied_tracking_id_does_not_count() -> None:
-    checkout = _deployment("crashloop-bad-release", "checkout")
-    checkout["metadata"]["name"] = "checkout-copy"
-    assert tracked_application(checkout) is None
-
-
-def test_tracking_id_of_an_app_in_another_namespace() -> None:
-    checkout = _deployment("crashloop-bad-release", "checkout")
-    checkout["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] = (
-        "team-a_checkout:apps/Deployment:shop/checkout"
-    )
-    assert tracked_application(checkout) == ("team-a", "checkout")
-
-
-def test_instance_label_counts_when_the_application_lists_the_workload() -> None:
-    storefront = _deployment("image-pull-typo", "storefront")
-    apps = load_named("image-pull-typo").argocd
-    owner = owning_application(storefront, apps)
-    assert owner is not None and owner["metadata"]["name"] == "storefront-prod"
-    unlisted = [{**apps[0], "status": {**apps[0]["status"], "resources": []}}]
-    assert owning_application(storefront, unlisted) is None
-
-
-def test_a_workload_no_application_manages_has_no_owner() -> None:
-    query_api = _deployment("saturation-direct-scale", "query-api")
-    assert owning_application(query_api, load_named("saturation-direct-scale").argocd) is None
 
 
 def test_to_argo_application_keeps_sync_health_sources_and_the_target_resources() -> None:

@@ -38,6 +38,7 @@ from domain.kube.observation import (
     Revision,
     Workload,
 )
+from domain.kube.ownership import Ownership
 from domain.policy.decision import PolicyDecision
 from domain.policy.input import build_policy_input, diagnosis_policy_input
 from domain.review.plan_impact import PlanImpact, plan_impact
@@ -315,6 +316,33 @@ def test_gitops_change_to_managed_target_is_accepted() -> None:
 def test_direct_change_to_target_with_tracking_annotation_is_denied() -> None:
     seen = observation(workload(annotations={TRACKING: "shop-checkout:apps/Deployment:shop/checkout"}))
     assert_denied(decide(Scale(target=ref(), mode="direct", replicas=3), seen=seen), "gitops_required")
+
+
+def test_direct_change_to_target_whose_ownership_is_uncertain_is_denied_with_the_reason() -> None:
+    reason = (
+        "instance label names Application shop-checkout, which does not list it (status or managed-resources)"
+    )
+    doubt = Ownership(
+        kind="Deployment",
+        namespace="shop",
+        name="checkout",
+        state="uncertain",
+        application="shop-checkout",
+        reason=reason,
+    )
+    seen = observation(workload()).model_copy(update={"ownership": [doubt]})
+    for action in (Scale(target=ref(), mode="direct", replicas=3), Restart(target=ref(), mode="direct")):
+        decision = decide(action, seen=seen)
+        assert_denied(decision, "ownership_uncertain")
+        assert reason in " ".join(decision.reasons)
+    # Unmanaged, decided so: the direct change stands.
+    unmanaged = doubt.model_copy(update={"state": "unmanaged", "application": "", "reason": ""})
+    assert_allowed(
+        decide(
+            Scale(target=ref(), mode="direct", replicas=3),
+            seen=seen.model_copy(update={"ownership": [unmanaged]}),
+        )
+    )
 
 
 def test_direct_change_to_target_listed_by_argocd_application_is_denied() -> None:

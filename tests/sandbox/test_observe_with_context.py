@@ -3,6 +3,7 @@ a real bare git remote, for the shared scenarios."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput, build_observation
+from cli.eval import observe_scenario
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from domain.kube.observation import Observation
@@ -185,7 +187,13 @@ def test_failing_context_sources_become_notes(stack: Stack, tmp_path: Path) -> N
     )
     assert observation.workloads, "the cluster part stands"
     assert observation.argocd == [] and observation.metrics == [] and observation.gitops_files == []
-    assert any(n.startswith("Argo CD could not be read") for n in observation.notes)
+    # The ledger carries Argo CD's tracking: with Argo CD failing, who manages it is uncertain.
+    (ledger,) = observation.ownership
+    assert (ledger.name, ledger.state) == ("ledger", "uncertain")
+    assert ledger.reason.startswith(
+        "tracking-id annotation names Application payments-ledger, which Argo CD could not read"
+    )
+    assert any("Argo CD owner uncertain" in n for n in observation.notes)
     assert any(n.startswith("Prometheus could not be read") for n in observation.notes)
 
 
@@ -218,3 +226,43 @@ def test_without_context_sources_nothing_changes(stack: Stack) -> None:
     observation = build_observation(stack.kube, stack.incident)
     assert observation.argocd == [] and observation.metrics == [] and observation.gitops_files == []
     assert observation.notes == []
+
+
+def test_an_application_whose_status_lacks_the_workload_owns_it_by_its_managed_resources() -> None:
+    scenario = load_named("crashloop-bad-release")
+    (app,) = scenario.argocd
+    listed = [r for r in app["status"]["resources"] if r.get("name") != "checkout"]
+    stale = {**app, "status": {**app["status"], "resources": listed}}
+    variant = scenario.model_copy(update={"argocd": [stale]})
+    _, observation = observe_scenario(variant)
+    checkout = observation.ownership_of("Deployment", "shop", "checkout")
+    assert checkout is not None
+    assert (checkout.state, checkout.application, checkout.listed_in) == (
+        "managed",
+        "shop-checkout",
+        "managed-resources",
+    )
+    (application,) = observation.argocd
+    assert application.manages("Deployment", "shop", "checkout")
+
+
+def test_a_tracking_label_naming_an_application_that_lists_the_workload_nowhere_is_uncertain() -> None:
+    scenario = load_named("saturation-direct-scale")
+    cluster = copy.deepcopy(scenario.cluster)
+    for obj in cluster:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "query-api":
+            obj["metadata"]["labels"]["app.kubernetes.io/instance"] = "search-indexer"
+    _, observation = observe_scenario(scenario.model_copy(update={"cluster": cluster}))
+    query_api = observation.ownership_of("Deployment", "search", "query-api")
+    assert query_api is not None and (query_api.state, query_api.application) == (
+        "uncertain",
+        "search-indexer",
+    )
+    assert query_api.reason == (
+        "instance label names Application search-indexer, which does not list it "
+        "(status or managed-resources)"
+    )
+    assert all(
+        a.name != "search-indexer" or not a.manages("Deployment", "search", "query-api")
+        for a in observation.argocd
+    )
