@@ -136,7 +136,8 @@ class Settings(Frozen):
     # pull requests: GitHub when both a token and `owner/name` are set (GitHub Enterprise through
     # the API URL, e.g. https://ghe.example/api/v3), else a branch in the local bare repository
     # with a record in the store — only when MEDIC_GITOPS_REPO is a local bare repository (a path
-    # or file:// URL): a real remote needs a real PR host. The webhook secret checks GitHub's signature on PR events.
+    # or file:// URL): a real remote needs a real PR host. The webhook secret checks GitHub's
+    # signature on PR events.
     github_token: str = Field(default="", repr=False)
     github_repository: str = ""
     github_api_url: str = "https://api.github.com"

@@ -10,8 +10,9 @@ Failures are `GitError`s, each temporary or permanent (see `integrations.errors`
 tokens in messages are masked.
 
 Credentials: an https remote (GitHub, GitLab) is given a token, which git sends as basic auth
-(user `x-access-token` for GitHub, `oauth2` for GitLab) through `http.<remote>.extraHeader` set in the environment of each git command
-(GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the command line or `.git/config`.
+(user `x-access-token` for GitHub, `oauth2` for GitLab) through `http.<remote>.extraHeader` set
+in the environment of each git command (GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the
+command line or `.git/config`.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_pro
 from health.server import HealthAddressError, serve_health
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
+from integrations.gitlab_merge_requests import gitlab_remote_url
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
 from integrations.llm.narrative import Narrator
@@ -229,14 +230,17 @@ def drift_config(settings: Settings) -> DriftConfig:
 
 def gitops_repo(settings: Settings) -> GitRepo | None:
     """The clone of the GitOps repository that observe reads and pull requests are pushed from."""
-    return gitops_clone(settings)
+    try:
+        return gitops_clone(settings)
+    except ValueError as err:  # GitHub and GitLab both configured, a GitLab project without a URL
+        raise WorkerConfigError(str(err)) from err
 
 
 def pr_host(
     settings: Settings, repo: GitRepo | None, sessions: sessionmaker[Session]
 ) -> PullRequestHost | None:
-    """The configured pull request host (GitHub, else the local one over `repo`), or None
-    without a GitOps repository."""
+    """The configured pull request host (GitHub, GitLab, else the local one over `repo` when that
+    is a local bare repository), or None without a GitOps repository."""
     if repo is None:
         return None
     try:
@@ -249,12 +253,14 @@ def pr_host(
 
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
-    its aliases and, with GitHub, the repository's clone URL."""
+    its aliases and, with GitHub or GitLab, the repository's clone URL."""
     urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
     urls += settings.gitops_repo_aliases
     if settings.github_repository:
         urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
-    return tuple(urls)
+    if settings.gitlab_project:
+        urls.append(gitlab_remote_url(settings.gitlab_project, settings.gitlab_url))
+    return tuple(u for u in urls if u)
 
 
 def review_prices(settings: Settings) -> Callable[[], Prices | None]:

@@ -383,7 +383,9 @@ class SandboxGitLab(BackgroundHTTPServer):
             "draft": False,
             "work_in_progress": False,
             "merge_status": "can_be_merged" if mergeable else "cannot_be_merged",
-            "detailed_merge_status": "mergeable" if mergeable else "not_open"
+            "detailed_merge_status": "mergeable"
+            if mergeable
+            else "not_open"
             if mr.state != "opened"
             else "conflict",
             "has_conflicts": mr.state == "opened" and not mergeable,
@@ -481,9 +483,14 @@ class SandboxGitLab(BackgroundHTTPServer):
         parts = [unquote(p) for p in path[len(api) :].strip("/").split("/")]
         if parts == ["user"] and method == "GET":
             return _Reply(200, {**self._user(self.username), "bot": True})
-        if len(parts) < 2 or parts[0] != "projects" or parts[1] not in (
-            str(PROJECT_ID),
-            self.path_with_namespace,
+        if (
+            len(parts) < 2
+            or parts[0] != "projects"
+            or parts[1]
+            not in (
+                str(PROJECT_ID),
+                self.path_with_namespace,
+            )
         ):
             return _message(404, "404 Project Not Found")
         rest = parts[2:]
@@ -495,9 +502,13 @@ class SandboxGitLab(BackgroundHTTPServer):
     def _route(self, method: str, rest: list[str], query: dict[str, str], body: dict[str, Any]) -> _Reply:
         if len(rest) == 2 and rest[0] == "statuses" and method == "POST":
             return self._set_status(rest[1], {**query, **body})
-        if len(rest) == 4 and rest[:2] == ["repository", "commits"] and rest[3] == "statuses":
-            if method == "GET":
-                return self._page(self.statuses(rest[2]), query, "/".join(rest))
+        if (
+            len(rest) == 4
+            and rest[:2] == ["repository", "commits"]
+            and rest[3] == "statuses"
+            and method == "GET"
+        ):
+            return self._page(self.statuses(rest[2]), query, "/".join(rest))
         if rest == ["merge_requests"] and method == "GET":
             return self._page(self._list(query), query, "merge_requests")
         if rest == ["merge_requests"] and method == "POST":

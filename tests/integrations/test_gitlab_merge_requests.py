@@ -239,17 +239,19 @@ def test_review_reads_the_head_the_changed_files_and_keeps_its_own_notes(
     assert target.author == gitlab.username and target.title == pr.title
     assert host.changed_files(target) == ["apps/new.yaml", "values/ledger.yaml"]
 
-    other = gitlab.note_as(pr.number, "dave", "<!-- medic:review --> not medic's")
-    ids = host.upsert_comment(target, "<!-- medic:review -->", ["<!-- medic:review --> 1", "<!-- medic:review --> 2"])
+    marker = "<!-- medic:review -->"
+    other = gitlab.note_as(pr.number, "dave", f"{marker} not medic's")
+    ids = host.upsert_comment(target, marker, [f"{marker} 1", f"{marker} 2"])
     assert len(ids) == 2 and other not in ids
-    again = host.upsert_comment(target, "<!-- medic:review -->", ["<!-- medic:review --> 1 again"])
-    assert again == ids[:1]
+    assert host.upsert_comment(target, marker, [f"{marker} 1 again"]) == ids[:1]
     bodies = [(n["author"]["username"], n["body"]) for n in gitlab.notes(pr.number)]
-    assert bodies == [("dave", "<!-- medic:review --> not medic's"), (gitlab.username, "<!-- medic:review --> 1 again")]
+    assert bodies == [("dave", f"{marker} not medic's"), (gitlab.username, f"{marker} 1 again")]
     assert gitlab.count("GET", "/api/v4/user") == 1, "the token's user is asked once"
 
     host.set_commit_status(target, "pending", "reviewing")
-    host.set_commit_status(target, "neutral", "a memory limit over the namespace's default", target_url="http://c/1")
+    host.set_commit_status(
+        target, "neutral", "a memory limit over the namespace's default", target_url="http://c/1"
+    )
     host.set_commit_status(target, "error", "the review failed")
     assert [(s["status"], s["name"], s["description"]) for s in gitlab.statuses(pr.head_commit)] == [
         ("pending", "medic/review", "reviewing"),
