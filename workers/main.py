@@ -59,9 +59,11 @@ from integrations.opencost import OpenCostClient, OpenCostInvalid
 from integrations.prometheus import PrometheusClient
 from integrations.pull_requests import (
     PullRequestHost,
+    check_local_remote,
     github_remote_url,
     gitops_clone,
     pull_request_host_from_settings,
+    settings_host_kind,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal.client import (
@@ -233,6 +235,18 @@ def gitops_repo(settings: Settings) -> GitRepo | None:
     try:
         return gitops_clone(settings)
     except ValueError as err:  # GitHub and GitLab both configured, a GitLab project without a URL
+        raise WorkerConfigError(str(err)) from err
+
+
+def check_pull_request_settings(settings: Settings) -> None:
+    """Refuse settings that name no pull request host medic may use — a real GitOps remote without
+    GitHub or GitLab (the local host would push to its base branch unreviewed), both hosts at
+    once — as a `WorkerConfigError` naming the fix, before anything connects."""
+    try:
+        repo = gitops_clone(settings)
+        if repo is not None and settings_host_kind(settings) == "local":
+            check_local_remote(repo.remote_url)
+    except ValueError as err:
         raise WorkerConfigError(str(err)) from err
 
 
@@ -450,12 +464,14 @@ class StartupRefused(Exception):
 async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHECK_SECONDS) -> None:
     """Check, connect, poll until SIGTERM / SIGINT (then finish what runs and stop polling).
 
-    Before anything connects: the snapshot keys and the Temporal TLS settings must be usable, then
+    Before anything connects: the snapshot keys, the Temporal TLS settings and the pull request
+    host settings (`check_pull_request_settings`) must be usable, then
     Temporal (with its namespace) and the database (migrated to this code's head) must answer —
     else `StartupRefused`, one line per failing dependency. While it runs, `/healthz` and
     `/readyz` are served on `worker_health_address`."""
     snapshot_sealer(settings)  # refuse before connecting to Temporal
     tls_config(settings)  # TemporalConfigError names the setting
+    check_pull_request_settings(settings)
     failures = await blocking_failures(settings, timeout=startup_timeout)
     if failures:
         raise StartupRefused([check.line() for check in failures])
