@@ -73,11 +73,26 @@ _T = TypeVar("_T")
 _UNKNOWN = object()
 
 
+class _HostBoundSession(requests.Session):
+    """A session whose `PRIVATE-TOKEN` header never follows a redirect to another host (requests
+    drops only `Authorization` there by itself)."""
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            prepared_request.headers.pop("PRIVATE-TOKEN", None)
+        super().rebuild_auth(prepared_request, response)
+
+
 class _NoRetryGitlab(gitlab.Gitlab):
-    """python-gitlab without its own retries: a 429 or 5xx is raised at once (Temporal retries the
-    activity, visibly), never slept on inside a call."""
+    """python-gitlab without its own retries — a 429 or 5xx is raised at once (Temporal retries the
+    activity, visibly), never slept on inside a call — and whose token goes to its own API only: a
+    full URL elsewhere (a next page's link) is refused before anything is sent."""
 
     def http_request(self, verb: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if "://" in path and not (path == self.api_url or path.startswith(f"{self.api_url}/")):
+            raise GitlabError(
+                f"refusing to send the token to {urlsplit(path).netloc or path}: not {self.api_url}"
+            )
         kwargs.update(obey_rate_limit=False, retry_transient_errors=False, max_retries=0)
         return super().http_request(verb, path, *args, **kwargs)
 
@@ -158,7 +173,13 @@ class GitLabPullRequestHost:
         self.author_name = author_name
         self.author_email = author_email
         self._gitlab = _NoRetryGitlab(
-            self.base_url, private_token=token, timeout=timeout, retry_transient_errors=False
+            self.base_url,
+            private_token=token,
+            timeout=timeout,
+            retry_transient_errors=False,
+            session=_HostBoundSession(),
+            # a next page's link naming another host is read from this base URL instead
+            keep_base_url=True,
         )
         # The last response's headers, per thread (activities share a host): a 429's Retry-After.
         self._seen = threading.local()

@@ -24,7 +24,8 @@ answers the next requests with an error (502 by default); `drop_after_create(tim
 MR and then closes the connection without an answer, `fail_after_create(status, times)` creates
 it and answers 502, as a crash or a lost answer would; `stale_list(times)` leaves the next
 listings empty, as a list lagging a create does; `rate_limit_next(times)` answers 429 with
-GitLab's `Retry-After` and `RateLimit-*` headers; `merge_as(iid, username)` and
+GitLab's `Retry-After` and `RateLimit-*` headers; `redirect_next(url)` answers 302 to `url`, and
+`link_base` makes the pages' `Link` headers point at another server; `merge_as(iid, username)` and
 `close_as(iid, username)` act as a person in the web UI would; `note_as(iid, username, body)`
 comments as someone else; `hook_payload(iid, action)` is the "Merge Request Hook" body GitLab
 would post; `notes(iid)` and `statuses(sha)` read what was written.
@@ -150,6 +151,8 @@ class SandboxGitLab(BackgroundHTTPServer):
         self._after_create: list[int] = []
         self._stale = 0
         self._rate_limits = 0
+        self._redirects: list[str] = []
+        self.link_base = ""
         self._next_note_id = 501
         self._next_status_id = 1
         # sha -> statuses, oldest first
@@ -185,6 +188,11 @@ class SandboxGitLab(BackgroundHTTPServer):
     def rate_limit_next(self, times: int = 1) -> None:
         with self._lock:
             self._rate_limits += times
+
+    def redirect_next(self, url: str) -> None:
+        """Answer the next request with a 302 to `url` (a moved or hostile server)."""
+        with self._lock:
+            self._redirects.append(url)
 
     def count(self, method: str, path_suffix: str = "") -> int:
         """How many `method` requests had a path ending in `path_suffix`."""
@@ -453,6 +461,8 @@ class SandboxGitLab(BackgroundHTTPServer):
 
     def _take_fault(self) -> None:
         with self._lock:
+            if self._redirects:
+                raise _Reply(302, {"message": "moved"}, {"Location": self._redirects.pop(0)})
             if self._rate_limits:
                 self._rate_limits -= 1
                 reset = int(datetime.now(UTC).timestamp()) + 60
@@ -722,7 +732,9 @@ class SandboxGitLab(BackgroundHTTPServer):
             "X-Next-Page": str(page + 1) if page < last else "",
         }
         if page < last:
-            base = f"{self.base_url}/api/v4/projects/{quote(self.path_with_namespace, safe='')}/{path}"
+            # `link_base` set: the links point elsewhere (a hostile or misconfigured server).
+            root = self.link_base or self.base_url
+            base = f"{root}/api/v4/projects/{quote(self.path_with_namespace, safe='')}/{path}"
 
             def link(n: int, rel: str) -> str:
                 return f'<{base}?{urlencode({**query, "per_page": per_page, "page": n})}>; rel="{rel}"'

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from gitlab.exceptions import GitlabError
+from pytest_httpserver import HTTPServer
 
 from domain.gitops.pull_requests import PullRequestSpec, branch_for, labels_for
 from integrations.git import GitRepo
@@ -324,3 +326,25 @@ def test_the_clone_url_of_a_project_path_keeps_a_self_managed_path() -> None:
     assert gitlab_remote_url("acme/gitops") == "https://gitlab.com/acme/gitops.git"
     assert gitlab_remote_url("a/b/c", "https://example.com/gitlab/") == "https://example.com/gitlab/a/b/c.git"
     assert gitlab_remote_url("4242") == ""
+
+
+def test_the_token_never_leaves_for_another_host(
+    host: GitLabPullRequestHost, gitlab: SandboxGitLab, remote: Path, httpserver: HTTPServer
+) -> None:
+    pr = host.open_pull_request(spec_for(remote))
+    httpserver.expect_request("/elsewhere").respond_with_json({"iid": 1})
+    # a redirect to another host: followed (a GET), but without the token
+    gitlab.redirect_next(httpserver.url_for("/elsewhere"))
+    host.get_pull_request(pr.number)
+    ((request, _),) = httpserver.log
+    assert "PRIVATE-TOKEN" not in request.headers and TOKEN not in str(request.headers)
+    # a next page's link to another host: read from GitLab's own base URL instead
+    for i in range(25):
+        gitlab.note_as(pr.number, "dave", f"note {i}")
+    gitlab.link_base = httpserver.url_for("").rstrip("/")
+    host.comment(pr.number, "note 24")  # on the second page: found there, not posted again
+    assert gitlab.count("POST", "/notes") == 0 and gitlab.count("GET", "/notes") == 2
+    # and any full URL elsewhere is refused before anything is sent
+    with pytest.raises(GitlabError, match="refusing to send the token"):
+        host._gitlab.http_get(httpserver.url_for("/api/v4/user"))
+    assert len(httpserver.log) == 1
