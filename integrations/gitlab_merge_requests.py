@@ -53,6 +53,11 @@ DEFAULT_GITLAB_URL = "https://gitlab.com"
 GITLAB_TIMEOUT_SECONDS = 30
 # The basic-auth user git sends a GitLab token as (OAuth, personal and project access tokens).
 GIT_TOKEN_USER = "oauth2"
+# GitLab's word for an MR whose mergeability it has not worked out yet (just opened, just pushed
+# to): a merge refused then may well go through a moment later.
+_STILL_CHECKING = frozenset(
+    {"checking", "unchecked", "preparing", "approvals_syncing", "cannot_be_merged_recheck"}
+)
 # medic's status states in GitLab's commit-status words (GitLab has no neutral or error state).
 _STATUS_STATES: dict[str, str] = {
     "pending": "pending",
@@ -376,6 +381,16 @@ class GitLabPullRequestHost:
                     again = self._get(number)
                     if again.state == "merged":
                         return self._convert(again)
+                    checking = {
+                        again.attributes.get("detailed_merge_status"),
+                        again.attributes.get("merge_status"),
+                    } & _STILL_CHECKING
+                    if again.state == "opened" and checking:
+                        raise PullRequestUnavailable(
+                            f"merge request !{number} cannot be merged yet: GitLab is still checking "
+                            f"whether it can ({', '.join(sorted(str(c) for c in checking))})",
+                            retry_after=5.0,
+                        ) from err
                     raise PullRequestConflict(
                         f"merge request !{number} is not mergeable: {_message(err)}"
                     ) from err

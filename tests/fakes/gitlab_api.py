@@ -27,8 +27,10 @@ listings empty, as a list lagging a create does; `rate_limit_next(times)` answer
 GitLab's `Retry-After` and `RateLimit-*` headers; `redirect_next(url)` answers 302 to `url`, and
 `link_base` makes the pages' `Link` headers point at another server; `merge_as(iid, username)` and
 `close_as(iid, username)` act as a person in the web UI would; `note_as(iid, username, body)`
-comments as someone else; `hook_payload(iid, action)` is the "Merge Request Hook" body GitLab
-would post; `notes(iid)` and `statuses(sha)` read what was written.
+comments as someone else; `still_checking(times)` makes the next merges find the MR's
+mergeability not yet worked out (405, and "checking" on the next read); `hook_payload(iid,
+action)` is the "Merge Request Hook" body GitLab would post; `notes(iid)` and `statuses(sha)` read
+what was written.
 """
 
 from __future__ import annotations
@@ -152,6 +154,9 @@ class SandboxGitLab(BackgroundHTTPServer):
         self._stale = 0
         self._rate_limits = 0
         self._redirects: list[str] = []
+        self._checking = 0
+        # reads that still show "checking" after a merge was refused for it
+        self._checking_reads = 0
         self.link_base = ""
         self._next_note_id = 501
         self._next_status_id = 1
@@ -188,6 +193,12 @@ class SandboxGitLab(BackgroundHTTPServer):
     def rate_limit_next(self, times: int = 1) -> None:
         with self._lock:
             self._rate_limits += times
+
+    def still_checking(self, times: int = 1) -> None:
+        """The next `times` merges find the MR's mergeability not yet worked out, as right after it
+        was opened: 405, and `detailed_merge_status` "checking" until then."""
+        with self._lock:
+            self._checking += times
 
     def redirect_next(self, url: str) -> None:
         """Answer the next request with a 302 to `url` (a moved or hostile server)."""
@@ -291,6 +302,10 @@ class SandboxGitLab(BackgroundHTTPServer):
     def _merge(self, mr: _MergeRequest, username: str, message: str) -> str:
         if mr.state != "opened":
             raise _message(405, "405 Method Not Allowed")
+        if self._checking:
+            self._checking -= 1
+            self._checking_reads += 1
+            raise _message(405, "405 Method Not Allowed")
         head, base = self._tip(mr.source_branch), self._tip(mr.target_branch)
         if head is None or base is None:
             raise _message(406, "Branch cannot be merged")
@@ -367,6 +382,12 @@ class SandboxGitLab(BackgroundHTTPServer):
     def _mr_json(self, mr: _MergeRequest) -> dict[str, Any]:
         self._refresh(mr)
         mergeable = mr.state == "opened" and self._mergeable(mr)
+        if self._checking_reads and mr.state == "opened":
+            self._checking_reads -= 1
+            merge_status = detailed = "checking"
+        else:
+            merge_status = "can_be_merged" if mergeable else "cannot_be_merged"
+            detailed = "mergeable" if mergeable else "conflict" if mr.state == "opened" else "not_open"
         user = self._user
         return {
             "id": 90000 + mr.iid,
@@ -390,12 +411,8 @@ class SandboxGitLab(BackgroundHTTPServer):
             "labels": list(mr.labels),
             "draft": False,
             "work_in_progress": False,
-            "merge_status": "can_be_merged" if mergeable else "cannot_be_merged",
-            "detailed_merge_status": "mergeable"
-            if mergeable
-            else "not_open"
-            if mr.state != "opened"
-            else "conflict",
+            "merge_status": merge_status,
+            "detailed_merge_status": detailed,
             "has_conflicts": mr.state == "opened" and not mergeable,
             "sha": mr.sha,
             "merge_commit_sha": mr.merge_commit_sha,

@@ -179,6 +179,17 @@ def test_merge_makes_a_real_merge_commit_once(
     assert host.get_pull_request(pr.number) == merged
 
 
+def test_a_merge_refused_while_gitlab_still_checks_mergeability_is_retryable(
+    host: GitLabPullRequestHost, gitlab: SandboxGitLab, remote: Path
+) -> None:
+    pr = host.open_pull_request(spec_for(remote))
+    gitlab.still_checking()
+    with pytest.raises(PullRequestUnavailable, match="still checking") as caught:
+        host.merge_pull_request(pr.number, merged_by="alice")
+    assert caught.value.retryable and caught.value.retry_after == 5.0
+    assert host.merge_pull_request(pr.number, merged_by="alice").status == "merged"  # the retry
+
+
 def test_a_merge_request_merged_in_the_web_ui_is_reported_merged_by_its_merger(
     host: GitLabPullRequestHost, gitlab: SandboxGitLab, remote: Path
 ) -> None:
