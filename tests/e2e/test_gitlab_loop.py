@@ -154,7 +154,10 @@ async def test_gitlab_fix_that_does_not_heal_is_reverted_by_a_revert_merge_reque
         revert = await opened_pull_request(handle, 2)
         mr = gitlab.merge_requests[revert.number]
         assert revert.kind == "revert" and revert.host == "gitlab" and "medic:revert" in mr.labels
-        assert f"#{fix.number}" in mr.description and "Verification failed" in mr.description
+        # GitLab's reference to a merge request (`#n` would name an issue)
+        assert (
+            f"Fix PR: !{fix.number} {fix.url}" in mr.description and "Verification failed" in mr.description
+        )
         gitlab.merge_as(revert.number, "carol")
         delivered = await deliver_webhook(stack, gitlab, revert.number)
         assert delivered.status_code in (200, 202), delivered.text
