@@ -685,23 +685,28 @@ def pr_show(
 def _local_pr_host() -> Any:
     """The local pull request host over the configured (or embedded) GitOps repository."""
     from integrations.git import GitRepo
-    from integrations.pull_requests import LocalPullRequestHost, pull_request_host_kind
+    from integrations.pull_requests import LocalPullRequestHost, settings_host_kind
     from store.pull_requests import StorePullRequestRecords
 
     s = settings()
-    if pull_request_host_kind(s.github_token or s.github_app_id, s.github_repository) == "github":
-        typer.echo(
-            f"pull requests live on GitHub ({s.github_repository}): merge or close them there; "
-            "GitHub's webhook tells medic",
-            err=True,
+    try:
+        kind = settings_host_kind(s)
+        if kind != "local":
+            where = f"GitHub ({s.github_repository})" if kind == "github" else f"GitLab ({s.gitlab_project})"
+            typer.echo(
+                f"pull requests live on {where}: merge or close them there; its webhook tells medic",
+                err=True,
+            )
+            raise typer.Exit(2)
+        return LocalPullRequestHost(
+            GitRepo(local_gitops_remote(s), s.resolved_gitops_workdir),
+            StorePullRequestRecords(_sessions()),
+            author_name=s.pr_author_name,
+            author_email=s.pr_author_email,
         )
-        raise typer.Exit(2)
-    return LocalPullRequestHost(
-        GitRepo(local_gitops_remote(s), s.resolved_gitops_workdir),
-        StorePullRequestRecords(_sessions()),
-        author_name=s.pr_author_name,
-        author_email=s.pr_author_email,
-    )
+    except ValueError as err:  # no usable host: GitHub and GitLab both, or a real remote
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
 
 
 def _tell_workflow(pr: Any, actor: str) -> int:

@@ -148,7 +148,9 @@ class Settings(Frozen):
     approval_reminders_seconds: tuple[int, ...] = (3600, 900)
     # pull requests: GitHub when both a token and `owner/name` are set (GitHub Enterprise through
     # the API URL, e.g. https://ghe.example/api/v3), else a branch in the local bare repository
-    # with a record in the store. The webhook secret checks GitHub's signature on PR events.
+    # with a record in the store — only when MEDIC_GITOPS_REPO is a local bare repository (a path
+    # or file:// URL): a real remote needs a real PR host. The webhook secret checks GitHub's
+    # signature on PR events.
     github_token: str = Field(default="", repr=False)
     github_repository: str = ""
     github_api_url: str = "https://api.github.com"
@@ -160,6 +162,14 @@ class Settings(Frozen):
     github_app_private_key: str = Field(default="", repr=False)
     github_app_private_key_file: str = ""
     github_app_installation_id: int | None = Field(default=None, gt=0)
+    # GitLab merge requests instead (gitlab.com or a self-managed GitLab at its base URL): a token
+    # with the `api` scope (a project access token, Developer or above) and the project's path
+    # (group/repo) or numeric id. The webhook token is the secret GitLab sends as X-Gitlab-Token.
+    # Configuring both GitHub and GitLab is refused.
+    gitlab_token: str = Field(default="", repr=False)
+    gitlab_project: str = ""
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_webhook_token: str = Field(default="", repr=False)
     pr_author_name: str = "medic"
     pr_author_email: str = "medic@localhost"
     # GitOps mode: while a pull request waits for its merge, the host is polled this often
@@ -285,6 +295,10 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "github_app_private_key_file": ("MEDIC_GITHUB_APP_PRIVATE_KEY_FILE",),
         "github_app_installation_id": ("MEDIC_GITHUB_APP_INSTALLATION_ID",),
         "gitops_repositories_file": ("MEDIC_GITOPS_REPOSITORIES_FILE",),
+        "gitlab_token": ("MEDIC_GITLAB_TOKEN", "GITLAB_TOKEN"),
+        "gitlab_project": ("MEDIC_GITLAB_PROJECT",),
+        "gitlab_url": ("MEDIC_GITLAB_URL",),
+        "gitlab_webhook_token": ("MEDIC_GITLAB_WEBHOOK_TOKEN",),
         "pr_author_name": ("MEDIC_PR_AUTHOR_NAME",),
         "pr_author_email": ("MEDIC_PR_AUTHOR_EMAIL",),
         # GitOps mode

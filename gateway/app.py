@@ -27,6 +27,7 @@ from gateway.bodies import BodyRefused, one_line, read_limited
 from gateway.buffer import BufferUnavailable, Ingest, IngestCollector, buffer_from_settings
 from gateway.console import install_console
 from gateway.github_webhook import install_github_webhook
+from gateway.gitlab_webhook import install_gitlab_webhook
 from gateway.ingest import INLINE_BODY_BYTES, Notification, PayloadInvalid, read_notification, send
 from gateway.intents import install_intents
 from gateway.slack_interactions import install_slack_interactions
@@ -299,6 +300,7 @@ def create_app(settings: Settings, client_factory: ClientFactory | None = None) 
 
     app.alertmanager_webhook = alertmanager_webhook
     install_github_webhook(app, settings, get_client)
+    install_gitlab_webhook(app, settings, get_client)
     install_argocd_webhook(app, settings, get_client)
     install_console(app, settings, get_client)
     install_slack_interactions(app, settings, get_client)

@@ -22,6 +22,9 @@ as its request id, so a delivery GitHub or an operator sends again is applied on
 A signal only wakes a workflow: the review reads the PR's head from the host before reviewing,
 and the incident asks the host for the PR's state before acting, so a forged or stale event
 decides nothing by itself.
+
+The GitLab webhook (`gateway/gitlab_webhook.py`) passes its merge request events on through the
+same three calls: `signal_incident`, `start_review`, `close_review`.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ def _answer(code: int, **body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=code, headers=headers)
 
 
-async def _signal(client: Client, incident_id: str, event: PullRequestEvent) -> str:
+async def signal_incident(client: Client, incident_id: str, event: PullRequestEvent) -> str:
     """Signal `pull_request_event` to the incident's run: "signalled", or "gone" when that run is
     no longer the workflow's running one (the event is about a closed incident)."""
     workflow_id = workflow_id_of(incident_id)
@@ -183,7 +186,7 @@ def _converter(client: Client, workflow_id: str) -> Any:
     )
 
 
-async def _start_review(client: Client, settings: Settings, request: ReviewRequest, request_id: str) -> str:
+async def start_review(client: Client, settings: Settings, request: ReviewRequest, request_id: str) -> str:
     """Signal-with-start the PR's review workflow with `request` (its input when it starts, its
     `head_pushed` signal either way); the run's id. The SDK draws a random request id per call:
     this is the same service call with the delivery's id in its place."""
@@ -206,7 +209,7 @@ async def _start_review(client: Client, settings: Settings, request: ReviewReque
     return response.run_id
 
 
-async def _close_review(client: Client, workflow_id: str, closed: PullRequestClosed, request_id: str) -> bool:
+async def close_review(client: Client, workflow_id: str, closed: PullRequestClosed, request_id: str) -> bool:
     """Signal `pull_request_closed` to the review workflow; False when none runs."""
     signal = SignalWorkflowExecutionRequest(
         namespace=client.namespace,
@@ -293,7 +296,7 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
                     return await _review_closed(client, event, request_id)
                 incident_id, _ = owner
                 signal = event.event()
-                outcome = await _signal(client, incident_id, signal)
+                outcome = await signal_incident(client, incident_id, signal)
         except (TimeoutError, RPCError, OSError, RuntimeError) as err:
             reason = unreachable_reason(err, budget)
             if reason is None:
@@ -315,7 +318,7 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
         client: Client, event: PullRequestPayload, delivery: str, request_id: str
     ) -> JSONResponse:
         target = event.review_target()
-        run_id = await _start_review(
+        run_id = await start_review(
             client, settings, ReviewRequest(target=target, delivery=delivery), request_id
         )
         workflow_id = review_workflow_id(target)
@@ -342,6 +345,6 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             number=target.number, head_ref=target.head_ref, merged=event.pull_request.merged
         )
         body = {"workflow_id": workflow_id, "number": target.number, "merged": closed.merged}
-        if not await _close_review(client, workflow_id, closed, request_id):
+        if not await close_review(client, workflow_id, closed, request_id):
             return _answer(200, delivered=False, note="no review of this pull request is running", **body)
         return _answer(202, delivered=True, **body)

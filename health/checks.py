@@ -47,20 +47,23 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.drift.diff import drift_config_from_yaml
 from domain.settings import Settings
 from integrations.argocd import ArgoClient, ArgoError, ArgoForbidden
-from integrations.git import PUSH_PROBE_BRANCH, GitError, GitPermissionDenied
+from integrations.git import PUSH_PROBE_BRANCH, GitError, GitPermissionDenied, GitRepo
+from integrations.gitlab_merge_requests import GitLabPullRequestHost
 from integrations.jetstream import JetStreamError, JetStreamQueue
 from integrations.kubernetes import REQUIRED_ACCESS, KubeClient, KubeError, KubeForbidden, KubeInvalid
 from integrations.llm import LLMError, ModelRefused, make_analyzer
 from integrations.opencost import OpenCostClient, OpenCostError
 from integrations.prometheus import PrometheusClient, PrometheusError
 from integrations.pull_requests import (
+    PR_HOST_FIX,
     GitHubPullRequestHost,
     PullRequestError,
     PullRequestForbidden,
     PullRequestNotFound,
+    check_local_remote,
     github_auth_from_settings,
     gitops_clone,
-    pull_request_host_kind,
+    settings_host_kind,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal.client import TemporalConfigError, connect, tls_config
@@ -427,12 +430,21 @@ def check_opencost(settings: Settings, env: Mapping[str, str], timeout: float) -
     )
 
 
+def _clone(settings: Settings) -> GitRepo | None:
+    """`gitops_clone`, a setting it refuses as a failure naming the fix."""
+    try:
+        return gitops_clone(settings)
+    except ValueError as err:
+        raise _failure(one_line(err), "fix the pull request host settings it names") from None
+
+
 def check_gitops(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
-    repo = gitops_clone(settings)
+    repo = _clone(settings)
     if repo is None:
         raise _skipped(
             "not configured (optional: GitOps mode is off, Argo CD-managed objects get no pull requests)",
-            "set MEDIC_GITOPS_REPO (or GITHUB_REPOSITORY with GITHUB_TOKEN) to turn it on",
+            "set MEDIC_GITOPS_REPO (or GITHUB_REPOSITORY with GITHUB_TOKEN, or MEDIC_GITLAB_PROJECT "
+            "with GITLAB_TOKEN) to turn it on",
         )
     repo.timeout = timeout
     try:
@@ -460,11 +472,19 @@ def check_gitops(settings: Settings, env: Mapping[str, str], timeout: float) -> 
 
 
 def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: float) -> str:
-    credential = settings.github_token or settings.github_app_id
-    if pull_request_host_kind(credential, settings.github_repository) == "local":
-        if gitops_clone(settings) is None:
+    repo = _clone(settings)
+    kind = settings_host_kind(settings)
+    if kind == "local":
+        if repo is None:
             raise _skipped("no GitOps repository, so no pull requests (optional)")
+        try:
+            check_local_remote(repo.remote_url)
+        except ValueError as err:
+            raise _failure(one_line(err), PR_HOST_FIX) from None
         return "local: branches in the GitOps repository, records in the store (checked above)"
+    assert repo is not None  # GitHub or GitLab configured: its https clone at least
+    if kind == "gitlab":
+        return _check_gitlab(settings, repo, timeout)
     app = bool(settings.github_app_id)
     fix_credentials = (
         "check MEDIC_GITHUB_APP_ID, the app's private key and that the app is installed on the repository"
@@ -475,8 +495,6 @@ def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: flo
         auth = github_auth_from_settings(settings)
     except ValueError as err:
         raise _failure(one_line(str(err)), fix_credentials) from None
-    repo = gitops_clone(settings)
-    assert repo is not None  # GitHub configured: its https clone at least
     try:
         host = GitHubPullRequestHost(
             repo,
@@ -517,6 +535,39 @@ def check_pull_requests(settings: Settings, env: Mapping[str, str], timeout: flo
             "give the token contents: write and pull requests: write on the repository",
         )
     return f"token accepted; push allowed on {settings.github_repository}"
+
+
+def _check_gitlab(settings: Settings, repo: GitRepo, timeout: float) -> str:
+    project = settings.gitlab_project
+    try:
+        host = GitLabPullRequestHost(
+            repo, project, settings.gitlab_token, settings.gitlab_url, timeout=max(1.0, timeout)
+        )
+    except ValueError as err:
+        raise _failure(str(err), "set MEDIC_GITLAB_PROJECT to group/repo and MEDIC_GITLAB_URL") from None
+    try:
+        granted = host.permissions()
+    except PullRequestNotFound:
+        raise _failure(
+            f"{project} is not visible to the token",
+            "check MEDIC_GITLAB_PROJECT and that the token is a member of that project",
+        ) from None
+    except PullRequestForbidden as err:
+        raise _failure(
+            one_line(err.message), "set GITLAB_TOKEN to a valid token with the api scope on the project"
+        ) from None
+    except PullRequestError as err:
+        raise _failure(
+            f"unreachable: {_said(err.message)}", "check MEDIC_GITLAB_URL and that GitLab is reachable"
+        ) from None
+    finally:
+        host.close()
+    if not granted.get("push"):
+        raise _failure(
+            f"the token may read {project} but not push to it or merge",
+            "give the token's user (the project access token) the Developer role or above",
+        )
+    return f"token accepted; push and merge allowed on {project}"
 
 
 _KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "MEDIC_OPENAI_API_KEY"}
@@ -623,13 +674,28 @@ def _kube_target(s: Settings) -> str:
 
 
 def _gitops_target(s: Settings) -> str:
-    repo = gitops_clone(s)
+    try:
+        repo = gitops_clone(s)
+    except ValueError:  # the check says why
+        return s.gitops_repo_url
     if repo is None:
         return ""
     parts = urlsplit(repo.remote_url)
     if parts.scheme and "@" in parts.netloc:  # user:token@host: show neither
         return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
     return repo.remote_url
+
+
+def _pull_requests_target(s: Settings) -> str:
+    try:
+        kind = settings_host_kind(s)
+    except ValueError:  # both configured: the check says so
+        return ""
+    if kind == "github":
+        return f"GitHub {s.github_repository} via {s.github_api_url}"
+    if kind == "gitlab":
+        return f"GitLab {s.gitlab_project} at {s.gitlab_url}"
+    return ""
 
 
 SPECS: tuple[_Spec, ...] = (
@@ -651,11 +717,7 @@ SPECS: tuple[_Spec, ...] = (
         "pull_requests",
         "pull request host",
         check_pull_requests,
-        lambda s: (
-            f"GitHub {s.github_repository} via {s.github_api_url}"
-            if pull_request_host_kind(s.github_token or s.github_app_id, s.github_repository) == "github"
-            else ""
-        ),
+        _pull_requests_target,
     ),
     _Spec("model", "model", check_model, lambda s: ""),
     _Spec(

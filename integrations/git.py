@@ -9,11 +9,11 @@ Prompts are off (GIT_TERMINAL_PROMPT=0): a remote that wants credentials fails i
 Failures are `GitError`s, each temporary or permanent (see `integrations.errors`); remote URLs and
 tokens in messages are masked.
 
-Credentials: an https remote (GitHub) is given a token, which git sends as `x-access-token` basic
-auth through `http.<remote>.extraHeader` set in the environment of each git command
-(GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the command line or `.git/config`. The token may
-be a function (a GitHub App's installation token, re-minted before it expires): it is asked for
-the token before every git command.
+Credentials: an https remote (GitHub, GitLab) is given a token, which git sends as basic auth
+(user `x-access-token` for GitHub, `oauth2` for GitLab) through `http.<remote>.extraHeader` set
+in the environment of each git command (GIT_CONFIG_COUNT/KEY/VALUE): never in the URL, the
+command line or `.git/config`. The token may be a function (a GitHub App's installation token,
+re-minted before it expires): it is asked for the token before every git command.
 """
 
 from __future__ import annotations
@@ -147,9 +147,10 @@ class GitRepo:
 
     Safe to share between threads, and between processes sharing the work directory (a lock file
     beside it serialises `sync()` and every write). `token`, when given, authenticates to an
-    http(s) remote (see the module docstring); it is never written anywhere. A callable `token` is
-    called before each git command for the token to send (an `IntegrationError` it raises becomes a
-    `GitPermissionDenied` or, when retryable, a `GitUnavailable`).
+    http(s) remote as the basic-auth password of `token_user` (see the module docstring); it is
+    never written anywhere. A callable `token` is called before each git command for the token to
+    send (an `IntegrationError` it raises becomes a `GitPermissionDenied` or, when retryable, a
+    `GitUnavailable`).
     """
 
     def __init__(
@@ -159,11 +160,13 @@ class GitRepo:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         token: str | Callable[[], str] = "",
+        token_user: str = "x-access-token",
     ) -> None:
         self.remote_url = remote_url
         self.workdir = Path(workdir)
         self.timeout = timeout
         self._token = token
+        self._token_user = token_user
         # every token sent so far (the last few): masked in every message
         self._sent: tuple[str, ...] = ()
         self._lock = threading.Lock()
@@ -189,9 +192,8 @@ class GitRepo:
             self._sent = (*self._sent[-3:], self._token)
         return tuple(s for token in self._sent for s in (token, self._auth_header(token)))
 
-    @staticmethod
-    def _auth_header(token: str) -> str:
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    def _auth_header(self, token: str) -> str:
+        basic = base64.b64encode(f"{self._token_user}:{token}".encode()).decode()
         return f"Authorization: Basic {basic}"
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -676,6 +678,17 @@ _MERGE_ATTEMPTS = 3
 # The tree of no files, which every git knows; and the branch the push probe would create.
 _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 PUSH_PROBE_BRANCH = "medic-doctor-probe"
+
+
+def is_local_remote(remote_url: str) -> bool:
+    """Whether `remote_url` is a repository on this file system (a path or a file:// URL), as git
+    reads it: anything with a scheme, or a colon before the first slash (scp-like `host:path`,
+    `git@host:path`), is a remote elsewhere."""
+    if remote_url.startswith("file://"):
+        return True
+    if not remote_url or "://" in remote_url:
+        return False
+    return ":" not in remote_url.split("/", 1)[0]
 
 
 def _local_path(remote_url: str) -> Path | None:

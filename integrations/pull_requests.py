@@ -1,13 +1,17 @@
 """Pull request hosts: where medic opens, merges and closes the PR of a GitOps change.
 
-Two hosts speak the same `PullRequestHost` protocol:
+Three hosts speak the same `PullRequestHost` protocol:
 
 - `LocalPullRequestHost`, the embedded default: a "PR" is a branch in the local bare repository
   that Argo CD follows, plus a record in the store (`PullRequestRecords`, implemented by
-  `store.pull_requests`); `medic pr merge` merges it.
+  `store.pull_requests`); `medic pr merge` merges it. Only over a local bare repository: over a
+  real remote its merge would push straight to the base branch, so the settings that would pick
+  it there are refused (`check_local_remote`).
 - `GitHubPullRequestHost`: github.com or GitHub Enterprise through PyGithub, the branch pushed
   with the token as `x-access-token` (see `integrations.git`): a personal token (GITHUB_TOKEN) or
   a GitHub App's installation token, re-minted before it expires (`integrations.github_app`).
+- `GitLabPullRequestHost` (`integrations.gitlab_merge_requests`): merge requests on gitlab.com or
+  a self-managed GitLab through python-gitlab.
 
 Both also serve a change review (`workflows/review/`) of any pull request, a person's too:
 `review_target` reads the PR's head, `changed_files` lists what it changes, `upsert_comment`
@@ -58,6 +62,8 @@ from integrations.git import (
     GitRepo,
     GitUnavailable,
     _local_path,
+    _mask,
+    is_local_remote,
     run_git,
 )
 from integrations.retry_after import retry_after_seconds
@@ -82,21 +88,26 @@ __all__ = [
     "PullRequestConflict",
     "PullRequestError",
     "PullRequestFailed",
+    "PR_HOST_FIX",
     "PullRequestForbidden",
     "PullRequestHost",
+    "PullRequestHostConfigError",
     "PullRequestNotFound",
     "PullRequestRecords",
     "PullRequestUnavailable",
     "ReviewRecords",
+    "check_local_remote",
     "git_token",
     "github_auth_from_settings",
     "github_remote_url",
+    "gitops_clone",
     "local_review_target",
     "status_description",
     "pull_request_event",
     "pull_request_host",
     "pull_request_host_from_settings",
     "pull_request_host_kind",
+    "settings_host_kind",
 ]
 
 
@@ -291,7 +302,8 @@ class LocalPullRequestHost:
     """PRs without a forge: a branch in the bare repository `repo` points at, and a record.
 
     The URL is `local://<repository path>#<number>`. Merging makes a real merge commit on the
-    base branch and pushes it, so an Argo CD following the repository syncs it.
+    base branch and pushes it, so an Argo CD following the repository syncs it — which is why
+    `repo` must be a local bare repository (`PullRequestHostConfigError` otherwise).
     """
 
     kind: PullRequestHostKind = "local"
@@ -305,6 +317,7 @@ class LocalPullRequestHost:
         author_email: str = "medic@localhost",
         reviews: ReviewRecords | None = None,
     ) -> None:
+        check_local_remote(repo.remote_url)
         self.repo = repo
         self.records = records
         self.author_name = author_name
@@ -934,10 +947,53 @@ class GitHubPullRequestHost:
 
 # --- choosing one --------------------------------------------------------------------------------
 
+# What to set when a real remote has no PR host (the local host would push to its base branch).
+PR_HOST_FIX = "set GITHUB_TOKEN and GITHUB_REPOSITORY, or GITLAB_TOKEN and MEDIC_GITLAB_PROJECT"
 
-def pull_request_host_kind(github_token: object = "", github_repository: str = "") -> PullRequestHostKind:
-    """`github` when both a token and a repository are configured, else `local`."""
-    return "github" if github_token and github_repository else "local"
+
+class PullRequestHostConfigError(ValueError):
+    """The settings name no pull request host medic may use: GitHub and GitLab both configured, or
+    a GitOps remote that is not a local bare repository without either. One line, naming the fix."""
+
+
+def pull_request_host_kind(
+    github_token: object = "",
+    github_repository: str = "",
+    gitlab_token: str = "",
+    gitlab_project: str = "",
+) -> PullRequestHostKind:
+    """`github` when a GitHub token and repository are configured, `gitlab` when a GitLab token and
+    project are, else `local`; both GitHub and GitLab is a `PullRequestHostConfigError`."""
+    github = bool(github_token and github_repository)
+    gitlab = bool(gitlab_token and gitlab_project)
+    if github and gitlab:
+        raise PullRequestHostConfigError(
+            f"both GitHub ({github_repository}) and GitLab ({gitlab_project}) are configured as the "
+            "pull request host: unset GITHUB_TOKEN/GITHUB_REPOSITORY or GITLAB_TOKEN/MEDIC_GITLAB_PROJECT"
+        )
+    return "github" if github else "gitlab" if gitlab else "local"
+
+
+def settings_host_kind(settings: Settings) -> PullRequestHostKind:
+    """`pull_request_host_kind` of the settings' GitHub and GitLab variables."""
+    return pull_request_host_kind(
+        settings.github_token or settings.github_app_id,
+        settings.github_repository,
+        settings.gitlab_token,
+        settings.gitlab_project,
+    )
+
+
+def check_local_remote(remote_url: str) -> None:
+    """Refuse the local host over a real remote: its merge pushes straight to the base branch,
+    bypassing review. Allowed only for a local bare repository (a path or file:// URL: the
+    embedded stack's, the sandbox's)."""
+    if not is_local_remote(remote_url):
+        raise PullRequestHostConfigError(
+            f"the GitOps remote {_mask(remote_url)} is not a local bare repository and no pull request "
+            "host is configured: medic's local host would merge by pushing straight to its base "
+            f"branch, bypassing review; {PR_HOST_FIX}"
+        )
 
 
 def pull_request_host(
@@ -947,15 +1003,20 @@ def pull_request_host(
     github_token: str | GitHubAuth = "",
     github_repository: str = "",
     github_api_url: str = DEFAULT_GITHUB_API_URL,
+    gitlab_token: str = "",
+    gitlab_project: str = "",
+    gitlab_url: str = "",
     author_name: str = "medic",
     author_email: str = "medic@localhost",
     reviews: ReviewRecords | None = None,
 ) -> PullRequestHost:
-    """The configured host: GitHub when GITHUB_TOKEN and GITHUB_REPOSITORY are set, else the local
-    one, which needs the store's `records` (and `reviews` for a change review's comments and
-    statuses). `repo` is the clone to push from (for GitHub, a clone
-    of `github_remote_url(...)` made with `token=github_token`)."""
-    if pull_request_host_kind(github_token, github_repository) == "github":
+    """The configured host: GitHub when GITHUB_TOKEN and GITHUB_REPOSITORY are set, GitLab when
+    GITLAB_TOKEN and MEDIC_GITLAB_PROJECT are (both: `PullRequestHostConfigError`), else the local
+    one — only over a local bare repository (`check_local_remote`) — which needs the store's
+    `records` (and `reviews` for a change review's comments and statuses). `repo` is the clone to
+    push from (for GitHub or GitLab, a clone of the repository made with its token)."""
+    kind = pull_request_host_kind(github_token, github_repository, gitlab_token, gitlab_project)
+    if kind == "github":
         return GitHubPullRequestHost(
             repo,
             github_repository,
@@ -964,6 +1025,18 @@ def pull_request_host(
             author_name=author_name,
             author_email=author_email,
         )
+    if kind == "gitlab":
+        from integrations.gitlab_merge_requests import DEFAULT_GITLAB_URL, GitLabPullRequestHost
+
+        return GitLabPullRequestHost(
+            repo,
+            gitlab_project,
+            gitlab_token,
+            gitlab_url or DEFAULT_GITLAB_URL,
+            author_name=author_name,
+            author_email=author_email,
+        )
+    check_local_remote(repo.remote_url)
     if records is None:
         raise ValueError("the local pull request host keeps its records in the store: pass `records`")
     return LocalPullRequestHost(
@@ -972,18 +1045,37 @@ def pull_request_host(
 
 
 def gitops_clone(settings: Settings) -> GitRepo | None:
-    """medic's clone of the GitOps repository: MEDIC_GITOPS_REPO, or with GitHub configured and no
-    URL given, the GitHub repository's https URL; None when neither is configured. The GitHub
-    token goes only to a remote on GitHub's own host."""
-    credential = settings.github_token or settings.github_app_id
-    github = pull_request_host_kind(credential, settings.github_repository) == "github"
-    github_url = github_remote_url(settings.github_repository, settings.github_api_url) if github else ""
-    remote = settings.gitops_repo_url or github_url
+    """medic's clone of the GitOps repository: MEDIC_GITOPS_REPO, or with GitHub (GitLab)
+    configured and no URL given, the repository's (project's) https URL; None when neither is
+    configured. The GitHub or GitLab token goes only to a remote on that host's own address."""
+    kind = settings_host_kind(settings)
+    host_url, token_user = "", "x-access-token"
+    if kind == "github":
+        host_url = github_remote_url(settings.github_repository, settings.github_api_url)
+    elif kind == "gitlab":
+        from integrations.gitlab_merge_requests import GIT_TOKEN_USER, gitlab_remote_url
+
+        host_url, token_user = gitlab_remote_url(settings.gitlab_project, settings.gitlab_url), GIT_TOKEN_USER
+        if not host_url and not settings.gitops_repo_url:
+            raise PullRequestHostConfigError(
+                f"MEDIC_GITLAB_PROJECT={settings.gitlab_project} is a numeric id, whose clone URL "
+                "medic cannot derive: set MEDIC_GITOPS_REPO to the project's https clone URL"
+            )
+    remote = settings.gitops_repo_url or host_url
     if not remote:
         return None
-    same_host = bool(github_url) and urlsplit(remote).netloc == urlsplit(github_url).netloc
-    token = git_token(github_auth_from_settings(settings)) if same_host else ""
-    return GitRepo(remote, settings.resolved_gitops_workdir, token=token)
+    token: str | Callable[[], str] = ""
+    if kind == "github":
+        token = git_token(github_auth_from_settings(settings))
+    elif kind == "gitlab":
+        token = settings.gitlab_token
+    if kind == "gitlab" and not host_url:
+        # a numeric project id: the token goes to the GitLab API's own host
+        host_url = settings.gitlab_url
+    same_host = bool(host_url) and urlsplit(remote).netloc == urlsplit(host_url).netloc
+    return GitRepo(
+        remote, settings.resolved_gitops_workdir, token=token if same_host else "", token_user=token_user
+    )
 
 
 def pull_request_host_from_settings(
@@ -994,9 +1086,11 @@ def pull_request_host_from_settings(
     reviews: ReviewRecords | None = None,
 ) -> PullRequestHost:
     """`pull_request_host` as configured: GITHUB_TOKEN + GITHUB_REPOSITORY (+ GITHUB_API_URL) pick
-    GitHub, else the local host over MEDIC_GITOPS_REPO with `records`. Without `repo`, the clone
-    is MEDIC_GITOPS_REPO (for GitHub, by default the repository's https URL) in the work directory;
-    the GitHub token goes only to a remote on GitHub's own host."""
+    GitHub, GITLAB_TOKEN + MEDIC_GITLAB_PROJECT (+ MEDIC_GITLAB_URL) GitLab, else the local host
+    over MEDIC_GITOPS_REPO — a local bare repository only — with `records`. Without `repo`, the
+    clone is MEDIC_GITOPS_REPO (for GitHub or GitLab, by default the repository's https URL) in
+    the work directory; the token goes only to a remote on its host's own address.
+    `PullRequestHostConfigError` (a `ValueError`) when the settings name no usable host."""
     if repo is None:
         repo = gitops_clone(settings)
         if repo is None:
@@ -1007,6 +1101,9 @@ def pull_request_host_from_settings(
         github_token=github_auth_from_settings(settings),
         github_repository=settings.github_repository,
         github_api_url=settings.github_api_url,
+        gitlab_token=settings.gitlab_token,
+        gitlab_project=settings.gitlab_project,
+        gitlab_url=settings.gitlab_url,
         author_name=settings.pr_author_name,
         author_email=settings.pr_author_email,
         reviews=reviews,

@@ -313,7 +313,7 @@ class PullRequest(Base):
     __tablename__ = "pull_request"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
-    # "local" | "github"
+    # "local" | "github" | "gitlab"
     host: Mapped[str] = mapped_column(String(16), default="local")
     number: Mapped[int] = mapped_column(Integer)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"))

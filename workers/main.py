@@ -58,6 +58,7 @@ from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_pro
 from health.server import HealthAddressError, serve_health
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
+from integrations.gitlab_merge_requests import gitlab_remote_url
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
 from integrations.llm.narrative import Narrator
@@ -65,9 +66,11 @@ from integrations.opencost import OpenCostClient, OpenCostInvalid
 from integrations.prometheus import PrometheusClient
 from integrations.pull_requests import (
     PullRequestHost,
+    check_local_remote,
     github_remote_url,
     gitops_clone,
     pull_request_host_from_settings,
+    settings_host_kind,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal.client import (
@@ -239,15 +242,27 @@ def gitops_repo(settings: Settings) -> GitRepo | None:
     """The clone of the GitOps repository that observe reads and pull requests are pushed from."""
     try:
         return gitops_clone(settings)
-    except ValueError as err:  # a GitHub App key that cannot be read or used
+    except ValueError as err:  # both hosts, a GitLab project without a URL, an unusable GitHub App key
+        raise WorkerConfigError(str(err)) from err
+
+
+def check_pull_request_settings(settings: Settings) -> None:
+    """Refuse settings that name no pull request host medic may use — a real GitOps remote without
+    GitHub or GitLab (the local host would push to its base branch unreviewed), both hosts at
+    once — as a `WorkerConfigError` naming the fix, before anything connects."""
+    try:
+        repo = gitops_clone(settings)
+        if repo is not None and settings_host_kind(settings) == "local":
+            check_local_remote(repo.remote_url)
+    except ValueError as err:
         raise WorkerConfigError(str(err)) from err
 
 
 def pr_host(
     settings: Settings, repo: GitRepo | None, sessions: sessionmaker[Session]
 ) -> PullRequestHost | None:
-    """The configured pull request host (GitHub, else the local one over `repo`), or None
-    without a GitOps repository."""
+    """The configured pull request host (GitHub, GitLab, else the local one over `repo` when that
+    is a local bare repository), or None without a GitOps repository."""
     if repo is None:
         return None
     try:
@@ -260,15 +275,18 @@ def pr_host(
 
 def gitops_repositories(settings: Settings) -> GitOpsRepositories:
     """The repositories medic may write: the GitOps repository (MEDIC_GITOPS_REPO, its aliases and,
-    with GitHub, the repository's clone URL), then those MEDIC_GITOPS_REPOSITORIES_FILE lists."""
+    with GitHub or GitLab, the repository's clone URL), then those MEDIC_GITOPS_REPOSITORIES_FILE lists."""
     github_url = (
         github_remote_url(settings.github_repository, settings.github_api_url)
         if settings.github_repository
         else ""
     )
+    gitlab_url = (
+        gitlab_remote_url(settings.gitlab_project, settings.gitlab_url) if settings.gitlab_project else ""
+    )
     defaults = default_repositories(
-        settings.gitops_repo_url,
-        settings.gitops_repo_aliases,
+        settings.gitops_repo_url or gitlab_url,
+        (*settings.gitops_repo_aliases, gitlab_url),
         github_url,
         settings.github_repository,
         settings.github_api_url,
@@ -296,16 +314,18 @@ def argocd_tracking(settings: Settings) -> Tracking:
 
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
-    its aliases, with GitHub the repository's clone URL, and the names MEDIC_GITOPS_REPOSITORIES_FILE
-    gives that repository."""
+    its aliases, with GitHub or GitLab the repository's clone URL, and the names
+    MEDIC_GITOPS_REPOSITORIES_FILE gives that repository."""
     urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
     urls += settings.gitops_repo_aliases
     if settings.github_repository:
         urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
+    if settings.gitlab_project:
+        urls.append(gitlab_remote_url(settings.gitlab_project, settings.gitlab_url))
     primary = gitops_repositories(settings).primary() if settings.gitops_repositories_file else None
     if primary is not None:
         urls += [u for u in primary.names() if u not in urls]
-    return tuple(urls)
+    return tuple(u for u in urls if u)
 
 
 def review_prices(settings: Settings) -> Callable[[], Prices | None]:
@@ -506,12 +526,14 @@ class StartupRefused(Exception):
 async def run_worker(settings: Settings, *, startup_timeout: float = STARTUP_CHECK_SECONDS) -> None:
     """Check, connect, poll until SIGTERM / SIGINT (then finish what runs and stop polling).
 
-    Before anything connects: the snapshot keys and the Temporal TLS settings must be usable, then
+    Before anything connects: the snapshot keys, the Temporal TLS settings and the pull request
+    host settings (`check_pull_request_settings`) must be usable, then
     Temporal (with its namespace) and the database (migrated to this code's head) must answer —
     else `StartupRefused`, one line per failing dependency. While it runs, `/healthz` and
     `/readyz` are served on `worker_health_address`."""
     snapshot_sealer(settings)  # refuse before connecting to Temporal
     tls_config(settings)  # TemporalConfigError names the setting
+    check_pull_request_settings(settings)
     failures = await blocking_failures(settings, timeout=startup_timeout)
     if failures:
         raise StartupRefused([check.line() for check in failures])

@@ -205,14 +205,16 @@ def revert_pull_request_text(
     title = _clip_line(f"Revert: {fix_title}", TITLE_LIMIT)
     why = _clip(_clean(reason), _EXPLANATION_LIMIT) or "verification failed"
     merge = f"`{fix.merge_commit}`" if fix.merge_commit else "(not merged)"
+    # GitLab reads `#n` as an issue: its merge requests are `!n`.
+    ref = f"!{fix.number}" if fix.host == "gitlab" else f"#{fix.number}"
     head = [
         "## Why",
         "",
-        f"Verification failed after #{fix.number} was merged: {why}",
+        f"Verification failed after {ref} was merged: {why}",
         "",
         "## What this reverts",
         "",
-        f"- Fix PR: #{fix.number} {_clean(fix.url)}".rstrip(),
+        f"- Fix PR: {ref} {_clean(fix.url)}".rstrip(),
         f"- Branch: `{_clean(fix.branch)}`",
         f"- Merge commit: {merge}",
         "",
@@ -227,7 +229,7 @@ def revert_pull_request_text(
     ]
     body = _assemble(head, changes, tail, marker(incident_id, "revert"), incident_id, limit)
     commit = [
-        f"medic: revert #{fix.number} ({incident_id})",
+        f"medic: revert {ref} ({incident_id})",
         "",
         f"Verification failed: {_clip(_clean(reason), 500) or 'no reason given'}",
         f"Reverts: {fix.merge_commit or fix.head_commit}",

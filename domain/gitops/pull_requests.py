@@ -2,7 +2,7 @@
 
 A GitOps fix is one branch, one commit and one pull request per incident (`medic/<incident id>`),
 and a revert is the same again on `medic/<incident id>-revert`. Hosts (a local bare repository
-with records in the store, or GitHub) make opening idempotent: they look up the branch, the commit
+with records in the store, GitHub or GitLab) make opening idempotent: they look up the branch, the commit
 and the PR before creating any, so a retried activity never makes a second one.
 """
 
@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 
 from domain.base import Frozen
 
-PullRequestHostKind = Literal["local", "github"]
+PullRequestHostKind = Literal["local", "github", "gitlab"]
 PullRequestStatus = Literal["open", "merged", "closed"]
 PullRequestKind = Literal["fix", "revert"]
 
@@ -88,7 +88,7 @@ class PullRequest(Frozen):
 
 class PullRequestEvent(Frozen):
     """The payload of the workflow's `pull_request_event` signal: a PR was merged or closed
-    (from `medic pr merge|close`, the GitHub webhook, or polling)."""
+    (from `medic pr merge|close`, the GitHub or GitLab webhook, or polling)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -41,7 +41,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     remote = tmp_path / "gitops.git"
     base = seed_bare_repo(remote, FILES)
     url = f"sqlite:///{tmp_path / 'medic.db'}"
-    for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "MEDIC_GITOPS_REPO"):
+    for name in (
+        "GITHUB_TOKEN",
+        "GITHUB_REPOSITORY",
+        "GITLAB_TOKEN",
+        "MEDIC_GITLAB_TOKEN",
+        "MEDIC_GITLAB_PROJECT",
+        "MEDIC_GITOPS_REPO",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEDIC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DATABASE_URL", url)
@@ -184,3 +191,20 @@ def test_with_github_configured_merge_points_there(env: Env, monkeypatch: pytest
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/gitops")
     result = runner.invoke(cli.main.app, ["pr", "merge", str(env.pr.number)])
     assert result.exit_code == 2 and "GitHub" in result.output
+
+
+def test_with_gitlab_configured_merge_points_there(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITLAB_TOKEN", "glpat-x")
+    monkeypatch.setenv("MEDIC_GITLAB_PROJECT", "acme/gitops")
+    result = runner.invoke(cli.main.app, ["pr", "merge", str(env.pr.number)])
+    assert result.exit_code == 2 and "GitLab (acme/gitops)" in result.output
+
+
+def test_a_real_remote_is_never_merged_into_by_the_local_host(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIC_GITOPS_REPO", "https://git.example/acme/gitops.git")
+    result = runner.invoke(cli.main.app, ["pr", "merge", str(env.pr.number), "--as", "alice"])
+    assert result.exit_code == 2, result.output
+    assert "not a local bare repository" in result.output
+    assert "GITLAB_TOKEN and MEDIC_GITLAB_PROJECT" in result.output

@@ -292,6 +292,7 @@ def _values(name: str) -> dict[str, Any]:
 NOT_FROM_VALUES = {
     "KUBECONFIG": "the in-cluster service account is medic's credential",
     "MEDIC_TEMPORAL_ADDRESS": "an alias of TEMPORAL_ADDRESS, which the chart sets",
+    "MEDIC_GITLAB_TOKEN": "an alias of GITLAB_TOKEN, which secrets.keys maps",
     "TEMPORAL_TLS_SERVER_CA_CERT_PATH": "set from temporal.tls when its Secret is mounted",
     "TEMPORAL_TLS_CLIENT_CERT_PATH": "set from temporal.tls when its Secret is mounted",
     "TEMPORAL_TLS_CLIENT_KEY_PATH": "set from temporal.tls when its Secret is mounted",

@@ -196,6 +196,13 @@ def test_the_revert_body_names_the_failed_verification_and_the_fix_pr() -> None:
     assert parse_marker(text.body) == (INCIDENT, "revert")
     assert text.commit_message.startswith(f"medic: revert #7 ({INCIDENT})\n")
     assert parse_marker("no marker here") is None
+    # GitLab reads #7 as an issue: its merge request is !7
+    on_gitlab = fix.model_copy(
+        update={"host": "gitlab", "url": "https://gitlab.example/a/b/-/merge_requests/7"}
+    )
+    text = revert_pull_request_text(INCIDENT, on_gitlab, "still restarting", [back])
+    assert f"Fix PR: !7 {on_gitlab.url}" in text.body and "after !7 was merged" in text.body
+    assert "#7" not in text.body and text.commit_message.startswith(f"medic: revert !7 ({INCIDENT})\n")
 
 
 def test_the_fix_body_has_a_short_impact_section_when_the_impact_is_known() -> None:

@@ -22,12 +22,14 @@ from cli.main import CHECK_NAMES
 from domain.settings import Settings
 from health.checks import NAMES, Check, render_text, run_checks
 from integrations.git import PUSH_PROBE_BRANCH
+from integrations.pull_requests import PR_HOST_FIX
 from sandbox.cluster import SandboxCluster
 from sandbox.server import SandboxServer
 from store import migrate
 from store.db import make_engine, session_factory
 from store.outbox import OutboxRepository
 from tests.fakes.github_api import SandboxGitHub
+from tests.fakes.gitlab_api import SandboxGitLab
 from tests.fakes.opencost import SandboxOpenCost
 from tests.health.conftest import environment
 from tests.integrations.git_http import GitHTTPServer
@@ -185,9 +187,41 @@ async def test_a_remote_that_refuses_pushes_is_named_without_pushing(
 ) -> None:
     url, bare = read_only_remote
     checks = await checks_of(stack.settings.model_copy(update={"gitops_repo_url": url}))
-    assert failures(checks) == ["gitops"], checks["gitops"].line()
     assert "a push is refused (a dry run, nothing was pushed)" in checks["gitops"].detail
     assert "write access" in checks["gitops"].fix
+    # a real remote (over http) without a PR host: the local host would push to main unreviewed
+    assert failures(checks) == ["gitops", "pull_requests"], checks["gitops"].line()
+    assert "not a local bare repository" in checks["pull_requests"].detail
+    assert checks["pull_requests"].fix == PR_HOST_FIX
+
+
+async def test_a_real_remote_with_a_pr_host_configured_is_not_refused(stack: Stack) -> None:
+    remote = stack.settings.gitops_repo_url
+    with SandboxGitLab(remote, token="write-token") as gitlab:
+        settings = stack.settings.model_copy(
+            update={
+                "gitops_repo_url": "https://gitlab.example/acme/gitops.git",
+                "gitlab_token": "write-token",
+                "gitlab_project": "acme/gitops",
+                "gitlab_url": gitlab.base_url,
+            }
+        )
+        checks = await checks_of(settings)
+    assert checks["pull_requests"].status == "ok", checks["pull_requests"].line()
+
+
+async def test_github_and_gitlab_both_configured_fail_naming_the_conflict(stack: Stack) -> None:
+    settings = stack.settings.model_copy(
+        update={
+            "github_token": "t",
+            "github_repository": "acme/gitops",
+            "gitlab_token": "t",
+            "gitlab_project": "acme/gitops",
+        }
+    )
+    checks = await checks_of(settings)
+    assert checks["pull_requests"].status == "failure"
+    assert "both GitHub (acme/gitops) and GitLab (acme/gitops)" in checks["pull_requests"].detail
 
 
 async def test_push_permission_is_checked_without_pushing(stack: Stack) -> None:
@@ -316,6 +350,26 @@ async def test_a_github_app_is_checked_by_minting_a_token(
     assert checks["pull_requests"].status == status, checks["pull_requests"].line()
     assert said in checks["pull_requests"].detail
     assert len(github.minted) == (1 if own_key else 0)
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "said"),
+    [
+        ("write-token", "ok", "push and merge allowed on acme/gitops"),
+        ("read-token", "failure", "may read acme/gitops but not push to it or merge"),
+        ("wrong-token", "failure", "GitLab refused the token"),
+    ],
+)
+async def test_the_gitlab_token_and_its_role(stack: Stack, token: str, status: str, said: str) -> None:
+    remote = stack.settings.gitops_repo_url
+    with SandboxGitLab(remote, token="write-token", read_only_tokens=("read-token",)) as gitlab:
+        settings = stack.settings.model_copy(
+            update={"gitlab_token": token, "gitlab_project": "acme/gitops", "gitlab_url": gitlab.base_url}
+        )
+        checks = await checks_of(settings)
+    assert checks["pull_requests"].status == status, checks["pull_requests"].line()
+    assert said in checks["pull_requests"].detail
+    assert gitlab.count("POST") == 0 and gitlab.count("PUT") == 0 and gitlab.count("DELETE") == 0
 
 
 async def test_notification_urls_are_reached_and_nothing_is_posted(
