@@ -726,6 +726,7 @@ class _Observer:
         listed: list[dict[str, Any]] | None = None
         raw_apps: dict[str, dict[str, Any]] = {}
         owners: list[tuple[str, ResourceRef]] = []
+        uncertain: dict[str, str] = {}  # Application key -> why its destination may not be here
         # The workloads, and the bare Pods the alert names (a Pod in an Application's manifests).
         managed = [(w.ref, self.raw_workloads[i]) for i, w in self.workloads.items()]
         managed += [
@@ -743,11 +744,12 @@ class _Observer:
                         candidate = argocd.get_application(app_name, app_namespace)
                     except ArgoNotFound:
                         candidate = None
+                    candidate = self._of_this_cluster(argocd, candidate, ref)
                     if candidate is not None and owning_application(raw, [candidate]) is candidate:
                         app = candidate
                 if app is None:
                     if listed is None:
-                        listed = argocd.list_applications()
+                        listed = [a for a in argocd.list_applications() if self._not_elsewhere(argocd, a)]
                     app = owning_application(raw, listed)
                 if app is None:
                     self.notes.append(
@@ -758,12 +760,48 @@ class _Observer:
                 key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
                 raw_apps[key] = app
                 owners.append((key, ref))
+                self._note_uncertain_cluster(argocd, app, ref, uncertain)
         except ArgoError as err:
             self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
         for key, app in raw_apps.items():
             refs = [r for k, r in owners if k == key]
-            self.applications[key] = to_argo_application(app, refs)
+            self.applications[key] = to_argo_application(
+                app, refs, ownership_uncertain=uncertain.get(key, "")
+            )
         self.owned = [(self.applications[key], ref) for key, ref in owners]
+
+    # Applications of other clusters (README "Clusters"): one that deploys elsewhere owns nothing
+    # here; one whose destination cannot be resolved is kept as an uncertain owner.
+
+    def _not_elsewhere(self, argocd: ArgoClient, app: dict[str, Any]) -> bool:
+        return argocd.placement(app).where != "elsewhere"
+
+    def _of_this_cluster(
+        self, argocd: ArgoClient, app: dict[str, Any] | None, ref: ResourceRef
+    ) -> dict[str, Any] | None:
+        """`app`, unless it deploys to another cluster (said in a note)."""
+        if app is None:
+            return None
+        where = argocd.placement(app)
+        if where.where != "elsewhere":
+            return app
+        name = (app.get("metadata") or {}).get("name", "")
+        self.notes.append(
+            f"{ref.kind} {ref.namespace}/{ref.name}: Application {name} is not its owner: {where.reason}"
+        )
+        return None
+
+    def _note_uncertain_cluster(
+        self, argocd: ArgoClient, app: dict[str, Any], ref: ResourceRef, uncertain: dict[str, str]
+    ) -> None:
+        where = argocd.placement(app)
+        if where.where != "unknown":
+            return
+        meta = app.get("metadata") or {}
+        key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
+        reason = f"Application {meta.get('name', '')} may not deploy to this cluster: {where.reason}"
+        uncertain[key] = reason
+        self.notes.append(f"{ref.kind} {ref.namespace}/{ref.name}: ownership uncertain: {reason}")
 
     def _metric_containers(self, workload: Workload) -> list[str]:
         names = [c.name for c in workload.containers]

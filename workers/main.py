@@ -343,7 +343,16 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     memory = MemoryActivities(sessions)
     repo = gitops_repo(settings)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
-    argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
+    argocd = (
+        ArgoClient(
+            settings.argocd_url,
+            settings.argocd_token,
+            cluster_name=settings.cluster_name,
+            cluster_server=settings.cluster_server,
+        )
+        if settings.argocd_url
+        else None
+    )
     prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
     observe = ObserveActivities(kube, argocd, prometheus, repo, sessions=sessions)
     deploy_watch = DeployWatchActivities(

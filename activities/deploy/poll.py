@@ -41,6 +41,8 @@ class DeployPollActivities:
             )
         with classified("listing the Argo CD Applications"):
             applications = self._argocd.list_applications()
+            # another cluster's deploys are its medic's to watch (README "Clusters")
+            applications = [a for a in applications if self._argocd.placement(a).where != "elsewhere"]
         events = recent_deploys(applications, page.since, delivery=page.delivery)
         end = page.offset + page.limit
         return RecentDeploys(

@@ -62,6 +62,9 @@ def applications_of_actions(
             why = "several Applications list it" if found else "no Argo CD Application was seen managing it"
             reasons.append(f"action {index} ({action.kind} {ref.key}): {why}")
             continue
+        if found[0].ownership_uncertain:
+            reasons.append(f"action {index} ({action.kind} {ref.key}): {found[0].ownership_uncertain}")
+            continue
         owners[index] = found[0]
     return owners, reasons
 
