@@ -30,14 +30,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.incident.alerts import (
     MAX_VALUE_CHARS,
     AlertGroup,
+    alerts_of_cluster,
     clip_group,
     clipped_values,
     fit_group,
-    alerts_of_cluster,
     group_workflow_id,
 )
-from domain.kube.clusters import alert_cluster_names
 from domain.incident.model import incident_from_group
+from domain.kube.clusters import alert_cluster_names
 from domain.redaction.objects import redact_incident
 from domain.redaction.text import redact_json
 from domain.settings import Settings
@@ -123,7 +123,9 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
     return remediation_input_for(settings, redact_incident(incident_from_group(workflow_id, group)))
 
 
-def prepare(settings: Settings, group: AlertGroup, other_clusters: dict[str, int] | None = None) -> Notification:
+def prepare(
+    settings: Settings, group: AlertGroup, other_clusters: dict[str, int] | None = None
+) -> Notification:
     """`group` redacted and fitted; its workflow id is derived from the group as sent (and this
     medic's cluster name, when one is configured). `other_clusters` counts the alerts left out
     for other clusters."""

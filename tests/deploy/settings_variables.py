@@ -63,9 +63,7 @@ def _field_set_by(name: str, defaults: Settings) -> str:
         except ValueError:  # pydantic's ValidationError, or a one-line error wrapping it
             continue
         changed = [
-            field
-            for field, now in settings
-            if now != getattr(defaults, field) and DERIVED.get(field) != name
+            field for field, now in settings if now != getattr(defaults, field) and DERIVED.get(field) != name
         ]
         if changed:
             assert len(changed) == 1, f"{name} sets {changed}, not one field"
