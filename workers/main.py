@@ -358,7 +358,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     deploy_watch = DeployWatchActivities(
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
-    deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
+    deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch, cluster=settings.cluster_name)
     change = GitOpsChangeActivities(repo, argocd, repo_urls=review_repo_urls(settings))
     pull_requests_host = pr_host(settings, repo, sessions)
     pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)

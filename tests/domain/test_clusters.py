@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.deploy.model import deploy_watch_id
+from domain.deploy.poll import recent_deploys
 from domain.incident.alerts import AlertGroup, alerts_of_cluster, group_workflow_id
 from domain.kube.clusters import (
     IN_CLUSTER_NAME,
@@ -171,3 +173,19 @@ def test_a_cluster_name_gives_its_medic_a_task_queue_of_its_own_unless_one_is_na
     assert named.task_queue == "q"
     aliases = settings_from_mapping({"MEDIC_CLUSTER_ALIASES": "eu, europe,"}).cluster_aliases
     assert aliases == ("eu", "europe")
+
+
+def test_a_cluster_name_goes_into_the_deploy_watch_id_and_the_polls_events() -> None:
+    assert deploy_watch_id("argocd", "cart", "a" * 40) == "deploy/argocd/cart/aaaaaaaaaaaa"
+    assert deploy_watch_id("argocd", "cart", "a" * 40, "East 1") == "deploy-east-1/argocd/cart/aaaaaaaaaaaa"
+    app = {
+        "metadata": {"name": "cart", "namespace": "argocd"},
+        "status": {"history": [{"id": 1, "revision": "b" * 40, "deployedAt": "2026-12-04T10:00:00Z"}]},
+    }
+    since = datetime(2026, 12, 4, 9, tzinfo=UTC)
+    (plain,) = recent_deploys([app], since)
+    (east,) = recent_deploys([app], since, cluster="east")
+    assert (plain.watch_id, east.watch_id) == (
+        "deploy/argocd/cart/bbbbbbbbbbbb",
+        "deploy-east/argocd/cart/bbbbbbbbbbbb",
+    )
