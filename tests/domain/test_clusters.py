@@ -24,6 +24,7 @@ from domain.kube.clusters import (
     this_cluster,
 )
 from domain.settings import TASK_QUEUE, settings_from_mapping
+from integrations.temporal.intents import intent_workflow_id
 
 EAST = Cluster(name="east", server="https://east.example:6443")
 IN_CLUSTER = Cluster(name=IN_CLUSTER_NAME, server=IN_CLUSTER_SERVER)
@@ -189,3 +190,9 @@ def test_a_cluster_name_goes_into_the_deploy_watch_id_and_the_polls_events() -> 
         "deploy/argocd/cart/bbbbbbbbbbbb",
         "deploy-east/argocd/cart/bbbbbbbbbbbb",
     )
+
+
+def test_a_cluster_name_goes_into_a_change_requests_workflow_id() -> None:
+    plain = intent_workflow_id("alice", "r-1")
+    assert plain.startswith("intent-") and len(plain) == len("intent-") + 16
+    assert intent_workflow_id("alice", "r-1", "east") == "intent-east-" + plain.removeprefix("intent-")
