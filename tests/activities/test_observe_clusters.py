@@ -97,3 +97,22 @@ def test_an_unresolvable_destination_is_an_uncertain_owner_no_change_is_made_for
     owners, reasons = owning_applications(diagnosis.plan, observation)
     assert owners == []
     assert reasons and "may not deploy to this cluster" in reasons[0]
+
+
+def test_an_argo_cd_alert_about_another_clusters_application_observes_nothing_of_it() -> None:
+    loaded = load_scenario(SCENARIOS / "argocd-outofsync-hand-scaled.yaml")
+    apps = copy.deepcopy(loaded.argocd)
+    for app in apps:
+        app["spec"]["destination"] = {"name": "east", "namespace": app["spec"]["destination"]["namespace"]}
+    _, observation = observe_scenario(loaded.model_copy(update={"argocd": apps}), argocd_clusters=[EAST])
+    assert observation.argocd == [] and observation.argocd_diffs == []
+    assert any("is not this cluster's: it deploys to cluster east" in n for n in observation.notes)
+
+
+def test_an_argo_cd_alert_about_an_application_of_an_unknown_cluster_is_uncertain() -> None:
+    loaded = load_scenario(SCENARIOS / "argocd-outofsync-hand-scaled.yaml")
+    apps = copy.deepcopy(loaded.argocd)
+    for app in apps:
+        app["spec"]["destination"] = {"name": "west", "namespace": app["spec"]["destination"]["namespace"]}
+    _, observation = observe_scenario(loaded.model_copy(update={"argocd": apps}))
+    assert observation.argocd and all("'west'" in a.ownership_uncertain for a in observation.argocd)
