@@ -13,6 +13,11 @@ For the GitOps path: `refresh_application` asks Argo CD to compare with Git now,
 `synced_to` read what came of it. A sync is asynchronous in Argo CD: the answer to the request
 carries the `operation`, and later reads show `status.operationState` and the new comparison.
 
+Which cluster medic is on (README "Clusters"): `clusters` reads Argo CD's cluster list
+(`/api/v1/clusters`, kept a few minutes) and resolves the configured name or server against it;
+`placement` says whether an Application deploys here, elsewhere, or to a cluster that cannot be
+resolved (the rules are `domain.kube.clusters`, pure).
+
 The pure helpers at the bottom answer "which Application owns this workload" from the tracking-id
 annotation or the instance label Argo CD writes, and turn an Application into the observation's
 typed `ArgoApplication` or the small `ApplicationState`.
