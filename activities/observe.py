@@ -758,6 +758,7 @@ class _Observer:
         listing: Listing | None = None
         raw_apps: dict[str, dict[str, Any]] = {}
         owners: list[tuple[str, ResourceRef]] = []
+        uncertain: dict[str, str] = {}  # Application key -> why its destination may not be here
         # The workloads, and the bare Pods the alert names (a Pod in an Application's manifests).
         managed = [(w.ref, self.raw_workloads[i]) for i, w in self.workloads.items()]
         managed += [
@@ -768,6 +769,15 @@ class _Observer:
         for ref, raw in managed:
             claim = tracking_claim(raw, argocd.tracking)
             claimed = _read_claimed(argocd, claim, raw) if claim is not None else None
+            if claimed is not None and claimed.app is not None:
+                where = argocd.placement(claimed.app)
+                if where.where == "elsewhere":  # an Application of another cluster owns nothing here
+                    name = app_key(claimed.app)[1]
+                    self.notes.append(
+                        f"{ref.kind} {ref.namespace}/{ref.name}: Application {name} is not its owner: "
+                        f"{where.reason}"
+                    )
+                    claimed = ClaimedRead(elsewhere=where.reason)
             decision, app = decide_ownership(raw, argocd.tracking, claimed=claimed)
             if app is None and decision.state != "uncertain":
                 if listing is None:
@@ -791,14 +801,19 @@ class _Observer:
                 app = with_listed(app, raw, claimed.managed or [])
             raw_apps[key] = app
             owners.append((key, ref))
+            self._note_uncertain_cluster(argocd, app, ref, uncertain)
         for key, app in raw_apps.items():
             refs = [r for k, r in owners if k == key]
-            self.applications[key] = to_argo_application(self._with_tree_health(argocd, app, refs), refs)
+            self.applications[key] = to_argo_application(
+                self._with_tree_health(argocd, app, refs), refs, ownership_uncertain=uncertain.get(key, "")
+            )
         self.owned = [(self.applications[key], ref) for key, ref in owners]
 
     def _list_applications(self, argocd: ArgoClient) -> Listing:
+        """Argo CD's Applications, less those that deploy to another cluster."""
         try:
-            return Listing(apps=argocd.list_applications())
+            listed = argocd.list_applications()
+            return Listing(apps=[a for a in listed if self._not_elsewhere(argocd, a)])
         except ArgoError as err:
             self.notes.append(f"Argo CD could not be read: {_short(err.message, 300)}")
             return Listing(error=_short(err.message, 200))
@@ -825,6 +840,39 @@ class _Observer:
             self.notes.append(f"the resource tree of {name} could not be read: {_short(err.message, 200)}")
             return app
         return with_tree_health(app, tree)
+
+    # Applications of other clusters (README "Clusters"): one that deploys elsewhere owns nothing
+    # here; one whose destination cannot be resolved is kept as an uncertain owner.
+
+    def _not_elsewhere(self, argocd: ArgoClient, app: dict[str, Any]) -> bool:
+        return argocd.placement(app).where != "elsewhere"
+
+    def _of_this_cluster(
+        self, argocd: ArgoClient, app: dict[str, Any] | None, ref: ResourceRef
+    ) -> dict[str, Any] | None:
+        """`app`, unless it deploys to another cluster (said in a note)."""
+        if app is None:
+            return None
+        where = argocd.placement(app)
+        if where.where != "elsewhere":
+            return app
+        name = (app.get("metadata") or {}).get("name", "")
+        self.notes.append(
+            f"{ref.kind} {ref.namespace}/{ref.name}: Application {name} is not its owner: {where.reason}"
+        )
+        return None
+
+    def _note_uncertain_cluster(
+        self, argocd: ArgoClient, app: dict[str, Any], ref: ResourceRef, uncertain: dict[str, str]
+    ) -> None:
+        where = argocd.placement(app)
+        if where.where != "unknown":
+            return
+        meta = app.get("metadata") or {}
+        key = f"argocd/{meta.get('namespace') or 'argocd'}/{meta.get('name', '')}"
+        reason = f"Application {meta.get('name', '')} may not deploy to this cluster: {where.reason}"
+        uncertain[key] = reason
+        self.notes.append(f"{ref.kind} {ref.namespace}/{ref.name}: ownership uncertain: {reason}")
 
     def _metric_containers(self, workload: Workload) -> list[str]:
         names = [c.name for c in workload.containers]

@@ -55,6 +55,7 @@ class AlertedApplications:
         self.refs = refs[:MAX_APPLICATIONS]
         self.raw: dict[str, tuple[dict[str, Any], list[ResourceRef]]] = {}  # key -> (app, workloads)
         self.diffs: list[ArgoResourceDiff] = []
+        self.uncertain: dict[str, str] = {}  # key -> why its cluster may not be this one
         self.tree: list[ArgoTreeNode] = []
 
     def observe(self, observer: _Observer) -> None:
@@ -71,6 +72,14 @@ class AlertedApplications:
             meta = app.get("metadata") or {}
             name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "argocd")
             key = f"argocd/{namespace}/{name}"
+            where = self.argocd.placement(app)
+            if where.where == "elsewhere":
+                # its cluster's medic heals it (README "Clusters")
+                observer.notes.append(f"the alerted Application {name} is not this cluster's: {where.reason}")
+                continue
+            if where.where == "unknown":
+                self.uncertain[key] = f"Application {name} may not deploy to this cluster: {where.reason}"
+                observer.notes.append(f"ownership uncertain: {self.uncertain[key]}")
             refs = self._observe_workloads(app, observer)
             diffs = self._diffs(app, name, namespace, observer.notes)
             # A drifted workload status.resources did not list (an older status) is observed too.
@@ -93,7 +102,9 @@ class AlertedApplications:
         observation, with the status.resources entries of its observed workloads and of its other
         OutOfSync resources."""
         for key, (app, refs) in self.raw.items():
-            observer.applications[key] = to_argo_application(app, refs)
+            observer.applications[key] = to_argo_application(
+                app, refs, ownership_uncertain=self.uncertain.get(key, "")
+            )
 
     def _application(self, ref: ArgoAlertRef, notes: list[str]) -> dict[str, Any] | None:
         if ref.app_namespace:

@@ -4,7 +4,8 @@
 medic's task queue, with the lookback MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS; overlap SKIP (a poll
 still running when the next is due makes the next one needless). Applied like a drift schedule:
 created when missing, updated only where it differs. Its id is outside the drift prefix, so
-`--prune` never deletes it; with the deploy watch off it is left alone.
+`--prune` never deletes it; with the deploy watch off it is left alone. A cluster's medic (README
+"Clusters") has its own: `medic-<cluster>.deploy-poll`, starting `<cluster>.deploy-poll`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli.schedules import MEMO_KEY, Applied, _describe, duration_text
 from domain.deploy.poll import DeployPollInput
+from domain.kube.clusters import cluster_slug
 from domain.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,6 +26,18 @@ DEPLOY_POLL_WORKFLOW = "DeployPollWorkflow"
 # The polls' workflow id; Temporal appends each run's scheduled time to it.
 DEPLOY_POLL_WORKFLOW_ID = "deploy-poll"
 NOTE = "managed by medic (`medic schedules apply` from MEDIC_DEPLOY_POLL_*; edits made elsewhere are undone)"
+
+
+def poll_schedule_id(cluster: str = "") -> str:
+    """The deploy poll's schedule id: `medic-deploy-poll`, or `medic-<cluster>.deploy-poll`."""
+    slug = cluster_slug(cluster)
+    return f"medic-{slug}.deploy-poll" if slug else DEPLOY_POLL_SCHEDULE_ID
+
+
+def poll_workflow_id(cluster: str = "") -> str:
+    """The polls' workflow id (Temporal appends each run's scheduled time to it)."""
+    slug = cluster_slug(cluster)
+    return f"{slug}.{DEPLOY_POLL_WORKFLOW_ID}" if slug else DEPLOY_POLL_WORKFLOW_ID
 
 
 def poll_timing(settings: Settings) -> str:
@@ -48,7 +62,7 @@ def desired_poll_schedule(settings: Settings) -> Schedule:
         action=ScheduleActionStartWorkflow(
             DEPLOY_POLL_WORKFLOW,
             DeployPollInput(lookback_seconds=settings.deploy_poll_lookback_seconds),
-            id=DEPLOY_POLL_WORKFLOW_ID,
+            id=poll_workflow_id(settings.cluster_name),
             task_queue=settings.task_queue,
         ),
         spec=ScheduleSpec(
@@ -89,14 +103,15 @@ async def apply_deploy_poll(client: Client, settings: Settings, *, dry_run: bool
     """Create the deploy poll's schedule, or update it where it differs; `dry_run` only says which."""
     from temporalio.client import ScheduleUpdate, ScheduleUpdateInput
 
-    applied = Applied(DEPLOY_POLL_SCHEDULE_ID, "unchanged", "deploys", poll_timing(settings), dry_run=dry_run)
+    schedule_id = poll_schedule_id(settings.cluster_name)
+    applied = Applied(schedule_id, "unchanged", "deploys", poll_timing(settings), dry_run=dry_run)
     desired = desired_poll_schedule(settings)
-    described = await _describe(client, DEPLOY_POLL_SCHEDULE_ID)
+    described = await _describe(client, schedule_id)
     if described is None:
         applied.outcome = "created"
         if not dry_run:
             await client.create_schedule(
-                DEPLOY_POLL_SCHEDULE_ID,
+                schedule_id,
                 desired,
                 memo={MEMO_KEY: {"managed_by": "medic schedules apply", "kind": "deploy-poll"}},
             )
@@ -112,5 +127,5 @@ async def apply_deploy_poll(client: Client, settings: Settings, *, dry_run: bool
         async def replace(update: ScheduleUpdateInput) -> ScheduleUpdate | None:
             return ScheduleUpdate(schedule=desired_poll_schedule(settings))
 
-        await client.get_schedule_handle(DEPLOY_POLL_SCHEDULE_ID).update(replace)
+        await client.get_schedule_handle(schedule_id).update(replace)
     return applied

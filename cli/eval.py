@@ -14,7 +14,7 @@ import importlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -110,10 +110,18 @@ def _scenario_now(scenario: Scenario) -> float | None:
     return max(stamps) if stamps else None
 
 
-def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
+def observe_scenario(
+    scenario: Scenario,
+    *,
+    argocd_clusters: Sequence[Mapping[str, str]] = (),
+    cluster_name: str = "",
+    cluster_server: str = "",
+) -> tuple[Incident, Observation]:
     """Serve the scenario on loopback — its cluster as the Kubernetes API, its `argocd` as Argo CD's
     API, its `metrics` as Prometheus' HTTP API, its `gitops` as a bare git remote — and run the
-    observe step against them with the real clients."""
+    observe step against them with the real clients. `argocd_clusters` are the clusters Argo CD
+    lists besides its own; `cluster_name` and `cluster_server` say which one medic runs on (README
+    "Clusters"; neither: Argo CD's in-cluster)."""
     incident = incident_of(scenario)
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-eval-")))
@@ -126,6 +134,7 @@ def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
                 cluster=cluster,
                 gitops=scenario.gitops,
                 argocd_version=scenario.argocd_version,
+                clusters=argocd_clusters,
             )
         )
         prometheus_server = stack.enter_context(SandboxPrometheus(scenario.metrics))
@@ -136,7 +145,14 @@ def observe_scenario(scenario: Scenario) -> tuple[Incident, Observation]:
         stack.callback(kube.close)
         # medic configured as for that Argo CD: 3.x tracks by the annotation (its default).
         tracking = Tracking(method="annotation") if scenario.argocd_version == "3" else Tracking()
-        argocd = ArgoClient(argocd_server.url, _TOKEN, timeout=_CLIENT_TIMEOUT, tracking=tracking)
+        argocd = ArgoClient(
+            argocd_server.url,
+            _TOKEN,
+            timeout=_CLIENT_TIMEOUT,
+            tracking=tracking,
+            cluster_name=cluster_name,
+            cluster_server=cluster_server,
+        )
         stack.callback(argocd.close)
         prometheus = PrometheusClient(prometheus_server.url, timeout=_CLIENT_TIMEOUT)
         stack.callback(prometheus.close)

@@ -26,6 +26,7 @@ import typer
 
 from cli.config import settings
 from domain.drift.model import SCHEDULE_ID_PREFIX, DriftConfig, DriftScanInput, DriftScope, ScheduleSpec
+from domain.kube.clusters import cluster_slug
 from domain.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,14 +78,32 @@ def load_drift_config(path: str | Path | None) -> tuple[Path, DriftConfig]:
 # ---- ids, timing text ------------------------------------------------------------------------
 
 
-def scan_workflow_id(scope: DriftScope) -> str:
-    """The scheduled scans' workflow id; Temporal appends each run's scheduled time to it."""
-    return f"drift-scan-{scope.slug}"
+def scan_workflow_id(scope: DriftScope, cluster: str = "") -> str:
+    """The scheduled scans' workflow id; Temporal appends each run's scheduled time to it. A
+    cluster's medic (README "Clusters") puts its cluster first: `<cluster>.drift-scan-<scope>`."""
+    return f"{_cluster_part(cluster)}drift-scan-{scope.slug}"
 
 
-def scope_of_schedule_id(schedule_id: str) -> str:
+def _cluster_part(cluster: str) -> str:
+    # a slug has no dot: `east.` never begins the ids of cluster `east-1`
+    slug = cluster_slug(cluster)
+    return f"{slug}." if slug else ""
+
+
+def schedule_prefix(cluster: str = "") -> str:
+    """What the ids of the drift schedules of this medic begin with: `medic-drift-`, or a
+    cluster's medic's `medic-<cluster>.drift-` (neither begins the other's)."""
+    return f"medic-{_cluster_part(cluster)}{SCHEDULE_ID_PREFIX.removeprefix('medic-')}"
+
+
+def schedule_id_of(spec: ScheduleSpec, cluster: str = "") -> str:
+    """The Temporal Schedule id of `spec` for this medic (`spec.schedule_id` without a cluster)."""
+    return f"{schedule_prefix(cluster)}{spec.scope.slug}"
+
+
+def scope_of_schedule_id(schedule_id: str, cluster: str = "") -> str:
     """The scope label a medic schedule id names (`medic-drift-namespace-shop` → namespace:shop)."""
-    slug = schedule_id.removeprefix(SCHEDULE_ID_PREFIX)
+    slug = schedule_id.removeprefix(schedule_prefix(cluster))
     for kind in ("project", "namespace"):
         if slug.startswith(f"{kind}-"):
             return f"{kind}:{slug[len(kind) + 1 :]}"
@@ -286,7 +305,7 @@ class ScheduleShape:
     untranslated: tuple[str, ...] = ()
 
 
-def desired_schedule(spec: ScheduleSpec, task_queue: str) -> Schedule:
+def desired_schedule(spec: ScheduleSpec, task_queue: str, cluster: str = "") -> Schedule:
     """The Temporal Schedule a configured `ScheduleSpec` stands for (id: `spec.schedule_id`)."""
     from temporalio.client import (
         Schedule,
@@ -302,7 +321,7 @@ def desired_schedule(spec: ScheduleSpec, task_queue: str) -> Schedule:
         action=ScheduleActionStartWorkflow(
             DRIFT_SCAN_WORKFLOW,
             DriftScanInput(scope=spec.scope),
-            id=scan_workflow_id(spec.scope),
+            id=scan_workflow_id(spec.scope, cluster),
             task_queue=task_queue,
         ),
         spec=TemporalScheduleSpec(
@@ -327,7 +346,7 @@ def schedule_memo(spec: ScheduleSpec) -> dict[str, Any]:
     }
 
 
-def desired_shape(spec: ScheduleSpec, task_queue: str) -> ScheduleShape:
+def desired_shape(spec: ScheduleSpec, task_queue: str, cluster: str = "") -> ScheduleShape:
     calendars: list[CalendarKey] = []
     untranslated: list[str] = []
     for expression in spec.cron:
@@ -337,7 +356,7 @@ def desired_shape(spec: ScheduleSpec, task_queue: str) -> ScheduleShape:
             untranslated.append(expression)
     return ScheduleShape(
         workflow=DRIFT_SCAN_WORKFLOW,
-        workflow_id=scan_workflow_id(spec.scope),
+        workflow_id=scan_workflow_id(spec.scope, cluster),
         task_queue=task_queue,
         input=DriftScanInput(scope=spec.scope),
         calendars=tuple(sorted(calendars)),
@@ -508,28 +527,30 @@ async def _describe(client: Client, schedule_id: str) -> ScheduleDescription | N
 
 
 async def apply_schedule(
-    client: Client, spec: ScheduleSpec, task_queue: str, dry_run: bool = False
+    client: Client, spec: ScheduleSpec, task_queue: str, dry_run: bool = False, *, cluster: str = ""
 ) -> Applied:
-    """Create the schedule of `spec`, or update it where it differs; `dry_run` only says which."""
+    """Create the schedule of `spec`, or update it where it differs; `dry_run` only says which.
+    `cluster`: this medic's cluster name (README "Clusters"), which its schedule ids carry."""
     from temporalio.client import ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
 
-    applied = Applied(spec.schedule_id, "unchanged", spec.scope.label, spec_timing(spec), dry_run=dry_run)
-    desired = desired_schedule(spec, task_queue)
-    described = await _describe(client, spec.schedule_id)
+    schedule_id = schedule_id_of(spec, cluster)
+    applied = Applied(schedule_id, "unchanged", spec.scope.label, spec_timing(spec), dry_run=dry_run)
+    desired = desired_schedule(spec, task_queue, cluster)
+    described = await _describe(client, schedule_id)
     if described is None:
         if dry_run:
             applied.outcome = "created"
             return applied
         try:
-            await client.create_schedule(spec.schedule_id, desired, memo=schedule_memo(spec))
+            await client.create_schedule(schedule_id, desired, memo=schedule_memo(spec))
             applied.outcome = "created"
             return applied
         except ScheduleAlreadyRunningError:
             # Another apply created it in between: compare with what it made.
-            described = await _describe(client, spec.schedule_id)
+            described = await _describe(client, schedule_id)
             if described is None:
                 raise
-    wanted = desired_shape(spec, task_queue)
+    wanted = desired_shape(spec, task_queue, cluster)
     applied.changes = schedule_changes(
         described_shape(described.schedule, await _decoded_input(client, described.schedule)), wanted
     )
@@ -544,42 +565,58 @@ async def apply_schedule(
         current = update.description.schedule
         if not schedule_changes(described_shape(current, await _decoded_input(client, current)), wanted):
             return None
-        return ScheduleUpdate(schedule=desired_schedule(spec, task_queue))
+        return ScheduleUpdate(schedule=desired_schedule(spec, task_queue, cluster))
 
-    await client.get_schedule_handle(spec.schedule_id).update(replace)
+    await client.get_schedule_handle(schedule_id).update(replace)
     return applied
 
 
-async def medic_schedule_ids(client: Client) -> list[str]:
-    """The ids of the schedules medic's drift configuration manages (by prefix), sorted.
+async def medic_schedule_ids(client: Client, cluster: str = "") -> list[str]:
+    """The ids of the schedules medic's drift configuration manages (by prefix: this cluster's
+    medic's only), sorted.
 
     Temporal's schedule list is eventually consistent: a schedule created or deleted a moment ago
     may be missing or still listed.
     """
     return sorted(
-        [entry.id async for entry in await client.list_schedules() if entry.id.startswith(SCHEDULE_ID_PREFIX)]
+        [
+            entry.id
+            async for entry in await client.list_schedules()
+            if entry.id.startswith(schedule_prefix(cluster))
+        ]
     )
 
 
 async def apply_config(
-    client: Client, config: DriftConfig, task_queue: str, *, prune: bool = False, dry_run: bool = False
+    client: Client,
+    config: DriftConfig,
+    task_queue: str,
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    cluster: str = "",
 ) -> list[Applied]:
-    """Make Temporal's drift schedules those of `config`: one line per schedule."""
+    """Make Temporal's drift schedules those of `config`: one line per schedule. With `cluster`
+    (README "Clusters") the schedules are that cluster's medic's, and only those are pruned."""
     results: list[Applied] = []
     for spec in config.schedules:
         try:
-            results.append(await apply_schedule(client, spec, task_queue, dry_run))
+            results.append(await apply_schedule(client, spec, task_queue, dry_run, cluster=cluster))
         except Exception as err:
             results.append(
                 Applied(
-                    spec.schedule_id, "failed", spec.scope.label, spec_timing(spec), error=_error_text(err)
+                    schedule_id_of(spec, cluster),
+                    "failed",
+                    spec.scope.label,
+                    spec_timing(spec),
+                    error=_error_text(err),
                 )
             )
-    wanted = {spec.schedule_id for spec in config.schedules}
-    for schedule_id in await medic_schedule_ids(client):
+    wanted = {schedule_id_of(spec, cluster) for spec in config.schedules}
+    for schedule_id in await medic_schedule_ids(client, cluster):
         if schedule_id in wanted:
             continue
-        scope = scope_of_schedule_id(schedule_id)
+        scope = scope_of_schedule_id(schedule_id, cluster)
         if not prune:
             results.append(
                 Applied(schedule_id, "kept", scope, "not in the configuration (kept; --prune deletes)")
@@ -653,18 +690,21 @@ def apply(
         typer.echo("no drift configuration (MEDIC_DRIFT_CONFIG): only the deploy poll is applied", err=True)
 
     async def go() -> list[Applied]:
-        from cli.deploy_poll import DEPLOY_POLL_SCHEDULE_ID, apply_deploy_poll, poll_timing
+        from cli.deploy_poll import apply_deploy_poll, poll_schedule_id, poll_timing
 
         client = await connect_or_fail(s)
         results = []
         if drift_config is not None:
-            results = await apply_config(client, drift_config, s.task_queue, prune=prune, dry_run=dry_run)
+            results = await apply_config(
+                client, drift_config, s.task_queue, prune=prune, dry_run=dry_run, cluster=s.cluster_name
+            )
         if s.deploy_watch:  # the deploy poll's schedule, beside the drift scans'
             try:
                 results.append(await apply_deploy_poll(client, s, dry_run=dry_run))
             except Exception as err:
                 timing, error = poll_timing(s), _error_text(err)
-                results.append(Applied(DEPLOY_POLL_SCHEDULE_ID, "failed", "deploys", timing, error=error))
+                schedule_id = poll_schedule_id(s.cluster_name)
+                results.append(Applied(schedule_id, "failed", "deploys", timing, error=error))
         return results
 
     try:
@@ -711,10 +751,11 @@ async def _run_of(client: Client, workflow_id: str, run_id: str) -> dict[str, An
     return run
 
 
-async def describe_schedules(client: Client, recent: int = 3) -> list[dict[str, Any]]:
-    """medic's drift schedules as rows: scope, timing, paused, next runs, the last `recent` runs."""
+async def describe_schedules(client: Client, recent: int = 3, cluster: str = "") -> list[dict[str, Any]]:
+    """medic's drift schedules (this cluster's medic's) as rows: scope, timing, paused, next runs,
+    the last `recent` runs."""
     rows: list[dict[str, Any]] = []
-    for schedule_id in await medic_schedule_ids(client):
+    for schedule_id in await medic_schedule_ids(client, cluster):
         described = await _describe(client, schedule_id)
         if described is None:  # deleted since it was listed
             continue
@@ -731,7 +772,7 @@ async def describe_schedules(client: Client, recent: int = 3) -> list[dict[str, 
         rows.append(
             {
                 "id": schedule_id,
-                "scope": decoded.scope.label if decoded else scope_of_schedule_id(schedule_id),
+                "scope": decoded.scope.label if decoded else scope_of_schedule_id(schedule_id, cluster),
                 "workflow": getattr(schedule.action, "workflow", ""),
                 "task_queue": getattr(schedule.action, "task_queue", ""),
                 "timing": described_timing(schedule),
@@ -781,7 +822,7 @@ def list_(
     s = settings()
 
     async def go() -> list[dict[str, Any]]:
-        return await describe_schedules(await connect_or_fail(s))
+        return await describe_schedules(await connect_or_fail(s), cluster=s.cluster_name)
 
     try:
         rows = asyncio.run(go())

@@ -5,6 +5,7 @@ Nothing here reads the environment itself; callers pass `os.environ`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -101,6 +102,19 @@ class Settings(Frozen):
     # OpenCost's API (its /metrics, port 9003) a change review prices CPU, memory and storage
     # from; empty: OpenCost's default list prices.
     opencost_url: str = ""
+    # The Argo CD cluster medic runs on (README "Clusters"): its name and API server URL as Argo
+    # CD's cluster list has them. One of them is enough (the other is looked up in Argo CD's
+    # clusters API); neither: Argo CD's `in-cluster`, https://kubernetes.default.svc. Only
+    # Applications whose destination is this cluster are taken as owners of its workloads. A name
+    # also scopes the alert groups' workflow ids and the default task queue, so that medics of
+    # several clusters can share one Temporal namespace.
+    cluster_name: str = ""
+    cluster_server: str = ""
+    # The alert label that names an alert's cluster, and other values of it that mean this
+    # cluster: with a name or aliases set, the gateway takes only alerts whose label is one of
+    # them (or that carry none).
+    cluster_label: str = "cluster"
+    cluster_aliases: tuple[str, ...] = ()
     # The GitOps repository Argo CD syncs from (any URL or path `git clone` takes), and where
     # medic keeps its clone (default: <home>/gitops-work).
     gitops_repo_url: str = ""
@@ -203,6 +217,13 @@ class Settings(Frozen):
         return self.gitops_workdir or str(Path(self.home).resolve() / "gitops-work")
 
 
+def cluster_task_queue(cluster: str) -> str:
+    """The default task queue of the medic of a named cluster: `medic-remediation-<cluster>`, the
+    name cut to what a task queue may carry."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", cluster.strip()).strip("-")[:100]
+    return f"{TASK_QUEUE}-{slug}" if slug else TASK_QUEUE
+
+
 class SettingsError(ValueError):
     """A variable whose value the settings cannot take; the message is one line naming it."""
 
@@ -282,6 +303,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         "argocd_instance_label": ("MEDIC_ARGOCD_INSTANCE_LABEL",),
         "prometheus_url": ("PROMETHEUS_URL",),
         "opencost_url": ("MEDIC_OPENCOST_URL",),
+        "cluster_name": ("MEDIC_CLUSTER_NAME",),
+        "cluster_server": ("MEDIC_CLUSTER_SERVER",),
+        "cluster_label": ("MEDIC_CLUSTER_LABEL",),
         "gitops_repo_url": ("MEDIC_GITOPS_REPO",),
         "gitops_workdir": ("MEDIC_GITOPS_WORKDIR",),
         "snapshot_keys": ("MEDIC_SNAPSHOT_KEYS",),
@@ -354,6 +378,13 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     aliases = named("gitops_repo_aliases", "MEDIC_GITOPS_REPO_ALIASES")
     if aliases:
         values["gitops_repo_aliases"] = tuple(n.strip() for n in aliases.split(",") if n.strip())
+    cluster_aliases = named("cluster_aliases", "MEDIC_CLUSTER_ALIASES")
+    if cluster_aliases:
+        values["cluster_aliases"] = tuple(n.strip() for n in cluster_aliases.split(",") if n.strip())
+    cluster = str(values.get("cluster_name") or "").strip()
+    if cluster and "task_queue" not in values:
+        # one medic per cluster: its own queue unless one is named
+        values["task_queue"] = cluster_task_queue(cluster)
     protected = named("protected_namespaces", "MEDIC_PROTECTED_NAMESPACES")
     if protected:
         values["protected_namespaces"] = tuple(n.strip() for n in protected.split(",") if n.strip())

@@ -133,6 +133,12 @@ def _accepted(notification: Notification) -> dict[str, Any]:
     }
     if notification.summary():
         body["clipped"] = notification.summary()
+    if notification.other_clusters:
+        # README "Clusters": only this cluster's alerts were taken
+        body["other_clusters"] = {
+            "left_out": sum(notification.other_clusters.values()),
+            "by_cluster": dict(sorted(notification.other_clusters.items())),
+        }
     return body
 
 

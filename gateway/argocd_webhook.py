@@ -62,9 +62,11 @@ def _answer(code: int, **body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=code, headers=headers)
 
 
-def watch_input(notice: DeployNotice, delivery: str) -> dict[str, Any]:
-    """The watch's input (the fields of the workflow's `DeployEvent`), as JSON values."""
+def watch_input(notice: DeployNotice, delivery: str, cluster: str = "") -> dict[str, Any]:
+    """The watch's input (the fields of the workflow's `DeployEvent`), as JSON values; `cluster`
+    (this medic's, README "Clusters") only when one is configured."""
     return {
+        **({"cluster": cluster} if cluster else {}),
         "application": notice.application,
         "app_namespace": notice.app_namespace,
         "project": notice.project,
@@ -82,8 +84,10 @@ async def start_watch(client: Client, settings: Settings, notice: DeployNotice, 
     try:
         handle = await client.start_workflow(
             DEPLOYMENT_WATCH_WORKFLOW,
-            watch_input(notice, delivery),
-            id=deploy_watch_id(notice.app_namespace, notice.application, notice.revision),
+            watch_input(notice, delivery, settings.cluster_name),
+            id=deploy_watch_id(
+                notice.app_namespace, notice.application, notice.revision, settings.cluster_name
+            ),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
@@ -116,7 +120,9 @@ def install_argocd_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             return _answer(400, error=one_line(f"not medic's Argo CD deploy notification: {err}"))
         except DeployIgnored as err:
             return _answer(202, ignored=one_line(str(err)))
-        watch = deploy_watch_id(notice.app_namespace, notice.application, notice.revision)
+        watch = deploy_watch_id(
+            notice.app_namespace, notice.application, notice.revision, settings.cluster_name
+        )
         if not settings.deploy_watch:
             return _answer(
                 202, ignored="ignored: the deploy watch is off (MEDIC_DEPLOY_WATCH=false)", watch=watch

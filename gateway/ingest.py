@@ -1,8 +1,9 @@
 """Turning Alertmanager notifications into incidents: one workflow per alert group.
 
 A body becomes a `Notification` in `read_notification` (CPU-bound: the gateway runs it on a thread
-unless the body is small): strict JSON, validated, redacted, and fitted to what a workflow's
-history can carry.
+unless the body is small): strict JSON, validated, cut to this cluster's alerts (README
+"Clusters": a notification whose alerts are all for other clusters is refused), redacted, and
+fitted to what a workflow's history can carry.
 `send` then starts or signals the group's workflow.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -29,12 +30,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.incident.alerts import (
     MAX_VALUE_CHARS,
     AlertGroup,
+    alerts_of_cluster,
     clip_group,
     clipped_values,
     fit_group,
     group_workflow_id,
 )
 from domain.incident.model import incident_from_group
+from domain.kube.clusters import alert_cluster_names
 from domain.redaction.objects import redact_incident
 from domain.redaction.text import redact_json
 from domain.settings import Settings
@@ -87,6 +90,8 @@ class Notification:
     alerts_dropped: int = 0
     entries_dropped: int = 0
     values_clipped: int = 0
+    # the notification's alerts for other clusters, left out, by cluster
+    other_clusters: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """What the gateway clipped, for the response and the log; empty when nothing."""
@@ -118,9 +123,13 @@ def remediation_input(settings: Settings, group: AlertGroup, workflow_id: str) -
     return remediation_input_for(settings, redact_incident(incident_from_group(workflow_id, group)))
 
 
-def prepare(settings: Settings, group: AlertGroup) -> Notification:
-    """`group` redacted and fitted; its workflow id is derived from the group as sent."""
-    workflow_id = group_workflow_id(group.receiver, group.groupKey)
+def prepare(
+    settings: Settings, group: AlertGroup, other_clusters: dict[str, int] | None = None
+) -> Notification:
+    """`group` redacted and fitted; its workflow id is derived from the group as sent (and this
+    medic's cluster name, when one is configured). `other_clusters` counts the alerts left out
+    for other clusters."""
+    workflow_id = group_workflow_id(group.receiver, group.groupKey, settings.cluster_name)
     window = clip_group(group, REDACTION_WINDOW_CHARS)
     bounded = clip_group(redact_group(window.group))
     fitted = fit_group(bounded.group)
@@ -138,13 +147,14 @@ def prepare(settings: Settings, group: AlertGroup) -> Notification:
         alerts_dropped=window.alerts_dropped + fitted.alerts_dropped,
         entries_dropped=window.entries_dropped,
         values_clipped=clipped_values(fitted.group),
+        other_clusters=dict(other_clusters or {}),
     )
 
 
 def read_notification(settings: Settings, raw: bytes) -> Notification:
-    """The notification in `raw`, or `BodyRefused` (400: not strict JSON, not an object) or
-    `PayloadInvalid` (422: not a payload v4) saying why in one line. CPU-bound: a body over
-    `INLINE_BODY_BYTES` belongs on a thread."""
+    """The notification in `raw`, or `BodyRefused` (400: not strict JSON, not an object; 422:
+    every alert is for another cluster) or `PayloadInvalid` (422: not a payload v4) saying why in
+    one line. CPU-bound: a body over `INLINE_BODY_BYTES` belongs on a thread."""
     payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise BodyRefused(400, "body must be a JSON object (Alertmanager webhook payload v4)")
@@ -152,7 +162,21 @@ def read_notification(settings: Settings, raw: bytes) -> Notification:
         group = AlertGroup.model_validate(payload)
     except ValidationError as err:
         raise PayloadInvalid(err) from err
-    return prepare(settings, group)
+    names = alert_cluster_names(settings.cluster_name, settings.cluster_aliases)
+    split = alerts_of_cluster(group, settings.cluster_label, names)
+    if split.group is None:
+        raise BodyRefused(422, other_cluster_reason(settings, split.elsewhere))
+    return prepare(settings, split.group, split.elsewhere)
+
+
+def other_cluster_reason(settings: Settings, elsewhere: dict[str, int]) -> str:
+    """Why a notification whose alerts are all for other clusters is refused, in one line."""
+    clusters = ", ".join(sorted(elsewhere))
+    here = ", ".join(sorted(alert_cluster_names(settings.cluster_name, settings.cluster_aliases)))
+    return (
+        f"every alert is for cluster {clusters} (label {settings.cluster_label}); this medic is for "
+        f"{here} (MEDIC_CLUSTER_NAME, MEDIC_CLUSTER_ALIASES): send them to that cluster's medic"
+    )
 
 
 async def send(

@@ -369,7 +369,13 @@ def check_argocd(settings: Settings, env: Mapping[str, str], timeout: float) -> 
             "syncs are off)",
             "set ARGOCD_URL and ARGOCD_TOKEN to use Argo CD",
         )
-    with ArgoClient(settings.argocd_url, settings.argocd_token, timeout=timeout) as argo:
+    with ArgoClient(
+        settings.argocd_url,
+        settings.argocd_token,
+        timeout=timeout,
+        cluster_name=settings.cluster_name,
+        cluster_server=settings.cluster_server,
+    ) as argo:
         try:
             apps = argo.list_applications()
         except ArgoForbidden as err:
@@ -382,13 +388,38 @@ def check_argocd(settings: Settings, env: Mapping[str, str], timeout: float) -> 
                 f"unreachable: {_said(err.message)}",
                 "check ARGOCD_URL and that the Argo CD API server is up",
             ) from None
+        cluster = _this_cluster(argo, settings)
     if not apps:
         raise _Verdict(
             "warning",
             "the token is accepted but sees no Applications",
             "grant the account `applications, get` on the projects medic should watch",
         )
-    return f"token accepted; {len(apps)} Application{'' if len(apps) == 1 else 's'} readable"
+    return f"token accepted; {len(apps)} Application{'' if len(apps) == 1 else 's'} readable; {cluster}"
+
+
+def _this_cluster(argo: ArgoClient, settings: Settings) -> str:
+    """Which Argo CD cluster this medic is (README "Clusters"), or a warning when the one configured
+    cannot be found in Argo CD's cluster list, or that list cannot be read."""
+    here, listed = argo.clusters()
+    configured = settings.cluster_name or settings.cluster_server
+    if listed is None:
+        if configured:
+            raise _Verdict(
+                "warning",
+                f"the token cannot read Argo CD's cluster list: only Applications naming cluster "
+                f"{here.label()} exactly are taken as owners here, the others are uncertain",
+                'grant the account `clusters, get` (README "Clusters")',
+            )
+        return f"this medic is cluster {here.label()} (Argo CD's cluster list is not readable)"
+    if configured and not (here.name and here.server):
+        raise _Verdict(
+            "warning",
+            f"MEDIC_CLUSTER_NAME / MEDIC_CLUSTER_SERVER ({configured}) is not a cluster Argo CD lists: "
+            "Applications naming it otherwise are uncertain owners",
+            "set the name or server `argocd cluster list` shows for this cluster",
+        )
+    return f"this medic is cluster {here.name} ({here.server})"
 
 
 def check_prometheus(settings: Settings, env: Mapping[str, str], timeout: float) -> str:

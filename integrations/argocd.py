@@ -16,12 +16,19 @@ carries the `operation`, and later reads show `status.operationState` and the ne
 The client carries the `Tracking` it was configured with (how this Argo CD marks what it manages:
 `domain.kube.ownership` decides ownership from it). The pure helpers at the bottom turn an
 Application into the observation's typed `ArgoApplication` or the small `ApplicationState`.
+
+Which cluster medic is on (README "Clusters"): `clusters` reads Argo CD's cluster list
+(`/api/v1/clusters`, kept a few minutes) and resolves the configured name or server against it;
+`placement` says whether an Application deploys here, elsewhere, or to a cluster that cannot be
+resolved (the rules are `domain.kube.clusters`, pure).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
@@ -30,11 +37,15 @@ import httpx
 
 from domain.base import Frozen
 from domain.incident.model import ResourceRef
+from domain.kube.clusters import Cluster, Placement, application_placement, clusters_of, this_cluster
 from domain.kube.observation import ArgoApplication
 from domain.kube.ownership import Tracking
 from integrations.errors import IntegrationError, PermanentError, TemporaryError, unreachable
 
 DEFAULT_TIMEOUT = 10.0
+# how long Argo CD's cluster list is trusted, and how soon a failed read of it is tried again
+CLUSTERS_TTL_SECONDS = 300.0
+CLUSTERS_RETRY_SECONDS = 30.0
 
 
 class ArgoError(IntegrationError):
@@ -116,9 +127,15 @@ class ArgoClient:
         *,
         transport: httpx.BaseTransport | None = None,
         tracking: Tracking | None = None,
+        cluster_name: str = "",
+        cluster_server: str = "",
     ) -> None:
         self.tracking = tracking or Tracking()
         headers = {"Accept": "application/json"}
+        # the cluster medic operates on, as configured; `clusters` resolves the rest
+        self._cluster = (cluster_name, cluster_server)
+        self._clusters: tuple[float, Cluster, list[Cluster] | None] | None = None
+        self._clusters_lock = threading.Lock()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._base_url = base_url.rstrip("/")
@@ -213,6 +230,35 @@ class ArgoClient:
         """GET /api/v1/applications (optionally of one project)."""
         params = {"projects": project} if project else None
         return list(self._get("/api/v1/applications", params).get("items") or [])
+
+    def list_clusters(self) -> list[dict[str, Any]]:
+        """GET /api/v1/clusters: the clusters Argo CD deploys to, each with its `name` and `server`
+        (credentials are not sent: Argo CD leaves them out of this answer)."""
+        return list(self._get("/api/v1/clusters").get("items") or [])
+
+    def clusters(self) -> tuple[Cluster, list[Cluster] | None]:
+        """(this cluster, Argo CD's cluster list or None when it could not be read): the configured
+        name and server, the missing one looked up in the list (`domain.kube.clusters.this_cluster`).
+        Kept for `CLUSTERS_TTL_SECONDS` (a failed read for `CLUSTERS_RETRY_SECONDS`)."""
+        now = time.monotonic()
+        with self._clusters_lock:
+            cached = self._clusters
+            if cached is not None and now < cached[0]:
+                return cached[1], cached[2]
+            listed: list[Cluster] | None
+            try:
+                listed = clusters_of(self.list_clusters())
+                until = now + CLUSTERS_TTL_SECONDS
+            except ArgoError:
+                listed, until = None, now + CLUSTERS_RETRY_SECONDS
+            here = this_cluster(*self._cluster, listed or ())
+            self._clusters = (until, here, listed)
+            return here, listed
+
+    def placement(self, app: Mapping[str, Any]) -> Placement:
+        """Where the Application deploys, seen from this cluster (`here`, `elsewhere`, `unknown`)."""
+        here, listed = self.clusters()
+        return application_placement(app, here, listed)
 
     def sync_application(
         self,
@@ -344,9 +390,12 @@ def application_set_of(app: dict[str, Any]) -> str:
     return ""
 
 
-def to_argo_application(app: dict[str, Any], target_refs: Iterable[ResourceRef]) -> ArgoApplication:
+def to_argo_application(
+    app: dict[str, Any], target_refs: Iterable[ResourceRef], *, ownership_uncertain: str = ""
+) -> ArgoApplication:
     """The observation's view of an Application: sync and health, sources, and the status.resources
-    entries of the given targets (all of them when no target matches, bounded)."""
+    entries of the given targets (all of them when no target matches, bounded); with
+    `ownership_uncertain`, why it may not own them."""
     meta, spec, status = app.get("metadata") or {}, app.get("spec") or {}, app.get("status") or {}
     sync, health = status.get("sync") or {}, status.get("health") or {}
     namespace, name = str(meta.get("namespace") or "argocd"), str(meta.get("name") or "")
@@ -371,6 +420,10 @@ def to_argo_application(app: dict[str, Any], target_refs: Iterable[ResourceRef])
         application_set=application_set_of(app),
         resources=resources,
         destination_namespace=str((spec.get("destination") or {}).get("namespace") or ""),
+        destination_cluster=str(
+            (spec.get("destination") or {}).get("server") or (spec.get("destination") or {}).get("name") or ""
+        ),
+        ownership_uncertain=ownership_uncertain,
         operation_phase=str((status.get("operationState") or {}).get("phase") or ""),
         operation_message=str((status.get("operationState") or {}).get("message") or "")[:600],
         operation_revision=_operation_revision(status.get("operationState") or {}),

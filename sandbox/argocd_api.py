@@ -7,7 +7,8 @@ Speaks the JSON shapes of the real API server: `GET /api/v1/applications` (`{"it
 (`?revision=`, or `?revisions=` repeated with `?sourcePositions=` for a multi-source Application:
 `{"manifests": [<JSON string>, ...], "namespace", "server", "revision", "sourceType"}`; a revision
 that does not resolve is Argo CD's 500 with grpc code 2) and `POST /api/v1/applications/{name}/sync`
-(an `applicationSyncRequest`), with grpc-gateway error bodies (`{"error", "code", "message"}`)
+(an `applicationSyncRequest`), `GET /api/v1/clusters` (`{"items": [{"name", "server", ...}]}`:
+`in-cluster` and the `clusters` given), with grpc-gateway error bodies (`{"error", "code", "message"}`)
 and an optional bearer-token check. Faults (an HTTP status, a late answer) can be injected.
 
 `argocd_version` "3" plays Argo CD 3.x: Applications come without `status.resources[].health`
@@ -28,12 +29,13 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from domain.kube.clusters import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
 from sandbox.argocd_sync import (
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
@@ -184,6 +186,7 @@ class SandboxArgoCD(LoopbackServer):
     With `notify_url` (and `notify_token`, sent as a bearer token), a successful sync to a new
     revision posts an Argo CD Notifications webhook there (`sandbox.argocd_sync.DeployNotifier`);
     with `deploy_clock`, syncs record when they changed each workload (for the sandbox Prometheus).
+    `clusters` (each a `name` and `server`) are the clusters it lists besides its own `in-cluster`.
     """
 
     thread_name = "sandbox-argocd-api"
@@ -202,6 +205,7 @@ class SandboxArgoCD(LoopbackServer):
         notify_token: str = "",
         deploy_clock: DeployClock | None = None,
         argocd_version: str = "2",
+        clusters: Sequence[Mapping[str, str]] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -216,6 +220,10 @@ class SandboxArgoCD(LoopbackServer):
         self.gitops = dict(gitops) if gitops else None
         self.token = token
         self.cluster = cluster
+        # Argo CD's cluster list: its own cluster, then the others it was given (name, server).
+        self.clusters = [{"name": IN_CLUSTER_NAME, "server": IN_CLUSTER_SERVER}] + [
+            {"name": str(c.get("name") or ""), "server": str(c.get("server") or "")} for c in clusters
+        ]
         self.controller: ArgoController | None = None
         if repo is not None:
             if cluster is None:
@@ -255,6 +263,17 @@ class SandboxArgoCD(LoopbackServer):
 
     def error_body(self, status: int, message: str) -> Any:
         return {"error": message, "code": _GRPC_CODES.get(status, 2), "message": message}
+
+    @staticmethod
+    def _cluster_item(cluster: Mapping[str, str]) -> dict[str, Any]:
+        # a `v1alpha1Cluster` as the API sends it: credentials are never part of the answer
+        return {
+            "name": cluster["name"],
+            "server": cluster["server"],
+            "config": {"tlsClientConfig": {"insecure": False}},
+            "connectionState": {"status": "Successful", "message": ""},
+            "info": {"applicationsCount": 0},
+        }
 
     def _find(self, name: str, app_namespace: str) -> dict[str, Any] | None:
         for app in self.applications:
@@ -359,6 +378,10 @@ class SandboxArgoCD(LoopbackServer):
             if auth != f"Bearer {self.token}":
                 return 403, self.error_body(403, "permission denied")
         parts = [unquote(p) for p in path.split("/") if p]
+        if parts == ["api", "v1", "clusters"]:
+            if method != "GET":
+                return 405, self.error_body(405, f"method {method} not allowed")
+            return 200, {"metadata": {}, "items": [self._cluster_item(c) for c in self.clusters]}
         sub = parts[4] if len(parts) == 5 else ""
         if parts[:3] != ["api", "v1", "applications"] or len(parts) > 5 or sub not in _SUBRESOURCES:
             return 404, self.error_body(404, "Not Found")

@@ -417,7 +417,13 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     repo = gitops_repo(settings)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
     argocd = (
-        ArgoClient(settings.argocd_url, settings.argocd_token, tracking=argocd_tracking(settings))
+        ArgoClient(
+            settings.argocd_url,
+            settings.argocd_token,
+            tracking=argocd_tracking(settings),
+            cluster_name=settings.cluster_name,
+            cluster_server=settings.cluster_server,
+        )
         if settings.argocd_url
         else None
     )
@@ -426,7 +432,7 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     deploy_watch = DeployWatchActivities(
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
-    deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
+    deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch, cluster=settings.cluster_name)
     repositories = gitops_repositories(settings)
     change = GitOpsChangeActivities(
         repo, argocd, repo_urls=review_repo_urls(settings), repositories=repositories

@@ -21,9 +21,10 @@ __all__ = ["DeployPollActivities"]
 
 
 class DeployPollActivities:
-    def __init__(self, argocd: ArgoClient | None, *, watch_on: bool = True) -> None:
+    def __init__(self, argocd: ArgoClient | None, *, watch_on: bool = True, cluster: str = "") -> None:
         self._argocd = argocd
         self._watch_on = watch_on
+        self._cluster = cluster  # this medic's cluster name, which its watch ids carry
 
     @activity.defn(name="list_recent_deploys")
     @heartbeats
@@ -41,7 +42,9 @@ class DeployPollActivities:
             )
         with classified("listing the Argo CD Applications"):
             applications = self._argocd.list_applications()
-        events = recent_deploys(applications, page.since, delivery=page.delivery)
+            # another cluster's deploys are its medic's to watch (README "Clusters")
+            applications = [a for a in applications if self._argocd.placement(a).where != "elsewhere"]
+        events = recent_deploys(applications, page.since, delivery=page.delivery, cluster=self._cluster)
         end = page.offset + page.limit
         return RecentDeploys(
             events=events[page.offset : end],

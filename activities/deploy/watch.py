@@ -111,7 +111,11 @@ class DeployWatchActivities:
             with classified(f"reading Application {event.application}"):
                 app = self._argocd.get_application(event.application, event.app_namespace)
             workloads = application_workloads(app)
-            if not workloads:
+            where = self._argocd.placement(app)
+            if where.where == "elsewhere":
+                # the medic of that cluster watches it (README "Clusters")
+                workloads, note = [], f"Application {event.application} is not watched here: {where.reason}"
+            elif not workloads:
                 note = f"Application {event.application} manages no Deployment, StatefulSet or DaemonSet"
             else:
                 workloads, note, watch = self._changed_workloads(event, app, workloads)

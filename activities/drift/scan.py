@@ -111,7 +111,8 @@ class DriftActivities:
     @activity.defn(name="list_drift_applications")
     def list_drift_applications(self, scope: DriftScope) -> list[AppRef]:
         """The Applications in `scope`, sorted by (namespace, name): all of them, one project's
-        (asked of Argo CD with `?projects=`), or those whose destination is one namespace."""
+        (asked of Argo CD with `?projects=`), or those whose destination is one namespace; never
+        one that deploys to another cluster than this medic's."""
         argocd = self._need_argocd()
         with classified(f"listing the Argo CD Applications ({scope.label})"):
             apps = argocd.list_applications(project=scope.name if scope.kind == "project" else None)
@@ -124,6 +125,8 @@ class DriftActivities:
                 for a in apps
                 if ((a.get("spec") or {}).get("destination") or {}).get("namespace") == scope.name
             ]
+        # another cluster's Applications are its medic's to scan (README "Clusters")
+        apps = [a for a in apps if argocd.placement(a).where != "elsewhere"]
         refs = [_app_ref(a) for a in apps]
         return sorted((r for r in refs if r.name), key=lambda r: (r.namespace, r.name))
 

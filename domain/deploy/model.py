@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from domain.base import Frozen
+from domain.kube.clusters import cluster_slug
 
 __all__ = [
     "DeployEvent",
@@ -66,17 +67,23 @@ class DeployEvent(Frozen):
     synced_at: datetime | None = None
     source: DeploySource
     delivery: str = ""
+    # the cluster name of the medic that watches it (README "Clusters"); "" when none is configured
+    cluster: str = ""
 
     @property
     def watch_id(self) -> str:
-        return deploy_watch_id(self.app_namespace, self.application, self.revision)
+        return deploy_watch_id(self.app_namespace, self.application, self.revision, self.cluster)
 
 
-def deploy_watch_id(app_namespace: str, application: str, revision: str) -> str:
+def deploy_watch_id(app_namespace: str, application: str, revision: str, cluster: str = "") -> str:
     """The id of the one watch of `application` (in `app_namespace`) at `revision`:
-    `deploy/<namespace>/<application>/<revision's first 12 characters>`."""
+    `deploy/<namespace>/<application>/<revision's first 12 characters>`; a cluster's medic's
+    (README "Clusters") begins `deploy-<cluster>/`, so that medics sharing a Temporal namespace
+    never take each other's watch for their own."""
     namespace = app_namespace or DEFAULT_APP_NAMESPACE
-    return f"deploy/{namespace}/{application}/{revision[:_ID_REVISION_CHARS]}"
+    slug = cluster_slug(cluster)
+    head = f"deploy-{slug}" if slug else "deploy"
+    return f"{head}/{namespace}/{application}/{revision[:_ID_REVISION_CHARS]}"
 
 
 class WorkloadRef(Frozen):

@@ -97,7 +97,7 @@ def _entry_id(indexed: tuple[int, dict[str, Any]]) -> tuple[int, int]:
 
 
 def recent_deploys(
-    applications: list[dict[str, Any]], since: datetime, *, delivery: str = ""
+    applications: list[dict[str, Any]], since: datetime, *, delivery: str = "", cluster: str = ""
 ) -> list[DeployEvent]:
     """Each Application's latest sync-history entry whose `deployedAt` is at or after `since`, as
     a `DeployEvent` (source "poll", `previous_revision` the entry before it, `synced_at` its
@@ -106,6 +106,7 @@ def recent_deploys(
     Only the latest entry is watched: an older one within the window was superseded by it, and a
     watch of a superseded revision would stop at its first sample anyway. An Application never
     synced (no history), or whose latest entry has no revision or no readable time, gives none.
+    `cluster` is the watching medic's cluster name (its watch ids carry it).
     """
     events: list[DeployEvent] = []
     for app in applications:
@@ -132,6 +133,7 @@ def recent_deploys(
                 synced_at=deployed_at,
                 source="poll",
                 delivery=delivery,
+                cluster=cluster,
             )
         )
     return sorted(events, key=lambda e: (e.app_namespace, e.application))

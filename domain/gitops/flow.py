@@ -33,7 +33,8 @@ def applications_of_actions(
     A `revert_deploy` is owned by the Application it names. Otherwise an Application owns a
     target when its status lists it (observe keeps those entries); when
     there is exactly one Application, it owns them all (observe keeps only Applications that
-    manage a target).
+    manage a target). An owner whose cluster observe could not resolve (`ownership_uncertain`,
+    README "Clusters") is a reason, never an owner.
     """
     owners: dict[int, ArgoApplication] = {}
     reasons: list[str] = []
@@ -53,6 +54,12 @@ def applications_of_actions(
                 why = "several were seen" if named else "it was not observed"
                 reasons.append(f"action {index} ({action.kind} of Application {action.application}): {why}")
                 continue
+            if named[0].ownership_uncertain:
+                reasons.append(
+                    f"action {index} ({action.kind} of Application {action.application}): "
+                    + named[0].ownership_uncertain
+                )
+                continue
             owners[index] = named[0]
             continue
         found = [a for a in applications if a.manages(ref.kind, ref.namespace, ref.name)]
@@ -61,6 +68,9 @@ def applications_of_actions(
         if len(found) != 1:
             why = "several Applications list it" if found else "no Argo CD Application was seen managing it"
             reasons.append(f"action {index} ({action.kind} {ref.key}): {why}")
+            continue
+        if found[0].ownership_uncertain:
+            reasons.append(f"action {index} ({action.kind} {ref.key}): {found[0].ownership_uncertain}")
             continue
         owners[index] = found[0]
     return owners, reasons

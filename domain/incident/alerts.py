@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from domain.base import Frozen
+from domain.kube.clusters import alert_is_here, cluster_slug
 
 AlertStatus = Literal["firing", "resolved"]
 
@@ -48,15 +49,51 @@ class AlertGroup(Frozen):
     alerts: list[Alert] = Field(min_length=1)
 
 
-def group_workflow_id(receiver: str, group_key: str) -> str:
+def group_workflow_id(receiver: str, group_key: str, cluster: str = "") -> str:
     """The workflow id of the incident for one alert group.
 
     Stable across repeats, updates and the resolved notification of the same group, so that every
     notification of a group reaches the same workflow. The digest keeps ids short and free of the
-    quotes and braces that groupKey carries.
+    quotes and braces that groupKey carries. With a cluster name (the medic of one cluster among
+    several sharing a Temporal namespace) the id carries it, `incident-alert-<cluster>-<digest>`,
+    so that the same group seen by two clusters' medics makes two incidents; without one it is
+    `incident-alert-<digest>`, as it always was.
     """
     digest = hashlib.sha256(f"{receiver}\x00{group_key}".encode()).hexdigest()[:20]
-    return f"incident-alert-{digest}"
+    slug = cluster_slug(cluster)
+    return f"incident-alert-{slug}-{digest}" if slug else f"incident-alert-{digest}"
+
+
+@dataclass(frozen=True)
+class ClusterSplit:
+    """A group cut to this cluster's alerts (`group`: None when none is), and how many alerts of
+    the notification were for each other cluster."""
+
+    group: AlertGroup | None
+    elsewhere: dict[str, int]
+
+    @property
+    def left_out(self) -> int:
+        return sum(self.elsewhere.values())
+
+
+def alerts_of_cluster(group: AlertGroup, label: str, names: frozenset[str]) -> ClusterSplit:
+    """The group's alerts that are about this cluster (`domain.kube.clusters.alert_is_here`: no
+    `label`, or one of `names`, or no names configured) and a count of the others by cluster. A
+    group left with only resolved alerts is resolved; the group is returned itself when every
+    alert is this cluster's."""
+    ours = [a for a in group.alerts if alert_is_here(a.labels, label, names)]
+    if len(ours) == len(group.alerts):
+        return ClusterSplit(group, {})
+    elsewhere: dict[str, int] = {}
+    for alert in group.alerts:
+        if not alert_is_here(alert.labels, label, names):
+            cluster = alert.labels[label].strip()
+            elsewhere[cluster] = elsewhere.get(cluster, 0) + 1
+    if not ours:
+        return ClusterSplit(None, elsewhere)
+    status: AlertStatus = "firing" if any(a.status == "firing" for a in ours) else "resolved"
+    return ClusterSplit(group.model_copy(update={"alerts": ours, "status": status}), elsewhere)
 
 
 # What one notification may carry into a workflow's history. Each group travels three times in the

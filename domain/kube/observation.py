@@ -158,6 +158,12 @@ class ArgoApplication(Frozen):
     history: list[dict[str, Any]] = Field(default_factory=list)
     # status.conditions as "Type: message" (bounded): ComparisonError, SyncError, ...
     conditions: list[str] = Field(default_factory=list)
+    # spec.destination's cluster as the Application names it (its server, else its name)
+    destination_cluster: str = ""
+    # Why it is not certain that this Application owns the targets it was observed for (its
+    # destination names no cluster medic can resolve); "" when it is. Such an owner is never a
+    # reason to write directly, nor one a pull request may be made for.
+    ownership_uncertain: str = ""
 
     def manages(self, kind: str, namespace: str, name: str) -> bool:
         """Whether the Application's status lists this object among its resources."""

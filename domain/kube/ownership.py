@@ -182,6 +182,8 @@ class ClaimedRead:
     error: str = ""
     managed: Sequence[Mapping[str, Any]] | None = None
     managed_error: str = ""
+    # why the claimed Application deploys to another cluster (it owns nothing here), else ""
+    elsewhere: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,11 +217,12 @@ def decide_ownership(
     With a claim (`tracking_claim`), `claimed` is what reading that Application gave: it owns the
     object when its status.resources or its managed-resources list the object; a claimed
     Application that exists and lists it nowhere, or cannot be read, makes the object uncertain.
-    An annotation naming an Application Argo CD does not have is uncertain too (the annotation is
-    Argo CD's own mark); a label naming none is not a claim (Helm sets the same label), and the
-    listing decides. Without a (standing) claim, `listing` decides: the one Application whose
-    status.resources list the object owns it, several make it uncertain, none leave it unmanaged;
-    a listing that failed leaves an object with tracking metadata uncertain.
+    An annotation naming an Application Argo CD does not have, or one of another cluster
+    (`claimed.elsewhere`), is uncertain too (the annotation is Argo CD's own mark); a label naming
+    none is not a claim (Helm sets the same label), and the listing decides. Without a (standing)
+    claim, `listing` decides: the one Application whose status.resources list the object owns it,
+    several make it uncertain, none leave it unmanaged; a listing that failed leaves an object with
+    tracking metadata uncertain.
     """
     claim = tracking_claim(obj, tracking)
     if claim is not None and claimed is not None:
@@ -241,10 +244,15 @@ def decide_ownership(
             )
             return _ownership(obj, "uncertain", reason=f"{claim.said}, {missing}", **owner), None
         if claim.via == "annotation":
+            missing = (
+                f"which deploys elsewhere: {claimed.elsewhere}"
+                if claimed.elsewhere
+                else "which Argo CD does not have"
+            )
             return _ownership(
                 obj,
                 "uncertain",
-                reason=f"{claim.said}, which Argo CD does not have",
+                reason=f"{claim.said}, {missing}",
                 application=claim.application,
                 app_namespace=claim.app_namespace,
             ), None

@@ -39,6 +39,7 @@ from temporalio.service import RPCError
 from domain.intent.model import IntentChange, IntentChannel, IntentRequest
 from domain.intent.parse import IntentBounds, IntentRefused, IntentUnreadable, parse_intent
 from domain.intent.plan import intent_incident
+from domain.kube.clusters import cluster_slug
 from domain.policy.approval import identity_key
 from domain.settings import Settings
 from domain.steps.remediation import WorkflowStatus, remediation_input_for
@@ -75,10 +76,12 @@ class IntentStarted:
     started: bool
 
 
-def intent_workflow_id(requester: str, request_id: str = "") -> str:
-    """`intent-<16 hex>`: of the requester and their request id, or of a fresh UUID without one."""
+def intent_workflow_id(requester: str, request_id: str = "", cluster: str = "") -> str:
+    """`intent-<16 hex>`: of the requester and their request id, or of a fresh UUID without one; a
+    cluster's medic's (README "Clusters") `intent-<cluster>-<16 hex>`."""
     seed = f"{identity_key(requester)}\n{request_id}" if request_id else uuid.uuid4().hex
-    return f"intent-{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
+    slug = cluster_slug(cluster)
+    return f"intent-{slug + '-' if slug else ''}{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
 
 
 def model_reads_intents(settings: Settings) -> bool:
@@ -171,7 +174,7 @@ async def start_intent(
         request_id=request_id,
         change=change,
     )
-    workflow_id = intent_workflow_id(requester, request_id)
+    workflow_id = intent_workflow_id(requester, request_id, settings.cluster_name)
     incident = intent_incident(workflow_id, request)
     try:
         await client.start_workflow(

@@ -195,3 +195,29 @@ def test_a_temporary_failure_of_the_manifests_api_is_retried(world: World) -> No
     assert failed.value.type == "ArgoUnavailable" and not failed.value.non_retryable
     with transaction(world.sessions) as session:
         assert DeploymentRepository(session).get(deploy_watch_id("argocd", APP, head)) is None
+
+
+def test_a_deploy_to_another_cluster_watches_nothing_here(
+    world: World, sessions: sessionmaker[Session]
+) -> None:
+    # README "Clusters": the Application deploys to in-cluster; this medic runs on cluster edge
+    with (
+        ArgoClient(
+            world.server.url, TOKEN, timeout=5.0, cluster_name="edge", cluster_server="https://edge:6443"
+        ) as argocd,
+        PrometheusClient("http://127.0.0.1:9") as prometheus,
+    ):
+        activities = DeployWatchActivities(argocd, prometheus, None, sessions)
+        event = DeployEvent(
+            application=APP,
+            app_namespace="argocd",
+            project="shop",
+            revision=edit(world, WORKER, "worker:2.0.0", "worker:2.1.0"),
+            previous_revision=world.seed,
+            source="notification",
+        )
+        found: DeployWatchPlan = ActivityEnvironment().run(activities.plan_deploy_watch, event)
+    assert found.workloads == []
+    assert found.note == (
+        f"Application {APP} is not watched here: it deploys to cluster in-cluster, not to edge"
+    )

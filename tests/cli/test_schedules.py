@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 
 import cli.main
 import cli.schedules
-from cli.deploy_poll import DEPLOY_POLL_SCHEDULE_ID
+from cli.deploy_poll import DEPLOY_POLL_SCHEDULE_ID, poll_schedule_id
 from cli.devserver import DevServer, temporal_binary
 from cli.schedules import (
     CalendarKey,
@@ -46,6 +46,7 @@ from cli.schedules import (
     duration_text,
     load_drift_config,
     schedule_changes,
+    schedule_id_of,
     scope_of_schedule_id,
     spec_timing,
 )
@@ -539,3 +540,37 @@ def test_a_deploy_poll_looking_back_less_than_its_interval_is_refused(
         "MEDIC_DEPLOY_POLL_LOOKBACK_SECONDS=600 is shorter than MEDIC_DEPLOY_POLL_SECONDS=900"
         in result.stderr
     )
+
+
+def test_two_clusters_medics_keep_their_own_schedules_in_one_namespace(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README "Clusters": the same configuration applied (and pruned) by each cluster's medic
+    hexa = temporal.queue[-10:]
+    spec = ScheduleSpec(scope=DriftScope.parse(temporal.scope), cron=["0 3 * * *"])
+    temporal.write([{"scope": temporal.scope, "cron": "0 3 * * *"}])
+    monkeypatch.delenv("MEDIC_TASK_QUEUE")  # each cluster's medic: its own default queue
+    ids = {}
+    for cluster in (f"east-{hexa}", f"west-{hexa}"):
+        monkeypatch.setenv("MEDIC_CLUSTER_NAME", cluster)
+        ids[cluster] = (schedule_id_of(spec, cluster), poll_schedule_id(cluster))
+        temporal.made.update(ids[cluster])
+        applied = temporal.medic("schedules", "apply", "--prune")
+        assert applied.exit_code == 0, applied.output
+        assert " created " in _line(applied.stdout, ids[cluster][0])
+        assert " created " in _line(applied.stdout, ids[cluster][1])
+        assert "deleted" not in applied.stdout, "the other cluster's schedules are not this medic's"
+    east, west = ids[f"east-{hexa}"][0], ids[f"west-{hexa}"][0]
+    assert (east, west) == (
+        f"medic-east-{hexa}.drift-{spec.scope.slug}",
+        f"medic-west-{hexa}.drift-{spec.scope.slug}",
+    )
+    temporal.wait_listed({east: 1, west: 1, temporal.schedule_id: 0})
+    for cluster, (drift_id, poll_id) in ids.items():
+        scan = temporal.run(temporal.describe(drift_id)).schedule.action
+        poll = temporal.run(temporal.describe(poll_id)).schedule.action
+        assert (scan.id, scan.task_queue) == (
+            f"{cluster}.drift-scan-{spec.scope.slug}",
+            f"medic-remediation-{cluster}",
+        )
+        assert (poll.id, poll.task_queue) == (f"{cluster}.deploy-poll", f"medic-remediation-{cluster}")

@@ -14,6 +14,10 @@ SECRET_FIELDS = frozenset(
 )
 
 
+# Fields whose default follows another variable: a cluster's name also names its task queue.
+DERIVED = {"task_queue": "MEDIC_CLUSTER_NAME"}
+
+
 class _Recording(Mapping[str, str]):
     """An empty environment that remembers every name it was asked for."""
 
@@ -59,7 +63,9 @@ def _field_set_by(name: str, defaults: Settings) -> str:
             settings = settings_from_mapping({name: value})
         except ValueError:  # pydantic's ValidationError, or a one-line error wrapping it
             continue
-        changed = [field for field, now in settings if now != getattr(defaults, field)]
+        changed = [
+            field for field, now in settings if now != getattr(defaults, field) and DERIVED.get(field) != name
+        ]
         if changed:
             assert len(changed) == 1, f"{name} sets {changed}, not one field"
             return changed[0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.analysis.plan import Plan, SetResources
+from domain.analysis.plan import Plan, RevertDeploy, SetResources
 from domain.gitops.flow import (
     degraded,
     edit_hash,
@@ -44,6 +44,22 @@ def test_each_target_is_owned_by_the_application_that_lists_it() -> None:
     ledger, cart = app("ledger", LEDGER), app("cart", CART)
     observation = Observation(incident_id="i", argocd=[cart, ledger])
     assert owning_applications(plan(LEDGER, CART), observation) == ([ledger, cart], [])
+
+
+def test_an_owner_whose_cluster_is_uncertain_is_a_reason_not_an_owner() -> None:
+    # README "Clusters": observe could not tell whether the Application deploys to this cluster
+    why = "Application ledger may not deploy to this cluster: its destination cluster 'west' is unknown"
+    uncertain = app("ledger", LEDGER, ownership_uncertain=why)
+    revert = RevertDeploy(
+        target=LEDGER.without_container(),
+        application="ledger",
+        revision="a" * 40,
+        previous_revision="b" * 40,
+    )
+    observation = Observation(incident_id="i", argocd=[uncertain])
+    for uncertain_plan in (plan(LEDGER), Plan(actions=[revert])):
+        owners, reasons = owning_applications(uncertain_plan, observation)
+        assert owners == [] and len(reasons) == 1 and reasons[0].endswith(why)
 
 
 def test_a_lone_application_owns_what_it_does_not_list_but_several_make_it_unclear() -> None:

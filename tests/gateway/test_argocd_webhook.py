@@ -336,3 +336,21 @@ async def test_a_deploy_while_temporal_is_unreachable_is_a_fast_503_with_the_rea
     error = response.json()["error"]
     assert ("within 0.5 s" in error) if temporal == "silent" else ("Temporal" in error)
     assert "\n" not in error
+
+
+async def test_each_clusters_medic_starts_a_watch_of_its_own(dev_client: Client) -> None:
+    # README "Clusters": one Argo CD notifies the medics of two clusters sharing a namespace; each
+    # starts its own watch (the Application's cluster decides which one watches anything)
+    app = app_name()
+    body = json.dumps(rendered(application=app)).encode()
+    started = []
+    for cluster in ("east", "west"):
+        settings = settings_for(f"no-worker-{uuid.uuid4()}", cluster_name=cluster)
+        async with await gateway_for(settings, dev_client) as http:
+            response = await http.post("/webhooks/argocd", content=body, headers=auth())
+        assert response.status_code == 202, response.text
+        assert response.json()["watch"] == f"deploy-{cluster}/argocd/{app}/{SHA[:12]}"
+        started.append(response.json()["watch"])
+        assert (await watch_input(dev_client, response.json()["watch"]))["cluster"] == cluster
+    for watch_id in started:
+        await dev_client.get_workflow_handle(watch_id).terminate("test done")

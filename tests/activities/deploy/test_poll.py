@@ -29,7 +29,11 @@ def at(minutes_ago: int) -> str:
 def app(name: str, history: list[dict[str, Any]], namespace: str = "argocd") -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"project": "shop", "source": {"repoURL": "https://git.example/gitops.git"}},
+        "spec": {
+            "project": "shop",
+            "source": {"repoURL": "https://git.example/gitops.git"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+        },
         "status": {"history": history} if history else {},
     }
 
@@ -123,3 +127,15 @@ def test_without_argo_cd_the_poll_fails_for_good() -> None:
     with pytest.raises(ApplicationError, match="no Argo CD is configured") as raised:
         run(DeployPollActivities(None), DeployPollPage(since=SINCE))
     assert raised.value.non_retryable and raised.value.type == "NotConfigured"
+
+
+def test_a_deploy_to_another_cluster_is_left_to_its_medic() -> None:
+    # README "Clusters": each cluster's medic watches the deploys Argo CD makes there
+    edge = app("edge-cart", [{"id": 0, "revision": "9" * 40, "deployedAt": at(3)}])
+    edge["spec"]["destination"] = {"name": "edge", "namespace": "shop"}
+    edges = [{"name": "edge", "server": "https://edge:6443"}]
+    with SandboxArgoCD([*APPS, edge], token=TOKEN, clusters=edges) as argocd:
+        for cluster, expected in (("", {"cart", "search"}), ("edge", {"edge-cart"})):
+            with ArgoClient(argocd.url, TOKEN, timeout=5.0, cluster_name=cluster) as argo:
+                result, _ = run(DeployPollActivities(argo), DeployPollPage(since=SINCE, delivery="d"))
+            assert {e.application for e in result.events} == expected, cluster

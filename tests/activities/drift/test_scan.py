@@ -523,3 +523,18 @@ def test_every_live_object_that_argo_cd_tracks_is_left_to_its_application(
     result = estate.run(raw_activities(estate, kube).scan_unmanaged_manifests, "s")
     assert [r.name for r in result.drifted[0].resources] == ["never-applied"]
     assert result.resources_scanned == 2
+
+
+def test_only_this_clusters_applications_are_scanned() -> None:
+    # README "Clusters": the medic of each cluster scans the Applications that deploy there
+    edge = application("edge-shop", "shop", "shop", "web")
+    edge["spec"]["destination"] = {"name": "edge", "namespace": "shop"}
+    apps = [*scenario().argocd, edge]
+    with SandboxArgoCD(
+        apps, token=TOKEN, clusters=[{"name": "edge", "server": "https://edge:6443"}]
+    ) as argocd:
+        for cluster, expected in (("", ["pay-ledger", "shop-cart", "shop-web"]), ("edge", ["edge-shop"])):
+            with ArgoClient(argocd.url, TOKEN, timeout=5.0, cluster_name=cluster) as client:
+                activities = DriftActivities(client, None, None, DriftConfig())
+                refs = ActivityEnvironment().run(activities.list_drift_applications, DriftScope())
+            assert [r.name for r in refs] == expected, cluster
