@@ -57,6 +57,7 @@ from health.readiness import PROBE_TIMEOUT, Readiness, store_probe, temporal_pro
 from health.server import HealthAddressError, serve_health
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
+from integrations.gitops_clones import GitOpsClones
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
 from integrations.llm.narrative import Narrator
@@ -66,7 +67,9 @@ from integrations.pull_requests import (
     PullRequestHost,
     github_remote_url,
     gitops_clone,
+    pull_request_host_for_repository,
     pull_request_host_from_settings,
+    repository_clone,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
 from integrations.temporal.client import (
@@ -288,6 +291,38 @@ def gitops_repositories(settings: Settings) -> GitOpsRepositories:
         raise WorkerConfigError(str(err)) from err
 
 
+def gitops_clones(
+    settings: Settings,
+    repositories: GitOpsRepositories,
+    repo: GitRepo | None,
+    host: PullRequestHost | None,
+    sessions: sessionmaker[Session],
+) -> GitOpsClones:
+    """A clone and a pull request host per repository medic may write: `repo` and `host` for the
+    configured one, and for each further one of MEDIC_GITOPS_REPOSITORIES_FILE its own (cloned
+    when a change first needs it). A repository whose host cannot be built stops the worker."""
+    records = StorePullRequestRecords(sessions)
+    reviews = StoreReviewRecords(sessions)
+    clones = GitOpsClones(
+        repositories,
+        repo,
+        host,
+        workdir=settings.resolved_gitops_workdir,
+        clone=lambda entry, workdir: repository_clone(entry, settings, workdir),
+        make_host=lambda entry, clone: pull_request_host_for_repository(
+            entry, clone, settings, records, reviews=reviews
+        ),
+    )
+    if repo is None:
+        return clones
+    for entry in repositories.repositories[1:]:
+        try:
+            clones.host(entry.url)
+        except ValueError as err:
+            raise WorkerConfigError(f"{REPOSITORIES_FILE_VARIABLE}: {err}") from err
+    return clones
+
+
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
     its aliases, with GitHub the repository's clone URL, and the names MEDIC_GITOPS_REPOSITORIES_FILE
@@ -389,21 +424,26 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     approve = ApproveActivities(sessions)
     memory = MemoryActivities(sessions)
     repo = gitops_repo(settings)
+    repositories = gitops_repositories(settings)
+    pull_requests_host = pr_host(settings, repo, sessions)
+    clones = gitops_clones(settings, repositories, repo, pull_requests_host, sessions)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
     argocd = ArgoClient(settings.argocd_url, settings.argocd_token) if settings.argocd_url else None
     prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
-    observe = ObserveActivities(kube, argocd, prometheus, repo, sessions=sessions)
+    observe = ObserveActivities(
+        kube, argocd, prometheus, clones if repo is not None else None, sessions=sessions
+    )
     deploy_watch = DeployWatchActivities(
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
     deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch)
-    repositories = gitops_repositories(settings)
     change = GitOpsChangeActivities(
-        repo, argocd, repo_urls=review_repo_urls(settings), repositories=repositories
+        repo, argocd, repo_urls=review_repo_urls(settings), repositories=repositories, clones=clones
     )
-    pull_requests_host = pr_host(settings, repo, sessions)
-    pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)
-    applications = ApplicationSyncActivities(argocd, repo)
+    pull_requests = PullRequestActivities(
+        repo, pull_requests_host, console_url=settings.console_url, clones=clones
+    )
+    applications = ApplicationSyncActivities(argocd, repo, clones=clones)
     drift_settings = drift_config(settings)
     policy_dir = settings.policy_dir or None
     drift = DriftActivities(

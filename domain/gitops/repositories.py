@@ -9,7 +9,9 @@ the file MEDIC_GITOPS_REPOSITORIES_FILE (`repositories_from_yaml`). URLs are com
 
 An Application whose source — the one holding the file an edit would change — is in none of them
 is never edited, and nothing it manages is patched directly either (`unwritable_sources`,
-`not_writable_reason`): the reason names the repository that would need access.
+`not_writable_reason`): the reason names the repository that would need access. One that is in
+them is edited in its own repository's clone, with a pull request there (`edit_refusal` keeps a
+change to one repository).
 """
 
 from __future__ import annotations
@@ -266,26 +268,31 @@ def not_writable_reason(application: str, urls: Iterable[str]) -> str:
 
 
 def edit_refusal(
-    application: str, sources: Sequence[Mapping[str, Any]], repositories: GitOpsRepositories, file: str = ""
+    application: str,
+    sources: Sequence[Mapping[str, Any]],
+    repositories: GitOpsRepositories,
+    file: str = "",
+    *,
+    repository: GitOpsRepository | None = None,
 ) -> str | None:
-    """Why an edit of `application` (of `file`, when known) is not made, or None when the sources
-    it would change are all in the first repository, the one medic clones and opens pull requests
-    on. A source in no mapped repository gets `not_writable_reason`; one in another mapped
-    repository is refused too, as medic keeps one clone."""
+    """Why an edit of `application` (of `file`, when known) is not made in `repository` (default:
+    the first, the configured one), or None when the sources it would change are all in it. A
+    source in no mapped repository gets `not_writable_reason`; one in another mapped repository
+    is another clone's change (and another pull request's)."""
     urls = unwritable_sources(sources, repositories, file)
     if urls:
         return not_writable_reason(application, urls)
-    primary = repositories.primary()
+    here = repository or repositories.primary()
     elsewhere = list(
         dict.fromkeys(
             url
             for s in edited_sources(sources, file)
-            if (url := str(s.get("repoURL") or "")) and repositories.find(url) != primary
+            if (url := str(s.get("repoURL") or "")) and repositories.find(url) != here
         )
     )
-    if primary is not None and elsewhere:
+    if here is not None and elsewhere:
         return (
-            f"Application {application} deploys from {', '.join(elsewhere)}, which medic may write but "
-            f"does not clone: its pull requests go only to {primary.url} (MEDIC_GITOPS_REPO)"
+            f"Application {application} deploys from {', '.join(elsewhere)}, not from {here.url}, "
+            "the repository this change is made in: one pull request changes one repository"
         )
     return None
