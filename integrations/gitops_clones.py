@@ -67,10 +67,6 @@ class GitOpsClones:
         self._clones: dict[str, GitRepo] = {}
         self._hosts: dict[str, PullRequestHost] = {}
 
-    @property
-    def primary(self) -> GitRepo | None:
-        return self._repo
-
     def repository(self, name: str) -> GitOpsRepository | None:
         """The mapped repository `name` (any of its URLs) names; "" the configured one."""
         if not name:
@@ -83,17 +79,23 @@ class GitOpsClones:
             return ""
         return repository.url
 
-    def _is_primary(self, name: str) -> bool:
-        found = self.repository(name)
-        return not name or found is None or found == self.repositories.primary()
+    def _known(self, name: str) -> bool:
+        """Whether `name` is "" (the configured repository) or names one medic may write."""
+        return not name or self.repository(name) is not None
+
+    def _further(self, name: str) -> GitOpsRepository | None:
+        """The further repository `name` names; None for the configured one (or an unknown one)."""
+        repository = self.repository(name) if name else None
+        return None if repository == self.repositories.primary() else repository
 
     def clone(self, name: str = "") -> GitRepo | None:
         """The clone of repository `name`; None when it is not one medic may write (or nothing is
         configured)."""
-        if self._is_primary(name):
-            return self._repo if not name or self.repository(name) is not None else None
-        repository = self.repository(name)
-        assert repository is not None
+        if not self._known(name):
+            return None
+        repository = self._further(name)
+        if repository is None:
+            return self._repo
         with self._lock:
             if repository.url not in self._clones:
                 if self._clone is None or not self._workdir:
@@ -105,11 +107,13 @@ class GitOpsClones:
 
     def host(self, name: str = "") -> PullRequestHost | None:
         """The pull request host of repository `name`; None when there is none."""
-        if self._is_primary(name):
-            return self._host if not name or self.repository(name) is not None else None
-        repository = self.repository(name)
+        if not self._known(name):
+            return None
+        repository = self._further(name)
+        if repository is None:
+            return self._host
         repo = self.clone(name)
-        if repository is None or repo is None or self._make_host is None:
+        if repo is None or self._make_host is None:
             return None
         with self._lock:
             if repository.url not in self._hosts:
