@@ -213,3 +213,22 @@ def test_a_pull_request_of_an_unknown_repository_is_not_sent_to_another_host(two
             ),
         )
     assert refused.value.type == "NotConfigured" and "else.git" in str(refused.value)
+
+
+def test_a_multi_source_fix_goes_to_the_repository_of_the_values_source_holding_the_file(
+    two: TwoRepositories,
+) -> None:
+    # The Application's own manifests come from the configured repository; its values file from the
+    # second one's `$values` source: the edit is made there, in its clone.
+    app = two.application()
+    manifests = {"repoURL": str(two.primary), "path": "extra", "targetRevision": "main"}
+    mixed = app.model_copy(update={"sources": [*app.sources, manifests]})
+    plan = oom_plan()
+    change = run(
+        two.activities.prepare,
+        PrepareChangeInput(
+            incident_id=two.incident_id, plan=plan, plan_hash=plan.plan_hash(), applications=[mixed]
+        ),
+    )
+    assert change.refused == [] and change.repository == two.platform_url
+    assert [f.path for f in change.files] == [VALUES] and change.base_commit == two.platform_seed
