@@ -1022,7 +1022,9 @@ def repository_clone(entry: GitOpsRepository, settings: Settings, workdir: str) 
     route = entry.pull_requests
     token: str | Callable[[], str] = ""
     if route.host == "github":
-        github_url = github_remote_url(route.repository, route.api_url or settings.github_api_url)
+        github_url = github_remote_url(
+            route.repository, route.api_url or settings.github_api_url or DEFAULT_GITHUB_API_URL
+        )
         if urlsplit(remote).netloc and urlsplit(remote).netloc == urlsplit(github_url).netloc:
             token = git_token(github_auth_from_settings(settings))
     return GitRepo(remote, workdir, token=token)
