@@ -75,6 +75,7 @@ from domain.steps.observe import ObserveInput
 from integrations.argocd import ArgoClient, ArgoError, ArgoNotFound, to_argo_application
 from integrations.errors import IntegrationError
 from integrations.git import GitError, GitRepo
+from integrations.gitops_clones import GitOpsClones
 from integrations.kubernetes import KubeClient, KubeForbidden, KubeNotFound
 from integrations.prometheus import (
     CONTAINER_QUERIES,
@@ -388,7 +389,7 @@ class _Observer:
         *,
         argocd: ArgoClient | None = None,
         prometheus: PrometheusClient | None = None,
-        gitops: GitRepo | None = None,
+        gitops: GitRepo | GitOpsClones | None = None,
         window_minutes: int = 30,
         now: float | None = None,
     ) -> None:
@@ -919,24 +920,39 @@ class _Observer:
                 names = ", ".join(dict.fromkeys(empty))
                 self.notes.append(f"Prometheus has no data for {names} of {ref.kind} {base}")
 
-    def collect_gitops_files(self, gitops: GitRepo) -> None:
-        try:
-            gitops.sync()
-        except GitError as err:
-            self.notes.append(f"the GitOps repository could not be read: {_short(err.message, 300)}")
-            return
+    def collect_gitops_files(self, gitops: GitRepo | GitOpsClones) -> None:
+        """The files defining each owned workload, read from the clone of the repository its
+        Application deploys from (with `GitOpsClones`; else the one clone)."""
+        synced: dict[str, bool] = {}
         for app, ref in self.owned:
+            repo = gitops.clone_for(app.sources) if isinstance(gitops, GitOpsClones) else gitops
+            if repo is None:
+                continue
+            if repo.remote_url not in synced:
+                try:
+                    repo.sync()
+                    synced[repo.remote_url] = True
+                except GitError as err:
+                    synced[repo.remote_url] = False
+                    self.notes.append(f"the GitOps repository could not be read: {_short(err.message, 300)}")
+            if not synced[repo.remote_url]:
+                continue
             sources = app.sources
             git_sources = [s for s in sources if s.get("path") is not None or s.get("ref")]
             target_revision = str((git_sources[0] if git_sources else {}).get("targetRevision") or "HEAD")
             try:
-                commit = gitops.head(target_revision)
-                files = gitops.list_files(commit)
+                commit = repo.head(target_revision)
+                files = repo.list_files(commit)
                 cache: dict[str, str | None] = {}
 
-                def read(path: str, commit: str = commit, cache: dict[str, str | None] = cache) -> str | None:
+                def read(
+                    path: str,
+                    commit: str = commit,
+                    cache: dict[str, str | None] = cache,
+                    repo: GitRepo = repo,
+                ) -> str | None:
                     if path not in cache:
-                        cache[path] = gitops.read_file(path, commit)
+                        cache[path] = repo.read_file(path, commit)
                     return cache[path]
 
                 target = ResourceRef(namespace=ref.namespace, kind=ref.kind, name=ref.name)
@@ -977,7 +993,7 @@ def build_observation(
     log_limit_bytes: int = 8192,
     argocd: ArgoClient | None = None,
     prometheus: PrometheusClient | None = None,
-    gitops: GitRepo | None = None,
+    gitops: GitRepo | GitOpsClones | None = None,
     window_minutes: int = 30,
     now: float | None = None,
 ) -> Observation:
@@ -1009,7 +1025,7 @@ class ObserveActivities:
         kube: KubeClient,
         argocd: ArgoClient | None = None,
         prometheus: PrometheusClient | None = None,
-        gitops: GitRepo | None = None,
+        gitops: GitRepo | GitOpsClones | None = None,
         *,
         window_minutes: int = 30,
         clock: Callable[[], float] = time.time,

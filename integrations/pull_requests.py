@@ -50,6 +50,7 @@ from domain.gitops.pull_requests import (
     PullRequestStatus,
     incident_of_branch,
 )
+from domain.gitops.repositories import GitOpsRepository
 from domain.settings import Settings
 from domain.steps.review import STATUS_CONTEXT, ReviewTarget, StatusState, review_workflow_id
 from integrations.errors import IntegrationError, PermanentError, TemporaryError
@@ -1108,3 +1109,88 @@ def pull_request_host_from_settings(
         author_email=settings.pr_author_email,
         reviews=reviews,
     )
+
+
+def repository_clone(entry: GitOpsRepository, settings: Settings, workdir: str) -> GitRepo:
+    """medic's clone (in `workdir`) of a repository of MEDIC_GITOPS_REPOSITORIES_FILE: its
+    `clone_url` (default `url`). The GitHub (GitLab) credentials go only to a remote on the host of
+    the GitHub (GitLab) its pull requests go to."""
+    remote = entry.remote
+    route = entry.pull_requests
+    token: str | Callable[[], str] = ""
+    if route.host == "github":
+        github_url = github_remote_url(
+            route.repository, route.api_url or settings.github_api_url or DEFAULT_GITHUB_API_URL
+        )
+        if urlsplit(remote).netloc and urlsplit(remote).netloc == urlsplit(github_url).netloc:
+            token = git_token(github_auth_from_settings(settings))
+    elif route.host == "gitlab":
+        from integrations.gitlab_merge_requests import GIT_TOKEN_USER
+
+        gitlab_url = route.api_url or settings.gitlab_url
+        if urlsplit(remote).netloc and urlsplit(remote).netloc == urlsplit(gitlab_url).netloc:
+            return GitRepo(remote, workdir, token=settings.gitlab_token, token_user=GIT_TOKEN_USER)
+    return GitRepo(remote, workdir, token=token)
+
+
+def pull_request_host_for_repository(
+    entry: GitOpsRepository,
+    repo: GitRepo,
+    settings: Settings,
+    records: PullRequestRecords | None = None,
+    *,
+    reviews: ReviewRecords | None = None,
+) -> PullRequestHost:
+    """The host of a repository's pull requests, as its `pull_requests` entry says: `github` (its
+    `repository` on its `api_url`, default GITHUB_API_URL, with medic's GitHub credentials — the
+    personal token or the GitHub App), `gitlab` (its project on its `api_url`, default
+    MEDIC_GITLAB_URL, with GITLAB_TOKEN) or `local`, only for a local bare repository (a branch and a
+    record in the store, `records`). `repo` is the repository's clone. A host that cannot be built
+    raises ValueError, one line naming the repository and the fix."""
+    route = entry.pull_requests
+    if route.host == "github":
+        auth = github_auth_from_settings(settings)
+        if not auth:
+            raise ValueError(
+                f"{entry.url}: its pull requests go to GitHub ({route.repository}), but neither GITHUB_TOKEN "
+                "nor the GitHub App (MEDIC_GITHUB_APP_ID) is configured"
+            )
+        return GitHubPullRequestHost(
+            repo,
+            route.repository,
+            auth,
+            route.api_url or settings.github_api_url or DEFAULT_GITHUB_API_URL,
+            author_name=settings.pr_author_name,
+            author_email=settings.pr_author_email,
+        )
+    if route.host == "local":
+        if _local_path(entry.remote) is None:
+            raise ValueError(
+                f"{entry.url}: the local pull request host merges straight into the repository, so it "
+                "serves only a local bare repository; give the entry pull_requests: {host: github, "
+                "repository: owner/name}"
+            )
+        return pull_request_host(
+            repo,
+            records=records,
+            author_name=settings.pr_author_name,
+            author_email=settings.pr_author_email,
+            reviews=reviews,
+        )
+    if route.host == "gitlab":
+        if not settings.gitlab_token:
+            raise ValueError(
+                f"{entry.url}: its merge requests go to GitLab ({route.repository}), but GITLAB_TOKEN "
+                "is not configured"
+            )
+        from integrations.gitlab_merge_requests import DEFAULT_GITLAB_URL, GitLabPullRequestHost
+
+        return GitLabPullRequestHost(
+            repo,
+            route.repository,
+            settings.gitlab_token,
+            route.api_url or settings.gitlab_url or DEFAULT_GITLAB_URL,
+            author_name=settings.pr_author_name,
+            author_email=settings.pr_author_email,
+        )
+    raise ValueError(f"{entry.url}: pull requests on {route.host} are not supported")

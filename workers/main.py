@@ -59,6 +59,7 @@ from health.server import HealthAddressError, serve_health
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
 from integrations.gitlab_merge_requests import gitlab_remote_url
+from integrations.gitops_clones import GitOpsClones
 from integrations.kubernetes import KubeClient
 from integrations.llm import SecondOpinion
 from integrations.llm.narrative import Narrator
@@ -69,7 +70,9 @@ from integrations.pull_requests import (
     check_local_remote,
     github_remote_url,
     gitops_clone,
+    pull_request_host_for_repository,
     pull_request_host_from_settings,
+    repository_clone,
     settings_host_kind,
 )
 from integrations.sealing import GENERATE_KEY_COMMAND, KEYS_VARIABLE, SealingError, SnapshotSealer
@@ -312,6 +315,38 @@ def argocd_tracking(settings: Settings) -> Tracking:
     return Tracking(method=settings.argocd_tracking, instance_label=settings.argocd_instance_label)
 
 
+def gitops_clones(
+    settings: Settings,
+    repositories: GitOpsRepositories,
+    repo: GitRepo | None,
+    host: PullRequestHost | None,
+    sessions: sessionmaker[Session],
+) -> GitOpsClones:
+    """A clone and a pull request host per repository medic may write: `repo` and `host` for the
+    configured one, and for each further one of MEDIC_GITOPS_REPOSITORIES_FILE its own (cloned
+    when a change first needs it). A repository whose host cannot be built stops the worker."""
+    records = StorePullRequestRecords(sessions)
+    reviews = StoreReviewRecords(sessions)
+    clones = GitOpsClones(
+        repositories,
+        repo,
+        host,
+        workdir=settings.resolved_gitops_workdir,
+        clone=lambda entry, workdir: repository_clone(entry, settings, workdir),
+        make_host=lambda entry, clone: pull_request_host_for_repository(
+            entry, clone, settings, records, reviews=reviews
+        ),
+    )
+    if repo is None:
+        return clones
+    for entry in repositories.repositories[1:]:
+        try:
+            clones.host(entry.url)
+        except ValueError as err:
+            raise WorkerConfigError(f"{REPOSITORIES_FILE_VARIABLE}: {err}") from err
+    return clones
+
+
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
     """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
     its aliases, with GitHub or GitLab the repository's clone URL, and the names
@@ -415,6 +450,9 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
     approve = ApproveActivities(sessions)
     memory = MemoryActivities(sessions)
     repo = gitops_repo(settings)
+    repositories = gitops_repositories(settings)
+    pull_requests_host = pr_host(settings, repo, sessions)
+    clones = gitops_clones(settings, repositories, repo, pull_requests_host, sessions)
     # One Argo CD client (thread-safe) for observe, the GitOps path and the drift scans.
     argocd = (
         ArgoClient(
@@ -428,18 +466,20 @@ def activities_for(settings: Settings, kube: KubeClient | None = None) -> list[C
         else None
     )
     prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
-    observe = ObserveActivities(kube, argocd, prometheus, repo, sessions=sessions)
+    observe = ObserveActivities(
+        kube, argocd, prometheus, clones if repo is not None else None, sessions=sessions
+    )
     deploy_watch = DeployWatchActivities(
         argocd, prometheus, repo, sessions, policy_dir=settings.policy_dir or None, settings=settings
     )
     deploy_poll = DeployPollActivities(argocd, watch_on=settings.deploy_watch, cluster=settings.cluster_name)
-    repositories = gitops_repositories(settings)
     change = GitOpsChangeActivities(
-        repo, argocd, repo_urls=review_repo_urls(settings), repositories=repositories
+        repo, argocd, repo_urls=review_repo_urls(settings), repositories=repositories, clones=clones
     )
-    pull_requests_host = pr_host(settings, repo, sessions)
-    pull_requests = PullRequestActivities(repo, pull_requests_host, console_url=settings.console_url)
-    applications = ApplicationSyncActivities(argocd, repo)
+    pull_requests = PullRequestActivities(
+        repo, pull_requests_host, console_url=settings.console_url, clones=clones
+    )
+    applications = ApplicationSyncActivities(argocd, repo, clones=clones)
     drift_settings = drift_config(settings)
     policy_dir = settings.policy_dir or None
     drift = DriftActivities(

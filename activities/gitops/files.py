@@ -12,7 +12,7 @@ from typing import Any
 from domain.analysis.plan import Plan, RevertDeploy
 from domain.gitops.edit import FileChange, file_changes, unified_diff
 from domain.gitops.flow import applications_of_actions
-from domain.gitops.repositories import GitOpsRepositories, edit_refusal
+from domain.gitops.repositories import GitOpsRepositories, GitOpsRepository, edit_refusal
 from domain.kube.observation import ArgoApplication
 from domain.redaction.text import redact_text
 from domain.steps.gitops import FileDiff, GitOpsApplication, GitOpsChange
@@ -38,11 +38,14 @@ def fix_files(
     applications: list[ArgoApplication],
     base_commit: str,
     repositories: GitOpsRepositories | None = None,
+    *,
+    repository: GitOpsRepository | None = None,
 ) -> tuple[list[FileChange], list[FileDiff], list[str]]:
-    """The change of every file the plan's GitOps actions change, computed at `base_commit`,
-    its redacted diff, and the values the repository already has. With `repositories`, a file
-    whose Application source is not in the repository medic clones is refused
-    (`domain.gitops.repositories.edit_refusal`): it would be another repository's file."""
+    """The change of every file the plan's GitOps actions change, computed at `base_commit` of
+    `repo`, its redacted diff, and the values the repository already has. With `repositories`, a
+    file whose Application source is not in `repository` (the one `repo` is a clone of; default
+    the configured one) is refused (`domain.gitops.repositories.edit_refusal`): it would be another
+    repository's file."""
     owners, unowned = applications_of_actions(plan, applications)
     refused = list(unowned)
     for index, action in enumerate(plan.actions):
@@ -81,7 +84,9 @@ def fix_files(
         unchanged += [f"{f.file}: {f.description}" for f in edit.unchanged]
         for change in edit.changes:
             refusal_of_repository = (
-                edit_refusal(app.name, app.sources, repositories, change.path) if repositories else None
+                edit_refusal(app.name, app.sources, repositories, change.path, repository=repository)
+                if repositories
+                else None
             )
             if refusal_of_repository is not None:
                 refused.append(refusal_of_repository)

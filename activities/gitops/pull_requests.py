@@ -27,26 +27,54 @@ from domain.gitops.pull_request_body import (
     revert_pull_request_text,
 )
 from domain.gitops.pull_requests import PullRequest, PullRequestSpec, branch_for, labels_for
+from domain.gitops.repositories import REPOSITORIES_FILE_VARIABLE
 from domain.redaction.text import redact_text
 from domain.steps.gitops import OpenPullRequestInput, PullRequestInput
 from integrations.git import GitRepo
+from integrations.gitops_clones import GitOpsClones
 from integrations.pull_requests import PullRequestHost
 
 
 class PullRequestActivities:
-    """`console_url` links each PR to its incident in the console."""
+    """`repo` and `host` are the configured GitOps repository's clone and pull request host;
+    `clones` gives those of every repository medic may write (default: these alone). A change and
+    its pull request use the clone and host of the repository they name (`repository`; "" the
+    configured one), and every pull request answered names it. `console_url` links each PR to its
+    incident in the console."""
 
-    def __init__(self, repo: GitRepo | None, host: PullRequestHost | None, *, console_url: str = "") -> None:
+    def __init__(
+        self,
+        repo: GitRepo | None,
+        host: PullRequestHost | None,
+        *,
+        console_url: str = "",
+        clones: GitOpsClones | None = None,
+    ) -> None:
         self._repo = repo
         self._host = host
         self._console_url = console_url
+        self._clones = clones
 
-    def _need_repo(self) -> GitRepo:
-        if self._repo is None:
+    def _need_repo(self, repository: str = "") -> GitRepo:
+        repo = self._clones.clone(repository) if repository and self._clones else self._repo
+        if repo is None:
+            if repository:
+                raise ChangeRefused(
+                    f"medic has no clone of {repository}: it is not in {REPOSITORIES_FILE_VARIABLE}"
+                )
             raise ChangeRefused("no GitOps repository is configured (MEDIC_GITOPS_REPO)")
-        return self._repo
+        return repo
 
-    def _need_host(self) -> PullRequestHost:
+    def _need_host(self, repository: str = "") -> PullRequestHost:
+        if repository:
+            host = self._clones.host(repository) if self._clones else None
+            if host is None:
+                raise ApplicationError(
+                    f"no pull request host is configured for {repository}",
+                    type="NotConfigured",
+                    non_retryable=True,
+                )
+            return host
         if self._host is None:
             raise ApplicationError(
                 "no pull request host is configured", type="NotConfigured", non_retryable=True
@@ -58,9 +86,9 @@ class PullRequestActivities:
     @store_failures
     def open_pull_request(self, input: OpenPullRequestInput) -> PullRequest:
         change = input.change
-        host = self._need_host()
+        host = self._need_host(change.repository)
         try:
-            repo = self._need_repo()
+            repo = self._need_repo(change.repository)
             with classified("computing the change again"):
                 repo.sync()
                 revert = deploy_revert_of(input.plan) if input.fix is None else None
@@ -100,7 +128,7 @@ class PullRequestActivities:
             files={c.path: c.after for c in changes},
         )
         with classified(f"opening the pull request of {spec.branch}"):
-            return host.open_pull_request(spec)
+            return _in(change.repository, host.open_pull_request(spec))
 
     def _text(self, input: OpenPullRequestInput, changes: list[FileChange]) -> PullRequestText:
         """The PR's title, body and commit message (redacted by `domain.gitops.pull_request_body`)."""
@@ -139,27 +167,32 @@ class PullRequestActivities:
     @activity.defn(name="get_pull_request")
     @store_failures
     def get_pull_request(self, input: PullRequestInput) -> PullRequest:
-        host = self._need_host()
+        host = self._need_host(input.repository)
         with classified(f"reading pull request #{input.number}"):
-            return host.get_pull_request(input.number)
+            return _in(input.repository, host.get_pull_request(input.number))
 
     @activity.defn(name="merge_pull_request")
     @heartbeats
     @store_failures
     def merge_pull_request(self, input: PullRequestInput) -> PullRequest:
-        host = self._need_host()
+        host = self._need_host(input.repository)
         with classified(f"merging pull request #{input.number}"):
-            return host.merge_pull_request(input.number, merged_by=input.actor)
+            return _in(input.repository, host.merge_pull_request(input.number, merged_by=input.actor))
 
     @activity.defn(name="close_pull_request")
     @heartbeats
     @store_failures
     def close_pull_request(self, input: PullRequestInput) -> PullRequest:
-        host = self._need_host()
+        host = self._need_host(input.repository)
         with classified(f"closing pull request #{input.number}"):
             pr = host.get_pull_request(input.number)
             if pr.status != "open":
-                return pr
+                return _in(input.repository, pr)
             if input.comment:
                 host.comment(input.number, redact_text(input.comment))
-            return host.close_pull_request(input.number, closed_by=input.actor)
+            return _in(input.repository, host.close_pull_request(input.number, closed_by=input.actor))
+
+
+def _in(repository: str, pr: PullRequest) -> PullRequest:
+    """`pr` naming the repository it is in (hosts answer without it)."""
+    return pr.model_copy(update={"repository": repository}) if repository else pr

@@ -84,6 +84,9 @@ class PullRequest(Frozen):
     closed_by: str | None = None
     updated_at: datetime | None = None
     title: str = ""
+    # the GitOps repository it is in: its `url` in the repositories medic may write; "" the
+    # configured one (MEDIC_GITOPS_REPO)
+    repository: str = ""
 
 
 class PullRequestEvent(Frozen):

@@ -9,7 +9,9 @@ the file MEDIC_GITOPS_REPOSITORIES_FILE (`repositories_from_yaml`). URLs are com
 
 An Application whose source — the one holding the file an edit would change — is in none of them
 is never edited, and nothing it manages is patched directly either (`unwritable_sources`,
-`not_writable_reason`): the reason names the repository that would need access.
+`not_writable_reason`): the reason names the repository that would need access. One that is in
+them is edited in its own repository's clone, with a pull request there (`edit_refusal` keeps a
+change to one repository).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from domain.base import Frozen
 REPOSITORIES_FILE_VARIABLE = "MEDIC_GITOPS_REPOSITORIES_FILE"
 _SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?([^/:]+):(?!//)(.+)$")
 
-PullRequestHostName = Literal["github", "local"]
+PullRequestHostName = Literal["github", "gitlab", "local"]
 
 
 def _strip_tail(text: str) -> str:
@@ -64,7 +66,9 @@ def same_repository(a: str, b: str) -> bool:
 
 class PullRequestRoute(Frozen):
     """Where a repository's pull requests go: `github` (`repository` owner/name on `api_url`, with
-    medic's GitHub credentials) or `local` (a branch in the repository itself)."""
+    medic's GitHub credentials), `gitlab` (merge requests of the project `repository`, group/name or
+    its numeric id, on the GitLab at `api_url`, with medic's GitLab token) or `local` (a branch in
+    the repository itself)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -188,6 +192,11 @@ def _checked_route(repository: GitOpsRepository, index: int) -> GitOpsRepository
             f"{REPOSITORIES_FILE_VARIABLE} entry {index} ({repository.url}): pull_requests.repository "
             f"must be owner/name, not {route.repository!r}"
         )
+    if route.host == "gitlab" and not (route.repository.isdigit() or "/" in route.repository.strip("/")):
+        raise ValueError(
+            f"{REPOSITORIES_FILE_VARIABLE} entry {index} ({repository.url}): pull_requests.repository "
+            f"must be the GitLab project's path (group/name) or id, not {route.repository!r}"
+        )
     return repository
 
 
@@ -195,7 +204,7 @@ def _one_line(err: ValidationError) -> str:
     parts = []
     for error in err.errors():
         where = ".".join(str(p) for p in error["loc"]) or "entry"
-        message = str(error["msg"]).split(",")[0].removeprefix("Input ").removeprefix("Value error, ")
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Input ")
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
@@ -266,26 +275,31 @@ def not_writable_reason(application: str, urls: Iterable[str]) -> str:
 
 
 def edit_refusal(
-    application: str, sources: Sequence[Mapping[str, Any]], repositories: GitOpsRepositories, file: str = ""
+    application: str,
+    sources: Sequence[Mapping[str, Any]],
+    repositories: GitOpsRepositories,
+    file: str = "",
+    *,
+    repository: GitOpsRepository | None = None,
 ) -> str | None:
-    """Why an edit of `application` (of `file`, when known) is not made, or None when the sources
-    it would change are all in the first repository, the one medic clones and opens pull requests
-    on. A source in no mapped repository gets `not_writable_reason`; one in another mapped
-    repository is refused too, as medic keeps one clone."""
+    """Why an edit of `application` (of `file`, when known) is not made in `repository` (default:
+    the first, the configured one), or None when the sources it would change are all in it. A
+    source in no mapped repository gets `not_writable_reason`; one in another mapped repository
+    is another clone's change (and another pull request's)."""
     urls = unwritable_sources(sources, repositories, file)
     if urls:
         return not_writable_reason(application, urls)
-    primary = repositories.primary()
+    here = repository or repositories.primary()
     elsewhere = list(
         dict.fromkeys(
             url
             for s in edited_sources(sources, file)
-            if (url := str(s.get("repoURL") or "")) and repositories.find(url) != primary
+            if (url := str(s.get("repoURL") or "")) and repositories.find(url) != here
         )
     )
-    if primary is not None and elsewhere:
+    if here is not None and elsewhere:
         return (
-            f"Application {application} deploys from {', '.join(elsewhere)}, which medic may write but "
-            f"does not clone: its pull requests go only to {primary.url} (MEDIC_GITOPS_REPO)"
+            f"Application {application} deploys from {', '.join(elsewhere)}, not from {here.url}, "
+            "the repository this change is made in: one pull request changes one repository"
         )
     return None

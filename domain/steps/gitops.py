@@ -20,6 +20,9 @@ class GitOpsApplication(Frozen):
     namespace: str = "argocd"
     project: str = ""
     automated: bool = False
+    # the GitOps repository the change is in (`GitOpsChange.repository`), whose clone tells a
+    # later commit of the branch from another
+    repository: str = ""
 
 
 class FileDiff(Frozen):
@@ -57,6 +60,9 @@ class GitOpsChange(Frozen):
     applications: list[GitOpsApplication] = Field(default_factory=list)
     reverts_base: str = ""
     reverts_head: str = ""
+    # the GitOps repository whose clone the change is computed in and whose host gets its pull
+    # request: its `url` in the repositories medic may write; "" the configured one
+    repository: str = ""
 
 
 class OpenPullRequestInput(Frozen):
@@ -100,6 +106,8 @@ class PullRequestInput(Frozen):
     actor: str = "medic"
     # closing: a comment left on the PR first, saying why
     comment: str = ""
+    # the GitOps repository the PR is in (`PullRequest.repository`); "" the configured one
+    repository: str = ""
 
 
 class ApplicationsInput(Frozen):

@@ -92,7 +92,7 @@ repositories:
         ),
         (
             "- {url: a, pull_requests: {host: gitea}}",
-            "MEDIC_GITOPS_REPOSITORIES_FILE entry 1: pull_requests.host: should be 'github' or 'local'",
+            "MEDIC_GITOPS_REPOSITORIES_FILE entry 1: pull_requests.host: should be 'github', 'gitlab' or 'local'",
         ),
         (
             "- {url: a, pull_requests: {host: github, repository: platform}}",
@@ -147,9 +147,15 @@ def test_an_application_from_an_unmapped_repository_is_refused_with_the_reposito
     assert unwritable_sources(chart, repos) == ["https://charts.example.com"]
 
 
-def test_a_second_mapped_repository_is_refused_as_not_cloned() -> None:
+def test_a_second_mapped_repository_is_edited_in_its_own_clone_one_repository_per_change() -> None:
     repos = repositories_from_yaml(f"- url: {PLATFORM}\n", default_repositories(APPS))
+    platform = repos.find(PLATFORM)
     sources = [{"repoURL": PLATFORM, "path": "apps/cart"}]
+    # Made in the platform repository's clone: nothing to refuse.
+    assert edit_refusal("shop-cart", sources, repos, repository=platform) is None
+    # Made in the configured repository's clone, it would be another repository's file.
     refusal = edit_refusal("shop-cart", sources, repos)
-    assert refusal is not None and "which medic may write but does not clone" in refusal
-    assert f"its pull requests go only to {APPS}" in refusal
+    assert refusal == (
+        f"Application shop-cart deploys from {PLATFORM}, not from {APPS}, the repository this change "
+        "is made in: one pull request changes one repository"
+    )

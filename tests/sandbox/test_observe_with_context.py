@@ -12,13 +12,16 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.observe import ObserveActivities, ObserveInput, build_observation
+from cli.embedded import git_source_urls
 from cli.eval import observe_scenario
+from domain.gitops.repositories import default_repositories, repositories_from_yaml
 from domain.incident.alerts import AlertGroup
 from domain.incident.model import Incident, incident_from_group
 from domain.kube.observation import Observation
 from domain.settings import Settings
 from integrations.argocd import ArgoClient
 from integrations.git import GitRepo
+from integrations.gitops_clones import GitOpsClones
 from integrations.kubernetes import KubeClient
 from integrations.prometheus import PrometheusClient
 from integrations.sealing import generate_key
@@ -266,3 +269,33 @@ def test_a_tracking_label_naming_an_application_that_lists_the_workload_nowhere_
         a.name != "search-indexer" or not a.manages("Deployment", "search", "query-api")
         for a in observation.argocd
     )
+
+
+@pytest.mark.parametrize("stack", ["oom-helm-values"], indirect=True)
+def test_the_files_are_read_from_the_clone_of_the_application_s_own_repository(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The configured repository holds something else; the Application deploys from a second one.
+    apps = tmp_path / "apps.git"
+    seed_bare_repo(apps, {"README.md": "the apps repository\n"})
+    (url,) = git_source_urls(stack.scenario.argocd)
+    platform = stack.gitops.remote_url  # the scenario's files
+    mapping = repositories_from_yaml(
+        f"- url: {url}\n  clone_url: {platform}\n", default_repositories(str(apps))
+    )
+    primary = GitRepo(str(apps), tmp_path / "apps-work")
+    clones = GitOpsClones(
+        mapping,
+        primary,
+        workdir=str(tmp_path / "apps-work"),
+        clone=lambda entry, workdir: GitRepo(entry.remote, workdir),
+    )
+    observation = build_observation(
+        stack.kube, stack.incident, argocd=stack.argocd, gitops=clones, now=1795460100.0
+    )
+    files = {f.path: f for f in observation.gitops_files}
+    expected = files[_expected_file(stack.scenario)]
+    assert expected.content == stack.scenario.gitops[expected.path]
+    assert not [n for n in observation.notes if "GitOps" in n]
+    # Read only from the Application's repository: the configured clone was never needed.
+    assert not primary.workdir.exists()

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from domain.settings import settings_from_mapping
-from workers.main import WorkerConfigError, gitops_repositories, review_repo_urls
+from integrations.git import GitRepo
+from store.db import make_engine, session_factory
+from workers.main import WorkerConfigError, gitops_clones, gitops_repositories, review_repo_urls
 
 APPS = "https://github.com/acme/gitops.git"
 
@@ -47,3 +49,41 @@ def test_a_file_that_cannot_be_used_stops_the_worker_in_one_line(
     with pytest.raises(WorkerConfigError) as caught:
         gitops_repositories(settings)
     assert str(caught.value) == message.format(path=path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "- url: https://git.example/platform.git\n",
+            "MEDIC_GITOPS_REPOSITORIES_FILE: https://git.example/platform.git: the local pull request host "
+            "merges straight into the repository, so it serves only a local bare repository; give the "
+            "entry pull_requests: {host: github, repository: owner/name}",
+        ),
+        (
+            "- url: https://github.com/acme/platform.git\n"
+            "  pull_requests: {host: github, repository: acme/platform}\n",
+            "MEDIC_GITOPS_REPOSITORIES_FILE: https://github.com/acme/platform.git: its pull requests go to "
+            "GitHub (acme/platform), but neither GITHUB_TOKEN nor the GitHub App (MEDIC_GITHUB_APP_ID) is "
+            "configured",
+        ),
+    ],
+    ids=["local-host-on-a-remote", "github-without-credentials"],
+)
+def test_a_repository_whose_host_cannot_be_built_stops_the_worker_in_one_line(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    path = tmp_path / "repositories.yaml"
+    path.write_text(entry)
+    settings = settings_from_mapping(
+        {
+            "MEDIC_GITOPS_REPO": APPS,
+            "MEDIC_GITOPS_REPOSITORIES_FILE": str(path),
+            "MEDIC_GITOPS_WORKDIR": str(tmp_path / "work"),
+        }
+    )
+    repo = GitRepo(APPS, tmp_path / "work")
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'medic.db'}"))
+    with pytest.raises(WorkerConfigError) as caught:
+        gitops_clones(settings, gitops_repositories(settings), repo, None, sessions)
+    assert str(caught.value) == message

@@ -118,7 +118,9 @@ class GitOpsPath:
                 current = await kit.steps.call(
                     "awaiting_approval",
                     GET_PULL_REQUEST,
-                    PullRequestInput(incident_id=state.incident.id, number=pr.number),
+                    PullRequestInput(
+                        incident_id=state.incident.id, number=pr.number, repository=pr.repository
+                    ),
                 )
             except StepFailed:
                 return False

@@ -45,7 +45,12 @@ class MergeWait:
                 merged = await steps.run(
                     "merging",
                     MERGE_PULL_REQUEST,
-                    PullRequestInput(incident_id=state.incident.id, number=pr.number, actor="medic"),
+                    PullRequestInput(
+                        incident_id=state.incident.id,
+                        number=pr.number,
+                        actor="medic",
+                        repository=pr.repository,
+                    ),
                     summary=pr_summary,
                 )
             except StepFailed:
@@ -91,7 +96,8 @@ class MergeWait:
                     pass  # time to poll
             try:
                 current = await execute(
-                    GET_PULL_REQUEST, PullRequestInput(incident_id=state.incident.id, number=number)
+                    GET_PULL_REQUEST,
+                    PullRequestInput(incident_id=state.incident.id, number=number, repository=pr.repository),
                 )
             except ActivityError as err:
                 # A missed look; the next poll (or a signal) tries again until the deadline.
@@ -129,6 +135,7 @@ class MergeWait:
                     incident_id=state.incident.id,
                     number=number,
                     actor="medic",
+                    repository=pr.repository,
                     comment=f"medic: not merged within {timeout}s; the incident expired, so this pull "
                     "request is closed (a later merge would change the cluster with nobody watching).",
                 ),
@@ -147,7 +154,11 @@ class MergeWait:
                 "awaiting_approval",
                 CLOSE_PULL_REQUEST,
                 PullRequestInput(
-                    incident_id=state.incident.id, number=pr.number, actor="medic", comment=comment
+                    incident_id=state.incident.id,
+                    number=pr.number,
+                    actor="medic",
+                    comment=comment,
+                    repository=pr.repository,
                 ),
             )
         except StepFailed:
