@@ -157,9 +157,25 @@ class PullRequestPayload(BaseModel):
         )
 
 
-def _answer(code: int, **body: Any) -> JSONResponse:
+def answer(code: int, **body: Any) -> JSONResponse:
+    """A webhook's answer (GitHub's and GitLab's): JSON, with Retry-After on a 503."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == 503 else None
     return JSONResponse(body, status_code=code, headers=headers)
+
+
+def told_answer(incident_id: str, signal: PullRequestEvent, outcome: str, what: str) -> JSONResponse:
+    """The answer once the incident's run was told of its pull request (`what`: "pull request #12",
+    "merge request !12"): 202, or 200 saying the run is gone."""
+    body = {
+        "incident_id": incident_id,
+        "workflow_id": workflow_id_of(incident_id),
+        "number": signal.number,
+        "status": signal.status,
+    }
+    if outcome == "gone":
+        return answer(200, delivered=False, note="the incident has no running workflow", **body)
+    log.info("%s %s: told %s", what, signal.status, incident_id)
+    return answer(202, delivered=True, **body)
 
 
 async def signal_incident(client: Client, incident_id: str, event: PullRequestEvent) -> str:
@@ -234,51 +250,51 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
     @app.post("/webhooks/github")
     async def github_webhook(request: Request) -> JSONResponse:
         if not secret:
-            return _answer(
+            return answer(
                 401,
                 error="no GitHub webhook secret is configured (MEDIC_GITHUB_WEBHOOK_SECRET); "
                 "refusing all webhooks",
             )
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
-            return _answer(413, error=f"body larger than {MAX_BODY_BYTES} bytes")
+            return answer(413, error=f"body larger than {MAX_BODY_BYTES} bytes")
         if not signature_valid(secret, raw, request.headers.get(SIGNATURE_HEADER, "")):
-            return _answer(401, error=f"missing or invalid {SIGNATURE_HEADER} signature")
+            return answer(401, error=f"missing or invalid {SIGNATURE_HEADER} signature")
         kind = request.headers.get(EVENT_HEADER, "")
         delivery = request.headers.get(DELIVERY_HEADER, "")
         try:
             payload = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            return _answer(400, error=f"body is not JSON: {err}")
+            return answer(400, error=f"body is not JSON: {err}")
         if not isinstance(payload, dict):
-            return _answer(400, error="body must be a JSON object (a GitHub webhook payload)")
+            return answer(400, error="body must be a JSON object (a GitHub webhook payload)")
         if kind == "ping":
-            return _answer(200, pong=True, hook_id=payload.get("hook_id"))
+            return answer(200, pong=True, hook_id=payload.get("hook_id"))
         if kind != "pull_request":
-            return _answer(202, ignored=f"event {kind or '(none)'!r} is not acted on")
+            return answer(202, ignored=f"event {kind or '(none)'!r} is not acted on")
         try:
             event = PullRequestPayload.model_validate(payload)
         except ValidationError as err:
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in err.errors(include_input=False)]
-            return _answer(422, error="not a GitHub pull_request event", details=details)
+            return answer(422, error="not a GitHub pull_request event", details=details)
         repository = event.repository.full_name if event.repository else ""
         if settings.github_repository and repository.lower() != settings.github_repository.lower():
-            return _answer(202, ignored=f"repository {repository!r} is not {settings.github_repository}")
+            return answer(202, ignored=f"repository {repository!r} is not {settings.github_repository}")
         branch = event.pull_request.head.ref
         owner = incident_of_branch(branch)
         if event.action in REVIEW_ACTIONS:
             if owner is not None:
-                return _answer(
+                return answer(
                     202,
                     ignored=f"action {event.action!r} on medic's own branch {branch!r}: "
                     "its pull request carries the incident's analysis, it is not reviewed",
                 )
             if not settings.review_pull_requests:
-                return _answer(202, ignored="change reviews are off (MEDIC_REVIEW_PULL_REQUESTS=false)")
+                return answer(202, ignored="change reviews are off (MEDIC_REVIEW_PULL_REQUESTS=false)")
             if not event.pull_request.head.sha:
-                return _answer(422, error="the pull_request event names no head sha")
+                return answer(422, error="the pull_request event names no head sha")
         elif event.action != "closed":
-            return _answer(
+            return answer(
                 202,
                 ignored=f"action {event.action!r}: only opened, pushed, reopened, ready and closed "
                 "pull requests are acted on",
@@ -302,17 +318,8 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             if reason is None:
                 raise
             log.warning("GitHub delivery %s not passed on: %s", delivery, reason)
-            return _answer(503, error=reason)
-        body = {
-            "incident_id": incident_id,
-            "workflow_id": workflow_id_of(incident_id),
-            "number": signal.number,
-            "status": signal.status,
-        }
-        if outcome == "gone":
-            return _answer(200, delivered=False, note="the incident has no running workflow", **body)
-        log.info("pull request #%s %s: told %s", signal.number, signal.status, incident_id)
-        return _answer(202, delivered=True, **body)
+            return answer(503, error=reason)
+        return told_answer(incident_id, signal, outcome, f"pull request #{signal.number}")
 
     async def _reviewed(
         client: Client, event: PullRequestPayload, delivery: str, request_id: str
@@ -329,7 +336,7 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             target.head_sha[:12],
             workflow_id,
         )
-        return _answer(
+        return answer(
             202,
             delivered=True,
             workflow_id=workflow_id,
@@ -346,5 +353,5 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
         )
         body = {"workflow_id": workflow_id, "number": target.number, "merged": closed.merged}
         if not await close_review(client, workflow_id, closed, request_id):
-            return _answer(200, delivered=False, note="no review of this pull request is running", **body)
-        return _answer(202, delivered=True, **body)
+            return answer(200, delivered=False, note="no review of this pull request is running", **body)
+        return answer(202, delivered=True, **body)

@@ -28,7 +28,6 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -40,9 +39,15 @@ from domain.gitops.pull_requests import PullRequestEvent, incident_of_branch
 from domain.settings import Settings
 from domain.steps.review import PullRequestClosed, ReviewRequest, ReviewTarget, review_workflow_id
 from gateway.auth import secrets_equal
-from gateway.github_webhook import ClientFactory, close_review, signal_incident, start_review
-from gateway.temporal_calls import RETRY_AFTER_SECONDS, unreachable_reason
-from integrations.temporal.incidents import workflow_id_of
+from gateway.github_webhook import (
+    ClientFactory,
+    answer,
+    close_review,
+    signal_incident,
+    start_review,
+    told_answer,
+)
+from gateway.temporal_calls import unreachable_reason
 
 log = logging.getLogger("medic.gateway")
 
@@ -125,11 +130,6 @@ class MergeRequestPayload(BaseModel):
         )
 
 
-def _answer(code: int, **body: Any) -> JSONResponse:
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == 503 else None
-    return JSONResponse(body, status_code=code, headers=headers)
-
-
 def _other_project(settings: Settings, project: _Project | None) -> str | None:
     """Why the event's project is not the configured one; None when it is (or none is configured)."""
     configured = settings.gitlab_project.strip().strip("/")
@@ -151,52 +151,52 @@ def install_gitlab_webhook(app: FastAPI, settings: Settings, get_client: ClientF
     @app.post("/webhooks/gitlab")
     async def gitlab_webhook(request: Request) -> JSONResponse:
         if not token:
-            return _answer(
+            return answer(
                 401,
                 error="no GitLab webhook token is configured (MEDIC_GITLAB_WEBHOOK_TOKEN); "
                 "refusing all webhooks",
             )
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
-            return _answer(413, error=f"body larger than {MAX_BODY_BYTES} bytes")
+            return answer(413, error=f"body larger than {MAX_BODY_BYTES} bytes")
         if not secrets_equal(request.headers.get(TOKEN_HEADER, ""), token):
-            return _answer(401, error="missing or wrong X-Gitlab-Token (the webhook's secret token)")
+            return answer(401, error="missing or wrong X-Gitlab-Token (the webhook's secret token)")
         kind = request.headers.get(EVENT_HEADER, "")
         delivery = request.headers.get(DELIVERY_HEADER, "")
         try:
             payload = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            return _answer(400, error=f"body is not JSON: {err}")
+            return answer(400, error=f"body is not JSON: {err}")
         if not isinstance(payload, dict):
-            return _answer(400, error="body must be a JSON object (a GitLab webhook payload)")
+            return answer(400, error="body must be a JSON object (a GitLab webhook payload)")
         if kind != MERGE_REQUEST_HOOK:
-            return _answer(202, ignored=f"event {kind or '(none)'!r} is not acted on")
+            return answer(202, ignored=f"event {kind or '(none)'!r} is not acted on")
         try:
             event = MergeRequestPayload.model_validate(payload)
         except ValidationError as err:
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in err.errors(include_input=False)]
-            return _answer(422, error="not a GitLab merge request event", details=details)
+            return answer(422, error="not a GitLab merge request event", details=details)
         if event.object_kind != "merge_request":
-            return _answer(422, error=f"object_kind {event.object_kind!r} is not merge_request")
+            return answer(422, error=f"object_kind {event.object_kind!r} is not merge_request")
         why = _other_project(settings, event.project)
         if why is not None:
-            return _answer(202, ignored=why)
+            return answer(202, ignored=why)
         mr = event.object_attributes
         owner = incident_of_branch(mr.source_branch)
         reviewed = mr.action in REVIEW_ACTIONS and (mr.action != "update" or bool(mr.oldrev))
         if reviewed:
             if owner is not None:
-                return _answer(
+                return answer(
                     202,
                     ignored=f"action {mr.action!r} on medic's own branch {mr.source_branch!r}: "
                     "its merge request carries the incident's analysis, it is not reviewed",
                 )
             if not settings.review_pull_requests:
-                return _answer(202, ignored="change reviews are off (MEDIC_REVIEW_PULL_REQUESTS=false)")
+                return answer(202, ignored="change reviews are off (MEDIC_REVIEW_PULL_REQUESTS=false)")
             if not mr.last_commit or not mr.last_commit.id:
-                return _answer(422, error="the merge request event names no last commit")
+                return answer(422, error="the merge request event names no last commit")
         elif mr.action not in DONE_ACTIONS:
-            return _answer(
+            return answer(
                 202,
                 ignored=f"action {mr.action or '(none)'!r}: only opened, pushed, reopened, merged and "
                 "closed merge requests are acted on",
@@ -220,17 +220,8 @@ def install_gitlab_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             if reason is None:
                 raise
             log.warning("GitLab delivery %s not passed on: %s", delivery, reason)
-            return _answer(503, error=reason)
-        body = {
-            "incident_id": incident_id,
-            "workflow_id": workflow_id_of(incident_id),
-            "number": signal.number,
-            "status": signal.status,
-        }
-        if outcome == "gone":
-            return _answer(200, delivered=False, note="the incident has no running workflow", **body)
-        log.info("merge request !%s %s: told %s", signal.number, signal.status, incident_id)
-        return _answer(202, delivered=True, **body)
+            return answer(503, error=reason)
+        return told_answer(incident_id, signal, outcome, f"merge request !{signal.number}")
 
     async def _reviewed(
         client: Client, event: MergeRequestPayload, repository: str, delivery: str, request_id: str
@@ -249,7 +240,7 @@ def install_gitlab_webhook(app: FastAPI, settings: Settings, get_client: ClientF
             target.head_sha[:12],
             workflow_id,
         )
-        return _answer(
+        return answer(
             202,
             delivered=True,
             workflow_id=workflow_id,
@@ -268,5 +259,5 @@ def install_gitlab_webhook(app: FastAPI, settings: Settings, get_client: ClientF
         )
         body = {"workflow_id": workflow_id, "number": target.number, "merged": closed.merged}
         if not await close_review(client, workflow_id, closed, request_id):
-            return _answer(200, delivered=False, note="no review of this merge request is running", **body)
-        return _answer(202, delivered=True, **body)
+            return answer(200, delivered=False, note="no review of this merge request is running", **body)
+        return answer(202, delivered=True, **body)
