@@ -121,7 +121,7 @@ class IdleRuns(WorkflowRunner):
         limit = self._clock() - seconds
         idle = [
             run_id
-            for run_id, instance in list(self._runs.items())
+            for run_id, instance in self._snapshot()
             if instance.last_active <= limit and not instance.in_flight
         ]
         for run_id in idle:
@@ -133,7 +133,16 @@ class IdleRuns(WorkflowRunner):
 
     def in_flight(self) -> int:
         """How many of the runs in the cache wait for an activity or a child workflow."""
-        return sum(1 for instance in list(self._runs.values()) if instance.in_flight)
+        return sum(1 for _, instance in self._snapshot() if instance.in_flight)
+
+    def _snapshot(self) -> list[tuple[str, _TimedInstance]]:
+        """The runs now. The worker makes and drops runs on its workflow threads while the event
+        loop reads them here; a weak dictionary changed during a copy says so, and is copied again."""
+        while True:
+            try:
+                return list(self._runs.items())
+            except RuntimeError:
+                continue
 
 
 def _eviction(worker: Worker) -> Callable[[str], None] | None:
