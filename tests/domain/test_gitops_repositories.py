@@ -92,7 +92,8 @@ repositories:
         ),
         (
             "- {url: a, pull_requests: {host: gitea}}",
-            "MEDIC_GITOPS_REPOSITORIES_FILE entry 1: pull_requests.host: should be 'github', 'gitlab' or 'local'",
+            "MEDIC_GITOPS_REPOSITORIES_FILE entry 1: "
+            "pull_requests.host: should be 'github', 'gitlab' or 'local'",
         ),
         (
             "- {url: a, pull_requests: {host: github, repository: platform}}",

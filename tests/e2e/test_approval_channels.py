@@ -177,7 +177,7 @@ async def test_one_person_cannot_be_both_approvers_of_a_four_eyes_plan(
     assert refused == [
         "approve by ＣＡＲＯＬ: ＣＡＲＯＬ has already decided on this plan (as carol)",
         "approve by erin: an approval through signal is self-asserted and does not count for a plan that "
-        "needs 2 approvals; approve through api or console or slack",
+        "needs 2 approvals; approve through api or console or mcp or slack",
     ]
     assert await approvals_so_far(handle, 1) == [("carol", "update")]
     assert (await handle.query(RemediationWorkflow.status)).step == "awaiting_approval"

@@ -177,6 +177,8 @@ def worker_env(stack: Stack, queue: str, home: Path) -> dict[str, str]:
         "ARGOCD_TOKEN": settings.argocd_token,
         "PROMETHEUS_URL": settings.prometheus_url,
         "MEDIC_GITOPS_REPO": settings.gitops_repo_url,
+        # the URL the scenario's Applications name the repository by: medic may write it
+        "MEDIC_GITOPS_REPO_ALIASES": ",".join(settings.gitops_repo_aliases),
         "MEDIC_WORKER_METRICS_ADDRESS": "",
         "MEDIC_WORKER_HEALTH_ADDRESS": "",
     }
