@@ -133,7 +133,11 @@ async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> WorkflowH
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The static checks take half a minute of CPU: started now, they run beside the tests.
+    # The static checks take half a minute of CPU: started now, they run beside the tests. In a
+    # session split over processes (pytest-xdist) every process collects every test: the one that
+    # runs them starts them when it does.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     if any(item.nodeid.startswith("tests/test_code_quality.py") for item in items):
         from tests import static_checks
 

@@ -92,7 +92,7 @@ def test_load_keys_parses_a_comma_separated_list_newest_first() -> None:
     assert SnapshotSealer([first]).open(sealer.seal(CONTENT)) == CONTENT
 
 
-@pytest.mark.parametrize("value", ["", " , ", "not-a-key", f"{Fernet.generate_key().decode()},short"])
+@pytest.mark.parametrize("value", ["", " , ", "not-a-key", "A" * 43 + "=,short"])
 def test_load_keys_refuses_what_is_not_a_fernet_key(value: str) -> None:
     with pytest.raises(SealingError, match="MEDIC_SNAPSHOT_KEYS"):
         load_keys(value)
