@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -771,14 +771,9 @@ class _Observer:
             claim = tracking_claim(raw, argocd.tracking)
             claimed = _read_claimed(argocd, claim, raw) if claim is not None else None
             if claimed is not None and claimed.app is not None:
-                where = argocd.placement(claimed.app)
-                if where.where == "elsewhere":  # an Application of another cluster owns nothing here
-                    name = app_key(claimed.app)[1]
-                    self.notes.append(
-                        f"{ref.kind} {ref.namespace}/{ref.name}: Application {name} is not its owner: "
-                        f"{where.reason}"
-                    )
-                    claimed = ClaimedRead(elsewhere=where.reason)
+                elsewhere = self._elsewhere(argocd, claimed.app, ref)
+                if elsewhere:  # an Application of another cluster owns nothing here
+                    claimed = ClaimedRead(elsewhere=elsewhere)
             decision, app = decide_ownership(raw, argocd.tracking, claimed=claimed)
             if app is None and decision.state != "uncertain":
                 if listing is None:
@@ -848,20 +843,16 @@ class _Observer:
     def _not_elsewhere(self, argocd: ArgoClient, app: dict[str, Any]) -> bool:
         return argocd.placement(app).where != "elsewhere"
 
-    def _of_this_cluster(
-        self, argocd: ArgoClient, app: dict[str, Any] | None, ref: ResourceRef
-    ) -> dict[str, Any] | None:
-        """`app`, unless it deploys to another cluster (said in a note)."""
-        if app is None:
-            return None
+    def _elsewhere(self, argocd: ArgoClient, app: Mapping[str, Any], ref: ResourceRef) -> str:
+        """Why `app` deploys to another cluster (said in a note too), or "" when it does not."""
         where = argocd.placement(app)
         if where.where != "elsewhere":
-            return app
-        name = (app.get("metadata") or {}).get("name", "")
+            return ""
         self.notes.append(
-            f"{ref.kind} {ref.namespace}/{ref.name}: Application {name} is not its owner: {where.reason}"
+            f"{ref.kind} {ref.namespace}/{ref.name}: Application {app_key(app)[1]} is not its owner: "
+            f"{where.reason}"
         )
-        return None
+        return where.reason
 
     def _note_uncertain_cluster(
         self, argocd: ArgoClient, app: dict[str, Any], ref: ResourceRef, uncertain: dict[str, str]
