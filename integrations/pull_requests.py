@@ -1073,10 +1073,19 @@ def gitops_clone(settings: Settings) -> GitRepo | None:
     if kind == "gitlab" and not host_url:
         # a numeric project id: the token goes to the GitLab API's own host
         host_url = settings.gitlab_url
-    same_host = bool(host_url) and urlsplit(remote).netloc == urlsplit(host_url).netloc
     return GitRepo(
-        remote, settings.resolved_gitops_workdir, token=token if same_host else "", token_user=token_user
+        remote,
+        settings.resolved_gitops_workdir,
+        token=token if _same_host(remote, host_url) else "",
+        token_user=token_user,
     )
+
+
+def _same_host(remote: str, host_url: str) -> bool:
+    """Whether a remote is on the host of `host_url` (a PR host's web or API address): the only
+    remote its credentials may go to."""
+    where = urlsplit(remote).netloc
+    return bool(host_url) and bool(where) and where == urlsplit(host_url).netloc
 
 
 def pull_request_host_from_settings(
@@ -1122,13 +1131,12 @@ def repository_clone(entry: GitOpsRepository, settings: Settings, workdir: str) 
         github_url = github_remote_url(
             route.repository, route.api_url or settings.github_api_url or DEFAULT_GITHUB_API_URL
         )
-        if urlsplit(remote).netloc and urlsplit(remote).netloc == urlsplit(github_url).netloc:
+        if _same_host(remote, github_url):
             token = git_token(github_auth_from_settings(settings))
     elif route.host == "gitlab":
         from integrations.gitlab_merge_requests import GIT_TOKEN_USER
 
-        gitlab_url = route.api_url or settings.gitlab_url
-        if urlsplit(remote).netloc and urlsplit(remote).netloc == urlsplit(gitlab_url).netloc:
+        if _same_host(remote, route.api_url or settings.gitlab_url):
             return GitRepo(remote, workdir, token=settings.gitlab_token, token_user=GIT_TOKEN_USER)
     return GitRepo(remote, workdir, token=token)
 
@@ -1155,11 +1163,11 @@ def pull_request_host_for_repository(
                 f"{entry.url}: its pull requests go to GitHub ({route.repository}), but neither GITHUB_TOKEN "
                 "nor the GitHub App (MEDIC_GITHUB_APP_ID) is configured"
             )
-        return GitHubPullRequestHost(
+        return pull_request_host(
             repo,
-            route.repository,
-            auth,
-            route.api_url or settings.github_api_url or DEFAULT_GITHUB_API_URL,
+            github_token=auth,
+            github_repository=route.repository,
+            github_api_url=route.api_url or settings.github_api_url,
             author_name=settings.pr_author_name,
             author_email=settings.pr_author_email,
         )
@@ -1183,13 +1191,11 @@ def pull_request_host_for_repository(
                 f"{entry.url}: its merge requests go to GitLab ({route.repository}), but GITLAB_TOKEN "
                 "is not configured"
             )
-        from integrations.gitlab_merge_requests import DEFAULT_GITLAB_URL, GitLabPullRequestHost
-
-        return GitLabPullRequestHost(
+        return pull_request_host(
             repo,
-            route.repository,
-            settings.gitlab_token,
-            route.api_url or settings.gitlab_url or DEFAULT_GITLAB_URL,
+            gitlab_token=settings.gitlab_token,
+            gitlab_project=route.repository,
+            gitlab_url=route.api_url or settings.gitlab_url,
             author_name=settings.pr_author_name,
             author_email=settings.pr_author_email,
         )
