@@ -348,19 +348,11 @@ def gitops_clones(
 
 
 def review_repo_urls(settings: Settings) -> tuple[str, ...]:
-    """The URLs Argo CD Applications may name the GitOps repository by: the configured remote,
-    its aliases, with GitHub or GitLab the repository's clone URL, and the names
-    MEDIC_GITOPS_REPOSITORIES_FILE gives that repository."""
-    urls = [settings.gitops_repo_url] if settings.gitops_repo_url else []
-    urls += settings.gitops_repo_aliases
-    if settings.github_repository:
-        urls.append(github_remote_url(settings.github_repository, settings.github_api_url))
-    if settings.gitlab_project:
-        urls.append(gitlab_remote_url(settings.gitlab_project, settings.gitlab_url))
-    primary = gitops_repositories(settings).primary() if settings.gitops_repositories_file else None
-    if primary is not None:
-        urls += [u for u in primary.names() if u not in urls]
-    return tuple(u for u in urls if u)
+    """The URLs Argo CD Applications may name the GitOps repository by: every name of the
+    configured repository in `gitops_repositories` (the remote, its aliases, with GitHub or GitLab
+    the repository's clone URL, and the names MEDIC_GITOPS_REPOSITORIES_FILE gives it)."""
+    primary = gitops_repositories(settings).primary()
+    return tuple(n for n in primary.names() if n) if primary is not None else ()
 
 
 def review_prices(settings: Settings) -> Callable[[], Prices | None]:
