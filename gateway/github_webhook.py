@@ -244,6 +244,37 @@ async def close_review(client: Client, workflow_id: str, closed: PullRequestClos
     return True
 
 
+async def review_started(
+    client: Client, settings: Settings, target: ReviewTarget, delivery: str, request_id: str, what: str
+) -> JSONResponse:
+    """Start (or feed) the review of a person's pull request and answer 202 (GitHub's and GitLab's
+    webhooks); `what` names the event in the log, `{}` standing for the number."""
+    run_id = await start_review(client, settings, ReviewRequest(target=target, delivery=delivery), request_id)
+    workflow_id = review_workflow_id(target)
+    log.info("%s at %s: review %s", what.format(target.number), target.head_sha[:12], workflow_id)
+    return answer(
+        202,
+        delivered=True,
+        workflow_id=workflow_id,
+        run_id=run_id,
+        number=target.number,
+        head_sha=target.head_sha,
+    )
+
+
+async def review_ended(
+    client: Client, target: ReviewTarget, merged: bool, request_id: str, noun: str
+) -> JSONResponse:
+    """End the review of a closed (or merged) pull request: 202, or 200 when none runs; `noun` is
+    the host's word for it ("pull request", "merge request")."""
+    workflow_id = review_workflow_id(target)
+    closed = PullRequestClosed(number=target.number, head_ref=target.head_ref, merged=merged)
+    body = {"workflow_id": workflow_id, "number": target.number, "merged": closed.merged}
+    if not await close_review(client, workflow_id, closed, request_id):
+        return answer(200, delivered=False, note=f"no review of this {noun} is running", **body)
+    return answer(202, delivered=True, **body)
+
+
 def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientFactory) -> None:
     secret = settings.github_webhook_secret
 
@@ -324,34 +355,16 @@ def install_github_webhook(app: FastAPI, settings: Settings, get_client: ClientF
     async def _reviewed(
         client: Client, event: PullRequestPayload, delivery: str, request_id: str
     ) -> JSONResponse:
-        target = event.review_target()
-        run_id = await start_review(
-            client, settings, ReviewRequest(target=target, delivery=delivery), request_id
-        )
-        workflow_id = review_workflow_id(target)
-        log.info(
-            "pull request #%s %s at %s: review %s",
-            target.number,
-            event.action,
-            target.head_sha[:12],
-            workflow_id,
-        )
-        return answer(
-            202,
-            delivered=True,
-            workflow_id=workflow_id,
-            run_id=run_id,
-            number=target.number,
-            head_sha=target.head_sha,
+        return await review_started(
+            client,
+            settings,
+            event.review_target(),
+            delivery,
+            request_id,
+            f"pull request #{{}} {event.action}",
         )
 
     async def _review_closed(client: Client, event: PullRequestPayload, request_id: str) -> JSONResponse:
-        target = event.review_target()
-        workflow_id = review_workflow_id(target)
-        closed = PullRequestClosed(
-            number=target.number, head_ref=target.head_ref, merged=event.pull_request.merged
+        return await review_ended(
+            client, event.review_target(), event.pull_request.merged, request_id, "pull request"
         )
-        body = {"workflow_id": workflow_id, "number": target.number, "merged": closed.merged}
-        if not await close_review(client, workflow_id, closed, request_id):
-            return answer(200, delivered=False, note="no review of this pull request is running", **body)
-        return answer(202, delivered=True, **body)

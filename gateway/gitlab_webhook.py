@@ -37,14 +37,14 @@ from temporalio.service import RPCError
 
 from domain.gitops.pull_requests import PullRequestEvent, incident_of_branch
 from domain.settings import Settings
-from domain.steps.review import PullRequestClosed, ReviewRequest, ReviewTarget, review_workflow_id
+from domain.steps.review import ReviewTarget
 from gateway.auth import secrets_equal
 from gateway.github_webhook import (
     ClientFactory,
     answer,
-    close_review,
+    review_ended,
+    review_started,
     signal_incident,
-    start_review,
     told_answer,
 )
 from gateway.temporal_calls import unreachable_reason
@@ -228,36 +228,15 @@ def install_gitlab_webhook(app: FastAPI, settings: Settings, get_client: ClientF
     ) -> JSONResponse:
         # The hook names who acted, not the MR's author: that is the author only when opening.
         opener = event.user.username if event.user and event.object_attributes.action == "open" else ""
-        target = event.review_target(repository, opener)
-        run_id = await start_review(
-            client, settings, ReviewRequest(target=target, delivery=delivery), request_id
-        )
-        workflow_id = review_workflow_id(target)
-        log.info(
-            "merge request !%s %s at %s: review %s",
-            target.number,
-            event.object_attributes.action,
-            target.head_sha[:12],
-            workflow_id,
-        )
-        return answer(
-            202,
-            delivered=True,
-            workflow_id=workflow_id,
-            run_id=run_id,
-            number=target.number,
-            head_sha=target.head_sha,
+        what = f"merge request !{{}} {event.object_attributes.action}"
+        return await review_started(
+            client, settings, event.review_target(repository, opener), delivery, request_id, what
         )
 
     async def _review_closed(
         client: Client, event: MergeRequestPayload, repository: str, request_id: str
     ) -> JSONResponse:
-        target = event.review_target(repository)
-        workflow_id = review_workflow_id(target)
-        closed = PullRequestClosed(
-            number=target.number, head_ref=target.head_ref, merged=event.event().status == "merged"
+        merged = event.event().status == "merged"
+        return await review_ended(
+            client, event.review_target(repository), merged, request_id, "merge request"
         )
-        body = {"workflow_id": workflow_id, "number": target.number, "merged": closed.merged}
-        if not await close_review(client, workflow_id, closed, request_id):
-            return answer(200, delivered=False, note="no review of this merge request is running", **body)
-        return answer(202, delivered=True, **body)
