@@ -21,6 +21,13 @@ is a fraction of httpx's (Alertmanager itself posts from Go); the round trip of 
 printed beside the results as the HTTP floor. Which path goes first alternates from round to
 round, and each figure reported is the median over the rounds. No worker runs: this measures
 ingestion, not remediation.
+
+At concurrency 1 a third path takes its turn with the two: `bench/forwarder.py`, a bare ASGI app
+served by uvicorn in a process of its own, which answers each POST by making the same Temporal
+call with a notification read once — nothing parsed, validated or redacted per request. Its p50
+against the client's is the floor of the latency ratio on this machine (what any HTTP service in
+front of Temporal pays: its own process, two more wake-ups); the webhook's p50 beyond the
+forwarder's is the gateway's own work, printed in milliseconds.
 """
 
 from __future__ import annotations
@@ -136,6 +143,8 @@ async def bounded(concurrency: int, jobs: Sequence[Job]) -> Sample:
 class Round:
     webhook: Sample
     client: Sample
+    # The bare forwarder (`bench/forwarder.py`), at concurrency 1.
+    floor: Sample | None = None
 
 
 @dataclass(frozen=True)
@@ -156,22 +165,48 @@ class Report:
     def p50_ratio(self) -> float:
         return self.median(lambda r: r.webhook.p50 / r.client.p50)
 
+    @property
+    def has_floor(self) -> bool:
+        return all(r.floor is not None for r in self.rounds)
+
+    @property
+    def floor_p50_ratio(self) -> float:
+        return self.median(lambda r: _floor(r).p50 / r.client.p50)
+
+    @property
+    def own_work_p50(self) -> float:
+        """The webhook's p50 beyond the forwarder's (seconds): the gateway's own work."""
+        return self.median(lambda r: r.webhook.p50 - _floor(r).p50)
+
+
+def _floor(result: Round) -> Sample:
+    assert result.floor is not None
+    return result.floor
+
 
 class Paths:
-    """The two ways into Temporal: the gateway's webhook over HTTP, and the client alone."""
+    """The ways into Temporal: the gateway's webhook over HTTP, the client alone, and at
+    concurrency 1 the bare forwarder over HTTP."""
 
-    def __init__(self, settings: Settings, url: str, http: aiohttp.ClientSession, client: Any) -> None:
+    def __init__(
+        self, settings: Settings, url: str, http: aiohttp.ClientSession, client: Any, floor_url: str = ""
+    ) -> None:
         self.settings, self.url, self.http, self.client = settings, url, http, client
+        self.floor_url = floor_url
         self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
     def webhook(self, body: bytes) -> Job:
+        return self.post(f"{self.url}/alerts/alertmanager", body, "webhook")
+
+    def forward(self, body: bytes) -> Job:
+        return self.post(f"{self.floor_url}/", body, "forwarder")
+
+    def post(self, url: str, body: bytes, name: str) -> Job:
         async def post() -> None:
-            async with self.http.post(
-                f"{self.url}/alerts/alertmanager", data=body, headers=self.headers
-            ) as answer:
+            async with self.http.post(url, data=body, headers=self.headers) as answer:
                 text = await answer.text()
                 if answer.status != 202:
-                    raise RuntimeError(f"webhook: {answer.status}: {text}")
+                    raise RuntimeError(f"{name}: {answer.status}: {text}")
 
         return post
 
@@ -197,26 +232,44 @@ class Paths:
         return start
 
     async def round(self, concurrency: int, count: int, run: str, client_first: bool) -> Round:
-        """Both paths, `count` notifications each, in alternating slices: one request at a time
-        at concurrency 1, else `SLICE_PER_SLOT` per unit of concurrency, so that both see the
-        same moments of a busy machine. Each path's time is the sum of its slices."""
+        """Every path, `count` notifications each, in turns: one request at a time at concurrency
+        1, else `SLICE_PER_SLOT` per unit of concurrency, so that all see the same moments of a
+        busy machine; which path goes first moves on at every turn. Each path's time is the sum
+        of its slices. The forwarder takes its turn at concurrency 1 only."""
         size = 1 if concurrency == 1 else SLICE_PER_SLOT * concurrency
-        webhook_jobs = [self.webhook(b) for b in bodies(count, f"{run}-gw")]
-        client_jobs = [self.direct(b) for b in bodies(count, f"{run}-direct")]
-        webhook: list[Sample] = []
-        client: list[Sample] = []
-        for i, start in enumerate(range(0, count, size)):
-            first, second = (client, webhook) if (i % 2 == 0) == client_first else (webhook, client)
-            for samples in (first, second):
-                jobs = client_jobs if samples is client else webhook_jobs
-                samples.append(await bounded(concurrency, jobs[start : start + size]))
-        return Round(merged(webhook), merged(client))
+        jobs = {
+            "client": [self.direct(b) for b in bodies(count, f"{run}-direct")],
+            "webhook": [self.webhook(b) for b in bodies(count, f"{run}-gw")],
+        }
+        if concurrency == 1 and self.floor_url:
+            jobs["floor"] = [self.forward(b) for b in bodies(count, f"{run}-floor")]
+        names = list(jobs) if client_first else list(reversed(jobs))
+        samples: dict[str, list[Sample]] = {name: [] for name in names}
+        for turn, start in enumerate(range(0, count, size)):
+            shift = turn % len(names)
+            for name in names[shift:] + names[:shift]:
+                samples[name].append(await bounded(concurrency, jobs[name][start : start + size]))
+        floor = merged(samples["floor"]) if "floor" in samples else None
+        return Round(merged(samples["webhook"]), merged(samples["client"]), floor)
 
 
 @contextlib.contextmanager
 def gateway_process(settings: Settings, loop: str = "auto") -> Any:
     """The gateway as `uvicorn --factory gateway.server:app` on a free loopback port, on the event
     loop `loop` (uvicorn's `--loop`: auto takes uvloop); yields its URL."""
+    with served(settings, ["--factory", "gateway.server:app"], loop) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def forwarder_process(settings: Settings, loop: str = "auto") -> Any:
+    """`bench/forwarder.py` served as the gateway is; yields its URL."""
+    with served(settings, ["--app-dir", str(REPO / "bench"), "forwarder:app"], loop) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def served(settings: Settings, app: list[str], loop: str) -> Any:
     port = free_port()
     env = {
         **os.environ,
@@ -229,19 +282,19 @@ def gateway_process(settings: Settings, loop: str = "auto") -> Any:
         # turned into a 503.
         "MEDIC_WEBHOOK_TEMPORAL_TIMEOUT_SECONDS": "30",
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.server:app"]
+    command = [sys.executable, "-m", "uvicorn", *app]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--loop", loop]
-    gateway = subprocess.Popen(command, env=env, cwd=REPO)
+    process = subprocess.Popen(command, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + 30
         while not port_open("127.0.0.1", port):
-            if time.monotonic() > deadline or gateway.poll() is not None:
-                raise SystemExit("the gateway did not start")
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"{app[-1]} did not start")
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=15)
+        process.terminate()
+        process.wait(timeout=15)
 
 
 async def bench(
@@ -260,15 +313,18 @@ async def bench(
         )
         upgrade(settings.resolved_database_url)
         url = stack.enter_context(gateway_process(settings, loop))
+        floor_url = stack.enter_context(forwarder_process(settings, loop))
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=30)
         ) as http:
-            paths = Paths(settings, url, http, await connect(settings))
-            # Warm-up of both paths: the gateway's first request connects it to Temporal.
+            paths = Paths(settings, url, http, await connect(settings), floor_url)
+            # Warm-up of every path: the gateway's first request connects it to Temporal.
             await paths.round(concurrency, 2 * concurrency, f"{run}-warm", client_first=False)
+            await paths.round(1, 4, f"{run}-warm1", client_first=False)
             print(
-                f"embedded stack: Temporal dev server {server.address}, gateway {url}; "
+                f"embedded stack: Temporal dev server {server.address}, gateway {url}, "
+                f"forwarder {floor_url}; "
                 f"{runs} rounds of {alerts} alert groups at concurrency {concurrency} "
                 f"and {latency_alerts} at concurrency 1, each its own alert group"
             )
@@ -288,7 +344,10 @@ async def bench(
 
 
 def print_round(number: int, concurrency: int, result: Round) -> None:
-    for name, sample in (("webhook", result.webhook), ("client", result.client)):
+    paths = [("webhook", result.webhook), ("client", result.client)]
+    if result.floor is not None:
+        paths.append(("floor", result.floor))
+    for name, sample in paths:
         print(
             f"round {number}  c={concurrency:<3} {name:<8} {sample.count:>5} alerts in "
             f"{sample.elapsed:6.2f} s  {sample.rate:7.1f}/s  "
@@ -321,6 +380,12 @@ def summarise(reports: Sequence[Report]) -> list[str]:
         f"p50 ratio at concurrency {latency.concurrency}: {latency.p50_ratio:.2f} "
         f"(target ≤ {LATENCY_TARGET}: {verdict[latency.p50_ratio <= LATENCY_TARGET]})"
     )
+    if latency.has_floor:
+        lines.append(
+            f"floor: a bare forwarder making the same call (bench/forwarder.py), p50 ratio "
+            f"{latency.floor_p50_ratio:.2f}; the gateway's own work beyond it: "
+            f"{latency.own_work_p50 * 1000:.2f} ms at p50"
+        )
     return lines
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_a_tiny_run_prints_both_ratios_and_their_verdicts() -> None:
+def test_a_tiny_run_prints_both_ratios_their_verdicts_and_the_floor() -> None:
     command = [sys.executable, "bench/ingest.py", "--alerts", "6", "--concurrency", "3"]
     command += ["--latency-alerts", "3", "--runs", "1"]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
@@ -22,8 +22,16 @@ def test_a_tiny_run_prints_both_ratios_and_their_verdicts() -> None:
     out = run.stdout
     assert re.search(r"round 1  c=3 +webhook +6 alerts", out), out
     assert re.search(r"round 1  c=1 +client +3 alerts", out), out
+    # The bare forwarder takes its turn at concurrency 1 only.
+    assert re.search(r"round 1  c=1 +floor +3 alerts", out), out
+    assert not re.search(r"round 1  c=3 +floor", out), out
     assert re.search(r"HTTP floor: GET /healthz p50 \d+\.\d+ ms", out), out
     assert re.search(r"throughput ratio at concurrency 3: \d+\.\d+ \(target ≥ 0\.9: (met|NOT met)\)", out), (
         out
     )
     assert re.search(r"p50 ratio at concurrency 1: \d+\.\d+ \(target ≤ 1\.25: (met|NOT met)\)", out), out
+    assert re.search(
+        r"floor: a bare forwarder making the same call \(bench/forwarder\.py\), p50 ratio \d+\.\d+; "
+        r"the gateway's own work beyond it: -?\d+\.\d+ ms at p50",
+        out,
+    ), out
