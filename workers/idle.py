@@ -8,11 +8,15 @@ not help when they arrive together — after a large outage every run is in flig
 one evicted between two of its own steps and replayed from its history for the next, and the
 worker spends its time replaying.
 
-So runs leave the cache when they have had no work for `MEDIC_WORKER_IDLE_EVICTION_SECONDS` and
-wait for no activity or child workflow — for a person, a signal or a timer — not when the cache is
-full. A run in flight stays however long its activities queue behind a thousand others'. An
-evicted run costs nothing while it waits and one replay of its history when it next has work — a
-person's decision, a timer.
+So runs leave the cache when they wait for no activity or child workflow — for a person, a signal
+or a timer — and have had no work for `MEDIC_WORKER_IDLE_EVICTION_SECONDS`, not when the cache is
+full; and sooner, after `WAIT_GRACE_SECONDS` without work, when no timer of theirs is due within
+that time either: a plan waiting for its approval (its deadline hours away) leaves the cache
+seconds after it starts to wait, while a run that polls a pull request or samples a deploy every
+few seconds stays, instead of being replayed at each look. How many waiting runs sit in the cache
+at once no longer grows with how fast plans reach their approval. A run in flight stays however
+long its activities queue behind a thousand others'. An evicted run costs nothing while it waits
+and one replay of its history when it next has work — a person's decision, a timer.
 
 The SDK has no public call for this. `IdleRuns` learns when each run last worked by wrapping the
 workflow runner (a public extension point); the eviction itself is the worker core's own request
@@ -42,9 +46,11 @@ from temporalio.worker import (
 
 log = logging.getLogger("medic.worker")
 
-# How often the idle runs are looked for, at most: a tenth of the idle time, within these bounds.
+# How often the idle runs are looked for: a fifth of the shorter wait, within these bounds.
 CHECK_SECONDS_MIN = 1.0
 CHECK_SECONDS_MAX = 10.0
+# Without work for this long, a run with no timer due within the idle time leaves the cache.
+WAIT_GRACE_SECONDS = 5.0
 
 
 class _TimedInstance(WorkflowInstance):
@@ -56,6 +62,14 @@ class _TimedInstance(WorkflowInstance):
         self._clock = clock
         self.last_active = clock()
         self.outstanding: set[tuple[str, int]] = set()
+        # Its timers not yet fired or cancelled: seq → when due, by `clock`. A run made again to
+        # replay its history starts its timers anew here, so a timer may look later than it is:
+        # such a run leaves the cache early at worst, and comes back by replay.
+        self.timers: dict[int, float] = {}
+
+    def next_due(self) -> float | None:
+        """When its next timer fires (by `clock`), or None without one."""
+        return min(self.timers.values(), default=None)
 
     @property
     def in_flight(self) -> bool:
@@ -65,7 +79,9 @@ class _TimedInstance(WorkflowInstance):
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
         work = any(job.WhichOneof("variant") != "query_workflow" for job in act.jobs)
         for job in act.jobs:
-            if job.HasField("resolve_activity"):
+            if job.HasField("fire_timer"):
+                self.timers.pop(job.fire_timer.seq, None)
+            elif job.HasField("resolve_activity"):
                 kind = "local" if job.resolve_activity.is_local else "activity"
                 self.outstanding.discard((kind, job.resolve_activity.seq))
             elif job.HasField("resolve_child_workflow_execution"):
@@ -78,6 +94,12 @@ class _TimedInstance(WorkflowInstance):
                 self.outstanding.add(("local", command.schedule_local_activity.seq))
             elif command.HasField("start_child_workflow_execution"):
                 self.outstanding.add(("child", command.start_child_workflow_execution.seq))
+            elif command.HasField("start_timer"):
+                timer = command.start_timer
+                due = self._clock() + timer.start_to_fire_timeout.ToTimedelta().total_seconds()
+                self.timers[timer.seq] = due
+            elif command.HasField("cancel_timer"):
+                self.timers.pop(command.cancel_timer.seq, None)
         if work:
             self.last_active = self._clock()
         return completion
@@ -115,14 +137,15 @@ class IdleRuns(WorkflowRunner):
     def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
         self.runner.set_worker_level_failure_exception_types(types)
 
-    def idle(self, seconds: float) -> list[str]:
-        """The runs that have not worked for `seconds` and wait for no activity or child workflow
-        (so for a person, a timer or a signal); each is named once (it is forgotten here)."""
-        limit = self._clock() - seconds
+    def idle(self, seconds: float, grace: float | None = None) -> list[str]:
+        """The runs that wait for no activity or child workflow (so for a person, a timer or a
+        signal) and have not worked for `seconds` — or, with `grace`, have not worked for `grace`
+        seconds and have no timer due within `seconds`. Each is named once (it is forgotten here)."""
+        now = self._clock()
         idle = [
             run_id
             for run_id, instance in self._snapshot()
-            if instance.last_active <= limit and not instance.in_flight
+            if not instance.in_flight and _idle(instance, now, seconds, grace)
         ]
         for run_id in idle:
             self._runs.pop(run_id, None)
@@ -145,6 +168,16 @@ class IdleRuns(WorkflowRunner):
                 continue
 
 
+def _idle(instance: _TimedInstance, now: float, seconds: float, grace: float | None) -> bool:
+    quiet = now - instance.last_active
+    if quiet >= seconds:
+        return True
+    if grace is None or quiet < grace:
+        return False
+    due = instance.next_due()
+    return due is None or due - now >= seconds
+
+
 def _eviction(worker: Worker) -> Callable[[str], None] | None:
     """The worker core's eviction request, or None where this SDK does not have it."""
     bridge = getattr(worker, "_bridge_worker", None)
@@ -153,7 +186,8 @@ def _eviction(worker: Worker) -> Callable[[str], None] | None:
 
 
 async def evict_idle_runs(worker: Worker, runs: IdleRuns, idle_seconds: float) -> None:
-    """Until cancelled: every so often, ask the worker to evict the runs idle for `idle_seconds`.
+    """Until cancelled: every so often, ask the worker to evict the runs idle for `idle_seconds`,
+    or for `WAIT_GRACE_SECONDS` with no timer due within `idle_seconds` (`IdleRuns.idle`).
     Returns at once when `idle_seconds` is 0 (off) or the SDK offers no eviction request."""
     if idle_seconds <= 0:
         return
@@ -164,14 +198,15 @@ async def evict_idle_runs(worker: Worker, runs: IdleRuns, idle_seconds: float) -
             "worker's cache until it is full (MEDIC_WORKER_WORKFLOW_CACHE)"
         )
         return
-    every = min(CHECK_SECONDS_MAX, max(CHECK_SECONDS_MIN, idle_seconds / 10))
+    grace = min(WAIT_GRACE_SECONDS, idle_seconds)
+    every = min(CHECK_SECONDS_MAX, max(CHECK_SECONDS_MIN, grace / 5))
     while True:
         await asyncio.sleep(every)
-        idle = runs.idle(idle_seconds)
+        idle = runs.idle(idle_seconds, grace)
         for run_id in idle:
             try:
                 evict(run_id)
             except Exception as err:  # the core refused: the cache still evicts it when full
                 log.warning("could not evict idle workflow run %s: %s", run_id, err)
         if idle:
-            log.debug("evicted %d workflow runs without work for %g s", len(idle), idle_seconds)
+            log.debug("evicted %d waiting workflow runs", len(idle))

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio import workflow
 from temporalio.bridge.proto.workflow_activation import (
     FireTimer,
@@ -16,7 +17,12 @@ from temporalio.bridge.proto.workflow_activation import (
     WorkflowActivation,
     WorkflowActivationJob,
 )
-from temporalio.bridge.proto.workflow_commands import ScheduleActivity, WorkflowCommand
+from temporalio.bridge.proto.workflow_commands import (
+    CancelTimer,
+    ScheduleActivity,
+    StartTimer,
+    WorkflowCommand,
+)
 from temporalio.bridge.proto.workflow_completion import Success, WorkflowActivationCompletion
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -116,6 +122,52 @@ def test_a_run_waiting_for_its_activity_is_never_idle_and_is_once_the_result_is_
     instance.activate(activation(WorkflowActivationJob(resolve_activity=ResolveActivity(seq=3))))
     clock.now += 61
     assert runs.idle(60) == ["a"]
+
+
+def timer(seq: int, seconds: int) -> WorkflowCommand:
+    return WorkflowCommand(start_timer=StartTimer(seq=seq, start_to_fire_timeout=Duration(seconds=seconds)))
+
+
+def test_a_run_with_no_timer_due_within_the_idle_time_leaves_after_the_grace() -> None:
+    clock = Clock()
+    runs, made = runs_of(clock, "approval", "poll", "plain", "cancelled")
+    signal = activation(WorkflowActivationJob(signal_workflow=SignalWorkflow(signal_name="alert")))
+    made["approval"]._inner.answers.append(completion(timer(1, 4 * 3600)))  # its deadline
+    made["poll"]._inner.answers.append(completion(timer(1, 30)))  # a pull request's next look
+    made["cancelled"]._inner.answers.append(completion(timer(1, 20), timer(2, 3600)))
+    made["cancelled"]._inner.answers.append(completion(WorkflowCommand(cancel_timer=CancelTimer(seq=1))))
+    for name in ("approval", "poll", "plain", "cancelled"):
+        made[name].activate(signal)
+    made["cancelled"].activate(signal)
+    clock.now += 4
+    assert runs.idle(60, grace=5) == []  # within the grace, everyone stays
+    clock.now += 1
+    assert sorted(runs.idle(60, grace=5)) == ["approval", "cancelled", "plain"]
+    # The poll's timer fires and it looks again in 30 s: it works more often than the idle time,
+    # so it stays in the cache instead of being replayed at each look.
+    made["poll"]._inner.answers.append(completion(timer(2, 30)))
+    clock.now += 25
+    made["poll"].activate(activation(WorkflowActivationJob(fire_timer=FireTimer(seq=1))))
+    clock.now += 29
+    assert runs.idle(60, grace=5) == []
+    # Once the timer due next is further away than the idle time, the grace applies to it too.
+    made["poll"]._inner.answers.append(completion(timer(3, 600)))
+    made["poll"].activate(activation(WorkflowActivationJob(fire_timer=FireTimer(seq=2))))
+    clock.now += 5
+    assert runs.idle(60, grace=5) == ["poll"]
+
+
+def test_without_a_grace_only_the_idle_time_counts() -> None:
+    clock = Clock()
+    runs, made = runs_of(clock, "approval")
+    made["approval"]._inner.answers.append(completion(timer(1, 4 * 3600)))
+    made["approval"].activate(
+        activation(WorkflowActivationJob(signal_workflow=SignalWorkflow(signal_name="a")))
+    )
+    clock.now += 59
+    assert runs.idle(60) == []
+    clock.now += 1
+    assert runs.idle(60) == ["approval"]
 
 
 async def test_a_waiting_run_is_evicted_and_replayed_when_its_decision_comes(dev_client: Client) -> None:
