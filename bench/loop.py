@@ -287,13 +287,21 @@ class Stack:
     """Dev server, sandbox fleet of `count` workloads, store, worker and gateway processes."""
 
     def __init__(
-        self, home: Path, count: int, *, verify_interval: int, worker_cache: int, runs_in_flight: int
+        self,
+        home: Path,
+        count: int,
+        *,
+        verify_interval: int,
+        worker_cache: int,
+        runs_in_flight: int,
+        idle_eviction: float,
     ) -> None:
         self.home = home
         self.count = count
         self.verify_interval = verify_interval
         self.worker_cache = worker_cache
         self.runs_in_flight = runs_in_flight
+        self.idle_eviction = idle_eviction
         self.run = uuid.uuid4().hex[:6]
         self.incidents: list[Incident] = []
         self.db_path = home / "medic.db"
@@ -338,6 +346,7 @@ class Stack:
                 "MEDIC_VERIFY_INTERVAL_SECONDS": str(self.verify_interval),
                 "MEDIC_WORKER_WORKFLOW_CACHE": str(self.worker_cache),
                 "MEDIC_WORKER_RUNS_IN_FLIGHT": str(self.runs_in_flight),
+                "MEDIC_WORKER_IDLE_EVICTION_SECONDS": f"{self.idle_eviction:g}",
                 "MEDIC_WORKER_METRICS_ADDRESS": "",
                 "MEDIC_WORKER_HEALTH_ADDRESS": f"127.0.0.1:{health_port}",
                 "MEDIC_LOG_FORMAT": "json",
@@ -527,6 +536,7 @@ async def latency(
     verify_interval: int,
     worker_cache: int,
     runs_in_flight: int,
+    idle_eviction: float,
 ) -> dict[str, Any]:
     """P3 / P4 one incident at a time; per figure the median over the runs."""
     stack = Stack(
@@ -535,6 +545,7 @@ async def latency(
         verify_interval=verify_interval,
         worker_cache=worker_cache,
         runs_in_flight=runs_in_flight,
+        idle_eviction=idle_eviction,
     )
     per_run_figures: list[dict[str, float]] = []
     problems: list[str] = []
@@ -620,11 +631,17 @@ async def capacity(
     verify_interval: int,
     worker_cache: int,
     runs_in_flight: int,
+    idle_eviction: float,
 ) -> Capacity:
     """N incidents at once on one worker: to waiting, RSS and idle CPU while waiting, to resolved."""
     result = Capacity(incidents=size)
     stack = Stack(
-        home, size, verify_interval=verify_interval, worker_cache=worker_cache, runs_in_flight=runs_in_flight
+        home,
+        size,
+        verify_interval=verify_interval,
+        worker_cache=worker_cache,
+        runs_in_flight=runs_in_flight,
+        idle_eviction=idle_eviction,
     )
     with stack.running():
         assert stack.meter is not None
@@ -865,6 +882,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                 verify_interval=args.verify_interval,
                 worker_cache=args.worker_cache,
                 runs_in_flight=args.runs_in_flight,
+                idle_eviction=args.idle_eviction,
             )
         rows = []
         for size in args.sizes:
@@ -880,6 +898,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                     verify_interval=args.verify_interval,
                     worker_cache=args.worker_cache,
                     runs_in_flight=args.runs_in_flight,
+                    idle_eviction=args.idle_eviction,
                 )
             )
         return latent, rows
@@ -929,6 +948,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="runs waiting for an activity at once before the worker admits more "
         "(MEDIC_WORKER_RUNS_IN_FLIGHT; 0: no limit; default: the shipped one)",
     )
+    parser.add_argument(
+        "--idle-eviction",
+        type=float,
+        default=Settings().worker_idle_eviction_seconds,
+        help="seconds without work after which a run that waits (for a person, a timer) leaves the "
+        "worker's cache (MEDIC_WORKER_IDLE_EVICTION_SECONDS; 0: never; default: the shipped one)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     args = parser.parse_args(argv)
     if args.runs < 0 or args.latency_incidents < 1 or args.warmup < 0 or args.concurrency < 1:
@@ -937,8 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.idle_seconds <= 0 or args.settle_seconds < 0 or args.verify_interval < 1:
         parser.error("--idle-seconds must be positive and --verify-interval at least 1")
-    if args.worker_cache < 0 or args.runs_in_flight < 0:
-        parser.error("--worker-cache must be at least 0")
+    if args.worker_cache < 0 or args.runs_in_flight < 0 or args.idle_eviction < 0:
+        parser.error("--worker-cache, --runs-in-flight and --idle-eviction must be at least 0")
     machine = machine_line()
     # Ctrl-C and SIGTERM raise at once (not a cancellation of the main task, which an HTTP client's
     # cancel scope may swallow), and every process started is stopped on the way out.
