@@ -284,6 +284,10 @@ def served(settings: Settings, app: list[str], loop: str) -> Any:
     }
     command = [sys.executable, "-m", "uvicorn", *app]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--loop", loop]
+    # Idle connections are kept longer than aiohttp keeps them (15 s), so that the client, not the
+    # server, closes one: the forwarder idles while the concurrency-20 level runs, and a connection
+    # uvicorn closed after its 5 s would be taken again by aiohttp as it closes.
+    command += ["--timeout-keep-alive", "60"]
     process = subprocess.Popen(command, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + 30
