@@ -196,10 +196,9 @@ class ArgoSyncActivities:
 _FAILED_PHASES = frozenset({"Failed", "Error"})
 
 
-def _health_persisted(app: dict[str, Any], targets: list[SyncTarget]) -> bool:
-    """Whether every target's status.resources entry carries its health (Argo CD 2.x persists it;
-    3.x does not, and the resource tree must be asked)."""
-    reported = {
+def _reported_resources(app: dict[str, Any]) -> dict[Any, dict[str, Any]]:
+    """The Application's status.resources entries by group, kind, namespace and name."""
+    return {
         _key(
             str(r.get("group") or ""),
             str(r.get("kind") or ""),
@@ -209,6 +208,12 @@ def _health_persisted(app: dict[str, Any], targets: list[SyncTarget]) -> bool:
         for r in ((app.get("status") or {}).get("resources") or [])
         if isinstance(r, dict)
     }
+
+
+def _health_persisted(app: dict[str, Any], targets: list[SyncTarget]) -> bool:
+    """Whether every target's status.resources entry carries its health (Argo CD 2.x persists it;
+    3.x does not, and the resource tree must be asked)."""
+    reported = _reported_resources(app)
     return all((reported.get(_target_key(t)) or {}).get("health") for t in targets)
 
 
@@ -232,16 +237,7 @@ def sync_progress(
             state="failed",
             reason=f"the sync ended {state.operation_phase}: {redact_text(state.operation_message)}",
         )
-    reported = {
-        _key(
-            str(r.get("group") or ""),
-            str(r.get("kind") or ""),
-            str(r.get("namespace") or ""),
-            str(r.get("name")),
-        ): r
-        for r in ((app.get("status") or {}).get("resources") or [])
-        if isinstance(r, dict)
-    }
+    reported = _reported_resources(app)
     waiting: list[str] = []
     resources: list[dict[str, str]] = []
     for target in targets:

@@ -45,6 +45,7 @@ from integrations.pull_requests import (
     PullRequestUnavailable,
     _check_parts,
     _git_errors,
+    place_parts,
     status_description,
 )
 from integrations.retry_after import retry_after_seconds
@@ -489,17 +490,15 @@ class GitLabPullRequestHost:
                 if (note.body or "").startswith(marker)
                 and (username is None or _login(note.attributes.get("author")) == username)
             ]
-            ids: list[int] = []
-            for i, part in enumerate(parts):
-                if i < len(ours):
-                    if ours[i].body != part:
-                        mr.notes.update(ours[i].id, {"body": part})
-                    ids.append(int(ours[i].id))
-                else:
-                    ids.append(int(mr.notes.create({"body": part}).id))
-            for surplus in ours[len(parts) :]:
-                mr.notes.delete(surplus.id)
-            return ids
+            return place_parts(
+                ours,
+                parts,
+                body=lambda note: note.body,
+                ident=lambda note: int(note.id),
+                edit=lambda note, text: mr.notes.update(note.id, {"body": text}),
+                create=lambda text: int(mr.notes.create({"body": text}).id),
+                delete=lambda note: mr.notes.delete(note.id),
+            )
 
         return self._call(f"updating the review note on merge request !{target.number}", upsert)
 

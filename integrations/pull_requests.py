@@ -34,7 +34,7 @@ workflow's history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -264,6 +264,36 @@ def _check_parts(marker: str, parts: list[str]) -> None:
     for i, part in enumerate(parts):
         if not part.startswith(marker):
             raise ValueError(f"comment part {i + 1} does not start with the marker {marker!r}")
+
+
+# A host's comment (a PyGithub comment, a python-gitlab note).
+C = TypeVar("C")
+
+
+def place_parts(
+    ours: Sequence[C],
+    parts: list[str],
+    *,
+    body: Callable[[C], str | None],
+    ident: Callable[[C], int],
+    edit: Callable[[C, str], None],
+    create: Callable[[str], int],
+    delete: Callable[[C], None],
+) -> list[int]:
+    """A review comment's `parts` written over the host's comments `ours` (the marked ones, in
+    order): the i-th part edits the i-th comment where its text changed, a part beyond them is
+    created, a comment beyond the parts is deleted. The ids of the comments holding the parts."""
+    ids: list[int] = []
+    for i, part in enumerate(parts):
+        if i < len(ours):
+            if body(ours[i]) != part:
+                edit(ours[i], part)
+            ids.append(ident(ours[i]))
+        else:
+            ids.append(create(part))
+    for surplus in ours[len(parts) :]:
+        delete(surplus)
+    return ids
 
 
 def pull_request_event(pr: PullRequest, actor: str = "") -> PullRequestEvent | None:
@@ -906,17 +936,15 @@ class GitHubPullRequestHost:
                 for c in issue.get_comments()
                 if (c.body or "").startswith(marker) and (login is None or c.user.login == login)
             ]
-            ids: list[int] = []
-            for i, part in enumerate(parts):
-                if i < len(ours):
-                    if ours[i].body != part:
-                        ours[i].edit(part)
-                    ids.append(ours[i].id)
-                else:
-                    ids.append(issue.create_comment(part).id)
-            for surplus in ours[len(parts) :]:
-                surplus.delete()
-            return ids
+            return place_parts(
+                ours,
+                parts,
+                body=lambda c: c.body,
+                ident=lambda c: c.id,
+                edit=lambda c, text: c.edit(text),
+                create=lambda text: issue.create_comment(text).id,
+                delete=lambda c: c.delete(),
+            )
 
         return self._call(f"updating the review comment on PR #{target.number}", upsert)
 
