@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -10,8 +11,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+
+from temporalio.client import Client
 
 
 class DevServerError(RuntimeError):
@@ -73,6 +78,46 @@ SINGLE_PARTITION = (
     "matching.numTaskqueueReadPartitions=1",
     "matching.numTaskqueueWritePartitions=1",
 )
+
+
+# A dev server listens before its frontend serves: until then every call is refused with
+# Unavailable "Frontend is not healthy yet" (seen on a loaded 2-core machine, where a client that
+# connected as soon as the port opened failed a whole test session).
+FRONTEND_NOT_READY = "not healthy yet"
+
+
+async def ask_frontend(address: str) -> None:
+    """One call the frontend must answer (`Client.connect` asks for the server's system info)."""
+    await Client.connect(address)
+
+
+def wait_for_frontend(
+    address: str, deadline: float, ask: Callable[[str], Awaitable[None]] = ask_frontend
+) -> None:
+    """Return once the frontend at `address` answers; ask again while it says it is not ready.
+
+    Any other failure, or that one past `deadline` (time.monotonic()), raises DevServerError. The
+    asking runs on a thread of its own, so that a caller inside an event loop can use it too.
+    """
+
+    async def until_ready() -> None:
+        while True:
+            try:
+                await ask(address)
+                return
+            except RuntimeError as err:
+                if FRONTEND_NOT_READY not in str(err):
+                    raise DevServerError(
+                        f"temporal dev server on {address} failed its first call: {err}"
+                    ) from err
+                if time.monotonic() >= deadline:
+                    raise DevServerError(
+                        f"temporal dev server on {address} listens, but its frontend was not ready: {err}"
+                    ) from err
+            await asyncio.sleep(0.1)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devserver-ready") as pool:
+        pool.submit(asyncio.run, until_ready()).result()
 
 
 class DevServer:
@@ -152,6 +197,11 @@ class DevServer:
                 self.stop()
                 raise DevServerError(f"temporal dev server did not listen on {self.address} in {timeout}s")
             time.sleep(0.1)
+        try:
+            wait_for_frontend(self.address, deadline)
+        except DevServerError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -75,25 +74,6 @@ class Stack:
     console_token_file: str = ""
     # The sandbox Argo CD, when the stack runs one (tests reach its notifier through it).
     argocd: SandboxArgoCD | None = None
-
-
-# A dev server listens before its frontend serves ("Frontend is not healthy yet"); one that medic
-# has just started gets this long to become ready.
-FRONTEND_READY_SECONDS = 30.0
-FRONTEND_NOT_READY = "not healthy yet"
-
-
-async def connect_when_ready(settings: Settings, patience: float) -> Client:
-    """`connect`, tried again for up to `patience` seconds while the server says its frontend is
-    not ready yet; any other failure, or that one after `patience`, is raised as it came."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            return await connect(settings)
-        except RuntimeError as err:
-            if FRONTEND_NOT_READY not in str(err) or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(0.2)
 
 
 def cluster_configured(settings: Settings) -> bool:
@@ -270,7 +250,7 @@ async def embedded_stack(
             await asyncio.to_thread(server.start)
             resources.callback(server.stop)
             temporal_started = True
-        client = await connect_when_ready(settings, FRONTEND_READY_SECONDS if temporal_started else 0.0)
+        client = await connect(settings)
         if settings.search_attributes:
             await ensure_search_attributes(client, settings.temporal_namespace, DEV_SERVER_FLAGS)
 

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from cli import embedded
 from cli.devserver import free_port
 from cli.embedded import Stack
 from cli.main import app
@@ -133,28 +132,3 @@ async def test_the_embedded_worker_lets_idle_runs_go_and_gives_memory_back(stack
     # `medic dev` and the demo run the same housekeeping beside their worker as `medic worker`.
     running = {task.get_name() for task in asyncio.all_tasks() if not task.done()}
     assert {RELEASE_MEMORY_TASK, EVICT_IDLE_RUNS_TASK} <= running, running
-
-
-async def test_a_dev_server_whose_frontend_is_not_ready_yet_is_asked_again(
-    monkeypatch: pytest.MonkeyPatch, stack: Stack
-) -> None:
-    # What the SDK raises while a dev server that listens already starts its frontend.
-    not_ready = 'Failed client connect: Status { code: Unavailable, message: "Frontend is not healthy yet" }'
-    answers: list[object] = [RuntimeError(not_ready), RuntimeError(not_ready), stack.client]
-
-    async def connect(settings: object) -> object:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    monkeypatch.setattr(embedded, "connect", connect)
-    assert await embedded.connect_when_ready(stack.settings, 10.0) is stack.client
-    assert not answers
-    # Without patience, or for any other failure, the error is raised as it came.
-    answers[:] = [RuntimeError("Frontend is not healthy yet")]
-    with pytest.raises(RuntimeError, match="not healthy yet"):
-        await embedded.connect_when_ready(stack.settings, 0.0)
-    answers[:] = [RuntimeError("connection refused")]
-    with pytest.raises(RuntimeError, match="refused"):
-        await embedded.connect_when_ready(stack.settings, 10.0)
