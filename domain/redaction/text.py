@@ -872,13 +872,29 @@ def _redact_once(text: str) -> str:
     return text
 
 
+# Texts found to hold nothing a rule could change, remembered across calls: notifications repeat
+# their label names and values (`alertname`, `payments`, the summary of the same alert), so most
+# strings of a notification have been judged before. Only that verdict is kept — a text that may
+# hold a secret never is — and only for short texts, so the set holds nothing worth hiding and
+# stays small; it is emptied when full.
+_CLEAN: set[str] = set()
+CLEAN_TEXTS_KEPT = 4096
+CLEAN_TEXT_MAX_CHARS = 160
+
+
 def redact_text(text: str) -> str:
     """`text` with every secret-looking value replaced by `[REDACTED:<kind>]`.
 
     Surrounding text is kept: key names, URL scheme/user/host/path, header schemes, line
     structure. Idempotent; placeholders are never rewritten.
     """
-    if not text or not _may_hold_secret(text):
+    if not text or text in _CLEAN:
+        return text
+    if not _may_hold_secret(text):
+        if len(text) <= CLEAN_TEXT_MAX_CHARS:
+            if len(_CLEAN) >= CLEAN_TEXTS_KEPT:
+                _CLEAN.clear()
+            _CLEAN.add(text)
         return text
     # A placeholder can give a glued neighbour the boundary it lacked (`AKIA...eyJhdXRocyI6...`),
     # so passes repeat until nothing changes; that is what makes the result idempotent. Each pass

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tests.domain.redaction_corpus as c
+from domain.redaction import text as redaction
 from domain.redaction.text import _may_hold_secret, _redact_once, redact_json, redact_text
 
 # Pieces of what the rules look for, and of what they must leave alone, for hypothesis to glue
@@ -86,3 +87,46 @@ def test_a_value_repeated_in_one_json_value_is_redacted_alike_everywhere() -> No
         "a": {"note": "token [REDACTED:github_token]"},
         "b": ["token [REDACTED:github_token]", {"note": "token [REDACTED:github_token]"}],
     }
+
+
+@pytest.fixture
+def clean() -> set[str]:
+    """The texts remembered as clean, emptied around the test."""
+    redaction._CLEAN.clear()
+    yield redaction._CLEAN
+    redaction._CLEAN.clear()
+
+
+def test_a_clean_text_is_remembered_and_a_text_that_may_hold_a_secret_never_is(clean: set[str]) -> None:
+    secret = "postgres://app:hunter2@db:5432/ledger"
+    assert redact_text("payments") == "payments"
+    assert redact_text(secret) == "postgres://app:[REDACTED:database_password]@db:5432/ledger"
+    # A text with nothing to redact that only looks like it might (a mark, no secret) is not kept either.
+    assert redact_text("--verbose") == "--verbose"
+    assert clean == {"payments"}
+    assert redact_text(secret) == "postgres://app:[REDACTED:database_password]@db:5432/ledger"
+    assert secret not in clean
+
+
+def test_a_long_clean_text_is_not_kept(clean: set[str]) -> None:
+    long = "x " * redaction.CLEAN_TEXT_MAX_CHARS
+    assert redact_text(long) == long
+    assert not clean
+
+
+def test_the_remembered_texts_are_bounded(monkeypatch: pytest.MonkeyPatch, clean: set[str]) -> None:
+    monkeypatch.setattr(redaction, "CLEAN_TEXTS_KEPT", 3)
+    for text in ("alpha", "beta", "gamma", "delta"):
+        redact_text(text)
+    assert clean == {"delta"}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=6).map("".join), max_size=8))
+def test_remembering_changes_no_answer(texts: list[str]) -> None:
+    # Each text twice, in any order of first sight: the second answer is the first.
+    first = [redact_text(t) for t in texts]
+    assert [redact_text(t) for t in texts] == first
+    for text, redacted in zip(texts, first, strict=True):
+        if text in redaction._CLEAN:
+            assert redacted == text and not _may_hold_secret(text)
