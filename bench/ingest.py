@@ -1,8 +1,10 @@
 """Webhook ingestion against the Temporal client alone, side by side, on the embedded stack.
 
     .venv/bin/python bench/ingest.py [--alerts 500] [--concurrency 20] [--latency-alerts 200] [--runs 3]
+                                     [--temporal-in-memory]
 
-Starts a Temporal dev server (in memory) and the gateway as its own process on loopback (uvicorn,
+Starts a Temporal dev server as the embedded stack runs it (`medic dev`, `./run demo`: its history
+kept in a SQLite file) and the gateway as its own process on loopback (uvicorn,
 `gateway.server:app`, over a migrated SQLite store), then, in each of `--runs` rounds:
 
 - at concurrency `--concurrency`, posts `--alerts` Alertmanager notifications, each its own alert
@@ -21,6 +23,9 @@ is a fraction of httpx's (Alertmanager itself posts from Go); the round trip of 
 printed beside the results as the HTTP floor. Which path goes first alternates from round to
 round, and each figure reported is the median over the rounds. No worker runs: this measures
 ingestion, not remediation.
+
+`--temporal-in-memory` starts the dev server with no file instead, as the tests do: each call is
+cheaper there (no write to disk), so the same gateway is a larger share of a notification's time.
 
 At concurrency 1 a third path takes its turn with the two: `bench/forwarder.py`, a bare ASGI app
 served by uvicorn in a process of its own, which answers each POST by making the same Temporal
@@ -302,12 +307,20 @@ def served(settings: Settings, app: list[str], loop: str) -> Any:
 
 
 async def bench(
-    *, alerts: int, concurrency: int, latency_alerts: int, runs: int, loop: str = "auto"
+    *,
+    alerts: int,
+    concurrency: int,
+    latency_alerts: int,
+    runs: int,
+    loop: str = "auto",
+    temporal_in_memory: bool = False,
 ) -> list[Report]:
     run = uuid.uuid4().hex[:6]
     with contextlib.ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-bench-ingest-")))
-        server = stack.enter_context(DevServer(port=free_port(), ui_port=None))
+        # The embedded stack's Temporal keeps its history in a file (cli/embedded.py); so does this one.
+        db_file = None if temporal_in_memory else home / "temporal.db"
+        server = stack.enter_context(DevServer(port=free_port(), ui_port=None, db_file=db_file))
         settings = Settings(
             home=str(home),
             webhook_token=TOKEN,
@@ -327,7 +340,8 @@ async def bench(
             await paths.round(concurrency, 2 * concurrency, f"{run}-warm", client_first=False)
             await paths.round(1, 4, f"{run}-warm1", client_first=False)
             print(
-                f"embedded stack: Temporal dev server {server.address}, gateway {url}, "
+                f"embedded stack: Temporal dev server {server.address} "
+                f"({'in memory' if temporal_in_memory else 'history in a SQLite file'}), gateway {url}, "
                 f"forwarder {floor_url}; "
                 f"{runs} rounds of {alerts} alert groups at concurrency {concurrency} "
                 f"and {latency_alerts} at concurrency 1, each its own alert group"
@@ -409,6 +423,11 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
         default="auto",
         help="the gateway's event loop (uvicorn --loop; auto: uvloop, as medic gateway runs)",
     )
+    parser.add_argument(
+        "--temporal-in-memory",
+        action="store_true",
+        help="a dev server with no history file (the tests' Temporal) instead of the embedded stack's",
+    )
     args = parser.parse_args(argv)
     reports = asyncio.run(
         bench(
@@ -417,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
             latency_alerts=args.latency_alerts,
             runs=args.runs,
             loop=args.gateway_loop,
+            temporal_in_memory=args.temporal_in_memory,
         )
     )
     print("\n".join(summarise(reports)))

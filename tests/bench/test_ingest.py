@@ -20,6 +20,8 @@ def test_a_tiny_run_prints_both_ratios_their_verdicts_and_the_floor() -> None:
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout
+    # Against the Temporal the embedded stack runs: the dev server with its history in a file.
+    assert re.search(r"Temporal dev server 127\.0\.0\.1:\d+ \(history in a SQLite file\)", out), out
     assert re.search(r"round 1  c=3 +webhook +6 alerts", out), out
     assert re.search(r"round 1  c=1 +client +3 alerts", out), out
     # The bare forwarder takes its turn at concurrency 1 only.
