@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from domain.analysis.plan import Plan, RevertDeploy
-from domain.deploy.model import DeployEvent, DeployRegression, Verdict
+from domain.deploy.model import DeployEvent, DeployRegression, Verdict, WatchRules
 from domain.deploy.watch import DeployWatchPlan, WatchResult
 from domain.incident.model import Incident
 from domain.notifications.model import NotificationLinks
@@ -62,6 +62,7 @@ class IncidentStandIn:
 class WatchFakes(watch_tests.Fakes):
     started: list[RemediationInput] = field(default_factory=list)
     made_by: list[str] = field(default_factory=list)
+    rules: WatchRules = field(default_factory=WatchRules)
 
     def activities(self) -> list[Any]:
         activities = super().activities()
@@ -75,6 +76,7 @@ class WatchFakes(watch_tests.Fakes):
                     "remediation": DEFAULTS,
                     "commits": ["4f2c9e1 cart: new pricing"],
                     "made_by": self.made_by,
+                    "rules": self.rules,
                 }
             )
 
@@ -142,7 +144,13 @@ async def test_a_degraded_watch_opens_one_incident_and_records_it(
 async def test_a_second_run_of_the_same_watch_opens_no_second_incident(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    fakes = WatchFakes(after=watch_tests.QUIET.model_copy(update={"restarts": 4}))
+    # Samples every second, not every minute: on a busy machine the test server sometimes stops
+    # skipping time once the first run has ended (nothing pending, and even an explicit sleep does
+    # not move its clock), so the second run's first sample waited a minute of real time.
+    fakes = WatchFakes(
+        after=watch_tests.QUIET.model_copy(update={"restarts": 4}),
+        rules=WatchRules(sample_interval_seconds=1),
+    )
     second, _, history = await run_watch(time_skipping_env, fakes, times=2)
 
     assert second.incident_id != ""
