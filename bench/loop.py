@@ -283,25 +283,35 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+@dataclass(frozen=True)
+class WorkerKnobs:
+    """The worker settings a run of the benchmark may change (its command line's)."""
+
+    verify_interval: int
+    cache: int
+    runs_in_flight: int
+    idle_eviction: float
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> WorkerKnobs:
+        return cls(args.verify_interval, args.worker_cache, args.runs_in_flight, args.idle_eviction)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MEDIC_VERIFY_INTERVAL_SECONDS": str(self.verify_interval),
+            "MEDIC_WORKER_WORKFLOW_CACHE": str(self.cache),
+            "MEDIC_WORKER_RUNS_IN_FLIGHT": str(self.runs_in_flight),
+            "MEDIC_WORKER_IDLE_EVICTION_SECONDS": f"{self.idle_eviction:g}",
+        }
+
+
 class Stack:
     """Dev server, sandbox fleet of `count` workloads, store, worker and gateway processes."""
 
-    def __init__(
-        self,
-        home: Path,
-        count: int,
-        *,
-        verify_interval: int,
-        worker_cache: int,
-        runs_in_flight: int,
-        idle_eviction: float,
-    ) -> None:
+    def __init__(self, home: Path, count: int, knobs: WorkerKnobs) -> None:
         self.home = home
         self.count = count
-        self.verify_interval = verify_interval
-        self.worker_cache = worker_cache
-        self.runs_in_flight = runs_in_flight
-        self.idle_eviction = idle_eviction
+        self.knobs = knobs
         self.run = uuid.uuid4().hex[:6]
         self.incidents: list[Incident] = []
         self.db_path = home / "medic.db"
@@ -343,10 +353,7 @@ class Stack:
                 "MEDIC_POLICY_DIR": str(open_policy(self.home / "policy", "propose")),
                 "MEDIC_ANALYZER": "offline",
                 "MEDIC_WEBHOOK_TOKEN": TOKEN,
-                "MEDIC_VERIFY_INTERVAL_SECONDS": str(self.verify_interval),
-                "MEDIC_WORKER_WORKFLOW_CACHE": str(self.worker_cache),
-                "MEDIC_WORKER_RUNS_IN_FLIGHT": str(self.runs_in_flight),
-                "MEDIC_WORKER_IDLE_EVICTION_SECONDS": f"{self.idle_eviction:g}",
+                **self.knobs.env(),
                 "MEDIC_WORKER_METRICS_ADDRESS": "",
                 "MEDIC_WORKER_HEALTH_ADDRESS": f"127.0.0.1:{health_port}",
                 "MEDIC_LOG_FORMAT": "json",
@@ -533,20 +540,10 @@ async def latency(
     runs: int,
     per_run: int,
     warmup: int,
-    verify_interval: int,
-    worker_cache: int,
-    runs_in_flight: int,
-    idle_eviction: float,
+    knobs: WorkerKnobs,
 ) -> dict[str, Any]:
     """P3 / P4 one incident at a time; per figure the median over the runs."""
-    stack = Stack(
-        home,
-        runs * per_run + warmup,
-        verify_interval=verify_interval,
-        worker_cache=worker_cache,
-        runs_in_flight=runs_in_flight,
-        idle_eviction=idle_eviction,
-    )
+    stack = Stack(home, runs * per_run + warmup, knobs)
     per_run_figures: list[dict[str, float]] = []
     problems: list[str] = []
     with stack.running():
@@ -587,7 +584,11 @@ async def latency(
 
         try:
             await _poll(
-                all_closed, timeout=60 + 20 * verify_interval, every=0.25, stack=stack, what="verification"
+                all_closed,
+                timeout=60 + 20 * knobs.verify_interval,
+                every=0.25,
+                stack=stack,
+                what="verification",
             )
         except TimeoutError as err:
             problems.append(str(err))
@@ -628,21 +629,11 @@ async def capacity(
     concurrency: int,
     idle_seconds: float,
     settle_seconds: float,
-    verify_interval: int,
-    worker_cache: int,
-    runs_in_flight: int,
-    idle_eviction: float,
+    knobs: WorkerKnobs,
 ) -> Capacity:
     """N incidents at once on one worker: to waiting, RSS and idle CPU while waiting, to resolved."""
     result = Capacity(incidents=size)
-    stack = Stack(
-        home,
-        size,
-        verify_interval=verify_interval,
-        worker_cache=worker_cache,
-        runs_in_flight=runs_in_flight,
-        idle_eviction=idle_eviction,
-    )
+    stack = Stack(home, size, knobs)
     with stack.running():
         assert stack.meter is not None
         meter = stack.meter
@@ -870,6 +861,7 @@ def _sizes(text: str) -> list[int]:
 async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[Capacity]]:
     with tempfile.TemporaryDirectory(prefix="medic-bench-loop-") as tmp:
         root = Path(tmp)
+        knobs = WorkerKnobs.from_args(args)
         latent = None
         if args.runs:
             home = root / "latency"
@@ -879,10 +871,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                 runs=args.runs,
                 per_run=args.latency_incidents,
                 warmup=args.warmup,
-                verify_interval=args.verify_interval,
-                worker_cache=args.worker_cache,
-                runs_in_flight=args.runs_in_flight,
-                idle_eviction=args.idle_eviction,
+                knobs=knobs,
             )
         rows = []
         for size in args.sizes:
@@ -895,10 +884,7 @@ async def bench(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[C
                     concurrency=args.concurrency,
                     idle_seconds=args.idle_seconds,
                     settle_seconds=args.settle_seconds,
-                    verify_interval=args.verify_interval,
-                    worker_cache=args.worker_cache,
-                    runs_in_flight=args.runs_in_flight,
-                    idle_eviction=args.idle_eviction,
+                    knobs=knobs,
                 )
             )
         return latent, rows
